@@ -1,0 +1,1 @@
+//! Sans-IO TR-069 (CWMP) CPE stack (work in progress).

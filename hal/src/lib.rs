@@ -1,0 +1,1 @@
+//! Hardware abstraction traits and the protocol-neutral engine (work in progress).

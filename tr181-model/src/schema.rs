@@ -1,0 +1,515 @@
+//! The supported data model: static tables generated from the Broadband Forum XML.
+//!
+//! Every object, parameter, command and event of `Device:2` is one `static` entry. Items that
+//! are identical in the CWMP and the USP variant of the model appear once with
+//! [`Protocols::BOTH`]; items that differ appear once per variant, so every lookup names the
+//! [`Protocol`] it asks for.
+//!
+//! Paths here are *schema* paths: multi-instance objects use `{i}` in the instance slot
+//! (`Device.WiFi.SSID.{i}.Enable`), as in USP's GetSupportedDM and the TR-181 XML.
+//!
+//! Lookups are binary searches over sorted tables: first the top-level group
+//! (`Device.WiFi.` → `WiFi`), then the object, then the item within the object.
+
+use core::cmp::Ordering;
+
+use crate::generated::GROUPS;
+
+/// A management protocol, i.e. a variant of the `Device:2` model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(clippy::exhaustive_enums)] // TR-181 defines exactly these two variants.
+pub enum Protocol {
+    /// TR-069 (CWMP), model `tr-181-2-cwmp.xml`.
+    Cwmp,
+    /// TR-369 (USP), model `tr-181-2-usp.xml`.
+    Usp,
+}
+
+/// The set of protocols whose model variant defines an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Protocols(u8);
+
+impl Protocols {
+    /// Only the CWMP variant has the item.
+    pub const CWMP: Self = Self(1);
+    /// Only the USP variant has the item.
+    pub const USP: Self = Self(2);
+    /// Both variants have the item, with the same definition.
+    pub const BOTH: Self = Self(3);
+
+    /// Whether `protocol`'s model has the item.
+    pub const fn contains(self, protocol: Protocol) -> bool {
+        let bit = match protocol {
+            Protocol::Cwmp => 1,
+            Protocol::Usp => 2,
+        };
+        self.0 & bit != 0
+    }
+}
+
+/// Who may write a parameter (or, for an object, whether instances may be added and deleted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(clippy::exhaustive_enums)] // The TR-106 `access` attribute has exactly these values.
+pub enum Access {
+    /// Only the device changes it. For a table: the controller cannot add or delete rows.
+    ReadOnly,
+    /// The controller may change it. For a table: the controller may add and delete rows.
+    ReadWrite,
+    /// The controller may set it once, normally at creation (USP `Alias`).
+    WriteOnceReadOnly,
+}
+
+/// The lifecycle status of an item. Items whose status is `deleted` are not in the tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(clippy::exhaustive_enums)] // TR-106 status values, `deleted` being left out.
+pub enum Status {
+    /// In use.
+    Current,
+    /// Still supported but will go away; should not be used by new controllers.
+    Deprecated,
+    /// Kept only for backward compatibility; may be absent from implementations.
+    Obsoleted,
+}
+
+/// The data model version that introduced an item, e.g. `2.12`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Version {
+    /// Major version (2 for `Device:2`).
+    pub major: u8,
+    /// Minor version (the TR-181 amendment).
+    pub minor: u8,
+    /// Corrigendum number, 0 if none.
+    pub patch: u8,
+}
+
+/// The TR-106 primitive type a parameter value has on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(clippy::exhaustive_enums)] // The TR-106 primitive types.
+pub enum BaseType {
+    /// `string`
+    String,
+    /// `boolean`
+    Boolean,
+    /// `int` (32-bit signed)
+    Int,
+    /// `unsignedInt` (32-bit unsigned)
+    UnsignedInt,
+    /// `long` (64-bit signed)
+    Long,
+    /// `unsignedLong` (64-bit unsigned)
+    UnsignedLong,
+    /// `dateTime` (UTC or relative to boot; `0001-01-01T00:00:00Z` is the unknown time)
+    DateTime,
+    /// `base64` binary
+    Base64,
+    /// `hexBinary` binary
+    HexBinary,
+    /// `decimal`
+    Decimal,
+}
+
+/// Size limits of a string, base64 or hexBinary value (or of each list item).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SizeFacet {
+    /// Minimum length (characters, or bytes for binary types).
+    pub min_length: Option<u32>,
+    /// Maximum length (characters, or bytes for binary types).
+    pub max_length: Option<u32>,
+}
+
+/// An inclusive numeric range, with an optional step from the minimum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RangeFacet {
+    /// Lowest allowed value.
+    pub min: Option<i64>,
+    /// Highest allowed value.
+    pub max: Option<i64>,
+    /// Allowed values are `min + k * step`.
+    pub step: Option<u64>,
+}
+
+/// The value is a comma-separated list of items of the base type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListFacet {
+    /// Minimum number of items.
+    pub min_items: u32,
+    /// Maximum number of items, `None` for no limit.
+    pub max_items: Option<u32>,
+    /// Maximum length of the whole comma-separated string.
+    pub max_length: Option<u32>,
+}
+
+/// How strongly a reference holds its target (TR-106 `refType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::exhaustive_enums)] // TR-106 refType values.
+pub enum RefType {
+    /// Cleared automatically when the target is deleted.
+    Strong,
+    /// May dangle after the target is deleted.
+    Weak,
+}
+
+/// What a path reference may point to (TR-106 `targetType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::exhaustive_enums)] // TR-106 targetType values.
+pub enum TargetType {
+    /// Any parameter or object.
+    Any,
+    /// A parameter.
+    Parameter,
+    /// An object.
+    Object,
+    /// A single-instance object.
+    Single,
+    /// A table row.
+    Row,
+}
+
+/// A parameter whose value names other items of the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reference {
+    /// The value is a path (`pathRef`).
+    Path {
+        /// Strong or weak.
+        ref_type: RefType,
+        /// What the path may point to.
+        target_type: TargetType,
+        /// The tables (schema paths, `{i}` form, possibly relative) the target must be in;
+        /// empty for anywhere.
+        target_parents: &'static [&'static str],
+    },
+    /// The value is one of the values of another (list) parameter (`enumerationRef`).
+    Enumeration {
+        /// Path (possibly relative, `#.` for the parent) of the parameter with the values.
+        target_param: &'static str,
+        /// A value meaning "none", if the model defines one.
+        null_value: Option<&'static str>,
+    },
+}
+
+/// The kind of a parameter default (TR-106 `default/@type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::exhaustive_enums)] // TR-106 default types.
+pub enum DefaultKind {
+    /// The value after a factory reset.
+    Factory,
+    /// The value of a newly created instance.
+    Object,
+    /// A suggested value for implementers.
+    Implementation,
+    /// The value of a command argument that was left out.
+    Parameter,
+}
+
+/// A default value of a parameter or argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DefaultValue {
+    /// When the default applies.
+    pub kind: DefaultKind,
+    /// The value, in its string form.
+    pub value: &'static str,
+}
+
+/// The full type of a parameter: base type, named data type and every restriction on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Syntax {
+    /// The TR-106 primitive type (of each item, for lists).
+    pub base: BaseType,
+    /// The named TR-106/TR-181 data type (`IPAddress`, `MACAddress`, ...), if any.
+    pub data_type: Option<&'static str>,
+    /// Set when the value is a comma-separated list.
+    pub list: Option<ListFacet>,
+    /// Size limits; a value must satisfy one of them when any are given.
+    pub sizes: &'static [SizeFacet],
+    /// Numeric ranges; a value must be in one of them when any are given.
+    pub ranges: &'static [RangeFacet],
+    /// Allowed values; empty for no restriction.
+    pub enumerations: &'static [&'static str],
+    /// Regular expressions (XML Schema flavour, implicitly anchored); a value must match one.
+    pub patterns: &'static [&'static str],
+    /// Set when the value refers to other items.
+    pub reference: Option<Reference>,
+    /// Units, e.g. `seconds`.
+    pub units: Option<&'static str>,
+    /// A default value.
+    pub default: Option<DefaultValue>,
+    /// Reads return an empty value (passwords, keys).
+    pub hidden: bool,
+    /// Reads return an empty value unless the reader has the right to secured values.
+    pub secured: bool,
+    /// The parameter triggers an action when set (TR-106 `command`).
+    pub command: bool,
+}
+
+/// How CWMP Active Notification may be set on a parameter (TR-106 `activeNotify`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::exhaustive_enums)] // TR-106 activeNotify values.
+pub enum ActiveNotify {
+    /// The ACS may turn active notification on and off.
+    Normal,
+    /// Active notification is always on.
+    ForceEnabled,
+    /// Active notification is on by default.
+    ForceDefaultEnabled,
+    /// The CPE may refuse to turn active notification on.
+    CanDeny,
+}
+
+/// A parameter of an object, or an argument of a command or event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parameter {
+    /// The name within its object, or the relative path within a command/event
+    /// (`Result.{i}.Host`).
+    pub name: &'static str,
+    /// Who may write it. For arguments, `ReadWrite` marks input, `ReadOnly` output.
+    pub access: Access,
+    /// Type and restrictions (shared between parameters with the same syntax).
+    pub syntax: &'static Syntax,
+    /// Lifecycle status.
+    pub status: Status,
+    /// Version that introduced it.
+    pub version: Version,
+    /// Model variants that have it.
+    pub protocols: Protocols,
+    /// CWMP: always sent in Inform.
+    pub forced_inform: bool,
+    /// CWMP: how active notification may be set.
+    pub active_notify: ActiveNotify,
+    /// Command input arguments only: the caller must supply it.
+    pub mandatory: bool,
+}
+
+/// A set of parameters whose values together identify a table row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UniqueKey {
+    /// The key does not consist only of `Alias` (a functional key is always unique).
+    pub functional: bool,
+    /// The parameter names that form the key.
+    pub parameters: &'static [&'static str],
+}
+
+/// A command (`Name()`), USP only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Command {
+    /// The name including `()`.
+    pub name: &'static str,
+    /// Completes after the Operate response (`Device.LocalAgent.Request.{i}`).
+    pub is_async: bool,
+    /// Input arguments, sorted by relative path.
+    pub input: &'static [Parameter],
+    /// Output arguments, sorted by relative path.
+    pub output: &'static [Parameter],
+    /// Lifecycle status.
+    pub status: Status,
+    /// Version that introduced it.
+    pub version: Version,
+    /// Model variants that have it.
+    pub protocols: Protocols,
+}
+
+/// An event (`Name!`), USP only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The name including `!`.
+    pub name: &'static str,
+    /// Arguments, sorted by relative path.
+    pub arguments: &'static [Parameter],
+    /// Lifecycle status.
+    pub status: Status,
+    /// Version that introduced it.
+    pub version: Version,
+    /// Model variants that have it.
+    pub protocols: Protocols,
+}
+
+/// An object: single-instance (`Device.DeviceInfo.`) or a table (`Device.IP.Interface.{i}.`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Object {
+    /// Schema path with trailing dot and `{i}` for instance slots.
+    pub path: &'static str,
+    /// For tables: whether the controller may add and delete rows.
+    pub access: Access,
+    /// Minimum number of instances (tables may be empty when 0).
+    pub min_entries: u32,
+    /// Maximum number of instances, `None` for unbounded.
+    pub max_entries: Option<u32>,
+    /// For tables: the name of the `*NumberOfEntries` parameter in the parent object.
+    pub num_entries_parameter: Option<&'static str>,
+    /// For tables: the name of the parameter that enables a row.
+    pub enable_parameter: Option<&'static str>,
+    /// For tables: the unique keys.
+    pub unique_keys: &'static [UniqueKey],
+    /// Lifecycle status.
+    pub status: Status,
+    /// Version that introduced it.
+    pub version: Version,
+    /// Model variants that have it.
+    pub protocols: Protocols,
+    /// The object's own parameters, sorted by name.
+    pub parameters: &'static [Parameter],
+    /// The object's commands, sorted by name.
+    pub commands: &'static [Command],
+    /// The object's events, sorted by name.
+    pub events: &'static [Event],
+}
+
+/// All objects whose path starts with `Device.<name>`, or the root object itself.
+#[derive(Debug)]
+pub struct Group {
+    /// The top-level name (`WiFi`), empty for the root `Device.` object.
+    pub name: &'static str,
+    /// The objects, sorted by path (then CWMP before USP).
+    pub objects: &'static [Object],
+}
+
+impl Object {
+    /// Whether this object is a table (its path ends in `{i}.`).
+    pub fn is_table(&self) -> bool {
+        self.path.ends_with(".{i}.")
+    }
+
+    /// The parameter `name` of this object in `protocol`'s model.
+    pub fn parameter(&self, name: &str, protocol: Protocol) -> Option<&'static Parameter> {
+        find_named(self.parameters, name, protocol, |p| (p.name, p.protocols))
+    }
+
+    /// The command `name` (with `()`) of this object in `protocol`'s model.
+    pub fn command(&self, name: &str, protocol: Protocol) -> Option<&'static Command> {
+        find_named(self.commands, name, protocol, |c| (c.name, c.protocols))
+    }
+
+    /// The event `name` (with `!`) of this object in `protocol`'s model.
+    pub fn event(&self, name: &str, protocol: Protocol) -> Option<&'static Event> {
+        find_named(self.events, name, protocol, |e| (e.name, e.protocols))
+    }
+
+    /// The parameters of this object in `protocol`'s model, sorted by name.
+    pub fn parameters(&self, protocol: Protocol) -> impl Iterator<Item = &'static Parameter> {
+        self.parameters
+            .iter()
+            .filter(move |p| p.protocols.contains(protocol))
+    }
+
+    /// The commands of this object in `protocol`'s model, sorted by name.
+    pub fn commands(&self, protocol: Protocol) -> impl Iterator<Item = &'static Command> {
+        self.commands
+            .iter()
+            .filter(move |c| c.protocols.contains(protocol))
+    }
+
+    /// The events of this object in `protocol`'s model, sorted by name.
+    pub fn events(&self, protocol: Protocol) -> impl Iterator<Item = &'static Event> {
+        self.events
+            .iter()
+            .filter(move |e| e.protocols.contains(protocol))
+    }
+
+    /// The objects directly below this one (one name, plus `{i}` for tables) in `protocol`'s
+    /// model, sorted by path.
+    pub fn children(&self, protocol: Protocol) -> impl Iterator<Item = &'static Self> {
+        let prefix = self.path;
+        descendants(prefix, protocol).filter(move |child| {
+            child.path.get(prefix.len()..).is_some_and(|rest| {
+                let rest = rest.strip_suffix("{i}.").unwrap_or(rest);
+                rest.len() > 1 && rest.find('.') == Some(rest.len() - 1)
+            })
+        })
+    }
+}
+
+/// The object at schema path `path` (`Device.WiFi.SSID.{i}.`) in `protocol`'s model.
+pub fn object(path: &str, protocol: Protocol) -> Option<&'static Object> {
+    let group = group_of(path)?;
+    let start = group.objects.partition_point(|o| o.path < path);
+    group
+        .objects
+        .get(start..)?
+        .iter()
+        .take_while(|o| o.path == path)
+        .find(|o| o.protocols.contains(protocol))
+}
+
+/// The parameter at schema path `path` (`Device.WiFi.SSID.{i}.Enable`).
+pub fn parameter(path: &str, protocol: Protocol) -> Option<&'static Parameter> {
+    let (object_path, name) = split_item(path)?;
+    object(object_path, protocol)?.parameter(name, protocol)
+}
+
+/// The command at schema path `path` (`Device.Reboot()`).
+pub fn command(path: &str, protocol: Protocol) -> Option<&'static Command> {
+    let (object_path, name) = split_item(path)?;
+    object(object_path, protocol)?.command(name, protocol)
+}
+
+/// The event at schema path `path` (`Device.Boot!`).
+pub fn event(path: &str, protocol: Protocol) -> Option<&'static Event> {
+    let (object_path, name) = split_item(path)?;
+    object(object_path, protocol)?.event(name, protocol)
+}
+
+/// Every object of `protocol`'s model (of the enabled feature groups), in path order.
+pub fn objects(protocol: Protocol) -> impl Iterator<Item = &'static Object> {
+    GROUPS
+        .iter()
+        .flat_map(|g| g.objects.iter())
+        .filter(move |o| o.protocols.contains(protocol))
+}
+
+/// The top-level groups compiled in (see the crate's cargo features).
+pub fn groups() -> &'static [&'static Group] {
+    GROUPS
+}
+
+/// Objects whose path starts with `prefix` (excluding `prefix` itself), in path order.
+fn descendants(prefix: &'static str, protocol: Protocol) -> impl Iterator<Item = &'static Object> {
+    let groups: &'static [&'static Group] = if prefix == "Device." {
+        GROUPS
+    } else {
+        group_of(prefix).map_or(&[], core::slice::from_ref)
+    };
+    groups
+        .iter()
+        .flat_map(move |g| {
+            let start = g.objects.partition_point(|o| o.path <= prefix);
+            g.objects.get(start..).unwrap_or(&[]).iter()
+        })
+        .take_while(move |o| o.path.starts_with(prefix))
+        .filter(move |o| o.protocols.contains(protocol))
+}
+
+/// The group holding schema path `path`: the one named by the segment after `Device.`.
+fn group_of(path: &str) -> Option<&'static &'static Group> {
+    let rest = path.strip_prefix("Device.")?;
+    let name = match rest.split_once('.') {
+        // `Device.WiFi.` and everything below it; not `Device.Reboot()`, which has no dot.
+        Some((name, _)) if !name.contains(['(', '!']) => name,
+        _ => "",
+    };
+    GROUPS
+        .binary_search_by(|g| g.name.cmp(name))
+        .ok()
+        .and_then(|i| GROUPS.get(i))
+}
+
+/// Splits `Device.X.Name` into (`Device.X.`, `Name`).
+fn split_item(path: &str) -> Option<(&str, &str)> {
+    let dot = path.rfind('.')?;
+    let (object, name) = path.split_at(dot + 1);
+    (!name.is_empty()).then_some((object, name))
+}
+
+/// Binary search in a table sorted by name, then pick the entry of `protocol`.
+fn find_named<T>(
+    items: &'static [T],
+    name: &str,
+    protocol: Protocol,
+    key: impl Fn(&T) -> (&'static str, Protocols),
+) -> Option<&'static T> {
+    let start = items.partition_point(|i| key(i).0.cmp(name) == Ordering::Less);
+    items
+        .get(start..)?
+        .iter()
+        .take_while(|i| key(i).0 == name)
+        .find(|i| key(i).1.contains(protocol))
+}

@@ -1,0 +1,207 @@
+//! Checks of reference values (TR-106 `pathRef`, `enumerationRef`) written by controllers.
+
+use std::borrow::ToOwned;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use super::tree::{self, Place, Step, View};
+use super::{Resolved, Store};
+use crate::error::{Error, ValueRule};
+use crate::path::{Path, Segment};
+use crate::schema::{Parameter, Protocol, RefType, Reference, TargetType};
+use crate::value::Value;
+
+fn invalid(path: &str) -> Error {
+    Error::InvalidValue {
+        path: path.into(),
+        rule: ValueRule::Reference,
+    }
+}
+
+impl Store {
+    /// Checks `value` for reference parameter `parameter` (at `path`, in the object at
+    /// `object`) as written by a `protocol` controller, and returns it with key-addressed paths
+    /// (`Device.WiFi.SSID.[Alias=="home"]`) replaced by instance numbers (R-ARC.11).
+    ///
+    /// Path references must be absolute paths without wildcards, in one of the target tables
+    /// and of the target kind; strong ones must name an existing item. Enumeration references
+    /// must be one of the items of their target list, unless that list is empty or missing
+    /// (the device has not published it).
+    pub(super) fn check_reference(
+        &self,
+        object: &[Step],
+        parameter: &Parameter,
+        path: &str,
+        value: Value,
+        protocol: Protocol,
+    ) -> Result<Value, Error> {
+        match parameter.syntax.reference {
+            Some(Reference::Path {
+                ref_type,
+                target_type,
+                target_parents,
+            }) => {
+                let check = |item: &str| {
+                    self.path_item(item, ref_type, target_type, target_parents, protocol)
+                        .ok_or_else(|| invalid(path))
+                };
+                match value {
+                    Value::String(item) => check(&item).map(Value::String),
+                    Value::List(items) => items
+                        .into_iter()
+                        .map(|item| match item {
+                            Value::String(item) => check(&item).map(Value::String),
+                            other => Ok(other),
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(Value::List),
+                    other => Ok(other),
+                }
+            }
+            Some(Reference::Enumeration {
+                target_param,
+                null_value,
+            }) => {
+                let Some(allowed) = self.enumeration_target(object, target_param) else {
+                    return Ok(value);
+                };
+                let allowed: Vec<String> = match allowed {
+                    Value::List(items) => items.iter().map(ToString::to_string).collect(),
+                    other => other
+                        .to_string()
+                        .split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                };
+                if allowed.is_empty() {
+                    return Ok(value);
+                }
+                let ok = |item: &Value| {
+                    let text = item.to_string();
+                    null_value == Some(text.as_str()) || allowed.contains(&text)
+                };
+                let fine = match &value {
+                    Value::List(items) => items.iter().all(ok),
+                    single => ok(single),
+                };
+                if fine { Ok(value) } else { Err(invalid(path)) }
+            }
+            _ => Ok(value),
+        }
+    }
+
+    /// One item of a path reference, normalised; `None` if it is not acceptable.
+    fn path_item(
+        &self,
+        item: &str,
+        ref_type: RefType,
+        target_type: TargetType,
+        target_parents: &[&str],
+        protocol: Protocol,
+    ) -> Option<String> {
+        if item.is_empty() {
+            return Some(String::new());
+        }
+        let parsed = Path::parse_reference(item, &self.limits).ok()?;
+        if !parsed.is_absolute() {
+            return None;
+        }
+        let key_addressed = parsed.segments.iter().all(|s| match s {
+            Segment::Name(_) | Segment::Instance(_) => true,
+            Segment::Filter(filter) => filter.is_key_form(),
+            Segment::Placeholder | Segment::Wildcard | Segment::Follow(_) => false,
+        });
+        let item = if parsed.is_plain() {
+            item.to_owned()
+        } else if !key_addressed {
+            return None;
+        } else {
+            // Key addressing: exactly one existing item, written with instance numbers.
+            let found = self.resolve(&parsed, protocol).ok()?;
+            let [only] = found.as_slice() else {
+                return None;
+            };
+            let mut text = match only {
+                Resolved::Object { path, .. } => path.clone(),
+                Resolved::Parameter(p) => p.path.clone(),
+                _ => return None,
+            };
+            if !item.ends_with('.') && text.ends_with('.') {
+                text.pop();
+            }
+            text
+        };
+        let parsed = Path::parse_reference(&item, &self.limits).ok()?;
+        let schema = parsed.into_object()?.schema_path()?;
+        let absolute: Vec<&str> = target_parents
+            .iter()
+            .copied()
+            .filter(|p| p.starts_with("Device."))
+            .collect();
+        if !absolute.is_empty() && !absolute.iter().any(|p| schema.starts_with(p)) {
+            return None;
+        }
+        if ref_type == RefType::Strong {
+            let view = View::Proto(protocol);
+            let as_object = if item.ends_with('.') {
+                item.clone()
+            } else {
+                std::format!("{item}.")
+            };
+            let object = tree::parse_addr(&as_object, &self.limits)
+                .and_then(|addr| tree::walk(&self.root, &as_object, &addr, view))
+                .ok();
+            let is_row = |route: &[Step]| matches!(route.last(), Some(Step::Inst(_)));
+            let exists = match (target_type, &object) {
+                (TargetType::Row, Some((Place::Object(_), route))) => is_row(route),
+                (TargetType::Single, Some((Place::Object(_), route))) => !is_row(route),
+                (TargetType::Object, Some((Place::Object(_), _))) => true,
+                (TargetType::Parameter | TargetType::Any, _) => {
+                    object.is_some() || self.parameter_exists(&item, view)
+                }
+                _ => false,
+            };
+            if !exists {
+                return None;
+            }
+        }
+        Some(item)
+    }
+
+    fn parameter_exists(&self, path: &str, view: View) -> bool {
+        tree::parse_addr(path, &self.limits)
+            .and_then(|addr| tree::walk(&self.root, path, &addr, view))
+            .is_ok_and(|(place, _)| matches!(place, Place::Param(..)))
+    }
+
+    /// The current value of an `enumerationRef` target, relative to the object at `object`:
+    /// `Name` (same object), `#.Name` (one `#` per level up), `.X.Name` (from `Device.`) or an
+    /// absolute path.
+    fn enumeration_target(&self, object: &[Step], target: &str) -> Option<&Value> {
+        let mut route = object.to_vec();
+        let path = if target.starts_with("Device.") {
+            target.to_owned()
+        } else if let Some(rest) = target.strip_prefix('.') {
+            std::format!("Device.{rest}")
+        } else {
+            let rest = target.trim_start_matches('#');
+            let ups = target.len().saturating_sub(rest.len());
+            let rest = if ups > 0 {
+                rest.strip_prefix('.')?
+            } else {
+                rest
+            };
+            for _ in 0..ups {
+                if let Some(Step::Inst(_)) = route.last() {
+                    route.pop();
+                }
+                route.pop()?;
+            }
+            let mut path = tree::route_path(&route);
+            path.push_str(rest);
+            path
+        };
+        self.value(&path).ok()
+    }
+}

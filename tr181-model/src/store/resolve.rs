@@ -1,0 +1,421 @@
+//! The resolver: from a parsed [`Path`] to the concrete items it addresses.
+
+use std::collections::BTreeSet;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use super::tree::{self, Child, Node, Route, Step, Table, View, route_path};
+use super::{ParamValue, Store, param_value};
+use crate::error::Error;
+use crate::path::{self, Filter, Follow, FollowIndex, Path, PathKind, Segment, Term};
+use crate::schema::{self, Command, Event, Object, Protocol};
+use crate::value::Value;
+
+/// One concrete item a path addresses.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Resolved<'a> {
+    /// An object instance: a single-instance object or a table row.
+    Object {
+        /// The instance path, with trailing dot.
+        path: String,
+        /// The object's definition in the protocol's model variant.
+        object: &'static Object,
+    },
+    /// A table as a whole (the path ended with the table's name), e.g. for USP Add.
+    Table {
+        /// The table's path, with trailing dot and no instance (`Device.WiFi.SSID.`).
+        path: String,
+        /// The definition of its rows (`...{i}.`) in the protocol's model variant.
+        object: &'static Object,
+    },
+    /// A parameter with its value.
+    Parameter(ParamValue<'a>),
+    /// A command of an object instance.
+    Command {
+        /// The command's path (`Device.WiFi.Radio.1.Reset()`).
+        path: String,
+        /// Its definition.
+        command: &'static Command,
+    },
+    /// An event of an object instance.
+    Event {
+        /// The event's path (`Device.Boot!`).
+        path: String,
+        /// Its definition.
+        event: &'static Event,
+    },
+}
+
+/// One object (or table) in the resolver's working set.
+#[derive(Clone, Debug)]
+enum Cur<'a> {
+    Node(&'a Node, Route),
+    Table(&'a Table, Route),
+}
+
+impl Cur<'_> {
+    fn route(&self) -> &Route {
+        match self {
+            Self::Node(_, route) | Self::Table(_, route) => route,
+        }
+    }
+}
+
+impl Store {
+    /// The concrete items `path` addresses for `protocol`'s controller, in path order.
+    ///
+    /// Wildcards (`*`) and search or unique-key expressions (`[...]`) select the rows of a
+    /// table whose current values match (hidden and secured parameters compare as empty); reference
+    /// follows (`Ref+`, `Ref#N+`, `Ref#*+`, also inside expressions) continue from the
+    /// object(s) a reference parameter names, skipping empty and dangling references. A path
+    /// ending with a table name gives [`Resolved::Table`]; the empty path means `Device.`.
+    /// Duplicates (two references to the same object) are given once.
+    ///
+    /// Matching nothing is success with no items. Errors: [`Error::UnknownPath`] if the path is
+    /// not in the protocol's model, [`Error::NoSuchInstance`] if a path without wildcards,
+    /// expressions or follows names a missing instance, [`Error::InvalidPath`] for `{i}` or an
+    /// operator that does not suit the compared parameter's type, [`Error::LimitExceeded`] for
+    /// more reference follows than [`Limits::max_reference_follows`](crate::Limits).
+    pub fn resolve(&self, path: &Path, protocol: Protocol) -> Result<Vec<Resolved<'_>>, Error> {
+        let view = View::Proto(protocol);
+        let text = || path.to_string();
+        let root_only = Path::root();
+        let path = if path.is_empty() { &root_only } else { path };
+        if !path.is_absolute() || !self.root.def.visible(view) {
+            return Err(Error::UnknownPath { path: text() });
+        }
+        check_schema(path, protocol)?;
+        let strict = path.is_plain();
+        let mut follows = 0usize;
+        let mut current = std::vec![Cur::Node(&self.root, Route::new())];
+        for segment in path.segments.iter().skip(1) {
+            let mut next = Vec::with_capacity(current.len());
+            match segment {
+                Segment::Name(name) => {
+                    for cur in current {
+                        let Cur::Node(node, mut route) = cur else {
+                            return Err(Error::UnknownPath { path: text() });
+                        };
+                        match node.children.get_key_value(name.as_str()) {
+                            Some((key, Child::Single(child))) if child.def.visible(view) => {
+                                route.push(Step::Name(key));
+                                next.push(Cur::Node(child, route));
+                            }
+                            Some((key, Child::Table(table))) if table.def.visible(view) => {
+                                route.push(Step::Name(key));
+                                next.push(Cur::Table(table, route));
+                            }
+                            Some(_) => return Err(Error::UnknownPath { path: text() }),
+                            None if node.def.child(name, view).is_some() => {
+                                if strict {
+                                    return Err(Error::NoSuchInstance { path: text() });
+                                }
+                            }
+                            None => return Err(Error::UnknownPath { path: text() }),
+                        }
+                    }
+                }
+                Segment::Instance(n) => {
+                    for cur in current {
+                        let Cur::Table(table, mut route) = cur else {
+                            return Err(Error::UnknownPath { path: text() });
+                        };
+                        match table.rows.get(n) {
+                            Some(row) => {
+                                route.push(Step::Inst(*n));
+                                next.push(Cur::Node(row, route));
+                            }
+                            None if strict => return Err(Error::NoSuchInstance { path: text() }),
+                            None => {}
+                        }
+                    }
+                }
+                Segment::Placeholder => {
+                    return Err(Error::InvalidPath {
+                        path: text(),
+                        position: 0,
+                        reason: "{i} does not address instances",
+                    });
+                }
+                Segment::Wildcard | Segment::Filter(_) => {
+                    let filter = match segment {
+                        Segment::Filter(filter) => Some(filter),
+                        _ => None,
+                    };
+                    for cur in current {
+                        let Cur::Table(table, route) = cur else {
+                            return Err(Error::UnknownPath { path: text() });
+                        };
+                        for (n, row) in &table.rows {
+                            let mut row_route = route.clone();
+                            row_route.push(Step::Inst(*n));
+                            if let Some(filter) = filter {
+                                if !self.filter_holds(row, filter, view, &mut follows)? {
+                                    continue;
+                                }
+                            }
+                            next.push(Cur::Node(row, row_route));
+                        }
+                    }
+                }
+                Segment::Follow(follow) => {
+                    self.count_follow(&mut follows)?;
+                    let mut seen = BTreeSet::new();
+                    for cur in current {
+                        let Cur::Node(node, _) = cur else {
+                            return Err(Error::UnknownPath { path: text() });
+                        };
+                        for target in self.follow(node, follow, view)? {
+                            if seen.insert(target.route().clone()) {
+                                next.push(target);
+                            }
+                        }
+                    }
+                }
+            }
+            current = next;
+        }
+        self.finish(path, current, view, protocol)
+    }
+
+    /// Turns the final working set into items according to the path's kind.
+    fn finish<'a>(
+        &'a self,
+        path: &Path,
+        current: Vec<Cur<'a>>,
+        view: View,
+        protocol: Protocol,
+    ) -> Result<Vec<Resolved<'a>>, Error> {
+        let mut out = Vec::with_capacity(current.len());
+        for cur in current {
+            match (&path.kind, cur) {
+                (PathKind::Object, Cur::Node(node, route)) => {
+                    if let Some(object) = node.def.object(view) {
+                        out.push(Resolved::Object {
+                            path: route_path(&route),
+                            object,
+                        });
+                    }
+                }
+                (PathKind::Object, Cur::Table(table, route)) => {
+                    if let Some(object) = table.def.object(view) {
+                        out.push(Resolved::Table {
+                            path: route_path(&route),
+                            object,
+                        });
+                    }
+                }
+                (PathKind::Parameter(name), Cur::Node(node, route)) => {
+                    if let (Some((key, value)), Some(parameter)) = (
+                        node.params.get_key_value(name.as_str()),
+                        node.def.param(name, view),
+                    ) {
+                        let mut text = route_path(&route);
+                        text.push_str(key);
+                        out.push(Resolved::Parameter(param_value(text, value, parameter)));
+                    }
+                }
+                (PathKind::Command(name), Cur::Node(node, route)) => {
+                    let full = std::format!("{name}()");
+                    if let Some(command) = node
+                        .def
+                        .object(view)
+                        .and_then(|o| o.command(&full, protocol))
+                    {
+                        let mut text = route_path(&route);
+                        text.push_str(&full);
+                        out.push(Resolved::Command {
+                            path: text,
+                            command,
+                        });
+                    }
+                }
+                (PathKind::Event(name), Cur::Node(node, route)) => {
+                    let full = std::format!("{name}!");
+                    if let Some(event) =
+                        node.def.object(view).and_then(|o| o.event(&full, protocol))
+                    {
+                        let mut text = route_path(&route);
+                        text.push_str(&full);
+                        out.push(Resolved::Event { path: text, event });
+                    }
+                }
+                (_, Cur::Table(..)) => {
+                    return Err(Error::UnknownPath {
+                        path: path.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn count_follow(&self, follows: &mut usize) -> Result<(), Error> {
+        *follows = follows.saturating_add(1);
+        if *follows > self.limits.max_reference_follows {
+            return Err(Error::LimitExceeded {
+                what: "reference follows",
+                limit: self.limits.max_reference_follows,
+            });
+        }
+        Ok(())
+    }
+
+    /// The objects the reference parameter `follow.name` of `node` points to.
+    fn follow<'a>(
+        &'a self,
+        node: &'a Node,
+        follow: &Follow,
+        view: View,
+    ) -> Result<Vec<Cur<'a>>, Error> {
+        let Some(value) = node.params.get(follow.name.as_str()) else {
+            return Err(Error::UnknownPath {
+                path: follow.name.clone(),
+            });
+        };
+        if node.def.param(&follow.name, view).is_none() {
+            return Err(Error::UnknownPath {
+                path: follow.name.clone(),
+            });
+        }
+        let items: Vec<String> = match value {
+            Value::List(items) => items.iter().map(ToString::to_string).collect(),
+            Value::String(s) => s.split(',').map(|item| item.trim().into()).collect(),
+            other => std::vec![other.to_string()],
+        };
+        let chosen: Vec<&String> = match follow.index {
+            FollowIndex::All => items.iter().collect(),
+            FollowIndex::Nth(n) => usize::try_from(n)
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|i| items.get(i))
+                .into_iter()
+                .collect(),
+        };
+        let mut out = Vec::new();
+        for item in chosen {
+            if let Some(target) = self.target(item, view) {
+                out.push(target);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The object or table a reference value names; `None` if empty, malformed or dangling.
+    fn target(&self, reference: &str, view: View) -> Option<Cur<'_>> {
+        if reference.is_empty() {
+            return None;
+        }
+        let text = if reference.ends_with('.') {
+            std::borrow::Cow::Borrowed(reference)
+        } else {
+            std::borrow::Cow::Owned(std::format!("{reference}."))
+        };
+        let addr = tree::parse_addr(&text, &self.limits).ok()?;
+        match tree::walk(&self.root, &text, &addr, view).ok()? {
+            (tree::Place::Object(node), route) => Some(Cur::Node(node, route)),
+            (tree::Place::Table(table), route) => Some(Cur::Table(table, route)),
+            (tree::Place::Param(..), _) => None,
+        }
+    }
+
+    /// Whether every term of `filter` holds for `row`.
+    fn filter_holds(
+        &self,
+        row: &Node,
+        filter: &Filter,
+        view: View,
+        follows: &mut usize,
+    ) -> Result<bool, Error> {
+        for term in &filter.terms {
+            if !self.term_holds(row, term, view, follows)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether `term` holds for some value its relative path reaches from `row`.
+    fn term_holds(
+        &self,
+        row: &Node,
+        term: &Term,
+        view: View,
+        follows: &mut usize,
+    ) -> Result<bool, Error> {
+        let unknown = || Error::UnknownPath {
+            path: term.to_string(),
+        };
+        let Some((last, steps)) = term.relpath.split_last() else {
+            return Err(unknown());
+        };
+        let mut nodes: Vec<&Node> = std::vec![row];
+        for step in steps {
+            let mut next = Vec::new();
+            match step {
+                path::Step::Name(name) => {
+                    for node in nodes {
+                        match node.children.get(name.as_str()) {
+                            Some(Child::Single(child)) if child.def.visible(view) => {
+                                next.push(child);
+                            }
+                            None if node.def.child(name, view).is_some() => {}
+                            _ => return Err(unknown()),
+                        }
+                    }
+                }
+                path::Step::Follow(follow) => {
+                    self.count_follow(follows)?;
+                    for node in nodes {
+                        for target in self.follow(node, follow, view)? {
+                            if let Cur::Node(target, _) = target {
+                                next.push(target);
+                            }
+                        }
+                    }
+                }
+            }
+            nodes = next;
+        }
+        let path::Step::Name(name) = last else {
+            return Err(unknown());
+        };
+        for node in nodes {
+            let (Some(value), Some(parameter)) =
+                (node.params.get(name.as_str()), node.def.param(name, view))
+            else {
+                return Err(unknown());
+            };
+            let shown = tree::shown(value, parameter);
+            if term.matches(&shown, parameter.syntax)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Checks a path without reference follows against `protocol`'s schema, so that a wrong
+/// name is reported even when no instance exists to walk through.
+fn check_schema(path: &Path, protocol: Protocol) -> Result<(), Error> {
+    let Some(schema_path) = path.schema_path() else {
+        return Ok(());
+    };
+    let known = match &path.kind {
+        PathKind::Object => {
+            schema::object(&schema_path, protocol).is_some()
+                || schema::object(&std::format!("{schema_path}{{i}}."), protocol).is_some()
+        }
+        PathKind::Parameter(_) => schema::parameter(&schema_path, protocol).is_some(),
+        PathKind::Command(_) => schema::command(&schema_path, protocol).is_some(),
+        PathKind::Event(_) => schema::event(&schema_path, protocol).is_some(),
+    };
+    if known {
+        Ok(())
+    } else {
+        Err(Error::UnknownPath {
+            path: path.to_string(),
+        })
+    }
+}

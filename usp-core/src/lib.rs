@@ -1,0 +1,1 @@
+//! Sans-IO TR-369 (USP) agent stack (work in progress).
