@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use super::tree::{self, Child, Node, Route, Step, Table, View, route_path};
+use super::tree::{self, Child, Node, Route, Step, Table, View, push_step};
 use super::{ParamValue, Store, param_value};
 use crate::error::Error;
 use crate::path::{self, Filter, Follow, FollowIndex, Path, PathKind, Segment, Term};
@@ -47,18 +47,75 @@ pub enum Resolved<'a> {
     },
 }
 
-/// One object (or table) in the resolver's working set.
-#[derive(Clone, Debug)]
+/// One object (or table) in the resolver's working set, with the index of its route in the
+/// [`Routes`] arena.
+#[derive(Clone, Copy, Debug)]
 enum Cur<'a> {
-    Node(&'a Node, Route),
-    Table(&'a Table, Route),
+    Node(&'a Node, u32),
+    Table(&'a Table, u32),
 }
 
 impl Cur<'_> {
-    fn route(&self) -> &Route {
+    /// The same object at route `route`.
+    fn at(self, route: u32) -> Self {
         match self {
-            Self::Node(_, route) | Self::Table(_, route) => route,
+            Self::Node(node, _) => Self::Node(node, route),
+            Self::Table(table, _) => Self::Table(table, route),
         }
+    }
+}
+
+/// The routes of the working set as a tree of steps: each entry is a step and the index of
+/// the route it extends (entry 0 is `Device.`), so that a table's rows share their prefix and
+/// selecting a row costs no allocation. Paths are written out only for results.
+struct Routes {
+    steps: Vec<(u32, Step)>,
+    /// Reused while writing a path.
+    scratch: Vec<Step>,
+}
+
+impl Routes {
+    const ROOT: u32 = 0;
+
+    fn new() -> Self {
+        Self {
+            // The root's entry is never read as a step.
+            steps: std::vec![(0, Step::Inst(0))],
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The route `parent` extended by `step`.
+    fn push(&mut self, parent: u32, step: Step) -> u32 {
+        let index = u32::try_from(self.steps.len()).unwrap_or(u32::MAX);
+        self.steps.push((parent, step));
+        index
+    }
+
+    /// Adds a complete route from the root.
+    fn push_route(&mut self, route: &Route) -> u32 {
+        route
+            .iter()
+            .fold(Self::ROOT, |parent, step| self.push(parent, *step))
+    }
+
+    /// The instance path of route `index` (`Device.WiFi.SSID.1.`), followed by `item`.
+    fn path(&mut self, mut index: u32, item: &str) -> String {
+        self.scratch.clear();
+        while index != Self::ROOT {
+            let Some(&(parent, step)) = self.steps.get(index as usize) else {
+                break;
+            };
+            self.scratch.push(step);
+            index = parent;
+        }
+        let mut path = String::with_capacity(8 + self.scratch.len() * 12 + item.len());
+        path.push_str("Device.");
+        for step in self.scratch.iter().rev() {
+            push_step(&mut path, *step);
+        }
+        path.push_str(item);
+        path
     }
 }
 
@@ -88,22 +145,23 @@ impl Store {
         check_schema(path, protocol)?;
         let strict = path.is_plain();
         let mut follows = 0usize;
-        let mut current = std::vec![Cur::Node(&self.root, Route::new())];
+        let mut routes = Routes::new();
+        let mut current = std::vec![Cur::Node(&self.root, Routes::ROOT)];
         for segment in path.segments.iter().skip(1) {
             let mut next = Vec::with_capacity(current.len());
             match segment {
                 Segment::Name(name) => {
                     for cur in current {
-                        let Cur::Node(node, mut route) = cur else {
+                        let Cur::Node(node, route) = cur else {
                             return Err(Error::UnknownPath { path: text() });
                         };
                         match node.children.get_key_value(name.as_str()) {
                             Some((key, Child::Single(child))) if child.def.visible(view) => {
-                                route.push(Step::Name(key));
+                                let route = routes.push(route, Step::Name(key));
                                 next.push(Cur::Node(child, route));
                             }
                             Some((key, Child::Table(table))) if table.def.visible(view) => {
-                                route.push(Step::Name(key));
+                                let route = routes.push(route, Step::Name(key));
                                 next.push(Cur::Table(table, route));
                             }
                             Some(_) => return Err(Error::UnknownPath { path: text() }),
@@ -118,12 +176,12 @@ impl Store {
                 }
                 Segment::Instance(n) => {
                     for cur in current {
-                        let Cur::Table(table, mut route) = cur else {
+                        let Cur::Table(table, route) = cur else {
                             return Err(Error::UnknownPath { path: text() });
                         };
                         match table.rows.get(n) {
                             Some(row) => {
-                                route.push(Step::Inst(*n));
+                                let route = routes.push(route, Step::Inst(*n));
                                 next.push(Cur::Node(row, route));
                             }
                             None if strict => return Err(Error::NoSuchInstance { path: text() }),
@@ -148,14 +206,12 @@ impl Store {
                             return Err(Error::UnknownPath { path: text() });
                         };
                         for (n, row) in &table.rows {
-                            let mut row_route = route.clone();
-                            row_route.push(Step::Inst(*n));
                             if let Some(filter) = filter {
                                 if !self.filter_holds(row, filter, view, &mut follows)? {
                                     continue;
                                 }
                             }
-                            next.push(Cur::Node(row, row_route));
+                            next.push(Cur::Node(row, routes.push(route, Step::Inst(*n))));
                         }
                     }
                 }
@@ -166,9 +222,9 @@ impl Store {
                         let Cur::Node(node, _) = cur else {
                             return Err(Error::UnknownPath { path: text() });
                         };
-                        for target in self.follow(node, follow, view)? {
-                            if seen.insert(target.route().clone()) {
-                                next.push(target);
+                        for (target, route) in self.follow(node, follow, view)? {
+                            if seen.insert(route.clone()) {
+                                next.push(target.at(routes.push_route(&route)));
                             }
                         }
                     }
@@ -176,7 +232,7 @@ impl Store {
             }
             current = next;
         }
-        self.finish(path, current, view, protocol)
+        self.finish(path, current, &mut routes, view, protocol)
     }
 
     /// Turns the final working set into items according to the path's kind.
@@ -184,6 +240,7 @@ impl Store {
         &'a self,
         path: &Path,
         current: Vec<Cur<'a>>,
+        routes: &mut Routes,
         view: View,
         protocol: Protocol,
     ) -> Result<Vec<Resolved<'a>>, Error> {
@@ -193,7 +250,7 @@ impl Store {
                 (PathKind::Object, Cur::Node(node, route)) => {
                     if let Some(object) = node.def.object(view) {
                         out.push(Resolved::Object {
-                            path: route_path(&route),
+                            path: routes.path(route, ""),
                             object,
                         });
                     }
@@ -201,7 +258,7 @@ impl Store {
                 (PathKind::Object, Cur::Table(table, route)) => {
                     if let Some(object) = table.def.object(view) {
                         out.push(Resolved::Table {
-                            path: route_path(&route),
+                            path: routes.path(route, ""),
                             object,
                         });
                     }
@@ -211,8 +268,7 @@ impl Store {
                         node.params.get_key_value(name.as_str()),
                         node.def.param(name, view),
                     ) {
-                        let mut text = route_path(&route);
-                        text.push_str(key);
+                        let text = routes.path(route, key);
                         out.push(Resolved::Parameter(param_value(text, value, parameter)));
                     }
                 }
@@ -223,10 +279,8 @@ impl Store {
                         .object(view)
                         .and_then(|o| o.command(&full, protocol))
                     {
-                        let mut text = route_path(&route);
-                        text.push_str(&full);
                         out.push(Resolved::Command {
-                            path: text,
+                            path: routes.path(route, &full),
                             command,
                         });
                     }
@@ -236,9 +290,10 @@ impl Store {
                     if let Some(event) =
                         node.def.object(view).and_then(|o| o.event(&full, protocol))
                     {
-                        let mut text = route_path(&route);
-                        text.push_str(&full);
-                        out.push(Resolved::Event { path: text, event });
+                        out.push(Resolved::Event {
+                            path: routes.path(route, &full),
+                            event,
+                        });
                     }
                 }
                 (_, Cur::Table(..)) => {
@@ -262,13 +317,14 @@ impl Store {
         Ok(())
     }
 
-    /// The objects the reference parameter `follow.name` of `node` points to.
+    /// The objects the reference parameter `follow.name` of `node` points to, with their
+    /// routes.
     fn follow<'a>(
         &'a self,
         node: &'a Node,
         follow: &Follow,
         view: View,
-    ) -> Result<Vec<Cur<'a>>, Error> {
+    ) -> Result<Vec<(Cur<'a>, Route)>, Error> {
         let Some(value) = node.params.get(follow.name.as_str()) else {
             return Err(Error::UnknownPath {
                 path: follow.name.clone(),
@@ -302,8 +358,9 @@ impl Store {
         Ok(out)
     }
 
-    /// The object or table a reference value names; `None` if empty, malformed or dangling.
-    fn target(&self, reference: &str, view: View) -> Option<Cur<'_>> {
+    /// The object or table a reference value names, with its route; `None` if empty,
+    /// malformed or dangling.
+    fn target(&self, reference: &str, view: View) -> Option<(Cur<'_>, Route)> {
         if reference.is_empty() {
             return None;
         }
@@ -314,8 +371,8 @@ impl Store {
         };
         let addr = tree::parse_addr(&text, &self.limits).ok()?;
         match tree::walk(&self.root, &text, &addr, view).ok()? {
-            (tree::Place::Object(node), route) => Some(Cur::Node(node, route)),
-            (tree::Place::Table(table), route) => Some(Cur::Table(table, route)),
+            (tree::Place::Object(node), route) => Some((Cur::Node(node, Routes::ROOT), route)),
+            (tree::Place::Table(table), route) => Some((Cur::Table(table, Routes::ROOT), route)),
             (tree::Place::Param(..), _) => None,
         }
     }
@@ -368,7 +425,7 @@ impl Store {
                 path::Step::Follow(follow) => {
                     self.count_follow(follows)?;
                     for node in nodes {
-                        for target in self.follow(node, follow, view)? {
+                        for (target, _) in self.follow(node, follow, view)? {
                             if let Cur::Node(target, _) = target {
                                 next.push(target);
                             }
