@@ -44,6 +44,10 @@
 //!
 //! Parsing is iterative (filters cannot nest), never panics, and is bounded by [`Limits`]:
 //! `max_path_len`, `max_filters`, `max_terms` and `max_reference_follows`.
+//!
+//! [`InstancePath::split`] is the allocation-light form of the same grammar for concrete
+//! instance paths (names and instance numbers only), which the store walks on every read and
+//! write.
 
 use core::cmp::Ordering;
 use core::fmt::{self, Write as _};
@@ -662,6 +666,117 @@ fn equal(value: &Value, wanted: &Value) -> bool {
         Some(ordering) => ordering == Ordering::Equal,
         None => value == wanted,
     }
+}
+
+/// A segment of an [`InstancePath`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstanceSegment<'p> {
+    /// A name.
+    Name(&'p str),
+    /// An instance number.
+    Instance(u32),
+}
+
+/// A concrete instance path split into segments without copying names:
+/// `Device.WiFi.SSID.1.SSID` is the segments `WiFi`, `SSID`, `1` and the item `SSID`; object
+/// paths (trailing dot) have no item.
+///
+/// The fast form for paths that cannot hold wildcards, expressions or reference follows:
+/// CWMP parameter paths, reference values, typed keys. Anything else is a [`Path`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstancePath<'p> {
+    /// Segments after `Device.`.
+    pub segments: Vec<InstanceSegment<'p>>,
+    /// The last name when the path does not end with a dot.
+    pub item: Option<&'p str>,
+}
+
+fn invalid(path: &str, position: usize, reason: &'static str) -> Error {
+    Error::InvalidPath {
+        path: path.into(),
+        position,
+        reason,
+    }
+}
+
+impl<'p> InstancePath<'p> {
+    /// Splits a concrete instance path (no wildcards, filters or references) within `limits`;
+    /// the empty path (CWMP) is `Device.`. A path outside `Device.` is
+    /// [`Error::UnknownPath`], a malformed one [`Error::InvalidPath`].
+    pub fn split(path: &'p str, limits: &Limits) -> Result<Self, Error> {
+        if path.len() > limits.max_path_len {
+            return Err(Error::LimitExceeded {
+                what: "path length",
+                limit: limits.max_path_len,
+            });
+        }
+        if path.is_empty() {
+            // CWMP's empty path: the root.
+            return Ok(Self {
+                segments: Vec::new(),
+                item: None,
+            });
+        }
+        let Some(rest) = path.strip_prefix("Device.") else {
+            return Err(Error::UnknownPath { path: path.into() });
+        };
+        let (body, item) = match rest.strip_suffix('.') {
+            Some(body) => (body, None),
+            None if rest.is_empty() => ("", None),
+            None => match rest.rsplit_once('.') {
+                Some((body, item)) => (body, Some(item)),
+                None => ("", Some(rest)),
+            },
+        };
+        let mut segs = Vec::new();
+        let mut offset = "Device.".len();
+        if !body.is_empty() {
+            for seg in body.split('.') {
+                segs.push(instance_segment(path, offset, seg)?);
+                offset += seg.len() + 1;
+            }
+        }
+        if let Some(item) = item {
+            if !is_name(item) {
+                return Err(invalid(path, offset, "expected a parameter name"));
+            }
+        }
+        Ok(Self {
+            segments: segs,
+            item,
+        })
+    }
+}
+
+fn instance_segment<'p>(
+    path: &str,
+    offset: usize,
+    seg: &'p str,
+) -> Result<InstanceSegment<'p>, Error> {
+    if seg.starts_with(|c: char| c.is_ascii_digit()) {
+        if seg.starts_with('0') || !seg.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(path, offset, "expected an instance number"));
+        }
+        return seg
+            .parse()
+            .map(InstanceSegment::Instance)
+            .map_err(|_| invalid(path, offset, "instance number too large"));
+    }
+    if is_name(seg) {
+        Ok(InstanceSegment::Name(seg))
+    } else {
+        Err(invalid(
+            path,
+            offset,
+            "expected a name or an instance number",
+        ))
+    }
+}
+
+/// Whether `s` is a name token (see the module docs).
+fn is_name(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes.next().is_some_and(is_name_start) && bytes.all(is_name_char)
 }
 
 fn is_name_start(b: u8) -> bool {
@@ -1782,6 +1897,34 @@ mod tests {
             Ok(false)
         );
         assert!(check("2024-05-01T10:00:00Z", dt, Op::Eq, &num("1")).is_err());
+    }
+
+    #[test]
+    fn instance_paths_split_without_copying() {
+        use InstanceSegment::{Instance, Name};
+        let limits = Limits::DEFAULT;
+        let split = InstancePath::split("Device.WiFi.SSID.12.SSID", &limits).unwrap();
+        assert_eq!(split.segments, [Name("WiFi"), Name("SSID"), Instance(12)]);
+        assert_eq!(split.item, Some("SSID"));
+        let object = InstancePath::split("Device.X_ACME-COM_Box.", &limits).unwrap();
+        assert_eq!(object.segments, [Name("X_ACME-COM_Box")]);
+        assert_eq!(object.item, None);
+        assert_eq!(InstancePath::split("", &limits).unwrap().segments, []);
+        for (bad, code) in [
+            ("Device.WiFi.SSID.01.", 7008),
+            ("Device.WiFi.SSID.*.", 7008),
+            ("Device.WiFi..SSID", 7008),
+            ("Device.WiFi.SSID.4294967296.", 7008),
+            ("Other.WiFi.", 7026),
+        ] {
+            let err = InstancePath::split(bad, &limits).unwrap_err();
+            assert_eq!(err.usp_error(), code, "{bad}");
+        }
+        let long = std::format!("Device.{}", "A.".repeat(600));
+        assert!(matches!(
+            InstancePath::split(&long, &limits),
+            Err(Error::LimitExceeded { .. })
+        ));
     }
 
     #[test]

@@ -88,6 +88,7 @@ use std::vec::Vec;
 use crate::error::Error;
 use crate::key::{TypedPath, TypedValue};
 use crate::limits::Limits;
+use crate::path::InstancePath;
 use crate::schema::{Access, Parameter, Protocol};
 use crate::value::Value;
 
@@ -293,7 +294,7 @@ impl Store {
     ///
     /// Errors: [`Error::UnknownPath`], [`Error::NoSuchInstance`].
     pub fn value(&self, path: &str) -> Result<&Value, Error> {
-        let addr = tree::parse_addr(path, &self.limits)?;
+        let addr = InstancePath::split(path, &self.limits)?;
         match walk(&self.root, path, &addr, View::Any)? {
             (Place::Param(_, _, value), _) => Ok(value),
             _ => Err(tree::unknown(path)),
@@ -325,7 +326,7 @@ impl Store {
         max_depth: Option<u32>,
     ) -> Result<Vec<ParamValue<'_>>, Error> {
         let view = View::Proto(protocol);
-        let addr = tree::parse_addr(path, &self.limits)?;
+        let addr = InstancePath::split(path, &self.limits)?;
         let (place, route) = walk(&self.root, path, &addr, view)?;
         let mut out = Vec::new();
         let mut buf = route_path(&route);
@@ -361,7 +362,7 @@ impl Store {
         first_level_only: bool,
     ) -> Result<Vec<InstanceInfo>, Error> {
         let view = View::Proto(protocol);
-        let addr = tree::parse_addr(path, &self.limits)?;
+        let addr = InstancePath::split(path, &self.limits)?;
         let (place, mut route) = walk(&self.root, path, &addr, view)?;
         let mut out = Vec::new();
         let mut push = |row: &Node, route: &Route| {
@@ -418,7 +419,7 @@ impl Store {
         next_level: bool,
     ) -> Result<Vec<NameInfo>, Error> {
         let view = View::Proto(protocol);
-        let addr = tree::parse_addr(path, &self.limits)?;
+        let addr = InstancePath::split(path, &self.limits)?;
         let (place, route) = walk(&self.root, path, &addr, view)?;
         let mut out = Vec::new();
         let mut buf = route_path(&route);

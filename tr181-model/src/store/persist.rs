@@ -19,9 +19,10 @@ use std::string::{String, ToString};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::tree::{self, Child, Node, Route, Seg, Step, View};
+use super::tree::{self, Child, Node, Route, Step, View};
 use super::{ChangeLog, Store};
 use crate::limits::Limits;
+use crate::path::{InstancePath, InstanceSegment};
 use crate::value::{Value, validate};
 
 /// The document format written by this version.
@@ -94,13 +95,13 @@ fn load(doc: &Document) -> Store {
     let mut root = Node::new(tree::Def::root());
     let limits = Limits::DEFAULT;
     for (path, params) in &doc.objects {
-        let Ok(addr) = tree::parse_addr(path, &limits) else {
+        let Ok(addr) = InstancePath::split(path, &limits) else {
             continue;
         };
         if addr.item.is_some() {
             continue;
         }
-        let Some(node) = ensure(&mut root, &addr.segs) else {
+        let Some(node) = ensure(&mut root, &addr.segments) else {
             continue;
         };
         for (name, text) in params {
@@ -118,7 +119,7 @@ fn load(doc: &Document) -> Store {
         }
     }
     for (path, next) in &doc.next_instance {
-        let Ok(addr) = tree::parse_addr(path, &limits) else {
+        let Ok(addr) = InstancePath::split(path, &limits) else {
             continue;
         };
         let Ok((tree::Place::Table(_), route)) = tree::walk(&root, path, &addr, View::Any) else {
@@ -137,10 +138,10 @@ fn load(doc: &Document) -> Store {
 }
 
 /// The object at `segs`, creating missing rows and optional single-instance objects.
-fn ensure<'a>(mut node: &'a mut Node, segs: &[Seg<'_>]) -> Option<&'a mut Node> {
+fn ensure<'a>(mut node: &'a mut Node, segs: &[InstanceSegment<'_>]) -> Option<&'a mut Node> {
     let mut index = 0;
     while let Some(seg) = segs.get(index) {
-        let Seg::Name(name) = *seg else {
+        let InstanceSegment::Name(name) = *seg else {
             return None;
         };
         if !node.children.contains_key(name) {
@@ -154,7 +155,7 @@ fn ensure<'a>(mut node: &'a mut Node, segs: &[Seg<'_>]) -> Option<&'a mut Node> 
         match node.children.get_mut(name)? {
             Child::Single(child) => node = child,
             Child::Table(table) => {
-                let Some(Seg::Inst(n)) = segs.get(index + 1) else {
+                let Some(InstanceSegment::Instance(n)) = segs.get(index + 1) else {
                     return None;
                 };
                 let full = table.def.main.max_entries.is_some_and(|max| {

@@ -7,7 +7,7 @@ use std::vec::Vec;
 use super::tree::{self, Place, Step, View};
 use super::{Resolved, Store};
 use crate::error::{Error, ValueRule};
-use crate::path::{Path, Segment};
+use crate::path::{InstancePath, Path, Segment};
 use crate::schema::{Parameter, Protocol, RefType, Reference, TargetType};
 use crate::value::Value;
 
@@ -149,7 +149,7 @@ impl Store {
             } else {
                 std::format!("{item}.")
             };
-            let object = tree::parse_addr(&as_object, &self.limits)
+            let object = InstancePath::split(&as_object, &self.limits)
                 .and_then(|addr| tree::walk(&self.root, &as_object, &addr, view))
                 .ok();
             let is_row = |route: &[Step]| matches!(route.last(), Some(Step::Inst(_)));
@@ -170,7 +170,7 @@ impl Store {
     }
 
     fn parameter_exists(&self, path: &str, view: View) -> bool {
-        tree::parse_addr(path, &self.limits)
+        InstancePath::split(path, &self.limits)
             .and_then(|addr| tree::walk(&self.root, path, &addr, view))
             .is_ok_and(|(place, _)| matches!(place, Place::Param(..)))
     }

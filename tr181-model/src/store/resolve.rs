@@ -7,7 +7,7 @@ use std::vec::Vec;
 use super::tree::{self, Child, Node, Route, Step, Table, View, push_step};
 use super::{ParamValue, Store, param_value};
 use crate::error::Error;
-use crate::path::{self, Filter, Follow, FollowIndex, Path, PathKind, Segment, Term};
+use crate::path::{self, Filter, Follow, FollowIndex, InstancePath, Path, PathKind, Segment, Term};
 use crate::schema::{self, Command, Event, Object, Protocol};
 use crate::value::Value;
 
@@ -369,7 +369,7 @@ impl Store {
         } else {
             std::borrow::Cow::Owned(std::format!("{reference}."))
         };
-        let addr = tree::parse_addr(&text, &self.limits).ok()?;
+        let addr = InstancePath::split(&text, &self.limits).ok()?;
         match tree::walk(&self.root, &text, &addr, view).ok()? {
             (tree::Place::Object(node), route) => Some((Cur::Node(node, Routes::ROOT), route)),
             (tree::Place::Table(table), route) => Some((Cur::Table(table, Routes::ROOT), route)),

@@ -11,7 +11,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use crate::error::Error;
-use crate::limits::Limits;
+use crate::path::{InstancePath, InstanceSegment};
 use crate::schema::{
     self, Access, DefaultKind, Object, Parameter, Protocol, Protocols, Status, Version,
 };
@@ -291,106 +291,6 @@ pub(crate) fn push_step(path: &mut String, step: Step) {
     path.push('.');
 }
 
-/// A syntactic segment of a concrete instance path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Seg<'p> {
-    /// A name.
-    Name(&'p str),
-    /// An instance number.
-    Inst(u32),
-}
-
-/// A concrete instance path split into segments: `Device.WiFi.SSID.1.SSID` is the segments
-/// `WiFi`, `SSID`, `1` and the item `SSID`; object paths (trailing dot) have no item.
-#[derive(Debug)]
-pub(crate) struct Addr<'p> {
-    /// Segments after `Device.`.
-    pub(crate) segs: Vec<Seg<'p>>,
-    /// The last name when the path does not end with a dot.
-    pub(crate) item: Option<&'p str>,
-}
-
-fn invalid(path: &str, position: usize, reason: &'static str) -> Error {
-    Error::InvalidPath {
-        path: path.into(),
-        position,
-        reason,
-    }
-}
-
-/// Splits a concrete instance path (no wildcards, filters or references); the empty path
-/// (CWMP) is `Device.`.
-pub(crate) fn parse_addr<'p>(path: &'p str, limits: &Limits) -> Result<Addr<'p>, Error> {
-    if path.len() > limits.max_path_len {
-        return Err(Error::LimitExceeded {
-            what: "path length",
-            limit: limits.max_path_len,
-        });
-    }
-    if path.is_empty() {
-        // CWMP's empty path: the root.
-        return Ok(Addr {
-            segs: Vec::new(),
-            item: None,
-        });
-    }
-    let Some(rest) = path.strip_prefix("Device.") else {
-        return Err(unknown(path));
-    };
-    let (body, item) = match rest.strip_suffix('.') {
-        Some(body) => (body, None),
-        None if rest.is_empty() => ("", None),
-        None => match rest.rsplit_once('.') {
-            Some((body, item)) => (body, Some(item)),
-            None => ("", Some(rest)),
-        },
-    };
-    let mut segs = Vec::new();
-    let mut offset = "Device.".len();
-    if !body.is_empty() {
-        for seg in body.split('.') {
-            segs.push(parse_seg(path, offset, seg)?);
-            offset += seg.len() + 1;
-        }
-    }
-    if let Some(item) = item {
-        if !is_name(item) {
-            return Err(invalid(path, offset, "expected a parameter name"));
-        }
-    }
-    Ok(Addr { segs, item })
-}
-
-fn parse_seg<'p>(path: &str, offset: usize, seg: &'p str) -> Result<Seg<'p>, Error> {
-    if seg.starts_with(|c: char| c.is_ascii_digit()) {
-        if seg.starts_with('0') || !seg.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid(path, offset, "expected an instance number"));
-        }
-        return seg
-            .parse()
-            .map(Seg::Inst)
-            .map_err(|_| invalid(path, offset, "instance number too large"));
-    }
-    if is_name(seg) {
-        Ok(Seg::Name(seg))
-    } else {
-        Err(invalid(
-            path,
-            offset,
-            "expected a name or an instance number",
-        ))
-    }
-}
-
-/// Whether `s` is a TR-106 name token `[A-Za-z_][A-Za-z_0-9]*`.
-pub(crate) fn is_name(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 pub(crate) fn unknown(path: &str) -> Error {
     Error::UnknownPath { path: path.into() }
 }
@@ -415,17 +315,17 @@ pub(crate) enum Place<'a> {
 pub(crate) fn walk<'a>(
     root: &'a Node,
     path: &str,
-    addr: &Addr<'_>,
+    addr: &InstancePath<'_>,
     view: View,
 ) -> Result<(Place<'a>, Route), Error> {
     if !root.def.visible(view) {
         return Err(unknown(path));
     }
     let mut node = root;
-    let mut route = Route::with_capacity(addr.segs.len());
+    let mut route = Route::with_capacity(addr.segments.len());
     let mut index = 0;
-    while let Some(seg) = addr.segs.get(index) {
-        let Seg::Name(name) = *seg else {
+    while let Some(seg) = addr.segments.get(index) {
+        let InstanceSegment::Name(name) = *seg else {
             return Err(unknown(path));
         };
         match node.children.get_key_value(name) {
@@ -435,9 +335,9 @@ pub(crate) fn walk<'a>(
             }
             Some((key, Child::Table(table))) if table.def.visible(view) => {
                 route.push(Step::Name(key));
-                match addr.segs.get(index + 1) {
+                match addr.segments.get(index + 1) {
                     None if addr.item.is_none() => return Ok((Place::Table(table), route)),
-                    Some(Seg::Inst(n)) => {
+                    Some(InstanceSegment::Instance(n)) => {
                         node = table.rows.get(n).ok_or_else(|| no_such(path))?;
                         route.push(Step::Inst(*n));
                         index += 1;

@@ -19,6 +19,7 @@ use super::tree::{
 use super::{Change, Origin, Store};
 use crate::error::{Error, ValueRule};
 use crate::key::{TypedPath, TypedValue};
+use crate::path::{InstancePath, InstanceSegment};
 use crate::schema::{Access, Parameter, RefType, Reference};
 use crate::value::{Value, validate_parameter};
 
@@ -182,7 +183,7 @@ impl<'s> Transaction<'s> {
     /// Errors: [`Error::NotATable`] if the path is not a row, [`Error::NotCreatable`] if a
     /// controller may not delete rows of the table or it is at `minEntries`.
     pub fn delete(&mut self, path: &str) -> Result<(), Error> {
-        let addr = tree::parse_addr(path, &self.store.limits)?;
+        let addr = InstancePath::split(path, &self.store.limits)?;
         let (place, route) = walk(&self.store.root, path, &addr, self.view())?;
         let (Place::Object(_), Some((&Step::Inst(number), table_route))) =
             (place, route.split_last())
@@ -272,14 +273,14 @@ impl<'s> Transaction<'s> {
                 "only the device creates and removes optional objects",
             ));
         }
-        let addr = tree::parse_addr(path, &self.store.limits)?;
-        let (Some((tree::Seg::Name(name), parent_segs)), None) =
-            (addr.segs.split_last(), addr.item)
+        let addr = InstancePath::split(path, &self.store.limits)?;
+        let (Some((InstanceSegment::Name(name), parent_segs)), None) =
+            (addr.segments.split_last(), addr.item)
         else {
             return Err(tree::unknown(path));
         };
-        let parent_addr = tree::Addr {
-            segs: parent_segs.to_vec(),
+        let parent_addr = InstancePath {
+            segments: parent_segs.to_vec(),
             item: None,
         };
         let (place, route) = walk(&self.store.root, path, &parent_addr, View::Any)?;
@@ -339,7 +340,7 @@ impl<'s> Transaction<'s> {
     /// Finds a parameter the origin may write: its object's route, name and definition.
     fn writable(&self, path: &str) -> Result<(Route, &'static str, &'static Parameter), Error> {
         let view = self.view();
-        let addr = tree::parse_addr(path, &self.store.limits)?;
+        let addr = InstancePath::split(path, &self.store.limits)?;
         let (place, route) = walk(&self.store.root, path, &addr, view)?;
         let Place::Param(node, name, _) = place else {
             return Err(tree::unknown(path));
@@ -423,7 +424,7 @@ impl<'s> Transaction<'s> {
         params: &[(&str, &str)],
     ) -> Result<u32, Error> {
         let view = self.view();
-        let addr = tree::parse_addr(table_path, &self.store.limits)?;
+        let addr = InstancePath::split(table_path, &self.store.limits)?;
         let (place, route) = walk(&self.store.root, table_path, &addr, view)?;
         let Place::Table(table) = place else {
             return Err(Error::NotATable {
