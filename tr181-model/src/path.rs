@@ -1745,23 +1745,12 @@ mod tests {
     /// A syntax of `base`, a list when `list`.
     fn syntax((base, list): (BaseType, bool)) -> Syntax {
         Syntax {
-            base,
-            data_type: None,
             list: list.then_some(ListFacet {
                 min_items: 0,
                 max_items: None,
                 max_length: None,
             }),
-            sizes: &[],
-            ranges: &[],
-            enumerations: &[],
-            patterns: &[],
-            reference: None,
-            units: None,
-            default: None,
-            hidden: false,
-            secured: false,
-            command: false,
+            ..Syntax::of(base)
         }
     }
 

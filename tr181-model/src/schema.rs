@@ -242,6 +242,28 @@ pub struct Syntax {
     pub command: bool,
 }
 
+impl Syntax {
+    /// A syntax of `base` without restrictions, flags or default: the starting point that the
+    /// generated tables (and tests) refine with struct-update syntax.
+    pub const fn of(base: BaseType) -> Self {
+        Self {
+            base,
+            data_type: None,
+            list: None,
+            sizes: &[],
+            ranges: &[],
+            enumerations: &[],
+            patterns: &[],
+            reference: None,
+            units: None,
+            default: None,
+            hidden: false,
+            secured: false,
+            command: false,
+        }
+    }
+}
+
 /// How CWMP Active Notification may be set on a parameter (TR-106 `activeNotify`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(clippy::exhaustive_enums)] // TR-106 activeNotify values.

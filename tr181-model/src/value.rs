@@ -956,6 +956,38 @@ impl fmt::Display for DateTime {
     }
 }
 
+/// `Debug`, `FromStr` and serde through the canonical text, for the value types whose wire
+/// form is text ([`DateTime`], [`Decimal`]).
+macro_rules! text_form {
+    ($type:ident, $base:expr) => {
+        impl fmt::Debug for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($type), "({})"), self)
+            }
+        }
+
+        impl FromStr for $type {
+            type Err = ValueRule;
+
+            fn from_str(text: &str) -> Result<Self, ValueRule> {
+                Self::parse(text).ok_or(ValueRule::Type($base))
+            }
+        }
+
+        impl Serialize for $type {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $type {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_str(TextVisitor(PhantomData))
+            }
+        }
+    };
+}
+
 impl Default for DateTime {
     /// The unknown time.
     fn default() -> Self {
@@ -963,31 +995,7 @@ impl Default for DateTime {
     }
 }
 
-impl fmt::Debug for DateTime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DateTime({self})")
-    }
-}
-
-impl FromStr for DateTime {
-    type Err = ValueRule;
-
-    fn from_str(text: &str) -> Result<Self, ValueRule> {
-        Self::parse(text).ok_or(ValueRule::Type(BaseType::DateTime))
-    }
-}
-
-impl Serialize for DateTime {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for DateTime {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(TextVisitor(PhantomData))
-    }
-}
+text_form!(DateTime, BaseType::DateTime);
 
 /// `len` ASCII digits at `b[start..]`.
 fn fixed_digits(b: &[u8], start: usize, len: usize) -> Option<u32> {
@@ -1220,31 +1228,7 @@ impl Default for Decimal {
     }
 }
 
-impl fmt::Debug for Decimal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Decimal({self})")
-    }
-}
-
-impl FromStr for Decimal {
-    type Err = ValueRule;
-
-    fn from_str(text: &str) -> Result<Self, ValueRule> {
-        Self::parse(text).ok_or(ValueRule::Type(BaseType::Decimal))
-    }
-}
-
-impl Serialize for Decimal {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Decimal {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(TextVisitor(PhantomData))
-    }
-}
+text_form!(Decimal, BaseType::Decimal);
 
 macro_rules! decimal_from_integer {
     ($($t:ty),*) => {$(
@@ -1269,21 +1253,7 @@ mod tests {
     use proptest::prelude::*;
 
     const fn syntax(base: BaseType) -> Syntax {
-        Syntax {
-            base,
-            data_type: None,
-            list: None,
-            sizes: &[],
-            ranges: &[],
-            enumerations: &[],
-            patterns: &[],
-            reference: None,
-            units: None,
-            default: None,
-            hidden: false,
-            secured: false,
-            command: false,
-        }
+        Syntax::of(base)
     }
 
     const fn list_of(

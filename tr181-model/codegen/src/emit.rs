@@ -110,21 +110,7 @@ const fn v(major: u8, minor: u8, patch: u8) -> Version {
     Version { major, minor, patch }
 }
 
-const SYNTAX: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: None,
-    list: None,
-    sizes: &[],
-    ranges: &[],
-    enumerations: &[],
-    patterns: &[],
-    reference: None,
-    units: None,
-    default: None,
-    hidden: false,
-    secured: false,
-    command: false,
-};
+const SYNTAX: Syntax = Syntax::of(BaseType::String);
 
 const PARAM: Parameter = Parameter {
     name: \"\",
