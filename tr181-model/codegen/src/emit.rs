@@ -599,7 +599,9 @@ impl Interner {
         }
         let mut out = String::from(HEADER);
         out.push_str(
-            "//! Every distinct parameter syntax of the model, shared by the parameters that have it.\n\n\
+            "//! Every distinct parameter syntax of the model, shared by the parameters that have it.\n\
+             // Groups left out by cargo features leave some syntaxes unused.\n\
+             #![cfg_attr(not(feature = \"full\"), allow(dead_code))]\n\n\
              #[allow(clippy::wildcard_imports)]\nuse super::*;\n",
         );
         let used = [
