@@ -1,0 +1,686 @@
+//! The engine: executes protocol-neutral requests against the `tr181-model` store and the HAL.
+//!
+//! # Shape
+//!
+//! One [`Engine`] per device, shared as `Arc<Engine>` by the CWMP and USP drivers. Every
+//! request method is `async` (it may await the HAL) and takes the [`Principal`] that sent it.
+//! Rules that belong to the model live here once, for both protocols: access checks, value
+//! validation, unique keys, instance numbering (all through the store), atomic writes with HAL
+//! rollback, the change log.
+//!
+//! ```text
+//!   cwmp-core / usp-core ──request──▶ Engine ──▶ Store (tr181-model)
+//!          ▲                           │  ▲
+//!          └──── responses, notices ───┘  └── DeviceSink ◀── hardware (events, value feed)
+//!                                      │
+//!                                      └──▶ HAL traits (read, apply, tables, commands, ...)
+//! ```
+//!
+//! # Atomic writes
+//!
+//! Set, Add and Delete run in three phases under the engine's write gate (an async lock, so no
+//! other writer interleaves): (1) stage every operation in a store transaction, collecting the
+//! per-object changes and the errors, then roll the transaction back; (2) hand the changes to
+//! the HAL object by object (`Parameters::apply`, `Tables::added`, `Tables::deleted`), undoing
+//! the objects already applied if one fails (apply with old and new swapped, delete what was
+//! added, re-add what was deleted); (3) replay the same operations on the store and commit.
+//! Nothing is half-applied: a failure in (1) or (2) leaves the store untouched and the device
+//! as it was. No lock is held across an `.await`.
+//!
+//! # Asynchronous commands and notices
+//!
+//! An asynchronous command gets a `Device.LocalAgent.Request.{i}.` row and returns
+//! [`OperateOutcome::Started`]; the hardware later reports completion through the
+//! [`DeviceSink`], and [`Engine::handle_device_inputs`] deletes the row and queues a
+//! [`Notice::OperationComplete`]. Notices are drained with [`Engine::poll_notice`] and stay
+//! pending (and persisted) until [`Engine::acknowledge`]d.
+//!
+//! # Persistence
+//!
+//! The store is saved (JSON, [`Section::Store`]) after every committed controller change;
+//! pending notices and the next boot's cause ([`Section::Events`]) and transfers in progress
+//! ([`Section::Transfers`]) whenever they change. [`Engine::start`] loads them, or builds the
+//! factory store with [`Lifecycle::factory_defaults`](crate::traits::Lifecycle::factory_defaults).
+
+pub mod access;
+mod gate;
+pub mod notice;
+mod operate;
+mod read;
+pub mod request;
+pub mod response;
+mod write;
+
+use std::collections::BTreeMap;
+use std::string::{String, ToString};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+use tr181_model::Limits;
+use tr181_model::path::Path;
+use tr181_model::schema::Protocol;
+use tr181_model::store::{ChangeRecord, Origin, Resolved, Store, Transaction};
+use tr181_model::value::DateTime;
+
+pub use access::{AccessControl, AllowAll, PathRule, PathRules, Permissions, Principal, Target};
+pub use notice::{BootInfo, CommandFailure, Notice, NoticeId, OperationComplete};
+pub use request::{
+    AddRequest, DeleteRequest, GetInstancesRequest, GetNamesRequest, GetRequest, ObjectCreation,
+    ObjectSettings, OperateRequest, ParamSetting, SetRequest, SupportedRequest,
+};
+pub use response::{
+    AddResponse, AddedInstance, DeleteResponse, Deleted, Failure, GetInstancesResponse,
+    GetResponse, GotParam, OperateOutcome, OperateResponse, OperateResult, ParamError, PathResult,
+    ResolvedObject, SetResponse, SupportedResponse, UpdatedInstance,
+};
+
+use crate::error::{EngineError, HalError};
+use crate::feed::{CallId, DeviceInput, DeviceSink};
+use crate::traits::{BootCause, Hal, Section};
+use crate::transfer::{Direction, TransferFault, TransferId, TransferResult};
+
+/// Settings and limits of an [`Engine`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// Limits on paths and values, applied to the store. Default [`Limits::DEFAULT`].
+    pub limits: Limits,
+    /// Most paths, objects or rows in one request. Default 4096 (STYLE §2.5); more is
+    /// [`EngineError::LimitExceeded`] (CWMP 9004, USP 7005).
+    pub max_request_items: usize,
+    /// Most device inputs queued in the [`DeviceSink`]; the oldest is dropped beyond. Default
+    /// 1024.
+    pub max_device_inputs: usize,
+    /// Most pending notices; the oldest is dropped beyond. Default 1024.
+    pub max_notices: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::DEFAULT,
+            max_request_items: 4096,
+            max_device_inputs: 1024,
+            max_notices: 1024,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Sets the path and value limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the most items per request.
+    pub fn with_max_request_items(mut self, max: usize) -> Self {
+        self.max_request_items = max;
+        self
+    }
+}
+
+/// The cause of the next boot, persisted before a reboot or reset is asked for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct BootIntent {
+    cause: BootCause,
+    command_key: String,
+}
+
+/// The [`Section::Events`] document.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct EventsDoc {
+    next_id: u64,
+    pending: Vec<(NoticeId, Notice)>,
+    boot: Option<BootIntent>,
+}
+
+/// The USP operation a transfer belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct OperationRef {
+    command: String,
+    request: Option<String>,
+    originator: String,
+}
+
+/// A transfer in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct RunningTransfer {
+    id: TransferId,
+    direction: Direction,
+    command_key: String,
+    start_time: Option<DateTime>,
+    operation: Option<OperationRef>,
+}
+
+/// The [`Section::Transfers`] document.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TransfersDoc {
+    next_id: u32,
+    running: Vec<RunningTransfer>,
+}
+
+/// An asynchronous command in progress (not persisted: a reboot ends it).
+#[derive(Clone, Debug)]
+struct RunningCall {
+    command: String,
+    command_key: String,
+    request: Option<String>,
+    originator: String,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    started: bool,
+    notices: notice::Notices,
+    boot: Option<BootIntent>,
+    transfers: TransfersDoc,
+    calls: BTreeMap<CallId, RunningCall>,
+    next_call: u32,
+}
+
+/// The protocol-neutral request executor; see the [module docs](self).
+pub struct Engine {
+    hal: Hal,
+    access: Arc<dyn AccessControl>,
+    config: EngineConfig,
+    store: Mutex<Store>,
+    gate: gate::Gate,
+    sink: DeviceSink,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The schema path of an instance path: every instance number becomes `{i}`.
+pub(crate) fn schema_path_of(path: &str) -> String {
+    let mut out = String::with_capacity(path.len().saturating_add(8));
+    for (index, segment) in path.split('.').enumerate() {
+        if index > 0 {
+            out.push('.');
+        }
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str("{i}");
+        } else {
+            out.push_str(segment);
+        }
+    }
+    out
+}
+
+/// The object part of a parameter path (up to and including the last dot).
+pub(crate) fn object_of(path: &str) -> &str {
+    path.rfind('.')
+        .and_then(|dot| path.get(..=dot))
+        .unwrap_or("")
+}
+
+fn storage_error(error: &serde_json::Error) -> EngineError {
+    EngineError::Hal(HalError::Storage {
+        reason: error.to_string(),
+    })
+}
+
+impl Engine {
+    /// An engine over `hal`, with `access` deciding what each principal may do. Call
+    /// [`start`](Self::start) before any request.
+    pub fn new(hal: Hal, access: Arc<dyn AccessControl>, config: EngineConfig) -> Self {
+        let mut store = Store::new();
+        store.set_limits(config.limits);
+        Self {
+            hal,
+            access,
+            config,
+            store: Mutex::new(store),
+            gate: gate::Gate::default(),
+            sink: DeviceSink::new(config.max_device_inputs),
+            state: Mutex::new(State {
+                notices: notice::Notices {
+                    capacity: config.max_notices,
+                    ..notice::Notices::default()
+                },
+                ..State::default()
+            }),
+        }
+    }
+
+    /// The handle the hardware feeds events and changes through.
+    pub fn sink(&self) -> DeviceSink {
+        self.sink.clone()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn require_started(&self) -> Result<(), EngineError> {
+        if self.state().started {
+            Ok(())
+        } else {
+            Err(EngineError::ApiMisuse("the engine has not been started"))
+        }
+    }
+
+    fn check_items(&self, count: usize) -> Result<(), EngineError> {
+        if count > self.config.max_request_items {
+            return Err(EngineError::LimitExceeded {
+                what: "items in one request",
+                limit: self.config.max_request_items,
+            });
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> Option<DateTime> {
+        self.hal.clock.now()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Start and persistence
+
+    /// Loads the persisted state (or builds the factory store), clears requests a reboot
+    /// ended, and queues the [`Notice::Booted`] of this boot, which it also returns.
+    ///
+    /// A persisted store that cannot be read is replaced by the factory store (and reported as
+    /// a bootstrap), so that a corrupt flash does not brick the management plane.
+    pub async fn start(&self) -> Result<BootInfo, EngineError> {
+        let _gate = self.gate.enter().await;
+        let storage = &self.hal.storage;
+        let saved_store = storage.load(Section::Store).await?;
+        let events = storage.load(Section::Events).await?;
+        let transfers = storage.load(Section::Transfers).await?;
+        let loaded: Option<Store> = saved_store
+            .as_deref()
+            .and_then(|bytes| serde_json::from_slice(bytes).ok());
+        let bootstrap = loaded.is_none();
+        let mut store = match loaded {
+            Some(store) => store,
+            None => self.factory_store()?,
+        };
+        store.set_limits(self.config.limits);
+        clear_requests(&mut store);
+        *self.store() = store;
+
+        let events: EventsDoc = match events {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| storage_error(&e))?,
+            None => EventsDoc::default(),
+        };
+        let transfers: TransfersDoc = match transfers {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| storage_error(&e))?,
+            None => TransfersDoc::default(),
+        };
+        let report = self.hal.lifecycle.boot_report();
+        let cause = match &events.boot {
+            Some(intent) => intent.cause,
+            None if report.local_factory_reset => BootCause::LocalFactoryReset,
+            None => BootCause::LocalReboot,
+        };
+        let info = BootInfo {
+            cause,
+            command_key: events
+                .boot
+                .as_ref()
+                .map(|b| b.command_key.clone())
+                .unwrap_or_default(),
+            bootstrap,
+            firmware_updated: report.firmware_updated,
+        };
+        {
+            let mut state = self.state();
+            state.notices.next_id = events.next_id;
+            state.notices.pending = events.pending.into_iter().collect();
+            state.notices.delivered_below = 0;
+            state.boot = None;
+            state.transfers = transfers;
+            state.calls.clear();
+            state.notices.push(Notice::Booted(info.clone()));
+            state.started = true;
+        }
+        self.save_store().await?;
+        self.save_events().await?;
+        Ok(info)
+    }
+
+    /// A store holding the vendor's factory configuration.
+    fn factory_store(&self) -> Result<Store, EngineError> {
+        let mut store = Store::new();
+        store.set_limits(self.config.limits);
+        let mut txn = store.transaction(Origin::Device);
+        self.hal.lifecycle.factory_defaults(&mut txn)?;
+        txn.commit()?;
+        Ok(store)
+    }
+
+    async fn save_store(&self) -> Result<(), EngineError> {
+        let bytes = serde_json::to_vec(&*self.store()).map_err(|e| storage_error(&e))?;
+        self.hal.storage.save(Section::Store, &bytes).await?;
+        Ok(())
+    }
+
+    async fn save_events(&self) -> Result<(), EngineError> {
+        let bytes = {
+            let state = self.state();
+            let doc = EventsDoc {
+                next_id: state.notices.next_id,
+                pending: state
+                    .notices
+                    .pending
+                    .iter()
+                    .filter(|(_, n)| n.is_persistent())
+                    .cloned()
+                    .collect(),
+                boot: state.boot.clone(),
+            };
+            serde_json::to_vec(&doc).map_err(|e| storage_error(&e))?
+        };
+        self.hal.storage.save(Section::Events, &bytes).await?;
+        Ok(())
+    }
+
+    async fn save_transfers(&self) -> Result<(), EngineError> {
+        let bytes = serde_json::to_vec(&self.state().transfers).map_err(|e| storage_error(&e))?;
+        self.hal.storage.save(Section::Transfers, &bytes).await?;
+        Ok(())
+    }
+
+    /// Saves the store, notices and transfers now (e.g. before a local reboot).
+    pub async fn persist(&self) -> Result<(), EngineError> {
+        let _gate = self.gate.enter().await;
+        self.save_store().await?;
+        self.save_events().await?;
+        self.save_transfers().await
+    }
+
+    /// Saves the protocol layers' own state ([`Section::Subscriptions`]).
+    pub async fn save_subscriptions(&self, data: &[u8]) -> Result<(), EngineError> {
+        self.hal.storage.save(Section::Subscriptions, data).await?;
+        Ok(())
+    }
+
+    /// Loads the protocol layers' own state.
+    pub async fn load_subscriptions(&self) -> Result<Option<Vec<u8>>, EngineError> {
+        Ok(self.hal.storage.load(Section::Subscriptions).await?)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Reading the store, the change log and notices
+
+    /// Runs `f` on the store (locked for the duration: keep it short, do not call the engine).
+    pub fn read<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
+        f(&self.store())
+    }
+
+    /// Changes the store as the device (local applications, the vendor's own configuration
+    /// agents) in one transaction, committed when `f` succeeds. Not passed to the HAL.
+    pub async fn device_update<R>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, tr181_model::Error>,
+    ) -> Result<R, EngineError> {
+        let _gate = self.gate.enter().await;
+        let result = {
+            let mut store = self.store();
+            let mut txn = store.transaction(Origin::Device);
+            let result = f(&mut txn)?;
+            txn.commit()?;
+            result
+        };
+        self.save_store().await?;
+        Ok(result)
+    }
+
+    /// The change records after sequence number `seq` (value changes, object creation and
+    /// deletion), for notifications.
+    pub fn changes_since(&self, seq: u64) -> Vec<ChangeRecord> {
+        self.store().changes_since(seq).cloned().collect()
+    }
+
+    /// The last change-log sequence number.
+    pub fn last_seq(&self) -> u64 {
+        self.store().last_seq()
+    }
+
+    /// The next notice not yet returned by this method (in order). Persistent notices stay
+    /// pending until [`acknowledge`](Self::acknowledge)d; after a restart every pending
+    /// notice is returned again.
+    pub fn poll_notice(&self) -> Option<(NoticeId, Notice)> {
+        self.state().notices.poll()
+    }
+
+    /// Every pending (unacknowledged) notice, oldest first.
+    pub fn pending_notices(&self) -> Vec<(NoticeId, Notice)> {
+        self.state().notices.pending.iter().cloned().collect()
+    }
+
+    /// Marks a notice as delivered to the peer (CWMP InformResponse or TransferCompleteResponse,
+    /// USP NotifyResp) and forgets it. Returns whether it was pending.
+    pub async fn acknowledge(&self, id: NoticeId) -> Result<bool, EngineError> {
+        let _gate = self.gate.enter().await;
+        let found = self.state().notices.acknowledge(id);
+        if found {
+            self.save_events().await?;
+        }
+        Ok(found)
+    }
+
+    fn push_notice(&self, notice: Notice) -> NoticeId {
+        self.state().notices.push(notice)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Device inputs
+
+    /// Applies everything the hardware pushed into the [`DeviceSink`]: value changes and
+    /// discovered rows go into the store (and so the change log), events and completions
+    /// become notices. Returns how many inputs were handled.
+    pub async fn handle_device_inputs(&self) -> Result<usize, EngineError> {
+        self.require_started()?;
+        let inputs = self.sink.drain();
+        if inputs.is_empty() {
+            return Ok(0);
+        }
+        let _gate = self.gate.enter().await;
+        let count = inputs.len();
+        let mut events_changed = false;
+        let mut transfers_changed = false;
+        for input in inputs {
+            match input {
+                DeviceInput::ValueChanged { object, values } => {
+                    let mut store = self.store();
+                    let mut txn = store.transaction(Origin::Device);
+                    for (name, value) in values {
+                        let path = std::format!("{object}{name}");
+                        // A value the model refuses is the hardware's bug; keep the old one.
+                        let _ = txn.set_value(&path, value);
+                    }
+                    let _ = txn.commit();
+                }
+                DeviceInput::TableChanged { table } => {
+                    self.discover_table(&table, Protocol::Usp).await;
+                }
+                DeviceInput::Event { path, args } => {
+                    self.push_notice(Notice::Event { path, args });
+                    events_changed = true;
+                }
+                DeviceInput::Progress { call, percent } => {
+                    self.push_notice(Notice::Progress { call, percent });
+                }
+                DeviceInput::CommandDone { call, result } => {
+                    let result = result.map_err(EngineError::Hal);
+                    events_changed |= self.finish_call(call, result);
+                }
+                DeviceInput::TransferDone {
+                    id,
+                    start_time,
+                    result,
+                } => {
+                    if self.finish_transfer(id, start_time, result) {
+                        events_changed = true;
+                        transfers_changed = true;
+                    }
+                }
+                DeviceInput::NetworkUp => {
+                    self.push_notice(Notice::NetworkUp);
+                }
+            }
+        }
+        if events_changed {
+            self.save_events().await?;
+        }
+        if transfers_changed {
+            self.save_transfers().await?;
+        }
+        Ok(count)
+    }
+
+    /// Ends asynchronous command `call`: deletes its request row and queues the notice.
+    /// Returns whether the call was known.
+    fn finish_call(
+        &self,
+        call: CallId,
+        result: Result<Vec<(String, tr181_model::value::Value)>, EngineError>,
+    ) -> bool {
+        let Some(running) = self.state().calls.remove(&call) else {
+            return false;
+        };
+        if let Some(request) = &running.request {
+            delete_row(&mut self.store(), request);
+        }
+        let result = result
+            .map(|out| {
+                out.into_iter()
+                    .map(|(name, value)| (name, value.canonical_text()))
+                    .collect()
+            })
+            .map_err(|e| CommandFailure::from(&e));
+        self.push_notice(Notice::OperationComplete(OperationComplete {
+            command: running.command,
+            command_key: running.command_key,
+            request: running.request,
+            originator: running.originator,
+            result,
+        }));
+        true
+    }
+
+    /// Ends transfer `id`; returns whether it was known.
+    fn finish_transfer(
+        &self,
+        id: TransferId,
+        start_time: Option<DateTime>,
+        result: Result<(), (TransferFault, String)>,
+    ) -> bool {
+        let running = {
+            let mut state = self.state();
+            let index = state.transfers.running.iter().position(|t| t.id == id);
+            match index {
+                Some(index) => state.transfers.running.remove(index),
+                None => return false,
+            }
+        };
+        match running.operation {
+            Some(op) => {
+                if let Some(request) = &op.request {
+                    delete_row(&mut self.store(), request);
+                }
+                let result = result.map(|()| Vec::new()).map_err(|(fault, reason)| {
+                    CommandFailure::from(&EngineError::Hal(HalError::Transfer { fault, reason }))
+                });
+                self.push_notice(Notice::OperationComplete(OperationComplete {
+                    command: op.command,
+                    command_key: running.command_key,
+                    request: op.request,
+                    originator: op.originator,
+                    result,
+                }));
+            }
+            None => {
+                self.push_notice(Notice::TransferComplete(TransferResult {
+                    id,
+                    command_key: running.command_key,
+                    direction: running.direction,
+                    fault: result.err(),
+                    start_time: start_time.or(running.start_time),
+                    complete_time: self.now(),
+                }));
+            }
+        }
+        true
+    }
+
+    /// Whether `principal` may do `what` with `path`.
+    fn allowed(
+        &self,
+        store: &Store,
+        principal: &Principal,
+        path: &str,
+        target: Target,
+        what: fn(Permissions) -> bool,
+    ) -> bool {
+        what(self.access.permissions(principal, path, target, store))
+    }
+}
+
+/// Deletes a row as the device, ignoring errors (it may be gone already).
+fn delete_row(store: &mut Store, row: &str) {
+    let mut txn = store.transaction(Origin::Device);
+    if txn.delete(row).is_ok() {
+        let _ = txn.commit();
+    }
+}
+
+/// Deletes every `Device.LocalAgent.Request.{i}.` row: a reboot ended their commands.
+fn clear_requests(store: &mut Store) {
+    let Ok(path) = Path::parse("Device.LocalAgent.Request.*.", store.limits()) else {
+        return;
+    };
+    let rows: Vec<String> = match store.resolve(&path, Protocol::Usp) {
+        Ok(items) => items
+            .into_iter()
+            .filter_map(|item| match item {
+                Resolved::Object { path, .. } => Some(path),
+                _ => None,
+            })
+            .collect(),
+        Err(_) => return,
+    };
+    if rows.is_empty() {
+        return;
+    }
+    let mut txn = store.transaction(Origin::Device);
+    for row in &rows {
+        let _ = txn.delete(row);
+    }
+    let _ = txn.commit();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_paths_of_instances() {
+        assert_eq!(
+            schema_path_of("Device.WiFi.AccessPoint.1.AssociatedDevice.12.SignalStrength"),
+            "Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}.SignalStrength"
+        );
+        assert_eq!(schema_path_of("Device.Reboot()"), "Device.Reboot()");
+        assert_eq!(object_of("Device.DeviceInfo.UpTime"), "Device.DeviceInfo.");
+        assert_eq!(object_of("Device."), "Device.");
+    }
+}

@@ -1,0 +1,466 @@
+//! Reads: Get, GetParameterNames, GetInstances, GetSupportedDM, and the refresh from the
+//! hardware (live values, discovered rows) that precedes them.
+
+use std::collections::BTreeSet;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use tr181_model::path::Path;
+use tr181_model::schema::{self, Object, Protocol};
+use tr181_model::store::{InstanceInfo, NameInfo, Origin, ParamValue, Resolved, Store};
+
+use super::{
+    Engine, Failure, GetInstancesRequest, GetInstancesResponse, GetNamesRequest, GetRequest,
+    GetResponse, GotParam, PathResult, Principal, ResolvedObject, SupportedRequest,
+    SupportedResponse, Target, object_of, schema_path_of,
+};
+use crate::error::EngineError;
+use crate::traits::DiscoveredRow;
+
+/// The schema-path prefix a requested path lies under: its text up to the first search,
+/// wildcard or reference follow, instance numbers turned into `{i}`.
+fn schema_prefix(path: &str) -> String {
+    let end = path.find(['[', '*', '+', '#']).unwrap_or(path.len());
+    let head = path.get(..end).unwrap_or(path);
+    let head = match head.rfind('.') {
+        Some(dot) if end < path.len() => head.get(..=dot).unwrap_or(head),
+        _ => head,
+    };
+    let prefix = schema_path_of(head);
+    if prefix.is_empty() {
+        "Device.".into()
+    } else {
+        prefix
+    }
+}
+
+/// Whether two schema paths lie on one branch (one is a prefix of the other).
+fn related(a: &str, b: &str) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+impl Engine {
+    /// Brings the parts of the store that `paths` touch up to date with the hardware:
+    /// discovered tables first (rows may appear), then live values. Called with the gate held.
+    async fn refresh(&self, protocol: Protocol, paths: &[&str], max_depth: Option<u32>) {
+        let prefixes: Vec<String> = paths.iter().map(|p| schema_prefix(p)).collect();
+        let tables = self.hal.tables.discovered_tables();
+        for table in tables {
+            let table_prefix = table.strip_suffix("{i}.").unwrap_or(table);
+            if !prefixes.iter().any(|p| related(p, table_prefix)) {
+                continue;
+            }
+            for concrete in self.table_instances(table_prefix, protocol) {
+                self.discover_table(&concrete, protocol).await;
+            }
+        }
+        let live = self.live_objects(protocol, paths, max_depth);
+        for (object, names) in live {
+            let Ok(values) = self.hal.parameters.read(&object, &names).await else {
+                continue;
+            };
+            let mut store = self.store();
+            let mut txn = store.transaction(Origin::Device);
+            for (name, value) in values {
+                // A value the model refuses is the hardware's bug; keep the stored one.
+                let _ = txn.set_value(&std::format!("{object}{name}"), value);
+            }
+            let _ = txn.commit();
+        }
+    }
+
+    /// The concrete paths of the table with schema path `table` (`Device.Hosts.Host.`,
+    /// `Device.WiFi.AccessPoint.{i}.AssociatedDevice.`).
+    fn table_instances(&self, table: &str, protocol: Protocol) -> Vec<String> {
+        let store = self.store();
+        let search = table.replace("{i}", "*");
+        let Ok(path) = Path::parse(&search, store.limits()) else {
+            return Vec::new();
+        };
+        match store.resolve(&path, protocol) {
+            Ok(items) => items
+                .into_iter()
+                .filter_map(|item| match item {
+                    Resolved::Table { path, .. } => Some(path),
+                    _ => None,
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The object instances under `paths` with live parameters, and those parameters' names.
+    fn live_objects(
+        &self,
+        protocol: Protocol,
+        paths: &[&str],
+        max_depth: Option<u32>,
+    ) -> Vec<(String, Vec<&'static str>)> {
+        let store = self.store();
+        let mut out: Vec<(String, Vec<&'static str>)> = Vec::new();
+        for path in paths {
+            let Ok(items) = resolve_params(&store, path, protocol, max_depth) else {
+                continue;
+            };
+            for item in items {
+                let parameter = item.parameter;
+                let object = object_of(&item.path);
+                if !self
+                    .hal
+                    .parameters
+                    .is_live(&schema_path_of(object), parameter.name)
+                {
+                    continue;
+                }
+                match out.iter_mut().find(|(o, _)| o == object) {
+                    Some((_, names)) => {
+                        if !names.contains(&parameter.name) {
+                            names.push(parameter.name);
+                        }
+                    }
+                    None => out.push((object.to_string(), std::vec![parameter.name])),
+                }
+            }
+        }
+        out
+    }
+
+    /// Calls [`Tables::discover`](crate::traits::Tables::discover) for the concrete table
+    /// `table` and makes the store's rows match.
+    pub(super) async fn discover_table(&self, table: &str, protocol: Protocol) {
+        let Ok(rows) = self.hal.tables.discover(table).await else {
+            return;
+        };
+        let mut store = self.store();
+        reconcile(&mut store, table, protocol, rows);
+    }
+
+    /// Reads parameter values (CWMP GetParameterValues, USP Get).
+    ///
+    /// Each requested path gets its own result: a failure (unknown path, bad syntax, a
+    /// parameter named directly that the principal may not read) fails only that path. A
+    /// search that matches nothing is success with no objects; parameters the principal may
+    /// not read are left out. Live parameters are read from the hardware first.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        request: &GetRequest,
+    ) -> Result<GetResponse, EngineError> {
+        self.require_started()?;
+        self.check_items(request.paths.len())?;
+        let _gate = self.gate.enter().await;
+        let paths: Vec<&str> = request.paths.iter().map(String::as_str).collect();
+        self.refresh(principal.protocol, &paths, request.max_depth)
+            .await;
+        let store = self.store();
+        let results = request
+            .paths
+            .iter()
+            .map(|path| {
+                let outcome = self
+                    .get_one(&store, principal, path, request.max_depth)
+                    .map_err(Failure::new);
+                PathResult::new(path, outcome)
+            })
+            .collect();
+        Ok(GetResponse { results })
+    }
+
+    fn get_one(
+        &self,
+        store: &Store,
+        principal: &Principal,
+        path: &str,
+        max_depth: Option<u32>,
+    ) -> Result<Vec<ResolvedObject>, EngineError> {
+        let parsed = Path::parse(path, store.limits())?;
+        let direct = parsed.is_plain() && !parsed.is_object();
+        let items = resolve_params(store, path, principal.protocol, max_depth)?;
+        let mut objects: Vec<ResolvedObject> = Vec::new();
+        for item in items {
+            let full = item.path;
+            if !self.allowed(store, principal, &full, Target::Parameter, |p| p.read) {
+                if direct {
+                    return Err(EngineError::PermissionDenied { path: full });
+                }
+                continue;
+            }
+            let parameter = item.parameter;
+            let value = item.value.into_owned();
+            let object = object_of(&full).to_string();
+            let name = full.get(object.len()..).unwrap_or_default().to_string();
+            let got = GotParam {
+                path: full,
+                name,
+                value,
+                parameter,
+            };
+            match objects.last_mut() {
+                Some(last) if last.path == object => last.params.push(got),
+                _ => objects.push(ResolvedObject {
+                    path: object,
+                    params: std::vec![got],
+                }),
+            }
+        }
+        Ok(objects)
+    }
+
+    /// Reads parameter and object names with their writability (CWMP GetParameterNames).
+    ///
+    /// The empty path means `Device.`. `next_level` on a parameter path is
+    /// [`EngineError::InvalidArguments`] (CWMP 9003). Items the principal may not read are
+    /// left out.
+    pub async fn get_names(
+        &self,
+        principal: &Principal,
+        request: &GetNamesRequest,
+    ) -> Result<Vec<NameInfo>, EngineError> {
+        self.require_started()?;
+        let path = if request.path.is_empty() {
+            "Device."
+        } else {
+            request.path.as_str()
+        };
+        let _gate = self.gate.enter().await;
+        self.refresh(principal.protocol, &[path], None).await;
+        let store = self.store();
+        let parsed = Path::parse(path, store.limits())?;
+        if request.next_level && !parsed.is_object() {
+            return Err(EngineError::InvalidArguments {
+                path: path.into(),
+                reason: "NextLevel is true for a parameter path",
+                command: false,
+            });
+        }
+        let names = store.names(path, principal.protocol, request.next_level)?;
+        Ok(names
+            .into_iter()
+            .filter(|n| {
+                let target = if n.path.ends_with('.') {
+                    Target::Object
+                } else {
+                    Target::Parameter
+                };
+                self.allowed(&store, principal, &n.path, target, |p| p.read)
+            })
+            .collect())
+    }
+
+    /// Lists the rows at or below each path with their unique keys (USP GetInstances). Rows
+    /// the principal may not read are left out.
+    pub async fn get_instances(
+        &self,
+        principal: &Principal,
+        request: &GetInstancesRequest,
+    ) -> Result<GetInstancesResponse, EngineError> {
+        self.require_started()?;
+        self.check_items(request.paths.len())?;
+        let _gate = self.gate.enter().await;
+        let paths: Vec<&str> = request.paths.iter().map(String::as_str).collect();
+        self.refresh(principal.protocol, &paths, Some(0)).await;
+        let store = self.store();
+        let results = request
+            .paths
+            .iter()
+            .map(|path| {
+                let outcome = self
+                    .instances_one(&store, principal, path, request.first_level_only)
+                    .map_err(Failure::new);
+                PathResult::new(path, outcome)
+            })
+            .collect();
+        Ok(GetInstancesResponse { results })
+    }
+
+    fn instances_one(
+        &self,
+        store: &Store,
+        principal: &Principal,
+        path: &str,
+        first_level_only: bool,
+    ) -> Result<Vec<InstanceInfo>, EngineError> {
+        let parsed = Path::parse(path, store.limits())?;
+        if !parsed.is_object() {
+            return Err(tr181_model::Error::UnknownPath { path: path.into() }.into());
+        }
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        for item in store.resolve(&parsed, principal.protocol)? {
+            let (Resolved::Object { path: object, .. } | Resolved::Table { path: object, .. }) =
+                item
+            else {
+                continue;
+            };
+            for info in store.instances(&object, principal.protocol, first_level_only)? {
+                if seen.insert(info.path.clone())
+                    && self.allowed(store, principal, &info.path, Target::Instance, |p| p.read)
+                {
+                    out.push(info);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The supported data model below each path, from the schema (USP GetSupportedDM).
+    /// Objects the principal may not read are left out.
+    pub fn get_supported(
+        &self,
+        principal: &Principal,
+        request: &SupportedRequest,
+    ) -> Result<SupportedResponse, EngineError> {
+        self.check_items(request.paths.len())?;
+        let store = self.store();
+        let results = request
+            .paths
+            .iter()
+            .map(|path| {
+                let outcome = self
+                    .supported_one(&store, principal, path, request.first_level_only)
+                    .map_err(Failure::new);
+                PathResult::new(path, outcome)
+            })
+            .collect();
+        Ok(SupportedResponse { results })
+    }
+
+    fn supported_one(
+        &self,
+        store: &Store,
+        principal: &Principal,
+        path: &str,
+        first_level_only: bool,
+    ) -> Result<Vec<&'static Object>, EngineError> {
+        let protocol = principal.protocol;
+        let parsed = Path::parse(path, store.limits())?;
+        let unknown = || EngineError::from(tr181_model::Error::UnknownPath { path: path.into() });
+        if !parsed.is_object() {
+            return Err(unknown());
+        }
+        let schema_path = parsed.schema_path().ok_or_else(unknown)?;
+        let schema_path = if schema_path.is_empty() {
+            "Device.".to_string()
+        } else {
+            schema_path
+        };
+        let root = schema::object(&schema_path, protocol)
+            .or_else(|| schema::object(&std::format!("{schema_path}{{i}}."), protocol))
+            .ok_or_else(unknown)?;
+        let mut out = std::vec![root];
+        if first_level_only {
+            out.extend(root.children(protocol));
+        } else {
+            out.extend(
+                schema::objects(protocol)
+                    .filter(|o| o.path.len() > root.path.len() && o.path.starts_with(root.path)),
+            );
+        }
+        out.retain(|o| self.allowed(store, principal, o.path, Target::Object, |p| p.read));
+        Ok(out)
+    }
+}
+
+/// The parameters a requested path addresses, in path order.
+fn resolve_params<'a>(
+    store: &'a Store,
+    path: &str,
+    protocol: Protocol,
+    max_depth: Option<u32>,
+) -> Result<Vec<ParamValue<'a>>, EngineError> {
+    let parsed = Path::parse(path, store.limits())?;
+    let mut out = Vec::new();
+    for item in store.resolve(&parsed, protocol)? {
+        match item {
+            Resolved::Object { path, .. } | Resolved::Table { path, .. } => {
+                out.extend(store.parameters(&path, protocol, max_depth)?);
+            }
+            Resolved::Parameter(p) => out.push(p),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Makes the rows of `table` match `rows`: matched by instance number when the device gives
+/// one, else by the table's unique key (its first key not made only of `Alias`).
+fn reconcile(store: &mut Store, table: &str, protocol: Protocol, rows: Vec<DiscoveredRow>) {
+    let Ok(existing) = store.instances(table, protocol, true) else {
+        return;
+    };
+    let key: Vec<&'static str> =
+        schema::object(&std::format!("{}{{i}}.", schema_path_of(table)), protocol)
+            .and_then(|o| {
+                o.unique_keys
+                    .iter()
+                    .find(|k| k.parameters.iter().any(|p| *p != "Alias"))
+            })
+            .map(|k| k.parameters.to_vec())
+            .unwrap_or_default();
+    let number_of =
+        |path: &str| -> Option<u32> { path.strip_prefix(table)?.strip_suffix('.')?.parse().ok() };
+    let matches = |info: &InstanceInfo, row: &DiscoveredRow| {
+        !key.is_empty()
+            && key.iter().all(|name| {
+                let stored = info.keys.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+                let given = row.values.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+                stored.is_some() && stored == given
+            })
+    };
+    let mut txn = store.transaction(Origin::Device);
+    let mut kept: BTreeSet<u32> = BTreeSet::new();
+    for row in rows {
+        let number = match row.number {
+            Some(n) => {
+                if !existing.iter().any(|i| number_of(&i.path) == Some(n))
+                    && txn.add_numbered(table, n, &[]).is_err()
+                {
+                    continue;
+                }
+                n
+            }
+            None => match existing
+                .iter()
+                .find(|info| matches(info, &row))
+                .and_then(|info| number_of(&info.path))
+            {
+                Some(n) => n,
+                None => match txn.add(table, &[]) {
+                    Ok(n) => n,
+                    Err(_) => continue,
+                },
+            },
+        };
+        kept.insert(number);
+        for (name, value) in row.values {
+            let _ = txn.set_value(&std::format!("{table}{number}.{name}"), value);
+        }
+    }
+    for info in &existing {
+        if number_of(&info.path).is_some_and(|n| !kept.contains(&n)) {
+            let _ = txn.delete(&info.path);
+        }
+    }
+    let _ = txn.commit();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_prefixes_stop_at_searches() {
+        assert_eq!(schema_prefix("Device.Hosts."), "Device.Hosts.");
+        assert_eq!(
+            schema_prefix("Device.WiFi.SSID.1.SSID"),
+            "Device.WiFi.SSID.{i}.SSID"
+        );
+        assert_eq!(
+            schema_prefix("Device.WiFi.AccessPoint.*.AssociatedDevice."),
+            "Device.WiFi.AccessPoint."
+        );
+        assert_eq!(schema_prefix(""), "Device.");
+        assert!(related("Device.", "Device.Hosts.Host."));
+        assert!(!related("Device.WiFi.", "Device.Hosts.Host."));
+    }
+}

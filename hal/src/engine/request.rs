@@ -1,0 +1,375 @@
+//! The protocol-neutral requests the engine executes.
+//!
+//! | Request | CWMP | USP |
+//! |---|---|---|
+//! | [`GetRequest`] | GetParameterValues (partial paths, no depth) | Get (`max_depth`, search paths) |
+//! | [`GetNamesRequest`] | GetParameterNames (`NextLevel`) | — |
+//! | [`GetInstancesRequest`] | — | GetInstances (`first_level_only`) |
+//! | [`SupportedRequest`] | — | GetSupportedDM |
+//! | [`SetRequest`] | SetParameterValues (all required, no partial) | Set (`allow_partial`, `required`) |
+//! | [`AddRequest`] | AddObject (no parameters) | Add |
+//! | [`DeleteRequest`] | DeleteObject | Delete |
+//! | [`OperateRequest`] | — (Reboot, FactoryReset, Download have their own engine methods) | Operate |
+//!
+//! Paths are text as received; the engine parses them with the store's limits. CWMP's empty
+//! path means `Device.`; USP's protocol layer should refuse it itself.
+
+use std::string::String;
+use std::vec::Vec;
+
+/// Read parameter values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GetRequest {
+    /// Parameter, object or search paths.
+    pub paths: Vec<String>,
+    /// USP `max_depth`: `None` (or USP 0) for the whole subtree; see
+    /// [`Store::parameters`](tr181_model::store::Store::parameters) for how depth counts.
+    pub max_depth: Option<u32>,
+}
+
+impl GetRequest {
+    /// A Get of `paths` with unlimited depth.
+    pub fn new<S: Into<String>>(paths: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            paths: paths.into_iter().map(Into::into).collect(),
+            max_depth: None,
+        }
+    }
+
+    /// Limits the depth (USP `max_depth`; 0 means unlimited).
+    pub fn with_max_depth(mut self, max_depth: u32) -> Self {
+        self.max_depth = (max_depth != 0).then_some(max_depth);
+        self
+    }
+}
+
+/// Read parameter and object names (CWMP GetParameterNames).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GetNamesRequest {
+    /// A parameter path or a partial (object) path; empty means `Device.`.
+    pub path: String,
+    /// Only the items one level below `path`.
+    pub next_level: bool,
+}
+
+impl GetNamesRequest {
+    /// A request.
+    pub fn new(path: impl Into<String>, next_level: bool) -> Self {
+        Self {
+            path: path.into(),
+            next_level,
+        }
+    }
+}
+
+/// Read the instances of tables (USP GetInstances).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GetInstancesRequest {
+    /// Object, table or search paths.
+    pub paths: Vec<String>,
+    /// Only the rows directly below each path.
+    pub first_level_only: bool,
+}
+
+impl GetInstancesRequest {
+    /// A request.
+    pub fn new<S: Into<String>>(
+        paths: impl IntoIterator<Item = S>,
+        first_level_only: bool,
+    ) -> Self {
+        Self {
+            paths: paths.into_iter().map(Into::into).collect(),
+            first_level_only,
+        }
+    }
+}
+
+/// Read the supported data model (USP GetSupportedDM). The protocol layer renders commands,
+/// events, parameters and unique keys from the returned schema objects as its flags ask.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SupportedRequest {
+    /// Schema or instance object paths (`Device.WiFi.`, `Device.WiFi.SSID.{i}.`,
+    /// `Device.WiFi.SSID.1.`).
+    pub paths: Vec<String>,
+    /// Only each path's object and its direct children.
+    pub first_level_only: bool,
+}
+
+impl SupportedRequest {
+    /// A request.
+    pub fn new<S: Into<String>>(
+        paths: impl IntoIterator<Item = S>,
+        first_level_only: bool,
+    ) -> Self {
+        Self {
+            paths: paths.into_iter().map(Into::into).collect(),
+            first_level_only,
+        }
+    }
+}
+
+/// One parameter to write (relative to its object).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParamSetting {
+    /// The parameter's name relative to the object (`Enable`, `Security.ModeEnabled`).
+    pub name: String,
+    /// The value as wire text.
+    pub value: String,
+    /// USP `required`: when it fails, the object fails. CWMP: always true.
+    pub required: bool,
+}
+
+impl ParamSetting {
+    /// A required setting.
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+            required: true,
+        }
+    }
+
+    /// A setting whose failure only adds a parameter error.
+    pub fn optional(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            required: false,
+            ..Self::new(name, value)
+        }
+    }
+}
+
+/// The parameters to write in one object (USP UpdateObject; CWMP groups its flat list by
+/// object).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObjectSettings {
+    /// The object path: an instance path, or (USP) a search path, handled as one unit.
+    pub path: String,
+    /// The parameters.
+    pub params: Vec<ParamSetting>,
+}
+
+impl ObjectSettings {
+    /// Settings for the object at `path`.
+    pub fn new(path: impl Into<String>, params: Vec<ParamSetting>) -> Self {
+        Self {
+            path: path.into(),
+            params,
+        }
+    }
+}
+
+/// Write parameter values.
+///
+/// Without `allow_partial` (CWMP always) the request is all-or-nothing: if any object fails,
+/// or any required parameter, nothing is applied — neither in the store nor in the hardware —
+/// and every failure is reported. With it, each object succeeds or fails on its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SetRequest {
+    /// USP `allow_partial`.
+    pub allow_partial: bool,
+    /// The objects.
+    pub objects: Vec<ObjectSettings>,
+    /// Values the agent itself writes in the same transaction, as the device (CWMP
+    /// `ParameterKey` into `Device.ManagementServer.ParameterKey`): full path and text.
+    pub agent_writes: Vec<(String, String)>,
+}
+
+impl SetRequest {
+    /// An all-or-nothing request.
+    pub fn new(objects: Vec<ObjectSettings>) -> Self {
+        Self {
+            allow_partial: false,
+            objects,
+            agent_writes: Vec::new(),
+        }
+    }
+
+    /// A CWMP SetParameterValues: full parameter paths and values, grouped by object in the
+    /// order given; every parameter required.
+    pub fn from_parameters<P: AsRef<str>, V: Into<String>>(
+        params: impl IntoIterator<Item = (P, V)>,
+    ) -> Self {
+        let mut objects: Vec<ObjectSettings> = Vec::new();
+        for (path, value) in params {
+            let path = path.as_ref();
+            let (object, name) = match path.rfind('.') {
+                Some(dot) => path.split_at(dot.saturating_add(1)),
+                None => ("", path),
+            };
+            let setting = ParamSetting::new(name, value);
+            match objects.iter_mut().find(|o| o.path == object) {
+                Some(settings) => settings.params.push(setting),
+                None => objects.push(ObjectSettings::new(object, std::vec![setting])),
+            }
+        }
+        Self::new(objects)
+    }
+
+    /// Sets `allow_partial`.
+    pub fn with_allow_partial(mut self, allow_partial: bool) -> Self {
+        self.allow_partial = allow_partial;
+        self
+    }
+
+    /// Adds an agent write (see [`SetRequest::agent_writes`]).
+    pub fn with_agent_write(mut self, path: impl Into<String>, value: impl Into<String>) -> Self {
+        self.agent_writes.push((path.into(), value.into()));
+        self
+    }
+}
+
+/// One row to add.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObjectCreation {
+    /// The table path (`Device.NAT.PortMapping.`), possibly below a search path (USP).
+    pub path: String,
+    /// Initial values (write-once parameters such as `Alias` included).
+    pub params: Vec<ParamSetting>,
+}
+
+impl ObjectCreation {
+    /// A row of table `path`.
+    pub fn new(path: impl Into<String>, params: Vec<ParamSetting>) -> Self {
+        Self {
+            path: path.into(),
+            params,
+        }
+    }
+}
+
+/// Add rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AddRequest {
+    /// USP `allow_partial`.
+    pub allow_partial: bool,
+    /// The rows.
+    pub objects: Vec<ObjectCreation>,
+    /// Agent writes in the same transaction (CWMP `ParameterKey`).
+    pub agent_writes: Vec<(String, String)>,
+}
+
+impl AddRequest {
+    /// An all-or-nothing request.
+    pub fn new(objects: Vec<ObjectCreation>) -> Self {
+        Self {
+            allow_partial: false,
+            objects,
+            agent_writes: Vec::new(),
+        }
+    }
+
+    /// Sets `allow_partial`.
+    pub fn with_allow_partial(mut self, allow_partial: bool) -> Self {
+        self.allow_partial = allow_partial;
+        self
+    }
+
+    /// Adds an agent write.
+    pub fn with_agent_write(mut self, path: impl Into<String>, value: impl Into<String>) -> Self {
+        self.agent_writes.push((path.into(), value.into()));
+        self
+    }
+}
+
+/// Delete rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeleteRequest {
+    /// USP `allow_partial`.
+    pub allow_partial: bool,
+    /// Row paths or search paths (a search matching nothing is success).
+    pub paths: Vec<String>,
+    /// Agent writes in the same transaction (CWMP `ParameterKey`).
+    pub agent_writes: Vec<(String, String)>,
+}
+
+impl DeleteRequest {
+    /// An all-or-nothing request.
+    pub fn new<S: Into<String>>(paths: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            allow_partial: false,
+            paths: paths.into_iter().map(Into::into).collect(),
+            agent_writes: Vec::new(),
+        }
+    }
+
+    /// Sets `allow_partial`.
+    pub fn with_allow_partial(mut self, allow_partial: bool) -> Self {
+        self.allow_partial = allow_partial;
+        self
+    }
+
+    /// Adds an agent write.
+    pub fn with_agent_write(mut self, path: impl Into<String>, value: impl Into<String>) -> Self {
+        self.agent_writes.push((path.into(), value.into()));
+        self
+    }
+}
+
+/// Run a command.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OperateRequest {
+    /// The command path (`Device.IP.Diagnostics.IPPing()`), possibly a search path.
+    pub command: String,
+    /// The controller's tag, returned on completion.
+    pub command_key: String,
+    /// Input arguments by relative name (`Host`, `TimeWindow.1.Start`), as text.
+    pub input: Vec<(String, String)>,
+}
+
+impl OperateRequest {
+    /// A request without input.
+    pub fn new(command: impl Into<String>, command_key: impl Into<String>) -> Self {
+        Self {
+            command: command.into(),
+            command_key: command_key.into(),
+            input: Vec::new(),
+        }
+    }
+
+    /// Adds an input argument.
+    pub fn with_arg(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.input.push((name.into(), value.into()));
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cwmp_parameters_group_by_object() {
+        let req = SetRequest::from_parameters([
+            ("Device.WiFi.SSID.1.SSID", "a"),
+            ("Device.WiFi.SSID.2.SSID", "b"),
+            ("Device.WiFi.SSID.1.Enable", "true"),
+        ]);
+        assert_eq!(req.objects.len(), 2);
+        assert_eq!(req.objects[0].path, "Device.WiFi.SSID.1.");
+        assert_eq!(req.objects[0].params.len(), 2);
+        assert!(req.objects[0].params.iter().all(|p| p.required));
+    }
+
+    #[test]
+    fn zero_depth_is_unlimited() {
+        assert_eq!(
+            GetRequest::new(["Device."]).with_max_depth(0).max_depth,
+            None
+        );
+        assert_eq!(
+            GetRequest::new(["Device."]).with_max_depth(2).max_depth,
+            Some(2)
+        );
+    }
+}
