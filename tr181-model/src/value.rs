@@ -101,7 +101,9 @@ impl Value {
         if syntax.list.is_none() {
             return Self::parse_scalar(text, syntax.base);
         }
-        if text.is_empty() {
+        // Whitespace alone is the empty list too: a list of one empty item has no text form
+        // of its own (its canonical text is the empty list's), so it is never produced.
+        if text.trim_matches(is_xsd_space).is_empty() {
             return Ok(Self::List(Vec::new()));
         }
         text.split(',')
@@ -1783,6 +1785,11 @@ mod tests {
             ]))
         );
         assert_eq!(Value::default_for(&strings), Value::List(Vec::new()));
+        // Found by the tr181_value fuzz target: whitespace alone was one empty base64 item,
+        // whose canonical text is the empty list.
+        let blobs = list_of(BaseType::Base64, 0, None, None);
+        assert_eq!(Value::parse("\t", &blobs), Ok(Value::List(Vec::new())));
+        assert_eq!(Value::parse(" ", &strings), Ok(Value::List(Vec::new())));
         assert_eq!(xsd_type(&uints), "xsd:string");
         assert_eq!(Value::parse("1", &uints).unwrap().xsd_type(), "xsd:string");
     }
