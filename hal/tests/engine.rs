@@ -7,9 +7,15 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{
+    acs, add_one, operate_one, pending, poll_all, refuse_next, run_jobs, set_one, start, stored,
+    text, usp,
+};
 use hal::engine::{
     AddRequest, AllowAll, DeleteRequest, GetInstancesRequest, GetNamesRequest, GetRequest, Notice,
     ObjectCreation, ObjectSettings, OperateOutcome, OperateRequest, ParamSetting, PathRule,
@@ -22,26 +28,8 @@ use tr181_model::value::Value;
 
 async fn setup() -> (Arc<SimDevice>, Engine) {
     let sim = SimDevice::new("SIM0001");
-    let engine = Engine::new(sim.hal(), Arc::new(AllowAll), EngineConfig::default());
-    engine.start().await.unwrap();
-    sim.attach(engine.sink());
+    let (engine, _) = start(&sim, Arc::new(AllowAll)).await;
     (sim, engine)
-}
-
-fn usp() -> Principal {
-    Principal::controller("self::controller", Vec::new())
-}
-
-fn acs() -> Principal {
-    Principal::acs("https://acs.example.net/cwmp")
-}
-
-fn text(value: &Value) -> String {
-    value.canonical_text()
-}
-
-fn stored(engine: &Engine, path: &str) -> String {
-    engine.read(|s| s.value(path).map(Value::canonical_text).unwrap())
 }
 
 #[tokio::test]
@@ -116,7 +104,7 @@ async fn get_partial_path_with_depth_live_values_and_search() {
                 .unwrap()
         ),
         "",
-        "hidden parameters read empty"
+        "secured parameters read empty without the right to read them"
     );
 
     let cwmp = engine
@@ -287,19 +275,14 @@ async fn atomic_set_rolls_back_after_hal_failure_on_nth_parameter() {
         2,
         HalError::Timeout { path: "x".into() },
     ));
-    let failure = engine
-        .set(
-            &usp(),
-            &SetRequest::new(vec![ObjectSettings::new(
-                "Device.WiFi.Radio.2.",
-                vec![
-                    ParamSetting::new("Channel", "40"),
-                    ParamSetting::new("Enable", "false"),
-                ],
-            )]),
-        )
-        .await
-        .unwrap_err();
+    let radio = set_one(
+        "Device.WiFi.Radio.2.",
+        vec![
+            ParamSetting::new("Channel", "40"),
+            ParamSetting::new("Enable", "false"),
+        ],
+    );
+    let failure = engine.set(&usp(), &radio).await.unwrap_err();
     assert_eq!(failure.param_errors[0].path, "Device.WiFi.Radio.2.Enable");
     assert!(!sim.hardware().config.contains_key("Device.WiFi.Radio.2."));
     assert!(engine.read(|s| *s == store_before));
@@ -391,10 +374,7 @@ async fn read_only_and_unknown_paths_get_typed_errors() {
     assert_eq!(codes, [Some(7026), Some(7016), None]);
 
     let failure = engine
-        .add(
-            &usp(),
-            &AddRequest::new(vec![ObjectCreation::new("Device.Hosts.Host.", vec![])]),
-        )
+        .add(&usp(), &add_one("Device.Hosts.Host.", vec![]))
         .await
         .unwrap_err();
     assert_eq!(failure.error.usp_error(), 7019, "not creatable");
@@ -408,23 +388,18 @@ async fn read_only_and_unknown_paths_get_typed_errors() {
 #[tokio::test]
 async fn add_and_delete_rows_with_numbering_and_hal_refusal() {
     let (sim, engine) = setup().await;
-    let added = engine
-        .add(
-            &usp(),
-            &AddRequest::new(vec![ObjectCreation::new(
-                "Device.NAT.PortMapping.",
-                vec![
-                    ParamSetting::new("Enable", "true"),
-                    ParamSetting::new("ExternalPort", "2222"),
-                    ParamSetting::new("InternalPort", "22"),
-                    ParamSetting::new("Protocol", "TCP"),
-                    ParamSetting::new("InternalClient", "192.168.1.20"),
-                    ParamSetting::optional("NotAParameter", "1"),
-                ],
-            )]),
-        )
-        .await
-        .unwrap();
+    let ssh = add_one(
+        "Device.NAT.PortMapping.",
+        vec![
+            ParamSetting::new("Enable", "true"),
+            ParamSetting::new("ExternalPort", "2222"),
+            ParamSetting::new("InternalPort", "22"),
+            ParamSetting::new("Protocol", "TCP"),
+            ParamSetting::new("InternalClient", "192.168.1.20"),
+            ParamSetting::optional("NotAParameter", "1"),
+        ],
+    );
+    let added = engine.add(&usp(), &ssh).await.unwrap();
     let row = added.results[0].outcome.as_ref().unwrap();
     assert_eq!(row.path, "Device.NAT.PortMapping.2.");
     assert_eq!(row.number, 2);
@@ -444,33 +419,17 @@ async fn add_and_delete_rows_with_numbering_and_hal_refusal() {
         "2"
     );
 
-    // A duplicate unique key is refused by the model (7025), nothing added.
-    let failure = engine
-        .add(
-            &usp(),
-            &AddRequest::new(vec![ObjectCreation::new(
-                "Device.NAT.PortMapping.",
-                vec![
-                    ParamSetting::new("Enable", "true"),
-                    ParamSetting::new("ExternalPort", "2222"),
-                    ParamSetting::new("Protocol", "TCP"),
-                ],
-            )]),
-        )
-        .await
-        .unwrap_err();
+    // The same row again: a duplicate unique key, refused by the model (7025).
+    let failure = engine.add(&usp(), &ssh).await.unwrap_err();
     assert_eq!(failure.error.usp_error(), 7025);
 
     // The hardware refuses the next row: nothing is added and the number is not used up.
-    sim.inject(Fault::fail(
+    sim.inject(refuse_next(
         HalCall::Added,
-        1,
-        HalError::Refused {
-            path: "Device.NAT.PortMapping.3.".into(),
-            reason: "NAT table full in hardware".into(),
-        },
+        "Device.NAT.PortMapping.3.",
+        "NAT table full in hardware",
     ));
-    let cwmp_add = AddRequest::new(vec![ObjectCreation::new("Device.NAT.PortMapping.", vec![])]);
+    let cwmp_add = add_one("Device.NAT.PortMapping.", vec![]);
     let failure = engine.add(&acs(), &cwmp_add).await.unwrap_err();
     assert_eq!(failure.error.cwmp_fault(), 9001);
     assert_eq!(
@@ -510,13 +469,10 @@ async fn add_and_delete_rows_with_numbering_and_hal_refusal() {
     );
 
     // The hardware refuses a delete: with allow_partial the row is unaffected, still there.
-    sim.inject(Fault::fail(
+    sim.inject(refuse_next(
         HalCall::Deleted,
-        1,
-        HalError::Refused {
-            path: "Device.NAT.PortMapping.1.".into(),
-            reason: "in use".into(),
-        },
+        "Device.NAT.PortMapping.1.",
+        "in use",
     ));
     let deleted = engine
         .delete(
@@ -541,30 +497,24 @@ async fn add_and_delete_rows_with_numbering_and_hal_refusal() {
 #[tokio::test]
 async fn operate_sync_and_async_with_completion() {
     let (sim, engine) = setup().await;
-    let sync = engine
-        .operate(
-            &usp(),
-            &OperateRequest::new("Device.IP.Interface.1.Reset()", "k0"),
-        )
-        .await
-        .unwrap();
-    assert_eq!(sync.results[0].outcome, OperateOutcome::Done(Vec::new()));
+    let sync = operate_one(
+        &engine,
+        &usp(),
+        OperateRequest::new("Device.IP.Interface.1.Reset()", "k0"),
+    )
+    .await;
+    assert_eq!(sync, OperateOutcome::Done(Vec::new()));
     assert_eq!(sim.hardware().commands, ["Device.IP.Interface.1.Reset()"]);
     while engine.poll_notice().is_some() {}
 
-    let started = engine
-        .operate(
-            &usp(),
-            &OperateRequest::new("Device.IP.Diagnostics.IPPing()", "ping-1")
-                .with_arg("Host", "192.0.2.1")
-                .with_arg("NumberOfRepetitions", "4")
-                .with_arg("DataBlockSize", "64")
-                .with_arg("ProtocolVersion", "Any")
-                .with_arg("Timeout", "1000"),
-        )
-        .await
-        .unwrap();
-    let OperateOutcome::Started { request, .. } = &started.results[0].outcome else {
+    let ping = OperateRequest::new("Device.IP.Diagnostics.IPPing()", "ping-1")
+        .with_arg("Host", "192.0.2.1")
+        .with_arg("NumberOfRepetitions", "4")
+        .with_arg("DataBlockSize", "64")
+        .with_arg("ProtocolVersion", "Any")
+        .with_arg("Timeout", "1000");
+    let started = operate_one(&engine, &usp(), ping).await;
+    let OperateOutcome::Started { request, .. } = &started else {
         panic!("IPPing() is asynchronous: {started:?}");
     };
     let request = request.clone().unwrap();
@@ -580,9 +530,7 @@ async fn operate_sync_and_async_with_completion() {
 
     assert_eq!(sim.run_jobs(), 1);
     assert!(engine.handle_device_inputs().await.unwrap() >= 2);
-    let notices: Vec<Notice> = std::iter::from_fn(|| engine.poll_notice())
-        .map(|(_, n)| n)
-        .collect();
+    let notices = poll_all(&engine);
     assert!(
         notices
             .iter()
@@ -609,14 +557,8 @@ async fn operate_sync_and_async_with_completion() {
     );
 
     // Bad arguments and unknown commands.
-    let bad = engine
-        .operate(
-            &usp(),
-            &OperateRequest::new("Device.IP.Diagnostics.IPPing()", "").with_arg("Bogus", "1"),
-        )
-        .await
-        .unwrap();
-    let OperateOutcome::Failed(error) = &bad.results[0].outcome else {
+    let bad = OperateRequest::new("Device.IP.Diagnostics.IPPing()", "").with_arg("Bogus", "1");
+    let OperateOutcome::Failed(error) = operate_one(&engine, &usp(), bad).await else {
         panic!("unknown argument must fail");
     };
     assert_eq!(error.usp_error(), 7027);
@@ -630,63 +572,47 @@ async fn operate_sync_and_async_with_completion() {
 #[tokio::test]
 async fn cancel_an_async_command() {
     let (sim, engine) = setup().await;
-    let started = engine
-        .operate(
-            &usp(),
-            &OperateRequest::new("Device.SelfTestDiagnostics()", "st"),
-        )
-        .await
-        .unwrap();
+    let started = operate_one(
+        &engine,
+        &usp(),
+        OperateRequest::new("Device.SelfTestDiagnostics()", "st"),
+    )
+    .await;
     let OperateOutcome::Started {
         request: Some(row), ..
-    } = &started.results[0].outcome
+    } = &started
     else {
         panic!("started");
     };
-    let cancel = engine
-        .operate(&usp(), &OperateRequest::new(format!("{row}Cancel()"), ""))
-        .await
-        .unwrap();
-    assert_eq!(cancel.results[0].outcome, OperateOutcome::Done(Vec::new()));
+    let cancel = operate_one(
+        &engine,
+        &usp(),
+        OperateRequest::new(format!("{row}Cancel()"), ""),
+    )
+    .await;
+    assert_eq!(cancel, OperateOutcome::Done(Vec::new()));
     assert_eq!(sim.pending_jobs(), 0);
-    let failure = engine
-        .pending_notices()
-        .into_iter()
-        .find_map(|(_, n)| match n {
-            Notice::OperationComplete(c) => c.result.err(),
-            _ => None,
-        })
-        .unwrap();
+    let failure = pending(&engine, |n| match n {
+        Notice::OperationComplete(c) => c.result.err(),
+        _ => None,
+    });
     assert_eq!(failure.usp_error, 7023);
 }
 
 #[tokio::test]
 async fn firmware_download_and_activate_through_operate_and_cwmp() {
     let (sim, engine) = setup().await;
-    let started = engine
-        .operate(
-            &usp(),
-            &OperateRequest::new("Device.DeviceInfo.FirmwareImage.2.Download()", "fw-1")
-                .with_arg("URL", "https://fw.example.net/image.bin")
-                .with_arg("AutoActivate", "false")
-                .with_arg("FileSize", "1024"),
-        )
-        .await
-        .unwrap();
-    assert!(matches!(
-        started.results[0].outcome,
-        OperateOutcome::Started { .. }
-    ));
-    sim.run_jobs();
-    engine.handle_device_inputs().await.unwrap();
-    let done = engine
-        .pending_notices()
-        .into_iter()
-        .find_map(|(_, n)| match n {
-            Notice::OperationComplete(c) => Some(c),
-            _ => None,
-        })
-        .unwrap();
+    let download = OperateRequest::new("Device.DeviceInfo.FirmwareImage.2.Download()", "fw-1")
+        .with_arg("URL", "https://fw.example.net/image.bin")
+        .with_arg("AutoActivate", "false")
+        .with_arg("FileSize", "1024");
+    let started = operate_one(&engine, &usp(), download).await;
+    assert!(matches!(started, OperateOutcome::Started { .. }));
+    run_jobs(&sim, &engine).await;
+    let done = pending(&engine, |n| match n {
+        Notice::OperationComplete(c) => Some(c),
+        _ => None,
+    });
     assert_eq!(done.command, "Device.DeviceInfo.FirmwareImage.2.Download()");
     assert_eq!(done.command_key, "fw-1");
     assert!(done.result.is_ok());
@@ -695,17 +621,9 @@ async fn firmware_download_and_activate_through_operate_and_cwmp() {
         ["https://fw.example.net/image.bin"]
     );
 
-    let activated = engine
-        .operate(
-            &usp(),
-            &OperateRequest::new("Device.DeviceInfo.FirmwareImage.2.Activate()", ""),
-        )
-        .await
-        .unwrap();
-    assert!(matches!(
-        activated.results[0].outcome,
-        OperateOutcome::Started { .. }
-    ));
+    let activate = OperateRequest::new("Device.DeviceInfo.FirmwareImage.2.Activate()", "");
+    let activated = operate_one(&engine, &usp(), activate).await;
+    assert!(matches!(activated, OperateOutcome::Started { .. }));
     assert_eq!(sim.hardware().active_image, 2);
 
     // CWMP Download: a TransferComplete notice, with the fault on failure.
@@ -715,16 +633,11 @@ async fn firmware_download_and_activate_through_operate_and_cwmp() {
     );
     transfer.command_key = "dl-9".into();
     engine.transfer(&acs(), transfer).await.unwrap();
-    sim.run_jobs();
-    engine.handle_device_inputs().await.unwrap();
-    let result = engine
-        .pending_notices()
-        .into_iter()
-        .find_map(|(_, n)| match n {
-            Notice::TransferComplete(r) => Some(r),
-            _ => None,
-        })
-        .unwrap();
+    run_jobs(&sim, &engine).await;
+    let result = pending(&engine, |n| match n {
+        Notice::TransferComplete(r) => Some(r),
+        _ => None,
+    });
     assert_eq!(result.command_key, "dl-9");
     assert_eq!(result.fault.as_ref().unwrap().0.cwmp_fault(), 9015);
     assert!(result.start_time.is_some() && result.complete_time.is_some());
@@ -805,9 +718,7 @@ async fn value_change_feed_and_device_events() {
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].origin, Origin::Device);
     assert_eq!(stored(&engine, "Device.WiFi.Radio.2.Channel"), "44");
-    let notices: Vec<Notice> = std::iter::from_fn(|| engine.poll_notice())
-        .map(|(_, n)| n)
-        .collect();
+    let notices = poll_all(&engine);
     assert!(notices.iter().any(
         |n| matches!(n, Notice::Event { path, .. } if path == "Device.LocalAgent.TransferComplete!")
     ));
@@ -843,8 +754,7 @@ async fn access_control_filters_reads_and_refuses_writes() {
             PathRule::new("Device.Reboot()", None, Permissions::NONE).for_principal("self::guest"),
         ],
     );
-    let engine = Engine::new(sim.hal(), Arc::new(rules), EngineConfig::default());
-    engine.start().await.unwrap();
+    let (engine, _) = start(&sim, Arc::new(rules)).await;
     let guest = Principal::controller(
         "self::guest",
         vec!["Device.LocalAgent.ControllerTrust.Role.2".into()],
@@ -879,33 +789,165 @@ async fn access_control_filters_reads_and_refuses_writes() {
         "others still read it"
     );
 
-    let failure = engine
-        .set(
-            &guest,
-            &SetRequest::new(vec![ObjectSettings::new(
-                "Device.WiFi.SSID.1.",
-                vec![ParamSetting::new("SSID", "mine")],
-            )]),
-        )
-        .await
-        .unwrap_err();
+    let ssid = set_one(
+        "Device.WiFi.SSID.1.",
+        vec![ParamSetting::new("SSID", "mine")],
+    );
+    let failure = engine.set(&guest, &ssid).await.unwrap_err();
     assert_eq!(failure.param_errors[0].error.usp_error(), 7006);
     let failure = engine
-        .add(
-            &guest,
-            &AddRequest::new(vec![ObjectCreation::new("Device.NAT.PortMapping.", vec![])]),
-        )
+        .add(&guest, &add_one("Device.NAT.PortMapping.", vec![]))
         .await
         .unwrap_err();
     assert_eq!(failure.error.usp_error(), 7006);
-    let reboot = engine
-        .operate(&guest, &OperateRequest::new("Device.Reboot()", ""))
+    let reboot = operate_one(&engine, &guest, OperateRequest::new("Device.Reboot()", "")).await;
+    assert!(matches!(&reboot, OperateOutcome::Failed(e) if e.usp_error() == 7006));
+    assert_eq!(sim.hardware().reboots, 0);
+}
+
+#[tokio::test]
+async fn cwmp_lifecycle_rpcs_need_execute_permission() {
+    let sim = SimDevice::new("SIM0005");
+    let rogue = Principal::acs("https://rogue.example.net/acs");
+    let rules = PathRules::new(
+        Permissions::ALL,
+        vec![
+            PathRule::new("Device.Reboot()", None, Permissions::NONE).for_principal(&rogue.id),
+            PathRule::new("Device.FactoryReset()", None, Permissions::NONE)
+                .for_principal(&rogue.id),
+            PathRule::new(
+                "Device.DeviceInfo.FirmwareImage.",
+                Some(Target::Command),
+                Permissions::READ_ONLY,
+            )
+            .for_principal(&rogue.id),
+        ],
+    );
+    let (engine, _) = start(&sim, Arc::new(rules)).await;
+    let firmware = || {
+        hal::transfer::FileTransfer::download(
+            hal::transfer::FileType::FirmwareImage,
+            "https://fw.example.net/image.bin",
+        )
+    };
+
+    let denied = [
+        engine.reboot(&rogue, "r-1").await.unwrap_err(),
+        engine.factory_reset(&rogue).await.unwrap_err(),
+        engine.transfer(&rogue, firmware()).await.unwrap_err(),
+    ];
+    for error in &denied {
+        assert!(
+            matches!(error, EngineError::PermissionDenied { .. }),
+            "{error:?}"
+        );
+        assert_eq!((error.cwmp_fault(), error.usp_error()), (9001, 7006));
+    }
+    let hardware = sim.hardware();
+    assert_eq!((hardware.reboots, hardware.factory_resets), (0, 0));
+    assert_eq!(sim.pending_jobs(), 0, "no transfer started");
+    assert!(engine.read(|s| s.value("Device.DeviceInfo.SerialNumber").is_ok()));
+
+    // An ACS the policy allows goes through.
+    engine.transfer(&acs(), firmware()).await.unwrap();
+    engine.reboot(&acs(), "r-2").await.unwrap();
+    assert_eq!(sim.hardware().reboots, 1);
+    assert_eq!(sim.pending_jobs(), 1);
+}
+
+#[tokio::test]
+async fn secured_values_are_shown_only_to_principals_allowed_to_read_them() {
+    let sim = SimDevice::new("SIM0006");
+    let admin_role = "Device.LocalAgent.ControllerTrust.Role.1";
+    let rules = PathRules::new(Permissions::ALL, Vec::new())
+        .with_secured_reader(admin_role)
+        // CWMP has no secured access: the ACS reads secured values as empty all the same.
+        .with_secured_reader(acs().id);
+    let (engine, _) = start(&sim, Arc::new(rules)).await;
+    let admin = Principal::controller("self::admin", vec![admin_role.into()]);
+    let security = "Device.WiFi.AccessPoint.1.Security.";
+    let passphrase = "Device.WiFi.AccessPoint.1.Security.KeyPassphrase";
+
+    for (who, expected) in [
+        (&admin, "correct-horse-battery"),
+        (&usp(), ""),
+        (&acs(), ""),
+    ] {
+        let got = engine
+            .get(who, &GetRequest::new([passphrase, security]))
+            .await
+            .unwrap();
+        let shown: Vec<String> = got
+            .params()
+            .filter(|p| p.path == passphrase)
+            .map(|p| text(&p.value))
+            .collect();
+        assert_eq!(shown, [expected, expected], "{}", who.id);
+    }
+    // Hidden values stay empty for everyone (the ACS's own password).
+    let got = engine
+        .get(
+            &acs(),
+            &GetRequest::new(["Device.ManagementServer.Password"]),
+        )
         .await
         .unwrap();
-    assert!(
-        matches!(&reboot.results[0].outcome, OperateOutcome::Failed(e) if e.usp_error() == 7006)
+    assert_eq!(
+        text(got.value("Device.ManagementServer.Password").unwrap()),
+        ""
     );
-    assert_eq!(sim.hardware().reboots, 0);
+
+    // A Set reports a secured value back as a Get would show it.
+    for (who, value, expected) in [
+        (&admin, "passphrase-one", "passphrase-one"),
+        (&usp(), "passphrase-two", ""),
+    ] {
+        let set = set_one(security, vec![ParamSetting::new("KeyPassphrase", value)]);
+        let response = engine.set(who, &set).await.unwrap();
+        let updated = &response.results[0].outcome.as_ref().unwrap()[0].updated;
+        assert_eq!(updated[0].0, "KeyPassphrase");
+        assert_eq!(text(&updated[0].1), expected, "{}", who.id);
+    }
+    assert_eq!(stored(&engine, passphrase), "passphrase-two");
+}
+
+#[tokio::test]
+async fn allow_partial_add_keeps_numbers_when_the_hardware_refuses_a_row() {
+    let (sim, engine) = setup().await;
+    sim.inject(refuse_next(
+        HalCall::Added,
+        "Device.NAT.PortMapping.2.",
+        "NAT table full in hardware",
+    ));
+    let mapping = |port: &str| {
+        ObjectCreation::new(
+            "Device.NAT.PortMapping.",
+            vec![
+                ParamSetting::new("ExternalPort", port),
+                ParamSetting::new("Protocol", "UDP"),
+            ],
+        )
+    };
+    let request = AddRequest::new(vec![mapping("4000"), mapping("4001")]).with_allow_partial(true);
+    let added = engine.add(&usp(), &request).await.unwrap();
+    let refused = added.results[0].outcome.as_ref().unwrap_err();
+    assert_eq!(refused.error.usp_error(), 7002);
+    let row = added.results[1].outcome.as_ref().unwrap();
+    assert_eq!(
+        row.path, "Device.NAT.PortMapping.3.",
+        "the number the hardware was told"
+    );
+    assert!(sim.hardware().rows.contains("Device.NAT.PortMapping.3."));
+    assert!(!sim.hardware().rows.contains("Device.NAT.PortMapping.2."));
+    assert_eq!(
+        stored(&engine, "Device.NAT.PortMappingNumberOfEntries"),
+        "2"
+    );
+    let next = engine
+        .add(&usp(), &AddRequest::new(vec![mapping("4002")]))
+        .await
+        .unwrap();
+    assert_eq!(next.results[0].outcome.as_ref().unwrap().number, 4);
 }
 
 #[tokio::test]

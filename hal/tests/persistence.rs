@@ -7,16 +7,18 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use common::{acs, pending, poll_all, set_one, start, usp};
+use hal::Engine;
 use hal::engine::{
-    AddRequest, AllowAll, BootInfo, DeleteRequest, GetRequest, Notice, ObjectCreation,
-    ObjectSettings, ParamSetting, SetRequest,
+    AddRequest, AllowAll, BootInfo, DeleteRequest, GetRequest, Notice, ObjectCreation, ParamSetting,
 };
 use hal::sim::SimDevice;
 use hal::traits::BootCause;
-use hal::{Engine, EngineConfig, Principal};
 
 /// A fresh file in the temp directory, removed when dropped.
 struct TempFile(PathBuf);
@@ -38,14 +40,8 @@ impl Drop for TempFile {
 /// Boots a device (new process, same flash file).
 async fn boot(file: &TempFile) -> (Arc<SimDevice>, Engine, BootInfo) {
     let sim = SimDevice::with_file("SIM0100", &file.0).unwrap();
-    let engine = Engine::new(sim.hal(), Arc::new(AllowAll), EngineConfig::default());
-    let info = engine.start().await.unwrap();
-    sim.attach(engine.sink());
+    let (engine, info) = start(&sim, Arc::new(AllowAll)).await;
     (sim, engine, info)
-}
-
-fn controller() -> Principal {
-    Principal::controller("self::controller", Vec::new())
 }
 
 fn port_mapping(port: &str) -> ObjectCreation {
@@ -68,7 +64,7 @@ async fn restart_keeps_instance_numbers_values_and_pending_events() {
         assert!(info.bootstrap, "first boot starts from factory defaults");
         let added = engine
             .add(
-                &controller(),
+                &usp(),
                 &AddRequest::new(vec![port_mapping("5000"), port_mapping("5001")]),
             )
             .await
@@ -80,22 +76,14 @@ async fn restart_keeps_instance_numbers_values_and_pending_events() {
             .collect();
         assert_eq!(numbers, [2, 3]);
         engine
-            .delete(
-                &controller(),
-                &DeleteRequest::new(["Device.NAT.PortMapping.3."]),
-            )
+            .delete(&usp(), &DeleteRequest::new(["Device.NAT.PortMapping.3."]))
             .await
             .unwrap();
-        engine
-            .set(
-                &controller(),
-                &SetRequest::new(vec![ObjectSettings::new(
-                    "Device.WiFi.SSID.1.",
-                    vec![ParamSetting::new("SSID", "Persisted")],
-                )]),
-            )
-            .await
-            .unwrap();
+        let ssid = set_one(
+            "Device.WiFi.SSID.1.",
+            vec![ParamSetting::new("SSID", "Persisted")],
+        );
+        engine.set(&usp(), &ssid).await.unwrap();
         // A device event that the controller never acknowledged.
         sim.raise_event(
             "Device.X_ACME-COM_Button.Pressed!",
@@ -113,7 +101,7 @@ async fn restart_keeps_instance_numbers_values_and_pending_events() {
     assert_eq!(info.cause, BootCause::LocalReboot);
     let got = engine
         .get(
-            &controller(),
+            &usp(),
             &GetRequest::new([
                 "Device.NAT.PortMapping.2.ExternalPort",
                 "Device.WiFi.SSID.1.SSID",
@@ -135,17 +123,14 @@ async fn restart_keeps_instance_numbers_values_and_pending_events() {
         "Persisted"
     );
     let gone = engine
-        .get(
-            &controller(),
-            &GetRequest::new(["Device.NAT.PortMapping.3."]),
-        )
+        .get(&usp(), &GetRequest::new(["Device.NAT.PortMapping.3."]))
         .await
         .unwrap();
     assert_eq!(gone.first_error().unwrap().usp_error(), 7016);
 
     // Instance numbers are never reused, not even after a restart.
     let added = engine
-        .add(&controller(), &AddRequest::new(vec![port_mapping("6000")]))
+        .add(&usp(), &AddRequest::new(vec![port_mapping("6000")]))
         .await
         .unwrap();
     assert_eq!(
@@ -154,9 +139,7 @@ async fn restart_keeps_instance_numbers_values_and_pending_events() {
     );
 
     // The unacknowledged event is delivered again, then the new boot.
-    let notices: Vec<Notice> = std::iter::from_fn(|| engine.poll_notice())
-        .map(|(_, n)| n)
-        .collect();
+    let notices = poll_all(&engine);
     assert!(matches!(
         &notices[0],
         Notice::Event { path, args } if path == "Device.X_ACME-COM_Button.Pressed!" && args.len() == 1
@@ -171,13 +154,10 @@ async fn remote_reboot_and_factory_reset_are_reported_at_next_boot() {
     {
         let (sim, engine, _) = boot(&file).await;
         engine
-            .add(&controller(), &AddRequest::new(vec![port_mapping("7000")]))
+            .add(&usp(), &AddRequest::new(vec![port_mapping("7000")]))
             .await
             .unwrap();
-        engine
-            .reboot(&Principal::acs("https://acs"), "reboot-42")
-            .await
-            .unwrap();
+        engine.reboot(&acs(), "reboot-42").await.unwrap();
         assert_eq!(sim.hardware().reboots, 1);
     }
     {
@@ -185,10 +165,7 @@ async fn remote_reboot_and_factory_reset_are_reported_at_next_boot() {
         assert_eq!(info.cause, BootCause::RemoteReboot);
         assert_eq!(info.command_key, "reboot-42");
         assert!(!info.bootstrap);
-        engine
-            .factory_reset(&Principal::acs("https://acs"))
-            .await
-            .unwrap();
+        engine.factory_reset(&acs()).await.unwrap();
         assert_eq!(sim.hardware().factory_resets, 1);
     }
     let (_sim, engine, info) = boot(&file).await;
@@ -212,10 +189,7 @@ async fn a_transfer_in_progress_survives_restart() {
             "https://fw.example.net/new.bin",
         );
         transfer.command_key = "dl-1".into();
-        engine
-            .transfer(&Principal::acs("https://acs"), transfer)
-            .await
-            .unwrap();
+        engine.transfer(&acs(), transfer).await.unwrap();
         // The device reboots into the new image before reporting.
     }
     let (_sim, engine, _) = boot(&file).await;
@@ -225,14 +199,10 @@ async fn a_transfer_in_progress_survives_restart() {
         .transfer_reporter(hal::transfer::TransferId(1))
         .complete(None, Ok(()));
     engine.handle_device_inputs().await.unwrap();
-    let result = engine
-        .pending_notices()
-        .into_iter()
-        .find_map(|(_, n)| match n {
-            Notice::TransferComplete(r) => Some(r),
-            _ => None,
-        })
-        .unwrap();
+    let result = pending(&engine, |n| match n {
+        Notice::TransferComplete(r) => Some(r),
+        _ => None,
+    });
     assert_eq!(result.command_key, "dl-1");
     assert!(result.fault.is_none());
     assert!(result.start_time.is_some(), "the persisted start time");

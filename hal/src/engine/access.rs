@@ -14,8 +14,18 @@
 //! Reads skip what may not be read (R-GIN.0: the item is treated as absent); writes,
 //! additions, deletions and operations that are not allowed fail with
 //! [`EngineError::PermissionDenied`](crate::error::EngineError::PermissionDenied) (CWMP 9001,
-//! USP 7006). The USP crate maps `ControllerTrust` onto this trait; a CWMP ACS normally gets
-//! [`AllowAll`].
+//! USP 7006). The CWMP lifecycle RPCs need `execute` on the command they correspond to:
+//! Reboot on `Device.Reboot()`, FactoryReset on `Device.FactoryReset()`, Download and Upload
+//! on the file's command (see [`Engine::transfer`](super::Engine::transfer)). The USP crate
+//! maps `ControllerTrust` onto this trait; a CWMP ACS normally gets [`AllowAll`].
+//!
+//! # Hidden and secured values
+//!
+//! `hidden` parameters (TR-106) read as the empty value of their type for everyone. `secured`
+//! ones read so too, unless [`AccessControl::reads_secured`] grants the principal the right
+//! (USP `ControllerTrust.SecuredRoles`). CWMP has no such right, so an ACS always reads
+//! secured values as empty, whatever the policy says. The rule covers Get and the values a Set
+//! reports back.
 
 use std::string::String;
 use std::vec::Vec;
@@ -154,9 +164,20 @@ pub trait AccessControl: Send + Sync + 'static {
         target: Target,
         store: &Store,
     ) -> Permissions;
+
+    /// Whether `principal` may read the values of `secured` parameters (USP: one of its roles
+    /// is in `ControllerTrust.SecuredRoles`); see the [module docs](self). Asked only for USP
+    /// controllers: once per Get, and when a Set writes a secured parameter. By default nobody
+    /// may.
+    fn reads_secured(&self, principal: &Principal, store: &Store) -> bool {
+        let _ = (principal, store);
+        false
+    }
 }
 
-/// Everybody may do everything (a single trusted ACS or controller).
+/// Everybody may do everything (a single trusted ACS or controller), except read `secured`
+/// values: that right is granted explicitly ([`PathRules::with_secured_reader`], or an own
+/// [`AccessControl::reads_secured`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AllowAll;
 
@@ -203,7 +224,8 @@ impl PathRule {
 }
 
 /// A simple static policy: the matching rule with the longest prefix wins (a rule for the
-/// principal beats a general one of the same length); no match gives `default`.
+/// principal beats a general one of the same length); no match gives `default`. Secured
+/// values are read by the principals named in `secured_readers`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PathRules {
@@ -211,12 +233,25 @@ pub struct PathRules {
     pub rules: Vec<PathRule>,
     /// The permissions where no rule matches.
     pub default: Permissions,
+    /// Principal ids and USP roles (`Device.LocalAgent.ControllerTrust.Role.1`) that may read
+    /// `secured` values ([`AccessControl::reads_secured`]).
+    pub secured_readers: Vec<String>,
 }
 
 impl PathRules {
-    /// Rules with a default.
+    /// Rules with a default; nobody reads secured values.
     pub fn new(default: Permissions, rules: Vec<PathRule>) -> Self {
-        Self { rules, default }
+        Self {
+            rules,
+            default,
+            secured_readers: Vec::new(),
+        }
+    }
+
+    /// Lets a principal id, or every principal with a role, read `secured` values.
+    pub fn with_secured_reader(mut self, id_or_role: impl Into<String>) -> Self {
+        self.secured_readers.push(id_or_role.into());
+        self
     }
 }
 
@@ -237,6 +272,12 @@ impl AccessControl for PathRules {
             })
             .max_by_key(|rule| (rule.prefix.len(), rule.principal.is_some()))
             .map_or(self.default, |rule| rule.permissions)
+    }
+
+    fn reads_secured(&self, principal: &Principal, _: &Store) -> bool {
+        self.secured_readers
+            .iter()
+            .any(|reader| *reader == principal.id || principal.roles.contains(reader))
     }
 }
 
@@ -269,5 +310,19 @@ mod tests {
         assert_eq!(p("Device.DeviceInfo.X_Y"), Permissions::NONE);
         assert_eq!(p("Device.DeviceInfo.UpTime"), Permissions::READ_ONLY);
         assert_eq!(p("Device.Time.Enable"), Permissions::ALL);
+    }
+
+    #[test]
+    fn secured_readers_by_id_or_role() {
+        let rules = PathRules::new(Permissions::ALL, Vec::new())
+            .with_secured_reader("self::ops")
+            .with_secured_reader("Device.LocalAgent.ControllerTrust.Role.1");
+        let store = Store::new();
+        let by_role =
+            Principal::controller("x", vec!["Device.LocalAgent.ControllerTrust.Role.1".into()]);
+        assert!(rules.reads_secured(&Principal::controller("self::ops", Vec::new()), &store));
+        assert!(rules.reads_secured(&by_role, &store));
+        assert!(!rules.reads_secured(&Principal::controller("y", Vec::new()), &store));
+        assert!(!AllowAll.reads_secured(&by_role, &store));
     }
 }

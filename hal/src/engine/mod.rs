@@ -25,7 +25,15 @@
 //! the objects already applied if one fails (apply with old and new swapped, delete what was
 //! added, re-add what was deleted); (3) replay the same operations on the store and commit.
 //! Nothing is half-applied: a failure in (1) or (2) leaves the store untouched and the device
-//! as it was. No lock is held across an `.await`.
+//! as it was. No lock is held across an `.await`. The three phases are one generic routine;
+//! Set, Add and Delete supply only their staging, their per-object hardware steps and how a
+//! refusal by the hardware affects their result, and every hardware step knows its undo.
+//!
+//! # Access control
+//!
+//! Every request, the CWMP lifecycle RPCs ([`Engine::reboot`], [`Engine::factory_reset`],
+//! [`Engine::transfer`]) included, is checked against the [`AccessControl`] policy; see
+//! [`access`] for what each request needs and how hidden and secured values are shown.
 //!
 //! # Asynchronous commands and notices
 //!
@@ -59,9 +67,9 @@ use std::vec::Vec;
 use serde::{Deserialize, Serialize};
 use tr181_model::Limits;
 use tr181_model::path::Path;
-use tr181_model::schema::Protocol;
+use tr181_model::schema::{Parameter, Protocol};
 use tr181_model::store::{ChangeRecord, Origin, Resolved, Store, Transaction};
-use tr181_model::value::DateTime;
+use tr181_model::value::{DateTime, Value};
 
 pub use access::{AccessControl, AllowAll, PathRule, PathRules, Permissions, Principal, Target};
 pub use notice::{BootInfo, CommandFailure, Notice, NoticeId, OperationComplete};
@@ -550,11 +558,7 @@ impl Engine {
 
     /// Ends asynchronous command `call`: deletes its request row and queues the notice.
     /// Returns whether the call was known.
-    fn finish_call(
-        &self,
-        call: CallId,
-        result: Result<Vec<(String, tr181_model::value::Value)>, EngineError>,
-    ) -> bool {
+    fn finish_call(&self, call: CallId, result: Result<Vec<(String, Value)>, EngineError>) -> bool {
         let Some(running) = self.state().calls.remove(&call) else {
             return false;
         };
@@ -623,16 +627,43 @@ impl Engine {
         true
     }
 
-    /// Whether `principal` may do `what` with `path`.
-    fn allowed(
+    /// What `principal` may do with the item at `path` (ask [`require`] to turn a missing
+    /// right into an error).
+    fn permissions(
         &self,
         store: &Store,
         principal: &Principal,
         path: &str,
         target: Target,
-        what: fn(Permissions) -> bool,
-    ) -> bool {
-        what(self.access.permissions(principal, path, target, store))
+    ) -> Permissions {
+        self.access.permissions(principal, path, target, store)
+    }
+
+    /// Whether `principal` reads the real values of `secured` parameters: only a USP
+    /// controller the policy lets ([`AccessControl::reads_secured`]).
+    fn reads_secured(&self, store: &Store, principal: &Principal) -> bool {
+        principal.protocol == Protocol::Usp && self.access.reads_secured(principal, store)
+    }
+}
+
+/// `Ok` if `allowed`, else [`EngineError::PermissionDenied`] for `path` (CWMP 9001, USP 7006).
+fn require(allowed: bool, path: &str) -> Result<(), EngineError> {
+    if allowed {
+        Ok(())
+    } else {
+        Err(EngineError::PermissionDenied { path: path.into() })
+    }
+}
+
+/// The value of `parameter` a principal is shown (see [`access`], "Hidden and secured
+/// values"): `hidden` ones read as empty for everyone, `secured` ones unless `reads_secured`
+/// ([`Engine::reads_secured`]).
+fn shown(parameter: &Parameter, value: Value, reads_secured: bool) -> Value {
+    let masked = parameter.syntax.hidden || (parameter.syntax.secured && !reads_secured);
+    if masked {
+        Value::default_for(parameter.syntax)
+    } else {
+        value
     }
 }
 

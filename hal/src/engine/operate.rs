@@ -12,7 +12,7 @@
 //! | `Device.DeviceInfo.FirmwareImage.{i}.Activate()` | `Lifecycle::activate` |
 //! | `Device.LocalAgent.Request.{i}.Cancel()` | `Commands::cancel` |
 
-use std::string::String;
+use std::string::{String, ToString};
 use std::vec::Vec;
 
 use tr181_model::path::{Path, PathKind};
@@ -22,12 +22,12 @@ use tr181_model::value::Value;
 
 use super::{
     BootIntent, Engine, OperateOutcome, OperateRequest, OperateResponse, OperateResult,
-    OperationRef, Principal, RunningCall, RunningTransfer, Target, schema_path_of,
+    OperationRef, Principal, RunningCall, RunningTransfer, Target, require, schema_path_of,
 };
 use crate::error::{EngineError, HalError};
 use crate::feed::CallId;
 use crate::traits::{BootCause, CommandCall, Invoked, Section};
-use crate::transfer::{Checksum, FileTransfer, FileType, TransferId};
+use crate::transfer::{Checksum, Direction, FileTransfer, FileType, TransferId};
 
 /// The value of a text or number input argument.
 fn arg_text(input: &[(String, Value)], name: &str) -> Option<String> {
@@ -41,6 +41,25 @@ fn arg_text(input: &[(String, Value)], name: &str) -> Option<String> {
 fn instance_before_command(path: &str) -> Option<u32> {
     let object = path.get(..path.rfind('.')?)?;
     object.rsplit('.').next()?.parse().ok()
+}
+
+/// The command a CWMP transfer needs `execute` on; see [`Engine::transfer`].
+fn transfer_command(transfer: &FileTransfer) -> String {
+    match (transfer.direction, &transfer.file_type) {
+        (Direction::Download, FileType::VendorConfiguration) => {
+            "Device.DeviceInfo.VendorConfigFile.{i}.Restore()".into()
+        }
+        (Direction::Download, _) => {
+            let bank = transfer
+                .firmware_image
+                .map_or_else(|| "{i}".into(), |n| n.to_string());
+            std::format!("Device.DeviceInfo.FirmwareImage.{bank}.Download()")
+        }
+        (Direction::Upload, FileType::VendorConfiguration) => {
+            "Device.DeviceInfo.VendorConfigFile.{i}.Backup()".into()
+        }
+        (Direction::Upload, _) => "Device.DeviceInfo.VendorLogFile.{i}.Upload()".into(),
+    }
 }
 
 impl Engine {
@@ -93,13 +112,7 @@ impl Engine {
         path: &str,
         command: &'static Command,
     ) -> Result<OperateOutcome, EngineError> {
-        let allowed = {
-            let store = self.store();
-            self.allowed(&store, principal, path, Target::Command, |p| p.execute)
-        };
-        if !allowed {
-            return Err(EngineError::PermissionDenied { path: path.into() });
-        }
+        self.may_execute(principal, path)?;
         let input = self.command_input(path, command, &request.input)?;
         match schema_path_of(path).as_str() {
             "Device.Reboot()" => {
@@ -140,6 +153,15 @@ impl Engine {
             }
             _ => self.invoke(principal, request, path, command, input).await,
         }
+    }
+
+    /// `Ok` if `principal` may run the command at `path`, else
+    /// [`EngineError::PermissionDenied`].
+    fn may_execute(&self, principal: &Principal, path: &str) -> Result<(), EngineError> {
+        let allowed = self
+            .permissions(&self.store(), principal, path, Target::Command)
+            .execute;
+        require(allowed, path)
     }
 
     /// Parses and checks the input arguments against the command's schema.
@@ -400,26 +422,36 @@ impl Engine {
 
     /// Starts a file transfer (CWMP Download and Upload). Its end is a
     /// [`Notice::TransferComplete`](super::Notice::TransferComplete), also after a reboot.
+    ///
+    /// The principal needs `execute` on the TR-181 command the transfer corresponds to (the
+    /// instance is not known, so the path has `{i}`, or the firmware bank when given):
+    ///
+    /// | Direction, file type | Command path |
+    /// |---|---|
+    /// | Download, firmware image, or any other type | `Device.DeviceInfo.FirmwareImage.{i}.Download()` |
+    /// | Download, vendor configuration file | `Device.DeviceInfo.VendorConfigFile.{i}.Restore()` |
+    /// | Upload, vendor configuration file | `Device.DeviceInfo.VendorConfigFile.{i}.Backup()` |
+    /// | Upload, vendor log file, or any other type | `Device.DeviceInfo.VendorLogFile.{i}.Upload()` |
     pub async fn transfer(
         &self,
         principal: &Principal,
         transfer: FileTransfer,
     ) -> Result<TransferId, EngineError> {
         self.require_started()?;
-        let _ = principal;
+        self.may_execute(principal, &transfer_command(&transfer))?;
         self.start_transfer(transfer, None).await
     }
 
     /// Reboots the device (CWMP Reboot, USP `Device.Reboot()`): records the cause and the
     /// command key for the next boot's [`Notice::Booted`](super::Notice::Booted), saves
-    /// everything, then asks the hardware.
+    /// everything, then asks the hardware. The principal needs `execute` on `Device.Reboot()`.
     pub async fn reboot(
         &self,
         principal: &Principal,
         command_key: &str,
     ) -> Result<(), EngineError> {
         self.require_started()?;
-        let _ = principal;
+        self.may_execute(principal, "Device.Reboot()")?;
         self.before_boot(BootCause::RemoteReboot, command_key)
             .await?;
         if let Err(error) = self.hal.lifecycle.reboot().await {
@@ -432,10 +464,10 @@ impl Engine {
     /// Resets the device to factory defaults (CWMP FactoryReset, USP `Device.FactoryReset()`):
     /// removes the persisted store and subscriptions, records the cause, then asks the
     /// hardware. The next [`start`](Engine::start) builds the factory store and reports a
-    /// bootstrap.
+    /// bootstrap. The principal needs `execute` on `Device.FactoryReset()`.
     pub async fn factory_reset(&self, principal: &Principal) -> Result<(), EngineError> {
         self.require_started()?;
-        let _ = principal;
+        self.may_execute(principal, "Device.FactoryReset()")?;
         self.before_boot(BootCause::RemoteFactoryReset, "").await?;
         {
             let _gate = self.gate.enter().await;

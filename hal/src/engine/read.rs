@@ -9,10 +9,11 @@ use tr181_model::path::Path;
 use tr181_model::schema::{self, Object, Protocol};
 use tr181_model::store::{InstanceInfo, NameInfo, Origin, ParamValue, Resolved, Store};
 
+use super::gate::Guard;
 use super::{
     Engine, Failure, GetInstancesRequest, GetInstancesResponse, GetNamesRequest, GetRequest,
     GetResponse, GotParam, PathResult, Principal, ResolvedObject, SupportedRequest,
-    SupportedResponse, Target, object_of, schema_path_of,
+    SupportedResponse, Target, object_of, schema_path_of, shown,
 };
 use crate::error::EngineError;
 use crate::traits::DiscoveredRow;
@@ -135,34 +136,42 @@ impl Engine {
         reconcile(&mut store, table, protocol, rows);
     }
 
+    /// Checks a read of `paths`, takes the write gate (returned: hold it while reading the
+    /// store) and refreshes what the paths touch from the hardware.
+    async fn enter_read<S: AsRef<str>>(
+        &self,
+        protocol: Protocol,
+        paths: &[S],
+        max_depth: Option<u32>,
+    ) -> Result<Guard<'_>, EngineError> {
+        self.require_started()?;
+        self.check_items(paths.len())?;
+        let gate = self.gate.enter().await;
+        let paths: Vec<&str> = paths.iter().map(AsRef::as_ref).collect();
+        self.refresh(protocol, &paths, max_depth).await;
+        Ok(gate)
+    }
+
     /// Reads parameter values (CWMP GetParameterValues, USP Get).
     ///
     /// Each requested path gets its own result: a failure (unknown path, bad syntax, a
     /// parameter named directly that the principal may not read) fails only that path. A
     /// search that matches nothing is success with no objects; parameters the principal may
-    /// not read are left out. Live parameters are read from the hardware first.
+    /// not read are left out. Live parameters are read from the hardware first. Hidden and
+    /// secured values read as empty (see [`access`](super::access)).
     pub async fn get(
         &self,
         principal: &Principal,
         request: &GetRequest,
     ) -> Result<GetResponse, EngineError> {
-        self.require_started()?;
-        self.check_items(request.paths.len())?;
-        let _gate = self.gate.enter().await;
-        let paths: Vec<&str> = request.paths.iter().map(String::as_str).collect();
-        self.refresh(principal.protocol, &paths, request.max_depth)
-            .await;
+        let _gate = self
+            .enter_read(principal.protocol, &request.paths, request.max_depth)
+            .await?;
         let store = self.store();
-        let results = request
-            .paths
-            .iter()
-            .map(|path| {
-                let outcome = self
-                    .get_one(&store, principal, path, request.max_depth)
-                    .map_err(Failure::new);
-                PathResult::new(path, outcome)
-            })
-            .collect();
+        let reads_secured = self.reads_secured(&store, principal);
+        let results = per_path(&request.paths, |path| {
+            self.get_one(&store, principal, path, request.max_depth, reads_secured)
+        });
         Ok(GetResponse { results })
     }
 
@@ -172,6 +181,7 @@ impl Engine {
         principal: &Principal,
         path: &str,
         max_depth: Option<u32>,
+        reads_secured: bool,
     ) -> Result<Vec<ResolvedObject>, EngineError> {
         let parsed = Path::parse(path, store.limits())?;
         let direct = parsed.is_plain() && !parsed.is_object();
@@ -179,14 +189,25 @@ impl Engine {
         let mut objects: Vec<ResolvedObject> = Vec::new();
         for item in items {
             let full = item.path;
-            if !self.allowed(store, principal, &full, Target::Parameter, |p| p.read) {
+            if !self
+                .permissions(store, principal, &full, Target::Parameter)
+                .read
+            {
                 if direct {
                     return Err(EngineError::PermissionDenied { path: full });
                 }
                 continue;
             }
             let parameter = item.parameter;
-            let value = item.value.into_owned();
+            // The store shows secured values as empty; this principal may read them.
+            let value = if parameter.syntax.secured && reads_secured {
+                store.value(&full).map_or_else(
+                    |_| item.value.into_owned(),
+                    |value| shown(parameter, value.clone(), reads_secured),
+                )
+            } else {
+                item.value.into_owned()
+            };
             let object = object_of(&full).to_string();
             let name = full.get(object.len()..).unwrap_or_default().to_string();
             let got = GotParam {
@@ -216,14 +237,12 @@ impl Engine {
         principal: &Principal,
         request: &GetNamesRequest,
     ) -> Result<Vec<NameInfo>, EngineError> {
-        self.require_started()?;
         let path = if request.path.is_empty() {
             "Device."
         } else {
             request.path.as_str()
         };
-        let _gate = self.gate.enter().await;
-        self.refresh(principal.protocol, &[path], None).await;
+        let _gate = self.enter_read(principal.protocol, &[path], None).await?;
         let store = self.store();
         let parsed = Path::parse(path, store.limits())?;
         if request.next_level && !parsed.is_object() {
@@ -242,7 +261,7 @@ impl Engine {
                 } else {
                     Target::Parameter
                 };
-                self.allowed(&store, principal, &n.path, target, |p| p.read)
+                self.permissions(&store, principal, &n.path, target).read
             })
             .collect())
     }
@@ -254,22 +273,13 @@ impl Engine {
         principal: &Principal,
         request: &GetInstancesRequest,
     ) -> Result<GetInstancesResponse, EngineError> {
-        self.require_started()?;
-        self.check_items(request.paths.len())?;
-        let _gate = self.gate.enter().await;
-        let paths: Vec<&str> = request.paths.iter().map(String::as_str).collect();
-        self.refresh(principal.protocol, &paths, Some(0)).await;
+        let _gate = self
+            .enter_read(principal.protocol, &request.paths, Some(0))
+            .await?;
         let store = self.store();
-        let results = request
-            .paths
-            .iter()
-            .map(|path| {
-                let outcome = self
-                    .instances_one(&store, principal, path, request.first_level_only)
-                    .map_err(Failure::new);
-                PathResult::new(path, outcome)
-            })
-            .collect();
+        let results = per_path(&request.paths, |path| {
+            self.instances_one(&store, principal, path, request.first_level_only)
+        });
         Ok(GetInstancesResponse { results })
     }
 
@@ -294,7 +304,9 @@ impl Engine {
             };
             for info in store.instances(&object, principal.protocol, first_level_only)? {
                 if seen.insert(info.path.clone())
-                    && self.allowed(store, principal, &info.path, Target::Instance, |p| p.read)
+                    && self
+                        .permissions(store, principal, &info.path, Target::Instance)
+                        .read
                 {
                     out.push(info);
                 }
@@ -312,16 +324,9 @@ impl Engine {
     ) -> Result<SupportedResponse, EngineError> {
         self.check_items(request.paths.len())?;
         let store = self.store();
-        let results = request
-            .paths
-            .iter()
-            .map(|path| {
-                let outcome = self
-                    .supported_one(&store, principal, path, request.first_level_only)
-                    .map_err(Failure::new);
-                PathResult::new(path, outcome)
-            })
-            .collect();
+        let results = per_path(&request.paths, |path| {
+            self.supported_one(&store, principal, path, request.first_level_only)
+        });
         Ok(SupportedResponse { results })
     }
 
@@ -356,9 +361,23 @@ impl Engine {
                     .filter(|o| o.path.len() > root.path.len() && o.path.starts_with(root.path)),
             );
         }
-        out.retain(|o| self.allowed(store, principal, o.path, Target::Object, |p| p.read));
+        out.retain(|o| {
+            self.permissions(store, principal, o.path, Target::Object)
+                .read
+        });
         Ok(out)
     }
+}
+
+/// One result per requested path, in request order, each from `one`.
+fn per_path<T>(
+    paths: &[String],
+    mut one: impl FnMut(&str) -> Result<T, EngineError>,
+) -> Vec<PathResult<T>> {
+    paths
+        .iter()
+        .map(|path| PathResult::new(path, one(path).map_err(Failure::new)))
+        .collect()
 }
 
 /// The parameters a requested path addresses, in path order.

@@ -64,51 +64,60 @@ impl GetNamesRequest {
     }
 }
 
-/// Read the instances of tables (USP GetInstances).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GetInstancesRequest {
-    /// Object, table or search paths.
-    pub paths: Vec<String>,
-    /// Only the rows directly below each path.
-    pub first_level_only: bool,
+/// Defines a read request of several paths with `first_level_only`, with `new`.
+macro_rules! level_request {
+    (
+        $(#[$meta:meta])*
+        $name:ident {
+            $(#[$paths_meta:meta])* paths,
+            $(#[$level_meta:meta])* first_level_only,
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct $name {
+            $(#[$paths_meta])*
+            pub paths: Vec<String>,
+            $(#[$level_meta])*
+            pub first_level_only: bool,
+        }
+
+        impl $name {
+            /// A request.
+            pub fn new<S: Into<String>>(
+                paths: impl IntoIterator<Item = S>,
+                first_level_only: bool,
+            ) -> Self {
+                Self {
+                    paths: paths.into_iter().map(Into::into).collect(),
+                    first_level_only,
+                }
+            }
+        }
+    };
 }
 
-impl GetInstancesRequest {
-    /// A request.
-    pub fn new<S: Into<String>>(
-        paths: impl IntoIterator<Item = S>,
-        first_level_only: bool,
-    ) -> Self {
-        Self {
-            paths: paths.into_iter().map(Into::into).collect(),
-            first_level_only,
-        }
+level_request! {
+    /// Read the instances of tables (USP GetInstances).
+    GetInstancesRequest {
+        /// Object, table or search paths.
+        paths,
+        /// Only the rows directly below each path.
+        first_level_only,
     }
 }
 
-/// Read the supported data model (USP GetSupportedDM). The protocol layer renders commands,
-/// events, parameters and unique keys from the returned schema objects as its flags ask.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SupportedRequest {
-    /// Schema or instance object paths (`Device.WiFi.`, `Device.WiFi.SSID.{i}.`,
-    /// `Device.WiFi.SSID.1.`).
-    pub paths: Vec<String>,
-    /// Only each path's object and its direct children.
-    pub first_level_only: bool,
-}
-
-impl SupportedRequest {
-    /// A request.
-    pub fn new<S: Into<String>>(
-        paths: impl IntoIterator<Item = S>,
-        first_level_only: bool,
-    ) -> Self {
-        Self {
-            paths: paths.into_iter().map(Into::into).collect(),
-            first_level_only,
-        }
+level_request! {
+    /// Read the supported data model (USP GetSupportedDM). The protocol layer renders
+    /// commands, events, parameters and unique keys from the returned schema objects as its
+    /// flags ask.
+    SupportedRequest {
+        /// Schema or instance object paths (`Device.WiFi.`, `Device.WiFi.SSID.{i}.`,
+        /// `Device.WiFi.SSID.1.`).
+        paths,
+        /// Only each path's object and its direct children.
+        first_level_only,
     }
 }
 
@@ -143,51 +152,141 @@ impl ParamSetting {
     }
 }
 
-/// The parameters to write in one object (USP UpdateObject; CWMP groups its flat list by
-/// object).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ObjectSettings {
-    /// The object path: an instance path, or (USP) a search path, handled as one unit.
-    pub path: String,
-    /// The parameters.
-    pub params: Vec<ParamSetting>,
-}
-
-impl ObjectSettings {
-    /// Settings for the object at `path`.
-    pub fn new(path: impl Into<String>, params: Vec<ParamSetting>) -> Self {
-        Self {
-            path: path.into(),
-            params,
+/// Defines a struct of an object path and the parameters to write there, with `new`.
+macro_rules! object_params {
+    (
+        $(#[$meta:meta])*
+        $name:ident {
+            $(#[$path_meta:meta])* path,
+            $(#[$params_meta:meta])* params,
         }
-    }
+        $(#[$new_meta:meta])* new
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct $name {
+            $(#[$path_meta])*
+            pub path: String,
+            $(#[$params_meta])*
+            pub params: Vec<ParamSetting>,
+        }
+
+        impl $name {
+            $(#[$new_meta])*
+            pub fn new(path: impl Into<String>, params: Vec<ParamSetting>) -> Self {
+                Self {
+                    path: path.into(),
+                    params,
+                }
+            }
+        }
+    };
 }
 
-/// Write parameter values.
-///
-/// Without `allow_partial` (CWMP always) the request is all-or-nothing: if any object fails,
-/// or any required parameter, nothing is applied — neither in the store nor in the hardware —
-/// and every failure is reported. With it, each object succeeds or fails on its own.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SetRequest {
+/// What the write requests share, as the engine reads them.
+pub(crate) trait WriteRequest {
+    /// One requested item.
+    type Requested: Sync;
+
+    /// The requested items, in order.
+    fn requested(&self) -> &[Self::Requested];
+
     /// USP `allow_partial`.
-    pub allow_partial: bool,
-    /// The objects.
-    pub objects: Vec<ObjectSettings>,
-    /// Values the agent itself writes in the same transaction, as the device (CWMP
-    /// `ParameterKey` into `Device.ManagementServer.ParameterKey`): full path and text.
-    pub agent_writes: Vec<(String, String)>,
+    fn allow_partial(&self) -> bool;
+
+    /// The agent writes.
+    fn agent_writes(&self) -> &[(String, String)];
+}
+
+/// Defines a write request (Set, Add, Delete): its items, USP `allow_partial` and the agent
+/// writes, with the builder methods they share and [`WriteRequest`].
+macro_rules! write_request {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $(#[$items_meta:meta])* $items:ident: $item:ty }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct $name {
+            /// USP `allow_partial`.
+            pub allow_partial: bool,
+            $(#[$items_meta])*
+            pub $items: Vec<$item>,
+            /// Values the agent itself writes in the same transaction, as the device (CWMP
+            /// `ParameterKey` into `Device.ManagementServer.ParameterKey`): full path and text.
+            pub agent_writes: Vec<(String, String)>,
+        }
+
+        impl $name {
+            /// Sets `allow_partial`.
+            pub fn with_allow_partial(mut self, allow_partial: bool) -> Self {
+                self.allow_partial = allow_partial;
+                self
+            }
+
+            /// Adds an agent write (see the `agent_writes` field).
+            pub fn with_agent_write(
+                mut self,
+                path: impl Into<String>,
+                value: impl Into<String>,
+            ) -> Self {
+                self.agent_writes.push((path.into(), value.into()));
+                self
+            }
+        }
+
+        impl WriteRequest for $name {
+            type Requested = $item;
+
+            fn requested(&self) -> &[$item] {
+                &self.$items
+            }
+
+            fn allow_partial(&self) -> bool {
+                self.allow_partial
+            }
+
+            fn agent_writes(&self) -> &[(String, String)] {
+                &self.agent_writes
+            }
+        }
+    };
+}
+
+object_params! {
+    /// The parameters to write in one object (USP UpdateObject; CWMP groups its flat list by
+    /// object).
+    ObjectSettings {
+        /// The object path: an instance path, or (USP) a search path, handled as one unit.
+        path,
+        /// The parameters.
+        params,
+    }
+    /// Settings for the object at `path`.
+    new
+}
+
+write_request! {
+    /// Write parameter values.
+    ///
+    /// Without `allow_partial` (CWMP always) the request is all-or-nothing: if any object
+    /// fails, or any required parameter, nothing is applied — neither in the store nor in the
+    /// hardware — and every failure is reported. With it, each object succeeds or fails on its
+    /// own.
+    SetRequest {
+        /// The objects.
+        objects: ObjectSettings
+    }
 }
 
 impl SetRequest {
     /// An all-or-nothing request.
     pub fn new(objects: Vec<ObjectSettings>) -> Self {
         Self {
-            allow_partial: false,
             objects,
-            agent_writes: Vec::new(),
+            ..Self::default()
         }
     }
 
@@ -211,107 +310,53 @@ impl SetRequest {
         }
         Self::new(objects)
     }
-
-    /// Sets `allow_partial`.
-    pub fn with_allow_partial(mut self, allow_partial: bool) -> Self {
-        self.allow_partial = allow_partial;
-        self
-    }
-
-    /// Adds an agent write (see [`SetRequest::agent_writes`]).
-    pub fn with_agent_write(mut self, path: impl Into<String>, value: impl Into<String>) -> Self {
-        self.agent_writes.push((path.into(), value.into()));
-        self
-    }
 }
 
-/// One row to add.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ObjectCreation {
-    /// The table path (`Device.NAT.PortMapping.`), possibly below a search path (USP).
-    pub path: String,
-    /// Initial values (write-once parameters such as `Alias` included).
-    pub params: Vec<ParamSetting>,
-}
-
-impl ObjectCreation {
+object_params! {
+    /// One row to add.
+    ObjectCreation {
+        /// The table path (`Device.NAT.PortMapping.`), possibly below a search path (USP).
+        path,
+        /// Initial values (write-once parameters such as `Alias` included).
+        params,
+    }
     /// A row of table `path`.
-    pub fn new(path: impl Into<String>, params: Vec<ParamSetting>) -> Self {
-        Self {
-            path: path.into(),
-            params,
-        }
-    }
+    new
 }
 
-/// Add rows.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct AddRequest {
-    /// USP `allow_partial`.
-    pub allow_partial: bool,
-    /// The rows.
-    pub objects: Vec<ObjectCreation>,
-    /// Agent writes in the same transaction (CWMP `ParameterKey`).
-    pub agent_writes: Vec<(String, String)>,
+write_request! {
+    /// Add rows.
+    AddRequest {
+        /// The rows.
+        objects: ObjectCreation
+    }
 }
 
 impl AddRequest {
     /// An all-or-nothing request.
     pub fn new(objects: Vec<ObjectCreation>) -> Self {
         Self {
-            allow_partial: false,
             objects,
-            agent_writes: Vec::new(),
+            ..Self::default()
         }
-    }
-
-    /// Sets `allow_partial`.
-    pub fn with_allow_partial(mut self, allow_partial: bool) -> Self {
-        self.allow_partial = allow_partial;
-        self
-    }
-
-    /// Adds an agent write.
-    pub fn with_agent_write(mut self, path: impl Into<String>, value: impl Into<String>) -> Self {
-        self.agent_writes.push((path.into(), value.into()));
-        self
     }
 }
 
-/// Delete rows.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DeleteRequest {
-    /// USP `allow_partial`.
-    pub allow_partial: bool,
-    /// Row paths or search paths (a search matching nothing is success).
-    pub paths: Vec<String>,
-    /// Agent writes in the same transaction (CWMP `ParameterKey`).
-    pub agent_writes: Vec<(String, String)>,
+write_request! {
+    /// Delete rows.
+    DeleteRequest {
+        /// Row paths or search paths (a search matching nothing is success).
+        paths: String
+    }
 }
 
 impl DeleteRequest {
     /// An all-or-nothing request.
     pub fn new<S: Into<String>>(paths: impl IntoIterator<Item = S>) -> Self {
         Self {
-            allow_partial: false,
             paths: paths.into_iter().map(Into::into).collect(),
-            agent_writes: Vec::new(),
+            ..Self::default()
         }
-    }
-
-    /// Sets `allow_partial`.
-    pub fn with_allow_partial(mut self, allow_partial: bool) -> Self {
-        self.allow_partial = allow_partial;
-        self
-    }
-
-    /// Adds an agent write.
-    pub fn with_agent_write(mut self, path: impl Into<String>, value: impl Into<String>) -> Self {
-        self.agent_writes.push((path.into(), value.into()));
-        self
     }
 }
 

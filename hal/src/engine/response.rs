@@ -94,7 +94,8 @@ pub struct GotParam {
     pub path: String,
     /// The name relative to the [`ResolvedObject`] (USP `result_params` key).
     pub name: String,
-    /// The value (hidden parameters read as empty).
+    /// The value (hidden parameters, and secured ones unless the principal may read them,
+    /// read as empty; see [`access`](super::access)).
     pub value: Value,
     /// The parameter's definition in the principal's model variant.
     pub parameter: &'static Parameter,

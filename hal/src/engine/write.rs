@@ -1,18 +1,25 @@
 //! Writes: Set, Add and Delete, atomic across the store and the HAL (see the
 //! [engine docs](super) for the three phases).
+//!
+//! The three phases are one piece of code, [`Engine::three_phase`], generic over
+//! [`WriteOp`]. An operation supplies only how it stages one requested item in a
+//! transaction, the hardware steps ([`HalStep`]) a staged item takes, what a refusal by the
+//! hardware does to the item, and how its response is built. Every step knows its own undo
+//! ([`HalStep::inverse`]).
 
 use std::collections::BTreeSet;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
 use tr181_model::path::Path;
-use tr181_model::store::{Origin, Resolved, Store, Transaction};
+use tr181_model::store::{Origin, Resolved, Savepoint, Store, Transaction};
 use tr181_model::value::Value;
 
+use super::request::WriteRequest;
 use super::{
     AddRequest, AddResponse, AddedInstance, DeleteRequest, DeleteResponse, Deleted, Engine,
     Failure, ObjectCreation, ObjectSettings, ParamError, PathResult, Principal, SetRequest,
-    SetResponse, Target, UpdatedInstance, object_of,
+    SetResponse, Target, UpdatedInstance, object_of, require, shown,
 };
 use crate::error::{EngineError, HalError};
 use crate::traits::{Applied, ApplyError, ParamChange};
@@ -48,9 +55,140 @@ struct StagedRow {
 /// HAL on rollback), everything removed, and the rows that could not be.
 #[derive(Debug, Default)]
 struct StagedDelete {
-    rows: Vec<(String, Vec<(String, Value)>)>,
+    rows: Vec<(String, RowValues)>,
     affected: Vec<String>,
     unaffected: Vec<ParamError>,
+}
+
+/// One call to the hardware in phase two.
+#[derive(Clone, Debug)]
+enum HalStep {
+    /// [`Parameters::apply`](crate::traits::Parameters::apply) of one object's changes.
+    Apply {
+        object: String,
+        changes: Vec<ParamChange>,
+    },
+    /// [`Tables::added`](crate::traits::Tables::added).
+    Add { row: String, values: RowValues },
+    /// [`Tables::deleted`](crate::traits::Tables::deleted); the values re-add the row on undo.
+    Delete { row: String, values: RowValues },
+}
+
+impl HalStep {
+    /// The step that takes this one back: apply with old and new swapped, delete what was
+    /// added, re-add what was deleted.
+    fn inverse(&self) -> Self {
+        match self {
+            Self::Apply { object, changes } => Self::Apply {
+                object: object.clone(),
+                changes: changes
+                    .iter()
+                    .map(|c| ParamChange {
+                        name: c.name,
+                        old: c.new.clone(),
+                        new: c.old.clone(),
+                    })
+                    .collect(),
+            },
+            Self::Add { row, values } => Self::Delete {
+                row: row.clone(),
+                values: values.clone(),
+            },
+            Self::Delete { row, values } => Self::Add {
+                row: row.clone(),
+                values: values.clone(),
+            },
+        }
+    }
+}
+
+/// A part of a staged item the hardware takes as a whole, or undoes: a whole item (a Set's
+/// objects, an Add's row) or one row of it (Delete).
+#[derive(Debug)]
+enum Unit {
+    /// The whole item; refused, the item fails.
+    Item,
+    /// One row; refused, what that means is up to [`WriteOp::refused_row`].
+    Row(String),
+}
+
+/// What the hardware refused in phase two (with `allow_partial`), left out in phase three.
+#[derive(Debug, Default)]
+struct Refused {
+    /// Items refused as a whole, by index.
+    items: BTreeSet<usize>,
+    /// Rows refused.
+    rows: BTreeSet<String>,
+}
+
+/// A Set, Add or Delete request, as [`Engine::three_phase`] runs it.
+trait WriteOp: WriteRequest + Sync {
+    /// What staging one item gives.
+    type Item: Send;
+    /// What a committed item gives in the response.
+    type Done;
+    /// The response.
+    type Response;
+
+    /// Stages one item in `txn`, leaving out the `refused` rows.
+    fn stage_item(
+        &self,
+        engine: &Engine,
+        txn: &mut Transaction<'_>,
+        principal: &Principal,
+        requested: &Self::Requested,
+        refused: &BTreeSet<String>,
+    ) -> Result<Self::Item, Failure>;
+
+    /// Whether staging runs the store's deferred checks (unique keys): after each item with
+    /// `allow_partial`, after all of them without. Delete does not.
+    fn checks_keys() -> bool {
+        true
+    }
+
+    /// The failure of an item after which the store's check failed.
+    fn check_failure(requested: &Self::Requested, error: EngineError) -> Failure {
+        let _ = requested;
+        Failure::new(error)
+    }
+
+    /// Takes an item the hardware refused out of the replay. By default as if never staged;
+    /// Add deletes the row instead, so that later rows get the numbers they were validated
+    /// with.
+    fn withdraw(txn: &mut Transaction<'_>, savepoint: Savepoint, item: &Self::Item) {
+        let _ = item;
+        txn.rollback_to(savepoint);
+    }
+
+    /// The hardware units of a staged item, in order.
+    fn units(item: &Self::Item) -> Vec<(Unit, Vec<HalStep>)>;
+
+    /// Records that the hardware refused row `row` of an item (with `allow_partial`). By
+    /// default the item fails.
+    fn refused_row(outcome: &mut Result<Self::Item, Failure>, row: &str, failure: Failure) {
+        let _ = row;
+        *outcome = Err(failure);
+    }
+
+    /// The path an item was requested with.
+    fn path_of(requested: &Self::Requested) -> &str;
+
+    /// What a committed item gives in the response (read from the committed store).
+    fn done(store: &Store, principal: &Principal, item: Self::Item) -> Self::Done;
+
+    /// The response.
+    fn respond(results: Vec<PathResult<Self::Done>>, reboot_required: bool) -> Self::Response;
+}
+
+/// What phase two did to the hardware.
+#[derive(Debug, Default)]
+struct HardwareDone {
+    /// What was refused (with `allow_partial`).
+    refused: Refused,
+    /// Every step applied and kept, oldest first (undone if the commit fails).
+    steps: Vec<HalStep>,
+    /// Some applied change takes effect only after a reboot.
+    reboot_required: bool,
 }
 
 /// A failure of a whole object, reported against each of its parameters too (CWMP lists a
@@ -150,20 +288,223 @@ fn agent_write_error(_: &tr181_model::Error) -> &'static str {
     "an agent write (e.g. ParameterKey) was refused by the model"
 }
 
+/// The failure of a table hook for `row`, reported against the row.
+fn row_failure(row: &str, error: HalError) -> Failure {
+    Failure {
+        error: error.clone().into(),
+        param_errors: std::vec![ParamError::new(row, error.into())],
+    }
+}
+
 impl Engine {
-    /// Undoes applied HAL changes, newest first (apply with old and new swapped).
-    async fn undo_applied(&self, applied: &[(String, Vec<ParamChange>)]) {
-        for (object, changes) in applied.iter().rev() {
-            let swapped: Vec<ParamChange> = changes
-                .iter()
-                .map(|c| ParamChange {
-                    name: c.name,
-                    old: c.new.clone(),
-                    new: c.old.clone(),
-                })
-                .collect();
+    // -----------------------------------------------------------------------------------------
+    // The three phases
+
+    /// Runs a write in three phases under the write gate: (1) stage every item in a store
+    /// transaction, then roll it back; (2) hand the staged items to the hardware unit by unit,
+    /// undoing what a failed unit applied (and, without `allow_partial`, everything); (3)
+    /// replay the request without the refused units, commit, and persist the store.
+    async fn three_phase<W: WriteOp>(
+        &self,
+        principal: &Principal,
+        op: &W,
+    ) -> Result<W::Response, Failure> {
+        self.require_started()?;
+        self.check_items(op.requested().len())?;
+        let _gate = self.gate.enter().await;
+        let origin = Origin::Controller(principal.protocol);
+
+        // Phase 1: stage in the store, then roll back.
+        let mut outcomes = {
+            let mut store = self.store();
+            agent_writes(&mut store, op.agent_writes(), false)?;
+            let mut txn = store.transaction(origin);
+            let staged = self.stage_all(op, &mut txn, principal, &Refused::default());
+            txn.rollback();
+            staged?
+        };
+
+        // Phase 2: the hardware.
+        let done = self.apply_to_hardware(op, &mut outcomes).await?;
+
+        // Phase 3: replay and commit.
+        let committed = {
+            let mut store = self.store();
+            let mut txn = store.transaction(origin);
+            match self.stage_all(op, &mut txn, principal, &done.refused) {
+                Ok(replay)
+                    if replay
+                        .iter()
+                        .zip(&outcomes)
+                        .any(|(r, o)| r.is_ok() != o.is_ok()) =>
+                {
+                    txn.rollback();
+                    Err(Failure::new(EngineError::ApiMisuse(
+                        "the store changed between validation and commit",
+                    )))
+                }
+                Ok(_) => txn
+                    .commit()
+                    .map(drop)
+                    .map_err(|e| Failure::new(e.into()))
+                    .and_then(|()| agent_writes(&mut store, op.agent_writes(), true)),
+                Err(failure) => Err(failure),
+            }
+        };
+        if let Err(failure) = committed {
+            self.undo(&done.steps).await;
+            return Err(failure);
+        }
+        // The change is in effect; a failed save is retried by the next one.
+        let _ = self.save_store().await;
+
+        let store = self.store();
+        let results = op
+            .requested()
+            .iter()
+            .zip(outcomes)
+            .map(|(requested, outcome)| {
+                let outcome = outcome.map(|item| W::done(&store, principal, item));
+                PathResult::new(W::path_of(requested), outcome)
+            })
+            .collect();
+        Ok(W::respond(results, done.reboot_required))
+    }
+
+    /// Stages every item of `op`, leaving out what the hardware `refused`. `Err` is the
+    /// request-level failure of an all-or-nothing request.
+    fn stage_all<W: WriteOp>(
+        &self,
+        op: &W,
+        txn: &mut Transaction<'_>,
+        principal: &Principal,
+        refused: &Refused,
+    ) -> Result<Staged<W::Item>, Failure> {
+        let mut outcomes = Vec::with_capacity(op.requested().len());
+        for (index, requested) in op.requested().iter().enumerate() {
+            let savepoint = txn.savepoint();
+            let mut outcome = op.stage_item(self, txn, principal, requested, &refused.rows);
+            if W::checks_keys() && op.allow_partial() && outcome.is_ok() {
+                if let Err(error) = txn.check() {
+                    outcome = Err(W::check_failure(requested, error.into()));
+                }
+            }
+            match &outcome {
+                Err(_) => txn.rollback_to(savepoint),
+                Ok(item) if refused.items.contains(&index) => {
+                    W::withdraw(txn, savepoint, item);
+                    outcome = Err(Failure::new(EngineError::ApiMisuse(
+                        "refused by the device",
+                    )));
+                }
+                Ok(_) => {}
+            }
+            outcomes.push(outcome);
+        }
+        if !op.allow_partial() {
+            if let Some(failure) = combine(&outcomes) {
+                return Err(failure);
+            }
+            if W::checks_keys() {
+                txn.check().map_err(|e| Failure::new(e.into()))?;
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Phase two: hands every staged item to the hardware, unit by unit. A failed unit is
+    /// undone; without `allow_partial` so is everything before it and the request fails.
+    /// With it the unit is refused: a whole item fails, a row is up to
+    /// [`WriteOp::refused_row`]; when its item fails, the item's other units are undone too.
+    async fn apply_to_hardware<W: WriteOp>(
+        &self,
+        op: &W,
+        outcomes: &mut Staged<W::Item>,
+    ) -> Result<HardwareDone, Failure> {
+        let mut done = HardwareDone::default();
+        for (index, outcome) in outcomes.iter_mut().enumerate() {
+            let units = match outcome {
+                Ok(item) => W::units(item),
+                Err(_) => continue,
+            };
+            let mut item_steps: Vec<HalStep> = Vec::new();
+            for (unit, steps) in units {
+                let mut unit_steps: Vec<HalStep> = Vec::new();
+                let mut failure = None;
+                for step in steps {
+                    match self.run(&step).await {
+                        Ok(applied) => {
+                            done.reboot_required |= applied == Applied::RebootRequired;
+                            unit_steps.push(step);
+                        }
+                        Err(error) => {
+                            failure = Some(error);
+                            break;
+                        }
+                    }
+                }
+                let Some(failure) = failure else {
+                    item_steps.extend(unit_steps);
+                    continue;
+                };
+                self.undo(&unit_steps).await;
+                if !op.allow_partial() {
+                    self.undo(&item_steps).await;
+                    self.undo(&done.steps).await;
+                    return Err(failure);
+                }
+                match unit {
+                    Unit::Item => {
+                        *outcome = Err(failure);
+                        done.refused.items.insert(index);
+                    }
+                    Unit::Row(row) => {
+                        W::refused_row(outcome, &row, failure);
+                        done.refused.rows.insert(row);
+                    }
+                }
+                if outcome.is_err() {
+                    self.undo(&item_steps).await;
+                    item_steps.clear();
+                    break;
+                }
+            }
+            done.steps.extend(item_steps);
+        }
+        Ok(done)
+    }
+
+    /// Runs one hardware step.
+    async fn run(&self, step: &HalStep) -> Result<Applied, Failure> {
+        match step {
+            HalStep::Apply { object, changes } => self
+                .hal
+                .parameters
+                .apply(object, changes)
+                .await
+                .map_err(|error| apply_failure(object, changes, error)),
+            HalStep::Add { row, values } => self
+                .hal
+                .tables
+                .added(row, values)
+                .await
+                .map(|()| Applied::Done)
+                .map_err(|error| row_failure(row, error)),
+            HalStep::Delete { row, .. } => self
+                .hal
+                .tables
+                .deleted(row)
+                .await
+                .map(|()| Applied::Done)
+                .map_err(|error| row_failure(row, error)),
+        }
+    }
+
+    /// Undoes applied steps, newest first.
+    async fn undo(&self, steps: &[HalStep]) {
+        for step in steps.iter().rev() {
             // Nothing better to do if the undo fails too: the next Get re-reads live values.
-            let _ = self.hal.parameters.apply(object, &swapped).await;
+            let _ = self.run(&step.inverse()).await;
         }
     }
 
@@ -183,151 +524,7 @@ impl Engine {
         principal: &Principal,
         request: &SetRequest,
     ) -> Result<SetResponse, Failure> {
-        self.require_started()?;
-        self.check_items(request.objects.len())?;
-        let _gate = self.gate.enter().await;
-        let origin = Origin::Controller(principal.protocol);
-        let none = BTreeSet::new();
-
-        // Phase 1: stage in the store, then roll back.
-        let mut outcomes = {
-            let mut store = self.store();
-            agent_writes(&mut store, &request.agent_writes, false)?;
-            let mut txn = store.transaction(origin);
-            let staged = self.stage_set(&mut txn, principal, request, &none);
-            txn.rollback();
-            staged?
-        };
-
-        // Phase 2: the hardware, object by object.
-        let mut skip = BTreeSet::new();
-        let mut applied_all: Batches = Vec::new();
-        let mut reboot_required = false;
-        for (index, outcome) in outcomes.iter_mut().enumerate() {
-            let Ok(instances) = outcome else {
-                continue;
-            };
-            let mut applied_here: Batches = Vec::new();
-            let mut failure = None;
-            for (object, changes) in instances.iter().flat_map(|i| i.batches.iter()) {
-                match self.hal.parameters.apply(object, changes).await {
-                    Ok(applied) => {
-                        reboot_required |= applied == Applied::RebootRequired;
-                        applied_here.push((object.clone(), changes.clone()));
-                    }
-                    Err(error) => {
-                        failure = Some(apply_failure(object, changes, error));
-                        break;
-                    }
-                }
-            }
-            match failure {
-                None => applied_all.extend(applied_here),
-                Some(failure) => {
-                    self.undo_applied(&applied_here).await;
-                    if !request.allow_partial {
-                        self.undo_applied(&applied_all).await;
-                        return Err(failure);
-                    }
-                    skip.insert(index);
-                    *outcome = Err(failure);
-                }
-            }
-        }
-
-        // Phase 3: replay and commit.
-        let committed = {
-            let mut store = self.store();
-            let mut txn = store.transaction(origin);
-            let replay = self.stage_set(&mut txn, principal, request, &skip);
-            let diverged = match &replay {
-                Ok(replay) => replay
-                    .iter()
-                    .zip(&outcomes)
-                    .any(|(r, o)| r.is_ok() != o.is_ok()),
-                Err(_) => true,
-            };
-            if diverged {
-                txn.rollback();
-                Err(Failure::new(EngineError::ApiMisuse(
-                    "the store changed between validation and commit",
-                )))
-            } else {
-                txn.commit()
-                    .map(drop)
-                    .map_err(|e| Failure::new(e.into()))
-                    .and_then(|()| agent_writes(&mut store, &request.agent_writes, true))
-            }
-        };
-        if let Err(failure) = committed {
-            self.undo_applied(&applied_all).await;
-            return Err(failure);
-        }
-        // The change is in effect; a failed save is retried by the next one.
-        let _ = self.save_store().await;
-
-        let results = request
-            .objects
-            .iter()
-            .zip(outcomes)
-            .map(|(object, outcome)| {
-                let outcome = outcome.map(|instances| {
-                    instances
-                        .into_iter()
-                        .map(|i| UpdatedInstance {
-                            path: i.path,
-                            updated: i.updated,
-                            param_errors: i.param_errors,
-                        })
-                        .collect()
-                });
-                PathResult::new(&object.path, outcome)
-            })
-            .collect();
-        Ok(SetResponse {
-            results,
-            reboot_required,
-        })
-    }
-
-    /// Stages every object of a Set not in `skip`. `Err` is the request-level failure of an
-    /// all-or-nothing request.
-    fn stage_set(
-        &self,
-        txn: &mut Transaction<'_>,
-        principal: &Principal,
-        request: &SetRequest,
-        skip: &BTreeSet<usize>,
-    ) -> Result<Staged<Vec<StagedInstance>>, Failure> {
-        let mut outcomes = Vec::with_capacity(request.objects.len());
-        for (index, object) in request.objects.iter().enumerate() {
-            if skip.contains(&index) {
-                outcomes.push(Err(Failure::new(EngineError::ApiMisuse("skipped"))));
-                continue;
-            }
-            let savepoint = txn.savepoint();
-            let mut outcome = self.stage_object(txn, principal, object, request.allow_partial);
-            if outcome.is_ok() && request.allow_partial {
-                if let Err(error) = txn.check() {
-                    outcome = Err(object_failure(
-                        &object.path,
-                        object.params.iter().map(|p| p.name.clone()),
-                        error.into(),
-                    ));
-                }
-            }
-            if outcome.is_err() {
-                txn.rollback_to(savepoint);
-            }
-            outcomes.push(outcome);
-        }
-        if !request.allow_partial {
-            if let Some(failure) = combine(&outcomes) {
-                return Err(failure);
-            }
-            txn.check().map_err(|e| Failure::new(e.into()))?;
-        }
-        Ok(outcomes)
+        self.three_phase(principal, request).await
     }
 
     fn stage_object(
@@ -427,17 +624,16 @@ impl Engine {
             .next()
             .map(|p| p.parameter)
             .ok_or_else(|| tr181_model::Error::UnknownPath { path: full.into() })?;
-        if !self.allowed(txn, principal, full, Target::Parameter, |p| p.write) {
-            return Err(EngineError::PermissionDenied { path: full.into() });
-        }
+        require(
+            self.permissions(txn, principal, full, Target::Parameter)
+                .write,
+            full,
+        )?;
         let old = txn.value(full)?.clone();
         txn.set(full, text)?;
         let new = txn.value(full)?.clone();
-        let shown = if parameter.syntax.hidden {
-            Value::zero(parameter.syntax.base)
-        } else {
-            new.clone()
-        };
+        let reads_secured = parameter.syntax.secured && self.reads_secured(txn, principal);
+        let shown = shown(parameter, new.clone(), reads_secured);
         let change = (old != new || parameter.syntax.command).then_some(ParamChange {
             name: parameter.name,
             old,
@@ -459,127 +655,7 @@ impl Engine {
         principal: &Principal,
         request: &AddRequest,
     ) -> Result<AddResponse, Failure> {
-        self.require_started()?;
-        self.check_items(request.objects.len())?;
-        let _gate = self.gate.enter().await;
-        let origin = Origin::Controller(principal.protocol);
-        let none = BTreeSet::new();
-
-        let mut outcomes = {
-            let mut store = self.store();
-            agent_writes(&mut store, &request.agent_writes, false)?;
-            let mut txn = store.transaction(origin);
-            let staged = self.stage_add(&mut txn, principal, request, &none);
-            txn.rollback();
-            staged?
-        };
-
-        let mut skip = BTreeSet::new();
-        let mut added: Vec<(String, Vec<(String, Value)>)> = Vec::new();
-        for (index, outcome) in outcomes.iter_mut().enumerate() {
-            let Ok(row) = outcome else {
-                continue;
-            };
-            if let Err(error) = self.hal.tables.added(&row.path, &row.values).await {
-                let failure = Failure {
-                    error: error.clone().into(),
-                    param_errors: std::vec![ParamError::new(row.path.clone(), error.into())],
-                };
-                if !request.allow_partial {
-                    self.undo_added(&added).await;
-                    return Err(failure);
-                }
-                skip.insert(index);
-                *outcome = Err(failure);
-            } else {
-                added.push((row.path.clone(), row.values.clone()));
-            }
-        }
-
-        let committed = {
-            let mut store = self.store();
-            let mut txn = store.transaction(origin);
-            match self.stage_add(&mut txn, principal, request, &skip) {
-                Ok(_) => txn
-                    .commit()
-                    .map(drop)
-                    .map_err(|e| Failure::new(e.into()))
-                    .and_then(|()| agent_writes(&mut store, &request.agent_writes, true)),
-                Err(failure) => Err(failure),
-            }
-        };
-        if let Err(failure) = committed {
-            self.undo_added(&added).await;
-            return Err(failure);
-        }
-        let _ = self.save_store().await;
-
-        let store = self.store();
-        let results = request
-            .objects
-            .iter()
-            .zip(outcomes)
-            .map(|(object, outcome)| {
-                let outcome = outcome.map(|row| {
-                    let unique_keys = store
-                        .instances(&row.path, principal.protocol, true)
-                        .ok()
-                        .and_then(|infos| infos.into_iter().next())
-                        .map(|info| info.keys)
-                        .unwrap_or_default();
-                    AddedInstance {
-                        path: row.path,
-                        number: row.number,
-                        unique_keys,
-                        param_errors: row.param_errors,
-                    }
-                });
-                PathResult::new(&object.path, outcome)
-            })
-            .collect();
-        Ok(AddResponse { results })
-    }
-
-    async fn undo_added(&self, added: &[(String, Vec<(String, Value)>)]) {
-        for (row, _) in added.iter().rev() {
-            let _ = self.hal.tables.deleted(row).await;
-        }
-    }
-
-    /// Stages every row of an Add. Rows in `skip` (refused by the hardware) are added and
-    /// deleted again, so that the later rows get the same numbers as when validated.
-    fn stage_add(
-        &self,
-        txn: &mut Transaction<'_>,
-        principal: &Principal,
-        request: &AddRequest,
-        skip: &BTreeSet<usize>,
-    ) -> Result<Staged<StagedRow>, Failure> {
-        let mut outcomes = Vec::with_capacity(request.objects.len());
-        for (index, object) in request.objects.iter().enumerate() {
-            let savepoint = txn.savepoint();
-            let mut outcome = self.stage_row(txn, principal, object);
-            if outcome.is_ok() && request.allow_partial {
-                if let Err(error) = txn.check() {
-                    outcome = Err(Failure::new(error.into()));
-                }
-            }
-            match &outcome {
-                Err(_) => txn.rollback_to(savepoint),
-                Ok(row) if skip.contains(&index) => {
-                    let _ = txn.delete(&row.path);
-                }
-                Ok(_) => {}
-            }
-            outcomes.push(outcome);
-        }
-        if !request.allow_partial {
-            if let Some(failure) = combine(&outcomes) {
-                return Err(failure);
-            }
-            txn.check().map_err(|e| Failure::new(e.into()))?;
-        }
-        Ok(outcomes)
+        self.three_phase(principal, request).await
     }
 
     fn stage_row(
@@ -628,20 +704,22 @@ impl Engine {
                 }));
             }
         };
-        if !self.allowed(txn, principal, &table, Target::Object, |p| p.write) {
-            return Err(Failure::new(EngineError::PermissionDenied { path: table }));
-        }
+        require(
+            self.permissions(txn, principal, &table, Target::Object)
+                .write,
+            &table,
+        )?;
         let number = txn.add(&table, &[]).map_err(|e| Failure::new(e.into()))?;
         let path = std::format!("{table}{number}.");
         let mut param_errors = Vec::new();
         for param in &object.params {
             let full = std::format!("{path}{}", param.name);
             let savepoint = txn.savepoint();
-            let result = if self.allowed(txn, principal, &full, Target::Parameter, |p| p.write) {
-                txn.set(&full, &param.value).map_err(EngineError::from)
-            } else {
-                Err(EngineError::PermissionDenied { path: full.clone() })
-            };
+            let writable = self
+                .permissions(txn, principal, &full, Target::Parameter)
+                .write;
+            let result = require(writable, &full)
+                .and_then(|()| txn.set(&full, &param.value).map_err(EngineError::from));
             if let Err(error) = result {
                 txn.rollback_to(savepoint);
                 let error = ParamError::new(full, error);
@@ -689,109 +767,7 @@ impl Engine {
         principal: &Principal,
         request: &DeleteRequest,
     ) -> Result<DeleteResponse, Failure> {
-        self.require_started()?;
-        self.check_items(request.paths.len())?;
-        let _gate = self.gate.enter().await;
-        let origin = Origin::Controller(principal.protocol);
-        let none = BTreeSet::new();
-
-        let mut outcomes = {
-            let mut store = self.store();
-            agent_writes(&mut store, &request.agent_writes, false)?;
-            let mut txn = store.transaction(origin);
-            let staged = self.stage_delete(&mut txn, principal, request, &none);
-            txn.rollback();
-            staged?
-        };
-
-        let mut skip: BTreeSet<String> = BTreeSet::new();
-        let mut deleted: Vec<(String, Vec<(String, Value)>)> = Vec::new();
-        for outcome in outcomes.iter_mut() {
-            let Ok(staged) = outcome else {
-                continue;
-            };
-            for (row, values) in &staged.rows {
-                match self.hal.tables.deleted(row).await {
-                    Ok(()) => deleted.push((row.clone(), values.clone())),
-                    Err(error) => {
-                        if !request.allow_partial {
-                            self.undo_deleted(&deleted).await;
-                            return Err(Failure {
-                                error: error.clone().into(),
-                                param_errors: std::vec![ParamError::new(row.clone(), error.into())],
-                            });
-                        }
-                        skip.insert(row.clone());
-                        staged
-                            .unaffected
-                            .push(ParamError::new(row.clone(), error.into()));
-                        staged.affected.retain(|p| !p.starts_with(row.as_str()));
-                    }
-                }
-            }
-        }
-
-        let committed = {
-            let mut store = self.store();
-            let mut txn = store.transaction(origin);
-            match self.stage_delete(&mut txn, principal, request, &skip) {
-                Ok(_) => txn
-                    .commit()
-                    .map(drop)
-                    .map_err(|e| Failure::new(e.into()))
-                    .and_then(|()| agent_writes(&mut store, &request.agent_writes, true)),
-                Err(failure) => Err(failure),
-            }
-        };
-        if let Err(failure) = committed {
-            self.undo_deleted(&deleted).await;
-            return Err(failure);
-        }
-        let _ = self.save_store().await;
-
-        let results = request
-            .paths
-            .iter()
-            .zip(outcomes)
-            .map(|(path, outcome)| {
-                let outcome = outcome.map(|s| Deleted {
-                    affected: s.affected,
-                    unaffected: s.unaffected,
-                });
-                PathResult::new(path, outcome)
-            })
-            .collect();
-        Ok(DeleteResponse { results })
-    }
-
-    async fn undo_deleted(&self, deleted: &[(String, Vec<(String, Value)>)]) {
-        for (row, values) in deleted.iter().rev() {
-            let _ = self.hal.tables.added(row, values).await;
-        }
-    }
-
-    fn stage_delete(
-        &self,
-        txn: &mut Transaction<'_>,
-        principal: &Principal,
-        request: &DeleteRequest,
-        skip: &BTreeSet<String>,
-    ) -> Result<Staged<StagedDelete>, Failure> {
-        let mut outcomes = Vec::with_capacity(request.paths.len());
-        for path in &request.paths {
-            let savepoint = txn.savepoint();
-            let outcome = self.stage_delete_path(txn, principal, path, request.allow_partial, skip);
-            if outcome.is_err() {
-                txn.rollback_to(savepoint);
-            }
-            outcomes.push(outcome);
-        }
-        if !request.allow_partial {
-            if let Some(failure) = combine(&outcomes) {
-                return Err(failure);
-            }
-        }
-        Ok(outcomes)
+        self.three_phase(principal, request).await
     }
 
     fn stage_delete_path(
@@ -800,7 +776,7 @@ impl Engine {
         principal: &Principal,
         path: &str,
         allow_partial: bool,
-        skip: &BTreeSet<String>,
+        refused: &BTreeSet<String>,
     ) -> Result<StagedDelete, Failure> {
         let parsed = Path::parse(path, txn.limits()).map_err(|e| Failure::new(e.into()))?;
         let not_a_row = || Failure::new(tr181_model::Error::NotATable { path: path.into() }.into());
@@ -819,7 +795,7 @@ impl Engine {
         }
         let mut staged = StagedDelete::default();
         for row in rows {
-            if skip.contains(&row) {
+            if refused.contains(&row) {
                 continue;
             }
             match self.stage_delete_row(txn, principal, &row) {
@@ -846,9 +822,11 @@ impl Engine {
         principal: &Principal,
         row: &str,
     ) -> Result<(RowValues, Vec<String>), EngineError> {
-        if !self.allowed(txn, principal, row, Target::Instance, |p| p.write) {
-            return Err(EngineError::PermissionDenied { path: row.into() });
-        }
+        require(
+            self.permissions(txn, principal, row, Target::Instance)
+                .write,
+            row,
+        )?;
         let affected: Vec<String> = txn
             .instances(row, principal.protocol, false)?
             .into_iter()
@@ -865,5 +843,177 @@ impl Engine {
             .collect();
         txn.delete(row)?;
         Ok((values, affected))
+    }
+}
+
+impl WriteOp for SetRequest {
+    type Item = Vec<StagedInstance>;
+    type Done = Vec<UpdatedInstance>;
+    type Response = SetResponse;
+
+    fn stage_item(
+        &self,
+        engine: &Engine,
+        txn: &mut Transaction<'_>,
+        principal: &Principal,
+        object: &ObjectSettings,
+        _: &BTreeSet<String>,
+    ) -> Result<Vec<StagedInstance>, Failure> {
+        engine.stage_object(txn, principal, object, self.allow_partial)
+    }
+
+    fn check_failure(object: &ObjectSettings, error: EngineError) -> Failure {
+        object_failure(
+            &object.path,
+            object.params.iter().map(|p| p.name.clone()),
+            error,
+        )
+    }
+
+    fn units(instances: &Vec<StagedInstance>) -> Vec<(Unit, Vec<HalStep>)> {
+        let steps = instances
+            .iter()
+            .flat_map(|i| i.batches.iter())
+            .map(|(object, changes)| HalStep::Apply {
+                object: object.clone(),
+                changes: changes.clone(),
+            })
+            .collect();
+        std::vec![(Unit::Item, steps)]
+    }
+
+    fn path_of(object: &ObjectSettings) -> &str {
+        &object.path
+    }
+
+    fn done(_: &Store, _: &Principal, instances: Vec<StagedInstance>) -> Vec<UpdatedInstance> {
+        instances
+            .into_iter()
+            .map(|i| UpdatedInstance {
+                path: i.path,
+                updated: i.updated,
+                param_errors: i.param_errors,
+            })
+            .collect()
+    }
+
+    fn respond(
+        results: Vec<PathResult<Vec<UpdatedInstance>>>,
+        reboot_required: bool,
+    ) -> SetResponse {
+        SetResponse {
+            results,
+            reboot_required,
+        }
+    }
+}
+
+impl WriteOp for AddRequest {
+    type Item = StagedRow;
+    type Done = AddedInstance;
+    type Response = AddResponse;
+
+    fn stage_item(
+        &self,
+        engine: &Engine,
+        txn: &mut Transaction<'_>,
+        principal: &Principal,
+        object: &ObjectCreation,
+        _: &BTreeSet<String>,
+    ) -> Result<StagedRow, Failure> {
+        engine.stage_row(txn, principal, object)
+    }
+
+    fn withdraw(txn: &mut Transaction<'_>, _: Savepoint, row: &StagedRow) {
+        let _ = txn.delete(&row.path);
+    }
+
+    fn units(row: &StagedRow) -> Vec<(Unit, Vec<HalStep>)> {
+        let step = HalStep::Add {
+            row: row.path.clone(),
+            values: row.values.clone(),
+        };
+        std::vec![(Unit::Item, std::vec![step])]
+    }
+
+    fn path_of(object: &ObjectCreation) -> &str {
+        &object.path
+    }
+
+    fn done(store: &Store, principal: &Principal, row: StagedRow) -> AddedInstance {
+        let unique_keys = store
+            .instances(&row.path, principal.protocol, true)
+            .ok()
+            .and_then(|infos| infos.into_iter().next())
+            .map(|info| info.keys)
+            .unwrap_or_default();
+        AddedInstance {
+            path: row.path,
+            number: row.number,
+            unique_keys,
+            param_errors: row.param_errors,
+        }
+    }
+
+    fn respond(results: Vec<PathResult<AddedInstance>>, _: bool) -> AddResponse {
+        AddResponse { results }
+    }
+}
+
+impl WriteOp for DeleteRequest {
+    type Item = StagedDelete;
+    type Done = Deleted;
+    type Response = DeleteResponse;
+
+    fn stage_item(
+        &self,
+        engine: &Engine,
+        txn: &mut Transaction<'_>,
+        principal: &Principal,
+        path: &String,
+        refused: &BTreeSet<String>,
+    ) -> Result<StagedDelete, Failure> {
+        engine.stage_delete_path(txn, principal, path, self.allow_partial, refused)
+    }
+
+    fn checks_keys() -> bool {
+        false
+    }
+
+    fn units(staged: &StagedDelete) -> Vec<(Unit, Vec<HalStep>)> {
+        staged
+            .rows
+            .iter()
+            .map(|(row, values)| {
+                let step = HalStep::Delete {
+                    row: row.clone(),
+                    values: values.clone(),
+                };
+                (Unit::Row(row.clone()), std::vec![step])
+            })
+            .collect()
+    }
+
+    /// A refused row stays, reported as unaffected; the path's other rows go.
+    fn refused_row(outcome: &mut Result<StagedDelete, Failure>, row: &str, failure: Failure) {
+        if let Ok(staged) = outcome {
+            staged.affected.retain(|p| !p.starts_with(row));
+            staged.unaffected.extend(failure.param_errors);
+        }
+    }
+
+    fn path_of(path: &String) -> &str {
+        path
+    }
+
+    fn done(_: &Store, _: &Principal, staged: StagedDelete) -> Deleted {
+        Deleted {
+            affected: staged.affected,
+            unaffected: staged.unaffected,
+        }
+    }
+
+    fn respond(results: Vec<PathResult<Deleted>>, _: bool) -> DeleteResponse {
+        DeleteResponse { results }
     }
 }
