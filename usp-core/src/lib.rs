@@ -1,8 +1,20 @@
-//! Sans-IO building blocks for a TR-369 (USP) agent: the USP Record and Msg codec and the facts
-//! of the Message Transfer Protocol (MTP) bindings.
+//! Sans-IO TR-369 (USP) agent stack: the USP Record and Msg codec, the facts of the Message
+//! Transfer Protocol (MTP) bindings, and the agent endpoint itself.
 //!
 //! # What is here
 //!
+//! - [`agent`] (feature `agent`, default): the sans-IO [`Agent`](agent::Agent). Records go in
+//!   with the MTP they came on ([`handle_record`](agent::Agent::handle_record)); Records,
+//!   data-model requests for `hal::Engine` and timer deadlines come out of
+//!   [`poll_output`](agent::Agent::poll_output); the driver runs each request on the engine and
+//!   hands the result back with [`respond`](agent::Agent::respond). Every USP request message
+//!   (Get, Set, Add, Delete, Operate sync and async, GetSupportedDM, GetInstances,
+//!   GetSupportedProtocol), Error messages with TR-369 codes, subscriptions and notifications
+//!   fed from the engine's change log and notices (ValueChange, ObjectCreation,
+//!   ObjectDeletion, OperationComplete, Event, `Device.Boot!`, OnBoardRequest) with NotifRetry,
+//!   NotifExpiration, TimeToLive and Persistent, and [`ControllerTrust`](agent::ControllerTrust)
+//!   as the engine's access policy. The module docs give the drive loop, the poll order and
+//!   the time model.
 //! - [`usp`] and [`usp_record`]: the Rust types of every USP Msg (Get, Set, Add, Delete, Operate,
 //!   Notify, GetSupportedDM, GetInstances, GetSupportedProtocol, Register, Deregister, their
 //!   responses, and Error) and of the Record with every record type (`no_session_context`,
@@ -21,16 +33,19 @@
 //!
 //! # What is not here (yet)
 //!
-//! The agent itself (request processing against the TR-181 model, subscriptions, access
-//! control), E2E session contexts (sequence numbers, segmentation and reassembly, payload
-//! security), and every transport. Sockets, TLS, WebSocket, MQTT and STOMP clients belong to the
-//! driver (the `examples` crate).
+//! E2E session contexts (sequence numbers, segmentation and reassembly, payload security): the
+//! agent answers a `session_context` Record with a Disconnect Record, code 7106. USP Service
+//! registration (Register/Deregister are answered with 7001). `TriggerAction` Config and
+//! periodic notifications. Every transport: sockets, TLS, WebSocket, MQTT and STOMP clients
+//! belong to the driver (the `examples` crate).
 //!
 //! # Sans-IO
 //!
-//! Nothing in this crate performs I/O or reads a clock: inputs are `&[u8]`, outputs go into a
-//! `Vec<u8>` the caller owns, and incomplete input is a value ([`mtp::uds::Decoded::Incomplete`]),
-//! not an error. Without the default `std` feature the crate is `no_std` + `alloc`.
+//! Nothing in this crate performs I/O, reads a clock or calls the HAL: inputs are `&[u8]`,
+//! `now: Instant` and the engine's answers; outputs are values the driver acts on; incomplete
+//! input is a value ([`mtp::uds::Decoded::Incomplete`]), not an error. The agent depends on
+//! `hal` only for its protocol-neutral request and response types, never on tokio. Without
+//! the default features (`std`, `agent`) the codec is `no_std` + `alloc`.
 //!
 //! ```
 //! use usp_core::codec::{self, RecordBuilder};
@@ -64,14 +79,19 @@
 //!
 //! - `std` (default): implements `std::error::Error` for prost's error types and enables `std`
 //!   in `bytes`. Without it the crate is `no_std` + `alloc`.
+//! - `agent` (default, implies `std`): the [`agent`] module; depends on `hal` (without its
+//!   `sim` feature) and on `tr181-model` with the `localagent` group.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
-#[cfg(test)]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
+#[cfg(feature = "agent")]
+#[cfg_attr(docsrs, doc(cfg(feature = "agent")))]
+pub mod agent;
 pub mod codec;
 pub mod mtp;
 

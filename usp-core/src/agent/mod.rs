@@ -1,0 +1,880 @@
+//! The sans-IO USP agent endpoint: Records in, Records and data-model requests out.
+//!
+//! # Drive loop
+//!
+//! The [`Agent`] performs no I/O, reads no clock and never calls the HAL or the engine. Its
+//! driver owns the MTP connections, a monotonic clock and an `Arc<hal::Engine>`, and:
+//!
+//! 1. feeds one input: [`Agent::handle_record`] (bytes from an MTP, with the [`Mtp`] they came
+//!    on), [`Agent::respond`] (the answer to an [`Output::EngineRequest`]),
+//!    [`Agent::handle_changes`] (new records of the engine's change log),
+//!    [`Agent::handle_notice`] (a notice from `Engine::poll_notice`) or
+//!    [`Agent::handle_timeout`]; or calls an app command such as
+//!    [`Agent::send_onboard_request`];
+//! 2. drains [`Agent::poll_output`] until it returns [`Output::Timeout`] or [`Output::Idle`]:
+//!    - [`Output::Transmit`]: send the Record bytes on that MTP;
+//!    - [`Output::EngineRequest`]: run the request on the engine (see [`engine`] for the
+//!      call per variant) and later pass the result to [`Agent::respond`] — then drain again;
+//!    - [`Output::Event`]: something to log or count;
+//!    - [`Output::Timeout`]: call [`Agent::handle_timeout`] at that instant (or earlier, when
+//!      another input arrives); [`Output::Idle`]: nothing is scheduled.
+//! 3. after every engine write (its own or a CWMP one) reads `engine.changes_since(seq)` and
+//!    passes the records with the store to [`Agent::handle_changes`] inside `engine.read`;
+//!    after `engine.handle_device_inputs()` polls notices into [`Agent::handle_notice`].
+//!
+//! Outputs come out in the order they were produced. Engine requests may be run
+//! concurrently; the agent matches answers by [`RequestId`].
+//!
+//! # Time
+//!
+//! Every input takes `now: Instant`, the driver's monotonic clock; NotifRetry, NotifExpiration
+//! and TimeToLive deadlines are `Instant`s derived from it. The wall clock is an optional
+//! input ([`Agent::set_wall_clock`]), used only for `Subscription.{i}.CreationDate`. Retry
+//! jitter comes from [`AgentConfig::rng_seed`].
+//!
+//! # What the agent checks
+//!
+//! Per Record: it decodes within [`Limits`]; `to_id` must be the agent's Endpoint ID; the
+//! sender must be a configured controller, unless [`AgentConfig::accept_unknown_controllers`]
+//! (then it gets no roles, and the access policy, e.g. [`ControllerTrust`], gives it the
+//! untrusted role); the Record's major version must be 1. Records failing these are ignored
+//! ([`AgentEvent::RecordIgnored`]), as R-MTP.5 asks. `session_context` Records are refused with
+//! a Disconnect Record, code 7106 (E2E sessions are not supported yet); MTP connect Records
+//! teach the agent the controller's return path.
+//!
+//! Per Msg: a Msg that does not decode gets an Error Msg with its code (7000/7001/7004/7005)
+//! when its `msg_id` can be read; a request whose `msg_id` is still being processed for the
+//! same controller is ignored (R-MSG.4); responses go back in a `no_session_context` Record,
+//! the kind the request came in. Access control is enforced by the engine on every item
+//! through its [`hal::engine::AccessControl`] ([`ControllerTrust`] maps USP's roles onto it),
+//! and by the agent on every notification (the `n` right).
+
+mod access;
+pub mod engine;
+mod messages;
+mod subscriptions;
+mod supported;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::format;
+use std::string::{String, ToString};
+use std::sync::Arc;
+use std::time::Instant;
+use std::vec::Vec;
+
+use hal::Principal;
+use hal::engine::{AccessControl, Notice, NoticeId};
+use prost::Message as _;
+use tr181_model::store::{ChangeRecord, Store};
+use tr181_model::value::DateTime;
+
+pub use access::ControllerTrust;
+pub use engine::{DeviceUpdate, EngineRequest, EngineResult, RequestId};
+pub use subscriptions::RetryPolicy;
+pub use supported::DATA_MODEL_URI;
+
+use self::messages::{Plan, Reply};
+use self::subscriptions::{Rng, Subscription, Unacknowledged};
+use crate::codec::{self, RecordBuilder};
+use crate::usp::{self, body::MsgBody, response::RespType};
+use crate::usp_record::record::RecordType;
+use crate::{Limits, Msg};
+
+/// The kind of Message Transfer Protocol a Record travelled on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum MtpKind {
+    /// MQTT.
+    Mqtt,
+    /// STOMP.
+    Stomp,
+    /// Unix domain socket.
+    Uds,
+    /// WebSocket.
+    WebSocket,
+}
+
+/// Where a Record came from, and so where the answer goes: the MTP and the driver's handle
+/// for the return path (an MQTT reply-to topic, a STOMP `reply-to-dest`, a connection id).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct Mtp {
+    /// The protocol.
+    pub kind: MtpKind,
+    /// The driver's return address on it.
+    pub reply_to: String,
+}
+
+impl Mtp {
+    /// An MTP return path.
+    pub fn new(kind: MtpKind, reply_to: impl Into<String>) -> Self {
+        Self {
+            kind,
+            reply_to: reply_to.into(),
+        }
+    }
+}
+
+/// A controller the agent accepts Records from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ControllerConfig {
+    /// Its Endpoint ID.
+    pub endpoint_id: String,
+    /// Its roles (`Device.LocalAgent.ControllerTrust.Role.{i}.` paths), passed in its
+    /// [`Principal`]. Empty lets the access policy look them up.
+    pub roles: Vec<String>,
+    /// Where to send notifications before the controller has sent anything.
+    pub mtp: Option<Mtp>,
+}
+
+impl ControllerConfig {
+    /// A controller without configured roles or MTP.
+    pub fn new(endpoint_id: impl Into<String>) -> Self {
+        Self {
+            endpoint_id: endpoint_id.into(),
+            roles: Vec::new(),
+            mtp: None,
+        }
+    }
+
+    /// Sets the roles.
+    #[must_use]
+    pub fn with_roles(mut self, roles: Vec<String>) -> Self {
+        self.roles = roles;
+        self
+    }
+
+    /// Sets the MTP for notifications.
+    #[must_use]
+    pub fn with_mtp(mut self, mtp: Mtp) -> Self {
+        self.mtp = Some(mtp);
+        self
+    }
+}
+
+/// The agent's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AgentConfig {
+    /// The agent's Endpoint ID (`Device.LocalAgent.EndpointID`).
+    pub endpoint_id: String,
+    /// Known controllers.
+    pub controllers: Vec<ControllerConfig>,
+    /// Accept Records from controllers not in `controllers` (they get no roles: the access
+    /// policy's untrusted role). Default false.
+    pub accept_unknown_controllers: bool,
+    /// The USP versions answered to GetSupportedProtocol. Default `1.0` to `1.5`.
+    pub supported_versions: Vec<String>,
+    /// The `version` written into Records. Default [`codec::DEFAULT_RECORD_VERSION`].
+    pub record_version: String,
+    /// Limits on decoded Records and Msgs.
+    pub limits: Limits,
+    /// Most engine requests in flight; more requests get Error 7005. Default 64.
+    pub max_pending_requests: usize,
+    /// Most Notifies kept for retry; the oldest is dropped beyond. Default 256.
+    pub max_unacknowledged: usize,
+    /// Most controllers whose return path is remembered. Default 64.
+    pub max_routes: usize,
+    /// NotifRetry backoff.
+    pub retry: RetryPolicy,
+    /// Seed of the retry jitter.
+    pub rng_seed: u64,
+}
+
+impl AgentConfig {
+    /// A configuration for the agent `endpoint_id` with the defaults.
+    pub fn new(endpoint_id: impl Into<String>) -> Self {
+        Self {
+            endpoint_id: endpoint_id.into(),
+            controllers: Vec::new(),
+            accept_unknown_controllers: false,
+            supported_versions: ["1.0", "1.1", "1.2", "1.3", "1.4", "1.5"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            record_version: codec::DEFAULT_RECORD_VERSION.into(),
+            limits: Limits::default(),
+            max_pending_requests: 64,
+            max_unacknowledged: 256,
+            max_routes: 64,
+            retry: RetryPolicy::default(),
+            rng_seed: 1,
+        }
+    }
+
+    /// Adds a known controller.
+    #[must_use]
+    pub fn with_controller(mut self, controller: ControllerConfig) -> Self {
+        self.controllers.push(controller);
+        self
+    }
+
+    /// Sets [`accept_unknown_controllers`](Self::accept_unknown_controllers).
+    #[must_use]
+    pub const fn with_unknown_controllers(mut self, accept: bool) -> Self {
+        self.accept_unknown_controllers = accept;
+        self
+    }
+
+    /// Sets the NotifRetry backoff.
+    #[must_use]
+    pub const fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the jitter seed.
+    #[must_use]
+    pub const fn with_rng_seed(mut self, seed: u64) -> Self {
+        self.rng_seed = seed;
+        self
+    }
+
+    /// Sets the limits.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}
+
+/// Why a Record was ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IgnoreReason {
+    /// It did not decode (the USP code it would have had).
+    Undecodable(u32),
+    /// Its Msg did not decode and its `msg_id` could not be read (the code).
+    MsgUndecodable(u32),
+    /// Its `to_id` is not this agent.
+    NotForUs,
+    /// The sender is not a known controller.
+    UnknownController,
+    /// A Msg type the agent does not take (a response other than NotifyResp, an Error).
+    Unexpected,
+    /// A request with a `msg_id` still being processed (R-MSG.4).
+    Duplicate,
+    /// The Record's version is not 1.x.
+    UnsupportedVersion,
+}
+
+/// Things the driver may log or count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentEvent {
+    /// A NotifyResp answered a Notify.
+    NotifyAcknowledged {
+        /// The controller.
+        controller: String,
+        /// The Notify's `msg_id`.
+        msg_id: String,
+    },
+    /// A Notify with NotifRetry passed its NotifExpiration unanswered.
+    NotifyExpired {
+        /// The controller.
+        controller: String,
+        /// The Notify's `msg_id`.
+        msg_id: String,
+    },
+    /// A notification for a controller without a known MTP return path.
+    NotifyUndeliverable {
+        /// The controller.
+        controller: String,
+    },
+    /// An input Record was ignored.
+    RecordIgnored {
+        /// The sender, if it was read.
+        from: Option<String>,
+        /// Why.
+        reason: IgnoreReason,
+    },
+    /// An internal engine request (an acknowledgement, a device update) failed.
+    InternalRequestFailed {
+        /// The error text.
+        reason: String,
+    },
+}
+
+/// What the driver must do next; see the [module docs](self).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Run `request` on the engine as `principal`, then [`Agent::respond`] with `id`.
+    EngineRequest {
+        /// The id to answer with.
+        id: RequestId,
+        /// Who asks (the controller, or the agent itself as a controller).
+        principal: Principal,
+        /// The request.
+        request: EngineRequest,
+    },
+    /// Something happened.
+    Event(AgentEvent),
+    /// Nothing is pending and no timer is set.
+    Idle,
+    /// Call [`Agent::handle_timeout`] at this instant.
+    Timeout(Instant),
+    /// Send `bytes` (one encoded Record for `to`) on `mtp`.
+    Transmit {
+        /// The return path.
+        mtp: Mtp,
+        /// The destination Endpoint ID.
+        to: String,
+        /// The Record.
+        bytes: Vec<u8>,
+    },
+}
+
+/// The local caller misused the agent (not the peer's fault).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// [`Agent::respond`] with an id that is not pending.
+    #[error("no engine request {0:?} is pending")]
+    UnknownRequest(RequestId),
+    /// [`Agent::respond`] with a result of another kind than the request.
+    #[error("the result does not match engine request {0:?}")]
+    MismatchedResult(RequestId),
+}
+
+/// Why an engine request is pending.
+#[derive(Clone, Debug)]
+enum Pending {
+    /// The agent's own request.
+    Internal,
+    /// A controller's request; the answer becomes a response Msg.
+    Reply {
+        controller: String,
+        msg_id: String,
+        reply: Reply,
+    },
+}
+
+/// The USP agent; see the [module docs](self).
+pub struct Agent {
+    config: AgentConfig,
+    access: Option<Arc<dyn AccessControl>>,
+    outputs: VecDeque<Output>,
+    pending: BTreeMap<RequestId, (Pending, EngineRequest)>,
+    next_request: u64,
+    next_msg: u64,
+    routes: BTreeMap<String, Mtp>,
+    subscriptions: Vec<Subscription>,
+    last_seq: u64,
+    unacknowledged: Vec<Unacknowledged>,
+    dropped_notifications: u32,
+    rng: Rng,
+    wall: Option<DateTime>,
+    versions: String,
+}
+
+impl core::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Agent")
+            .field("endpoint_id", &self.config.endpoint_id)
+            .field("pending", &self.pending.len())
+            .field("subscriptions", &self.subscriptions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Agent {
+    /// A new agent. Feed it the engine's change log from `last_seq` on (see
+    /// [`Agent::handle_changes`]) and its notices, starting with `Booted`.
+    pub fn new(config: AgentConfig) -> Self {
+        let routes = config
+            .controllers
+            .iter()
+            .filter_map(|c| Some((c.endpoint_id.clone(), c.mtp.clone()?)))
+            .collect();
+        let versions = config.supported_versions.join(",");
+        Self {
+            rng: Rng::new(config.rng_seed),
+            config,
+            access: None,
+            outputs: VecDeque::new(),
+            pending: BTreeMap::new(),
+            next_request: 0,
+            next_msg: 0,
+            routes,
+            subscriptions: Vec::new(),
+            last_seq: 0,
+            unacknowledged: Vec::new(),
+            dropped_notifications: 0,
+            wall: None,
+            versions,
+        }
+    }
+
+    /// Uses `access` (normally the one the engine has) to check the notify right of every
+    /// notification. Without it every subscription is notified.
+    #[must_use]
+    pub fn with_access(mut self, access: Arc<dyn AccessControl>) -> Self {
+        self.access = Some(access);
+        self
+    }
+
+    /// The configuration.
+    pub const fn config(&self) -> &AgentConfig {
+        &self.config
+    }
+
+    /// Sets the wall clock (`None` before it is known).
+    pub const fn set_wall_clock(&mut self, now: Option<DateTime>) {
+        self.wall = now;
+    }
+
+    /// Notifies dropped because the retry queue was full.
+    pub const fn dropped_notifications(&self) -> u32 {
+        self.dropped_notifications
+    }
+
+    /// Starts from change-log sequence number `seq` (records up to it are not notified).
+    pub const fn skip_changes_through(&mut self, seq: u64) {
+        self.last_seq = seq;
+    }
+
+    /// The next thing to do; see the [module docs](self).
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(output) = self.outputs.pop_front() {
+            return output;
+        }
+        match self.next_deadline() {
+            Some(at) => Output::Timeout(at),
+            None => Output::Idle,
+        }
+    }
+
+    /// Timers are due: retries, NotifExpiration, TimeToLive.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.timers(now);
+    }
+
+    /// New change-log records (from `engine.changes_since`), with the store they were read
+    /// from: value changes, object creation and deletion become notifications for the
+    /// matching subscriptions, whatever protocol made the change. Records at or below the
+    /// last sequence number seen are skipped, so overlapping batches are harmless.
+    pub fn handle_changes(&mut self, now: Instant, changes: &[ChangeRecord], store: &Store) {
+        self.changes(now, changes, store);
+    }
+
+    /// A notice from `Engine::poll_notice`: `Booted` (removes non-persistent subscriptions,
+    /// sends `Device.Boot!`), `Event` and `OperationComplete` become notifications; the
+    /// notice is then acknowledged through an [`EngineRequest::Acknowledge`]. Others are
+    /// ignored.
+    pub fn handle_notice(&mut self, now: Instant, id: NoticeId, notice: &Notice, store: &Store) {
+        self.notice(now, id, notice, store);
+    }
+
+    /// Re-reads `Device.LocalAgent.Subscription.` (e.g. at start, after the engine loaded its
+    /// store).
+    pub fn load_subscriptions(&mut self, now: Instant, store: &Store) {
+        self.reload_subscriptions(now, store);
+    }
+
+    /// Sends an OnBoardRequest Notify to `controller`: `send_resp` set, retried until a
+    /// NotifyResp arrives, never expiring (R-NOT.5/6/6a).
+    pub fn send_onboard_request(
+        &mut self,
+        now: Instant,
+        controller: &str,
+        oui: &str,
+        product_class: &str,
+        serial_number: &str,
+    ) {
+        let notification =
+            subscriptions::onboard(oui, product_class, serial_number, &self.versions);
+        self.send_notify(now, controller, "", true, None, notification);
+    }
+
+    /// A Record from `mtp`.
+    pub fn handle_record(&mut self, now: Instant, mtp: Mtp, bytes: &[u8]) {
+        self.timers(now);
+        let record = match codec::decode_record(bytes, &self.config.limits) {
+            Ok(record) => record,
+            Err(error) => {
+                return self.ignore(None, IgnoreReason::Undecodable(error.usp_error()));
+            }
+        };
+        let from = record.from_id.clone();
+        if record.to_id != self.config.endpoint_id {
+            return self.ignore(Some(from), IgnoreReason::NotForUs);
+        }
+        if !self.is_known(&from) {
+            return self.ignore(Some(from), IgnoreReason::UnknownController);
+        }
+        if record.version.split('.').next() != Some("1") {
+            return self.ignore(Some(from), IgnoreReason::UnsupportedVersion);
+        }
+        match &record.record_type {
+            Some(RecordType::NoSessionContext(ns)) => {
+                self.learn_route(&from, mtp);
+                self.handle_payload(&from, &ns.payload);
+            }
+            Some(RecordType::SessionContext(_)) => {
+                let bye = self
+                    .builder(&from)
+                    .disconnect("session context not allowed", 7106);
+                let mut bytes = Vec::new();
+                codec::encode_record(&bye, &mut bytes);
+                self.outputs.push_back(Output::Transmit {
+                    mtp,
+                    to: from,
+                    bytes,
+                });
+            }
+            Some(RecordType::Disconnect(_)) => {
+                self.routes.remove(&from);
+            }
+            Some(_) => self.learn_route(&from, mtp),
+            None => self.ignore(Some(from), IgnoreReason::Undecodable(7104)),
+        }
+    }
+
+    /// The engine's answer to request `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::UnknownRequest`] if `id` is not pending, [`AgentError::MismatchedResult`]
+    /// if `result` is not the kind of the request (the request stays pending).
+    pub fn respond(&mut self, id: RequestId, result: EngineResult) -> Result<(), AgentError> {
+        let Some((_, request)) = self.pending.get(&id) else {
+            return Err(AgentError::UnknownRequest(id));
+        };
+        if !matches_kind(request, &result) {
+            return Err(AgentError::MismatchedResult(id));
+        }
+        let Some((pending, _)) = self.pending.remove(&id) else {
+            return Err(AgentError::UnknownRequest(id));
+        };
+        match pending {
+            Pending::Internal => self.internal_done(&result),
+            Pending::Reply {
+                controller,
+                msg_id,
+                reply,
+            } => self.reply(&controller, &msg_id, reply, &result),
+        }
+        Ok(())
+    }
+
+    fn internal_done(&mut self, result: &EngineResult) {
+        let failed = match result {
+            EngineResult::Acknowledged(Err(e)) | EngineResult::DeviceUpdated(Err(e)) => {
+                Some(e.to_string())
+            }
+            _ => None,
+        };
+        if let Some(reason) = failed {
+            self.push_event(AgentEvent::InternalRequestFailed { reason });
+        }
+    }
+
+    fn reply(&mut self, controller: &str, msg_id: &str, reply: Reply, result: &EngineResult) {
+        let body = match (reply, result) {
+            (Reply::Get, EngineResult::Got(Ok(r))) => Ok(messages::get_resp(r)),
+            (Reply::GetInstances, EngineResult::GotInstances(Ok(r))) => {
+                Ok(messages::get_instances_resp(r))
+            }
+            (Reply::Supported(flags), EngineResult::Supported(Ok(r))) => {
+                Ok(supported::resp(r, flags))
+            }
+            (Reply::Set, EngineResult::Set(Ok(r))) => Ok(messages::set_resp(r)),
+            (Reply::Add, EngineResult::Added(Ok(r))) => {
+                self.claim_subscriptions(controller, r);
+                Ok(messages::add_resp(r))
+            }
+            (Reply::Delete, EngineResult::Deleted(Ok(r))) => Ok(messages::delete_resp(r)),
+            (Reply::Operate { send_resp }, EngineResult::Operated(Ok(r))) => {
+                if !send_resp {
+                    return;
+                }
+                Ok(messages::operate_resp(r))
+            }
+            (
+                _,
+                EngineResult::Set(Err(f))
+                | EngineResult::Added(Err(f))
+                | EngineResult::Deleted(Err(f)),
+            ) => Err(messages::failure_error(f)),
+            (
+                _,
+                EngineResult::Got(Err(e))
+                | EngineResult::GotInstances(Err(e))
+                | EngineResult::Supported(Err(e))
+                | EngineResult::Operated(Err(e)),
+            ) => Err(messages::engine_error(e)),
+            _ => Err(messages::error(
+                messages::ERR_INTERNAL,
+                "unexpected engine result",
+            )),
+        };
+        let msg = match body {
+            Ok(resp) => codec::response_msg(msg_id, resp),
+            Err(error) => codec::error_msg(msg_id, error),
+        };
+        self.transmit_msg(controller, &msg);
+    }
+
+    /// Sets `Recipient` (and `CreationDate`) of subscription rows a controller just added.
+    fn claim_subscriptions(&mut self, controller: &str, response: &hal::engine::AddResponse) {
+        let mut sets = Vec::new();
+        for added in response
+            .results
+            .iter()
+            .filter_map(|r| r.outcome.as_ref().ok())
+        {
+            if added.path.starts_with(subscriptions::TABLE) {
+                sets.push((format!("{}Recipient", added.path), controller.to_string()));
+                if let Some(wall) = self.wall {
+                    sets.push((format!("{}CreationDate", added.path), wall.to_string()));
+                }
+            }
+        }
+        if !sets.is_empty() {
+            self.internal(EngineRequest::DeviceUpdate(DeviceUpdate {
+                sets,
+                deletes: Vec::new(),
+            }));
+        }
+    }
+
+    fn handle_payload(&mut self, from: &str, payload: &[u8]) {
+        let msg = match codec::decode_msg(payload, &self.config.limits) {
+            Ok(msg) => msg,
+            Err(error) => {
+                let code = error.usp_error();
+                match readable_request_id(payload, error.is_record_error()) {
+                    Some(msg_id) => {
+                        let reply =
+                            codec::error_msg(msg_id, messages::error(code, error.to_string()));
+                        self.transmit_msg(from, &reply);
+                    }
+                    None => self.ignore(Some(from.into()), IgnoreReason::MsgUndecodable(code)),
+                }
+                return;
+            }
+        };
+        let msg_id = msg
+            .header
+            .as_ref()
+            .map(|h| h.msg_id.clone())
+            .unwrap_or_default();
+        match msg.body.and_then(|b| b.msg_body) {
+            Some(MsgBody::Request(usp::Request {
+                req_type: Some(request),
+            })) => self.handle_request(from, &msg_id, &request),
+            Some(MsgBody::Response(usp::Response {
+                resp_type: Some(RespType::NotifyResp(_)),
+            })) => self.notify_acknowledged(from, &msg_id),
+            _ => self.ignore(Some(from.into()), IgnoreReason::Unexpected),
+        }
+    }
+
+    fn handle_request(&mut self, from: &str, msg_id: &str, request: &usp::request::ReqType) {
+        let duplicate = self.pending.values().any(|(p, _)| {
+            matches!(p, Pending::Reply { controller, msg_id: m, .. } if controller == from && m == msg_id)
+        });
+        if duplicate {
+            return self.ignore(Some(from.into()), IgnoreReason::Duplicate);
+        }
+        match messages::plan(request, &self.versions) {
+            Plan::Respond(resp) => {
+                let msg = codec::response_msg(msg_id, resp);
+                self.transmit_msg(from, &msg);
+            }
+            Plan::Error(error) => {
+                let msg = codec::error_msg(msg_id, error);
+                self.transmit_msg(from, &msg);
+            }
+            Plan::Engine(request, reply) => {
+                if self.pending.len() >= self.config.max_pending_requests.max(1) {
+                    let error =
+                        messages::error(messages::ERR_RESOURCES, "too many requests in progress");
+                    let msg = codec::error_msg(msg_id, error);
+                    self.transmit_msg(from, &msg);
+                    return;
+                }
+                let principal = self.principal_of(from);
+                let pending = Pending::Reply {
+                    controller: from.into(),
+                    msg_id: msg_id.into(),
+                    reply,
+                };
+                self.request(principal, pending, request);
+            }
+        }
+    }
+
+    fn request(&mut self, principal: Principal, pending: Pending, request: EngineRequest) {
+        self.next_request = self.next_request.saturating_add(1);
+        let id = RequestId(self.next_request);
+        self.pending.insert(id, (pending, request.clone()));
+        self.outputs.push_back(Output::EngineRequest {
+            id,
+            principal,
+            request,
+        });
+    }
+
+    /// Queues one of the agent's own engine requests.
+    pub(crate) fn internal(&mut self, request: EngineRequest) {
+        let principal = Principal::controller(self.config.endpoint_id.clone(), Vec::new());
+        self.request(principal, Pending::Internal, request);
+    }
+
+    pub(crate) fn push_event(&mut self, event: AgentEvent) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    fn ignore(&mut self, from: Option<String>, reason: IgnoreReason) {
+        self.push_event(AgentEvent::RecordIgnored { from, reason });
+    }
+
+    fn is_known(&self, endpoint_id: &str) -> bool {
+        self.config.accept_unknown_controllers
+            || self
+                .config
+                .controllers
+                .iter()
+                .any(|c| c.endpoint_id == endpoint_id)
+    }
+
+    /// The principal a controller's requests run as.
+    pub(crate) fn principal_of(&self, endpoint_id: &str) -> Principal {
+        let roles = self
+            .config
+            .controllers
+            .iter()
+            .find(|c| c.endpoint_id == endpoint_id)
+            .map(|c| c.roles.clone())
+            .unwrap_or_default();
+        Principal::controller(endpoint_id, roles)
+    }
+
+    fn learn_route(&mut self, controller: &str, mtp: Mtp) {
+        if !self.routes.contains_key(controller)
+            && self.routes.len() >= self.config.max_routes.max(1)
+        {
+            let oldest = self.routes.keys().next().cloned();
+            if let Some(oldest) = oldest {
+                self.routes.remove(&oldest);
+            }
+        }
+        self.routes.insert(controller.into(), mtp);
+    }
+
+    fn builder(&self, to: &str) -> RecordBuilder {
+        RecordBuilder::new(to, self.config.endpoint_id.clone())
+            .with_version(self.config.record_version.clone())
+    }
+
+    /// Sends `msg` to `controller` in a no-session Record; false without a return path.
+    pub(crate) fn transmit_msg(&mut self, controller: &str, msg: &Msg) -> bool {
+        let Some(mtp) = self.routes.get(controller).cloned() else {
+            return false;
+        };
+        let record = self.builder(controller).no_session(msg);
+        let mut bytes = Vec::new();
+        codec::encode_record(&record, &mut bytes);
+        self.outputs.push_back(Output::Transmit {
+            mtp,
+            to: controller.into(),
+            bytes,
+        });
+        true
+    }
+
+    pub(crate) fn next_msg_id(&mut self, prefix: &str) -> String {
+        self.next_msg = self.next_msg.saturating_add(1);
+        format!("{prefix}-{}", self.next_msg)
+    }
+}
+
+/// The `msg_id` of a Msg that failed validation, if it can be read and the Msg is not a
+/// response or an error (R-MTP.5: only requests are answered).
+fn readable_request_id(payload: &[u8], record_error: bool) -> Option<String> {
+    if record_error {
+        return None;
+    }
+    let msg = Msg::decode(payload).ok()?;
+    let id = msg.header?.msg_id;
+    let answered = matches!(
+        msg.body.and_then(|b| b.msg_body),
+        Some(MsgBody::Response(_) | MsgBody::Error(_))
+    );
+    (!id.is_empty() && !answered).then_some(id)
+}
+
+const fn matches_kind(request: &EngineRequest, result: &EngineResult) -> bool {
+    matches!(
+        (request, result),
+        (EngineRequest::Acknowledge(_), EngineResult::Acknowledged(_))
+            | (EngineRequest::Add(_), EngineResult::Added(_))
+            | (EngineRequest::Delete(_), EngineResult::Deleted(_))
+            | (
+                EngineRequest::DeviceUpdate(_),
+                EngineResult::DeviceUpdated(_)
+            )
+            | (EngineRequest::Get(_), EngineResult::Got(_))
+            | (
+                EngineRequest::GetInstances(_),
+                EngineResult::GotInstances(_)
+            )
+            | (EngineRequest::Operate(_), EngineResult::Operated(_))
+            | (EngineRequest::Set(_), EngineResult::Set(_))
+            | (EngineRequest::Supported(_), EngineResult::Supported(_))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn respond_checks_ids_and_kinds() {
+        let mut agent = Agent::new(AgentConfig::new("os::agent"));
+        assert_eq!(
+            agent.respond(RequestId(9), EngineResult::DeviceUpdated(Ok(()))),
+            Err(AgentError::UnknownRequest(RequestId(9)))
+        );
+        agent.internal(EngineRequest::Acknowledge(NoticeId(1)));
+        let Output::EngineRequest { id, .. } = agent.poll_output() else {
+            panic!("expected an engine request")
+        };
+        assert_eq!(
+            agent.respond(id, EngineResult::DeviceUpdated(Ok(()))),
+            Err(AgentError::MismatchedResult(id))
+        );
+        assert_eq!(
+            agent.respond(id, EngineResult::Acknowledged(Ok(true))),
+            Ok(())
+        );
+        assert_eq!(agent.poll_output(), Output::Idle);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // A test's clock.
+    fn records_for_others_are_ignored() {
+        let mut agent = Agent::new(
+            AgentConfig::new("os::agent").with_controller(ControllerConfig::new("self::ctrl")),
+        );
+        let msg = codec::request_msg(
+            "m",
+            usp::request::ReqType::GetSupportedProtocol(usp::GetSupportedProtocol::default()),
+        );
+        let record = RecordBuilder::new("os::other", "self::ctrl").no_session(&msg);
+        let mut bytes = Vec::new();
+        codec::encode_record(&record, &mut bytes);
+        let now = Instant::now();
+        agent.handle_record(now, Mtp::new(MtpKind::Uds, "c1"), &bytes);
+        assert_eq!(
+            agent.poll_output(),
+            Output::Event(AgentEvent::RecordIgnored {
+                from: Some("self::ctrl".into()),
+                reason: IgnoreReason::NotForUs
+            })
+        );
+    }
+}

@@ -1,0 +1,708 @@
+//! Subscriptions (`Device.LocalAgent.Subscription.{i}.`) and notifications: matching the
+//! store's change log and the engine's notices against each subscription's `ReferenceList`,
+//! building Notify Msgs, NotifRetry with the TR-369 backoff, `NotifExpiration` and
+//! `TimeToLive`.
+//!
+//! The subscription rows live in the data model, where controllers Add, Set and Delete them
+//! with ordinary messages; the agent re-reads the table from the store whenever the change
+//! log touches it. Monotonic deadlines (`TimeToLive`, `NotifExpiration`, retries) count from
+//! the `now` at which the agent first saw the row or sent the Notify.
+
+use std::collections::BTreeMap;
+use std::format;
+use std::string::{String, ToString};
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use hal::engine::{CommandFailure, Notice, NoticeId, OperationComplete, Permissions, Target};
+use tr181_model::path::Path;
+use tr181_model::schema::Protocol;
+use tr181_model::store::{Change, ChangeRecord, Resolved, Store};
+use tr181_model::value::Value;
+
+use super::engine::{DeviceUpdate, EngineRequest};
+use super::{Agent, AgentEvent};
+use crate::usp::{self, notify};
+
+/// The subscription table.
+pub(crate) const TABLE: &str = "Device.LocalAgent.Subscription.";
+
+/// What a subscription is for (`NotifType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NotifType {
+    Event,
+    ObjectCreation,
+    ObjectDeletion,
+    OperationComplete,
+    ValueChange,
+}
+
+impl NotifType {
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "ValueChange" => Self::ValueChange,
+            "ObjectCreation" => Self::ObjectCreation,
+            "ObjectDeletion" => Self::ObjectDeletion,
+            "OperationComplete" => Self::OperationComplete,
+            "Event" => Self::Event,
+            _ => return None,
+        })
+    }
+
+    const fn target(self) -> Target {
+        match self {
+            Self::ValueChange => Target::Parameter,
+            Self::ObjectCreation => Target::Object,
+            Self::ObjectDeletion => Target::Instance,
+            Self::OperationComplete => Target::Command,
+            Self::Event => Target::Event,
+        }
+    }
+}
+
+/// One row of the subscription table, as the agent uses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Subscription {
+    pub(crate) row: String,
+    pub(crate) id: String,
+    pub(crate) recipient: String,
+    pub(crate) enable: bool,
+    pub(crate) notif_type: Option<NotifType>,
+    pub(crate) references: Vec<String>,
+    pub(crate) persistent: bool,
+    pub(crate) time_to_live: u32,
+    pub(crate) notif_retry: bool,
+    pub(crate) notif_expiration: u32,
+    /// When the agent first saw the row (`TimeToLive` counts from here).
+    pub(crate) seen: Instant,
+}
+
+impl Subscription {
+    /// When the row removes itself, if it has a `TimeToLive`.
+    pub(crate) fn expires(&self) -> Option<Instant> {
+        (self.time_to_live > 0)
+            .then(|| {
+                self.seen
+                    .checked_add(Duration::from_secs(u64::from(self.time_to_live)))
+            })
+            .flatten()
+    }
+}
+
+fn text(store: &Store, row: &str, name: &str) -> String {
+    store
+        .value(&format!("{row}{name}"))
+        .map(Value::canonical_text)
+        .unwrap_or_default()
+}
+
+/// Reads the subscription table, keeping `seen` of rows already known.
+pub(crate) fn load(store: &Store, now: Instant, known: &[Subscription]) -> Vec<Subscription> {
+    let Ok(rows) = store.instances(TABLE, Protocol::Usp, true) else {
+        return Vec::new();
+    };
+    rows.into_iter()
+        .map(|info| {
+            let row = info.path;
+            let seen = known.iter().find(|s| s.row == row).map_or(now, |s| s.seen);
+            Subscription {
+                id: text(store, &row, "ID"),
+                recipient: text(store, &row, "Recipient"),
+                enable: text(store, &row, "Enable") == "true",
+                notif_type: NotifType::parse(&text(store, &row, "NotifType")),
+                references: split_list(&text(store, &row, "ReferenceList")),
+                persistent: text(store, &row, "Persistent") == "true",
+                time_to_live: text(store, &row, "TimeToLive").parse().unwrap_or(0),
+                notif_retry: text(store, &row, "NotifRetry") == "true",
+                notif_expiration: text(store, &row, "NotifExpiration").parse().unwrap_or(0),
+                seen,
+                row,
+            }
+        })
+        .collect()
+}
+
+/// Splits a TR-106 comma-separated list, keeping commas inside `[...]` search expressions.
+fn split_list(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0_u32;
+    let mut current = String::new();
+    for c in text.chars() {
+        match c {
+            '[' => depth = depth.saturating_add(1),
+            ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                push_item(&mut out, &current);
+                current.clear();
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    push_item(&mut out, &current);
+    out
+}
+
+fn push_item(out: &mut Vec<String>, item: &str) {
+    let item = item.trim();
+    if !item.is_empty() {
+        out.push(item.to_string());
+    }
+}
+
+/// Splits a path at its dots, keeping dots inside `[...]` whole.
+fn segments(path: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut depth = 0_u32;
+    let mut start = 0;
+    for (index, c) in path.char_indices() {
+        match c {
+            '[' => depth = depth.saturating_add(1),
+            ']' => depth = depth.saturating_sub(1),
+            '.' if depth == 0 => {
+                out.push(path.get(start..index).unwrap_or_default());
+                start = index.saturating_add(1);
+            }
+            _ => {}
+        }
+    }
+    out.push(path.get(start..).unwrap_or_default());
+    out
+}
+
+/// Whether `reference` covers the instance path `path` by its shape alone: instance numbers
+/// equal, `*`, `{i}` and search expressions match any instance. An object reference (ending in
+/// `.`) covers everything below it.
+fn covers_by_shape(reference: &str, path: &str) -> bool {
+    let wanted = segments(reference);
+    let given = segments(path);
+    let prefix = reference.ends_with('.');
+    // An object reference ends with an empty segment after its last dot.
+    let wanted: &[&str] = if prefix {
+        wanted.split_last().map_or(&[], |(_, rest)| rest)
+    } else {
+        &wanted
+    };
+    if given.len() < wanted.len() || (!prefix && given.len() != wanted.len()) {
+        return false;
+    }
+    wanted.iter().zip(given.iter()).all(|(w, g)| {
+        w == g
+            || ((*w == "*" || *w == "{i}" || w.starts_with('['))
+                && !g.is_empty()
+                && g.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Whether `reference` covers `path`. References with search expressions or reference
+/// follows are resolved on the current store; an item no longer in the store (a deleted row)
+/// falls back to the shape, a search then matching any instance.
+pub(crate) fn covers(reference: &str, path: &str, store: &Store) -> bool {
+    if !reference.contains(['[', '+', '#']) {
+        return covers_by_shape(reference, path);
+    }
+    if !covers_by_shape(reference, path) {
+        return false;
+    }
+    let Ok(parsed) = Path::parse(reference, store.limits()) else {
+        return false;
+    };
+    let Ok(items) = store.resolve(&parsed, Protocol::Usp) else {
+        return false;
+    };
+    let resolved = items.iter().any(|item| match item {
+        Resolved::Object { path: p, .. } | Resolved::Table { path: p, .. } => {
+            path.starts_with(p.as_str())
+        }
+        Resolved::Parameter(p) => p.path == path,
+        Resolved::Command { path: p, .. } | Resolved::Event { path: p, .. } => p == path,
+        _ => false,
+    });
+    resolved || !exists(store, path)
+}
+
+/// Whether the object part of `path` is still in the store.
+fn exists(store: &Store, path: &str) -> bool {
+    let object = super::messages::object_of(path);
+    store.instances(object, Protocol::Usp, true).is_ok()
+}
+
+/// NotifRetry backoff (TR-369 R-NOT.1): retry `n` waits a random time in
+/// `[m·(k/1000)^(n-1), m·(k/1000)^n]`, the exponent capped at 10.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// `m`, `USPNotifRetryMinimumWaitInterval`. Default 5 s.
+    pub min_wait: Duration,
+    /// `k`, `USPNotifRetryIntervalMultiplier` in thousandths. Default 2000 (×2).
+    pub multiplier: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            min_wait: Duration::from_secs(5),
+            multiplier: 2000,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Sets the minimum wait and the multiplier (thousandths).
+    #[must_use]
+    pub const fn new(min_wait: Duration, multiplier: u32) -> Self {
+        Self {
+            min_wait,
+            multiplier,
+        }
+    }
+
+    /// The bounds `[low, high]` of the wait before retry `attempt` (1-based), in milliseconds.
+    #[must_use]
+    pub fn bounds_ms(&self, attempt: u32) -> (u64, u64) {
+        let m = u64::try_from(self.min_wait.as_millis()).unwrap_or(u64::MAX);
+        let k = u64::from(self.multiplier.max(1000));
+        let mut low = m;
+        for _ in 1..attempt.clamp(1, 10) {
+            low = low.saturating_mul(k) / 1000;
+        }
+        let high = low.saturating_mul(k) / 1000;
+        (low, high)
+    }
+
+    /// The wait before retry `attempt`, with `random` picking inside the bounds.
+    #[must_use]
+    pub fn delay(&self, attempt: u32, random: u64) -> Duration {
+        let (low, high) = self.bounds_ms(attempt);
+        let span = high.saturating_sub(low).saturating_add(1);
+        Duration::from_millis(low.saturating_add(random % span))
+    }
+}
+
+/// A small deterministic generator (xorshift64*) for retry jitter, seeded by the config.
+#[derive(Clone, Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) const fn new(seed: u64) -> Self {
+        Self(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// A Notify sent with `send_resp` and not yet answered.
+#[derive(Clone, Debug)]
+pub(crate) struct Unacknowledged {
+    pub(crate) msg_id: String,
+    pub(crate) controller: String,
+    pub(crate) msg: usp::Msg,
+    pub(crate) attempt: u32,
+    pub(crate) next: Instant,
+    /// `NotifExpiration`; `None` retries forever (OnBoardRequest, or 0).
+    pub(crate) expires: Option<Instant>,
+}
+
+impl Agent {
+    /// Re-reads the subscription table.
+    pub(crate) fn reload_subscriptions(&mut self, now: Instant, store: &Store) {
+        self.subscriptions = load(store, now, &self.subscriptions);
+    }
+
+    /// Feeds the store's change log to the subscriptions; see [`Agent::handle_changes`].
+    pub(crate) fn changes(&mut self, now: Instant, changes: &[ChangeRecord], store: &Store) {
+        let touches_table = changes.iter().any(|record| {
+            let (Change::ValueChanged { path, .. }
+            | Change::ObjectCreated { path, .. }
+            | Change::ObjectDeleted { path }) = &record.change
+            else {
+                return false;
+            };
+            path.starts_with(TABLE)
+        });
+        if touches_table {
+            self.reload_subscriptions(now, store);
+        }
+        for record in changes {
+            if record.seq <= self.last_seq {
+                continue;
+            }
+            self.last_seq = record.seq;
+            let (kind, path, notification) = match &record.change {
+                Change::ValueChanged { path, new, .. } => (
+                    NotifType::ValueChange,
+                    path,
+                    notify::Notification::ValueChange(notify::ValueChange {
+                        param_path: path.clone(),
+                        param_value: new.canonical_text(),
+                    }),
+                ),
+                Change::ObjectCreated { path, keys } => (
+                    NotifType::ObjectCreation,
+                    path,
+                    notify::Notification::ObjCreation(notify::ObjectCreation {
+                        obj_path: path.clone(),
+                        unique_keys: keys
+                            .iter()
+                            .map(|(n, v)| ((*n).to_string(), v.canonical_text()))
+                            .collect(),
+                    }),
+                ),
+                Change::ObjectDeleted { path } => (
+                    NotifType::ObjectDeletion,
+                    path,
+                    notify::Notification::ObjDeletion(notify::ObjectDeletion {
+                        obj_path: path.clone(),
+                    }),
+                ),
+                _ => continue,
+            };
+            self.notify_matching(now, kind, path, &notification, store);
+        }
+        self.expire_subscriptions(now);
+    }
+
+    /// Sends `notification` to every enabled subscription of `kind` whose references cover
+    /// `path` and whose recipient may be notified about it.
+    fn notify_matching(
+        &mut self,
+        now: Instant,
+        kind: NotifType,
+        path: &str,
+        notification: &notify::Notification,
+        store: &Store,
+    ) {
+        let targets: Vec<(String, String, bool, u32)> = self
+            .subscriptions
+            .iter()
+            .filter(|s| s.enable && s.notif_type == Some(kind) && !s.recipient.is_empty())
+            .filter(|s| s.references.iter().any(|r| covers(r, path, store)))
+            .filter(|s| self.may_notify(&s.recipient, path, kind.target(), store))
+            .map(|s| {
+                (
+                    s.recipient.clone(),
+                    s.id.clone(),
+                    s.notif_retry,
+                    s.notif_expiration,
+                )
+            })
+            .collect();
+        for (recipient, id, retry, expiration) in targets {
+            let expires = (retry && expiration > 0)
+                .then(|| now.checked_add(Duration::from_secs(u64::from(expiration))))
+                .flatten();
+            self.send_notify(now, &recipient, &id, retry, expires, notification.clone());
+        }
+    }
+
+    /// Whether the access policy gives `controller` the notify right on `path`.
+    fn may_notify(&self, controller: &str, path: &str, target: Target, store: &Store) -> bool {
+        let Some(access) = &self.access else {
+            return true;
+        };
+        let principal = self.principal_of(controller);
+        let permissions: Permissions = access.permissions(&principal, path, target, store);
+        permissions.notify
+    }
+
+    /// Builds and sends a Notify; with `send_resp` keeps it for retries until its NotifyResp.
+    pub(crate) fn send_notify(
+        &mut self,
+        now: Instant,
+        controller: &str,
+        subscription_id: &str,
+        send_resp: bool,
+        expires: Option<Instant>,
+        notification: notify::Notification,
+    ) {
+        let msg_id = self.next_msg_id("notify");
+        let msg = crate::codec::request_msg(
+            msg_id.clone(),
+            usp::request::ReqType::Notify(usp::Notify {
+                subscription_id: subscription_id.into(),
+                send_resp,
+                notification: Some(notification),
+            }),
+        );
+        let sent = self.transmit_msg(controller, &msg);
+        if !sent {
+            self.push_event(AgentEvent::NotifyUndeliverable {
+                controller: controller.into(),
+            });
+        }
+        if send_resp {
+            if self.unacknowledged.len() >= self.config.max_unacknowledged.max(1) {
+                self.unacknowledged.remove(0);
+                self.dropped_notifications = self.dropped_notifications.saturating_add(1);
+            }
+            let delay = self.config.retry.delay(1, self.rng.next());
+            self.unacknowledged.push(Unacknowledged {
+                msg_id,
+                controller: controller.into(),
+                msg,
+                attempt: 1,
+                next: now.checked_add(delay).unwrap_or(now),
+                expires,
+            });
+        }
+    }
+
+    /// A NotifyResp arrived for `msg_id` from `controller`.
+    pub(crate) fn notify_acknowledged(&mut self, controller: &str, msg_id: &str) {
+        let before = self.unacknowledged.len();
+        self.unacknowledged
+            .retain(|u| !(u.msg_id == msg_id && u.controller == controller));
+        if self.unacknowledged.len() != before {
+            self.push_event(AgentEvent::NotifyAcknowledged {
+                controller: controller.into(),
+                msg_id: msg_id.into(),
+            });
+        }
+    }
+
+    /// Retries due Notifies, drops expired ones, removes subscriptions whose `TimeToLive`
+    /// ran out.
+    pub(crate) fn timers(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        let mut kept = Vec::with_capacity(self.unacknowledged.len());
+        for mut pending in core::mem::take(&mut self.unacknowledged) {
+            if pending.expires.is_some_and(|at| at <= now) {
+                self.push_event(AgentEvent::NotifyExpired {
+                    controller: pending.controller.clone(),
+                    msg_id: pending.msg_id.clone(),
+                });
+                continue;
+            }
+            if pending.next <= now {
+                pending.attempt = pending.attempt.saturating_add(1);
+                let delay = self.config.retry.delay(pending.attempt, self.rng.next());
+                pending.next = now.checked_add(delay).unwrap_or(now);
+                due.push((pending.controller.clone(), pending.msg.clone()));
+            }
+            kept.push(pending);
+        }
+        self.unacknowledged = kept;
+        for (controller, msg) in due {
+            self.transmit_msg(&controller, &msg);
+        }
+        self.expire_subscriptions(now);
+    }
+
+    fn expire_subscriptions(&mut self, now: Instant) {
+        let expired: Vec<String> = self
+            .subscriptions
+            .iter()
+            .filter(|s| s.expires().is_some_and(|at| at <= now))
+            .map(|s| s.row.clone())
+            .collect();
+        if expired.is_empty() {
+            return;
+        }
+        self.subscriptions.retain(|s| !expired.contains(&s.row));
+        self.internal(EngineRequest::DeviceUpdate(DeviceUpdate {
+            sets: Vec::new(),
+            deletes: expired,
+        }));
+    }
+
+    /// The earliest deadline of the subscription machinery.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let retries = self
+            .unacknowledged
+            .iter()
+            .map(|u| u.expires.map_or(u.next, |e| e.min(u.next)));
+        let ttl = self.subscriptions.iter().filter_map(Subscription::expires);
+        retries.chain(ttl).min()
+    }
+
+    /// Turns an engine notice into notifications; see [`Agent::handle_notice`].
+    pub(crate) fn notice(&mut self, now: Instant, id: NoticeId, notice: &Notice, store: &Store) {
+        match notice {
+            Notice::Booted(info) => {
+                // Non-persistent subscriptions do not survive a boot.
+                self.reload_subscriptions(now, store);
+                let gone: Vec<String> = self
+                    .subscriptions
+                    .iter()
+                    .filter(|s| !s.persistent)
+                    .map(|s| s.row.clone())
+                    .collect();
+                self.subscriptions.retain(|s| s.persistent);
+                if !gone.is_empty() {
+                    self.internal(EngineRequest::DeviceUpdate(DeviceUpdate {
+                        sets: Vec::new(),
+                        deletes: gone,
+                    }));
+                }
+                let params = [
+                    ("Cause", info.cause.as_str().to_string()),
+                    ("CommandKey", info.command_key.clone()),
+                    ("FirmwareUpdated", info.firmware_updated.to_string()),
+                    ("ParameterMap", "{}".to_string()),
+                ];
+                let event = notify::Event {
+                    obj_path: "Device.".into(),
+                    event_name: "Boot!".into(),
+                    params: params
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                };
+                self.notify_matching(
+                    now,
+                    NotifType::Event,
+                    "Device.Boot!",
+                    &notify::Notification::Event(event),
+                    store,
+                );
+            }
+            Notice::Event { path, args } => {
+                let (object, name) = split_item(path);
+                let event = notify::Event {
+                    obj_path: object.into(),
+                    event_name: name.into(),
+                    params: args.iter().cloned().collect(),
+                };
+                self.notify_matching(
+                    now,
+                    NotifType::Event,
+                    path,
+                    &notify::Notification::Event(event),
+                    store,
+                );
+            }
+            Notice::OperationComplete(done) => {
+                let notification = operation_complete(done);
+                self.notify_matching(
+                    now,
+                    NotifType::OperationComplete,
+                    &done.command,
+                    &notification,
+                    store,
+                );
+            }
+            _ => return,
+        }
+        if notice.is_persistent() {
+            self.internal(EngineRequest::Acknowledge(id));
+        }
+    }
+}
+
+/// `Device.IP.Diagnostics.IPPing()` → (`Device.IP.Diagnostics.`, `IPPing()`).
+fn split_item(path: &str) -> (&str, &str) {
+    let object = super::messages::object_of(path);
+    (object, path.get(object.len()..).unwrap_or_default())
+}
+
+fn operation_complete(done: &OperationComplete) -> notify::Notification {
+    use notify::operation_complete::{CommandFailure as Failed, OperationResp, OutputArgs};
+    let (object, name) = split_item(&done.command);
+    let resp = match &done.result {
+        Ok(output) => OperationResp::ReqOutputArgs(OutputArgs {
+            output_args: output.iter().cloned().collect::<BTreeMap<_, _>>(),
+        }),
+        Err(CommandFailure {
+            usp_error, message, ..
+        }) => OperationResp::CmdFailure(Failed {
+            err_code: *usp_error,
+            err_msg: message.clone(),
+        }),
+    };
+    notify::Notification::OperComplete(notify::OperationComplete {
+        obj_path: object.into(),
+        command_name: name.into(),
+        command_key: done.command_key.clone(),
+        operation_resp: Some(resp),
+    })
+}
+
+/// The OnBoardRequest notification (not subscribable; see [`Agent::send_onboard_request`]).
+pub(crate) fn onboard(
+    oui: &str,
+    product_class: &str,
+    serial: &str,
+    versions: &str,
+) -> notify::Notification {
+    notify::Notification::OnBoardReq(notify::OnBoardRequest {
+        oui: oui.into(),
+        product_class: product_class.into(),
+        serial_number: serial.into(),
+        agent_supported_protocol_versions: versions.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::vec;
+
+    use super::*;
+
+    #[test]
+    fn lists_keep_search_expressions_whole() {
+        assert_eq!(
+            split_list("Device.WiFi.SSID.[Enable==true&&Name==\"a,b\"].SSID, Device.Time."),
+            vec![
+                "Device.WiFi.SSID.[Enable==true&&Name==\"a,b\"].SSID".to_string(),
+                "Device.Time.".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn shapes() {
+        assert!(covers_by_shape("Device.WiFi.", "Device.WiFi.SSID.1.SSID"));
+        assert!(covers_by_shape(
+            "Device.WiFi.SSID.*.SSID",
+            "Device.WiFi.SSID.2.SSID"
+        ));
+        assert!(!covers_by_shape(
+            "Device.WiFi.SSID.*.SSID",
+            "Device.WiFi.SSID.2.Enable"
+        ));
+        assert!(!covers_by_shape(
+            "Device.WiFi.SSID.1.",
+            "Device.WiFi.SSID.2.SSID"
+        ));
+        assert!(covers_by_shape(
+            "Device.WiFi.SSID.[Stats.BytesSent>1].",
+            "Device.WiFi.SSID.2.Name"
+        ));
+        assert!(covers_by_shape("Device.Boot!", "Device.Boot!"));
+        assert!(!covers_by_shape(
+            "Device.WiFi.SSID.1.SSID",
+            "Device.WiFi.SSID.1."
+        ));
+    }
+
+    #[test]
+    fn backoff_follows_r_not_1() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.bounds_ms(1), (5_000, 10_000));
+        assert_eq!(policy.bounds_ms(2), (10_000, 20_000));
+        assert_eq!(policy.bounds_ms(10), (2_560_000, 5_120_000));
+        assert_eq!(
+            policy.bounds_ms(11),
+            (2_560_000, 5_120_000),
+            "capped at retry 10"
+        );
+        let mut rng = Rng::new(7);
+        for attempt in 1..12 {
+            let (low, high) = policy.bounds_ms(attempt);
+            let d = u64::try_from(policy.delay(attempt, rng.next()).as_millis()).unwrap();
+            assert!((low..=high).contains(&d));
+        }
+    }
+}

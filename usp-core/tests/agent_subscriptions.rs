@@ -1,0 +1,446 @@
+//! Subscriptions and notifications against the simulated device: the cross-protocol
+//! ValueChange, object creation and deletion, OperationComplete, events and Boot!,
+//! NotifRetry with its backoff, NotifExpiration, TimeToLive, persistence, OnBoardRequest.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "common/harness.rs"]
+mod harness;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hal::engine::{AllowAll, SetRequest};
+use hal::{Engine, EngineConfig, Principal};
+use harness::{CTRL, Harness};
+use usp_core::agent::{Agent, AgentEvent};
+use usp_core::usp::{self, notify::Notification, request::ReqType};
+
+fn value_changes(h: &Harness) -> Vec<(String, String, String)> {
+    h.notifies()
+        .into_iter()
+        .filter_map(|(_, n)| match n.notification {
+            Some(Notification::ValueChange(v)) => {
+                Some((n.subscription_id, v.param_path, v.param_value))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn value_change_fires_on_a_cwmp_set() {
+    let mut h = Harness::new().await;
+    let row = h
+        .subscribe("vc", "ValueChange", "Device.WiFi.SSID.*.SSID", &[])
+        .await;
+    assert_eq!(row, "Device.LocalAgent.Subscription.1.");
+    assert_eq!(
+        h.value(&format!("{row}Recipient")),
+        CTRL,
+        "Recipient set by the agent"
+    );
+
+    // The ACS changes the SSID through the engine, as cwmp-core would.
+    let acs = Principal::acs("https://acs.example.net/cwmp");
+    h.engine
+        .set(
+            &acs,
+            &SetRequest::from_parameters([("Device.WiFi.SSID.1.SSID", "from-cwmp")]),
+        )
+        .await
+        .unwrap();
+    h.sync_changes();
+    h.drive().await;
+    assert_eq!(
+        value_changes(&h),
+        [(
+            "vc".to_string(),
+            "Device.WiFi.SSID.1.SSID".to_string(),
+            "from-cwmp".to_string()
+        )]
+    );
+    let (_, notify) = h.notifies().pop().unwrap();
+    assert!(!notify.send_resp, "no NotifRetry: no NotifyResp asked for");
+
+    // A parameter outside the ReferenceList does not fire; the subscriber's own Set does.
+    h.engine
+        .set(
+            &acs,
+            &SetRequest::from_parameters([("Device.WiFi.SSID.1.Enable", "false")]),
+        )
+        .await
+        .unwrap();
+    h.sync_changes();
+    h.drive().await;
+    assert_eq!(value_changes(&h).len(), 1);
+    let set = ReqType::Set(usp::Set {
+        allow_partial: false,
+        update_objs: vec![usp::set::UpdateObject {
+            obj_path: "Device.WiFi.SSID.2.".into(),
+            param_settings: vec![usp::set::UpdateParamSetting {
+                param: "SSID".into(),
+                value: "from-usp".into(),
+                required: true,
+            }],
+        }],
+    });
+    let _ = h.request("s", set).await;
+    assert_eq!(value_changes(&h)[1].1, "Device.WiFi.SSID.2.SSID");
+}
+
+#[tokio::test]
+async fn value_change_on_a_search_path() {
+    let mut h = Harness::new().await;
+    h.subscribe(
+        "s",
+        "ValueChange",
+        "Device.WiFi.SSID.[Enable==true].SSID",
+        &[],
+    )
+    .await;
+    let acs = Principal::acs("https://acs");
+    // SSID 1 is disabled first: its SSID no longer matches the search.
+    h.engine
+        .set(
+            &acs,
+            &SetRequest::from_parameters([("Device.WiFi.SSID.1.Enable", "false")]),
+        )
+        .await
+        .unwrap();
+    h.engine
+        .set(
+            &acs,
+            &SetRequest::from_parameters([
+                ("Device.WiFi.SSID.1.SSID", "off"),
+                ("Device.WiFi.SSID.2.SSID", "on"),
+            ]),
+        )
+        .await
+        .unwrap();
+    h.sync_changes();
+    h.drive().await;
+    let paths: Vec<String> = value_changes(&h).into_iter().map(|(_, p, _)| p).collect();
+    assert_eq!(paths, ["Device.WiFi.SSID.2.SSID"]);
+}
+
+#[tokio::test]
+async fn object_creation_and_deletion() {
+    let mut h = Harness::new().await;
+    h.subscribe("c", "ObjectCreation", "Device.NAT.PortMapping.", &[])
+        .await;
+    h.subscribe("d", "ObjectDeletion", "Device.NAT.PortMapping.*.", &[])
+        .await;
+    let add = ReqType::Add(usp::Add {
+        allow_partial: false,
+        create_objs: vec![usp::add::CreateObject {
+            obj_path: "Device.NAT.PortMapping.".into(),
+            param_settings: vec![usp::add::CreateParamSetting {
+                param: "ExternalPort".into(),
+                value: "2022".into(),
+                required: true,
+            }],
+        }],
+    });
+    let _ = h.request("a", add).await;
+    let delete = ReqType::Delete(usp::Delete {
+        allow_partial: false,
+        obj_paths: vec!["Device.NAT.PortMapping.1.".into()],
+    });
+    let _ = h.request("d", delete).await;
+    let got: Vec<(String, Notification)> = h
+        .notifies()
+        .into_iter()
+        .filter_map(|(_, n)| Some((n.subscription_id, n.notification?)))
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    let (id, Notification::ObjCreation(created)) = &got[0] else {
+        panic!("{got:?}")
+    };
+    assert_eq!(id, "c");
+    assert_eq!(created.obj_path, "Device.NAT.PortMapping.2.");
+    assert_eq!(created.unique_keys["ExternalPort"], "2022");
+    let (id, Notification::ObjDeletion(deleted)) = &got[1] else {
+        panic!("{got:?}")
+    };
+    assert_eq!(id, "d");
+    assert_eq!(deleted.obj_path, "Device.NAT.PortMapping.1.");
+}
+
+fn ping(key: &str) -> ReqType {
+    let args: BTreeMap<String, String> = [
+        ("Host", "192.0.2.1"),
+        ("NumberOfRepetitions", "4"),
+        ("DataBlockSize", "64"),
+        ("ProtocolVersion", "Any"),
+        ("Timeout", "1000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    ReqType::Operate(usp::Operate {
+        command: "Device.IP.Diagnostics.IPPing()".into(),
+        command_key: key.into(),
+        send_resp: true,
+        input_args: args,
+    })
+}
+
+fn completions(h: &Harness) -> Vec<usp::notify::OperationComplete> {
+    h.notifies()
+        .into_iter()
+        .filter_map(|(_, n)| match n.notification {
+            Some(Notification::OperComplete(c)) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn operation_complete_and_cancel() {
+    use usp::notify::operation_complete::OperationResp;
+    let mut h = Harness::new().await;
+    h.subscribe(
+        "oc",
+        "OperationComplete",
+        "Device.IP.Diagnostics.IPPing()",
+        &[],
+    )
+    .await;
+    let _ = h.request("o1", ping("first")).await;
+    assert_eq!(h.sim.run_jobs(), 1);
+    h.device_inputs().await;
+    let done = completions(&h);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].obj_path, "Device.IP.Diagnostics.");
+    assert_eq!(done[0].command_name, "IPPing()");
+    assert_eq!(done[0].command_key, "first");
+    let Some(OperationResp::ReqOutputArgs(out)) = &done[0].operation_resp else {
+        panic!("{done:?}")
+    };
+    assert_eq!(out.output_args["SuccessCount"], "4");
+    assert!(
+        h.engine
+            .read(|s| s.value("Device.LocalAgent.Request.1.Status").is_err())
+    );
+    assert!(h.engine.pending_notices().is_empty(), "acknowledged");
+
+    // Cancelled: OperationComplete with cmd_failure 7023.
+    let _ = h.request("o2", ping("second")).await;
+    let cancel = ReqType::Operate(usp::Operate {
+        command: "Device.LocalAgent.Request.2.Cancel()".into(),
+        send_resp: true,
+        ..Default::default()
+    });
+    let _ = h.request("o3", cancel).await;
+    h.device_inputs().await;
+    let done = completions(&h);
+    assert_eq!(done.len(), 2, "{done:?}");
+    let Some(OperationResp::CmdFailure(f)) = &done[1].operation_resp else {
+        panic!("{done:?}")
+    };
+    assert_eq!(f.err_code, 7023);
+}
+
+#[tokio::test]
+async fn events_from_the_device() {
+    let mut h = Harness::new().await;
+    h.subscribe("ev", "Event", "Device.LocalAgent.", &[]).await;
+    h.sim.raise_event(
+        "Device.LocalAgent.TransferComplete!",
+        vec![("Command".into(), "x".into())],
+    );
+    h.sim.raise_event("Device.DeviceInfo.Other!", Vec::new());
+    h.device_inputs().await;
+    let events: Vec<usp::notify::Event> = h
+        .notifies()
+        .into_iter()
+        .filter_map(|(_, n)| match n.notification {
+            Some(Notification::Event(e)) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].obj_path, "Device.LocalAgent.");
+    assert_eq!(events[0].event_name, "TransferComplete!");
+    assert_eq!(events[0].params["Command"], "x");
+}
+
+#[tokio::test]
+async fn boot_event_and_persistence() {
+    let mut h = Harness::new().await;
+    h.subscribe("boot", "Event", "Device.Boot!", &[("Persistent", "true")])
+        .await;
+    h.subscribe("gone", "ValueChange", "Device.", &[("Persistent", "false")])
+        .await;
+    h.engine.persist().await.unwrap();
+
+    // Reboot: a new engine and agent over the same device and storage.
+    let engine = Arc::new(Engine::new(
+        h.sim.hal(),
+        Arc::new(AllowAll),
+        EngineConfig::default(),
+    ));
+    engine.start().await.unwrap();
+    h.sim.attach(engine.sink());
+    h.engine = engine;
+    h.agent = Agent::new(harness::config());
+    h.seq = h.engine.last_seq();
+    h.agent.skip_changes_through(h.seq);
+    h.sent.clear();
+    h.device_inputs().await;
+
+    let boots: Vec<(String, usp::notify::Event)> = h
+        .notifies()
+        .into_iter()
+        .filter_map(|(_, n)| match n.notification {
+            Some(Notification::Event(e)) => Some((n.subscription_id, e)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(boots.len(), 1, "{boots:?}");
+    assert_eq!(boots[0].0, "boot");
+    assert_eq!(boots[0].1.event_name, "Boot!");
+    assert_eq!(boots[0].1.params["Cause"], "LocalReboot");
+    // The non-persistent subscription is gone, the persistent one stays.
+    let rows = h.engine.read(|s| {
+        s.instances(
+            "Device.LocalAgent.Subscription.",
+            tr181_model::schema::Protocol::Usp,
+            true,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|i| i.path)
+        .collect::<Vec<_>>()
+    });
+    assert_eq!(rows, ["Device.LocalAgent.Subscription.1."]);
+}
+
+#[tokio::test]
+async fn notif_retry_backoff_and_notify_resp() {
+    let mut h = Harness::new().await;
+    h.subscribe(
+        "r",
+        "ValueChange",
+        "Device.Time.LocalTimeZone",
+        &[("NotifRetry", "true")],
+    )
+    .await;
+    let acs = Principal::acs("https://acs");
+    h.engine
+        .set(
+            &acs,
+            &SetRequest::from_parameters([("Device.Time.LocalTimeZone", "UTC")]),
+        )
+        .await
+        .unwrap();
+    h.sync_changes();
+    h.drive().await;
+    let sent = h.notifies();
+    assert_eq!(sent.len(), 1);
+    let (msg_id, notify) = sent[0].clone();
+    assert!(notify.send_resp);
+    // Retry 1 comes between m and m·k/1000 (5 s and 10 s with the defaults).
+    let first = h.timeout.unwrap() - h.now;
+    assert!(
+        (Duration::from_secs(5)..=Duration::from_secs(10)).contains(&first),
+        "{first:?}"
+    );
+    h.advance(Duration::from_secs(4)).await;
+    assert_eq!(h.notifies().len(), 1, "not yet");
+    h.advance(first - Duration::from_secs(4)).await;
+    let sent = h.notifies();
+    assert_eq!(sent.len(), 2, "retried");
+    assert_eq!(sent[1].0, msg_id, "the same Notify");
+    // Retry 2 waits between 10 s and 20 s.
+    let second = h.timeout.unwrap() - h.now;
+    assert!(
+        (Duration::from_secs(10)..=Duration::from_secs(20)).contains(&second),
+        "{second:?}"
+    );
+
+    h.notify_resp(&msg_id, "r").await;
+    assert!(
+        h.events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::NotifyAcknowledged { .. }))
+    );
+    assert_eq!(h.timeout, None, "nothing left to retry");
+    h.advance(Duration::from_secs(3600)).await;
+    assert_eq!(h.notifies().len(), 2);
+}
+
+#[tokio::test]
+async fn notif_expiration_and_time_to_live() {
+    let mut h = Harness::new().await;
+    h.subscribe(
+        "x",
+        "ValueChange",
+        "Device.Time.LocalTimeZone",
+        &[
+            ("NotifRetry", "true"),
+            ("NotifExpiration", "30"),
+            ("TimeToLive", "100"),
+        ],
+    )
+    .await;
+    let acs = Principal::acs("https://acs");
+    h.engine
+        .set(
+            &acs,
+            &SetRequest::from_parameters([("Device.Time.LocalTimeZone", "UTC")]),
+        )
+        .await
+        .unwrap();
+    h.sync_changes();
+    h.drive().await;
+    for _ in 0..10 {
+        h.advance(Duration::from_secs(10)).await;
+    }
+    assert!(
+        h.events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::NotifyExpired { .. })),
+        "retries stop after NotifExpiration"
+    );
+    let retries = h.notifies().len();
+    assert!((2..=4).contains(&retries), "{retries}");
+    // TimeToLive: the subscription removed itself after 100 s.
+    assert!(
+        h.engine
+            .read(|s| s.value("Device.LocalAgent.Subscription.1.ID").is_err())
+    );
+    assert_eq!(h.timeout, None);
+}
+
+#[tokio::test]
+async fn onboard_request_is_retried_until_answered() {
+    let mut h = Harness::new().await;
+    h.agent
+        .send_onboard_request(h.now, CTRL, "00D09E", "HG", "SIM0001");
+    h.drive().await;
+    let sent = h.notifies();
+    let (msg_id, notify) = sent[0].clone();
+    assert!(notify.send_resp);
+    let Some(Notification::OnBoardReq(req)) = notify.notification else {
+        panic!()
+    };
+    assert_eq!(req.oui, "00D09E");
+    assert_eq!(
+        req.agent_supported_protocol_versions,
+        "1.0,1.1,1.2,1.3,1.4,1.5"
+    );
+    // Never expires: still retried after a day.
+    for _ in 0..30 {
+        h.advance(Duration::from_secs(3600)).await;
+    }
+    assert!(h.notifies().len() > 10);
+    h.notify_resp(&msg_id, "").await;
+    assert_eq!(h.timeout, None);
+}
