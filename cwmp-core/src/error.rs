@@ -260,6 +260,10 @@ pub enum EncodeProblem {
     IllegalCharacter,
     /// The name is not an XML `NCName` (only for [`Body::Unknown`](crate::codec::Body::Unknown)).
     InvalidName,
+    /// The name is one the codec knows, so it would decode as that known item: a known RPC
+    /// in [`Body::Unknown`](crate::codec::Body::Unknown), or a TR-069 type written with a
+    /// canonical prefix in [`ValueType::Other`](crate::codec::ValueType::Other).
+    KnownName,
     /// The number is outside the values the schema allows (for example a fault code outside
     /// 8000–8899 and 9000–9899).
     OutOfRange {
@@ -290,6 +294,7 @@ impl fmt::Display for EncodeProblem {
         match self {
             Self::IllegalCharacter => f.write_str("character not allowed in XML 1.0"),
             Self::InvalidName => f.write_str("not an XML NCName"),
+            Self::KnownName => f.write_str("the name of a known RPC or type"),
             Self::OutOfRange { value } => write!(f, "value {value} outside the schema's range"),
             Self::TooLong { max, len } => {
                 write!(f, "{len} characters exceed the XSD maxLength of {max}")

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use cwmp_core::codec::*;
-use cwmp_core::error::Limit;
+use cwmp_core::error::{EncodeProblem, Limit};
 use cwmp_core::{CodecError, DecodeError};
 use proptest::prelude::*;
 
@@ -363,6 +363,60 @@ fn the_encoder_refuses_what_the_schema_forbids() {
         CodecError::InvalidForEncoding {
             element: "Body",
             ..
+        }
+    ));
+    // Found by the cwmp_roundtrip fuzz target: an `Inform` in a foreign namespace decodes as
+    // `Unknown`, and writing it back as `cwmp:Inform` would change what it is.
+    let foreign = br#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><ID xmlns="urn:dslforum-org:cwmp-1-0" s:mustUnderstand="1">1</ID></s:Header><s:Body><Inform xmlns="urn:example:not-cwmp"><A/></Inform></s:Body></s:Envelope>"#;
+    let envelope = Envelope::decode(foreign, &Limits::default()).unwrap();
+    assert_eq!(
+        envelope.body,
+        Body::Unknown {
+            name: "Inform".into()
+        }
+    );
+    let e = envelope.encode(&mut Vec::new()).unwrap_err();
+    assert!(matches!(
+        e,
+        CodecError::InvalidForEncoding {
+            problem: EncodeProblem::KnownName,
+            ..
+        }
+    ));
+    // An unknown `xsi:type` keeps its text with references resolved, so that writing it back
+    // (escaped) reads the same (also found by the fuzz target).
+    let escaped = br#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-2" xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><s:Body><cwmp:SetParameterValues><ParameterList><ParameterValueStruct><Name>Device.X</Name><Value i:type="cwmp:A&amp;B>C">1</Value></ParameterValueStruct></ParameterList><ParameterKey/></cwmp:SetParameterValues></s:Body></s:Envelope>"#;
+    let envelope = Envelope::decode(escaped, &Limits::default()).unwrap();
+    let Body::SetParameterValues(spv) = &envelope.body else {
+        panic!("a SetParameterValues");
+    };
+    assert_eq!(
+        spv.parameter_list[0].value_type,
+        Some(ValueType::Other("cwmp:A&B>C".into()))
+    );
+    let mut bytes = Vec::new();
+    envelope.encode(&mut bytes).unwrap();
+    assert_eq!(
+        Envelope::decode(&bytes, &Limits::default()).unwrap(),
+        envelope
+    );
+    // Likewise `xsd:string` read where `xsd` meant another namespace is an `Other` type that
+    // the canonical `xsd` prefix would turn into `String`.
+    let value = ParameterValue {
+        name: "Device.X".into(),
+        value: String::new(),
+        value_type: Some(ValueType::Other("xsd:string".into())),
+    };
+    let e = encode(Body::SetParameterValues(SetParameterValues {
+        parameter_list: vec![value],
+        parameter_key: String::new(),
+    }))
+    .unwrap_err();
+    assert!(matches!(
+        e,
+        CodecError::InvalidForEncoding {
+            element: "Value",
+            problem: EncodeProblem::KnownName,
         }
     ));
 }

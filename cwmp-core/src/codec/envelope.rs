@@ -275,7 +275,7 @@ macro_rules! body {
             /// An RPC element this codec does not know (in a CWMP namespace or any other),
             /// with its local name; its content is skipped. The session answers fault 9000
             /// (CPE) or 8000 (ACS). The encoder writes it as an empty element in the CWMP
-            /// namespace.
+            /// namespace, and refuses a name this codec knows (which would decode as that RPC).
             Unknown {
                 /// The element's local name.
                 name: String,
@@ -334,6 +334,14 @@ macro_rules! body {
                             return Err(CodecError::InvalidForEncoding {
                                 element: "Body",
                                 problem: EncodeProblem::InvalidName,
+                            });
+                        }
+                        // A known RPC's name (an `Inform` read from a foreign namespace) would
+                        // come back as that RPC: the typed variant must be used instead.
+                        if name == "Fault" || Rpc::from_local(name.as_bytes()).is_some() {
+                            return Err(CodecError::InvalidForEncoding {
+                                element: "Body",
+                                problem: EncodeProblem::KnownName,
                             });
                         }
                         w.raw("<cwmp:");

@@ -14,7 +14,7 @@ use std::num::NonZeroU32;
 use crate::codec::decode::{El, Fail, Ns, Parser};
 use crate::codec::encode::Writer;
 use crate::codec::xml::{Spec, Xml, int_enum, str_enum, xml_struct};
-use crate::error::CodecError;
+use crate::error::{CodecError, EncodeProblem};
 
 /// The CWMP "unknown time" (TR-069 Table 12), used for example in a `DownloadResponse` whose
 /// transfer has not finished.
@@ -217,6 +217,18 @@ impl ValueType {
         })
     }
 
+    /// Whether this is an [`Other`](Self::Other) that the encoder's canonical prefixes would
+    /// read back as a known type (`xsd:string` read where `xsd` was bound elsewhere).
+    fn reads_as_known_type(&self) -> bool {
+        let Self::Other(raw) = self else {
+            return false;
+        };
+        raw.split_once(':').is_some_and(|(prefix, local)| {
+            matches!(prefix, "xsd" | "xs" | "soap-enc")
+                && Self::from_local(local.as_bytes()).is_some()
+        })
+    }
+
     /// Classifies a raw `xsi:type` value in the scope of the element just read.
     fn resolve(p: &Parser<'_>, raw: &[u8]) -> Self {
         let (ns, local) = p.resolve_qname(raw);
@@ -228,7 +240,15 @@ impl ValueType {
         schema
             .then(|| Self::from_local(local))
             .flatten()
-            .unwrap_or_else(|| Self::Other(String::from_utf8_lossy(raw).into_owned()))
+            .unwrap_or_else(|| {
+                // Kept as the attribute's text, references resolved (`&gt;` is `>`), so that
+                // the encoder's escaping writes back the same value.
+                let text = String::from_utf8_lossy(raw);
+                Self::Other(
+                    quick_xml::escape::unescape(&text)
+                        .map_or_else(|_| text.to_string(), std::borrow::Cow::into_owned),
+                )
+            })
     }
 }
 
@@ -423,7 +443,15 @@ impl Xml for ParameterValue {
         w.open(tag);
         w.text_element("Name", &self.name, 256)?;
         match &self.value_type {
-            Some(ty) => w.open_attr("Value", "xsi:type", ty.xsi_type())?,
+            Some(ty) => {
+                if ty.reads_as_known_type() {
+                    return Err(CodecError::InvalidForEncoding {
+                        element: "Value",
+                        problem: EncodeProblem::KnownName,
+                    });
+                }
+                w.open_attr("Value", "xsi:type", ty.xsi_type())?;
+            }
             None => w.open("Value"),
         }
         w.text("Value", &self.value)?;
