@@ -1,5 +1,5 @@
-//! Sans-IO TR-069 (CWMP) for CPEs: the SOAP codec (this release), later the session state
-//! machine and connection requests.
+//! Sans-IO TR-069 (CWMP) for CPEs: the SOAP codec, the CPE session state machine and
+//! connection requests.
 //!
 //! # Scope
 //!
@@ -7,16 +7,54 @@
 //!   (the CPE methods the ACS calls, the ACS methods the CPE calls, and their responses), SOAP
 //!   faults with the CWMP fault detail, the CWMP header entries, SOAP-encoded arrays, and
 //!   version negotiation as TR-069 Amendment 6 describes it ([`codec::version`]).
+//! * [`session`]: the CPE's session ([`Session`]): Inform with its events and their retention
+//!   rules, forced and `InformParameter` parameters, HoldRequests, the empty POST and the 204
+//!   end, cookies, redirects, HTTP Basic/Digest towards the ACS, retries with the randomised
+//!   exponential wait, periodic and scheduled informs, value-change notification, and every
+//!   CPE RPC executed through the protocol-neutral [`hal::Engine`] (which the driver calls).
+//!   The module docs have the drive loop and an ASCII diagram of the session.
+//! * [`connreq`]: connection requests: Digest (RFC 7616/2617) checking with expiring nonces,
+//!   replay protection and constant-time comparison, rate limiting, and UDP connection
+//!   requests (Annex G) with their HMAC-SHA1 signature.
 //! * [`error`]: the codec's error type, each failure mapped to the CWMP fault code that
-//!   answers it.
+//!   answers it; [`session::SessionError`] for misuse of the session API.
 //!
 //! # Not in scope
 //!
-//! * I/O of any kind: no sockets, no HTTP, no TLS, no clock, no threads. The caller hands in
-//!   the bytes of an HTTP body and receives bytes to send (STYLE §2.2).
-//! * The data model: parameter values stay text with their `xsi:type`; typing them against
-//!   TR-181 is the `tr181-model` crate's job, calling the device the `hal` crate's.
-//! * The CWMP session (Inform, retries, HoldRequests, empty POSTs): a later module.
+//! * I/O of any kind: no sockets, no HTTP, no TLS, no clock, no threads, no async runtime. The
+//!   caller hands in bytes, times and engine results and receives bytes to send and requests
+//!   to run (STYLE §2.2). `cargo tree -p cwmp-core -e normal` has no tokio.
+//! * The data model: values are read and written by the [`hal::Engine`] on the `tr181-model`
+//!   store; the session only says what to do. Which TR-181 groups are compiled in is the
+//!   vendor's choice on `tr181-model` (the session needs `DeviceInfo` and `ManagementServer`
+//!   for the Inform's forced parameters and the notification defaults).
+//! * STUN binding (Annex G keep-alives), XMPP connection requests, UDP lightweight
+//!   notifications, HTTP compression, ChangeDUState (answered 9000).
+//!
+//! # Drive loop
+//!
+//! As in str0m: one change ([`Session::handle_input`] or [`Session::respond`]), then
+//! [`Session::poll_output`] until [`Output::Timeout`]. [`Output::Transmit`] is a POST for the
+//! ACS, [`Output::EngineRequest`] a request the driver runs on the engine
+//! ([`session::EngineRequest::execute`]) and answers with [`Session::respond`],
+//! [`Output::Event`] news for the application (session ended, state to persist).
+//!
+//! # Time and randomness
+//!
+//! Monotonic time comes in as [`Input::Timeout`]`(Instant)`; the wall clock, optional because
+//! a CPE boots before NTP, as [`Input::WallClock`] (only for `CurrentTime` and the phase of
+//! periodic informs). Random numbers (retry jitter, message IDs, Digest client nonces,
+//! connection-request nonces) come from seeds the driver gives
+//! ([`session::SessionConfig::rng_seed`], [`connreq::ConnReqServer::new`]).
+//!
+//! # Limits
+//!
+//! Inbound envelopes: [`codec::Limits`] (1 MiB body, depth 32, 16 attributes, 256-byte names,
+//! 64 KiB text, 4096 array entries). Sessions: [`session::SessionLimits`] (64 headers / 8 KiB
+//! per response, 5 redirects, 1024 exchanges, 16 cookies, 4096 parameters with attributes, 16
+//! transfers, 16 scheduled informs, 1024 changed parameters). A breach fails the session or
+//! answers fault 9004; nothing is silently truncated except the oldest changed parameter,
+//! which is counted.
 //!
 //! # Bounded by construction
 //!
@@ -45,7 +83,12 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod auth;
 pub mod codec;
+pub mod connreq;
 pub mod error;
+pub mod session;
 
+pub use auth::DigestAlgorithm;
 pub use error::{CodecError, DecodeError};
+pub use session::{Input, Output, Session};

@@ -1,0 +1,126 @@
+//! Session retry timing (TR-069 §3.2.1.1, FACTS §7) and the session's random numbers.
+
+use std::time::Duration;
+
+/// A small xorshift64* generator seeded by the caller: retry jitter, message IDs and client
+/// nonces need unpredictability towards a network observer only as far as the seed gives it;
+/// the driver seeds it from the platform's entropy.
+#[derive(Clone, Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self((seed ^ 0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..=max`.
+    pub(crate) fn up_to(&mut self, max: u64) -> u64 {
+        match max.checked_add(1) {
+            Some(n) => self.next_u64() % n,
+            None => self.next_u64(),
+        }
+    }
+
+    /// `len` random bytes as lower-case hex.
+    pub(crate) fn hex(&mut self, len: usize) -> String {
+        let mut bytes = Vec::with_capacity(len);
+        while bytes.len() < len {
+            bytes.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        bytes.truncate(len);
+        crate::auth::hex(&bytes)
+    }
+}
+
+/// The bounds of the wait before retry `n` (1-based; capped at 10), in milliseconds:
+/// `[m·(k/1000)^(n−1), m·(k/1000)^n]` seconds with `m` = `CWMPRetryMinimumWaitInterval` and
+/// `k` = `CWMPRetryIntervalMultiplier`.
+#[must_use]
+pub fn retry_window(
+    minimum_wait_secs: u32,
+    multiplier_permille: u32,
+    retry: u32,
+) -> (Duration, Duration) {
+    let n = retry.clamp(1, 10);
+    let k = u64::from(multiplier_permille);
+    let mut low = u64::from(minimum_wait_secs).saturating_mul(1000);
+    for _ in 1..n {
+        low = low.saturating_mul(k) / 1000;
+    }
+    let high = low.saturating_mul(k) / 1000;
+    (Duration::from_millis(low), Duration::from_millis(high))
+}
+
+/// A random wait in [`retry_window`] (millisecond resolution).
+pub(crate) fn retry_wait(
+    minimum_wait_secs: u32,
+    multiplier_permille: u32,
+    retry: u32,
+    rng: &mut Rng,
+) -> Duration {
+    let (low, high) = retry_window(minimum_wait_secs, multiplier_permille, retry);
+    let low_ms = u64::try_from(low.as_millis()).unwrap_or(u64::MAX);
+    let high_ms = u64::try_from(high.as_millis()).unwrap_or(u64::MAX);
+    let span = high_ms.saturating_sub(low_ms);
+    Duration::from_millis(low_ms.saturating_add(rng.up_to(span)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_table_of_facts_section_7() {
+        let table = [
+            (1, 5, 10),
+            (2, 10, 20),
+            (3, 20, 40),
+            (4, 40, 80),
+            (5, 80, 160),
+            (6, 160, 320),
+            (7, 320, 640),
+            (8, 640, 1280),
+            (9, 1280, 2560),
+            (10, 2560, 5120),
+            (11, 2560, 5120),
+            (50, 2560, 5120),
+        ];
+        for (n, low, high) in table {
+            assert_eq!(
+                retry_window(5, 2000, n),
+                (Duration::from_secs(low), Duration::from_secs(high)),
+                "retry {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn waits_stay_in_the_window_and_vary() {
+        let mut rng = Rng::new(7);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let wait = retry_wait(5, 2000, 3, &mut rng);
+            assert!(wait >= Duration::from_secs(20) && wait <= Duration::from_secs(40));
+            seen.insert(wait);
+        }
+        assert!(seen.len() > 50, "jitter");
+    }
+
+    #[test]
+    fn extreme_parameters_saturate() {
+        let (low, high) = retry_window(65535, 65535, 10);
+        assert!(high >= low);
+        let mut rng = Rng::new(0);
+        let _ = retry_wait(65535, 65535, 10, &mut rng);
+        assert_eq!(rng.hex(5).len(), 10);
+    }
+}

@@ -1,0 +1,318 @@
+//! The state a session keeps across sessions and reboots ([`PersistedState`]), and the
+//! retention rules of TR-069 events (FACTS §5).
+//!
+//! | Event | Kept after a failed session | Kept across a reboot |
+//! |---|---|---|
+//! | `0 BOOTSTRAP`, `2 PERIODIC`, `3 SCHEDULED`, `5 KICKED`, `7 TRANSFER COMPLETE`, `9`–`14`, `M …` | yes | yes |
+//! | `1 BOOT`, `4 VALUE CHANGE`, `8 DIAGNOSTICS COMPLETE` | yes | no |
+//! | `6 CONNECTION REQUEST` | no | no |
+//!
+//! Events are removed once an InformResponse acknowledges the Inform that carried them; `7
+//! TRANSFER COMPLETE` and the `M Download`/`M Upload`/`M ScheduleDownload` of a transfer are
+//! not stored as events at all but derived from the pending [`PendingTransferComplete`]s, so
+//! they last until the TransferCompleteResponse (FACTS §10).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{EventCode, Notification};
+
+/// One pending Inform event: the code as on the wire and its command key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PendingEvent {
+    /// The event code (`1 BOOT`, `M Reboot`, ...).
+    pub code: String,
+    /// The command key (for `M …` codes), else empty.
+    pub command_key: String,
+}
+
+impl PendingEvent {
+    /// An event.
+    #[must_use]
+    pub fn new(code: &EventCode, command_key: impl Into<String>) -> Self {
+        Self {
+            code: code.as_str().to_owned(),
+            command_key: command_key.into(),
+        }
+    }
+
+    /// The typed code.
+    #[must_use]
+    pub fn event_code(&self) -> EventCode {
+        EventCode::from_wire(&self.code)
+    }
+
+    /// Whether the event is kept when a session fails (all but `6 CONNECTION REQUEST`).
+    #[must_use]
+    pub fn survives_failed_session(&self) -> bool {
+        self.event_code() != EventCode::ConnectionRequest
+    }
+
+    /// Whether the event is kept across a reboot.
+    #[must_use]
+    pub fn survives_reboot(&self) -> bool {
+        !matches!(
+            self.event_code(),
+            EventCode::Boot
+                | EventCode::ValueChange
+                | EventCode::ConnectionRequest
+                | EventCode::DiagnosticsComplete
+        )
+    }
+}
+
+/// The attributes of one parameter (SetParameterAttributes), when not the default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ParameterAttributes {
+    /// The notification value (0–6, [`Notification`]).
+    pub notification: u8,
+    /// The access list (`Subscriber` is the only standard entry).
+    pub access_list: Vec<String>,
+}
+
+impl ParameterAttributes {
+    /// The typed notification.
+    #[must_use]
+    pub fn notification(&self) -> Notification {
+        notification_from_u8(self.notification)
+    }
+}
+
+pub(crate) fn notification_from_u8(n: u8) -> Notification {
+    match n {
+        1 => Notification::Passive,
+        2 => Notification::Active,
+        3 => Notification::PassiveLightweight,
+        4 => Notification::PassiveAndPassiveLightweight,
+        5 => Notification::ActiveLightweight,
+        6 => Notification::PassiveAndActiveLightweight,
+        _ => Notification::Off,
+    }
+}
+
+pub(crate) fn notification_to_u8(n: Notification) -> u8 {
+    match n {
+        Notification::Off => 0,
+        Notification::Passive => 1,
+        Notification::Active => 2,
+        Notification::PassiveLightweight => 3,
+        Notification::PassiveAndPassiveLightweight => 4,
+        Notification::ActiveLightweight => 5,
+        Notification::PassiveAndActiveLightweight => 6,
+    }
+}
+
+/// A ScheduleInform waiting for its time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ScheduledInform {
+    /// The ACS's command key (`M ScheduleInform`).
+    pub command_key: String,
+    /// Seconds left when the state was taken (time without power does not count).
+    pub remaining_secs: u64,
+}
+
+/// Which RPC a transfer came from; decides its `M …` event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::exhaustive_enums)] // The three transfer RPCs of CWMP.
+pub enum TransferOrigin {
+    /// `Download` (`M Download`).
+    Download,
+    /// `ScheduleDownload` (`M ScheduleDownload`).
+    ScheduleDownload,
+    /// `Upload` (`M Upload`).
+    Upload,
+}
+
+impl TransferOrigin {
+    /// The method event of a completion.
+    #[must_use]
+    pub fn event_code(self) -> EventCode {
+        match self {
+            Self::Download => EventCode::MDownload,
+            Self::ScheduleDownload => EventCode::MScheduleDownload,
+            Self::Upload => EventCode::MUpload,
+        }
+    }
+}
+
+/// A transfer the ACS asked for that has not completed (GetAllQueuedTransfers).
+///
+/// A scheduled download keeps the file server's credentials until it starts.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TransferRecord {
+    /// The ACS's command key.
+    pub command_key: String,
+    /// Which RPC.
+    pub origin: TransferOrigin,
+    /// The CWMP `FileType`.
+    pub file_type: String,
+    /// The file size the ACS announced (0: unknown).
+    pub file_size: u32,
+    /// The target file name.
+    pub target_file_name: String,
+    /// The engine's transfer number once started; `None` while it waits for its window.
+    pub transfer_id: Option<u32>,
+    /// For a ScheduleDownload not yet started: seconds until its window opens.
+    pub start_in_secs: Option<u64>,
+    /// For a ScheduleDownload not yet started: the file URL.
+    pub url: String,
+    /// For a ScheduleDownload not yet started: the user name.
+    pub username: String,
+    /// For a ScheduleDownload not yet started: the password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for TransferRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransferRecord")
+            .field("command_key", &self.command_key)
+            .field("origin", &self.origin)
+            .field("file_type", &self.file_type)
+            .field("transfer_id", &self.transfer_id)
+            .field("start_in_secs", &self.start_in_secs)
+            .field("url", &self.url)
+            .field("password", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A TransferComplete waiting for the ACS's TransferCompleteResponse.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PendingTransferComplete {
+    /// The engine notice it came from (acknowledged when the ACS confirms), if any.
+    pub notice: Option<u64>,
+    /// The engine's transfer number, if any (to drop the matching [`TransferRecord`]).
+    pub transfer_id: Option<u32>,
+    /// The command key.
+    pub command_key: String,
+    /// Which RPC asked for the transfer.
+    pub origin: TransferOrigin,
+    /// 0 on success, else 9001–9019.
+    pub fault_code: u32,
+    /// The fault text (empty on success).
+    pub fault_string: String,
+    /// `StartTime` (`0001-01-01T00:00:00Z` when unknown).
+    pub start_time: String,
+    /// `CompleteTime`.
+    pub complete_time: String,
+}
+
+/// Everything a session keeps across sessions and reboots. The driver stores it (serde, any
+/// format) whenever [`Event::StateChanged`](super::Event::StateChanged) comes out, and hands
+/// it back to [`Session::new`](super::Session::new) after a restart, which then applies the
+/// reboot rules of the [module table](self).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PersistedState {
+    /// Pending Inform events.
+    pub events: Vec<PendingEvent>,
+    /// Unsuccessful session attempts since the last successful one (the Inform's
+    /// `RetryCount`).
+    pub retry_count: u32,
+    /// An Inform with `0 BOOTSTRAP` has been acknowledged for the current ACS URL.
+    pub bootstrapped: bool,
+    /// The ACS URL of the last session (a change means a new bootstrap).
+    pub acs_url: String,
+    /// Non-default parameter attributes, by full parameter path.
+    pub attributes: BTreeMap<String, ParameterAttributes>,
+    /// Pending ScheduleInform requests.
+    pub scheduled_informs: Vec<ScheduledInform>,
+    /// Transfers queued or running.
+    pub transfers: Vec<TransferRecord>,
+    /// TransferCompletes not yet confirmed by the ACS.
+    pub transfer_completes: Vec<PendingTransferComplete>,
+}
+
+impl PersistedState {
+    /// Adds an event unless the same code (numbered codes) or the same code and command key
+    /// (`M …` codes) is pending already. Returns whether it was added.
+    pub(crate) fn add_event(&mut self, code: &EventCode, command_key: &str) -> bool {
+        let multiple = code.is_multiple();
+        let text = code.as_str();
+        let present = self
+            .events
+            .iter()
+            .any(|e| e.code == text && (!multiple || e.command_key == command_key));
+        if present {
+            return false;
+        }
+        let key = if multiple { command_key } else { "" };
+        self.events.push(PendingEvent::new(code, key));
+        true
+    }
+
+    /// Whether an event with `code` is pending.
+    pub(crate) fn has_event(&self, code: &EventCode) -> bool {
+        let text = code.as_str();
+        self.events.iter().any(|e| e.code == text)
+    }
+
+    /// Applies the reboot rules.
+    pub(crate) fn after_reboot(&mut self) {
+        self.events.retain(PendingEvent::survives_reboot);
+    }
+
+    /// Applies the failed-session rules.
+    pub(crate) fn after_failed_session(&mut self) {
+        self.events.retain(PendingEvent::survives_failed_session);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_rules_follow_the_table() {
+        let mut state = PersistedState::default();
+        for code in [
+            EventCode::Bootstrap,
+            EventCode::Boot,
+            EventCode::Periodic,
+            EventCode::ValueChange,
+            EventCode::ConnectionRequest,
+            EventCode::DiagnosticsComplete,
+        ] {
+            assert!(state.add_event(&code, ""));
+        }
+        assert!(state.add_event(&EventCode::MReboot, "k1"));
+        assert!(state.add_event(&EventCode::MReboot, "k2"));
+        assert!(!state.add_event(&EventCode::MReboot, "k2"));
+        assert!(!state.add_event(&EventCode::Boot, "x"));
+
+        let mut failed = state.clone();
+        failed.after_failed_session();
+        assert!(!failed.has_event(&EventCode::ConnectionRequest));
+        assert_eq!(failed.events.len(), 7);
+
+        state.after_reboot();
+        let codes: Vec<&str> = state.events.iter().map(|e| e.code.as_str()).collect();
+        assert_eq!(codes, ["0 BOOTSTRAP", "2 PERIODIC", "M Reboot", "M Reboot"]);
+    }
+
+    #[test]
+    fn state_round_trips_through_serde() {
+        let mut state = PersistedState::default();
+        state.add_event(&EventCode::MDownload, "dl");
+        state.attributes.insert(
+            "Device.DeviceInfo.SoftwareVersion".into(),
+            ParameterAttributes {
+                notification: 2,
+                access_list: vec!["Subscriber".into()],
+            },
+        );
+        let json = serde_json::to_string(&state).unwrap();
+        let back: PersistedState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, state);
+        assert_eq!(
+            back.attributes.values().next().unwrap().notification(),
+            Notification::Active
+        );
+    }
+}
