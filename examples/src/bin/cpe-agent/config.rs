@@ -1,0 +1,262 @@
+//! The agent's configuration: embedded defaults, then an optional TOML file, then
+//! command-line flags, each overriding the one before.
+//!
+//! The defaults need nothing installed: loopback only, no TLS, state in `./cpe-agent-state`.
+//! `cpe-agent --print-config` prints [`EXAMPLE`], which documents every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// The example configuration file: every key with its default value.
+pub(crate) const EXAMPLE: &str = include_str!("cpe-agent.toml");
+
+/// The command line. Every flag overrides the same key of the file.
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "cpe-agent",
+    version,
+    about = "A simulated CPE managed over USP (TR-369) on one TR-181 model",
+    long_about = "A simulated home gateway (hal's simulated device) with a USP agent. With no \
+                  flags it listens for USP controllers on ws://127.0.0.1:7550/usp and keeps its \
+                  state in ./cpe-agent-state."
+)]
+pub(crate) struct Cli {
+    /// A TOML configuration file (see --print-config for every key).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Print the example configuration file, with the defaults, and exit.
+    #[arg(long)]
+    pub(crate) print_config: bool,
+    /// Where the device keeps its state across restarts.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// Serial number of the simulated device (its Endpoint ID is derived from it).
+    #[arg(long)]
+    pub(crate) serial: Option<String>,
+    /// Log filter: a level (`info`, `debug`) or `target=level` pairs separated by commas.
+    #[arg(long, value_name = "FILTER")]
+    pub(crate) log: Option<String>,
+    /// The USP agent's Endpoint ID (default: the device's `Device.LocalAgent.EndpointID`).
+    #[arg(long, value_name = "ID")]
+    pub(crate) endpoint_id: Option<String>,
+    /// A USP controller allowed to talk to the agent (repeatable; replaces the file's list).
+    #[arg(long = "controller", value_name = "ENDPOINT_ID")]
+    pub(crate) controllers: Vec<String>,
+    /// Accept Records from controllers that are not configured.
+    #[arg(long)]
+    pub(crate) accept_unknown_controllers: bool,
+    /// Address of the USP WebSocket server MTP (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) ws_listen: Option<SocketAddr>,
+    /// Do not start the USP WebSocket server MTP.
+    #[arg(long)]
+    pub(crate) no_ws: bool,
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Config {
+    /// Where the device keeps its state.
+    pub(crate) state_dir: PathBuf,
+    /// Log filter.
+    pub(crate) log: String,
+    /// The simulated device.
+    pub(crate) device: DeviceConfig,
+    /// The USP agent.
+    pub(crate) usp: UspConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            state_dir: PathBuf::from("cpe-agent-state"),
+            log: "info".into(),
+            device: DeviceConfig::default(),
+            usp: UspConfig::default(),
+        }
+    }
+}
+
+/// `[device]`: the simulated gateway.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct DeviceConfig {
+    /// Serial number; the factory Endpoint ID is `os::00D09E-<serial>`.
+    pub(crate) serial: String,
+    /// How often the simulated hardware ticks (uptime, wall clock, finishing asynchronous
+    /// commands such as `IPPing()`), in milliseconds.
+    pub(crate) tick_ms: u64,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            serial: "SIM0001".into(),
+            tick_ms: 1000,
+        }
+    }
+}
+
+/// `[usp]`: the USP agent and its MTPs.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct UspConfig {
+    /// The agent's Endpoint ID; empty takes the device's `Device.LocalAgent.EndpointID`.
+    pub(crate) endpoint_id: String,
+    /// Controllers allowed to talk to the agent, besides the enabled
+    /// `Device.LocalAgent.Controller.{i}.` rows of the device.
+    pub(crate) controllers: Vec<String>,
+    /// Accept Records from controllers that are not configured.
+    pub(crate) accept_unknown_controllers: bool,
+    /// `[usp.websocket]`: the WebSocket server MTP.
+    pub(crate) websocket: WebSocketConfig,
+}
+
+impl Default for UspConfig {
+    fn default() -> Self {
+        Self {
+            endpoint_id: String::new(),
+            controllers: vec!["self::controller".into()],
+            accept_unknown_controllers: false,
+            websocket: WebSocketConfig::default(),
+        }
+    }
+}
+
+/// `[usp.websocket]`: the WebSocket server MTP (subprotocol `v1.usp`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct WebSocketConfig {
+    /// Whether to listen.
+    pub(crate) enable: bool,
+    /// Listening address.
+    pub(crate) listen: SocketAddr,
+    /// The HTTP path controllers connect to.
+    pub(crate) path: String,
+    /// Seconds between the agent's WebSocket Pings (0: none).
+    pub(crate) ping_interval_s: u64,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 7550)),
+            path: "/usp".into(),
+            ping_interval_s: 30,
+        }
+    }
+}
+
+/// Why the configuration could not be built.
+#[derive(Debug)]
+pub(crate) enum ConfigError {
+    /// The file could not be read.
+    Read(PathBuf, std::io::Error),
+    /// The file is not valid.
+    Parse(PathBuf, Box<toml::de::Error>),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Read(path, error) => write!(f, "cannot read {}: {error}", path.display()),
+            Self::Parse(path, error) => write!(f, "invalid {}: {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// The defaults, then the file `cli.config` (if any), then the flags.
+    pub(crate) fn load(cli: &Cli) -> Result<Self, ConfigError> {
+        let mut config = match &cli.config {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply(cli);
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_owned(), Box::new(e)))
+    }
+
+    fn apply(&mut self, cli: &Cli) {
+        if let Some(dir) = &cli.state_dir {
+            self.state_dir.clone_from(dir);
+        }
+        if let Some(serial) = &cli.serial {
+            self.device.serial.clone_from(serial);
+        }
+        if let Some(log) = &cli.log {
+            self.log.clone_from(log);
+        }
+        if let Some(id) = &cli.endpoint_id {
+            self.usp.endpoint_id.clone_from(id);
+        }
+        if !cli.controllers.is_empty() {
+            self.usp.controllers.clone_from(&cli.controllers);
+        }
+        if cli.accept_unknown_controllers {
+            self.usp.accept_unknown_controllers = true;
+        }
+        if let Some(addr) = cli.ws_listen {
+            self.usp.websocket.listen = addr;
+        }
+        if cli.no_ws {
+            self.usp.websocket.enable = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_is_the_defaults() {
+        let parsed: Config = toml::from_str(EXAMPLE).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file: Config = toml::from_str(
+            "state_dir = \"/var/lib/cpe\"\n[usp]\ncontrollers = [\"proto::a\"]\n\
+             [usp.websocket]\nlisten = \"127.0.0.1:9000\"\n",
+        )
+        .unwrap();
+        assert_eq!(file.usp.websocket.listen.port(), 9000);
+        assert_eq!(file.device, DeviceConfig::default());
+        let mut config = file;
+        let cli = Cli::try_parse_from([
+            "cpe-agent",
+            "--state-dir",
+            "/tmp/x",
+            "--controller",
+            "proto::b",
+            "--controller",
+            "proto::c",
+            "--no-ws",
+        ])
+        .unwrap();
+        config.apply(&cli);
+        assert_eq!(config.state_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(config.usp.controllers, ["proto::b", "proto::c"]);
+        assert!(!config.usp.websocket.enable);
+        assert_eq!(config.usp.websocket.listen.port(), 9000);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Config>("[usp]\ncontroler = []\n").is_err());
+    }
+}

@@ -1,0 +1,187 @@
+//! `cpe-agent`: the reference CPE agent — a simulated home gateway (`hal::sim`) managed over
+//! USP (TR-369), driven by tokio.
+//!
+//! ```text
+//! cargo run --release -p examples --bin cpe-agent             # embedded defaults
+//! cpe-agent --config cpe-agent.toml --ws-listen 127.0.0.1:0   # a file, then flags
+//! cpe-agent --print-config                                    # every key, with defaults
+//! ```
+//!
+//! This binary is the driver of the sans-IO stacks: the only place that reads clocks and opens
+//! sockets. Modules: [`config`] (TOML file and flags), [`device`] (the simulated device, its
+//! persistence in the state directory and the fan-out of its notices), [`usp`] (the USP
+//! agent's drive loop) and [`ws`] (the WebSocket server MTP).
+// The driver is where time enters the sans-IO crates: it reads the monotonic clock and the
+// wall clock and passes them in as inputs (STYLE.md §2.3), so the workspace-wide ban on
+// `Instant::now`/`SystemTime::now` does not apply to this binary.
+#![allow(clippy::disallowed_methods)]
+
+mod config;
+mod device;
+mod usp;
+mod ws;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser as _;
+use tokio::sync::{mpsc, watch};
+use tracing_subscriber::filter::Targets;
+
+use crate::config::{Cli, Config};
+
+/// How long tasks get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.print_config {
+        print!("{}", config::EXAMPLE);
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::load(&cli) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("cpe-agent: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(error) = init_logs(&config.log) {
+        eprintln!("cpe-agent: invalid log filter: {error}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cpe-agent: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Human-readable logs on stdout; `RUST_LOG` overrides the configured filter.
+fn init_logs(filter: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
+    let targets: Targets = filter.parse()?;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_ansi(ansi))
+        .with(targets)
+        .try_init()?;
+    Ok(())
+}
+
+async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let device = device::boot(&config.state_dir, &config.device.serial).await?;
+    tracing::info!(
+        serial = %config.device.serial,
+        state = %config.state_dir.join(device::STATE_FILE).display(),
+        cause = device.boot.cause.as_str(),
+        bootstrap = device.boot.bootstrap,
+        "simulated device booted"
+    );
+    let engine = device.engine.clone();
+
+    if !config.usp.endpoint_id.is_empty() {
+        let id = config.usp.endpoint_id.clone();
+        engine
+            .device_update(|txn| txn.set("Device.LocalAgent.EndpointID", &id))
+            .await?;
+    }
+    let endpoint_id = engine.read(|store| {
+        store
+            .value("Device.LocalAgent.EndpointID")
+            .map(tr181_model::value::Value::canonical_text)
+            .unwrap_or_default()
+    });
+    let mut controllers = config.usp.controllers.clone();
+    for stored in device::stored_controllers(&engine) {
+        if !controllers.contains(&stored) {
+            controllers.push(stored);
+        }
+    }
+
+    let (stop, shutdown) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+
+    let (usp_device_tx, usp_device_rx) = mpsc::channel(256);
+    let (mtp_tx, mtp_rx) = mpsc::channel(256);
+    let driver = usp::UspDriver::new(
+        engine.clone(),
+        &endpoint_id,
+        &controllers,
+        config.usp.accept_unknown_controllers,
+    );
+    tasks.spawn(driver.run(mtp_rx, usp_device_rx, shutdown.clone()));
+    tasks.spawn(device::run(
+        device.sim.clone(),
+        engine.clone(),
+        Duration::from_millis(config.device.tick_ms),
+        vec![usp_device_tx],
+        shutdown.clone(),
+    ));
+
+    if config.usp.websocket.enable {
+        let server = ws::WsServer::bind(&config.usp.websocket)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.usp.websocket.listen))?;
+        tracing::info!("USP agent {endpoint_id} listening on {}", server.url());
+        tasks.spawn(server.serve(mtp_tx.clone(), shutdown.clone()));
+    } else {
+        tracing::warn!("no USP MTP enabled: the agent cannot be reached");
+    }
+    tracing::info!(controllers = ?controllers, "USP controllers accepted");
+    tracing::info!("CWMP (TR-069) is not available in this agent yet; see examples/README.md");
+    drop(mtp_tx);
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("tasks did not stop within {SHUTDOWN_GRACE:?}");
+        tasks.abort_all();
+    }
+    engine.persist().await?;
+    tracing::info!(state = %config.state_dir.display(), "state saved, stopped");
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGTERM");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
