@@ -2,8 +2,9 @@
 //! back.
 //!
 //! The agent never calls [`hal::Engine`]: it emits [`Output::EngineRequest`](super::Output) with
-//! an [`EngineRequest`], the driver runs it on the engine and answers with
-//! [`Agent::respond`](super::Agent::respond) and the matching [`EngineResult`]:
+//! an [`EngineRequest`], the driver runs it on the engine ([`EngineRequest::execute`] does
+//! exactly that) and answers with [`Agent::respond`](super::Agent::respond) and the matching
+//! [`EngineResult`]:
 //!
 //! | [`EngineRequest`] | Driver call | [`EngineResult`] |
 //! |---|---|---|
@@ -20,12 +21,12 @@
 use std::string::String;
 use std::vec::Vec;
 
-use hal::EngineError;
 use hal::engine::{
     AddRequest, AddResponse, DeleteRequest, DeleteResponse, Failure, GetInstancesRequest,
     GetInstancesResponse, GetRequest, GetResponse, NoticeId, OperateRequest, OperateResponse,
-    SetRequest, SetResponse, SupportedRequest, SupportedResponse,
+    Principal, SetRequest, SetResponse, SupportedRequest, SupportedResponse,
 };
+use hal::{Engine, EngineError};
 use tr181_model::store::Transaction;
 
 /// The agent's number for one [`EngineRequest`]; echo it in [`Agent::respond`].
@@ -117,4 +118,26 @@ pub enum EngineResult {
     Set(Result<SetResponse, Failure>),
     /// For [`EngineRequest::Supported`].
     Supported(Result<SupportedResponse, EngineError>),
+}
+
+impl EngineRequest {
+    /// Runs the request on `engine` as `principal`: the whole driver side of an
+    /// [`Output::EngineRequest`](super::Output::EngineRequest), as the table above says.
+    pub async fn execute(&self, engine: &Engine, principal: &Principal) -> EngineResult {
+        match self {
+            Self::Acknowledge(id) => EngineResult::Acknowledged(engine.acknowledge(*id).await),
+            Self::Add(r) => EngineResult::Added(engine.add(principal, r).await),
+            Self::Delete(r) => EngineResult::Deleted(engine.delete(principal, r).await),
+            Self::DeviceUpdate(u) => {
+                EngineResult::DeviceUpdated(engine.device_update(|txn| u.apply(txn)).await)
+            }
+            Self::Get(r) => EngineResult::Got(engine.get(principal, r).await),
+            Self::GetInstances(r) => {
+                EngineResult::GotInstances(engine.get_instances(principal, r).await)
+            }
+            Self::Operate(r) => EngineResult::Operated(engine.operate(principal, r).await),
+            Self::Set(r) => EngineResult::Set(engine.set(principal, r).await),
+            Self::Supported(r) => EngineResult::Supported(engine.get_supported(principal, r)),
+        }
+    }
 }

@@ -17,12 +17,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hal::engine::{AccessControl, AllowAll};
 use hal::sim::SimDevice;
-use hal::{Engine, EngineConfig, Principal};
+use hal::{Engine, EngineConfig};
 use prost::Message as _;
-use usp_core::agent::{
-    Agent, AgentConfig, AgentEvent, ControllerConfig, EngineRequest, EngineResult, Mtp, MtpKind,
-    Output,
-};
+use usp_core::agent::{Agent, AgentConfig, AgentEvent, ControllerConfig, Mtp, MtpKind, Output};
 use usp_core::codec::{self, RecordBuilder};
 use usp_core::usp::{self, body::MsgBody, request::ReqType, response::RespType};
 use usp_core::usp_record::record::RecordType;
@@ -112,7 +109,7 @@ impl Harness {
                     principal,
                     request,
                 } => {
-                    let result = run(&self.engine, &principal, request).await;
+                    let result = request.execute(&self.engine, &principal).await;
                     self.agent.respond(id, result).unwrap();
                     self.sync_changes();
                 }
@@ -278,26 +275,6 @@ impl Harness {
                 .map(tr181_model::value::Value::canonical_text)
                 .unwrap()
         })
-    }
-}
-
-/// Runs one engine request the way a driver does.
-pub async fn run(engine: &Engine, principal: &Principal, request: EngineRequest) -> EngineResult {
-    match request {
-        EngineRequest::Acknowledge(id) => EngineResult::Acknowledged(engine.acknowledge(id).await),
-        EngineRequest::Add(r) => EngineResult::Added(engine.add(principal, &r).await),
-        EngineRequest::Delete(r) => EngineResult::Deleted(engine.delete(principal, &r).await),
-        EngineRequest::DeviceUpdate(u) => {
-            EngineResult::DeviceUpdated(engine.device_update(|txn| u.apply(txn)).await)
-        }
-        EngineRequest::Get(r) => EngineResult::Got(engine.get(principal, &r).await),
-        EngineRequest::GetInstances(r) => {
-            EngineResult::GotInstances(engine.get_instances(principal, &r).await)
-        }
-        EngineRequest::Operate(r) => EngineResult::Operated(engine.operate(principal, &r).await),
-        EngineRequest::Set(r) => EngineResult::Set(engine.set(principal, &r).await),
-        EngineRequest::Supported(r) => EngineResult::Supported(engine.get_supported(principal, &r)),
-        other => panic!("unknown engine request {other:?}"),
     }
 }
 

@@ -12,11 +12,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use hal::{Engine, Principal};
+use hal::Engine;
 use tokio::sync::{mpsc, watch};
-use usp_core::agent::{
-    Agent, AgentConfig, ControllerConfig, EngineRequest, EngineResult, Mtp, MtpKind, Output,
-};
+use usp_core::agent::{Agent, AgentConfig, ControllerConfig, Mtp, MtpKind, Output};
 use usp_core::codec::{self, RecordBuilder};
 
 use crate::device::{DeviceEvent, wall_clock};
@@ -210,9 +208,7 @@ impl UspDriver {
                     principal,
                     request,
                 } => {
-                    let Some(result) = run_request(&self.engine, &principal, request).await else {
-                        continue;
-                    };
+                    let result = request.execute(&self.engine, &principal).await;
                     if let Err(error) = self.agent.respond(id, result) {
                         tracing::error!(%error, "the agent refused an engine result");
                     }
@@ -274,31 +270,4 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// Runs one engine request the way `usp_core::agent::engine` documents it.
-async fn run_request(
-    engine: &Engine,
-    principal: &Principal,
-    request: EngineRequest,
-) -> Option<EngineResult> {
-    Some(match request {
-        EngineRequest::Acknowledge(id) => EngineResult::Acknowledged(engine.acknowledge(id).await),
-        EngineRequest::Add(r) => EngineResult::Added(engine.add(principal, &r).await),
-        EngineRequest::Delete(r) => EngineResult::Deleted(engine.delete(principal, &r).await),
-        EngineRequest::DeviceUpdate(u) => {
-            EngineResult::DeviceUpdated(engine.device_update(|txn| u.apply(txn)).await)
-        }
-        EngineRequest::Get(r) => EngineResult::Got(engine.get(principal, &r).await),
-        EngineRequest::GetInstances(r) => {
-            EngineResult::GotInstances(engine.get_instances(principal, &r).await)
-        }
-        EngineRequest::Operate(r) => EngineResult::Operated(engine.operate(principal, &r).await),
-        EngineRequest::Set(r) => EngineResult::Set(engine.set(principal, &r).await),
-        EngineRequest::Supported(r) => EngineResult::Supported(engine.get_supported(principal, &r)),
-        other => {
-            tracing::error!(?other, "engine request this driver does not know");
-            return None;
-        }
-    })
 }
