@@ -18,10 +18,11 @@ pub(crate) const EXAMPLE: &str = include_str!("cpe-agent.toml");
 #[command(
     name = "cpe-agent",
     version,
-    about = "A simulated CPE managed over USP (TR-369) on one TR-181 model",
-    long_about = "A simulated home gateway (hal's simulated device) with a USP agent. With no \
-                  flags it listens for USP controllers on ws://127.0.0.1:7550/usp and keeps its \
-                  state in ./cpe-agent-state."
+    about = "A simulated CPE managed over USP (TR-369) and CWMP (TR-069) on one TR-181 model",
+    long_about = "A simulated home gateway (hal's simulated device) with a USP agent and a CWMP \
+                  client. With no flags it listens for USP controllers on \
+                  ws://127.0.0.1:7550/usp and keeps its state in ./cpe-agent-state; CWMP runs \
+                  once an ACS URL is given (--acs-url)."
 )]
 pub(crate) struct Cli {
     /// A TOML configuration file (see --print-config for every key).
@@ -54,6 +55,30 @@ pub(crate) struct Cli {
     /// Do not start the USP WebSocket server MTP.
     #[arg(long)]
     pub(crate) no_ws: bool,
+    /// The ACS URL (`http://` only); setting it turns CWMP (TR-069) on.
+    #[arg(long, value_name = "URL")]
+    pub(crate) acs_url: Option<String>,
+    /// User name for HTTP authentication towards the ACS.
+    #[arg(long, value_name = "USER")]
+    pub(crate) acs_username: Option<String>,
+    /// Password for HTTP authentication towards the ACS.
+    #[arg(long, value_name = "PASSWORD")]
+    pub(crate) acs_password: Option<String>,
+    /// Loopback port of the CWMP connection-request server (0 picks a free port).
+    #[arg(long, value_name = "PORT")]
+    pub(crate) cr_port: Option<u16>,
+    /// User name the ACS must give in connection requests.
+    #[arg(long, value_name = "USER")]
+    pub(crate) cr_username: Option<String>,
+    /// Password the ACS must give in connection requests.
+    #[arg(long, value_name = "PASSWORD")]
+    pub(crate) cr_password: Option<String>,
+    /// Seconds between periodic Informs (0 keeps the device's setting).
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) periodic_inform_interval: Option<u32>,
+    /// Do not start the CWMP (TR-069) client, even with an ACS URL.
+    #[arg(long)]
+    pub(crate) no_cwmp: bool,
 }
 
 /// The whole configuration.
@@ -68,6 +93,8 @@ pub(crate) struct Config {
     pub(crate) device: DeviceConfig,
     /// The USP agent.
     pub(crate) usp: UspConfig,
+    /// The CWMP (TR-069) client.
+    pub(crate) cwmp: CwmpConfig,
 }
 
 impl Default for Config {
@@ -77,6 +104,7 @@ impl Default for Config {
             log: "info".into(),
             device: DeviceConfig::default(),
             usp: UspConfig::default(),
+            cwmp: CwmpConfig::default(),
         }
     }
 }
@@ -152,6 +180,53 @@ impl Default for WebSocketConfig {
     }
 }
 
+/// `[cwmp]`: the CWMP (TR-069) client and its connection-request server.
+///
+/// Empty strings and zero numbers keep what the device has in `Device.ManagementServer.`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct CwmpConfig {
+    /// Whether to run CWMP at all; it runs only when `acs_url` is set too.
+    pub(crate) enabled: bool,
+    /// The ACS URL (`Device.ManagementServer.URL`); `http://` only (no TLS yet).
+    pub(crate) acs_url: String,
+    /// `Device.ManagementServer.Username`.
+    pub(crate) username: String,
+    /// `Device.ManagementServer.Password`.
+    pub(crate) password: String,
+    /// Loopback port of the connection-request server (0: a free port).
+    pub(crate) connection_request_port: u16,
+    /// `Device.ManagementServer.ConnectionRequestUsername`.
+    pub(crate) connection_request_username: String,
+    /// `Device.ManagementServer.ConnectionRequestPassword`.
+    pub(crate) connection_request_password: String,
+    /// `Device.ManagementServer.PeriodicInformInterval` in seconds (with
+    /// `PeriodicInformEnable` on).
+    pub(crate) periodic_inform_interval: u32,
+}
+
+impl Default for CwmpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            acs_url: String::new(),
+            username: String::new(),
+            password: String::new(),
+            connection_request_port: 7547,
+            connection_request_username: String::new(),
+            connection_request_password: String::new(),
+            periodic_inform_interval: 0,
+        }
+    }
+}
+
+impl CwmpConfig {
+    /// Whether the CWMP client runs: enabled, with an ACS URL.
+    pub(crate) fn active(&self) -> bool {
+        self.enabled && !self.acs_url.is_empty()
+    }
+}
+
 /// Why the configuration could not be built.
 #[derive(Debug)]
 pub(crate) enum ConfigError {
@@ -214,6 +289,27 @@ impl Config {
         if cli.no_ws {
             self.usp.websocket.enable = false;
         }
+        let cwmp = &mut self.cwmp;
+        for (flag, key) in [
+            (&cli.acs_url, &mut cwmp.acs_url),
+            (&cli.acs_username, &mut cwmp.username),
+            (&cli.acs_password, &mut cwmp.password),
+            (&cli.cr_username, &mut cwmp.connection_request_username),
+            (&cli.cr_password, &mut cwmp.connection_request_password),
+        ] {
+            if let Some(value) = flag {
+                key.clone_from(value);
+            }
+        }
+        if let Some(port) = cli.cr_port {
+            cwmp.connection_request_port = port;
+        }
+        if let Some(interval) = cli.periodic_inform_interval {
+            cwmp.periodic_inform_interval = interval;
+        }
+        if cli.no_cwmp {
+            cwmp.enabled = false;
+        }
     }
 }
 
@@ -253,6 +349,31 @@ mod tests {
         assert_eq!(config.usp.controllers, ["proto::b", "proto::c"]);
         assert!(!config.usp.websocket.enable);
         assert_eq!(config.usp.websocket.listen.port(), 9000);
+    }
+
+    #[test]
+    fn cwmp_runs_only_with_an_acs_url() {
+        let mut config = Config::default();
+        assert!(!config.cwmp.active());
+        let cli = Cli::try_parse_from([
+            "cpe-agent",
+            "--acs-url",
+            "http://127.0.0.1:7000/acs",
+            "--cr-port",
+            "0",
+            "--cr-username",
+            "cr",
+        ])
+        .unwrap();
+        config.apply(&cli);
+        assert!(config.cwmp.active());
+        assert_eq!(config.cwmp.connection_request_port, 0);
+        assert_eq!(config.cwmp.connection_request_username, "cr");
+        config.apply(&Cli::try_parse_from(["cpe-agent", "--no-cwmp"]).unwrap());
+        assert!(!config.cwmp.active());
+        let file: Config =
+            toml::from_str("[cwmp]\nacs_url = \"http://acs/\"\nenabled = false\n").unwrap();
+        assert!(!file.cwmp.active());
     }
 
     #[test]

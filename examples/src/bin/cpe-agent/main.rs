@@ -1,22 +1,25 @@
 //! `cpe-agent`: the reference CPE agent — a simulated home gateway (`hal::sim`) managed over
-//! USP (TR-369), driven by tokio.
+//! USP (TR-369) and CWMP (TR-069), driven by tokio.
 //!
 //! ```text
 //! cargo run --release -p examples --bin cpe-agent             # embedded defaults
 //! cpe-agent --config cpe-agent.toml --ws-listen 127.0.0.1:0   # a file, then flags
 //! cpe-agent --print-config                                    # every key, with defaults
+//! cpe-agent --acs-url http://127.0.0.1:7557/ --cr-username cr --cr-password secret
 //! ```
 //!
 //! This binary is the driver of the sans-IO stacks: the only place that reads clocks and opens
 //! sockets. Modules: [`config`] (TOML file and flags), [`device`] (the simulated device, its
 //! persistence in the state directory and the fan-out of its notices), [`usp`] (the USP
-//! agent's drive loop) and [`ws`] (the WebSocket server MTP).
+//! agent's drive loop), [`ws`] (the WebSocket server MTP) and [`cwmp`] (the CWMP session's
+//! drive loop, its HTTP client and the connection-request server).
 // The driver is where time enters the sans-IO crates: it reads the monotonic clock and the
 // wall clock and passes them in as inputs (STYLE.md §2.3), so the workspace-wide ban on
 // `Instant::now`/`SystemTime::now` does not apply to this binary.
 #![allow(clippy::disallowed_methods)]
 
 mod config;
+mod cwmp;
 mod device;
 mod usp;
 mod ws;
@@ -125,11 +128,36 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         config.usp.accept_unknown_controllers,
     );
     tasks.spawn(driver.run(mtp_rx, usp_device_rx, shutdown.clone()));
+    let mut drivers = vec![usp_device_tx];
+
+    if config.cwmp.active() {
+        let port = config.cwmp.connection_request_port;
+        let listener = cwmp::ConnReqListener::bind(port)
+            .await
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+        let cr_url = listener.url()?;
+        cwmp::configure_device(&engine, &config.cwmp, &cr_url).await?;
+        let (cwmp_device_tx, cwmp_device_rx) = mpsc::channel(256);
+        let (cr_tx, cr_rx) = mpsc::channel(cwmp::cr_queue());
+        let driver = cwmp::CwmpDriver::new(engine.clone(), &config.state_dir);
+        tasks.spawn(driver.run(cwmp_device_rx, cr_rx, shutdown.clone()));
+        tasks.spawn(listener.serve(engine.clone(), cr_tx, shutdown.clone()));
+        drivers.push(cwmp_device_tx);
+        tracing::info!("CWMP connection requests accepted on {cr_url}");
+        tracing::info!(
+            state = %config.state_dir.join(cwmp::STATE_FILE).display(),
+            "CWMP client informing the ACS at {}",
+            config.cwmp.acs_url
+        );
+    } else {
+        tracing::info!("CWMP (TR-069) is off: no ACS URL configured (--acs-url or [cwmp] acs_url)");
+    }
+
     tasks.spawn(device::run(
         device.sim.clone(),
         engine.clone(),
         Duration::from_millis(config.device.tick_ms),
-        vec![usp_device_tx],
+        drivers,
         shutdown.clone(),
     ));
 
@@ -143,7 +171,6 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         tracing::warn!("no USP MTP enabled: the agent cannot be reached");
     }
     tracing::info!(controllers = ?controllers, "USP controllers accepted");
-    tracing::info!("CWMP (TR-069) is not available in this agent yet; see examples/README.md");
     drop(mtp_tx);
 
     wait_for_signal().await;

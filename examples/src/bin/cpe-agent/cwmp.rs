@@ -1,0 +1,594 @@
+//! The CWMP (TR-069) driver: owns the sans-IO [`Session`], posts what it transmits to the
+//! ACS over HTTP/1.1 (hyper, one kept-alive connection per session), runs its engine
+//! requests, feeds it the device's notices and change log, honours its timers, and persists
+//! its state in `<state_dir>/cwmp.json`. A second task serves connection requests
+//! ([`ConnReqServer`]) on a loopback port.
+//!
+//! The HTTP exchange is awaited inside the drive loop: while a POST is in flight, device
+//! events and connection requests wait in their channels (each exchange is bounded by the
+//! session timeout).
+
+use std::collections::BTreeSet;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash as _, Hasher as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use cwmp_core::connreq::{ConnReqConfig, ConnReqRequest, ConnReqResponse, ConnReqServer};
+use cwmp_core::session::{
+    Event, HttpRequest, HttpResponse, Input, Output, PersistedState, ServerSettings, Session,
+    SessionConfig,
+};
+use hal::Engine;
+use hal::engine::NoticeId;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, Response, StatusCode, Uri, header};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tr181_model::store::Change;
+
+use crate::config::CwmpConfig;
+use crate::device::{DeviceEvent, wall_clock};
+
+/// The file in the state directory that holds the session's persisted state.
+pub(crate) const STATE_FILE: &str = "cwmp.json";
+/// The path of the connection-request URL.
+pub(crate) const CR_PATH: &str = "/cwmp-cr";
+/// Most bytes of an ACS response body (the codec refuses more than 1 MiB anyway).
+const MAX_RESPONSE_BODY: usize = 1024 * 1024 + 1;
+/// Most outputs handled in one drain before the driver looks at its inputs again.
+const DRAIN_BOUND: usize = 10_000;
+/// How long one connection-request connection may stay open.
+const CR_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connection requests accepted but not yet given to the session.
+const CR_QUEUE: usize = 8;
+
+const MS: &str = "Device.ManagementServer.";
+
+/// A per-process seed for the session's and the connection-request server's random numbers.
+fn seed(salt: u64) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    std::process::id().hash(&mut hasher);
+    std::time::SystemTime::now().hash(&mut hasher);
+    Instant::now().hash(&mut hasher);
+    salt.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Writes the configured `Device.ManagementServer.` values and the connection-request URL
+/// `cr_url` on the device (as the device, like the USP side's own parameters).
+pub(crate) async fn configure_device(
+    engine: &Engine,
+    config: &CwmpConfig,
+    cr_url: &str,
+) -> Result<(), hal::EngineError> {
+    let config = config.clone();
+    let cr_url = cr_url.to_owned();
+    engine
+        .device_update(move |txn| {
+            txn.set(&format!("{MS}URL"), &config.acs_url)?;
+            for (name, value) in [
+                ("Username", &config.username),
+                ("Password", &config.password),
+                (
+                    "ConnectionRequestUsername",
+                    &config.connection_request_username,
+                ),
+                (
+                    "ConnectionRequestPassword",
+                    &config.connection_request_password,
+                ),
+            ] {
+                if !value.is_empty() {
+                    txn.set(&format!("{MS}{name}"), value)?;
+                }
+            }
+            if config.periodic_inform_interval > 0 {
+                txn.set(
+                    &format!("{MS}PeriodicInformInterval"),
+                    &config.periodic_inform_interval.to_string(),
+                )?;
+                txn.set(&format!("{MS}PeriodicInformEnable"), "true")?;
+            }
+            txn.set(&format!("{MS}ConnectionRequestURL"), &cr_url)
+        })
+        .await
+}
+
+/// Loads the persisted session state; a missing file is a fresh start (`0 BOOTSTRAP`), an
+/// unreadable one too (with a warning).
+pub(crate) fn load_state(state_dir: &Path) -> Option<PersistedState> {
+    let path = state_dir.join(STATE_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(error) => {
+            tracing::warn!(%error, path = %path.display(), "cannot read the CWMP state");
+            return None;
+        }
+    };
+    match serde_json::from_str(&text) {
+        Ok(state) => Some(state),
+        Err(error) => {
+            tracing::warn!(%error, path = %path.display(), "invalid CWMP state, starting fresh");
+            None
+        }
+    }
+}
+
+/// The HTTP connection of the current session.
+struct AcsConnection {
+    authority: String,
+    sender: SendRequest<Full<Bytes>>,
+}
+
+/// The CWMP driver; see the [module docs](self).
+pub(crate) struct CwmpDriver {
+    session: Session,
+    engine: Arc<Engine>,
+    seq: u64,
+    state_path: PathBuf,
+    saved: Option<String>,
+    timeout: Option<Instant>,
+    http_timeout: Duration,
+    connection: Option<AcsConnection>,
+    /// Notices given to the session at start, which the device task delivers again.
+    early_notices: BTreeSet<NoticeId>,
+}
+
+impl CwmpDriver {
+    /// A driver for `engine`'s device, restoring the state saved in `state_dir`.
+    pub(crate) fn new(engine: Arc<Engine>, state_dir: &Path) -> Self {
+        let persisted = load_state(state_dir);
+        let config = SessionConfig::default().with_rng_seed(seed(1));
+        let http_timeout = config.session_timeout;
+        let settings = engine.read(ServerSettings::from_store);
+        let mut session = Session::new(config, settings, persisted, Instant::now());
+        // The notices pending now (this boot's `Booted` among them) go in before anything
+        // can start a session, so that the first Inform carries `1 BOOT`. The device task
+        // delivers them again later: those repeats are skipped (once acknowledged, the
+        // session would take a repeated `Booted` for a new boot).
+        let mut early_notices = BTreeSet::new();
+        for (id, notice) in engine.pending_notices() {
+            early_notices.insert(id);
+            if let Err(error) = session.handle_input(Input::Notice(id, notice)) {
+                tracing::warn!(%error, "CWMP session refused a notice");
+            }
+        }
+        let seq = engine.last_seq();
+        let mut driver = Self {
+            session,
+            engine,
+            seq,
+            state_path: state_dir.join(STATE_FILE),
+            saved: None,
+            timeout: None,
+            http_timeout,
+            connection: None,
+            early_notices,
+        };
+        if let Some(time) = wall_clock() {
+            driver.input(Input::WallClock(time));
+        }
+        driver
+    }
+
+    /// Runs until `shutdown`: `connection_requests` carries each connection request the
+    /// server accepted.
+    pub(crate) async fn run(
+        mut self,
+        mut device: mpsc::Receiver<DeviceEvent>,
+        mut connection_requests: mpsc::Receiver<()>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            self.drive().await;
+            let timer = self.timeout.map(tokio::time::Instant::from_std);
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                Some(event) = device.recv() => self.handle_device(event),
+                Some(()) = connection_requests.recv() => {
+                    tracing::info!("CWMP connection request accepted");
+                    self.input(Input::ConnectionRequest);
+                }
+                () = sleep_until(timer) => self.input(Input::Timeout(Instant::now())),
+            }
+        }
+        self.save();
+    }
+
+    /// Moves the session's time to now, then feeds `input`.
+    fn input(&mut self, input: Input<'_>) {
+        if let Err(error) = self.session.handle_input(Input::Timeout(Instant::now())) {
+            tracing::warn!(%error, "CWMP session refused the time");
+        }
+        if matches!(input, Input::Timeout(_)) {
+            return;
+        }
+        if let Err(error) = self.session.handle_input(input) {
+            tracing::warn!(%error, "CWMP session refused an input");
+        }
+    }
+
+    fn handle_device(&mut self, event: DeviceEvent) {
+        if let Some(time) = wall_clock() {
+            self.input(Input::WallClock(time));
+        }
+        self.sync_changes();
+        if let DeviceEvent::Notice(id, notice) = event {
+            if !self.early_notices.remove(&id) {
+                self.input(Input::Notice(id, notice));
+            }
+        }
+    }
+
+    /// Passes new change-log records to the session, and new settings when
+    /// `Device.ManagementServer.` changed.
+    fn sync_changes(&mut self) {
+        let changes = self.engine.changes_since(self.seq);
+        let Some(last) = changes.last() else {
+            return;
+        };
+        self.seq = last.seq;
+        self.input(Input::Changes(&changes));
+        let settings_changed = changes.iter().any(|record| match &record.change {
+            Change::ValueChanged { path, .. } => ServerSettings::is_settings_path(path),
+            _ => false,
+        });
+        if settings_changed {
+            let settings = self.engine.read(ServerSettings::from_store);
+            tracing::debug!(?settings, "CWMP settings changed");
+            self.input(Input::Settings(settings));
+        }
+    }
+
+    /// Drains the session's outputs: POSTs, engine requests and events.
+    async fn drive(&mut self) {
+        for _ in 0..DRAIN_BOUND {
+            match self.session.poll_output() {
+                Output::Transmit(request) => self.transmit(&request).await,
+                Output::EngineRequest {
+                    id,
+                    principal,
+                    request,
+                } => {
+                    let result = request.execute(&self.engine, &principal).await;
+                    if let Err(error) = self.session.respond(id, result) {
+                        tracing::error!(%error, "the CWMP session refused an engine result");
+                    }
+                    self.sync_changes();
+                }
+                Output::Event(event) => self.handle_event(event),
+                Output::Timeout(at) => {
+                    self.timeout = Some(at);
+                    return;
+                }
+                other => tracing::warn!(?other, "unknown CWMP session output"),
+            }
+        }
+        // Still busy: look at inputs, then come back at once.
+        self.timeout = Some(Instant::now());
+    }
+
+    fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::SessionStarted { events } => {
+                let codes: Vec<&str> = events.iter().map(|e| e.event_code.as_str()).collect();
+                tracing::info!(events = ?codes, "CWMP session started");
+            }
+            Event::SessionEnded(end) => {
+                // TR-069 §3.2.1: the CPE closes the connection at the end of the session.
+                self.connection = None;
+                match end.failure {
+                    None => tracing::info!("CWMP session ended"),
+                    Some(failure) => tracing::warn!(
+                        ?failure,
+                        retry_count = end.retry_count,
+                        "CWMP session failed"
+                    ),
+                }
+            }
+            Event::StateChanged => self.save(),
+            other => tracing::debug!(?other, "CWMP session event"),
+        }
+    }
+
+    /// Saves the persisted state if it changed (written to a temporary file, then renamed).
+    fn save(&mut self) {
+        let json = match serde_json::to_string_pretty(&self.session.persisted_state()) {
+            Ok(json) => json,
+            Err(error) => {
+                tracing::error!(%error, "cannot encode the CWMP state");
+                return;
+            }
+        };
+        if self.saved.as_deref() == Some(json.as_str()) {
+            return;
+        }
+        let temporary = self.state_path.with_extension("json.tmp");
+        let written = std::fs::write(&temporary, &json)
+            .and_then(|()| std::fs::rename(&temporary, &self.state_path));
+        match written {
+            Ok(()) => {
+                tracing::debug!(path = %self.state_path.display(), "CWMP state saved");
+                self.saved = Some(json);
+            }
+            Err(error) => tracing::error!(
+                %error,
+                path = %self.state_path.display(),
+                "cannot save the CWMP state"
+            ),
+        }
+    }
+
+    /// POSTs `request` and feeds the answer (or the failure) to the session.
+    async fn transmit(&mut self, request: &HttpRequest) {
+        tracing::debug!(url = %request.url, bytes = request.body.len(), "CWMP POST");
+        let answer = tokio::time::timeout(self.http_timeout, self.post(request)).await;
+        match answer {
+            Ok(Ok((status, headers, body))) => {
+                tracing::debug!(status, bytes = body.len(), "CWMP response");
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                self.input(Input::HttpResponse(HttpResponse::new(
+                    status, &headers, &body,
+                )));
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(url = %request.url, %error, "CWMP POST failed");
+                self.connection = None;
+                self.input(Input::HttpFailed);
+            }
+            Err(_) => {
+                tracing::warn!(url = %request.url, "CWMP POST timed out");
+                self.connection = None;
+                self.input(Input::HttpFailed);
+            }
+        }
+    }
+
+    /// One HTTP/1.1 exchange on the session's connection (opened or reopened as needed).
+    async fn post(&mut self, request: &HttpRequest) -> Result<HttpAnswer, String> {
+        let uri: Uri = request
+            .url
+            .parse()
+            .map_err(|e| format!("invalid ACS URL: {e}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err("only http:// ACS URLs are supported (no TLS in this agent)".into());
+        }
+        let authority = uri
+            .authority()
+            .ok_or("the ACS URL has no host")?
+            .as_str()
+            .to_owned();
+        let target = uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        let reuse = self
+            .connection
+            .as_ref()
+            .is_some_and(|c| c.authority == authority && !c.sender.is_closed());
+        if !reuse {
+            self.connection = Some(connect(&uri, authority.clone()).await?);
+        }
+        let Some(connection) = self.connection.as_mut() else {
+            return Err("no connection".into());
+        };
+        let mut builder = Request::post(target);
+        let mut has_host = false;
+        for (name, value) in &request.headers {
+            has_host |= name.eq_ignore_ascii_case("host");
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if !has_host {
+            builder = builder.header(header::HOST, authority.as_str());
+        }
+        let http_request = builder
+            .body(Full::new(Bytes::from(request.body.clone())))
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        connection
+            .sender
+            .ready()
+            .await
+            .map_err(|e| format!("connection lost: {e}"))?;
+        let response = connection
+            .sender
+            .send_request(http_request)
+            .await
+            .map_err(|e| format!("HTTP exchange failed: {e}"))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let body = Limited::new(response.into_body(), MAX_RESPONSE_BODY)
+            .collect()
+            .await
+            .map_err(|e| format!("cannot read the response body: {e}"))?
+            .to_bytes()
+            .to_vec();
+        Ok((status, headers, body))
+    }
+}
+
+/// Status, headers and body of an ACS response.
+type HttpAnswer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// Opens a connection to the ACS of `uri`.
+async fn connect(uri: &Uri, authority: String) -> Result<AcsConnection, String> {
+    let host = uri.host().ok_or("the ACS URL has no host")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let stream = TcpStream::connect((host, port))
+        .await
+        .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake with {authority} failed: {e}"))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "ACS connection closed");
+        }
+    });
+    tracing::debug!(%authority, "connected to the ACS");
+    Ok(AcsConnection { authority, sender })
+}
+
+/// Sleeps until `at`, or forever without a deadline.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The connection-request server, bound.
+pub(crate) struct ConnReqListener {
+    listener: TcpListener,
+}
+
+impl ConnReqListener {
+    /// Binds `127.0.0.1:port`.
+    pub(crate) async fn bind(port: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+        Ok(Self { listener })
+    }
+
+    /// The `ConnectionRequestURL` of this server.
+    pub(crate) fn url(&self) -> std::io::Result<String> {
+        Ok(format!("http://{}{CR_PATH}", self.listener.local_addr()?))
+    }
+
+    /// Serves connection requests until `shutdown`; each accepted one goes to `accepted`.
+    pub(crate) async fn serve(
+        self,
+        engine: Arc<Engine>,
+        accepted: mpsc::Sender<()>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let (username, password) = cr_credentials(&engine);
+        let server = Arc::new(Mutex::new(ConnReqServer::new(
+            ConnReqConfig::new(username, password),
+            seed(2),
+        )));
+        loop {
+            let incoming = tokio::select! {
+                _ = shutdown.changed() => break,
+                incoming = self.listener.accept() => incoming,
+            };
+            let stream = match incoming {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "connection-request accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let server = server.clone();
+            let engine = engine.clone();
+            let accepted = accepted.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let answer = handle_connection_request(&server, &engine, &accepted, &request);
+                    std::future::ready(Ok::<_, std::convert::Infallible>(answer))
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                match tokio::time::timeout(CR_CONNECTION_TIMEOUT, connection).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => tracing::debug!(%error, "connection-request connection"),
+                    Err(_) => tracing::debug!("connection-request connection timed out"),
+                }
+            });
+        }
+    }
+}
+
+/// `ConnectionRequestUsername` and `ConnectionRequestPassword` of the device.
+fn cr_credentials(engine: &Engine) -> (String, String) {
+    engine.read(|store| {
+        let text = |name: &str| {
+            store
+                .value(&format!("{MS}{name}"))
+                .map(tr181_model::value::Value::canonical_text)
+                .unwrap_or_default()
+        };
+        (
+            text("ConnectionRequestUsername"),
+            text("ConnectionRequestPassword"),
+        )
+    })
+}
+
+/// Answers one connection request with [`ConnReqServer::handle_request`].
+fn handle_connection_request(
+    server: &Mutex<ConnReqServer>,
+    engine: &Engine,
+    accepted: &mpsc::Sender<()>,
+    request: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    if request.uri().path() != CR_PATH {
+        return reply(StatusCode::NOT_FOUND.as_u16(), Vec::new());
+    }
+    let headers: Vec<(&str, &str)> = request
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)))
+        .collect();
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(CR_PATH, hyper::http::uri::PathAndQuery::as_str);
+    // The ACS may have changed the credentials since the last request.
+    let (username, password) = cr_credentials(engine);
+    let answer: ConnReqResponse = {
+        let mut server = server.lock().unwrap_or_else(PoisonError::into_inner);
+        server.set_credentials(username.clone(), password);
+        server.handle_request(
+            Instant::now(),
+            &ConnReqRequest::new(request.method().as_str(), target, &headers),
+        )
+    };
+    if answer.accepted {
+        if username.is_empty() {
+            // No credentials configured: refuse rather than accept an empty user name.
+            tracing::warn!("connection request refused: ConnectionRequestUsername is empty");
+            return reply(StatusCode::FORBIDDEN.as_u16(), Vec::new());
+        }
+        if accepted.try_send(()).is_err() {
+            tracing::debug!("a connection request is already waiting for the session");
+        }
+    } else {
+        tracing::debug!(status = answer.status, "connection request not accepted");
+    }
+    reply(answer.status, answer.headers)
+}
+
+fn reply(status: u16, headers: Vec<(String, String)>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    for (name, value) in headers {
+        let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            header::HeaderValue::from_str(&value),
+        ) else {
+            continue;
+        };
+        response.headers_mut().append(name, value);
+    }
+    response
+}
+
+/// The capacity of the channel of accepted connection requests.
+pub(crate) const fn cr_queue() -> usize {
+    CR_QUEUE
+}
