@@ -207,3 +207,61 @@ async fn a_transfer_in_progress_survives_restart() {
     assert!(result.fault.is_none());
     assert!(result.start_time.is_some(), "the persisted start time");
 }
+
+#[tokio::test]
+async fn a_notice_waits_for_every_protocol_stack_across_a_restart() {
+    use hal::EngineConfig;
+    use tr181_model::schema::{Protocol, Protocols};
+
+    let file = TempFile::new("consumers");
+    let sim = SimDevice::with_file("SIM0101", &file.0).unwrap();
+    let both = || EngineConfig::default().with_notice_consumers(Protocols::BOTH);
+    let boot_id = {
+        let engine = Engine::new(sim.hal(), Arc::new(AllowAll), both());
+        engine.start().await.unwrap();
+        let (boot_id, notice) = engine.poll_notice().unwrap();
+        assert!(matches!(notice, Notice::Booted(_)));
+        // The ACS got the Inform with 1 BOOT; the USP controller has not seen Boot! yet.
+        assert!(
+            engine
+                .acknowledge_for(boot_id, Protocol::Cwmp)
+                .await
+                .unwrap()
+        );
+        assert!(
+            engine
+                .pending_notices()
+                .iter()
+                .any(|(id, _)| *id == boot_id)
+        );
+        boot_id
+    };
+
+    // Power cut: the CWMP acknowledgement survives, the notice is still owed to USP.
+    let engine = Engine::new(sim.hal(), Arc::new(AllowAll), both());
+    engine.start().await.unwrap();
+    assert!(
+        engine
+            .pending_notices()
+            .iter()
+            .any(|(id, _)| *id == boot_id)
+    );
+    assert!(
+        engine
+            .acknowledge_for(boot_id, Protocol::Usp)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !engine
+            .pending_notices()
+            .iter()
+            .any(|(id, _)| *id == boot_id)
+    );
+    assert!(
+        !engine
+            .acknowledge_for(boot_id, Protocol::Cwmp)
+            .await
+            .unwrap()
+    );
+}

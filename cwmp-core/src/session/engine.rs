@@ -73,7 +73,9 @@ impl EngineRequest {
     /// [`Output::EngineRequest`](super::Output::EngineRequest).
     pub async fn execute(&self, engine: &Engine, principal: &Principal) -> EngineResult {
         match self {
-            Self::Acknowledge(id) => EngineResult::Acknowledge(engine.acknowledge(*id).await),
+            Self::Acknowledge(id) => {
+                EngineResult::Acknowledge(engine.acknowledge_for(*id, principal.protocol).await)
+            }
             Self::Add(request) => EngineResult::Add(engine.add(principal, request).await),
             Self::Delete(request) => EngineResult::Delete(engine.delete(principal, request).await),
             Self::FactoryReset => EngineResult::FactoryReset(engine.factory_reset(principal).await),

@@ -67,7 +67,7 @@ use std::vec::Vec;
 use serde::{Deserialize, Serialize};
 use tr181_model::Limits;
 use tr181_model::path::Path;
-use tr181_model::schema::{Parameter, Protocol};
+use tr181_model::schema::{Parameter, Protocol, Protocols};
 use tr181_model::store::{ChangeRecord, Origin, Resolved, Store, Transaction};
 use tr181_model::value::{DateTime, Value};
 
@@ -102,6 +102,10 @@ pub struct EngineConfig {
     pub max_device_inputs: usize,
     /// Most pending notices; the oldest is dropped beyond. Default 1024.
     pub max_notices: usize,
+    /// The protocol stacks that each acknowledge notices ([`Engine::acknowledge_for`]); a
+    /// notice stays pending (and persisted) until all of them have. `None` (the default): the
+    /// first acknowledgement forgets it, which suits a device running one stack.
+    pub notice_consumers: Option<Protocols>,
 }
 
 impl Default for EngineConfig {
@@ -111,6 +115,7 @@ impl Default for EngineConfig {
             max_request_items: 4096,
             max_device_inputs: 1024,
             max_notices: 1024,
+            notice_consumers: None,
         }
     }
 }
@@ -127,6 +132,14 @@ impl EngineConfig {
         self.max_request_items = max;
         self
     }
+
+    /// Sets the protocol stacks that must each acknowledge a notice (a device running both
+    /// CWMP and USP passes both, so that a boot acknowledged by the ACS still reaches the USP
+    /// controllers).
+    pub fn with_notice_consumers(mut self, consumers: Protocols) -> Self {
+        self.notice_consumers = Some(consumers);
+        self
+    }
 }
 
 /// The cause of the next boot, persisted before a reboot or reset is asked for.
@@ -141,7 +154,35 @@ struct BootIntent {
 struct EventsDoc {
     next_id: u64,
     pending: Vec<(NoticeId, Notice)>,
+    /// Consumers that acknowledged a pending notice already (absent in older files).
+    #[serde(default)]
+    acknowledged: Vec<(NoticeId, Vec<ProtocolName>)>,
     boot: Option<BootIntent>,
+}
+
+/// A [`Protocol`] in the events file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum ProtocolName {
+    Cwmp,
+    Usp,
+}
+
+impl From<Protocol> for ProtocolName {
+    fn from(protocol: Protocol) -> Self {
+        match protocol {
+            Protocol::Cwmp => Self::Cwmp,
+            Protocol::Usp => Self::Usp,
+        }
+    }
+}
+
+impl From<ProtocolName> for Protocol {
+    fn from(name: ProtocolName) -> Self {
+        match name {
+            ProtocolName::Cwmp => Self::Cwmp,
+            ProtocolName::Usp => Self::Usp,
+        }
+    }
 }
 
 /// The USP operation a transfer belongs to.
@@ -252,6 +293,7 @@ impl Engine {
             state: Mutex::new(State {
                 notices: notice::Notices {
                     capacity: config.max_notices,
+                    consumers: config.notice_consumers,
                     ..notice::Notices::default()
                 },
                 ..State::default()
@@ -353,6 +395,11 @@ impl Engine {
             let mut state = self.state();
             state.notices.next_id = events.next_id;
             state.notices.pending = events.pending.into_iter().collect();
+            state.notices.acknowledged = events
+                .acknowledged
+                .into_iter()
+                .map(|(id, by)| (id, by.into_iter().map(Protocol::from).collect()))
+                .collect();
             state.notices.delivered_below = 0;
             state.boot = None;
             state.transfers = transfers;
@@ -392,6 +439,12 @@ impl Engine {
                     .iter()
                     .filter(|(_, n)| n.is_persistent())
                     .cloned()
+                    .collect(),
+                acknowledged: state
+                    .notices
+                    .acknowledged
+                    .iter()
+                    .map(|(id, by)| (*id, by.iter().copied().map(ProtocolName::from).collect()))
                     .collect(),
                 boot: state.boot.clone(),
             };
@@ -476,10 +529,27 @@ impl Engine {
     }
 
     /// Marks a notice as delivered to the peer (CWMP InformResponse or TransferCompleteResponse,
-    /// USP NotifyResp) and forgets it. Returns whether it was pending.
+    /// USP NotifyResp) and forgets it, whatever [`EngineConfig::notice_consumers`] says.
+    /// Returns whether it was pending.
     pub async fn acknowledge(&self, id: NoticeId) -> Result<bool, EngineError> {
         let _gate = self.gate.enter().await;
         let found = self.state().notices.acknowledge(id);
+        if found {
+            self.save_events().await?;
+        }
+        Ok(found)
+    }
+
+    /// Records that `protocol`'s stack delivered a notice; it is forgotten once every one of
+    /// [`EngineConfig::notice_consumers`] has (at once when none are configured). Returns
+    /// whether it was pending.
+    pub async fn acknowledge_for(
+        &self,
+        id: NoticeId,
+        protocol: Protocol,
+    ) -> Result<bool, EngineError> {
+        let _gate = self.gate.enter().await;
+        let found = self.state().notices.acknowledge_for(id, protocol);
         if found {
             self.save_events().await?;
         }

@@ -4,11 +4,13 @@
 //! Value changes, object creation and deletion are not notices: they are in the store's change
 //! log ([`Engine::changes_since`](super::Engine::changes_since)).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::string::String;
 use std::vec::Vec;
 
 use serde::{Deserialize, Serialize};
+
+use tr181_model::schema::{Protocol, Protocols};
 
 use crate::error::EngineError;
 use crate::feed::CallId;
@@ -117,6 +119,11 @@ pub(crate) struct Notices {
     pub(crate) delivered_below: u64,
     pub(crate) capacity: usize,
     pub(crate) dropped: u32,
+    /// The protocols that must each acknowledge a notice before it is forgotten; `None` means
+    /// the first acknowledgement does (one protocol stack).
+    pub(crate) consumers: Option<Protocols>,
+    /// For notices some consumers acknowledged already: which ones.
+    pub(crate) acknowledged: BTreeMap<NoticeId, Vec<Protocol>>,
 }
 
 impl Notices {
@@ -145,9 +152,32 @@ impl Notices {
     }
 
     pub(crate) fn acknowledge(&mut self, id: NoticeId) -> bool {
+        self.acknowledged.remove(&id);
         let before = self.pending.len();
         self.pending.retain(|(n, _)| *n != id);
         before != self.pending.len()
+    }
+
+    /// Records `protocol`'s acknowledgement; the notice is forgotten once every consumer has
+    /// acknowledged it. Returns whether it was pending.
+    pub(crate) fn acknowledge_for(&mut self, id: NoticeId, protocol: Protocol) -> bool {
+        if !self.pending.iter().any(|(n, _)| *n == id) {
+            return false;
+        }
+        let by = self.acknowledged.entry(id).or_default();
+        if !by.contains(&protocol) {
+            by.push(protocol);
+        }
+        let all = self.consumers.is_none_or(|consumers| {
+            [Protocol::Cwmp, Protocol::Usp]
+                .into_iter()
+                .filter(|p| consumers.contains(*p))
+                .all(|p| by.contains(&p))
+        });
+        if all {
+            self.acknowledge(id);
+        }
+        true
     }
 }
 
@@ -172,5 +202,30 @@ mod tests {
         assert_eq!(notices.pending.len(), 1);
         assert!(notices.acknowledge(event));
         assert!(notices.pending.is_empty());
+    }
+
+    #[test]
+    fn every_consumer_acknowledges_before_a_notice_is_forgotten() {
+        let mut notices = Notices {
+            capacity: 8,
+            consumers: Some(Protocols::BOTH),
+            ..Notices::default()
+        };
+        let boot = notices.push(Notice::NetworkUp);
+        let boot2 = notices.push(Notice::Event {
+            path: "Device.Boot!".into(),
+            args: Vec::new(),
+        });
+        assert!(notices.acknowledge_for(boot2, Protocol::Cwmp));
+        assert!(notices.acknowledge_for(boot2, Protocol::Cwmp));
+        assert_eq!(notices.pending.len(), 2, "USP has not seen it yet");
+        assert!(notices.acknowledge_for(boot2, Protocol::Usp));
+        assert_eq!(notices.pending.len(), 1);
+        assert!(!notices.acknowledge_for(boot2, Protocol::Usp));
+        // With no consumers configured the first acknowledgement is enough.
+        notices.consumers = None;
+        assert!(notices.acknowledge_for(boot, Protocol::Usp));
+        assert!(notices.pending.is_empty());
+        assert!(notices.acknowledged.is_empty());
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! | [`EngineRequest`] | Driver call | [`EngineResult`] |
 //! |---|---|---|
-//! | `Acknowledge(id)` | `engine.acknowledge(id)` | `Acknowledged` |
+//! | `Acknowledge(id)` | `engine.acknowledge_for(id, Protocol::Usp)` | `Acknowledged` |
 //! | `Add(r)` | `engine.add(&principal, &r)` | `Added` |
 //! | `Delete(r)` | `engine.delete(&principal, &r)` | `Deleted` |
 //! | `DeviceUpdate(u)` | `engine.device_update(\|txn\| u.apply(txn))` | `DeviceUpdated` |
@@ -125,7 +125,9 @@ impl EngineRequest {
     /// [`Output::EngineRequest`](super::Output::EngineRequest), as the table above says.
     pub async fn execute(&self, engine: &Engine, principal: &Principal) -> EngineResult {
         match self {
-            Self::Acknowledge(id) => EngineResult::Acknowledged(engine.acknowledge(*id).await),
+            Self::Acknowledge(id) => {
+                EngineResult::Acknowledged(engine.acknowledge_for(*id, principal.protocol).await)
+            }
             Self::Add(r) => EngineResult::Added(engine.add(principal, r).await),
             Self::Delete(r) => EngineResult::Deleted(engine.delete(principal, r).await),
             Self::DeviceUpdate(u) => {

@@ -10,7 +10,7 @@ use hal::engine::{AllowAll, BootInfo, Notice, NoticeId};
 use hal::sim::SimDevice;
 use hal::{Engine, EngineConfig};
 use tokio::sync::{Notify, mpsc, watch};
-use tr181_model::schema::Protocol;
+use tr181_model::schema::{Protocol, Protocols};
 use tr181_model::value::DateTime;
 
 /// The file in the state directory that holds the device's flash.
@@ -44,10 +44,12 @@ pub(crate) fn wall_clock() -> Option<DateTime> {
     DateTime::from_unix_seconds(i64::try_from(seconds).ok()?)
 }
 
-/// Boots the simulated device with its state in `state_dir` (created if missing).
+/// Boots the simulated device with its state in `state_dir` (created if missing). Each of
+/// `stacks` must acknowledge a notice (a boot, a transfer result) before the engine forgets it.
 pub(crate) async fn boot(
     state_dir: &Path,
     serial: &str,
+    stacks: Protocols,
 ) -> Result<Device, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(state_dir)
         .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
@@ -57,7 +59,7 @@ pub(crate) async fn boot(
     let engine = Arc::new(Engine::new(
         sim.hal(),
         Arc::new(AllowAll),
-        EngineConfig::default(),
+        EngineConfig::default().with_notice_consumers(stacks),
     ));
     let boot = engine.start().await?;
     sim.attach(engine.sink());

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use clap::Parser as _;
 use tokio::sync::{mpsc, watch};
+use tr181_model::schema::Protocols;
 use tracing_subscriber::filter::Targets;
 
 use crate::config::{Cli, Config};
@@ -87,7 +88,12 @@ fn init_logs(filter: &str) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let device = device::boot(&config.state_dir, &config.device.serial).await?;
+    let stacks = if config.cwmp.active() {
+        Protocols::BOTH
+    } else {
+        Protocols::USP
+    };
+    let device = device::boot(&config.state_dir, &config.device.serial, stacks).await?;
     tracing::info!(
         serial = %config.device.serial,
         state = %config.state_dir.join(device::STATE_FILE).display(),
