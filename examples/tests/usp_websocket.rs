@@ -15,285 +15,19 @@
     missing_docs
 )]
 
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc as std_mpsc;
+mod common;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use rusp_lib::usp::Body;
 use rusp_lib::usp_builder::{
-    AddBuilder, CreateObjectBuilder, DeleteBuilder, GetBuilder, GetInstancesBuilder,
-    GetSupportedDMBuilder, MsgBuilder, NotifyRespBuilder, OperateBuilder, RecordBuilder,
-    SetBuilder, UpdateObjectBuilder,
+    DeleteBuilder, GetInstancesBuilder, GetSupportedDMBuilder, OperateBuilder,
 };
-use rusp_lib::usp_decoder::{try_decode_msg, try_decode_record};
-use rusp_lib::usp_record::mod_Record::OneOfrecord_type;
-use serde_json::Value;
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-const AGENT: &str = "os::00D09E-SIM0001";
-const CTRL: &str = "self::controller";
-/// The longest any single wait may take.
-const WAIT: Duration = Duration::from_secs(20);
-
-/// The agent binary, running.
-struct AgentProcess {
-    child: Child,
-    lines: std_mpsc::Receiver<String>,
-    url: String,
-}
-
-impl AgentProcess {
-    fn start(state_dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cpe-agent"))
-            .arg("--state-dir")
-            .arg(state_dir)
-            .args(["--ws-listen", "127.0.0.1:0", "--log", "info"])
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start cpe-agent");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std_mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                println!("agent| {line}");
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut agent = Self {
-            child,
-            lines,
-            url: String::new(),
-        };
-        let line = agent.wait_line("listening on ws://");
-        let url = line.split("listening on ").nth(1).unwrap().trim();
-        assert!(line.contains(&format!("USP agent {AGENT} ")), "{line}");
-        agent.url = url.to_owned();
-        agent
-    }
-
-    /// Waits for a log line containing `needle`.
-    fn wait_line(&mut self, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(error) => panic!("no log line with {needle:?}: {error}"),
-            }
-        }
-    }
-
-    /// SIGTERM, then a clean exit within the bound.
-    fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.wait_line("state saved, stopped");
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "cpe-agent exited with {status}");
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "cpe-agent did not exit"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A USP controller on one WebSocket connection.
-struct Controller {
-    ws: WebSocketStream<TcpStream>,
-    next: u32,
-    notifies: Vec<Value>,
-    connect_records: usize,
-}
-
-impl Controller {
-    async fn connect(url: &str) -> Self {
-        let addr = url
-            .strip_prefix("ws://")
-            .and_then(|rest| rest.split('/').next())
-            .unwrap();
-        let stream = TcpStream::connect(addr).await.unwrap();
-        let mut request = format!("{url}?eid={CTRL}").into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("v1.usp"));
-        let (ws, response) = tokio_tungstenite::client_async(request, stream)
-            .await
-            .unwrap();
-        assert_eq!(
-            response.headers().get("Sec-WebSocket-Protocol").unwrap(),
-            "v1.usp"
-        );
-        Self {
-            ws,
-            next: 0,
-            notifies: Vec::new(),
-            connect_records: 0,
-        }
-    }
-
-    async fn send(&mut self, msg_id: &str, body: Body) {
-        let msg = MsgBuilder::new()
-            .with_msg_id(msg_id.to_owned())
-            .with_body(body)
-            .build()
-            .unwrap();
-        let record = RecordBuilder::new()
-            .with_version("1.4".into())
-            .with_to_id(AGENT.into())
-            .with_from_id(CTRL.into())
-            .with_no_session_context_payload(&msg)
-            .build()
-            .unwrap();
-        self.ws
-            .send(Message::Binary(record.to_vec().unwrap().into()))
-            .await
-            .unwrap();
-    }
-
-    /// The next USP Msg, as rusp's JSON; connect Records are counted and skipped.
-    async fn recv(&mut self) -> Value {
-        loop {
-            let frame = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "no Record from the agent in time; notifications kept: {:?}",
-                        self.notifies
-                    )
-                })
-                .expect("connection closed")
-                .unwrap();
-            let Message::Binary(bytes) = frame else {
-                continue;
-            };
-            let record = try_decode_record(&bytes).unwrap();
-            assert_eq!(record.to_id, CTRL);
-            assert_eq!(record.from_id, AGENT);
-            match record.record_type {
-                OneOfrecord_type::no_session_context(ns) => {
-                    let msg = try_decode_msg(&ns.payload).unwrap();
-                    return serde_json::to_value(&msg).unwrap();
-                }
-                OneOfrecord_type::websocket_connect(_) => self.connect_records += 1,
-                _ => panic!("unexpected Record type"),
-            }
-        }
-    }
-
-    /// Sends a request and returns the body of its answer (notifications met on the way
-    /// are kept).
-    async fn request(&mut self, body: Body) -> Value {
-        self.next += 1;
-        let msg_id = format!("ctrl-{}", self.next);
-        self.send(&msg_id, body).await;
-        loop {
-            let msg = self.recv().await;
-            if msg["Header"]["msg_id"] == msg_id.as_str() {
-                return msg["Body"].clone();
-            }
-            self.keep_notify(msg);
-        }
-    }
-
-    fn keep_notify(&mut self, msg: Value) {
-        assert!(
-            msg["Body"]["Request"]["Notify"].is_object(),
-            "unexpected Msg {msg}"
-        );
-        self.notifies.push(msg);
-    }
-
-    /// Waits for a Notify whose JSON satisfies `pick`; answers it if it asks for a response.
-    async fn notify(&mut self, pick: impl Fn(&Value) -> bool) -> Value {
-        let found = loop {
-            if let Some(i) = self
-                .notifies
-                .iter()
-                .position(|m| pick(&m["Body"]["Request"]["Notify"]))
-            {
-                break self.notifies.remove(i);
-            }
-            let msg = self.recv().await;
-            self.keep_notify(msg);
-        };
-        let notify = found["Body"]["Request"]["Notify"].clone();
-        if notify["send_resp"] == true {
-            let id = found["Header"]["msg_id"].as_str().unwrap().to_owned();
-            let sub = notify["subscription_id"].as_str().unwrap().to_owned();
-            self.send(&id, NotifyRespBuilder::new(sub).build().unwrap())
-                .await;
-        }
-        notify
-    }
-}
-
-fn s(v: &str) -> String {
-    v.to_owned()
-}
-
-fn get(paths: &[&str]) -> Body {
-    GetBuilder::new()
-        .with_params(paths.iter().map(|p| s(p)).collect())
-        .build()
-        .unwrap()
-}
-
-/// The `result_params` of the first resolved path of a GetResp.
-fn get_params(body: &Value) -> Value {
-    let results = &body["Response"]["GetResp"]["req_path_results"][0];
-    assert_eq!(results["err_code"], 0, "{body}");
-    results["resolved_path_results"][0]["result_params"].clone()
-}
-
-fn add(table: &str, params: &[(&str, &str)]) -> Body {
-    AddBuilder::new()
-        .with_create_objs(vec![
-            CreateObjectBuilder::new(s(table))
-                .with_param_settings(params.iter().map(|(p, v)| (s(p), s(v), true)).collect()),
-        ])
-        .build()
-        .unwrap()
-}
-
-/// The instantiated path of a one-object AddResp.
-fn added_path(body: &Value) -> String {
-    let status = &body["Response"]["AddResp"]["created_obj_results"][0]["oper_status"];
-    status["oper_success"]["instantiated_path"]
-        .as_str()
-        .unwrap_or_else(|| panic!("Add failed: {body}"))
-        .to_owned()
-}
+use common::{AgentProcess, CTRL, Controller, WAIT, add, added_path, get, get_params, s, set};
 
 #[tokio::test(flavor = "current_thread")]
 async fn controller_manages_the_agent_over_websocket_across_a_restart() {
@@ -304,7 +38,7 @@ async fn controller_manages_the_agent_over_websocket_across_a_restart() {
 
 async fn scenario() {
     let state = tempfile::tempdir().unwrap();
-    let agent = AgentProcess::start(state.path());
+    let agent = AgentProcess::start(state.path(), &[]).await;
     let mut ctrl = Controller::connect(&agent.url).await;
 
     // Get
@@ -318,17 +52,9 @@ async fn scenario() {
     assert_eq!(ctrl.connect_records, 1, "a WebSocketConnect Record first");
 
     // Set, then Get it back
-    let set = SetBuilder::new()
-        .with_update_objs(vec![
-            UpdateObjectBuilder::new(s("Device.WiFi.SSID.1.")).with_param_settings(vec![(
-                s("SSID"),
-                s("e2e-ssid"),
-                true,
-            )]),
-        ])
-        .build()
-        .unwrap();
-    let body = ctrl.request(set).await;
+    let body = ctrl
+        .request(set("Device.WiFi.SSID.1.", "SSID", "e2e-ssid"))
+        .await;
     assert!(body["Response"]["SetResp"].is_object(), "{body}");
     let body = ctrl.request(get(&["Device.WiFi.SSID.1.SSID"])).await;
     assert_eq!(get_params(&body)["SSID"], "e2e-ssid", "{body}");
@@ -433,8 +159,8 @@ async fn scenario() {
 
     // Restart on the same state directory
     drop(ctrl);
-    agent.stop();
-    let agent = AgentProcess::start(state.path());
+    agent.stop().await;
+    let agent = AgentProcess::start(state.path(), &[]).await;
     let mut ctrl = Controller::connect(&agent.url).await;
     let body = ctrl.request(get(&["Device.WiFi.SSID.1.SSID"])).await;
     assert_eq!(get_params(&body)["SSID"], "e2e-ssid", "{body}");
@@ -449,7 +175,7 @@ async fn scenario() {
         instance(&again) > instance(&mapping),
         "{again} after {mapping}"
     );
-    agent.stop();
+    agent.stop().await;
 }
 
 fn instance(path: &str) -> u32 {
@@ -464,7 +190,7 @@ fn instance(path: &str) -> u32 {
 #[tokio::test(flavor = "current_thread")]
 async fn websocket_rules_of_the_usp_binding() {
     let state = tempfile::tempdir().unwrap();
-    let agent = AgentProcess::start(state.path());
+    let agent = AgentProcess::start(state.path(), &[]).await;
     let addr = agent
         .url
         .strip_prefix("ws://")
@@ -506,5 +232,5 @@ async fn websocket_rules_of_the_usp_binding() {
     let mut ctrl = Controller::connect(&agent.url).await;
     let body = ctrl.request(get(&["Device.DeviceInfo.SerialNumber"])).await;
     assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
-    agent.stop();
+    agent.stop().await;
 }

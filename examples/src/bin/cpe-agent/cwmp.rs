@@ -29,7 +29,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response, StatusCode, Uri, header};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tr181_model::store::Change;
 
 use crate::config::CwmpConfig;
@@ -131,6 +131,8 @@ struct AcsConnection {
 pub(crate) struct CwmpDriver {
     session: Session,
     engine: Arc<Engine>,
+    /// Wakes the device task, which fans changes out to every driver.
+    wake: Arc<Notify>,
     seq: u64,
     state_path: PathBuf,
     saved: Option<String>,
@@ -143,7 +145,7 @@ pub(crate) struct CwmpDriver {
 
 impl CwmpDriver {
     /// A driver for `engine`'s device, restoring the state saved in `state_dir`.
-    pub(crate) fn new(engine: Arc<Engine>, state_dir: &Path) -> Self {
+    pub(crate) fn new(engine: Arc<Engine>, wake: Arc<Notify>, state_dir: &Path) -> Self {
         let persisted = load_state(state_dir);
         let config = SessionConfig::default().with_rng_seed(seed(1));
         let http_timeout = config.session_timeout;
@@ -162,6 +164,7 @@ impl CwmpDriver {
         }
         let seq = engine.last_seq();
         let mut driver = Self {
+            wake,
             session,
             engine,
             seq,
@@ -258,6 +261,8 @@ impl CwmpDriver {
                     request,
                 } => {
                     let result = request.execute(&self.engine, &principal).await;
+                    // The other stack learns of this request's changes from the device task.
+                    self.wake.notify_one();
                     if let Err(error) = self.session.respond(id, result) {
                         tracing::error!(%error, "the CWMP session refused an engine result");
                     }

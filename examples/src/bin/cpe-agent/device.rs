@@ -95,10 +95,14 @@ pub(crate) async fn run(
     engine: Arc<Engine>,
     tick: Duration,
     drivers: Vec<mpsc::Sender<DeviceEvent>>,
+    wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let wake = Arc::new(Notify::new());
     let waker = wake.clone();
+    // Changes made through one protocol (an ACS's SetParameterValues) reach the other stack's
+    // subscriptions and notification attributes: the drivers wake this task after their
+    // engine requests, and it tells every driver when the change log moved.
+    let mut seen = engine.last_seq();
     engine.sink().set_waker(move || waker.notify_one());
     let started = Instant::now();
     let mut advanced: u64 = 0;
@@ -124,14 +128,16 @@ pub(crate) async fn run(
         }
         match engine.handle_device_inputs().await {
             Ok(0) => {}
-            Ok(inputs) => {
-                tracing::debug!(inputs, "device inputs applied");
-                for driver in &drivers {
-                    // A driver that is gone is shutting down.
-                    let _ = driver.send(DeviceEvent::Changed).await;
-                }
-            }
+            Ok(inputs) => tracing::debug!(inputs, "device inputs applied"),
             Err(error) => tracing::warn!(%error, "device inputs failed"),
+        }
+        let seq = engine.last_seq();
+        if seq != seen {
+            seen = seq;
+            for driver in &drivers {
+                // A driver that is gone is shutting down.
+                let _ = driver.send(DeviceEvent::Changed).await;
+            }
         }
         while let Some((id, notice)) = engine.poll_notice() {
             tracing::debug!(?id, ?notice, "device notice");

@@ -25,10 +25,11 @@ mod usp;
 mod ws;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser as _;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tr181_model::schema::Protocols;
 use tracing_subscriber::filter::Targets;
 
@@ -127,8 +128,10 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 
     let (usp_device_tx, usp_device_rx) = mpsc::channel(256);
     let (mtp_tx, mtp_rx) = mpsc::channel(256);
+    let wake = Arc::new(Notify::new());
     let driver = usp::UspDriver::new(
         engine.clone(),
+        wake.clone(),
         &endpoint_id,
         &controllers,
         config.usp.accept_unknown_controllers,
@@ -145,7 +148,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         cwmp::configure_device(&engine, &config.cwmp, &cr_url).await?;
         let (cwmp_device_tx, cwmp_device_rx) = mpsc::channel(256);
         let (cr_tx, cr_rx) = mpsc::channel(cwmp::cr_queue());
-        let driver = cwmp::CwmpDriver::new(engine.clone(), &config.state_dir);
+        let driver = cwmp::CwmpDriver::new(engine.clone(), wake.clone(), &config.state_dir);
         tasks.spawn(driver.run(cwmp_device_rx, cr_rx, shutdown.clone()));
         tasks.spawn(listener.serve(engine.clone(), cr_tx, shutdown.clone()));
         drivers.push(cwmp_device_tx);
@@ -164,6 +167,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         engine.clone(),
         Duration::from_millis(config.device.tick_ms),
         drivers,
+        wake,
         shutdown.clone(),
     ));
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hal::Engine;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use usp_core::agent::{Agent, AgentConfig, ControllerConfig, Mtp, MtpKind, Output};
 use usp_core::codec::{self, RecordBuilder};
 
@@ -69,6 +69,8 @@ struct Link {
 pub(crate) struct UspDriver {
     agent: Agent,
     engine: Arc<Engine>,
+    /// Wakes the device task, which fans changes out to every driver.
+    wake: Arc<Notify>,
     seq: u64,
     links: BTreeMap<String, Link>,
     outbox: BTreeMap<String, VecDeque<Vec<u8>>>,
@@ -80,6 +82,7 @@ impl UspDriver {
     /// connection named by their Endpoint ID), over `engine`.
     pub(crate) fn new(
         engine: Arc<Engine>,
+        wake: Arc<Notify>,
         endpoint_id: &str,
         controllers: &[String],
         accept_unknown: bool,
@@ -97,6 +100,7 @@ impl UspDriver {
         agent.set_wall_clock(wall_clock());
         engine.read(|store| agent.load_subscriptions(Instant::now(), store));
         Self {
+            wake,
             agent,
             engine,
             seq,
@@ -209,6 +213,8 @@ impl UspDriver {
                     request,
                 } => {
                     let result = request.execute(&self.engine, &principal).await;
+                    // The other stack learns of this request's changes from the device task.
+                    self.wake.notify_one();
                     if let Err(error) = self.agent.respond(id, result) {
                         tracing::error!(%error, "the agent refused an engine result");
                     }

@@ -1,0 +1,540 @@
+//! Helpers shared by the end-to-end tests: the `cpe-agent` process (a temporary state
+//! directory, free ports, its log lines), a USP controller built with rusp-lib over
+//! tokio-tungstenite, and a scripted CWMP ACS (a hyper server on a free loopback port).
+//! Every wait is bounded by [`WAIT`].
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cwmp_core::codec::{
+    Body as CwmpBody, CwmpNamespace, Envelope, GetParameterValues, Inform, InformResponse, Limits,
+    ParameterValue, SetParameterValues, ValueType,
+};
+use futures_util::{SinkExt as _, StreamExt as _};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use rusp_lib::usp::Body;
+use rusp_lib::usp_builder::{
+    AddBuilder, CreateObjectBuilder, GetBuilder, MsgBuilder, NotifyRespBuilder, RecordBuilder,
+    SetBuilder, UpdateObjectBuilder,
+};
+use rusp_lib::usp_decoder::{try_decode_msg, try_decode_record};
+use rusp_lib::usp_record::mod_Record::OneOfrecord_type;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// The simulated device's USP Endpoint ID.
+pub(crate) const AGENT: &str = "os::00D09E-SIM0001";
+/// The controller the agent accepts by default.
+pub(crate) const CTRL: &str = "self::controller";
+/// The longest any single wait may take.
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------------
+// The agent process
+
+/// The agent binary, running.
+pub(crate) struct AgentProcess {
+    child: Child,
+    lines: std_mpsc::Receiver<String>,
+    /// The USP WebSocket server's URL.
+    pub(crate) url: String,
+    /// The connection-request URL, when CWMP runs (`--acs-url` among the arguments).
+    pub(crate) cr_url: String,
+}
+
+impl AgentProcess {
+    /// Starts the agent on `state_dir` with a USP WebSocket server on a free loopback port,
+    /// plus `extra` arguments, and waits until it serves.
+    pub(crate) async fn start(state_dir: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cpe-agent"))
+            .arg("--state-dir")
+            .arg(state_dir)
+            .args(["--ws-listen", "127.0.0.1:0", "--log", "info"])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start cpe-agent");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std_mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                println!("agent| {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut agent = Self {
+            child,
+            lines,
+            url: String::new(),
+            cr_url: String::new(),
+        };
+        // The agent logs these in this order.
+        if extra.contains(&"--acs-url") {
+            let line = agent
+                .wait_line("CWMP connection requests accepted on ")
+                .await;
+            let url = line.split("accepted on ").nth(1).unwrap().trim();
+            assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+            agent.cr_url = url.to_owned();
+            agent.wait_line("CWMP client informing the ACS at ").await;
+        }
+        let line = agent.wait_line("listening on ws://").await;
+        assert!(line.contains(&format!("USP agent {AGENT} ")), "{line}");
+        agent.url = line
+            .split("listening on ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_owned();
+        agent
+    }
+
+    /// Waits (without blocking the runtime, which may also run an ACS) for a log line
+    /// containing `needle`; earlier lines are skipped.
+    pub(crate) async fn wait_line(&mut self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            match self.lines.try_recv() {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(std_mpsc::TryRecvError::Empty) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "no log line with {needle:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(error) => panic!("no log line with {needle:?}: {error}"),
+            }
+        }
+    }
+
+    /// SIGTERM, then a clean exit within the bound.
+    pub(crate) async fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.wait_line("state saved, stopped").await;
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "cpe-agent exited with {status}");
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cpe-agent did not exit"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The USP controller
+
+/// A USP controller on one WebSocket connection.
+pub(crate) struct Controller {
+    pub(crate) ws: WebSocketStream<TcpStream>,
+    next: u32,
+    notifies: Vec<Value>,
+    pub(crate) connect_records: usize,
+}
+
+impl Controller {
+    pub(crate) async fn connect(url: &str) -> Self {
+        let addr = url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap();
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let mut request = format!("{url}?eid={CTRL}").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("v1.usp"));
+        let (ws, response) =
+            tokio::time::timeout(WAIT, tokio_tungstenite::client_async(request, stream))
+                .await
+                .expect("WebSocket handshake in time")
+                .unwrap();
+        assert_eq!(
+            response.headers().get("Sec-WebSocket-Protocol").unwrap(),
+            "v1.usp"
+        );
+        Self {
+            ws,
+            next: 0,
+            notifies: Vec::new(),
+            connect_records: 0,
+        }
+    }
+
+    pub(crate) async fn send(&mut self, msg_id: &str, body: Body) {
+        let msg = MsgBuilder::new()
+            .with_msg_id(msg_id.to_owned())
+            .with_body(body)
+            .build()
+            .unwrap();
+        let record = RecordBuilder::new()
+            .with_version("1.4".into())
+            .with_to_id(AGENT.into())
+            .with_from_id(CTRL.into())
+            .with_no_session_context_payload(&msg)
+            .build()
+            .unwrap();
+        self.ws
+            .send(Message::Binary(record.to_vec().unwrap().into()))
+            .await
+            .unwrap();
+    }
+
+    /// The next USP Msg, as rusp's JSON; connect Records are counted and skipped.
+    pub(crate) async fn recv(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no Record from the agent in time; notifications kept: {:?}",
+                        self.notifies
+                    )
+                })
+                .expect("connection closed")
+                .unwrap();
+            let Message::Binary(bytes) = frame else {
+                continue;
+            };
+            let record = try_decode_record(&bytes).unwrap();
+            assert_eq!(record.to_id, CTRL);
+            assert_eq!(record.from_id, AGENT);
+            match record.record_type {
+                OneOfrecord_type::no_session_context(ns) => {
+                    let msg = try_decode_msg(&ns.payload).unwrap();
+                    return serde_json::to_value(&msg).unwrap();
+                }
+                OneOfrecord_type::websocket_connect(_) => self.connect_records += 1,
+                _ => panic!("unexpected Record type"),
+            }
+        }
+    }
+
+    /// Sends a request and returns the body of its answer (notifications met on the way
+    /// are kept).
+    pub(crate) async fn request(&mut self, body: Body) -> Value {
+        self.next += 1;
+        let msg_id = format!("ctrl-{}", self.next);
+        self.send(&msg_id, body).await;
+        loop {
+            let msg = self.recv().await;
+            if msg["Header"]["msg_id"] == msg_id.as_str() {
+                return msg["Body"].clone();
+            }
+            self.keep_notify(msg);
+        }
+    }
+
+    fn keep_notify(&mut self, msg: Value) {
+        assert!(
+            msg["Body"]["Request"]["Notify"].is_object(),
+            "unexpected Msg {msg}"
+        );
+        self.notifies.push(msg);
+    }
+
+    /// The notifications received so far and not yet taken by [`Self::notify`].
+    pub(crate) fn kept_notifies(&self) -> &[Value] {
+        &self.notifies
+    }
+
+    /// Waits for a Notify whose JSON satisfies `pick`; answers it if it asks for a response.
+    pub(crate) async fn notify(&mut self, pick: impl Fn(&Value) -> bool) -> Value {
+        let found = loop {
+            if let Some(i) = self
+                .notifies
+                .iter()
+                .position(|m| pick(&m["Body"]["Request"]["Notify"]))
+            {
+                break self.notifies.remove(i);
+            }
+            let msg = self.recv().await;
+            self.keep_notify(msg);
+        };
+        let notify = found["Body"]["Request"]["Notify"].clone();
+        if notify["send_resp"] == true {
+            let id = found["Header"]["msg_id"].as_str().unwrap().to_owned();
+            let sub = notify["subscription_id"].as_str().unwrap().to_owned();
+            self.send(&id, NotifyRespBuilder::new(sub).build().unwrap())
+                .await;
+        }
+        notify
+    }
+}
+
+pub(crate) fn s(v: &str) -> String {
+    v.to_owned()
+}
+
+/// A USP Get of `paths`.
+pub(crate) fn get(paths: &[&str]) -> Body {
+    GetBuilder::new()
+        .with_params(paths.iter().map(|p| s(p)).collect())
+        .build()
+        .unwrap()
+}
+
+/// The `result_params` of the first resolved path of a GetResp.
+pub(crate) fn get_params(body: &Value) -> Value {
+    let results = &body["Response"]["GetResp"]["req_path_results"][0];
+    assert_eq!(results["err_code"], 0, "{body}");
+    results["resolved_path_results"][0]["result_params"].clone()
+}
+
+/// A USP Set of one required parameter `name` of `object`.
+pub(crate) fn set(object: &str, name: &str, value: &str) -> Body {
+    SetBuilder::new()
+        .with_update_objs(vec![
+            UpdateObjectBuilder::new(s(object)).with_param_settings(vec![(
+                s(name),
+                s(value),
+                true,
+            )]),
+        ])
+        .build()
+        .unwrap()
+}
+
+/// A USP Add of one row of `table` with required `params`.
+pub(crate) fn add(table: &str, params: &[(&str, &str)]) -> Body {
+    AddBuilder::new()
+        .with_create_objs(vec![
+            CreateObjectBuilder::new(s(table))
+                .with_param_settings(params.iter().map(|(p, v)| (s(p), s(v), true)).collect()),
+        ])
+        .build()
+        .unwrap()
+}
+
+/// The instantiated path of a one-object AddResp.
+pub(crate) fn added_path(body: &Value) -> String {
+    let status = &body["Response"]["AddResp"]["created_obj_results"][0]["oper_status"];
+    status["oper_success"]["instantiated_path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("Add failed: {body}"))
+        .to_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scripted ACS
+
+/// The ACS's script.
+#[derive(Default)]
+struct Script {
+    /// Requests to send, one per CPE POST after the InformResponse.
+    queue: VecDeque<CwmpBody>,
+    ids: u32,
+    /// When set, the answer to the next empty POST waits until this fires.
+    hold: Option<oneshot::Receiver<()>>,
+}
+
+/// A scripted ACS: it answers each Inform, then sends the queued requests one per CPE POST
+/// (after the empty POST), and ends the session with 204 when the queue is empty.
+pub(crate) struct Acs {
+    pub(crate) url: String,
+    script: Arc<Mutex<Script>>,
+    /// Each POST's envelope (`None`: an empty POST).
+    posts: mpsc::UnboundedReceiver<Option<Envelope>>,
+    /// TCP connections accepted.
+    pub(crate) connections: Arc<AtomicUsize>,
+}
+
+impl Acs {
+    pub(crate) async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/acs", listener.local_addr().unwrap());
+        let script = Arc::new(Mutex::new(Script::default()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (tx, posts) = mpsc::unbounded_channel();
+        let (server_script, server_connections) = (script.clone(), connections.clone());
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                server_connections.fetch_add(1, Ordering::SeqCst);
+                let (script, tx) = (server_script.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                        let (script, tx) = (script.clone(), tx.clone());
+                        async move {
+                            assert_eq!(request.method(), "POST");
+                            assert_eq!(request.uri().path(), "/acs");
+                            let body = request.into_body().collect().await.unwrap().to_bytes();
+                            if body.is_empty() {
+                                let hold = script.lock().unwrap().hold.take();
+                                if let Some(hold) = hold {
+                                    let _ = tx.send(None);
+                                    tokio::time::timeout(WAIT, hold)
+                                        .await
+                                        .expect("the held empty POST released in time")
+                                        .unwrap();
+                                    return Ok::<_, Infallible>(reply(&script, None));
+                                }
+                            }
+                            Ok::<_, Infallible>(answer(&script, &tx, &body))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            url,
+            script,
+            posts,
+            connections,
+        }
+    }
+
+    /// Queues a request for the CPE.
+    pub(crate) fn push(&self, body: CwmpBody) {
+        self.script.lock().unwrap().queue.push_back(body);
+    }
+
+    /// Holds the answer to the next empty POST until the returned sender fires (it is still
+    /// reported by [`Self::next_post`] at once), so that the test can act before the ACS
+    /// reads its queue.
+    pub(crate) fn hold_next_empty_post(&self) -> oneshot::Sender<()> {
+        let (release, hold) = oneshot::channel();
+        self.script.lock().unwrap().hold = Some(hold);
+        release
+    }
+
+    /// The next POST the CPE made.
+    pub(crate) async fn next_post(&mut self) -> Option<Envelope> {
+        tokio::time::timeout(WAIT, self.posts.recv())
+            .await
+            .expect("no POST from the CPE in time")
+            .unwrap()
+    }
+
+    /// The next POST, which must be an Inform.
+    pub(crate) async fn next_inform(&mut self) -> Inform {
+        match self.next_post().await.map(|e| e.body) {
+            Some(CwmpBody::Inform(inform)) => inform,
+            other => panic!("expected an Inform, got {other:?}"),
+        }
+    }
+}
+
+/// The ACS's answer to one POST (reported on `tx`).
+fn answer(
+    script: &Mutex<Script>,
+    tx: &mpsc::UnboundedSender<Option<Envelope>>,
+    body: &[u8],
+) -> Response<Full<Bytes>> {
+    let envelope = (!body.is_empty())
+        .then(|| Envelope::decode(body, &Limits::default()).expect("CPE envelope"));
+    let _ = tx.send(envelope.clone());
+    reply(script, envelope)
+}
+
+/// The InformResponse to an Inform; otherwise (an empty POST or the response to the last
+/// request) the next queued request, or 204 when there is none.
+fn reply(script: &Mutex<Script>, envelope: Option<Envelope>) -> Response<Full<Bytes>> {
+    let mut script = script.lock().unwrap();
+    let reply = match envelope {
+        Some(envelope) if matches!(envelope.body, CwmpBody::Inform(_)) => {
+            let mut response = Envelope::new(
+                envelope.namespace,
+                CwmpBody::InformResponse(InformResponse { max_envelopes: 1 }),
+            );
+            response.header.id.clone_from(&envelope.header.id);
+            Some(response)
+        }
+        _ => script.queue.pop_front().map(|body| {
+            script.ids += 1;
+            Envelope::new(CwmpNamespace::V1_2, body).with_id(format!("acs-{}", script.ids))
+        }),
+    };
+    match reply {
+        Some(envelope) => {
+            let mut bytes = Vec::new();
+            envelope.encode(&mut bytes).unwrap();
+            let mut response = Response::new(Full::new(Bytes::from(bytes)));
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/xml; charset=utf-8"),
+            );
+            response
+        }
+        None => {
+            let mut response = Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = hyper::StatusCode::NO_CONTENT;
+            response
+        }
+    }
+}
+
+/// A CWMP GetParameterValues of `names`.
+pub(crate) fn gpv(names: &[&str]) -> CwmpBody {
+    CwmpBody::GetParameterValues(GetParameterValues {
+        parameter_names: names.iter().map(|n| (*n).to_owned()).collect(),
+    })
+}
+
+/// A CWMP SetParameterValues of one string parameter.
+pub(crate) fn spv(name: &str, value: &str, key: &str) -> CwmpBody {
+    CwmpBody::SetParameterValues(SetParameterValues {
+        parameter_list: vec![ParameterValue::new(name, value, ValueType::String)],
+        parameter_key: key.into(),
+    })
+}
+
+/// The event codes of an Inform.
+pub(crate) fn codes(inform: &Inform) -> Vec<String> {
+    inform
+        .event
+        .iter()
+        .map(|e| e.event_code.as_str().to_owned())
+        .collect()
+}
+
+/// The value of `name` in a parameter list.
+pub(crate) fn param<'a>(list: &'a [ParameterValue], name: &str) -> Option<&'a str> {
+    list.iter()
+        .find(|p| p.name == name)
+        .map(|p| p.value.as_str())
+}
