@@ -37,41 +37,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// Command-line options; the defaults are the committed layout beside `../shared`.
+#[derive(clap::Parser)]
+#[command(about = "Generates tr181-model's schema tables from the TR-181 XML")]
 struct Args {
+    /// Folder holding the TR-181 XML and everything it imports.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/spec/tr181"))]
     spec: PathBuf,
+    /// Folder the table modules are written to.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../src/generated"))]
     out: PathBuf,
+    /// `Cargo.toml` whose marked section receives the group features.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))]
     cargo_toml: PathBuf,
+    /// Also print the item counts of each variant.
+    #[arg(long)]
     stats: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut args = Args {
-        spec: crate_dir.join("../../shared/spec/tr181"),
-        out: crate_dir.join("src/generated"),
-        cargo_toml: crate_dir.join("Cargo.toml"),
-        stats: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || {
-            it.next()
-                .map(PathBuf::from)
-                .ok_or_else(|| format!("{arg} needs a value"))
-        };
-        match arg.as_str() {
-            "--spec" => args.spec = value()?,
-            "--out" => args.out = value()?,
-            "--cargo-toml" => args.cargo_toml = value()?,
-            "--stats" => args.stats = true,
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    Ok(args)
-}
-
 fn run() -> Result<(), String> {
-    let args = parse_args()?;
+    let args = <Args as clap::Parser>::parse();
     let mut docs = Docs::new(&args.spec);
     let cwmp_doc = docs.load("tr-181-2-cwmp.xml")?;
     let usp_doc = docs.load("tr-181-2-usp.xml")?;

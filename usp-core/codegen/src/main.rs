@@ -38,36 +38,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// Command-line options; the defaults are the committed layout beside `../shared`.
+#[derive(clap::Parser)]
+#[command(about = "Generates usp-core's prost types from the USP .proto files")]
 struct Args {
+    /// Folder holding the `.proto` files.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/spec/usp"))]
     proto: PathBuf,
+    /// Folder the Rust files are written to.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../src/generated"))]
     out: PathBuf,
 }
 
-fn parse_args() -> Result<Args, String> {
-    // CARGO_MANIFEST_DIR is `<workspace>/usp-core/codegen`.
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut args = Args {
-        proto: crate_dir.join("../../shared/spec/usp"),
-        out: crate_dir.join("src/generated"),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || {
-            it.next()
-                .map(PathBuf::from)
-                .ok_or_else(|| format!("{arg} needs a value"))
-        };
-        match arg.as_str() {
-            "--proto" => args.proto = value()?,
-            "--out" => args.out = value()?,
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    Ok(args)
-}
-
 fn run() -> Result<(), String> {
-    let args = parse_args()?;
+    let args = <Args as clap::Parser>::parse();
     let files = generate(&args.proto)?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
