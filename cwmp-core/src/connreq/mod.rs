@@ -10,6 +10,8 @@
 //!   as the ACS's side of the session's authentication).
 //! * [`udp`]: UDP connection requests (Annex G): parsing, HMAC-SHA1 signature, timestamp and
 //!   message-id replay checks.
+//! * [`stun`]: the STUN Binding codec and keep-alive client (Annex G, TR-111 part 2) that
+//!   discovers and keeps open the public mapping UDP connection requests arrive on.
 //!
 //! Secrets are compared in constant time (`subtle`); hashes come from `md-5`, `sha2` and
 //! `hmac` + `sha1`. Nothing here reads a clock: every call takes `now`.
@@ -27,6 +29,7 @@
 //! assert!(first.headers[0].1.starts_with("Digest "));
 //! ```
 
+pub mod stun;
 pub mod udp;
 
 use std::collections::VecDeque;
