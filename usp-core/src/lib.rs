@@ -12,8 +12,10 @@
 //!   GetSupportedProtocol), Error messages with TR-369 codes, subscriptions and notifications
 //!   fed from the engine's change log and notices (ValueChange, ObjectCreation,
 //!   ObjectDeletion, OperationComplete, Event, `Device.Boot!`, OnBoardRequest) with NotifRetry,
-//!   NotifExpiration, TimeToLive and Persistent, and [`ControllerTrust`](agent::ControllerTrust)
-//!   as the engine's access policy. The module docs give the drive loop, the poll order and
+//!   NotifExpiration, TimeToLive and Persistent, [`ControllerTrust`](agent::ControllerTrust)
+//!   as the engine's access policy, and E2E session contexts (sequence, expected and
+//!   retransmit ids, segmentation and reassembly, expiry, `SessionMode`, PLAINTEXT payloads)
+//!   configured by `Device.LocalAgent.Controller.{i}.E2ESession.`. The module docs give the drive loop, the poll order and
 //!   the time model.
 //! - [`usp`] and [`usp_record`]: the Rust types of every USP Msg (Get, Set, Add, Delete, Operate,
 //!   Notify, GetSupportedDM, GetInstances, GetSupportedProtocol, Register, Deregister, their
@@ -33,8 +35,8 @@
 //!
 //! # What is not here (yet)
 //!
-//! E2E session contexts (sequence numbers, segmentation and reassembly, payload security): the
-//! agent answers a `session_context` Record with a Disconnect Record, code 7106. USP Service
+//! E2E payload security other than PLAINTEXT (`TLS12` Records get a Disconnect Record, 7102),
+//! Record signatures (`mac_signature`, `sender_cert`) and `E2ESession.Reset()`. USP Service
 //! registration (Register/Deregister are answered with 7001). `TriggerAction` Config and
 //! periodic notifications. Every transport: sockets, TLS, WebSocket, MQTT and STOMP clients
 //! belong to the driver (the `examples` crate).

@@ -21,7 +21,7 @@ use usp_core::usp::{
     get_supported_dm_resp as gsdm, operate_resp::operation_result::OperationResp, request::ReqType,
     response::RespType, set, set_resp::updated_object_result,
 };
-use usp_core::usp_record::{SessionContextRecord, record::RecordType};
+use usp_core::usp_record::record::RecordType;
 
 fn get(paths: &[&str], max_depth: u32) -> ReqType {
     ReqType::Get(usp::Get {
@@ -709,17 +709,6 @@ async fn record_checks() {
             ..
         })
     ));
-
-    // E2E session context is refused with a Disconnect 7106.
-    let mut record = RecordBuilder::new(AGENT, CTRL).no_session(&msg);
-    record.record_type = Some(RecordType::SessionContext(SessionContextRecord {
-        session_id: 1,
-        sequence_id: 1,
-        expected_id: 1,
-        ..Default::default()
-    }));
-    h.feed(&harness::encode(&record)).await;
-    assert!(harness::is_disconnect(&h.sent.last().unwrap().record, 7106));
 }
 
 #[tokio::test]

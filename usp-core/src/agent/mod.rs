@@ -27,8 +27,9 @@
 //!
 //! # Time
 //!
-//! Every input takes `now: Instant`, the driver's monotonic clock; NotifRetry, NotifExpiration
-//! and TimeToLive deadlines are `Instant`s derived from it. The wall clock is an optional
+//! Every input takes `now: Instant`, the driver's monotonic clock; NotifRetry, NotifExpiration,
+//! TimeToLive and E2E session expiry and retry deadlines are `Instant`s derived from it
+//! ([`Agent::respond`] uses the latest `now` given). The wall clock is an optional
 //! input ([`Agent::set_wall_clock`]), used only for `Subscription.{i}.CreationDate`. Retry
 //! jitter comes from [`AgentConfig::rng_seed`].
 //!
@@ -38,20 +39,24 @@
 //! sender must be a configured controller, unless [`AgentConfig::accept_unknown_controllers`]
 //! (then it gets no roles, and the access policy, e.g. [`ControllerTrust`], gives it the
 //! untrusted role); the Record's major version must be 1. Records failing these are ignored
-//! ([`AgentEvent::RecordIgnored`]), as R-MTP.5 asks. `session_context` Records are refused with
-//! a Disconnect Record, code 7106 (E2E sessions are not supported yet); MTP connect Records
-//! teach the agent the controller's return path.
+//! ([`AgentEvent::RecordIgnored`]), as R-MTP.5 asks. `session_context` Records run the E2E
+//! session layer (see `session.rs`: sequence and expected ids, retransmission, segmentation
+//! and reassembly, expiry, `E2ESession.SessionMode` Allow/Require/Forbid; Forbid answers with
+//! a Disconnect Record, 7106); a Record with `TLS12` payload security gets a Disconnect Record,
+//! 7102. MTP connect Records teach the agent the controller's return path.
 //!
 //! Per Msg: a Msg that does not decode gets an Error Msg with its code (7000/7001/7004/7005)
 //! when its `msg_id` can be read; a request whose `msg_id` is still being processed for the
-//! same controller is ignored (R-MSG.4); responses go back in a `no_session_context` Record,
-//! the kind the request came in. Access control is enforced by the engine on every item
+//! same controller is ignored (R-MSG.4); responses go back in the kind of Record the request
+//! came in (R-MSG.0a), no-session or in the controller's session. Notifications go in the
+//! session when one is up or `SessionMode` is `Require`. Access control is enforced by the engine on every item
 //! through its [`hal::engine::AccessControl`] ([`ControllerTrust`] maps USP's roles onto it),
 //! and by the agent on every notification (the `n` right).
 
 mod access;
 pub mod engine;
 mod messages;
+mod session;
 mod subscriptions;
 mod supported;
 
@@ -70,10 +75,12 @@ use tr181_model::value::DateTime;
 
 pub use access::ControllerTrust;
 pub use engine::{DeviceUpdate, EngineRequest, EngineResult, RequestId};
+pub use session::SessionStatus;
 pub use subscriptions::RetryPolicy;
 pub use supported::DATA_MODEL_URI;
 
 use self::messages::{Plan, Reply};
+use self::session::{E2eConfig, Session};
 use self::subscriptions::{Rng, Subscription, Unacknowledged};
 use crate::codec::{self, RecordBuilder};
 use crate::usp::{self, body::MsgBody, response::RespType};
@@ -174,8 +181,14 @@ pub struct AgentConfig {
     pub max_pending_requests: usize,
     /// Most Notifies kept for retry; the oldest is dropped beyond. Default 256.
     pub max_unacknowledged: usize,
-    /// Most controllers whose return path is remembered. Default 64.
+    /// Most controllers whose return path is remembered (and most E2E sessions). Default 64.
     pub max_routes: usize,
+    /// Most session Records buffered ahead of the expected `sequence_id`, per session; one
+    /// more fails the Record and restarts the session. Default 32.
+    pub max_session_buffer: usize,
+    /// Most sent session Records kept for retransmission until acknowledged, per session; the
+    /// oldest is dropped beyond. Default 64.
+    pub max_session_outbox: usize,
     /// NotifRetry backoff.
     pub retry: RetryPolicy,
     /// Seed of the retry jitter.
@@ -198,6 +211,8 @@ impl AgentConfig {
             max_pending_requests: 64,
             max_unacknowledged: 256,
             max_routes: 64,
+            max_session_buffer: 32,
+            max_session_outbox: 64,
             retry: RetryPolicy::default(),
             rng_seed: 1,
         }
@@ -257,6 +272,11 @@ pub enum IgnoreReason {
     Duplicate,
     /// The Record's version is not 1.x.
     UnsupportedVersion,
+    /// A session Record whose `sequence_id` was already received (R-E2E.20/25).
+    SessionDuplicate,
+    /// A `no_session_context` Record from a controller whose `E2ESession.SessionMode` is
+    /// `Require`; the agent offers a session instead.
+    SessionRequired,
 }
 
 /// Things the driver may log or count.
@@ -292,6 +312,21 @@ pub enum AgentEvent {
     /// An internal engine request (an acknowledgement, a device update) failed.
     InternalRequestFailed {
         /// The error text.
+        reason: String,
+    },
+    /// The E2E session with a controller passed its `SessionExpiration` idle.
+    SessionExpired {
+        /// The controller.
+        controller: String,
+    },
+    /// A session Record could not be buffered or processed; the agent restarts the session
+    /// (R-E2E.21).
+    SessionFailed {
+        /// The controller.
+        controller: String,
+        /// The USP error code of the failure.
+        code: u32,
+        /// What failed.
         reason: String,
     },
 }
@@ -348,6 +383,8 @@ enum Pending {
         controller: String,
         msg_id: String,
         reply: Reply,
+        /// The request came in a session context (R-MSG.0a: so goes the answer).
+        in_session: bool,
     },
 }
 
@@ -367,6 +404,12 @@ pub struct Agent {
     rng: Rng,
     wall: Option<DateTime>,
     versions: String,
+    /// The latest `now` given to the agent (answers from the engine carry none).
+    now: Option<Instant>,
+    e2e: BTreeMap<String, E2eConfig>,
+    sessions: BTreeMap<String, Session>,
+    /// The `E2ESession.Status` and `CurrentRetryCount` last written, per controller.
+    published: BTreeMap<String, (SessionStatus, u32)>,
 }
 
 impl core::fmt::Debug for Agent {
@@ -404,6 +447,10 @@ impl Agent {
             dropped_notifications: 0,
             wall: None,
             versions,
+            now: None,
+            e2e: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            published: BTreeMap::new(),
         }
     }
 
@@ -440,15 +487,32 @@ impl Agent {
         if let Some(output) = self.outputs.pop_front() {
             return output;
         }
-        match self.next_deadline() {
+        match [self.next_deadline(), self.session_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+        {
             Some(at) => Output::Timeout(at),
             None => Output::Idle,
         }
     }
 
-    /// Timers are due: retries, NotifExpiration, TimeToLive.
+    /// Timers are due: retries, NotifExpiration, TimeToLive, E2E session expiry and retries.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
+        self.publish_sessions();
+    }
+
+    /// Records `now` and runs the timers that are due.
+    fn tick(&mut self, now: Instant) {
+        self.now = Some(now);
         self.timers(now);
+        self.session_timers(now);
+    }
+
+    /// The E2E session status with `controller` (`E2ESession.Status`).
+    pub fn session_status(&self, controller: &str) -> SessionStatus {
+        self.status_of(controller)
     }
 
     /// New change-log records (from `engine.changes_since`), with the store they were read
@@ -467,10 +531,13 @@ impl Agent {
         self.notice(now, id, notice, store);
     }
 
-    /// Re-reads `Device.LocalAgent.Subscription.` (e.g. at start, after the engine loaded its
-    /// store).
+    /// Re-reads `Device.LocalAgent.Subscription.` and the controllers' E2E session settings
+    /// (`Device.LocalAgent.Controller.{i}.E2ESession.`), e.g. at start, after the engine
+    /// loaded its store. Both are re-read by [`Agent::handle_changes`] when they change.
     pub fn load_subscriptions(&mut self, now: Instant, store: &Store) {
+        self.now = Some(now);
         self.reload_subscriptions(now, store);
+        self.reload_e2e(now, store);
     }
 
     /// Sends an OnBoardRequest Notify to `controller`: `send_resp` set, retried until a
@@ -490,7 +557,12 @@ impl Agent {
 
     /// A Record from `mtp`.
     pub fn handle_record(&mut self, now: Instant, mtp: Mtp, bytes: &[u8]) {
-        self.timers(now);
+        self.tick(now);
+        self.record(now, mtp, bytes);
+        self.publish_sessions();
+    }
+
+    fn record(&mut self, now: Instant, mtp: Mtp, bytes: &[u8]) {
         let record = match codec::decode_record(bytes, &self.config.limits) {
             Ok(record) => record,
             Err(error) => {
@@ -507,24 +579,24 @@ impl Agent {
         if record.version.split('.').next() != Some("1") {
             return self.ignore(Some(from), IgnoreReason::UnsupportedVersion);
         }
-        match &record.record_type {
+        match record.record_type {
             Some(RecordType::NoSessionContext(ns)) => {
                 self.learn_route(&from, mtp);
-                self.handle_payload(&from, &ns.payload);
+                if self.refuse_payload_security(&from, record.payload_security)
+                    || self.refuse_no_session(now, &from)
+                {
+                    return;
+                }
+                self.handle_payload(&from, &ns.payload, false);
             }
-            Some(RecordType::SessionContext(_)) => {
-                let bye = self
-                    .builder(&from)
-                    .disconnect("session context not allowed", 7106);
-                let mut bytes = Vec::new();
-                codec::encode_record(&bye, &mut bytes);
-                self.outputs.push_back(Output::Transmit {
-                    mtp,
-                    to: from,
-                    bytes,
-                });
+            Some(RecordType::SessionContext(context)) => {
+                self.learn_route(&from, mtp);
+                if !self.refuse_payload_security(&from, record.payload_security) {
+                    self.handle_session_record(now, &from, context);
+                }
             }
             Some(RecordType::Disconnect(_)) => {
+                self.session_disconnected(&from);
                 self.routes.remove(&from);
             }
             Some(_) => self.learn_route(&from, mtp),
@@ -554,8 +626,10 @@ impl Agent {
                 controller,
                 msg_id,
                 reply,
-            } => self.reply(&controller, &msg_id, reply, &result),
+                in_session,
+            } => self.reply(&controller, &msg_id, reply, &result, in_session),
         }
+        self.publish_sessions();
         Ok(())
     }
 
@@ -571,7 +645,14 @@ impl Agent {
         }
     }
 
-    fn reply(&mut self, controller: &str, msg_id: &str, reply: Reply, result: &EngineResult) {
+    fn reply(
+        &mut self,
+        controller: &str,
+        msg_id: &str,
+        reply: Reply,
+        result: &EngineResult,
+        in_session: bool,
+    ) {
         let body = match (reply, result) {
             (Reply::Get, EngineResult::Got(Ok(r))) => Ok(messages::get_resp(r)),
             (Reply::GetInstances, EngineResult::GotInstances(Ok(r))) => {
@@ -614,7 +695,7 @@ impl Agent {
             Ok(resp) => codec::response_msg(msg_id, resp),
             Err(error) => codec::error_msg(msg_id, error),
         };
-        self.transmit_msg(controller, &msg);
+        self.answer(controller, &msg, in_session);
     }
 
     /// Sets `Recipient` (and `CreationDate`) of subscription rows a controller just added.
@@ -640,7 +721,8 @@ impl Agent {
         }
     }
 
-    fn handle_payload(&mut self, from: &str, payload: &[u8]) {
+    /// A Msg from `from`, `in_session` when it came in a session context.
+    fn handle_payload(&mut self, from: &str, payload: &[u8], in_session: bool) {
         let msg = match codec::decode_msg(payload, &self.config.limits) {
             Ok(msg) => msg,
             Err(error) => {
@@ -649,7 +731,7 @@ impl Agent {
                     Some(msg_id) => {
                         let reply =
                             codec::error_msg(msg_id, messages::error(code, error.to_string()));
-                        self.transmit_msg(from, &reply);
+                        self.answer(from, &reply, in_session);
                     }
                     None => self.ignore(Some(from.into()), IgnoreReason::MsgUndecodable(code)),
                 }
@@ -664,7 +746,7 @@ impl Agent {
         match msg.body.and_then(|b| b.msg_body) {
             Some(MsgBody::Request(usp::Request {
                 req_type: Some(request),
-            })) => self.handle_request(from, &msg_id, &request),
+            })) => self.handle_request(from, &msg_id, &request, in_session),
             Some(MsgBody::Response(usp::Response {
                 resp_type: Some(RespType::NotifyResp(_)),
             })) => self.notify_acknowledged(from, &msg_id),
@@ -672,7 +754,13 @@ impl Agent {
         }
     }
 
-    fn handle_request(&mut self, from: &str, msg_id: &str, request: &usp::request::ReqType) {
+    fn handle_request(
+        &mut self,
+        from: &str,
+        msg_id: &str,
+        request: &usp::request::ReqType,
+        in_session: bool,
+    ) {
         let duplicate = self.pending.values().any(|(p, _)| {
             matches!(p, Pending::Reply { controller, msg_id: m, .. } if controller == from && m == msg_id)
         });
@@ -682,18 +770,18 @@ impl Agent {
         match messages::plan(request, &self.versions) {
             Plan::Respond(resp) => {
                 let msg = codec::response_msg(msg_id, resp);
-                self.transmit_msg(from, &msg);
+                self.answer(from, &msg, in_session);
             }
             Plan::Error(error) => {
                 let msg = codec::error_msg(msg_id, error);
-                self.transmit_msg(from, &msg);
+                self.answer(from, &msg, in_session);
             }
             Plan::Engine(request, reply) => {
                 if self.pending.len() >= self.config.max_pending_requests.max(1) {
                     let error =
                         messages::error(messages::ERR_RESOURCES, "too many requests in progress");
                     let msg = codec::error_msg(msg_id, error);
-                    self.transmit_msg(from, &msg);
+                    self.answer(from, &msg, in_session);
                     return;
                 }
                 let principal = self.principal_of(from);
@@ -701,6 +789,7 @@ impl Agent {
                     controller: from.into(),
                     msg_id: msg_id.into(),
                     reply,
+                    in_session,
                 };
                 self.request(principal, pending, request);
             }
@@ -770,8 +859,21 @@ impl Agent {
             .with_version(self.config.record_version.clone())
     }
 
-    /// Sends `msg` to `controller` in a no-session Record; false without a return path.
+    /// Sends a Msg of the agent's own (a Notify) to `controller`: in the E2E session when one
+    /// is up or required, else in a no-session Record; false without a return path.
     pub(crate) fn transmit_msg(&mut self, controller: &str, msg: &Msg) -> bool {
+        let in_session = self.uses_session(controller);
+        self.answer(controller, msg, in_session)
+    }
+
+    /// Sends `msg` in the session with `controller` or in a no-session Record; false without
+    /// a return path.
+    fn answer(&mut self, controller: &str, msg: &Msg, in_session: bool) -> bool {
+        if in_session {
+            let mut payload = Vec::new();
+            codec::encode_msg(msg, &mut payload);
+            return self.send_in_session(controller, &payload);
+        }
         let Some(mtp) = self.routes.get(controller).cloned() else {
             return false;
         };

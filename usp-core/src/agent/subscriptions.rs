@@ -323,17 +323,25 @@ impl Agent {
 
     /// Feeds the store's change log to the subscriptions; see [`Agent::handle_changes`].
     pub(crate) fn changes(&mut self, now: Instant, changes: &[ChangeRecord], store: &Store) {
-        let touches_table = changes.iter().any(|record| {
-            let (Change::ValueChanged { path, .. }
-            | Change::ObjectCreated { path, .. }
-            | Change::ObjectDeleted { path }) = &record.change
-            else {
-                return false;
-            };
-            path.starts_with(TABLE)
-        });
-        if touches_table {
+        self.now = Some(now);
+        let touches = |table: &str| {
+            changes.iter().any(|record| {
+                let (Change::ValueChanged { path, .. }
+                | Change::ObjectCreated { path, .. }
+                | Change::ObjectDeleted { path }) = &record.change
+                else {
+                    return false;
+                };
+                path.starts_with(table)
+            })
+        };
+        let subscriptions = touches(TABLE);
+        let controllers = touches(super::session::CONTROLLERS);
+        if subscriptions {
             self.reload_subscriptions(now, store);
+        }
+        if controllers {
+            self.reload_e2e(now, store);
         }
         for record in changes {
             if record.seq <= self.last_seq {
@@ -529,10 +537,12 @@ impl Agent {
 
     /// Turns an engine notice into notifications; see [`Agent::handle_notice`].
     pub(crate) fn notice(&mut self, now: Instant, id: NoticeId, notice: &Notice, store: &Store) {
+        self.now = Some(now);
         match notice {
             Notice::Booted(info) => {
                 // Non-persistent subscriptions do not survive a boot.
                 self.reload_subscriptions(now, store);
+                self.reload_e2e(now, store);
                 let gone: Vec<String> = self
                     .subscriptions
                     .iter()

@@ -7,8 +7,8 @@ use bytes::Bytes;
 
 use crate::usp::Msg;
 use crate::usp_record::{
-    DisconnectRecord, MqttConnectRecord, NoSessionContextRecord, Record, StompConnectRecord,
-    UdsConnectRecord, WebSocketConnectRecord,
+    DisconnectRecord, MqttConnectRecord, NoSessionContextRecord, Record, SessionContextRecord,
+    StompConnectRecord, UdsConnectRecord, WebSocketConnectRecord,
     mqtt_connect_record::MqttVersion,
     record::{PayloadSecurity, RecordType},
     stomp_connect_record::StompVersion,
@@ -23,7 +23,7 @@ pub const DEFAULT_RECORD_VERSION: &str = "1.4";
 /// brokers and proxies, `originator_id` and `destination_id`.
 ///
 /// Records are built `PLAINTEXT` without a signature; set `mac_signature` and `sender_cert` on
-/// the result if needed. Session-context Records belong to the E2E session layer.
+/// the result if needed.
 ///
 /// ```
 /// use usp_core::codec::RecordBuilder;
@@ -94,6 +94,13 @@ impl RecordBuilder {
         self.build(RecordType::NoSessionContext(NoSessionContextRecord {
             payload,
         }))
+    }
+
+    /// A `session_context` Record carrying `context` (ids, SAR states and payloads), as the E2E
+    /// session layer fills it in.
+    #[must_use]
+    pub fn session(&self, context: SessionContextRecord) -> Record {
+        self.build(RecordType::SessionContext(context))
     }
 
     /// A `websocket_connect` Record, sent by an Agent once its WebSocket is up (R-MTP.6).

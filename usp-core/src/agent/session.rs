@@ -1,0 +1,767 @@
+//! End-to-end session contexts (TR-369 "End to End Message Exchange"): one session per
+//! controller, sequence numbers, acknowledgement, retransmission, segmentation and reassembly
+//! (SAR) of PLAINTEXT payloads, expiry and restarts.
+//!
+//! Settings come from `Device.LocalAgent.Controller.{i}.E2ESession.` (read from the store like
+//! the subscription table: at [`Agent::load_subscriptions`] and whenever the change log touches
+//! the controller table); `Status` and `CurrentRetryCount` are written back through the
+//! agent's own engine requests.
+//!
+//! # Receiving (R-E2E.20/21/25)
+//!
+//! A Record whose `sequence_id` is ahead of the one expected is buffered (at most
+//! [`AgentConfig::max_session_buffer`](super::AgentConfig::max_session_buffer) Records); one
+//! behind it is a duplicate and dropped; the expected one is processed, then the buffer is
+//! drained in order. Processing acknowledges sent Records below the peer's `expected_id`,
+//! resends the one named by `retransmit_id` (at most `MaxRetransmitTries` times), and feeds
+//! the payload to reassembly. A failure (an unknown session joined mid-way, a bad SAR
+//! sequence, a reassembled payload over [`Limits::max_msg_bytes`](crate::Limits), a full
+//! buffer, a retransmission that cannot be made) restarts the session from the agent's side.
+//!
+//! # Not supported
+//!
+//! `TLS12` payload security (a Record with it gets a Disconnect Record, 7102 "secure session
+//! not supported"), `mac_signature` and `sender_cert`, and the `E2ESession.Reset()` command.
+//! `E2ESession.PayloadSecurity` is not read: every session is PLAINTEXT.
+
+use std::collections::BTreeMap;
+use std::format;
+use std::string::{String, ToString};
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use bytes::Bytes;
+use prost::Message as _;
+use prost::encoding::encoded_len_varint;
+use tr181_model::schema::Protocol;
+use tr181_model::store::Store;
+use tr181_model::value::Value;
+
+use super::engine::{DeviceUpdate, EngineRequest};
+use super::{Agent, AgentEvent, IgnoreReason, Output, RetryPolicy};
+use crate::codec;
+use crate::usp_record::record::{PayloadSecurity, RecordType};
+use crate::usp_record::session_context_record::PayloadSarState;
+use crate::usp_record::{Record, SessionContextRecord};
+
+/// The controller table.
+pub(crate) const CONTROLLERS: &str = "Device.LocalAgent.Controller.";
+/// R-E2E.8/9: a sequence_id within this of `u64::MAX` calls for a new session.
+const EXHAUSTION_MARGIN: u64 = 10_000;
+/// USP Record error 7102, "Secure session not supported".
+pub(crate) const ERR_SECURE_SESSION_NOT_SUPPORTED: u32 = 7102;
+/// USP Record error 7105, "Session Context terminated".
+pub(crate) const ERR_SESSION_TERMINATED: u32 = 7105;
+/// USP Record error 7106, "Session Context not allowed".
+pub(crate) const ERR_SESSION_NOT_ALLOWED: u32 = 7106;
+
+/// `E2ESession.SessionMode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum SessionMode {
+    /// Sessions may be used; the agent starts none of its own (the default, as OBUSPA's).
+    #[default]
+    Allow,
+    /// No session; a session Record gets a Disconnect, 7106.
+    Forbid,
+    /// Every Msg travels in a session; the agent starts one when it has none.
+    Require,
+}
+
+/// A controller's `E2ESession.` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct E2eConfig {
+    /// The controller's row (`Device.LocalAgent.Controller.1.`), where Status is written.
+    pub(crate) row: Option<String>,
+    pub(crate) mode: SessionMode,
+    /// `SessionExpiration` in seconds; 0 never expires.
+    pub(crate) expiration: u32,
+    /// `SessionRetryMinimumWaitInterval` and `SessionRetryIntervalMultiplier`.
+    pub(crate) retry: RetryPolicy,
+    /// `MaxRetransmitTries`: -1 unlimited, 0 none.
+    pub(crate) max_retransmit_tries: i32,
+    /// `MaxUSPRecordSize` in bytes; 0 never segments.
+    pub(crate) max_record_size: u32,
+}
+
+impl Default for E2eConfig {
+    fn default() -> Self {
+        Self {
+            row: None,
+            mode: SessionMode::Allow,
+            expiration: 0,
+            retry: RetryPolicy::default(),
+            max_retransmit_tries: 0,
+            max_record_size: 0,
+        }
+    }
+}
+
+/// `E2ESession.Status` of a controller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionStatus {
+    /// No session.
+    Down,
+    /// The agent started a session and has heard nothing in it yet.
+    Negotiating,
+    /// A session is established.
+    Up,
+}
+
+impl SessionStatus {
+    /// The data-model value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Down => "Down",
+            Self::Negotiating => "Negotiating",
+            Self::Up => "Up",
+        }
+    }
+}
+
+/// A Record sent in the session, kept until the peer's `expected_id` passes it (R-E2E.16).
+#[derive(Clone, Debug)]
+struct Kept {
+    bytes: Vec<u8>,
+    retransmits: u32,
+}
+
+/// One controller's session.
+#[derive(Clone, Debug)]
+pub(crate) struct Session {
+    id: u64,
+    status: SessionStatus,
+    /// The `sequence_id` of the next Record the agent sends.
+    next_seq: u64,
+    /// The `sequence_id` the agent expects next.
+    expected: u64,
+    /// Records received ahead of `expected`.
+    ahead: BTreeMap<u64, SessionContextRecord>,
+    /// The payload being reassembled.
+    reassembly: Option<Vec<u8>>,
+    /// Sent Records not yet acknowledged.
+    kept: BTreeMap<u64, Kept>,
+    last_activity: Instant,
+    /// Agent-started sessions resend their Records until the peer answers (R-E2E.10/11).
+    retry_attempt: u32,
+    retry_at: Option<Instant>,
+}
+
+impl Session {
+    fn new(id: u64, status: SessionStatus, now: Instant) -> Self {
+        Self {
+            id,
+            status,
+            next_seq: 1,
+            expected: 1,
+            ahead: BTreeMap::new(),
+            reassembly: None,
+            kept: BTreeMap::new(),
+            last_activity: now,
+            retry_attempt: 0,
+            retry_at: None,
+        }
+    }
+
+    fn expires(&self, config: &E2eConfig) -> Option<Instant> {
+        (config.expiration > 0)
+            .then(|| {
+                self.last_activity
+                    .checked_add(Duration::from_secs(u64::from(config.expiration)))
+            })
+            .flatten()
+    }
+}
+
+/// Why a session Record failed (R-E2E.21): the USP code for the event, and a reason.
+type Failure = (u32, &'static str);
+
+/// Reads every controller's E2E settings from the store, by Endpoint ID.
+pub(crate) fn load(store: &Store) -> BTreeMap<String, E2eConfig> {
+    let Ok(rows) = store.instances(CONTROLLERS, Protocol::Usp, true) else {
+        return BTreeMap::new();
+    };
+    let text = |path: String| {
+        store
+            .value(&path)
+            .map(Value::canonical_text)
+            .unwrap_or_default()
+    };
+    let mut out = BTreeMap::new();
+    for info in rows {
+        let row = info.path;
+        let endpoint = text(format!("{row}EndpointID"));
+        if endpoint.is_empty() {
+            continue;
+        }
+        let e2e = |name: &str| text(format!("{row}E2ESession.{name}"));
+        let defaults = RetryPolicy::default();
+        let min_wait = e2e("SessionRetryMinimumWaitInterval")
+            .parse()
+            .map_or(defaults.min_wait, Duration::from_secs);
+        let multiplier = e2e("SessionRetryIntervalMultiplier")
+            .parse()
+            .unwrap_or(defaults.multiplier);
+        let config = E2eConfig {
+            mode: match e2e("SessionMode").as_str() {
+                "Forbid" => SessionMode::Forbid,
+                "Require" => SessionMode::Require,
+                _ => SessionMode::Allow,
+            },
+            expiration: e2e("SessionExpiration").parse().unwrap_or(0),
+            retry: RetryPolicy::new(min_wait, multiplier),
+            max_retransmit_tries: e2e("MaxRetransmitTries").parse().unwrap_or(0),
+            max_record_size: e2e("MaxUSPRecordSize").parse().unwrap_or(0),
+            row: Some(row),
+        };
+        out.insert(endpoint, config);
+    }
+    out
+}
+
+/// The largest payload a session Record can carry within `max_record` bytes, with the
+/// widest possible ids (so that every real Record fits); `None` when not even one byte fits.
+fn segment_capacity(template: &Record, max_record: usize) -> Option<usize> {
+    let base = template.encoded_len();
+    let Some(RecordType::SessionContext(ctx)) = &template.record_type else {
+        return None;
+    };
+    let inner = ctx.encoded_len();
+    // The template carries one empty payload (tag and a 1-byte length); `n` bytes more grow
+    // the payload's length prefix, the session context and its length prefix.
+    let total = |n: usize| {
+        let inner_n = inner + n + encoded_len_varint(n as u64) - 1;
+        base - encoded_len_varint(inner as u64) - inner
+            + encoded_len_varint(inner_n as u64)
+            + inner_n
+    };
+    let mut n = max_record.checked_sub(base)?;
+    while n > 0 && total(n) > max_record {
+        n -= 1;
+    }
+    (n > 0).then_some(n)
+}
+
+impl Agent {
+    /// The E2E settings of `controller` (defaults when it has no row).
+    pub(crate) fn e2e_config(&self, controller: &str) -> E2eConfig {
+        self.e2e.get(controller).cloned().unwrap_or_default()
+    }
+
+    /// Re-reads the controllers' E2E settings; ends sessions now forbidden and starts the
+    /// ones now required.
+    pub(crate) fn reload_e2e(&mut self, now: Instant, store: &Store) {
+        self.e2e = load(store);
+        let forbidden: Vec<String> = self
+            .sessions
+            .keys()
+            .filter(|c| self.e2e_config(c).mode == SessionMode::Forbid)
+            .cloned()
+            .collect();
+        for controller in forbidden {
+            self.end_session(
+                &controller,
+                ERR_SESSION_TERMINATED,
+                "session context forbidden",
+            );
+        }
+        let required: Vec<String> = self
+            .e2e
+            .iter()
+            .filter(|(c, config)| {
+                config.mode == SessionMode::Require
+                    && !self.sessions.contains_key(*c)
+                    && self.routes.contains_key(*c)
+            })
+            .map(|(c, _)| c.clone())
+            .collect();
+        for controller in required {
+            self.start_session(now, &controller);
+        }
+        self.publish_sessions();
+    }
+
+    /// The session status with `controller`.
+    pub(crate) fn status_of(&self, controller: &str) -> SessionStatus {
+        self.sessions
+            .get(controller)
+            .map_or(SessionStatus::Down, |s| s.status)
+    }
+
+    /// Whether a Msg for `controller` that did not answer a request goes in a session: when
+    /// one is up or being negotiated, or the controller requires one.
+    pub(crate) fn uses_session(&self, controller: &str) -> bool {
+        self.sessions.contains_key(controller)
+            || self.e2e_config(controller).mode == SessionMode::Require
+    }
+
+    /// A `session_context` Record from `from` (its route already learnt).
+    pub(crate) fn handle_session_record(
+        &mut self,
+        now: Instant,
+        from: &str,
+        record: SessionContextRecord,
+    ) {
+        let config = self.e2e_config(from);
+        if config.mode == SessionMode::Forbid {
+            self.disconnect(from, ERR_SESSION_NOT_ALLOWED, "session context not allowed");
+            return;
+        }
+        if record.session_id == 0 || record.sequence_id == 0 || record.expected_id == 0 {
+            return self.session_failed(now, from, (7104, "a session id is 0"));
+        }
+        let current = self.sessions.get(from).map(|s| s.id);
+        if current != Some(record.session_id) {
+            // A new session from the controller (R-E2E.4/6) must begin at sequence_id 1.
+            if record.sequence_id != 1 {
+                return self.session_failed(now, from, (7104, "unknown session joined mid-way"));
+            }
+            self.insert_session(
+                from,
+                Session::new(record.session_id, SessionStatus::Up, now),
+            );
+        }
+        let max_buffer = self.config.max_session_buffer.max(1);
+        let Some(session) = self.sessions.get_mut(from) else {
+            return;
+        };
+        session.last_activity = now;
+        let seq = record.sequence_id;
+        if seq < session.expected || session.ahead.contains_key(&seq) {
+            // R-E2E.20 rule 2 and R-E2E.25: behind or repeated.
+            return self.ignore(Some(from.into()), IgnoreReason::SessionDuplicate);
+        }
+        if seq > session.expected {
+            if session.ahead.len() >= max_buffer {
+                return self.session_failed(now, from, (7005, "receive buffer full"));
+            }
+            session.ahead.insert(seq, record);
+            return;
+        }
+        let mut next = Some(record);
+        let mut last = seq;
+        while let Some(record) = next {
+            last = record.sequence_id;
+            match self.process_session_record(from, record) {
+                Ok(Some(payload)) => self.handle_payload(from, &payload, true),
+                Ok(None) => {}
+                Err(failure) => return self.session_failed(now, from, failure),
+            }
+            let Some(session) = self.sessions.get_mut(from) else {
+                return;
+            };
+            next = session.ahead.remove(&session.expected);
+        }
+        if last > u64::MAX - EXHAUSTION_MARGIN {
+            // R-E2E.8: the peer's numbers are nearly used up.
+            self.start_session(now, from);
+        }
+    }
+
+    /// Processes the expected Record: acknowledgement, retransmission, reassembly. Returns a
+    /// complete Msg payload, if any.
+    fn process_session_record(
+        &mut self,
+        from: &str,
+        record: SessionContextRecord,
+    ) -> Result<Option<Vec<u8>>, Failure> {
+        let max_tries = self.e2e_config(from).max_retransmit_tries;
+        let max_msg = self.config.limits.max_msg_bytes;
+        let route = self.routes.get(from).cloned();
+        let Some(session) = self.sessions.get_mut(from) else {
+            return Ok(None);
+        };
+        session.expected = record.sequence_id.saturating_add(1);
+        session.status = SessionStatus::Up;
+        session.retry_attempt = 0;
+        session.retry_at = None;
+        session.kept.retain(|seq, _| *seq >= record.expected_id);
+        let mut resend = None;
+        if record.retransmit_id != 0 {
+            let kept = session
+                .kept
+                .get_mut(&record.retransmit_id)
+                .ok_or((7104, "retransmit_id names no kept Record"))?;
+            let allowed = u32::try_from(max_tries).map_or(true, |max| kept.retransmits < max);
+            if !allowed {
+                return Err((7104, "MaxRetransmitTries reached"));
+            }
+            kept.retransmits = kept.retransmits.saturating_add(1);
+            resend = Some(kept.bytes.clone());
+        }
+        if record.payload.len() > 1 {
+            return Err((7104, "a PLAINTEXT Record carries one payload"));
+        }
+        if record.payload_sar_state != record.payloadrec_sar_state {
+            return Err((7104, "payload_sar_state and payloadrec_sar_state differ"));
+        }
+        let payload = record.payload.into_iter().next().unwrap_or_default();
+        let state = PayloadSarState::try_from(record.payload_sar_state)
+            .map_err(|_| (7104, "undefined SAR state"))?;
+        let complete = match (state, session.reassembly.as_mut()) {
+            (PayloadSarState::None, None) => Some(payload.to_vec()),
+            (PayloadSarState::Begin, None) => {
+                session.reassembly = Some(payload.to_vec());
+                None
+            }
+            (PayloadSarState::Inprocess | PayloadSarState::Complete, Some(buffer)) => {
+                if buffer.len().saturating_add(payload.len()) > max_msg {
+                    return Err((7005, "reassembled payload too large"));
+                }
+                buffer.extend_from_slice(&payload);
+                if state == PayloadSarState::Complete {
+                    session.reassembly.take()
+                } else {
+                    None
+                }
+            }
+            _ => return Err((7104, "SAR state out of order")),
+        };
+        if let (Some(bytes), Some(mtp)) = (resend, route) {
+            self.outputs.push_back(Output::Transmit {
+                mtp,
+                to: from.into(),
+                bytes,
+            });
+        }
+        Ok(complete.filter(|p| !p.is_empty()))
+    }
+
+    /// R-E2E.21: a failed Record starts a new session.
+    fn session_failed(&mut self, now: Instant, from: &str, (code, reason): Failure) {
+        self.push_event(AgentEvent::SessionFailed {
+            controller: from.into(),
+            code,
+            reason: reason.into(),
+        });
+        self.start_session(now, from);
+    }
+
+    /// Starts a session from the agent's side with an empty payload (R-E2E.3/4).
+    pub(crate) fn start_session(&mut self, now: Instant, controller: &str) {
+        self.new_session(now, controller);
+        self.send_in_session(controller, &[]);
+    }
+
+    fn new_session(&mut self, now: Instant, controller: &str) {
+        let old = self.sessions.get(controller).map(|s| s.id);
+        let mut id = self.rng.next().max(2);
+        if Some(id) == old {
+            id = id.wrapping_add(1).max(2);
+        }
+        let config = self.e2e_config(controller);
+        let mut session = Session::new(id, SessionStatus::Negotiating, now);
+        session.retry_at = now.checked_add(config.retry.delay(1, self.rng.next()));
+        self.insert_session(controller, session);
+    }
+
+    fn insert_session(&mut self, controller: &str, session: Session) {
+        if !self.sessions.contains_key(controller)
+            && self.sessions.len() >= self.config.max_routes.max(1)
+        {
+            let oldest = self.sessions.keys().next().cloned();
+            if let Some(oldest) = oldest {
+                self.sessions.remove(&oldest);
+            }
+        }
+        self.sessions.insert(controller.into(), session);
+    }
+
+    /// Ends the session with `controller` with a Disconnect Record.
+    fn end_session(&mut self, controller: &str, code: u32, reason: &str) {
+        if self.sessions.remove(controller).is_some() {
+            self.disconnect(controller, code, reason);
+        }
+    }
+
+    /// Sends a Disconnect Record.
+    pub(crate) fn disconnect(&mut self, controller: &str, code: u32, reason: &str) {
+        let Some(mtp) = self.routes.get(controller).cloned() else {
+            return;
+        };
+        let record = self.builder(controller).disconnect(reason, code);
+        let mut bytes = Vec::new();
+        codec::encode_record(&record, &mut bytes);
+        self.outputs.push_back(Output::Transmit {
+            mtp,
+            to: controller.into(),
+            bytes,
+        });
+    }
+
+    /// Sends an encoded Msg in the session with `controller`, starting one if needed and
+    /// segmenting it to `MaxUSPRecordSize`; false without a return path.
+    pub(crate) fn send_in_session(&mut self, controller: &str, payload: &[u8]) -> bool {
+        let Some(mtp) = self.routes.get(controller).cloned() else {
+            return false;
+        };
+        let Some(now) = self.now else {
+            return false;
+        };
+        let exhausted = self
+            .sessions
+            .get(controller)
+            .is_none_or(|s| s.next_seq > u64::MAX - EXHAUSTION_MARGIN);
+        if exhausted {
+            // No session yet, or R-E2E.9: its numbers are nearly used up.
+            self.new_session(now, controller);
+        }
+        let config = self.e2e_config(controller);
+        let builder = self.builder(controller);
+        let template = builder.session(SessionContextRecord {
+            session_id: u64::MAX,
+            sequence_id: u64::MAX,
+            expected_id: u64::MAX,
+            retransmit_id: 0,
+            payload_sar_state: PayloadSarState::Inprocess as i32,
+            payloadrec_sar_state: PayloadSarState::Inprocess as i32,
+            payload: std::vec![Bytes::new()],
+        });
+        let max = usize::try_from(config.max_record_size).unwrap_or(usize::MAX);
+        let capacity = match config.max_record_size {
+            0 => None,
+            _ => segment_capacity(&template, max),
+        }
+        .unwrap_or_else(|| payload.len().max(1));
+        let chunks: Vec<&[u8]> = if payload.is_empty() {
+            std::vec![payload]
+        } else {
+            payload.chunks(capacity).collect()
+        };
+        let count = chunks.len();
+        let max_kept = self.config.max_session_outbox.max(1);
+        let Some(session) = self.sessions.get_mut(controller) else {
+            return false;
+        };
+        session.last_activity = now;
+        for (index, chunk) in chunks.into_iter().enumerate() {
+            let state = match (count, index) {
+                (1, _) => PayloadSarState::None,
+                (_, 0) => PayloadSarState::Begin,
+                (n, i) if i + 1 == n => PayloadSarState::Complete,
+                _ => PayloadSarState::Inprocess,
+            };
+            let seq = session.next_seq;
+            session.next_seq = seq.saturating_add(1);
+            let record = builder.session(SessionContextRecord {
+                session_id: session.id,
+                sequence_id: seq,
+                expected_id: session.expected,
+                retransmit_id: 0,
+                payload_sar_state: state as i32,
+                payloadrec_sar_state: state as i32,
+                payload: std::vec![Bytes::copy_from_slice(chunk)],
+            });
+            let mut bytes = Vec::new();
+            codec::encode_record(&record, &mut bytes);
+            if session.kept.len() >= max_kept {
+                session.kept.pop_first();
+            }
+            session.kept.insert(
+                seq,
+                Kept {
+                    bytes: bytes.clone(),
+                    retransmits: 0,
+                },
+            );
+            self.outputs.push_back(Output::Transmit {
+                mtp: mtp.clone(),
+                to: controller.into(),
+                bytes,
+            });
+        }
+        true
+    }
+
+    /// Session timers: expiry (R-E2E.7) and the resending of an unanswered agent-started
+    /// session (R-E2E.10/11).
+    pub(crate) fn session_timers(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        let mut resend = Vec::new();
+        for (controller, session) in &mut self.sessions {
+            let config = self.e2e.get(controller).cloned().unwrap_or_default();
+            if session.expires(&config).is_some_and(|at| at <= now) {
+                expired.push(controller.clone());
+                continue;
+            }
+            if session.status == SessionStatus::Negotiating
+                && session.retry_at.is_some_and(|at| at <= now)
+            {
+                session.retry_attempt = session.retry_attempt.saturating_add(1);
+                let delay = config
+                    .retry
+                    .delay(session.retry_attempt.saturating_add(1), self.rng.next());
+                session.retry_at = now.checked_add(delay);
+                resend.extend(
+                    session
+                        .kept
+                        .values()
+                        .map(|k| (controller.clone(), k.bytes.clone())),
+                );
+            }
+        }
+        for controller in expired {
+            self.sessions.remove(&controller);
+            self.push_event(AgentEvent::SessionExpired { controller });
+        }
+        for (controller, bytes) in resend {
+            if let Some(mtp) = self.routes.get(&controller).cloned() {
+                self.outputs.push_back(Output::Transmit {
+                    mtp,
+                    to: controller,
+                    bytes,
+                });
+            }
+        }
+    }
+
+    /// The earliest session deadline.
+    pub(crate) fn session_deadline(&self) -> Option<Instant> {
+        self.sessions
+            .iter()
+            .filter_map(|(controller, session)| {
+                let config = self.e2e.get(controller).cloned().unwrap_or_default();
+                let retry = (session.status == SessionStatus::Negotiating)
+                    .then_some(session.retry_at)
+                    .flatten();
+                [session.expires(&config), retry]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            })
+            .min()
+    }
+
+    /// Writes `E2ESession.Status` and `CurrentRetryCount` of the controllers whose session
+    /// changed since the last write.
+    pub(crate) fn publish_sessions(&mut self) {
+        let mut sets = Vec::new();
+        for (controller, config) in &self.e2e {
+            let Some(row) = &config.row else {
+                continue;
+            };
+            let session = self.sessions.get(controller);
+            let state = (
+                session.map_or(SessionStatus::Down, |s| s.status),
+                session.map_or(0, |s| s.retry_attempt),
+            );
+            if self.published.get(controller) == Some(&state) {
+                continue;
+            }
+            self.published.insert(controller.clone(), state);
+            sets.push((format!("{row}E2ESession.Status"), state.0.as_str().into()));
+            sets.push((
+                format!("{row}E2ESession.CurrentRetryCount"),
+                state.1.to_string(),
+            ));
+        }
+        if !sets.is_empty() {
+            self.internal(EngineRequest::DeviceUpdate(DeviceUpdate {
+                sets,
+                deletes: Vec::new(),
+            }));
+        }
+    }
+
+    /// A Disconnect Record from `controller` ends its session.
+    pub(crate) fn session_disconnected(&mut self, controller: &str) {
+        self.sessions.remove(controller);
+    }
+
+    /// A `no_session_context` Record while the controller requires sessions: its Msg is not
+    /// processed, and a session is offered instead.
+    pub(crate) fn refuse_no_session(&mut self, now: Instant, from: &str) -> bool {
+        if self.e2e_config(from).mode != SessionMode::Require {
+            return false;
+        }
+        self.ignore(Some(from.into()), IgnoreReason::SessionRequired);
+        if !self.sessions.contains_key(from) {
+            self.start_session(now, from);
+        }
+        true
+    }
+
+    /// A Record with payload security other than PLAINTEXT: refused with 7102.
+    pub(crate) fn refuse_payload_security(&mut self, from: &str, security: i32) -> bool {
+        if security == PayloadSecurity::Plaintext as i32 {
+            return false;
+        }
+        self.sessions.remove(from);
+        self.disconnect(
+            from,
+            ERR_SECURE_SESSION_NOT_SUPPORTED,
+            "payload security TLS12 not supported",
+        );
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+    use crate::agent::{AgentConfig, ControllerConfig, Mtp, MtpKind};
+    use crate::codec::RecordBuilder;
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // A test's clock.
+    fn sequence_ids_near_the_maximum_open_a_new_session() {
+        let now = Instant::now();
+        let mut agent = Agent::new(AgentConfig::new("os::agent").with_controller(
+            ControllerConfig::new("self::ctrl").with_mtp(Mtp::new(MtpKind::Uds, "c")),
+        ));
+        agent.now = Some(now);
+        let mut session = Session::new(7, SessionStatus::Up, now);
+        session.next_seq = u64::MAX - EXHAUSTION_MARGIN + 1;
+        agent.sessions.insert("self::ctrl".into(), session);
+        assert!(agent.send_in_session("self::ctrl", b"x"));
+        let Output::Transmit { bytes, .. } = agent.poll_output() else {
+            panic!("expected a Record")
+        };
+        let record = codec::decode_record(&bytes, &Limits::default()).unwrap();
+        let Some(RecordType::SessionContext(ctx)) = record.record_type else {
+            panic!("expected a session Record")
+        };
+        assert_ne!(ctx.session_id, 7, "R-E2E.9: a new session");
+        assert_eq!(ctx.sequence_id, 1);
+        assert_eq!(agent.status_of("self::ctrl"), SessionStatus::Negotiating);
+    }
+
+    #[test]
+    fn capacity_keeps_records_within_the_limit() {
+        let builder = RecordBuilder::new("self::controller", "os::agent");
+        let template = builder.session(SessionContextRecord {
+            session_id: u64::MAX,
+            sequence_id: u64::MAX,
+            expected_id: u64::MAX,
+            retransmit_id: 0,
+            payload_sar_state: PayloadSarState::Inprocess as i32,
+            payloadrec_sar_state: PayloadSarState::Inprocess as i32,
+            payload: std::vec![Bytes::new()],
+        });
+        for max in [
+            80_usize,
+            127,
+            128,
+            129,
+            512,
+            16_383,
+            16_384,
+            16_500,
+            1 << 21,
+        ] {
+            let n = segment_capacity(&template, max).unwrap_or(0);
+            let mut full = template.clone();
+            if let Some(RecordType::SessionContext(ctx)) = &mut full.record_type {
+                ctx.payload = std::vec![Bytes::from(std::vec![0_u8; n])];
+            }
+            assert!(full.encoded_len() <= max, "{max}: {n}");
+            if let Some(RecordType::SessionContext(ctx)) = &mut full.record_type {
+                ctx.payload = std::vec![Bytes::from(std::vec![0_u8; n + 1])];
+            }
+            assert!(full.encoded_len() > max, "{max}: {n} is not the largest");
+        }
+        assert_eq!(segment_capacity(&template, 10), None);
+    }
+}
