@@ -278,6 +278,30 @@ async fn boot_event_and_persistence() {
         .await;
     h.subscribe("gone", "ValueChange", "Device.", &[("Persistent", "false")])
         .await;
+    // The controller's BootParameter table: a wildcard, a search that matches nothing, and a
+    // disabled row.
+    for (name, enable) in [
+        ("Device.Ethernet.Interface.*.Name", "true"),
+        ("Device.Ethernet.Interface.[Name==\"none\"].Enable", "true"),
+        ("Device.DeviceInfo.SerialNumber", "false"),
+    ] {
+        let add = ReqType::Add(usp::Add {
+            allow_partial: false,
+            create_objs: vec![usp::add::CreateObject {
+                obj_path: "Device.LocalAgent.Controller.1.BootParameter.".into(),
+                param_settings: [("ParameterName", name), ("Enable", enable)]
+                    .iter()
+                    .map(|(p, v)| usp::add::CreateParamSetting {
+                        param: (*p).into(),
+                        value: (*v).into(),
+                        required: true,
+                    })
+                    .collect(),
+            }],
+        });
+        let reply = h.request(&format!("bp-{name}"), add).await;
+        harness::add_resp(&reply);
+    }
     h.engine.persist().await.unwrap();
 
     // Reboot: a new engine and agent over the same device and storage.
@@ -307,6 +331,10 @@ async fn boot_event_and_persistence() {
     assert_eq!(boots[0].0, "boot");
     assert_eq!(boots[0].1.event_name, "Boot!");
     assert_eq!(boots[0].1.params["Cause"], "LocalReboot");
+    assert_eq!(
+        boots[0].1.params["ParameterMap"],
+        r#"{"Device.Ethernet.Interface.1.Name":"eth0","Device.Ethernet.Interface.2.Name":"eth1"}"#
+    );
     // The non-persistent subscription is gone, the persistent one stays.
     let rows = h.engine.read(|s| {
         s.instances(

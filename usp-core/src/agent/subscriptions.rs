@@ -392,27 +392,91 @@ impl Agent {
         notification: &notify::Notification,
         store: &Store,
     ) {
-        let targets: Vec<(String, String, bool, u32)> = self
-            .subscriptions
+        for target in self.targets(kind, path, store) {
+            self.notify_target(now, target, notification.clone());
+        }
+    }
+
+    /// Every enabled subscription of `kind` whose references cover `path` and whose
+    /// recipient may be notified about it.
+    fn targets(&self, kind: NotifType, path: &str, store: &Store) -> Vec<Recipient> {
+        self.subscriptions
             .iter()
             .filter(|s| s.enable && s.notif_type == Some(kind) && !s.recipient.is_empty())
             .filter(|s| s.references.iter().any(|r| covers(r, path, store)))
             .filter(|s| self.may_notify(&s.recipient, path, kind.target(), store))
-            .map(|s| {
-                (
-                    s.recipient.clone(),
-                    s.id.clone(),
-                    s.notif_retry,
-                    s.notif_expiration,
-                )
+            .map(|s| Recipient {
+                controller: s.recipient.clone(),
+                subscription_id: s.id.clone(),
+                notif_retry: s.notif_retry,
+                notif_expiration: s.notif_expiration,
             })
-            .collect();
-        for (recipient, id, retry, expiration) in targets {
-            let expires = (retry && expiration > 0)
-                .then(|| now.checked_add(Duration::from_secs(u64::from(expiration))))
-                .flatten();
-            self.send_notify(now, &recipient, &id, retry, expires, notification.clone());
+            .collect()
+    }
+
+    /// Sends `notification` for one subscription.
+    fn notify_target(
+        &mut self,
+        now: Instant,
+        target: Recipient,
+        notification: notify::Notification,
+    ) {
+        let expires = (target.notif_retry && target.notif_expiration > 0)
+            .then(|| now.checked_add(Duration::from_secs(u64::from(target.notif_expiration))))
+            .flatten();
+        self.send_notify(
+            now,
+            &target.controller,
+            &target.subscription_id,
+            target.notif_retry,
+            expires,
+            notification,
+        );
+    }
+
+    /// The `ParameterMap` of `controller`'s `Device.Boot!` event: a JSON object of the
+    /// parameters its enabled `BootParameter.{i}.ParameterName` patterns (wildcards and
+    /// search expressions allowed) match now and it may read. Patterns that match nothing are
+    /// left out.
+    fn boot_parameters(&self, controller: &str, store: &Store) -> String {
+        let mut params = BTreeMap::new();
+        let principal = self.principal_of(controller);
+        let rows = store
+            .instances(super::session::CONTROLLERS, Protocol::Usp, true)
+            .unwrap_or_default();
+        let Some(row) = rows
+            .into_iter()
+            .find(|r| text(store, &r.path, "EndpointID") == controller)
+        else {
+            return json_object(&params);
+        };
+        let boot = format!("{}BootParameter.", row.path);
+        for entry in store
+            .instances(&boot, Protocol::Usp, true)
+            .unwrap_or_default()
+        {
+            if text(store, &entry.path, "Enable") != "true" {
+                continue;
+            }
+            let pattern = text(store, &entry.path, "ParameterName");
+            let Ok(parsed) = Path::parse(&pattern, store.limits()) else {
+                continue;
+            };
+            for item in store.resolve(&parsed, Protocol::Usp).unwrap_or_default() {
+                let Resolved::Parameter(p) = item else {
+                    continue;
+                };
+                let readable = self.access.as_ref().is_none_or(|access| {
+                    access
+                        .permissions(&principal, &p.path, Target::Parameter, store)
+                        .read
+                });
+                if readable {
+                    params.insert(p.path, p.value.canonical_text());
+                }
+            }
         }
+        json_object(&params)
     }
 
     /// Whether the access policy gives `controller` the notify right on `path`.
@@ -556,27 +620,27 @@ impl Agent {
                         deletes: gone,
                     }));
                 }
-                let params = [
-                    ("Cause", info.cause.as_str().to_string()),
-                    ("CommandKey", info.command_key.clone()),
-                    ("FirmwareUpdated", info.firmware_updated.to_string()),
-                    ("ParameterMap", "{}".to_string()),
-                ];
-                let event = notify::Event {
-                    obj_path: "Device.".into(),
-                    event_name: "Boot!".into(),
-                    params: params
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect(),
-                };
-                self.notify_matching(
-                    now,
-                    NotifType::Event,
-                    "Device.Boot!",
-                    &notify::Notification::Event(event),
-                    store,
-                );
+                // ParameterMap depends on the recipient's BootParameter table.
+                for target in self.targets(NotifType::Event, "Device.Boot!", store) {
+                    let params = [
+                        ("Cause", info.cause.as_str().to_string()),
+                        ("CommandKey", info.command_key.clone()),
+                        ("FirmwareUpdated", info.firmware_updated.to_string()),
+                        (
+                            "ParameterMap",
+                            self.boot_parameters(&target.controller, store),
+                        ),
+                    ];
+                    let event = notify::Event {
+                        obj_path: "Device.".into(),
+                        event_name: "Boot!".into(),
+                        params: params
+                            .into_iter()
+                            .map(|(k, v)| (k.to_string(), v))
+                            .collect(),
+                    };
+                    self.notify_target(now, target, notify::Notification::Event(event));
+                }
             }
             Notice::Event { path, args } => {
                 let (object, name) = split_item(path);
@@ -609,6 +673,46 @@ impl Agent {
             self.internal(EngineRequest::Acknowledge(id));
         }
     }
+}
+
+/// A subscription to notify.
+#[derive(Clone, Debug)]
+struct Recipient {
+    controller: String,
+    subscription_id: String,
+    notif_retry: bool,
+    notif_expiration: u32,
+}
+
+/// A JSON object of string members (TR-106 `JSONObject`), keys in order.
+fn json_object(members: &BTreeMap<String, String>) -> String {
+    let mut out = String::from("{");
+    for (index, (key, value)) in members.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        json_string(&mut out, key);
+        out.push(':');
+        json_string(&mut out, value);
+    }
+    out.push('}');
+    out
+}
+
+fn json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// `Device.IP.Diagnostics.IPPing()` → (`Device.IP.Diagnostics.`, `IPPing()`).
@@ -669,6 +773,21 @@ mod tests {
                 "Device.Time.".to_string()
             ]
         );
+    }
+
+    #[test]
+    fn json_objects_escape() {
+        let members: BTreeMap<String, String> = [
+            ("Device.A".to_string(), "x\"y\\z".to_string()),
+            ("Device.B".to_string(), "line\nnext\u{1}".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            json_object(&members),
+            r#"{"Device.A":"x\"y\\z","Device.B":"line\nnext\u0001"}"#
+        );
+        assert_eq!(json_object(&BTreeMap::new()), "{}");
     }
 
     #[test]
