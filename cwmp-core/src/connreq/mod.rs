@@ -12,6 +12,8 @@
 //!   message-id replay checks.
 //! * [`stun`]: the STUN Binding codec and keep-alive client (Annex G, TR-111 part 2) that
 //!   discovers and keeps open the public mapping UDP connection requests arrive on.
+//! * [`xmpp`]: XMPP connection requests (Annex K): the `connectionRequest` IQ stanza, the
+//!   allowed-JID and credential checks, and the result or error reply.
 //!
 //! Secrets are compared in constant time (`subtle`); hashes come from `md-5`, `sha2` and
 //! `hmac` + `sha1`. Nothing here reads a clock: every call takes `now`.
@@ -31,6 +33,7 @@
 
 pub mod stun;
 pub mod udp;
+pub mod xmpp;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
