@@ -271,6 +271,33 @@ async fn events_from_the_device() {
     assert_eq!(events[0].params["Command"], "x");
 }
 
+/// Reboot: a new engine and agent over the same device and storage (the agent's saved
+/// NotifRetry state restored from it); the device's inputs are not applied yet.
+async fn restart(h: &mut Harness) {
+    let engine = Arc::new(Engine::new(
+        h.sim.hal(),
+        Arc::new(AllowAll),
+        EngineConfig::default(),
+    ));
+    engine.start().await.unwrap();
+    h.sim.attach(engine.sink());
+    h.engine = engine;
+    h.agent = Agent::new(harness::config());
+    h.seq = h.engine.last_seq();
+    h.agent.skip_changes_through(h.seq);
+    h.sent.clear();
+    h.events.clear();
+    if let Some(saved) = h.engine.load_subscriptions().await.unwrap() {
+        h.agent.restore_notifications(h.now, &saved).unwrap();
+    }
+}
+
+/// Saves the agent's NotifRetry state where the engine keeps the protocol layers' state.
+async fn save_notifications(h: &Harness) {
+    let saved = h.agent.save_notifications(h.now);
+    h.engine.save_subscriptions(&saved).await.unwrap();
+}
+
 #[tokio::test]
 async fn boot_event_and_persistence() {
     let mut h = Harness::new().await;
@@ -303,20 +330,7 @@ async fn boot_event_and_persistence() {
         harness::add_resp(&reply);
     }
     h.engine.persist().await.unwrap();
-
-    // Reboot: a new engine and agent over the same device and storage.
-    let engine = Arc::new(Engine::new(
-        h.sim.hal(),
-        Arc::new(AllowAll),
-        EngineConfig::default(),
-    ));
-    engine.start().await.unwrap();
-    h.sim.attach(engine.sink());
-    h.engine = engine;
-    h.agent = Agent::new(harness::config());
-    h.seq = h.engine.last_seq();
-    h.agent.skip_changes_through(h.seq);
-    h.sent.clear();
+    restart(&mut h).await;
     h.device_inputs().await;
 
     let boots: Vec<(String, usp::notify::Event)> = h
@@ -402,6 +416,90 @@ async fn notif_retry_backoff_and_notify_resp() {
     assert_eq!(h.timeout, None, "nothing left to retry");
     h.advance(Duration::from_secs(3600)).await;
     assert_eq!(h.notifies().len(), 2);
+}
+
+#[tokio::test]
+async fn notif_retry_survives_a_restart() {
+    let mut h = Harness::new().await;
+    h.subscribe(
+        "r",
+        "ValueChange",
+        "Device.Time.LocalTimeZone",
+        &[
+            ("NotifRetry", "true"),
+            ("NotifExpiration", "600"),
+            ("Persistent", "true"),
+        ],
+    )
+    .await;
+    let acs = Principal::acs("https://acs");
+    let set_zone = async |h: &mut Harness, zone: &str| {
+        h.engine
+            .set(
+                &acs,
+                &SetRequest::from_parameters([("Device.Time.LocalTimeZone", zone)]),
+            )
+            .await
+            .unwrap();
+        h.sync_changes();
+        h.drive().await;
+    };
+    set_zone(&mut h, "UTC").await;
+    let (msg_id, notify) = h.notifies()[0].clone();
+    assert!(
+        h.events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::NotificationsChanged))
+    );
+    save_notifications(&h).await;
+    h.engine.persist().await.unwrap();
+
+    // 100 s later the agent restarts, the Notify still unanswered.
+    h.advance(Duration::from_secs(100)).await;
+    save_notifications(&h).await;
+    restart(&mut h).await;
+    h.drive().await;
+    let resent = h.notifies();
+    assert_eq!(resent.len(), 1, "sent again at once");
+    assert_eq!(resent[0].0, msg_id);
+    assert_eq!(resent[0].1, notify);
+    // The retry count restarts (R-NOT.1): the next retry is 5-10 s away.
+    let next = h.timeout.unwrap() - h.now;
+    assert!(
+        (Duration::from_secs(5)..=Duration::from_secs(10)).contains(&next),
+        "{next:?}"
+    );
+
+    // New Notifies never reuse a saved msg_id.
+    h.device_inputs().await;
+    set_zone(&mut h, "CET").await;
+    let ids: Vec<String> = h.notifies().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[1], msg_id);
+
+    // NotifExpiration kept its remaining 500 s across the restart.
+    let expired = |h: &Harness, id: &str| {
+        h.events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::NotifyExpired { msg_id: m, .. } if m == id))
+    };
+    h.advance(Duration::from_secs(499)).await;
+    assert!(!expired(&h, &msg_id));
+    h.advance(Duration::from_secs(2)).await;
+    assert!(expired(&h, &msg_id));
+    assert!(!expired(&h, &ids[1]));
+
+    // A NotifyResp answers the other; nothing is left to save.
+    h.notify_resp(&ids[1], "r").await;
+    assert!(
+        h.events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::NotifyAcknowledged { msg_id: m, .. } if *m == ids[1]))
+    );
+    let saved = h.agent.save_notifications(h.now);
+    let mut fresh = Agent::new(harness::config());
+    assert_eq!(fresh.restore_notifications(h.now, &saved), Ok(0));
+    assert!(fresh.restore_notifications(h.now, b"\xff\xff").is_err());
 }
 
 #[tokio::test]

@@ -56,6 +56,7 @@
 mod access;
 pub mod engine;
 mod messages;
+mod persist;
 mod session;
 mod subscriptions;
 mod supported;
@@ -314,6 +315,9 @@ pub enum AgentEvent {
         /// The error text.
         reason: String,
     },
+    /// The unanswered NotifRetry Notifies changed (one was sent, answered or expired): save
+    /// [`Agent::save_notifications`] if they are to survive a restart.
+    NotificationsChanged,
     /// The E2E session with a controller passed its `SessionExpiration` idle.
     SessionExpired {
         /// The controller.

@@ -515,20 +515,34 @@ impl Agent {
             });
         }
         if send_resp {
-            if self.unacknowledged.len() >= self.config.max_unacknowledged.max(1) {
-                self.unacknowledged.remove(0);
-                self.dropped_notifications = self.dropped_notifications.saturating_add(1);
-            }
-            let delay = self.config.retry.delay(1, self.rng.next());
-            self.unacknowledged.push(Unacknowledged {
-                msg_id,
-                controller: controller.into(),
-                msg,
-                attempt: 1,
-                next: now.checked_add(delay).unwrap_or(now),
-                expires,
-            });
+            self.keep_for_retry(now, controller.into(), msg_id, msg, expires);
         }
+    }
+
+    /// Keeps a sent Notify for retries until its NotifyResp (the oldest is dropped beyond
+    /// `max_unacknowledged`); the first retry comes after the first backoff interval.
+    pub(crate) fn keep_for_retry(
+        &mut self,
+        now: Instant,
+        controller: String,
+        msg_id: String,
+        msg: usp::Msg,
+        expires: Option<Instant>,
+    ) {
+        if self.unacknowledged.len() >= self.config.max_unacknowledged.max(1) {
+            self.unacknowledged.remove(0);
+            self.dropped_notifications = self.dropped_notifications.saturating_add(1);
+        }
+        let delay = self.config.retry.delay(1, self.rng.next());
+        self.unacknowledged.push(Unacknowledged {
+            msg_id,
+            controller,
+            msg,
+            attempt: 1,
+            next: now.checked_add(delay).unwrap_or(now),
+            expires,
+        });
+        self.push_event(AgentEvent::NotificationsChanged);
     }
 
     /// A NotifyResp arrived for `msg_id` from `controller`.
@@ -541,6 +555,7 @@ impl Agent {
                 controller: controller.into(),
                 msg_id: msg_id.into(),
             });
+            self.push_event(AgentEvent::NotificationsChanged);
         }
     }
 
@@ -555,6 +570,7 @@ impl Agent {
                     controller: pending.controller.clone(),
                     msg_id: pending.msg_id.clone(),
                 });
+                self.push_event(AgentEvent::NotificationsChanged);
                 continue;
             }
             if pending.next <= now {
