@@ -219,8 +219,10 @@ impl Xml for bool {
         parse_bool(&text).ok_or_else(|| p.invalid("boolean", &text))
     }
 
+    /// Writes `1` / `0`: both are xsd:boolean, and the numeric form is the one every ACS
+    /// parses (acsrs reads `Writable` as an integer and drops the whole response otherwise).
     fn write(&self, w: &mut Writer<'_>, tag: &'static str, _spec: &Spec) -> Result<(), CodecError> {
-        w.plain_element(tag, if *self { "true" } else { "false" });
+        w.plain_element(tag, if *self { "1" } else { "0" });
         Ok(())
     }
 }

@@ -55,7 +55,7 @@ pub(crate) struct Cli {
     /// Do not start the USP WebSocket server MTP.
     #[arg(long)]
     pub(crate) no_ws: bool,
-    /// The ACS URL (`http://` only); setting it turns CWMP (TR-069) on.
+    /// The ACS URL (`http://` or `https://`); setting it turns CWMP (TR-069) on.
     #[arg(long, value_name = "URL")]
     pub(crate) acs_url: Option<String>,
     /// User name for HTTP authentication towards the ACS.
@@ -64,9 +64,19 @@ pub(crate) struct Cli {
     /// Password for HTTP authentication towards the ACS.
     #[arg(long, value_name = "PASSWORD")]
     pub(crate) acs_password: Option<String>,
+    /// PEM file of the CA certificates trusted for an `https://` ACS URL.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) acs_ca_file: Option<String>,
     /// Loopback port of the CWMP connection-request server (0 picks a free port).
     #[arg(long, value_name = "PORT")]
     pub(crate) cr_port: Option<u16>,
+    /// Path of the connection-request URL (`/` for ACSs that sign Digest for `/` only).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) cr_path: Option<String>,
+    /// Allow HTTP Basic authentication towards an `http://` ACS (TR-069 allows it over TLS
+    /// only; for loopback tests).
+    #[arg(long)]
+    pub(crate) acs_basic_over_http: bool,
     /// User name the ACS must give in connection requests.
     #[arg(long, value_name = "USER")]
     pub(crate) cr_username: Option<String>,
@@ -188,14 +198,23 @@ impl Default for WebSocketConfig {
 pub(crate) struct CwmpConfig {
     /// Whether to run CWMP at all; it runs only when `acs_url` is set too.
     pub(crate) enabled: bool,
-    /// The ACS URL (`Device.ManagementServer.URL`); `http://` only (no TLS yet).
+    /// The ACS URL (`Device.ManagementServer.URL`), `http://` or `https://`.
     pub(crate) acs_url: String,
     /// `Device.ManagementServer.Username`.
     pub(crate) username: String,
     /// `Device.ManagementServer.Password`.
     pub(crate) password: String,
+    /// PEM file of the CA certificates trusted for an `https://` ACS URL (empty: none, so
+    /// only `http://` works).
+    pub(crate) ca_file: String,
     /// Loopback port of the connection-request server (0: a free port).
     pub(crate) connection_request_port: u16,
+    /// Path of the connection-request URL. Digest binds the `uri` it signs to this path; some
+    /// ACSs (acsrs) always sign `/`, so they need `/` here.
+    pub(crate) connection_request_path: String,
+    /// Allow HTTP Basic towards an `http://` ACS URL (TR-069 §3.4.4 allows Basic over TLS
+    /// only); off by default, for loopback test set-ups.
+    pub(crate) basic_over_plain_http: bool,
     /// `Device.ManagementServer.ConnectionRequestUsername`.
     pub(crate) connection_request_username: String,
     /// `Device.ManagementServer.ConnectionRequestPassword`.
@@ -212,7 +231,10 @@ impl Default for CwmpConfig {
             acs_url: String::new(),
             username: String::new(),
             password: String::new(),
+            ca_file: String::new(),
             connection_request_port: 7547,
+            connection_request_path: "/cwmp-cr".into(),
+            basic_over_plain_http: false,
             connection_request_username: String::new(),
             connection_request_password: String::new(),
             periodic_inform_interval: 0,
@@ -294,8 +316,10 @@ impl Config {
             (&cli.acs_url, &mut cwmp.acs_url),
             (&cli.acs_username, &mut cwmp.username),
             (&cli.acs_password, &mut cwmp.password),
+            (&cli.acs_ca_file, &mut cwmp.ca_file),
             (&cli.cr_username, &mut cwmp.connection_request_username),
             (&cli.cr_password, &mut cwmp.connection_request_password),
+            (&cli.cr_path, &mut cwmp.connection_request_path),
         ] {
             if let Some(value) = flag {
                 key.clone_from(value);
@@ -306,6 +330,9 @@ impl Config {
         }
         if let Some(interval) = cli.periodic_inform_interval {
             cwmp.periodic_inform_interval = interval;
+        }
+        if cli.acs_basic_over_http {
+            cwmp.basic_over_plain_http = true;
         }
         if cli.no_cwmp {
             cwmp.enabled = false;

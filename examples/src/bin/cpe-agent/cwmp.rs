@@ -1,5 +1,5 @@
 //! The CWMP (TR-069) driver: owns the sans-IO [`Session`], posts what it transmits to the
-//! ACS over HTTP/1.1 (hyper, one kept-alive connection per session), runs its engine
+//! ACS ([`AcsClient`]: HTTP/1.1 or HTTPS, one kept-alive connection per session), runs its engine
 //! requests, feeds it the device's notices and change log, honours its timers, and persists
 //! its state in `<state_dir>/cwmp.json`. A second task serves connection requests
 //! ([`ConnReqServer`]) on a loopback port.
@@ -23,24 +23,20 @@ use cwmp_core::session::{
 };
 use hal::Engine;
 use hal::engine::NoticeId;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, Response, StatusCode, Uri, header};
+use hyper::{Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, watch};
 use tr181_model::store::Change;
 
+use crate::acs_client::AcsClient;
 use crate::config::CwmpConfig;
 use crate::device::{DeviceEvent, wall_clock};
 
 /// The file in the state directory that holds the session's persisted state.
 pub(crate) const STATE_FILE: &str = "cwmp.json";
-/// The path of the connection-request URL.
-pub(crate) const CR_PATH: &str = "/cwmp-cr";
-/// Most bytes of an ACS response body (the codec refuses more than 1 MiB anyway).
-const MAX_RESPONSE_BODY: usize = 1024 * 1024 + 1;
 /// Most outputs handled in one drain before the driver looks at its inputs again.
 const DRAIN_BOUND: usize = 10_000;
 /// How long one connection-request connection may stay open.
@@ -121,12 +117,6 @@ pub(crate) fn load_state(state_dir: &Path) -> Option<PersistedState> {
     }
 }
 
-/// The HTTP connection of the current session.
-struct AcsConnection {
-    authority: String,
-    sender: SendRequest<Full<Bytes>>,
-}
-
 /// The CWMP driver; see the [module docs](self).
 pub(crate) struct CwmpDriver {
     session: Session,
@@ -138,16 +128,24 @@ pub(crate) struct CwmpDriver {
     saved: Option<String>,
     timeout: Option<Instant>,
     http_timeout: Duration,
-    connection: Option<AcsConnection>,
+    client: AcsClient,
     /// Notices given to the session at start, which the device task delivers again.
     early_notices: BTreeSet<NoticeId>,
 }
 
 impl CwmpDriver {
     /// A driver for `engine`'s device, restoring the state saved in `state_dir`.
-    pub(crate) fn new(engine: Arc<Engine>, wake: Arc<Notify>, state_dir: &Path) -> Self {
+    pub(crate) fn new(
+        engine: Arc<Engine>,
+        wake: Arc<Notify>,
+        state_dir: &Path,
+        cwmp: &CwmpConfig,
+    ) -> Result<Self, String> {
+        let ca_file = (!cwmp.ca_file.is_empty()).then(|| Path::new(&cwmp.ca_file));
+        let client = AcsClient::new(ca_file)?;
         let persisted = load_state(state_dir);
-        let config = SessionConfig::default().with_rng_seed(seed(1));
+        let mut config = SessionConfig::default().with_rng_seed(seed(1));
+        config.basic_over_plain_http = cwmp.basic_over_plain_http;
         let http_timeout = config.session_timeout;
         let settings = engine.read(ServerSettings::from_store);
         let mut session = Session::new(config, settings, persisted, Instant::now());
@@ -172,13 +170,13 @@ impl CwmpDriver {
             saved: None,
             timeout: None,
             http_timeout,
-            connection: None,
+            client,
             early_notices,
         };
         if let Some(time) = wall_clock() {
             driver.input(Input::WallClock(time));
         }
-        driver
+        Ok(driver)
     }
 
     /// Runs until `shutdown`: `connection_requests` carries each connection request the
@@ -288,7 +286,7 @@ impl CwmpDriver {
             }
             Event::SessionEnded(end) => {
                 // TR-069 §3.2.1: the CPE closes the connection at the end of the session.
-                self.connection = None;
+                self.client.close();
                 match end.failure {
                     None => tracing::info!("CWMP session ended"),
                     Some(failure) => tracing::warn!(
@@ -334,7 +332,7 @@ impl CwmpDriver {
     /// POSTs `request` and feeds the answer (or the failure) to the session.
     async fn transmit(&mut self, request: &HttpRequest) {
         tracing::debug!(url = %request.url, bytes = request.body.len(), "CWMP POST");
-        let answer = tokio::time::timeout(self.http_timeout, self.post(request)).await;
+        let answer = tokio::time::timeout(self.http_timeout, self.client.post(request)).await;
         match answer {
             Ok(Ok((status, headers, body))) => {
                 tracing::debug!(status, bytes = body.len(), "CWMP response");
@@ -348,104 +346,16 @@ impl CwmpDriver {
             }
             Ok(Err(error)) => {
                 tracing::warn!(url = %request.url, %error, "CWMP POST failed");
-                self.connection = None;
+                self.client.close();
                 self.input(Input::HttpFailed);
             }
             Err(_) => {
                 tracing::warn!(url = %request.url, "CWMP POST timed out");
-                self.connection = None;
+                self.client.close();
                 self.input(Input::HttpFailed);
             }
         }
     }
-
-    /// One HTTP/1.1 exchange on the session's connection (opened or reopened as needed).
-    async fn post(&mut self, request: &HttpRequest) -> Result<HttpAnswer, String> {
-        let uri: Uri = request
-            .url
-            .parse()
-            .map_err(|e| format!("invalid ACS URL: {e}"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err("only http:// ACS URLs are supported (no TLS in this agent)".into());
-        }
-        let authority = uri
-            .authority()
-            .ok_or("the ACS URL has no host")?
-            .as_str()
-            .to_owned();
-        let target = uri
-            .path_and_query()
-            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-        let reuse = self
-            .connection
-            .as_ref()
-            .is_some_and(|c| c.authority == authority && !c.sender.is_closed());
-        if !reuse {
-            self.connection = Some(connect(&uri, authority.clone()).await?);
-        }
-        let Some(connection) = self.connection.as_mut() else {
-            return Err("no connection".into());
-        };
-        let mut builder = Request::post(target);
-        let mut has_host = false;
-        for (name, value) in &request.headers {
-            has_host |= name.eq_ignore_ascii_case("host");
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        if !has_host {
-            builder = builder.header(header::HOST, authority.as_str());
-        }
-        let http_request = builder
-            .body(Full::new(Bytes::from(request.body.clone())))
-            .map_err(|e| format!("cannot build the request: {e}"))?;
-        connection
-            .sender
-            .ready()
-            .await
-            .map_err(|e| format!("connection lost: {e}"))?;
-        let response = connection
-            .sender
-            .send_request(http_request)
-            .await
-            .map_err(|e| format!("HTTP exchange failed: {e}"))?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect();
-        let body = Limited::new(response.into_body(), MAX_RESPONSE_BODY)
-            .collect()
-            .await
-            .map_err(|e| format!("cannot read the response body: {e}"))?
-            .to_bytes()
-            .to_vec();
-        Ok((status, headers, body))
-    }
-}
-
-/// Status, headers and body of an ACS response.
-type HttpAnswer = (u16, Vec<(String, String)>, Vec<u8>);
-
-/// Opens a connection to the ACS of `uri`.
-async fn connect(uri: &Uri, authority: String) -> Result<AcsConnection, String> {
-    let host = uri.host().ok_or("the ACS URL has no host")?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
-    let stream = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("HTTP handshake with {authority} failed: {e}"))?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "ACS connection closed");
-        }
-    });
-    tracing::debug!(%authority, "connected to the ACS");
-    Ok(AcsConnection { authority, sender })
 }
 
 /// Sleeps until `at`, or forever without a deadline.
@@ -459,18 +369,27 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 /// The connection-request server, bound.
 pub(crate) struct ConnReqListener {
     listener: TcpListener,
+    /// The path of the connection-request URL (only it is served).
+    path: Arc<str>,
 }
 
 impl ConnReqListener {
-    /// Binds `127.0.0.1:port`.
-    pub(crate) async fn bind(port: u16) -> std::io::Result<Self> {
+    /// Binds `127.0.0.1:port`, serving `path`.
+    pub(crate) async fn bind(port: u16, path: &str) -> std::io::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
-        Ok(Self { listener })
+        Ok(Self {
+            listener,
+            path: path.into(),
+        })
     }
 
     /// The `ConnectionRequestURL` of this server.
     pub(crate) fn url(&self) -> std::io::Result<String> {
-        Ok(format!("http://{}{CR_PATH}", self.listener.local_addr()?))
+        Ok(format!(
+            "http://{}{}",
+            self.listener.local_addr()?,
+            self.path
+        ))
     }
 
     /// Serves connection requests until `shutdown`; each accepted one goes to `accepted`.
@@ -501,9 +420,11 @@ impl ConnReqListener {
             let server = server.clone();
             let engine = engine.clone();
             let accepted = accepted.clone();
+            let path = self.path.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request| {
-                    let answer = handle_connection_request(&server, &engine, &accepted, &request);
+                    let answer =
+                        handle_connection_request(&server, &engine, &accepted, &path, &request);
                     std::future::ready(Ok::<_, std::convert::Infallible>(answer))
                 });
                 let connection = hyper::server::conn::http1::Builder::new()
@@ -539,9 +460,10 @@ fn handle_connection_request(
     server: &Mutex<ConnReqServer>,
     engine: &Engine,
     accepted: &mpsc::Sender<()>,
+    path: &str,
     request: &Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    if request.uri().path() != CR_PATH {
+    if request.uri().path() != path {
         return reply(StatusCode::NOT_FOUND.as_u16(), Vec::new());
     }
     let headers: Vec<(&str, &str)> = request
@@ -552,7 +474,7 @@ fn handle_connection_request(
     let target = request
         .uri()
         .path_and_query()
-        .map_or(CR_PATH, hyper::http::uri::PathAndQuery::as_str);
+        .map_or(path, hyper::http::uri::PathAndQuery::as_str);
     // The ACS may have changed the credentials since the last request.
     let (username, password) = cr_credentials(engine);
     let answer: ConnReqResponse = {

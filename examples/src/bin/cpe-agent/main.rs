@@ -18,6 +18,7 @@
 // `Instant::now`/`SystemTime::now` does not apply to this binary.
 #![allow(clippy::disallowed_methods)]
 
+mod acs_client;
 mod config;
 mod cwmp;
 mod device;
@@ -141,14 +142,19 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 
     if config.cwmp.active() {
         let port = config.cwmp.connection_request_port;
-        let listener = cwmp::ConnReqListener::bind(port)
+        let listener = cwmp::ConnReqListener::bind(port, &config.cwmp.connection_request_path)
             .await
             .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
         let cr_url = listener.url()?;
         cwmp::configure_device(&engine, &config.cwmp, &cr_url).await?;
         let (cwmp_device_tx, cwmp_device_rx) = mpsc::channel(256);
         let (cr_tx, cr_rx) = mpsc::channel(cwmp::cr_queue());
-        let driver = cwmp::CwmpDriver::new(engine.clone(), wake.clone(), &config.state_dir);
+        let driver = cwmp::CwmpDriver::new(
+            engine.clone(),
+            wake.clone(),
+            &config.state_dir,
+            &config.cwmp,
+        )?;
         tasks.spawn(driver.run(cwmp_device_rx, cr_rx, shutdown.clone()));
         tasks.spawn(listener.serve(engine.clone(), cr_tx, shutdown.clone()));
         drivers.push(cwmp_device_tx);
