@@ -187,12 +187,7 @@ async fn add_matrix() {
             },
             other => panic!("row {row}: {other:?}"),
         };
-        // The engine names a failed Add by 7021 "Required parameter failed" (the parameter's own
-        // 7012 is in param_errs), where a Set without allow_partial takes the parameter's code.
-        let expect = match expect {
-            Expect::ErrorMsg(_) => Expect::ErrorMsg(7021),
-            other => other,
-        };
+        // Without allow_partial the Error carries the failed parameter's own code, as for Set.
         assert_eq!(got, expect, "row {row}");
         let rows = h.engine.read(|s| {
             s.instances(
@@ -216,4 +211,36 @@ async fn add_matrix() {
         });
         assert_eq!(qos == 2, applied, "row {row}: second object");
     }
+}
+
+/// Without allow_partial, two failed required parameters of a Set are reported as 7021
+/// "Required parameter failed", each with its own code in `param_errs`. (The engine stops an
+/// Add at its first failed parameter, so an Add reports one, with its own code: the matrix.)
+#[tokio::test]
+async fn several_failed_required_parameters_are_7021() {
+    let mut h = Harness::new().await;
+    let set = ReqType::Set(usp::Set {
+        allow_partial: false,
+        update_objs: vec![set::UpdateObject {
+            obj_path: "Device.WiFi.SSID.1.".into(),
+            param_settings: vec![
+                set::UpdateParamSetting {
+                    param: "Enable".into(),
+                    value: "maybe".into(),
+                    required: true,
+                },
+                set::UpdateParamSetting {
+                    param: "SSID".into(),
+                    value: "x".repeat(40),
+                    required: true,
+                },
+            ],
+        }],
+    });
+    let MsgBody::Error(e) = body(&h.request("set", set).await) else {
+        panic!("expected an Error")
+    };
+    assert_eq!(e.err_code, 7021, "{e:?}");
+    assert_eq!(e.param_errs.len(), 2, "{e:?}");
+    assert!(e.param_errs.iter().all(|p| p.err_code == 7012), "{e:?}");
 }

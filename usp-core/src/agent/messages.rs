@@ -74,10 +74,21 @@ pub(crate) fn error(code: u32, message: impl Into<String>) -> usp::Error {
 }
 
 /// An Error Msg body for a whole-request failure, with its parameter errors.
+///
+/// When the one failed required parameter is the cause, the Error takes that parameter's own
+/// code (7012 for an invalid value, ...), for Add as for Set; 7021 "Required parameter failed"
+/// stays for several failed parameters.
 pub(crate) fn failure_error(failure: &Failure) -> usp::Error {
+    let (err_code, err_msg) = match (&failure.error, failure.param_errors.as_slice()) {
+        (EngineError::RequiredParameterFailed { .. }, [one]) => (
+            one.error.usp_error(),
+            format!("{}: {}", one.path, one.error),
+        ),
+        (error, _) => (error.usp_error(), error.to_string()),
+    };
     usp::Error {
-        err_code: failure.error.usp_error(),
-        err_msg: failure.error.to_string(),
+        err_code,
+        err_msg,
         param_errs: failure
             .param_errors
             .iter()
