@@ -86,6 +86,12 @@ pub(crate) struct Cli {
     /// Seconds between periodic Informs (0 keeps the device's setting).
     #[arg(long, value_name = "SECONDS")]
     pub(crate) periodic_inform_interval: Option<u32>,
+    /// Loopback port of the UDP connection-request socket (0 picks a free port).
+    #[arg(long, value_name = "PORT")]
+    pub(crate) udp_cr_port: Option<u16>,
+    /// Do not listen for UDP connection requests.
+    #[arg(long)]
+    pub(crate) no_udp_cr: bool,
     /// Do not start the CWMP (TR-069) client, even with an ACS URL.
     #[arg(long)]
     pub(crate) no_cwmp: bool,
@@ -215,6 +221,12 @@ pub(crate) struct CwmpConfig {
     /// Allow HTTP Basic towards an `http://` ACS URL (TR-069 §3.4.4 allows Basic over TLS
     /// only); off by default, for loopback test set-ups.
     pub(crate) basic_over_plain_http: bool,
+    /// Listen for UDP connection requests (TR-069 Annex G) and publish the address as
+    /// `Device.ManagementServer.UDPConnectionRequestAddress`.
+    pub(crate) udp_connection_requests: bool,
+    /// Loopback port of the UDP connection-request socket (0: a free port; unset: the
+    /// same number as `connection_request_port`).
+    pub(crate) udp_connection_request_port: Option<u16>,
     /// `Device.ManagementServer.ConnectionRequestUsername`.
     pub(crate) connection_request_username: String,
     /// `Device.ManagementServer.ConnectionRequestPassword`.
@@ -235,6 +247,8 @@ impl Default for CwmpConfig {
             connection_request_port: 7547,
             connection_request_path: "/cwmp-cr".into(),
             basic_over_plain_http: false,
+            udp_connection_requests: true,
+            udp_connection_request_port: None,
             connection_request_username: String::new(),
             connection_request_password: String::new(),
             periodic_inform_interval: 0,
@@ -333,6 +347,12 @@ impl Config {
         }
         if cli.acs_basic_over_http {
             cwmp.basic_over_plain_http = true;
+        }
+        if let Some(port) = cli.udp_cr_port {
+            cwmp.udp_connection_request_port = Some(port);
+        }
+        if cli.no_udp_cr {
+            cwmp.udp_connection_requests = false;
         }
         if cli.no_cwmp {
             cwmp.enabled = false;

@@ -1,8 +1,8 @@
 //! The CWMP (TR-069) driver: owns the sans-IO [`Session`], posts what it transmits to the
 //! ACS ([`AcsClient`]: HTTP/1.1 or HTTPS, one kept-alive connection per session), runs its engine
 //! requests, feeds it the device's notices and change log, honours its timers, and persists
-//! its state in `<state_dir>/cwmp.json`. A second task serves connection requests
-//! ([`ConnReqServer`]) on a loopback port.
+//! its state in `<state_dir>/cwmp.json`. A second task serves HTTP connection requests
+//! ([`ConnReqServer`]) on a loopback port, a third UDP ones ([`crate::cwmp_udp`]).
 //!
 //! The HTTP exchange is awaited inside the drive loop: while a POST is in flight, device
 //! events and connection requests wait in their channels (each exchange is bounded by the
@@ -56,15 +56,18 @@ fn seed(salt: u64) -> u64 {
     hasher.finish()
 }
 
-/// Writes the configured `Device.ManagementServer.` values and the connection-request URL
-/// `cr_url` on the device (as the device, like the USP side's own parameters).
+/// Writes the configured `Device.ManagementServer.` values, the connection-request URL
+/// `cr_url` and the UDP connection-request address `udp_address` (empty: none) on the
+/// device (as the device, like the USP side's own parameters).
 pub(crate) async fn configure_device(
     engine: &Engine,
     config: &CwmpConfig,
     cr_url: &str,
+    udp_address: &str,
 ) -> Result<(), hal::EngineError> {
     let config = config.clone();
     let cr_url = cr_url.to_owned();
+    let udp_address = udp_address.to_owned();
     engine
         .device_update(move |txn| {
             txn.set(&format!("{MS}URL"), &config.acs_url)?;
@@ -91,6 +94,7 @@ pub(crate) async fn configure_device(
                 )?;
                 txn.set(&format!("{MS}PeriodicInformEnable"), "true")?;
             }
+            txn.set(&format!("{MS}UDPConnectionRequestAddress"), &udp_address)?;
             txn.set(&format!("{MS}ConnectionRequestURL"), &cr_url)
         })
         .await
@@ -440,7 +444,7 @@ impl ConnReqListener {
 }
 
 /// `ConnectionRequestUsername` and `ConnectionRequestPassword` of the device.
-fn cr_credentials(engine: &Engine) -> (String, String) {
+pub(crate) fn cr_credentials(engine: &Engine) -> (String, String) {
     engine.read(|store| {
         let text = |name: &str| {
             store

@@ -12,7 +12,8 @@
 //! sockets. Modules: [`config`] (TOML file and flags), [`device`] (the simulated device, its
 //! persistence in the state directory and the fan-out of its notices), [`usp`] (the USP
 //! agent's drive loop), [`ws`] (the WebSocket server MTP) and [`cwmp`] (the CWMP session's
-//! drive loop, its HTTP client and the connection-request server).
+//! drive loop and the connection-request server), [`acs_client`] (its HTTP/HTTPS client) and
+//! [`cwmp_udp`] (UDP connection requests).
 // The driver is where time enters the sans-IO crates: it reads the monotonic clock and the
 // wall clock and passes them in as inputs (STYLE.md §2.3), so the workspace-wide ban on
 // `Instant::now`/`SystemTime::now` does not apply to this binary.
@@ -21,6 +22,7 @@
 mod acs_client;
 mod config;
 mod cwmp;
+mod cwmp_udp;
 mod device;
 mod usp;
 mod ws;
@@ -146,7 +148,21 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             .await
             .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
         let cr_url = listener.url()?;
-        cwmp::configure_device(&engine, &config.cwmp, &cr_url).await?;
+        let udp = if config.cwmp.udp_connection_requests {
+            let port = config
+                .cwmp
+                .udp_connection_request_port
+                .unwrap_or(config.cwmp.connection_request_port);
+            let udp = cwmp_udp::UdpConnReqListener::bind(port)
+                .await
+                .map_err(|e| format!("cannot listen on UDP 127.0.0.1:{port}: {e}"))?;
+            let address = udp.address()?;
+            Some((udp, address))
+        } else {
+            None
+        };
+        let udp_address = udp.as_ref().map_or("", |(_, address)| address.as_str());
+        cwmp::configure_device(&engine, &config.cwmp, &cr_url, udp_address).await?;
         let (cwmp_device_tx, cwmp_device_rx) = mpsc::channel(256);
         let (cr_tx, cr_rx) = mpsc::channel(cwmp::cr_queue());
         let driver = cwmp::CwmpDriver::new(
@@ -156,6 +172,10 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             &config.cwmp,
         )?;
         tasks.spawn(driver.run(cwmp_device_rx, cr_rx, shutdown.clone()));
+        if let Some((udp, address)) = udp {
+            tasks.spawn(udp.serve(engine.clone(), cr_tx.clone(), shutdown.clone()));
+            tracing::info!("UDP connection requests (Annex G) validated on {address}");
+        }
         tasks.spawn(listener.serve(engine.clone(), cr_tx, shutdown.clone()));
         drivers.push(cwmp_device_tx);
         tracing::info!("CWMP connection requests accepted on {cr_url}");
