@@ -12,7 +12,8 @@
 //!   GetSupportedProtocol), Error messages with TR-369 codes, subscriptions and notifications
 //!   fed from the engine's change log and notices (ValueChange, ObjectCreation,
 //!   ObjectDeletion, OperationComplete, Event, `Device.Boot!`, OnBoardRequest) with NotifRetry,
-//!   NotifExpiration, TimeToLive and Persistent, [`ControllerTrust`](agent::ControllerTrust)
+//!   NotifExpiration, TimeToLive, Persistent and `TriggerAction` (Notify, Config,
+//!   NotifyAndConfig), [`ControllerTrust`](agent::ControllerTrust)
 //!   as the engine's access policy, and E2E session contexts (sequence, expected and
 //!   retransmit ids, segmentation and reassembly, expiry, `SessionMode`, PLAINTEXT payloads)
 //!   configured by `Device.LocalAgent.Controller.{i}.E2ESession.`. The module docs give the drive loop, the poll order and
@@ -37,8 +38,8 @@
 //!
 //! E2E payload security other than PLAINTEXT (`TLS12` Records get a Disconnect Record, 7102),
 //! Record signatures (`mac_signature`, `sender_cert`) and `E2ESession.Reset()`. USP Service
-//! registration (Register/Deregister are answered with 7001). `TriggerAction` Config and
-//! periodic notifications. Every transport: sockets, TLS, WebSocket, MQTT and STOMP clients
+//! registration (Register/Deregister are answered with 7001). Periodic notifications. Every
+//! transport: sockets, TLS, WebSocket, MQTT and STOMP clients
 //! belong to the driver (the `examples` crate).
 //!
 //! # Sans-IO

@@ -570,3 +570,75 @@ async fn onboard_request_is_retried_until_answered() {
     h.notify_resp(&msg_id, "").await;
     assert_eq!(h.timeout, None);
 }
+
+#[tokio::test]
+async fn trigger_action_config_applies_settings() {
+    let mut h = Harness::new().await;
+    h.subscribe(
+        "cfg",
+        "ValueChange",
+        "Device.DeviceInfo.ProvisioningCode",
+        &[
+            ("TriggerAction", "Config"),
+            (
+                "TriggerConfigSettings",
+                r#"Device.Time.LocalTimeZone="EST5EDT,M3.2.0,M11.1.0",Device.WiFi.SSID.1.Enable=false"#,
+            ),
+        ],
+    )
+    .await;
+    h.subscribe(
+        "both",
+        "ValueChange",
+        "Device.Time.LocalTimeZone",
+        &[
+            ("TriggerAction", "NotifyAndConfig"),
+            // Writes the parameter it watches: a second change, then none (same value).
+            (
+                "TriggerConfigSettings",
+                r#"Device.Time.LocalTimeZone="UTC""#,
+            ),
+        ],
+    )
+    .await;
+    h.subscribe(
+        "bad",
+        "ValueChange",
+        "Device.DeviceInfo.ProvisioningCode",
+        &[
+            ("TriggerAction", "Config"),
+            (
+                "TriggerConfigSettings",
+                "Device.WiFi.SSID.2.Enable=maybe,Device.WiFi.SSID.2.SSID=\"never\"",
+            ),
+        ],
+    )
+    .await;
+    let acs = Principal::acs("https://acs");
+    h.engine
+        .set(
+            &acs,
+            &SetRequest::from_parameters([("Device.DeviceInfo.ProvisioningCode", "p1")]),
+        )
+        .await
+        .unwrap();
+    h.sync_changes();
+    h.drive().await;
+
+    let ids: Vec<String> = h
+        .notifies()
+        .into_iter()
+        .map(|(_, n)| n.subscription_id)
+        .collect();
+    // "cfg" and "bad" only configure; "both" notified twice: EST, then its own UTC.
+    assert_eq!(ids, ["both", "both"]);
+    assert_eq!(h.value("Device.WiFi.SSID.1.Enable"), "false");
+    assert_eq!(h.value("Device.Time.LocalTimeZone"), "UTC");
+    // The bad settings were all-or-nothing: nothing applied, the failure reported.
+    assert_ne!(h.value("Device.WiFi.SSID.2.SSID"), "never");
+    assert!(
+        h.events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::InternalRequestFailed { .. }))
+    );
+}

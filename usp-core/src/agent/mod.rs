@@ -310,7 +310,8 @@ pub enum AgentEvent {
         /// Why.
         reason: IgnoreReason,
     },
-    /// An internal engine request (an acknowledgement, a device update) failed.
+    /// An internal engine request (an acknowledgement, a device update, a subscription's
+    /// `TriggerConfigSettings`) failed.
     InternalRequestFailed {
         /// The error text.
         reason: String,
@@ -379,7 +380,7 @@ pub enum AgentError {
 
 /// Why an engine request is pending.
 #[derive(Clone, Debug)]
-enum Pending {
+pub(crate) enum Pending {
     /// The agent's own request.
     Internal,
     /// A controller's request; the answer becomes a response Msg.
@@ -642,6 +643,7 @@ impl Agent {
             EngineResult::Acknowledged(Err(e)) | EngineResult::DeviceUpdated(Err(e)) => {
                 Some(e.to_string())
             }
+            EngineResult::Set(Err(failure)) => Some(failure.error.to_string()),
             _ => None,
         };
         if let Some(reason) = failed {
@@ -800,7 +802,12 @@ impl Agent {
         }
     }
 
-    fn request(&mut self, principal: Principal, pending: Pending, request: EngineRequest) {
+    pub(crate) fn request(
+        &mut self,
+        principal: Principal,
+        pending: Pending,
+        request: EngineRequest,
+    ) {
         self.next_request = self.next_request.saturating_add(1);
         let id = RequestId(self.next_request);
         self.pending.insert(id, (pending, request.clone()));

@@ -14,14 +14,16 @@ use std::string::{String, ToString};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
-use hal::engine::{CommandFailure, Notice, NoticeId, OperationComplete, Permissions, Target};
+use hal::engine::{
+    CommandFailure, Notice, NoticeId, OperationComplete, Permissions, SetRequest, Target,
+};
 use tr181_model::path::Path;
 use tr181_model::schema::Protocol;
 use tr181_model::store::{Change, ChangeRecord, Resolved, Store};
 use tr181_model::value::Value;
 
 use super::engine::{DeviceUpdate, EngineRequest};
-use super::{Agent, AgentEvent};
+use super::{Agent, AgentEvent, Pending};
 use crate::usp::{self, notify};
 
 /// The subscription table.
@@ -73,6 +75,10 @@ pub(crate) struct Subscription {
     pub(crate) time_to_live: u32,
     pub(crate) notif_retry: bool,
     pub(crate) notif_expiration: u32,
+    /// `TriggerAction` is `Notify` or `NotifyAndConfig`.
+    pub(crate) notify: bool,
+    /// `TriggerConfigSettings` when `TriggerAction` is `Config` or `NotifyAndConfig`.
+    pub(crate) config: Vec<(String, String)>,
     /// When the agent first saw the row (`TimeToLive` counts from here).
     pub(crate) seen: Instant,
 }
@@ -115,6 +121,13 @@ pub(crate) fn load(store: &Store, now: Instant, known: &[Subscription]) -> Vec<S
                 time_to_live: text(store, &row, "TimeToLive").parse().unwrap_or(0),
                 notif_retry: text(store, &row, "NotifRetry") == "true",
                 notif_expiration: text(store, &row, "NotifExpiration").parse().unwrap_or(0),
+                notify: !matches!(text(store, &row, "TriggerAction").as_str(), "Config"),
+                config: match text(store, &row, "TriggerAction").as_str() {
+                    "Config" | "NotifyAndConfig" => {
+                        config_settings(&text(store, &row, "TriggerConfigSettings"))
+                    }
+                    _ => Vec::new(),
+                },
                 seen,
                 row,
             }
@@ -149,6 +162,39 @@ fn push_item(out: &mut Vec<String>, item: &str) {
     if !item.is_empty() {
         out.push(item.to_string());
     }
+}
+
+/// Parses `TriggerConfigSettings`: a comma-separated list of `<Parameter Name>=<Value>`,
+/// string values in double quotes (which may hold commas), other values bare.
+fn config_settings(text: &str) -> Vec<(String, String)> {
+    let mut items = Vec::new();
+    let mut quoted = false;
+    let mut current = String::new();
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                items.push(core::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    items.push(current);
+    items
+        .iter()
+        .filter_map(|item| {
+            let (name, value) = item.split_once('=')?;
+            let name = name.trim();
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            (!name.is_empty()).then(|| (name.to_string(), value.to_string()))
+        })
+        .collect()
 }
 
 /// Splits a path at its dots, keeping dots inside `[...]` whole.
@@ -410,17 +456,29 @@ impl Agent {
                 subscription_id: s.id.clone(),
                 notif_retry: s.notif_retry,
                 notif_expiration: s.notif_expiration,
+                notify: s.notify,
+                config: s.config.clone(),
             })
             .collect()
     }
 
-    /// Sends `notification` for one subscription.
+    /// Carries out one subscription's `TriggerAction`: sends `notification`, applies its
+    /// `TriggerConfigSettings` (all or nothing, with the recipient controller's rights, so a
+    /// subscription cannot write what its owner may not), or both.
     fn notify_target(
         &mut self,
         now: Instant,
         target: Recipient,
         notification: notify::Notification,
     ) {
+        if !target.config.is_empty() {
+            let principal = self.principal_of(&target.controller);
+            let request = SetRequest::from_parameters(target.config.iter().cloned());
+            self.request(principal, Pending::Internal, EngineRequest::Set(request));
+        }
+        if !target.notify {
+            return;
+        }
         let expires = (target.notif_retry && target.notif_expiration > 0)
             .then(|| now.checked_add(Duration::from_secs(u64::from(target.notif_expiration))))
             .flatten();
@@ -698,6 +756,8 @@ struct Recipient {
     subscription_id: String,
     notif_retry: bool,
     notif_expiration: u32,
+    notify: bool,
+    config: Vec<(String, String)>,
 }
 
 /// A JSON object of string members (TR-106 `JSONObject`), keys in order.
@@ -804,6 +864,20 @@ mod tests {
             r#"{"Device.A":"x\"y\\z","Device.B":"line\nnext\u0001"}"#
         );
         assert_eq!(json_object(&BTreeMap::new()), "{}");
+    }
+
+    #[test]
+    fn trigger_config_settings() {
+        assert_eq!(
+            config_settings(
+                r#"Device.WiFi.SSID.1.SSID="a,b", Device.WiFi.SSID.1.Enable=false,junk,=x"#
+            ),
+            vec![
+                ("Device.WiFi.SSID.1.SSID".to_string(), "a,b".to_string()),
+                ("Device.WiFi.SSID.1.Enable".to_string(), "false".to_string()),
+            ]
+        );
+        assert!(config_settings("").is_empty());
     }
 
     #[test]
