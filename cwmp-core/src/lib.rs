@@ -11,11 +11,15 @@
 //!   rules, forced and `InformParameter` parameters, HoldRequests, the empty POST and the 204
 //!   end, cookies, redirects, HTTP Basic/Digest towards the ACS, retries with the randomised
 //!   exponential wait, periodic and scheduled informs, value-change notification, and every
-//!   CPE RPC executed through the protocol-neutral [`hal::Engine`] (which the driver calls).
+//!   CPE RPC executed through the protocol-neutral [`hal::Engine`] (which the driver calls),
+//!   ChangeDUState included, with DUStateChangeComplete and AutonomousDUStateChangeComplete
+//!   kept until the ACS acknowledges them.
 //!   The module docs have the drive loop and an ASCII diagram of the session.
 //! * [`connreq`]: connection requests: Digest (RFC 7616/2617) checking with expiring nonces,
-//!   replay protection and constant-time comparison, rate limiting, and UDP connection
-//!   requests (Annex G) with their HMAC-SHA1 signature.
+//!   replay protection and constant-time comparison, rate limiting, UDP connection requests
+//!   (Annex G) with their HMAC-SHA1 signature, the STUN binding codec and keep-alive client
+//!   that keeps the NAT mapping they arrive on ([`connreq::stun`]), and XMPP connection
+//!   requests (Annex K, [`connreq::xmpp`]).
 //! * [`error`]: the codec's error type, each failure mapped to the CWMP fault code that
 //!   answers it; [`session::SessionError`] for misuse of the session API.
 //!
@@ -28,8 +32,8 @@
 //!   store; the session only says what to do. Which TR-181 groups are compiled in is the
 //!   vendor's choice on `tr181-model` (the session needs `DeviceInfo` and `ManagementServer`
 //!   for the Inform's forced parameters and the notification defaults).
-//! * STUN binding (Annex G keep-alives), XMPP connection requests, UDP lightweight
-//!   notifications, HTTP compression, ChangeDUState (answered 9000).
+//! * The XMPP connection itself (the driver's XMPP client hands stanzas to
+//!   [`connreq::xmpp`]), UDP lightweight notifications, HTTP compression.
 //!
 //! # Drive loop
 //!

@@ -7,7 +7,7 @@
 
 use hal::engine::{
     AddRequest, AddResponse, DeleteRequest, DeleteResponse, Failure, GetNamesRequest, GetRequest,
-    GetResponse, NoticeId, SetRequest, SetResponse,
+    GetResponse, NoticeId, OperateRequest, OperateResponse, SetRequest, SetResponse,
 };
 use hal::transfer::{FileTransfer, TransferId};
 use hal::{Engine, EngineError, Principal};
@@ -33,6 +33,8 @@ pub enum EngineRequest {
     Get(GetRequest),
     /// [`Engine::get_names`] (GetParameterNames).
     GetNames(GetNamesRequest),
+    /// [`Engine::operate`] (the commands of ChangeDUState).
+    Operate(OperateRequest),
     /// [`Engine::reboot`], emitted after the session that asked for it ended.
     Reboot {
         /// The Reboot's command key (`M Reboot` after the boot).
@@ -60,6 +62,8 @@ pub enum EngineResult {
     Get(Result<GetResponse, EngineError>),
     /// For [`EngineRequest::GetNames`].
     GetNames(Result<Vec<NameInfo>, EngineError>),
+    /// For [`EngineRequest::Operate`].
+    Operate(Result<OperateResponse, EngineError>),
     /// For [`EngineRequest::Reboot`].
     Reboot(Result<(), EngineError>),
     /// For [`EngineRequest::Set`].
@@ -82,6 +86,9 @@ impl EngineRequest {
             Self::Get(request) => EngineResult::Get(engine.get(principal, request).await),
             Self::GetNames(request) => {
                 EngineResult::GetNames(engine.get_names(principal, request).await)
+            }
+            Self::Operate(request) => {
+                EngineResult::Operate(engine.operate(principal, request).await)
             }
             Self::Reboot { command_key } => {
                 EngineResult::Reboot(engine.reboot(principal, command_key).await)

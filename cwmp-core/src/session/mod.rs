@@ -72,6 +72,7 @@
 //! [`Event::StateChanged`] and passes it to [`Session::new`] after a restart.
 
 mod config;
+mod du;
 mod engine;
 pub(crate) mod http;
 pub(crate) mod retry;
@@ -93,7 +94,8 @@ pub use engine::{EngineRequest, EngineResult, RequestId};
 pub use http::{HttpRequest, HttpResponse};
 pub use retry::retry_window;
 pub use state::{
-    ParameterAttributes, PendingEvent, PendingTransferComplete, PersistedState, ScheduledInform,
+    DuOperation, DuOperationKind, DuResult, ParameterAttributes, PendingAutonomousDuChange,
+    PendingDuChange, PendingEvent, PendingTransferComplete, PersistedState, ScheduledInform,
     TransferOrigin, TransferRecord,
 };
 
@@ -260,6 +262,10 @@ enum Sent {
     },
     Response,
     Empty,
+    /// The DUStateChangeComplete of this ChangeDUState.
+    DuStateChangeComplete(u64),
+    /// The AutonomousDUStateChangeComplete of these notices.
+    AutonomousDuStateChangeComplete(Vec<u64>),
 }
 
 /// What an outstanding engine request is for.
@@ -273,6 +279,8 @@ enum Pending {
     Rpc(rpc::PendingRpc),
     /// A scheduled download starting (by command key).
     ScheduledTransfer(String),
+    /// A step of a ChangeDUState.
+    Du(du::DuStep),
     /// Fire and forget (acknowledge, reboot, factory reset).
     Background,
 }
@@ -295,6 +303,8 @@ struct Exchange {
     sent_changed: Vec<String>,
     sent_boot_notices: Vec<NoticeId>,
     tried: Vec<(String, Option<u64>)>,
+    /// DU reports the ACS refused in this session.
+    refused: Vec<Sent>,
     bootstrap: bool,
 }
 
@@ -500,6 +510,7 @@ impl Session {
             Pending::InformSecond(first) => self.on_inform_values(Some(first), result),
             Pending::Rpc(rpc) => self.finish_rpc(rpc, result),
             Pending::ScheduledTransfer(key) => self.on_scheduled_transfer(&key, result),
+            Pending::Du(step) => self.on_du_step(step, result),
             Pending::Background => Ok(()),
         };
         self.maybe_start();
@@ -623,7 +634,8 @@ impl Session {
                 .events
                 .iter()
                 .all(|e| e.event_code() == EventCode::ValueChange)
-            && self.state.transfer_completes.is_empty();
+            && self.state.transfer_completes.is_empty()
+            && !self.has_du_reports();
         if throttle == 0 || !only_value_change {
             return None;
         }
@@ -635,6 +647,9 @@ impl Session {
     // Inputs other than HTTP
 
     fn handle_notice(&mut self, id: NoticeId, notice: Notice) {
+        if self.on_du_notice(id, &notice) {
+            return;
+        }
         match notice {
             Notice::Booted(info) => {
                 if self.boot_notices.contains(&id) {
@@ -786,7 +801,9 @@ impl Session {
         {
             return false;
         }
-        let has_reason = !self.state.events.is_empty() || !self.state.transfer_completes.is_empty();
+        let has_reason = !self.state.events.is_empty()
+            || !self.state.transfer_completes.is_empty()
+            || self.has_du_reports();
         if !has_reason {
             return false;
         }
@@ -823,6 +840,7 @@ impl Session {
             sent_changed: Vec::new(),
             sent_boot_notices: Vec::new(),
             tried: Vec::new(),
+            refused: Vec::new(),
             bootstrap: false,
         });
         self.phase = Phase::Collecting;
@@ -931,6 +949,9 @@ impl Session {
                 PendingEvent::new(&tc.origin.event_code(), tc.command_key.clone()),
                 false,
             );
+        }
+        for (code, command_key) in self.du_events() {
+            push(&mut events, PendingEvent::new(&code, command_key), false);
         }
         events.sort_by_key(|(e, _)| {
             e.code
@@ -1209,6 +1230,9 @@ impl Session {
         {
             exchange.tried.push((command_key.clone(), *notice));
         }
+        if is_du_report(&exchange.sent) {
+            exchange.refused.push(exchange.sent.clone());
+        }
         exchange.hold = false;
         if !self.send_next_request() {
             self.end_session();
@@ -1218,7 +1242,13 @@ impl Session {
     fn on_bad_envelope(&mut self, error: DecodeError) {
         let sent = self.exchange.as_ref().map(|e| e.sent.clone());
         match sent {
-            Some(Sent::Inform | Sent::TransferComplete { .. }) | None => {
+            Some(
+                Sent::Inform
+                | Sent::TransferComplete { .. }
+                | Sent::DuStateChangeComplete(_)
+                | Sent::AutonomousDuStateChangeComplete(_),
+            )
+            | None => {
                 self.fail(SessionFailure::Decode(error));
             }
             Some(Sent::Response | Sent::Empty) => {
@@ -1267,6 +1297,22 @@ impl Session {
                     ) => {
                         // Kept for the next session (8005 "retry request" or any other fault).
                         exchange.tried.push((command_key.clone(), *notice));
+                        self.send_next_or_empty();
+                    }
+                    (Sent::DuStateChangeComplete(_), Body::DuStateChangeCompleteResponse)
+                    | (
+                        Sent::AutonomousDuStateChangeComplete(_),
+                        Body::AutonomousDuStateChangeCompleteResponse,
+                    ) => {
+                        self.on_du_report_acknowledged(&sent);
+                        self.send_next_or_empty();
+                    }
+                    (
+                        Sent::DuStateChangeComplete(_) | Sent::AutonomousDuStateChangeComplete(_),
+                        Body::Fault(_),
+                    ) => {
+                        // Kept for the next session, as a refused TransferComplete.
+                        exchange.refused.push(sent.clone());
                         self.send_next_or_empty();
                     }
                     (_, body) if is_response(body) => {
@@ -1356,7 +1402,18 @@ impl Session {
                 .any(|(key, notice)| *key == t.command_key && *notice == t.notice)
         });
         let Some(tc) = next else {
-            return false;
+            let report = self.next_du_report(&exchange.refused);
+            let namespace = exchange.namespace;
+            let Some((body, sent)) = report else {
+                return false;
+            };
+            let envelope = Envelope::new(namespace, body).with_id(self.message_id());
+            if self.send_envelope(&envelope, sent.clone()).is_err() {
+                // Unencodable: drop it rather than retrying it forever.
+                self.on_du_report_acknowledged(&sent);
+                return self.send_next_request();
+            }
+            return true;
         };
         let body = Body::TransferComplete(TransferComplete {
             command_key: tc.command_key.clone(),
@@ -1412,11 +1469,12 @@ impl Session {
         // A TransferComplete the ACS refused (a fault, or no answer) waits for the next
         // session for another reason or for a retry delay, never for an immediate loop.
         let refused = exchange.is_some_and(|e| {
-            self.state.transfer_completes.iter().any(|t| {
-                e.tried
-                    .iter()
-                    .any(|(key, notice)| *key == t.command_key && *notice == t.notice)
-            })
+            !e.refused.is_empty()
+                || self.state.transfer_completes.iter().any(|t| {
+                    e.tried
+                        .iter()
+                        .any(|(key, notice)| *key == t.command_key && *notice == t.notice)
+                })
         });
         if refused {
             let (minimum, multiplier) = self.settings.retry_parameters();
@@ -1451,7 +1509,9 @@ impl Session {
         self.state.retry_count = self.state.retry_count.saturating_add(1);
         let (minimum, multiplier) = self.settings.retry_parameters();
         let wait = retry::retry_wait(minimum, multiplier, self.state.retry_count, &mut self.rng);
-        let has_reason = !self.state.events.is_empty() || !self.state.transfer_completes.is_empty();
+        let has_reason = !self.state.events.is_empty()
+            || !self.state.transfer_completes.is_empty()
+            || self.has_du_reports();
         self.retry_at = Some(add_duration(self.now, wait));
         self.outputs
             .push_back(Output::Event(Event::SessionEnded(SessionEnd {
@@ -1593,6 +1653,14 @@ pub(crate) fn fault_body(code: u32, detail: Option<&str>) -> Body {
         .or_else(|| codec::fault_name(code).map(str::to_owned))
         .unwrap_or_else(|| "Fault".to_owned());
     Body::Fault(codec::Fault::cwmp(code, text))
+}
+
+/// Whether the CPE's message was a DU report.
+fn is_du_report(sent: &Sent) -> bool {
+    matches!(
+        sent,
+        Sent::DuStateChangeComplete(_) | Sent::AutonomousDuStateChangeComplete(_)
+    )
 }
 
 /// Whether a body is a response (or ACS-side method) the CPE never answers.

@@ -16,6 +16,7 @@
 //! | ScheduleDownload | `Transfer` when the first window opens | windows checked (1–2, ordered) |
 //! | CancelTransfer | — | a transfer not yet started is removed; a started one → 9021 |
 //! | GetQueuedTransfers / GetAllQueuedTransfers | — | from the session state |
+//! | ChangeDUState | `Get`, then `Operate` per operation, in the background | operations run in the background; DUStateChangeComplete later |
 //! | anything else | — | 9000 |
 
 use std::num::NonZeroU32;
@@ -43,7 +44,7 @@ use crate::codec::{
 };
 
 /// The CPE methods this session implements (GetRPCMethodsResponse).
-const METHODS: [&str; 17] = [
+const METHODS: [&str; 18] = [
     "GetRPCMethods",
     "SetParameterValues",
     "GetParameterValues",
@@ -61,6 +62,7 @@ const METHODS: [&str; 17] = [
     "CancelTransfer",
     "GetQueuedTransfers",
     "GetAllQueuedTransfers",
+    "ChangeDUState",
 ];
 
 /// An ACS request waiting for the engine.
@@ -275,6 +277,10 @@ impl Session {
                     Some(_) => fault_body(9021, None),
                     None => fault_body(9003, Some("no transfer with this CommandKey")),
                 };
+                return self.answer(namespace, id, body);
+            }
+            Body::ChangeDuState(req) => {
+                let body = self.change_du_state(req);
                 return self.answer(namespace, id, body);
             }
             Body::GetQueuedTransfers => {

@@ -203,6 +203,120 @@ pub struct PendingTransferComplete {
     pub complete_time: String,
 }
 
+/// The kind of a ChangeDUState operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::exhaustive_enums)] // The three operation types of TR-069 ChangeDUState.
+pub enum DuOperationKind {
+    /// `InstallOpStruct`.
+    Install,
+    /// `UpdateOpStruct`.
+    Update,
+    /// `UninstallOpStruct`.
+    Uninstall,
+}
+
+/// The outcome of one deployment-unit operation (`OpResultStruct`; with the operation for
+/// `AutonOpResultStruct`), as text ready for the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DuResult {
+    /// `UUID`.
+    pub uuid: String,
+    /// `DeploymentUnitRef`.
+    pub deployment_unit_ref: String,
+    /// `Version`.
+    pub version: String,
+    /// `CurrentState`: `Installed`, `Uninstalled` or `Failed`.
+    pub current_state: String,
+    /// `Resolved`.
+    pub resolved: bool,
+    /// `ExecutionUnitRefList`.
+    pub execution_unit_ref_list: String,
+    /// `StartTime`.
+    pub start_time: String,
+    /// `CompleteTime`.
+    pub complete_time: String,
+    /// `FaultCode`: 0, or one of the DU fault codes of the XSD.
+    pub fault_code: u32,
+    /// `FaultString`.
+    pub fault_string: String,
+    /// `OperationPerformed` (`Install`, `Update`, `Uninstall`).
+    pub operation: String,
+}
+
+/// One operation of a ChangeDUState as the CPE works through it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DuOperation {
+    /// Install, Update or Uninstall.
+    pub kind: DuOperationKind,
+    /// `UUID` (may be empty for Install and Update).
+    pub uuid: String,
+    /// `Version` (Update, Uninstall; may be empty).
+    pub version: String,
+    /// `URL` (Install, Update).
+    pub url: String,
+    /// `Username` for the file server.
+    pub username: String,
+    /// `Password` for the file server (cleared once the command started).
+    pub password: String,
+    /// `ExecutionEnvRef` (Install, Uninstall; may be empty).
+    pub execution_env_ref: String,
+    /// The command running for it, until it completes.
+    pub running: Option<String>,
+    /// The `DUStateChange!` arguments the device reported while it ran.
+    pub event: Option<Vec<(String, String)>>,
+    /// The result once done.
+    pub result: Option<DuResult>,
+}
+
+impl std::fmt::Debug for DuOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DuOperation")
+            .field("kind", &self.kind)
+            .field("uuid", &self.uuid)
+            .field("version", &self.version)
+            .field("url", &self.url)
+            .field("password", &"<redacted>")
+            .field("running", &self.running)
+            .field("result", &self.result)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A ChangeDUState in progress or waiting for the ACS's DUStateChangeCompleteResponse.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PendingDuChange {
+    /// The session's number for it.
+    pub id: u64,
+    /// The ACS's command key (`M ChangeDUState`).
+    pub command_key: String,
+    /// The operations, in order.
+    pub operations: Vec<DuOperation>,
+    /// Engine notices to acknowledge once the ACS has the results.
+    pub notices: Vec<u64>,
+}
+
+impl PendingDuChange {
+    /// Whether every operation has its result.
+    #[must_use]
+    pub fn is_complete(&self) -> bool {
+        self.operations.iter().all(|op| op.result.is_some())
+    }
+}
+
+/// A deployment-unit change the device made on its own, waiting for the ACS's
+/// AutonomousDUStateChangeCompleteResponse.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PendingAutonomousDuChange {
+    /// The engine notice it came from.
+    pub notice: u64,
+    /// The result.
+    pub result: DuResult,
+}
+
 /// Everything a session keeps across sessions and reboots. The driver stores it (serde, any
 /// format) whenever [`Event::StateChanged`](super::Event::StateChanged) comes out, and hands
 /// it back to [`Session::new`](super::Session::new) after a restart, which then applies the
@@ -227,6 +341,15 @@ pub struct PersistedState {
     pub transfers: Vec<TransferRecord>,
     /// TransferCompletes not yet confirmed by the ACS.
     pub transfer_completes: Vec<PendingTransferComplete>,
+    /// ChangeDUState requests running or waiting for the DUStateChangeCompleteResponse.
+    #[serde(default)]
+    pub du_changes: Vec<PendingDuChange>,
+    /// The number of the last ChangeDUState.
+    #[serde(default)]
+    pub last_du_change: u64,
+    /// Autonomous deployment-unit changes not yet confirmed by the ACS.
+    #[serde(default)]
+    pub autonomous_du_changes: Vec<PendingAutonomousDuChange>,
 }
 
 impl PersistedState {

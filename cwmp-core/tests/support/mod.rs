@@ -279,8 +279,26 @@ impl ScriptedAcs {
                 response.header.id.clone_from(&envelope.header.id);
                 Reply::envelope(&response)
             }
+            Body::DuStateChangeComplete(_) => {
+                self.acknowledge(&envelope, Body::DuStateChangeCompleteResponse)
+            }
+            Body::AutonomousDuStateChangeComplete(_) => {
+                self.acknowledge(&envelope, Body::AutonomousDuStateChangeCompleteResponse)
+            }
+            Body::AutonomousTransferComplete(_) => {
+                self.acknowledge(&envelope, Body::AutonomousTransferCompleteResponse)
+            }
+            Body::RequestDownload(_) => self.acknowledge(&envelope, Body::RequestDownloadResponse),
             _ => self.next_request(),
         }
+    }
+
+    /// Answers a CPE request with `response`, echoing its ID.
+    fn acknowledge(&mut self, request: &Envelope, response: Body) -> Reply {
+        assert!(!self.in_hold, "CPE request sent despite HoldRequests");
+        let mut envelope = Envelope::new(request.namespace, response);
+        envelope.header.id.clone_from(&request.header.id);
+        Reply::envelope(&envelope)
     }
 }
 

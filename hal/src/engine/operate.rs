@@ -16,7 +16,7 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use tr181_model::path::{Path, PathKind};
-use tr181_model::schema::Command;
+use tr181_model::schema::{Command, Protocol};
 use tr181_model::store::{Origin, Resolved};
 use tr181_model::value::Value;
 
@@ -35,6 +35,16 @@ fn arg_text(input: &[(String, Value)], name: &str) -> Option<String> {
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.canonical_text())
+}
+
+/// The model variant commands are looked up in. The CWMP variant of TR-181 has no commands;
+/// a CWMP RPC that maps onto one (ChangeDUState onto `SoftwareModules.InstallDU()` and the
+/// deployment units' `Update()` and `Uninstall()`) finds it in the USP variant.
+fn command_variant(protocol: Protocol) -> Protocol {
+    match protocol {
+        Protocol::Cwmp => Protocol::Usp,
+        other => other,
+    }
 }
 
 /// The instance number in the segment before the command name (`...FirmwareImage.2.Download()`).
@@ -85,7 +95,7 @@ impl Engine {
                 .into());
             }
             store
-                .resolve(&parsed, principal.protocol)?
+                .resolve(&parsed, command_variant(principal.protocol))?
                 .into_iter()
                 .filter_map(|item| match item {
                     Resolved::Command { path, command } => Some((path, command)),

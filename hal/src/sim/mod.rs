@@ -12,6 +12,9 @@
 //! - **Commands**: `IP.Diagnostics.IPPing()` and `SelfTestDiagnostics()` run asynchronously
 //!   and finish when the test calls [`SimDevice::run_jobs`]; the `Reset()` commands of
 //!   interfaces are synchronous; reboot, factory reset, download and activate are recorded.
+//! - **Software modules**: `SoftwareModules.InstallDU()`, `DeploymentUnit.{i}.Update()` and
+//!   `Uninstall()` run asynchronously too and really add, change and remove deployment and
+//!   execution units, reporting each change with `DUStateChange!` (see `software.rs`).
 //! - **Persistence**: in memory, or in a JSON file ([`SimDevice::with_file`]).
 //! - **Faults**: [`SimDevice::inject`] makes a chosen call fail or be slow ([`faults`]).
 //! - **Time**: the wall clock is simulated, starting at 2025-01-01T00:00:00Z; no real clock
@@ -19,6 +22,7 @@
 
 pub mod faults;
 mod populate;
+mod software;
 mod storage;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -59,6 +63,8 @@ const LIVE: &[(&str, &str)] = &[
 const DISCOVERED: &[&str] = &[
     "Device.DHCPv4.Server.Pool.{i}.Client.{i}.",
     "Device.Hosts.Host.{i}.",
+    "Device.SoftwareModules.DeploymentUnit.{i}.",
+    "Device.SoftwareModules.ExecutionUnit.{i}.",
     "Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}.",
 ];
 
@@ -146,6 +152,7 @@ struct Inner {
     jobs: VecDeque<Job>,
     sink: Option<DeviceSink>,
     firmware_updated: bool,
+    software: software::Software,
 }
 
 /// The simulated device; see the [module docs](self).
@@ -186,6 +193,7 @@ impl SimDevice {
                 jobs: VecDeque::new(),
                 sink: None,
                 firmware_updated: false,
+                software: software::Software::default(),
             }),
             faults: faults::Faults::default(),
             storage,
@@ -274,6 +282,22 @@ impl SimDevice {
         for job in jobs {
             match job {
                 Job::Command { call, reporter } => {
+                    let schema = schema_path_of(&call.path);
+                    if software::is_du_command(&schema) {
+                        let (result, args, sink) = {
+                            let mut inner = self.inner();
+                            let now = inner.now;
+                            let (result, args) = inner.software.finish(&call, &schema, now);
+                            (result, args, inner.sink.clone())
+                        };
+                        if let Some(sink) = sink {
+                            sink.table_changed(software::DU_TABLE);
+                            sink.table_changed(software::EU_TABLE);
+                            sink.event(software::DU_STATE_CHANGE, args);
+                        }
+                        reporter.complete(result.map(|()| Vec::new()));
+                        continue;
+                    }
                     reporter.progress(100);
                     reporter.complete(Ok(command_output(&call)));
                 }
@@ -497,6 +521,7 @@ impl Tables for SimDevice {
                     })
                     .collect()
             }
+            software::DU_TABLE | software::EU_TABLE => self.inner().software.rows(schema.as_str()),
             "Device.DHCPv4.Server.Pool.{i}.Client." => clients
                 .iter()
                 .map(|c| {
@@ -524,6 +549,13 @@ impl Commands for SimDevice {
         match schema.as_str() {
             "Device.IP.Diagnostics.IPPing()" | "Device.SelfTestDiagnostics()" => {
                 reporter.progress(0);
+                self.inner().jobs.push_back(Job::Command {
+                    call: call.clone(),
+                    reporter,
+                });
+                Ok(Invoked::Running)
+            }
+            _ if software::is_du_command(&schema) => {
                 self.inner().jobs.push_back(Job::Command {
                     call: call.clone(),
                     reporter,
