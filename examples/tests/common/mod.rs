@@ -1,9 +1,13 @@
 //! Helpers shared by the end-to-end tests: the `cpe-agent` process (a temporary state
 //! directory, free ports, its log lines), a USP controller built with rusp-lib over
-//! tokio-tungstenite, and a scripted CWMP ACS (a hyper server on a free loopback port).
-//! Every wait is bounded by [`WAIT`].
+//! tokio-tungstenite or MQTT ([`mqtt`]: rumqttc through a real mosquitto), the USP requests
+//! every MTP test walks through ([`scenario`]), and a scripted CWMP ACS (a hyper server on a
+//! free loopback port). Every wait is bounded by [`WAIT`].
 // Each test binary uses a part of these helpers.
 #![allow(dead_code)]
+
+pub(crate) mod mqtt;
+pub(crate) mod scenario;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -38,6 +42,13 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// Runs a test's scenario, failing it if it takes longer than `limit`.
+pub(crate) async fn within<F: Future>(limit: Duration, scenario: F) -> F::Output {
+    tokio::time::timeout(limit, scenario)
+        .await
+        .expect("the scenario took too long")
+}
 
 /// The simulated device's USP Endpoint ID.
 pub(crate) const AGENT: &str = "os::00D09E-SIM0001";
@@ -131,6 +142,12 @@ impl AgentProcess {
         }
     }
 
+    /// SIGKILL: the process dies at once, saving nothing.
+    pub(crate) fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// SIGTERM, then a clean exit within the bound.
     pub(crate) async fn stop(mut self) {
         let status = Command::new("kill")
@@ -166,9 +183,39 @@ impl Drop for AgentProcess {
 // ---------------------------------------------------------------------------------------------
 // The USP controller
 
-/// A USP controller on one WebSocket connection.
+/// How a controller reaches the agent.
+pub(crate) enum Link {
+    /// A WebSocket connection to the agent's server.
+    WebSocket(Box<WebSocketStream<TcpStream>>),
+    /// A connection to the MQTT broker the agent uses.
+    Mqtt(mqtt::MqttLink),
+}
+
+impl Link {
+    async fn send(&mut self, bytes: Vec<u8>) {
+        match self {
+            Self::WebSocket(ws) => ws.send(Message::Binary(bytes.into())).await.unwrap(),
+            Self::Mqtt(link) => link.send(bytes).await,
+        }
+    }
+
+    /// The next Record; `None` when the link closed.
+    async fn next(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Self::WebSocket(ws) => loop {
+                match ws.next().await?.unwrap() {
+                    Message::Binary(bytes) => return Some(bytes.to_vec()),
+                    _ => continue,
+                }
+            },
+            Self::Mqtt(link) => link.next().await,
+        }
+    }
+}
+
+/// A USP controller on one MTP link.
 pub(crate) struct Controller {
-    pub(crate) ws: WebSocketStream<TcpStream>,
+    pub(crate) link: Link,
     next: u32,
     notifies: Vec<Value>,
     pub(crate) connect_records: usize,
@@ -194,11 +241,24 @@ impl Controller {
             response.headers().get("Sec-WebSocket-Protocol").unwrap(),
             "v1.usp"
         );
+        Self::over(Link::WebSocket(Box::new(ws)))
+    }
+
+    /// A controller on `link`.
+    pub(crate) fn over(link: Link) -> Self {
         Self {
-            ws,
+            link,
             next: 0,
             notifies: Vec::new(),
             connect_records: 0,
+        }
+    }
+
+    /// The WebSocket connection (the controller must be on one).
+    pub(crate) fn ws(&mut self) -> &mut WebSocketStream<TcpStream> {
+        match &mut self.link {
+            Link::WebSocket(ws) => ws,
+            Link::Mqtt(_) => panic!("the controller is on MQTT"),
         }
     }
 
@@ -215,16 +275,13 @@ impl Controller {
             .with_no_session_context_payload(&msg)
             .build()
             .unwrap();
-        self.ws
-            .send(Message::Binary(record.to_vec().unwrap().into()))
-            .await
-            .unwrap();
+        self.link.send(record.to_vec().unwrap()).await;
     }
 
     /// The next USP Msg, as rusp's JSON; connect Records are counted and skipped.
     pub(crate) async fn recv(&mut self) -> Value {
         loop {
-            let frame = tokio::time::timeout(WAIT, self.ws.next())
+            let bytes = tokio::time::timeout(WAIT, self.link.next())
                 .await
                 .unwrap_or_else(|_| {
                     panic!(
@@ -232,11 +289,7 @@ impl Controller {
                         self.notifies
                     )
                 })
-                .expect("connection closed")
-                .unwrap();
-            let Message::Binary(bytes) = frame else {
-                continue;
-            };
+                .expect("connection closed");
             let record = try_decode_record(&bytes).unwrap();
             assert_eq!(record.to_id, CTRL);
             assert_eq!(record.from_id, AGENT);
@@ -245,7 +298,9 @@ impl Controller {
                     let msg = try_decode_msg(&ns.payload).unwrap();
                     return serde_json::to_value(&msg).unwrap();
                 }
-                OneOfrecord_type::websocket_connect(_) => self.connect_records += 1,
+                OneOfrecord_type::websocket_connect(_) | OneOfrecord_type::mqtt_connect(_) => {
+                    self.connect_records += 1;
+                }
                 _ => panic!("unexpected Record type"),
             }
         }
@@ -471,19 +526,24 @@ fn answer(
     reply(script, envelope)
 }
 
-/// The InformResponse to an Inform; otherwise (an empty POST or the response to the last
-/// request) the next queued request, or 204 when there is none.
+/// The InformResponse to an Inform, the TransferCompleteResponse to a TransferComplete;
+/// otherwise (an empty POST or the response to the last request) the next queued request, or
+/// 204 when there is none.
 fn reply(script: &Mutex<Script>, envelope: Option<Envelope>) -> Response<Full<Bytes>> {
     let mut script = script.lock().unwrap();
+    let answer = |envelope: &Envelope| match envelope.body {
+        CwmpBody::Inform(_) => Some(CwmpBody::InformResponse(InformResponse {
+            max_envelopes: 1,
+        })),
+        CwmpBody::TransferComplete(_) => Some(CwmpBody::TransferCompleteResponse),
+        _ => None,
+    };
     let reply = match envelope {
-        Some(envelope) if matches!(envelope.body, CwmpBody::Inform(_)) => {
-            let mut response = Envelope::new(
-                envelope.namespace,
-                CwmpBody::InformResponse(InformResponse { max_envelopes: 1 }),
-            );
+        Some(envelope) if answer(&envelope).is_some() => answer(&envelope).map(|body| {
+            let mut response = Envelope::new(envelope.namespace, body);
             response.header.id.clone_from(&envelope.header.id);
-            Some(response)
-        }
+            response
+        }),
         _ => script.queue.pop_front().map(|body| {
             script.ids += 1;
             Envelope::new(CwmpNamespace::V1_2, body).with_id(format!("acs-{}", script.ids))

@@ -158,6 +158,10 @@ pub(crate) struct UspConfig {
     pub(crate) accept_unknown_controllers: bool,
     /// `[usp.websocket]`: the WebSocket server MTP.
     pub(crate) websocket: WebSocketConfig,
+    /// `[usp.websocket_client]`: controllers' WebSocket servers the agent connects to.
+    pub(crate) websocket_client: crate::ws::WsClientConfig,
+    /// `[usp.mqtt]`: the MQTT client MTP.
+    pub(crate) mqtt: crate::mqtt::MqttConfig,
 }
 
 impl Default for UspConfig {
@@ -167,6 +171,8 @@ impl Default for UspConfig {
             controllers: vec!["self::controller".into()],
             accept_unknown_controllers: false,
             websocket: WebSocketConfig::default(),
+            websocket_client: crate::ws::WsClientConfig::default(),
+            mqtt: crate::mqtt::MqttConfig::default(),
         }
     }
 }

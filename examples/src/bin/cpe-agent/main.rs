@@ -11,7 +11,8 @@
 //! This binary is the driver of the sans-IO stacks: the only place that reads clocks and opens
 //! sockets. Modules: [`config`] (TOML file and flags), [`device`] (the simulated device, its
 //! persistence in the state directory and the fan-out of its notices), [`usp`] (the USP
-//! agent's drive loop), [`ws`] (the WebSocket server MTP) and [`cwmp`] (the CWMP session's
+//! agent's drive loop and the start of its MTPs), [`ws`] (the WebSocket server and client
+//! MTPs), [`mqtt`] (the MQTT client MTP) and [`cwmp`] (the CWMP session's
 //! drive loop and the connection-request server), [`acs_client`] (its HTTP/HTTPS client) and
 //! [`cwmp_udp`] (UDP connection requests).
 // The driver is where time enters the sans-IO crates: it reads the monotonic clock and the
@@ -24,6 +25,7 @@ mod config;
 mod cwmp;
 mod cwmp_udp;
 mod device;
+mod mqtt;
 mod usp;
 mod ws;
 
@@ -137,7 +139,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         wake.clone(),
         &endpoint_id,
         &controllers,
-        config.usp.accept_unknown_controllers,
+        &config.usp,
     );
     tasks.spawn(driver.run(mtp_rx, usp_device_rx, shutdown.clone()));
     let mut drivers = vec![usp_device_tx];
@@ -197,15 +199,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         shutdown.clone(),
     ));
 
-    if config.usp.websocket.enable {
-        let server = ws::WsServer::bind(&config.usp.websocket)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.usp.websocket.listen))?;
-        tracing::info!("USP agent {endpoint_id} listening on {}", server.url());
-        tasks.spawn(server.serve(mtp_tx.clone(), shutdown.clone()));
-    } else {
-        tracing::warn!("no USP MTP enabled: the agent cannot be reached");
-    }
+    usp::start_mtps(&config.usp, &endpoint_id, &mtp_tx, &shutdown, &mut tasks).await?;
     tracing::info!(controllers = ?controllers, "USP controllers accepted");
     drop(mtp_tx);
 

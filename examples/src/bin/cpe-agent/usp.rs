@@ -2,22 +2,27 @@
 //! device notices and its timers, runs its engine requests and sends what it transmits.
 //!
 //! One task runs the agent; every MTP connection is a task of its own that talks to it
-//! through [`MtpInput`]s and receives Records to send on an `mpsc` channel. A connection is
-//! known by a key (the controller's Endpoint ID when the connection named it), which is the
-//! `reply_to` of the agent's [`Mtp`]: a controller that reconnects gets its notifications on
-//! the new connection, and Records for a controller that is not connected wait in a small
-//! outbox.
+//! through [`MtpInput`]s and receives [`Outbound`] Records on an `mpsc` channel. A link is
+//! known by a key: for connection-oriented MTPs (WebSocket, UDS) the controller's Endpoint ID
+//! when the connection named it, which is also the `reply_to` of the agent's [`Mtp`], so a
+//! controller that reconnects gets its notifications on the new connection; for MQTT the one
+//! broker connection ([`mqtt::LINK`]), the `reply_to` being a topic. Records for a link that is
+//! down wait in a small outbox. Each MTP task sends its own Connect Record (R-MTP.6) before it
+//! reports [`MtpInput::Connected`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use hal::Engine;
 use tokio::sync::{Notify, mpsc, watch};
-use usp_core::agent::{Agent, AgentConfig, ControllerConfig, Mtp, MtpKind, Output};
-use usp_core::codec::{self, RecordBuilder};
+use tokio::task::JoinSet;
+use usp_core::agent::{Agent, AgentConfig, ControllerConfig, Mtp, MtpKind, Output, RetryPolicy};
 
+use crate::config::UspConfig;
 use crate::device::{DeviceEvent, wall_clock};
+use crate::{mqtt, ws};
 
 /// Most Records kept for a controller that is not connected; the oldest go first.
 const OUTBOX_RECORDS: usize = 64;
@@ -29,30 +34,27 @@ const DRAIN_BOUND: usize = 10_000;
 /// What an MTP connection tells the driver.
 #[derive(Debug)]
 pub(crate) enum MtpInput {
-    /// A connection is up; Records for `key` go to `tx` from now on.
+    /// A link is up (its Connect Record already sent); Records for `key` go to `tx` from now
+    /// on.
     Connected {
-        /// The return-path key.
+        /// The link key.
         key: String,
         /// The connection's number (a newer connection for the same key replaces it).
         conn: u64,
         /// Where to send Records.
-        tx: mpsc::Sender<Vec<u8>>,
-        /// The MTP.
-        kind: MtpKind,
-        /// Whether the agent should send the MTP's Connect Record (R-MTP.6).
-        send_connect: bool,
+        tx: mpsc::Sender<Outbound>,
     },
-    /// A connection is gone.
+    /// A link is gone.
     Closed {
-        /// The return-path key.
+        /// The link key.
         key: String,
         /// The connection's number.
         conn: u64,
     },
     /// A Record arrived.
     Record {
-        /// The return-path key.
-        key: String,
+        /// Where answers go: the link key of a connection, or an MQTT topic.
+        reply_to: String,
         /// The MTP.
         kind: MtpKind,
         /// The Record.
@@ -60,9 +62,26 @@ pub(crate) enum MtpInput {
     },
 }
 
+/// A Record for an MTP task to send.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    /// The [`Mtp::reply_to`] it goes to (a connection's own key, or an MQTT topic).
+    pub(crate) reply_to: String,
+    /// The encoded Record.
+    pub(crate) bytes: Vec<u8>,
+}
+
 struct Link {
     conn: u64,
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Outbound>,
+}
+
+/// The link that carries Records for `mtp`.
+fn link_key(mtp: &Mtp) -> &str {
+    match mtp.kind {
+        MtpKind::Mqtt => mqtt::LINK,
+        _ => &mtp.reply_to,
+    }
 }
 
 /// The USP driver; see the [module docs](self).
@@ -73,26 +92,25 @@ pub(crate) struct UspDriver {
     wake: Arc<Notify>,
     seq: u64,
     links: BTreeMap<String, Link>,
-    outbox: BTreeMap<String, VecDeque<Vec<u8>>>,
+    outbox: BTreeMap<String, VecDeque<Outbound>>,
     timeout: Option<Instant>,
 }
 
 impl UspDriver {
-    /// An agent `endpoint_id` that accepts `controllers` (their notifications go to the
-    /// connection named by their Endpoint ID), over `engine`.
+    /// An agent `endpoint_id` that accepts `controllers` and those of the MTPs of `usp`, over
+    /// `engine`. Notifications go to a controller's MQTT topic when `usp.mqtt` names one,
+    /// else to the connection named by its Endpoint ID.
     pub(crate) fn new(
         engine: Arc<Engine>,
         wake: Arc<Notify>,
         endpoint_id: &str,
         controllers: &[String],
-        accept_unknown: bool,
+        usp: &UspConfig,
     ) -> Self {
-        let mut config = AgentConfig::new(endpoint_id).with_unknown_controllers(accept_unknown);
-        for controller in controllers {
-            config = config.with_controller(
-                ControllerConfig::new(controller.clone())
-                    .with_mtp(Mtp::new(MtpKind::WebSocket, controller.clone())),
-            );
+        let mut config =
+            AgentConfig::new(endpoint_id).with_unknown_controllers(usp.accept_unknown_controllers);
+        for (controller, mtp) in controller_routes(controllers, usp) {
+            config = config.with_controller(ControllerConfig::new(controller).with_mtp(mtp));
         }
         let mut agent = Agent::new(config);
         let seq = engine.last_seq();
@@ -138,31 +156,13 @@ impl UspDriver {
 
     fn handle_mtp(&mut self, input: MtpInput) {
         match input {
-            MtpInput::Connected {
-                key,
-                conn,
-                tx,
-                kind,
-                send_connect,
-            } => {
-                if send_connect {
-                    let builder =
-                        RecordBuilder::new(key.clone(), self.agent.config().endpoint_id.clone())
-                            .with_version(self.agent.config().record_version.clone());
-                    let record = match kind {
-                        MtpKind::Uds => builder.uds_connect(),
-                        _ => builder.websocket_connect(),
-                    };
-                    let mut bytes = Vec::new();
-                    codec::encode_record(&record, &mut bytes);
-                    let _ = tx.try_send(bytes);
-                }
+            MtpInput::Connected { key, conn, tx } => {
                 let waiting = self.outbox.remove(&key).unwrap_or_default();
                 if !waiting.is_empty() {
                     tracing::info!(controller = %key, records = waiting.len(), "delivering queued USP Records");
                 }
-                for bytes in waiting {
-                    if tx.try_send(bytes).is_err() {
+                for outbound in waiting {
+                    if tx.try_send(outbound).is_err() {
                         tracing::warn!(controller = %key, "connection queue full, USP Record dropped");
                     }
                 }
@@ -173,10 +173,14 @@ impl UspDriver {
                     self.links.remove(&key);
                 }
             }
-            MtpInput::Record { key, kind, bytes } => {
-                tracing::debug!(from = %key, bytes = bytes.len(), "USP Record received");
+            MtpInput::Record {
+                reply_to,
+                kind,
+                bytes,
+            } => {
+                tracing::debug!(from = %reply_to, mtp = ?kind, bytes = bytes.len(), "USP Record received");
                 self.agent
-                    .handle_record(Instant::now(), Mtp::new(kind, key), &bytes);
+                    .handle_record(Instant::now(), Mtp::new(kind, reply_to), &bytes);
             }
         }
     }
@@ -239,28 +243,31 @@ impl UspDriver {
 
     fn transmit(&mut self, mtp: &Mtp, to: &str, bytes: Vec<u8>) {
         tracing::debug!(to, mtp = ?mtp.kind, bytes = bytes.len(), "USP Record sent");
-        match self.links.get(&mtp.reply_to) {
+        let key = link_key(mtp);
+        let outbound = Outbound {
+            reply_to: mtp.reply_to.clone(),
+            bytes,
+        };
+        match self.links.get(key) {
             Some(link) => {
-                if link.tx.try_send(bytes).is_err() {
+                if link.tx.try_send(outbound).is_err() {
                     tracing::warn!(controller = to, "connection queue full, USP Record dropped");
                 }
             }
             None => {
-                if !self.outbox.contains_key(&mtp.reply_to)
-                    && self.outbox.len() >= OUTBOX_CONTROLLERS
-                {
+                if !self.outbox.contains_key(key) && self.outbox.len() >= OUTBOX_CONTROLLERS {
                     tracing::warn!(
                         controller = to,
                         "too many disconnected controllers, USP Record dropped"
                     );
                     return;
                 }
-                let queue = self.outbox.entry(mtp.reply_to.clone()).or_default();
+                let queue = self.outbox.entry(key.to_owned()).or_default();
                 if queue.len() >= OUTBOX_RECORDS {
                     queue.pop_front();
                     tracing::warn!(controller = to, "outbox full, oldest USP Record dropped");
                 }
-                queue.push_back(bytes);
+                queue.push_back(outbound);
                 tracing::debug!(
                     controller = to,
                     "controller not connected, USP Record queued"
@@ -268,6 +275,98 @@ impl UspDriver {
             }
         }
     }
+}
+
+/// Each accepted controller with where its notifications go before it has sent anything.
+fn controller_routes(controllers: &[String], usp: &UspConfig) -> Vec<(String, Mtp)> {
+    let mut routes: BTreeMap<String, Mtp> = controllers
+        .iter()
+        .map(|c| (c.clone(), Mtp::new(MtpKind::WebSocket, c.clone())))
+        .collect();
+    for controller in usp.websocket_client.controllers.keys() {
+        routes.insert(
+            controller.clone(),
+            Mtp::new(MtpKind::WebSocket, controller.clone()),
+        );
+    }
+    if usp.mqtt.enable {
+        for (controller, topic) in &usp.mqtt.controllers {
+            routes.insert(controller.clone(), Mtp::new(MtpKind::Mqtt, topic.clone()));
+        }
+    }
+    routes.into_iter().collect()
+}
+
+/// Starts every enabled MTP of `usp` for the agent `endpoint_id`; the tasks report to `agent`.
+pub(crate) async fn start_mtps(
+    usp: &UspConfig,
+    endpoint_id: &str,
+    agent: &mpsc::Sender<MtpInput>,
+    shutdown: &watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
+) -> Result<(), String> {
+    let mut enabled = false;
+    if usp.websocket.enable {
+        let server = ws::WsServer::bind(&usp.websocket, endpoint_id)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", usp.websocket.listen))?;
+        tracing::info!("USP agent {endpoint_id} listening on {}", server.url());
+        tasks.spawn(server.serve(agent.clone(), shutdown.clone()));
+        enabled = true;
+    }
+    if usp.mqtt.enable {
+        tracing::info!(
+            "USP agent {endpoint_id} connecting to the MQTT broker {}:{}",
+            usp.mqtt.host,
+            usp.mqtt.port
+        );
+        let mtp = mqtt::MqttMtp::new(&usp.mqtt, endpoint_id, agent.clone(), shutdown.clone());
+        tasks.spawn(mtp.run());
+        enabled = true;
+    }
+    for (controller, url) in &usp.websocket_client.controllers {
+        tracing::info!("USP agent {endpoint_id} connecting to {controller} at {url}");
+        let client = ws::WsClient::new(
+            &usp.websocket_client,
+            controller,
+            url,
+            endpoint_id,
+            agent.clone(),
+            shutdown.clone(),
+        );
+        tasks.spawn(client.run());
+        enabled = true;
+    }
+    if !enabled {
+        tracing::warn!("no USP MTP enabled: the agent cannot be reached");
+    }
+    Ok(())
+}
+
+/// A number for a new MTP connection, unique in the process (wrapping after 2^32), so that a
+/// stale [`MtpInput::Closed`] never removes a newer link.
+pub(crate) fn next_conn() -> u64 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    u64::from(NEXT.fetch_add(1, Ordering::Relaxed).wrapping_add(1))
+}
+
+/// The wait before reconnect attempt `attempt` (1-based): TR-369's
+/// `m·(k/1000)^(n-1)` to `m·(k/1000)^n` seconds, random inside, at most `max`.
+pub(crate) fn retry_delay(
+    min_wait_s: u32,
+    multiplier: u32,
+    attempt: u32,
+    max: Duration,
+) -> Duration {
+    let policy = RetryPolicy::new(Duration::from_secs(min_wait_s.into()), multiplier);
+    policy.delay(attempt, jitter()).min(max)
+}
+
+/// A random enough number for retry jitter: the wall clock's nanoseconds.
+fn jitter() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()))
 }
 
 /// Sleeps until `at`, or forever without a deadline.

@@ -1,13 +1,21 @@
-//! The USP WebSocket server MTP (TR-369 "WebSocket Binding"): subprotocol `v1.usp`, one
-//! binary message per Record, the controller named by `?eid=` (or the deprecated
-//! `bbf-usp-protocol` extension), one task per connection.
+//! The USP WebSocket MTP (TR-369 "WebSocket Binding"), both ways: the agent's server, which
+//! controllers connect to naming themselves with `?eid=` (or the deprecated
+//! `bbf-usp-protocol` extension), and the agent's client ([`WsClient`]), which connects out
+//! to a controller's server and reconnects with the `SessionRetry` backoff. Either way: the
+//! subprotocol `v1.usp`, a WebSocketConnect Record first, one binary message per Record
+//! (a text message closes with 1003), Pings from the agent, one task per connection.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -15,29 +23,40 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use usp_core::Limits;
 use usp_core::agent::MtpKind;
+use usp_core::codec::{self, RecordBuilder};
 use usp_core::mtp::websocket::{
-    CLOSE_UNPARSABLE_RECORD, EID_PARAM, SUBPROTOCOL, extension_eid, offers_subprotocol,
+    CLOSE_UNPARSABLE_RECORD, EID_PARAM, SUBPROTOCOL, eid_query_value, extension_eid,
+    extension_header, offers_subprotocol,
 };
 
 use crate::config;
-use crate::usp::MtpInput;
+use crate::usp::{MtpInput, Outbound, next_conn, retry_delay};
 
 /// Records queued for one connection before the driver drops them.
 const SEND_QUEUE: usize = 256;
+/// How long the client's TCP connect and WebSocket handshake may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest wait between the client's attempts (the exponent is capped too).
+const RETRY_MAX: Duration = Duration::from_secs(3600);
 
 /// The bound server, ready to [`serve`](Self::serve).
 pub(crate) struct WsServer {
     listener: TcpListener,
+    endpoint_id: String,
     path: String,
     ping: Option<Duration>,
 }
 
 impl WsServer {
-    /// Binds the listening socket.
-    pub(crate) async fn bind(config: &config::WebSocketConfig) -> std::io::Result<Self> {
+    /// Binds the listening socket of agent `endpoint_id`.
+    pub(crate) async fn bind(
+        config: &config::WebSocketConfig,
+        endpoint_id: &str,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(config.listen).await?;
         Ok(Self {
             listener,
+            endpoint_id: endpoint_id.to_owned(),
             path: config.path.clone(),
             ping: (config.ping_interval_s > 0).then(|| Duration::from_secs(config.ping_interval_s)),
         })
@@ -62,7 +81,6 @@ impl WsServer {
         agent: mpsc::Sender<MtpInput>,
         shutdown: watch::Receiver<bool>,
     ) {
-        let mut next_conn: u64 = 0;
         let mut stop = shutdown.clone();
         loop {
             let accepted = tokio::select! {
@@ -77,27 +95,32 @@ impl WsServer {
                     continue;
                 }
             };
-            next_conn = next_conn.wrapping_add(1);
-            let connection = Connection {
-                conn: next_conn,
-                peer,
-                path: self.path.clone(),
+            let session = Session {
+                endpoint_id: self.endpoint_id.clone(),
                 ping: self.ping,
                 agent: agent.clone(),
                 shutdown: shutdown.clone(),
             };
-            tokio::spawn(connection.run(stream));
+            tokio::spawn(accept(session, stream, peer, self.path.clone()));
         }
     }
 }
 
-struct Connection {
-    conn: u64,
-    peer: SocketAddr,
-    path: String,
+/// What a USP session on a WebSocket needs besides the socket.
+struct Session {
+    endpoint_id: String,
     ping: Option<Duration>,
     agent: mpsc::Sender<MtpInput>,
     shutdown: watch::Receiver<bool>,
+}
+
+/// How a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    /// The agent is shutting down.
+    Shutdown,
+    /// The connection closed or failed.
+    Closed,
 }
 
 /// The handshake's answer: the controller's Endpoint ID, if it gave one.
@@ -176,108 +199,279 @@ fn percent_decode(value: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-impl Connection {
-    async fn run(self, stream: TcpStream) {
-        let mut eid = None;
-        let limit = Limits::default().max_record_bytes;
-        let ws_config = WebSocketConfig::default()
-            .max_message_size(Some(limit))
-            .max_frame_size(Some(limit));
-        let path = self.path.clone();
-        #[allow(clippy::result_large_err)] // tungstenite's callback type.
-        let callback = |request: &Request, response: Response| {
-            let (response, found) = check_handshake(&path, request, response)?;
-            eid = found;
-            Ok(response)
-        };
-        let ws = match tokio_tungstenite::accept_hdr_async_with_config(
-            stream,
-            callback,
-            Some(ws_config),
-        )
-        .await
-        {
-            Ok(ws) => ws,
-            Err(error) => {
-                tracing::info!(peer = %self.peer, %error, "WebSocket handshake refused");
-                return;
-            }
-        };
-        let key = eid.clone().unwrap_or_else(|| format!("ws-{}", self.conn));
-        tracing::info!(
-            peer = %self.peer,
-            controller = eid.as_deref().unwrap_or("(unnamed)"),
-            "USP controller connected over WebSocket"
-        );
-        let (tx, mut rx) = mpsc::channel(SEND_QUEUE);
-        let connected = MtpInput::Connected {
-            key: key.clone(),
-            conn: self.conn,
-            tx,
-            kind: MtpKind::WebSocket,
-            send_connect: eid.is_some(),
-        };
-        if self.agent.send(connected).await.is_err() {
+/// Serves one accepted connection: the handshake, then the session.
+async fn accept(session: Session, stream: TcpStream, peer: SocketAddr, path: String) {
+    let mut eid = None;
+    #[allow(clippy::result_large_err)] // tungstenite's callback type.
+    let callback = |request: &Request, response: Response| {
+        let (response, found) = check_handshake(&path, request, response)?;
+        eid = found;
+        Ok(response)
+    };
+    let handshake =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config()));
+    let ws = match handshake.await {
+        Ok(ws) => ws,
+        Err(error) => {
+            tracing::info!(%peer, %error, "WebSocket handshake refused");
             return;
         }
+    };
+    tracing::info!(
+        %peer,
+        controller = eid.as_deref().unwrap_or("(unnamed)"),
+        "USP controller connected over WebSocket"
+    );
+    session.run(ws, &peer.to_string(), eid.as_deref()).await;
+}
+
+/// Frame limits: one Record per message, at most the USP Record limit.
+fn ws_config() -> WebSocketConfig {
+    let limit = Limits::default().max_record_bytes;
+    WebSocketConfig::default()
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit))
+}
+
+impl Session {
+    /// Runs one USP session with controller `eid` (unnamed: a key of its own, no Connect
+    /// Record) on an open WebSocket: the WebSocketConnect Record, the link to the driver, then
+    /// Records both ways until either side closes.
+    async fn run<S>(&self, ws: WebSocketStream<S>, peer: &str, eid: Option<&str>) -> Ended
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let conn = next_conn();
+        let key = eid.map_or_else(|| format!("ws-{conn}"), str::to_owned);
         let (mut sink, mut stream) = ws.split();
+        if let Some(eid) = eid {
+            let connect = RecordBuilder::new(eid, self.endpoint_id.clone()).websocket_connect();
+            let mut bytes = Vec::new();
+            codec::encode_record(&connect, &mut bytes);
+            if sink
+                .send(Message::Binary(Bytes::from(bytes)))
+                .await
+                .is_err()
+            {
+                return Ended::Closed;
+            }
+        }
+        let (tx, mut rx) = mpsc::channel::<Outbound>(SEND_QUEUE);
+        let connected = MtpInput::Connected {
+            key: key.clone(),
+            conn,
+            tx,
+        };
+        if self.agent.send(connected).await.is_err() {
+            return Ended::Shutdown;
+        }
         let mut shutdown = self.shutdown.clone();
         let mut ping = tokio::time::interval(self.ping.unwrap_or(Duration::from_secs(3600)));
         ping.reset();
-        let reason = loop {
+        let (ended, reason) = loop {
             tokio::select! {
                 _ = shutdown.changed() => {
                     let _ = sink.send(close(CloseCode::Away, "agent shutting down")).await;
-                    break "agent shutdown";
+                    break (Ended::Shutdown, "agent shutdown");
                 }
                 incoming = stream.next() => match incoming {
                     Some(Ok(Message::Binary(bytes))) => {
                         let record = MtpInput::Record {
-                            key: key.clone(),
+                            reply_to: key.clone(),
                             kind: MtpKind::WebSocket,
                             bytes: bytes.to_vec(),
                         };
                         if self.agent.send(record).await.is_err() {
-                            break "agent gone";
+                            break (Ended::Shutdown, "agent gone");
                         }
                     }
                     Some(Ok(Message::Text(_))) => {
                         // R-WS: Records travel in binary messages only.
                         let code = CloseCode::from(CLOSE_UNPARSABLE_RECORD);
                         let _ = sink.send(close(code, "USP Records are binary messages")).await;
-                        break "text message";
+                        break (Ended::Closed, "text message");
                     }
-                    Some(Ok(Message::Close(_))) | None => break "closed by the controller",
+                    Some(Ok(Message::Close(_))) | None => break (Ended::Closed, "closed by the controller"),
                     Some(Ok(_)) => {}
-                    Some(Err(_)) => break "WebSocket error",
+                    Some(Err(_)) => break (Ended::Closed, "WebSocket error"),
                 },
                 outgoing = rx.recv() => match outgoing {
-                    Some(bytes) => {
+                    Some(Outbound { bytes, .. }) => {
                         if sink.send(Message::Binary(Bytes::from(bytes))).await.is_err() {
-                            break "send failed";
+                            break (Ended::Closed, "send failed");
                         }
+                    }
+                    None if *shutdown.borrow() => {
+                        let _ = sink.send(close(CloseCode::Away, "agent shutting down")).await;
+                        break (Ended::Shutdown, "agent shutdown");
                     }
                     None => {
                         let _ = sink.send(close(CloseCode::Policy, "replaced by a newer connection")).await;
-                        break "replaced";
+                        break (Ended::Closed, "replaced");
                     }
                 },
                 _ = ping.tick(), if self.ping.is_some() => {
                     if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                        break "ping failed";
+                        break (Ended::Closed, "ping failed");
                     }
                 }
             }
         };
-        tracing::info!(peer = %self.peer, controller = %key, reason, "USP WebSocket connection closed");
-        let _ = self
-            .agent
-            .send(MtpInput::Closed {
-                key,
-                conn: self.conn,
-            })
-            .await;
+        tracing::info!(peer, controller = %key, reason, "USP WebSocket connection closed");
+        let _ = self.agent.send(MtpInput::Closed { key, conn }).await;
+        ended
     }
+}
+
+/// `[usp.websocket_client]`: controllers whose WebSocket server the agent connects to
+/// (TR-181 `Controller.{i}.MTP.{i}.WebSocket.`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct WsClientConfig {
+    /// First wait before reconnecting, in seconds (`SessionRetryMinimumWaitInterval`).
+    pub(crate) retry_min_wait_s: u32,
+    /// Growth of the wait per attempt in thousandths (`SessionRetryIntervalMultiplier`).
+    pub(crate) retry_interval_multiplier: u32,
+    /// Seconds between the agent's WebSocket Pings (0: none; `KeepAliveInterval`).
+    pub(crate) ping_interval_s: u64,
+    /// Controller Endpoint ID → the `ws://host:port/path` URL of its server.
+    pub(crate) controllers: BTreeMap<String, String>,
+}
+
+impl Default for WsClientConfig {
+    fn default() -> Self {
+        Self {
+            retry_min_wait_s: 5,
+            retry_interval_multiplier: 2000,
+            ping_interval_s: 30,
+            controllers: BTreeMap::new(),
+        }
+    }
+}
+
+/// The agent's WebSocket client towards one controller's server.
+pub(crate) struct WsClient {
+    controller: String,
+    url: String,
+    retry_min_wait_s: u32,
+    retry_interval_multiplier: u32,
+    session: Session,
+}
+
+impl WsClient {
+    /// The client of agent `endpoint_id` for `controller` at `url`.
+    pub(crate) fn new(
+        config: &WsClientConfig,
+        controller: &str,
+        url: &str,
+        endpoint_id: &str,
+        agent: mpsc::Sender<MtpInput>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            controller: controller.to_owned(),
+            url: url.to_owned(),
+            retry_min_wait_s: config.retry_min_wait_s,
+            retry_interval_multiplier: config.retry_interval_multiplier,
+            session: Session {
+                endpoint_id: endpoint_id.to_owned(),
+                ping: (config.ping_interval_s > 0)
+                    .then(|| Duration::from_secs(config.ping_interval_s)),
+                agent,
+                shutdown,
+            },
+        }
+    }
+
+    /// Connects, serves, and reconnects after a wait, until shutdown.
+    pub(crate) async fn run(mut self) {
+        let mut attempt: u32 = 0;
+        loop {
+            let connected = tokio::select! {
+                _ = self.session.shutdown.changed() => return,
+                connected = connect(&self.url, &self.session.endpoint_id) => connected,
+            };
+            match connected {
+                Ok(ws) => {
+                    attempt = 0;
+                    tracing::info!(
+                        controller = %self.controller,
+                        url = %self.url,
+                        "USP WebSocket client connected"
+                    );
+                    let ended = self
+                        .session
+                        .run(ws, &self.url, Some(&self.controller))
+                        .await;
+                    if ended == Ended::Shutdown {
+                        return;
+                    }
+                }
+                Err(error) => tracing::warn!(
+                    controller = %self.controller,
+                    url = %self.url,
+                    error,
+                    "cannot connect to the controller's WebSocket server"
+                ),
+            }
+            attempt = attempt.saturating_add(1);
+            let wait = retry_delay(
+                self.retry_min_wait_s,
+                self.retry_interval_multiplier,
+                attempt,
+                RETRY_MAX,
+            );
+            tracing::info!(controller = %self.controller, attempt, ?wait, "WebSocket reconnect scheduled");
+            tokio::select! {
+                _ = self.session.shutdown.changed() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+/// Opens a WebSocket to `url` (`ws://` only) as agent `endpoint_id`: `?eid=` in the URL and
+/// the `bbf-usp-protocol` extension, the `v1.usp` subprotocol required in the answer.
+async fn connect(url: &str, endpoint_id: &str) -> Result<WebSocketStream<TcpStream>, String> {
+    if !url.starts_with("ws://") {
+        return Err("only ws:// URLs are supported (no TLS)".into());
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let full = format!(
+        "{url}{separator}{EID_PARAM}={}",
+        eid_query_value(endpoint_id)
+    );
+    let mut request = full.into_client_request().map_err(|e| e.to_string())?;
+    let headers = request.headers_mut();
+    headers.insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
+    let extension = HeaderValue::from_str(&extension_header(endpoint_id))
+        .map_err(|e| format!("Endpoint ID unfit for a header: {e}"))?;
+    headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, extension);
+    let host = request.uri().host().unwrap_or_default().to_owned();
+    let port = request.uri().port_u16().unwrap_or(80);
+    let handshake = async {
+        let stream = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config()))
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let (ws, response) = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+        .await
+        .map_err(|_| "timed out".to_owned())??;
+    let accepted = response
+        .headers()
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(SUBPROTOCOL));
+    if !accepted {
+        return Err("the server did not accept the subprotocol v1.usp".into());
+    }
+    Ok(ws)
 }
 
 fn close(code: CloseCode, reason: &'static str) -> Message {

@@ -1,0 +1,298 @@
+//! A real mosquitto broker on a free loopback port, and a USP controller's MQTT link built on
+//! rumqttc (MQTT 5 or 3.1.1), for the end-to-end tests.
+
+use std::net::TcpListener as StdTcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rumqttc::v5;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
+use tokio::sync::mpsc;
+
+use super::WAIT;
+
+/// A mosquitto process with its own configuration, killed on drop.
+pub(crate) struct Mosquitto {
+    child: Child,
+    /// The loopback port it listens on.
+    pub(crate) port: u16,
+}
+
+/// The mosquitto binary; a test that needs it fails when it is missing.
+fn mosquitto_binary() -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("mosquitto"))
+            .find(|candidate| candidate.is_file())
+    });
+    on_path
+        .or_else(|| Some(PathBuf::from("/usr/sbin/mosquitto")).filter(|p| p.is_file()))
+        .unwrap_or_else(|| {
+            panic!(
+                "mosquitto is not installed: run .ci/peers (it installs the Debian package) \
+                 before the MQTT end-to-end tests"
+            )
+        })
+}
+
+impl Mosquitto {
+    /// Starts mosquitto on a free loopback port (configuration in `dir`) and waits until it
+    /// accepts connections.
+    pub(crate) async fn start(dir: &Path) -> Self {
+        let port = StdTcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(dir, port).await
+    }
+
+    /// Starts mosquitto on loopback `port` (configuration in `dir`) and waits until it
+    /// accepts connections.
+    pub(crate) async fn start_on(dir: &Path, port: u16) -> Self {
+        let binary = mosquitto_binary();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                 log_dest stderr\nlog_type error\nlog_type warning\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(binary)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start mosquitto");
+        let mut broker = Self { child, port };
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return broker;
+            }
+            if let Some(status) = broker.child.try_wait().unwrap() {
+                panic!("mosquitto exited at start: {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mosquitto did not listen on port {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One PUBLISH the controller received.
+#[derive(Debug)]
+pub(crate) struct Received {
+    /// Its topic name.
+    pub(crate) topic: String,
+    /// The Record.
+    pub(crate) payload: Vec<u8>,
+    /// MQTT 5 Response Topic.
+    pub(crate) response_topic: Option<String>,
+    /// MQTT 5 Content Type.
+    pub(crate) content_type: Option<String>,
+}
+
+/// The MQTT protocol version the controller speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Version {
+    V311,
+    V5,
+}
+
+enum Client {
+    V311(rumqttc::AsyncClient),
+    V5(v5::AsyncClient),
+}
+
+/// A controller's MQTT connection: it subscribes to its own topic and publishes Records to
+/// the agent's topic, naming its own topic as the reply-to.
+pub(crate) struct MqttLink {
+    client: Client,
+    rx: mpsc::UnboundedReceiver<Received>,
+    /// Where the agent listens.
+    pub(crate) agent_topic: String,
+    /// Where the controller listens.
+    pub(crate) own_topic: String,
+    /// Every PUBLISH received, in order (kept for assertions on their properties).
+    pub(crate) received: Vec<Received>,
+}
+
+impl MqttLink {
+    /// Connects to the broker on `port` and waits for its SUBACK.
+    pub(crate) async fn connect(
+        port: u16,
+        version: Version,
+        client_id: &str,
+        agent_topic: &str,
+        own_topic: &str,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
+        let client = match version {
+            Version::V5 => {
+                let mut options = v5::MqttOptions::new(client_id, "127.0.0.1", port);
+                options.set_max_packet_size(Some(2 * 1024 * 1024));
+                let (client, events) = v5::AsyncClient::new(options, 64);
+                client.subscribe(own_topic, QoS::AtLeastOnce).await.unwrap();
+                tokio::spawn(pump(Events::V5(Box::new(events)), tx, subscribed_tx));
+                Client::V5(client)
+            }
+            Version::V311 => {
+                let mut options = rumqttc::MqttOptions::new(client_id, "127.0.0.1", port);
+                options.set_max_packet_size(2 * 1024 * 1024, 2 * 1024 * 1024);
+                let (client, events) = rumqttc::AsyncClient::new(options, 64);
+                client
+                    .subscribe(format!("{own_topic}/#"), rumqttc::QoS::AtLeastOnce)
+                    .await
+                    .unwrap();
+                tokio::spawn(pump(Events::V311(Box::new(events)), tx, subscribed_tx));
+                Client::V311(client)
+            }
+        };
+        tokio::time::timeout(WAIT, subscribed)
+            .await
+            .expect("SUBACK in time")
+            .unwrap();
+        Self {
+            client,
+            rx,
+            agent_topic: agent_topic.to_owned(),
+            own_topic: own_topic.to_owned(),
+            received: Vec::new(),
+        }
+    }
+
+    /// Publishes a Record to the agent: MQTT 5 with Response Topic and Content Type, 3.1.1
+    /// with `/reply-to=` in the topic name.
+    pub(crate) async fn send(&mut self, bytes: Vec<u8>) {
+        match &self.client {
+            Client::V5(client) => {
+                let properties = PublishProperties {
+                    response_topic: Some(self.own_topic.clone()),
+                    content_type: Some("usp.msg".into()),
+                    ..PublishProperties::default()
+                };
+                client
+                    .publish_with_properties(
+                        self.agent_topic.clone(),
+                        QoS::AtLeastOnce,
+                        false,
+                        bytes,
+                        properties,
+                    )
+                    .await
+                    .unwrap();
+            }
+            Client::V311(client) => {
+                let topic = format!(
+                    "{}/reply-to={}",
+                    self.agent_topic,
+                    self.own_topic.replace('/', "%2F")
+                );
+                client
+                    .publish(topic, rumqttc::QoS::AtLeastOnce, false, bytes)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// The next Record published to the controller, or `None` when the link died.
+    pub(crate) async fn next(&mut self) -> Option<Vec<u8>> {
+        let received = self.rx.recv().await?;
+        let payload = received.payload.clone();
+        self.received.push(received);
+        Some(payload)
+    }
+}
+
+/// What the controller's event loop saw.
+enum Polled {
+    SubAck,
+    Publish(Received),
+    Other,
+}
+
+/// Either version's event loop.
+enum Events {
+    V311(Box<rumqttc::EventLoop>),
+    V5(Box<v5::EventLoop>),
+}
+
+impl Events {
+    async fn poll(&mut self) -> Result<Polled, String> {
+        match self {
+            Self::V5(events) => match events.poll().await.map_err(|e| e.to_string())? {
+                v5::Event::Incoming(Packet::SubAck(_)) => Ok(Polled::SubAck),
+                v5::Event::Incoming(Packet::Publish(publish)) => {
+                    let properties = publish.properties.unwrap_or_default();
+                    Ok(Polled::Publish(Received {
+                        topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+                        payload: publish.payload.to_vec(),
+                        response_topic: properties.response_topic,
+                        content_type: properties.content_type,
+                    }))
+                }
+                _ => Ok(Polled::Other),
+            },
+            Self::V311(events) => match events.poll().await.map_err(|e| e.to_string())? {
+                rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => Ok(Polled::SubAck),
+                rumqttc::Event::Incoming(rumqttc::Packet::Publish(publish)) => {
+                    Ok(Polled::Publish(Received {
+                        topic: publish.topic,
+                        payload: publish.payload.to_vec(),
+                        response_topic: None,
+                        content_type: None,
+                    }))
+                }
+                _ => Ok(Polled::Other),
+            },
+        }
+    }
+}
+
+/// Runs the event loop: reports the first SUBACK and passes PUBLISHes on.
+async fn pump(
+    mut events: Events,
+    tx: mpsc::UnboundedSender<Received>,
+    subscribed: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut subscribed = Some(subscribed);
+    loop {
+        match events.poll().await {
+            Ok(Polled::SubAck) => {
+                if let Some(subscribed) = subscribed.take() {
+                    let _ = subscribed.send(());
+                }
+            }
+            Ok(Polled::Publish(received)) => {
+                if tx.send(received).is_err() {
+                    return;
+                }
+            }
+            Ok(Polled::Other) => {}
+            Err(error) => {
+                eprintln!("controller's MQTT link lost: {error}");
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! End to end: the `cpe-agent` binary's WebSocket client MTP connecting out to a controller's
+//! server, played by the test (tokio-tungstenite on a free loopback port, Records built and
+//! read with rusp-lib).
+//!
+//! The test's server first answers without the `v1.usp` subprotocol: the agent sets up no
+//! session and tries again after its SessionRetry wait. The next handshake is checked (path,
+//! `?eid=`, the `bbf-usp-protocol` extension, the subprotocol offer); the controller then walks
+//! through every request of [`common::scenario`] on the agent's connection, drops it, and the
+//! agent reconnects by itself. Every wait is bounded.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    // The test bounds its waits on the real clock, as the agent it drives does.
+    clippy::disallowed_methods,
+    missing_docs
+)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use common::{AGENT, AgentProcess, Controller, Link, WAIT, get, get_params};
+
+/// What the agent's handshake request carried.
+#[derive(Debug, Default)]
+struct Handshake {
+    path: String,
+    query: String,
+    protocol: String,
+    extension: String,
+}
+
+/// Accepts the agent's next connection; answers with `v1.usp` when `speak_usp`.
+async fn accept(
+    listener: &TcpListener,
+    speak_usp: bool,
+) -> (Option<WebSocketStream<TcpStream>>, Handshake) {
+    let (stream, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("the agent connects in time")
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Handshake::default()));
+    let record = seen.clone();
+    #[allow(clippy::result_large_err)] // tungstenite's callback type.
+    let callback = move |request: &Request, mut response: Response| {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        *record.lock().unwrap() = Handshake {
+            path: request.uri().path().to_owned(),
+            query: request.uri().query().unwrap_or_default().to_owned(),
+            protocol: header("Sec-WebSocket-Protocol"),
+            extension: header("Sec-WebSocket-Extensions"),
+        };
+        if speak_usp {
+            response
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("v1.usp"));
+        }
+        Ok(response)
+    };
+    let ws = tokio::time::timeout(WAIT, tokio_tungstenite::accept_hdr_async(stream, callback))
+        .await
+        .expect("handshake in time")
+        .ok();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    (ws, seen)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn agent_connects_out_to_the_controllers_websocket_server() {
+    common::within(Duration::from_secs(120), connects_out()).await;
+}
+
+async fn connects_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/usp-ctrl", listener.local_addr().unwrap());
+    let config = dir.path().join("cpe-agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[usp.websocket_client]\nretry_min_wait_s = 1\n\
+             [usp.websocket_client.controllers]\n\"self::controller\" = \"{url}\"\n"
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let mut agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+
+    // No v1.usp in the answer: no session; the agent tries again.
+    let (refused, _) = accept(&listener, false).await;
+    drop(refused);
+    agent
+        .wait_line("cannot connect to the controller's WebSocket server")
+        .await;
+
+    let (ws, seen) = accept(&listener, true).await;
+    assert_eq!(seen.path, "/usp-ctrl");
+    assert_eq!(seen.query, format!("eid={AGENT}"));
+    assert!(
+        seen.protocol.split(',').any(|p| p.trim() == "v1.usp"),
+        "{seen:?}"
+    );
+    assert_eq!(seen.extension, format!("bbf-usp-protocol; eid=\"{AGENT}\""));
+    let mut ctrl = Controller::over(Link::WebSocket(Box::new(ws.expect("a USP session"))));
+    common::scenario::manage(&mut ctrl).await;
+    assert_eq!(ctrl.connect_records, 1, "a WebSocketConnect Record first");
+
+    // The controller drops the connection: the agent reconnects after its wait.
+    drop(ctrl);
+    let (ws, _) = accept(&listener, true).await;
+    let mut ctrl = Controller::over(Link::WebSocket(Box::new(ws.expect("a USP session"))));
+    let body = ctrl.request(get(&["Device.WiFi.SSID.1.SSID"])).await;
+    assert_eq!(get_params(&body)["SSID"], "e2e-ssid", "{body}");
+    assert_eq!(ctrl.connect_records, 1, "a WebSocketConnect Record again");
+    agent.stop().await;
+}
