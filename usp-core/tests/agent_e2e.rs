@@ -386,6 +386,44 @@ async fn segmented_requests_are_reassembled() {
 }
 
 #[tokio::test]
+async fn malformed_session_records_restart_the_session() {
+    let mut h = Harness::new().await;
+    let peer = Peer::new(4);
+    let mut broken = Vec::new();
+    // R-E2E.2: neither a payload nor a retransmit_id.
+    let mut record = codec::decode_record(
+        &peer.record_at(1, b"", PayloadSarState::None, 0),
+        &Limits::default(),
+    )
+    .unwrap();
+    if let Some(RecordType::SessionContext(c)) = &mut record.record_type {
+        c.payload.clear();
+    }
+    broken.push(record.clone());
+    // PLAINTEXT carries one payload per Record.
+    if let Some(RecordType::SessionContext(c)) = &mut record.record_type {
+        c.payload = vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")];
+    }
+    broken.push(record.clone());
+    // The two SAR states disagree.
+    if let Some(RecordType::SessionContext(c)) = &mut record.record_type {
+        c.payload = vec![Bytes::new()];
+        c.payloadrec_sar_state = PayloadSarState::Begin as i32;
+    }
+    broken.push(record.clone());
+    // A session id of 0.
+    if let Some(RecordType::SessionContext(c)) = &mut record.record_type {
+        c.payloadrec_sar_state = PayloadSarState::None as i32;
+        c.session_id = 0;
+    }
+    broken.push(record);
+    for record in &broken {
+        h.feed(&harness::encode(record)).await;
+    }
+    assert_eq!(failed(&h), [7104; 4]);
+}
+
+#[tokio::test]
 async fn sar_out_of_order_restarts_the_session() {
     let mut h = Harness::new().await;
     let mut peer = Peer::new(4);
@@ -421,6 +459,17 @@ async fn reassembly_and_buffering_are_bounded() {
     peer.next_seq = 5;
     h.feed(&peer.record(b"", PayloadSarState::None, 0)).await;
     assert_eq!(failed(&h), [7005, 7005], "a third Record ahead overflows");
+
+    // Buffered payloads are bounded in bytes too (64 here).
+    let mut peer = Peer::new(9);
+    h.feed(&peer.record(b"", PayloadSarState::None, 0)).await;
+    peer.next_seq = 3;
+    h.feed(&peer.record(&[0; 40], PayloadSarState::None, 0))
+        .await;
+    assert_eq!(failed(&h).len(), 2);
+    h.feed(&peer.record(&[0; 40], PayloadSarState::None, 0))
+        .await;
+    assert_eq!(failed(&h), [7005, 7005, 7005], "80 bytes buffered");
 }
 
 #[tokio::test]

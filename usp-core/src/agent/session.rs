@@ -10,7 +10,8 @@
 //! # Receiving (R-E2E.20/21/25)
 //!
 //! A Record whose `sequence_id` is ahead of the one expected is buffered (at most
-//! [`AgentConfig::max_session_buffer`](super::AgentConfig::max_session_buffer) Records); one
+//! [`AgentConfig::max_session_buffer`](super::AgentConfig::max_session_buffer) Records
+//! holding at most [`Limits::max_msg_bytes`](crate::Limits) of payload); one
 //! behind it is a duplicate and dropped; the expected one is processed, then the buffer is
 //! drained in order. Processing acknowledges sent Records below the peer's `expected_id`,
 //! resends the one named by `retransmit_id` (at most `MaxRetransmitTries` times), and feeds
@@ -81,6 +82,8 @@ pub(crate) struct E2eConfig {
     pub(crate) max_retransmit_tries: i32,
     /// `MaxUSPRecordSize` in bytes; 0 never segments.
     pub(crate) max_record_size: u32,
+    /// `Status` and `CurrentRetryCount` as the store holds them (not rewritten when equal).
+    pub(crate) stored: (String, String),
 }
 
 impl Default for E2eConfig {
@@ -92,6 +95,7 @@ impl Default for E2eConfig {
             retry: RetryPolicy::default(),
             max_retransmit_tries: 0,
             max_record_size: 0,
+            stored: (String::new(), String::new()),
         }
     }
 }
@@ -213,6 +217,7 @@ pub(crate) fn load(store: &Store) -> BTreeMap<String, E2eConfig> {
             retry: RetryPolicy::new(min_wait, multiplier),
             max_retransmit_tries: e2e("MaxRetransmitTries").parse().unwrap_or(0),
             max_record_size: e2e("MaxUSPRecordSize").parse().unwrap_or(0),
+            stored: (e2e("Status"), e2e("CurrentRetryCount")),
             row: Some(row),
         };
         out.insert(endpoint, config);
@@ -323,6 +328,7 @@ impl Agent {
             );
         }
         let max_buffer = self.config.max_session_buffer.max(1);
+        let max_bytes = self.config.limits.max_msg_bytes;
         let Some(session) = self.sessions.get_mut(from) else {
             return;
         };
@@ -333,7 +339,11 @@ impl Agent {
             return self.ignore(Some(from.into()), IgnoreReason::SessionDuplicate);
         }
         if seq > session.expected {
-            if session.ahead.len() >= max_buffer {
+            let bytes = |r: &SessionContextRecord| r.payload.iter().map(Bytes::len).sum::<usize>();
+            let buffered: usize = session.ahead.values().map(bytes).sum();
+            if session.ahead.len() >= max_buffer
+                || buffered.saturating_add(bytes(&record)) > max_bytes
+            {
                 return self.session_failed(now, from, (7005, "receive buffer full"));
             }
             session.ahead.insert(seq, record);
@@ -389,6 +399,9 @@ impl Agent {
             }
             kept.retransmits = kept.retransmits.saturating_add(1);
             resend = Some(kept.bytes.clone());
+        }
+        if record.payload.is_empty() && record.retransmit_id == 0 {
+            return Err((7104, "neither payload nor retransmit_id (R-E2E.2)"));
         }
         if record.payload.len() > 1 {
             return Err((7104, "a PLAINTEXT Record carries one payload"));
@@ -646,10 +659,14 @@ impl Agent {
                 session.map_or(SessionStatus::Down, |s| s.status),
                 session.map_or(0, |s| s.retry_attempt),
             );
-            if self.published.get(controller) == Some(&state) {
+            let unchanged = match self.published.get(controller) {
+                Some(published) => *published == state,
+                None => config.stored == (state.0.as_str().into(), state.1.to_string()),
+            };
+            self.published.insert(controller.clone(), state);
+            if unchanged {
                 continue;
             }
-            self.published.insert(controller.clone(), state);
             sets.push((format!("{row}E2ESession.Status"), state.0.as_str().into()));
             sets.push((
                 format!("{row}E2ESession.CurrentRetryCount"),
