@@ -13,7 +13,8 @@
 //!   exponential wait, periodic and scheduled informs, value-change notification, and every
 //!   CPE RPC executed through the protocol-neutral [`hal::Engine`] (which the driver calls),
 //!   ChangeDUState included, with DUStateChangeComplete and AutonomousDUStateChangeComplete
-//!   kept until the ACS acknowledges them.
+//!   kept until the ACS acknowledges them, as are the CPE's AutonomousTransferComplete and
+//!   RequestDownload.
 //!   The module docs have the drive loop and an ASCII diagram of the session.
 //! * [`connreq`]: connection requests: Digest (RFC 7616/2617) checking with expiring nonces,
 //!   replay protection and constant-time comparison, rate limiting, UDP connection requests

@@ -75,6 +75,7 @@ mod config;
 mod du;
 mod engine;
 pub(crate) mod http;
+mod requests;
 pub(crate) mod retry;
 mod rpc;
 pub mod state;
@@ -95,8 +96,8 @@ pub use http::{HttpRequest, HttpResponse};
 pub use retry::retry_window;
 pub use state::{
     DuOperation, DuOperationKind, DuResult, ParameterAttributes, PendingAutonomousDuChange,
-    PendingDuChange, PendingEvent, PendingTransferComplete, PersistedState, ScheduledInform,
-    TransferOrigin, TransferRecord,
+    PendingAutonomousTransfer, PendingDuChange, PendingEvent, PendingRequestDownload,
+    PendingTransferComplete, PersistedState, ScheduledInform, TransferOrigin, TransferRecord,
 };
 
 use crate::codec::{
@@ -145,9 +146,21 @@ pub enum Input<'a> {
     Changes(&'a [ChangeRecord]),
     /// The `Device.ManagementServer.` values changed.
     Settings(ServerSettings),
-    /// An event to report in the next session (`8 DIAGNOSTICS COMPLETE`, `9 REQUEST DOWNLOAD`,
-    /// vendor `X …` codes), with its command key; starts a session.
+    /// An event to report in the next session (`8 DIAGNOSTICS COMPLETE`, vendor `X …` codes),
+    /// with its command key; starts a session.
     Event(EventCode, String),
+    /// The device finished a transfer the ACS did not ask for: report it with
+    /// AutonomousTransferComplete (`10 AUTONOMOUS TRANSFER COMPLETE`), kept until the ACS
+    /// answers.
+    AutonomousTransferComplete(Box<codec::AutonomousTransferComplete>),
+    /// Ask the ACS for a file with RequestDownload (`9 REQUEST DOWNLOAD`): the `FileType` and
+    /// the `FileTypeArg` name/value pairs; kept until the ACS answers.
+    RequestDownload {
+        /// `FileType` (≤ 64 characters).
+        file_type: String,
+        /// `FileTypeArg` (≤ 16 entries).
+        args: Vec<(String, String)>,
+    },
 }
 
 /// What the session wants done; see the [module docs](self) for the drive loop.
@@ -240,6 +253,9 @@ pub enum SessionError {
     /// The engine result is not of the request's kind.
     #[error("the engine result does not match the request")]
     MismatchedResult,
+    /// Too many RequestDownloads wait for the ACS already.
+    #[error("too many requests queued")]
+    QueueFull,
 }
 
 /// The phases of the session (see the diagram in the [module docs](self)).
@@ -266,6 +282,10 @@ enum Sent {
     DuStateChangeComplete(u64),
     /// The AutonomousDUStateChangeComplete of these notices.
     AutonomousDuStateChangeComplete(Vec<u64>),
+    /// This AutonomousTransferComplete.
+    AutonomousTransferComplete(u64),
+    /// This RequestDownload.
+    RequestDownload(u64),
 }
 
 /// What an outstanding engine request is for.
@@ -486,6 +506,13 @@ impl Session {
                 }
                 Ok(())
             }
+            Input::AutonomousTransferComplete(transfer) => {
+                self.queue_autonomous_transfer(*transfer);
+                Ok(())
+            }
+            Input::RequestDownload { file_type, args } => {
+                self.queue_request_download(file_type, args)
+            }
         };
         self.maybe_start();
         result
@@ -635,7 +662,7 @@ impl Session {
                 .iter()
                 .all(|e| e.event_code() == EventCode::ValueChange)
             && self.state.transfer_completes.is_empty()
-            && !self.has_du_reports();
+            && !self.has_cpe_requests();
         if throttle == 0 || !only_value_change {
             return None;
         }
@@ -803,7 +830,7 @@ impl Session {
         }
         let has_reason = !self.state.events.is_empty()
             || !self.state.transfer_completes.is_empty()
-            || self.has_du_reports();
+            || self.has_cpe_requests();
         if !has_reason {
             return false;
         }
@@ -950,7 +977,7 @@ impl Session {
                 false,
             );
         }
-        for (code, command_key) in self.du_events() {
+        for (code, command_key) in self.cpe_request_events() {
             push(&mut events, PendingEvent::new(&code, command_key), false);
         }
         events.sort_by_key(|(e, _)| {
@@ -1230,7 +1257,7 @@ impl Session {
         {
             exchange.tried.push((command_key.clone(), *notice));
         }
-        if is_du_report(&exchange.sent) {
+        if requests::is_cpe_request(&exchange.sent) {
             exchange.refused.push(exchange.sent.clone());
         }
         exchange.hold = false;
@@ -1246,7 +1273,9 @@ impl Session {
                 Sent::Inform
                 | Sent::TransferComplete { .. }
                 | Sent::DuStateChangeComplete(_)
-                | Sent::AutonomousDuStateChangeComplete(_),
+                | Sent::AutonomousDuStateChangeComplete(_)
+                | Sent::AutonomousTransferComplete(_)
+                | Sent::RequestDownload(_),
             )
             | None => {
                 self.fail(SessionFailure::Decode(error));
@@ -1299,18 +1328,11 @@ impl Session {
                         exchange.tried.push((command_key.clone(), *notice));
                         self.send_next_or_empty();
                     }
-                    (Sent::DuStateChangeComplete(_), Body::DuStateChangeCompleteResponse)
-                    | (
-                        Sent::AutonomousDuStateChangeComplete(_),
-                        Body::AutonomousDuStateChangeCompleteResponse,
-                    ) => {
-                        self.on_du_report_acknowledged(&sent);
+                    (sent, body) if requests::answers(sent, body) => {
+                        self.on_cpe_request_done(sent);
                         self.send_next_or_empty();
                     }
-                    (
-                        Sent::DuStateChangeComplete(_) | Sent::AutonomousDuStateChangeComplete(_),
-                        Body::Fault(_),
-                    ) => {
+                    (sent, Body::Fault(_)) if requests::is_cpe_request(sent) => {
                         // Kept for the next session, as a refused TransferComplete.
                         exchange.refused.push(sent.clone());
                         self.send_next_or_empty();
@@ -1402,7 +1424,7 @@ impl Session {
                 .any(|(key, notice)| *key == t.command_key && *notice == t.notice)
         });
         let Some(tc) = next else {
-            let report = self.next_du_report(&exchange.refused);
+            let report = self.next_cpe_request(&exchange.refused);
             let namespace = exchange.namespace;
             let Some((body, sent)) = report else {
                 return false;
@@ -1410,7 +1432,7 @@ impl Session {
             let envelope = Envelope::new(namespace, body).with_id(self.message_id());
             if self.send_envelope(&envelope, sent.clone()).is_err() {
                 // Unencodable: drop it rather than retrying it forever.
-                self.on_du_report_acknowledged(&sent);
+                self.on_cpe_request_done(&sent);
                 return self.send_next_request();
             }
             return true;
@@ -1511,7 +1533,7 @@ impl Session {
         let wait = retry::retry_wait(minimum, multiplier, self.state.retry_count, &mut self.rng);
         let has_reason = !self.state.events.is_empty()
             || !self.state.transfer_completes.is_empty()
-            || self.has_du_reports();
+            || self.has_cpe_requests();
         self.retry_at = Some(add_duration(self.now, wait));
         self.outputs
             .push_back(Output::Event(Event::SessionEnded(SessionEnd {
@@ -1653,14 +1675,6 @@ pub(crate) fn fault_body(code: u32, detail: Option<&str>) -> Body {
         .or_else(|| codec::fault_name(code).map(str::to_owned))
         .unwrap_or_else(|| "Fault".to_owned());
     Body::Fault(codec::Fault::cwmp(code, text))
-}
-
-/// Whether the CPE's message was a DU report.
-fn is_du_report(sent: &Sent) -> bool {
-    matches!(
-        sent,
-        Sent::DuStateChangeComplete(_) | Sent::AutonomousDuStateChangeComplete(_)
-    )
 }
 
 /// Whether a body is a response (or ACS-side method) the CPE never answers.

@@ -317,6 +317,46 @@ pub struct PendingAutonomousDuChange {
     pub result: DuResult,
 }
 
+/// An AutonomousTransferComplete waiting for the ACS's answer (the fields of the RPC).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PendingAutonomousTransfer {
+    /// The session's number for it.
+    pub id: u64,
+    /// `AnnounceURL`.
+    pub announce_url: String,
+    /// `TransferURL`.
+    pub transfer_url: String,
+    /// `IsDownload`.
+    pub is_download: bool,
+    /// `FileType`.
+    pub file_type: String,
+    /// `FileSize`.
+    pub file_size: u32,
+    /// `TargetFileName`.
+    pub target_file_name: String,
+    /// `FaultCode` (0 on success).
+    pub fault_code: u32,
+    /// `FaultString`.
+    pub fault_string: String,
+    /// `StartTime`.
+    pub start_time: String,
+    /// `CompleteTime`.
+    pub complete_time: String,
+}
+
+/// A RequestDownload waiting for the ACS's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PendingRequestDownload {
+    /// The session's number for it.
+    pub id: u64,
+    /// `FileType`.
+    pub file_type: String,
+    /// `FileTypeArg` name/value pairs.
+    pub args: Vec<(String, String)>,
+}
+
 /// Everything a session keeps across sessions and reboots. The driver stores it (serde, any
 /// format) whenever [`Event::StateChanged`](super::Event::StateChanged) comes out, and hands
 /// it back to [`Session::new`](super::Session::new) after a restart, which then applies the
@@ -350,6 +390,15 @@ pub struct PersistedState {
     /// Autonomous deployment-unit changes not yet confirmed by the ACS.
     #[serde(default)]
     pub autonomous_du_changes: Vec<PendingAutonomousDuChange>,
+    /// AutonomousTransferCompletes not yet confirmed by the ACS.
+    #[serde(default)]
+    pub autonomous_transfers: Vec<PendingAutonomousTransfer>,
+    /// RequestDownloads not yet answered by the ACS.
+    #[serde(default)]
+    pub request_downloads: Vec<PendingRequestDownload>,
+    /// The number of the last AutonomousTransferComplete or RequestDownload.
+    #[serde(default)]
+    pub last_request: u64,
 }
 
 impl PersistedState {
