@@ -366,6 +366,23 @@ async fn large_answers_are_segmented_to_max_usp_record_size() {
     let msgs = reassemble(&records);
     assert_eq!(msgs.len(), 1);
     assert!(is_get_resp(&msgs[0]));
+
+    // rusp-lib reads the same segments: ids, SAR states, and a GetResp once joined.
+    let mut joined = Vec::new();
+    for (s, ours) in sent.iter().zip(&records) {
+        let rusp = rusp_lib::usp_decoder::try_decode_record(&harness::encode(&s.record)).unwrap();
+        let rusp_lib::usp_record::mod_Record::OneOfrecord_type::session_context(ctx) =
+            rusp.record_type
+        else {
+            panic!("rusp sees no session context")
+        };
+        assert_eq!((ctx.session_id, ctx.sequence_id), (3, ours.sequence_id));
+        assert_eq!(ctx.payload_sar_state as i32, ours.payload_sar_state);
+        assert_eq!(ctx.payloadrec_sar_state as i32, ours.payloadrec_sar_state);
+        joined.extend_from_slice(&ctx.payload[0]);
+    }
+    let msg = rusp_lib::usp_decoder::try_decode_msg(&joined).unwrap();
+    assert_eq!(msg.header.unwrap().msg_id, "all");
 }
 
 #[tokio::test]
