@@ -7,6 +7,17 @@
 //! the controller table); `Status` and `CurrentRetryCount` are written back through the
 //! agent's own engine requests.
 //!
+//! | Parameter | Use |
+//! |---|---|
+//! | `SessionMode` | `Allow` (also when empty, as OBUSPA's default): sessions the controller starts are kept, the agent starts none of its own except to restart one. `Require`: the agent starts a session at once, sends every Msg in it and ignores no-session Records. `Forbid`: session Records get a Disconnect, 7106; a running session ends with 7105 |
+//! | `SessionExpiration` | seconds without a Record either way before the session is dropped; 0 never |
+//! | `SessionRetryMinimumWaitInterval`, `SessionRetryIntervalMultiplier` | the backoff (R-E2E.10) with which an agent-started session resends its Records until the controller answers |
+//! | `MaxRetransmitTries` | how often one Record is resent on `retransmit_id`; -1 always, 0 never (the request then restarts the session) |
+//! | `MaxUSPRecordSize` | the largest session Record sent (payloads are segmented to fit); 0 never segments |
+//!
+//! `E2ESession.Enable` (deprecated in TR-181 2.15, deleted in 2.18 for `SessionMode`) is not
+//! in the generated 2.19 schema, so it is not read.
+//!
 //! # Receiving (R-E2E.20/21/25)
 //!
 //! A Record whose `sequence_id` is ahead of the one expected is buffered (at most
