@@ -165,18 +165,7 @@ fn op_result() -> impl Strategy<Value = OpResult> {
 }
 
 fn auton_op_result() -> impl Strategy<Value = AutonomousOpResult> {
-    (op_result(), any_text()).prop_map(|(r, op)| AutonomousOpResult {
-        uuid: r.uuid,
-        deployment_unit_ref: r.deployment_unit_ref,
-        version: r.version,
-        current_state: r.current_state,
-        resolved: r.resolved,
-        execution_unit_ref_list: r.execution_unit_ref_list,
-        start_time: r.start_time,
-        complete_time: r.complete_time,
-        fault: r.fault,
-        operation_performed: op,
-    })
+    (op_result(), any_text()).prop_map(|(r, op)| AutonomousOpResult::new(r, op))
 }
 
 fn du_operation() -> impl Strategy<Value = DuOperation> {

@@ -223,14 +223,7 @@ async fn results_survive_a_failed_session_and_a_power_cut() {
     assert_eq!(saved.du_changes.len(), 1);
     assert!(saved.du_changes[0].is_complete());
 
-    let sim = cpe.sim.clone();
-    let mut cpe = Cpe::boot_on(
-        sim,
-        SessionConfig::default(),
-        Some(saved),
-        support::origin(),
-    )
-    .await;
+    let mut cpe = cpe.power_cycle().await;
     cpe.run(&mut acs, Duration::from_secs(120)).await;
     let reports = reports(&acs);
     assert_eq!(reports.len(), 1, "reported once after the power cut");

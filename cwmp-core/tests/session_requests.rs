@@ -97,14 +97,7 @@ async fn autonomous_transfer_complete_survives_a_failed_session_and_a_restart() 
     let saved = cpe.saved.clone().unwrap();
     assert_eq!(saved.autonomous_transfers.len(), 1);
 
-    let sim = cpe.sim.clone();
-    let mut cpe = Cpe::boot_on(
-        sim,
-        SessionConfig::default(),
-        Some(saved),
-        support::origin(),
-    )
-    .await;
+    let mut cpe = cpe.power_cycle().await;
     cpe.run(&mut acs, Duration::from_secs(120)).await;
     let inform = acs.informs().last().unwrap().1.clone();
     assert!(

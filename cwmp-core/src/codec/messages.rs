@@ -775,6 +775,25 @@ xml_struct! {
     }
 }
 
+impl AutonomousOpResult {
+    /// The autonomous form of `result`, with the operation performed.
+    #[must_use]
+    pub fn new(result: OpResult, operation_performed: String) -> Self {
+        Self {
+            uuid: result.uuid,
+            deployment_unit_ref: result.deployment_unit_ref,
+            version: result.version,
+            current_state: result.current_state,
+            resolved: result.resolved,
+            execution_unit_ref_list: result.execution_unit_ref_list,
+            start_time: result.start_time,
+            complete_time: result.complete_time,
+            fault: result.fault,
+            operation_performed,
+        }
+    }
+}
+
 xml_struct! {
     /// `Fault` in the `detail` of a SOAP fault: the CWMP fault code and, for
     /// `SetParameterValues`, one entry per rejected parameter.

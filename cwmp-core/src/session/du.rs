@@ -413,21 +413,7 @@ impl Session {
             .state
             .autonomous_du_changes
             .iter()
-            .map(|a| {
-                let r = op_result(&a.result);
-                AutonomousOpResult {
-                    uuid: r.uuid,
-                    deployment_unit_ref: r.deployment_unit_ref,
-                    version: r.version,
-                    current_state: r.current_state,
-                    resolved: r.resolved,
-                    execution_unit_ref_list: r.execution_unit_ref_list,
-                    start_time: r.start_time,
-                    complete_time: r.complete_time,
-                    fault: r.fault,
-                    operation_performed: a.result.operation.clone(),
-                }
-            })
+            .map(|a| AutonomousOpResult::new(op_result(&a.result), a.result.operation.clone()))
             .collect();
         Some((
             Body::AutonomousDuStateChangeComplete(AutonomousDuStateChangeComplete { results }),

@@ -365,6 +365,18 @@ impl Cpe {
         cpe
     }
 
+    /// The power goes and comes back: a new engine and session on the same device, from the
+    /// last state the driver saved.
+    pub async fn power_cycle(&self) -> Self {
+        Self::boot_on(
+            self.sim.clone(),
+            SessionConfig::default(),
+            self.saved.clone(),
+            origin(),
+        )
+        .await
+    }
+
     /// Seconds since the origin.
     pub fn elapsed(&self) -> Duration {
         self.now.saturating_duration_since(self.origin)
