@@ -72,6 +72,9 @@ struct Routes {
     steps: Vec<(u32, Step)>,
     /// Reused while writing a path.
     scratch: Vec<Step>,
+    /// The last route whose path was written as a prefix, and that path: results come in
+    /// path order, so consecutive ones (the rows of one table) mostly share it.
+    prefix: Option<(u32, String)>,
 }
 
 impl Routes {
@@ -82,6 +85,7 @@ impl Routes {
             // The root's entry is never read as a step.
             steps: std::vec![(0, Step::Inst(0))],
             scratch: Vec::new(),
+            prefix: None,
         }
     }
 
@@ -100,7 +104,37 @@ impl Routes {
     }
 
     /// The instance path of route `index` (`Device.WiFi.SSID.1.`), followed by `item`.
-    fn path(&mut self, mut index: u32, item: &str) -> String {
+    fn path(&mut self, index: u32, item: &str) -> String {
+        let step = match self.steps.get(index as usize) {
+            Some(&(parent, step)) if index != Self::ROOT => {
+                if self.prefix.as_ref().is_none_or(|(p, _)| *p != parent) {
+                    let text = self.write(parent);
+                    self.prefix = Some((parent, text));
+                }
+                Some(step)
+            }
+            _ => None,
+        };
+        let prefix = match (&self.prefix, step) {
+            (Some((_, prefix)), Some(_)) => prefix.as_str(),
+            _ => "Device.",
+        };
+        // Room for the longest step a row adds (`4294967295.`); names are measured.
+        let room = match step {
+            Some(Step::Name(name)) => name.len() + 1,
+            _ => 11,
+        };
+        let mut path = String::with_capacity(prefix.len() + room + item.len());
+        path.push_str(prefix);
+        if let Some(step) = step {
+            push_step(&mut path, step);
+        }
+        path.push_str(item);
+        path
+    }
+
+    /// The instance path of route `index`, walked from the route's end to the root.
+    fn write(&mut self, mut index: u32) -> String {
         self.scratch.clear();
         while index != Self::ROOT {
             let Some(&(parent, step)) = self.steps.get(index as usize) else {
@@ -109,13 +143,33 @@ impl Routes {
             self.scratch.push(step);
             index = parent;
         }
-        let mut path = String::with_capacity(8 + self.scratch.len() * 12 + item.len());
+        let mut path = String::with_capacity(8 + self.scratch.len() * 12);
         path.push_str("Device.");
         for step in self.scratch.iter().rev() {
             push_step(&mut path, *step);
         }
-        path.push_str(item);
         path
+    }
+}
+
+/// Looks up a parameter definition once per object definition: the rows of a table share
+/// theirs, so a wildcard over a table asks the schema once instead of once per row.
+#[derive(Default)]
+struct ParamCache {
+    last: Option<(&'static Object, Option<&'static schema::Parameter>)>,
+}
+
+impl ParamCache {
+    fn param(&mut self, node: &Node, name: &str, view: View) -> Option<&'static schema::Parameter> {
+        let main = node.def.main;
+        match self.last {
+            Some((object, parameter)) if core::ptr::eq(object, main) => parameter,
+            _ => {
+                let parameter = node.def.param(name, view);
+                self.last = Some((main, parameter));
+                parameter
+            }
+        }
     }
 }
 
@@ -245,6 +299,7 @@ impl Store {
         protocol: Protocol,
     ) -> Result<Vec<Resolved<'a>>, Error> {
         let mut out = Vec::with_capacity(current.len());
+        let mut params = ParamCache::default();
         for cur in current {
             match (&path.kind, cur) {
                 (PathKind::Object, Cur::Node(node, route)) => {
@@ -264,9 +319,9 @@ impl Store {
                     }
                 }
                 (PathKind::Parameter(name), Cur::Node(node, route)) => {
-                    if let (Some((key, value)), Some(parameter)) = (
+                    if let (Some(parameter), Some((key, value))) = (
+                        params.param(node, name, view),
                         node.params.get_key_value(name.as_str()),
-                        node.def.param(name, view),
                     ) {
                         let text = routes.path(route, key);
                         out.push(Resolved::Parameter(param_value(text, value, parameter)));
@@ -407,6 +462,13 @@ impl Store {
         let Some((last, steps)) = term.relpath.split_last() else {
             return Err(unknown());
         };
+        if steps.is_empty() {
+            // The usual `[Name<op>literal]`: the row's own parameter, nothing to walk.
+            let path::Step::Name(name) = last else {
+                return Err(unknown());
+            };
+            return leaf_holds(row, name, term, view);
+        }
         let mut nodes: Vec<&Node> = std::vec![row];
         for step in steps {
             let mut next = Vec::new();
@@ -439,18 +501,23 @@ impl Store {
             return Err(unknown());
         };
         for node in nodes {
-            let (Some(value), Some(parameter)) =
-                (node.params.get(name.as_str()), node.def.param(name, view))
-            else {
-                return Err(unknown());
-            };
-            let shown = tree::shown(value, parameter);
-            if term.matches(&shown, parameter.syntax)? {
+            if leaf_holds(node, name, term, view)? {
                 return Ok(true);
             }
         }
         Ok(false)
     }
+}
+
+/// Whether `term` holds for parameter `name` of `node`.
+fn leaf_holds(node: &Node, name: &str, term: &Term, view: View) -> Result<bool, Error> {
+    let (Some(value), Some(parameter)) = (node.params.get(name), node.def.param(name, view)) else {
+        return Err(Error::UnknownPath {
+            path: term.to_string(),
+        });
+    };
+    let shown = tree::shown(value, parameter);
+    term.matches(&shown, parameter.syntax)
 }
 
 /// Checks a path without reference follows against `protocol`'s schema, so that a wrong

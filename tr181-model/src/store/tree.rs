@@ -282,13 +282,28 @@ pub(crate) fn route_path(route: &[Step]) -> String {
 
 /// Appends one step and its dot to an instance path.
 pub(crate) fn push_step(path: &mut String, step: Step) {
-    use core::fmt::Write as _;
     match step {
         Step::Name(name) => path.push_str(name),
-        // Writing to a String cannot fail.
-        Step::Inst(n) => drop(write!(path, "{n}")),
+        Step::Inst(n) => push_number(path, n),
     }
     path.push('.');
+}
+
+/// Appends `n` in decimal. Paths are written once per result of every read, and this is
+/// several times cheaper than going through `core::fmt`.
+fn push_number(path: &mut String, n: u32) {
+    let mut scale = 1;
+    while n / scale >= 10 {
+        scale *= 10;
+    }
+    loop {
+        // A digit, 0 to 9.
+        path.push(char::from(b'0' + (n / scale % 10) as u8));
+        if scale == 1 {
+            return;
+        }
+        scale /= 10;
+    }
 }
 
 pub(crate) fn unknown(path: &str) -> Error {
@@ -468,5 +483,26 @@ pub(crate) fn shown<'a>(value: &'a Value, parameter: &Parameter) -> std::borrow:
         std::borrow::Cow::Owned(Value::default_for(parameter.syntax))
     } else {
         std::borrow::Cow::Borrowed(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_write_names_and_numbers() {
+        let mut path = String::from("Device.");
+        for step in [
+            Step::Name("WiFi"),
+            Step::Inst(0),
+            Step::Inst(9),
+            Step::Inst(10),
+            Step::Inst(407),
+            Step::Inst(u32::MAX),
+        ] {
+            push_step(&mut path, step);
+        }
+        assert_eq!(path, "Device.WiFi.0.9.10.407.4294967295.");
     }
 }
