@@ -86,7 +86,7 @@ async fn setup(version: Version) -> Setup {
 fn received(ctrl: &Controller) -> &[common::mqtt::Received] {
     match &ctrl.link {
         Link::Mqtt(link) => &link.received,
-        Link::WebSocket(_) => unreachable!(),
+        Link::WebSocket(_) | Link::Uds(_) => unreachable!(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests: the `cpe-agent` process (a temporary state
 //! directory, free ports, its log lines), a USP controller built with rusp-lib over
-//! tokio-tungstenite or MQTT ([`mqtt`]: rumqttc through a real mosquitto), the USP requests
+//! tokio-tungstenite, MQTT ([`mqtt`]: rumqttc through a real mosquitto) or a Unix domain
+//! socket ([`uds`]), the USP requests
 //! every MTP test walks through ([`scenario`]), and a scripted CWMP ACS (a hyper server on a
 //! free loopback port). Every wait is bounded by [`WAIT`].
 // Each test binary uses a part of these helpers.
@@ -8,6 +9,7 @@
 
 pub(crate) mod mqtt;
 pub(crate) mod scenario;
+pub(crate) mod uds;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -189,6 +191,8 @@ pub(crate) enum Link {
     WebSocket(Box<WebSocketStream<TcpStream>>),
     /// A connection to the MQTT broker the agent uses.
     Mqtt(mqtt::MqttLink),
+    /// A Unix domain socket connection, handshake done.
+    Uds(uds::UdsLink),
 }
 
 impl Link {
@@ -196,6 +200,7 @@ impl Link {
         match self {
             Self::WebSocket(ws) => ws.send(Message::Binary(bytes.into())).await.unwrap(),
             Self::Mqtt(link) => link.send(bytes).await,
+            Self::Uds(link) => link.send(bytes).await,
         }
     }
 
@@ -209,6 +214,7 @@ impl Link {
                 }
             },
             Self::Mqtt(link) => link.next().await,
+            Self::Uds(link) => link.next().await,
         }
     }
 }
@@ -258,7 +264,7 @@ impl Controller {
     pub(crate) fn ws(&mut self) -> &mut WebSocketStream<TcpStream> {
         match &mut self.link {
             Link::WebSocket(ws) => ws,
-            Link::Mqtt(_) => panic!("the controller is on MQTT"),
+            Link::Mqtt(_) | Link::Uds(_) => panic!("the controller is not on WebSocket"),
         }
     }
 
@@ -298,7 +304,9 @@ impl Controller {
                     let msg = try_decode_msg(&ns.payload).unwrap();
                     return serde_json::to_value(&msg).unwrap();
                 }
-                OneOfrecord_type::websocket_connect(_) | OneOfrecord_type::mqtt_connect(_) => {
+                OneOfrecord_type::websocket_connect(_)
+                | OneOfrecord_type::mqtt_connect(_)
+                | OneOfrecord_type::uds_connect(_) => {
                     self.connect_records += 1;
                 }
                 _ => panic!("unexpected Record type"),

@@ -162,6 +162,8 @@ pub(crate) struct UspConfig {
     pub(crate) websocket_client: crate::ws::WsClientConfig,
     /// `[usp.mqtt]`: the MQTT client MTP.
     pub(crate) mqtt: crate::mqtt::MqttConfig,
+    /// `[usp.uds]`: the Unix domain socket MTP.
+    pub(crate) uds: crate::uds::UdsConfig,
 }
 
 impl Default for UspConfig {
@@ -173,6 +175,7 @@ impl Default for UspConfig {
             websocket: WebSocketConfig::default(),
             websocket_client: crate::ws::WsClientConfig::default(),
             mqtt: crate::mqtt::MqttConfig::default(),
+            uds: crate::uds::UdsConfig::default(),
         }
     }
 }

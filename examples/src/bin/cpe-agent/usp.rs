@@ -22,7 +22,7 @@ use usp_core::agent::{Agent, AgentConfig, ControllerConfig, Mtp, MtpKind, Output
 
 use crate::config::UspConfig;
 use crate::device::{DeviceEvent, wall_clock};
-use crate::{mqtt, ws};
+use crate::{mqtt, uds, ws};
 
 /// Most Records kept for a controller that is not connected; the oldest go first.
 const OUTBOX_RECORDS: usize = 64;
@@ -335,6 +335,34 @@ pub(crate) async fn start_mtps(
             shutdown.clone(),
         );
         tasks.spawn(client.run());
+        enabled = true;
+    }
+    if !usp.uds.listen.is_empty() {
+        let server = uds::UdsServer::bind(
+            &usp.uds.listen,
+            endpoint_id,
+            agent.clone(),
+            shutdown.clone(),
+        )
+        .map_err(|e| format!("cannot listen on {}: {e}", usp.uds.listen))?;
+        tracing::info!(
+            "USP agent {endpoint_id} listening on the Unix socket {}",
+            usp.uds.listen
+        );
+        tasks.spawn(server.serve());
+        enabled = true;
+    }
+    if !usp.uds.connect.is_empty() {
+        tracing::info!(
+            "USP agent {endpoint_id} connecting to the Unix socket {}",
+            usp.uds.connect
+        );
+        tasks.spawn(uds::connect_loop(
+            usp.uds.connect.clone(),
+            endpoint_id.to_owned(),
+            agent.clone(),
+            shutdown.clone(),
+        ));
         enabled = true;
     }
     if !enabled {
