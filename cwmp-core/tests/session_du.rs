@@ -240,6 +240,31 @@ async fn results_survive_a_failed_session_and_a_power_cut() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn an_operation_cut_by_a_reboot_fails_and_the_next_one_runs() {
+    let mut cpe = Cpe::boot(SessionConfig::default()).await;
+    let mut acs = ScriptedAcs::new();
+    acs.push(change(
+        "cdu-r",
+        vec![
+            install("http://sw.example.net/app.ipk", None),
+            install("http://sw.example.net/next.ipk", None),
+        ],
+    ));
+    cpe.run(&mut acs, Duration::from_secs(2)).await;
+    assert_eq!(cpe.sim.pending_jobs(), 1, "the first install runs");
+    let mut cpe = cpe.power_cycle().await;
+    // The engine forgot the call across the restart: the first install fails, the second
+    // runs.
+    settle(&mut cpe, &mut acs).await;
+    let reports = reports(&acs);
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0].results;
+    assert_eq!(r[0].fault.fault_code, 9001, "{:?}", r[0]);
+    assert_eq!(r[0].fault.fault_string, "interrupted by a reboot");
+    ok(&r[1], DeploymentUnitState::Installed);
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_change_the_device_made_itself_is_autonomous() {
     let mut cpe = Cpe::boot(SessionConfig::default()).await;
     let mut acs = ScriptedAcs::new();

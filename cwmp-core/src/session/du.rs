@@ -357,6 +357,28 @@ impl Session {
         true
     }
 
+    /// The device booted: a command that was running then never completes (the engine
+    /// forgets calls across a restart), so its operation ends here, failed unless the device
+    /// reported its outcome already.
+    pub(super) fn on_boot_du(&mut self) {
+        let mut interrupted = Vec::new();
+        for change in &self.state.du_changes {
+            for (index, op) in change.operations.iter().enumerate() {
+                if op.running.is_some() {
+                    let result = match &op.event {
+                        Some(args) => from_event(args, operation_name(op.kind)),
+                        None => failed(9001, "interrupted by a reboot"),
+                    };
+                    interrupted.push((change.id, index, result));
+                }
+            }
+        }
+        for (change, index, result) in interrupted {
+            self.finish_op(change, index, result);
+        }
+        self.advance_du();
+    }
+
     /// Whether a DU report waits for the ACS.
     pub(super) fn has_du_reports(&self) -> bool {
         self.state

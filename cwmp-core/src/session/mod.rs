@@ -683,6 +683,7 @@ impl Session {
                     return;
                 }
                 self.boot_notices.push(id);
+                self.on_boot_du();
                 if info.bootstrap {
                     self.state.bootstrapped = false;
                     self.state.attributes.clear();
