@@ -854,15 +854,7 @@ impl Agent {
     }
 
     fn learn_route(&mut self, controller: &str, mtp: Mtp) {
-        if !self.routes.contains_key(controller)
-            && self.routes.len() >= self.config.max_routes.max(1)
-        {
-            let oldest = self.routes.keys().next().cloned();
-            if let Some(oldest) = oldest {
-                self.routes.remove(&oldest);
-            }
-        }
-        self.routes.insert(controller.into(), mtp);
+        insert_bounded(&mut self.routes, controller, mtp, self.config.max_routes);
     }
 
     fn builder(&self, to: &str) -> RecordBuilder {
@@ -903,6 +895,15 @@ impl Agent {
         self.next_msg = self.next_msg.saturating_add(1);
         format!("{prefix}-{}", self.next_msg)
     }
+}
+
+/// Inserts into a per-controller map of at most `max` entries (at least 1), dropping the first
+/// controller by name to make room for a new one.
+fn insert_bounded<V>(map: &mut BTreeMap<String, V>, controller: &str, value: V, max: usize) {
+    if !map.contains_key(controller) && map.len() >= max.max(1) {
+        map.pop_first();
+    }
+    map.insert(controller.into(), value);
 }
 
 /// The `msg_id` of a Msg that failed validation, if it can be read and the Msg is not a

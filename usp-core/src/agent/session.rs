@@ -51,7 +51,7 @@ use tr181_model::value::Value;
 
 use super::engine::{DeviceUpdate, EngineRequest};
 use super::{Agent, AgentEvent, IgnoreReason, Output, RetryPolicy};
-use crate::codec;
+use crate::codec::{self, RecordBuilder};
 use crate::usp_record::record::{PayloadSecurity, RecordType};
 use crate::usp_record::session_context_record::PayloadSarState;
 use crate::usp_record::{Record, SessionContextRecord};
@@ -234,6 +234,19 @@ pub(crate) fn load(store: &Store) -> BTreeMap<String, E2eConfig> {
         out.insert(endpoint, config);
     }
     out
+}
+
+/// A session Record with the widest ids and one empty payload: what segmentation measures.
+fn widest(builder: &RecordBuilder) -> Record {
+    builder.session(SessionContextRecord {
+        session_id: u64::MAX,
+        sequence_id: u64::MAX,
+        expected_id: u64::MAX,
+        retransmit_id: 0,
+        payload_sar_state: PayloadSarState::Inprocess as i32,
+        payloadrec_sar_state: PayloadSarState::Inprocess as i32,
+        payload: std::vec![Bytes::new()],
+    })
 }
 
 /// The largest payload a session Record can carry within `max_record` bytes, with the
@@ -481,15 +494,8 @@ impl Agent {
     }
 
     fn insert_session(&mut self, controller: &str, session: Session) {
-        if !self.sessions.contains_key(controller)
-            && self.sessions.len() >= self.config.max_routes.max(1)
-        {
-            let oldest = self.sessions.keys().next().cloned();
-            if let Some(oldest) = oldest {
-                self.sessions.remove(&oldest);
-            }
-        }
-        self.sessions.insert(controller.into(), session);
+        let max = self.config.max_routes;
+        super::insert_bounded(&mut self.sessions, controller, session, max);
     }
 
     /// Ends the session with `controller` with a Disconnect Record.
@@ -533,15 +539,7 @@ impl Agent {
         }
         let config = self.e2e_config(controller);
         let builder = self.builder(controller);
-        let template = builder.session(SessionContextRecord {
-            session_id: u64::MAX,
-            sequence_id: u64::MAX,
-            expected_id: u64::MAX,
-            retransmit_id: 0,
-            payload_sar_state: PayloadSarState::Inprocess as i32,
-            payloadrec_sar_state: PayloadSarState::Inprocess as i32,
-            payload: std::vec![Bytes::new()],
-        });
+        let template = widest(&builder);
         let max = usize::try_from(config.max_record_size).unwrap_or(usize::MAX);
         let capacity = match config.max_record_size {
             0 => None,
@@ -730,7 +728,6 @@ mod tests {
     use super::*;
     use crate::Limits;
     use crate::agent::{AgentConfig, ControllerConfig, Mtp, MtpKind};
-    use crate::codec::RecordBuilder;
 
     #[test]
     #[allow(clippy::disallowed_methods)] // A test's clock.
@@ -758,16 +755,7 @@ mod tests {
 
     #[test]
     fn capacity_keeps_records_within_the_limit() {
-        let builder = RecordBuilder::new("self::controller", "os::agent");
-        let template = builder.session(SessionContextRecord {
-            session_id: u64::MAX,
-            sequence_id: u64::MAX,
-            expected_id: u64::MAX,
-            retransmit_id: 0,
-            payload_sar_state: PayloadSarState::Inprocess as i32,
-            payloadrec_sar_state: PayloadSarState::Inprocess as i32,
-            payload: std::vec![Bytes::new()],
-        });
+        let template = widest(&RecordBuilder::new("self::controller", "os::agent"));
         for max in [
             80_usize,
             127,
