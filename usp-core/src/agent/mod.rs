@@ -877,12 +877,22 @@ impl Agent {
             codec::encode_msg(msg, &mut payload);
             return self.send_in_session(controller, &payload);
         }
+        let record = self.builder(controller).no_session(msg);
+        self.transmit_record(controller, &record)
+    }
+
+    /// Sends a Record to `controller`; false without a return path.
+    pub(crate) fn transmit_record(&mut self, controller: &str, record: &crate::Record) -> bool {
+        let mut bytes = Vec::new();
+        codec::encode_record(record, &mut bytes);
+        self.transmit_bytes(controller, bytes)
+    }
+
+    /// Sends an encoded Record to `controller`; false without a return path.
+    pub(crate) fn transmit_bytes(&mut self, controller: &str, bytes: Vec<u8>) -> bool {
         let Some(mtp) = self.routes.get(controller).cloned() else {
             return false;
         };
-        let record = self.builder(controller).no_session(msg);
-        let mut bytes = Vec::new();
-        codec::encode_record(&record, &mut bytes);
         self.outputs.push_back(Output::Transmit {
             mtp,
             to: controller.into(),

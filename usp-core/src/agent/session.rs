@@ -50,7 +50,7 @@ use tr181_model::store::Store;
 use tr181_model::value::Value;
 
 use super::engine::{DeviceUpdate, EngineRequest};
-use super::{Agent, AgentEvent, IgnoreReason, Output, RetryPolicy};
+use super::{Agent, AgentEvent, IgnoreReason, RetryPolicy};
 use crate::codec::{self, RecordBuilder};
 use crate::usp_record::record::{PayloadSecurity, RecordType};
 use crate::usp_record::session_context_record::PayloadSarState;
@@ -402,7 +402,6 @@ impl Agent {
     ) -> Result<Option<Vec<u8>>, Failure> {
         let max_tries = self.e2e_config(from).max_retransmit_tries;
         let max_msg = self.config.limits.max_msg_bytes;
-        let route = self.routes.get(from).cloned();
         let Some(session) = self.sessions.get_mut(from) else {
             return Ok(None);
         };
@@ -455,12 +454,8 @@ impl Agent {
             }
             _ => return Err((7104, "SAR state out of order")),
         };
-        if let (Some(bytes), Some(mtp)) = (resend, route) {
-            self.outputs.push_back(Output::Transmit {
-                mtp,
-                to: from.into(),
-                bytes,
-            });
+        if let Some(bytes) = resend {
+            self.transmit_bytes(from, bytes);
         }
         Ok(complete.filter(|p| !p.is_empty()))
     }
@@ -507,25 +502,16 @@ impl Agent {
 
     /// Sends a Disconnect Record.
     pub(crate) fn disconnect(&mut self, controller: &str, code: u32, reason: &str) {
-        let Some(mtp) = self.routes.get(controller).cloned() else {
-            return;
-        };
         let record = self.builder(controller).disconnect(reason, code);
-        let mut bytes = Vec::new();
-        codec::encode_record(&record, &mut bytes);
-        self.outputs.push_back(Output::Transmit {
-            mtp,
-            to: controller.into(),
-            bytes,
-        });
+        self.transmit_record(controller, &record);
     }
 
     /// Sends an encoded Msg in the session with `controller`, starting one if needed and
     /// segmenting it to `MaxUSPRecordSize`; false without a return path.
     pub(crate) fn send_in_session(&mut self, controller: &str, payload: &[u8]) -> bool {
-        let Some(mtp) = self.routes.get(controller).cloned() else {
+        if !self.routes.contains_key(controller) {
             return false;
-        };
+        }
         let Some(now) = self.now else {
             return false;
         };
@@ -557,6 +543,7 @@ impl Agent {
             return false;
         };
         session.last_activity = now;
+        let mut records = Vec::with_capacity(count);
         for (index, chunk) in chunks.into_iter().enumerate() {
             let state = match (count, index) {
                 (1, _) => PayloadSarState::None,
@@ -587,11 +574,10 @@ impl Agent {
                     retransmits: 0,
                 },
             );
-            self.outputs.push_back(Output::Transmit {
-                mtp: mtp.clone(),
-                to: controller.into(),
-                bytes,
-            });
+            records.push(bytes);
+        }
+        for bytes in records {
+            self.transmit_bytes(controller, bytes);
         }
         true
     }
@@ -628,13 +614,7 @@ impl Agent {
             self.push_event(AgentEvent::SessionExpired { controller });
         }
         for (controller, bytes) in resend {
-            if let Some(mtp) = self.routes.get(&controller).cloned() {
-                self.outputs.push_back(Output::Transmit {
-                    mtp,
-                    to: controller,
-                    bytes,
-                });
-            }
+            self.transmit_bytes(&controller, bytes);
         }
     }
 
@@ -727,7 +707,7 @@ impl Agent {
 mod tests {
     use super::*;
     use crate::Limits;
-    use crate::agent::{AgentConfig, ControllerConfig, Mtp, MtpKind};
+    use crate::agent::{AgentConfig, ControllerConfig, Mtp, MtpKind, Output};
 
     #[test]
     #[allow(clippy::disallowed_methods)] // A test's clock.
