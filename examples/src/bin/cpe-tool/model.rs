@@ -1,67 +1,11 @@
-//! `cpe-tool`: command-line companion of the cpe-mgmt crates.
-//!
-//! ```text
-//! cpe-tool model Device.WiFi.                 # the supported USP model below Device.WiFi.
-//! cpe-tool model --protocol cwmp Device.IP.Diagnostics.IPPing.
-//! cpe-tool model Device.WiFi.SSID.1.Enable    # instance numbers are accepted
-//! ```
+//! `cpe-tool model`: the supported TR-181 data model below a path, with types and access.
 
 use std::fmt::Write as _;
-use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
 use tr181_model::schema::{self, Access, Object, Parameter, Protocol, Status, Syntax};
 
-#[derive(Parser)]
-#[command(version, about = "Tools for TR-181 devices managed over CWMP and USP")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// List the supported TR-181 data model below a path, with types and access.
-    Model {
-        /// Object, parameter, command or event path; `{i}` or instance numbers in table slots.
-        #[arg(default_value = "Device.")]
-        path: String,
-        /// Which variant of the model to show.
-        #[arg(long, value_enum, default_value_t = ProtocolArg::Usp)]
-        protocol: ProtocolArg,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ProtocolArg {
-    Cwmp,
-    Usp,
-}
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Model { path, protocol } => {
-            let protocol = match protocol {
-                ProtocolArg::Cwmp => Protocol::Cwmp,
-                ProtocolArg::Usp => Protocol::Usp,
-            };
-            match model(&schema_path(&path), protocol) {
-                Some(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                None => {
-                    eprintln!("{path} is not in the supported {protocol:?} data model");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-    }
-}
-
 /// `Device.WiFi.SSID.1.Enable` → `Device.WiFi.SSID.{i}.Enable`.
-fn schema_path(path: &str) -> String {
+pub(crate) fn schema_path(path: &str) -> String {
     path.split('.')
         .map(|segment| {
             let is_instance = !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit());
@@ -76,7 +20,7 @@ fn schema_path(path: &str) -> String {
 }
 
 /// Renders the objects at or below `path` (or the one item `path` names).
-fn model(path: &str, protocol: Protocol) -> Option<String> {
+pub(crate) fn model(path: &str, protocol: Protocol) -> Option<String> {
     let mut out = String::new();
     if let Some(p) = schema::parameter(path, protocol) {
         let _ = writeln!(out, "{path}  {}", describe(p));

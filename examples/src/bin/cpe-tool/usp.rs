@@ -1,0 +1,398 @@
+//! `cpe-tool usp`: USP Records. `decode` checks a binary Record with the usp-core codec (its
+//! limits included) and shows it as JSON with the Msg inside decoded (rusp-lib's JSON form);
+//! `encode` builds a Record from a JSON request description; `request` sends a request built
+//! from flags to an agent over WebSocket and prints the answer as JSON.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde::Deserialize;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use usp_core::codec::{self, RecordBuilder};
+use usp_core::mtp::websocket::{EID_PARAM, SUBPROTOCOL, eid_query_value};
+use usp_core::usp::request::ReqType;
+use usp_core::usp::{self, add, set};
+use usp_core::{Limits, Msg};
+
+/// `cpe-tool usp …`.
+#[derive(Subcommand)]
+pub(crate) enum UspCommand {
+    /// Show a binary USP Record as JSON, its Msg decoded; exit 1 with the USP error code
+    /// when the Record or its Msg is invalid.
+    Decode {
+        /// The Record file (`-` for standard input).
+        file: PathBuf,
+    },
+    /// Build a binary USP Record (written to standard output) from a JSON description:
+    /// `{"to_id": …, "from_id": …, "msg_id": …, "request": {"get": {"paths": […]}}}`;
+    /// requests: get, set, add, delete, operate, get_instances, get_supported_dm.
+    Encode {
+        /// The JSON file (`-` for standard input).
+        file: PathBuf,
+    },
+    /// Send a request to an agent's WebSocket server and print its answer as JSON.
+    Request(RequestArgs),
+}
+
+/// `cpe-tool usp request`.
+#[derive(Args)]
+pub(crate) struct RequestArgs {
+    /// The agent's WebSocket URL (`ws://` only).
+    #[arg(long, default_value = "ws://127.0.0.1:7550/usp")]
+    url: String,
+    /// The agent's Endpoint ID.
+    #[arg(long, default_value = "os::00D09E-SIM0001")]
+    to: String,
+    /// The controller's Endpoint ID (the agent must accept it).
+    #[arg(long, default_value = "self::controller")]
+    from: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    #[command(subcommand)]
+    request: RequestFlags,
+}
+
+/// A request given as flags; `NAME=VALUE` pairs for parameters and arguments.
+#[derive(Subcommand)]
+enum RequestFlags {
+    /// Get parameter values.
+    Get {
+        #[arg(required = true)]
+        paths: Vec<String>,
+        #[arg(long, default_value_t = 0)]
+        max_depth: u32,
+    },
+    /// Set parameters of one object (all required).
+    Set {
+        object: String,
+        #[arg(required = true)]
+        params: Vec<String>,
+    },
+    /// Add a row to a table.
+    Add { table: String, params: Vec<String> },
+    /// Delete objects.
+    Delete {
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Run a command.
+    Operate {
+        command: String,
+        args: Vec<String>,
+        #[arg(long, default_value = "cpe-tool")]
+        command_key: String,
+    },
+    /// List instances.
+    GetInstances {
+        #[arg(required = true)]
+        paths: Vec<String>,
+        #[arg(long)]
+        first_level_only: bool,
+    },
+    /// Describe the supported data model.
+    GetSupportedDm {
+        #[arg(required = true)]
+        paths: Vec<String>,
+        #[arg(long)]
+        first_level_only: bool,
+    },
+}
+
+/// A Record to build, as JSON.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordSpec {
+    #[serde(default = "default_version")]
+    version: String,
+    to_id: String,
+    from_id: String,
+    msg_id: String,
+    request: RequestSpec,
+}
+
+fn default_version() -> String {
+    codec::DEFAULT_RECORD_VERSION.to_owned()
+}
+
+/// A request, as JSON or from flags.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum RequestSpec {
+    Get {
+        paths: Vec<String>,
+        #[serde(default)]
+        max_depth: u32,
+    },
+    Set {
+        object: String,
+        params: BTreeMap<String, String>,
+    },
+    Add {
+        table: String,
+        #[serde(default)]
+        params: BTreeMap<String, String>,
+    },
+    Delete {
+        paths: Vec<String>,
+    },
+    Operate {
+        command: String,
+        #[serde(default)]
+        args: BTreeMap<String, String>,
+        #[serde(default)]
+        command_key: String,
+    },
+    GetInstances {
+        paths: Vec<String>,
+        #[serde(default)]
+        first_level_only: bool,
+    },
+    GetSupportedDm {
+        paths: Vec<String>,
+        #[serde(default)]
+        first_level_only: bool,
+    },
+}
+
+/// Runs a `cpe-tool usp` command.
+pub(crate) fn run(command: UspCommand) -> ExitCode {
+    let result = match command {
+        UspCommand::Decode { file } => decode(&file),
+        UspCommand::Encode { file } => encode(&file),
+        UspCommand::Request(args) => request(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cpe-tool: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn decode(file: &std::path::Path) -> Result<(), String> {
+    let bytes = crate::read_input(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    print_json(&bytes)
+}
+
+/// Checks `bytes` with our codec, then prints rusp-lib's JSON form of the Record.
+fn print_json(bytes: &[u8]) -> Result<(), String> {
+    let limits = Limits::default();
+    let record = codec::decode_record(bytes, &limits)
+        .map_err(|e| format!("invalid USP Record (error {}): {e}", e.usp_error()))?;
+    codec::msg_from_no_session(&record, &limits)
+        .map_err(|e| format!("invalid USP Msg (error {}): {e}", e.usp_error()))?;
+    let json = rusp_lib::usp_decoder::try_decode_record(bytes)
+        .map_err(|e| format!("rusp-lib cannot show the Record: {e}"))?;
+    let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn encode(file: &std::path::Path) -> Result<(), String> {
+    let text = crate::read_input(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let spec: RecordSpec =
+        serde_json::from_slice(&text).map_err(|e| format!("invalid request JSON: {e}"))?;
+    let msg = codec::request_msg(spec.msg_id, spec.request.into_request());
+    let record = RecordBuilder::new(spec.to_id, spec.from_id)
+        .with_version(spec.version)
+        .no_session(&msg);
+    let mut bytes = Vec::new();
+    codec::encode_record(&record, &mut bytes);
+    std::io::stdout()
+        .write_all(&bytes)
+        .map_err(|e| e.to_string())
+}
+
+impl RequestSpec {
+    fn into_request(self) -> ReqType {
+        match self {
+            Self::Get { paths, max_depth } => ReqType::Get(usp::Get {
+                param_paths: paths,
+                max_depth,
+            }),
+            Self::Set { object, params } => ReqType::Set(usp::Set {
+                allow_partial: false,
+                update_objs: vec![set::UpdateObject {
+                    obj_path: object,
+                    param_settings: params
+                        .into_iter()
+                        .map(|(param, value)| set::UpdateParamSetting {
+                            param,
+                            value,
+                            required: true,
+                        })
+                        .collect(),
+                }],
+            }),
+            Self::Add { table, params } => ReqType::Add(usp::Add {
+                allow_partial: false,
+                create_objs: vec![add::CreateObject {
+                    obj_path: table,
+                    param_settings: params
+                        .into_iter()
+                        .map(|(param, value)| add::CreateParamSetting {
+                            param,
+                            value,
+                            required: true,
+                        })
+                        .collect(),
+                }],
+            }),
+            Self::Delete { paths } => ReqType::Delete(usp::Delete {
+                allow_partial: false,
+                obj_paths: paths,
+            }),
+            Self::Operate {
+                command,
+                args,
+                command_key,
+            } => ReqType::Operate(usp::Operate {
+                command,
+                command_key,
+                send_resp: true,
+                input_args: args.into_iter().collect(),
+            }),
+            Self::GetInstances {
+                paths,
+                first_level_only,
+            } => ReqType::GetInstances(usp::GetInstances {
+                obj_paths: paths,
+                first_level_only,
+            }),
+            Self::GetSupportedDm {
+                paths,
+                first_level_only,
+            } => ReqType::GetSupportedDm(usp::GetSupportedDm {
+                obj_paths: paths,
+                first_level_only,
+                return_commands: true,
+                return_events: true,
+                return_params: true,
+                return_unique_key_sets: true,
+            }),
+        }
+    }
+}
+
+/// `NAME=VALUE` pairs.
+fn pairs(items: Vec<String>) -> Result<BTreeMap<String, String>, String> {
+    items
+        .into_iter()
+        .map(|item| match item.split_once('=') {
+            Some((name, value)) => Ok((name.to_owned(), value.to_owned())),
+            None => Err(format!("expected NAME=VALUE, got {item:?}")),
+        })
+        .collect()
+}
+
+impl TryFrom<RequestFlags> for RequestSpec {
+    type Error = String;
+
+    fn try_from(flags: RequestFlags) -> Result<Self, String> {
+        Ok(match flags {
+            RequestFlags::Get { paths, max_depth } => Self::Get { paths, max_depth },
+            RequestFlags::Set { object, params } => Self::Set {
+                object,
+                params: pairs(params)?,
+            },
+            RequestFlags::Add { table, params } => Self::Add {
+                table,
+                params: pairs(params)?,
+            },
+            RequestFlags::Delete { paths } => Self::Delete { paths },
+            RequestFlags::Operate {
+                command,
+                args,
+                command_key,
+            } => Self::Operate {
+                command,
+                args: pairs(args)?,
+                command_key,
+            },
+            RequestFlags::GetInstances {
+                paths,
+                first_level_only,
+            } => Self::GetInstances {
+                paths,
+                first_level_only,
+            },
+            RequestFlags::GetSupportedDm {
+                paths,
+                first_level_only,
+            } => Self::GetSupportedDm {
+                paths,
+                first_level_only,
+            },
+        })
+    }
+}
+
+fn request(args: RequestArgs) -> Result<(), String> {
+    let spec = RequestSpec::try_from(args.request)?;
+    let msg_id = "cpe-tool-1";
+    let msg = codec::request_msg(msg_id, spec.into_request());
+    let record = RecordBuilder::new(args.to.clone(), args.from.clone()).no_session(&msg);
+    let mut bytes = Vec::new();
+    codec::encode_record(&record, &mut bytes);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let exchange = exchange_ws(&args.url, &args.from, bytes, msg_id);
+    let answer = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(args.timeout), exchange).await })
+        .map_err(|_| format!("no answer within {} s", args.timeout))??;
+    print_json(&answer)
+}
+
+/// Sends `record` over a WebSocket to `url` as controller `from` and returns the Record that
+/// answers `msg_id` (Connect Records and other Msgs are skipped).
+async fn exchange_ws(
+    url: &str,
+    from: &str,
+    record: Vec<u8>,
+    msg_id: &str,
+) -> Result<Vec<u8>, String> {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let mut request = format!("{url}{separator}{EID_PARAM}={}", eid_query_value(from))
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
+    let host = request.uri().host().unwrap_or_default().to_owned();
+    let port = request.uri().port_u16().unwrap_or(80);
+    let stream = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+    let (mut ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .map_err(|e| format!("WebSocket handshake with {url} failed: {e}"))?;
+    ws.send(Message::Binary(record.into()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let limits = Limits::default();
+    while let Some(message) = ws.next().await {
+        let Message::Binary(bytes) = message.map_err(|e| e.to_string())? else {
+            continue;
+        };
+        let answers = codec::decode_record(&bytes, &limits)
+            .ok()
+            .and_then(|record| codec::msg_from_no_session(&record, &limits).ok().flatten())
+            .is_some_and(|msg: Msg| msg.header.is_some_and(|h| h.msg_id == msg_id));
+        if answers {
+            return Ok(bytes.to_vec());
+        }
+    }
+    Err("the agent closed the connection without answering".into())
+}
