@@ -1,0 +1,343 @@
+//! Hostile input through the whole CPE session (the codec's own hostile suite is
+//! `hostile.rs`): an ACS whose requests are billion-laughs documents, external entities,
+//! 10,000-deep nesting, huge attribute counts, invalid UTF-8, arrays of 4097 entries or
+//! declaring a billion, oversized bodies and values, search expressions and reference
+//! follows (which CWMP does not have); and HTTP answers with header and cookie floods and
+//! redirect loops. Each request is answered with the right CWMP fault (its ID echoed), each
+//! bad HTTP answer ends the session with the right failure, and the store is unchanged.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use cwmp_core::codec::{Body, Envelope, InformResponse, Limits};
+use cwmp_core::session::{
+    Event, HttpRequest, HttpResponse, Input, Output, SessionConfig, SessionFailure,
+};
+use support::{Cpe, STEP_BOUND};
+use tr181_model::store::Store;
+
+const HEAD: &str = r#"<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap-env:Header><cwmp:ID soap-env:mustUnderstand="1">hostile</cwmp:ID></soap-env:Header><soap-env:Body>"#;
+const TAIL: &str = "</soap-env:Body></soap-env:Envelope>";
+
+fn wrap(body: &str) -> Vec<u8> {
+    format!("{HEAD}{body}{TAIL}").into_bytes()
+}
+
+fn snapshot(cpe: &Cpe) -> Store {
+    cpe.engine.read(Store::clone)
+}
+
+/// Drains the session, running its engine requests, until it POSTs (or waits: `None`).
+async fn next_post(cpe: &mut Cpe) -> Option<HttpRequest> {
+    for _ in 0..STEP_BOUND {
+        match cpe.session.poll_output() {
+            Output::Transmit(request) => return Some(request),
+            Output::EngineRequest {
+                id,
+                principal,
+                request,
+            } => {
+                let result = request.execute(&cpe.engine, &principal).await;
+                cpe.session.respond(id, result).unwrap();
+                cpe.sync().await;
+            }
+            Output::Event(event) => cpe.events.push(event),
+            Output::Timeout(_) => return None,
+            other => panic!("unexpected output {other:?}"),
+        }
+    }
+    panic!("livelock");
+}
+
+fn answer(cpe: &mut Cpe, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+    cpe.session
+        .handle_input(Input::HttpResponse(HttpResponse::new(
+            status, headers, body,
+        )))
+        .unwrap();
+}
+
+fn envelope_of(request: &HttpRequest) -> Envelope {
+    let lax = Limits::default().with_max_array_entries(usize::MAX);
+    Envelope::decode(&request.body, &lax).unwrap()
+}
+
+/// A booted CPE whose bootstrap Inform has been acknowledged: the session waits for the
+/// ACS's first request (the CPE's empty POST is in flight).
+async fn in_session() -> Cpe {
+    let mut cpe = Cpe::boot(SessionConfig::default()).await;
+    let inform = next_post(&mut cpe).await.expect("the bootstrap Inform");
+    let inform = envelope_of(&inform);
+    assert!(matches!(inform.body, Body::Inform(_)));
+    let mut response = Envelope::new(
+        inform.namespace,
+        Body::InformResponse(InformResponse { max_envelopes: 1 }),
+    );
+    response.header.id = inform.header.id;
+    let mut bytes = Vec::new();
+    response.encode(&mut bytes).unwrap();
+    answer(&mut cpe, 200, &[], &bytes);
+    let empty = next_post(&mut cpe).await.expect("the empty POST");
+    assert!(empty.body.is_empty());
+    cpe
+}
+
+fn billion_laughs() -> Vec<u8> {
+    let mut dtd = String::from("<!DOCTYPE lolz [<!ENTITY lol \"lol\">");
+    for i in 1..10 {
+        let prev = if i == 1 {
+            "lol".to_owned()
+        } else {
+            format!("lol{}", i - 1)
+        };
+        dtd.push_str(&format!(
+            "<!ENTITY lol{i} \"{}\">",
+            format!("&{prev};").repeat(10)
+        ));
+    }
+    dtd.push_str("]>");
+    let mut out = dtd.into_bytes();
+    out.extend(wrap(
+        "<cwmp:Reboot><CommandKey>&lol9;</CommandKey></cwmp:Reboot>",
+    ));
+    out
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn hostile_acs_requests_get_the_right_fault_and_change_nothing() {
+    let mut cpe = in_session().await;
+    let before = snapshot(&cpe);
+    let deep = format!("{}{}", "<a>".repeat(10_000), "</a>".repeat(10_000));
+    let attrs: String = (0..20_000).map(|i| format!(" a{i}=\"x\"")).collect();
+    let mut bad_utf8 = wrap("<cwmp:Reboot><CommandKey>k</CommandKey></cwmp:Reboot>");
+    let at = bad_utf8.iter().position(|&b| b == b'k').unwrap();
+    bad_utf8[at] = 0xff;
+    let many = "<ParameterValueStruct><Name>Device.WiFi.SSID.1.SSID</Name><Value>x</Value></ParameterValueStruct>"
+        .repeat(4097);
+    let huge_value = "v".repeat(64 * 1024 + 1);
+    let cases: Vec<(&str, Vec<u8>, u32)> = vec![
+        ("billion laughs", billion_laughs(), 9003),
+        (
+            "external entity",
+            [
+                b"<!DOCTYPE r [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>".as_slice(),
+                &wrap("<cwmp:Reboot><CommandKey>&xxe;</CommandKey></cwmp:Reboot>"),
+            ]
+            .concat(),
+            9003,
+        ),
+        (
+            "undeclared entity",
+            wrap("<cwmp:Reboot><CommandKey>&xxe;</CommandKey></cwmp:Reboot>"),
+            9003,
+        ),
+        (
+            "10,000-deep nesting",
+            wrap(&format!("<cwmp:X_Deep>{deep}</cwmp:X_Deep>")),
+            9004,
+        ),
+        (
+            "20,000 attributes",
+            wrap(&format!("<cwmp:GetRPCMethods{attrs}/>")),
+            9004,
+        ),
+        ("invalid UTF-8", bad_utf8, 9003),
+        (
+            "4097 array entries",
+            wrap(&format!(
+                "<cwmp:SetParameterValues><ParameterList>{many}</ParameterList>\
+                 <ParameterKey>k</ParameterKey></cwmp:SetParameterValues>"
+            )),
+            9004,
+        ),
+        (
+            "a value over 64 KiB",
+            wrap(&format!(
+                "<cwmp:SetParameterValues><ParameterList><ParameterValueStruct>\
+                 <Name>Device.WiFi.SSID.1.SSID</Name><Value>{huge_value}</Value>\
+                 </ParameterValueStruct></ParameterList><ParameterKey>k</ParameterKey>\
+                 </cwmp:SetParameterValues>"
+            )),
+            9004,
+        ),
+        (
+            "a body over 1 MiB",
+            [wrap("<cwmp:GetRPCMethods/>"), vec![b' '; 1024 * 1024]].concat(),
+            9004,
+        ),
+        (
+            "a search expression",
+            wrap(
+                "<cwmp:GetParameterValues><ParameterNames>\
+                 <string>Device.WiFi.SSID.[SSID==\"x\"].Enable</string>\
+                 </ParameterNames></cwmp:GetParameterValues>",
+            ),
+            9005,
+        ),
+        (
+            "a reference follow",
+            wrap(
+                "<cwmp:GetParameterValues><ParameterNames>\
+                 <string>Device.IP.Interface.1.LowerLayers+.Name</string>\
+                 </ParameterNames></cwmp:GetParameterValues>",
+            ),
+            9005,
+        ),
+        (
+            "a write of a value over 64 KiB split in two text nodes",
+            wrap(&format!(
+                "<cwmp:SetParameterValues><ParameterList><ParameterValueStruct>\
+                 <Name>Device.WiFi.SSID.1.SSID</Name><Value>{}<![CDATA[{}]]></Value>\
+                 </ParameterValueStruct></ParameterList><ParameterKey>k</ParameterKey>\
+                 </cwmp:SetParameterValues>",
+                "v".repeat(40 * 1024),
+                "v".repeat(40 * 1024)
+            )),
+            9004,
+        ),
+    ];
+    for (what, body, fault) in cases {
+        answer(&mut cpe, 200, &[("Content-Type", "text/xml")], &body);
+        let reply = next_post(&mut cpe)
+            .await
+            .unwrap_or_else(|| panic!("{what}: no answer"));
+        let envelope = envelope_of(&reply);
+        let Body::Fault(f) = &envelope.body else {
+            panic!("{what}: answered {:?}", envelope.body);
+        };
+        assert_eq!(f.code(), Some(fault), "{what}");
+        // The ID is echoed when the problem lies after the header; a DOCTYPE, an oversized
+        // body or invalid UTF-8 (checked over the whole body first) is refused before the
+        // header is read.
+        let id_read = !["1 MiB", "billion", "external", "UTF-8"]
+            .iter()
+            .any(|w| what.contains(w));
+        let echoed = id_read.then_some("hostile");
+        assert_eq!(envelope.header.id.as_deref(), echoed, "{what}: ID");
+        assert!(cpe.session.in_session(), "{what}: the session goes on");
+        assert!(snapshot(&cpe) == before, "{what}: the store changed");
+    }
+    // A wildcard write names no CWMP parameter: 9003 with 9005 for the name, nothing set.
+    answer(
+        &mut cpe,
+        200,
+        &[],
+        &wrap(
+            "<cwmp:SetParameterValues><ParameterList><ParameterValueStruct>\
+             <Name>Device.WiFi.SSID.*.SSID</Name><Value>owned</Value></ParameterValueStruct>\
+             </ParameterList><ParameterKey>k</ParameterKey></cwmp:SetParameterValues>",
+        ),
+    );
+    let reply = envelope_of(&next_post(&mut cpe).await.unwrap());
+    let Body::Fault(fault) = &reply.body else {
+        panic!("{:?}", reply.body)
+    };
+    let detail = fault.detail.as_ref().unwrap();
+    assert_eq!(detail.fault_code, 9003);
+    assert_eq!(detail.set_parameter_values_fault[0].fault_code, 9005);
+    assert_eq!(
+        detail.set_parameter_values_fault[0].parameter_name,
+        "Device.WiFi.SSID.*.SSID"
+    );
+    assert!(snapshot(&cpe) == before);
+    // A SOAP array declaring a billion entries is read as the two it has.
+    answer(
+        &mut cpe,
+        200,
+        &[],
+        &wrap(
+            "<cwmp:GetParameterValues><ParameterNames soap-enc:arrayType=\"xsd:string[1000000000]\">\
+             <string>Device.DeviceInfo.SerialNumber</string><string>Device.DeviceInfo.ProductClass</string>\
+             </ParameterNames></cwmp:GetParameterValues>",
+        ),
+    );
+    let reply = envelope_of(&next_post(&mut cpe).await.unwrap());
+    let Body::GetParameterValuesResponse(values) = reply.body else {
+        panic!("{:?}", reply.body)
+    };
+    assert_eq!(values.parameter_list.len(), 2);
+    assert!(snapshot(&cpe) == before);
+}
+
+/// The failure the session ended with after `cpe`'s current POST got this answer.
+async fn failure_after(
+    cpe: &mut Cpe,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<SessionFailure> {
+    answer(cpe, status, headers, body);
+    let seen = cpe.events.len();
+    assert!(
+        next_post(cpe).await.is_none(),
+        "the session stopped posting"
+    );
+    cpe.events[seen..].iter().find_map(|e| match e {
+        Event::SessionEnded(end) => end.failure.clone(),
+        _ => None,
+    })
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn hostile_http_answers_end_the_session_with_the_right_failure() {
+    let mut cpe = in_session().await;
+    let before = snapshot(&cpe);
+    let headers: Vec<(String, String)> = (0..65).map(|i| (format!("X-{i}"), "v".into())).collect();
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let failure = failure_after(&mut cpe, 200, &headers, b"").await;
+    assert_eq!(failure, Some(SessionFailure::Limit("HTTP headers")));
+    assert!(!cpe.session.in_session());
+
+    // A header section over 8 KiB in one header.
+    let mut cpe = in_session().await;
+    let long = "v".repeat(9 * 1024);
+    let failure = failure_after(&mut cpe, 200, &[("X-Long", &long)], b"").await;
+    assert_eq!(failure, Some(SessionFailure::Limit("HTTP headers")));
+
+    // Seventeen cookies.
+    let mut cpe = in_session().await;
+    let cookies: Vec<String> = (0..17).map(|i| format!("c{i}=v")).collect();
+    let headers: Vec<(&str, &str)> = cookies.iter().map(|c| ("Set-Cookie", c.as_str())).collect();
+    let failure = failure_after(&mut cpe, 204, &headers, b"").await;
+    assert_eq!(failure, Some(SessionFailure::Limit("cookies")));
+
+    // A redirect loop: followed five times, then the session fails.
+    let mut cpe = in_session().await;
+    for _ in 0..5 {
+        answer(
+            &mut cpe,
+            307,
+            &[("Location", "https://acs.example.net/loop")],
+            b"",
+        );
+        let again = next_post(&mut cpe).await.expect("the redirect is followed");
+        assert_eq!(again.url, "https://acs.example.net/loop");
+    }
+    let failure = failure_after(
+        &mut cpe,
+        307,
+        &[("Location", "https://acs.example.net/loop")],
+        b"",
+    )
+    .await;
+    assert_eq!(failure, Some(SessionFailure::Redirect));
+
+    // A billion-laughs InformResponse: the Inform is not acknowledged, the session fails
+    // with the decode error (fault 9003).
+    let mut cpe = Cpe::boot(SessionConfig::default()).await;
+    next_post(&mut cpe).await.expect("the Inform");
+    let failure = failure_after(&mut cpe, 200, &[], &billion_laughs()).await;
+    let Some(SessionFailure::Decode(e)) = failure else {
+        panic!("{failure:?}")
+    };
+    assert_eq!(e.cpe_fault(), 9003);
+    assert!(snapshot(&cpe) == before, "no session changed the store");
+}
