@@ -741,7 +741,10 @@ impl Agent {
                     store,
                 );
             }
-            _ => return,
+            // Nothing to notify (a CWMP TransferComplete, progress): acknowledged all the same,
+            // or the engine, waiting for every stack, would keep it (and redeliver it at every
+            // boot).
+            _ => {}
         }
         if notice.is_persistent() {
             self.internal(EngineRequest::Acknowledge(id));

@@ -256,7 +256,13 @@ impl CwmpDriver {
     async fn drive(&mut self) {
         for _ in 0..DRAIN_BOUND {
             match self.session.poll_output() {
-                Output::Transmit(request) => self.transmit(&request).await,
+                Output::Transmit(request) => {
+                    // What the ACS has acknowledged (an InformResponse clears the events, a
+                    // Download is now a queued transfer) is saved before anything else is
+                    // sent: a crash after this point must not repeat or lose it.
+                    self.save();
+                    self.transmit(&request).await;
+                }
                 Output::EngineRequest {
                     id,
                     principal,

@@ -1,6 +1,6 @@
-//! The simulated device and its engine: persistence in the state directory, the hardware
-//! tick, and the fan-out of device inputs (changes, events, command completions) to the
-//! protocol drivers.
+//! The simulated device and its engine: persistence in the state directory, real downloads
+//! ([`Downloads`]), the hardware tick, and the fan-out of device inputs (changes, events,
+//! command completions) to the protocol drivers.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,6 +12,8 @@ use hal::{Engine, EngineConfig};
 use tokio::sync::{Notify, mpsc, watch};
 use tr181_model::schema::{Protocol, Protocols};
 use tr181_model::value::DateTime;
+
+use crate::download::Downloads;
 
 /// The file in the state directory that holds the device's flash.
 pub(crate) const STATE_FILE: &str = "device.json";
@@ -33,6 +35,8 @@ pub(crate) struct Device {
     pub(crate) engine: Arc<Engine>,
     /// How this boot happened.
     pub(crate) boot: BootInfo,
+    /// The downloads, journalled.
+    pub(crate) downloads: Arc<Downloads>,
 }
 
 /// The wall clock, if the system has one past the epoch.
@@ -55,15 +59,29 @@ pub(crate) async fn boot(
         .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
     let sim = SimDevice::with_file(serial, state_dir.join(STATE_FILE))?;
     sim.set_time(wall_clock());
+    let mut hal = sim.hal();
+    let downloads = Arc::new(Downloads::new(hal.lifecycle.clone(), state_dir));
+    hal.lifecycle = downloads.clone();
     // The simulated device has no ControllerTrust roles: every controller may do everything.
     let engine = Arc::new(Engine::new(
-        sim.hal(),
+        hal,
         Arc::new(AllowAll),
         EngineConfig::default().with_notice_consumers(stacks),
     ));
     let boot = engine.start().await?;
     sim.attach(engine.sink());
-    Ok(Device { sim, engine, boot })
+    // Downloads of the previous run that the engine may not have heard the end of.
+    if downloads.recover(&engine.sink()) > 0 {
+        let reported = downloads.reported();
+        engine.handle_device_inputs().await?;
+        downloads.forget(&reported);
+    }
+    Ok(Device {
+        sim,
+        engine,
+        boot,
+        downloads,
+    })
 }
 
 /// The enabled `Device.LocalAgent.Controller.{i}.EndpointID`s of the store.
@@ -92,6 +110,7 @@ pub(crate) fn stored_controllers(engine: &Engine) -> Vec<String> {
 /// the resulting notices go to every driver in `drivers` (in order).
 pub(crate) async fn run(
     device: Arc<SimDevice>,
+    downloads: Arc<Downloads>,
     engine: Arc<Engine>,
     tick: Duration,
     drivers: Vec<mpsc::Sender<DeviceEvent>>,
@@ -126,9 +145,15 @@ pub(crate) async fn run(
                 }
             }
         }
+        // Downloads reported before this call are persisted by the engine once it returns.
+        let reported = downloads.reported();
         match engine.handle_device_inputs().await {
-            Ok(0) => {}
-            Ok(inputs) => tracing::debug!(inputs, "device inputs applied"),
+            Ok(inputs) => {
+                downloads.forget(&reported);
+                if inputs > 0 {
+                    tracing::debug!(inputs, "device inputs applied");
+                }
+            }
             Err(error) => tracing::warn!(%error, "device inputs failed"),
         }
         let seq = engine.last_seq();

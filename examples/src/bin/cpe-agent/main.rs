@@ -12,8 +12,7 @@
 //! sockets. Modules: [`config`] (TOML file and flags), [`device`] (the simulated device, its
 //! persistence in the state directory and the fan-out of its notices), [`usp`] (the USP
 //! agent's drive loop and the start of its MTPs), [`ws`] (the WebSocket server and client
-//! MTPs), [`mqtt`] (the MQTT client MTP), [`uds`] (the Unix domain socket MTP) and [`cwmp`]
-//! (the CWMP session's
+//! MTPs), [`mqtt`] (the MQTT client MTP) and [`cwmp`] (the CWMP session's
 //! drive loop and the connection-request server), [`acs_client`] (its HTTP/HTTPS client) and
 //! [`cwmp_udp`] (UDP connection requests).
 // The driver is where time enters the sans-IO crates: it reads the monotonic clock and the
@@ -26,8 +25,8 @@ mod config;
 mod cwmp;
 mod cwmp_udp;
 mod device;
+mod download;
 mod mqtt;
-mod uds;
 mod usp;
 mod ws;
 
@@ -194,6 +193,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 
     tasks.spawn(device::run(
         device.sim.clone(),
+        device.downloads.clone(),
         engine.clone(),
         Duration::from_millis(config.device.tick_ms),
         drivers,

@@ -1,0 +1,312 @@
+//! Real file downloads for the simulated device, crash-safe.
+//!
+//! [`Downloads`] wraps the simulated device's [`Lifecycle`]: a `Download` of an `http://` URL
+//! (CWMP Download, USP `FirmwareImage.{i}.Download()`) is fetched for real (hyper, Basic
+//! credentials when given, a size bound, an idle timeout) into `<state_dir>/downloads/`;
+//! everything else goes to the simulated device.
+//!
+//! Every transfer is written to a journal (`<state_dir>/downloads.json`, temporary file +
+//! rename) before it starts, and its outcome before it is reported. After a crash,
+//! [`Downloads::recover`] reports each journalled transfer again: with its recorded outcome,
+//! or, when it was cut short, with fault 9017 (TR-069: "Download failure: unable to complete
+//! download"). The engine ignores reports of transfers it has already finished, so a report
+//! is only dropped from the journal once the engine has persisted the result
+//! ([`Downloads::reported`] before `Engine::handle_device_inputs`, [`Downloads::forget`]
+//! after): nothing is lost between the two.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use hal::HalError;
+use hal::feed::{DeviceSink, TransferReporter};
+use hal::traits::{BootReport, Lifecycle};
+use hal::transfer::{Direction, FileTransfer, TransferFault, TransferId};
+use http_body_util::{BodyExt as _, Empty};
+use hyper::body::Bytes;
+use hyper::{Request, StatusCode, Uri, header};
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+use tr181_model::store::Transaction;
+use tr181_model::value::DateTime;
+
+use crate::device::wall_clock;
+
+/// The journal file in the state directory.
+const JOURNAL_FILE: &str = "downloads.json";
+/// The directory of downloaded files in the state directory.
+const DOWNLOAD_DIR: &str = "downloads";
+/// Largest file fetched when the request gives no `FileSize`.
+const MAX_DOWNLOAD: u64 = 64 * 1024 * 1024;
+/// A server silent for this long fails the download (9017).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A failed transfer: the fault and its message.
+type Failure = (TransferFault, String);
+
+/// One journalled download.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Entry {
+    /// The engine's transfer id.
+    id: u32,
+    /// When it started (Unix seconds), if the clock was set.
+    start: Option<i64>,
+    /// The outcome once known: `None` inside means success.
+    outcome: Option<Option<Failure>>,
+}
+
+/// The journal: downloads started whose result the engine may not have persisted yet.
+#[derive(Debug, Default)]
+struct Journal {
+    path: PathBuf,
+    entries: Vec<Entry>,
+}
+
+impl Journal {
+    fn save(&self) {
+        let write = || -> std::io::Result<()> {
+            let json = serde_json::to_vec(&self.entries).map_err(std::io::Error::other)?;
+            let temporary = self.path.with_extension("json.tmp");
+            let mut file = std::fs::File::create(&temporary)?;
+            file.write_all(&json)?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, &self.path)
+        };
+        if let Err(error) = write() {
+            tracing::error!(%error, path = %self.path.display(), "cannot save the download journal");
+        }
+    }
+}
+
+/// The wrapper; see the [module docs](self).
+pub(crate) struct Downloads {
+    inner: Arc<dyn Lifecycle>,
+    dir: PathBuf,
+    journal: Arc<Mutex<Journal>>,
+}
+
+impl Downloads {
+    /// Wraps `inner`, with the journal and the files in `state_dir`.
+    pub(crate) fn new(inner: Arc<dyn Lifecycle>, state_dir: &Path) -> Self {
+        let path = state_dir.join(JOURNAL_FILE);
+        let entries = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+                tracing::warn!(%error, path = %path.display(), "invalid download journal");
+                Vec::new()
+            }),
+            Err(_) => Vec::new(),
+        };
+        Self {
+            inner,
+            dir: state_dir.join(DOWNLOAD_DIR),
+            journal: Arc::new(Mutex::new(Journal { path, entries })),
+        }
+    }
+
+    fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
+        self.journal.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reports every journalled download to the engine through `sink`: its recorded outcome,
+    /// or 9017 when the previous run ended during the transfer. Returns how many.
+    pub(crate) fn recover(&self, sink: &DeviceSink) -> usize {
+        let mut journal = self.journal();
+        for entry in &mut journal.entries {
+            let outcome = entry.outcome.clone().unwrap_or_else(|| {
+                tracing::warn!(id = entry.id, "a download was interrupted by a restart");
+                Some((
+                    TransferFault::Incomplete,
+                    "the transfer was interrupted by a restart".into(),
+                ))
+            });
+            entry.outcome = Some(outcome.clone());
+            sink.transfer_reporter(TransferId(entry.id))
+                .complete(unix_time(entry.start), outcome.map_or(Ok(()), Err));
+        }
+        journal.save();
+        journal.entries.len()
+    }
+
+    /// The downloads reported so far (call before `Engine::handle_device_inputs`).
+    pub(crate) fn reported(&self) -> Vec<u32> {
+        self.journal()
+            .entries
+            .iter()
+            .filter(|e| e.outcome.is_some())
+            .map(|e| e.id)
+            .collect()
+    }
+
+    /// Drops `ids` from the journal (call once the engine has persisted their results).
+    pub(crate) fn forget(&self, ids: &[u32]) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut journal = self.journal();
+        journal.entries.retain(|e| !ids.contains(&e.id));
+        journal.save();
+    }
+}
+
+#[async_trait]
+impl Lifecycle for Downloads {
+    fn factory_defaults(&self, txn: &mut Transaction<'_>) -> Result<(), tr181_model::Error> {
+        self.inner.factory_defaults(txn)
+    }
+
+    fn boot_report(&self) -> BootReport {
+        self.inner.boot_report()
+    }
+
+    async fn reboot(&self) -> Result<(), HalError> {
+        self.inner.reboot().await
+    }
+
+    async fn factory_reset(&self) -> Result<(), HalError> {
+        self.inner.factory_reset().await
+    }
+
+    async fn transfer(
+        &self,
+        id: TransferId,
+        transfer: &FileTransfer,
+        reporter: TransferReporter,
+    ) -> Result<(), HalError> {
+        if transfer.direction != Direction::Download {
+            return self.inner.transfer(id, transfer, reporter).await;
+        }
+        if !transfer.url.starts_with("http://") {
+            return Err(HalError::Transfer {
+                fault: TransferFault::UnsupportedProtocol,
+                reason: format!("only http:// downloads are supported: {}", transfer.url),
+            });
+        }
+        let start = wall_clock().and_then(|time| time.unix_seconds());
+        {
+            let mut journal = self.journal();
+            journal.entries.push(Entry {
+                id: id.0,
+                start,
+                outcome: None,
+            });
+            journal.save();
+        }
+        let name = match transfer.target_file_name.rsplit('/').next() {
+            Some(name) if !name.is_empty() && name != ".." => format!("{}-{name}", id.0),
+            _ => format!("{}.bin", id.0),
+        };
+        let path = self.dir.join(name);
+        let (transfer, journal) = (transfer.clone(), self.journal.clone());
+        tokio::spawn(async move {
+            tracing::info!(id = id.0, url = %transfer.url, "download started");
+            let result = fetch(&transfer, &path).await;
+            match &result {
+                Ok(size) => {
+                    tracing::info!(id = id.0, size, path = %path.display(), "download done")
+                }
+                Err((fault, reason)) => {
+                    tracing::warn!(id = id.0, ?fault, reason, "download failed")
+                }
+            }
+            let outcome = result.err();
+            {
+                let mut journal = journal.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(entry) = journal.entries.iter_mut().find(|e| e.id == id.0) {
+                    entry.outcome = Some(outcome.clone());
+                }
+                journal.save();
+            }
+            reporter.complete(unix_time(start), outcome.map_or(Ok(()), Err));
+        });
+        Ok(())
+    }
+
+    async fn activate(&self, image: u32) -> Result<(), HalError> {
+        self.inner.activate(image).await
+    }
+}
+
+fn unix_time(seconds: Option<i64>) -> Option<DateTime> {
+    seconds.and_then(DateTime::from_unix_seconds)
+}
+
+/// GETs `transfer.url` into `path` (through `path.part`); returns the size.
+async fn fetch(transfer: &FileTransfer, path: &Path) -> Result<u64, Failure> {
+    let failure = |fault: TransferFault| move |e: &dyn std::fmt::Display| (fault, e.to_string());
+    let uri: Uri = transfer
+        .url
+        .parse()
+        .map_err(|e| failure(TransferFault::AccessFile)(&e))?;
+    let authority = uri
+        .authority()
+        .ok_or_else(|| (TransferFault::AccessFile, "the URL has no host".to_owned()))?
+        .to_string();
+    let host = uri.host().unwrap_or_default();
+    let port = uri.port_u16().unwrap_or(80);
+    let stream = TcpStream::connect((host.trim_matches(['[', ']']), port))
+        .await
+        .map_err(|e| failure(TransferFault::ContactServer)(&e))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| failure(TransferFault::ContactServer)(&e))?;
+    tokio::spawn(connection);
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut request = Request::get(target).header(header::HOST, authority);
+    if !transfer.username.is_empty() {
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", transfer.username, transfer.password));
+        request = request.header(header::AUTHORIZATION, format!("Basic {token}"));
+    }
+    let request = request
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| failure(TransferFault::Internal)(&e))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| failure(TransferFault::ContactServer)(&e))?;
+    match response.status() {
+        StatusCode::OK => {}
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            return Err((TransferFault::Authentication, response.status().to_string()));
+        }
+        status => return Err((TransferFault::AccessFile, status.to_string())),
+    }
+    let limit = transfer
+        .file_size
+        .filter(|n| *n > 0)
+        .unwrap_or(MAX_DOWNLOAD);
+    let parent = path.parent().unwrap_or(path);
+    std::fs::create_dir_all(parent).map_err(|e| failure(TransferFault::Internal)(&e))?;
+    let partial = path.with_extension("part");
+    let mut file =
+        std::fs::File::create(&partial).map_err(|e| failure(TransferFault::Internal)(&e))?;
+    let mut body = response.into_body();
+    let mut size: u64 = 0;
+    loop {
+        let frame = tokio::time::timeout(IDLE_TIMEOUT, body.frame())
+            .await
+            .map_err(|_| (TransferFault::Incomplete, "the server went silent".into()))?;
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|e| failure(TransferFault::Incomplete)(&e))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        size = size.saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
+        if size > limit {
+            return Err((TransferFault::Failure, format!("larger than {limit} bytes")));
+        }
+        file.write_all(&data)
+            .map_err(|e| failure(TransferFault::Internal)(&e))?;
+    }
+    if transfer.file_size.is_some_and(|n| n > 0 && n != size) {
+        return Err((TransferFault::Incomplete, format!("got {size} bytes")));
+    }
+    file.sync_all()
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|e| failure(TransferFault::Internal)(&e))?;
+    Ok(size)
+}
