@@ -1,0 +1,259 @@
+//! Hostile requests to the engine, as a controller or ACS might send them: floods of items,
+//! thousands of search terms, reference cycles, oversized values, a flood of device inputs
+//! and a corrupted flash file. Each ends in a typed error with the right CWMP fault and USP
+//! error code, without a panic, and leaves the store as it was.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{acs, add_one, set_one, start, usp};
+use hal::engine::{
+    AddRequest, AllowAll, DeleteRequest, GetRequest, ObjectCreation, ObjectSettings, ParamSetting,
+    SetRequest,
+};
+use hal::sim::SimDevice;
+use hal::{Engine, EngineError};
+use tr181_model::store::Store;
+
+/// Resources exceeded: CWMP 9004, USP 7005.
+fn assert_limit(e: &EngineError) {
+    assert_eq!((e.cwmp_fault(), e.usp_error()), (9004, 7005), "{e:?}");
+}
+
+async fn engine() -> (Arc<SimDevice>, Engine) {
+    let sim = SimDevice::new("SIM0666");
+    let (engine, _) = start(&sim, Arc::new(AllowAll)).await;
+    (sim, engine)
+}
+
+fn snapshot(engine: &Engine) -> Store {
+    engine.read(Store::clone)
+}
+
+#[tokio::test]
+async fn more_items_than_a_request_may_hold_are_refused_whole() {
+    let (_sim, engine) = engine().await;
+    let before = snapshot(&engine);
+    let paths: Vec<String> = (0..4097)
+        .map(|i| format!("Device.NAT.PortMapping.{i}."))
+        .collect();
+    let e = engine
+        .get(&usp(), &GetRequest::new(paths.clone()))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, EngineError::LimitExceeded { .. }), "{e:?}");
+    assert_limit(&e);
+
+    let settings = (0..4097)
+        .map(|_| ObjectSettings::new("Device.NAT.PortMapping.1.", vec![]))
+        .collect();
+    let failure = engine
+        .set(&usp(), &SetRequest::new(settings))
+        .await
+        .unwrap_err();
+    assert_limit(&failure.error);
+
+    let creations = (0..4097)
+        .map(|_| ObjectCreation::new("Device.NAT.PortMapping.", vec![]))
+        .collect();
+    let failure = engine
+        .add(&acs(), &AddRequest::new(creations))
+        .await
+        .unwrap_err();
+    assert_limit(&failure.error);
+
+    let failure = engine
+        .delete(&usp(), &DeleteRequest::new(paths))
+        .await
+        .unwrap_err();
+    assert_limit(&failure.error);
+    assert!(snapshot(&engine) == before, "nothing was written");
+}
+
+#[tokio::test]
+async fn thousands_of_search_terms_fail_the_path_not_the_engine() {
+    let (_sim, engine) = engine().await;
+    let before = snapshot(&engine);
+    let terms = vec!["Enable==true"; 3000].join("&&");
+    let path = format!("Device.NAT.PortMapping.[{terms}].Description");
+    let response = engine
+        .get(
+            &usp(),
+            &GetRequest::new([path.as_str(), "Device.NAT.PortMapping.1.Enable"]),
+        )
+        .await
+        .unwrap();
+    let failure = response.results[0].outcome.as_ref().unwrap_err();
+    assert_limit(&failure.error);
+    assert!(
+        response.results[1].outcome.is_ok(),
+        "the other path is answered"
+    );
+
+    let object = format!("Device.NAT.PortMapping.[{terms}].");
+    let failure = engine
+        .set(
+            &usp(),
+            &set_one(&object, vec![ParamSetting::new("Description", "x")]),
+        )
+        .await
+        .unwrap_err();
+    assert_limit(&failure.error);
+    let failure = engine
+        .delete(&usp(), &DeleteRequest::new([object]))
+        .await
+        .unwrap_err();
+    assert_limit(&failure.error);
+    assert!(snapshot(&engine) == before);
+}
+
+#[tokio::test]
+async fn a_reference_cycle_stops_at_the_follow_limit() {
+    let (_sim, engine) = engine().await;
+    // Two IP interfaces whose LowerLayers name each other.
+    for _ in 0..2 {
+        engine
+            .add(&acs(), &add_one("Device.IP.Interface.", vec![]))
+            .await
+            .unwrap();
+    }
+    let rows: Vec<String> = engine.read(|s| {
+        s.instances(
+            "Device.IP.Interface.",
+            tr181_model::schema::Protocol::Usp,
+            true,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|i| i.path)
+        .collect()
+    });
+    let (a, b) = (&rows[rows.len() - 2], &rows[rows.len() - 1]);
+    for (row, target) in [(a, b), (b, a)] {
+        engine
+            .set(
+                &acs(),
+                &set_one(row, vec![ParamSetting::new("LowerLayers", target.as_str())]),
+            )
+            .await
+            .unwrap();
+    }
+    let before = snapshot(&engine);
+    let follow = |n: usize| format!("{a}{}Name", "LowerLayers#*+.".repeat(n));
+    let response = engine
+        .get(&usp(), &GetRequest::new([follow(8), follow(9)]))
+        .await
+        .unwrap();
+    assert!(response.results[0].outcome.is_ok(), "eight follows resolve");
+    assert_limit(&response.results[1].outcome.as_ref().unwrap_err().error);
+    // Through a search expression on every row.
+    let search = format!(
+        "Device.IP.Interface.[{}Enable==true].Name",
+        "LowerLayers#*+.".repeat(9)
+    );
+    let response = engine
+        .get(&usp(), &GetRequest::new([search]))
+        .await
+        .unwrap();
+    assert_limit(&response.results[0].outcome.as_ref().unwrap_err().error);
+    assert!(snapshot(&engine) == before, "reading changes nothing");
+}
+
+#[tokio::test]
+async fn one_oversized_value_fails_the_whole_write() {
+    let (_sim, engine) = engine().await;
+    let before = snapshot(&engine);
+    let huge = "x".repeat(64 * 1024 + 1);
+    let request = SetRequest::new(vec![
+        ObjectSettings::new(
+            "Device.NAT.PortMapping.1.",
+            vec![ParamSetting::new("Description", "fine")],
+        ),
+        ObjectSettings::new(
+            "Device.WiFi.SSID.1.",
+            vec![ParamSetting::new("SSID", huge.as_str())],
+        ),
+    ]);
+    let failure = engine.set(&acs(), &request).await.unwrap_err();
+    assert_limit(&failure.error);
+    // An Add with a hostile required parameter adds nothing either: the object fails with
+    // 7021 "Required parameter failed", the parameter with its own 7005.
+    let failure = engine
+        .add(
+            &usp(),
+            &add_one(
+                "Device.NAT.PortMapping.",
+                vec![ParamSetting::new("Description", huge.as_str())],
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(failure.error, EngineError::RequiredParameterFailed { .. }),
+        "{failure:?}"
+    );
+    assert_eq!(
+        (failure.error.cwmp_fault(), failure.error.usp_error()),
+        (9003, 7021)
+    );
+    assert_eq!(failure.param_errors.len(), 1);
+    assert_limit(&failure.param_errors[0].error);
+    assert!(snapshot(&engine) == before, "all or nothing");
+}
+
+#[tokio::test]
+async fn a_flood_of_device_inputs_is_bounded() {
+    let (sim, engine) = engine().await;
+    for i in 0..50_000 {
+        sim.raise_event(
+            "Device.X_ACME-COM_Button.Pressed!",
+            vec![("n".into(), i.to_string())],
+        );
+    }
+    let handled = engine.handle_device_inputs().await.unwrap();
+    let limits = engine.config();
+    assert!(
+        handled <= limits.max_device_inputs,
+        "{handled} inputs handled"
+    );
+    assert!(engine.pending_notices().len() <= limits.max_notices);
+    // The newest survive: the oldest were dropped.
+    let last = engine.pending_notices().pop().unwrap().1;
+    assert!(format!("{last:?}").contains("49999"), "{last:?}");
+}
+
+#[tokio::test]
+async fn a_corrupted_flash_file_boots_or_fails_cleanly() {
+    let path = std::env::temp_dir().join(format!("hal-hostile-{}.json", std::process::id()));
+    let contents: [&[u8]; 4] = [
+        b"{\"format\":1,\"objects\":{\"Device.WiFi.SSID.1.\":{\"SSID\":",
+        b"\xff\xfe\x00garbage",
+        b"{\"format\":99}",
+        &[b'['; 100_000],
+    ];
+    for bytes in contents {
+        std::fs::write(&path, bytes).unwrap();
+        match SimDevice::with_file("SIM0667", &path) {
+            Ok(sim) => {
+                let engine =
+                    Engine::new(sim.hal(), Arc::new(AllowAll), hal::EngineConfig::default());
+                if let Err(e) = engine.start().await {
+                    assert!((9000..10000).contains(&e.cwmp_fault()), "{e:?}");
+                    assert!((7000..8000).contains(&e.usp_error()), "{e:?}");
+                }
+            }
+            Err(e) => {
+                assert!((9000..10000).contains(&e.cwmp_fault()), "{e:?}");
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}
