@@ -12,7 +12,8 @@
 //! sockets. Modules: [`config`] (TOML file and flags), [`device`] (the simulated device, its
 //! persistence in the state directory and the fan-out of its notices), [`usp`] (the USP
 //! agent's drive loop and the start of its MTPs), [`ws`] (the WebSocket server and client
-//! MTPs), [`mqtt`] (the MQTT client MTP) and [`cwmp`] (the CWMP session's
+//! MTPs), [`mqtt`] (the MQTT client MTP), [`uds`] (the Unix domain socket MTP) and [`cwmp`]
+//! (the CWMP session's
 //! drive loop and the connection-request server), [`acs_client`] (its HTTP/HTTPS client) and
 //! [`cwmp_udp`] (UDP connection requests).
 // The driver is where time enters the sans-IO crates: it reads the monotonic clock and the
@@ -27,6 +28,7 @@ mod cwmp_udp;
 mod device;
 mod download;
 mod mqtt;
+mod uds;
 mod usp;
 mod ws;
 
