@@ -11,9 +11,12 @@ pub struct Limits {
     /// Longest accepted path, in bytes. The longest TR-181 schema path is under 200 bytes;
     /// search expressions make instantiated paths longer. Default 1024.
     pub max_path_len: usize,
-    /// Most search expressions and key filters (`[...]`) in one path. Default 8.
+    /// Most search expressions and key filters (`[...]`) in one path. Default 8: one per table
+    /// level, and TR-181 nests tables at most 6 deep; each filter is evaluated against every
+    /// row of its table, so this bounds the work of one path.
     pub max_filters: usize,
-    /// Most comparisons (`&&`-joined terms) in one search expression. Default 16.
+    /// Most comparisons (`&&`-joined terms) in one search expression. Default 16: more than
+    /// a table has unique-key parameters; every term is evaluated on every row.
     pub max_terms: usize,
     /// Most reference follows (`+`) in one path, counting those inside filters. Default 8;
     /// also stops reference cycles.

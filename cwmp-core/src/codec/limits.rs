@@ -30,13 +30,18 @@ pub struct Limits {
     /// Maximum element nesting depth (the `Envelope` is depth 1). Default 32; the deepest CWMP
     /// message nests 7 levels.
     pub max_depth: usize,
-    /// Maximum number of attributes on one element, namespace declarations included. Default 16.
+    /// Maximum number of attributes on one element, namespace declarations included. Default 16:
+    /// a CWMP element carries a few (namespace declarations on the `Envelope`, `xsi:type`,
+    /// `soap-enc:arrayType`, `mustUnderstand`); quick-xml would otherwise read any number.
     pub max_attributes: usize,
-    /// Maximum length in bytes of an element or attribute qualified name. Default 256.
+    /// Maximum length in bytes of an element or attribute qualified name. Default 256: the
+    /// longest CWMP element name is under 40 bytes; vendor RPC names stay far below.
     pub max_name_bytes: usize,
-    /// Maximum bytes of character data in one element (before unescaping). Default 64 KiB.
+    /// Maximum bytes of character data in one element (before unescaping). Default 64 KiB: the
+    /// largest TR-181 `maxLength` (65535) plus room for escapes is about what one value needs.
     pub max_text_bytes: usize,
-    /// Maximum entries in one SOAP array or repeated element. Default 4096.
+    /// Maximum entries in one SOAP array or repeated element. Default 4096, the engine's most
+    /// items per request (STYLE §2.5); a declared `soap-enc:arrayType` size is never trusted.
     pub max_array_entries: usize,
     /// Whether to enforce the XSD `maxLength` of strings and `maxOccurs` of arrays. Default
     /// `true`; turn off only to accept a peer known to exceed them.

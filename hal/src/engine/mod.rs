@@ -98,9 +98,12 @@ pub struct EngineConfig {
     /// [`EngineError::LimitExceeded`] (CWMP 9004, USP 7005).
     pub max_request_items: usize,
     /// Most device inputs queued in the [`DeviceSink`]; the oldest is dropped beyond. Default
-    /// 1024.
+    /// 1024: a flood of device events (a flapping link, a stuck button) must not grow memory
+    /// between two calls of [`Engine::handle_device_inputs`].
     pub max_device_inputs: usize,
-    /// Most pending notices; the oldest is dropped beyond. Default 1024.
+    /// Most pending notices; the oldest is dropped beyond. Default 1024: notices wait for the
+    /// protocol stacks' acknowledgements, which an unreachable ACS or controller may never
+    /// send.
     pub max_notices: usize,
     /// The protocol stacks that each acknowledge notices ([`Engine::acknowledge_for`]); a
     /// notice stays pending (and persisted) until all of them have. `None` (the default): the

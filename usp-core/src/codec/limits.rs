@@ -26,10 +26,12 @@ pub struct Limits {
     /// Largest Msg accepted, in bytes (a Record payload, or a reassembled session payload),
     /// checked before decoding. Default 1 MiB.
     pub max_msg_bytes: usize,
-    /// Most entries accepted in any one repeated field or map. Default 4096.
+    /// Most entries accepted in any one repeated field or map. Default 4096, the engine's most
+    /// items per request (STYLE §2.5).
     pub max_repeated: usize,
     /// Longest path or parameter name accepted, in bytes (every field that holds a data model
-    /// path, a relative parameter or argument name, or a map key). Default 1024.
+    /// path, a relative parameter or argument name, or a map key). Default 1024, the data
+    /// model's own path limit (`tr181_model::Limits::max_path_len`).
     pub max_path_len: usize,
 }
 
