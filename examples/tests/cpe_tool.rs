@@ -2,7 +2,8 @@
 //! test vector of `../shared/spec/usp/FACTS.md` §9, `usp decode` reads them back (and refuses
 //! an invalid Record with its USP error), the round trip keeps what was asked, `cwmp check`
 //! accepts an envelope our codec wrote and refuses broken ones with a CWMP fault code, and
-//! `usp request` gets an answer from a running agent.
+//! `usp request` gets an answer from a running agent over WebSocket and over MQTT (through a
+//! real mosquitto).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -23,6 +24,7 @@ use std::time::Duration;
 use cwmp_core::codec::{Body, CwmpNamespace, Envelope};
 use serde_json::Value;
 
+use common::mqtt::{Mosquitto, agent_config};
 use common::{AGENT, AgentProcess, gpv};
 
 /// FACTS.md §9: a Get of `Device.DeviceInfo.` with max_depth 1, msg_id `probe-1`, to
@@ -183,29 +185,32 @@ async fn usp_request_gets_an_answer_from_the_agent() {
 }
 
 async fn request_the_agent() {
-    let state = tempfile::tempdir().unwrap();
-    let agent = AgentProcess::start(state.path(), &[]).await;
-    let url = agent.url.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        tool(
-            &[
-                "usp",
-                "request",
-                "--url",
-                &url,
-                "get",
-                "Device.DeviceInfo.SerialNumber",
-            ],
-            b"",
-        )
-    })
-    .await
-    .unwrap();
-    let answer = json(&output);
-    let result = &answer["payload"]["Body"]["Response"]["GetResp"]["req_path_results"][0];
-    assert_eq!(
-        result["resolved_path_results"][0]["result_params"]["SerialNumber"], "SIM0001",
-        "{answer}"
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let config = agent_config(dir.path(), broker.port, "5.0", "usp/agent/tool", "usp/ctrl");
+    let state = dir.path().join("state");
+    let mut agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+    agent.wait_line("USP MQTT MTP connected").await;
+    let ws: Vec<String> = ["--url", agent.url.as_str()].map(str::to_owned).into();
+    let broker = format!("127.0.0.1:{}", broker.port);
+    let mqtt: Vec<String> = ["--mqtt", &broker, "--agent-topic", "usp/agent/tool"]
+        .map(str::to_owned)
+        .into();
+    for via in [ws, mqtt] {
+        let output = tokio::task::spawn_blocking(move || {
+            let mut args = vec!["usp", "request"];
+            args.extend(via.iter().map(String::as_str));
+            args.extend(["get", "Device.DeviceInfo.SerialNumber"]);
+            tool(&args, b"")
+        })
+        .await
+        .unwrap();
+        let answer = json(&output);
+        let result = &answer["payload"]["Body"]["Response"]["GetResp"]["req_path_results"][0];
+        assert_eq!(
+            result["resolved_path_results"][0]["result_params"]["SerialNumber"], "SIM0001",
+            "{answer}"
+        );
+    }
     agent.stop().await;
 }

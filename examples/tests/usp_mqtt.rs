@@ -19,34 +19,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusp_lib::usp_decoder::try_decode_record;
 use rusp_lib::usp_record::mod_MQTTConnectRecord::MQTTVersion;
 use rusp_lib::usp_record::mod_Record::OneOfrecord_type;
 
-use common::mqtt::{Mosquitto, MqttLink, Version};
+use common::mqtt::{Mosquitto, MqttLink, Version, agent_config};
 use common::{AGENT, AgentProcess, Controller, Link, get, get_params, set};
 
 const AGENT_TOPIC: &str = "usp/agent/sim0001";
 const CTRL_TOPIC: &str = "usp/controller/e2e";
-
-/// The agent's configuration file: the MQTT MTP towards `port`, the controller's topic.
-fn agent_config(dir: &Path, port: u16, version: &str) -> PathBuf {
-    let path = dir.join("cpe-agent.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[usp.mqtt]\nenable = true\nport = {port}\nversion = \"{version}\"\n\
-             topic = \"{AGENT_TOPIC}\"\nkeep_alive_s = 10\nconnect_retry_s = 1\n\
-             connect_retry_max_s = 2\n\
-             [usp.mqtt.controllers]\n\"self::controller\" = \"{CTRL_TOPIC}\"\n"
-        ),
-    )
-    .unwrap();
-    path
-}
 
 async fn controller(port: u16, version: Version, client_id: &str) -> Controller {
     let link = MqttLink::connect(port, version, client_id, AGENT_TOPIC, CTRL_TOPIC).await;
@@ -70,7 +53,7 @@ async fn setup(version: Version) -> Setup {
         Version::V5 => "5.0",
         Version::V311 => "3.1.1",
     };
-    let config = agent_config(dir.path(), broker.port, name);
+    let config = agent_config(dir.path(), broker.port, name, AGENT_TOPIC, CTRL_TOPIC);
     let state = dir.path().join("state");
     let mut agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
     let line = agent.wait_line("USP MQTT MTP connected").await;

@@ -97,6 +97,30 @@ impl Drop for Mosquitto {
     }
 }
 
+/// Writes the agent's configuration file in `dir`: the MQTT MTP towards the broker on
+/// `port` with `version` ("5.0" or "3.1.1"), its own topic, `self::controller`'s topic, and
+/// short reconnect waits.
+pub(crate) fn agent_config(
+    dir: &Path,
+    port: u16,
+    version: &str,
+    agent_topic: &str,
+    controller_topic: &str,
+) -> PathBuf {
+    let path = dir.join("cpe-agent.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[usp.mqtt]\nenable = true\nport = {port}\nversion = \"{version}\"\n\
+             topic = \"{agent_topic}\"\nkeep_alive_s = 10\nconnect_retry_s = 1\n\
+             connect_retry_max_s = 2\n\
+             [usp.mqtt.controllers]\n\"self::controller\" = \"{controller_topic}\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
 /// One PUBLISH the controller received.
 #[derive(Debug)]
 pub(crate) struct Received {

@@ -1,7 +1,7 @@
 //! `cpe-tool usp`: USP Records. `decode` checks a binary Record with the usp-core codec (its
 //! limits included) and shows it as JSON with the Msg inside decoded (rusp-lib's JSON form);
 //! `encode` builds a Record from a JSON request description; `request` sends a request built
-//! from flags to an agent over WebSocket and prints the answer as JSON.
+//! from flags to an agent over WebSocket or MQTT 5 and prints the answer as JSON.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -11,11 +11,15 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use futures_util::{SinkExt as _, StreamExt as _};
+use rumqttc::v5;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use usp_core::codec::{self, RecordBuilder};
+use usp_core::mtp::mqtt::CONTENT_TYPE;
 use usp_core::mtp::websocket::{EID_PARAM, SUBPROTOCOL, eid_query_value};
 use usp_core::usp::request::ReqType;
 use usp_core::usp::{self, add, set};
@@ -37,7 +41,8 @@ pub(crate) enum UspCommand {
         /// The JSON file (`-` for standard input).
         file: PathBuf,
     },
-    /// Send a request to an agent's WebSocket server and print its answer as JSON.
+    /// Send a request to an agent (its WebSocket server, or its topic on an MQTT broker) and
+    /// print its answer as JSON.
     Request(RequestArgs),
 }
 
@@ -56,6 +61,15 @@ pub(crate) struct RequestArgs {
     /// Seconds to wait for the answer.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Go through this MQTT broker (`HOST:PORT`, MQTT 5) instead of WebSocket.
+    #[arg(long, value_name = "HOST:PORT")]
+    mqtt: Option<String>,
+    /// With `--mqtt`: the agent's topic.
+    #[arg(long, default_value = "")]
+    agent_topic: String,
+    /// With `--mqtt`: the topic the answer comes back on (the Response Topic).
+    #[arg(long, default_value = "cpe-tool/reply")]
+    reply_topic: String,
     #[command(subcommand)]
     request: RequestFlags,
 }
@@ -347,11 +361,84 @@ fn request(args: RequestArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let exchange = exchange_ws(&args.url, &args.from, bytes, msg_id);
     let answer = runtime
-        .block_on(async { tokio::time::timeout(Duration::from_secs(args.timeout), exchange).await })
+        .block_on(async {
+            let exchange = async {
+                match &args.mqtt {
+                    Some(broker) => {
+                        let topics = (args.agent_topic.as_str(), args.reply_topic.as_str());
+                        exchange_mqtt(broker, topics, bytes, msg_id).await
+                    }
+                    None => exchange_ws(&args.url, &args.from, bytes, msg_id).await,
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(args.timeout), exchange).await
+        })
         .map_err(|_| format!("no answer within {} s", args.timeout))??;
     print_json(&answer)
+}
+
+/// Whether `bytes` is a Record whose Msg answers `msg_id`.
+fn answers(bytes: &[u8], msg_id: &str) -> bool {
+    let limits = Limits::default();
+    codec::decode_record(bytes, &limits)
+        .ok()
+        .and_then(|record| codec::msg_from_no_session(&record, &limits).ok().flatten())
+        .is_some_and(|msg: Msg| msg.header.is_some_and(|h| h.msg_id == msg_id))
+}
+
+/// Publishes `record` to the agent's topic through `broker` (MQTT 5, Response Topic and
+/// Content Type set) and returns the Record that answers `msg_id` on the reply topic.
+async fn exchange_mqtt(
+    broker: &str,
+    (agent_topic, reply_topic): (&str, &str),
+    record: Vec<u8>,
+    msg_id: &str,
+) -> Result<Vec<u8>, String> {
+    if agent_topic.is_empty() {
+        return Err("--mqtt needs --agent-topic".into());
+    }
+    let (host, port) = broker
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("expected HOST:PORT, got {broker:?}"))?;
+    let mut options = v5::MqttOptions::new(format!("cpe-tool-{}", std::process::id()), host, port);
+    let max = Limits::default().max_record_bytes.saturating_add(4096);
+    options.set_max_packet_size(u32::try_from(max).ok());
+    let (client, mut events) = v5::AsyncClient::new(options, 16);
+    client
+        .subscribe(reply_topic, QoS::AtLeastOnce)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut record = Some(record);
+    loop {
+        match events.poll().await.map_err(|e| format!("MQTT: {e}"))? {
+            v5::Event::Incoming(Packet::SubAck(_)) => {
+                if let Some(record) = record.take() {
+                    let properties = PublishProperties {
+                        response_topic: Some(reply_topic.to_owned()),
+                        content_type: Some(CONTENT_TYPE.to_owned()),
+                        ..PublishProperties::default()
+                    };
+                    client
+                        .publish_with_properties(
+                            agent_topic,
+                            QoS::AtLeastOnce,
+                            false,
+                            record,
+                            properties,
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            v5::Event::Incoming(Packet::Publish(publish)) if answers(&publish.payload, msg_id) => {
+                let _ = client.try_disconnect();
+                return Ok(publish.payload.to_vec());
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Sends `record` over a WebSocket to `url` as controller `from` and returns the Record that
@@ -381,16 +468,11 @@ async fn exchange_ws(
     ws.send(Message::Binary(record.into()))
         .await
         .map_err(|e| e.to_string())?;
-    let limits = Limits::default();
     while let Some(message) = ws.next().await {
         let Message::Binary(bytes) = message.map_err(|e| e.to_string())? else {
             continue;
         };
-        let answers = codec::decode_record(&bytes, &limits)
-            .ok()
-            .and_then(|record| codec::msg_from_no_session(&record, &limits).ok().flatten())
-            .is_some_and(|msg: Msg| msg.header.is_some_and(|h| h.msg_id == msg_id));
-        if answers {
+        if answers(&bytes, msg_id) {
             return Ok(bytes.to_vec());
         }
     }
