@@ -6,7 +6,8 @@
 //! Add, Delete, GetSupportedDM, GetInstances, an asynchronous Operate and the Notify of its
 //! subscription), checks the MqttConnect Record and the PUBLISH properties (Response Topic,
 //! Content Type), then the broker is restarted and the agent reconnects by itself. Over MQTT
-//! 3.1.1 the reply-to topic travels in the topic name. Every wait is bounded.
+//! 3.1.1 the reply-to topic travels in the topic name. A broker (played by the test) that
+//! refuses MQTT 5 gets a 3.1.1 CONNECT next. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -24,9 +25,11 @@ use std::time::Duration;
 use rusp_lib::usp_decoder::try_decode_record;
 use rusp_lib::usp_record::mod_MQTTConnectRecord::MQTTVersion;
 use rusp_lib::usp_record::mod_Record::OneOfrecord_type;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
 
 use common::mqtt::{Mosquitto, MqttLink, Version, agent_config};
-use common::{AGENT, AgentProcess, Controller, Link, get, get_params, set};
+use common::{AGENT, AgentProcess, Controller, Link, WAIT, get, get_params, set};
 
 const AGENT_TOPIC: &str = "usp/agent/sim0001";
 const CTRL_TOPIC: &str = "usp/controller/e2e";
@@ -154,5 +157,66 @@ async fn over_mqtt311() {
     for publish in all {
         assert_eq!(publish.topic, expected);
     }
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_broker_refusing_mqtt5_gets_mqtt_3_1_1() {
+    common::within(Duration::from_secs(60), falls_back()).await;
+}
+
+/// Accepts one connection and reads its CONNECT packet: (protocol level, whole packet).
+async fn read_connect(listener: &TcpListener) -> (TcpStream, u8, Vec<u8>) {
+    let (mut stream, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("the agent connects in time")
+        .unwrap();
+    let mut packet = vec![0; 2];
+    stream.read_exact(&mut packet).await.unwrap();
+    assert_eq!(packet[0], 0x10, "a CONNECT packet");
+    // The remaining length is a varint of at most 4 bytes.
+    let (mut length, mut shift) = (0_usize, 0);
+    while {
+        let byte = *packet.last().unwrap();
+        length |= usize::from(byte & 0x7f) << shift;
+        shift += 7;
+        byte & 0x80 != 0
+    } {
+        let mut next = [0];
+        stream.read_exact(&mut next).await.unwrap();
+        packet.push(next[0]);
+    }
+    let start = packet.len();
+    packet.resize(start + length, 0);
+    stream.read_exact(&mut packet[start..]).await.unwrap();
+    assert_eq!(&packet[start..start + 6], b"\x00\x04MQTT");
+    let level = packet[start + 6];
+    (stream, level, packet)
+}
+
+async fn falls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = agent_config(dir.path(), port, "5.0", AGENT_TOPIC, CTRL_TOPIC);
+    let state = dir.path().join("state");
+    let mut agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+
+    // MQTT 5 first, naming the agent in the usp-endpoint-id User Property (R-MQTT.13).
+    let (mut stream, level, packet) = read_connect(&listener).await;
+    assert_eq!(level, 5);
+    let named = |needle: &[u8]| packet.windows(needle.len()).any(|w| w == needle);
+    assert!(named(b"usp-endpoint-id") && named(AGENT.as_bytes()));
+    // CONNACK, reason 0x84: Unsupported Protocol Version.
+    stream
+        .write_all(&[0x20, 0x03, 0x00, 0x84, 0x00])
+        .await
+        .unwrap();
+    drop(stream);
+    agent.wait_line("falling back to 3.1.1").await;
+
+    // Then MQTT 3.1.1 (protocol level 4).
+    let (_stream, level, _) = read_connect(&listener).await;
+    assert_eq!(level, 4);
     agent.stop().await;
 }
