@@ -6,7 +6,8 @@
 //! session and tries again after its SessionRetry wait. The next handshake is checked (path,
 //! `?eid=`, the `bbf-usp-protocol` extension, the subprotocol offer); the controller then walks
 //! through every request of [`common::scenario`] on the agent's connection, drops it, and the
-//! agent reconnects by itself. Every wait is bounded.
+//! agent reconnects by itself. With a long SessionRetry wait, the network coming up (SIGUSR1)
+//! makes the agent reconnect at once. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,6 +20,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -85,21 +87,27 @@ async fn agent_connects_out_to_the_controllers_websocket_server() {
     common::within(Duration::from_secs(120), connects_out()).await;
 }
 
-async fn connects_out() {
-    let dir = tempfile::tempdir().unwrap();
+/// The agent, configured to connect to the test's server with a first wait of `retry_s`.
+async fn start(dir: &Path, retry_s: u32) -> (TcpListener, AgentProcess) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/usp-ctrl", listener.local_addr().unwrap());
-    let config = dir.path().join("cpe-agent.toml");
+    let config = dir.join("cpe-agent.toml");
     std::fs::write(
         &config,
         format!(
-            "[usp.websocket_client]\nretry_min_wait_s = 1\n\
+            "[usp.websocket_client]\nretry_min_wait_s = {retry_s}\n\
              [usp.websocket_client.controllers]\n\"self::controller\" = \"{url}\"\n"
         ),
     )
     .unwrap();
-    let state = dir.path().join("state");
-    let mut agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+    let state = dir.join("state");
+    let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+    (listener, agent)
+}
+
+async fn connects_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (listener, mut agent) = start(dir.path(), 1).await;
 
     // No v1.usp in the answer: no session; the agent tries again.
     let (refused, _) = accept(&listener, false).await;
@@ -127,5 +135,26 @@ async fn connects_out() {
     let body = ctrl.request(get(&["Device.WiFi.SSID.1.SSID"])).await;
     assert_eq!(get_params(&body)["SSID"], "e2e-ssid", "{body}");
     assert_eq!(ctrl.connect_records, 1, "a WebSocketConnect Record again");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_network_coming_up_cuts_the_reconnect_wait_short() {
+    common::within(Duration::from_secs(60), network_up()).await;
+}
+
+async fn network_up() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first wait is at least ten minutes.
+    let (listener, mut agent) = start(dir.path(), 600).await;
+    let (ws, _) = accept(&listener, true).await;
+    drop(ws);
+    agent.wait_line("WebSocket reconnect scheduled").await;
+    agent.signal("USR1");
+    agent.wait_line("network up: reconnecting now").await;
+    let (ws, _) = accept(&listener, true).await;
+    let mut ctrl = Controller::over(Link::WebSocket(Box::new(ws.expect("a USP session"))));
+    let body = ctrl.request(get(&["Device.DeviceInfo.SerialNumber"])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
     agent.stop().await;
 }

@@ -150,13 +150,18 @@ impl AgentProcess {
         self.child.wait().unwrap();
     }
 
-    /// SIGTERM, then a clean exit within the bound.
-    pub(crate) async fn stop(mut self) {
+    /// Sends `signal` (a `kill` name such as `USR1`) to the agent.
+    pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// SIGTERM, then a clean exit within the bound.
+    pub(crate) async fn stop(mut self) {
+        self.signal("TERM");
         self.wait_line("state saved, stopped").await;
         let deadline = std::time::Instant::now() + WAIT;
         loop {

@@ -144,7 +144,10 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         &controllers,
         &config.usp,
     );
+    let network = driver.network_up();
     tasks.spawn(driver.run(mtp_rx, usp_device_rx, shutdown.clone()));
+    #[cfg(unix)]
+    tasks.spawn(network_up_on_sigusr1(engine.clone(), shutdown.clone()));
     let mut drivers = vec![usp_device_tx];
 
     if config.cwmp.active() {
@@ -203,7 +206,15 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         shutdown.clone(),
     ));
 
-    usp::start_mtps(&config.usp, &endpoint_id, &mtp_tx, &shutdown, &mut tasks).await?;
+    usp::start_mtps(
+        &config.usp,
+        &endpoint_id,
+        &mtp_tx,
+        &network,
+        &shutdown,
+        &mut tasks,
+    )
+    .await?;
     tracing::info!(controllers = ?controllers, "USP controllers accepted");
     drop(mtp_tx);
 
@@ -221,6 +232,29 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     engine.persist().await?;
     tracing::info!(state = %config.state_dir.display(), "state saved, stopped");
     Ok(())
+}
+
+/// SIGUSR1 tells the agent that the network came up (from a hotplug script, say): the device
+/// reports it, and the MTPs waiting to reconnect try again at once with their backoff reset.
+#[cfg(unix)]
+async fn network_up_on_sigusr1(engine: Arc<hal::Engine>, mut shutdown: watch::Receiver<bool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut usr1 = match signal(SignalKind::user_defined1()) {
+        Ok(usr1) => usr1,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch SIGUSR1");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            Some(()) = usr1.recv() => {
+                tracing::info!("network up (SIGUSR1)");
+                engine.sink().network_up();
+            }
+        }
+    }
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

@@ -27,7 +27,7 @@ use usp_core::mtp::mqtt::{
 };
 use usp_core::usp_record::mqtt_connect_record::MqttVersion;
 
-use crate::usp::{MtpInput, Outbound, next_conn, retry_delay};
+use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, next_conn, retry_delay};
 
 /// The driver's link key for every Record sent over MQTT.
 pub(crate) const LINK: &str = "mqtt";
@@ -121,6 +121,7 @@ pub(crate) struct MqttMtp {
     config: MqttConfig,
     endpoint_id: String,
     agent: mpsc::Sender<MtpInput>,
+    network: NetworkUp,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -173,12 +174,14 @@ impl MqttMtp {
         config: &MqttConfig,
         endpoint_id: &str,
         agent: mpsc::Sender<MtpInput>,
+        network: NetworkUp,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
             config: config.clone(),
             endpoint_id: endpoint_id.to_owned(),
             agent,
+            network,
             shutdown,
         }
     }
@@ -266,9 +269,10 @@ impl MqttMtp {
                         Duration::from_secs(self.config.connect_retry_max_s.into()),
                     );
                     tracing::info!(attempt, ?wait, "MQTT reconnect scheduled");
-                    tokio::select! {
-                        _ = self.shutdown.changed() => break 'versions,
-                        () = tokio::time::sleep(wait) => {}
+                    match self.network.wait(wait, &mut self.shutdown).await {
+                        Waited::Shutdown => break 'versions,
+                        Waited::NetworkUp => attempt = 0,
+                        Waited::Elapsed => {}
                     }
                 }
             }

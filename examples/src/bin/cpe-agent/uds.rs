@@ -22,7 +22,7 @@ use usp_core::mtp::uds::{
     self as framing, Decoded, HANDSHAKE_TIMEOUT, RECONNECT_DELAY_MAX, RECONNECT_DELAY_MIN, TlvType,
 };
 
-use crate::usp::{MtpInput, Outbound, next_conn};
+use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, next_conn};
 
 /// Records queued for one connection before the driver drops them.
 const SEND_QUEUE: usize = 256;
@@ -117,11 +117,13 @@ impl UdsServer {
 }
 
 /// The connecting side: connects to a controller's socket and reconnects after a random
-/// [`RECONNECT_DELAY_MIN`]..=[`RECONNECT_DELAY_MAX`] (R-UDS.5).
+/// [`RECONNECT_DELAY_MIN`]..=[`RECONNECT_DELAY_MAX`] (R-UDS.5), or at once when the network
+/// comes up.
 pub(crate) async fn connect_loop(
     path: String,
     endpoint_id: String,
     agent: mpsc::Sender<MtpInput>,
+    mut network: NetworkUp,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let endpoint = Endpoint {
@@ -144,9 +146,8 @@ pub(crate) async fn connect_loop(
         }
         let wait = reconnect_delay();
         tracing::info!(path, ?wait, "UDS reconnect scheduled");
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            () = tokio::time::sleep(wait) => {}
+        if network.wait(wait, &mut shutdown).await == Waited::Shutdown {
+            return;
         }
     }
 }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use hal::Engine;
+use hal::engine::Notice;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use usp_core::agent::{Agent, AgentConfig, ControllerConfig, Mtp, MtpKind, Output, RetryPolicy};
@@ -93,6 +94,8 @@ pub(crate) struct UspDriver {
     seq: u64,
     links: BTreeMap<String, Link>,
     outbox: BTreeMap<String, VecDeque<Outbound>>,
+    /// Counts the device's network-up notices, for the MTPs' reconnect waits.
+    network: watch::Sender<u32>,
     timeout: Option<Instant>,
 }
 
@@ -124,8 +127,14 @@ impl UspDriver {
             seq,
             links: BTreeMap::new(),
             outbox: BTreeMap::new(),
+            network: watch::channel(0).0,
             timeout: None,
         }
+    }
+
+    /// What the MTP tasks watch to cut their reconnect waits short when the network comes up.
+    pub(crate) fn network_up(&self) -> NetworkUp {
+        NetworkUp(self.network.subscribe())
     }
 
     /// Runs until `shutdown`.
@@ -189,6 +198,9 @@ impl UspDriver {
         self.agent.set_wall_clock(wall_clock());
         self.sync_changes();
         if let DeviceEvent::Notice(id, notice) = event {
+            if matches!(notice, Notice::NetworkUp) {
+                self.network.send_modify(|n| *n = n.wrapping_add(1));
+            }
             let agent = &mut self.agent;
             self.engine
                 .read(|store| agent.handle_notice(Instant::now(), id, &notice, store));
@@ -302,6 +314,7 @@ pub(crate) async fn start_mtps(
     usp: &UspConfig,
     endpoint_id: &str,
     agent: &mpsc::Sender<MtpInput>,
+    network: &NetworkUp,
     shutdown: &watch::Receiver<bool>,
     tasks: &mut JoinSet<()>,
 ) -> Result<(), String> {
@@ -320,7 +333,13 @@ pub(crate) async fn start_mtps(
             usp.mqtt.host,
             usp.mqtt.port
         );
-        let mtp = mqtt::MqttMtp::new(&usp.mqtt, endpoint_id, agent.clone(), shutdown.clone());
+        let mtp = mqtt::MqttMtp::new(
+            &usp.mqtt,
+            endpoint_id,
+            agent.clone(),
+            network.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(mtp.run());
         enabled = true;
     }
@@ -332,6 +351,7 @@ pub(crate) async fn start_mtps(
             url,
             endpoint_id,
             agent.clone(),
+            network.clone(),
             shutdown.clone(),
         );
         tasks.spawn(client.run());
@@ -361,6 +381,7 @@ pub(crate) async fn start_mtps(
             usp.uds.connect.clone(),
             endpoint_id.to_owned(),
             agent.clone(),
+            network.clone(),
             shutdown.clone(),
         ));
         enabled = true;
@@ -369,6 +390,46 @@ pub(crate) async fn start_mtps(
         tracing::warn!("no USP MTP enabled: the agent cannot be reached");
     }
     Ok(())
+}
+
+/// The device's network-up notices as the MTP tasks see them: a reconnect wait ends early
+/// when the network comes up, and the backoff starts over.
+#[derive(Clone, Debug)]
+pub(crate) struct NetworkUp(watch::Receiver<u32>);
+
+/// How a reconnect wait ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Waited {
+    /// The wait is over.
+    Elapsed,
+    /// The network came up: reconnect now, with the backoff reset.
+    NetworkUp,
+    /// The agent is shutting down.
+    Shutdown,
+}
+
+impl NetworkUp {
+    /// Waits `wait`, less if the network comes up or the agent shuts down.
+    pub(crate) async fn wait(
+        &mut self,
+        wait: Duration,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Waited {
+        let up = async {
+            if self.0.changed().await.is_err() {
+                // The driver is gone: no more notices.
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = shutdown.changed() => Waited::Shutdown,
+            () = up => {
+                tracing::info!("network up: reconnecting now");
+                Waited::NetworkUp
+            }
+            () = tokio::time::sleep(wait) => Waited::Elapsed,
+        }
+    }
 }
 
 /// A number for a new MTP connection, unique in the process (wrapping after 2^32), so that a

@@ -30,7 +30,7 @@ use usp_core::mtp::websocket::{
 };
 
 use crate::config;
-use crate::usp::{MtpInput, Outbound, next_conn, retry_delay};
+use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, next_conn, retry_delay};
 
 /// Records queued for one connection before the driver drops them.
 const SEND_QUEUE: usize = 256;
@@ -355,6 +355,7 @@ pub(crate) struct WsClient {
     url: String,
     retry_min_wait_s: u32,
     retry_interval_multiplier: u32,
+    network: NetworkUp,
     session: Session,
 }
 
@@ -366,10 +367,12 @@ impl WsClient {
         url: &str,
         endpoint_id: &str,
         agent: mpsc::Sender<MtpInput>,
+        network: NetworkUp,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
             controller: controller.to_owned(),
+            network,
             url: url.to_owned(),
             retry_min_wait_s: config.retry_min_wait_s,
             retry_interval_multiplier: config.retry_interval_multiplier,
@@ -422,9 +425,10 @@ impl WsClient {
                 RETRY_MAX,
             );
             tracing::info!(controller = %self.controller, attempt, ?wait, "WebSocket reconnect scheduled");
-            tokio::select! {
-                _ = self.session.shutdown.changed() => return,
-                () = tokio::time::sleep(wait) => {}
+            match self.network.wait(wait, &mut self.session.shutdown).await {
+                Waited::Shutdown => return,
+                Waited::NetworkUp => attempt = 0,
+                Waited::Elapsed => {}
             }
         }
     }
