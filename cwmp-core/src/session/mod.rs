@@ -738,6 +738,11 @@ impl Session {
                 });
                 self.dirty = true;
             }
+            // Nothing for CWMP (a USP OperationComplete, a device event): acknowledged at
+            // once, or the engine, waiting for every protocol stack, would keep it pending.
+            other if other.is_persistent() => {
+                self.engine_request(EngineRequest::Acknowledge(id), Pending::Background);
+            }
             _ => {}
         }
     }
