@@ -265,6 +265,48 @@ async fn an_operation_cut_by_a_reboot_fails_and_the_next_one_runs() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn another_unit_changing_meanwhile_is_reported_apart() {
+    let mut cpe = Cpe::boot(SessionConfig::default()).await;
+    let mut acs = ScriptedAcs::new();
+    acs.push(change(
+        "cdu-a",
+        vec![install("http://sw.example.net/app.ipk", Some(UUID))],
+    ));
+    cpe.run(&mut acs, Duration::from_secs(2)).await;
+    cpe.sim.raise_event(
+        "Device.SoftwareModules.DUStateChange!",
+        vec![
+            ("UUID".into(), "11111111-2222-4333-8444-555555555555".into()),
+            ("CurrentState".into(), "Uninstalled".into()),
+            ("OperationPerformed".into(), "Uninstall".into()),
+        ],
+    );
+    cpe.sync().await;
+    settle(&mut cpe, &mut acs).await;
+    let reports = reports(&acs);
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].results[0].uuid, UUID);
+    ok(&reports[0].results[0], DeploymentUnitState::Installed);
+    let autonomous: Vec<_> = acs
+        .cpe_messages()
+        .into_iter()
+        .filter_map(|b| match b {
+            Body::AutonomousDuStateChangeComplete(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(autonomous.len(), 1);
+    assert_eq!(
+        autonomous[0].results[0].uuid,
+        "11111111-2222-4333-8444-555555555555"
+    );
+    assert_eq!(
+        autonomous[0].results[0].current_state,
+        DeploymentUnitState::Uninstalled
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_change_the_device_made_itself_is_autonomous() {
     let mut cpe = Cpe::boot(SessionConfig::default()).await;
     let mut acs = ScriptedAcs::new();

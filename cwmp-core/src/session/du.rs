@@ -294,9 +294,16 @@ impl Session {
                 if known {
                     return true;
                 }
+                // The running operation's, unless it names another unit than the one the
+                // operation is about (then the device changed that one on its own).
+                let uuid = args
+                    .iter()
+                    .find(|(n, _)| n == "UUID")
+                    .map_or("", |(_, v)| v.as_str());
                 let running = self.state.du_changes.iter_mut().find_map(|c| {
                     let op = c.operations.iter_mut().find(|o| o.running.is_some())?;
-                    Some((&mut c.notices, op))
+                    let other_unit = !op.uuid.is_empty() && !uuid.is_empty() && op.uuid != uuid;
+                    (!other_unit).then_some((&mut c.notices, op))
                 });
                 match running {
                     Some((notices, op)) => {
