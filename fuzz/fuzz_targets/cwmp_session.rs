@@ -25,8 +25,8 @@ use cwmp_core::session::{
     Event, HttpRequest, HttpResponse, Input, Output, ServerSettings, Session, SessionConfig,
     SessionError,
 };
-use hal::engine::{AllowAll, SetRequest};
-use hal::sim::{Client, SimDevice};
+use hal::engine::AllowAll;
+use hal::sim::SimDevice;
 use hal::{Engine, EngineConfig, Principal};
 use libfuzzer_sys::fuzz_target;
 use tr181_model::schema::Protocol;
@@ -310,29 +310,8 @@ impl Case {
 
     /// A change not made by the ACS: a USP write, a LAN client, a device event.
     fn device_change(&mut self, r: &mut Reader<'_>) {
-        match r.byte() % 4 {
-            0 => {
-                let request = SetRequest::from_parameters([(r.path(), r.value())]);
-                let usp = Principal::controller("self::controller", Vec::new());
-                let _ = block_on(self.engine.set(&usp, &request));
-            }
-            1 => {
-                let n = r.byte() % 8;
-                self.sim.connect_client(Client::wifi(
-                    &format!("02:00:00:00:00:0{n}"),
-                    &format!("192.168.1.{}", 100 + n),
-                    "fuzz",
-                    1,
-                ));
-            }
-            2 => {
-                let n = r.byte() % 8;
-                self.sim.disconnect_client(&format!("02:00:00:00:00:0{n}"));
-            }
-            _ => self
-                .sim
-                .raise_event("Device.X_ACME-COM_Button.Pressed!", Vec::new()),
-        }
+        let usp = Principal::controller("self::controller", Vec::new());
+        common::device_change(&self.sim, &self.engine, &usp, r);
         self.drain();
     }
 

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{MAX_STEPS, Reader, STEP_BOUND, VALUES, block_on, check_store};
-use hal::engine::{AllowAll, SetRequest};
-use hal::sim::{Client, SimDevice};
+use hal::engine::AllowAll;
+use hal::sim::SimDevice;
 use hal::{Engine, EngineConfig, Principal};
 use libfuzzer_sys::fuzz_target;
 use tr181_model::schema::Protocol;
@@ -301,32 +301,8 @@ impl Case {
                 self.drain();
             }
             8 => {
-                match r.byte() % 5 {
-                    0 => {
-                        let request = SetRequest::from_parameters([(r.path(), r.value())]);
-                        let acs = Principal::acs("https://acs.example.net/cwmp");
-                        let _ = block_on(self.engine.set(&acs, &request));
-                    }
-                    1 => {
-                        let n = r.byte() % 8;
-                        self.sim.connect_client(Client::wifi(
-                            &format!("02:00:00:00:00:0{n}"),
-                            &format!("192.168.1.{}", 100 + n),
-                            "fuzz",
-                            1,
-                        ));
-                    }
-                    2 => {
-                        let n = r.byte() % 8;
-                        self.sim.disconnect_client(&format!("02:00:00:00:00:0{n}"));
-                    }
-                    3 => self
-                        .sim
-                        .raise_event("Device.X_ACME-COM_Button.Pressed!", Vec::new()),
-                    _ => {
-                        self.sim.run_jobs();
-                    }
-                }
+                let acs = Principal::acs("https://acs.example.net/cwmp");
+                common::device_change(&self.sim, &self.engine, &acs, r);
                 self.drain();
             }
             _ => self.power_cycle(),

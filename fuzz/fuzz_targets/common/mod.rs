@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
+use hal::engine::SetRequest;
+use hal::sim::{Client, SimDevice};
+use hal::{Engine, Principal};
 use libfuzzer_sys::arbitrary::Unstructured;
 use tr181_model::schema::{self, Protocol};
 use tr181_model::store::Store;
@@ -209,6 +212,34 @@ impl<'a> Reader<'a> {
     pub fn list<T>(&mut self, max: usize, mut f: impl FnMut(&mut Self) -> T) -> Vec<T> {
         let n = usize::from(self.byte()) % (max + 1);
         (0..n).map(|_| f(self)).collect()
+    }
+}
+
+/// A change the session under test did not make: a write by the other protocol's
+/// `principal`, a LAN client joining or leaving, a device event, asynchronous jobs finishing.
+pub fn device_change(sim: &SimDevice, engine: &Engine, principal: &Principal, r: &mut Reader<'_>) {
+    match r.byte() % 5 {
+        0 => {
+            let request = SetRequest::from_parameters([(r.path(), r.value())]);
+            let _ = block_on(engine.set(principal, &request));
+        }
+        1 => {
+            let n = r.byte() % 8;
+            sim.connect_client(Client::wifi(
+                &format!("02:00:00:00:00:0{n}"),
+                &format!("192.168.1.{}", 100 + n),
+                "fuzz",
+                1,
+            ));
+        }
+        2 => {
+            let n = r.byte() % 8;
+            sim.disconnect_client(&format!("02:00:00:00:00:0{n}"));
+        }
+        3 => sim.raise_event("Device.X_ACME-COM_Button.Pressed!", Vec::new()),
+        _ => {
+            sim.run_jobs();
+        }
     }
 }
 
