@@ -103,11 +103,28 @@ impl<'o> Writer<'o> {
     }
 }
 
+/// Whether [`escape`] must look at byte `b`: markup characters, control characters and 0xEF
+/// (the first byte of U+FFFE and U+FFFF in UTF-8). Everything else is copied in runs.
+#[inline]
+fn special(b: u8) -> bool {
+    b < 0x20 || matches!(b, b'&' | b'<' | b'>' | b'"' | 0xef)
+}
+
 /// Appends `s` escaped; fails on characters XML 1.0 cannot carry.
 fn escape(out: &mut Vec<u8>, s: &str, attribute: bool) -> Result<(), EncodeProblem> {
     let bytes = s.as_bytes();
+    out.reserve(bytes.len());
     let mut plain_from = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut next = 0;
+    while let Some(offset) = bytes
+        .get(next..)
+        .and_then(|rest| rest.iter().position(|&b| special(b)))
+    {
+        let i = next + offset;
+        next = i + 1;
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         let replacement: &[u8] = match b {
             b'&' => b"&amp;",
             b'<' => b"&lt;",
