@@ -1,6 +1,7 @@
 //! The `cpe-tool` binary: `usp encode` of a JSON request gives the exact bytes of the rusp-lib
 //! test vector of `../shared/spec/usp/FACTS.md` §9, `usp decode` reads them back (and refuses
-//! an invalid Record with its USP error), the round trip keeps what was asked, `cwmp check`
+//! an invalid Record with its USP error), what it prints encodes back to the same bytes for
+//! every request kind, `cwmp check`
 //! accepts an envelope our codec wrote and refuses broken ones with a CWMP fault code, and
 //! `usp request` gets an answer from a running agent over WebSocket and over MQTT (through a
 //! real mosquitto).
@@ -70,7 +71,16 @@ fn usp_encode_writes_the_spec_vector_and_decode_reads_it_back() {
     assert!(encoded.status.success());
     assert_eq!(encoded.stdout, hex(VECTOR));
 
-    let decoded = json(&tool(&["usp", "decode", "-"], &encoded.stdout));
+    let output = tool(&["usp", "decode", "-"], &encoded.stdout);
+    let decoded = json(&output);
+    // What decode printed encodes back to the same bytes.
+    let again = tool(&["usp", "encode", "-"], &output.stdout);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(again.stdout, hex(VECTOR));
     assert_eq!(decoded["to_id"], "proto::agent");
     assert_eq!(decoded["from_id"], "proto::ctrl");
     let msg = &decoded["payload"];
@@ -97,7 +107,8 @@ fn usp_round_trip_of_every_request_kind() {
             "Delete",
         ),
         (
-            r#"{"operate": {"command": "Device.Reboot()", "command_key": "k"}}"#,
+            r#"{"operate": {"command": "Device.IP.Diagnostics.IPPing()", "command_key": "k",
+                "args": {"Host": "127.0.0.1", "NumberOfRepetitions": "2"}}}"#,
             "Operate",
         ),
         (
@@ -118,9 +129,12 @@ fn usp_round_trip_of_every_request_kind() {
         // rusp-lib, an independent codec, reads what the tool wrote.
         let record = rusp_lib::usp_decoder::try_decode_record(&encoded.stdout).unwrap();
         assert_eq!(record.to_id, AGENT);
-        let decoded = json(&tool(&["usp", "decode", "-"], &encoded.stdout));
+        let output = tool(&["usp", "decode", "-"], &encoded.stdout);
+        let decoded = json(&output);
         let body = &decoded["payload"]["Body"]["Request"][kind];
         assert!(body.is_object(), "{kind}: {decoded}");
+        let again = tool(&["usp", "encode", "-"], &output.stdout);
+        assert_eq!(again.stdout, encoded.stdout, "{kind}: decode then encode");
     }
 }
 

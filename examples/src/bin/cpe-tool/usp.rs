@@ -36,7 +36,8 @@ pub(crate) enum UspCommand {
     },
     /// Build a binary USP Record (written to standard output) from a JSON description:
     /// `{"to_id": …, "from_id": …, "msg_id": …, "request": {"get": {"paths": […]}}}`;
-    /// requests: get, set, add, delete, operate, get_instances, get_supported_dm.
+    /// requests: get, set, add, delete, operate, get_instances, get_supported_dm. The JSON
+    /// `usp decode` prints for such a request is read too, so decode and encode round-trip.
     Encode {
         /// The JSON file (`-` for standard input).
         file: PathBuf,
@@ -211,13 +212,38 @@ fn print_json(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// What `usp encode` reads: a request description, or what `usp decode` printed.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum EncodeInput {
+    Spec(RecordSpec),
+    Decoded(DecodedRecord),
+}
+
 fn encode(file: &std::path::Path) -> Result<(), String> {
     let text = crate::read_input(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let spec: RecordSpec =
-        serde_json::from_slice(&text).map_err(|e| format!("invalid request JSON: {e}"))?;
-    let msg = codec::request_msg(spec.msg_id, spec.request.into_request());
-    let record = RecordBuilder::new(spec.to_id, spec.from_id)
-        .with_version(spec.version)
+    let input: EncodeInput = serde_json::from_slice(&text).map_err(|e| {
+        format!("invalid request JSON (neither a request description nor a decoded request): {e}")
+    })?;
+    let (version, to_id, from_id, msg_id, request) = match input {
+        EncodeInput::Spec(spec) => (
+            spec.version,
+            spec.to_id,
+            spec.from_id,
+            spec.msg_id,
+            spec.request.into_request(),
+        ),
+        EncodeInput::Decoded(decoded) => (
+            decoded.version,
+            decoded.to_id,
+            decoded.from_id,
+            decoded.payload.header.msg_id,
+            decoded.payload.body.request.into_request(),
+        ),
+    };
+    let msg = codec::request_msg(msg_id, request);
+    let record = RecordBuilder::new(to_id, from_id)
+        .with_version(version)
         .no_session(&msg);
     let mut bytes = Vec::new();
     codec::encode_record(&record, &mut bytes);
@@ -228,70 +254,243 @@ fn encode(file: &std::path::Path) -> Result<(), String> {
 
 impl RequestSpec {
     fn into_request(self) -> ReqType {
-        match self {
-            Self::Get { paths, max_depth } => ReqType::Get(usp::Get {
+        let settings = |params: BTreeMap<String, String>| {
+            params
+                .into_iter()
+                .map(|(param, value)| DecodedSetting {
+                    param,
+                    value,
+                    required: true,
+                })
+                .collect()
+        };
+        let decoded = match self {
+            Self::Get { paths, max_depth } => DecodedRequest::Get {
                 param_paths: paths,
                 max_depth,
-            }),
-            Self::Set { object, params } => ReqType::Set(usp::Set {
+            },
+            Self::Set { object, params } => DecodedRequest::Set {
                 allow_partial: false,
-                update_objs: vec![set::UpdateObject {
+                update_objs: vec![DecodedObject {
                     obj_path: object,
-                    param_settings: params
-                        .into_iter()
-                        .map(|(param, value)| set::UpdateParamSetting {
-                            param,
-                            value,
-                            required: true,
-                        })
-                        .collect(),
+                    param_settings: settings(params),
                 }],
-            }),
-            Self::Add { table, params } => ReqType::Add(usp::Add {
+            },
+            Self::Add { table, params } => DecodedRequest::Add {
                 allow_partial: false,
-                create_objs: vec![add::CreateObject {
+                create_objs: vec![DecodedObject {
                     obj_path: table,
-                    param_settings: params
-                        .into_iter()
-                        .map(|(param, value)| add::CreateParamSetting {
-                            param,
-                            value,
-                            required: true,
-                        })
-                        .collect(),
+                    param_settings: settings(params),
                 }],
-            }),
-            Self::Delete { paths } => ReqType::Delete(usp::Delete {
+            },
+            Self::Delete { paths } => DecodedRequest::Delete {
                 allow_partial: false,
                 obj_paths: paths,
-            }),
+            },
             Self::Operate {
                 command,
                 args,
                 command_key,
-            } => ReqType::Operate(usp::Operate {
+            } => DecodedRequest::Operate {
                 command,
                 command_key,
                 send_resp: true,
-                input_args: args.into_iter().collect(),
-            }),
+                input_args: args,
+            },
             Self::GetInstances {
                 paths,
                 first_level_only,
-            } => ReqType::GetInstances(usp::GetInstances {
+            } => DecodedRequest::GetInstances {
                 obj_paths: paths,
                 first_level_only,
-            }),
+            },
             Self::GetSupportedDm {
                 paths,
                 first_level_only,
-            } => ReqType::GetSupportedDm(usp::GetSupportedDm {
+            } => DecodedRequest::GetSupportedDm {
                 obj_paths: paths,
                 first_level_only,
                 return_commands: true,
                 return_events: true,
                 return_params: true,
                 return_unique_key_sets: true,
+            },
+        };
+        decoded.into_request()
+    }
+}
+
+/// A request Record as `usp decode` prints it (rusp-lib's JSON, whose field names are the
+/// protobuf ones); other keys are ignored. Request descriptions become one of these too.
+#[derive(Deserialize)]
+struct DecodedRecord {
+    version: String,
+    to_id: String,
+    from_id: String,
+    payload: DecodedMsg,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DecodedMsg {
+    header: DecodedHeader,
+    body: DecodedBody,
+}
+
+#[derive(Deserialize)]
+struct DecodedHeader {
+    msg_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DecodedBody {
+    request: DecodedRequest,
+}
+
+#[derive(Deserialize)]
+enum DecodedRequest {
+    Get {
+        param_paths: Vec<String>,
+        max_depth: u32,
+    },
+    Set {
+        allow_partial: bool,
+        update_objs: Vec<DecodedObject>,
+    },
+    Add {
+        allow_partial: bool,
+        create_objs: Vec<DecodedObject>,
+    },
+    Delete {
+        allow_partial: bool,
+        obj_paths: Vec<String>,
+    },
+    Operate {
+        command: String,
+        command_key: String,
+        send_resp: bool,
+        input_args: BTreeMap<String, String>,
+    },
+    GetInstances {
+        obj_paths: Vec<String>,
+        first_level_only: bool,
+    },
+    #[serde(rename = "GetSupportedDM")]
+    GetSupportedDm {
+        obj_paths: Vec<String>,
+        first_level_only: bool,
+        return_commands: bool,
+        return_events: bool,
+        return_params: bool,
+        return_unique_key_sets: bool,
+    },
+}
+
+#[derive(Deserialize)]
+struct DecodedObject {
+    obj_path: String,
+    param_settings: Vec<DecodedSetting>,
+}
+
+#[derive(Deserialize)]
+struct DecodedSetting {
+    param: String,
+    value: String,
+    required: bool,
+}
+
+impl DecodedRequest {
+    fn into_request(self) -> ReqType {
+        match self {
+            Self::Get {
+                param_paths,
+                max_depth,
+            } => ReqType::Get(usp::Get {
+                param_paths,
+                max_depth,
+            }),
+            Self::Set {
+                allow_partial,
+                update_objs,
+            } => ReqType::Set(usp::Set {
+                allow_partial,
+                update_objs: update_objs
+                    .into_iter()
+                    .map(|o| set::UpdateObject {
+                        obj_path: o.obj_path,
+                        param_settings: o
+                            .param_settings
+                            .into_iter()
+                            .map(|p| set::UpdateParamSetting {
+                                param: p.param,
+                                value: p.value,
+                                required: p.required,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }),
+            Self::Add {
+                allow_partial,
+                create_objs,
+            } => ReqType::Add(usp::Add {
+                allow_partial,
+                create_objs: create_objs
+                    .into_iter()
+                    .map(|o| add::CreateObject {
+                        obj_path: o.obj_path,
+                        param_settings: o
+                            .param_settings
+                            .into_iter()
+                            .map(|p| add::CreateParamSetting {
+                                param: p.param,
+                                value: p.value,
+                                required: p.required,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }),
+            Self::Delete {
+                allow_partial,
+                obj_paths,
+            } => ReqType::Delete(usp::Delete {
+                allow_partial,
+                obj_paths,
+            }),
+            Self::Operate {
+                command,
+                command_key,
+                send_resp,
+                input_args,
+            } => ReqType::Operate(usp::Operate {
+                command,
+                command_key,
+                send_resp,
+                input_args: input_args.into_iter().collect(),
+            }),
+            Self::GetInstances {
+                obj_paths,
+                first_level_only,
+            } => ReqType::GetInstances(usp::GetInstances {
+                obj_paths,
+                first_level_only,
+            }),
+            Self::GetSupportedDm {
+                obj_paths,
+                first_level_only,
+                return_commands,
+                return_events,
+                return_params,
+                return_unique_key_sets,
+            } => ReqType::GetSupportedDm(usp::GetSupportedDm {
+                obj_paths,
+                first_level_only,
+                return_commands,
+                return_events,
+                return_params,
+                return_unique_key_sets,
             }),
         }
     }
