@@ -393,6 +393,25 @@ struct DecodedObject {
     param_settings: Vec<DecodedSetting>,
 }
 
+impl DecodedObject {
+    /// Set's UpdateObjects and Add's CreateObjects have the same shape and different types.
+    fn map_all<O, P>(
+        objects: Vec<Self>,
+        object: impl Fn(String, Vec<P>) -> O,
+        setting: impl Fn(DecodedSetting) -> P,
+    ) -> Vec<O> {
+        objects
+            .into_iter()
+            .map(|o| {
+                object(
+                    o.obj_path,
+                    o.param_settings.into_iter().map(&setting).collect(),
+                )
+            })
+            .collect()
+    }
+}
+
 #[derive(Deserialize)]
 struct DecodedSetting {
     param: String,
@@ -415,42 +434,44 @@ impl DecodedRequest {
                 update_objs,
             } => ReqType::Set(usp::Set {
                 allow_partial,
-                update_objs: update_objs
-                    .into_iter()
-                    .map(|o| set::UpdateObject {
-                        obj_path: o.obj_path,
-                        param_settings: o
-                            .param_settings
-                            .into_iter()
-                            .map(|p| set::UpdateParamSetting {
-                                param: p.param,
-                                value: p.value,
-                                required: p.required,
-                            })
-                            .collect(),
-                    })
-                    .collect(),
+                update_objs: DecodedObject::map_all(
+                    update_objs,
+                    |obj_path, param_settings| set::UpdateObject {
+                        obj_path,
+                        param_settings,
+                    },
+                    |DecodedSetting {
+                         param,
+                         value,
+                         required,
+                     }| set::UpdateParamSetting {
+                        param,
+                        value,
+                        required,
+                    },
+                ),
             }),
             Self::Add {
                 allow_partial,
                 create_objs,
             } => ReqType::Add(usp::Add {
                 allow_partial,
-                create_objs: create_objs
-                    .into_iter()
-                    .map(|o| add::CreateObject {
-                        obj_path: o.obj_path,
-                        param_settings: o
-                            .param_settings
-                            .into_iter()
-                            .map(|p| add::CreateParamSetting {
-                                param: p.param,
-                                value: p.value,
-                                required: p.required,
-                            })
-                            .collect(),
-                    })
-                    .collect(),
+                create_objs: DecodedObject::map_all(
+                    create_objs,
+                    |obj_path, param_settings| add::CreateObject {
+                        obj_path,
+                        param_settings,
+                    },
+                    |DecodedSetting {
+                         param,
+                         value,
+                         required,
+                     }| add::CreateParamSetting {
+                        param,
+                        value,
+                        required,
+                    },
+                ),
             }),
             Self::Delete {
                 allow_partial,
