@@ -346,17 +346,23 @@ impl MqttMtp {
             topic = own_topic,
             "USP MQTT MTP connected"
         );
+        // Everything is published by the forwarding task: this task must keep polling the
+        // event loop, or a full request queue would never drain.
+        let (tx, rx) = mpsc::channel(SEND_QUEUE);
+        tokio::spawn(forward(client.clone(), rx, own_topic.to_owned()));
         for (controller, topic) in &self.config.controllers {
             let record = RecordBuilder::new(controller.clone(), self.endpoint_id.clone())
                 .mqtt_connect(version.usp(), own_topic);
             let mut bytes = Vec::new();
             codec::encode_record(&record, &mut bytes);
-            if let Err(error) = client.publish(topic, bytes, own_topic).await {
-                tracing::warn!(%error, controller, "MqttConnect Record not sent");
+            let greeting = Outbound {
+                reply_to: topic.clone(),
+                bytes,
+            };
+            if tx.try_send(greeting).is_err() {
+                tracing::warn!(controller, "send queue full, MqttConnect Record dropped");
             }
         }
-        let (tx, rx) = mpsc::channel(SEND_QUEUE);
-        tokio::spawn(forward(client.clone(), rx, own_topic.to_owned()));
         let connected = MtpInput::Connected {
             key: LINK.to_owned(),
             conn,
