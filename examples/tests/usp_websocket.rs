@@ -4,7 +4,8 @@
 //!
 //! It does Get, Set, Add, Delete, GetSupportedDM, GetInstances and an asynchronous Operate
 //! with its OperationComplete notification, then stops the agent with SIGTERM, starts it
-//! again on the same state directory and checks what survived. Every wait is bounded.
+//! again on the same state directory and checks what survived, among it a NotifRetry Notify
+//! left unanswered. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -24,7 +25,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-use common::{AgentProcess, CTRL, Controller, WAIT, add, added_path, get, get_params};
+use common::{AgentProcess, CTRL, Controller, WAIT, add, added_path, get, get_params, set};
 
 #[tokio::test(flavor = "current_thread")]
 async fn controller_manages_the_agent_over_websocket_across_a_restart() {
@@ -115,5 +116,59 @@ async fn websocket_rules_of_the_usp_binding() {
     let mut ctrl = Controller::connect(&agent.url).await;
     let body = ctrl.request(get(&["Device.DeviceInfo.SerialNumber"])).await;
     assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+    agent.stop().await;
+}
+
+/// A NotifRetry Notify left unanswered is saved beside the store and sent again, with the same
+/// `msg_id`, after a restart (R-NOT.1); the NotifyResp then ends its retries.
+#[tokio::test(flavor = "current_thread")]
+async fn an_unanswered_notify_is_sent_again_after_a_restart() {
+    common::within(Duration::from_secs(120), unanswered_notify_survives()).await;
+}
+
+async fn unanswered_notify_survives() {
+    let state = tempfile::tempdir().unwrap();
+    let agent = AgentProcess::start(state.path(), &[]).await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+    let body = ctrl
+        .request(add(
+            "Device.LocalAgent.Subscription.",
+            &[
+                ("ID", "e2e-retry"),
+                ("NotifType", "ValueChange"),
+                ("ReferenceList", "Device.WiFi.SSID.1.SSID"),
+                ("NotifRetry", "true"),
+                ("Persistent", "true"),
+                ("Enable", "true"),
+            ],
+        ))
+        .await;
+    added_path(&body);
+    let body = ctrl
+        .request(set("Device.WiFi.SSID.1.", "SSID", "retried"))
+        .await;
+    assert!(body["Response"]["SetResp"].is_object(), "{body}");
+    let changed = |n: &serde_json::Value| n["value_change"]["param_value"] == "retried";
+    let sent = ctrl.notify_msg(changed).await;
+    let notify = &sent["Body"]["Request"]["Notify"];
+    assert_eq!(notify["send_resp"], true, "{sent}");
+    assert_eq!(notify["subscription_id"], "e2e-retry", "{sent}");
+
+    // Left unanswered across a restart on the same state directory
+    drop(ctrl);
+    agent.stop().await;
+    let mut agent = AgentProcess::start(state.path(), &[]).await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+    let again = ctrl.notify_msg(changed).await;
+    assert_eq!(
+        again["Header"]["msg_id"], sent["Header"]["msg_id"],
+        "{again}"
+    );
+    assert_eq!(again["Body"]["Request"]["Notify"], *notify, "{again}");
+
+    ctrl.answer_notify(&again).await;
+    let line = agent.wait_line("NotifyAcknowledged").await;
+    let msg_id = again["Header"]["msg_id"].as_str().unwrap();
+    assert!(line.contains(msg_id), "{line}");
     agent.stop().await;
 }

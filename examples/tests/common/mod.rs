@@ -349,25 +349,38 @@ impl Controller {
 
     /// Waits for a Notify whose JSON satisfies `pick`; answers it if it asks for a response.
     pub(crate) async fn notify(&mut self, pick: impl Fn(&Value) -> bool) -> Value {
-        let found = loop {
+        let found = self.notify_msg(pick).await;
+        let notify = found["Body"]["Request"]["Notify"].clone();
+        if notify["send_resp"] == true {
+            self.answer_notify(&found).await;
+        }
+        notify
+    }
+
+    /// Waits for a Notify whose JSON satisfies `pick` and returns its whole Msg, unanswered.
+    pub(crate) async fn notify_msg(&mut self, pick: impl Fn(&Value) -> bool) -> Value {
+        loop {
             if let Some(i) = self
                 .notifies
                 .iter()
                 .position(|m| pick(&m["Body"]["Request"]["Notify"]))
             {
-                break self.notifies.remove(i);
+                return self.notifies.remove(i);
             }
             let msg = self.recv().await;
             self.keep_notify(msg);
-        };
-        let notify = found["Body"]["Request"]["Notify"].clone();
-        if notify["send_resp"] == true {
-            let id = found["Header"]["msg_id"].as_str().unwrap().to_owned();
-            let sub = notify["subscription_id"].as_str().unwrap().to_owned();
-            self.send(&id, NotifyRespBuilder::new(sub).build().unwrap())
-                .await;
         }
-        notify
+    }
+
+    /// Sends the NotifyResp for the Notify Msg `msg`.
+    pub(crate) async fn answer_notify(&mut self, msg: &Value) {
+        let id = msg["Header"]["msg_id"].as_str().unwrap().to_owned();
+        let sub = msg["Body"]["Request"]["Notify"]["subscription_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.send(&id, NotifyRespBuilder::new(sub).build().unwrap())
+            .await;
     }
 }
 

@@ -19,7 +19,9 @@ use hal::Engine;
 use hal::engine::Notice;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
-use usp_core::agent::{Agent, AgentConfig, ControllerConfig, Mtp, MtpKind, Output, RetryPolicy};
+use usp_core::agent::{
+    Agent, AgentConfig, AgentEvent, ControllerConfig, Mtp, MtpKind, Output, RetryPolicy,
+};
 
 use crate::config::UspConfig;
 use crate::device::{DeviceEvent, wall_clock};
@@ -137,13 +139,15 @@ impl UspDriver {
         NetworkUp(self.network.subscribe())
     }
 
-    /// Runs until `shutdown`.
+    /// Runs until `shutdown`, first sending again the NotifRetry Notifies left unanswered
+    /// before the last stop.
     pub(crate) async fn run(
         mut self,
         mut mtp: mpsc::Receiver<MtpInput>,
         mut device: mpsc::Receiver<DeviceEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        self.restore_notifications().await;
         loop {
             self.drive().await;
             let timer = self.timeout.map(tokio::time::Instant::from_std);
@@ -160,6 +164,28 @@ impl UspDriver {
                 records = unanswered,
                 "USP Records not delivered at shutdown"
             );
+        }
+    }
+
+    /// Hands the Notifies saved by [`Self::save_notifications`] back to the agent, which
+    /// sends them again (queued until their controller connects).
+    async fn restore_notifications(&mut self) {
+        match self.engine.load_subscriptions().await {
+            Ok(None) => {}
+            Ok(Some(bytes)) => match self.agent.restore_notifications(Instant::now(), &bytes) {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "unanswered USP Notifies restored"),
+                Err(error) => tracing::warn!(%error, "saved USP Notifies unreadable, dropped"),
+            },
+            Err(error) => tracing::warn!(%error, "cannot load the saved USP Notifies"),
+        }
+    }
+
+    /// Keeps the unanswered NotifRetry Notifies beside the store, for the next start.
+    async fn save_notifications(&self) {
+        let bytes = self.agent.save_notifications(Instant::now());
+        if let Err(error) = self.engine.save_subscriptions(&bytes).await {
+            tracing::warn!(%error, "cannot save the unanswered USP Notifies");
         }
     }
 
@@ -237,6 +263,9 @@ impl UspDriver {
                     self.sync_changes();
                 }
                 Output::Transmit { mtp, to, bytes } => self.transmit(&mtp, &to, bytes),
+                Output::Event(AgentEvent::NotificationsChanged) => {
+                    self.save_notifications().await;
+                }
                 Output::Event(event) => tracing::info!(?event, "USP agent event"),
                 Output::Timeout(at) => {
                     self.timeout = Some(at);
