@@ -467,7 +467,15 @@ impl<'a> Parser<'a> {
             }
         }
         let ty = self.with_attr(el, Ns::Xsi, b"type", classify);
-        self.type_cache = Some((self.scope_generation, raw.to_vec(), ty.clone()));
+        // Reuse the cache's buffer: parameter lists alternate types, so this runs often.
+        let mut buf = self
+            .type_cache
+            .take()
+            .map(|(_, buf, _)| buf)
+            .unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(raw);
+        self.type_cache = Some((self.scope_generation, buf, ty.clone()));
         ty
     }
 
