@@ -181,7 +181,15 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         )?;
         tasks.spawn(driver.run(cwmp_device_rx, cr_rx, shutdown.clone()));
         if let Some((udp, address)) = udp {
-            tasks.spawn(udp.serve(engine.clone(), cr_tx.clone(), shutdown.clone()));
+            // The socket reads the STUN settings again when the store changes.
+            let (udp_device_tx, udp_device_rx) = mpsc::channel(16);
+            drivers.push(udp_device_tx);
+            tasks.spawn(udp.serve(
+                engine.clone(),
+                cr_tx.clone(),
+                udp_device_rx,
+                shutdown.clone(),
+            ));
             tracing::info!("UDP connection requests (Annex G) validated on {address}");
         }
         tasks.spawn(listener.serve(engine.clone(), cr_tx, shutdown.clone()));

@@ -488,7 +488,7 @@ fn jitter() -> u64 {
 }
 
 /// Sleeps until `at`, or forever without a deadline.
-async fn sleep_until(at: Option<tokio::time::Instant>) {
+pub(crate) async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
