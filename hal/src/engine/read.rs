@@ -1,13 +1,14 @@
 //! Reads: Get, GetParameterNames, GetInstances, GetSupportedDM, and the refresh from the
 //! hardware (live values, discovered rows) that precedes them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
 use tr181_model::path::Path;
 use tr181_model::schema::{self, Object, Protocol};
 use tr181_model::store::{InstanceInfo, NameInfo, Origin, ParamValue, Resolved, Store};
+use tr181_model::value::Value;
 
 use super::gate::Guard;
 use super::{
@@ -401,6 +402,15 @@ fn resolve_params<'a>(
     Ok(out)
 }
 
+/// The text of the value of parameter `name` among `values`, if both are there.
+fn key_text<N: AsRef<str>>(name: Option<&str>, values: &[(N, Value)]) -> Option<String> {
+    let name = name?;
+    values
+        .iter()
+        .find(|(n, _)| n.as_ref() == name)
+        .map(|(_, v)| v.canonical_text())
+}
+
 /// Makes the rows of `table` match `rows`: matched by instance number when the device gives
 /// one, else by the table's unique key (its first key not made only of `Alias`).
 fn reconcile(store: &mut Store, table: &str, protocol: Protocol, rows: Vec<DiscoveredRow>) {
@@ -426,21 +436,30 @@ fn reconcile(store: &mut Store, table: &str, protocol: Protocol, rows: Vec<Disco
                 stored.is_some() && stored == given
             })
     };
+    // Indexes over the existing rows, so that matching each discovered row is not a scan:
+    // their numbers, and the rows by the text of their first key value (candidates only; the
+    // values are then compared as before, the first matching row in order wins).
+    let numbers: BTreeSet<u32> = existing.iter().filter_map(|i| number_of(&i.path)).collect();
+    let first_key = key.first().copied();
+    let mut by_key: BTreeMap<String, Vec<&InstanceInfo>> = BTreeMap::new();
+    for info in &existing {
+        if let Some(text) = key_text(first_key, &info.keys) {
+            by_key.entry(text).or_default().push(info);
+        }
+    }
     let mut txn = store.transaction(Origin::Device);
     let mut kept: BTreeSet<u32> = BTreeSet::new();
     for row in rows {
         let number = match row.number {
             Some(n) => {
-                if !existing.iter().any(|i| number_of(&i.path) == Some(n))
-                    && txn.add_numbered(table, n, &[]).is_err()
-                {
+                if !numbers.contains(&n) && txn.add_numbered(table, n, &[]).is_err() {
                     continue;
                 }
                 n
             }
-            None => match existing
-                .iter()
-                .find(|info| matches(info, &row))
+            None => match key_text(first_key, &row.values)
+                .and_then(|text| by_key.get(&text))
+                .and_then(|candidates| candidates.iter().find(|info| matches(info, &row)))
                 .and_then(|info| number_of(&info.path))
             {
                 Some(n) => n,

@@ -489,7 +489,10 @@ impl Tables for SimDevice {
 
     async fn discover(&self, table: &str) -> Result<Vec<DiscoveredRow>, HalError> {
         self.fault(HalCall::Discover).await?;
-        let clients = self.inner().clients.clone();
+        // Rows are built under the lock from the clients that belong to the table, so that
+        // discovering one of many tables does not copy every client.
+        let inner = self.inner();
+        let clients = &inner.clients;
         let schema = schema_path_of(table);
         let text = |s: &str| Value::String(s.into());
         let rows = match schema.as_str() {
@@ -521,7 +524,7 @@ impl Tables for SimDevice {
                     })
                     .collect()
             }
-            software::DU_TABLE | software::EU_TABLE => self.inner().software.rows(schema.as_str()),
+            software::DU_TABLE | software::EU_TABLE => inner.software.rows(schema.as_str()),
             "Device.DHCPv4.Server.Pool.{i}.Client." => clients
                 .iter()
                 .map(|c| {
