@@ -17,7 +17,7 @@ use super::{
     SupportedResponse, Target, object_of, schema_path_of, shown,
 };
 use crate::error::EngineError;
-use crate::traits::DiscoveredRow;
+use crate::traits::{DiscoveredRow, Parameters};
 
 /// The schema-path prefix a requested path lies under: its text up to the first search,
 /// wildcard or reference follow, instance numbers turned into `{i}`.
@@ -45,6 +45,13 @@ impl Engine {
     /// Brings the parts of the store that `paths` touch up to date with the hardware:
     /// discovered tables first (rows may appear), then live values. Called with the gate held.
     async fn refresh(&self, protocol: Protocol, paths: &[&str], max_depth: Option<u32>) {
+        self.refresh_tables(protocol, paths).await;
+        let live = self.live_objects(protocol, paths, max_depth);
+        self.read_live(live.objects).await;
+    }
+
+    /// Brings the discovered tables that `paths` touch up to date (rows may appear or go).
+    async fn refresh_tables(&self, protocol: Protocol, paths: &[&str]) {
         let prefixes: Vec<String> = paths.iter().map(|p| schema_prefix(p)).collect();
         let tables = self.hal.tables.discovered_tables();
         for table in tables {
@@ -56,7 +63,11 @@ impl Engine {
                 self.discover_table(&concrete, protocol).await;
             }
         }
-        let live = self.live_objects(protocol, paths, max_depth);
+    }
+
+    /// Reads the live parameters `live` (object instance, names) from the hardware into the
+    /// store.
+    async fn read_live(&self, live: Vec<(String, Vec<&'static str>)>) {
         for (object, names) in live {
             let Ok(values) = self.hal.parameters.read(&object, &names).await else {
                 continue;
@@ -97,34 +108,22 @@ impl Engine {
         protocol: Protocol,
         paths: &[&str],
         max_depth: Option<u32>,
-    ) -> Vec<(String, Vec<&'static str>)> {
+    ) -> LiveParams {
         let store = self.store();
-        let mut out: Vec<(String, Vec<&'static str>)> = Vec::new();
+        let mut live = LiveParams::default();
         for path in paths {
             let Ok(items) = resolve_params(&store, path, protocol, max_depth) else {
                 continue;
             };
             for item in items {
-                let parameter = item.parameter;
-                let object = object_of(&item.path);
-                if !self
-                    .hal
-                    .parameters
-                    .is_live(&schema_path_of(object), parameter.name)
-                {
-                    continue;
-                }
-                match out.iter_mut().find(|(o, _)| o == object) {
-                    Some((_, names)) => {
-                        if !names.contains(&parameter.name) {
-                            names.push(parameter.name);
-                        }
-                    }
-                    None => out.push((object.to_string(), std::vec![parameter.name])),
-                }
+                live.note(
+                    self.hal.parameters.as_ref(),
+                    &item.path,
+                    item.parameter.name,
+                );
             }
         }
-        out
+        live
     }
 
     /// Calls [`Tables::discover`](crate::traits::Tables::discover) for the concrete table
@@ -165,14 +164,47 @@ impl Engine {
         principal: &Principal,
         request: &GetRequest,
     ) -> Result<GetResponse, EngineError> {
-        let _gate = self
-            .enter_read(principal.protocol, &request.paths, request.max_depth)
-            .await?;
-        let store = self.store();
-        let reads_secured = self.reads_secured(&store, principal);
-        let results = per_path(&request.paths, |path| {
-            self.get_one(&store, principal, path, request.max_depth, reads_secured)
-        });
+        self.require_started()?;
+        self.check_items(request.paths.len())?;
+        let _gate = self.gate.enter().await;
+        let paths: Vec<&str> = request.paths.iter().map(String::as_str).collect();
+        self.refresh_tables(principal.protocol, &paths).await;
+        // One resolution gives both the answer and the live parameters in it; their values
+        // are read from the hardware afterwards and put into the answer.
+        let mut live = LiveParams::default();
+        let (mut results, reads_secured) = {
+            let store = self.store();
+            let reads_secured = self.reads_secured(&store, principal);
+            let results = per_path(&request.paths, |path| {
+                let result = self.get_one(
+                    &store,
+                    principal,
+                    path,
+                    request.max_depth,
+                    reads_secured,
+                    &mut live,
+                );
+                live.path = live.path.saturating_add(1);
+                result
+            });
+            (results, reads_secured)
+        };
+        if !live.objects.is_empty() {
+            self.read_live(std::mem::take(&mut live.objects)).await;
+            let store = self.store();
+            for (result, object, param) in live.slots {
+                let got = results
+                    .get_mut(result)
+                    .and_then(|r| r.outcome.as_mut().ok())
+                    .and_then(|objects| objects.get_mut(object))
+                    .and_then(|o| o.params.get_mut(param));
+                if let Some(got) = got
+                    && let Ok(value) = store.value(&got.path)
+                {
+                    got.value = shown(got.parameter, value.clone(), reads_secured);
+                }
+            }
+        }
         Ok(GetResponse { results })
     }
 
@@ -183,6 +215,7 @@ impl Engine {
         path: &str,
         max_depth: Option<u32>,
         reads_secured: bool,
+        live: &mut LiveParams,
     ) -> Result<Vec<ResolvedObject>, EngineError> {
         let parsed = Path::parse(path, store.limits())?;
         let direct = parsed.is_plain() && !parsed.is_object();
@@ -190,6 +223,7 @@ impl Engine {
         let mut objects: Vec<ResolvedObject> = Vec::new();
         for item in items {
             let full = item.path;
+            let is_live = live.note(self.hal.parameters.as_ref(), &full, item.parameter.name);
             if !self
                 .permissions(store, principal, &full, Target::Parameter)
                 .read
@@ -209,20 +243,31 @@ impl Engine {
             } else {
                 item.value.into_owned()
             };
-            let object = object_of(&full).to_string();
-            let name = full.get(object.len()..).unwrap_or_default().to_string();
+            let (object, name) = full.split_at(object_of(&full).len());
+            let name = name.to_string();
+            let new_object = match objects.last() {
+                Some(last) if last.path == object => None,
+                _ => Some(object.to_string()),
+            };
             let got = GotParam {
                 path: full,
                 name,
                 value,
                 parameter,
             };
-            match objects.last_mut() {
-                Some(last) if last.path == object => last.params.push(got),
-                _ => objects.push(ResolvedObject {
-                    path: object,
+            match (new_object, objects.last_mut()) {
+                (None, Some(last)) => last.params.push(got),
+                (path, _) => objects.push(ResolvedObject {
+                    path: path.unwrap_or_default(),
                     params: std::vec![got],
                 }),
+            }
+            if is_live {
+                let at = objects.len().saturating_sub(1);
+                let param = objects
+                    .last()
+                    .map_or(0, |o| o.params.len().saturating_sub(1));
+                live.slots.push((live.path, at, param));
             }
         }
         Ok(objects)
@@ -367,6 +412,50 @@ impl Engine {
                 .read
         });
         Ok(out)
+    }
+}
+
+/// The live parameters a read meets: the object instances to read from the hardware with
+/// their parameters' names (each once), and, for a Get, where each live value sits in the
+/// answer.
+#[derive(Default)]
+struct LiveParams {
+    objects: Vec<(String, Vec<&'static str>)>,
+    /// (requested path, object, parameter) indexes into a Get's answer.
+    slots: Vec<(usize, usize, usize)>,
+    /// The index of the requested path being answered.
+    path: usize,
+    /// The last object instance asked about and its schema path (results come grouped by
+    /// object: one schema path per object, not per parameter).
+    last: Option<(String, String)>,
+}
+
+impl LiveParams {
+    /// Notes parameter `name` at instance path `path` if the hardware provides it live;
+    /// returns whether it does.
+    fn note(&mut self, hal: &dyn Parameters, path: &str, name: &'static str) -> bool {
+        let object = object_of(path);
+        let schema = match &self.last {
+            Some((last, schema)) if last == object => schema,
+            _ => {
+                let (_, schema) = self
+                    .last
+                    .insert((object.to_string(), schema_path_of(object)));
+                schema
+            }
+        };
+        if !hal.is_live(schema, name) {
+            return false;
+        }
+        match self.objects.iter_mut().find(|(o, _)| o == object) {
+            Some((_, names)) => {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            None => self.objects.push((object.to_string(), std::vec![name])),
+        }
+        true
     }
 }
 
