@@ -8,6 +8,8 @@
     clippy::indexing_slicing
 )]
 
+mod attacks;
+
 use std::time::Duration;
 
 use cwmp_core::codec::*;
@@ -15,11 +17,8 @@ use cwmp_core::error::{EncodeProblem, Limit};
 use cwmp_core::{CodecError, DecodeError};
 use proptest::prelude::*;
 
-const HEAD: &str = r#"<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap-env:Header><cwmp:ID soap-env:mustUnderstand="1">req-9</cwmp:ID></soap-env:Header><soap-env:Body>"#;
-const TAIL: &str = "</soap-env:Body></soap-env:Envelope>";
-
 fn wrap(body: &str) -> String {
-    format!("{HEAD}{body}{TAIL}")
+    attacks::envelope("req-9", body)
 }
 
 fn decode(input: impl AsRef<[u8]>) -> Result<Envelope, DecodeError> {
@@ -66,23 +65,7 @@ fn doctype_is_refused() {
 
 #[test]
 fn billion_laughs_is_refused_before_any_expansion() {
-    let mut dtd = String::from("<!DOCTYPE lolz [<!ENTITY lol \"lol\">");
-    for i in 1..10 {
-        let prev = if i == 1 {
-            "lol".to_owned()
-        } else {
-            format!("lol{}", i - 1)
-        };
-        dtd.push_str(&format!(
-            "<!ENTITY lol{i} \"{}\">",
-            format!("&{prev};").repeat(10)
-        ));
-    }
-    dtd.push_str("]>");
-    let input = format!(
-        "{dtd}{}",
-        wrap("<cwmp:Reboot><CommandKey>&lol9;</CommandKey></cwmp:Reboot>")
-    );
+    let input = attacks::billion_laughs("req-9");
     let e = err(input);
     assert_eq!(e.kind(), &CodecError::DocType);
 }
@@ -118,12 +101,15 @@ fn deep_nesting_stops_at_the_depth_limit() {
     let e = err(wrap(&format!("<cwmp:X_Deep>{body}</cwmp:X_Deep>")));
     assert_limit(&e, Limit::Depth);
     assert!(
-        e.offset() < 200 + 32 * 3 + HEAD.len() as u64,
+        e.offset() < 200 + 32 * 3 + attacks::head("req-9").len() as u64,
         "stopped early: {}",
         e.offset()
     );
     // Unclosed nesting, and nesting inside a known RPC, too.
-    assert_limit(&err(format!("{HEAD}{}", "<a>".repeat(n))), Limit::Depth);
+    assert_limit(
+        &err(format!("{}{}", attacks::head("req-9"), "<a>".repeat(n))),
+        Limit::Depth,
+    );
     let e = err(wrap(&format!(
         "<cwmp:Reboot><CommandKey>{body}</CommandKey></cwmp:Reboot>"
     )));
@@ -464,10 +450,10 @@ fn structure_violations_are_invalid_arguments() {
 
 #[test]
 fn unknown_mandatory_header_fails_but_keeps_the_id() {
-    let input = HEAD.replace(
+    let input = attacks::head("req-9").replace(
         "</soap-env:Header>",
         "<v:X_Secret xmlns:v=\"urn:v\" soap-env:mustUnderstand=\"1\">1</v:X_Secret></soap-env:Header>",
-    ) + "<cwmp:GetRPCMethods/>" + TAIL;
+    ) + "<cwmp:GetRPCMethods/>" + attacks::TAIL;
     let e = err(&input);
     assert_eq!(
         e.kind(),

@@ -12,6 +12,7 @@
     clippy::indexing_slicing
 )]
 
+mod attacks;
 mod support;
 
 use cwmp_core::codec::{Body, Envelope, InformResponse, Limits};
@@ -21,11 +22,8 @@ use cwmp_core::session::{
 use support::{Cpe, STEP_BOUND};
 use tr181_model::store::Store;
 
-const HEAD: &str = r#"<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap-env:Header><cwmp:ID soap-env:mustUnderstand="1">hostile</cwmp:ID></soap-env:Header><soap-env:Body>"#;
-const TAIL: &str = "</soap-env:Body></soap-env:Envelope>";
-
 fn wrap(body: &str) -> Vec<u8> {
-    format!("{HEAD}{body}{TAIL}").into_bytes()
+    attacks::envelope("hostile", body).into_bytes()
 }
 
 fn snapshot(cpe: &Cpe) -> Store {
@@ -88,24 +86,7 @@ async fn in_session() -> Cpe {
 }
 
 fn billion_laughs() -> Vec<u8> {
-    let mut dtd = String::from("<!DOCTYPE lolz [<!ENTITY lol \"lol\">");
-    for i in 1..10 {
-        let prev = if i == 1 {
-            "lol".to_owned()
-        } else {
-            format!("lol{}", i - 1)
-        };
-        dtd.push_str(&format!(
-            "<!ENTITY lol{i} \"{}\">",
-            format!("&{prev};").repeat(10)
-        ));
-    }
-    dtd.push_str("]>");
-    let mut out = dtd.into_bytes();
-    out.extend(wrap(
-        "<cwmp:Reboot><CommandKey>&lol9;</CommandKey></cwmp:Reboot>",
-    ));
-    out
+    attacks::billion_laughs("hostile").into_bytes()
 }
 
 #[tokio::test(flavor = "current_thread")]
