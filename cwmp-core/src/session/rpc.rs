@@ -175,12 +175,8 @@ impl Session {
                 return self.answer(namespace, id, Body::FactoryResetResponse);
             }
             Body::Download(req) => {
-                if self.state.transfers.len() >= self.config.limits.max_transfers {
-                    return self.answer(
-                        namespace,
-                        id,
-                        fault_body(9004, Some("transfer queue full")),
-                    );
+                if let Some(fault) = self.transfer_queue_full() {
+                    return self.answer(namespace, id, fault);
                 }
                 let mut transfer = FileTransfer::download(
                     FileType::from_cwmp(&req.file_type, Direction::Download),
@@ -210,12 +206,8 @@ impl Session {
                 )
             }
             Body::Upload(req) => {
-                if self.state.transfers.len() >= self.config.limits.max_transfers {
-                    return self.answer(
-                        namespace,
-                        id,
-                        fault_body(9004, Some("transfer queue full")),
-                    );
+                if let Some(fault) = self.transfer_queue_full() {
+                    return self.answer(namespace, id, fault);
                 }
                 let mut transfer = FileTransfer::upload(
                     FileType::from_cwmp(&req.file_type, Direction::Upload),
@@ -548,9 +540,16 @@ impl Session {
         Body::SetParameterAttributesResponse
     }
 
+    /// Fault 9004 when the transfer queue has no room for one more (Download, Upload,
+    /// ScheduleDownload).
+    fn transfer_queue_full(&self) -> Option<Body> {
+        (self.state.transfers.len() >= self.config.limits.max_transfers)
+            .then(|| fault_body(9004, Some("transfer queue full")))
+    }
+
     fn schedule_download(&mut self, req: crate::codec::ScheduleDownload) -> Body {
-        if self.state.transfers.len() >= self.config.limits.max_transfers {
-            return fault_body(9004, Some("transfer queue full"));
+        if let Some(fault) = self.transfer_queue_full() {
+            return fault;
         }
         let windows = &req.time_window_list;
         let ordered = windows.iter().all(|w| w.window_start < w.window_end)
