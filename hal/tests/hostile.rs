@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use common::{acs, add_one, set_one, start, usp};
 use hal::engine::{
-    AddRequest, AllowAll, DeleteRequest, GetRequest, ObjectCreation, ObjectSettings, ParamSetting,
-    SetRequest,
+    AddRequest, AllowAll, DeleteRequest, GetNamesRequest, GetRequest, ObjectCreation,
+    ObjectSettings, OperateRequest, ParamSetting, SetRequest,
 };
 use hal::sim::SimDevice;
 use hal::{Engine, EngineError};
@@ -165,6 +165,67 @@ async fn a_reference_cycle_stops_at_the_follow_limit() {
         .unwrap();
     assert_limit(&response.results[0].outcome.as_ref().unwrap_err().error);
     assert!(snapshot(&engine) == before, "reading changes nothing");
+}
+
+#[tokio::test]
+async fn usp_path_syntax_from_an_acs_is_an_invalid_name() {
+    let (_sim, engine) = engine().await;
+    let before = snapshot(&engine);
+    let invalid = |e: &EngineError, path: &str| {
+        assert!(
+            matches!(e, EngineError::Model(tr181_model::Error::InvalidPath { path: p, .. }) if p == path),
+            "{path}: {e:?}"
+        );
+        assert_eq!(e.cwmp_fault(), 9005, "{path}");
+    };
+    for path in [
+        "Device.WiFi.SSID.*.SSID",
+        "Device.WiFi.SSID.[Enable==true].SSID",
+        "Device.IP.Interface.1.LowerLayers+.Name",
+        "Device.NAT.PortMapping.*.",
+    ] {
+        // A controller may use the syntax; an ACS may not, in a read or a write.
+        let read = engine.get(&usp(), &GetRequest::new([path])).await.unwrap();
+        assert!(read.results[0].outcome.is_ok(), "{path}: {read:?}");
+        let read = engine.get(&acs(), &GetRequest::new([path])).await.unwrap();
+        invalid(&read.results[0].outcome.as_ref().unwrap_err().error, path);
+        let names = engine
+            .get_names(&acs(), &GetNamesRequest::new(path, false))
+            .await
+            .unwrap_err();
+        invalid(&names, path);
+    }
+    let failure = engine
+        .set(
+            &acs(),
+            &SetRequest::from_parameters([("Device.WiFi.SSID.*.SSID", "owned")]),
+        )
+        .await
+        .unwrap_err();
+    invalid(&failure.error, "Device.WiFi.SSID.*.");
+    assert_eq!(failure.param_errors[0].path, "Device.WiFi.SSID.*.SSID");
+    let failure = engine
+        .add(
+            &acs(),
+            &add_one("Device.IP.Interface.*.IPv4Address.", vec![]),
+        )
+        .await
+        .unwrap_err();
+    invalid(&failure.error, "Device.IP.Interface.*.IPv4Address.");
+    let failure = engine
+        .delete(&acs(), &DeleteRequest::new(["Device.NAT.PortMapping.*."]))
+        .await
+        .unwrap_err();
+    invalid(&failure.error, "Device.NAT.PortMapping.*.");
+    let error = engine
+        .operate(
+            &acs(),
+            &OperateRequest::new("Device.IP.Interface.*.Reset()", "k"),
+        )
+        .await
+        .unwrap_err();
+    invalid(&error, "Device.IP.Interface.*.Reset()");
+    assert!(snapshot(&engine) == before, "nothing was written");
 }
 
 #[tokio::test]

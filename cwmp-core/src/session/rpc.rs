@@ -24,10 +24,9 @@ use std::num::NonZeroU32;
 use hal::EngineError;
 use hal::engine::{
     AddRequest, DeleteRequest, Failure, GetNamesRequest, GetRequest, GotParam, ObjectCreation,
-    ParamError, SetRequest,
+    SetRequest,
 };
 use hal::transfer::{Direction, FileTransfer, FileType};
-use tr181_model::path::Path;
 use tr181_model::schema::ActiveNotify;
 
 use super::state::{ParameterAttributes, TransferOrigin, TransferRecord, notification_to_u8};
@@ -100,9 +99,6 @@ impl Session {
             body,
         } = envelope;
         let id = header.id;
-        if let Some(name) = usp_only_name(&body) {
-            return self.answer(namespace, id, usp_only_fault(&body, name));
-        }
         let parameter_key = |key: &str| key.to_owned();
         let (request, work) = match body {
             Body::GetRpcMethods => {
@@ -685,46 +681,6 @@ fn transfer_state(record: &TransferRecord) -> TransferState {
     } else {
         TransferState::NotYetStarted
     }
-}
-
-/// The first name in an ACS request that only USP can have: a wildcard, search expression or
-/// reference follow parses as a path, but CWMP names by name and instance number only (found
-/// by the hostile-input tests: a search matching nothing was answered as success, and a
-/// wildcard write would have set every row).
-fn usp_only_name(body: &Body) -> Option<String> {
-    let names: Vec<&str> = match body {
-        Body::GetParameterValues(r) => r.parameter_names.iter().map(String::as_str).collect(),
-        Body::GetParameterAttributes(r) => r.parameter_names.iter().map(String::as_str).collect(),
-        Body::SetParameterValues(r) => r.parameter_list.iter().map(|p| p.name.as_str()).collect(),
-        Body::SetParameterAttributes(r) => {
-            r.parameter_list.iter().map(|p| p.name.as_str()).collect()
-        }
-        Body::GetParameterNames(r) => vec![r.parameter_path.as_str()],
-        Body::AddObject(r) => vec![r.object_name.as_str()],
-        Body::DeleteObject(r) => vec![r.object_name.as_str()],
-        _ => Vec::new(),
-    };
-    names
-        .into_iter()
-        .find(|name| {
-            Path::parse(name, &tr181_model::Limits::DEFAULT).is_ok_and(|path| !path.is_plain())
-        })
-        .map(str::to_owned)
-}
-
-/// 9005 "Invalid parameter name" for `name` (for SetParameterValues, 9003 naming it).
-fn usp_only_fault(body: &Body, name: String) -> Body {
-    let error = EngineError::Model(tr181_model::Error::InvalidPath {
-        path: name.clone(),
-        position: 0,
-        reason: "not a CWMP name (wildcard, search expression or reference follow)",
-    });
-    if matches!(body, Body::SetParameterValues(_)) {
-        let mut failure = Failure::new(error.clone());
-        failure.param_errors.push(ParamError::new(name, error));
-        return set_fault(&failure);
-    }
-    engine_fault(&error)
 }
 
 /// The fault of a failed SetParameterValues: 9003 with one entry per failed parameter, or the

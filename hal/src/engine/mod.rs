@@ -719,6 +719,25 @@ impl Engine {
     }
 }
 
+/// Parses a path a principal sent, in its protocol's syntax. USP paths may hold wildcards,
+/// search expressions and reference follows; a CWMP ACS names items by name and instance
+/// number only, so for it such a path is
+/// [`InvalidPath`](tr181_model::Error::InvalidPath) (CWMP 9005; the hostile-input suites found
+/// that a search matching nothing was answered as success, and that a wildcard write would
+/// have set every row). Every request path goes through here, once.
+fn parse_path(path: &str, protocol: Protocol, limits: &Limits) -> Result<Path, EngineError> {
+    let parsed = Path::parse(path, limits)?;
+    if protocol == Protocol::Cwmp && !parsed.is_plain() {
+        return Err(tr181_model::Error::InvalidPath {
+            path: path.into(),
+            position: path.find(['*', '[', '+', '#']).unwrap_or(0),
+            reason: "not a CWMP name (wildcard, search expression or reference follow)",
+        }
+        .into());
+    }
+    Ok(parsed)
+}
+
 /// `Ok` if `allowed`, else [`EngineError::PermissionDenied`] for `path` (CWMP 9001, USP 7006).
 fn require(allowed: bool, path: &str) -> Result<(), EngineError> {
     if allowed {

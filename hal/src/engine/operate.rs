@@ -15,14 +15,15 @@
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use tr181_model::path::{Path, PathKind};
+use tr181_model::path::PathKind;
 use tr181_model::schema::{Command, Protocol};
 use tr181_model::store::{Origin, Resolved};
 use tr181_model::value::Value;
 
 use super::{
     BootIntent, Engine, OperateOutcome, OperateRequest, OperateResponse, OperateResult,
-    OperationRef, Principal, RunningCall, RunningTransfer, Target, require, schema_path_of,
+    OperationRef, Principal, RunningCall, RunningTransfer, Target, parse_path, require,
+    schema_path_of,
 };
 use crate::error::{EngineError, HalError};
 use crate::feed::CallId;
@@ -87,7 +88,7 @@ impl Engine {
         self.check_items(request.input.len())?;
         let targets: Vec<(String, &'static Command)> = {
             let store = self.store();
-            let parsed = Path::parse(&request.command, store.limits())?;
+            let parsed = parse_path(&request.command, principal.protocol, store.limits())?;
             if !matches!(parsed.kind, PathKind::Command(_)) {
                 return Err(tr181_model::Error::UnknownPath {
                     path: request.command.clone(),

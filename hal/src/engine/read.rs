@@ -14,7 +14,7 @@ use super::gate::Guard;
 use super::{
     Engine, Failure, GetInstancesRequest, GetInstancesResponse, GetNamesRequest, GetRequest,
     GetResponse, GotParam, PathResult, Principal, ResolvedObject, SupportedRequest,
-    SupportedResponse, Target, object_of, schema_path_of, shown,
+    SupportedResponse, Target, object_of, parse_path, schema_path_of, shown,
 };
 use crate::error::EngineError;
 use crate::traits::{DiscoveredRow, Parameters};
@@ -112,7 +112,9 @@ impl Engine {
         let store = self.store();
         let mut live = LiveParams::default();
         for path in paths {
-            let Ok(items) = resolve_params(&store, path, protocol, max_depth) else {
+            let Ok(items) = parse_path(path, protocol, store.limits())
+                .and_then(|parsed| resolve_params(&store, &parsed, protocol, max_depth))
+            else {
                 continue;
             };
             for item in items {
@@ -217,9 +219,9 @@ impl Engine {
         reads_secured: bool,
         live: &mut LiveParams,
     ) -> Result<Vec<ResolvedObject>, EngineError> {
-        let parsed = Path::parse(path, store.limits())?;
+        let parsed = parse_path(path, principal.protocol, store.limits())?;
         let direct = parsed.is_plain() && !parsed.is_object();
-        let items = resolve_params(store, path, principal.protocol, max_depth)?;
+        let items = resolve_params(store, &parsed, principal.protocol, max_depth)?;
         let mut objects: Vec<ResolvedObject> = Vec::new();
         for item in items {
             let full = item.path;
@@ -290,7 +292,7 @@ impl Engine {
         };
         let _gate = self.enter_read(principal.protocol, &[path], None).await?;
         let store = self.store();
-        let parsed = Path::parse(path, store.limits())?;
+        let parsed = parse_path(path, principal.protocol, store.limits())?;
         if request.next_level && !parsed.is_object() {
             return Err(EngineError::InvalidArguments {
                 path: path.into(),
@@ -336,7 +338,7 @@ impl Engine {
         path: &str,
         first_level_only: bool,
     ) -> Result<Vec<InstanceInfo>, EngineError> {
-        let parsed = Path::parse(path, store.limits())?;
+        let parsed = parse_path(path, principal.protocol, store.limits())?;
         if !parsed.is_object() {
             return Err(tr181_model::Error::UnknownPath { path: path.into() }.into());
         }
@@ -384,7 +386,7 @@ impl Engine {
         first_level_only: bool,
     ) -> Result<Vec<&'static Object>, EngineError> {
         let protocol = principal.protocol;
-        let parsed = Path::parse(path, store.limits())?;
+        let parsed = parse_path(path, protocol, store.limits())?;
         let unknown = || EngineError::from(tr181_model::Error::UnknownPath { path: path.into() });
         if !parsed.is_object() {
             return Err(unknown());
@@ -473,13 +475,12 @@ fn per_path<T>(
 /// The parameters a requested path addresses, in path order.
 fn resolve_params<'a>(
     store: &'a Store,
-    path: &str,
+    parsed: &Path,
     protocol: Protocol,
     max_depth: Option<u32>,
 ) -> Result<Vec<ParamValue<'a>>, EngineError> {
-    let parsed = Path::parse(path, store.limits())?;
     let mut out = Vec::new();
-    for item in store.resolve(&parsed, protocol)? {
+    for item in store.resolve(parsed, protocol)? {
         match item {
             Resolved::Object { path, .. } | Resolved::Table { path, .. } => {
                 out.extend(store.parameters(&path, protocol, max_depth)?);

@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use tr181_model::path::Path;
 use tr181_model::store::{Origin, Resolved, Savepoint, Store, Transaction};
 use tr181_model::value::Value;
 
@@ -19,7 +18,7 @@ use super::request::WriteRequest;
 use super::{
     AddRequest, AddResponse, AddedInstance, DeleteRequest, DeleteResponse, Deleted, Engine,
     Failure, ObjectCreation, ObjectSettings, ParamError, PathResult, Principal, SetRequest,
-    SetResponse, Target, UpdatedInstance, object_of, require, shown,
+    SetResponse, Target, UpdatedInstance, object_of, parse_path, require, shown,
 };
 use crate::error::{EngineError, HalError};
 use crate::traits::{Applied, ApplyError, ParamChange};
@@ -536,7 +535,7 @@ impl Engine {
     ) -> Result<Vec<StagedInstance>, Failure> {
         let names = || object.params.iter().map(|p| p.name.clone());
         let fail = |error: EngineError| object_failure(&object.path, names(), error);
-        let parsed = Path::parse(&object.path, txn.limits()).map_err(|e| fail(e.into()))?;
+        let parsed = parse_path(&object.path, principal.protocol, txn.limits()).map_err(fail)?;
         let unknown = || {
             fail(
                 tr181_model::Error::UnknownPath {
@@ -664,7 +663,8 @@ impl Engine {
         principal: &Principal,
         object: &ObjectCreation,
     ) -> Result<StagedRow, Failure> {
-        let parsed = Path::parse(&object.path, txn.limits()).map_err(|e| Failure::new(e.into()))?;
+        let parsed =
+            parse_path(&object.path, principal.protocol, txn.limits()).map_err(Failure::new)?;
         let not_a_table = || {
             Failure::new(
                 tr181_model::Error::NotATable {
@@ -778,7 +778,7 @@ impl Engine {
         allow_partial: bool,
         refused: &BTreeSet<String>,
     ) -> Result<StagedDelete, Failure> {
-        let parsed = Path::parse(path, txn.limits()).map_err(|e| Failure::new(e.into()))?;
+        let parsed = parse_path(path, principal.protocol, txn.limits()).map_err(Failure::new)?;
         let not_a_row = || Failure::new(tr181_model::Error::NotATable { path: path.into() }.into());
         if !parsed.is_object() {
             return Err(not_a_row());
