@@ -4,7 +4,7 @@
 //! acsrs comes from `.ci/peers` (`$CPE_PEERS_DIR/bin/acsrs`, default
 //! `~/.cache/cpe-mgmt-peers/bin/acsrs`); without it these tests fail and say so. Each test
 //! writes acsrs's configuration in a temporary `HOME` (free loopback ports, its own CA and
-//! server certificate made with the `openssl` command), starts it, and starts the agent
+//! server certificate made with the `openssl` command, [`common::tls`]), starts it, and starts the agent
 //! against it. Everything after the bootstrap session goes through acsrs's management API,
 //! on one kept-alive connection (acsrs keeps the CWMP session open while that connection
 //! lives): GetParameterValues (which makes acsrs send a Digest connection request, signed
@@ -39,7 +39,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
-use common::{AgentProcess, Controller, WAIT, get, get_params};
+use common::tls::{make_certificates, openssl};
+use common::{AgentProcess, Controller, WAIT, free_port, get, get_params};
 
 /// The serial number of the simulated device, acsrs's key for it.
 const SN: &str = "SIM0001";
@@ -69,78 +70,9 @@ fn acsrs_binary() -> PathBuf {
     binary
 }
 
-/// A free loopback port (bound, then released for the peer to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("the openssl command (installed by .ci/peers)");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Writes `<prefix>ca.pem` (a P-256 CA) and, when `server` is set, `key.pem`, `cert.pem`
-/// (for `IP:127.0.0.1`, signed by that CA) and acsrs's `identity.p12` into `dir`.
-fn make_certificates(dir: &Path, prefix: &str, server: bool) {
-    let (ca, ca_key) = (format!("{prefix}ca.pem"), format!("{prefix}ca-key.pem"));
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let subject = format!("/CN=cpe-mgmt {prefix}test CA");
-    let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subject];
-    args.extend(ec);
-    args.extend(["-keyout", &ca_key, "-out", &ca]);
-    args.extend(["-addext", "basicConstraints=critical,CA:true"]);
-    args.extend(["-addext", "keyUsage=critical,keyCertSign"]);
-    openssl(dir, &args);
-    if !server {
-        return;
-    }
-    let mut args = vec!["req", "-subj", "/CN=127.0.0.1", "-keyout", "key.pem"];
-    args.extend(ec);
-    args.extend(["-out", "cert.csr"]);
-    openssl(dir, &args);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:false\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-days",
-            "2",
-            "-in",
-            "cert.csr",
-            "-CA",
-            &ca,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            "cert.pem",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
+/// Writes acsrs's `identity.p12` (the server key and certificate of [`make_certificates`])
+/// into `dir`.
+fn make_identity(dir: &Path) {
     openssl(
         dir,
         &[
@@ -151,7 +83,7 @@ fn make_certificates(dir: &Path, prefix: &str, server: bool) {
             "-in",
             "cert.pem",
             "-certfile",
-            &ca,
+            "ca.pem",
             "-out",
             "identity.p12",
             "-passout",
@@ -184,6 +116,7 @@ impl Acsrs {
         // acsrs's own certificates (autocert) are X.509 v1 without subjectAltName, which
         // rustls (rightly) refuses; it loads identity.p12 from its directory either way.
         make_certificates(&dir, "", true);
+        make_identity(&dir);
         let (plain, secure, management) = (free_port(), free_port(), free_port());
         std::fs::write(
             dir.join("config.toml"),
@@ -496,11 +429,11 @@ async fn acsrs_manages_the_agent_over_https() {
     let mut agent = start_agent(
         state.path(),
         &acs.secure_url,
-        &["--acs-ca-file", other_ca.to_str().unwrap()],
+        &["--ca-file", other_ca.to_str().unwrap()],
     )
     .await;
     let line = agent.wait_line("CWMP POST failed").await;
-    assert!(line.contains("TLS handshake"), "{line}");
+    assert!(line.contains("server certificate refused"), "{line}");
     agent.stop().await;
 
     // With acsrs's CA: the bootstrap over TLS (HTTP Basic, as over TLS it may be), then a
@@ -509,7 +442,7 @@ async fn acsrs_manages_the_agent_over_https() {
     let mut agent = start_agent(
         state.path(),
         &acs.secure_url,
-        &["--acs-ca-file", ca.to_str().unwrap()],
+        &["--ca-file", ca.to_str().unwrap()],
     )
     .await;
     let mut api = Api::connect(&acs.management).await;

@@ -23,15 +23,15 @@ mod common;
 
 use std::path::Path;
 
-use cwmp_core::codec::{Body, Download, Inform, Status, TransferComplete, UNKNOWN_TIME};
+use cwmp_core::codec::{Inform, UNKNOWN_TIME};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use common::{Acs, AgentProcess, WAIT, codes};
+use common::{Acs, AgentProcess, WAIT, codes, download, download_pending, transfer_complete};
 
 /// The served file.
-const SIZE: usize = 64 * 1024;
+const SIZE: u32 = 64 * 1024;
 
 fn content() -> Vec<u8> {
     (0..SIZE).map(|i| (i % 251) as u8).collect()
@@ -73,21 +73,6 @@ async fn file_server() -> (String, mpsc::UnboundedReceiver<String>) {
     (url, requests)
 }
 
-fn download(url: &str, key: &str) -> Body {
-    Body::Download(Download {
-        command_key: key.into(),
-        file_type: "1 Firmware Upgrade Image".into(),
-        url: url.into(),
-        username: String::new(),
-        password: String::new(),
-        file_size: u32::try_from(SIZE).unwrap(),
-        target_file_name: "fw.bin".into(),
-        delay_seconds: 0,
-        success_url: String::new(),
-        failure_url: String::new(),
-    })
-}
-
 async fn start_agent(state_dir: &Path, acs_url: &str) -> AgentProcess {
     AgentProcess::start(state_dir, &["--acs-url", acs_url, "--cr-port", "0"]).await
 }
@@ -101,22 +86,6 @@ fn event_key<'a>(inform: &'a Inform, code: &str) -> Option<&'a str> {
         .map(|e| e.command_key.as_str())
 }
 
-/// The ACS's next POST must be a DownloadResponse saying the transfer comes later.
-async fn download_pending(acs: &mut Acs) {
-    match acs.next_post().await.map(|e| e.body) {
-        Some(Body::DownloadResponse(r)) => assert_eq!(r.status, Status::Pending),
-        other => panic!("expected DownloadResponse, got {other:?}"),
-    }
-}
-
-/// The ACS's next POST must be a TransferComplete.
-async fn transfer_complete(acs: &mut Acs) -> TransferComplete {
-    match acs.next_post().await.map(|e| e.body) {
-        Some(Body::TransferComplete(t)) => t,
-        other => panic!("expected TransferComplete, got {other:?}"),
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn a_download_cut_by_sigkill_is_still_reported() {
     let mut acs = Acs::start().await;
@@ -127,7 +96,7 @@ async fn a_download_cut_by_sigkill_is_still_reported() {
     let mut agent = start_agent(state.path(), &acs.url).await;
     let inform = acs.next_inform().await;
     assert!(codes(&inform).contains(&"0 BOOTSTRAP".to_owned()));
-    acs.push(download(&url, "crash-1"));
+    acs.push(download(&url, "crash-1", SIZE));
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
     download_pending(&mut acs).await;
 
@@ -140,7 +109,7 @@ async fn a_download_cut_by_sigkill_is_still_reported() {
     agent.wait_line("download started").await;
     agent.kill();
     // For the next session, after the TransferComplete: a Download that goes through.
-    acs.push(download(&url, "crash-2"));
+    acs.push(download(&url, "crash-2", SIZE));
 
     // Restarted: the interrupted transfer is reported, with its CommandKey and 9017.
     let mut agent = start_agent(state.path(), &acs.url).await;

@@ -21,65 +21,24 @@
 mod common;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use common::{AGENT, AgentProcess, Controller, Link, WAIT, get, get_params};
-
-/// What the agent's handshake request carried.
-#[derive(Debug, Default)]
-struct Handshake {
-    path: String,
-    query: String,
-    protocol: String,
-    extension: String,
-}
+use common::tls::Io;
+use common::{AGENT, AgentProcess, Controller, Handshake, Link, WAIT, get, get_params};
 
 /// Accepts the agent's next connection; answers with `v1.usp` when `speak_usp`.
 async fn accept(
     listener: &TcpListener,
     speak_usp: bool,
-) -> (Option<WebSocketStream<TcpStream>>, Handshake) {
+) -> (Option<WebSocketStream<Box<dyn Io>>>, Handshake) {
     let (stream, _) = tokio::time::timeout(WAIT, listener.accept())
         .await
         .expect("the agent connects in time")
         .unwrap();
-    let seen = Arc::new(Mutex::new(Handshake::default()));
-    let record = seen.clone();
-    #[allow(clippy::result_large_err)] // tungstenite's callback type.
-    let callback = move |request: &Request, mut response: Response| {
-        let header = |name: &str| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        *record.lock().unwrap() = Handshake {
-            path: request.uri().path().to_owned(),
-            query: request.uri().query().unwrap_or_default().to_owned(),
-            protocol: header("Sec-WebSocket-Protocol"),
-            extension: header("Sec-WebSocket-Extensions"),
-        };
-        if speak_usp {
-            response
-                .headers_mut()
-                .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("v1.usp"));
-        }
-        Ok(response)
-    };
-    let ws = tokio::time::timeout(WAIT, tokio_tungstenite::accept_hdr_async(stream, callback))
-        .await
-        .expect("handshake in time")
-        .ok();
-    let seen = std::mem::take(&mut *seen.lock().unwrap());
-    (ws, seen)
+    common::accept_agent(Box::new(stream), speak_usp).await
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -1,7 +1,7 @@
 //! Helpers shared by the end-to-end tests: the `cpe-agent` process (a temporary state
 //! directory, free ports, its log lines), a USP controller built with rusp-lib over
 //! tokio-tungstenite, MQTT ([`mqtt`]: rumqttc through a real mosquitto) or a Unix domain
-//! socket ([`uds`]), the USP requests
+//! socket ([`uds`]), over plain TCP or TLS ([`tls`]), the USP requests
 //! every MTP test walks through ([`scenario`]), and a scripted CWMP ACS (a hyper server on a
 //! free loopback port). Every wait is bounded by [`WAIT`].
 // Each test binary uses a part of these helpers.
@@ -9,6 +9,7 @@
 
 pub(crate) mod mqtt;
 pub(crate) mod scenario;
+pub(crate) mod tls;
 pub(crate) mod uds;
 
 use std::collections::VecDeque;
@@ -22,8 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cwmp_core::codec::{
-    Body as CwmpBody, CwmpNamespace, Envelope, GetParameterValues, Inform, InformResponse, Limits,
-    ParameterValue, SetParameterValues, ValueType,
+    Body as CwmpBody, CwmpNamespace, Download, Envelope, GetParameterValues, Inform,
+    InformResponse, Limits, ParameterValue, SetParameterValues, Status, TransferComplete,
+    ValueType,
 };
 use futures_util::{SinkExt as _, StreamExt as _};
 use http_body_util::{BodyExt as _, Full};
@@ -37,13 +39,20 @@ use rusp_lib::usp_builder::{
 };
 use rusp_lib::usp_decoder::{try_decode_msg, try_decode_record};
 use rusp_lib::usp_record::mod_Record::OneOfrecord_type;
+use rustls::pki_types::ServerName;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
+use tokio_rustls::TlsConnector;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::handshake::server::{
+    Request as WsRequest, Response as WsResponse,
+};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use tls::Io;
 
 /// Runs a test's scenario, failing it if it takes longer than `limit`.
 pub(crate) async fn within<F: Future>(limit: Duration, scenario: F) -> F::Output {
@@ -58,6 +67,15 @@ pub(crate) const AGENT: &str = "os::00D09E-SIM0001";
 pub(crate) const CTRL: &str = "self::controller";
 /// The longest any single wait may take.
 pub(crate) const WAIT: Duration = Duration::from_secs(20);
+
+/// A free loopback port (bound, then released for a peer to take).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 
 // ---------------------------------------------------------------------------------------------
 // The agent process
@@ -113,7 +131,8 @@ impl AgentProcess {
             agent.cr_url = url.to_owned();
             agent.wait_line("CWMP client informing the ACS at ").await;
         }
-        let line = agent.wait_line("listening on ws://").await;
+        // ws:// or wss://
+        let line = agent.wait_line("listening on ws").await;
         assert!(line.contains(&format!("USP agent {AGENT} ")), "{line}");
         agent.url = line
             .split("listening on ")
@@ -192,8 +211,8 @@ impl Drop for AgentProcess {
 
 /// How a controller reaches the agent.
 pub(crate) enum Link {
-    /// A WebSocket connection to the agent's server.
-    WebSocket(Box<WebSocketStream<TcpStream>>),
+    /// A WebSocket connection to the agent's server (or the agent's to the test's).
+    WebSocket(Box<WebSocketStream<Box<dyn Io>>>),
     /// A connection to the MQTT broker the agent uses.
     Mqtt(mqtt::MqttLink),
     /// A Unix domain socket connection, handshake done.
@@ -224,6 +243,54 @@ impl Link {
     }
 }
 
+/// What the agent's handshake request carried.
+#[derive(Debug, Default)]
+pub(crate) struct Handshake {
+    pub(crate) path: String,
+    pub(crate) query: String,
+    pub(crate) protocol: String,
+    pub(crate) extension: String,
+}
+
+/// The WebSocket handshake of the agent's client on `stream` (the test plays the
+/// controller's server); answers with `v1.usp` when `speak_usp`.
+pub(crate) async fn accept_agent(
+    stream: Box<dyn Io>,
+    speak_usp: bool,
+) -> (Option<WebSocketStream<Box<dyn Io>>>, Handshake) {
+    let seen = Arc::new(Mutex::new(Handshake::default()));
+    let record = seen.clone();
+    #[allow(clippy::result_large_err)] // tungstenite's callback type.
+    let callback = move |request: &WsRequest, mut response: WsResponse| {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        *record.lock().unwrap() = Handshake {
+            path: request.uri().path().to_owned(),
+            query: request.uri().query().unwrap_or_default().to_owned(),
+            protocol: header("Sec-WebSocket-Protocol"),
+            extension: header("Sec-WebSocket-Extensions"),
+        };
+        if speak_usp {
+            response
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("v1.usp"));
+        }
+        Ok(response)
+    };
+    let ws = tokio::time::timeout(WAIT, tokio_tungstenite::accept_hdr_async(stream, callback))
+        .await
+        .expect("handshake in time")
+        .ok();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    (ws, seen)
+}
+
 /// A USP controller on one MTP link.
 pub(crate) struct Controller {
     pub(crate) link: Link,
@@ -234,11 +301,25 @@ pub(crate) struct Controller {
 
 impl Controller {
     pub(crate) async fn connect(url: &str) -> Self {
+        Self::connect_with(url, None).await
+    }
+
+    /// A controller connected to the agent's server at `url`: `ws://`, or `wss://` through
+    /// `tls`.
+    pub(crate) async fn connect_with(url: &str, tls: Option<&TlsConnector>) -> Self {
         let addr = url
             .strip_prefix("ws://")
+            .or_else(|| url.strip_prefix("wss://"))
             .and_then(|rest| rest.split('/').next())
             .unwrap();
         let stream = TcpStream::connect(addr).await.unwrap();
+        let stream: Box<dyn Io> = match tls {
+            Some(tls) => {
+                let name = ServerName::try_from("127.0.0.1").unwrap();
+                Box::new(tls.connect(name, stream).await.unwrap())
+            }
+            None => Box::new(stream),
+        };
         let mut request = format!("{url}?eid={CTRL}").into_client_request().unwrap();
         request
             .headers_mut()
@@ -266,7 +347,7 @@ impl Controller {
     }
 
     /// The WebSocket connection (the controller must be on one).
-    pub(crate) fn ws(&mut self) -> &mut WebSocketStream<TcpStream> {
+    pub(crate) fn ws(&mut self) -> &mut WebSocketStream<Box<dyn Io>> {
         match &mut self.link {
             Link::WebSocket(ws) => ws,
             Link::Mqtt(_) | Link::Uds(_) => panic!("the controller is not on WebSocket"),
@@ -591,6 +672,38 @@ fn reply(script: &Mutex<Script>, envelope: Option<Envelope>) -> Response<Full<By
             *response.status_mut() = hyper::StatusCode::NO_CONTENT;
             response
         }
+    }
+}
+
+/// A CWMP Download (`1 Firmware Upgrade Image`) of `url`, `size` bytes, as `fw.bin`.
+pub(crate) fn download(url: &str, key: &str, size: u32) -> CwmpBody {
+    CwmpBody::Download(Download {
+        command_key: key.into(),
+        file_type: "1 Firmware Upgrade Image".into(),
+        url: url.into(),
+        username: String::new(),
+        password: String::new(),
+        file_size: size,
+        target_file_name: "fw.bin".into(),
+        delay_seconds: 0,
+        success_url: String::new(),
+        failure_url: String::new(),
+    })
+}
+
+/// The ACS's next POST must be a DownloadResponse saying the transfer comes later.
+pub(crate) async fn download_pending(acs: &mut Acs) {
+    match acs.next_post().await.map(|e| e.body) {
+        Some(CwmpBody::DownloadResponse(r)) => assert_eq!(r.status, Status::Pending),
+        other => panic!("expected DownloadResponse, got {other:?}"),
+    }
+}
+
+/// The ACS's next POST must be a TransferComplete.
+pub(crate) async fn transfer_complete(acs: &mut Acs) -> TransferComplete {
+    match acs.next_post().await.map(|e| e.body) {
+        Some(CwmpBody::TransferComplete(t)) => t,
+        other => panic!("expected TransferComplete, got {other:?}"),
     }
 }
 

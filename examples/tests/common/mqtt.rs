@@ -1,7 +1,6 @@
 //! A real mosquitto broker on a free loopback port, and a USP controller's MQTT link built on
 //! rumqttc (MQTT 5 or 3.1.1), for the end-to-end tests.
 
-use std::net::TcpListener as StdTcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -11,7 +10,7 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
 use tokio::sync::mpsc;
 
-use super::WAIT;
+use super::{WAIT, free_port};
 
 /// A mosquitto process with its own configuration, killed on drop.
 pub(crate) struct Mosquitto {
@@ -41,27 +40,54 @@ impl Mosquitto {
     /// Starts mosquitto on a free loopback port (configuration in `dir`) and waits until it
     /// accepts connections.
     pub(crate) async fn start(dir: &Path) -> Self {
-        let port = StdTcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self::start_on(dir, port).await
+        Self::start_on(dir, free_port()).await
     }
 
     /// Starts mosquitto on loopback `port` (configuration in `dir`) and waits until it
     /// accepts connections.
     pub(crate) async fn start_on(dir: &Path, port: u16) -> Self {
+        Self::start_with(dir, port, None).await
+    }
+
+    /// Starts mosquitto with a plain listener on a free loopback port and a TLS listener
+    /// presenting `certs`'s `cert.pem` (see [`super::tls::make_certificates`]) on another;
+    /// returns the broker and the TLS port.
+    /// Run as root, mosquitto reads them as its own user: `dir`, `certs` and the files are
+    /// made readable to all (the test's throwaway key).
+    pub(crate) async fn start_tls(dir: &Path, certs: &Path) -> (Self, u16) {
+        use std::os::unix::fs::PermissionsExt as _;
+        for (path, mode) in [
+            (dir.to_owned(), 0o755),
+            (certs.to_owned(), 0o755),
+            (certs.join("cert.pem"), 0o644),
+            (certs.join("key.pem"), 0o644),
+        ] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let tls_port = free_port();
+        let broker = Self::start_with(dir, free_port(), Some((tls_port, certs))).await;
+        (broker, tls_port)
+    }
+
+    /// Starts mosquitto on loopback `port`, and on `tls` (a port and the directory of the
+    /// server certificate) if given, and waits until it accepts connections on every port.
+    async fn start_with(dir: &Path, port: u16, tls: Option<(u16, &Path)>) -> Self {
         let binary = mosquitto_binary();
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-                 log_dest stderr\nlog_type error\nlog_type warning\n"
-            ),
-        )
-        .unwrap();
+        let mut text = format!(
+            "allow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n\
+             log_type warning\nlistener {port} 127.0.0.1\n"
+        );
+        let mut ports = vec![port];
+        if let Some((tls_port, certs)) = tls {
+            text.push_str(&format!(
+                "listener {tls_port} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
+                certs.join("cert.pem").display(),
+                certs.join("key.pem").display()
+            ));
+            ports.push(tls_port);
+        }
+        std::fs::write(&conf, text).unwrap();
         let child = Command::new(binary)
             .arg("-c")
             .arg(&conf)
@@ -72,10 +98,13 @@ impl Mosquitto {
         let mut broker = Self { child, port };
         let deadline = std::time::Instant::now() + WAIT;
         loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
+            let mut listening = true;
+            for port in &ports {
+                listening &= tokio::net::TcpStream::connect(("127.0.0.1", *port))
+                    .await
+                    .is_ok();
+            }
+            if listening {
                 return broker;
             }
             if let Some(status) = broker.child.try_wait().unwrap() {
@@ -83,7 +112,7 @@ impl Mosquitto {
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "mosquitto did not listen on port {port}"
+                "mosquitto did not listen on ports {ports:?}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -1,25 +1,16 @@
 //! The CWMP driver's HTTP client: one kept-alive HTTP/1.1 connection (hyper) per session to
 //! the ACS, over TCP for `http://` URLs and over TLS (rustls, ring provider) for `https://`.
 //!
-//! TLS trusts only the CA certificates of the configured PEM file (`[cwmp] ca_file`): a
-//! router has no system trust store to speak of, and an operator's ACS is usually signed by
-//! the operator's own CA. The server certificate is checked by rustls's WebPKI verifier
-//! (chain, validity, `subjectAltName` against the URL's host, which may be an IP address).
-
-use std::path::Path;
-use std::sync::Arc;
+//! TLS trusts the agent's CA certificates ([`Trust`]), as every other TLS client of the agent.
 
 use cwmp_core::session::HttpRequest;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
-use hyper::rt::{Read, Write};
 use hyper::{Request, Uri, header};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
+
+use crate::tls::{self, Trust};
 
 /// Most bytes of an ACS response body (the codec refuses more than 1 MiB anyway).
 const MAX_RESPONSE_BODY: usize = 1024 * 1024 + 1;
@@ -36,20 +27,18 @@ struct AcsConnection {
 
 /// The client; see the [module docs](self).
 pub(crate) struct AcsClient {
-    /// The TLS settings, when a CA file is configured (without one, `https://` fails).
-    tls: Option<TlsConnector>,
+    /// The CA certificates, when a CA file is configured (without one, `https://` fails).
+    trust: Option<Trust>,
     connection: Option<AcsConnection>,
 }
 
 impl AcsClient {
-    /// A client trusting the certificates of the PEM file `ca_file` for `https://` URLs
-    /// (`None`: plain HTTP only).
-    pub(crate) fn new(ca_file: Option<&Path>) -> Result<Self, String> {
-        let tls = ca_file.map(tls_connector).transpose()?;
-        Ok(Self {
-            tls,
+    /// A client checking `https://` servers against `trust` (`None`: plain HTTP only).
+    pub(crate) fn new(trust: Option<Trust>) -> Self {
+        Self {
+            trust,
             connection: None,
-        })
+        }
     }
 
     /// Closes the session's connection (TR-069 §3.2.1: the CPE closes it when the session
@@ -124,66 +113,17 @@ impl AcsClient {
 
     /// Opens a connection to the ACS of `uri` (TCP, then TLS for `https`).
     async fn connect(&self, uri: &Uri) -> Result<SendRequest<Full<Bytes>>, String> {
-        let host = uri.host().ok_or("the ACS URL has no host")?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let secure = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            _ => return Err("the ACS URL must be http:// or https://".into()),
-        };
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let stream = TcpStream::connect((host, port))
+        let io = tls::connect(uri, self.trust.as_ref())
             .await
-            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-        let _ = stream.set_nodelay(true);
-        if !secure {
-            return handshake(TokioIo::new(stream)).await;
-        }
-        let tls = self.tls.as_ref().ok_or(
-            "an https:// ACS URL needs a CA file to trust ([cwmp] ca_file or --acs-ca-file)",
-        )?;
-        let name = ServerName::try_from(host.to_owned())
-            .map_err(|e| format!("invalid TLS server name {host:?}: {e}"))?;
-        let stream = tls
-            .connect(name, stream)
+            .map_err(|e| format!("ACS {uri}: {e}"))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
-            .map_err(|e| format!("TLS handshake with {host}:{port} failed: {e}"))?;
-        handshake(TokioIo::new(stream)).await
+            .map_err(|e| format!("HTTP handshake with the ACS failed: {e}"))?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "ACS connection closed");
+            }
+        });
+        Ok(sender)
     }
-}
-
-/// The HTTP/1.1 handshake on `io`; the connection runs in its own task until closed.
-async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, String>
-where
-    T: Read + Write + Unpin + Send + 'static,
-{
-    let (sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| format!("HTTP handshake with the ACS failed: {e}"))?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "ACS connection closed");
-        }
-    });
-    Ok(sender)
-}
-
-/// TLS client settings trusting the certificates of the PEM file `ca_file`.
-fn tls_connector(ca_file: &Path) -> Result<TlsConnector, String> {
-    let context = |e: &dyn std::fmt::Display| format!("CA file {}: {e}", ca_file.display());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| context(&e))? {
-        let cert = cert.map_err(|e| context(&e))?;
-        roots.add(cert).map_err(|e| context(&e))?;
-    }
-    if roots.is_empty() {
-        return Err(context(&"no certificate in it"));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS settings: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
 }

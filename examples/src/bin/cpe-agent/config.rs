@@ -64,9 +64,10 @@ pub(crate) struct Cli {
     /// Password for HTTP authentication towards the ACS.
     #[arg(long, value_name = "PASSWORD")]
     pub(crate) acs_password: Option<String>,
-    /// PEM file of the CA certificates trusted for an `https://` ACS URL.
+    /// PEM file of the CA certificates trusted by every TLS client (an `https://` ACS and
+    /// downloads, `wss://` controllers, MQTT over TLS).
     #[arg(long, value_name = "FILE")]
-    pub(crate) acs_ca_file: Option<String>,
+    pub(crate) ca_file: Option<PathBuf>,
     /// Loopback port of the CWMP connection-request server (0 picks a free port).
     #[arg(long, value_name = "PORT")]
     pub(crate) cr_port: Option<u16>,
@@ -111,6 +112,8 @@ pub(crate) struct Config {
     pub(crate) usp: UspConfig,
     /// The CWMP (TR-069) client.
     pub(crate) cwmp: CwmpConfig,
+    /// TLS settings shared by every client.
+    pub(crate) tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -121,7 +124,26 @@ impl Default for Config {
             device: DeviceConfig::default(),
             usp: UspConfig::default(),
             cwmp: CwmpConfig::default(),
+            tls: TlsConfig::default(),
         }
+    }
+}
+
+/// `[tls]`: what every TLS client of the agent trusts.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct TlsConfig {
+    /// PEM file of the trusted CA certificates (empty: none, so no TLS client connects).
+    pub(crate) ca_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// The trust store of `ca_file`, if one is configured.
+    pub(crate) fn trust(&self) -> Result<Option<crate::tls::Trust>, String> {
+        self.ca_file
+            .as_deref()
+            .map(crate::tls::Trust::load)
+            .transpose()
     }
 }
 
@@ -192,6 +214,11 @@ pub(crate) struct WebSocketConfig {
     pub(crate) path: String,
     /// Seconds between the agent's WebSocket Pings (0: none).
     pub(crate) ping_interval_s: u64,
+    /// PEM file of the server's certificate chain: with `key_file`, the server speaks TLS
+    /// (`wss://`).
+    pub(crate) cert_file: Option<PathBuf>,
+    /// PEM file of the private key of `cert_file`.
+    pub(crate) key_file: Option<PathBuf>,
 }
 
 impl Default for WebSocketConfig {
@@ -201,6 +228,8 @@ impl Default for WebSocketConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7550)),
             path: "/usp".into(),
             ping_interval_s: 30,
+            cert_file: None,
+            key_file: None,
         }
     }
 }
@@ -219,9 +248,6 @@ pub(crate) struct CwmpConfig {
     pub(crate) username: String,
     /// `Device.ManagementServer.Password`.
     pub(crate) password: String,
-    /// PEM file of the CA certificates trusted for an `https://` ACS URL (empty: none, so
-    /// only `http://` works).
-    pub(crate) ca_file: String,
     /// Loopback port of the connection-request server (0: a free port).
     pub(crate) connection_request_port: u16,
     /// Path of the connection-request URL. Digest binds the `uri` it signs to this path; some
@@ -252,7 +278,6 @@ impl Default for CwmpConfig {
             acs_url: String::new(),
             username: String::new(),
             password: String::new(),
-            ca_file: String::new(),
             connection_request_port: 7547,
             connection_request_path: "/cwmp-cr".into(),
             basic_over_plain_http: false,
@@ -316,6 +341,9 @@ impl Config {
         if let Some(serial) = &cli.serial {
             self.device.serial.clone_from(serial);
         }
+        if let Some(ca_file) = &cli.ca_file {
+            self.tls.ca_file = Some(ca_file.clone());
+        }
         if let Some(log) = &cli.log {
             self.log.clone_from(log);
         }
@@ -339,7 +367,6 @@ impl Config {
             (&cli.acs_url, &mut cwmp.acs_url),
             (&cli.acs_username, &mut cwmp.username),
             (&cli.acs_password, &mut cwmp.password),
-            (&cli.acs_ca_file, &mut cwmp.ca_file),
             (&cli.cr_username, &mut cwmp.connection_request_username),
             (&cli.cr_password, &mut cwmp.connection_request_password),
             (&cli.cr_path, &mut cwmp.connection_request_path),

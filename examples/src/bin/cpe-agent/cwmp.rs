@@ -34,6 +34,7 @@ use tr181_model::store::Change;
 use crate::acs_client::AcsClient;
 use crate::config::CwmpConfig;
 use crate::device::{DeviceEvent, wall_clock};
+use crate::tls::Trust;
 
 /// The file in the state directory that holds the session's persisted state.
 pub(crate) const STATE_FILE: &str = "cwmp.json";
@@ -138,15 +139,16 @@ pub(crate) struct CwmpDriver {
 }
 
 impl CwmpDriver {
-    /// A driver for `engine`'s device, restoring the state saved in `state_dir`.
+    /// A driver for `engine`'s device, restoring the state saved in `state_dir`, checking an
+    /// `https://` ACS against `trust`.
     pub(crate) fn new(
         engine: Arc<Engine>,
         wake: Arc<Notify>,
         state_dir: &Path,
         cwmp: &CwmpConfig,
-    ) -> Result<Self, String> {
-        let ca_file = (!cwmp.ca_file.is_empty()).then(|| Path::new(&cwmp.ca_file));
-        let client = AcsClient::new(ca_file)?;
+        trust: Option<Trust>,
+    ) -> Self {
+        let client = AcsClient::new(trust);
         let persisted = load_state(state_dir);
         let mut config = SessionConfig::default().with_rng_seed(seed(1));
         config.basic_over_plain_http = cwmp.basic_over_plain_http;
@@ -180,7 +182,7 @@ impl CwmpDriver {
         if let Some(time) = wall_clock() {
             driver.input(Input::WallClock(time));
         }
-        Ok(driver)
+        driver
     }
 
     /// Runs until `shutdown`: `connection_requests` carries each connection request the

@@ -14,6 +14,7 @@ use tr181_model::schema::{Protocol, Protocols};
 use tr181_model::value::DateTime;
 
 use crate::download::Downloads;
+use crate::tls::Trust;
 
 /// The file in the state directory that holds the device's flash.
 pub(crate) const STATE_FILE: &str = "device.json";
@@ -48,19 +49,21 @@ pub(crate) fn wall_clock() -> Option<DateTime> {
     DateTime::from_unix_seconds(i64::try_from(seconds).ok()?)
 }
 
-/// Boots the simulated device with its state in `state_dir` (created if missing). Each of
-/// `stacks` must acknowledge a notice (a boot, a transfer result) before the engine forgets it.
+/// Boots the simulated device with its state in `state_dir` (created if missing), its
+/// downloads checking `https://` servers against `trust`. Each of `stacks` must acknowledge a
+/// notice (a boot, a transfer result) before the engine forgets it.
 pub(crate) async fn boot(
     state_dir: &Path,
     serial: &str,
     stacks: Protocols,
+    trust: Option<Trust>,
 ) -> Result<Device, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(state_dir)
         .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
     let sim = SimDevice::with_file(serial, state_dir.join(STATE_FILE))?;
     sim.set_time(wall_clock());
     let mut hal = sim.hal();
-    let downloads = Arc::new(Downloads::new(hal.lifecycle.clone(), state_dir));
+    let downloads = Arc::new(Downloads::new(hal.lifecycle.clone(), state_dir, trust));
     hal.lifecycle = downloads.clone();
     // The simulated device has no ControllerTrust roles: every controller may do everything.
     let engine = Arc::new(Engine::new(

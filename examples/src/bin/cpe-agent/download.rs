@@ -1,9 +1,12 @@
 //! Real file downloads for the simulated device, crash-safe.
 //!
-//! [`Downloads`] wraps the simulated device's [`Lifecycle`]: a `Download` of an `http://` URL
-//! (CWMP Download, USP `FirmwareImage.{i}.Download()`) is fetched for real (hyper, Basic
-//! credentials when given, a size bound, an idle timeout) into `<state_dir>/downloads/`;
-//! everything else goes to the simulated device.
+//! [`Downloads`] wraps the simulated device's [`Lifecycle`]: a `Download` of an `http://` or
+//! `https://` URL (CWMP Download, USP `FirmwareImage.{i}.Download()`) is fetched for real
+//! (hyper, Basic credentials when given, a size bound, an idle timeout) into
+//! `<state_dir>/downloads/`; everything else goes to the simulated device. `https://` servers
+//! are checked against the agent's CA certificates ([`Trust`]); a server whose certificate is
+//! refused, or a TLS URL with no CA file configured, fails the download with fault 9012
+//! (TR-069: "File transfer server authentication failure"), as does an HTTP 401 or 403.
 //!
 //! Every transfer is written to a journal (`<state_dir>/downloads.json`, temporary file +
 //! rename) before it starts, and its outcome before it is reported. After a crash,
@@ -30,11 +33,11 @@ use hyper::body::Bytes;
 use hyper::{Request, StatusCode, Uri, header};
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpStream;
 use tr181_model::store::Transaction;
 use tr181_model::value::DateTime;
 
 use crate::device::wall_clock;
+use crate::tls::{self, ConnectError, Trust};
 
 /// The journal file in the state directory.
 const JOURNAL_FILE: &str = "downloads.json";
@@ -87,11 +90,14 @@ pub(crate) struct Downloads {
     inner: Arc<dyn Lifecycle>,
     dir: PathBuf,
     journal: Arc<Mutex<Journal>>,
+    /// The CA certificates `https://` servers are checked against.
+    trust: Option<Trust>,
 }
 
 impl Downloads {
-    /// Wraps `inner`, with the journal and the files in `state_dir`.
-    pub(crate) fn new(inner: Arc<dyn Lifecycle>, state_dir: &Path) -> Self {
+    /// Wraps `inner`, with the journal and the files in `state_dir`, checking `https://`
+    /// servers against `trust`.
+    pub(crate) fn new(inner: Arc<dyn Lifecycle>, state_dir: &Path, trust: Option<Trust>) -> Self {
         let path = state_dir.join(JOURNAL_FILE);
         let entries = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
@@ -104,6 +110,7 @@ impl Downloads {
             inner,
             dir: state_dir.join(DOWNLOAD_DIR),
             journal: Arc::new(Mutex::new(Journal { path, entries })),
+            trust,
         }
     }
 
@@ -179,10 +186,13 @@ impl Lifecycle for Downloads {
         if transfer.direction != Direction::Download {
             return self.inner.transfer(id, transfer, reporter).await;
         }
-        if !transfer.url.starts_with("http://") {
+        if !transfer.url.starts_with("http://") && !transfer.url.starts_with("https://") {
             return Err(HalError::Transfer {
                 fault: TransferFault::UnsupportedProtocol,
-                reason: format!("only http:// downloads are supported: {}", transfer.url),
+                reason: format!(
+                    "only http:// and https:// downloads are supported: {}",
+                    transfer.url
+                ),
             });
         }
         let start = wall_clock().and_then(|time| time.unix_seconds());
@@ -201,9 +211,10 @@ impl Lifecycle for Downloads {
         };
         let path = self.dir.join(name);
         let (transfer, journal) = (transfer.clone(), self.journal.clone());
+        let trust = self.trust.clone();
         tokio::spawn(async move {
             tracing::info!(id = id.0, url = %transfer.url, "download started");
-            let result = fetch(&transfer, &path).await;
+            let result = fetch(&transfer, trust.as_ref(), &path).await;
             match &result {
                 Ok(size) => {
                     tracing::info!(id = id.0, size, path = %path.display(), "download done")
@@ -234,8 +245,13 @@ fn unix_time(seconds: Option<i64>) -> Option<DateTime> {
     seconds.and_then(DateTime::from_unix_seconds)
 }
 
-/// GETs `transfer.url` into `path` (through `path.part`); returns the size.
-async fn fetch(transfer: &FileTransfer, path: &Path) -> Result<u64, Failure> {
+/// GETs `transfer.url` into `path` (through `path.part`), checking an `https://` server
+/// against `trust`; returns the size.
+async fn fetch(
+    transfer: &FileTransfer,
+    trust: Option<&Trust>,
+    path: &Path,
+) -> Result<u64, Failure> {
     let failure = |fault: TransferFault| move |e: &dyn std::fmt::Display| (fault, e.to_string());
     let uri: Uri = transfer
         .url
@@ -245,12 +261,21 @@ async fn fetch(transfer: &FileTransfer, path: &Path) -> Result<u64, Failure> {
         .authority()
         .ok_or_else(|| (TransferFault::AccessFile, "the URL has no host".to_owned()))?
         .to_string();
-    let host = uri.host().unwrap_or_default();
-    let port = uri.port_u16().unwrap_or(80);
-    let stream = TcpStream::connect((host.trim_matches(['[', ']']), port))
+    let connect = tokio::time::timeout(IDLE_TIMEOUT, tls::connect(&uri, trust))
         .await
-        .map_err(|e| failure(TransferFault::ContactServer)(&e))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .map_err(|_| {
+            let silent = "the server went silent during the connection".to_owned();
+            (TransferFault::ContactServer, silent)
+        })?;
+    let io = connect.map_err(|error| {
+        let fault = match error {
+            ConnectError::Certificate(_) | ConnectError::NoTrust => TransferFault::Authentication,
+            ConnectError::Handshake(_) | ConnectError::Tcp(_) => TransferFault::ContactServer,
+            ConnectError::Url(_) => TransferFault::AccessFile,
+        };
+        (fault, error.to_string())
+    })?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| failure(TransferFault::ContactServer)(&e))?;
     tokio::spawn(connection);

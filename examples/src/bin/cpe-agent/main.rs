@@ -15,7 +15,8 @@
 //! MTPs), [`mqtt`] (the MQTT client MTP), [`uds`] (the Unix domain socket MTP) and [`cwmp`]
 //! (the CWMP session's
 //! drive loop and the connection-request server), [`acs_client`] (its HTTP/HTTPS client) and
-//! [`cwmp_udp`] (UDP connection requests).
+//! [`cwmp_udp`] (UDP connection requests), [`tls`] (the TLS trust and server certificate
+//! shared by every transport).
 // The driver is where time enters the sans-IO crates: it reads the monotonic clock and the
 // wall clock and passes them in as inputs (STYLE.md §2.3), so the workspace-wide ban on
 // `Instant::now`/`SystemTime::now` does not apply to this binary.
@@ -28,6 +29,7 @@ mod cwmp_udp;
 mod device;
 mod download;
 mod mqtt;
+mod tls;
 mod uds;
 mod usp;
 mod ws;
@@ -102,7 +104,14 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Protocols::USP
     };
-    let device = device::boot(&config.state_dir, &config.device.serial, stacks).await?;
+    let trust = config.tls.trust()?;
+    let device = device::boot(
+        &config.state_dir,
+        &config.device.serial,
+        stacks,
+        trust.clone(),
+    )
+    .await?;
     tracing::info!(
         serial = %config.device.serial,
         state = %config.state_dir.join(device::STATE_FILE).display(),
@@ -178,7 +187,8 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             wake.clone(),
             &config.state_dir,
             &config.cwmp,
-        )?;
+            trust.clone(),
+        );
         tasks.spawn(driver.run(cwmp_device_rx, cr_rx, shutdown.clone()));
         if let Some((udp, address)) = udp {
             // The socket reads the STUN settings again when the store changes.
@@ -217,6 +227,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     usp::start_mtps(
         &config.usp,
         &endpoint_id,
+        trust.as_ref(),
         &mtp_tx,
         &network,
         &shutdown,

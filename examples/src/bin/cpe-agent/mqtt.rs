@@ -8,11 +8,14 @@
 //! property in MQTT 5, the `/reply-to=` suffix of the topic name in 3.1.1, else the topic
 //! configured for the sending controller. Records are PUBLISHed at QoS 1 with the Content Type
 //! `usp.msg` (MQTT 5). A lost connection is retried with TR-181's `ConnectRetryTime` backoff.
+//! With `tls` on, the connection runs over TLS (rumqttc's rustls support, on the agent's
+//! rustls settings), the broker checked against the agent's CA certificates ([`Trust`]).
 //!
 //! All Records of the MTP share one link of the driver ([`LINK`]); the reply-to topic travels
 //! with each [`Outbound`] Record.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::v5;
@@ -27,6 +30,7 @@ use usp_core::mtp::mqtt::{
 };
 use usp_core::usp_record::mqtt_connect_record::MqttVersion;
 
+use crate::tls::Trust;
 use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, next_conn, retry_delay};
 
 /// The driver's link key for every Record sent over MQTT.
@@ -53,6 +57,9 @@ pub(crate) struct MqttConfig {
     pub(crate) host: String,
     /// Broker port (`BrokerPort`).
     pub(crate) port: u16,
+    /// MQTT over TLS, the broker checked against the agent's CA certificates
+    /// (`TransportProtocol` `TLS`).
+    pub(crate) tls: bool,
     /// `"5.0"` or `"3.1.1"` (`ProtocolVersion`).
     pub(crate) version: Version,
     /// MQTT client identifier; empty lets an MQTT 5 broker assign one (kept for reconnects).
@@ -82,6 +89,7 @@ impl Default for MqttConfig {
             enable: false,
             host: "127.0.0.1".into(),
             port: 1883,
+            tls: false,
             version: Version::V5,
             client_id: String::new(),
             username: String::new(),
@@ -123,6 +131,8 @@ pub(crate) struct MqttMtp {
     agent: mpsc::Sender<MtpInput>,
     network: NetworkUp,
     shutdown: watch::Receiver<bool>,
+    /// The TLS client settings, when `config.tls` is on.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// A rumqttc client of either version.
@@ -169,21 +179,31 @@ struct Session {
 }
 
 impl MqttMtp {
-    /// The task for `config`, as agent `endpoint_id`.
+    /// The task for `config`, as agent `endpoint_id`, checking a TLS broker against `trust`
+    /// (required when `config.tls` is on).
     pub(crate) fn new(
         config: &MqttConfig,
         endpoint_id: &str,
         agent: mpsc::Sender<MtpInput>,
         network: NetworkUp,
         shutdown: watch::Receiver<bool>,
-    ) -> Self {
-        Self {
+        trust: Option<&Trust>,
+    ) -> Result<Self, String> {
+        let tls = match (config.tls, trust) {
+            (false, _) => None,
+            (true, Some(trust)) => Some(trust.client_config()),
+            (true, None) => {
+                return Err("[usp.mqtt] tls needs a CA file ([tls] ca_file or --ca-file)".into());
+            }
+        };
+        Ok(Self {
             config: config.clone(),
             endpoint_id: endpoint_id.to_owned(),
             agent,
             network,
             shutdown,
-        }
+            tls,
+        })
     }
 
     /// Connects, serves and reconnects until shutdown (or until the MTP has no topic).
@@ -286,6 +306,12 @@ impl MqttMtp {
         let max_packet = Limits::default()
             .max_record_bytes
             .saturating_add(PACKET_OVERHEAD);
+        let transport = match &self.tls {
+            Some(tls) => {
+                rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls.clone()))
+            }
+            None => rumqttc::Transport::tcp(),
+        };
         match version {
             Version::V5 => {
                 let mut options = v5::MqttOptions::new(client_id, c.host.clone(), c.port);
@@ -295,6 +321,7 @@ impl MqttMtp {
                     ))
                     .set_max_packet_size(Some(u32::try_from(max_packet).unwrap_or(u32::MAX)))
                     .set_request_response_info(Some(1))
+                    .set_transport(transport)
                     .set_user_properties(vec![(
                         USER_PROPERTY_ENDPOINT_ID.to_owned(),
                         self.endpoint_id.clone(),
@@ -309,7 +336,8 @@ impl MqttMtp {
                 let mut options = rumqttc::MqttOptions::new(client_id, c.host.clone(), c.port);
                 options
                     .set_keep_alive(Duration::from_secs(c.keep_alive_s.into()))
-                    .set_max_packet_size(max_packet, max_packet);
+                    .set_max_packet_size(max_packet, max_packet)
+                    .set_transport(transport);
                 if !c.username.is_empty() {
                     options.set_credentials(c.username.clone(), c.password.clone());
                 }

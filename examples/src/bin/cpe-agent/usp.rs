@@ -25,6 +25,7 @@ use usp_core::agent::{
 
 use crate::config::UspConfig;
 use crate::device::{DeviceEvent, wall_clock};
+use crate::tls::Trust;
 use crate::{mqtt, uds, ws};
 
 /// Most Records kept for a controller that is not connected; the oldest go first.
@@ -338,10 +339,12 @@ fn controller_routes(controllers: &[String], usp: &UspConfig) -> Vec<(String, Mt
     routes.into_iter().collect()
 }
 
-/// Starts every enabled MTP of `usp` for the agent `endpoint_id`; the tasks report to `agent`.
+/// Starts every enabled MTP of `usp` for the agent `endpoint_id`, its TLS clients checking
+/// servers against `trust`; the tasks report to `agent`.
 pub(crate) async fn start_mtps(
     usp: &UspConfig,
     endpoint_id: &str,
+    trust: Option<&Trust>,
     agent: &mpsc::Sender<MtpInput>,
     network: &NetworkUp,
     shutdown: &watch::Receiver<bool>,
@@ -349,9 +352,7 @@ pub(crate) async fn start_mtps(
 ) -> Result<(), String> {
     let mut enabled = false;
     if usp.websocket.enable {
-        let server = ws::WsServer::bind(&usp.websocket, endpoint_id)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", usp.websocket.listen))?;
+        let server = ws::WsServer::bind(&usp.websocket, endpoint_id).await?;
         tracing::info!("USP agent {endpoint_id} listening on {}", server.url());
         tasks.spawn(server.serve(agent.clone(), shutdown.clone()));
         enabled = true;
@@ -368,7 +369,8 @@ pub(crate) async fn start_mtps(
             agent.clone(),
             network.clone(),
             shutdown.clone(),
-        );
+            trust,
+        )?;
         tasks.spawn(mtp.run());
         enabled = true;
     }
@@ -382,6 +384,7 @@ pub(crate) async fn start_mtps(
             agent.clone(),
             network.clone(),
             shutdown.clone(),
+            trust.cloned(),
         );
         tasks.spawn(client.run());
         enabled = true;

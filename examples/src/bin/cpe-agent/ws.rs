@@ -4,6 +4,10 @@
 //! to a controller's server and reconnects with the `SessionRetry` backoff. Either way: the
 //! subprotocol `v1.usp`, a WebSocketConnect Record first, one binary message per Record
 //! (a text message closes with 1003), Pings from the agent, one task per connection.
+//!
+//! Both run over TLS too: the server (`wss://`) when `[usp.websocket]` names a certificate and
+//! its key, the client for `wss://` URLs, checking the server against the agent's CA
+//! certificates ([`Trust`]).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -11,9 +15,9 @@ use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -30,11 +34,13 @@ use usp_core::mtp::websocket::{
 };
 
 use crate::config;
+use crate::tls::{self, Io, Trust};
 use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, next_conn, retry_delay};
 
 /// Records queued for one connection before the driver drops them.
 const SEND_QUEUE: usize = 256;
-/// How long the client's TCP connect and WebSocket handshake may take.
+/// How long the client's TCP connect, TLS and WebSocket handshakes may take (and the
+/// server's TLS and WebSocket handshakes).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest wait between the client's attempts (the exponent is capped too).
 const RETRY_MAX: Duration = Duration::from_secs(3600);
@@ -45,6 +51,8 @@ pub(crate) struct WsServer {
     endpoint_id: String,
     path: String,
     ping: Option<Duration>,
+    /// The TLS settings of a `wss://` server.
+    tls: Option<TlsAcceptor>,
 }
 
 impl WsServer {
@@ -52,13 +60,21 @@ impl WsServer {
     pub(crate) async fn bind(
         config: &config::WebSocketConfig,
         endpoint_id: &str,
-    ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(config.listen).await?;
+    ) -> Result<Self, String> {
+        let tls = match (&config.cert_file, &config.key_file) {
+            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+            (None, None) => None,
+            _ => return Err("[usp.websocket] needs both cert_file and key_file for TLS".into()),
+        };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         Ok(Self {
             listener,
             endpoint_id: endpoint_id.to_owned(),
             path: config.path.clone(),
             ping: (config.ping_interval_s > 0).then(|| Duration::from_secs(config.ping_interval_s)),
+            tls,
         })
     }
 
@@ -69,9 +85,10 @@ impl WsServer {
 
     /// The URL controllers connect to.
     pub(crate) fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
         match self.local_addr() {
-            Ok(addr) => format!("ws://{addr}{}", self.path),
-            Err(_) => format!("ws://?{}", self.path),
+            Ok(addr) => format!("{scheme}://{addr}{}", self.path),
+            Err(_) => format!("{scheme}://?{}", self.path),
         }
     }
 
@@ -101,7 +118,13 @@ impl WsServer {
                 agent: agent.clone(),
                 shutdown: shutdown.clone(),
             };
-            tokio::spawn(accept(session, stream, peer, self.path.clone()));
+            tokio::spawn(accept(
+                session,
+                stream,
+                peer,
+                self.path.clone(),
+                self.tls.clone(),
+            ));
         }
     }
 }
@@ -199,8 +222,29 @@ fn percent_decode(value: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Serves one accepted connection: the handshake, then the session.
-async fn accept(session: Session, stream: TcpStream, peer: SocketAddr, path: String) {
+/// Serves one accepted connection: the handshakes (TLS with `tls`, then WebSocket), then the
+/// session.
+async fn accept(
+    session: Session,
+    stream: TcpStream,
+    peer: SocketAddr,
+    path: String,
+    tls: Option<TlsAcceptor>,
+) {
+    let stream: Box<dyn Io> = match tls {
+        None => Box::new(stream),
+        Some(tls) => match tokio::time::timeout(CONNECT_TIMEOUT, tls.accept(stream)).await {
+            Ok(Ok(stream)) => Box::new(stream),
+            Ok(Err(error)) => {
+                tracing::info!(%peer, %error, "TLS handshake refused");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%peer, "TLS handshake timed out");
+                return;
+            }
+        },
+    };
     let mut eid = None;
     #[allow(clippy::result_large_err)] // tungstenite's callback type.
     let callback = |request: &Request, response: Response| {
@@ -210,10 +254,14 @@ async fn accept(session: Session, stream: TcpStream, peer: SocketAddr, path: Str
     };
     let handshake =
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config()));
-    let ws = match handshake.await {
-        Ok(ws) => ws,
-        Err(error) => {
+    let ws = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(error)) => {
             tracing::info!(%peer, %error, "WebSocket handshake refused");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, "WebSocket handshake timed out");
             return;
         }
     };
@@ -237,10 +285,7 @@ impl Session {
     /// Runs one USP session with controller `eid` (unnamed: a key of its own, no Connect
     /// Record) on an open WebSocket: the WebSocketConnect Record, the link to the driver, then
     /// Records both ways until either side closes.
-    async fn run<S>(&self, ws: WebSocketStream<S>, peer: &str, eid: Option<&str>) -> Ended
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
+    async fn run(&self, ws: WebSocketStream<Box<dyn Io>>, peer: &str, eid: Option<&str>) -> Ended {
         let conn = next_conn();
         let key = eid.map_or_else(|| format!("ws-{conn}"), str::to_owned);
         let (mut sink, mut stream) = ws.split();
@@ -334,7 +379,7 @@ pub(crate) struct WsClientConfig {
     pub(crate) retry_interval_multiplier: u32,
     /// Seconds between the agent's WebSocket Pings (0: none; `KeepAliveInterval`).
     pub(crate) ping_interval_s: u64,
-    /// Controller Endpoint ID → the `ws://host:port/path` URL of its server.
+    /// Controller Endpoint ID → the `ws://` or `wss://host:port/path` URL of its server.
     pub(crate) controllers: BTreeMap<String, String>,
 }
 
@@ -357,10 +402,14 @@ pub(crate) struct WsClient {
     retry_interval_multiplier: u32,
     network: NetworkUp,
     session: Session,
+    /// The CA certificates a `wss://` server is checked against.
+    trust: Option<Trust>,
 }
 
 impl WsClient {
-    /// The client of agent `endpoint_id` for `controller` at `url`.
+    /// The client of agent `endpoint_id` for `controller` at `url`, checking a `wss://`
+    /// server against `trust`.
+    #[allow(clippy::too_many_arguments)] // Each is a distinct piece of the task's context.
     pub(crate) fn new(
         config: &WsClientConfig,
         controller: &str,
@@ -369,8 +418,10 @@ impl WsClient {
         agent: mpsc::Sender<MtpInput>,
         network: NetworkUp,
         shutdown: watch::Receiver<bool>,
+        trust: Option<Trust>,
     ) -> Self {
         Self {
+            trust,
             controller: controller.to_owned(),
             network,
             url: url.to_owned(),
@@ -392,7 +443,7 @@ impl WsClient {
         loop {
             let connected = tokio::select! {
                 _ = self.session.shutdown.changed() => return,
-                connected = connect(&self.url, &self.session.endpoint_id) => connected,
+                connected = connect(&self.url, &self.session.endpoint_id, self.trust.as_ref()) => connected,
             };
             match connected {
                 Ok(ws) => {
@@ -434,12 +485,14 @@ impl WsClient {
     }
 }
 
-/// Opens a WebSocket to `url` (`ws://` only) as agent `endpoint_id`: `?eid=` in the URL and
-/// the `bbf-usp-protocol` extension, the `v1.usp` subprotocol required in the answer.
-async fn connect(url: &str, endpoint_id: &str) -> Result<WebSocketStream<TcpStream>, String> {
-    if !url.starts_with("ws://") {
-        return Err("only ws:// URLs are supported (no TLS)".into());
-    }
+/// Opens a WebSocket to `url` (`ws://`, or `wss://` checked against `trust`) as agent
+/// `endpoint_id`: `?eid=` in the URL and the `bbf-usp-protocol` extension, the `v1.usp`
+/// subprotocol required in the answer.
+async fn connect(
+    url: &str,
+    endpoint_id: &str,
+    trust: Option<&Trust>,
+) -> Result<WebSocketStream<Box<dyn Io>>, String> {
     let separator = if url.contains('?') { '&' } else { '?' };
     let full = format!(
         "{url}{separator}{EID_PARAM}={}",
@@ -454,12 +507,9 @@ async fn connect(url: &str, endpoint_id: &str) -> Result<WebSocketStream<TcpStre
     let extension = HeaderValue::from_str(&extension_header(endpoint_id))
         .map_err(|e| format!("Endpoint ID unfit for a header: {e}"))?;
     headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, extension);
-    let host = request.uri().host().unwrap_or_default().to_owned();
-    let port = request.uri().port_u16().unwrap_or(80);
+    let uri = request.uri().clone();
     let handshake = async {
-        let stream = TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| e.to_string())?;
+        let stream = tls::connect(&uri, trust).await.map_err(|e| e.to_string())?;
         tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config()))
             .await
             .map_err(|e| e.to_string())

@@ -1,0 +1,158 @@
+//! TLS for every connection of the agent, on rustls with the ring provider: one trust store
+//! ([`Trust`], the PEM file `[tls] ca_file`) for all its clients — the `https://` ACS,
+//! `https://` downloads, the `wss://` WebSocket client and MQTT over TLS — and the server
+//! certificate of the `wss://` WebSocket server ([`acceptor`]).
+//!
+//! A router has no system trust store to speak of and an operator's servers are usually
+//! signed by the operator's own CA, so only the configured CA certificates are trusted. Server
+//! certificates are checked by rustls's WebPKI verifier: chain, validity, and the
+//! `subjectAltName` against the host the URL names (which may be an IP address).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use hyper::Uri;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ServerConfig};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+/// A byte stream, plain TCP or TLS, boxed so that each protocol handler exists once.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// The CA certificates every TLS client of the agent trusts; see the [module docs](self).
+#[derive(Clone)]
+pub(crate) struct Trust {
+    config: Arc<ClientConfig>,
+}
+
+impl Trust {
+    /// Trusts the certificates of the PEM file `ca_file` (at least one).
+    pub(crate) fn load(ca_file: &Path) -> Result<Self, String> {
+        let context = |e: &dyn std::fmt::Display| format!("CA file {}: {e}", ca_file.display());
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| context(&e))? {
+            let cert = cert.map_err(|e| context(&e))?;
+            roots.add(cert).map_err(|e| context(&e))?;
+        }
+        if roots.is_empty() {
+            return Err(context(&"no certificate in it"));
+        }
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS settings: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
+            config: Arc::new(config),
+        })
+    }
+
+    /// The rustls client settings (for clients that run the handshake themselves: rumqttc).
+    pub(crate) fn client_config(&self) -> Arc<ClientConfig> {
+        self.config.clone()
+    }
+}
+
+/// Why [`connect`] failed.
+#[derive(Debug)]
+pub(crate) enum ConnectError {
+    /// The server's certificate was refused (unknown issuer, expired, wrong name, …).
+    Certificate(String),
+    /// Any other TLS failure (no common version or cipher suite, an alert, a closed socket).
+    Handshake(String),
+    /// A TLS URL, but no CA file configured to check the server with.
+    NoTrust,
+    /// No TCP connection.
+    Tcp(std::io::Error),
+    /// The URL has no host, or a scheme other than `http`, `https`, `ws` and `wss`.
+    Url(String),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Certificate(reason) => write!(f, "server certificate refused: {reason}"),
+            Self::Handshake(reason) => write!(f, "TLS handshake failed: {reason}"),
+            Self::NoTrust => f.write_str(
+                "a TLS URL needs a CA file to check the server with ([tls] ca_file or --ca-file)",
+            ),
+            Self::Tcp(error) => write!(f, "cannot connect: {error}"),
+            Self::Url(url) => write!(f, "not an http(s):// or ws(s):// URL with a host: {url}"),
+        }
+    }
+}
+
+/// Opens a TCP connection to the server of `url` (`http://`, `ws://`), then a TLS session
+/// on it (`https://`, `wss://`) checked against `trust`.
+pub(crate) async fn connect(url: &Uri, trust: Option<&Trust>) -> Result<Box<dyn Io>, ConnectError> {
+    let (secure, default_port) = match url.scheme_str() {
+        Some("http" | "ws") => (false, 80),
+        Some("https" | "wss") => (true, 443),
+        _ => return Err(ConnectError::Url(url.to_string())),
+    };
+    let host = url
+        .host()
+        .ok_or_else(|| ConnectError::Url(url.to_string()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = url.port_u16().unwrap_or(default_port);
+    // Refuse before opening a socket that could not be used.
+    let trust = match (secure, trust) {
+        (false, _) => None,
+        (true, Some(trust)) => Some(trust),
+        (true, None) => return Err(ConnectError::NoTrust),
+    };
+    let stream = TcpStream::connect((host, port))
+        .await
+        .map_err(ConnectError::Tcp)?;
+    let _ = stream.set_nodelay(true);
+    let Some(trust) = trust else {
+        return Ok(Box::new(stream));
+    };
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| ConnectError::Handshake(format!("invalid server name {host:?}: {e}")))?;
+    let stream = TlsConnector::from(trust.config.clone())
+        .connect(name, stream)
+        .await
+        .map_err(|error| {
+            let rustls_error = error
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<rustls::Error>());
+            match rustls_error {
+                Some(
+                    e @ (rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented),
+                ) => ConnectError::Certificate(e.to_string()),
+                _ => ConnectError::Handshake(error.to_string()),
+            }
+        })?;
+    Ok(Box::new(stream))
+}
+
+/// The TLS server settings of the certificate chain `cert_file` and its private key
+/// `key_file` (PEM files).
+pub(crate) fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, String> {
+    let context = |path: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let chain = CertificateDer::pem_file_iter(cert_file)
+        .map_err(|e| context(cert_file, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| context(cert_file, &e))?;
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| context(key_file, &e))?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS settings: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| context(cert_file, &e))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The one crypto provider of the agent (ring, as the binary must stay small).
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}

@@ -1,0 +1,117 @@
+//! TLS for the end-to-end tests: certificates made with the `openssl` command (installed by
+//! `.ci/peers`: an own CA per test, a server certificate for `IP:127.0.0.1`), and the test
+//! peers' rustls settings (ring provider, as the agent's).
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+/// A byte stream of a test peer, plain TCP or TLS.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A TLS server presenting `dir`'s `cert.pem` (made by [`make_certificates`]).
+pub(crate) fn acceptor(dir: &Path) -> TlsAcceptor {
+    let chain = CertificateDer::pem_file_iter(dir.join("cert.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("key.pem")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    TlsAcceptor::from(Arc::new(config))
+}
+
+/// A TLS client trusting the CA certificate `ca`.
+pub(crate) fn connector(ca: &Path) -> TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(ca).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+/// Runs `openssl args` in `dir`, which must succeed.
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the openssl command (installed by .ci/peers)");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Writes `<prefix>ca.pem` (a P-256 CA) and, when `server` is set, `key.pem` and `cert.pem`
+/// (for `IP:127.0.0.1`, signed by that CA) into `dir`.
+pub(crate) fn make_certificates(dir: &Path, prefix: &str, server: bool) {
+    let (ca, ca_key) = (format!("{prefix}ca.pem"), format!("{prefix}ca-key.pem"));
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let subject = format!("/CN=cpe-mgmt {prefix}test CA");
+    let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subject];
+    args.extend(ec);
+    args.extend(["-keyout", &ca_key, "-out", &ca]);
+    args.extend(["-addext", "basicConstraints=critical,CA:true"]);
+    args.extend(["-addext", "keyUsage=critical,keyCertSign"]);
+    openssl(dir, &args);
+    if !server {
+        return;
+    }
+    let mut args = vec!["req", "-subj", "/CN=127.0.0.1", "-keyout", "key.pem"];
+    args.extend(ec);
+    args.extend(["-out", "cert.csr"]);
+    openssl(dir, &args);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:false\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            "cert.csr",
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+}

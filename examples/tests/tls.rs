@@ -1,0 +1,290 @@
+//! TLS end to end: the `cpe-agent` binary's TLS clients and server against peers on loopback,
+//! each test with its own CAs and server certificates for `IP:127.0.0.1` (made with the
+//! `openssl` command, [`common::tls`]). The agent trusts one CA file (`--ca-file`) for all its
+//! clients.
+//!
+//! - `https://` downloads: the scripted ACS sends two Downloads, one from an HTTPS file server
+//!   signed by the trusted CA (TransferComplete with fault 0, the file on disk is the one
+//!   served) and one from a server signed by another CA (fault 9012, "File transfer server
+//!   authentication failure": the CPE could not authenticate the server).
+//! - The `wss://` WebSocket server: a controller trusting the agent's CA runs a Get.
+//! - The `wss://` WebSocket client: the test's server first presents a certificate of another
+//!   CA (the agent refuses it and retries), then one of the trusted CA: a Get goes through.
+//! - MQTT over TLS through a real mosquitto with a TLS listener: the agent connects to it, the
+//!   controller (on mosquitto's plain listener) runs a Get.
+//!
+//! Every wait is bounded.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    // The test bounds its waits on the real clock, as the agent it drives does.
+    clippy::disallowed_methods,
+    missing_docs
+)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cwmp_core::codec::Body as CwmpBody;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+
+use common::mqtt::{Mosquitto, MqttLink, Version, agent_config};
+use common::tls::{acceptor, connector, make_certificates};
+use common::{
+    Acs, AgentProcess, Controller, Link, WAIT, download, download_pending, get, get_params,
+};
+
+/// The served file's size.
+const SIZE: u32 = 16 * 1024;
+const SERIAL: &str = "Device.DeviceInfo.SerialNumber";
+
+fn content() -> Vec<u8> {
+    (0..SIZE).map(|i| (i % 253) as u8).collect()
+}
+
+/// Two certificate directories in `dir`: `trusted/` (the agent's CA, `ca.pem`, and a server
+/// certificate it signed) and `rogue/` (another CA and a server certificate it signed).
+fn certificates(dir: &Path) -> (PathBuf, PathBuf) {
+    let (trusted, rogue) = (dir.join("trusted"), dir.join("rogue"));
+    for certs in [&trusted, &rogue] {
+        std::fs::create_dir_all(certs).unwrap();
+        make_certificates(certs, "", true);
+    }
+    (trusted, rogue)
+}
+
+/// An HTTPS file server presenting the certificate of `certs`: every GET gets the whole file.
+/// Each request head is reported.
+async fn https_file_server(certs: &Path) -> (String, mpsc::UnboundedReceiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/fw.bin", listener.local_addr().unwrap());
+    let tls = acceptor(certs);
+    let (tx, requests) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            // A client refusing the certificate ends the handshake.
+            let Ok(mut stream) = tls.accept(stream).await else {
+                continue;
+            };
+            let mut head = Vec::new();
+            let mut byte = [0_u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if stream.read(&mut byte).await.unwrap() == 0 {
+                    break;
+                }
+                head.push(byte[0]);
+            }
+            let _ = tx.send(String::from_utf8_lossy(&head).into_owned());
+            stream
+                .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            stream.write_all(&content()).await.unwrap();
+            stream.shutdown().await.unwrap();
+        }
+    });
+    (url, requests)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn https_downloads_check_the_server_against_the_agents_ca() {
+    common::within(Duration::from_secs(120), https_downloads()).await;
+}
+
+async fn https_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted, rogue) = certificates(dir.path());
+    let (good_url, mut good_requests) = https_file_server(&trusted).await;
+    let (rogue_url, mut rogue_requests) = https_file_server(&rogue).await;
+    let mut acs = Acs::start().await;
+    let ca = trusted.join("ca.pem");
+    let state = dir.path().join("state");
+    let mut agent = AgentProcess::start(
+        &state,
+        &[
+            "--acs-url",
+            &acs.url,
+            "--cr-port",
+            "0",
+            "--ca-file",
+            ca.to_str().unwrap(),
+        ],
+    )
+    .await;
+    acs.next_inform().await;
+    acs.push(download(&good_url, "tls-good", SIZE));
+    acs.push(download(&rogue_url, "tls-rogue", SIZE));
+    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    download_pending(&mut acs).await;
+    download_pending(&mut acs).await;
+
+    // Both transfers end, in one or two later sessions.
+    let mut completes = BTreeMap::new();
+    while completes.len() < 2 {
+        if let Some(CwmpBody::TransferComplete(complete)) = acs.next_post().await.map(|e| e.body) {
+            completes.insert(complete.command_key.clone(), complete);
+        }
+    }
+    let good = &completes["tls-good"];
+    assert_eq!(good.fault_struct.fault_code, 0, "{good:?}");
+    let request = tokio::time::timeout(WAIT, good_requests.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(request.starts_with("GET /fw.bin HTTP/1.1\r\n"), "{request}");
+    let rogue_complete = &completes["tls-rogue"];
+    assert_eq!(
+        rogue_complete.fault_struct.fault_code, 9012,
+        "{rogue_complete:?}"
+    );
+    assert!(
+        rogue_complete
+            .fault_struct
+            .fault_string
+            .contains("certificate"),
+        "{rogue_complete:?}"
+    );
+    assert!(
+        rogue_requests.try_recv().is_err(),
+        "no request reaches a server the agent does not trust"
+    );
+    let stored = std::fs::read_dir(state.join("downloads"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "bin"))
+        .expect("the downloaded file");
+    assert_eq!(std::fs::read(&stored).unwrap(), content());
+    agent.wait_line("CWMP session ended").await;
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_controller_reaches_the_wss_server() {
+    common::within(Duration::from_secs(60), wss_server()).await;
+}
+
+async fn wss_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted, _) = certificates(dir.path());
+    let config = dir.path().join("cpe-agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[usp.websocket]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            trusted.join("cert.pem").display(),
+            trusted.join("key.pem").display()
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+    assert!(agent.url.starts_with("wss://127.0.0.1:"), "{}", agent.url);
+    let tls = connector(&trusted.join("ca.pem"));
+    let mut ctrl = Controller::connect_with(&agent.url, Some(&tls)).await;
+    let body = ctrl.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_wss_client_trusts_only_the_agents_ca() {
+    common::within(Duration::from_secs(60), wss_client()).await;
+}
+
+/// Accepts the agent's next connection with `tls`; `None` when the handshake failed.
+async fn accept_tls(listener: &TcpListener, tls: &TlsAcceptor) -> Option<Controller> {
+    let (stream, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("the agent connects in time")
+        .unwrap();
+    let stream = tls.accept(stream).await.ok()?;
+    let (ws, _) = common::accept_agent(Box::new(stream), true).await;
+    Some(Controller::over(Link::WebSocket(Box::new(ws?))))
+}
+
+async fn wss_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted, rogue) = certificates(dir.path());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("wss://{}/usp-ctrl", listener.local_addr().unwrap());
+    let config = dir.path().join("cpe-agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\nca_file = \"{}\"\n[usp.websocket_client]\nretry_min_wait_s = 1\n\
+             [usp.websocket_client.controllers]\n\"self::controller\" = \"{url}\"\n",
+            trusted.join("ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let mut agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+
+    assert!(accept_tls(&listener, &acceptor(&rogue)).await.is_none());
+    let line = agent
+        .wait_line("cannot connect to the controller's WebSocket server")
+        .await;
+    assert!(line.contains("server certificate refused"), "{line}");
+
+    let mut ctrl = accept_tls(&listener, &acceptor(&trusted))
+        .await
+        .expect("a USP session over TLS");
+    let body = ctrl.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+    assert_eq!(ctrl.connect_records, 1, "a WebSocketConnect Record first");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_agent_reaches_mosquitto_over_tls() {
+    common::within(Duration::from_secs(60), mqtt_over_tls()).await;
+}
+
+async fn mqtt_over_tls() {
+    const AGENT_TOPIC: &str = "usp/agent/tls";
+    const CTRL_TOPIC: &str = "usp/controller/tls";
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted, _) = certificates(dir.path());
+    let (broker, tls_port) = Mosquitto::start_tls(dir.path(), &trusted).await;
+    let link = MqttLink::connect(
+        broker.port,
+        Version::V5,
+        "tls-controller",
+        AGENT_TOPIC,
+        CTRL_TOPIC,
+    )
+    .await;
+    let mut ctrl = Controller::over(Link::Mqtt(link));
+    let config = agent_config(dir.path(), tls_port, "5.0", AGENT_TOPIC, CTRL_TOPIC);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen("[usp.mqtt]\n", "[usp.mqtt]\ntls = true\n", 1),
+    )
+    .unwrap();
+    let ca = trusted.join("ca.pem");
+    let state = dir.path().join("state");
+    let mut agent = AgentProcess::start(
+        &state,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--ca-file",
+            ca.to_str().unwrap(),
+        ],
+    )
+    .await;
+    agent.wait_line("USP MQTT MTP connected").await;
+    let body = ctrl.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+    agent.stop().await;
+}
