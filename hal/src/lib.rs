@@ -18,6 +18,8 @@
 //!   [`engine::AccessControl`]), atomic writes across store and hardware, and notices.
 //! - [`transfer`]: the file-transfer description CWMP `Download` and USP
 //!   `FirmwareImage.{i}.Download()` both map to.
+//! - [`retry`]: the randomised exponential back-off window of TR-069 session retry and TR-369
+//!   NotifRetry / E2E session retry.
 //! - [`sim`] (feature `sim`, on by default): a simulated gateway implementing every trait,
 //!   with persistence in a file and fault injection.
 //!
@@ -103,6 +105,7 @@
 pub mod engine;
 pub mod error;
 pub mod feed;
+pub mod retry;
 #[cfg(feature = "sim")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
 pub mod sim;

@@ -22,14 +22,6 @@ impl Rng {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    /// A number in `0..=max`.
-    pub(crate) fn up_to(&mut self, max: u64) -> u64 {
-        match max.checked_add(1) {
-            Some(n) => self.next_u64() % n,
-            None => self.next_u64(),
-        }
-    }
-
     /// `len` random bytes as lower-case hex.
     pub(crate) fn hex(&mut self, len: usize) -> String {
         let mut bytes = Vec::with_capacity(len);
@@ -41,22 +33,21 @@ impl Rng {
     }
 }
 
-/// The bounds of the wait before retry `n` (1-based; capped at 10), in milliseconds:
-/// `[m·(k/1000)^(n−1), m·(k/1000)^n]` seconds with `m` = `CWMPRetryMinimumWaitInterval` and
-/// `k` = `CWMPRetryIntervalMultiplier`.
+/// The bounds of the wait before retry `n` (1-based; capped at 10):
+/// `[m·(k/1000)^(n−1), m·(k/1000)^n]` seconds with `m` = `CWMPRetryMinimumWaitInterval` (s)
+/// and `k` = `CWMPRetryIntervalMultiplier` (‰), as [`hal::retry::window_ms`] computes it. `k`
+/// is taken as given (TR-181 bounds it to 1000..65535 when it is written).
 #[must_use]
 pub fn retry_window(
     minimum_wait_secs: u32,
     multiplier_permille: u32,
     retry: u32,
 ) -> (Duration, Duration) {
-    let n = retry.clamp(1, 10);
-    let k = u64::from(multiplier_permille);
-    let mut low = u64::from(minimum_wait_secs).saturating_mul(1000);
-    for _ in 1..n {
-        low = low.saturating_mul(k) / 1000;
-    }
-    let high = low.saturating_mul(k) / 1000;
+    let (low, high) = hal::retry::window_ms(
+        minimum_wait_ms(minimum_wait_secs),
+        multiplier_permille,
+        retry,
+    );
     (Duration::from_millis(low), Duration::from_millis(high))
 }
 
@@ -67,11 +58,16 @@ pub(crate) fn retry_wait(
     retry: u32,
     rng: &mut Rng,
 ) -> Duration {
-    let (low, high) = retry_window(minimum_wait_secs, multiplier_permille, retry);
-    let low_ms = u64::try_from(low.as_millis()).unwrap_or(u64::MAX);
-    let high_ms = u64::try_from(high.as_millis()).unwrap_or(u64::MAX);
-    let span = high_ms.saturating_sub(low_ms);
-    Duration::from_millis(low_ms.saturating_add(rng.up_to(span)))
+    Duration::from_millis(hal::retry::wait_ms(
+        minimum_wait_ms(minimum_wait_secs),
+        multiplier_permille,
+        retry,
+        rng.next_u64(),
+    ))
+}
+
+fn minimum_wait_ms(secs: u32) -> u64 {
+    u64::from(secs).saturating_mul(1000)
 }
 
 #[cfg(test)]

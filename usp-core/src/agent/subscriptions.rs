@@ -304,25 +304,31 @@ impl RetryPolicy {
         }
     }
 
-    /// The bounds `[low, high]` of the wait before retry `attempt` (1-based), in milliseconds.
+    /// The bounds `[low, high]` of the wait before retry `attempt` (1-based), in milliseconds
+    /// ([`hal::retry::window_ms`]). Unlike CWMP, a multiplier below 1000 counts as 1000, so the
+    /// wait never shrinks from one retry to the next.
     #[must_use]
     pub fn bounds_ms(&self, attempt: u32) -> (u64, u64) {
-        let m = u64::try_from(self.min_wait.as_millis()).unwrap_or(u64::MAX);
-        let k = u64::from(self.multiplier.max(1000));
-        let mut low = m;
-        for _ in 1..attempt.clamp(1, 10) {
-            low = low.saturating_mul(k) / 1000;
-        }
-        let high = low.saturating_mul(k) / 1000;
-        (low, high)
+        hal::retry::window_ms(self.min_wait_ms(), self.floored_multiplier(), attempt)
     }
 
     /// The wait before retry `attempt`, with `random` picking inside the bounds.
     #[must_use]
     pub fn delay(&self, attempt: u32, random: u64) -> Duration {
-        let (low, high) = self.bounds_ms(attempt);
-        let span = high.saturating_sub(low).saturating_add(1);
-        Duration::from_millis(low.saturating_add(random % span))
+        Duration::from_millis(hal::retry::wait_ms(
+            self.min_wait_ms(),
+            self.floored_multiplier(),
+            attempt,
+            random,
+        ))
+    }
+
+    fn min_wait_ms(&self) -> u64 {
+        u64::try_from(self.min_wait.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn floored_multiplier(&self) -> u32 {
+        self.multiplier.max(1000)
     }
 }
 
