@@ -151,36 +151,20 @@ fn plan_inner(request: &ReqType, versions: &str) -> Result<Plan, usp::Error> {
             },
         )),
         ReqType::Set(set) => {
-            check_paths(set.update_objs.iter().map(|o| &o.obj_path))?;
-            let objects = set
-                .update_objs
-                .iter()
-                .map(|o| {
-                    let params = o
-                        .param_settings
-                        .iter()
-                        .map(|p| setting(&p.param, &p.value, p.required))
-                        .collect();
-                    ObjectSettings::new(o.obj_path.clone(), params)
-                })
-                .collect();
+            let objects = write_objects(
+                &set.update_objs,
+                |o| (&o.obj_path, o.param_settings.as_slice()),
+                ObjectSettings::new,
+            )?;
             let request = SetRequest::new(objects).with_allow_partial(set.allow_partial);
             Plan::Engine(EngineRequest::Set(request), Reply::Set)
         }
         ReqType::Add(add) => {
-            check_paths(add.create_objs.iter().map(|o| &o.obj_path))?;
-            let objects = add
-                .create_objs
-                .iter()
-                .map(|o| {
-                    let params = o
-                        .param_settings
-                        .iter()
-                        .map(|p| setting(&p.param, &p.value, p.required))
-                        .collect();
-                    ObjectCreation::new(o.obj_path.clone(), params)
-                })
-                .collect();
+            let objects = write_objects(
+                &add.create_objs,
+                |o| (&o.obj_path, o.param_settings.as_slice()),
+                ObjectCreation::new,
+            )?;
             let request = AddRequest::new(objects).with_allow_partial(add.allow_partial);
             Plan::Engine(EngineRequest::Add(request), Reply::Add)
         }
@@ -217,11 +201,51 @@ fn plan_inner(request: &ReqType, versions: &str) -> Result<Plan, usp::Error> {
     Ok(plan)
 }
 
-fn setting(name: &str, value: &str, required: bool) -> ParamSetting {
-    if required {
-        ParamSetting::new(name, value)
-    } else {
-        ParamSetting::optional(name, value)
+/// The objects of a Set or an Add for the engine, their paths checked: `parts` gives an
+/// object's path and parameter settings, `new` builds the engine's object
+/// ([`ObjectSettings::new`], [`ObjectCreation::new`]).
+fn write_objects<'a, O, S: WireSetting + 'a, T>(
+    objects: &'a [O],
+    parts: impl Fn(&'a O) -> (&'a String, &'a [S]),
+    new: impl Fn(String, Vec<ParamSetting>) -> T,
+) -> Result<Vec<T>, usp::Error> {
+    check_paths(objects.iter().map(|o| parts(o).0))?;
+    Ok(objects
+        .iter()
+        .map(|o| {
+            let (path, settings) = parts(o);
+            new(
+                path.clone(),
+                settings.iter().map(WireSetting::setting).collect(),
+            )
+        })
+        .collect())
+}
+
+/// A parameter setting of a Set (`UpdateParamSetting`) or an Add (`CreateParamSetting`): the
+/// two messages carry the same fields.
+trait WireSetting {
+    /// The name, the value and whether the parameter is required.
+    fn parts(&self) -> (&str, &str, bool);
+
+    /// The engine's setting, `required` kept.
+    fn setting(&self) -> ParamSetting {
+        match self.parts() {
+            (name, value, true) => ParamSetting::new(name, value),
+            (name, value, false) => ParamSetting::optional(name, value),
+        }
+    }
+}
+
+impl WireSetting for usp::set::UpdateParamSetting {
+    fn parts(&self) -> (&str, &str, bool) {
+        (&self.param, &self.value, self.required)
+    }
+}
+
+impl WireSetting for usp::add::CreateParamSetting {
+    fn parts(&self) -> (&str, &str, bool) {
+        (&self.param, &self.value, self.required)
     }
 }
 
