@@ -5,6 +5,8 @@
 //! a GetResp with 1,000 parameters (100 objects of 10 parameters) and a small Get. Both
 //! codecs decode the same bytes; each encodes its own decoded value (Msg first, then the Record
 //! around it). Ours also runs the USP checks on decode, rusp-lib's `try_decode_*` does not.
+//! Ours decodes the Record from `Bytes`, as the reference agent's WebSocket and MQTT clients
+//! deliver it (the payload becomes a slice); `decode/ours from &[u8]` is the copying entry point.
 //!
 //! Run with `cargo bench -p usp-core --bench codec`; BENCHMARKS.md has the results.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -12,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
+use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rusp_lib::usp_decoder::{try_decode_msg, try_decode_record};
 use rusp_lib::usp_record::mod_Record::OneOfrecord_type;
@@ -81,9 +84,19 @@ fn wire(msg: &Msg) -> Vec<u8> {
     out
 }
 
-/// Ours: bounded Record decode, then the Msg inside, with the USP checks.
-fn ours_decode(bytes: &[u8], limits: &Limits) -> (Record, Msg) {
+/// Ours: bounded Record decode from `Bytes`, then the Msg inside, with the USP checks.
+fn ours_decode(bytes: Bytes, limits: &Limits) -> (Record, Msg) {
+    let record = codec::decode_record_bytes(bytes, limits).unwrap();
+    with_msg(record, limits)
+}
+
+/// Ours from a borrowed slice, which copies the payload.
+fn ours_decode_slice(bytes: &[u8], limits: &Limits) -> (Record, Msg) {
     let record = codec::decode_record(bytes, limits).unwrap();
+    with_msg(record, limits)
+}
+
+fn with_msg(record: Record, limits: &Limits) -> (Record, Msg) {
     let msg = codec::msg_from_no_session(&record, limits)
         .unwrap()
         .unwrap();
@@ -120,9 +133,11 @@ fn rusp_encode(mut record: rusp_lib::usp_record::Record, msg: &rusp_lib::usp::Ms
 fn compare(c: &mut Criterion, name: &str, msg: &Msg) {
     let limits = Limits::default();
     let bytes = wire(msg);
+    let shared = Bytes::from(bytes.clone());
     // Both codecs read the same bytes and agree on what they hold.
-    let (_, ours) = ours_decode(&bytes, &limits);
+    let (_, ours) = ours_decode(shared.clone(), &limits);
     assert_eq!(&ours, msg);
+    assert_eq!(ours_decode_slice(&bytes, &limits).1, ours);
     let (rusp_record, rusp_msg) = rusp_decode(&bytes);
     let ours_len = ours_encode(&builder(), &ours).len();
     let rusp_len = rusp_encode(rusp_record.clone(), &rusp_msg).len();
@@ -133,7 +148,10 @@ fn compare(c: &mut Criterion, name: &str, msg: &Msg) {
     let mut group = c.benchmark_group(format!("usp {name}"));
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.bench_function("decode/ours", |b| {
-        b.iter(|| ours_decode(black_box(&bytes), &limits))
+        b.iter(|| ours_decode(black_box(shared.clone()), &limits))
+    });
+    group.bench_function("decode/ours from &[u8]", |b| {
+        b.iter(|| ours_decode_slice(black_box(&bytes), &limits))
     });
     group.bench_function("decode/rusp-lib", |b| {
         b.iter(|| rusp_decode(black_box(&bytes)))

@@ -27,6 +27,7 @@ mod record;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use bytes::{Buf, Bytes};
 use prost::Message as _;
 
 pub use error::{
@@ -46,7 +47,8 @@ use crate::usp_record::{Record, record::RecordType};
 /// UDS type-3 TLV).
 ///
 /// The size is checked before decoding; the Msg inside a `no_session_context` Record is not
-/// decoded (see [`msg_from_no_session`]).
+/// decoded (see [`msg_from_no_session`]). The payloads are copied out of `bytes`;
+/// [`decode_record_bytes`] slices them instead.
 ///
 /// # Errors
 ///
@@ -55,14 +57,37 @@ use crate::usp_record::{Record, record::RecordType};
 /// an empty no-session payload, an undefined enum value) or [`DecodeError::LimitExceeded`]
 /// (too many session payloads).
 pub fn decode_record(bytes: &[u8], limits: &Limits) -> Result<Record, DecodeError> {
-    if bytes.len() > limits.max_record_bytes {
+    decode_record_from(bytes, limits)
+}
+
+/// Decodes a Record from untrusted bytes the caller already holds as [`Bytes`] (WebSocket
+/// and MQTT clients hand their payloads over that way), as [`decode_record`] does.
+///
+/// The Msg payloads of the Record become slices of `bytes` rather than copies, which saves an
+/// allocation and a copy of (nearly) the whole Record.
+///
+/// # Errors
+///
+/// As [`decode_record`].
+pub fn decode_record_bytes(bytes: Bytes, limits: &Limits) -> Result<Record, DecodeError> {
+    decode_record_from(bytes, limits)
+}
+
+/// prost's decoding of the `bytes` payload fields copies from a `&[u8]` and slices a [`Bytes`].
+fn decode_record_from(bytes: impl Buf, limits: &Limits) -> Result<Record, DecodeError> {
+    let len = bytes.remaining();
+    if len > limits.max_record_bytes {
         return Err(DecodeError::RecordTooLarge {
-            len: bytes.len(),
+            len,
             max: limits.max_record_bytes,
         });
     }
-    let record =
-        Record::decode(bytes).map_err(|e| DecodeError::RecordUnparsable(ProtobufError::new(e)))?;
+    // Merging into a value on this frame (what `Message::decode` does inside) spares moving
+    // the decoded Record through prost's `Result`.
+    let mut record = Record::default();
+    record
+        .merge(bytes)
+        .map_err(|e| DecodeError::RecordUnparsable(ProtobufError::new(e)))?;
     check::record(&record, limits)?;
     Ok(record)
 }
@@ -81,7 +106,9 @@ pub fn decode_msg(bytes: &[u8], limits: &Limits) -> Result<Msg, DecodeError> {
             max: limits.max_msg_bytes,
         });
     }
-    let msg = Msg::decode(bytes).map_err(|e| DecodeError::MsgUnparsable(ProtobufError::new(e)))?;
+    let mut msg = Msg::default();
+    msg.merge(bytes)
+        .map_err(|e| DecodeError::MsgUnparsable(ProtobufError::new(e)))?;
     check::msg(&msg, limits)?;
     Ok(msg)
 }
@@ -255,6 +282,37 @@ mod tests {
         assert_eq!(buf.len(), n + 1);
         assert_eq!(buf[0], 0xAA);
         assert_eq!(decode_msg(&buf[1..], &Limits::default()).unwrap(), msg);
+    }
+
+    #[test]
+    fn decode_record_bytes_slices_the_payload() {
+        let msg = request_msg(
+            "m4",
+            ReqType::Get(Get {
+                param_paths: vec!["Device.DeviceInfo.".into()],
+                max_depth: 1,
+            }),
+        );
+        let record = RecordBuilder::new("proto::agent", "proto::ctrl").no_session(&msg);
+        let mut buf = Vec::new();
+        encode_record(&record, &mut buf);
+        let input = Bytes::from(buf);
+        let limits = Limits::default();
+        let decoded = decode_record_bytes(input.clone(), &limits).unwrap();
+        assert_eq!(decoded, record);
+        assert_eq!(decode_record(&input, &limits).unwrap(), decoded);
+        let Some(RecordType::NoSessionContext(ns)) = &decoded.record_type else {
+            panic!("not a no-session Record: {decoded:?}");
+        };
+        assert!(input.as_ptr_range().contains(&ns.payload.as_ptr()));
+        let tight = limits.with_max_record_bytes(input.len() - 1);
+        assert_eq!(
+            decode_record_bytes(input.clone(), &tight).unwrap_err(),
+            DecodeError::RecordTooLarge {
+                len: input.len(),
+                max: input.len() - 1
+            }
+        );
     }
 
     #[test]
