@@ -139,6 +139,23 @@ impl Fail {
     }
 }
 
+/// The `xsi:type` of each distinct attribute list of `Value` elements seen in one namespace
+/// scope. A parameter list repeats a handful of them (one per value type) in any order, so a
+/// few entries turn nearly every lookup into one comparison of the raw attribute bytes.
+#[derive(Default)]
+struct TypeCache {
+    /// The [`Parser::scope_generation`] the entries belong to.
+    generation: u64,
+    /// Raw attribute list and its `xsi:type`; at most [`Self::MAX_ENTRIES`], so that a
+    /// message with ever-different attributes costs a bounded amount of memory.
+    entries: Vec<(Vec<u8>, Option<ValueType>)>,
+}
+
+impl TypeCache {
+    /// More distinct value types than TR-069 has (ten), with room for vendor types.
+    const MAX_ENTRIES: usize = 16;
+}
+
 /// The pull parser with bounds.
 pub(crate) struct Parser<'a> {
     /// The whole input, already checked to be UTF-8.
@@ -150,9 +167,8 @@ pub(crate) struct Parser<'a> {
     bindings: Vec<Binding>,
     /// Changes whenever `bindings` changes, to validate [`Self::type_cache`].
     scope_generation: u64,
-    /// The last `xsi:type` lookup of a `Value` element: scope generation, the element's raw
-    /// attribute list, and the result. Parameter lists repeat the same attributes.
-    type_cache: Option<(u64, Vec<u8>, Option<ValueType>)>,
+    /// `xsi:type` lookups of `Value` elements in one namespace scope.
+    type_cache: TypeCache,
     /// Whether the root element was reached (the XML declaration may only precede it).
     started: bool,
     /// The `cwmp:ID` header once decoded, for [`DecodeError::id`].
@@ -173,7 +189,7 @@ impl<'a> Parser<'a> {
             depth: 0,
             bindings: Vec::new(),
             scope_generation: 0,
-            type_cache: None,
+            type_cache: TypeCache::default(),
             started: false,
             id: None,
         }
@@ -461,21 +477,17 @@ impl<'a> Parser<'a> {
         if raw.is_empty() {
             return None;
         }
-        if let Some((generation, cached_raw, ty)) = &self.type_cache {
-            if *generation == self.scope_generation && cached_raw.as_slice() == raw {
-                return ty.clone();
-            }
+        if self.type_cache.generation != self.scope_generation {
+            self.type_cache.entries.clear();
+            self.type_cache.generation = self.scope_generation;
+        }
+        if let Some((_, ty)) = self.type_cache.entries.iter().find(|(r, _)| r == raw) {
+            return ty.clone();
         }
         let ty = self.with_attr(el, Ns::Xsi, b"type", classify);
-        // Reuse the cache's buffer: parameter lists alternate types, so this runs often.
-        let mut buf = self
-            .type_cache
-            .take()
-            .map(|(_, buf, _)| buf)
-            .unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(raw);
-        self.type_cache = Some((self.scope_generation, buf, ty.clone()));
+        if self.type_cache.entries.len() < TypeCache::MAX_ENTRIES {
+            self.type_cache.entries.push((raw.to_vec(), ty.clone()));
+        }
         ty
     }
 

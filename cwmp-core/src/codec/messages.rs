@@ -1282,4 +1282,47 @@ mod tests {
         assert_eq!(ValueType::from_local(b"base64"), Some(ValueType::Base64));
         assert_eq!(ValueType::from_local(b"anyURI"), None);
     }
+
+    /// The decoder caches `xsi:type` lookups per namespace scope: a rebound prefix must not
+    /// reuse an entry, and attribute lists beyond the cache's size still resolve.
+    #[test]
+    fn xsi_types_follow_their_namespace_scope() {
+        let pvs = |extra: &str, name: &str, ty: &str| {
+            format!(
+                "<ParameterValueStruct{extra}><Name>{name}</Name>\
+                 <Value xsi:type=\"{ty}\">1</Value></ParameterValueStruct>"
+            )
+        };
+        let mut list = pvs("", "a", "xsd:int") + &pvs("", "b", "xsd:string");
+        list += &pvs(r#" xmlns:xsd="urn:vendor""#, "c", "xsd:int");
+        list += &pvs("", "d", "xsd:int");
+        for i in 0..20 {
+            list += &pvs("", &format!("e{i}"), &format!("cwmp:X_{i}"));
+        }
+        list += &pvs("", "f", "xsd:string");
+        list += &pvs("", "g", "xsd:int");
+        let xml = format!(
+            r#"<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:cwmp="urn:dslforum-org:cwmp-1-2"><soap-env:Body><cwmp:GetParameterValuesResponse><ParameterList>{list}</ParameterList></cwmp:GetParameterValuesResponse></soap-env:Body></soap-env:Envelope>"#
+        );
+        let envelope =
+            crate::codec::Envelope::decode(xml.as_bytes(), &crate::codec::Limits::default())
+                .unwrap();
+        let crate::codec::Body::GetParameterValuesResponse(response) = envelope.body else {
+            panic!("not a GetParameterValuesResponse: {envelope:?}");
+        };
+        let types: Vec<_> = response
+            .parameter_list
+            .into_iter()
+            .map(|p| p.value_type)
+            .collect();
+        let mut expected = vec![
+            Some(ValueType::Int),
+            Some(ValueType::String),
+            Some(ValueType::Other("xsd:int".into())),
+            Some(ValueType::Int),
+        ];
+        expected.extend((0..20).map(|i| Some(ValueType::Other(format!("cwmp:X_{i}")))));
+        expected.extend([Some(ValueType::String), Some(ValueType::Int)]);
+        assert_eq!(types, expected);
+    }
 }
