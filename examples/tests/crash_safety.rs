@@ -8,7 +8,12 @@
 //! (TR-069: "Download failure: unable to complete download"). In that session the ACS sends
 //! a second Download (`crash-2`), which the server now serves whole: its TransferComplete has
 //! fault 0 and the file on disk is the one served. A last restart brings only `1 BOOT`:
-//! nothing was lost and nothing is repeated. Every wait is bounded.
+//! nothing was lost and nothing is repeated.
+//!
+//! The engine persists a transfer before the driver journals it. A crash between the two is
+//! replayed by killing the agent mid-transfer and deleting the journal: restarted, the agent
+//! still sends the TransferComplete (9017), from the transfer the engine holds as running.
+//! Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -86,21 +91,20 @@ fn event_key<'a>(inform: &'a Inform, code: &str) -> Option<&'a str> {
         .map(|e| e.command_key.as_str())
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_download_cut_by_sigkill_is_still_reported() {
-    let mut acs = Acs::start().await;
-    let (url, mut requests) = file_server().await;
-    let state = tempfile::tempdir().unwrap();
-
-    // Bootstrap session: the Download, answered "pending".
-    let mut agent = start_agent(state.path(), &acs.url).await;
+/// Runs the bootstrap session, whose Download `crash-1` of `url` is answered "pending", and
+/// kills the agent once the transfer is under way (its first KiB sent).
+async fn kill_mid_download(
+    acs: &mut Acs,
+    url: &str,
+    requests: &mut mpsc::UnboundedReceiver<String>,
+    state: &Path,
+) {
+    let mut agent = start_agent(state, &acs.url).await;
     let inform = acs.next_inform().await;
     assert!(codes(&inform).contains(&"0 BOOTSTRAP".to_owned()));
-    acs.push(download(&url, "crash-1", SIZE));
+    acs.push(download(url, "crash-1", SIZE));
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
-    download_pending(&mut acs).await;
-
-    // The transfer is under way (its first KiB sent): kill the agent there.
+    download_pending(acs).await;
     let request = tokio::time::timeout(WAIT, requests.recv())
         .await
         .expect("the agent fetches the file")
@@ -108,11 +112,11 @@ async fn a_download_cut_by_sigkill_is_still_reported() {
     assert!(request.starts_with("GET /fw.bin HTTP/1.1\r\n"), "{request}");
     agent.wait_line("download started").await;
     agent.kill();
-    // For the next session, after the TransferComplete: a Download that goes through.
-    acs.push(download(&url, "crash-2", SIZE));
+}
 
-    // Restarted: the interrupted transfer is reported, with its CommandKey and 9017.
-    let mut agent = start_agent(state.path(), &acs.url).await;
+/// The restarted agent's first session must report `crash-1` with 9017: `1 BOOT`,
+/// `7 TRANSFER COMPLETE` and `M Download` in the Inform, then the TransferComplete.
+async fn interrupted_download_reported(acs: &mut Acs) {
     let inform = acs.next_inform().await;
     let events = codes(&inform);
     assert!(events.contains(&"1 BOOT".to_owned()), "{events:?}");
@@ -127,11 +131,25 @@ async fn a_download_cut_by_sigkill_is_still_reported() {
         Some("crash-1"),
         "{events:?}"
     );
-    let complete = transfer_complete(&mut acs).await;
+    let complete = transfer_complete(acs).await;
     assert_eq!(complete.command_key, "crash-1");
     assert_eq!(complete.fault_struct.fault_code, 9017, "{complete:?}");
     assert!(!complete.fault_struct.fault_string.is_empty());
     assert_ne!(complete.start_time, UNKNOWN_TIME, "{complete:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_download_cut_by_sigkill_is_still_reported() {
+    let mut acs = Acs::start().await;
+    let (url, mut requests) = file_server().await;
+    let state = tempfile::tempdir().unwrap();
+    kill_mid_download(&mut acs, &url, &mut requests, state.path()).await;
+    // For the next session, after the TransferComplete: a Download that goes through.
+    acs.push(download(&url, "crash-2", SIZE));
+
+    // Restarted: the interrupted transfer is reported, with its CommandKey and 9017.
+    let mut agent = start_agent(state.path(), &acs.url).await;
+    interrupted_download_reported(&mut acs).await;
 
     // The second Download, in the same session, goes through whole.
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
@@ -159,6 +177,29 @@ async fn a_download_cut_by_sigkill_is_still_reported() {
     agent.stop().await;
 
     // Nothing more to report after another restart.
+    let agent = start_agent(state.path(), &acs.url).await;
+    let inform = acs.next_inform().await;
+    assert_eq!(codes(&inform), ["1 BOOT"]);
+    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_transfer_the_journal_never_saw_is_still_reported() {
+    let mut acs = Acs::start().await;
+    let (url, mut requests) = file_server().await;
+    let state = tempfile::tempdir().unwrap();
+    kill_mid_download(&mut acs, &url, &mut requests, state.path()).await;
+    // What a crash after the engine saved the transfer, before the journal write, leaves.
+    std::fs::remove_file(state.path().join("downloads.json")).unwrap();
+
+    let mut agent = start_agent(state.path(), &acs.url).await;
+    interrupted_download_reported(&mut acs).await;
+    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    agent.wait_line("CWMP session ended").await;
+    agent.stop().await;
+
+    // Reported once: nothing left after another restart.
     let agent = start_agent(state.path(), &acs.url).await;
     let inform = acs.next_inform().await;
     assert_eq!(codes(&inform), ["1 BOOT"]);

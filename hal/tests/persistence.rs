@@ -19,6 +19,7 @@ use hal::engine::{
 };
 use hal::sim::SimDevice;
 use hal::traits::BootCause;
+use hal::transfer::{Direction, TransferId};
 
 /// A fresh file in the temp directory, removed when dropped.
 struct TempFile(PathBuf);
@@ -193,12 +194,15 @@ async fn a_transfer_in_progress_survives_restart() {
         // The device reboots into the new image before reporting.
     }
     let (_sim, engine, _) = boot(&file).await;
+    let download = (TransferId(1), Direction::Download);
+    assert_eq!(engine.running_transfers(), [download]);
     // After the reboot the vendor reports the outcome for the persisted transfer id.
     engine
         .sink()
-        .transfer_reporter(hal::transfer::TransferId(1))
+        .transfer_reporter(TransferId(1))
         .complete(None, Ok(()));
     engine.handle_device_inputs().await.unwrap();
+    assert!(engine.running_transfers().is_empty());
     let result = pending(&engine, |n| match n {
         Notice::TransferComplete(r) => Some(r),
         _ => None,

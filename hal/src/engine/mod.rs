@@ -57,6 +57,7 @@ mod operate;
 mod read;
 pub mod request;
 pub mod response;
+mod running;
 mod write;
 
 use std::collections::BTreeMap;

@@ -73,8 +73,8 @@ pub(crate) async fn boot(
     ));
     let boot = engine.start().await?;
     sim.attach(engine.sink());
-    // Downloads of the previous run that the engine may not have heard the end of.
-    if downloads.recover(&engine.sink()) > 0 {
+    // Transfers of the previous run that the engine may not have heard the end of.
+    if downloads.recover(&engine.sink(), &engine.running_transfers()) > 0 {
         let reported = downloads.reported();
         engine.handle_device_inputs().await?;
         downloads.forget(&reported);

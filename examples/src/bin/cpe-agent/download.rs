@@ -16,6 +16,12 @@
 //! is only dropped from the journal once the engine has persisted the result
 //! ([`Downloads::reported`] before `Engine::handle_device_inputs`, [`Downloads::forget`]
 //! after): nothing is lost between the two.
+//!
+//! The engine persists a transfer before it asks for it here, so a crash between the two
+//! leaves a transfer the engine holds as running and the journal never saw. `recover` reports
+//! those too (`Engine::running_transfers`), as it does the simulated device's transfers
+//! (uploads), whose jobs die with the process: 9017, or 9011 for an upload. The engine
+//! forgets them only once it has persisted the result, so a crash during recovery repeats it.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -118,24 +124,48 @@ impl Downloads {
         self.journal.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reports every journalled download to the engine through `sink`: its recorded outcome,
-    /// or 9017 when the previous run ended during the transfer. Returns how many.
-    pub(crate) fn recover(&self, sink: &DeviceSink) -> usize {
+    /// Reports to the engine through `sink` every journalled download (its recorded outcome,
+    /// or 9017 when the previous run ended during the transfer) and every other transfer of
+    /// `running` (the engine's running transfers at start: 9017, or 9011 for an upload).
+    /// Returns how many.
+    pub(crate) fn recover(&self, sink: &DeviceSink, running: &[(TransferId, Direction)]) -> usize {
+        let interrupted = |fault| {
+            (
+                fault,
+                "the transfer was interrupted by a restart".to_owned(),
+            )
+        };
         let mut journal = self.journal();
         for entry in &mut journal.entries {
             let outcome = entry.outcome.clone().unwrap_or_else(|| {
                 tracing::warn!(id = entry.id, "a download was interrupted by a restart");
-                Some((
-                    TransferFault::Incomplete,
-                    "the transfer was interrupted by a restart".into(),
-                ))
+                Some(interrupted(TransferFault::Incomplete))
             });
             entry.outcome = Some(outcome.clone());
             sink.transfer_reporter(TransferId(entry.id))
                 .complete(unix_time(entry.start), outcome.map_or(Ok(()), Err));
         }
         journal.save();
-        journal.entries.len()
+        let mut unjournalled = 0;
+        for (id, direction) in running {
+            if journal.entries.iter().any(|e| e.id == id.0) {
+                continue;
+            }
+            tracing::warn!(
+                id = id.0,
+                ?direction,
+                "a transfer was interrupted by a restart"
+            );
+            let fault = match direction {
+                Direction::Download => TransferFault::Incomplete,
+                Direction::Upload => TransferFault::Failure,
+            };
+            // The engine has the start time it recorded.
+            sink.transfer_reporter(*id)
+                .complete(None, Err(interrupted(fault)));
+            unjournalled += 1;
+        }
+        journal.entries.len().saturating_add(unjournalled)
     }
 
     /// The downloads reported so far (call before `Engine::handle_device_inputs`).
