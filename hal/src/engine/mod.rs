@@ -16,6 +16,9 @@
 //!                                      └──▶ HAL traits (read, apply, tables, commands, ...)
 //! ```
 //!
+//! The protocol crates never call the engine themselves: they hand their driver an
+//! [`EngineRequest`], which [`EngineRequest::execute`] runs (see [`driver`]).
+//!
 //! # Atomic writes
 //!
 //! Set, Add and Delete run in three phases under the engine's write gate (an async lock, so no
@@ -51,6 +54,7 @@
 //! factory store with [`Lifecycle::factory_defaults`](crate::traits::Lifecycle::factory_defaults).
 
 pub mod access;
+pub mod driver;
 mod gate;
 pub mod notice;
 mod operate;
@@ -73,6 +77,7 @@ use tr181_model::store::{ChangeRecord, Origin, Resolved, Store, Transaction};
 use tr181_model::value::{DateTime, Value};
 
 pub use access::{AccessControl, AllowAll, PathRule, PathRules, Permissions, Principal, Target};
+pub use driver::{DeviceUpdate, EngineRequest, EngineResult};
 pub use notice::{BootInfo, CommandFailure, Notice, NoticeId, OperationComplete};
 pub use request::{
     AddRequest, DeleteRequest, GetInstancesRequest, GetNamesRequest, GetRequest, ObjectCreation,

@@ -640,7 +640,7 @@ impl Agent {
 
     fn internal_done(&mut self, result: &EngineResult) {
         let failed = match result {
-            EngineResult::Acknowledged(Err(e)) | EngineResult::DeviceUpdated(Err(e)) => {
+            EngineResult::Acknowledge(Err(e)) | EngineResult::DeviceUpdate(Err(e)) => {
                 Some(e.to_string())
             }
             EngineResult::Set(Err(failure)) => Some(failure.error.to_string()),
@@ -660,20 +660,20 @@ impl Agent {
         in_session: bool,
     ) {
         let body = match (reply, result) {
-            (Reply::Get, EngineResult::Got(Ok(r))) => Ok(messages::get_resp(r)),
-            (Reply::GetInstances, EngineResult::GotInstances(Ok(r))) => {
+            (Reply::Get, EngineResult::Get(Ok(r))) => Ok(messages::get_resp(r)),
+            (Reply::GetInstances, EngineResult::GetInstances(Ok(r))) => {
                 Ok(messages::get_instances_resp(r))
             }
             (Reply::Supported(flags), EngineResult::Supported(Ok(r))) => {
                 Ok(supported::resp(r, flags))
             }
             (Reply::Set, EngineResult::Set(Ok(r))) => Ok(messages::set_resp(r)),
-            (Reply::Add, EngineResult::Added(Ok(r))) => {
+            (Reply::Add, EngineResult::Add(Ok(r))) => {
                 self.claim_subscriptions(controller, r);
                 Ok(messages::add_resp(r))
             }
-            (Reply::Delete, EngineResult::Deleted(Ok(r))) => Ok(messages::delete_resp(r)),
-            (Reply::Operate { send_resp }, EngineResult::Operated(Ok(r))) => {
+            (Reply::Delete, EngineResult::Delete(Ok(r))) => Ok(messages::delete_resp(r)),
+            (Reply::Operate { send_resp }, EngineResult::Operate(Ok(r))) => {
                 if !send_resp {
                     return;
                 }
@@ -682,15 +682,15 @@ impl Agent {
             (
                 _,
                 EngineResult::Set(Err(f))
-                | EngineResult::Added(Err(f))
-                | EngineResult::Deleted(Err(f)),
+                | EngineResult::Add(Err(f))
+                | EngineResult::Delete(Err(f)),
             ) => Err(messages::failure_error(f)),
             (
                 _,
-                EngineResult::Got(Err(e))
-                | EngineResult::GotInstances(Err(e))
+                EngineResult::Get(Err(e))
+                | EngineResult::GetInstances(Err(e))
                 | EngineResult::Supported(Err(e))
-                | EngineResult::Operated(Err(e)),
+                | EngineResult::Operate(Err(e)),
             ) => Err(messages::engine_error(e)),
             _ => Err(messages::error(
                 messages::ERR_INTERNAL,
@@ -720,10 +720,7 @@ impl Agent {
             }
         }
         if !sets.is_empty() {
-            self.internal(EngineRequest::DeviceUpdate(DeviceUpdate {
-                sets,
-                deletes: Vec::new(),
-            }));
+            self.internal(EngineRequest::DeviceUpdate(DeviceUpdate::setting(sets)));
         }
     }
 
@@ -934,19 +931,19 @@ fn readable_request_id(payload: &[u8], record_error: bool) -> Option<String> {
 const fn matches_kind(request: &EngineRequest, result: &EngineResult) -> bool {
     matches!(
         (request, result),
-        (EngineRequest::Acknowledge(_), EngineResult::Acknowledged(_))
-            | (EngineRequest::Add(_), EngineResult::Added(_))
-            | (EngineRequest::Delete(_), EngineResult::Deleted(_))
+        (EngineRequest::Acknowledge(_), EngineResult::Acknowledge(_))
+            | (EngineRequest::Add(_), EngineResult::Add(_))
+            | (EngineRequest::Delete(_), EngineResult::Delete(_))
             | (
                 EngineRequest::DeviceUpdate(_),
-                EngineResult::DeviceUpdated(_)
+                EngineResult::DeviceUpdate(_)
             )
-            | (EngineRequest::Get(_), EngineResult::Got(_))
+            | (EngineRequest::Get(_), EngineResult::Get(_))
             | (
                 EngineRequest::GetInstances(_),
-                EngineResult::GotInstances(_)
+                EngineResult::GetInstances(_)
             )
-            | (EngineRequest::Operate(_), EngineResult::Operated(_))
+            | (EngineRequest::Operate(_), EngineResult::Operate(_))
             | (EngineRequest::Set(_), EngineResult::Set(_))
             | (EngineRequest::Supported(_), EngineResult::Supported(_))
     )
@@ -960,7 +957,7 @@ mod tests {
     fn respond_checks_ids_and_kinds() {
         let mut agent = Agent::new(AgentConfig::new("os::agent"));
         assert_eq!(
-            agent.respond(RequestId(9), EngineResult::DeviceUpdated(Ok(()))),
+            agent.respond(RequestId(9), EngineResult::DeviceUpdate(Ok(()))),
             Err(AgentError::UnknownRequest(RequestId(9)))
         );
         agent.internal(EngineRequest::Acknowledge(NoticeId(1)));
@@ -968,11 +965,11 @@ mod tests {
             panic!("expected an engine request")
         };
         assert_eq!(
-            agent.respond(id, EngineResult::DeviceUpdated(Ok(()))),
+            agent.respond(id, EngineResult::DeviceUpdate(Ok(()))),
             Err(AgentError::MismatchedResult(id))
         );
         assert_eq!(
-            agent.respond(id, EngineResult::Acknowledged(Ok(true))),
+            agent.respond(id, EngineResult::Acknowledge(Ok(true))),
             Ok(())
         );
         assert_eq!(agent.poll_output(), Output::Idle);

@@ -663,10 +663,7 @@ impl Agent {
             ));
         }
         if !sets.is_empty() {
-            self.internal(EngineRequest::DeviceUpdate(DeviceUpdate {
-                sets,
-                deletes: Vec::new(),
-            }));
+            self.internal(EngineRequest::DeviceUpdate(DeviceUpdate::setting(sets)));
         }
     }
 

@@ -663,10 +663,7 @@ impl Agent {
             return;
         }
         self.subscriptions.retain(|s| !expired.contains(&s.row));
-        self.internal(EngineRequest::DeviceUpdate(DeviceUpdate {
-            sets: Vec::new(),
-            deletes: expired,
-        }));
+        self.internal(EngineRequest::DeviceUpdate(DeviceUpdate::deleting(expired)));
     }
 
     /// The earliest deadline of the subscription machinery.
@@ -695,10 +692,7 @@ impl Agent {
                     .collect();
                 self.subscriptions.retain(|s| s.persistent);
                 if !gone.is_empty() {
-                    self.internal(EngineRequest::DeviceUpdate(DeviceUpdate {
-                        sets: Vec::new(),
-                        deletes: gone,
-                    }));
+                    self.internal(EngineRequest::DeviceUpdate(DeviceUpdate::deleting(gone)));
                 }
                 // ParameterMap depends on the recipient's BootParameter table.
                 for target in self.targets(NotifType::Event, "Device.Boot!", store) {
