@@ -56,18 +56,18 @@
 //!
 //! # Data layout
 //!
-//! A tree of nodes, one per object instance. A node holds its parameter values in a
-//! `BTreeMap<&'static str, Value>` and its children in a `BTreeMap<&'static str, Child>`,
-//! where a child is a single-instance object or a table (`BTreeMap<u32, Node>` plus the next
-//! instance number). Names are the schema's own `&'static str`s and each node points to its
-//! schema entries, so the tree allocates only for values and maps. Paths are walked one map
-//! lookup per segment; ordered maps give the path order that GetParameterNames and Get expect
-//! (parameters by name, then children by name, rows by number). `Store::new` creates every
-//! always-present single-instance object with its defaults: 201 objects and about 1,200
-//! values for the full model, in about 1 ms (release build, x86-64). Rows get their
-//! single-instance children when added. Measured on the full model with 1,100 rows: a
-//! `Device.`-wide [`Store::parameters`] of 21,500 values takes about 4 ms, a search over
-//! 1,000 rows 0.4 ms, a delete (which scans for strong references) 1.5 ms.
+//! A tree of nodes, one per object instance, shaped like a table: every object of the schema
+//! has one shared layout (built once per process from the schema) that lists its parameters
+//! of both variants and its child objects by name, and a node holds its values in a
+//! `Box<[Value]>` and its children in a `Box<[Option<Child>]>`, both by position in that
+//! layout. A child is a single-instance object or a table (its rows in a vector sorted by
+//! instance number, plus the next instance number). A row therefore costs its values and a
+//! few words, and a read over a table finds a parameter's position once and then indexes each
+//! row. Names are the schema's own `&'static str`s. Layout order is name order, which is the
+//! path order that GetParameterNames and Get expect (parameters by name, then children by
+//! name, rows by number). `Store::new` creates every always-present single-instance object
+//! with its defaults (201 objects and about 1,200 values for the full model). Rows get their
+//! single-instance children when added.
 //!
 //! # Persistence
 //!
@@ -269,7 +269,7 @@ impl Store {
     /// variants) with its default values, and empty tables.
     pub fn new() -> Self {
         Self {
-            root: Node::new(tree::Def::root()),
+            root: Node::new(tree::Shape::root()),
             log: ChangeLog::new(),
             limits: Limits::DEFAULT,
         }
@@ -332,7 +332,7 @@ impl Store {
         let mut buf = route_path(&route);
         match place {
             Place::Param(node, name, value) => {
-                if let Some(parameter) = node.def.param(name, view) {
+                if let Some(parameter) = node.def().param(name, view) {
                     buf.push_str(name);
                     out.push(param_value(buf, value, parameter));
                 }
@@ -373,7 +373,7 @@ impl Store {
         };
         let below = |node: &Node, route: &mut Route, push: &mut dyn FnMut(&Node, &Route)| {
             tree::for_each_object(node, route, &mut |child, route| {
-                if !child.def.visible(view) {
+                if !child.def().visible(view) {
                     return false;
                 }
                 if let Some(Step::Inst(_)) = route.last() {
@@ -428,7 +428,7 @@ impl Store {
                 buf.push_str(name);
                 out.push(NameInfo {
                     path: buf,
-                    writable: param_writable(node.def.param(name, view)),
+                    writable: param_writable(node.def().param(name, view)),
                 });
             }
             Place::Object(node) => {
@@ -517,7 +517,7 @@ fn param_writable(parameter: Option<&Parameter>) -> bool {
 
 fn table_writable(table: &tree::Table, view: View) -> bool {
     table
-        .def
+        .def()
         .object(view)
         .is_some_and(|o| o.access == Access::ReadWrite)
 }
@@ -525,15 +525,14 @@ fn table_writable(table: &tree::Table, view: View) -> bool {
 /// The unique-key values of `row` in `view`'s variant (each name once, secrets masked).
 fn instance_keys(row: &Node, view: View) -> Vec<(&'static str, Value)> {
     let mut out: Vec<(&'static str, Value)> = Vec::new();
-    let Some(def) = row.def.object(view) else {
+    let Some(def) = row.def().object(view) else {
         return out;
     };
     for name in def.unique_keys.iter().flat_map(|k| k.parameters) {
         if out.iter().any(|(n, _)| n == name) {
             continue;
         }
-        if let (Some((&name, value)), Some(p)) =
-            (row.params.get_key_value(name), row.def.param(name, view))
+        if let (Some((name, value)), Some(p)) = (row.param_entry(name), row.def().param(name, view))
         {
             out.push((name, tree::shown(value, p).into_owned()));
         }
@@ -555,20 +554,20 @@ fn collect_params<'a>(
         return;
     }
     let len = buf.len();
-    for (name, value) in &node.params {
-        if let Some(parameter) = node.def.param(name, view) {
+    for (name, value) in node.params() {
+        if let Some(parameter) = node.def().param(name, view) {
             buf.push_str(name);
             out.push(param_value(buf.clone(), value, parameter));
             buf.truncate(len);
         }
     }
-    for (name, child) in &node.children {
+    for (name, child) in node.children() {
         tree::push_step(buf, Step::Name(name));
         match child {
-            Child::Single(child) if child.def.visible(view) => {
+            Child::Single(child) if child.def().visible(view) => {
                 collect_params(child, buf, depth.saturating_add(1), max_depth, view, out);
             }
-            Child::Table(table) if table.def.visible(view) => {
+            Child::Table(table) if table.def().visible(view) => {
                 let table_len = buf.len();
                 for (n, row) in &table.rows {
                     tree::push_step(buf, Step::Inst(*n));
@@ -591,8 +590,8 @@ fn collect_names(
     out: &mut Vec<NameInfo>,
 ) {
     let len = buf.len();
-    for name in node.params.keys() {
-        if let Some(parameter) = node.def.param(name, view) {
+    for (name, _) in node.params() {
+        if let Some(parameter) = node.def().param(name, view) {
             buf.push_str(name);
             out.push(NameInfo {
                 path: buf.clone(),
@@ -601,10 +600,10 @@ fn collect_names(
             buf.truncate(len);
         }
     }
-    for (name, child) in &node.children {
+    for (name, child) in node.children() {
         tree::push_step(buf, Step::Name(name));
         match child {
-            Child::Single(child) if child.def.visible(view) => {
+            Child::Single(child) if child.def().visible(view) => {
                 out.push(NameInfo {
                     path: buf.clone(),
                     writable: false,
@@ -613,7 +612,7 @@ fn collect_names(
                     collect_names(child, buf, false, view, out);
                 }
             }
-            Child::Table(table) if table.def.visible(view) => {
+            Child::Table(table) if table.def().visible(view) => {
                 let writable = table_writable(table, view);
                 out.push(NameInfo {
                     path: buf.clone(),

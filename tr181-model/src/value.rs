@@ -480,7 +480,7 @@ fn in_range(number: Decimal, range: &RangeFacet) -> bool {
         Some(step) => {
             number.scale == 0
                 && number
-                    .mantissa
+                    .mantissa()
                     .checked_sub(i128::from(range.min.unwrap_or(0)))
                     .and_then(|offset| offset.checked_rem_euclid(i128::from(step)))
                     == Some(0)
@@ -1088,6 +1088,11 @@ const DECIMAL_DIGITS: u32 = 38;
 /// `10^38`: every mantissa's magnitude is below this.
 const DECIMAL_LIMIT: u128 = 10u128.pow(DECIMAL_DIGITS);
 
+/// The high and low halves of `m` (see [`Decimal::mantissa`], which joins them).
+const fn halves(m: i128) -> (i64, u64) {
+    ((m >> 64) as i64, m as u64)
+}
+
 /// A TR-106 `decimal`: an exact decimal number `mantissa × 10^-scale` with up to 38
 /// significant digits and up to 38 fraction digits.
 ///
@@ -1097,14 +1102,16 @@ const DECIMAL_LIMIT: u128 = 10u128.pow(DECIMAL_DIGITS);
 /// form; note that `1.0` becomes `1`). Parsing accepts the xsd form `[+-]?(d+(.d*)?|.d+)`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Decimal {
-    mantissa: i128,
+    /// The mantissa's high and low halves: an `i128` field would raise the alignment, and
+    /// with it the size of every [`Value`], from 8 to 16 bytes (48 instead of 32).
+    mantissa: (i64, u64),
     scale: u8,
 }
 
 impl Decimal {
     /// Zero.
     pub const ZERO: Self = Self {
-        mantissa: 0,
+        mantissa: (0, 0),
         scale: 0,
     };
 
@@ -1123,14 +1130,15 @@ impl Decimal {
             return None;
         }
         Some(Self {
-            mantissa,
+            mantissa: halves(mantissa),
             scale: u8::try_from(scale).ok()?,
         })
     }
 
     /// The unscaled digits (normalised: not a multiple of 10 unless the scale is 0).
     pub const fn mantissa(&self) -> i128 {
-        self.mantissa
+        // Joins the halves that `halves` split.
+        ((self.mantissa.0 as i128) << 64) | self.mantissa.1 as i128
     }
 
     /// The number of fraction digits.
@@ -1173,7 +1181,7 @@ impl Decimal {
 impl Ord for Decimal {
     fn cmp(&self, other: &Self) -> Ordering {
         if self.scale == other.scale {
-            return self.mantissa.cmp(&other.mantissa);
+            return self.mantissa().cmp(&other.mantissa());
         }
         let (coarse, fine, reversed) = if self.scale < other.scale {
             (self, other, false)
@@ -1183,11 +1191,11 @@ impl Ord for Decimal {
         let shift = u32::from(fine.scale - coarse.scale);
         let order = match 10i128
             .checked_pow(shift)
-            .and_then(|factor| coarse.mantissa.checked_mul(factor))
+            .and_then(|factor| coarse.mantissa().checked_mul(factor))
         {
-            Some(scaled) => scaled.cmp(&fine.mantissa),
+            Some(scaled) => scaled.cmp(&fine.mantissa()),
             // The scaled magnitude exceeds i128, hence `fine`'s: the sign decides.
-            None => coarse.mantissa.cmp(&0),
+            None => coarse.mantissa().cmp(&0),
         };
         if reversed { order.reverse() } else { order }
     }
@@ -1202,10 +1210,10 @@ impl PartialOrd for Decimal {
 impl fmt::Display for Decimal {
     /// Writes the canonical text (no exponent, no superfluous zeros).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.mantissa < 0 {
+        if self.mantissa() < 0 {
             f.write_str("-")?;
         }
-        let digits = self.mantissa.unsigned_abs().to_string();
+        let digits = self.mantissa().unsigned_abs().to_string();
         let scale = usize::from(self.scale);
         if scale == 0 {
             return f.write_str(&digits);
@@ -1237,7 +1245,7 @@ macro_rules! decimal_from_integer {
         impl From<$t> for Decimal {
             fn from(n: $t) -> Self {
                 // Every 64-bit integer has fewer than 38 digits and is normalised at scale 0.
-                Self { mantissa: i128::from(n), scale: 0 }
+                Self { mantissa: halves(i128::from(n)), scale: 0 }
             }
         }
     )*};
@@ -1740,6 +1748,32 @@ mod tests {
             "x".parse::<Decimal>(),
             Err(ValueRule::Type(BaseType::Decimal))
         );
+    }
+
+    #[test]
+    fn decimal_mantissa_halves_round_trip() {
+        for m in [
+            0,
+            1,
+            -1,
+            10_i128.pow(37) + 7,
+            -(10_i128.pow(37) + 7),
+            i128::from(u64::MAX) + 1,
+            -i128::from(u64::MAX) - 1,
+        ] {
+            let d = Decimal::new(m, 0).unwrap();
+            assert_eq!(d.mantissa(), m, "{m}");
+            assert_eq!(d, Decimal::new(m, 0).unwrap());
+        }
+        assert!(dec("-18446744073709551616") < dec("-18446744073709551615"));
+        assert!(dec("18446744073709551616") > dec("18446744073709551615"));
+    }
+
+    /// A store row holds one `Value` per parameter: keep it at 32 bytes (four words on 64-bit
+    /// targets; an `i128` or another 24-byte payload beside `String` would make it 48).
+    #[test]
+    fn value_fits_32_bytes() {
+        assert!(size_of::<Value>() <= 32);
     }
 
     // --- lists ---
@@ -2443,11 +2477,11 @@ mod tests {
 
     /// The sign and a fixed-point digit string (39 integer, 38 fraction digits) of `d`.
     fn fixed_point(d: Decimal) -> (bool, String) {
-        let digits = d.mantissa.unsigned_abs().to_string();
+        let digits = d.mantissa().unsigned_abs().to_string();
         let scale = usize::from(d.scale);
         let padded = format!("{digits:0>scale$}");
         let (integer, fraction) = padded.split_at(padded.len() - scale);
-        (d.mantissa < 0, format!("{integer:0>39}{fraction:0<38}"))
+        (d.mantissa() < 0, format!("{integer:0>39}{fraction:0<38}"))
     }
 
     fn round_trip(value: &Value, syntax: &Syntax) {

@@ -19,7 +19,7 @@ use std::string::{String, ToString};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::tree::{self, Child, Node, Route, Step, View};
+use super::tree::{self, Child, Node, Route, Shape, Step, View};
 use super::{ChangeLog, Store};
 use crate::limits::Limits;
 use crate::path::{InstancePath, InstanceSegment};
@@ -52,12 +52,11 @@ impl Serialize for Store {
 
 fn save(node: &Node, route: &mut Route, doc: &mut Document) {
     let params = node
-        .params
-        .iter()
+        .params()
         .map(|(name, value)| ((*name).to_string(), value.to_string()))
         .collect();
     doc.objects.insert(tree::route_path(route), params);
-    for (name, child) in &node.children {
+    for (name, child) in node.children() {
         route.push(Step::Name(name));
         match child {
             Child::Single(child) => save(child, route, doc),
@@ -92,7 +91,7 @@ impl<'de> Deserialize<'de> for Store {
 
 /// Builds a store from a document, dropping what the schema does not know.
 fn load(doc: &Document) -> Store {
-    let mut root = Node::new(tree::Def::root());
+    let mut root = Node::new(Shape::root());
     let limits = Limits::DEFAULT;
     for (path, params) in &doc.objects {
         let Ok(addr) = InstancePath::split(path, &limits) else {
@@ -105,10 +104,10 @@ fn load(doc: &Document) -> Store {
             continue;
         };
         for (name, text) in params {
-            let Some(parameter) = node.def.param(name, View::Any) else {
+            let Some(parameter) = node.def().param(name, View::Any) else {
                 continue;
             };
-            let Some(slot) = node.params.get_mut(name.as_str()) else {
+            let Some(slot) = node.param_mut(name.as_str()) else {
                 continue;
             };
             if let Ok(value) = Value::parse(text, parameter.syntax) {
@@ -129,7 +128,7 @@ fn load(doc: &Document) -> Store {
             table.next = table.next.max(*next);
         }
     }
-    recount(&mut root);
+    root.recount();
     Store {
         root,
         log: ChangeLog::new(),
@@ -144,28 +143,27 @@ fn ensure<'a>(mut node: &'a mut Node, segs: &[InstanceSegment<'_>]) -> Option<&'
         let InstanceSegment::Name(name) = *seg else {
             return None;
         };
-        if !node.children.contains_key(name) {
-            let (key, def) = node
-                .def
-                .children()
-                .into_iter()
-                .find(|(n, d)| *n == name && !d.main.is_table())?;
-            node.children.insert(key, Child::Single(Node::new(def)));
+        if node.child(name).is_none() {
+            let (_, shape) = node
+                .shape
+                .child(name)
+                .filter(|(_, s)| !s.def.main.is_table())?;
+            node.set_child(name, Some(Child::Single(Node::new(shape))));
         }
-        match node.children.get_mut(name)? {
+        match node.child_mut(name)? {
             Child::Single(child) => node = child,
             Child::Table(table) => {
                 let Some(InstanceSegment::Instance(n)) = segs.get(index + 1) else {
                     return None;
                 };
-                let full = table.def.main.max_entries.is_some_and(|max| {
+                let full = table.def().main.max_entries.is_some_and(|max| {
                     table.rows.len() >= usize::try_from(max).unwrap_or(usize::MAX)
                 });
                 if !table.rows.contains_key(n) {
                     if full {
                         return None;
                     }
-                    table.rows.insert(*n, Node::new(table.def));
+                    table.rows.insert(*n, Node::new(table.shape));
                     table.next = table.next.max(n.saturating_add(1));
                 }
                 node = table.rows.get_mut(n)?;
@@ -175,29 +173,4 @@ fn ensure<'a>(mut node: &'a mut Node, segs: &[InstanceSegment<'_>]) -> Option<&'
         index += 1;
     }
     Some(node)
-}
-
-/// Sets every `*NumberOfEntries` parameter to its table's row count.
-fn recount(node: &mut Node) {
-    let Node {
-        params, children, ..
-    } = node;
-    for child in children.values_mut() {
-        match child {
-            Child::Single(child) => recount(child),
-            Child::Table(table) => {
-                if let Some(slot) = table
-                    .def
-                    .main
-                    .num_entries_parameter
-                    .and_then(|name| params.get_mut(name))
-                {
-                    *slot = Value::UnsignedInt(u32::try_from(table.rows.len()).unwrap_or(u32::MAX));
-                }
-                for row in table.rows.values_mut() {
-                    recount(row);
-                }
-            }
-        }
-    }
 }

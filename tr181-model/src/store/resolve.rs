@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use super::tree::{self, Child, Node, Route, Step, Table, View, push_step};
+use super::tree::{self, Child, Node, Route, Shape, Step, Table, View, push_step};
 use super::{ParamValue, Store, param_value};
 use crate::error::Error;
 use crate::path::{self, Filter, Follow, FollowIndex, InstancePath, Path, PathKind, Segment, Term};
@@ -152,24 +152,35 @@ impl Routes {
     }
 }
 
-/// Looks up a parameter definition once per object definition: the rows of a table share
-/// theirs, so a wildcard over a table asks the schema once instead of once per row.
+/// Looks a parameter up once per object shape: the rows of a table share theirs, so a
+/// wildcard over a table finds the parameter's position and definition once and then reads
+/// each row's value by index.
 #[derive(Default)]
 struct ParamCache {
-    last: Option<(&'static Object, Option<&'static schema::Parameter>)>,
+    last: Option<(&'static Shape, Option<(usize, &'static schema::Parameter)>)>,
 }
 
 impl ParamCache {
-    fn param(&mut self, node: &Node, name: &str, view: View) -> Option<&'static schema::Parameter> {
-        let main = node.def.main;
-        match self.last {
-            Some((object, parameter)) if core::ptr::eq(object, main) => parameter,
+    /// The value and definition of parameter `name` of `node` as `view` sees it.
+    fn param<'a>(
+        &mut self,
+        node: &'a Node,
+        name: &str,
+        view: View,
+    ) -> Option<(&'a Value, &'static schema::Parameter)> {
+        let found = match self.last {
+            Some((shape, found)) if core::ptr::eq(shape, node.shape) => found,
             _ => {
-                let parameter = node.def.param(name, view);
-                self.last = Some((main, parameter));
-                parameter
+                let found = node
+                    .shape
+                    .param_index(name)
+                    .and_then(|index| Some((index, node.shape.param_at(index, view)?)));
+                self.last = Some((node.shape, found));
+                found
             }
-        }
+        };
+        let (index, parameter) = found?;
+        Some((node.value_at(index)?, parameter))
     }
 }
 
@@ -193,7 +204,7 @@ impl Store {
         let text = || path.to_string();
         let root_only = Path::root();
         let path = if path.is_empty() { &root_only } else { path };
-        if !path.is_absolute() || !self.root.def.visible(view) {
+        if !path.is_absolute() || !self.root.def().visible(view) {
             return Err(Error::UnknownPath { path: text() });
         }
         check_schema(path, protocol)?;
@@ -209,17 +220,17 @@ impl Store {
                         let Cur::Node(node, route) = cur else {
                             return Err(Error::UnknownPath { path: text() });
                         };
-                        match node.children.get_key_value(name.as_str()) {
-                            Some((key, Child::Single(child))) if child.def.visible(view) => {
+                        match node.child_entry(name.as_str()) {
+                            Some((key, Child::Single(child))) if child.def().visible(view) => {
                                 let route = routes.push(route, Step::Name(key));
                                 next.push(Cur::Node(child, route));
                             }
-                            Some((key, Child::Table(table))) if table.def.visible(view) => {
+                            Some((key, Child::Table(table))) if table.def().visible(view) => {
                                 let route = routes.push(route, Step::Name(key));
                                 next.push(Cur::Table(table, route));
                             }
                             Some(_) => return Err(Error::UnknownPath { path: text() }),
-                            None if node.def.child(name, view).is_some() => {
+                            None if node.def().child(name, view).is_some() => {
                                 if strict {
                                     return Err(Error::NoSuchInstance { path: text() });
                                 }
@@ -303,7 +314,7 @@ impl Store {
         for cur in current {
             match (&path.kind, cur) {
                 (PathKind::Object, Cur::Node(node, route)) => {
-                    if let Some(object) = node.def.object(view) {
+                    if let Some(object) = node.def().object(view) {
                         out.push(Resolved::Object {
                             path: routes.path(route, ""),
                             object,
@@ -311,7 +322,7 @@ impl Store {
                     }
                 }
                 (PathKind::Object, Cur::Table(table, route)) => {
-                    if let Some(object) = table.def.object(view) {
+                    if let Some(object) = table.def().object(view) {
                         out.push(Resolved::Table {
                             path: routes.path(route, ""),
                             object,
@@ -319,18 +330,15 @@ impl Store {
                     }
                 }
                 (PathKind::Parameter(name), Cur::Node(node, route)) => {
-                    if let (Some(parameter), Some((key, value))) = (
-                        params.param(node, name, view),
-                        node.params.get_key_value(name.as_str()),
-                    ) {
-                        let text = routes.path(route, key);
+                    if let Some((value, parameter)) = params.param(node, name, view) {
+                        let text = routes.path(route, parameter.name);
                         out.push(Resolved::Parameter(param_value(text, value, parameter)));
                     }
                 }
                 (PathKind::Command(name), Cur::Node(node, route)) => {
                     let full = std::format!("{name}()");
                     if let Some(command) = node
-                        .def
+                        .def()
                         .object(view)
                         .and_then(|o| o.command(&full, protocol))
                     {
@@ -342,8 +350,10 @@ impl Store {
                 }
                 (PathKind::Event(name), Cur::Node(node, route)) => {
                     let full = std::format!("{name}!");
-                    if let Some(event) =
-                        node.def.object(view).and_then(|o| o.event(&full, protocol))
+                    if let Some(event) = node
+                        .def()
+                        .object(view)
+                        .and_then(|o| o.event(&full, protocol))
                     {
                         out.push(Resolved::Event {
                             path: routes.path(route, &full),
@@ -380,12 +390,12 @@ impl Store {
         follow: &Follow,
         view: View,
     ) -> Result<Vec<(Cur<'a>, Route)>, Error> {
-        let Some(value) = node.params.get(follow.name.as_str()) else {
+        let Some(value) = node.param(follow.name.as_str()) else {
             return Err(Error::UnknownPath {
                 path: follow.name.clone(),
             });
         };
-        if node.def.param(&follow.name, view).is_none() {
+        if node.def().param(&follow.name, view).is_none() {
             return Err(Error::UnknownPath {
                 path: follow.name.clone(),
             });
@@ -475,11 +485,11 @@ impl Store {
             match step {
                 path::Step::Name(name) => {
                     for node in nodes {
-                        match node.children.get(name.as_str()) {
-                            Some(Child::Single(child)) if child.def.visible(view) => {
+                        match node.child(name.as_str()) {
+                            Some(Child::Single(child)) if child.def().visible(view) => {
                                 next.push(child);
                             }
-                            None if node.def.child(name, view).is_some() => {}
+                            None if node.def().child(name, view).is_some() => {}
                             _ => return Err(unknown()),
                         }
                     }
@@ -511,7 +521,7 @@ impl Store {
 
 /// Whether `term` holds for parameter `name` of `node`.
 fn leaf_holds(node: &Node, name: &str, term: &Term, view: View) -> Result<bool, Error> {
-    let (Some(value), Some(parameter)) = (node.params.get(name), node.def.param(name, view)) else {
+    let Some((value, parameter)) = node.param_in(name, view) else {
         return Err(Error::UnknownPath {
             path: term.to_string(),
         });

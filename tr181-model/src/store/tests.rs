@@ -102,7 +102,7 @@ fn new_store_size() {
     let mut values = 0usize;
     let mut count = |node: &Node, _: &Route| {
         objects += 1;
-        values += node.params.len();
+        values += node.params().count();
         true
     };
     tree::for_each_object(&store.root, &mut Route::new(), &mut count);
@@ -284,6 +284,35 @@ fn device_may_choose_free_instance_numbers() {
         txn.add_numbered("Device.WiFi.SSID.", 20, &[]),
         Err(Error::ApiMisuse(_))
     ));
+}
+
+/// Rows are kept sorted by number in one vector: numbers chosen below existing ones go in
+/// between, and a deleted row that a rollback restores goes back to its place.
+#[test]
+fn rows_stay_in_number_order() {
+    let mut store = Store::new();
+    let mut txn = store.transaction(DEVICE);
+    for n in [5, 2, 9, 7] {
+        txn.add_numbered(
+            "Device.NAT.PortMapping.",
+            n,
+            &[("Description", &n.to_string())],
+        )
+        .unwrap();
+    }
+    txn.commit().unwrap();
+    let rows = |store: &Store| resolve(store, "Device.NAT.PortMapping.*.Description", Usp).unwrap();
+    let all = [2, 5, 7, 9].map(|n| format!("Device.NAT.PortMapping.{n}.Description={n}"));
+    assert_eq!(rows(&store), all);
+    assert_eq!(text(&store, "Device.NAT.PortMapping.7.Description"), "7");
+    let mut txn = store.transaction(DEVICE);
+    txn.delete("Device.NAT.PortMapping.5.").unwrap();
+    txn.delete("Device.NAT.PortMapping.2.").unwrap();
+    assert_eq!(rows(&txn).len(), 2);
+    txn.rollback();
+    assert_eq!(rows(&store), all);
+    assert_eq!(text(&store, "Device.NAT.PortMapping.5.Description"), "5");
+    assert_eq!(add(&mut store, USP, "Device.NAT.PortMapping.", &[]), 10);
 }
 
 // --- NumberOfEntries ------------------------------------------------------------------------

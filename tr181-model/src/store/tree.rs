@@ -1,13 +1,15 @@
 //! The instance tree: nodes and tables linked to their schema, and concrete-path navigation.
 //!
 //! A [`Node`] is one object instance (a single-instance object or a table row). It holds its
-//! parameter values by name and its child objects by name; a child is either a single-instance
-//! object (`Child::Single`) or a table (`Child::Table`) holding rows by instance number. All names
+//! parameter values and its child objects by position in its object's [`Shape`], the layout
+//! that every instance of the object shares; a child is either a single-instance object
+//! (`Child::Single`) or a table (`Child::Table`) holding rows by instance number. All names
 //! are `&'static str` slices of the schema tables, so the tree allocates nothing per name.
 
 use core::fmt;
-use std::collections::BTreeMap;
+use std::boxed::Box;
 use std::string::String;
+use std::sync::OnceLock;
 use std::vec::Vec;
 
 use crate::error::Error;
@@ -171,6 +173,156 @@ pub(crate) fn last_name(path: &'static str) -> &'static str {
     path.rsplit('.').next().unwrap_or(path)
 }
 
+/// The layout shared by every instance of one object: its parameters (of both variants) and
+/// its child objects, each sorted by name. A [`Node`] keeps its values in a slice indexed by
+/// the parameter's position here and its children by the child's position, so a read finds a
+/// value by index (the resolver looks the position up once per table) and a row costs its
+/// values and three words instead of two ordered maps.
+pub(crate) struct Shape {
+    /// The object's definitions.
+    pub(crate) def: Def,
+    /// The parameters, sorted by name.
+    params: Box<[Slot]>,
+    /// A new instance's values, by parameter position.
+    initial: Box<[Value]>,
+    /// The child objects, sorted by name.
+    children: Box<[ChildSlot]>,
+}
+
+/// One parameter of a [`Shape`] with its definition in each variant.
+struct Slot {
+    name: &'static str,
+    usp: Option<&'static Parameter>,
+    cwmp: Option<&'static Parameter>,
+}
+
+/// One child object of a [`Shape`].
+struct ChildSlot {
+    name: &'static str,
+    /// The child's shape (for a table, that of its rows).
+    shape: usize,
+    /// Whether the child is a table.
+    table: bool,
+}
+
+impl fmt::Debug for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.def.fmt(f)
+    }
+}
+
+impl PartialEq for Shape {
+    fn eq(&self, other: &Self) -> bool {
+        core::ptr::eq(self, other) || self.def == other.def
+    }
+}
+
+/// The shapes of every object of the schema, built once on first use (a few milliseconds for
+/// the full model) and shared by every store.
+struct Registry {
+    /// `Device.` (a stand-in if the schema has none).
+    root: Shape,
+    /// Every other object, sorted by schema path.
+    all: Box<[Shape]>,
+}
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut paths: Vec<&'static str> = schema::groups()
+            .iter()
+            .flat_map(|g| g.objects)
+            .map(|o| o.path)
+            .filter(|path| *path != "Device.")
+            .collect();
+        paths.sort_unstable();
+        paths.dedup();
+        let defs: Vec<Def> = paths.iter().filter_map(|path| Def::lookup(path)).collect();
+        let index = |path: &str| defs.binary_search_by(|d| d.main.path.cmp(path)).ok();
+        Registry {
+            root: Shape::build(Def::root(), &index),
+            all: defs.iter().map(|def| Shape::build(*def, &index)).collect(),
+        }
+    })
+}
+
+impl Shape {
+    fn build(def: Def, index: &dyn Fn(&str) -> Option<usize>) -> Self {
+        let mut params: Vec<Slot> = Vec::new();
+        for parameter in def.all_params() {
+            if params.iter().any(|s| s.name == parameter.name) {
+                continue;
+            }
+            params.push(Slot {
+                name: parameter.name,
+                usp: def
+                    .usp
+                    .and_then(|o| o.parameter(parameter.name, Protocol::Usp)),
+                cwmp: def
+                    .cwmp
+                    .and_then(|o| o.parameter(parameter.name, Protocol::Cwmp)),
+            });
+        }
+        params.sort_unstable_by_key(|s| s.name);
+        let initial = params
+            .iter()
+            .filter_map(|s| s.usp.or(s.cwmp))
+            .map(initial_value)
+            .collect();
+        let mut children: Vec<ChildSlot> = Vec::new();
+        for (name, child) in def.children() {
+            let Some(shape) = index(child.main.path) else {
+                continue;
+            };
+            // A name that is both a single object and a table is the table (sorted last).
+            children.retain(|c| c.name != name);
+            children.push(ChildSlot {
+                name,
+                shape,
+                table: child.main.is_table(),
+            });
+        }
+        children.sort_unstable_by_key(|c| c.name);
+        Self {
+            def,
+            params: params.into_boxed_slice(),
+            initial,
+            children: children.into_boxed_slice(),
+        }
+    }
+
+    /// The shape of `Device.`.
+    pub(crate) fn root() -> &'static Self {
+        &registry().root
+    }
+
+    /// The position of parameter `name`.
+    pub(crate) fn param_index(&self, name: &str) -> Option<usize> {
+        self.params.binary_search_by(|s| s.name.cmp(name)).ok()
+    }
+
+    /// The parameter at position `index` as `view` sees it.
+    pub(crate) fn param_at(&self, index: usize, view: View) -> Option<&'static Parameter> {
+        let slot = self.params.get(index)?;
+        match view {
+            View::Proto(Protocol::Usp) => slot.usp,
+            View::Proto(Protocol::Cwmp) => slot.cwmp,
+            View::Any => slot.usp.or(slot.cwmp),
+        }
+    }
+
+    /// The position of child object `name`.
+    fn child_index(&self, name: &str) -> Option<usize> {
+        self.children.binary_search_by(|c| c.name.cmp(name)).ok()
+    }
+
+    /// The interned name and the shape of child object `name` (for a table, of its rows).
+    pub(crate) fn child(&self, name: &str) -> Option<(&'static str, &'static Self)> {
+        let slot = self.children.get(self.child_index(name)?)?;
+        Some((slot.name, registry().all.get(slot.shape)?))
+    }
+}
+
 /// A child object of a node.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Child {
@@ -183,67 +335,247 @@ pub(crate) enum Child {
 /// A table: its rows and the next instance number to hand out.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Table {
-    /// The schema of the rows (`...{i}.`).
-    pub(crate) def: Def,
+    /// The shape of the rows (`...{i}.`).
+    pub(crate) shape: &'static Shape,
     /// One more than the highest instance number ever used (R-ARC.8: never reused).
     pub(crate) next: u32,
     /// The rows by instance number.
-    pub(crate) rows: BTreeMap<u32, Node>,
+    pub(crate) rows: Rows,
 }
 
 impl Table {
-    fn new(def: Def) -> Self {
+    fn new(shape: &'static Shape) -> Self {
         Self {
-            def,
+            shape,
             next: 1,
-            rows: BTreeMap::new(),
+            rows: Rows::default(),
         }
+    }
+
+    /// The definitions of the rows.
+    pub(crate) fn def(&self) -> &'static Def {
+        &self.shape.def
+    }
+}
+
+/// A table's rows sorted by instance number in one vector: rows are mostly added with a
+/// growing number (an append) and read in order, and a vector of rows is a third of the
+/// memory of an ordered map of them and walks without pointer chasing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Rows(Vec<(u32, Node)>);
+
+impl Rows {
+    fn position(&self, number: u32) -> Result<usize, usize> {
+        match self.0.last() {
+            Some((last, _)) if *last < number => Err(self.0.len()),
+            _ => self.0.binary_search_by_key(&number, |(n, _)| *n),
+        }
+    }
+
+    /// The row `number`.
+    pub(crate) fn get(&self, number: &u32) -> Option<&Node> {
+        let at = self.position(*number).ok()?;
+        self.0.get(at).map(|(_, row)| row)
+    }
+
+    /// The row `number`, mutably.
+    pub(crate) fn get_mut(&mut self, number: &u32) -> Option<&mut Node> {
+        let at = self.position(*number).ok()?;
+        self.0.get_mut(at).map(|(_, row)| row)
+    }
+
+    /// Whether row `number` exists.
+    pub(crate) fn contains_key(&self, number: &u32) -> bool {
+        self.position(*number).is_ok()
+    }
+
+    /// Inserts (or replaces) row `number`.
+    pub(crate) fn insert(&mut self, number: u32, row: Node) {
+        match self.position(number) {
+            Ok(at) => {
+                if let Some(slot) = self.0.get_mut(at) {
+                    slot.1 = row;
+                }
+            }
+            Err(at) => self.0.insert(at, (number, row)),
+        }
+    }
+
+    /// Removes row `number`.
+    pub(crate) fn remove(&mut self, number: &u32) -> Option<Node> {
+        let at = self.position(*number).ok()?;
+        Some(self.0.remove(at).1)
+    }
+
+    /// The number of rows.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The rows in instance-number order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Node> {
+        self.0.iter().map(|(_, row)| row)
+    }
+
+    /// The rows in instance-number order, mutably.
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut Node> {
+        self.0.iter_mut().map(|(_, row)| row)
+    }
+}
+
+impl<'a> IntoIterator for &'a Rows {
+    type Item = (&'a u32, &'a Node);
+    type IntoIter = core::iter::Map<
+        core::slice::Iter<'a, (u32, Node)>,
+        fn(&'a (u32, Node)) -> (&'a u32, &'a Node),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(n, row)| (n, row))
     }
 }
 
 /// One object instance.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Node {
-    /// The schema of the object.
-    pub(crate) def: Def,
-    /// Parameter values by name (those of both variants).
-    pub(crate) params: BTreeMap<&'static str, Value>,
-    /// Child objects by name. Every table is present (possibly empty); single-instance
-    /// children are present when they exist.
-    pub(crate) children: BTreeMap<&'static str, Child>,
+    /// The object's layout and schema.
+    pub(crate) shape: &'static Shape,
+    /// Parameter values (those of both variants) by position in the shape.
+    values: Box<[Value]>,
+    /// Child objects by position in the shape. Every table is present (possibly empty);
+    /// single-instance children are present when they exist.
+    children: Box<[Option<Child>]>,
 }
 
 impl Node {
-    /// A new instance of `def` with default values, its tables empty and its always-present
+    /// A new instance of `shape` with default values, its tables empty and its always-present
     /// single-instance children (`minEntries` ≥ 1) created the same way.
-    pub(crate) fn new(def: Def) -> Self {
-        let mut params = BTreeMap::new();
-        for parameter in def.all_params() {
-            params
-                .entry(parameter.name)
-                .or_insert_with(|| initial_value(parameter));
-        }
-        let mut children = BTreeMap::new();
-        for (name, child) in def.children() {
-            if child.main.is_table() {
-                children.insert(name, Child::Table(Table::new(child)));
-            } else if child.main.min_entries >= 1 {
-                children.insert(name, Child::Single(Self::new(child)));
-            }
-        }
+    pub(crate) fn new(shape: &'static Shape) -> Self {
+        let children = shape
+            .children
+            .iter()
+            .map(|slot| {
+                let child = registry().all.get(slot.shape)?;
+                if slot.table {
+                    Some(Child::Table(Table::new(child)))
+                } else if child.def.main.min_entries >= 1 {
+                    Some(Child::Single(Self::new(child)))
+                } else {
+                    None
+                }
+            })
+            .collect();
         Self {
-            def,
-            params,
+            shape,
+            values: shape.initial.clone(),
             children,
         }
     }
 
+    /// The object's definitions.
+    pub(crate) fn def(&self) -> &'static Def {
+        &self.shape.def
+    }
+
+    /// The value of parameter `name` (of either variant).
+    pub(crate) fn param(&self, name: &str) -> Option<&Value> {
+        self.values.get(self.shape.param_index(name)?)
+    }
+
+    /// The interned name and value of parameter `name`.
+    pub(crate) fn param_entry(&self, name: &str) -> Option<(&'static str, &Value)> {
+        let index = self.shape.param_index(name)?;
+        Some((self.shape.params.get(index)?.name, self.values.get(index)?))
+    }
+
+    /// The value of parameter `name`, mutably.
+    pub(crate) fn param_mut(&mut self, name: &str) -> Option<&mut Value> {
+        self.values.get_mut(self.shape.param_index(name)?)
+    }
+
+    /// The value and the definition as `view` sees it of parameter `name`.
+    pub(crate) fn param_in(&self, name: &str, view: View) -> Option<(&Value, &'static Parameter)> {
+        let index = self.shape.param_index(name)?;
+        Some((self.values.get(index)?, self.shape.param_at(index, view)?))
+    }
+
+    /// The value at parameter position `index` (see [`Shape::param_index`]).
+    pub(crate) fn value_at(&self, index: usize) -> Option<&Value> {
+        self.values.get(index)
+    }
+
+    /// The parameters with their values, by name.
+    pub(crate) fn params(&self) -> impl Iterator<Item = (&'static str, &Value)> {
+        self.shape
+            .params
+            .iter()
+            .map(|s| s.name)
+            .zip(self.values.iter())
+    }
+
+    /// The child object `name` with its interned name, if it exists.
+    pub(crate) fn child_entry(&self, name: &str) -> Option<(&'static str, &Child)> {
+        let index = self.shape.child_index(name)?;
+        let child = self.children.get(index)?.as_ref()?;
+        Some((self.shape.children.get(index)?.name, child))
+    }
+
+    /// The child object `name`, if it exists.
+    pub(crate) fn child(&self, name: &str) -> Option<&Child> {
+        self.children.get(self.shape.child_index(name)?)?.as_ref()
+    }
+
+    /// The child object `name`, mutably.
+    pub(crate) fn child_mut(&mut self, name: &str) -> Option<&mut Child> {
+        self.children
+            .get_mut(self.shape.child_index(name)?)?
+            .as_mut()
+    }
+
+    /// The existing child objects, by name.
+    pub(crate) fn children(&self) -> impl Iterator<Item = (&'static str, &Child)> {
+        self.shape
+            .children
+            .iter()
+            .zip(self.children.iter())
+            .filter_map(|(slot, child)| Some((slot.name, child.as_ref()?)))
+    }
+
+    /// Puts `child` in place as child object `name`, returning what was there; `None` and
+    /// nothing changed if the object has no such child.
+    pub(crate) fn set_child(&mut self, name: &str, child: Option<Child>) -> Option<Child> {
+        let index = self.shape.child_index(name)?;
+        let slot = self.children.get_mut(index)?;
+        core::mem::replace(slot, child)
+    }
+
     /// Whether parameter `name` is the `*NumberOfEntries` counter of one of the child tables.
     pub(crate) fn is_counter(&self, name: &str) -> bool {
-        self.children.values().any(|child| match child {
-            Child::Table(table) => table.def.main.num_entries_parameter == Some(name),
+        self.children().any(|(_, child)| match child {
+            Child::Table(table) => table.def().main.num_entries_parameter == Some(name),
             Child::Single(_) => false,
         })
+    }
+
+    /// Sets every `*NumberOfEntries` parameter here and below to its table's row count.
+    pub(crate) fn recount(&mut self) {
+        let mut counts: Vec<(&'static str, usize)> = Vec::new();
+        for child in self.children.iter_mut().flatten() {
+            match child {
+                Child::Single(child) => child.recount(),
+                Child::Table(table) => {
+                    if let Some(name) = table.def().main.num_entries_parameter {
+                        counts.push((name, table.rows.len()));
+                    }
+                    table.rows.values_mut().for_each(Self::recount);
+                }
+            }
+        }
+        for (name, count) in counts {
+            if let Some(slot) = self.param_mut(name) {
+                *slot = Value::UnsignedInt(u32::try_from(count).unwrap_or(u32::MAX));
+            }
+        }
     }
 }
 
@@ -333,7 +665,7 @@ pub(crate) fn walk<'a>(
     addr: &InstancePath<'_>,
     view: View,
 ) -> Result<(Place<'a>, Route), Error> {
-    if !root.def.visible(view) {
+    if !root.def().visible(view) {
         return Err(unknown(path));
     }
     let mut node = root;
@@ -343,12 +675,12 @@ pub(crate) fn walk<'a>(
         let InstanceSegment::Name(name) = *seg else {
             return Err(unknown(path));
         };
-        match node.children.get_key_value(name) {
-            Some((key, Child::Single(child))) if child.def.visible(view) => {
+        match node.child_entry(name) {
+            Some((key, Child::Single(child))) if child.def().visible(view) => {
                 route.push(Step::Name(key));
                 node = child;
             }
-            Some((key, Child::Table(table))) if table.def.visible(view) => {
+            Some((key, Child::Table(table))) if table.def().visible(view) => {
                 route.push(Step::Name(key));
                 match addr.segments.get(index + 1) {
                     None if addr.item.is_none() => return Ok((Place::Table(table), route)),
@@ -361,15 +693,15 @@ pub(crate) fn walk<'a>(
                 }
             }
             Some(_) => return Err(unknown(path)),
-            None if node.def.child(name, view).is_some() => return Err(no_such(path)),
+            None if node.def().child(name, view).is_some() => return Err(no_such(path)),
             None => return Err(unknown(path)),
         }
         index += 1;
     }
     match addr.item {
         None => Ok((Place::Object(node), route)),
-        Some(name) => match node.params.get_key_value(name) {
-            Some((key, value)) if node.def.param(name, view).is_some() => {
+        Some(name) => match node.param_entry(name) {
+            Some((key, value)) if node.def().param(name, view).is_some() => {
                 Ok((Place::Param(node, key, value), route))
             }
             _ => Err(unknown(path)),
@@ -384,7 +716,7 @@ pub(crate) fn node_at<'a>(mut node: &'a Node, route: &[Step]) -> Option<&'a Node
         let Step::Name(name) = step else {
             return None;
         };
-        match node.children.get(name)? {
+        match node.child(name)? {
             Child::Single(child) => node = child,
             Child::Table(table) => {
                 let Some(Step::Inst(n)) = route.get(index + 1) else {
@@ -406,7 +738,7 @@ pub(crate) fn node_at_mut<'a>(mut node: &'a mut Node, route: &[Step]) -> Option<
         let Step::Name(name) = step else {
             return None;
         };
-        match node.children.get_mut(name)? {
+        match node.child_mut(name)? {
             Child::Single(child) => node = child,
             Child::Table(table) => {
                 let Some(Step::Inst(n)) = route.get(index + 1) else {
@@ -432,7 +764,7 @@ pub(crate) fn split_table(route: &[Step]) -> Option<(&[Step], &'static str)> {
 /// The table at `route` (which ends with the table's name).
 pub(crate) fn table_at<'a>(root: &'a Node, route: &[Step]) -> Option<&'a Table> {
     let (parent, name) = split_table(route)?;
-    match node_at(root, parent)?.children.get(name)? {
+    match node_at(root, parent)?.child(name)? {
         Child::Table(table) => Some(table),
         Child::Single(_) => None,
     }
@@ -441,7 +773,7 @@ pub(crate) fn table_at<'a>(root: &'a Node, route: &[Step]) -> Option<&'a Table> 
 /// The table at `route`, mutably.
 pub(crate) fn table_at_mut<'a>(root: &'a mut Node, route: &[Step]) -> Option<&'a mut Table> {
     let (parent, name) = split_table(route)?;
-    match node_at_mut(root, parent)?.children.get_mut(name)? {
+    match node_at_mut(root, parent)?.child_mut(name)? {
         Child::Table(table) => Some(table),
         Child::Single(_) => None,
     }
@@ -454,7 +786,7 @@ pub(crate) fn for_each_object<'a>(
     route: &mut Route,
     f: &mut dyn FnMut(&'a Node, &Route) -> bool,
 ) {
-    for (name, child) in &node.children {
+    for (name, child) in node.children() {
         route.push(Step::Name(name));
         match child {
             Child::Single(child) => {

@@ -192,7 +192,10 @@ impl<'s> Transaction<'s> {
         };
         let table = table_at(&self.store.root, table_route).ok_or_else(|| tree::no_such(path))?;
         if let Origin::Controller(_) = self.origin {
-            let def = table.def.object(self.view()).unwrap_or(table.def.main);
+            let def = table
+                .def()
+                .object(self.view())
+                .unwrap_or_else(|| table.def().main);
             let at_minimum = table.rows.len() <= usize::try_from(def.min_entries).unwrap_or(0);
             if def.access != Access::ReadWrite || at_minimum {
                 return Err(Error::NotCreatable {
@@ -229,16 +232,16 @@ impl<'s> Transaction<'s> {
         let Some(node) = node_at(&self.store.root, &parent) else {
             return Err(tree::no_such(path));
         };
-        if node.children.contains_key(name) {
+        if node.child(name).is_some() {
             return Err(Error::ApiMisuse("the object exists already"));
         }
-        let Some(def) = node.def.child(name, View::Any) else {
+        let Some((_, shape)) = node.shape.child(name) else {
             return Err(tree::unknown(path));
         };
         let Some(node) = node_at_mut(&mut self.store.root, &parent) else {
             return Err(tree::no_such(path));
         };
-        node.children.insert(name, Child::Single(Node::new(def)));
+        node.set_child(name, Some(Child::Single(Node::new(shape))));
         self.undo.push(Undo::SingleInserted { parent, name });
         Ok(())
     }
@@ -249,7 +252,7 @@ impl<'s> Transaction<'s> {
     pub fn remove_object(&mut self, path: &str) -> Result<(), Error> {
         let (parent, name) = self.optional_object(path)?;
         let removed =
-            node_at_mut(&mut self.store.root, &parent).and_then(|node| node.children.remove(name));
+            node_at_mut(&mut self.store.root, &parent).and_then(|node| node.set_child(name, None));
         match removed {
             Some(Child::Single(node)) => {
                 self.undo.push(Undo::SingleRemoved { parent, name, node });
@@ -258,7 +261,7 @@ impl<'s> Transaction<'s> {
             Some(table) => {
                 // Not reachable for an optional object's name; put it back untouched.
                 if let Some(node) = node_at_mut(&mut self.store.root, &parent) {
-                    node.children.insert(name, table);
+                    node.set_child(name, Some(table));
                 }
                 Err(tree::unknown(path))
             }
@@ -287,7 +290,7 @@ impl<'s> Transaction<'s> {
         let Place::Object(parent) = place else {
             return Err(tree::unknown(path));
         };
-        let Some(def) = parent.def.child(name, View::Any) else {
+        let Some(def) = parent.def().child(name, View::Any) else {
             return Err(tree::unknown(path));
         };
         if def.main.is_table() || def.main.min_entries >= 1 {
@@ -346,7 +349,7 @@ impl<'s> Transaction<'s> {
             return Err(tree::unknown(path));
         };
         let parameter = node
-            .def
+            .def()
             .param(name, view)
             .ok_or_else(|| tree::unknown(path))?;
         let allowed = match (self.origin, parameter.access) {
@@ -407,7 +410,7 @@ impl<'s> Transaction<'s> {
         let Some(node) = node_at_mut(&mut self.store.root, &object) else {
             return;
         };
-        let Some(slot) = node.params.get_mut(name) else {
+        let Some(slot) = node.param_mut(name) else {
             return;
         };
         if *slot == value {
@@ -431,7 +434,7 @@ impl<'s> Transaction<'s> {
                 path: table_path.into(),
             });
         };
-        let def = table.def.object(view).unwrap_or(table.def.main);
+        let def = table.def().object(view).unwrap_or_else(|| table.def().main);
         if matches!(self.origin, Origin::Controller(_)) && def.access != Access::ReadWrite {
             return Err(Error::NotCreatable {
                 path: table_path.into(),
@@ -454,7 +457,7 @@ impl<'s> Transaction<'s> {
         }
         let next = after.max(table.next);
 
-        let mut row = Node::new(table.def);
+        let mut row = Node::new(table.shape);
         let mut row_path = String::from(table_path);
         tree::push_step(&mut row_path, Step::Inst(number));
         for (relative, text) in params {
@@ -463,7 +466,7 @@ impl<'s> Transaction<'s> {
             self.initial_value(&mut row, row_route, &row_path, relative, text)?;
         }
         if let Some(alias) = auto_alias(table, &row, number) {
-            if let Some(slot) = row.params.get_mut("Alias") {
+            if let Some(slot) = row.param_mut("Alias") {
                 *slot = Value::String(alias);
             }
         }
@@ -501,16 +504,16 @@ impl<'s> Transaction<'s> {
         };
         let mut node = row;
         for segment in objects.into_iter().flat_map(|o| o.split('.')) {
-            node = match node.children.get_mut(segment) {
-                Some(Child::Single(child)) if child.def.visible(view) => {
-                    object.push(Step::Name(tree::last_name(child.def.main.path)));
+            node = match node.child_mut(segment) {
+                Some(Child::Single(child)) if child.def().visible(view) => {
+                    object.push(Step::Name(tree::last_name(child.def().main.path)));
                     child
                 }
                 _ => return Err(tree::unknown(&path)),
             };
         }
         let parameter = node
-            .def
+            .def()
             .param(name, view)
             .ok_or_else(|| tree::unknown(&path))?;
         let writable = match self.origin {
@@ -522,7 +525,7 @@ impl<'s> Transaction<'s> {
         }
         let value = Value::parse_for(text, parameter, &path, &self.store.limits)?;
         let value = self.checked(&object, &path, name, parameter, value)?;
-        if let Some(slot) = node.params.get_mut(name) {
+        if let Some(slot) = node.param_mut(name) {
             *slot = value;
         }
         Ok(())
@@ -536,17 +539,17 @@ impl<'s> Transaction<'s> {
         let Some(node) = node_at(&self.store.root, parent) else {
             return;
         };
-        let Some(Child::Table(t)) = node.children.get(name) else {
+        let Some(Child::Table(t)) = node.child(name) else {
             return;
         };
-        let Some(counter) = t.def.main.num_entries_parameter else {
+        let Some(counter) = t.def().main.num_entries_parameter else {
             return;
         };
-        let Some((&counter, _)) = node.params.get_key_value(counter) else {
+        let Some((counter, _)) = node.param_entry(counter) else {
             return;
         };
         let count = u32::try_from(t.rows.len()).unwrap_or(u32::MAX);
-        let value = match node.def.param(counter, View::Any) {
+        let value = match node.def().param(counter, View::Any) {
             Some(p) => {
                 Value::parse(&count.to_string(), p.syntax).unwrap_or(Value::UnsignedInt(count))
             }
@@ -560,11 +563,11 @@ impl<'s> Transaction<'s> {
         let mut updates: Vec<(Route, &'static str, Value)> = Vec::new();
         let root = &self.store.root;
         let mut visit = |node: &Node, route: &Route| {
-            for (name, value) in &node.params {
+            for (name, value) in node.params() {
                 let Some(cleared) = without_refs(value, deleted) else {
                     continue;
                 };
-                let strong = node.def.param(name, View::Any).is_some_and(|p| {
+                let strong = node.def().param(name, View::Any).is_some_and(|p| {
                     matches!(
                         p.syntax.reference,
                         Some(Reference::Path {
@@ -594,9 +597,7 @@ impl<'s> Transaction<'s> {
             let root = &mut self.store.root;
             match undo {
                 Undo::Value { object, name, old } => {
-                    if let Some(slot) =
-                        node_at_mut(root, &object).and_then(|n| n.params.get_mut(name))
-                    {
+                    if let Some(slot) = node_at_mut(root, &object).and_then(|n| n.param_mut(name)) {
                         *slot = old;
                     }
                 }
@@ -621,12 +622,12 @@ impl<'s> Transaction<'s> {
                 }
                 Undo::SingleInserted { parent, name } => {
                     if let Some(parent) = node_at_mut(root, &parent) {
-                        parent.children.remove(name);
+                        parent.set_child(name, None);
                     }
                 }
                 Undo::SingleRemoved { parent, name, node } => {
                     if let Some(parent) = node_at_mut(root, &parent) {
-                        parent.children.insert(name, Child::Single(node));
+                        parent.set_child(name, Some(Child::Single(node)));
                     }
                 }
             }
@@ -710,7 +711,7 @@ impl<'s> Transaction<'s> {
                     let Some(node) = node_at(root, object) else {
                         continue;
                     };
-                    let Some(new) = node.params.get(name) else {
+                    let Some(new) = node.param(name) else {
                         continue;
                     };
                     if new == old {
@@ -718,7 +719,7 @@ impl<'s> Transaction<'s> {
                     }
                     let mut path = route_path(object);
                     path.push_str(name);
-                    let (old, new) = match node.def.param(name, View::Any) {
+                    let (old, new) = match node.def().param(name, View::Any) {
                         Some(p) => (
                             tree::shown(old, p).into_owned(),
                             tree::shown(new, p).into_owned(),
@@ -797,15 +798,14 @@ fn innermost_row(route: &[Step]) -> Option<&[Step]> {
 /// secured values masked), for `ObjectCreated`.
 pub(super) fn key_values(row: &Node) -> Vec<(&'static str, Value)> {
     let mut out: Vec<(&'static str, Value)> = Vec::new();
-    for key in row.def.main.unique_keys {
+    for key in row.def().main.unique_keys {
         for name in key.parameters {
             if out.iter().any(|(n, _)| n == name) {
                 continue;
             }
-            if let (Some((&name, value)), Some(p)) = (
-                row.params.get_key_value(name),
-                row.def.param(name, View::Any),
-            ) {
+            if let (Some((name, value)), Some(p)) =
+                (row.param_entry(name), row.def().param(name, View::Any))
+            {
                 out.push((name, tree::shown(value, p).into_owned()));
             }
         }
@@ -822,11 +822,11 @@ fn check_table(
     route: &[Step],
     touched: &dyn Fn(u32) -> bool,
 ) -> Result<(), Error> {
-    let def = table.def.main;
+    let def = table.def().main;
     for key in def.unique_keys {
         let device_managed = key.parameters.iter().all(|name| {
             table
-                .def
+                .def()
                 .param(name, View::Any)
                 .is_none_or(|p| p.access == Access::ReadOnly)
         });
@@ -837,12 +837,11 @@ fn check_table(
         let mut seen: HashMap<Vec<&Value>, u32> = HashMap::new();
         for (&number, row) in &table.rows {
             if let Some(enable) = enable {
-                if row.params.get(enable) != Some(&Value::Boolean(true)) {
+                if row.param(enable) != Some(&Value::Boolean(true)) {
                     continue;
                 }
             }
-            let values: Option<Vec<&Value>> =
-                key.parameters.iter().map(|p| row.params.get(p)).collect();
+            let values: Option<Vec<&Value>> = key.parameters.iter().map(|p| row.param(p)).collect();
             let Some(values) = values else {
                 continue;
             };
@@ -885,7 +884,7 @@ fn check_alias(path: &str, name: &str, value: &Value) -> Result<(), Error> {
 /// The alias to assign to a new row without one: `cpe-<number>`, or `cpe-<number>-<k>` if
 /// a controller already took that.
 fn auto_alias(table: &tree::Table, row: &Node, number: u32) -> Option<String> {
-    match row.params.get("Alias")? {
+    match row.param("Alias")? {
         Value::String(s) if s.is_empty() => {}
         _ => return None,
     }
@@ -893,7 +892,7 @@ fn auto_alias(table: &tree::Table, row: &Node, number: u32) -> Option<String> {
         table
             .rows
             .values()
-            .any(|r| matches!(r.params.get("Alias"), Some(Value::String(s)) if s == candidate))
+            .any(|r| matches!(r.param("Alias"), Some(Value::String(s)) if s == candidate))
     };
     let base = std::format!("cpe-{number}");
     if !taken(&base) {
