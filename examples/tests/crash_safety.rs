@@ -138,6 +138,15 @@ async fn interrupted_download_reported(acs: &mut Acs) {
     assert_ne!(complete.start_time, UNKNOWN_TIME, "{complete:?}");
 }
 
+/// Restarted once more, the agent informs `1 BOOT` only: nothing lost, nothing repeated.
+async fn nothing_left(acs: &mut Acs, state: &Path) {
+    let agent = start_agent(state, &acs.url).await;
+    let inform = acs.next_inform().await;
+    assert_eq!(codes(&inform), ["1 BOOT"]);
+    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    agent.stop().await;
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_download_cut_by_sigkill_is_still_reported() {
     let mut acs = Acs::start().await;
@@ -175,13 +184,7 @@ async fn a_download_cut_by_sigkill_is_still_reported() {
         stored.display()
     );
     agent.stop().await;
-
-    // Nothing more to report after another restart.
-    let agent = start_agent(state.path(), &acs.url).await;
-    let inform = acs.next_inform().await;
-    assert_eq!(codes(&inform), ["1 BOOT"]);
-    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
-    agent.stop().await;
+    nothing_left(&mut acs, state.path()).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -198,11 +201,5 @@ async fn a_transfer_the_journal_never_saw_is_still_reported() {
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
     agent.wait_line("CWMP session ended").await;
     agent.stop().await;
-
-    // Reported once: nothing left after another restart.
-    let agent = start_agent(state.path(), &acs.url).await;
-    let inform = acs.next_inform().await;
-    assert_eq!(codes(&inform), ["1 BOOT"]);
-    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
-    agent.stop().await;
+    nothing_left(&mut acs, state.path()).await;
 }

@@ -233,16 +233,9 @@ async fn accept(
 ) {
     let stream: Box<dyn Io> = match tls {
         None => Box::new(stream),
-        Some(tls) => match tokio::time::timeout(CONNECT_TIMEOUT, tls.accept(stream)).await {
-            Ok(Ok(stream)) => Box::new(stream),
-            Ok(Err(error)) => {
-                tracing::info!(%peer, %error, "TLS handshake refused");
-                return;
-            }
-            Err(_) => {
-                tracing::info!(%peer, "TLS handshake timed out");
-                return;
-            }
+        Some(tls) => match bounded(&peer, "TLS", tls.accept(stream)).await {
+            Some(stream) => Box::new(stream),
+            None => return,
         },
     };
     let mut eid = None;
@@ -254,16 +247,8 @@ async fn accept(
     };
     let handshake =
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config()));
-    let ws = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(error)) => {
-            tracing::info!(%peer, %error, "WebSocket handshake refused");
-            return;
-        }
-        Err(_) => {
-            tracing::info!(%peer, "WebSocket handshake timed out");
-            return;
-        }
+    let Some(ws) = bounded(&peer, "WebSocket", handshake).await else {
+        return;
     };
     tracing::info!(
         %peer,
@@ -271,6 +256,25 @@ async fn accept(
         "USP controller connected over WebSocket"
     );
     session.run(ws, &peer.to_string(), eid.as_deref()).await;
+}
+
+/// Runs the `what` handshake with `peer` within [`CONNECT_TIMEOUT`]; a failure is logged.
+async fn bounded<T, E: std::fmt::Display>(
+    peer: &SocketAddr,
+    what: &str,
+    handshake: impl Future<Output = Result<T, E>>,
+) -> Option<T> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+        Ok(Ok(done)) => Some(done),
+        Ok(Err(error)) => {
+            tracing::info!(%peer, %error, "{what} handshake refused");
+            None
+        }
+        Err(_) => {
+            tracing::info!(%peer, "{what} handshake timed out");
+            None
+        }
+    }
 }
 
 /// Frame limits: one Record per message, at most the USP Record limit.
