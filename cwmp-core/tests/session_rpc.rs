@@ -323,3 +323,63 @@ async fn schedule_inform_schedule_download_cancel_and_factory_reset() {
         ["7 TRANSFER COMPLETE", "M ScheduleDownload:sd-1"]
     );
 }
+
+/// The encoded size of every response the CPE sent, with its body.
+fn response_sizes(acs: &ScriptedAcs) -> Vec<(usize, Body)> {
+    acs.received
+        .iter()
+        .filter_map(|r| Some((r.request.body.len(), r.envelope.as_ref()?.body.clone())))
+        .filter(|(_, b)| !matches!(b, Body::Inform(_)))
+        .collect()
+}
+
+fn gpn_device() -> Body {
+    Body::GetParameterNames(GetParameterNames {
+        parameter_path: "Device.".into(),
+        next_level: false,
+    })
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn responses_over_the_size_limit_are_fault_9004() {
+    // The whole model fits the default limit.
+    let mut cpe = Cpe::boot(SessionConfig::default()).await;
+    let mut acs = ScriptedAcs::new();
+    acs.push(gpv(&["Device."]));
+    acs.push(gpn_device());
+    cpe.run(&mut acs, Duration::from_secs(5)).await;
+    let sizes = response_sizes(&acs);
+    assert_eq!(sizes.len(), 2, "{sizes:#?}");
+    let (values, names) = (&sizes[0], &sizes[1]);
+    assert!(
+        matches!(&values.1, Body::GetParameterValuesResponse(r) if r.parameter_list.len() > 100),
+        "{:?}",
+        values.1
+    );
+    assert!(matches!(&names.1, Body::GetParameterNamesResponse(r) if r.parameter_list.len() > 100));
+    let default = SessionConfig::default().limits.max_response_bytes;
+    assert!(
+        values.0 < default && names.0 < default,
+        "{} {}",
+        values.0,
+        names.0
+    );
+
+    // One byte less than the smaller of the two: both become 9004, and the session goes on
+    // to answer a small read.
+    let mut config = SessionConfig::default();
+    config.limits.max_response_bytes = values.0.min(names.0) - 1;
+    let mut cpe = Cpe::boot(config).await;
+    let mut acs = ScriptedAcs::new();
+    acs.push(gpv(&["Device."]));
+    acs.push(gpn_device());
+    acs.push(gpv(&["Device.DeviceInfo.SoftwareVersion"]));
+    cpe.run(&mut acs, Duration::from_secs(5)).await;
+    let m = acs.cpe_messages();
+    assert_eq!(m.len(), 3, "{m:#?}");
+    assert_eq!(
+        [fault_code(&m[0]), fault_code(&m[1])],
+        [Some(9004), Some(9004)]
+    );
+    assert!(matches!(&m[2], Body::GetParameterValuesResponse(r) if r.parameter_list.len() == 1));
+}

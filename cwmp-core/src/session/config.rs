@@ -42,6 +42,12 @@ pub struct SessionLimits {
     /// counted in [`Session::dropped_changes`](super::Session::dropped_changes)). Default
     /// 1024.
     pub max_changed_parameters: usize,
+    /// Most bytes of one encoded response to an ACS request (GetParameterValues or
+    /// GetParameterNames of `Device.` on a large model, GetParameterAttributes); beyond, the
+    /// CPE answers fault 9004 instead. Default 4 MiB: a full `Device.` read of the simulated
+    /// gateway encodes to about 290 KB (GetParameterValues 283 KB, GetParameterNames 293 KB),
+    /// and the ACS buffers what it receives.
+    pub max_response_bytes: usize,
 }
 
 impl Default for SessionLimits {
@@ -57,6 +63,7 @@ impl Default for SessionLimits {
             max_transfers: 16,
             max_scheduled_informs: 16,
             max_changed_parameters: 1024,
+            max_response_bytes: 4 * 1024 * 1024,
         }
     }
 }

@@ -1477,13 +1477,21 @@ impl Session {
     }
 
     /// Sends the response to an ACS request.
+    /// Sends a response; one that cannot be encoded becomes fault 9002, one larger than
+    /// [`SessionLimits::max_response_bytes`] fault 9004 (Resources exceeded).
     fn respond_envelope(&mut self, envelope: Envelope) {
-        if self.send_envelope(&envelope, Sent::Response).is_err() {
-            let mut fault = Envelope::new(envelope.namespace, fault_body(9002, None));
-            fault.header.id = envelope.header.id;
-            if self.send_envelope(&fault, Sent::Response).is_err() {
-                self.fail(SessionFailure::Protocol("a response could not be encoded"));
+        let mut body = Vec::new();
+        let fault = match envelope.encode(&mut body) {
+            Ok(()) if body.len() <= self.config.limits.max_response_bytes => {
+                return self.transmit(body, Sent::Response);
             }
+            Ok(()) => fault_body(9004, Some("the response exceeds the CPE's size limit")),
+            Err(_) => fault_body(9002, None),
+        };
+        let mut fault = Envelope::new(envelope.namespace, fault);
+        fault.header.id = envelope.header.id;
+        if self.send_envelope(&fault, Sent::Response).is_err() {
+            self.fail(SessionFailure::Protocol("a response could not be encoded"));
         }
     }
 

@@ -18,6 +18,10 @@
 //! | GetQueuedTransfers / GetAllQueuedTransfers | — | from the session state |
 //! | ChangeDUState | `Get`, then `Operate` per operation, in the background | operations run in the background; DUStateChangeComplete later |
 //! | anything else | — | 9000 |
+//!
+//! Any response that encodes to more than
+//! [`SessionLimits::max_response_bytes`](super::SessionLimits::max_response_bytes) is
+//! replaced by fault 9004 (Resources exceeded).
 
 use std::num::NonZeroU32;
 
