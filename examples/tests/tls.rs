@@ -10,8 +10,9 @@
 //! - The `wss://` WebSocket server: a controller trusting the agent's CA runs a Get.
 //! - The `wss://` WebSocket client: the test's server first presents a certificate of another
 //!   CA (the agent refuses it and retries), then one of the trusted CA: a Get goes through.
-//! - MQTT over TLS through a real mosquitto with a TLS listener: the agent connects to it, the
-//!   controller (on mosquitto's plain listener) runs a Get.
+//! - MQTT over TLS through a real mosquitto with a TLS listener: an agent trusting another CA
+//!   refuses the broker; one trusting the broker's CA connects, and the controller (on
+//!   mosquitto's plain listener) runs a Get.
 //!
 //! Every wait is bounded.
 #![allow(
@@ -51,12 +52,13 @@ fn content() -> Vec<u8> {
 }
 
 /// Two certificate directories in `dir`: `trusted/` (the agent's CA, `ca.pem`, and a server
-/// certificate it signed) and `rogue/` (another CA and a server certificate it signed).
+/// certificate it signed) and `rogue/` (another CA, `rogue-ca.pem`, and a server certificate
+/// it signed).
 fn certificates(dir: &Path) -> (PathBuf, PathBuf) {
     let (trusted, rogue) = (dir.join("trusted"), dir.join("rogue"));
-    for certs in [&trusted, &rogue] {
+    for (certs, prefix) in [(&trusted, ""), (&rogue, "rogue-")] {
         std::fs::create_dir_all(certs).unwrap();
-        make_certificates(certs, "", true);
+        make_certificates(certs, prefix, true);
     }
     (trusted, rogue)
 }
@@ -253,7 +255,7 @@ async fn mqtt_over_tls() {
     const AGENT_TOPIC: &str = "usp/agent/tls";
     const CTRL_TOPIC: &str = "usp/controller/tls";
     let dir = tempfile::tempdir().unwrap();
-    let (trusted, _) = certificates(dir.path());
+    let (trusted, rogue) = certificates(dir.path());
     let (broker, tls_port) = Mosquitto::start_tls(dir.path(), &trusted).await;
     let link = MqttLink::connect(
         broker.port,
@@ -271,18 +273,23 @@ async fn mqtt_over_tls() {
         text.replacen("[usp.mqtt]\n", "[usp.mqtt]\ntls = true\n", 1),
     )
     .unwrap();
-    let ca = trusted.join("ca.pem");
     let state = dir.path().join("state");
-    let mut agent = AgentProcess::start(
-        &state,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--ca-file",
-            ca.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let start = |ca: PathBuf| {
+        let (state, config) = (state.clone(), config.clone());
+        async move {
+            let ca = ca.to_str().unwrap().to_owned();
+            let config = config.to_str().unwrap().to_owned();
+            AgentProcess::start(&state, &["--config", &config, "--ca-file", &ca]).await
+        }
+    };
+
+    // Trusting another CA, the agent refuses the broker.
+    let mut agent = start(rogue.join("rogue-ca.pem")).await;
+    let line = agent.wait_line("cannot connect to the MQTT broker").await;
+    assert!(line.contains("certificate"), "{line}");
+    agent.stop().await;
+
+    let mut agent = start(trusted.join("ca.pem")).await;
     agent.wait_line("USP MQTT MTP connected").await;
     let body = ctrl.request(get(&[SERIAL])).await;
     assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
