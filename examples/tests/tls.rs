@@ -10,9 +10,10 @@
 //! - The `wss://` WebSocket server: a controller trusting the agent's CA runs a Get.
 //! - The `wss://` WebSocket client: the test's server first presents a certificate of another
 //!   CA (the agent refuses it and retries), then one of the trusted CA: a Get goes through.
-//! - MQTT over TLS through a real mosquitto with a TLS listener: an agent trusting another CA
-//!   refuses the broker; one trusting the broker's CA connects, and the controller (on
-//!   mosquitto's plain listener) runs a Get.
+//! - MQTT over TLS through a real mosquitto with a TLS listener that requires a client
+//!   certificate of the trusted CA: an agent trusting another CA refuses the broker, the
+//!   broker refuses an agent without a client certificate (`[tls] cert_file`), and one with
+//!   both connects; the controller (on mosquitto's plain listener) runs a Get.
 //!
 //! Every wait is bounded.
 #![allow(
@@ -267,14 +268,20 @@ async fn mqtt_over_tls() {
     .await;
     let mut ctrl = Controller::over(Link::Mqtt(link));
     let config = agent_config(dir.path(), tls_port, "5.0", AGENT_TOPIC, CTRL_TOPIC);
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replacen("[usp.mqtt]\n", "[usp.mqtt]\ntls = true\n", 1),
-    )
-    .unwrap();
+    let plain = std::fs::read_to_string(&config).unwrap().replacen(
+        "[usp.mqtt]\n",
+        "[usp.mqtt]\ntls = true\n",
+        1,
+    );
+    // The broker's certificate also serves as the agent's client certificate (same CA).
+    let with_identity = format!(
+        "{plain}[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        trusted.join("cert.pem").display(),
+        trusted.join("key.pem").display()
+    );
     let state = dir.path().join("state");
-    let start = |ca: PathBuf| {
+    let start = |ca: PathBuf, text: &str| {
+        std::fs::write(&config, text).unwrap();
         let (state, config) = (state.clone(), config.clone());
         async move {
             let ca = ca.to_str().unwrap().to_owned();
@@ -284,12 +291,18 @@ async fn mqtt_over_tls() {
     };
 
     // Trusting another CA, the agent refuses the broker.
-    let mut agent = start(rogue.join("rogue-ca.pem")).await;
+    let mut agent = start(rogue.join("rogue-ca.pem"), &with_identity).await;
     let line = agent.wait_line("cannot connect to the MQTT broker").await;
     assert!(line.contains("certificate"), "{line}");
     agent.stop().await;
 
-    let mut agent = start(trusted.join("ca.pem")).await;
+    // Without a client certificate, the broker refuses the agent.
+    let mut agent = start(trusted.join("ca.pem"), &plain).await;
+    let line = agent.wait_line("cannot connect to the MQTT broker").await;
+    assert!(line.contains("alert"), "the broker's TLS alert: {line}");
+    agent.stop().await;
+
+    let mut agent = start(trusted.join("ca.pem"), &with_identity).await;
     agent.wait_line("USP MQTT MTP connected").await;
     let body = ctrl.request(get(&[SERIAL])).await;
     assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");

@@ -50,8 +50,9 @@ impl Mosquitto {
     }
 
     /// Starts mosquitto with a plain listener on a free loopback port and a TLS listener
-    /// presenting `certs`'s `cert.pem` (see [`super::tls::make_certificates`]) on another;
-    /// returns the broker and the TLS port.
+    /// presenting `certs`'s `cert.pem` (see [`super::tls::make_certificates`]) on another,
+    /// which requires a client certificate signed by `certs`'s `ca.pem`; returns the broker
+    /// and the TLS port.
     /// Run as root, mosquitto reads them as its own user: `dir`, `certs` and the files are
     /// made readable to all (the test's throwaway key).
     pub(crate) async fn start_tls(dir: &Path, certs: &Path) -> (Self, u16) {
@@ -61,6 +62,7 @@ impl Mosquitto {
             (certs.to_owned(), 0o755),
             (certs.join("cert.pem"), 0o644),
             (certs.join("key.pem"), 0o644),
+            (certs.join("ca.pem"), 0o644),
         ] {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
         }
@@ -81,9 +83,11 @@ impl Mosquitto {
         let mut ports = vec![port];
         if let Some((tls_port, certs)) = tls {
             text.push_str(&format!(
-                "listener {tls_port} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
+                "listener {tls_port} 127.0.0.1\ncertfile {}\nkeyfile {}\ncafile {}\n\
+                 require_certificate true\n",
                 certs.join("cert.pem").display(),
-                certs.join("key.pem").display()
+                certs.join("key.pem").display(),
+                certs.join("ca.pem").display()
             ));
             ports.push(tls_port);
         }

@@ -65,7 +65,7 @@ pub(crate) fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// Writes `<prefix>ca.pem` (a P-256 CA) and, when `server` is set, `key.pem` and `cert.pem`
-/// (for `IP:127.0.0.1`, signed by that CA) into `dir`.
+/// (for `IP:127.0.0.1`, signed by that CA, for servers and clients) into `dir`.
 pub(crate) fn make_certificates(dir: &Path, prefix: &str, server: bool) {
     let (ca, ca_key) = (format!("{prefix}ca.pem"), format!("{prefix}ca-key.pem"));
     let ec = [
@@ -91,7 +91,7 @@ pub(crate) fn make_certificates(dir: &Path, prefix: &str, server: bool) {
     openssl(dir, &args);
     std::fs::write(
         dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:false\nextendedKeyUsage=serverAuth\n",
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:false\nextendedKeyUsage=serverAuth,clientAuth\n",
     )
     .unwrap();
     openssl(

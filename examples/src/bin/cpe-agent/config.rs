@@ -129,21 +129,37 @@ impl Default for Config {
     }
 }
 
-/// `[tls]`: what every TLS client of the agent trusts.
+/// `[tls]`: what every TLS client of the agent trusts, and the certificate it presents.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct TlsConfig {
-    /// PEM file of the trusted CA certificates (empty: none, so no TLS client connects).
+    /// PEM file of the trusted CA certificates (unset: none, so no TLS client connects).
     pub(crate) ca_file: Option<PathBuf>,
+    /// PEM file of the agent's client certificate chain, for servers that ask for one.
+    pub(crate) cert_file: Option<PathBuf>,
+    /// PEM file of the private key of `cert_file`.
+    pub(crate) key_file: Option<PathBuf>,
 }
 
 impl TlsConfig {
-    /// The trust store of `ca_file`, if one is configured.
+    /// The trust store of `ca_file` with the client certificate, if a CA file is configured.
     pub(crate) fn trust(&self) -> Result<Option<crate::tls::Trust>, String> {
-        self.ca_file
-            .as_deref()
-            .map(crate::tls::Trust::load)
-            .transpose()
+        let identity = match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+            (None, None) => None,
+            _ => {
+                return Err(
+                    "[tls] needs both cert_file and key_file for a client certificate".into(),
+                );
+            }
+        };
+        match &self.ca_file {
+            Some(ca_file) => crate::tls::Trust::load(ca_file, identity).map(Some),
+            None if identity.is_some() => {
+                Err("[tls] cert_file needs a ca_file: no TLS client connects without one".into())
+            }
+            None => Ok(None),
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! TLS for every connection of the agent, on rustls with the ring provider: one trust store
 //! ([`Trust`], the PEM file `[tls] ca_file`) for all its clients — the `https://` ACS,
-//! `https://` downloads, the `wss://` WebSocket client and MQTT over TLS — and the server
-//! certificate of the `wss://` WebSocket server ([`acceptor`]).
+//! `https://` downloads, the `wss://` WebSocket client and MQTT over TLS — with the agent's
+//! client certificate for servers that ask for one (`[tls] cert_file` and `key_file`: an MQTT
+//! broker or a controller authenticating the agent), and the server certificate of the
+//! `wss://` WebSocket server ([`acceptor`]).
 //!
 //! A router has no system trust store to speak of and an operator's servers are usually
 //! signed by the operator's own CA, so only the configured CA certificates are trusted. Server
@@ -31,8 +33,9 @@ pub(crate) struct Trust {
 }
 
 impl Trust {
-    /// Trusts the certificates of the PEM file `ca_file` (at least one).
-    pub(crate) fn load(ca_file: &Path) -> Result<Self, String> {
+    /// Trusts the certificates of the PEM file `ca_file` (at least one), presenting the
+    /// client certificate chain and private key of `identity` (PEM files) to servers that ask.
+    pub(crate) fn load(ca_file: &Path, identity: Option<(&Path, &Path)>) -> Result<Self, String> {
         let context = |e: &dyn std::fmt::Display| format!("CA file {}: {e}", ca_file.display());
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| context(&e))? {
@@ -42,11 +45,19 @@ impl Trust {
         if roots.is_empty() {
             return Err(context(&"no certificate in it"));
         }
-        let config = ClientConfig::builder_with_provider(provider())
+        let builder = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS settings: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let config = match identity {
+            None => builder.with_no_client_auth(),
+            Some((cert_file, key_file)) => {
+                let (chain, key) = load_identity(cert_file, key_file)?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("{}: {e}", cert_file.display()))?
+            }
+        };
         Ok(Self {
             config: Arc::new(config),
         })
@@ -137,19 +148,28 @@ pub(crate) async fn connect(url: &Uri, trust: Option<&Trust>) -> Result<Box<dyn 
 /// The TLS server settings of the certificate chain `cert_file` and its private key
 /// `key_file` (PEM files).
 pub(crate) fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, String> {
+    let (chain, key) = load_identity(cert_file, key_file)?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS settings: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("{}: {e}", cert_file.display()))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The certificate chain of the PEM file `cert_file` and the private key of `key_file`.
+fn load_identity(
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
     let context = |path: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let chain = CertificateDer::pem_file_iter(cert_file)
         .map_err(|e| context(cert_file, &e))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| context(cert_file, &e))?;
     let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| context(key_file, &e))?;
-    let config = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS settings: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| context(cert_file, &e))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok((chain, key))
 }
 
 /// The one crypto provider of the agent (ring, as the binary must stay small).
