@@ -5,7 +5,33 @@
 //! Retry `n` (1-based, the exponent capped at 10) waits a random time in
 //! `[m·(k/1000)^(n−1), m·(k/1000)^n]`, with `m` the minimum wait and `k` the multiplier in
 //! thousandths. Each protocol keeps its own parameters, units and checks of `k`; only the
-//! arithmetic lives here, in milliseconds, saturating (the parameters come from a peer).
+//! arithmetic lives here, in milliseconds, saturating (the parameters come from a peer), with
+//! the seeded [`Rng`] both draw the jitter from.
+
+/// A small xorshift64* generator seeded by the caller, for retry jitter and the protocol
+/// stacks' other non-secret random numbers (message and session IDs, HTTP client nonces):
+/// sans-IO crates take randomness as a seed, which the driver draws from the platform's
+/// entropy. It is unpredictable to a network observer only as far as the seed is.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed` (any value, 0 included).
+    #[must_use]
+    pub const fn new(seed: u64) -> Self {
+        Self((seed ^ 0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
 
 /// The retry number past which the window stops growing.
 const MAX_EXPONENT: u32 = 10;
@@ -40,6 +66,17 @@ pub fn wait_ms(minimum_wait_ms: u64, multiplier_permille: u32, retry: u32, rando
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_seed_gives_a_varying_sequence() {
+        for seed in [0, 1, u64::MAX] {
+            let mut rng = Rng::new(seed);
+            let values: std::collections::BTreeSet<u64> =
+                (0..100).map(|_| rng.next_u64()).collect();
+            assert_eq!(values.len(), 100, "seed {seed}");
+        }
+        assert_ne!(Rng::new(1).next_u64(), Rng::new(2).next_u64());
+    }
 
     #[test]
     fn waits_stay_in_the_window() {

@@ -39,7 +39,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::auth::{self, AuthParams, DigestAlgorithm, DigestInput};
-use crate::session::retry::Rng;
+use crate::session::retry::{Rng, random_hex};
 
 /// Settings of the [`DigestServer`].
 #[derive(Clone, PartialEq, Eq)]
@@ -132,8 +132,8 @@ impl DigestServer {
 
     /// The `WWW-Authenticate` values of a 401 answer, with a fresh nonce.
     pub fn challenge(&mut self, now: Instant, stale: bool) -> Vec<String> {
-        let nonce = self.rng.hex(16);
-        let opaque = self.rng.hex(8);
+        let nonce = random_hex(&mut self.rng, 16);
+        let opaque = random_hex(&mut self.rng, 8);
         if self.nonces.len() >= self.config.max_nonces.max(1) {
             self.nonces.pop_front();
         }

@@ -106,7 +106,7 @@ use crate::codec::{
 };
 use crate::error::DecodeError;
 use http::{ChallengeError, ClientAuth, CookieJar};
-use retry::Rng;
+use retry::{Rng, random_hex};
 
 /// The object of `InformParameter.{i}` rows.
 const INFORM_PARAMETER_TABLE: &str = "Device.ManagementServer.InformParameter.";
@@ -1089,7 +1089,7 @@ impl Session {
     }
 
     fn message_id(&mut self) -> String {
-        format!("cpe-{}", self.rng.hex(6))
+        format!("cpe-{}", random_hex(&mut self.rng, 6))
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1119,7 +1119,7 @@ impl Session {
 
     /// (Re)sends the current body with the session's headers.
     fn post(&mut self) {
-        let cnonce = self.rng.hex(8);
+        let cnonce = random_hex(&mut self.rng, 8);
         let timeout = self.config.session_timeout;
         let Some(exchange) = self.exchange.as_mut() else {
             return;

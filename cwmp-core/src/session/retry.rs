@@ -2,35 +2,16 @@
 
 use std::time::Duration;
 
-/// A small xorshift64* generator seeded by the caller: retry jitter, message IDs and client
-/// nonces need unpredictability towards a network observer only as far as the seed gives it;
-/// the driver seeds it from the platform's entropy.
-#[derive(Clone, Debug)]
-pub(crate) struct Rng(u64);
+pub(crate) use hal::retry::Rng;
 
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self((seed ^ 0x9E37_79B9_7F4A_7C15) | 1)
+/// `len` random bytes from `rng` as lower-case hex (message IDs, client nonces).
+pub(crate) fn random_hex(rng: &mut Rng, len: usize) -> String {
+    let mut bytes = Vec::with_capacity(len);
+    while bytes.len() < len {
+        bytes.extend_from_slice(&rng.next_u64().to_le_bytes());
     }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// `len` random bytes as lower-case hex.
-    pub(crate) fn hex(&mut self, len: usize) -> String {
-        let mut bytes = Vec::with_capacity(len);
-        while bytes.len() < len {
-            bytes.extend_from_slice(&self.next_u64().to_le_bytes());
-        }
-        bytes.truncate(len);
-        crate::auth::hex(&bytes)
-    }
+    bytes.truncate(len);
+    crate::auth::hex(&bytes)
 }
 
 /// The bounds of the wait before retry `n` (1-based; capped at 10):
@@ -117,6 +98,6 @@ mod tests {
         assert!(high >= low);
         let mut rng = Rng::new(0);
         let _ = retry_wait(65535, 65535, 10, &mut rng);
-        assert_eq!(rng.hex(5).len(), 10);
+        assert_eq!(random_hex(&mut rng, 5).len(), 10);
     }
 }

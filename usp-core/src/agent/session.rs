@@ -478,13 +478,13 @@ impl Agent {
 
     fn new_session(&mut self, now: Instant, controller: &str) {
         let old = self.sessions.get(controller).map(|s| s.id);
-        let mut id = self.rng.next().max(2);
+        let mut id = self.rng.next_u64().max(2);
         if Some(id) == old {
             id = id.wrapping_add(1).max(2);
         }
         let config = self.e2e_config(controller);
         let mut session = Session::new(id, SessionStatus::Negotiating, now);
-        session.retry_at = now.checked_add(config.retry.delay(1, self.rng.next()));
+        session.retry_at = now.checked_add(config.retry.delay(1, self.rng.next_u64()));
         self.insert_session(controller, session);
     }
 
@@ -599,7 +599,7 @@ impl Agent {
                 session.retry_attempt = session.retry_attempt.saturating_add(1);
                 let delay = config
                     .retry
-                    .delay(session.retry_attempt.saturating_add(1), self.rng.next());
+                    .delay(session.retry_attempt.saturating_add(1), self.rng.next_u64());
                 session.retry_at = now.checked_add(delay);
                 resend.extend(
                     session

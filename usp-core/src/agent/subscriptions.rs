@@ -332,28 +332,7 @@ impl RetryPolicy {
     }
 }
 
-/// A small deterministic generator (xorshift64*) for retry jitter, seeded by the config.
-#[derive(Clone, Debug)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) const fn new(seed: u64) -> Self {
-        Self(if seed == 0 {
-            0x9E37_79B9_7F4A_7C15
-        } else {
-            seed
-        })
-    }
-
-    pub(crate) fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
+pub(crate) use hal::retry::Rng;
 
 /// A Notify sent with `send_resp` and not yet answered.
 #[derive(Clone, Debug)]
@@ -597,7 +576,7 @@ impl Agent {
             self.unacknowledged.remove(0);
             self.dropped_notifications = self.dropped_notifications.saturating_add(1);
         }
-        let delay = self.config.retry.delay(1, self.rng.next());
+        let delay = self.config.retry.delay(1, self.rng.next_u64());
         self.unacknowledged.push(Unacknowledged {
             msg_id,
             controller,
@@ -639,7 +618,10 @@ impl Agent {
             }
             if pending.next <= now {
                 pending.attempt = pending.attempt.saturating_add(1);
-                let delay = self.config.retry.delay(pending.attempt, self.rng.next());
+                let delay = self
+                    .config
+                    .retry
+                    .delay(pending.attempt, self.rng.next_u64());
                 pending.next = now.checked_add(delay).unwrap_or(now);
                 due.push((pending.controller.clone(), pending.msg.clone()));
             }
@@ -923,7 +905,7 @@ mod tests {
         let mut rng = Rng::new(7);
         for attempt in 1..12 {
             let (low, high) = policy.bounds_ms(attempt);
-            let d = u64::try_from(policy.delay(attempt, rng.next()).as_millis()).unwrap();
+            let d = u64::try_from(policy.delay(attempt, rng.next_u64()).as_millis()).unwrap();
             assert!((low..=high).contains(&d));
         }
     }
