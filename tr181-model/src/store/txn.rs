@@ -884,7 +884,9 @@ fn check_alias(path: &str, name: &str, value: &Value) -> Result<(), Error> {
 /// The alias to assign to a new row without one: `cpe-<number>`, or `cpe-<number>-<k>` if
 /// a controller already took that.
 fn auto_alias(table: &tree::Table, row: &Node, number: u32) -> Option<String> {
-    match row.param("Alias")? {
+    // The rows share the shape: find the position once, not once per row compared.
+    let alias = table.shape.param_index("Alias")?;
+    match row.value_at(alias)? {
         Value::String(s) if s.is_empty() => {}
         _ => return None,
     }
@@ -892,7 +894,7 @@ fn auto_alias(table: &tree::Table, row: &Node, number: u32) -> Option<String> {
         table
             .rows
             .values()
-            .any(|r| matches!(r.param("Alias"), Some(Value::String(s)) if s == candidate))
+            .any(|r| matches!(r.value_at(alias), Some(Value::String(s)) if s == candidate))
     };
     let base = std::format!("cpe-{number}");
     if !taken(&base) {
