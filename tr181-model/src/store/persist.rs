@@ -14,12 +14,13 @@
 //! with its parameter values in canonical text. See the [store docs](super) for the load rules.
 
 use std::collections::BTreeMap;
-use std::string::{String, ToString};
+use std::string::String;
 
 use serde::de::Error as _;
+use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::tree::{self, Child, Node, Route, Shape, Step, View};
+use super::tree::{self, Child, Node, Shape, Step, View};
 use super::{ChangeLog, Store};
 use crate::limits::Limits;
 use crate::path::{InstancePath, InstanceSegment};
@@ -28,7 +29,9 @@ use crate::value::{Value, validate};
 /// The document format written by this version.
 const FORMAT: u32 = 1;
 
-#[derive(Serialize, Deserialize)]
+/// The document as read; writing streams the same shape straight from the tree (see
+/// `Serialize for Store`).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Document {
     format: u32,
@@ -38,42 +41,94 @@ struct Document {
     objects: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+/// Writes the document while walking the tree, in tree order, without building it in memory
+/// first: a copy of every value as text, with its name and its object's path, was the
+/// largest allocation of the agent while it saved a store of many rows.
 impl Serialize for Store {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut doc = Document {
-            format: FORMAT,
-            next_instance: BTreeMap::new(),
-            objects: BTreeMap::new(),
-        };
-        save(&self.root, &mut Route::new(), &mut doc);
-        doc.serialize(serializer)
+        let mut doc = serializer.serialize_struct("Document", 3)?;
+        doc.serialize_field("format", &FORMAT)?;
+        doc.serialize_field("next_instance", &Saved::Counters(&self.root))?;
+        doc.serialize_field("objects", &Saved::Objects(&self.root))?;
+        doc.end()
     }
 }
 
-fn save(node: &Node, route: &mut Route, doc: &mut Document) {
-    let params = node
-        .params()
-        .map(|(name, value)| ((*name).to_string(), value.to_string()))
-        .collect();
-    doc.objects.insert(tree::route_path(route), params);
+/// A map of the document, written from the tree below a root.
+enum Saved<'a> {
+    /// `next_instance`: every table whose counter has moved.
+    Counters(&'a Node),
+    /// `objects`: every object instance with its values in canonical text.
+    Objects(&'a Node),
+    /// The values of one object.
+    Values(&'a Node),
+}
+
+impl Serialize for Saved<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Self::Values(node) => {
+                serializer.collect_map(node.params().map(|(name, value)| (name, Text(value))))
+            }
+            Self::Counters(root) | Self::Objects(root) => {
+                let objects = matches!(self, Self::Objects(_));
+                let mut map = serializer.serialize_map(None)?;
+                let mut path = String::from("Device.");
+                visit(root, &mut path, &mut |path, item| match item {
+                    Item::Object(node) if objects => {
+                        map.serialize_entry(path, &Saved::Values(node))
+                    }
+                    Item::Table(next) if !objects && next > 1 => map.serialize_entry(path, &next),
+                    Item::Object(_) | Item::Table(_) => Ok(()),
+                })?;
+                map.end()
+            }
+        }
+    }
+}
+
+/// A value written as its canonical text.
+struct Text<'a>(&'a Value);
+
+impl Serialize for Text<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
+    }
+}
+
+/// What [`visit`] reports at a path.
+enum Item<'a> {
+    /// An object instance.
+    Object(&'a Node),
+    /// A table, with its next instance number.
+    Table(u32),
+}
+
+/// Calls `f` for `node` (at `path`) and every object and table below it, in tree order.
+fn visit<E>(
+    node: &Node,
+    path: &mut String,
+    f: &mut dyn FnMut(&str, Item<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    f(path, Item::Object(node))?;
     for (name, child) in node.children() {
-        route.push(Step::Name(name));
+        let len = path.len();
+        tree::push_step(path, Step::Name(name));
         match child {
-            Child::Single(child) => save(child, route, doc),
+            Child::Single(child) => visit(child, path, f)?,
             Child::Table(table) => {
-                if table.next > 1 {
-                    doc.next_instance
-                        .insert(tree::route_path(route), table.next);
-                }
+                f(path, Item::Table(table.next))?;
+                let table_len = path.len();
                 for (n, row) in &table.rows {
-                    route.push(Step::Inst(*n));
-                    save(row, route, doc);
-                    route.pop();
+                    tree::push_step(path, Step::Inst(*n));
+                    visit(row, path, f)?;
+                    path.truncate(table_len);
                 }
             }
         }
-        route.pop();
+        path.truncate(len);
     }
+    Ok(())
 }
 
 impl<'de> Deserialize<'de> for Store {

@@ -1162,6 +1162,40 @@ fn save_and_load_round_trip() {
     assert_eq!(loaded.last_seq(), 0);
 }
 
+/// The written document is format 1 as documented: every object with its values as text,
+/// and the counters of the tables that have handed out numbers.
+#[test]
+fn saved_document_shape() {
+    let mut store = Store::new();
+    add(
+        &mut store,
+        USP,
+        "Device.NAT.PortMapping.",
+        &[("Description", "web")],
+    );
+    add(
+        &mut store,
+        USP,
+        "Device.NAT.PortMapping.",
+        &[("ExternalPort", "8080")],
+    );
+    delete(&mut store, USP, "Device.NAT.PortMapping.1.");
+    let doc: serde_json::Value = serde_json::to_value(&store).unwrap();
+    assert_eq!(doc["format"], 1);
+    assert_eq!(
+        doc["next_instance"],
+        serde_json::json!({ "Device.NAT.PortMapping.": 3 })
+    );
+    let objects = doc["objects"].as_object().unwrap();
+    let row = &objects["Device.NAT.PortMapping.2."];
+    assert_eq!(row["ExternalPort"], "8080");
+    assert_eq!(row["Alias"], "cpe-2");
+    assert_eq!(row["Enable"], "false");
+    assert!(!objects.contains_key("Device.NAT.PortMapping.1."));
+    assert_eq!(objects["Device.NAT."]["PortMappingNumberOfEntries"], "1");
+    assert!(objects["Device."].is_object() && objects["Device.DeviceInfo."].is_object());
+}
+
 #[test]
 fn load_drops_what_the_schema_does_not_know() {
     let json = r#"{
