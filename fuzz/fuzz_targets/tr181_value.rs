@@ -27,15 +27,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let base = BASES[usize::from(selector) % BASES.len()];
-    let list = (selector & 0x80 != 0).then_some(ListFacet {
-        min_items: 0,
-        max_items: Some(8),
-        max_length: Some(256),
-    });
-    let syntax = Syntax {
-        list,
-        ..Syntax::of(base)
-    };
+    let list = (selector & 0x80 != 0).then_some(ListFacet::new(0, Some(8), Some(256)));
+    let syntax = list.map_or(Syntax::of(base), |list| Syntax::of(base).with_list(list));
     if let Ok(value) = Value::parse(text, &syntax) {
         let _ = validate(&value, &syntax);
         let canonical = value.canonical_text();

@@ -152,11 +152,11 @@ async fn names_instances_and_supported_model() {
         .get_supported(&usp(), &SupportedRequest::new(["Device.NAT."], true))
         .unwrap();
     let objects = supported.results[0].outcome.as_ref().unwrap();
-    assert_eq!(objects[0].path, "Device.NAT.");
+    assert_eq!(objects[0].path(), "Device.NAT.");
     assert!(
         objects
             .iter()
-            .any(|o| o.path == "Device.NAT.PortMapping.{i}.")
+            .any(|o| o.path() == "Device.NAT.PortMapping.{i}.")
     );
 }
 

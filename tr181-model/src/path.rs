@@ -596,14 +596,14 @@ pub fn compare(value: &Value, syntax: &Syntax, op: Op, literal: &Literal) -> Res
         position: 0,
         reason,
     };
-    let list = syntax.list.is_some();
+    let list = syntax.list().is_some();
     if list && op != Op::Contains {
         if op.is_ordering() {
             return Err(reject("a list value takes only '==', '!=' and '~='"));
         }
         return Ok(op.holds(value.canonical_text().as_str().cmp(literal.text())));
     }
-    let wanted = literal_value(syntax.base, literal).map_err(reject)?;
+    let wanted = literal_value(syntax.base(), literal).map_err(reject)?;
     if op == Op::Contains {
         if !list {
             return Err(reject("'~=' applies only to list-valued parameters"));

@@ -12,6 +12,7 @@
 //! (`Device.WiFi.` → `WiFi`), then the object, then the item within the object.
 
 use core::cmp::Ordering;
+use std::string::String;
 
 use crate::generated::GROUPS;
 
@@ -111,32 +112,151 @@ pub enum BaseType {
 /// Size limits of a string, base64 or hexBinary value (or of each list item).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SizeFacet {
+    pub(crate) min_length: Option<u32>,
+    pub(crate) max_length: Option<u32>,
+}
+
+impl SizeFacet {
+    /// A size limit from `min_length` to `max_length` (either may be open).
+    pub const fn new(min_length: Option<u32>, max_length: Option<u32>) -> Self {
+        Self {
+            min_length,
+            max_length,
+        }
+    }
+
     /// Minimum length (characters, or bytes for binary types).
-    pub min_length: Option<u32>,
+    pub const fn min_length(&self) -> Option<u32> {
+        self.min_length
+    }
+
     /// Maximum length (characters, or bytes for binary types).
-    pub max_length: Option<u32>,
+    pub const fn max_length(&self) -> Option<u32> {
+        self.max_length
+    }
 }
 
 /// An inclusive numeric range, with an optional step from the minimum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RangeFacet {
+    pub(crate) min: Option<i64>,
+    pub(crate) max: Option<i64>,
+    pub(crate) step: Option<u64>,
+}
+
+impl RangeFacet {
+    /// A range from `min` to `max` (either may be open) in steps of `step` from `min`.
+    pub const fn new(min: Option<i64>, max: Option<i64>, step: Option<u64>) -> Self {
+        Self { min, max, step }
+    }
+
     /// Lowest allowed value.
-    pub min: Option<i64>,
+    pub const fn min(&self) -> Option<i64> {
+        self.min
+    }
+
     /// Highest allowed value.
-    pub max: Option<i64>,
+    pub const fn max(&self) -> Option<i64> {
+        self.max
+    }
+
     /// Allowed values are `min + k * step`.
-    pub step: Option<u64>,
+    pub const fn step(&self) -> Option<u64> {
+        self.step
+    }
 }
 
 /// The value is a comma-separated list of items of the base type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListFacet {
+    pub(crate) min_items: u32,
+    pub(crate) max_items: Option<u32>,
+    pub(crate) max_length: Option<u32>,
+}
+
+impl ListFacet {
+    /// A list of `min_items` to `max_items` items, at most `max_length` characters in all.
+    pub const fn new(min_items: u32, max_items: Option<u32>, max_length: Option<u32>) -> Self {
+        Self {
+            min_items,
+            max_items,
+            max_length,
+        }
+    }
+
     /// Minimum number of items.
-    pub min_items: u32,
+    pub const fn min_items(&self) -> u32 {
+        self.min_items
+    }
+
     /// Maximum number of items, `None` for no limit.
-    pub max_items: Option<u32>,
+    pub const fn max_items(&self) -> Option<u32> {
+        self.max_items
+    }
+
     /// Maximum length of the whole comma-separated string.
-    pub max_length: Option<u32>,
+    pub const fn max_length(&self) -> Option<u32> {
+        self.max_length
+    }
+}
+
+/// A list of strings of the schema (enumerations, patterns, key parameter names, ...).
+///
+/// A small `Copy` view, so that the tables behind it can change without changing callers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct StrList(&'static [&'static str]);
+
+impl StrList {
+    /// The number of strings.
+    pub const fn len(self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the list is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The string at `index`.
+    pub fn get(self, index: usize) -> Option<&'static str> {
+        self.0.get(index).copied()
+    }
+
+    /// Whether `text` is one of the strings.
+    pub fn contains(self, text: &str) -> bool {
+        self.0.contains(&text)
+    }
+
+    /// The strings joined by `separator` (`Alias,Name` for a key).
+    pub fn join(self, separator: &str) -> String {
+        self.0.join(separator)
+    }
+
+    /// The strings, in order.
+    pub fn iter(self) -> impl DoubleEndedIterator<Item = &'static str> + ExactSizeIterator + Clone {
+        self.0.iter().copied()
+    }
+}
+
+impl IntoIterator for StrList {
+    type Item = &'static str;
+    type IntoIter = core::iter::Copied<core::slice::Iter<'static, &'static str>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().copied()
+    }
+}
+
+impl core::fmt::Debug for StrList {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<const N: usize> PartialEq<[&str; N]> for StrList {
+    fn eq(&self, other: &[&str; N]) -> bool {
+        self.iter().eq(other.iter().copied())
+    }
 }
 
 /// How strongly a reference holds its target (TR-106 `refType`).
@@ -170,22 +290,54 @@ pub enum TargetType {
 #[non_exhaustive]
 pub enum Reference {
     /// The value is a path (`pathRef`).
-    Path {
-        /// Strong or weak.
-        ref_type: RefType,
-        /// What the path may point to.
-        target_type: TargetType,
-        /// The tables (schema paths, `{i}` form, possibly relative) the target must be in;
-        /// empty for anywhere.
-        target_parents: &'static [&'static str],
-    },
+    Path(PathReference),
     /// The value is one of the values of another (list) parameter (`enumerationRef`).
-    Enumeration {
-        /// Path (possibly relative, `#.` for the parent) of the parameter with the values.
-        target_param: &'static str,
-        /// A value meaning "none", if the model defines one.
-        null_value: Option<&'static str>,
-    },
+    Enumeration(EnumerationReference),
+}
+
+/// A `pathRef`: the value is a path of the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathReference {
+    pub(crate) ref_type: RefType,
+    pub(crate) target_type: TargetType,
+    pub(crate) target_parents: &'static [&'static str],
+}
+
+impl PathReference {
+    /// Strong or weak.
+    pub const fn ref_type(&self) -> RefType {
+        self.ref_type
+    }
+
+    /// What the path may point to.
+    pub const fn target_type(&self) -> TargetType {
+        self.target_type
+    }
+
+    /// The tables (absolute schema paths, `{i}` form) the target must be in; empty for
+    /// anywhere.
+    pub const fn target_parents(&self) -> StrList {
+        StrList(self.target_parents)
+    }
+}
+
+/// An `enumerationRef`: the value is one of the values of another (list) parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EnumerationReference {
+    pub(crate) target_param: &'static str,
+    pub(crate) null_value: Option<&'static str>,
+}
+
+impl EnumerationReference {
+    /// Path (possibly relative, `#.` for the parent) of the parameter with the values.
+    pub const fn target_param(&self) -> &'static str {
+        self.target_param
+    }
+
+    /// A value meaning "none", if the model defines one.
+    pub const fn null_value(&self) -> Option<&'static str> {
+        self.null_value
+    }
 }
 
 /// The kind of a parameter default (TR-106 `default/@type`).
@@ -205,46 +357,43 @@ pub enum DefaultKind {
 /// A default value of a parameter or argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DefaultValue {
+    pub(crate) kind: DefaultKind,
+    pub(crate) value: &'static str,
+}
+
+impl DefaultValue {
     /// When the default applies.
-    pub kind: DefaultKind,
+    pub const fn kind(&self) -> DefaultKind {
+        self.kind
+    }
+
     /// The value, in its string form.
-    pub value: &'static str,
+    pub const fn value(&self) -> &'static str {
+        self.value
+    }
 }
 
 /// The full type of a parameter: base type, named data type and every restriction on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Syntax {
-    /// The TR-106 primitive type (of each item, for lists).
-    pub base: BaseType,
-    /// The named TR-106/TR-181 data type (`IPAddress`, `MACAddress`, ...), if any.
-    pub data_type: Option<&'static str>,
-    /// Set when the value is a comma-separated list.
-    pub list: Option<ListFacet>,
-    /// Size limits; a value must satisfy one of them when any are given.
-    pub sizes: &'static [SizeFacet],
-    /// Numeric ranges; a value must be in one of them when any are given.
-    pub ranges: &'static [RangeFacet],
-    /// Allowed values; empty for no restriction.
-    pub enumerations: &'static [&'static str],
-    /// Regular expressions (XML Schema flavour, implicitly anchored); a value must match one.
-    pub patterns: &'static [&'static str],
-    /// Set when the value refers to other items.
-    pub reference: Option<Reference>,
-    /// Units, e.g. `seconds`.
-    pub units: Option<&'static str>,
-    /// A default value.
-    pub default: Option<DefaultValue>,
-    /// Reads return an empty value (passwords, keys).
-    pub hidden: bool,
-    /// Reads return an empty value unless the reader has the right to secured values.
-    pub secured: bool,
-    /// The parameter triggers an action when set (TR-106 `command`).
-    pub command: bool,
+    pub(crate) base: BaseType,
+    pub(crate) data_type: Option<&'static str>,
+    pub(crate) list: Option<ListFacet>,
+    pub(crate) sizes: &'static [SizeFacet],
+    pub(crate) ranges: &'static [RangeFacet],
+    pub(crate) enumerations: &'static [&'static str],
+    pub(crate) patterns: &'static [&'static str],
+    pub(crate) reference: Option<Reference>,
+    pub(crate) units: Option<&'static str>,
+    pub(crate) default: Option<DefaultValue>,
+    pub(crate) hidden: bool,
+    pub(crate) secured: bool,
+    pub(crate) command: bool,
 }
 
 impl Syntax {
     /// A syntax of `base` without restrictions, flags or default: the starting point that the
-    /// generated tables (and tests) refine with struct-update syntax.
+    /// generated tables (and tests) refine.
     pub const fn of(base: BaseType) -> Self {
         Self {
             base,
@@ -261,6 +410,79 @@ impl Syntax {
             secured: false,
             command: false,
         }
+    }
+
+    /// This syntax as a comma-separated list of its values.
+    pub const fn with_list(self, list: ListFacet) -> Self {
+        Self {
+            list: Some(list),
+            ..self
+        }
+    }
+
+    /// The TR-106 primitive type (of each item, for lists).
+    pub const fn base(&self) -> BaseType {
+        self.base
+    }
+
+    /// The named TR-106/TR-181 data type (`IPAddress`, `MACAddress`, ...), if any.
+    pub const fn data_type(&self) -> Option<&'static str> {
+        self.data_type
+    }
+
+    /// Set when the value is a comma-separated list.
+    pub const fn list(&self) -> Option<ListFacet> {
+        self.list
+    }
+
+    /// Size limits; a value must satisfy one of them when any are given.
+    pub const fn sizes(&self) -> &'static [SizeFacet] {
+        self.sizes
+    }
+
+    /// Numeric ranges; a value must be in one of them when any are given.
+    pub const fn ranges(&self) -> &'static [RangeFacet] {
+        self.ranges
+    }
+
+    /// Allowed values; empty for no restriction.
+    pub const fn enumerations(&self) -> StrList {
+        StrList(self.enumerations)
+    }
+
+    /// Regular expressions (XML Schema flavour, implicitly anchored); a value must match one.
+    pub const fn patterns(&self) -> StrList {
+        StrList(self.patterns)
+    }
+
+    /// Set when the value refers to other items.
+    pub const fn reference(&self) -> Option<Reference> {
+        self.reference
+    }
+
+    /// Units, e.g. `seconds`.
+    pub const fn units(&self) -> Option<&'static str> {
+        self.units
+    }
+
+    /// A default value.
+    pub const fn default(&self) -> Option<DefaultValue> {
+        self.default
+    }
+
+    /// Reads return an empty value (passwords, keys).
+    pub const fn hidden(&self) -> bool {
+        self.hidden
+    }
+
+    /// Reads return an empty value unless the reader has the right to secured values.
+    pub const fn secured(&self) -> bool {
+        self.secured
+    }
+
+    /// The parameter triggers an action when set (TR-106 `command`).
+    pub const fn command(&self) -> bool {
+        self.command
     }
 }
 
@@ -281,111 +503,258 @@ pub enum ActiveNotify {
 /// A parameter of an object, or an argument of a command or event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Parameter {
+    pub(crate) name: &'static str,
+    pub(crate) access: Access,
+    pub(crate) syntax: &'static Syntax,
+    pub(crate) status: Status,
+    pub(crate) version: Version,
+    pub(crate) protocols: Protocols,
+    pub(crate) forced_inform: bool,
+    pub(crate) active_notify: ActiveNotify,
+    pub(crate) mandatory: bool,
+}
+
+impl Parameter {
     /// The name within its object, or the relative path within a command/event
     /// (`Result.{i}.Host`).
-    pub name: &'static str,
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// Who may write it. For arguments, `ReadWrite` marks input, `ReadOnly` output.
-    pub access: Access,
+    pub const fn access(&self) -> Access {
+        self.access
+    }
+
     /// Type and restrictions (shared between parameters with the same syntax).
-    pub syntax: &'static Syntax,
+    pub const fn syntax(&self) -> &'static Syntax {
+        self.syntax
+    }
+
     /// Lifecycle status.
-    pub status: Status,
+    pub const fn status(&self) -> Status {
+        self.status
+    }
+
     /// Version that introduced it.
-    pub version: Version,
+    pub const fn version(&self) -> Version {
+        self.version
+    }
+
     /// Model variants that have it.
-    pub protocols: Protocols,
+    pub const fn protocols(&self) -> Protocols {
+        self.protocols
+    }
+
     /// CWMP: always sent in Inform.
-    pub forced_inform: bool,
+    pub const fn forced_inform(&self) -> bool {
+        self.forced_inform
+    }
+
     /// CWMP: how active notification may be set.
-    pub active_notify: ActiveNotify,
+    pub const fn active_notify(&self) -> ActiveNotify {
+        self.active_notify
+    }
+
     /// Command input arguments only: the caller must supply it.
-    pub mandatory: bool,
+    pub const fn mandatory(&self) -> bool {
+        self.mandatory
+    }
 }
 
 /// A set of parameters whose values together identify a table row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UniqueKey {
+    pub(crate) functional: bool,
+    pub(crate) parameters: &'static [&'static str],
+}
+
+impl UniqueKey {
     /// The key does not consist only of `Alias` (a functional key is always unique).
-    pub functional: bool,
+    pub const fn functional(&self) -> bool {
+        self.functional
+    }
+
     /// The parameter names that form the key.
-    pub parameters: &'static [&'static str],
+    pub const fn parameters(&self) -> StrList {
+        StrList(self.parameters)
+    }
 }
 
 /// A command (`Name()`), USP only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Command {
+    pub(crate) name: &'static str,
+    pub(crate) is_async: bool,
+    pub(crate) input: &'static [Parameter],
+    pub(crate) output: &'static [Parameter],
+    pub(crate) status: Status,
+    pub(crate) version: Version,
+    pub(crate) protocols: Protocols,
+}
+
+impl Command {
     /// The name including `()`.
-    pub name: &'static str,
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// Completes after the Operate response (`Device.LocalAgent.Request.{i}`).
-    pub is_async: bool,
+    pub const fn is_async(&self) -> bool {
+        self.is_async
+    }
+
     /// Input arguments, sorted by relative path.
-    pub input: &'static [Parameter],
+    pub const fn input(&self) -> &'static [Parameter] {
+        self.input
+    }
+
     /// Output arguments, sorted by relative path.
-    pub output: &'static [Parameter],
+    pub const fn output(&self) -> &'static [Parameter] {
+        self.output
+    }
+
     /// Lifecycle status.
-    pub status: Status,
+    pub const fn status(&self) -> Status {
+        self.status
+    }
+
     /// Version that introduced it.
-    pub version: Version,
+    pub const fn version(&self) -> Version {
+        self.version
+    }
+
     /// Model variants that have it.
-    pub protocols: Protocols,
+    pub const fn protocols(&self) -> Protocols {
+        self.protocols
+    }
 }
 
 /// An event (`Name!`), USP only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
+    pub(crate) name: &'static str,
+    pub(crate) arguments: &'static [Parameter],
+    pub(crate) status: Status,
+    pub(crate) version: Version,
+    pub(crate) protocols: Protocols,
+}
+
+impl Event {
     /// The name including `!`.
-    pub name: &'static str,
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// Arguments, sorted by relative path.
-    pub arguments: &'static [Parameter],
+    pub const fn arguments(&self) -> &'static [Parameter] {
+        self.arguments
+    }
+
     /// Lifecycle status.
-    pub status: Status,
+    pub const fn status(&self) -> Status {
+        self.status
+    }
+
     /// Version that introduced it.
-    pub version: Version,
+    pub const fn version(&self) -> Version {
+        self.version
+    }
+
     /// Model variants that have it.
-    pub protocols: Protocols,
+    pub const fn protocols(&self) -> Protocols {
+        self.protocols
+    }
 }
 
 /// An object: single-instance (`Device.DeviceInfo.`) or a table (`Device.IP.Interface.{i}.`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Object {
-    /// Schema path with trailing dot and `{i}` for instance slots.
-    pub path: &'static str,
-    /// For tables: whether the controller may add and delete rows.
-    pub access: Access,
-    /// Minimum number of instances (tables may be empty when 0).
-    pub min_entries: u32,
-    /// Maximum number of instances, `None` for unbounded.
-    pub max_entries: Option<u32>,
-    /// For tables: the name of the `*NumberOfEntries` parameter in the parent object.
-    pub num_entries_parameter: Option<&'static str>,
-    /// For tables: the name of the parameter that enables a row.
-    pub enable_parameter: Option<&'static str>,
-    /// For tables: the unique keys.
-    pub unique_keys: &'static [UniqueKey],
-    /// Lifecycle status.
-    pub status: Status,
-    /// Version that introduced it.
-    pub version: Version,
-    /// Model variants that have it.
-    pub protocols: Protocols,
-    /// The object's own parameters, sorted by name.
-    pub parameters: &'static [Parameter],
-    /// The object's commands, sorted by name.
-    pub commands: &'static [Command],
-    /// The object's events, sorted by name.
-    pub events: &'static [Event],
+    pub(crate) path: &'static str,
+    pub(crate) access: Access,
+    pub(crate) min_entries: u32,
+    pub(crate) max_entries: Option<u32>,
+    pub(crate) num_entries_parameter: Option<&'static str>,
+    pub(crate) enable_parameter: Option<&'static str>,
+    pub(crate) unique_keys: &'static [UniqueKey],
+    pub(crate) status: Status,
+    pub(crate) version: Version,
+    pub(crate) protocols: Protocols,
+    pub(crate) parameters: &'static [Parameter],
+    pub(crate) commands: &'static [Command],
+    pub(crate) events: &'static [Event],
 }
 
 /// All objects whose path starts with `Device.<name>`, or the root object itself.
 #[derive(Debug)]
 pub struct Group {
+    pub(crate) name: &'static str,
+    pub(crate) objects: &'static [Object],
+}
+
+impl Group {
     /// The top-level name (`WiFi`), empty for the root `Device.` object.
-    pub name: &'static str,
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// The objects, sorted by path (then CWMP before USP).
-    pub objects: &'static [Object],
+    pub const fn objects(&self) -> &'static [Object] {
+        self.objects
+    }
 }
 
 impl Object {
+    /// Schema path with trailing dot and `{i}` for instance slots.
+    pub const fn path(&self) -> &'static str {
+        self.path
+    }
+
+    /// For tables: whether the controller may add and delete rows.
+    pub const fn access(&self) -> Access {
+        self.access
+    }
+
+    /// Minimum number of instances (tables may be empty when 0).
+    pub const fn min_entries(&self) -> u32 {
+        self.min_entries
+    }
+
+    /// Maximum number of instances, `None` for unbounded.
+    pub const fn max_entries(&self) -> Option<u32> {
+        self.max_entries
+    }
+
+    /// For tables: the name of the `*NumberOfEntries` parameter in the parent object.
+    pub const fn num_entries_parameter(&self) -> Option<&'static str> {
+        self.num_entries_parameter
+    }
+
+    /// For tables: the name of the parameter that enables a row.
+    pub const fn enable_parameter(&self) -> Option<&'static str> {
+        self.enable_parameter
+    }
+
+    /// For tables: the unique keys.
+    pub const fn unique_keys(&self) -> &'static [UniqueKey] {
+        self.unique_keys
+    }
+
+    /// Lifecycle status.
+    pub const fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Version that introduced it.
+    pub const fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Model variants that have it.
+    pub const fn protocols(&self) -> Protocols {
+        self.protocols
+    }
+
     /// Whether this object is a table (its path ends in `{i}.`).
     pub fn is_table(&self) -> bool {
         self.path.ends_with(".{i}.")

@@ -512,14 +512,14 @@ fn param_value<'a>(
 }
 
 fn param_writable(parameter: Option<&Parameter>) -> bool {
-    parameter.is_some_and(|p| p.access == Access::ReadWrite)
+    parameter.is_some_and(|p| p.access() == Access::ReadWrite)
 }
 
 fn table_writable(table: &tree::Table, view: View) -> bool {
     table
         .def()
         .object(view)
-        .is_some_and(|o| o.access == Access::ReadWrite)
+        .is_some_and(|o| o.access() == Access::ReadWrite)
 }
 
 /// The unique-key values of `row` in `view`'s variant (each name once, secrets masked).
@@ -528,8 +528,8 @@ fn instance_keys(row: &Node, view: View) -> Vec<(&'static str, Value)> {
     let Some(def) = row.def().object(view) else {
         return out;
     };
-    for name in def.unique_keys.iter().flat_map(|k| k.parameters) {
-        if out.iter().any(|(n, _)| n == name) {
+    for name in def.unique_keys().iter().flat_map(|k| k.parameters()) {
+        if out.iter().any(|(n, _)| *n == name) {
             continue;
         }
         if let (Some((name, value)), Some(p)) = (row.param_entry(name), row.def().param(name, view))

@@ -98,8 +98,8 @@ impl Value {
     /// checked against [`Limits::max_value_len`] first. Work and memory are linear in the
     /// length of `text`.
     pub fn parse(text: &str, syntax: &Syntax) -> Result<Self, ValueRule> {
-        if syntax.list.is_none() {
-            return Self::parse_scalar(text, syntax.base);
+        if syntax.list().is_none() {
+            return Self::parse_scalar(text, syntax.base());
         }
         // Whitespace alone is the empty list too: a list of one empty item has no text form
         // of its own (its canonical text is the empty list's), so it is never produced.
@@ -114,7 +114,7 @@ impl Value {
                 } else {
                     item.trim_start_matches(is_xsd_space)
                 };
-                Self::parse_scalar(item, syntax.base)
+                Self::parse_scalar(item, syntax.base())
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Self::List)
@@ -162,7 +162,7 @@ impl Value {
                 limit: limits.max_value_len,
             });
         }
-        let value = Self::parse(text, parameter.syntax).map_err(|rule| Error::InvalidValue {
+        let value = Self::parse(text, parameter.syntax()).map_err(|rule| Error::InvalidValue {
             path: path.to_owned(),
             rule,
         })?;
@@ -174,10 +174,10 @@ impl Value {
     /// the empty list for lists, otherwise the empty string, `false`, `0`, the unknown time,
     /// empty bytes or decimal `0`. It need not satisfy the syntax's restrictions.
     pub fn default_for(syntax: &Syntax) -> Self {
-        if syntax.list.is_some() {
+        if syntax.list().is_some() {
             Self::List(Vec::new())
         } else {
-            Self::zero(syntax.base)
+            Self::zero(syntax.base())
         }
     }
 
@@ -202,8 +202,8 @@ impl Value {
     ///
     /// TR-181 writes list defaults in brackets (`[]`, `[0,1,2]`); those are unwrapped.
     pub fn schema_default(syntax: &Syntax) -> Option<Self> {
-        let text = syntax.default?.value;
-        let text = match syntax.list {
+        let text = syntax.default()?.value();
+        let text = match syntax.list() {
             Some(_) => text
                 .strip_prefix('[')
                 .and_then(|t| t.strip_suffix(']'))
@@ -222,7 +222,7 @@ impl Value {
     /// Values built from typed keys carry [`Binary`] as `Value::Base64`; call this with the
     /// parameter's syntax before [`validate`], which insists on the exact variant.
     pub fn conform(self, syntax: &Syntax) -> Self {
-        match (self, syntax.base) {
+        match (self, syntax.base()) {
             (Self::List(items), _) => {
                 Self::List(items.into_iter().map(|item| item.conform(syntax)).collect())
             }
@@ -333,10 +333,10 @@ impl fmt::Display for Value {
 /// The CWMP `xsi:type` for a parameter of `syntax`: `xsd:string` for lists, otherwise that of
 /// the base type.
 pub fn xsd_type(syntax: &Syntax) -> &'static str {
-    if syntax.list.is_some() {
+    if syntax.list().is_some() {
         "xsd:string"
     } else {
-        xsd_type_of(syntax.base)
+        xsd_type_of(syntax.base())
     }
 }
 
@@ -380,17 +380,18 @@ pub const fn xsd_type_of(base: BaseType) -> &'static str {
 /// Enumerations and patterns both apply when both are given (TR-181 never combines them).
 /// References (`pathRef`, `enumerationRef`) are checked by the store, not here.
 pub fn validate(value: &Value, syntax: &Syntax) -> Result<(), ValueRule> {
-    let Some(list) = syntax.list else {
+    let Some(list) = syntax.list() else {
         return match value {
-            Value::List(_) => Err(ValueRule::Type(syntax.base)),
+            Value::List(_) => Err(ValueRule::Type(syntax.base())),
             item => validate_item(item, syntax),
         };
     };
     let Value::List(items) = value else {
-        return Err(ValueRule::Type(syntax.base));
+        return Err(ValueRule::Type(syntax.base()));
     };
     let count = len_u64(items.len());
-    if count < u64::from(list.min_items) || list.max_items.is_some_and(|max| count > u64::from(max))
+    if count < u64::from(list.min_items())
+        || list.max_items().is_some_and(|max| count > u64::from(max))
     {
         return Err(ValueRule::List);
     }
@@ -400,7 +401,7 @@ pub fn validate(value: &Value, syntax: &Syntax) -> Result<(), ValueRule> {
             return Err(ValueRule::List);
         }
     }
-    if let Some(max) = list.max_length {
+    if let Some(max) = list.max_length() {
         if len_u64(value.to_string().chars().count()) > u64::from(max) {
             return Err(ValueRule::List);
         }
@@ -411,7 +412,7 @@ pub fn validate(value: &Value, syntax: &Syntax) -> Result<(), ValueRule> {
 /// [`validate`] against `parameter`'s syntax, naming `path` (instance path when known) in the
 /// error: [`Error::InvalidValue`] (CWMP 9007, USP 7012).
 pub fn validate_parameter(value: &Value, parameter: &Parameter, path: &str) -> Result<(), Error> {
-    validate(value, parameter.syntax).map_err(|rule| Error::InvalidValue {
+    validate(value, parameter.syntax()).map_err(|rule| Error::InvalidValue {
         path: path.to_owned(),
         rule,
     })
@@ -425,41 +426,41 @@ pub fn pattern_is_supported(pattern: &str) -> bool {
 
 /// Checks a single value (a scalar, or one list item) against the item facets of `syntax`.
 fn validate_item(item: &Value, syntax: &Syntax) -> Result<(), ValueRule> {
-    if item.base_type() != Some(syntax.base) {
-        return Err(ValueRule::Type(syntax.base));
+    if item.base_type() != Some(syntax.base()) {
+        return Err(ValueRule::Type(syntax.base()));
     }
-    if !syntax.sizes.is_empty() {
+    if !syntax.sizes().is_empty() {
         if let Some(len) = item.size() {
-            if !syntax.sizes.iter().any(|size| size_fits(len, size)) {
+            if !syntax.sizes().iter().any(|size| size_fits(len, size)) {
                 return Err(ValueRule::Size);
             }
         }
     }
-    if !syntax.ranges.is_empty() {
+    if !syntax.ranges().is_empty() {
         if let Some(number) = item.as_decimal() {
-            if !syntax.ranges.iter().any(|range| in_range(number, range)) {
+            if !syntax.ranges().iter().any(|range| in_range(number, range)) {
                 return Err(ValueRule::Range);
             }
         }
     }
-    if !syntax.enumerations.is_empty() {
+    if !syntax.enumerations().is_empty() {
         let found = match item {
-            Value::String(s) => syntax.enumerations.contains(&s.as_str()),
+            Value::String(s) => syntax.enumerations().contains(s.as_str()),
             other => syntax
-                .enumerations
+                .enumerations()
                 .iter()
-                .any(|e| Value::parse_scalar(e, syntax.base).is_ok_and(|v| v == *other)),
+                .any(|e| Value::parse_scalar(e, syntax.base()).is_ok_and(|v| v == *other)),
         };
         if !found {
             return Err(ValueRule::Enumeration);
         }
     }
-    if !syntax.patterns.is_empty() {
+    if !syntax.patterns().is_empty() {
         let text = match item {
             Value::String(s) => Cow::Borrowed(s.as_str()),
             other => Cow::Owned(other.to_string()),
         };
-        if !syntax.patterns.iter().any(|p| pattern_matches(p, &text)) {
+        if !syntax.patterns().iter().any(|p| pattern_matches(p, &text)) {
             return Err(ValueRule::Pattern);
         }
     }
@@ -467,21 +468,21 @@ fn validate_item(item: &Value, syntax: &Syntax) -> Result<(), ValueRule> {
 }
 
 fn size_fits(len: u64, size: &SizeFacet) -> bool {
-    size.min_length.is_none_or(|min| len >= u64::from(min))
-        && size.max_length.is_none_or(|max| len <= u64::from(max))
+    size.min_length().is_none_or(|min| len >= u64::from(min))
+        && size.max_length().is_none_or(|max| len <= u64::from(max))
 }
 
 fn in_range(number: Decimal, range: &RangeFacet) -> bool {
-    let min_ok = range.min.is_none_or(|min| number >= Decimal::from(min));
-    let max_ok = range.max.is_none_or(|max| number <= Decimal::from(max));
-    let step_ok = match range.step {
+    let min_ok = range.min().is_none_or(|min| number >= Decimal::from(min));
+    let max_ok = range.max().is_none_or(|max| number <= Decimal::from(max));
+    let step_ok = match range.step() {
         None | Some(0) => true,
         // A normalised decimal with a fraction is never a whole multiple of the step.
         Some(step) => {
             number.scale == 0
                 && number
                     .mantissa()
-                    .checked_sub(i128::from(range.min.unwrap_or(0)))
+                    .checked_sub(i128::from(range.min().unwrap_or(0)))
                     .and_then(|offset| offset.checked_rem_euclid(i128::from(step)))
                     == Some(0)
         }
@@ -2231,17 +2232,16 @@ mod tests {
         for protocol in [Protocol::Cwmp, Protocol::Usp] {
             for object in crate::schema::objects(protocol) {
                 let arguments = object
-                    .commands
-                    .iter()
-                    .flat_map(|c| c.input.iter().chain(c.output))
-                    .chain(object.events.iter().flat_map(|e| e.arguments));
-                for parameter in object.parameters.iter().chain(arguments) {
-                    for pattern in parameter.syntax.patterns {
+                    .commands(protocol)
+                    .flat_map(|c| c.input().iter().chain(c.output()))
+                    .chain(object.events(protocol).flat_map(|e| e.arguments()));
+                for parameter in object.parameters(protocol).chain(arguments) {
+                    for pattern in parameter.syntax().patterns() {
                         assert!(
                             pattern_is_supported(pattern),
                             "{}{}: {pattern}",
-                            object.path,
-                            parameter.name
+                            object.path(),
+                            parameter.name()
                         );
                     }
                 }
@@ -2254,18 +2254,17 @@ mod tests {
         for protocol in [Protocol::Cwmp, Protocol::Usp] {
             for object in crate::schema::objects(protocol) {
                 let arguments = object
-                    .commands
-                    .iter()
-                    .flat_map(|c| c.input.iter().chain(c.output))
-                    .chain(object.events.iter().flat_map(|e| e.arguments));
-                for parameter in object.parameters.iter().chain(arguments) {
-                    if let Some(default) = parameter.syntax.default {
+                    .commands(protocol)
+                    .flat_map(|c| c.input().iter().chain(c.output()))
+                    .chain(object.events(protocol).flat_map(|e| e.arguments()));
+                for parameter in object.parameters(protocol).chain(arguments) {
+                    if let Some(default) = parameter.syntax().default() {
                         assert!(
-                            Value::schema_default(parameter.syntax).is_some(),
+                            Value::schema_default(parameter.syntax()).is_some(),
                             "{}{}: {:?}",
-                            object.path,
-                            parameter.name,
-                            default.value
+                            object.path(),
+                            parameter.name(),
+                            default.value()
                         );
                     }
                 }

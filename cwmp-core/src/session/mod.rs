@@ -1574,12 +1574,12 @@ impl Session {
 fn forced_inform_parameters(extra: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for object in schema::objects(Protocol::Cwmp) {
-        if object.path.contains("{i}") {
+        if object.path().contains("{i}") {
             continue;
         }
         for parameter in object.parameters(Protocol::Cwmp) {
-            if parameter.forced_inform {
-                out.push(format!("{}{}", object.path, parameter.name));
+            if parameter.forced_inform() {
+                out.push(format!("{}{}", object.path(), parameter.name()));
             }
         }
     }
@@ -1604,7 +1604,7 @@ fn schema_path(path: &str) -> String {
 
 /// The default notification of a parameter: active when TR-181 forces it on or on by default.
 pub(crate) fn default_notification(path: &str) -> u8 {
-    match schema::parameter(&schema_path(path), Protocol::Cwmp).map(|p| p.active_notify) {
+    match schema::parameter(&schema_path(path), Protocol::Cwmp).map(|p| p.active_notify()) {
         Some(ActiveNotify::ForceEnabled | ActiveNotify::ForceDefaultEnabled) => 2,
         _ => 0,
     }
@@ -1661,7 +1661,7 @@ pub(crate) fn parameter_value(param: &GotParam) -> ParameterValue {
     ParameterValue {
         name: param.path.clone(),
         value: param.value.canonical_text(),
-        value_type: Some(value_type(xsd_type(param.parameter.syntax))),
+        value_type: Some(value_type(xsd_type(param.parameter.syntax()))),
     }
 }
 

@@ -490,7 +490,7 @@ impl Session {
             };
             for param in params {
                 if item.notification_change {
-                    let refused = match param.parameter.active_notify {
+                    let refused = match param.parameter.active_notify() {
                         ActiveNotify::CanDeny => {
                             item.notification != Notification::Passive
                                 && item.notification != Notification::Off

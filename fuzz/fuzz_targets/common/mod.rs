@@ -289,10 +289,10 @@ pub fn check_store(store: &Store, protocol: Protocol) {
     }
     for (table, parent, def) in tables {
         let count = rows.get(table).copied().unwrap_or(0);
-        if let Some(max) = def.max_entries {
+        if let Some(max) = def.max_entries() {
             assert!(count <= max, "{table} holds {count} rows, more than {max}");
         }
-        let Some(param) = def.num_entries_parameter else {
+        let Some(param) = def.num_entries_parameter() else {
             continue;
         };
         let counter = format!("{parent}.{param}");

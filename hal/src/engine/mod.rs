@@ -757,9 +757,9 @@ fn require(allowed: bool, path: &str) -> Result<(), EngineError> {
 /// values"): `hidden` ones read as empty for everyone, `secured` ones unless `reads_secured`
 /// ([`Engine::reads_secured`]).
 fn shown(parameter: &Parameter, value: Value, reads_secured: bool) -> Value {
-    let masked = parameter.syntax.hidden || (parameter.syntax.secured && !reads_secured);
+    let masked = parameter.syntax().hidden() || (parameter.syntax().secured() && !reads_secured);
     if masked {
-        Value::default_for(parameter.syntax)
+        Value::default_for(parameter.syntax())
     } else {
         value
     }

@@ -186,7 +186,7 @@ impl Engine {
         let mut out = Vec::with_capacity(input.len());
         for (name, text) in input {
             let schema_name = schema_path_of(name);
-            let Some(arg) = command.input.iter().find(|a| a.name == schema_name) else {
+            let Some(arg) = command.input().iter().find(|a| a.name() == schema_name) else {
                 return Err(EngineError::InvalidArguments {
                     path: path.into(),
                     reason: "unknown input argument",
@@ -196,20 +196,20 @@ impl Engine {
             let value = Value::parse_for(text, arg, &std::format!("{path}.{name}"), &limits)?;
             out.push((name.clone(), value));
         }
-        for arg in command.input.iter().filter(|a| a.mandatory) {
-            let given = match arg.name.split_once("{i}") {
+        for arg in command.input().iter().filter(|a| a.mandatory()) {
+            let given = match arg.name().split_once("{i}") {
                 // An argument of a multi-instance argument object (`TimeWindow.{i}.Start`) is
                 // mandatory in each instance given, not on its own.
                 Some((prefix, _)) => input
                     .iter()
                     .filter_map(|(name, _)| name.strip_prefix(prefix)?.split('.').next())
                     .all(|n| {
-                        let wanted = arg.name.replacen("{i}", n, 1);
+                        let wanted = arg.name().replacen("{i}", n, 1);
                         input.iter().any(|(name, _)| *name == wanted)
                     }),
                 None => input
                     .iter()
-                    .any(|(name, _)| schema_path_of(name) == arg.name),
+                    .any(|(name, _)| schema_path_of(name) == arg.name()),
             };
             if !given {
                 return Err(EngineError::InvalidArguments {
@@ -293,7 +293,7 @@ impl Engine {
         command: &'static Command,
         input: Vec<(String, Value)>,
     ) -> Result<OperateOutcome, EngineError> {
-        let (call, row) = if command.is_async {
+        let (call, row) = if command.is_async() {
             self.begin_call(principal, request, path).await?
         } else {
             let mut state = self.state();
@@ -309,7 +309,7 @@ impl Engine {
         };
         let reporter = self.sink.command_reporter(call);
         let result = self.hal.commands.invoke(&invocation, reporter).await;
-        match (command.is_async, result) {
+        match (command.is_async(), result) {
             (false, Ok(Invoked::Done(output))) => Ok(OperateOutcome::Done(output)),
             (false, Ok(Invoked::Running)) => Err(HalError::Failed {
                 path: path.into(),

@@ -121,7 +121,7 @@ impl Engine {
                 live.note(
                     self.hal.parameters.as_ref(),
                     &item.path,
-                    item.parameter.name,
+                    item.parameter.name(),
                 );
             }
         }
@@ -225,7 +225,7 @@ impl Engine {
         let mut objects: Vec<ResolvedObject> = Vec::new();
         for item in items {
             let full = item.path;
-            let is_live = live.note(self.hal.parameters.as_ref(), &full, item.parameter.name);
+            let is_live = live.note(self.hal.parameters.as_ref(), &full, item.parameter.name());
             if !self
                 .permissions(store, principal, &full, Target::Parameter)
                 .read
@@ -237,7 +237,7 @@ impl Engine {
             }
             let parameter = item.parameter;
             // The store shows secured values as empty; this principal may read them.
-            let value = if parameter.syntax.secured && reads_secured {
+            let value = if parameter.syntax().secured() && reads_secured {
                 store.value(&full).map_or_else(
                     |_| item.value.into_owned(),
                     |value| shown(parameter, value.clone(), reads_secured),
@@ -404,13 +404,12 @@ impl Engine {
         if first_level_only {
             out.extend(root.children(protocol));
         } else {
-            out.extend(
-                schema::objects(protocol)
-                    .filter(|o| o.path.len() > root.path.len() && o.path.starts_with(root.path)),
-            );
+            out.extend(schema::objects(protocol).filter(|o| {
+                o.path().len() > root.path().len() && o.path().starts_with(root.path())
+            }));
         }
         out.retain(|o| {
-            self.permissions(store, principal, o.path, Target::Object)
+            self.permissions(store, principal, o.path(), Target::Object)
                 .read
         });
         Ok(out)
@@ -510,11 +509,11 @@ fn reconcile(store: &mut Store, table: &str, protocol: Protocol, rows: Vec<Disco
     let key: Vec<&'static str> =
         schema::object(&std::format!("{}{{i}}.", schema_path_of(table)), protocol)
             .and_then(|o| {
-                o.unique_keys
+                o.unique_keys()
                     .iter()
-                    .find(|k| k.parameters.iter().any(|p| *p != "Alias"))
+                    .find(|k| k.parameters().iter().any(|p| p != "Alias"))
             })
-            .map(|k| k.parameters.to_vec())
+            .map(|k| k.parameters().iter().collect())
             .unwrap_or_default();
     let number_of =
         |path: &str| -> Option<u32> { path.strip_prefix(table)?.strip_suffix('.')?.parse().ok() };

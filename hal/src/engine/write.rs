@@ -631,10 +631,10 @@ impl Engine {
         let old = txn.value(full)?.clone();
         txn.set(full, text)?;
         let new = txn.value(full)?.clone();
-        let reads_secured = parameter.syntax.secured && self.reads_secured(txn, principal);
+        let reads_secured = parameter.syntax().secured() && self.reads_secured(txn, principal);
         let shown = shown(parameter, new.clone(), reads_secured);
-        let change = (old != new || parameter.syntax.command).then_some(ParamChange {
-            name: parameter.name,
+        let change = (old != new || parameter.syntax().command()).then_some(ParamChange {
+            name: parameter.name(),
             old,
             new,
         });

@@ -607,7 +607,9 @@ impl Interner {
         let used = [
             "DefaultKind",
             "DefaultValue",
+            "EnumerationReference",
             "ListFacet",
+            "PathReference",
             "RangeFacet",
             "RefType",
             "Reference",
@@ -693,7 +695,7 @@ fn render_syntax(out: &mut String, s: &Syntax) {
             };
             let _ = write!(
                 out,
-                "reference: Some(Reference::Path {{ ref_type: RefType::{ref_type}, target_type: TargetType::{target_type}, target_parents: &{target_parents:?} }}),"
+                "reference: Some(Reference::Path(PathReference {{ ref_type: RefType::{ref_type}, target_type: TargetType::{target_type}, target_parents: &{target_parents:?} }})),"
             );
         }
         Some(Reference::Enumeration {
@@ -702,7 +704,7 @@ fn render_syntax(out: &mut String, s: &Syntax) {
         }) => {
             let _ = write!(
                 out,
-                "reference: Some(Reference::Enumeration {{ target_param: {target_param:?}, null_value: {null_value:?} }}),"
+                "reference: Some(Reference::Enumeration(EnumerationReference {{ target_param: {target_param:?}, null_value: {null_value:?} }})),"
             );
         }
         None => {}

@@ -6,7 +6,8 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 use crate::schema::{
-    DefaultKind, DefaultValue, ListFacet, RangeFacet, RefType, Reference, SizeFacet, TargetType,
+    DefaultKind, DefaultValue, EnumerationReference, ListFacet, PathReference, RangeFacet, RefType,
+    Reference, SizeFacet, TargetType,
 };
 
 pub(super) static S0: Syntax = Syntax {
@@ -69,11 +70,11 @@ pub(super) static S8: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &[],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S9: Syntax = Syntax {
@@ -144,11 +145,11 @@ pub(super) static S18: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &["Device.ATM.Link."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S19: Syntax = Syntax {
@@ -242,11 +243,11 @@ pub(super) static S30: Syntax = Syntax {
         max_items: None,
         max_length: Some(1024),
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &[],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "[]",
@@ -333,20 +334,20 @@ pub(super) static S41: Syntax = Syntax {
 };
 pub(super) static S42: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LMAP.MeasurementAgent."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S43: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DeviceInfo.Location."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S44: Syntax = Syntax {
@@ -627,11 +628,11 @@ pub(super) static S68: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Bridging.Bridge.{i}.Port."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -644,11 +645,11 @@ pub(super) static S69: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Bridging.Bridge.{i}.VLAN."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -661,14 +662,14 @@ pub(super) static S70: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &[
             "Device.Bridging.Bridge.",
             "Device.Bridging.Bridge.{i}.VLAN.",
         ],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -837,11 +838,11 @@ pub(super) static S84: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Bridging.Bridge."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "[]",
@@ -854,11 +855,11 @@ pub(super) static S85: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Bridging.Bridge."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -934,19 +935,19 @@ pub(super) static S93: Syntax = Syntax {
 };
 pub(super) static S94: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LocalAgent.Controller."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S95: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "#.EncodingTypes",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S96: Syntax = Syntax {
@@ -981,10 +982,10 @@ pub(super) static S98: Syntax = Syntax {
 };
 pub(super) static S99: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "#.Protocols",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S100: Syntax = Syntax {
@@ -1082,10 +1083,10 @@ pub(super) static S108: Syntax = Syntax {
 };
 pub(super) static S109: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "CompressionsSupported",
         null_value: Some("None"),
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "None",
@@ -1104,10 +1105,10 @@ pub(super) static S110: Syntax = Syntax {
 };
 pub(super) static S111: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "MethodsSupported",
         null_value: None,
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "POST",
@@ -1190,11 +1191,11 @@ pub(super) static S118: Syntax = Syntax {
 };
 pub(super) static S119: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.MQTT.Client."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -1255,11 +1256,11 @@ pub(super) static S124: Syntax = Syntax {
 };
 pub(super) static S125: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Cellular.Interface."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S126: Syntax = Syntax {
@@ -1304,10 +1305,10 @@ pub(super) static S129: Syntax = Syntax {
 };
 pub(super) static S130: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "SupportedAccessTechnologies",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S131: Syntax = Syntax {
@@ -1331,11 +1332,11 @@ pub(super) static S133: Syntax = Syntax {
         max_items: None,
         max_length: Some(1024),
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &[],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S134: Syntax = Syntax {
@@ -1344,10 +1345,10 @@ pub(super) static S134: Syntax = Syntax {
         min_length: None,
         max_length: Some(64),
     }],
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "AvailableNetworks",
         null_value: Some(""),
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S135: Syntax = Syntax {
@@ -1364,10 +1365,10 @@ pub(super) static S135: Syntax = Syntax {
 };
 pub(super) static S136: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "SupportedAccessTechnologies",
         null_value: Some("Auto"),
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Factory,
         value: "Auto",
@@ -1386,11 +1387,11 @@ pub(super) static S138: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.TrustedElements.SIM."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S139: Syntax = Syntax {
@@ -1427,11 +1428,11 @@ pub(super) static S140: Syntax = Syntax {
 };
 pub(super) static S141: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Cellular.Interface.{i}.SMS.Storage."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S142: Syntax = Syntax {
@@ -1488,38 +1489,38 @@ pub(super) static S149: Syntax = Syntax {
 };
 pub(super) static S150: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.WiFi.DataElements.Network.Device."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S151: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Ghn.Interface.{i}.AssociatedDevice."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S152: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.HPNA.Interface.{i}.AssociatedDevice."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S153: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.HomePlug.Interface.{i}.AssociatedDevice."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S154: Syntax = Syntax {
@@ -1529,56 +1530,56 @@ pub(super) static S154: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Hosts.Host."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S155: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IEEE1905.AL.NetworkTopology.IEEE1905Device."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S156: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LLDP.Discovery.Device."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S157: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.MoCA.Interface.{i}.AssociatedDevice."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S158: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Thread.MLE.{i}.AssociatedNode."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S159: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.UPA.Interface.{i}.AssociatedDevice."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S160: Syntax = Syntax {
@@ -1588,38 +1589,38 @@ pub(super) static S160: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.UPnP.Discovery.Device."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S161: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.WiFi.AccessPoint.{i}.AssociatedDevice."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S162: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.ZigBee.Interface.{i}.AssociatedDevice."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S163: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.ProxiedDevice."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S164: Syntax = Syntax {
@@ -1701,11 +1702,11 @@ pub(super) static S169: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IP.Interface."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -1732,11 +1733,11 @@ pub(super) static S171: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DHCPv4.Server.Pool."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -2004,11 +2005,11 @@ pub(super) static S194: Syntax = Syntax {
 };
 pub(super) static S195: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DHCPv6.Client.{i}.Server."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S196: Syntax = Syntax {
@@ -2172,11 +2173,11 @@ pub(super) static S213: Syntax = Syntax {
         max_items: Some(8),
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "[]",
@@ -2190,11 +2191,11 @@ pub(super) static S214: Syntax = Syntax {
         max_items: Some(8),
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S215: Syntax = Syntax {
@@ -2234,11 +2235,11 @@ pub(super) static S218: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DHCPv6.Client."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -2354,11 +2355,11 @@ pub(super) static S228: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DNS.Relay.Forwarding."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "[]",
@@ -2372,11 +2373,11 @@ pub(super) static S229: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IP.Interface."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S230: Syntax = Syntax {
@@ -2413,11 +2414,11 @@ pub(super) static S233: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IP.Interface."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S234: Syntax = Syntax {
@@ -2445,11 +2446,11 @@ pub(super) static S236: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Hosts.Host."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S237: Syntax = Syntax {
@@ -2481,11 +2482,11 @@ pub(super) static S240: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Hosts.Host."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S241: Syntax = Syntax {
@@ -2528,11 +2529,11 @@ pub(super) static S244: Syntax = Syntax {
         max_items: None,
         max_length: Some(1024),
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DOCSIS.DownstreamChannel."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S245: Syntax = Syntax {
@@ -2839,11 +2840,11 @@ pub(super) static S273: Syntax = Syntax {
         max_items: None,
         max_length: Some(1024),
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DOCSIS.UpstreamChannel."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S274: Syntax = Syntax {
@@ -2906,10 +2907,10 @@ pub(super) static S280: Syntax = Syntax {
 };
 pub(super) static S281: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "BondSchemesSupported",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S282: Syntax = Syntax {
@@ -2957,11 +2958,11 @@ pub(super) static S286: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DSL.Channel.", "Device.FAST.Line."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S287: Syntax = Syntax {
@@ -3030,11 +3031,11 @@ pub(super) static S293: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &["Device.DSL.Channel."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S294: Syntax = Syntax {
@@ -3099,11 +3100,11 @@ pub(super) static S300: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &["Device.DSL.Line."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S301: Syntax = Syntax {
@@ -3229,10 +3230,10 @@ pub(super) static S313: Syntax = Syntax {
 };
 pub(super) static S314: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "AllowedProfiles",
         null_value: Some(""),
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S315: Syntax = Syntax {
@@ -3452,11 +3453,11 @@ pub(super) static S340: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DeviceInfo.VendorLogFile."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S341: Syntax = Syntax {
@@ -3507,11 +3508,11 @@ pub(super) static S346: Syntax = Syntax {
 };
 pub(super) static S347: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DeviceInfo.FirmwareImage."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S348: Syntax = Syntax {
@@ -3697,11 +3698,11 @@ pub(super) static S369: Syntax = Syntax {
 };
 pub(super) static S370: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DeviceInfo.VendorLogFile."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S371: Syntax = Syntax {
@@ -3840,11 +3841,11 @@ pub(super) static S386: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DynamicDNS.Server."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S387: Syntax = Syntax {
@@ -3872,10 +3873,10 @@ pub(super) static S388: Syntax = Syntax {
 };
 pub(super) static S389: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "SupportedProtocols",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S390: Syntax = Syntax {
@@ -3884,10 +3885,10 @@ pub(super) static S390: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "Device.DynamicDNS.SupportedServices",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S391: Syntax = Syntax {
@@ -3902,11 +3903,11 @@ pub(super) static S391: Syntax = Syntax {
 };
 pub(super) static S392: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.ETSIM2M.SCL.{i}.AreaNwkInstance."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S393: Syntax = Syntax {
@@ -3921,11 +3922,11 @@ pub(super) static S394: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.ETSIM2M.SCL.{i}.AreaNwkDeviceInfoInstance."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S395: Syntax = Syntax {
@@ -3994,11 +3995,11 @@ pub(super) static S402: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "[]",
@@ -4050,11 +4051,11 @@ pub(super) static S409: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.SFPs.SFPCage."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S410: Syntax = Syntax {
@@ -4086,11 +4087,11 @@ pub(super) static S412: Syntax = Syntax {
 };
 pub(super) static S413: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &[],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -4099,11 +4100,11 @@ pub(super) static S413: Syntax = Syntax {
 };
 pub(super) static S414: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.QoS.Queue."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -4169,10 +4170,10 @@ pub(super) static S421: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "#.Capabilities.AuthenticationMethodsSupported",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S422: Syntax = Syntax {
@@ -4376,11 +4377,11 @@ pub(super) static S445: Syntax = Syntax {
 };
 pub(super) static S446: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Firewall.Level."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S447: Syntax = Syntax {
@@ -4438,11 +4439,11 @@ pub(super) static S452: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &[],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -4451,11 +4452,11 @@ pub(super) static S452: Syntax = Syntax {
 };
 pub(super) static S453: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Firewall.Set."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -4477,11 +4478,11 @@ pub(super) static S455: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Firewall.Log."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "[]",
@@ -4499,11 +4500,11 @@ pub(super) static S456: Syntax = Syntax {
 };
 pub(super) static S457: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Firewall.Chain.{i}."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -4575,11 +4576,11 @@ pub(super) static S462: Syntax = Syntax {
 };
 pub(super) static S463: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Firewall.Chain."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S464: Syntax = Syntax {
@@ -4598,11 +4599,11 @@ pub(super) static S465: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &[],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S466: Syntax = Syntax {
@@ -4665,11 +4666,11 @@ pub(super) static S470: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Schedules.Schedule."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "[]",
@@ -4828,11 +4829,11 @@ pub(super) static S482: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.GRE.Tunnel.", "Device.GRE.Tunnel.{i}.Interface."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -4918,11 +4919,11 @@ pub(super) static S491: Syntax = Syntax {
 };
 pub(super) static S492: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Ghn.Interface."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S493: Syntax = Syntax {
@@ -5090,10 +5091,10 @@ pub(super) static S505: Syntax = Syntax {
 };
 pub(super) static S506: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "ModesSupported",
         null_value: Some("Disabled"),
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S507: Syntax = Syntax {
@@ -5112,11 +5113,11 @@ pub(super) static S508: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &["Device.HPNA.Interface."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S509: Syntax = Syntax {
@@ -5168,11 +5169,11 @@ pub(super) static S514: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.HPNA.Interface.{i}.QoS.FlowSpec."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S515: Syntax = Syntax {
@@ -5241,10 +5242,10 @@ pub(super) static S520: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "PossibleConnectionTypes",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S521: Syntax = Syntax {
@@ -5274,10 +5275,10 @@ pub(super) static S523: Syntax = Syntax {
 };
 pub(super) static S524: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "PossibleSpectralModes",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S525: Syntax = Syntax {
@@ -5414,11 +5415,11 @@ pub(super) static S536: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &[],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S537: Syntax = Syntax {
@@ -5428,14 +5429,14 @@ pub(super) static S537: Syntax = Syntax {
         max_items: Some(2),
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &[
             "Device.DHCPv4.Server.Pool.{i}.Client.",
             "Device.DHCPv6.Server.Pool.{i}.Client.",
         ],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S538: Syntax = Syntax {
@@ -5457,11 +5458,11 @@ pub(super) static S540: Syntax = Syntax {
         max_items: None,
         max_length: Some(1024),
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IEEE1905.AL.Interface."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S541: Syntax = Syntax {
@@ -5501,11 +5502,11 @@ pub(super) static S543: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IEEE1905.AL.Interface."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "[]",
@@ -5589,11 +5590,11 @@ pub(super) static S552: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IEEE1905.AL.NetworkTopology.ChangeLog."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S553: Syntax = Syntax {
@@ -5622,11 +5623,11 @@ pub(super) static S556: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.Interface."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S557: Syntax = Syntax {
@@ -5635,11 +5636,11 @@ pub(super) static S557: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.Interface."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S558: Syntax = Syntax {
@@ -5739,11 +5740,11 @@ pub(super) static S568: Syntax = Syntax {
 };
 pub(super) static S569: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Security.CABundle."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -5752,11 +5753,11 @@ pub(super) static S569: Syntax = Syntax {
 };
 pub(super) static S570: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Security.Certificate."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -6391,11 +6392,11 @@ pub(super) static S629: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Routing.Router."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -6457,11 +6458,11 @@ pub(super) static S633: Syntax = Syntax {
 };
 pub(super) static S634: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -6499,11 +6500,11 @@ pub(super) static S636: Syntax = Syntax {
 };
 pub(super) static S637: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -6720,11 +6721,11 @@ pub(super) static S649: Syntax = Syntax {
 };
 pub(super) static S650: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IPsec.Profile."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S651: Syntax = Syntax {
@@ -6744,11 +6745,11 @@ pub(super) static S653: Syntax = Syntax {
 };
 pub(super) static S654: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IPsec.Tunnel."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S655: Syntax = Syntax {
@@ -6767,10 +6768,10 @@ pub(super) static S656: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: ".IPsec.SupportedIntegrityAlgorithms",
         null_value: None,
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "[]",
@@ -6794,10 +6795,10 @@ pub(super) static S659: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: ".IPsec.ESPSupportedEncryptionAlgorithms",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S660: Syntax = Syntax {
@@ -6807,10 +6808,10 @@ pub(super) static S660: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: ".IPsec.SupportedDiffieHellmanGroupTransforms",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S661: Syntax = Syntax {
@@ -6820,10 +6821,10 @@ pub(super) static S661: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: ".IPsec.IKEv2SupportedEncryptionAlgorithms",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S662: Syntax = Syntax {
@@ -6833,10 +6834,10 @@ pub(super) static S662: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: ".IPsec.SupportedIntegrityAlgorithms",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S663: Syntax = Syntax {
@@ -6846,10 +6847,10 @@ pub(super) static S663: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: ".IPsec.IKEv2SupportedPseudoRandomFunctions",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S664: Syntax = Syntax {
@@ -6881,20 +6882,20 @@ pub(super) static S666: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IPsec.Filter."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S667: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IP.Interface."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S668: Syntax = Syntax {
@@ -6903,11 +6904,11 @@ pub(super) static S668: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IP.Interface.{i}.IPv4Address."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S669: Syntax = Syntax {
@@ -7084,14 +7085,14 @@ pub(super) static S682: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &[
             "Device.L2TPv3.Tunnel.",
             "Device.L2TPv3.Tunnel.{i}.Interface.",
         ],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -7164,11 +7165,11 @@ pub(super) static S688: Syntax = Syntax {
 };
 pub(super) static S689: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LEDs.LED.{i}.CycleElement."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S690: Syntax = Syntax {
@@ -7209,20 +7210,20 @@ pub(super) static S693: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Hosts.Host."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S694: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &[],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S695: Syntax = Syntax {
@@ -7301,20 +7302,20 @@ pub(super) static S701: Syntax = Syntax {
 };
 pub(super) static S702: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Security.Certificate."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S703: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.BulkData.Profile."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S704: Syntax = Syntax {
@@ -7324,11 +7325,11 @@ pub(super) static S704: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LMAP.MeasurementAgent.{i}.CommunicationChannel."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S705: Syntax = Syntax {
@@ -7338,11 +7339,11 @@ pub(super) static S705: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LMAP.MeasurementAgent.{i}.Schedule."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S706: Syntax = Syntax {
@@ -7352,11 +7353,11 @@ pub(super) static S706: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LMAP.MeasurementAgent.{i}.Task."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S707: Syntax = Syntax {
@@ -7371,11 +7372,11 @@ pub(super) static S707: Syntax = Syntax {
 };
 pub(super) static S708: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LMAP.Event."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -7398,11 +7399,11 @@ pub(super) static S710: Syntax = Syntax {
 };
 pub(super) static S711: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LMAP.Event."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S712: Syntax = Syntax {
@@ -7412,11 +7413,11 @@ pub(super) static S712: Syntax = Syntax {
 };
 pub(super) static S713: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LMAP.MeasurementAgent.{i}.Task."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S714: Syntax = Syntax {
@@ -7552,11 +7553,11 @@ pub(super) static S728: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LocalAgent.ControllerTrust.Role."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S729: Syntax = Syntax {
@@ -7578,11 +7579,11 @@ pub(super) static S730: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LocalAgent.Certificate."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S731: Syntax = Syntax {
@@ -7668,19 +7669,19 @@ pub(super) static S737: Syntax = Syntax {
 };
 pub(super) static S738: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "##.SupportedProtocols",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S739: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LocalAgent.MTP."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -7689,11 +7690,11 @@ pub(super) static S739: Syntax = Syntax {
 };
 pub(super) static S740: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.USPServices.USPService."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -7702,11 +7703,11 @@ pub(super) static S740: Syntax = Syntax {
 };
 pub(super) static S741: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.STOMP.Connection."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -7715,11 +7716,11 @@ pub(super) static S741: Syntax = Syntax {
 };
 pub(super) static S742: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.UnixDomainSockets.UnixDomainSocket."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -7733,11 +7734,11 @@ pub(super) static S743: Syntax = Syntax {
 };
 pub(super) static S744: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LocalAgent.ControllerTrust.Role."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S745: Syntax = Syntax {
@@ -7747,20 +7748,20 @@ pub(super) static S745: Syntax = Syntax {
         max_items: Some(1),
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LocalAgent.ControllerTrust.Role."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S746: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &["Device.LocalAgent.Challenge."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S747: Syntax = Syntax {
@@ -7804,11 +7805,11 @@ pub(super) static S752: Syntax = Syntax {
 };
 pub(super) static S753: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.LocalAgent.Certificate."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S754: Syntax = Syntax {
@@ -7825,10 +7826,10 @@ pub(super) static S754: Syntax = Syntax {
 };
 pub(super) static S755: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "#.SupportedProtocols",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S756: Syntax = Syntax {
@@ -7923,10 +7924,10 @@ pub(super) static S764: Syntax = Syntax {
 };
 pub(super) static S765: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "Device.LocalAgent.SupportedThresholdOperator",
         null_value: None,
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "Rise",
@@ -7953,11 +7954,11 @@ pub(super) static S767: Syntax = Syntax {
 };
 pub(super) static S768: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S769: Syntax = Syntax {
@@ -8134,19 +8135,19 @@ pub(super) static S782: Syntax = Syntax {
 };
 pub(super) static S783: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "##.Capabilities.ProtocolVersionsSupported",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S784: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.MQTT.Broker.{i}.Bridge.{i}.Server."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S785: Syntax = Syntax {
@@ -8168,10 +8169,10 @@ pub(super) static S786: Syntax = Syntax {
 };
 pub(super) static S787: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "##.Capabilities.TransportProtocolSupported",
         null_value: None,
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "TCP/IP",
@@ -8258,18 +8259,18 @@ pub(super) static S795: Syntax = Syntax {
 };
 pub(super) static S796: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "#.Capabilities.ProtocolVersionsSupported",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S797: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "#.Capabilities.TransportProtocolSupported",
         null_value: None,
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "TCP/IP",
@@ -8352,11 +8353,11 @@ pub(super) static S803: Syntax = Syntax {
 };
 pub(super) static S804: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.XMPP.Connection."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S805: Syntax = Syntax {
@@ -8370,10 +8371,10 @@ pub(super) static S805: Syntax = Syntax {
 };
 pub(super) static S806: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "HTTPCompressionSupported",
         null_value: Some("Disabled"),
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Factory,
         value: "Disabled",
@@ -8406,10 +8407,10 @@ pub(super) static S809: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "LightweightNotificationProtocolsSupported",
         null_value: Some(""),
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S810: Syntax = Syntax {
@@ -8498,11 +8499,11 @@ pub(super) static S818: Syntax = Syntax {
         max_items: Some(32),
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Hosts.Host."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S819: Syntax = Syntax {
@@ -8512,11 +8513,11 @@ pub(super) static S819: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DeviceInfo.SupportedDataModel."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S820: Syntax = Syntax {
@@ -8536,11 +8537,11 @@ pub(super) static S821: Syntax = Syntax {
         max_items: None,
         max_length: Some(1024),
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Hosts.Host."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S822: Syntax = Syntax {
@@ -9224,11 +9225,11 @@ pub(super) static S884: Syntax = Syntax {
 };
 pub(super) static S885: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.IP.Interface."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -9676,11 +9677,11 @@ pub(super) static S924: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Parameter,
         target_parents: &[],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S925: Syntax = Syntax {
@@ -9730,11 +9731,11 @@ pub(super) static S929: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Parameter,
         target_parents: &[],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -9788,11 +9789,11 @@ pub(super) static S934: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.QoS.Policer."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S935: Syntax = Syntax {
@@ -9801,11 +9802,11 @@ pub(super) static S935: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.QoS.Queue."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S936: Syntax = Syntax {
@@ -9827,11 +9828,11 @@ pub(super) static S937: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.QoS.Policer."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -9844,11 +9845,11 @@ pub(super) static S938: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.QoS.App."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -9903,10 +9904,10 @@ pub(super) static S942: Syntax = Syntax {
 };
 pub(super) static S943: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "PossibleMeterTypes",
         null_value: None,
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "SimpleTokenBucket",
@@ -10006,11 +10007,11 @@ pub(super) static S951: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.QoS.Queue."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -10042,11 +10043,11 @@ pub(super) static S954: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.RadSecProxy.TLS."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S955: Syntax = Syntax {
@@ -10055,11 +10056,11 @@ pub(super) static S955: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.RadSecProxy.Server."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S956: Syntax = Syntax {
@@ -10247,18 +10248,18 @@ pub(super) static S970: Syntax = Syntax {
 };
 pub(super) static S971: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "##.SupportedDTLSCertTypes",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S972: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "#.SupportedDTLSCertTypes",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S973: Syntax = Syntax {
@@ -10268,11 +10269,11 @@ pub(super) static S973: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Routing.Babel.DTLSCertSet."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S974: Syntax = Syntax {
@@ -10282,19 +10283,19 @@ pub(super) static S974: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Routing.Babel.MACKeySet."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S975: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "#.SupportedMetricCompAlgorithms",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S976: Syntax = Syntax {
@@ -10318,19 +10319,19 @@ pub(super) static S977: Syntax = Syntax {
 };
 pub(super) static S978: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "##.SupportedMACAlgorithms",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S979: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Routing.Babel.InterfaceSetting.{i}.Neighbor."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S980: Syntax = Syntax {
@@ -10481,11 +10482,11 @@ pub(super) static S998: Syntax = Syntax {
 };
 pub(super) static S999: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.SFPs.Mgmt.SFF8472."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1000: Syntax = Syntax {
@@ -10509,11 +10510,11 @@ pub(super) static S1001: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Users.User."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -10567,11 +10568,11 @@ pub(super) static S1006: Syntax = Syntax {
 };
 pub(super) static S1007: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &["Device.Users.Group."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -10589,11 +10590,11 @@ pub(super) static S1009: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Users.User."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1010: Syntax = Syntax {
@@ -10649,11 +10650,11 @@ pub(super) static S1014: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Security.Certificate."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1015: Syntax = Syntax {
@@ -10716,7 +10717,7 @@ pub(super) static S1022: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &[
@@ -10724,7 +10725,7 @@ pub(super) static S1022: Syntax = Syntax {
             "Device.SessionManagement.PDN.",
             "Device.SessionManagement.PDU.",
         ],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1023: Syntax = Syntax {
@@ -10796,11 +10797,11 @@ pub(super) static S1032: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &["Device.ExecEnv."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1033: Syntax = Syntax {
@@ -10858,11 +10859,11 @@ pub(super) static S1037: Syntax = Syntax {
 };
 pub(super) static S1038: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &["Device.ExecEnv."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1039: Syntax = Syntax {
@@ -10872,11 +10873,11 @@ pub(super) static S1039: Syntax = Syntax {
 };
 pub(super) static S1040: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &["Device.DeploymentUnit."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1041: Syntax = Syntax {
@@ -10886,11 +10887,11 @@ pub(super) static S1041: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &["Device.ExecutionUnit."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1042: Syntax = Syntax {
@@ -10900,11 +10901,11 @@ pub(super) static S1042: Syntax = Syntax {
 };
 pub(super) static S1043: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.SoftwareModules.ExecEnv."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1044: Syntax = Syntax {
@@ -10914,11 +10915,11 @@ pub(super) static S1044: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.SoftwareModules.ExecutionUnit."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1045: Syntax = Syntax {
@@ -10939,11 +10940,11 @@ pub(super) static S1046: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DeviceInfo.VendorConfigFile."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1047: Syntax = Syntax {
@@ -10953,11 +10954,11 @@ pub(super) static S1047: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DeviceInfo.VendorLogFile."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1048: Syntax = Syntax {
@@ -11015,20 +11016,20 @@ pub(super) static S1052: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Users.Role."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1053: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.SoftwareModules.ExecEnvClass."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1054: Syntax = Syntax {
@@ -11038,11 +11039,11 @@ pub(super) static S1054: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DeviceInfo.Processor."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1055: Syntax = Syntax {
@@ -11067,20 +11068,20 @@ pub(super) static S1057: Syntax = Syntax {
 };
 pub(super) static S1058: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.SoftwareModules.DeploymentUnit."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1059: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.ExecEnv."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1060: Syntax = Syntax {
@@ -11095,11 +11096,11 @@ pub(super) static S1061: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.SoftwareModules.ExecEnv.{i}.ApplicationData."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1062: Syntax = Syntax {
@@ -11109,11 +11110,11 @@ pub(super) static S1062: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.DeviceInfo.ProcessStatus.Process."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1063: Syntax = Syntax {
@@ -11166,11 +11167,11 @@ pub(super) static S1069: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.NAT.PortMapping."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1070: Syntax = Syntax {
@@ -11184,11 +11185,11 @@ pub(super) static S1070: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Syslog.Filter."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "[]",
@@ -11206,11 +11207,11 @@ pub(super) static S1071: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Syslog.Source."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "[]",
@@ -11223,11 +11224,11 @@ pub(super) static S1072: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Syslog.Template."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -11350,20 +11351,20 @@ pub(super) static S1082: Syntax = Syntax {
 };
 pub(super) static S1083: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Thread.MLE."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1084: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Routing.Router."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1085: Syntax = Syntax {
@@ -11373,10 +11374,10 @@ pub(super) static S1085: Syntax = Syntax {
 };
 pub(super) static S1086: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "SupportedStandards",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1087: Syntax = Syntax {
@@ -11565,11 +11566,11 @@ pub(super) static S1106: Syntax = Syntax {
 };
 pub(super) static S1107: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.TrustedElements.SIM.{i}.Profile."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1108: Syntax = Syntax {
@@ -11616,11 +11617,11 @@ pub(super) static S1114: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &["Device.UPA.Interface."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1115: Syntax = Syntax {
@@ -11713,11 +11714,11 @@ pub(super) static S1126: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Hosts.Host."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1127: Syntax = Syntax {
@@ -11735,14 +11736,14 @@ pub(super) static S1128: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &[
             "Device.UPnP.Discovery.Device.",
             "Device.UPnP.Discovery.RootDevice.",
         ],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1129: Syntax = Syntax {
@@ -11751,11 +11752,11 @@ pub(super) static S1129: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.UPnP.Description.DeviceInstance."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1130: Syntax = Syntax {
@@ -11772,11 +11773,11 @@ pub(super) static S1131: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.UPnP.Discovery.Service."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1132: Syntax = Syntax {
@@ -11799,14 +11800,14 @@ pub(super) static S1134: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &[
             "Device.UPnP.Discovery.RootDevice.",
             "Device.UPnP.Discovery.Device.",
         ],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1135: Syntax = Syntax {
@@ -11815,11 +11816,11 @@ pub(super) static S1135: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.USB.Port."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1136: Syntax = Syntax {
@@ -11863,11 +11864,11 @@ pub(super) static S1141: Syntax = Syntax {
 };
 pub(super) static S1142: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.USB.USBHosts.Host.{i}.Device."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1143: Syntax = Syntax {
@@ -11877,11 +11878,11 @@ pub(super) static S1143: Syntax = Syntax {
 };
 pub(super) static S1144: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.USB.Port."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1145: Syntax = Syntax {
@@ -11900,11 +11901,11 @@ pub(super) static S1146: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.USPAgent.ControllerTrust.Role."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1147: Syntax = Syntax {
@@ -11914,20 +11915,20 @@ pub(super) static S1147: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.USPAgent.Certificate."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1148: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.USPAgent.MTP."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -11936,11 +11937,11 @@ pub(super) static S1148: Syntax = Syntax {
 };
 pub(super) static S1149: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.USPAgent.ControllerTrust.Role."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1150: Syntax = Syntax {
@@ -11950,20 +11951,20 @@ pub(super) static S1150: Syntax = Syntax {
         max_items: Some(1),
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.USPAgent.ControllerTrust.Role."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1151: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.USPAgent.Certificate."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1152: Syntax = Syntax {
@@ -11991,11 +11992,11 @@ pub(super) static S1154: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.SoftwareModules.DeploymentUnit."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1155: Syntax = Syntax {
@@ -12057,11 +12058,11 @@ pub(super) static S1161: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.Users.Role."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "[]",
@@ -12083,18 +12084,18 @@ pub(super) static S1162: Syntax = Syntax {
 };
 pub(super) static S1163: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "#.HTTPAccessSupportedProtocols",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1164: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "##.HTTPAccessSupportedProtocols",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1165: Syntax = Syntax {
@@ -12207,11 +12208,11 @@ pub(super) static S1171: Syntax = Syntax {
         max_items: None,
         max_length: Some(1024),
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &["Device.Users.Role."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "[]",
@@ -12225,10 +12226,10 @@ pub(super) static S1172: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: ".Users.SupportedCapabilities",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1173: Syntax = Syntax {
@@ -12238,11 +12239,11 @@ pub(super) static S1173: Syntax = Syntax {
         max_items: None,
         max_length: Some(1024),
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &["Device.Users.Group."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "[]",
@@ -12263,11 +12264,11 @@ pub(super) static S1174: Syntax = Syntax {
 };
 pub(super) static S1175: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Weak,
         target_type: TargetType::Row,
         target_parents: &["Device.Users.SupportedShell."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -12280,11 +12281,11 @@ pub(super) static S1176: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.VXLAN.Tunnel.", "Device.VXLAN.Tunnel.{i}.Interface."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -12432,19 +12433,19 @@ pub(super) static S1194: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "SupportedStandards",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1195: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.WiFi.Radio."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1196: Syntax = Syntax {
@@ -12490,11 +12491,11 @@ pub(super) static S1199: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.WiFi.SSID."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -12707,10 +12708,10 @@ pub(super) static S1219: Syntax = Syntax {
 };
 pub(super) static S1220: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "ModesSupported",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1221: Syntax = Syntax {
@@ -12781,10 +12782,10 @@ pub(super) static S1226: Syntax = Syntax {
         max_items: None,
         max_length: None,
     }),
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "ConfigMethodsSupported",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1227: Syntax = Syntax {
@@ -13557,11 +13558,11 @@ pub(super) static S1310: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.WiFi.EndPoint.{i}.Profile."],
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "",
@@ -13579,10 +13580,10 @@ pub(super) static S1311: Syntax = Syntax {
 };
 pub(super) static S1312: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "##.Security.ModesSupported",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1313: Syntax = Syntax {
@@ -13685,18 +13686,18 @@ pub(super) static S1322: Syntax = Syntax {
 };
 pub(super) static S1323: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "SupportedOperatingChannelBandwidths",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1324: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "SupportedFrequencyBands",
         null_value: None,
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1325: Syntax = Syntax {
@@ -13817,10 +13818,10 @@ pub(super) static S1334: Syntax = Syntax {
 };
 pub(super) static S1335: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Enumeration {
+    reference: Some(Reference::Enumeration(EnumerationReference {
         target_param: "#.SupportedServerConnectAlgorithms",
         null_value: None,
-    }),
+    })),
     default: Some(DefaultValue {
         kind: DefaultKind::Object,
         value: "DNS-SRV",
@@ -13958,11 +13959,11 @@ pub(super) static S1352: Syntax = Syntax {
         max_items: None,
         max_length: Some(1024),
     }),
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.XPON.ONU.{i}.ANI."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1353: Syntax = Syntax {
@@ -13995,11 +13996,11 @@ pub(super) static S1355: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.ZigBee.ZDO."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1356: Syntax = Syntax {
@@ -14008,11 +14009,11 @@ pub(super) static S1356: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.ZigBee.ZDO."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1357: Syntax = Syntax {
@@ -14080,20 +14081,20 @@ pub(super) static S1363: Syntax = Syntax {
         min_length: None,
         max_length: Some(256),
     }],
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.ZigBee.ZDO.{i}.ApplicationEndpoint."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1364: Syntax = Syntax {
     base: BaseType::String,
-    reference: Some(Reference::Path {
+    reference: Some(Reference::Path(PathReference {
         ref_type: RefType::Strong,
         target_type: TargetType::Row,
         target_parents: &["Device.ZigBee.ZDO.{i}."],
-    }),
+    })),
     ..SYNTAX
 };
 pub(super) static S1365: Syntax = Syntax {

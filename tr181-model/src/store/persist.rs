@@ -165,8 +165,8 @@ fn load(doc: &Document) -> Store {
             let Some(slot) = node.param_mut(name.as_str()) else {
                 continue;
             };
-            if let Ok(value) = Value::parse(text, parameter.syntax) {
-                if validate(&value, parameter.syntax).is_ok() {
+            if let Ok(value) = Value::parse(text, parameter.syntax()) {
+                if validate(&value, parameter.syntax()).is_ok() {
                     *slot = value;
                 }
             }
@@ -211,7 +211,7 @@ fn ensure<'a>(mut node: &'a mut Node, segs: &[InstanceSegment<'_>]) -> Option<&'
                 let Some(InstanceSegment::Instance(n)) = segs.get(index + 1) else {
                     return None;
                 };
-                let full = table.def().main.max_entries.is_some_and(|max| {
+                let full = table.def().main.max_entries().is_some_and(|max| {
                     table.rows.len() >= usize::try_from(max).unwrap_or(usize::MAX)
                 });
                 if !table.rows.contains_key(n) {

@@ -8,7 +8,7 @@ use super::tree::{self, Place, Step, View};
 use super::{Resolved, Store};
 use crate::error::{Error, ValueRule};
 use crate::path::{InstancePath, Path, Segment};
-use crate::schema::{Parameter, Protocol, RefType, Reference, TargetType};
+use crate::schema::{Parameter, PathReference, Protocol, RefType, Reference, TargetType};
 use crate::value::Value;
 
 fn invalid(path: &str) -> Error {
@@ -35,14 +35,10 @@ impl Store {
         value: Value,
         protocol: Protocol,
     ) -> Result<Value, Error> {
-        match parameter.syntax.reference {
-            Some(Reference::Path {
-                ref_type,
-                target_type,
-                target_parents,
-            }) => {
+        match parameter.syntax().reference() {
+            Some(Reference::Path(reference)) => {
                 let check = |item: &str| {
-                    self.path_item(item, ref_type, target_type, target_parents, protocol)
+                    self.path_item(item, reference, protocol)
                         .ok_or_else(|| invalid(path))
                 };
                 match value {
@@ -58,11 +54,9 @@ impl Store {
                     other => Ok(other),
                 }
             }
-            Some(Reference::Enumeration {
-                target_param,
-                null_value,
-            }) => {
-                let Some(allowed) = self.enumeration_target(object, target_param) else {
+            Some(Reference::Enumeration(reference)) => {
+                let Some(allowed) = self.enumeration_target(object, reference.target_param())
+                else {
                     return Ok(value);
                 };
                 let allowed: Vec<String> = match allowed {
@@ -79,7 +73,7 @@ impl Store {
                 }
                 let ok = |item: &Value| {
                     let text = item.to_string();
-                    null_value == Some(text.as_str()) || allowed.contains(&text)
+                    reference.null_value() == Some(text.as_str()) || allowed.contains(&text)
                 };
                 let fine = match &value {
                     Value::List(items) => items.iter().all(ok),
@@ -95,9 +89,7 @@ impl Store {
     fn path_item(
         &self,
         item: &str,
-        ref_type: RefType,
-        target_type: TargetType,
-        target_parents: &[&str],
+        reference: PathReference,
         protocol: Protocol,
     ) -> Option<String> {
         if item.is_empty() {
@@ -134,15 +126,15 @@ impl Store {
         };
         let parsed = Path::parse_reference(&item, &self.limits).ok()?;
         let schema = parsed.into_object()?.schema_path()?;
-        let absolute: Vec<&str> = target_parents
+        let absolute: Vec<&str> = reference
+            .target_parents()
             .iter()
-            .copied()
             .filter(|p| p.starts_with("Device."))
             .collect();
         if !absolute.is_empty() && !absolute.iter().any(|p| schema.starts_with(p)) {
             return None;
         }
-        if ref_type == RefType::Strong {
+        if reference.ref_type() == RefType::Strong {
             let view = View::Proto(protocol);
             let as_object = if item.ends_with('.') {
                 item.clone()
@@ -153,7 +145,7 @@ impl Store {
                 .and_then(|addr| tree::walk(&self.root, &as_object, &addr, view))
                 .ok();
             let is_row = |route: &[Step]| matches!(route.last(), Some(Step::Inst(_)));
-            let exists = match (target_type, &object) {
+            let exists = match (reference.target_type(), &object) {
                 (TargetType::Row, Some((Place::Object(_), route))) => is_row(route),
                 (TargetType::Single, Some((Place::Object(_), route))) => !is_row(route),
                 (TargetType::Object, Some((Place::Object(_), _))) => true,

@@ -331,7 +331,7 @@ impl Store {
                 }
                 (PathKind::Parameter(name), Cur::Node(node, route)) => {
                     if let Some((value, parameter)) = params.param(node, name, view) {
-                        let text = routes.path(route, parameter.name);
+                        let text = routes.path(route, parameter.name());
                         out.push(Resolved::Parameter(param_value(text, value, parameter)));
                     }
                 }
@@ -527,7 +527,7 @@ fn leaf_holds(node: &Node, name: &str, term: &Term, view: View) -> Result<bool, 
         });
     };
     let shown = tree::shown(value, parameter);
-    term.matches(&shown, parameter.syntax)
+    term.matches(&shown, parameter.syntax())
 }
 
 /// Checks a path without reference follows against `protocol`'s schema, so that a wrong

@@ -60,13 +60,13 @@ pub(crate) struct Def {
 
 impl fmt::Debug for Def {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.main.path)
+        f.write_str(self.main.path())
     }
 }
 
 impl PartialEq for Def {
     fn eq(&self, other: &Self) -> bool {
-        self.main.path == other.main.path
+        self.main.path() == other.main.path()
     }
 }
 
@@ -135,20 +135,20 @@ impl Def {
             .main
             .children(Protocol::Usp)
             .chain(self.main.children(Protocol::Cwmp))
-            .map(|o| o.path)
+            .map(|o| o.path())
             .collect();
         paths.sort_unstable();
         paths.dedup();
         paths
             .into_iter()
-            .filter_map(|path| Some((child_name(self.main.path, path)?, Self::lookup(path)?)))
+            .filter_map(|path| Some((child_name(self.main.path(), path)?, Self::lookup(path)?)))
             .collect()
     }
 
     /// The child object `name` (single or table) as `view` sees it, looked up in the schema.
     pub(crate) fn child(&self, name: &str, view: View) -> Option<Self> {
-        let mut path = String::with_capacity(self.main.path.len() + name.len() + 5);
-        path.push_str(self.main.path);
+        let mut path = String::with_capacity(self.main.path().len() + name.len() + 5);
+        path.push_str(self.main.path());
         path.push_str(name);
         path.push('.');
         let single = Self::lookup(&path).filter(|d| d.visible(view));
@@ -231,14 +231,14 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| {
         let mut paths: Vec<&'static str> = schema::groups()
             .iter()
-            .flat_map(|g| g.objects)
-            .map(|o| o.path)
+            .flat_map(|g| g.objects())
+            .map(|o| o.path())
             .filter(|path| *path != "Device.")
             .collect();
         paths.sort_unstable();
         paths.dedup();
         let defs: Vec<Def> = paths.iter().filter_map(|path| Def::lookup(path)).collect();
-        let index = |path: &str| defs.binary_search_by(|d| d.main.path.cmp(path)).ok();
+        let index = |path: &str| defs.binary_search_by(|d| d.main.path().cmp(path)).ok();
         Registry {
             root: Shape::build(Def::root(), &index),
             all: defs.iter().map(|def| Shape::build(*def, &index)).collect(),
@@ -250,17 +250,17 @@ impl Shape {
     fn build(def: Def, index: &dyn Fn(&str) -> Option<usize>) -> Self {
         let mut params: Vec<Slot> = Vec::new();
         for parameter in def.all_params() {
-            if params.iter().any(|s| s.name == parameter.name) {
+            if params.iter().any(|s| s.name == parameter.name()) {
                 continue;
             }
             params.push(Slot {
-                name: parameter.name,
+                name: parameter.name(),
                 usp: def
                     .usp
-                    .and_then(|o| o.parameter(parameter.name, Protocol::Usp)),
+                    .and_then(|o| o.parameter(parameter.name(), Protocol::Usp)),
                 cwmp: def
                     .cwmp
-                    .and_then(|o| o.parameter(parameter.name, Protocol::Cwmp)),
+                    .and_then(|o| o.parameter(parameter.name(), Protocol::Cwmp)),
             });
         }
         params.sort_unstable_by_key(|s| s.name);
@@ -271,7 +271,7 @@ impl Shape {
             .collect();
         let mut children: Vec<ChildSlot> = Vec::new();
         for (name, child) in def.children() {
-            let Some(shape) = index(child.main.path) else {
+            let Some(shape) = index(child.main.path()) else {
                 continue;
             };
             // A name that is both a single object and a table is the table (sorted last).
@@ -458,7 +458,7 @@ impl Node {
                 let child = registry().all.get(slot.shape)?;
                 if slot.table {
                     Some(Child::Table(Table::new(child)))
-                } else if child.def.main.min_entries >= 1 {
+                } else if child.def.main.min_entries() >= 1 {
                     Some(Child::Single(Self::new(child)))
                 } else {
                     None
@@ -552,7 +552,7 @@ impl Node {
     /// Whether parameter `name` is the `*NumberOfEntries` counter of one of the child tables.
     pub(crate) fn is_counter(&self, name: &str) -> bool {
         self.children().any(|(_, child)| match child {
-            Child::Table(table) => table.def().main.num_entries_parameter == Some(name),
+            Child::Table(table) => table.def().main.num_entries_parameter() == Some(name),
             Child::Single(_) => false,
         })
     }
@@ -564,7 +564,7 @@ impl Node {
             match child {
                 Child::Single(child) => child.recount(),
                 Child::Table(table) => {
-                    if let Some(name) = table.def().main.num_entries_parameter {
+                    if let Some(name) = table.def().main.num_entries_parameter() {
                         counts.push((name, table.rows.len()));
                     }
                     table.rows.values_mut().for_each(Self::recount);
@@ -583,11 +583,11 @@ impl Node {
 /// parses and validates, otherwise the zero value of the type.
 pub(crate) fn initial_value(parameter: &Parameter) -> Value {
     let default = parameter
-        .syntax
-        .default
-        .filter(|d| matches!(d.kind, DefaultKind::Object | DefaultKind::Factory))
-        .and_then(|_| Value::schema_default(parameter.syntax));
-    default.unwrap_or_else(|| Value::default_for(parameter.syntax))
+        .syntax()
+        .default()
+        .filter(|d| matches!(d.kind(), DefaultKind::Object | DefaultKind::Factory))
+        .and_then(|_| Value::schema_default(parameter.syntax()));
+    default.unwrap_or_else(|| Value::default_for(parameter.syntax()))
 }
 
 /// One step from an object to a child: a child object's name or a row's instance number.
@@ -811,8 +811,8 @@ pub(crate) fn for_each_object<'a>(
 /// The value a controller is shown: hidden and secured parameters (passwords, keys) read as
 /// the zero value of their type.
 pub(crate) fn shown<'a>(value: &'a Value, parameter: &Parameter) -> std::borrow::Cow<'a, Value> {
-    if parameter.syntax.hidden || parameter.syntax.secured {
-        std::borrow::Cow::Owned(Value::default_for(parameter.syntax))
+    if parameter.syntax().hidden() || parameter.syntax().secured() {
+        std::borrow::Cow::Owned(Value::default_for(parameter.syntax()))
     } else {
         std::borrow::Cow::Borrowed(value)
     }

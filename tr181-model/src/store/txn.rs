@@ -131,7 +131,7 @@ impl<'s> Transaction<'s> {
     /// Sets parameter `path` to a typed value; like [`set`](Self::set).
     pub fn set_value(&mut self, path: &str, value: Value) -> Result<(), Error> {
         let (route, name, parameter) = self.writable(path)?;
-        let value = value.conform(parameter.syntax);
+        let value = value.conform(parameter.syntax());
         validate_parameter(&value, parameter, path)?;
         self.write_checked(path, route, name, parameter, value)
     }
@@ -196,8 +196,8 @@ impl<'s> Transaction<'s> {
                 .def()
                 .object(self.view())
                 .unwrap_or_else(|| table.def().main);
-            let at_minimum = table.rows.len() <= usize::try_from(def.min_entries).unwrap_or(0);
-            if def.access != Access::ReadWrite || at_minimum {
+            let at_minimum = table.rows.len() <= usize::try_from(def.min_entries()).unwrap_or(0);
+            if def.access() != Access::ReadWrite || at_minimum {
                 return Err(Error::NotCreatable {
                     path: route_path(table_route),
                 });
@@ -293,10 +293,10 @@ impl<'s> Transaction<'s> {
         let Some(def) = parent.def().child(name, View::Any) else {
             return Err(tree::unknown(path));
         };
-        if def.main.is_table() || def.main.min_entries >= 1 {
+        if def.main.is_table() || def.main.min_entries() >= 1 {
             return Err(tree::unknown(path));
         }
-        Ok((route, tree::last_name(def.main.path)))
+        Ok((route, tree::last_name(def.main.path())))
     }
 
     /// Marks the current state, to undo later operations with [`rollback_to`](Self::rollback_to).
@@ -352,7 +352,7 @@ impl<'s> Transaction<'s> {
             .def()
             .param(name, view)
             .ok_or_else(|| tree::unknown(path))?;
-        let allowed = match (self.origin, parameter.access) {
+        let allowed = match (self.origin, parameter.access()) {
             (_, _) if node.is_counter(name) => false,
             (Origin::Device, _) | (_, Access::ReadWrite) => true,
             (_, Access::WriteOnceReadOnly) => self.created_here(&route),
@@ -435,13 +435,13 @@ impl<'s> Transaction<'s> {
             });
         };
         let def = table.def().object(view).unwrap_or_else(|| table.def().main);
-        if matches!(self.origin, Origin::Controller(_)) && def.access != Access::ReadWrite {
+        if matches!(self.origin, Origin::Controller(_)) && def.access() != Access::ReadWrite {
             return Err(Error::NotCreatable {
                 path: table_path.into(),
             });
         }
         let full = def
-            .max_entries
+            .max_entries()
             .is_some_and(|max| table.rows.len() >= usize::try_from(max).unwrap_or(usize::MAX));
         let number = number.unwrap_or(table.next);
         let Some(after) = number.checked_add(1).filter(|_| !full) else {
@@ -506,7 +506,7 @@ impl<'s> Transaction<'s> {
         for segment in objects.into_iter().flat_map(|o| o.split('.')) {
             node = match node.child_mut(segment) {
                 Some(Child::Single(child)) if child.def().visible(view) => {
-                    object.push(Step::Name(tree::last_name(child.def().main.path)));
+                    object.push(Step::Name(tree::last_name(child.def().main.path())));
                     child
                 }
                 _ => return Err(tree::unknown(&path)),
@@ -518,7 +518,7 @@ impl<'s> Transaction<'s> {
             .ok_or_else(|| tree::unknown(&path))?;
         let writable = match self.origin {
             Origin::Device => true,
-            Origin::Controller(_) => parameter.access != Access::ReadOnly,
+            Origin::Controller(_) => parameter.access() != Access::ReadOnly,
         };
         if !writable || node.is_counter(name) {
             return Err(Error::NotWritable { path });
@@ -542,7 +542,7 @@ impl<'s> Transaction<'s> {
         let Some(Child::Table(t)) = node.child(name) else {
             return;
         };
-        let Some(counter) = t.def().main.num_entries_parameter else {
+        let Some(counter) = t.def().main.num_entries_parameter() else {
             return;
         };
         let Some((counter, _)) = node.param_entry(counter) else {
@@ -551,7 +551,7 @@ impl<'s> Transaction<'s> {
         let count = u32::try_from(t.rows.len()).unwrap_or(u32::MAX);
         let value = match node.def().param(counter, View::Any) {
             Some(p) => {
-                Value::parse(&count.to_string(), p.syntax).unwrap_or(Value::UnsignedInt(count))
+                Value::parse(&count.to_string(), p.syntax()).unwrap_or(Value::UnsignedInt(count))
             }
             None => Value::UnsignedInt(count),
         };
@@ -569,11 +569,8 @@ impl<'s> Transaction<'s> {
                 };
                 let strong = node.def().param(name, View::Any).is_some_and(|p| {
                     matches!(
-                        p.syntax.reference,
-                        Some(Reference::Path {
-                            ref_type: RefType::Strong,
-                            ..
-                        })
+                        p.syntax().reference(),
+                        Some(Reference::Path(r)) if r.ref_type() == RefType::Strong
                     )
                 });
                 if strong {
@@ -798,9 +795,9 @@ fn innermost_row(route: &[Step]) -> Option<&[Step]> {
 /// secured values masked), for `ObjectCreated`.
 pub(super) fn key_values(row: &Node) -> Vec<(&'static str, Value)> {
     let mut out: Vec<(&'static str, Value)> = Vec::new();
-    for key in row.def().main.unique_keys {
-        for name in key.parameters {
-            if out.iter().any(|(n, _)| n == name) {
+    for key in row.def().main.unique_keys() {
+        for name in key.parameters() {
+            if out.iter().any(|(n, _)| *n == name) {
                 continue;
             }
             if let (Some((name, value)), Some(p)) =
@@ -823,17 +820,17 @@ fn check_table(
     touched: &dyn Fn(u32) -> bool,
 ) -> Result<(), Error> {
     let def = table.def().main;
-    for key in def.unique_keys {
-        let device_managed = key.parameters.iter().all(|name| {
+    for key in def.unique_keys() {
+        let device_managed = key.parameters().iter().all(|name| {
             table
                 .def()
                 .param(name, View::Any)
-                .is_none_or(|p| p.access == Access::ReadOnly)
+                .is_none_or(|p| p.access() == Access::ReadOnly)
         });
         if device_managed {
             continue;
         }
-        let enable = def.enable_parameter.filter(|_| key.functional);
+        let enable = def.enable_parameter().filter(|_| key.functional());
         let mut seen: HashMap<Vec<&Value>, u32> = HashMap::new();
         for (&number, row) in &table.rows {
             if let Some(enable) = enable {
@@ -841,7 +838,8 @@ fn check_table(
                     continue;
                 }
             }
-            let values: Option<Vec<&Value>> = key.parameters.iter().map(|p| row.param(p)).collect();
+            let values: Option<Vec<&Value>> =
+                key.parameters().iter().map(|p| row.param(p)).collect();
             let Some(values) = values else {
                 continue;
             };
@@ -858,7 +856,7 @@ fn check_table(
                 };
                 return Err(Error::DuplicateKey {
                     path: row_path(dup),
-                    key: key.parameters.join(","),
+                    key: key.parameters().join(","),
                     existing: row_path(existing),
                 });
             }

@@ -59,22 +59,22 @@ pub(crate) fn resp(response: &SupportedResponse, flags: Flags) -> RespType {
 fn object(object: &Object, flags: Flags) -> gsdm::SupportedObjectResult {
     let protocol = Protocol::Usp;
     let table = object.is_table();
-    let access = match (table, object.access) {
+    let access = match (table, object.access()) {
         (true, Access::ReadWrite) => gsdm::ObjAccessType::ObjAddDelete,
         _ => gsdm::ObjAccessType::ObjReadOnly,
     };
     gsdm::SupportedObjectResult {
-        supported_obj_path: object.path.into(),
+        supported_obj_path: object.path().into(),
         access: access as i32,
         is_multi_instance: table,
         supported_commands: if flags.commands {
             object
                 .commands(protocol)
                 .map(|c| gsdm::SupportedCommandResult {
-                    command_name: c.name.into(),
-                    input_arg_names: c.input.iter().map(|a| a.name.to_string()).collect(),
-                    output_arg_names: c.output.iter().map(|a| a.name.to_string()).collect(),
-                    command_type: if c.is_async {
+                    command_name: c.name().into(),
+                    input_arg_names: c.input().iter().map(|a| a.name().to_string()).collect(),
+                    output_arg_names: c.output().iter().map(|a| a.name().to_string()).collect(),
+                    command_type: if c.is_async() {
                         gsdm::CmdType::CmdAsync
                     } else {
                         gsdm::CmdType::CmdSync
@@ -88,8 +88,8 @@ fn object(object: &Object, flags: Flags) -> gsdm::SupportedObjectResult {
             object
                 .events(protocol)
                 .map(|e| gsdm::SupportedEventResult {
-                    event_name: e.name.into(),
-                    arg_names: e.arguments.iter().map(|a| a.name.to_string()).collect(),
+                    event_name: e.name().into(),
+                    arg_names: e.arguments().iter().map(|a| a.name().to_string()).collect(),
                 })
                 .collect()
         } else {
@@ -103,10 +103,10 @@ fn object(object: &Object, flags: Flags) -> gsdm::SupportedObjectResult {
         divergent_paths: Vec::new(),
         unique_key_sets: if flags.unique_keys && table {
             object
-                .unique_keys
+                .unique_keys()
                 .iter()
                 .map(|k| gsdm::SupportedUniqueKeySet {
-                    key_names: k.parameters.iter().map(|n| (*n).to_string()).collect(),
+                    key_names: k.parameters().iter().map(|n| (*n).to_string()).collect(),
                 })
                 .collect()
         } else {
@@ -116,14 +116,14 @@ fn object(object: &Object, flags: Flags) -> gsdm::SupportedObjectResult {
 }
 
 fn param(parameter: &Parameter) -> gsdm::SupportedParamResult {
-    let access = match parameter.access {
+    let access = match parameter.access() {
         Access::ReadOnly => gsdm::ParamAccessType::ParamReadOnly,
-        Access::ReadWrite | Access::WriteOnceReadOnly if parameter.syntax.hidden => {
+        Access::ReadWrite | Access::WriteOnceReadOnly if parameter.syntax().hidden() => {
             gsdm::ParamAccessType::ParamWriteOnly
         }
         Access::ReadWrite | Access::WriteOnceReadOnly => gsdm::ParamAccessType::ParamReadWrite,
     };
-    let value_type = match parameter.syntax.base {
+    let value_type = match parameter.syntax().base() {
         BaseType::String => gsdm::ParamValueType::ParamString,
         BaseType::Boolean => gsdm::ParamValueType::ParamBoolean,
         BaseType::Int => gsdm::ParamValueType::ParamInt,
@@ -135,12 +135,12 @@ fn param(parameter: &Parameter) -> gsdm::SupportedParamResult {
         BaseType::HexBinary => gsdm::ParamValueType::ParamHexBinary,
         BaseType::Decimal => gsdm::ParamValueType::ParamDecimal,
     };
-    let value_change = match parameter.active_notify {
+    let value_change = match parameter.active_notify() {
         ActiveNotify::CanDeny => gsdm::ValueChangeType::ValueChangeWillIgnore,
         _ => gsdm::ValueChangeType::ValueChangeAllowed,
     };
     gsdm::SupportedParamResult {
-        param_name: parameter.name.into(),
+        param_name: parameter.name().into(),
         access: access as i32,
         value_type: value_type as i32,
         value_change: value_change as i32,

@@ -27,47 +27,47 @@ pub(crate) fn model(path: &str, protocol: Protocol) -> Option<String> {
         return Some(out);
     }
     if let Some(c) = schema::command(path, protocol) {
-        let kind = if c.is_async {
+        let kind = if c.is_async() {
             "async command"
         } else {
             "command"
         };
-        let _ = writeln!(out, "{path}  {kind}, since {}", version(c.version));
-        for (direction, args) in [("in ", c.input), ("out", c.output)] {
+        let _ = writeln!(out, "{path}  {kind}, since {}", version(c.version()));
+        for (direction, args) in [("in ", c.input()), ("out", c.output())] {
             for arg in args {
-                let _ = writeln!(out, "  {direction} {:<40} {}", arg.name, describe(arg));
+                let _ = writeln!(out, "  {direction} {:<40} {}", arg.name(), describe(arg));
             }
         }
         return Some(out);
     }
     if let Some(e) = schema::event(path, protocol) {
-        let _ = writeln!(out, "{path}  event, since {}", version(e.version));
-        for arg in e.arguments {
-            let _ = writeln!(out, "      {:<40} {}", arg.name, describe(arg));
+        let _ = writeln!(out, "{path}  event, since {}", version(e.version()));
+        for arg in e.arguments() {
+            let _ = writeln!(out, "      {:<40} {}", arg.name(), describe(arg));
         }
         return Some(out);
     }
     let objects: Vec<&Object> = schema::objects(protocol)
-        .filter(|o| o.path.starts_with(path))
+        .filter(|o| o.path().starts_with(path))
         .collect();
     if objects.is_empty() {
         return None;
     }
     for object in objects {
-        let _ = writeln!(out, "{}  {}", object.path, describe_object(object));
+        let _ = writeln!(out, "{}  {}", object.path(), describe_object(object));
         for p in object.parameters(protocol) {
-            let _ = writeln!(out, "  {:<44} {}", p.name, describe(p));
+            let _ = writeln!(out, "  {:<44} {}", p.name(), describe(p));
         }
         for c in object.commands(protocol) {
-            let kind = if c.is_async {
+            let kind = if c.is_async() {
                 "async command"
             } else {
                 "command"
             };
-            let _ = writeln!(out, "  {:<44} {kind}", c.name);
+            let _ = writeln!(out, "  {:<44} {kind}", c.name());
         }
         for e in object.events(protocol) {
-            let _ = writeln!(out, "  {:<44} event", e.name);
+            let _ = writeln!(out, "  {:<44} event", e.name());
         }
     }
     Some(out)
@@ -76,60 +76,65 @@ pub(crate) fn model(path: &str, protocol: Protocol) -> Option<String> {
 fn describe_object(object: &Object) -> String {
     let mut text = if object.is_table() {
         let max = object
-            .max_entries
+            .max_entries()
             .map_or_else(|| "unbounded".to_owned(), |m| m.to_string());
-        let add = if object.access == Access::ReadWrite {
+        let add = if object.access() == Access::ReadWrite {
             ", add/delete"
         } else {
             ""
         };
-        format!("table {}..{max}{add}", object.min_entries)
+        format!("table {}..{max}{add}", object.min_entries())
     } else {
         "object".to_owned()
     };
-    for key in object.unique_keys {
-        let _ = write!(text, ", key ({})", key.parameters.join(", "));
+    for key in object.unique_keys() {
+        let _ = write!(text, ", key ({})", key.parameters().join(", "));
     }
     let _ = write!(
         text,
         ", since {}{}",
-        version(object.version),
-        status(object.status)
+        version(object.version()),
+        status(object.status())
     );
     text
 }
 
 fn describe(p: &Parameter) -> String {
-    let access = match p.access {
+    let access = match p.access() {
         Access::ReadOnly => "R ",
         Access::ReadWrite => "RW",
         Access::WriteOnceReadOnly => "W1",
     };
     format!(
         "{access} {}  since {}{}",
-        type_name(p.syntax),
-        version(p.version),
-        status(p.status)
+        type_name(p.syntax()),
+        version(p.version()),
+        status(p.status())
     )
 }
 
 fn type_name(s: &Syntax) -> String {
     let mut text = s
-        .data_type
-        .map_or_else(|| format!("{:?}", s.base), str::to_owned);
-    for size in s.sizes {
-        let _ = write!(text, "({}:{})", opt(size.min_length), opt(size.max_length));
+        .data_type()
+        .map_or_else(|| format!("{:?}", s.base()), str::to_owned);
+    for size in s.sizes() {
+        let _ = write!(
+            text,
+            "({}:{})",
+            opt(size.min_length()),
+            opt(size.max_length())
+        );
     }
-    for range in s.ranges {
-        let _ = write!(text, "[{}:{}]", opt(range.min), opt(range.max));
+    for range in s.ranges() {
+        let _ = write!(text, "[{}:{}]", opt(range.min()), opt(range.max()));
     }
-    if !s.enumerations.is_empty() {
-        let _ = write!(text, " {{{}}}", s.enumerations.join("|"));
+    if !s.enumerations().is_empty() {
+        let _ = write!(text, " {{{}}}", s.enumerations().join("|"));
     }
-    if let Some(units) = s.units {
+    if let Some(units) = s.units() {
         let _ = write!(text, " {units}");
     }
-    if s.list.is_some() {
+    if s.list().is_some() {
         format!("list<{text}>")
     } else {
         text
