@@ -476,6 +476,27 @@ mod tests {
     }
 
     #[test]
+    fn tls_settings_come_whole() {
+        let mut config = Config::default();
+        assert!(
+            config.tls.trust().unwrap().is_none(),
+            "no CA file: no TLS client"
+        );
+        config.apply(&Cli::try_parse_from(["cpe-agent", "--ca-file", "/no/such/ca.pem"]).unwrap());
+        assert_eq!(config.tls.ca_file, Some(PathBuf::from("/no/such/ca.pem")));
+        let error = config.tls.trust().err().unwrap();
+        assert!(error.contains("/no/such/ca.pem"), "{error}");
+        let half: Config =
+            toml::from_str("[tls]\nca_file = \"ca.pem\"\ncert_file = \"c.pem\"\n").unwrap();
+        let error = half.tls.trust().err().unwrap();
+        assert!(error.contains("both cert_file and key_file"), "{error}");
+        let no_ca: Config =
+            toml::from_str("[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n").unwrap();
+        let error = no_ca.tls.trust().err().unwrap();
+        assert!(error.contains("needs a ca_file"), "{error}");
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         assert!(toml::from_str::<Config>("[usp]\ncontroler = []\n").is_err());
     }
