@@ -14,7 +14,7 @@
 use core::cmp::Ordering;
 use std::string::String;
 
-use crate::generated::GROUPS;
+use crate::generated::{GROUPS, STRINGS, SYNTAXES};
 
 /// A management protocol, i.e. a variant of the `Device:2` model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -373,6 +373,36 @@ impl DefaultValue {
     }
 }
 
+/// A name or path of the generated tables: a range of the one string blob
+/// ([`STRINGS`]), so that the tables hold no pointers a position-independent executable
+/// would have to relocate at load time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Str {
+    offset: u32,
+    len: u32,
+}
+
+impl Str {
+    /// The blob range `offset..offset + len` (byte offsets on character boundaries).
+    pub(crate) const fn new(offset: u32, len: u32) -> Self {
+        Self { offset, len }
+    }
+
+    /// The text (empty if the range is not in the blob, which the generator rules out).
+    pub(crate) fn get(self) -> &'static str {
+        let start = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        let len = usize::try_from(self.len).unwrap_or(usize::MAX);
+        STRINGS.get(start..start.saturating_add(len)).unwrap_or("")
+    }
+}
+
+/// The syntax at `index` of the generated syntax table.
+fn syntax_at(index: u16) -> &'static Syntax {
+    /// Stands in for an index outside the table, which the generator rules out.
+    static UNKNOWN: Syntax = Syntax::of(BaseType::String);
+    SYNTAXES.get(usize::from(index)).unwrap_or(&UNKNOWN)
+}
+
 /// The full type of a parameter: base type, named data type and every restriction on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Syntax {
@@ -503,9 +533,9 @@ pub enum ActiveNotify {
 /// A parameter of an object, or an argument of a command or event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Parameter {
-    pub(crate) name: &'static str,
+    pub(crate) name: Str,
     pub(crate) access: Access,
-    pub(crate) syntax: &'static Syntax,
+    pub(crate) syntax: u16,
     pub(crate) status: Status,
     pub(crate) version: Version,
     pub(crate) protocols: Protocols,
@@ -517,8 +547,8 @@ pub struct Parameter {
 impl Parameter {
     /// The name within its object, or the relative path within a command/event
     /// (`Result.{i}.Host`).
-    pub const fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &'static str {
+        self.name.get()
     }
 
     /// Who may write it. For arguments, `ReadWrite` marks input, `ReadOnly` output.
@@ -527,8 +557,8 @@ impl Parameter {
     }
 
     /// Type and restrictions (shared between parameters with the same syntax).
-    pub const fn syntax(&self) -> &'static Syntax {
-        self.syntax
+    pub fn syntax(&self) -> &'static Syntax {
+        syntax_at(self.syntax)
     }
 
     /// Lifecycle status.
@@ -584,7 +614,7 @@ impl UniqueKey {
 /// A command (`Name()`), USP only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Command {
-    pub(crate) name: &'static str,
+    pub(crate) name: Str,
     pub(crate) is_async: bool,
     pub(crate) input: &'static [Parameter],
     pub(crate) output: &'static [Parameter],
@@ -595,8 +625,8 @@ pub struct Command {
 
 impl Command {
     /// The name including `()`.
-    pub const fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &'static str {
+        self.name.get()
     }
 
     /// Completes after the Operate response (`Device.LocalAgent.Request.{i}`).
@@ -633,7 +663,7 @@ impl Command {
 /// An event (`Name!`), USP only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
-    pub(crate) name: &'static str,
+    pub(crate) name: Str,
     pub(crate) arguments: &'static [Parameter],
     pub(crate) status: Status,
     pub(crate) version: Version,
@@ -642,8 +672,8 @@ pub struct Event {
 
 impl Event {
     /// The name including `!`.
-    pub const fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &'static str {
+        self.name.get()
     }
 
     /// Arguments, sorted by relative path.
@@ -670,12 +700,12 @@ impl Event {
 /// An object: single-instance (`Device.DeviceInfo.`) or a table (`Device.IP.Interface.{i}.`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Object {
-    pub(crate) path: &'static str,
+    pub(crate) path: Str,
     pub(crate) access: Access,
     pub(crate) min_entries: u32,
     pub(crate) max_entries: Option<u32>,
-    pub(crate) num_entries_parameter: Option<&'static str>,
-    pub(crate) enable_parameter: Option<&'static str>,
+    pub(crate) num_entries_parameter: Option<Str>,
+    pub(crate) enable_parameter: Option<Str>,
     pub(crate) unique_keys: &'static [UniqueKey],
     pub(crate) status: Status,
     pub(crate) version: Version,
@@ -706,8 +736,8 @@ impl Group {
 
 impl Object {
     /// Schema path with trailing dot and `{i}` for instance slots.
-    pub const fn path(&self) -> &'static str {
-        self.path
+    pub fn path(&self) -> &'static str {
+        self.path.get()
     }
 
     /// For tables: whether the controller may add and delete rows.
@@ -726,13 +756,13 @@ impl Object {
     }
 
     /// For tables: the name of the `*NumberOfEntries` parameter in the parent object.
-    pub const fn num_entries_parameter(&self) -> Option<&'static str> {
-        self.num_entries_parameter
+    pub fn num_entries_parameter(&self) -> Option<&'static str> {
+        self.num_entries_parameter.map(Str::get)
     }
 
     /// For tables: the name of the parameter that enables a row.
-    pub const fn enable_parameter(&self) -> Option<&'static str> {
-        self.enable_parameter
+    pub fn enable_parameter(&self) -> Option<&'static str> {
+        self.enable_parameter.map(Str::get)
     }
 
     /// For tables: the unique keys.
@@ -757,22 +787,22 @@ impl Object {
 
     /// Whether this object is a table (its path ends in `{i}.`).
     pub fn is_table(&self) -> bool {
-        self.path.ends_with(".{i}.")
+        self.path().ends_with(".{i}.")
     }
 
     /// The parameter `name` of this object in `protocol`'s model.
     pub fn parameter(&self, name: &str, protocol: Protocol) -> Option<&'static Parameter> {
-        find_named(self.parameters, name, protocol, |p| (p.name, p.protocols))
+        find_named(self.parameters, name, protocol, |p| (p.name(), p.protocols))
     }
 
     /// The command `name` (with `()`) of this object in `protocol`'s model.
     pub fn command(&self, name: &str, protocol: Protocol) -> Option<&'static Command> {
-        find_named(self.commands, name, protocol, |c| (c.name, c.protocols))
+        find_named(self.commands, name, protocol, |c| (c.name(), c.protocols))
     }
 
     /// The event `name` (with `!`) of this object in `protocol`'s model.
     pub fn event(&self, name: &str, protocol: Protocol) -> Option<&'static Event> {
-        find_named(self.events, name, protocol, |e| (e.name, e.protocols))
+        find_named(self.events, name, protocol, |e| (e.name(), e.protocols))
     }
 
     /// The parameters of this object in `protocol`'s model, sorted by name.
@@ -799,9 +829,9 @@ impl Object {
     /// The objects directly below this one (one name, plus `{i}` for tables) in `protocol`'s
     /// model, sorted by path.
     pub fn children(&self, protocol: Protocol) -> impl Iterator<Item = &'static Self> {
-        let prefix = self.path;
+        let prefix = self.path();
         descendants(prefix, protocol).filter(move |child| {
-            child.path.get(prefix.len()..).is_some_and(|rest| {
+            child.path().get(prefix.len()..).is_some_and(|rest| {
                 let rest = rest.strip_suffix("{i}.").unwrap_or(rest);
                 rest.len() > 1 && rest.find('.') == Some(rest.len() - 1)
             })
@@ -812,12 +842,12 @@ impl Object {
 /// The object at schema path `path` (`Device.WiFi.SSID.{i}.`) in `protocol`'s model.
 pub fn object(path: &str, protocol: Protocol) -> Option<&'static Object> {
     let group = group_of(path)?;
-    let start = group.objects.partition_point(|o| o.path < path);
+    let start = group.objects.partition_point(|o| o.path() < path);
     group
         .objects
         .get(start..)?
         .iter()
-        .take_while(|o| o.path == path)
+        .take_while(|o| o.path() == path)
         .find(|o| o.protocols.contains(protocol))
 }
 
@@ -862,10 +892,10 @@ fn descendants(prefix: &'static str, protocol: Protocol) -> impl Iterator<Item =
     groups
         .iter()
         .flat_map(move |g| {
-            let start = g.objects.partition_point(|o| o.path <= prefix);
+            let start = g.objects.partition_point(|o| o.path() <= prefix);
             g.objects.get(start..).unwrap_or(&[]).iter()
         })
-        .take_while(move |o| o.path.starts_with(prefix))
+        .take_while(move |o| o.path().starts_with(prefix))
         .filter(move |o| o.protocols.contains(protocol))
 }
 

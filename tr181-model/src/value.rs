@@ -1257,10 +1257,7 @@ decimal_from_integer!(i32, u32, i64, u64);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{
-        Access, ActiveNotify, DefaultKind, DefaultValue, ListFacet, Protocol, Protocols, Status,
-        Version,
-    };
+    use crate::schema::{DefaultKind, DefaultValue, ListFacet, Protocol};
     use proptest::prelude::*;
 
     const fn syntax(base: BaseType) -> Syntax {
@@ -2386,35 +2383,16 @@ mod tests {
     #[test]
     fn parse_for_parameter() {
         // Device.WiFi.SSID.{i}.SSID: string(32).
-        static SSID_SYNTAX: Syntax = Syntax {
-            sizes: &[SizeFacet {
-                min_length: None,
-                max_length: Some(32),
-            }],
-            ..syntax(BaseType::String)
-        };
-        let parameter = Parameter {
-            name: "SSID",
-            access: Access::ReadWrite,
-            syntax: &SSID_SYNTAX,
-            status: Status::Current,
-            version: Version {
-                major: 2,
-                minor: 0,
-                patch: 0,
-            },
-            protocols: Protocols::BOTH,
-            forced_inform: false,
-            active_notify: ActiveNotify::Normal,
-            mandatory: false,
-        };
+        let parameter =
+            crate::schema::parameter("Device.WiFi.SSID.{i}.SSID", Protocol::Usp).unwrap();
+        assert_eq!(parameter.syntax().sizes()[0].max_length(), Some(32));
         let path = "Device.WiFi.SSID.1.SSID";
         assert_eq!(
-            Value::parse_for("home", &parameter, path, &Limits::DEFAULT),
+            Value::parse_for("home", parameter, path, &Limits::DEFAULT),
             Ok(Value::String("home".into()))
         );
         let error =
-            Value::parse_for(&"x".repeat(33), &parameter, path, &Limits::DEFAULT).unwrap_err();
+            Value::parse_for(&"x".repeat(33), parameter, path, &Limits::DEFAULT).unwrap_err();
         assert_eq!(
             error,
             Error::InvalidValue {
@@ -2428,14 +2406,14 @@ mod tests {
             ..Limits::DEFAULT
         };
         assert_eq!(
-            Value::parse_for("123456789", &parameter, path, &limits),
+            Value::parse_for("123456789", parameter, path, &limits),
             Err(Error::LimitExceeded {
                 what: "parameter value length",
                 limit: 8
             })
         );
         assert_eq!(
-            validate_parameter(&Value::Int(1), &parameter, path),
+            validate_parameter(&Value::Int(1), parameter, path),
             Err(Error::InvalidValue {
                 path: path.into(),
                 rule: ValueRule::Type(BaseType::String)

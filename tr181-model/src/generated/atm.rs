@@ -10,23 +10,23 @@ pub(crate) static GROUP: Group = Group {
     name: "ATM",
     objects: &[
         Object {
-            path: "Device.ATM.",
+            path: s(538, 11),
             parameters: &[Parameter {
-                name: "LinkNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(549, 19),
+                syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.ATM.Diagnostics.",
+            path: s(568, 23),
             commands: &[Command {
-                name: "F5Loopback()",
+                name: s(591, 12),
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: "Interface",
-                        syntax: &syntax::S18,
+                        name: s(262, 9),
+                        syntax: 18,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -34,8 +34,8 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: "NumberOfRepetitions",
-                        syntax: &syntax::S19,
+                        name: s(603, 19),
+                        syntax: 19,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -43,8 +43,8 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: "Timeout",
-                        syntax: &syntax::S20,
+                        name: s(622, 7),
+                        syntax: 20,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -54,46 +54,46 @@ pub(crate) static GROUP: Group = Group {
                 ],
                 output: &[
                     Parameter {
-                        name: "AverageResponseTime",
-                        syntax: &syntax::S21,
+                        name: s(629, 19),
+                        syntax: 21,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         active_notify: ActiveNotify::CanDeny,
                         ..PARAM
                     },
                     Parameter {
-                        name: "FailureCount",
-                        syntax: &syntax::S0,
+                        name: s(648, 12),
+                        syntax: 0,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         active_notify: ActiveNotify::CanDeny,
                         ..PARAM
                     },
                     Parameter {
-                        name: "MaximumResponseTime",
-                        syntax: &syntax::S21,
+                        name: s(660, 19),
+                        syntax: 21,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "MinimumResponseTime",
-                        syntax: &syntax::S21,
+                        name: s(679, 19),
+                        syntax: 21,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         active_notify: ActiveNotify::CanDeny,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Status",
-                        syntax: &syntax::S11,
+                        name: s(427, 6),
+                        syntax: 11,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "SuccessCount",
-                        syntax: &syntax::S0,
+                        name: s(698, 12),
+                        syntax: 0,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         active_notify: ActiveNotify::CanDeny,
@@ -107,69 +107,69 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ATM.Diagnostics.F5Loopback.",
+            path: s(710, 34),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "AverageResponseTime",
-                    syntax: &syntax::S21,
+                    name: s(629, 19),
+                    syntax: 21,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S22,
+                    name: s(744, 16),
+                    syntax: 22,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FailureCount",
-                    syntax: &syntax::S0,
+                    name: s(648, 12),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S18,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MaximumResponseTime",
-                    syntax: &syntax::S21,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MinimumResponseTime",
-                    syntax: &syntax::S21,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NumberOfRepetitions",
-                    syntax: &syntax::S19,
+                    name: s(262, 9),
+                    syntax: 18,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessCount",
-                    syntax: &syntax::S0,
+                    name: s(660, 19),
+                    syntax: 21,
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(679, 19),
+                    syntax: 21,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Timeout",
-                    syntax: &syntax::S20,
+                    name: s(603, 19),
+                    syntax: 19,
+                    access: Access::ReadWrite,
+                    protocols: Protocols::CWMP,
+                    mandatory: true,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(698, 12),
+                    syntax: 0,
+                    protocols: Protocols::CWMP,
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(622, 7),
+                    syntax: 20,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
@@ -179,12 +179,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ATM.Link.{i}.",
+            path: s(760, 20),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("LinkNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(549, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -197,114 +197,84 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "AAL",
-                    syntax: &syntax::S23,
+                    name: s(786, 3),
+                    syntax: 23,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoConfig",
-                    syntax: &syntax::S16,
+                    name: s(794, 10),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestinationAddress",
-                    syntax: &syntax::S25,
+                    name: s(804, 18),
+                    syntax: 25,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Encapsulation",
-                    syntax: &syntax::S27,
+                    name: s(822, 13),
+                    syntax: 27,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FCSPreserved",
-                    syntax: &syntax::S16,
+                    name: s(835, 12),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkType",
-                    syntax: &syntax::S29,
+                    name: s(857, 8),
+                    syntax: 29,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S30,
+                    name: s(865, 11),
+                    syntax: 30,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S32,
+                    name: s(427, 6),
+                    syntax: 32,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VCSearchList",
-                    syntax: &syntax::S33,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
-        },
-        Object {
-            path: "Device.ATM.Link.{i}.QoS.",
-            parameters: &[
-                Parameter {
-                    name: "MaximumBurstSize",
-                    syntax: &syntax::S34,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PeakCellRate",
-                    syntax: &syntax::S35,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QoSClass",
-                    syntax: &syntax::S36,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SustainableCellRate",
-                    syntax: &syntax::S35,
+                    name: s(880, 12),
+                    syntax: 33,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -312,133 +282,163 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ATM.Link.{i}.Stats.",
+            path: s(892, 24),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(916, 16),
+                    syntax: 34,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(932, 12),
+                    syntax: 35,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(944, 8),
+                    syntax: 36,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(952, 19),
+                    syntax: 35,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+            ],
+            ..OBJECT
+        },
+        Object {
+            path: s(971, 26),
+            parameters: &[
+                Parameter {
+                    name: s(997, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CRCErrors",
-                    syntax: &syntax::S0,
+                    name: s(1063, 9),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HECErrors",
-                    syntax: &syntax::S0,
+                    name: s(1136, 9),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceivedBlocks",
-                    syntax: &syntax::S0,
+                    name: s(1215, 14),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmittedBlocks",
-                    syntax: &syntax::S0,
+                    name: s(1234, 17),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],

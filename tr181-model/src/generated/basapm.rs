@@ -10,23 +10,23 @@ pub(crate) static GROUP: Group = Group {
     name: "BASAPM",
     objects: &[
         Object {
-            path: "Device.BASAPM.",
+            path: s(1325, 14),
             version: v(2, 12, 0),
             parameters: &[Parameter {
-                name: "MeasurementEndpointNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(1339, 34),
+                syntax: 0,
                 version: v(2, 12, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.BASAPM.MeasurementEndpoint.{i}.",
+            path: s(1373, 38),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MeasurementEndpointNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(1339, 34)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -40,80 +40,59 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceOwnership",
-                    syntax: &syntax::S41,
+                    name: s(1411, 15),
+                    syntax: 41,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InternetDomain",
-                    syntax: &syntax::S31,
+                    name: s(1426, 14),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MeasurementAgent",
-                    syntax: &syntax::S42,
+                    name: s(1440, 16),
+                    syntax: 42,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperationalDomain",
-                    syntax: &syntax::S6,
+                    name: s(1456, 17),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UseMeasurementEndpointInReports",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
-        },
-        Object {
-            path: "Device.BASAPM.MeasurementEndpoint.{i}.CustomerDevice.",
-            version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: "CustomerIdentifier",
-                    syntax: &syntax::S6,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "EquipmentIdentifier",
-                    syntax: &syntax::S31,
+                    name: s(1473, 31),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -122,19 +101,40 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.BASAPM.MeasurementEndpoint.{i}.ISPDevice.",
+            path: s(1504, 53),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "GeographicalLocation",
-                    syntax: &syntax::S43,
+                    name: s(1557, 18),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReferencePoint",
-                    syntax: &syntax::S44,
+                    name: s(1575, 19),
+                    syntax: 31,
+                    access: Access::ReadWrite,
+                    version: v(2, 12, 0),
+                    ..PARAM
+                },
+            ],
+            ..OBJECT
+        },
+        Object {
+            path: s(1594, 48),
+            version: v(2, 12, 0),
+            parameters: &[
+                Parameter {
+                    name: s(1642, 20),
+                    syntax: 43,
+                    access: Access::ReadWrite,
+                    version: v(2, 12, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(1662, 14),
+                    syntax: 44,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM

@@ -10,52 +10,52 @@ pub(crate) static GROUP: Group = Group {
     name: "Bridging",
     objects: &[
         Object {
-            path: "Device.Bridging.",
+            path: s(1676, 16),
             parameters: &[
                 Parameter {
-                    name: "BridgeNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1692, 21),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FilterNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1713, 21),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBridgeEntries",
-                    syntax: &syntax::S0,
+                    name: s(1734, 16),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxDBridgeEntries",
-                    syntax: &syntax::S0,
+                    name: s(1750, 17),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxFilterEntries",
-                    syntax: &syntax::S0,
+                    name: s(1767, 16),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxProviderBridgeEntries",
-                    syntax: &syntax::S0,
+                    name: s(1783, 24),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxQBridgeEntries",
-                    syntax: &syntax::S0,
+                    name: s(1807, 17),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxVLANEntries",
-                    syntax: &syntax::S0,
+                    name: s(1824, 14),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProviderBridgeNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1838, 29),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
@@ -63,86 +63,86 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Bridging.Bridge.{i}.",
+            path: s(1867, 27),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("BridgeNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(1692, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
             }],
             parameters: &[
                 Parameter {
-                    name: "AgingTime",
-                    syntax: &syntax::S45,
+                    name: s(1894, 9),
+                    syntax: 45,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1903, 19),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Standard",
-                    syntax: &syntax::S46,
+                    name: s(1922, 8),
+                    syntax: 46,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S47,
+                    name: s(427, 6),
+                    syntax: 47,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VLANNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1930, 19),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VLANPortNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1949, 23),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.Bridging.Bridge.{i}.Port.{i}.",
+            path: s(1972, 36),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PortNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(1903, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -155,132 +155,132 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "AcceptableFrameTypes",
-                    syntax: &syntax::S48,
+                    name: s(2008, 20),
+                    syntax: 48,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultUserPriority",
-                    syntax: &syntax::S49,
+                    name: s(2028, 19),
+                    syntax: 49,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IngressFiltering",
-                    syntax: &syntax::S26,
+                    name: s(2047, 16),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S30,
+                    name: s(865, 11),
+                    syntax: 30,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManagementPort",
-                    syntax: &syntax::S26,
+                    name: s(2063, 14),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PVID",
-                    syntax: &syntax::S50,
+                    name: s(2077, 4),
+                    syntax: 50,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PathCost",
-                    syntax: &syntax::S51,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PortState",
-                    syntax: &syntax::S52,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Priority",
-                    syntax: &syntax::S53,
+                    name: s(2081, 8),
+                    syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PriorityRegeneration",
-                    syntax: &syntax::S54,
+                    name: s(2089, 9),
+                    syntax: 52,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(2098, 8),
+                    syntax: 53,
+                    access: Access::ReadWrite,
+                    version: v(2, 16, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(2106, 20),
+                    syntax: 54,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PriorityTagging",
-                    syntax: &syntax::S26,
+                    name: s(2126, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServiceAccessPrioritySelection",
-                    syntax: &syntax::S26,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "ServiceAccessPriorityTranslation",
-                    syntax: &syntax::S54,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Status",
-                    syntax: &syntax::S32,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "TPID",
-                    syntax: &syntax::S55,
+                    name: s(2141, 30),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S56,
+                    name: s(2171, 32),
+                    syntax: 54,
+                    access: Access::ReadWrite,
+                    version: v(2, 7, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(427, 6),
+                    syntax: 32,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(2203, 4),
+                    syntax: 55,
+                    access: Access::ReadWrite,
+                    version: v(2, 7, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(2207, 4),
+                    syntax: 56,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -289,40 +289,40 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Bridging.Bridge.{i}.Port.{i}.PriorityCodePoint.",
+            path: s(2211, 54),
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "PCPDecoding",
-                    syntax: &syntax::S57,
+                    name: s(2265, 11),
+                    syntax: 57,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PCPEncoding",
-                    syntax: &syntax::S58,
+                    name: s(2276, 11),
+                    syntax: 58,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PCPSelection",
-                    syntax: &syntax::S59,
+                    name: s(2287, 12),
+                    syntax: 59,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequireDropEncoding",
-                    syntax: &syntax::S26,
+                    name: s(2299, 19),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UseDEI",
-                    syntax: &syntax::S26,
+                    name: s(2318, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -331,109 +331,109 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Bridging.Bridge.{i}.Port.{i}.Stats.",
+            path: s(2324, 42),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -444,54 +444,54 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Bridging.Bridge.{i}.STP.",
+            path: s(2366, 31),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "BridgePriority",
-                    syntax: &syntax::S60,
+                    name: s(2397, 14),
+                    syntax: 60,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForwardingDelay",
-                    syntax: &syntax::S61,
+                    name: s(2411, 15),
+                    syntax: 61,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HelloTime",
-                    syntax: &syntax::S62,
+                    name: s(2426, 9),
+                    syntax: 62,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxAge",
-                    syntax: &syntax::S63,
+                    name: s(2435, 6),
+                    syntax: 63,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S64,
+                    name: s(2441, 8),
+                    syntax: 64,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -499,12 +499,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Bridging.Bridge.{i}.VLAN.{i}.",
+            path: s(2449, 36),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("VLANNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(1930, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -517,34 +517,34 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S66,
+                    name: s(876, 4),
+                    syntax: 66,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VLANID",
-                    syntax: &syntax::S67,
+                    name: s(2485, 6),
+                    syntax: 67,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -552,12 +552,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Bridging.Bridge.{i}.VLANPort.{i}.",
+            path: s(2491, 40),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("VLANPortNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(1949, 23)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -570,40 +570,40 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S68,
+                    name: s(2531, 4),
+                    syntax: 68,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Untagged",
-                    syntax: &syntax::S16,
+                    name: s(2535, 8),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VLAN",
-                    syntax: &syntax::S69,
+                    name: s(2543, 4),
+                    syntax: 69,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -611,302 +611,302 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Bridging.Filter.{i}.",
+            path: s(2547, 27),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("FilterNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(1713, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Bridge",
-                    syntax: &syntax::S70,
+                    name: s(2574, 6),
+                    syntax: 70,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DHCPType",
-                    syntax: &syntax::S71,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DestIP",
-                    syntax: &syntax::S72,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DestIPExclude",
-                    syntax: &syntax::S26,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DestMACAddressFilterExclude",
-                    syntax: &syntax::S73,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DestMACAddressFilterList",
-                    syntax: &syntax::S74,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DestMACFromClientIDFilter",
-                    syntax: &syntax::S75,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DestMACFromClientIDFilterExclude",
-                    syntax: &syntax::S73,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DestMACFromUserClassIDFilter",
-                    syntax: &syntax::S75,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DestMACFromUserClassIDFilterExclude",
-                    syntax: &syntax::S73,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DestMACFromVendorClassIDFilter",
-                    syntax: &syntax::S76,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DestMACFromVendorClassIDFilterExclude",
-                    syntax: &syntax::S73,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DestMACFromVendorClassIDFilterv6",
-                    syntax: &syntax::S75,
+                    name: s(2580, 8),
+                    syntax: 71,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestMACFromVendorClassIDMode",
-                    syntax: &syntax::S77,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DestMask",
-                    syntax: &syntax::S78,
+                    name: s(2588, 6),
+                    syntax: 72,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestPort",
-                    syntax: &syntax::S79,
+                    name: s(2594, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestPortExclude",
-                    syntax: &syntax::S26,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DestPortRangeMax",
-                    syntax: &syntax::S79,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(2607, 27),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EthertypeFilterExclude",
-                    syntax: &syntax::S73,
+                    name: s(2634, 24),
+                    syntax: 74,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EthertypeFilterList",
-                    syntax: &syntax::S80,
+                    name: s(2658, 25),
+                    syntax: 75,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S68,
+                    name: s(2683, 32),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S81,
+                    name: s(2715, 28),
+                    syntax: 75,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S82,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "ProtocolExclude",
-                    syntax: &syntax::S26,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SourceIP",
-                    syntax: &syntax::S72,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SourceIPExclude",
-                    syntax: &syntax::S26,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SourceMACAddressFilterExclude",
-                    syntax: &syntax::S73,
+                    name: s(2743, 35),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMACAddressFilterList",
-                    syntax: &syntax::S74,
+                    name: s(2778, 30),
+                    syntax: 76,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMACFromClientIDFilter",
-                    syntax: &syntax::S75,
+                    name: s(2808, 37),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMACFromClientIDFilterExclude",
-                    syntax: &syntax::S73,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SourceMACFromUserClassIDFilter",
-                    syntax: &syntax::S75,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SourceMACFromUserClassIDFilterExclude",
-                    syntax: &syntax::S73,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SourceMACFromVendorClassIDFilter",
-                    syntax: &syntax::S76,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SourceMACFromVendorClassIDFilterExclude",
-                    syntax: &syntax::S73,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SourceMACFromVendorClassIDFilterv6",
-                    syntax: &syntax::S75,
+                    name: s(2845, 32),
+                    syntax: 75,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMACFromVendorClassIDMode",
-                    syntax: &syntax::S77,
+                    name: s(2877, 28),
+                    syntax: 77,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMask",
-                    syntax: &syntax::S78,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SourcePort",
-                    syntax: &syntax::S79,
+                    name: s(2905, 8),
+                    syntax: 78,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePortExclude",
-                    syntax: &syntax::S26,
+                    name: s(2913, 8),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePortRangeMax",
-                    syntax: &syntax::S79,
+                    name: s(2921, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(2936, 16),
+                    syntax: 79,
+                    access: Access::ReadWrite,
+                    version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VLANIDFilter",
-                    syntax: &syntax::S83,
+                    name: s(780, 6),
+                    syntax: 26,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(2952, 22),
+                    syntax: 73,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(2974, 19),
+                    syntax: 80,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(262, 9),
+                    syntax: 68,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(2993, 5),
+                    syntax: 81,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(2441, 8),
+                    syntax: 82,
+                    access: Access::ReadWrite,
+                    version: v(2, 6, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(2998, 15),
+                    syntax: 26,
+                    access: Access::ReadWrite,
+                    version: v(2, 6, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3013, 8),
+                    syntax: 72,
+                    access: Access::ReadWrite,
+                    version: v(2, 6, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3021, 15),
+                    syntax: 26,
+                    access: Access::ReadWrite,
+                    version: v(2, 6, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3036, 29),
+                    syntax: 73,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3065, 26),
+                    syntax: 74,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3091, 27),
+                    syntax: 75,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3118, 34),
+                    syntax: 73,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3152, 30),
+                    syntax: 75,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3182, 37),
+                    syntax: 73,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3219, 32),
+                    syntax: 76,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3251, 39),
+                    syntax: 73,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3290, 34),
+                    syntax: 75,
+                    access: Access::ReadWrite,
+                    version: v(2, 2, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3324, 30),
+                    syntax: 77,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3354, 10),
+                    syntax: 78,
+                    access: Access::ReadWrite,
+                    version: v(2, 6, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3364, 10),
+                    syntax: 79,
+                    access: Access::ReadWrite,
+                    version: v(2, 6, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3374, 17),
+                    syntax: 26,
+                    access: Access::ReadWrite,
+                    version: v(2, 6, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3391, 18),
+                    syntax: 79,
+                    access: Access::ReadWrite,
+                    version: v(2, 6, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(427, 6),
+                    syntax: 65,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3409, 12),
+                    syntax: 83,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -914,12 +914,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Bridging.ProviderBridge.{i}.",
+            path: s(3421, 35),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ProviderBridgeNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(1838, 29)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -927,51 +927,51 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CVLANcomponents",
-                    syntax: &syntax::S84,
+                    name: s(3456, 15),
+                    syntax: 84,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SVLANcomponent",
-                    syntax: &syntax::S85,
+                    name: s(3471, 14),
+                    syntax: 85,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S86,
+                    name: s(2207, 4),
+                    syntax: 86,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM

@@ -10,77 +10,77 @@ pub(crate) static GROUP: Group = Group {
     name: "BulkData",
     objects: &[
         Object {
-            path: "Device.BulkData.",
+            path: s(3485, 16),
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EncodingTypes",
-                    syntax: &syntax::S87,
+                    name: s(3501, 13),
+                    syntax: 87,
                     version: v(2, 5, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EncodingTypes",
-                    syntax: &syntax::S88,
+                    name: s(3501, 13),
+                    syntax: 88,
                     version: v(2, 5, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxNumberOfParameterReferences",
-                    syntax: &syntax::S89,
+                    name: s(3514, 30),
+                    syntax: 89,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxNumberOfProfiles",
-                    syntax: &syntax::S89,
+                    name: s(3544, 19),
+                    syntax: 89,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinReportingInterval",
-                    syntax: &syntax::S28,
+                    name: s(3563, 20),
+                    syntax: 28,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ParameterWildCardSupported",
-                    syntax: &syntax::S16,
+                    name: s(3583, 26),
+                    syntax: 16,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProfileNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(3609, 22),
+                    syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocols",
-                    syntax: &syntax::S90,
+                    name: s(3631, 9),
+                    syntax: 90,
                     version: v(2, 5, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocols",
-                    syntax: &syntax::S91,
+                    name: s(3631, 9),
+                    syntax: 91,
                     version: v(2, 5, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S92,
+                    name: s(427, 6),
+                    syntax: 92,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
@@ -88,12 +88,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.BulkData.Profile.{i}.",
+            path: s(3640, 28),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ProfileNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(3609, 22)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -101,142 +101,142 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 5, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControlFileFormat",
-                    syntax: &syntax::S93,
+                    name: s(3668, 17),
+                    syntax: 93,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Controller",
-                    syntax: &syntax::S94,
+                    name: s(3685, 10),
+                    syntax: 94,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EncodingType",
-                    syntax: &syntax::S95,
+                    name: s(3695, 12),
+                    syntax: 95,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FileTransferPassword",
-                    syntax: &syntax::S96,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "FileTransferURL",
-                    syntax: &syntax::S5,
+                    name: s(3707, 20),
+                    syntax: 96,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FileTransferUsername",
-                    syntax: &syntax::S31,
+                    name: s(3727, 15),
+                    syntax: 5,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S97,
+                    name: s(3742, 20),
+                    syntax: 31,
+                    access: Access::ReadWrite,
+                    version: v(2, 5, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(876, 4),
+                    syntax: 97,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfRetainedFailedReports",
-                    syntax: &syntax::S98,
+                    name: s(3762, 29),
+                    syntax: 98,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ParameterNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(3791, 24),
+                    syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S99,
+                    name: s(2441, 8),
+                    syntax: 99,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportingInterval",
-                    syntax: &syntax::S100,
+                    name: s(3815, 17),
+                    syntax: 100,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StreamingHost",
-                    syntax: &syntax::S6,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "StreamingPort",
-                    syntax: &syntax::S101,
+                    name: s(3832, 13),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StreamingSessionID",
-                    syntax: &syntax::S102,
+                    name: s(3845, 13),
+                    syntax: 101,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeReference",
-                    syntax: &syntax::S103,
+                    name: s(3858, 18),
+                    syntax: 102,
+                    access: Access::ReadWrite,
+                    version: v(2, 5, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(3876, 13),
+                    syntax: 103,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "ForceCollection()",
+                name: s(3889, 17),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -245,10 +245,10 @@ pub(crate) static GROUP: Group = Group {
                 protocols: Protocols::USP,
             }],
             events: &[Event {
-                name: "Push!",
+                name: s(3906, 5),
                 arguments: &[Parameter {
-                    name: "Data",
-                    syntax: &syntax::S3,
+                    name: s(3911, 4),
+                    syntax: 3,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -260,40 +260,40 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.BulkData.Profile.{i}.CSVEncoding.",
+            path: s(3915, 40),
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "EscapeCharacter",
-                    syntax: &syntax::S104,
+                    name: s(3955, 15),
+                    syntax: 104,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FieldSeparator",
-                    syntax: &syntax::S105,
+                    name: s(3970, 14),
+                    syntax: 105,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportFormat",
-                    syntax: &syntax::S106,
+                    name: s(3984, 12),
+                    syntax: 106,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RowSeparator",
-                    syntax: &syntax::S107,
+                    name: s(3996, 12),
+                    syntax: 107,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RowTimestamp",
-                    syntax: &syntax::S108,
+                    name: s(4008, 12),
+                    syntax: 108,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
@@ -302,93 +302,93 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.BulkData.Profile.{i}.HTTP.",
+            path: s(4020, 33),
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "Compression",
-                    syntax: &syntax::S109,
+                    name: s(4053, 11),
+                    syntax: 109,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CompressionsSupported",
-                    syntax: &syntax::S110,
+                    name: s(4064, 21),
+                    syntax: 110,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Method",
-                    syntax: &syntax::S111,
+                    name: s(4085, 6),
+                    syntax: 111,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MethodsSupported",
-                    syntax: &syntax::S112,
+                    name: s(4091, 16),
+                    syntax: 112,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S9,
+                    name: s(282, 8),
+                    syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PersistAcrossReboot",
-                    syntax: &syntax::S26,
+                    name: s(4107, 19),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestURIParameterNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4126, 34),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetryEnable",
-                    syntax: &syntax::S26,
+                    name: s(4160, 11),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetryIntervalMultiplier",
-                    syntax: &syntax::S113,
+                    name: s(4171, 23),
+                    syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetryMinimumWaitInterval",
-                    syntax: &syntax::S114,
+                    name: s(4194, 24),
+                    syntax: 114,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "URL",
-                    syntax: &syntax::S5,
+                    name: s(4218, 3),
+                    syntax: 5,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UseDateHeader",
-                    syntax: &syntax::S73,
+                    name: s(4221, 13),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S6,
+                    name: s(290, 8),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
@@ -397,23 +397,23 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.BulkData.Profile.{i}.HTTP.RequestURIParameter.{i}.",
+            path: s(4234, 57),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RequestURIParameterNumberOfEntries"),
+            num_entries_parameter: Some(s(4126, 34)),
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reference",
-                    syntax: &syntax::S115,
+                    name: s(4291, 9),
+                    syntax: 115,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
@@ -422,19 +422,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.BulkData.Profile.{i}.JSONEncoding.",
+            path: s(4300, 41),
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "ReportFormat",
-                    syntax: &syntax::S116,
+                    name: s(3984, 12),
+                    syntax: 116,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportTimestamp",
-                    syntax: &syntax::S108,
+                    name: s(4341, 15),
+                    syntax: 108,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
@@ -443,33 +443,33 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.BulkData.Profile.{i}.MQTT.",
+            path: s(4356, 33),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "PublishQoS",
-                    syntax: &syntax::S117,
+                    name: s(4389, 10),
+                    syntax: 117,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PublishRetain",
-                    syntax: &syntax::S26,
+                    name: s(4399, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PublishTopic",
-                    syntax: &syntax::S118,
+                    name: s(4412, 12),
+                    syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reference",
-                    syntax: &syntax::S119,
+                    name: s(4291, 9),
+                    syntax: 119,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -478,30 +478,30 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.BulkData.Profile.{i}.Parameter.{i}.",
+            path: s(4424, 42),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ParameterNumberOfEntries"),
+            num_entries_parameter: Some(s(3791, 24)),
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "Exclude",
-                    syntax: &syntax::S26,
+                    name: s(4466, 7),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reference",
-                    syntax: &syntax::S115,
+                    name: s(4291, 9),
+                    syntax: 115,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM

@@ -8,28 +8,28 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "CaptivePortal",
     objects: &[Object {
-        path: "Device.CaptivePortal.",
+        path: s(4511, 21),
         parameters: &[
             Parameter {
-                name: "AllowedList",
-                syntax: &syntax::S121,
+                name: s(4532, 11),
+                syntax: 121,
                 access: Access::ReadWrite,
                 ..PARAM
             },
             Parameter {
-                name: "Enable",
-                syntax: &syntax::S16,
+                name: s(780, 6),
+                syntax: 16,
                 access: Access::ReadWrite,
                 ..PARAM
             },
             Parameter {
-                name: "Status",
-                syntax: &syntax::S122,
+                name: s(427, 6),
+                syntax: 122,
                 ..PARAM
             },
             Parameter {
-                name: "URL",
-                syntax: &syntax::S5,
+                name: s(4218, 3),
+                syntax: 5,
                 access: Access::ReadWrite,
                 ..PARAM
             },

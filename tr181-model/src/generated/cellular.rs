@@ -10,31 +10,31 @@ pub(crate) static GROUP: Group = Group {
     name: "Cellular",
     objects: &[
         Object {
-            path: "Device.Cellular.",
+            path: s(4543, 16),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "AccessPointNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4559, 26),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4585, 24),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RoamingEnabled",
-                    syntax: &syntax::S16,
+                    name: s(4609, 14),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RoamingStatus",
-                    syntax: &syntax::S123,
+                    name: s(4623, 13),
+                    syntax: 123,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -42,12 +42,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Cellular.AccessPoint.{i}.",
+            path: s(4636, 32),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AccessPointNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(4559, 26)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -61,80 +61,80 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "APN",
-                    syntax: &syntax::S31,
+                    name: s(4668, 3),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPVersion",
-                    syntax: &syntax::S124,
+                    name: s(4671, 9),
+                    syntax: 124,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S125,
+                    name: s(262, 9),
+                    syntax: 125,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S9,
+                    name: s(282, 8),
+                    syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Proxy",
-                    syntax: &syntax::S126,
+                    name: s(4680, 5),
+                    syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProxyPort",
-                    syntax: &syntax::S127,
+                    name: s(4685, 9),
+                    syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S128,
+                    name: s(2207, 4),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S6,
+                    name: s(290, 8),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -143,10 +143,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Cellular.Interface.{i}.",
+            path: s(4694, 30),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceNumberOfEntries"),
+            num_entries_parameter: Some(s(4585, 24)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -160,142 +160,142 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AvailableNetworks",
-                    syntax: &syntax::S129,
+                    name: s(4724, 17),
+                    syntax: 129,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentAccessTechnology",
-                    syntax: &syntax::S130,
+                    name: s(4741, 23),
+                    syntax: 130,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamMaxBitRate",
-                    syntax: &syntax::S131,
+                    name: s(4764, 20),
+                    syntax: 131,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IMEI",
-                    syntax: &syntax::S132,
+                    name: s(4784, 4),
+                    syntax: 132,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NetworkInUse",
-                    syntax: &syntax::S134,
+                    name: s(4788, 12),
+                    syntax: 134,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NetworkRequested",
-                    syntax: &syntax::S135,
+                    name: s(4800, 16),
+                    syntax: 135,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PreferredAccessTechnology",
-                    syntax: &syntax::S136,
+                    name: s(4816, 25),
+                    syntax: 136,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RSRP",
-                    syntax: &syntax::S137,
+                    name: s(4841, 4),
+                    syntax: 137,
                     version: v(2, 14, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RSRQ",
-                    syntax: &syntax::S137,
+                    name: s(4845, 4),
+                    syntax: 137,
                     version: v(2, 14, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RSSI",
-                    syntax: &syntax::S137,
+                    name: s(4849, 4),
+                    syntax: 137,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SIMReferenceList",
-                    syntax: &syntax::S138,
+                    name: s(4853, 16),
+                    syntax: 138,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedAccessTechnologies",
-                    syntax: &syntax::S140,
+                    name: s(4869, 27),
+                    syntax: 140,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
+                    name: s(4896, 8),
+                    syntax: 16,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamMaxBitRate",
-                    syntax: &syntax::S131,
+                    name: s(4904, 18),
+                    syntax: 131,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -303,18 +303,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Cellular.Interface.{i}.SMS.",
+            path: s(4922, 34),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "MessageNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4956, 22),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StorageNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4978, 22),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -322,19 +322,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Cellular.Interface.{i}.SMS.Incoming.",
+            path: s(5000, 43),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "CapacityLimit",
-                    syntax: &syntax::S89,
+                    name: s(5043, 13),
+                    syntax: 89,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StorageRef",
-                    syntax: &syntax::S141,
+                    name: s(5056, 10),
+                    syntax: 141,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -343,11 +343,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Cellular.Interface.{i}.SMS.Message.{i}.",
+            path: s(5066, 46),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MessageNumberOfEntries"),
+            num_entries_parameter: Some(s(4956, 22)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -355,60 +355,60 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Receiver",
-                    syntax: &syntax::S3,
+                    name: s(5112, 8),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Sender",
-                    syntax: &syntax::S3,
+                    name: s(5120, 6),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S142,
+                    name: s(427, 6),
+                    syntax: 142,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StorageRef",
-                    syntax: &syntax::S141,
+                    name: s(5056, 10),
+                    syntax: 141,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Text",
-                    syntax: &syntax::S3,
+                    name: s(5126, 4),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S143,
+                    name: s(2207, 4),
+                    syntax: 143,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -416,19 +416,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Cellular.Interface.{i}.SMS.Outgoing.",
+            path: s(5139, 43),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "CapacityLimit",
-                    syntax: &syntax::S89,
+                    name: s(5043, 13),
+                    syntax: 89,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StorageRef",
-                    syntax: &syntax::S141,
+                    name: s(5056, 10),
+                    syntax: 141,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -437,10 +437,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Cellular.Interface.{i}.SMS.Storage.{i}.",
+            path: s(5182, 46),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("StorageNumberOfEntries"),
+            num_entries_parameter: Some(s(4978, 22)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -448,43 +448,43 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AvailableCapacity",
-                    syntax: &syntax::S0,
+                    name: s(5228, 17),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Capacity",
-                    syntax: &syntax::S0,
+                    name: s(5245, 8),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Location",
-                    syntax: &syntax::S31,
+                    name: s(5253, 8),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StorageAvailable",
-                    syntax: &syntax::S16,
+                    name: s(5261, 16),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -492,125 +492,125 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Cellular.Interface.{i}.Stats.",
+            path: s(5277, 36),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1072, 22),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1094, 18),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1112, 14),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S144,
+                    name: s(1126, 10),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1291, 27),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -621,45 +621,45 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Cellular.Interface.{i}.USIM.",
+            path: s(5313, 35),
             status: Status::Deprecated,
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "ICCID",
-                    syntax: &syntax::S145,
+                    name: s(5348, 5),
+                    syntax: 145,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IMSI",
-                    syntax: &syntax::S146,
+                    name: s(5353, 4),
+                    syntax: 146,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MSISDN",
-                    syntax: &syntax::S146,
+                    name: s(5357, 6),
+                    syntax: 146,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PIN",
-                    syntax: &syntax::S147,
+                    name: s(5363, 3),
+                    syntax: 147,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PINCheck",
-                    syntax: &syntax::S148,
+                    name: s(5366, 8),
+                    syntax: 148,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S149,
+                    name: s(427, 6),
+                    syntax: 149,
                     version: v(2, 8, 0),
                     ..PARAM
                 },

@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "CollectionDevice",
     objects: &[
         Object {
-            path: "Device.CollectionDevice.{i}.",
+            path: s(5374, 28),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CollectionDeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(7, 31)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -22,107 +22,107 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DataElementsDeviceRef",
-                    syntax: &syntax::S150,
+                    name: s(5402, 21),
+                    syntax: 150,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "GhnAssociatedDeviceRef",
-                    syntax: &syntax::S151,
+                    name: s(5423, 22),
+                    syntax: 151,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HPNAAssociatedDeviceRef",
-                    syntax: &syntax::S152,
+                    name: s(5445, 23),
+                    syntax: 152,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HomePlugAssociatedDeviceRef",
-                    syntax: &syntax::S153,
+                    name: s(5468, 27),
+                    syntax: 153,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostDeviceRef",
-                    syntax: &syntax::S154,
+                    name: s(5495, 13),
+                    syntax: 154,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IEEE1905DeviceRef",
-                    syntax: &syntax::S155,
+                    name: s(5508, 17),
+                    syntax: 155,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsNativeDevice",
-                    syntax: &syntax::S16,
+                    name: s(5525, 14),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LLDPDeviceRef",
-                    syntax: &syntax::S156,
+                    name: s(5539, 13),
+                    syntax: 156,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MoCAAssociatedDeviceRef",
-                    syntax: &syntax::S157,
+                    name: s(5552, 23),
+                    syntax: 157,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ThreadAssociatedNodeRef",
-                    syntax: &syntax::S158,
+                    name: s(5575, 23),
+                    syntax: 158,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPAAssociatedDeviceRef",
-                    syntax: &syntax::S159,
+                    name: s(5598, 22),
+                    syntax: 159,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPDeviceRef",
-                    syntax: &syntax::S160,
+                    name: s(5620, 13),
+                    syntax: 160,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "WiFiAssociatedDeviceRef",
-                    syntax: &syntax::S161,
+                    name: s(5633, 23),
+                    syntax: 161,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ZigBeeAssociatedDeviceRef",
-                    syntax: &syntax::S162,
+                    name: s(5656, 25),
+                    syntax: 162,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -131,10 +131,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.CollectionDevice.{i}.",
+            path: s(5374, 28),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CollectionDeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(7, 31)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -143,114 +143,114 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DataElementsDeviceRef",
-                    syntax: &syntax::S150,
+                    name: s(5402, 21),
+                    syntax: 150,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "GhnAssociatedDeviceRef",
-                    syntax: &syntax::S151,
+                    name: s(5423, 22),
+                    syntax: 151,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HPNAAssociatedDeviceRef",
-                    syntax: &syntax::S152,
+                    name: s(5445, 23),
+                    syntax: 152,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HomePlugAssociatedDeviceRef",
-                    syntax: &syntax::S153,
+                    name: s(5468, 27),
+                    syntax: 153,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostDeviceRef",
-                    syntax: &syntax::S154,
+                    name: s(5495, 13),
+                    syntax: 154,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IEEE1905DeviceRef",
-                    syntax: &syntax::S155,
+                    name: s(5508, 17),
+                    syntax: 155,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsNativeDevice",
-                    syntax: &syntax::S16,
+                    name: s(5525, 14),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LLDPDeviceRef",
-                    syntax: &syntax::S156,
+                    name: s(5539, 13),
+                    syntax: 156,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MoCAAssociatedDeviceRef",
-                    syntax: &syntax::S157,
+                    name: s(5552, 23),
+                    syntax: 157,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProxiedDeviceRef",
-                    syntax: &syntax::S163,
+                    name: s(5681, 16),
+                    syntax: 163,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ThreadAssociatedNodeRef",
-                    syntax: &syntax::S158,
+                    name: s(5575, 23),
+                    syntax: 158,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPAAssociatedDeviceRef",
-                    syntax: &syntax::S159,
+                    name: s(5598, 22),
+                    syntax: 159,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPDeviceRef",
-                    syntax: &syntax::S160,
+                    name: s(5620, 13),
+                    syntax: 160,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "WiFiAssociatedDeviceRef",
-                    syntax: &syntax::S161,
+                    name: s(5633, 23),
+                    syntax: 161,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ZigBeeAssociatedDeviceRef",
-                    syntax: &syntax::S162,
+                    name: s(5656, 25),
+                    syntax: 162,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM

@@ -8,12 +8,12 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "CWMPManagementServer",
     objects: &[Object {
-        path: "Device.CWMPManagementServer.",
+        path: s(4473, 28),
         version: v(2, 15, 0),
         protocols: Protocols::USP,
         parameters: &[Parameter {
-            name: "EnableCWMP",
-            syntax: &syntax::S120,
+            name: s(4501, 10),
+            syntax: 120,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,

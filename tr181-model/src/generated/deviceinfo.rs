@@ -10,183 +10,183 @@ pub(crate) static GROUP: Group = Group {
     name: "DeviceInfo",
     objects: &[
         Object {
-            path: "Device.DeviceInfo.",
+            path: s(15354, 18),
             parameters: &[
                 Parameter {
-                    name: "ActiveFirmwareImage",
-                    syntax: &syntax::S347,
+                    name: s(15372, 19),
+                    syntax: 347,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdditionalHardwareVersion",
-                    syntax: &syntax::S348,
+                    name: s(15391, 25),
+                    syntax: 348,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdditionalSoftwareVersion",
-                    syntax: &syntax::S348,
+                    name: s(15416, 25),
+                    syntax: 348,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BootFirmwareImage",
-                    syntax: &syntax::S347,
+                    name: s(15441, 17),
+                    syntax: 347,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CID",
-                    syntax: &syntax::S349,
+                    name: s(15458, 3),
+                    syntax: 349,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceCategory",
-                    syntax: &syntax::S128,
+                    name: s(15472, 14),
+                    syntax: 128,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceImageNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15486, 26),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirmwareImageNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15512, 28),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirstUseDate",
-                    syntax: &syntax::S10,
+                    name: s(15540, 12),
+                    syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FriendlyName",
-                    syntax: &syntax::S335,
+                    name: s(15552, 12),
+                    syntax: 335,
                     access: Access::ReadWrite,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HardwareVersion",
-                    syntax: &syntax::S31,
+                    name: s(15564, 15),
+                    syntax: 31,
                     forced_inform: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostName",
-                    syntax: &syntax::S97,
+                    name: s(8997, 8),
+                    syntax: 97,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LocationNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15579, 23),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LogRotateNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15602, 24),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Manufacturer",
-                    syntax: &syntax::S31,
+                    name: s(15626, 12),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManufacturerOUI",
-                    syntax: &syntax::S349,
+                    name: s(15638, 15),
+                    syntax: 349,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxNumberOfActivateTimeWindows",
-                    syntax: &syntax::S350,
+                    name: s(15653, 30),
+                    syntax: 350,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModelName",
-                    syntax: &syntax::S31,
+                    name: s(15683, 9),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModelNumber",
-                    syntax: &syntax::S31,
+                    name: s(15692, 11),
+                    syntax: 31,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PEN",
-                    syntax: &syntax::S351,
+                    name: s(15703, 3),
+                    syntax: 351,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProcessorNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15706, 24),
+                    syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProductClass",
-                    syntax: &syntax::S31,
+                    name: s(15730, 12),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProvisioningCode",
-                    syntax: &syntax::S31,
+                    name: s(15742, 16),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     forced_inform: true,
                     active_notify: ActiveNotify::ForceEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S31,
+                    name: s(15758, 12),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SoftwareVersion",
-                    syntax: &syntax::S31,
+                    name: s(15770, 15),
+                    syntax: 31,
                     forced_inform: true,
                     active_notify: ActiveNotify::ForceEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedDataModelNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15785, 33),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpTime",
-                    syntax: &syntax::S28,
+                    name: s(15818, 6),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorConfigFileNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15824, 31),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorLogFileNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15855, 28),
+                    syntax: 0,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
@@ -194,10 +194,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.DeviceImageFile.{i}.",
+            path: s(15883, 38),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DeviceImageNumberOfEntries"),
+            num_entries_parameter: Some(s(15486, 26)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -211,30 +211,30 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 11, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Image",
-                    syntax: &syntax::S352,
+                    name: s(15921, 5),
+                    syntax: 352,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Location",
-                    syntax: &syntax::S353,
+                    name: s(5253, 8),
+                    syntax: 353,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
@@ -242,10 +242,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.FirmwareImage.{i}.",
+            path: s(15926, 36),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("FirmwareImageNumberOfEntries"),
+            num_entries_parameter: Some(s(15512, 28)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -253,92 +253,92 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Available",
-                    syntax: &syntax::S16,
+                    name: s(15962, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BootFailureLog",
-                    syntax: &syntax::S3,
+                    name: s(15971, 14),
+                    syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S354,
+                    name: s(427, 6),
+                    syntax: 354,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S31,
+                    name: s(15985, 7),
+                    syntax: 31,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "Activate()",
+                    name: s(15992, 10),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "TimeWindow.{i}.End",
-                            syntax: &syntax::S28,
+                            name: s(16002, 18),
+                            syntax: 28,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TimeWindow.{i}.MaxRetries",
-                            syntax: &syntax::S355,
+                            name: s(16020, 25),
+                            syntax: 355,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TimeWindow.{i}.Mode",
-                            syntax: &syntax::S356,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "TimeWindow.{i}.Start",
-                            syntax: &syntax::S28,
+                            name: s(16045, 19),
+                            syntax: 356,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TimeWindow.{i}.UserMessage",
-                            syntax: &syntax::S3,
+                            name: s(16064, 20),
+                            syntax: 28,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            mandatory: true,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(16084, 26),
+                            syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -350,56 +350,56 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "Download()",
+                    name: s(16110, 10),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "AutoActivate",
-                            syntax: &syntax::S16,
+                            name: s(16120, 12),
+                            syntax: 16,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "CheckSum",
-                            syntax: &syntax::S357,
+                            name: s(16132, 8),
+                            syntax: 357,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "CheckSumAlgorithm",
-                            syntax: &syntax::S358,
+                            name: s(16140, 17),
+                            syntax: 358,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "FileSize",
-                            syntax: &syntax::S0,
+                            name: s(16157, 8),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Password",
-                            syntax: &syntax::S6,
+                            name: s(282, 8),
+                            syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "URL",
-                            syntax: &syntax::S5,
+                            name: s(4218, 3),
+                            syntax: 5,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Username",
-                            syntax: &syntax::S6,
+                            name: s(290, 8),
+                            syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -414,57 +414,57 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.KernelFaults.",
+            path: s(16165, 31),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "KernelFaultNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(16196, 26),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastUpgradeCount",
-                    syntax: &syntax::S0,
+                    name: s(16222, 16),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxKernelFaultEntries",
-                    syntax: &syntax::S0,
+                    name: s(16238, 21),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinFreeSpace",
-                    syntax: &syntax::S359,
+                    name: s(16259, 12),
+                    syntax: 359,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PreviousBootCount",
-                    syntax: &syntax::S0,
+                    name: s(16271, 17),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RotateKernelFaultEntries",
-                    syntax: &syntax::S16,
+                    name: s(16288, 24),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StoragePath",
-                    syntax: &syntax::S3,
+                    name: s(16312, 11),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "RemoveAllKernelFaults()",
+                name: s(16323, 23),
                 is_async: true,
                 input: &[],
                 output: &[],
@@ -475,10 +475,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.KernelFaults.KernelFault.{i}.",
+            path: s(16346, 47),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("KernelFaultNumberOfEntries"),
+            num_entries_parameter: Some(s(16196, 26)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -486,61 +486,61 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FaultLocation",
-                    syntax: &syntax::S3,
+                    name: s(16393, 13),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirmwareVersion",
-                    syntax: &syntax::S3,
+                    name: s(10540, 15),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastInstruction",
-                    syntax: &syntax::S3,
+                    name: s(16406, 15),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProcessName",
-                    syntax: &syntax::S3,
+                    name: s(16421, 11),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reason",
-                    syntax: &syntax::S3,
+                    name: s(181, 6),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "Remove()",
+                    name: s(16432, 8),
                     is_async: true,
                     input: &[],
                     output: &[],
@@ -549,28 +549,28 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "Upload()",
+                    name: s(16440, 8),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "Password",
-                            syntax: &syntax::S6,
+                            name: s(282, 8),
+                            syntax: 6,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "URL",
-                            syntax: &syntax::S5,
+                            name: s(4218, 3),
+                            syntax: 5,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Username",
-                            syntax: &syntax::S6,
+                            name: s(290, 8),
+                            syntax: 6,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
@@ -586,11 +586,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.Location.{i}.",
+            path: s(16448, 31),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("LocationNumberOfEntries"),
+            num_entries_parameter: Some(s(15579, 23)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Source", "ExternalSource"],
@@ -598,33 +598,33 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "AcquiredTime",
-                    syntax: &syntax::S10,
+                    name: s(16479, 12),
+                    syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DataObject",
-                    syntax: &syntax::S360,
+                    name: s(16491, 10),
+                    syntax: 360,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExternalProtocol",
-                    syntax: &syntax::S361,
+                    name: s(16501, 16),
+                    syntax: 361,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExternalSource",
-                    syntax: &syntax::S3,
+                    name: s(16517, 14),
+                    syntax: 3,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Source",
-                    syntax: &syntax::S362,
+                    name: s(16531, 6),
+                    syntax: 362,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
@@ -632,12 +632,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.LogRotate.{i}.",
+            path: s(16537, 32),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("LogRotateNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(15602, 24)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -651,72 +651,72 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Compression",
-                    syntax: &syntax::S363,
+                    name: s(4053, 11),
+                    syntax: 363,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LogFileNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(16569, 22),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxFileSize",
-                    syntax: &syntax::S359,
+                    name: s(16591, 11),
+                    syntax: 359,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S3,
+                    name: s(876, 4),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfFiles",
-                    syntax: &syntax::S19,
+                    name: s(16602, 13),
+                    syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Retention",
-                    syntax: &syntax::S364,
+                    name: s(16615, 9),
+                    syntax: 364,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RollOver",
-                    syntax: &syntax::S364,
+                    name: s(16624, 8),
+                    syntax: 364,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -725,10 +725,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.LogRotate.{i}.LogFile.{i}.",
+            path: s(16632, 44),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("LogFileNumberOfEntries"),
+            num_entries_parameter: Some(s(16569, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -742,37 +742,37 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S10,
+                    name: s(847, 10),
+                    syntax: 10,
                     version: v(2, 17, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Size",
-                    syntax: &syntax::S365,
+                    name: s(16676, 4),
+                    syntax: 365,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -780,29 +780,29 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.MemoryStatus.",
+            path: s(16680, 31),
             parameters: &[
                 Parameter {
-                    name: "Free",
-                    syntax: &syntax::S359,
+                    name: s(16711, 4),
+                    syntax: 359,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FreePersistent",
-                    syntax: &syntax::S359,
+                    name: s(16715, 14),
+                    syntax: 359,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Total",
-                    syntax: &syntax::S359,
+                    name: s(16729, 5),
+                    syntax: 359,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalPersistent",
-                    syntax: &syntax::S359,
+                    name: s(16734, 15),
+                    syntax: 359,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -810,81 +810,81 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.MemoryStatus.MemoryMonitor.",
+            path: s(16749, 45),
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: "CriticalFallThreshold",
-                    syntax: &syntax::S366,
+                    name: s(16794, 21),
+                    syntax: 366,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CriticalFallTimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(16815, 21),
+                    syntax: 10,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CriticalRiseThreshold",
-                    syntax: &syntax::S367,
+                    name: s(16836, 21),
+                    syntax: 367,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CriticalRiseTimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(16857, 21),
+                    syntax: 10,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S368,
+                    name: s(780, 6),
+                    syntax: 368,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableCriticalLog",
-                    syntax: &syntax::S368,
+                    name: s(16878, 17),
+                    syntax: 368,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FilePath",
-                    syntax: &syntax::S3,
+                    name: s(16895, 8),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MemUtilization",
-                    syntax: &syntax::S369,
+                    name: s(16903, 14),
+                    syntax: 369,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PollingInterval",
-                    syntax: &syntax::S28,
+                    name: s(16917, 15),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorLogFileRef",
-                    syntax: &syntax::S370,
+                    name: s(16932, 16),
+                    syntax: 370,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
             ],
             events: &[Event {
-                name: "MemoryCriticalState!",
+                name: s(16948, 20),
                 arguments: &[Parameter {
-                    name: "MemUtilization",
-                    syntax: &syntax::S369,
+                    name: s(16903, 14),
+                    syntax: 369,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -896,37 +896,37 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.NetworkProperties.",
+            path: s(16968, 36),
             parameters: &[
                 Parameter {
-                    name: "MaxTCPWindowSize",
-                    syntax: &syntax::S365,
+                    name: s(17004, 16),
+                    syntax: 365,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TCPImplementation",
-                    syntax: &syntax::S371,
+                    name: s(17020, 17),
+                    syntax: 371,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.PowerStatus.",
+            path: s(17037, 30),
             version: v(2, 19, 0),
             parameters: &[Parameter {
-                name: "PowerSensorNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(17067, 26),
+                syntax: 0,
                 version: v(2, 19, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.PowerStatus.PowerSensor.{i}.",
+            path: s(17093, 46),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PowerSensorNumberOfEntries"),
+            num_entries_parameter: Some(s(17067, 26)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -940,62 +940,62 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Current",
-                    syntax: &syntax::S372,
+                    name: s(17139, 7),
+                    syntax: 372,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastUpdate",
-                    syntax: &syntax::S10,
+                    name: s(9751, 10),
+                    syntax: 10,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S3,
+                    name: s(876, 4),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Power",
-                    syntax: &syntax::S373,
+                    name: s(10233, 5),
+                    syntax: 373,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Voltage",
-                    syntax: &syntax::S374,
+                    name: s(17146, 7),
+                    syntax: 374,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -1003,57 +1003,57 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.ProcessFaults.",
+            path: s(17153, 32),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "LastUpgradeCount",
-                    syntax: &syntax::S0,
+                    name: s(16222, 16),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxProcessFaultEntries",
-                    syntax: &syntax::S0,
+                    name: s(17185, 22),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinFreeSpace",
-                    syntax: &syntax::S359,
+                    name: s(16259, 12),
+                    syntax: 359,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PreviousBootCount",
-                    syntax: &syntax::S0,
+                    name: s(16271, 17),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProcessFaultNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(17207, 27),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RotateProcessFaultEntries",
-                    syntax: &syntax::S16,
+                    name: s(17234, 25),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StoragePath",
-                    syntax: &syntax::S3,
+                    name: s(16312, 11),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "RemoveAllProcessFaults()",
+                name: s(17259, 24),
                 is_async: true,
                 input: &[],
                 output: &[],
@@ -1064,10 +1064,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.ProcessFaults.ProcessFault.{i}.",
+            path: s(17283, 49),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ProcessFaultNumberOfEntries"),
+            num_entries_parameter: Some(s(17207, 27)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -1075,67 +1075,67 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Arguments",
-                    syntax: &syntax::S3,
+                    name: s(17332, 9),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FaultLocation",
-                    syntax: &syntax::S3,
+                    name: s(16393, 13),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirmwareVersion",
-                    syntax: &syntax::S3,
+                    name: s(10540, 15),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProcessID",
-                    syntax: &syntax::S3,
+                    name: s(17341, 9),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProcessName",
-                    syntax: &syntax::S3,
+                    name: s(16421, 11),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reason",
-                    syntax: &syntax::S3,
+                    name: s(181, 6),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "Remove()",
+                    name: s(16432, 8),
                     is_async: true,
                     input: &[],
                     output: &[],
@@ -1144,28 +1144,28 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "Upload()",
+                    name: s(16440, 8),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "Password",
-                            syntax: &syntax::S6,
+                            name: s(282, 8),
+                            syntax: 6,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "URL",
-                            syntax: &syntax::S5,
+                            name: s(4218, 3),
+                            syntax: 5,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Username",
-                            syntax: &syntax::S6,
+                            name: s(290, 8),
+                            syntax: 6,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
@@ -1181,33 +1181,33 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.ProcessStatus.",
+            path: s(17350, 32),
             parameters: &[
                 Parameter {
-                    name: "CPUNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(17382, 18),
+                    syntax: 0,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CPUUsage",
-                    syntax: &syntax::S369,
+                    name: s(17400, 8),
+                    syntax: 369,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProcessNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(17408, 22),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.ProcessStatus.CPU.{i}.",
+            path: s(17430, 40),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CPUNumberOfEntries"),
+            num_entries_parameter: Some(s(17382, 18)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1221,138 +1221,138 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CPUUtilization",
-                    syntax: &syntax::S369,
+                    name: s(17470, 14),
+                    syntax: 369,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CriticalFallThreshold",
-                    syntax: &syntax::S366,
+                    name: s(16794, 21),
+                    syntax: 366,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CriticalFallTimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(16815, 21),
+                    syntax: 10,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CriticalRiseThreshold",
-                    syntax: &syntax::S367,
+                    name: s(16836, 21),
+                    syntax: 367,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CriticalRiseTimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(16857, 21),
+                    syntax: 10,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S368,
+                    name: s(780, 6),
+                    syntax: 368,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableCriticalLog",
-                    syntax: &syntax::S368,
+                    name: s(16878, 17),
+                    syntax: 368,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FilePath",
-                    syntax: &syntax::S3,
+                    name: s(16895, 8),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IdleModeUtilization",
-                    syntax: &syntax::S369,
+                    name: s(17484, 19),
+                    syntax: 369,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumSamples",
-                    syntax: &syntax::S375,
+                    name: s(17503, 10),
+                    syntax: 375,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PollInterval",
-                    syntax: &syntax::S376,
+                    name: s(17513, 12),
+                    syntax: 376,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SystemModeUtilization",
-                    syntax: &syntax::S369,
+                    name: s(17525, 21),
+                    syntax: 369,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpTime",
-                    syntax: &syntax::S28,
+                    name: s(15818, 6),
+                    syntax: 28,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UserModeUtilization",
-                    syntax: &syntax::S369,
+                    name: s(17546, 19),
+                    syntax: 369,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorLogFileRef",
-                    syntax: &syntax::S370,
+                    name: s(16932, 16),
+                    syntax: 370,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
             ],
             events: &[Event {
-                name: "CPUCriticalState!",
+                name: s(17565, 17),
                 arguments: &[
                     Parameter {
-                        name: "CPUUtilization",
-                        syntax: &syntax::S369,
+                        name: s(17470, 14),
+                        syntax: 369,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Name",
-                        syntax: &syntax::S6,
+                        name: s(876, 4),
+                        syntax: 6,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1365,45 +1365,45 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.ProcessStatus.Process.{i}.",
+            path: s(17582, 44),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ProcessNumberOfEntries"),
+            num_entries_parameter: Some(s(17408, 22)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["PID"],
             }],
             parameters: &[
                 Parameter {
-                    name: "CPUTime",
-                    syntax: &syntax::S21,
+                    name: s(17626, 7),
+                    syntax: 21,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Command",
-                    syntax: &syntax::S6,
+                    name: s(17633, 7),
+                    syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PID",
-                    syntax: &syntax::S0,
+                    name: s(17640, 3),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Priority",
-                    syntax: &syntax::S377,
+                    name: s(2098, 8),
+                    syntax: 377,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Size",
-                    syntax: &syntax::S359,
+                    name: s(16676, 4),
+                    syntax: 359,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "State",
-                    syntax: &syntax::S378,
+                    name: s(17643, 5),
+                    syntax: 378,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
@@ -1411,10 +1411,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.Processor.{i}.",
+            path: s(17648, 32),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ProcessorNumberOfEntries"),
+            num_entries_parameter: Some(s(15706, 24)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -1423,24 +1423,24 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 1, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 3, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Architecture",
-                    syntax: &syntax::S379,
+                    name: s(17680, 12),
+                    syntax: 379,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
@@ -1448,34 +1448,34 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.ProxierInfo.",
+            path: s(17692, 30),
             version: v(2, 3, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "ManufacturerOUI",
-                    syntax: &syntax::S349,
+                    name: s(15638, 15),
+                    syntax: 349,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProductClass",
-                    syntax: &syntax::S31,
+                    name: s(15730, 12),
+                    syntax: 31,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProxyProtocol",
-                    syntax: &syntax::S380,
+                    name: s(17722, 13),
+                    syntax: 380,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S31,
+                    name: s(15758, 12),
+                    syntax: 31,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -1484,63 +1484,63 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.Reboots.",
+            path: s(17735, 26),
             version: v(2, 18, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "BootCount",
-                    syntax: &syntax::S0,
+                    name: s(17761, 9),
+                    syntax: 0,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ColdBootCount",
-                    syntax: &syntax::S0,
+                    name: s(17770, 13),
+                    syntax: 0,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentVersionBootCount",
-                    syntax: &syntax::S0,
+                    name: s(17783, 23),
+                    syntax: 0,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxRebootEntries",
-                    syntax: &syntax::S89,
+                    name: s(17806, 16),
+                    syntax: 89,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RebootNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(17822, 21),
+                    syntax: 0,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "WarmBootCount",
-                    syntax: &syntax::S0,
+                    name: s(17843, 13),
+                    syntax: 0,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "WatchdogBootCount",
-                    syntax: &syntax::S0,
+                    name: s(17856, 17),
+                    syntax: 0,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "RemoveAllReboots()",
+                name: s(17873, 18),
                 is_async: true,
                 input: &[],
                 output: &[],
@@ -1551,10 +1551,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.Reboots.Reboot.{i}.",
+            path: s(17891, 37),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RebootNumberOfEntries"),
+            num_entries_parameter: Some(s(17822, 21)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1569,44 +1569,44 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Cause",
-                    syntax: &syntax::S15,
+                    name: s(176, 5),
+                    syntax: 15,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirmwareUpdated",
-                    syntax: &syntax::S16,
+                    name: s(511, 15),
+                    syntax: 16,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reason",
-                    syntax: &syntax::S381,
+                    name: s(181, 6),
+                    syntax: 381,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Remove()",
+                name: s(16432, 8),
                 is_async: true,
                 input: &[],
                 output: &[],
@@ -1617,10 +1617,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.SupportedDataModel.{i}.",
+            path: s(17928, 41),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SupportedDataModelNumberOfEntries"),
+            num_entries_parameter: Some(s(15785, 33)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1638,34 +1638,34 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Features",
-                    syntax: &syntax::S128,
+                    name: s(17969, 8),
+                    syntax: 128,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "URL",
-                    syntax: &syntax::S5,
+                    name: s(4218, 3),
+                    syntax: 5,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "URN",
-                    syntax: &syntax::S6,
+                    name: s(17977, 3),
+                    syntax: 6,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UUID",
-                    syntax: &syntax::S382,
+                    name: s(17980, 4),
+                    syntax: 382,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -1674,19 +1674,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.TemperatureStatus.",
+            path: s(17984, 36),
             parameters: &[Parameter {
-                name: "TemperatureSensorNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(18020, 32),
+                syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.TemperatureStatus.TemperatureSensor.{i}.",
+            path: s(18052, 58),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TemperatureSensorNumberOfEntries"),
+            num_entries_parameter: Some(s(18020, 32)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1699,113 +1699,113 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 3, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighAlarmTime",
-                    syntax: &syntax::S10,
+                    name: s(18110, 13),
+                    syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighAlarmValue",
-                    syntax: &syntax::S383,
+                    name: s(18123, 14),
+                    syntax: 383,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastUpdate",
-                    syntax: &syntax::S10,
+                    name: s(9751, 10),
+                    syntax: 10,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowAlarmTime",
-                    syntax: &syntax::S10,
+                    name: s(18137, 12),
+                    syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowAlarmValue",
-                    syntax: &syntax::S383,
+                    name: s(18149, 13),
+                    syntax: 383,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxTime",
-                    syntax: &syntax::S10,
+                    name: s(18162, 7),
+                    syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxValue",
-                    syntax: &syntax::S383,
+                    name: s(18169, 8),
+                    syntax: 383,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinTime",
-                    syntax: &syntax::S10,
+                    name: s(18177, 7),
+                    syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinValue",
-                    syntax: &syntax::S383,
+                    name: s(18184, 8),
+                    syntax: 383,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PollingInterval",
-                    syntax: &syntax::S28,
+                    name: s(16917, 15),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResetTime",
-                    syntax: &syntax::S10,
+                    name: s(18192, 9),
+                    syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S383,
+                    name: s(6002, 5),
+                    syntax: 383,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -1816,10 +1816,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.VendorConfigFile.{i}.",
+            path: s(18201, 39),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("VendorConfigFileNumberOfEntries"),
+            num_entries_parameter: Some(s(15824, 31)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1832,70 +1832,70 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Date",
-                    syntax: &syntax::S10,
+                    name: s(18240, 4),
+                    syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UseForBackupRestore",
-                    syntax: &syntax::S16,
+                    name: s(18244, 19),
+                    syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S338,
+                    name: s(15985, 7),
+                    syntax: 338,
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "Backup()",
+                    name: s(18263, 8),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "Password",
-                            syntax: &syntax::S6,
+                            name: s(282, 8),
+                            syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "URL",
-                            syntax: &syntax::S5,
+                            name: s(4218, 3),
+                            syntax: 5,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Username",
-                            syntax: &syntax::S6,
+                            name: s(290, 8),
+                            syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
@@ -1908,56 +1908,56 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "Restore()",
+                    name: s(18271, 9),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "CheckSum",
-                            syntax: &syntax::S357,
+                            name: s(16132, 8),
+                            syntax: 357,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "CheckSumAlgorithm",
-                            syntax: &syntax::S358,
+                            name: s(16140, 17),
+                            syntax: 358,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "FileSize",
-                            syntax: &syntax::S0,
+                            name: s(16157, 8),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Password",
-                            syntax: &syntax::S6,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "TargetFileName",
-                            syntax: &syntax::S6,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "URL",
-                            syntax: &syntax::S5,
+                            name: s(282, 8),
+                            syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Username",
-                            syntax: &syntax::S6,
+                            name: s(18280, 14),
+                            syntax: 6,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(4218, 3),
+                            syntax: 5,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            mandatory: true,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(290, 8),
+                            syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
@@ -1973,10 +1973,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DeviceInfo.VendorLogFile.{i}.",
+            path: s(18294, 36),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("VendorLogFileNumberOfEntries"),
+            num_entries_parameter: Some(s(15855, 28)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1990,63 +1990,63 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 1, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 1, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumSize",
-                    syntax: &syntax::S365,
+                    name: s(18330, 11),
+                    syntax: 365,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Persistent",
-                    syntax: &syntax::S16,
+                    name: s(18341, 10),
+                    syntax: 16,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Upload()",
+                name: s(16440, 8),
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: "Password",
-                        syntax: &syntax::S6,
+                        name: s(282, 8),
+                        syntax: 6,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "URL",
-                        syntax: &syntax::S5,
+                        name: s(4218, 3),
+                        syntax: 5,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Username",
-                        syntax: &syntax::S6,
+                        name: s(290, 8),
+                        syntax: 6,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         mandatory: true,

@@ -10,20 +10,20 @@ pub(crate) static GROUP: Group = Group {
     name: "DHCPv4",
     objects: &[
         Object {
-            path: "Device.DHCPv4.",
+            path: s(5697, 14),
             parameters: &[Parameter {
-                name: "ClientNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(5711, 21),
+                syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Client.{i}.",
+            path: s(5732, 25),
             access: Access::ReadWrite,
             max_entries: None,
-            num_entries_parameter: Some("ClientNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(5711, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -36,118 +36,118 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthenticationProtocol",
-                    syntax: &syntax::S164,
+                    name: s(5757, 22),
+                    syntax: 164,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DHCPServer",
-                    syntax: &syntax::S165,
+                    name: s(5779, 10),
+                    syntax: 165,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DHCPStatus",
-                    syntax: &syntax::S166,
+                    name: s(5789, 10),
+                    syntax: 166,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DNSServers",
-                    syntax: &syntax::S167,
+                    name: s(5799, 10),
+                    syntax: 167,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPMark",
-                    syntax: &syntax::S168,
+                    name: s(5809, 8),
+                    syntax: 168,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddress",
-                    syntax: &syntax::S165,
+                    name: s(5817, 9),
+                    syntax: 165,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPRouters",
-                    syntax: &syntax::S167,
+                    name: s(5826, 9),
+                    syntax: 167,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LeaseTimeRemaining",
-                    syntax: &syntax::S170,
+                    name: s(5835, 18),
+                    syntax: 170,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PassthroughDHCPPool",
-                    syntax: &syntax::S171,
+                    name: s(5853, 19),
+                    syntax: 171,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PassthroughEnable",
-                    syntax: &syntax::S26,
+                    name: s(5872, 17),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Renew",
-                    syntax: &syntax::S172,
+                    name: s(5889, 5),
+                    syntax: 172,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReqOptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(5894, 24),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SentOptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(5918, 25),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SubnetMask",
-                    syntax: &syntax::S165,
+                    name: s(5943, 10),
+                    syntax: 165,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Renew()",
+                name: s(5953, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -158,12 +158,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Client.{i}.ReqOption.{i}.",
+            path: s(5960, 39),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ReqOptionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(5894, 24)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -176,94 +176,94 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S81,
+                    name: s(2993, 5),
+                    syntax: 81,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Tag",
-                    syntax: &syntax::S173,
+                    name: s(5999, 3),
+                    syntax: 173,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S174,
+                    name: s(6002, 5),
+                    syntax: 174,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Client.{i}.Retransmission.",
+            path: s(6007, 40),
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: "DiscoverInitialTimeout",
-                    syntax: &syntax::S175,
+                    name: s(6047, 22),
+                    syntax: 175,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscoverMaxDuration",
-                    syntax: &syntax::S176,
+                    name: s(6069, 19),
+                    syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscoverMaxTimeout",
-                    syntax: &syntax::S177,
+                    name: s(6088, 18),
+                    syntax: 177,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestInitialTimeout",
-                    syntax: &syntax::S175,
+                    name: s(6106, 21),
+                    syntax: 175,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestMaxDuration",
-                    syntax: &syntax::S176,
+                    name: s(6127, 18),
+                    syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestMaxTimeout",
-                    syntax: &syntax::S177,
+                    name: s(6145, 17),
+                    syntax: 177,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeoutRandomize",
-                    syntax: &syntax::S178,
+                    name: s(6162, 16),
+                    syntax: 178,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
@@ -272,12 +272,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Client.{i}.SentOption.{i}.",
+            path: s(6178, 40),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SentOptionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(5918, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -290,34 +290,34 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Tag",
-                    syntax: &syntax::S173,
+                    name: s(5999, 3),
+                    syntax: 173,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S174,
+                    name: s(6002, 5),
+                    syntax: 174,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -325,86 +325,86 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Client.{i}.Stats.",
+            path: s(6218, 31),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "ACK",
-                    syntax: &syntax::S144,
+                    name: s(6249, 3),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Decline",
-                    syntax: &syntax::S144,
+                    name: s(6252, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardedPackets",
-                    syntax: &syntax::S144,
+                    name: s(6259, 16),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Discover",
-                    syntax: &syntax::S144,
+                    name: s(6275, 8),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForceRenew",
-                    syntax: &syntax::S144,
+                    name: s(6283, 10),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Inform",
-                    syntax: &syntax::S144,
+                    name: s(6293, 6),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NACK",
-                    syntax: &syntax::S144,
+                    name: s(6299, 4),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Offer",
-                    syntax: &syntax::S144,
+                    name: s(6303, 5),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Release",
-                    syntax: &syntax::S144,
+                    name: s(6308, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Request",
-                    syntax: &syntax::S144,
+                    name: s(6315, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmitFailure",
-                    syntax: &syntax::S144,
+                    name: s(6322, 15),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -415,145 +415,145 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Relay.",
+            path: s(6337, 20),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForwardingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6357, 25),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Relay.Forwarding.{i}.",
+            path: s(6382, 35),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ForwardingNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(6357, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Chaddr",
-                    syntax: &syntax::S180,
+                    name: s(6417, 6),
+                    syntax: 180,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChaddrExclude",
-                    syntax: &syntax::S26,
+                    name: s(6423, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChaddrMask",
-                    syntax: &syntax::S180,
+                    name: s(6436, 10),
+                    syntax: 180,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClientID",
-                    syntax: &syntax::S181,
+                    name: s(6446, 8),
+                    syntax: 181,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClientIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(6454, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DHCPServerIPAddress",
-                    syntax: &syntax::S182,
+                    name: s(6469, 19),
+                    syntax: 182,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LocallyServed",
-                    syntax: &syntax::S26,
+                    name: s(6488, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S81,
+                    name: s(2993, 5),
+                    syntax: 81,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UserClassID",
-                    syntax: &syntax::S181,
+                    name: s(6501, 11),
+                    syntax: 181,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UserClassIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(6512, 18),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorClassID",
-                    syntax: &syntax::S76,
+                    name: s(6530, 13),
+                    syntax: 76,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorClassIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(6543, 20),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorClassIDMode",
-                    syntax: &syntax::S77,
+                    name: s(6563, 17),
+                    syntax: 77,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -561,29 +561,29 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Server.",
+            path: s(6580, 21),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PoolNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6601, 19),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Server.Pool.{i}.",
+            path: s(6620, 30),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PoolNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(6601, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -596,183 +596,183 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowedDevices",
-                    syntax: &syntax::S183,
+                    name: s(6650, 14),
+                    syntax: 183,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Chaddr",
-                    syntax: &syntax::S180,
+                    name: s(6417, 6),
+                    syntax: 180,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChaddrExclude",
-                    syntax: &syntax::S26,
+                    name: s(6423, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChaddrMask",
-                    syntax: &syntax::S180,
+                    name: s(6436, 10),
+                    syntax: 180,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClientID",
-                    syntax: &syntax::S181,
+                    name: s(6446, 8),
+                    syntax: 181,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClientIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(6454, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClientNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(5711, 21),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DNSServers",
-                    syntax: &syntax::S184,
+                    name: s(5799, 10),
+                    syntax: 184,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPMark",
-                    syntax: &syntax::S168,
+                    name: s(5809, 8),
+                    syntax: 168,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DomainName",
-                    syntax: &syntax::S31,
+                    name: s(6664, 10),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPRouters",
-                    syntax: &syntax::S184,
+                    name: s(5826, 9),
+                    syntax: 184,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LeaseTime",
-                    syntax: &syntax::S185,
+                    name: s(6674, 9),
+                    syntax: 185,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxAddress",
-                    syntax: &syntax::S182,
+                    name: s(6683, 10),
+                    syntax: 182,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinAddress",
-                    syntax: &syntax::S182,
+                    name: s(6693, 10),
+                    syntax: 182,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6703, 21),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S81,
+                    name: s(2993, 5),
+                    syntax: 81,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReservedAddresses",
-                    syntax: &syntax::S186,
+                    name: s(6724, 17),
+                    syntax: 186,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StaticAddressNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6741, 28),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SubnetMask",
-                    syntax: &syntax::S182,
+                    name: s(5943, 10),
+                    syntax: 182,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UserClassID",
-                    syntax: &syntax::S181,
+                    name: s(6501, 11),
+                    syntax: 181,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UserClassIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(6512, 18),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorClassID",
-                    syntax: &syntax::S76,
+                    name: s(6530, 13),
+                    syntax: 76,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorClassIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(6543, 20),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorClassIDMode",
-                    syntax: &syntax::S77,
+                    name: s(6563, 17),
+                    syntax: 77,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "WINSServers",
-                    syntax: &syntax::S187,
+                    name: s(6769, 11),
+                    syntax: 187,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -781,10 +781,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Server.Pool.{i}.Client.{i}.",
+            path: s(6780, 41),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ClientNumberOfEntries"),
+            num_entries_parameter: Some(s(5711, 21)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -798,42 +798,42 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Active",
-                    syntax: &syntax::S16,
+                    name: s(6821, 6),
+                    syntax: 16,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Chaddr",
-                    syntax: &syntax::S188,
+                    name: s(6417, 6),
+                    syntax: 188,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4AddressNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6827, 26),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6703, 21),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -841,10 +841,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Server.Pool.{i}.Client.{i}.IPv4Address.{i}.",
+            path: s(6853, 57),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IPv4AddressNumberOfEntries"),
+            num_entries_parameter: Some(s(6827, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["IPAddress"],
@@ -852,14 +852,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "IPAddress",
-                    syntax: &syntax::S182,
+                    name: s(5817, 9),
+                    syntax: 182,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LeaseTimeRemaining",
-                    syntax: &syntax::S10,
+                    name: s(5835, 18),
+                    syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -867,21 +867,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Server.Pool.{i}.Client.{i}.Option.{i}.",
+            path: s(6910, 52),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("OptionNumberOfEntries"),
+            num_entries_parameter: Some(s(6703, 21)),
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Tag",
-                    syntax: &syntax::S189,
+                    name: s(5999, 3),
+                    syntax: 189,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S190,
+                    name: s(6002, 5),
+                    syntax: 190,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -889,12 +889,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Server.Pool.{i}.Option.{i}.",
+            path: s(6962, 41),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("OptionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(6703, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -907,34 +907,34 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Tag",
-                    syntax: &syntax::S173,
+                    name: s(5999, 3),
+                    syntax: 173,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S174,
+                    name: s(6002, 5),
+                    syntax: 174,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -942,12 +942,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Server.Pool.{i}.StaticAddress.{i}.",
+            path: s(7003, 48),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("StaticAddressNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(6741, 28)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -960,34 +960,34 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Chaddr",
-                    syntax: &syntax::S180,
+                    name: s(6417, 6),
+                    syntax: 180,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Yiaddr",
-                    syntax: &syntax::S165,
+                    name: s(7051, 6),
+                    syntax: 165,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -995,98 +995,98 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv4.Server.Stats.",
+            path: s(7057, 27),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "ACK",
-                    syntax: &syntax::S144,
+                    name: s(6249, 3),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Decline",
-                    syntax: &syntax::S144,
+                    name: s(6252, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardedPackets",
-                    syntax: &syntax::S144,
+                    name: s(6259, 16),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Discover",
-                    syntax: &syntax::S144,
+                    name: s(6275, 8),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForceRenew",
-                    syntax: &syntax::S144,
+                    name: s(6283, 10),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Inform",
-                    syntax: &syntax::S144,
+                    name: s(6293, 6),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NACK",
-                    syntax: &syntax::S144,
+                    name: s(6299, 4),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Offer",
-                    syntax: &syntax::S144,
+                    name: s(6303, 5),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RelayOptionDropped",
-                    syntax: &syntax::S144,
+                    name: s(7084, 18),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Release",
-                    syntax: &syntax::S144,
+                    name: s(6308, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Request",
-                    syntax: &syntax::S144,
+                    name: s(6315, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SecondServerDetected",
-                    syntax: &syntax::S144,
+                    name: s(7102, 20),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmitFailure",
-                    syntax: &syntax::S144,
+                    name: s(6322, 15),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],

@@ -10,22 +10,22 @@ pub(crate) static GROUP: Group = Group {
     name: "DHCPv6",
     objects: &[
         Object {
-            path: "Device.DHCPv6.",
+            path: s(7122, 14),
             version: v(2, 2, 0),
             parameters: &[Parameter {
-                name: "ClientNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(5711, 21),
+                syntax: 0,
                 version: v(2, 2, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv6.Client.{i}.",
+            path: s(7136, 25),
             access: Access::ReadWrite,
             max_entries: None,
-            num_entries_parameter: Some("ClientNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(5711, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -39,138 +39,138 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthenticationProtocol",
-                    syntax: &syntax::S191,
+                    name: s(5757, 22),
+                    syntax: 191,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPMark",
-                    syntax: &syntax::S168,
+                    name: s(5809, 8),
+                    syntax: 168,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DUID",
-                    syntax: &syntax::S192,
+                    name: s(7161, 4),
+                    syntax: 192,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RapidCommit",
-                    syntax: &syntax::S26,
+                    name: s(7165, 11),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceivedOptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(7176, 29),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Renew",
-                    syntax: &syntax::S172,
+                    name: s(5889, 5),
+                    syntax: 172,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestAddresses",
-                    syntax: &syntax::S73,
+                    name: s(7205, 16),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestPrefixes",
-                    syntax: &syntax::S26,
+                    name: s(7221, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestedOptions",
-                    syntax: &syntax::S193,
+                    name: s(7236, 16),
+                    syntax: 193,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SentOptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(5918, 25),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(7252, 21),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuggestedT1",
-                    syntax: &syntax::S194,
+                    name: s(7273, 11),
+                    syntax: 194,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuggestedT2",
-                    syntax: &syntax::S194,
+                    name: s(7284, 11),
+                    syntax: 194,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedOptions",
-                    syntax: &syntax::S193,
+                    name: s(7295, 16),
+                    syntax: 193,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Renew()",
+                name: s(5953, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -181,27 +181,27 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv6.Client.{i}.ReceivedOption.{i}.",
+            path: s(7311, 44),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ReceivedOptionNumberOfEntries"),
+            num_entries_parameter: Some(s(7176, 29)),
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Server",
-                    syntax: &syntax::S195,
+                    name: s(7355, 6),
+                    syntax: 195,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Tag",
-                    syntax: &syntax::S51,
+                    name: s(5999, 3),
+                    syntax: 51,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S196,
+                    name: s(6002, 5),
+                    syntax: 196,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -209,201 +209,201 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv6.Client.{i}.Retransmission.",
+            path: s(7361, 40),
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: "ConfirmInitialTimeout",
-                    syntax: &syntax::S197,
+                    name: s(7401, 21),
+                    syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConfirmMaxDelay",
-                    syntax: &syntax::S197,
+                    name: s(7422, 15),
+                    syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConfirmMaxDuration",
-                    syntax: &syntax::S198,
+                    name: s(7437, 18),
+                    syntax: 198,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConfirmMaxTimeout",
-                    syntax: &syntax::S175,
+                    name: s(7455, 17),
+                    syntax: 175,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeclineInitialTimeout",
-                    syntax: &syntax::S197,
+                    name: s(7472, 21),
+                    syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeclineMaxAttempts",
-                    syntax: &syntax::S199,
+                    name: s(7493, 18),
+                    syntax: 199,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HopCountLimit",
-                    syntax: &syntax::S200,
+                    name: s(7511, 13),
+                    syntax: 200,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InformationRefreshTime",
-                    syntax: &syntax::S201,
+                    name: s(7524, 22),
+                    syntax: 201,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InformationRequestInitialTimeout",
-                    syntax: &syntax::S197,
+                    name: s(7546, 32),
+                    syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InformationRequestMaxDelay",
-                    syntax: &syntax::S197,
+                    name: s(7578, 26),
+                    syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InformationRequestMaxTimeout",
-                    syntax: &syntax::S202,
+                    name: s(7604, 28),
+                    syntax: 202,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxWaitTime",
-                    syntax: &syntax::S203,
+                    name: s(7632, 11),
+                    syntax: 203,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinInformationRefreshTime",
-                    syntax: &syntax::S204,
+                    name: s(7643, 25),
+                    syntax: 204,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RebindInitialTimeout",
-                    syntax: &syntax::S198,
+                    name: s(7668, 20),
+                    syntax: 198,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RebindMaxTimeout",
-                    syntax: &syntax::S204,
+                    name: s(7688, 16),
+                    syntax: 204,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReconfigureInitialTimeout",
-                    syntax: &syntax::S205,
+                    name: s(7704, 25),
+                    syntax: 205,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReconfigureMaxAttempts",
-                    syntax: &syntax::S206,
+                    name: s(7729, 22),
+                    syntax: 206,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReleaseInitialTimeout",
-                    syntax: &syntax::S197,
+                    name: s(7751, 21),
+                    syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReleaseMaxAttempts",
-                    syntax: &syntax::S199,
+                    name: s(7772, 18),
+                    syntax: 199,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RenewInitialTimeout",
-                    syntax: &syntax::S198,
+                    name: s(7790, 19),
+                    syntax: 198,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RenewMaxTimeout",
-                    syntax: &syntax::S204,
+                    name: s(7809, 15),
+                    syntax: 204,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestInitialTimeout",
-                    syntax: &syntax::S197,
+                    name: s(6106, 21),
+                    syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestMaxRetry",
-                    syntax: &syntax::S207,
+                    name: s(7824, 15),
+                    syntax: 207,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestMaxTimeout",
-                    syntax: &syntax::S208,
+                    name: s(6145, 17),
+                    syntax: 208,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SolicitInitialTimeout",
-                    syntax: &syntax::S197,
+                    name: s(7839, 21),
+                    syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SolicitMaxDelay",
-                    syntax: &syntax::S197,
+                    name: s(7860, 15),
+                    syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SolicitMaxTimeout",
-                    syntax: &syntax::S202,
+                    name: s(7875, 17),
+                    syntax: 202,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeoutRandomize",
-                    syntax: &syntax::S209,
+                    name: s(6162, 16),
+                    syntax: 209,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
@@ -412,12 +412,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv6.Client.{i}.SentOption.{i}.",
+            path: s(7892, 40),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SentOptionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(5918, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -431,38 +431,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Tag",
-                    syntax: &syntax::S51,
+                    name: s(5999, 3),
+                    syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S210,
+                    name: s(6002, 5),
+                    syntax: 210,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -471,10 +471,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv6.Client.{i}.Server.{i}.",
+            path: s(7932, 36),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ServerNumberOfEntries"),
+            num_entries_parameter: Some(s(7252, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["SourceAddress"],
@@ -482,20 +482,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "DUID",
-                    syntax: &syntax::S192,
+                    name: s(7161, 4),
+                    syntax: 192,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InformationRefreshTime",
-                    syntax: &syntax::S10,
+                    name: s(7524, 22),
+                    syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceAddress",
-                    syntax: &syntax::S211,
+                    name: s(7968, 13),
+                    syntax: 211,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -503,98 +503,98 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv6.Client.{i}.Stats.",
+            path: s(7981, 31),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Advertise",
-                    syntax: &syntax::S144,
+                    name: s(8012, 9),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Confirm",
-                    syntax: &syntax::S144,
+                    name: s(8021, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Decline",
-                    syntax: &syntax::S144,
+                    name: s(6252, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardedPackets",
-                    syntax: &syntax::S144,
+                    name: s(6259, 16),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InformationRequest",
-                    syntax: &syntax::S144,
+                    name: s(8028, 18),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Rebind",
-                    syntax: &syntax::S144,
+                    name: s(8046, 6),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reconfigure",
-                    syntax: &syntax::S144,
+                    name: s(8052, 11),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Release",
-                    syntax: &syntax::S144,
+                    name: s(6308, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Renew",
-                    syntax: &syntax::S144,
+                    name: s(5889, 5),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reply",
-                    syntax: &syntax::S144,
+                    name: s(8063, 5),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Request",
-                    syntax: &syntax::S144,
+                    name: s(6315, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Solicit",
-                    syntax: &syntax::S144,
+                    name: s(8068, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmitFailure",
-                    syntax: &syntax::S144,
+                    name: s(6322, 15),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -605,19 +605,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv6.Server.",
+            path: s(8075, 21),
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PoolNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6601, 19),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -625,12 +625,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv6.Server.Pool.{i}.",
+            path: s(8096, 30),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PoolNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(6601, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -644,173 +644,173 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClientNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(5711, 21),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPMark",
-                    syntax: &syntax::S168,
+                    name: s(5809, 8),
+                    syntax: 168,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DUID",
-                    syntax: &syntax::S212,
+                    name: s(7161, 4),
+                    syntax: 212,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DUIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(8126, 11),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IANAEnable",
-                    syntax: &syntax::S16,
+                    name: s(8137, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IANAManualPrefixes",
-                    syntax: &syntax::S213,
+                    name: s(8147, 18),
+                    syntax: 213,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IANAPrefixes",
-                    syntax: &syntax::S214,
+                    name: s(8165, 12),
+                    syntax: 214,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IAPDAddLength",
-                    syntax: &syntax::S215,
+                    name: s(8177, 13),
+                    syntax: 215,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IAPDEnable",
-                    syntax: &syntax::S16,
+                    name: s(8190, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IAPDManualPrefixes",
-                    syntax: &syntax::S213,
+                    name: s(8200, 18),
+                    syntax: 213,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IAPDPrefixes",
-                    syntax: &syntax::S214,
+                    name: s(8218, 12),
+                    syntax: 214,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6703, 21),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S81,
+                    name: s(2993, 5),
+                    syntax: 81,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceAddress",
-                    syntax: &syntax::S216,
+                    name: s(7968, 13),
+                    syntax: 216,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceAddressExclude",
-                    syntax: &syntax::S26,
+                    name: s(8230, 20),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceAddressMask",
-                    syntax: &syntax::S216,
+                    name: s(8250, 17),
+                    syntax: 216,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UserClassID",
-                    syntax: &syntax::S75,
+                    name: s(6501, 11),
+                    syntax: 75,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UserClassIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(6512, 18),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorClassID",
-                    syntax: &syntax::S75,
+                    name: s(6530, 13),
+                    syntax: 75,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorClassIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(6543, 20),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -819,10 +819,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv6.Server.Pool.{i}.Client.{i}.",
+            path: s(8267, 41),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ClientNumberOfEntries"),
+            num_entries_parameter: Some(s(5711, 21)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -836,48 +836,48 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Active",
-                    syntax: &syntax::S16,
+                    name: s(6821, 6),
+                    syntax: 16,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6AddressNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(8308, 26),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6PrefixNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(8334, 25),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6703, 21),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceAddress",
-                    syntax: &syntax::S211,
+                    name: s(7968, 13),
+                    syntax: 211,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -885,10 +885,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv6.Server.Pool.{i}.Client.{i}.IPv6Address.{i}.",
+            path: s(8359, 57),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IPv6AddressNumberOfEntries"),
+            num_entries_parameter: Some(s(8308, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["IPAddress"],
@@ -896,20 +896,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "IPAddress",
-                    syntax: &syntax::S211,
+                    name: s(5817, 9),
+                    syntax: 211,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PreferredLifetime",
-                    syntax: &syntax::S10,
+                    name: s(8416, 17),
+                    syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ValidLifetime",
-                    syntax: &syntax::S10,
+                    name: s(8433, 13),
+                    syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -917,10 +917,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv6.Server.Pool.{i}.Client.{i}.IPv6Prefix.{i}.",
+            path: s(8446, 56),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IPv6PrefixNumberOfEntries"),
+            num_entries_parameter: Some(s(8334, 25)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Prefix"],
@@ -928,20 +928,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "PreferredLifetime",
-                    syntax: &syntax::S10,
+                    name: s(8416, 17),
+                    syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Prefix",
-                    syntax: &syntax::S217,
+                    name: s(8502, 6),
+                    syntax: 217,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ValidLifetime",
-                    syntax: &syntax::S10,
+                    name: s(8433, 13),
+                    syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -949,21 +949,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv6.Server.Pool.{i}.Client.{i}.Option.{i}.",
+            path: s(8508, 52),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("OptionNumberOfEntries"),
+            num_entries_parameter: Some(s(6703, 21)),
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Tag",
-                    syntax: &syntax::S51,
+                    name: s(5999, 3),
+                    syntax: 51,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S196,
+                    name: s(6002, 5),
+                    syntax: 196,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -971,12 +971,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv6.Server.Pool.{i}.Option.{i}.",
+            path: s(8560, 41),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("OptionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(6703, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -990,45 +990,45 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PassthroughClient",
-                    syntax: &syntax::S218,
+                    name: s(8601, 17),
+                    syntax: 218,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Tag",
-                    syntax: &syntax::S51,
+                    name: s(5999, 3),
+                    syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S210,
+                    name: s(6002, 5),
+                    syntax: 210,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -1037,110 +1037,110 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DHCPv6.Server.Stats.",
+            path: s(8618, 27),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Advertise",
-                    syntax: &syntax::S144,
+                    name: s(8012, 9),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Confirm",
-                    syntax: &syntax::S144,
+                    name: s(8021, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Decline",
-                    syntax: &syntax::S144,
+                    name: s(6252, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardedPackets",
-                    syntax: &syntax::S144,
+                    name: s(6259, 16),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InformationRequest",
-                    syntax: &syntax::S144,
+                    name: s(8028, 18),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Rebind",
-                    syntax: &syntax::S144,
+                    name: s(8046, 6),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reconfigure",
-                    syntax: &syntax::S144,
+                    name: s(8052, 11),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RelayForward",
-                    syntax: &syntax::S144,
+                    name: s(8645, 12),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RelayReply",
-                    syntax: &syntax::S144,
+                    name: s(8657, 10),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Release",
-                    syntax: &syntax::S144,
+                    name: s(6308, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Renew",
-                    syntax: &syntax::S144,
+                    name: s(5889, 5),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reply",
-                    syntax: &syntax::S144,
+                    name: s(8063, 5),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Request",
-                    syntax: &syntax::S144,
+                    name: s(6315, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Solicit",
-                    syntax: &syntax::S144,
+                    name: s(8068, 7),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmitFailure",
-                    syntax: &syntax::S144,
+                    name: s(6322, 15),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],

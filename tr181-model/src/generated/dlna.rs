@@ -9,50 +9,50 @@ pub(crate) static GROUP: Group = Group {
     name: "DLNA",
     objects: &[
         Object {
-            path: "Device.DLNA.",
+            path: s(8667, 12),
             ..OBJECT
         },
         Object {
-            path: "Device.DLNA.Capabilities.",
+            path: s(8679, 25),
             parameters: &[
                 Parameter {
-                    name: "AVClassProfileID",
-                    syntax: &syntax::S219,
+                    name: s(8704, 16),
+                    syntax: 219,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AudioClassProfileID",
-                    syntax: &syntax::S219,
+                    name: s(8720, 19),
+                    syntax: 219,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceCapability",
-                    syntax: &syntax::S219,
+                    name: s(8739, 16),
+                    syntax: 219,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HIDDeviceClass",
-                    syntax: &syntax::S219,
+                    name: s(8755, 14),
+                    syntax: 219,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HNDDeviceClass",
-                    syntax: &syntax::S219,
+                    name: s(8769, 14),
+                    syntax: 219,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ImageClassProfileID",
-                    syntax: &syntax::S219,
+                    name: s(8783, 19),
+                    syntax: 219,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MediaCollectionProfileID",
-                    syntax: &syntax::S219,
+                    name: s(8802, 24),
+                    syntax: 219,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PrinterClassProfileID",
-                    syntax: &syntax::S219,
+                    name: s(8826, 21),
+                    syntax: 219,
                     ..PARAM
                 },
             ],

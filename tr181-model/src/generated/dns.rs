@@ -10,17 +10,17 @@ pub(crate) static GROUP: Group = Group {
     name: "DNS",
     objects: &[
         Object {
-            path: "Device.DNS.",
+            path: s(8847, 11),
             parameters: &[
                 Parameter {
-                    name: "SupportedRecordTypes",
-                    syntax: &syntax::S220,
+                    name: s(8858, 20),
+                    syntax: 220,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ZoneNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(8878, 19),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -28,34 +28,34 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.Client.",
+            path: s(8897, 18),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(7252, 21),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.Client.Server.{i}.",
+            path: s(8915, 29),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ServerNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(7252, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -68,84 +68,67 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DNSServer",
-                    syntax: &syntax::S126,
+                    name: s(8944, 9),
+                    syntax: 126,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S47,
+                    name: s(427, 6),
+                    syntax: 47,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S221,
+                    name: s(2207, 4),
+                    syntax: 221,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.Diagnostics.",
+            path: s(8953, 23),
             commands: &[Command {
-                name: "NSLookupDiagnostics()",
+                name: s(8976, 21),
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: "DNSServer",
-                        syntax: &syntax::S6,
+                        name: s(8944, 9),
+                        syntax: 6,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "HostName",
-                        syntax: &syntax::S6,
-                        access: Access::ReadWrite,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: "Interface",
-                        syntax: &syntax::S8,
-                        access: Access::ReadWrite,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: "NumberOfRepetitions",
-                        syntax: &syntax::S0,
+                        name: s(8997, 8),
+                        syntax: 6,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -153,8 +136,25 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: "Timeout",
-                        syntax: &syntax::S21,
+                        name: s(262, 9),
+                        syntax: 8,
+                        access: Access::ReadWrite,
+                        version: v(2, 12, 0),
+                        protocols: Protocols::USP,
+                        ..PARAM
+                    },
+                    Parameter {
+                        name: s(603, 19),
+                        syntax: 0,
+                        access: Access::ReadWrite,
+                        version: v(2, 12, 0),
+                        protocols: Protocols::USP,
+                        mandatory: true,
+                        ..PARAM
+                    },
+                    Parameter {
+                        name: s(622, 7),
+                        syntax: 21,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -164,62 +164,62 @@ pub(crate) static GROUP: Group = Group {
                 ],
                 output: &[
                     Parameter {
-                        name: "Result.{i}.AnswerType",
-                        syntax: &syntax::S222,
+                        name: s(9005, 21),
+                        syntax: 222,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         active_notify: ActiveNotify::CanDeny,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Result.{i}.DNSServerIP",
-                        syntax: &syntax::S126,
+                        name: s(9026, 22),
+                        syntax: 126,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         active_notify: ActiveNotify::CanDeny,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Result.{i}.HostNameReturned",
-                        syntax: &syntax::S6,
+                        name: s(9048, 27),
+                        syntax: 6,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Result.{i}.IPAddresses",
-                        syntax: &syntax::S223,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        active_notify: ActiveNotify::CanDeny,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: "Result.{i}.ResponseTime",
-                        syntax: &syntax::S21,
+                        name: s(9075, 22),
+                        syntax: 223,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         active_notify: ActiveNotify::CanDeny,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Result.{i}.Status",
-                        syntax: &syntax::S224,
+                        name: s(9097, 23),
+                        syntax: 21,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         active_notify: ActiveNotify::CanDeny,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Status",
-                        syntax: &syntax::S225,
+                        name: s(9120, 17),
+                        syntax: 224,
+                        version: v(2, 12, 0),
+                        protocols: Protocols::USP,
+                        active_notify: ActiveNotify::CanDeny,
+                        ..PARAM
+                    },
+                    Parameter {
+                        name: s(427, 6),
+                        syntax: 225,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "SuccessCount",
-                        syntax: &syntax::S0,
+                        name: s(698, 12),
+                        syntax: 0,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         active_notify: ActiveNotify::CanDeny,
@@ -233,64 +233,64 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.Diagnostics.NSLookupDiagnostics.",
+            path: s(9137, 43),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "DNSServer",
-                    syntax: &syntax::S6,
+                    name: s(8944, 9),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S226,
+                    name: s(744, 16),
+                    syntax: 226,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostName",
-                    syntax: &syntax::S6,
+                    name: s(8997, 8),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S8,
+                    name: s(262, 9),
+                    syntax: 8,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfRepetitions",
-                    syntax: &syntax::S0,
+                    name: s(603, 19),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResultNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9180, 21),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessCount",
-                    syntax: &syntax::S0,
+                    name: s(698, 12),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Timeout",
-                    syntax: &syntax::S21,
+                    name: s(622, 7),
+                    syntax: 21,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
@@ -300,49 +300,49 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.Diagnostics.NSLookupDiagnostics.Result.{i}.",
+            path: s(9201, 54),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ResultNumberOfEntries"),
+            num_entries_parameter: Some(s(9180, 21)),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "AnswerType",
-                    syntax: &syntax::S222,
+                    name: s(9255, 10),
+                    syntax: 222,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DNSServerIP",
-                    syntax: &syntax::S126,
+                    name: s(9265, 11),
+                    syntax: 126,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostNameReturned",
-                    syntax: &syntax::S6,
+                    name: s(9276, 16),
+                    syntax: 6,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddresses",
-                    syntax: &syntax::S223,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "ResponseTime",
-                    syntax: &syntax::S21,
+                    name: s(9292, 11),
+                    syntax: 223,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S224,
+                    name: s(9303, 12),
+                    syntax: 21,
+                    protocols: Protocols::CWMP,
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(427, 6),
+                    syntax: 224,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -351,39 +351,39 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.Relay.",
+            path: s(9315, 17),
             parameters: &[
                 Parameter {
-                    name: "ConfigNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9332, 21),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForwardNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9353, 22),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.Relay.Config.{i}.",
+            path: s(9375, 28),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ConfigNumberOfEntries"),
+            num_entries_parameter: Some(s(9332, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -391,56 +391,56 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CacheMaxTTL",
-                    syntax: &syntax::S201,
+                    name: s(9403, 11),
+                    syntax: 201,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CacheMinTTL",
-                    syntax: &syntax::S176,
+                    name: s(9414, 11),
+                    syntax: 176,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CacheSize",
-                    syntax: &syntax::S227,
+                    name: s(9425, 9),
+                    syntax: 227,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Forwarders",
-                    syntax: &syntax::S228,
+                    name: s(9434, 10),
+                    syntax: 228,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "FlushCache()",
+                name: s(9444, 12),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -451,12 +451,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.Relay.Forwarding.{i}.",
+            path: s(9456, 32),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ForwardNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(9353, 22)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -469,84 +469,84 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DNSServer",
-                    syntax: &syntax::S126,
+                    name: s(8944, 9),
+                    syntax: 126,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S47,
+                    name: s(427, 6),
+                    syntax: 47,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S221,
+                    name: s(2207, 4),
+                    syntax: 221,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.SD.",
+            path: s(9488, 14),
             version: v(2, 6, 0),
             parameters: &[
                 Parameter {
-                    name: "AdvertiseNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9502, 24),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdvertisedInterfaces",
-                    syntax: &syntax::S229,
+                    name: s(9526, 20),
+                    syntax: 229,
                     access: Access::ReadWrite,
                     status: Status::Obsoleted,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServiceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9546, 22),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -554,12 +554,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.SD.Advertise.{i}.",
+            path: s(9568, 28),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AdvertiseNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(9502, 24)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Alias"],
@@ -567,78 +567,78 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ApplicationProtocol",
-                    syntax: &syntax::S230,
+                    name: s(9596, 19),
+                    syntax: 230,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Domain",
-                    syntax: &syntax::S231,
+                    name: s(9615, 6),
+                    syntax: 231,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InstanceName",
-                    syntax: &syntax::S232,
+                    name: s(9621, 12),
+                    syntax: 232,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S233,
+                    name: s(262, 9),
+                    syntax: 233,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S234,
+                    name: s(2531, 4),
+                    syntax: 234,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TextRecordNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9633, 25),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransportProtocol",
-                    syntax: &syntax::S235,
+                    name: s(9658, 17),
+                    syntax: 235,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -647,23 +647,23 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.SD.Advertise.{i}.TextRecord.{i}.",
+            path: s(9675, 43),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TextRecordNumberOfEntries"),
+            num_entries_parameter: Some(s(9633, 25)),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Key",
-                    syntax: &syntax::S97,
+                    name: s(9718, 3),
+                    syntax: 97,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S97,
+                    name: s(6002, 5),
+                    syntax: 97,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -672,10 +672,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.SD.Service.{i}.",
+            path: s(9721, 26),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ServiceNumberOfEntries"),
+            num_entries_parameter: Some(s(9546, 22)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &[
@@ -688,80 +688,80 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 6, 0),
             parameters: &[
                 Parameter {
-                    name: "ApplicationProtocol",
-                    syntax: &syntax::S230,
+                    name: s(9596, 19),
+                    syntax: 230,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Domain",
-                    syntax: &syntax::S6,
+                    name: s(9615, 6),
+                    syntax: 6,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S236,
+                    name: s(9747, 4),
+                    syntax: 236,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InstanceName",
-                    syntax: &syntax::S232,
+                    name: s(9621, 12),
+                    syntax: 232,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastUpdate",
-                    syntax: &syntax::S10,
+                    name: s(9751, 10),
+                    syntax: 10,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S234,
+                    name: s(2531, 4),
+                    syntax: 234,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Priority",
-                    syntax: &syntax::S234,
+                    name: s(2098, 8),
+                    syntax: 234,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S237,
+                    name: s(427, 6),
+                    syntax: 237,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Target",
-                    syntax: &syntax::S6,
+                    name: s(9761, 6),
+                    syntax: 6,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TextRecordNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9633, 25),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeToLive",
-                    syntax: &syntax::S238,
+                    name: s(9767, 10),
+                    syntax: 238,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransportProtocol",
-                    syntax: &syntax::S235,
+                    name: s(9658, 17),
+                    syntax: 235,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Weight",
-                    syntax: &syntax::S234,
+                    name: s(9777, 6),
+                    syntax: 234,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
@@ -769,21 +769,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.SD.Service.{i}.TextRecord.{i}.",
+            path: s(9783, 41),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TextRecordNumberOfEntries"),
+            num_entries_parameter: Some(s(9633, 25)),
             version: v(2, 6, 0),
             parameters: &[
                 Parameter {
-                    name: "Key",
-                    syntax: &syntax::S97,
+                    name: s(9718, 3),
+                    syntax: 97,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S97,
+                    name: s(6002, 5),
+                    syntax: 97,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
@@ -791,11 +791,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.Zone.{i}.",
+            path: s(9824, 20),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ZoneNumberOfEntries"),
+            num_entries_parameter: Some(s(8878, 19)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -803,58 +803,58 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9844, 19),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S93,
+                    name: s(876, 4),
+                    syntax: 93,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S239,
+                    name: s(9863, 6),
+                    syntax: 239,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S239,
+                    name: s(9863, 6),
+                    syntax: 239,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
@@ -864,11 +864,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DNS.Zone.{i}.Host.{i}.",
+            path: s(9869, 29),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("HostNumberOfEntries"),
+            num_entries_parameter: Some(s(9844, 19)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -876,58 +876,58 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S240,
+                    name: s(9747, 4),
+                    syntax: 240,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastUpdate",
-                    syntax: &syntax::S10,
+                    name: s(9751, 10),
+                    syntax: 10,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S241,
+                    name: s(876, 4),
+                    syntax: 241,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S239,
+                    name: s(9863, 6),
+                    syntax: 239,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S239,
+                    name: s(9863, 6),
+                    syntax: 239,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,

@@ -10,48 +10,48 @@ pub(crate) static GROUP: Group = Group {
     name: "DOCSIS",
     objects: &[
         Object {
-            path: "Device.DOCSIS.",
+            path: s(9898, 14),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "CapabilitiesReq",
-                    syntax: &syntax::S242,
+                    name: s(9912, 15),
+                    syntax: 242,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CapabilitiesRsp",
-                    syntax: &syntax::S242,
+                    name: s(9927, 15),
+                    syntax: 242,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamChannelNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9942, 32),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9974, 25),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4585, 24),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamChannelNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9999, 30),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(10029, 23),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -59,10 +59,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DOCSIS.Downstream.{i}.",
+            path: s(10052, 29),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DownstreamNumberOfEntries"),
+            num_entries_parameter: Some(s(9974, 25)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -76,78 +76,78 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentBitRate",
-                    syntax: &syntax::S243,
+                    name: s(10081, 14),
+                    syntax: 243,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamChannelList",
-                    syntax: &syntax::S244,
+                    name: s(10095, 21),
+                    syntax: 244,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBitRate",
-                    syntax: &syntax::S245,
+                    name: s(10116, 10),
+                    syntax: 245,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
+                    name: s(4896, 8),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -155,125 +155,125 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DOCSIS.Downstream.{i}.Stats.",
+            path: s(10126, 35),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -284,10 +284,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DOCSIS.DownstreamChannel.{i}.",
+            path: s(10161, 36),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DownstreamChannelNumberOfEntries"),
+            num_entries_parameter: Some(s(9942, 32)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -295,60 +295,60 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Annex",
-                    syntax: &syntax::S246,
+                    name: s(10197, 5),
+                    syntax: 246,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Frequency",
-                    syntax: &syntax::S247,
+                    name: s(10202, 9),
+                    syntax: 247,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ID",
-                    syntax: &syntax::S189,
+                    name: s(10211, 2),
+                    syntax: 189,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interleave",
-                    syntax: &syntax::S248,
+                    name: s(10213, 10),
+                    syntax: 248,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Modulation",
-                    syntax: &syntax::S249,
+                    name: s(10223, 10),
+                    syntax: 249,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Power",
-                    syntax: &syntax::S250,
+                    name: s(10233, 5),
+                    syntax: 250,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Width",
-                    syntax: &syntax::S251,
+                    name: s(10238, 5),
+                    syntax: 251,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -356,42 +356,42 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DOCSIS.DownstreamChannel.{i}.SignalQuality.",
+            path: s(10243, 50),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "EqualizationData",
-                    syntax: &syntax::S252,
+                    name: s(10293, 16),
+                    syntax: 252,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExtCorrecteds",
-                    syntax: &syntax::S144,
+                    name: s(10309, 13),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExtUncorrectables",
-                    syntax: &syntax::S144,
+                    name: s(10322, 17),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExtUnerroreds",
-                    syntax: &syntax::S144,
+                    name: s(10339, 13),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Microreflections",
-                    syntax: &syntax::S253,
+                    name: s(10352, 16),
+                    syntax: 253,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SignalNoise",
-                    syntax: &syntax::S254,
+                    name: s(10368, 11),
+                    syntax: 254,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -399,24 +399,24 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DOCSIS.DownstreamChannel.{i}.SignalQualityExt.",
+            path: s(10379, 53),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "FbeNormalizationCoefficient",
-                    syntax: &syntax::S255,
+                    name: s(10432, 27),
+                    syntax: 255,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxMER",
-                    syntax: &syntax::S254,
+                    name: s(10459, 5),
+                    syntax: 254,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxMerSamples",
-                    syntax: &syntax::S0,
+                    name: s(10464, 12),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -424,10 +424,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DOCSIS.Interface.{i}.",
+            path: s(10476, 28),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceNumberOfEntries"),
+            num_entries_parameter: Some(s(4585, 24)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -441,87 +441,87 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CMTSAddress",
-                    syntax: &syntax::S188,
+                    name: s(10504, 11),
+                    syntax: 188,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Capabilities",
-                    syntax: &syntax::S256,
+                    name: s(10515, 12),
+                    syntax: 256,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DOCSISVersion",
-                    syntax: &syntax::S257,
+                    name: s(10527, 13),
+                    syntax: 257,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirmwareVersion",
-                    syntax: &syntax::S31,
+                    name: s(10540, 15),
+                    syntax: 31,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S3,
+                    name: s(10555, 10),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MdCfgIpProvMode",
-                    syntax: &syntax::S258,
+                    name: s(10565, 15),
+                    syntax: 258,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -529,66 +529,66 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DOCSIS.Interface.{i}.ConnectivityStatus.",
+            path: s(10580, 47),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "InvalidMaps",
-                    syntax: &syntax::S259,
+                    name: s(10627, 11),
+                    syntax: 259,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InvalidRangingRsps",
-                    syntax: &syntax::S259,
+                    name: s(10638, 18),
+                    syntax: 259,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InvalidRegRsps",
-                    syntax: &syntax::S259,
+                    name: s(10656, 14),
+                    syntax: 259,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InvalidUcds",
-                    syntax: &syntax::S259,
+                    name: s(10670, 11),
+                    syntax: 259,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LostSyncs",
-                    syntax: &syntax::S259,
+                    name: s(10681, 9),
+                    syntax: 259,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Resets",
-                    syntax: &syntax::S259,
+                    name: s(10690, 6),
+                    syntax: 259,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StatusCode",
-                    syntax: &syntax::S260,
+                    name: s(10696, 10),
+                    syntax: 260,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "T1Timeouts",
-                    syntax: &syntax::S259,
+                    name: s(10706, 10),
+                    syntax: 259,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "T2Timeouts",
-                    syntax: &syntax::S259,
+                    name: s(10716, 10),
+                    syntax: 259,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S261,
+                    name: s(6002, 5),
+                    syntax: 261,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -596,125 +596,125 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DOCSIS.Interface.{i}.Stats.",
+            path: s(10726, 34),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1072, 22),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1094, 18),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1291, 27),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -725,74 +725,74 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DOCSIS.SpectrumAnalysis.",
+            path: s(10760, 31),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S262,
+                    name: s(780, 6),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EquivalentNoiseBandwidth",
-                    syntax: &syntax::S263,
+                    name: s(10791, 24),
+                    syntax: 263,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirstSegmentCenterFrequency",
-                    syntax: &syntax::S264,
+                    name: s(10815, 27),
+                    syntax: 264,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InactivityTimeout",
-                    syntax: &syntax::S265,
+                    name: s(10842, 17),
+                    syntax: 265,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastSegmentCenterFrequency",
-                    syntax: &syntax::S266,
+                    name: s(10859, 26),
+                    syntax: 266,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumBinsPerSegment",
-                    syntax: &syntax::S267,
+                    name: s(10885, 17),
+                    syntax: 267,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfAverages",
-                    syntax: &syntax::S268,
+                    name: s(10902, 16),
+                    syntax: 268,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResultNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9180, 21),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SegmentFrequencySpan",
-                    syntax: &syntax::S269,
+                    name: s(10918, 20),
+                    syntax: 269,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "WindowFunction",
-                    syntax: &syntax::S270,
+                    name: s(10938, 14),
+                    syntax: 270,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -801,10 +801,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DOCSIS.SpectrumAnalysis.Result.{i}.",
+            path: s(10952, 42),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ResultNumberOfEntries"),
+            num_entries_parameter: Some(s(9180, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Frequency"],
@@ -812,20 +812,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "AmplitudeData",
-                    syntax: &syntax::S271,
+                    name: s(10994, 13),
+                    syntax: 271,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Frequency",
-                    syntax: &syntax::S272,
+                    name: s(10202, 9),
+                    syntax: 272,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalSegmentPower",
-                    syntax: &syntax::S254,
+                    name: s(11007, 17),
+                    syntax: 254,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -833,10 +833,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DOCSIS.Upstream.{i}.",
+            path: s(11024, 27),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("UpstreamNumberOfEntries"),
+            num_entries_parameter: Some(s(10029, 23)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -850,77 +850,77 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentBitRate",
-                    syntax: &syntax::S243,
+                    name: s(10081, 14),
+                    syntax: 243,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBitRate",
-                    syntax: &syntax::S245,
+                    name: s(10116, 10),
+                    syntax: 245,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
+                    name: s(4896, 8),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamChannelList",
-                    syntax: &syntax::S273,
+                    name: s(11051, 19),
+                    syntax: 273,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -929,125 +929,125 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DOCSIS.Upstream.{i}.Stats.",
+            path: s(11070, 33),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -1058,11 +1058,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DOCSIS.UpstreamChannel.{i}.",
+            path: s(11103, 34),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("UpstreamChannelNumberOfEntries"),
+            num_entries_parameter: Some(s(9999, 30)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -1070,72 +1070,72 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Frequency",
-                    syntax: &syntax::S247,
+                    name: s(10202, 9),
+                    syntax: 247,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ID",
-                    syntax: &syntax::S274,
+                    name: s(10211, 2),
+                    syntax: 274,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RangingBackoffEnd",
-                    syntax: &syntax::S275,
+                    name: s(11137, 17),
+                    syntax: 275,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RangingBackoffStart",
-                    syntax: &syntax::S275,
+                    name: s(11154, 19),
+                    syntax: 275,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SlotSize",
-                    syntax: &syntax::S276,
+                    name: s(11173, 8),
+                    syntax: 276,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxBackoffEnd",
-                    syntax: &syntax::S275,
+                    name: s(11181, 12),
+                    syntax: 275,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxBackoffStart",
-                    syntax: &syntax::S275,
+                    name: s(11193, 14),
+                    syntax: 275,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxTimingOffset",
-                    syntax: &syntax::S0,
+                    name: s(11207, 14),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Width",
-                    syntax: &syntax::S277,
+                    name: s(10238, 5),
+                    syntax: 277,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -1143,60 +1143,60 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DOCSIS.UpstreamChannel.{i}.Status.",
+            path: s(11221, 41),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "EqData",
-                    syntax: &syntax::S252,
+                    name: s(11262, 6),
+                    syntax: 252,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsMuted",
-                    syntax: &syntax::S16,
+                    name: s(11268, 7),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModulationType",
-                    syntax: &syntax::S278,
+                    name: s(11275, 14),
+                    syntax: 278,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RangingAborteds",
-                    syntax: &syntax::S259,
+                    name: s(11289, 15),
+                    syntax: 259,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RangingStatus",
-                    syntax: &syntax::S279,
+                    name: s(11304, 13),
+                    syntax: 279,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "T3Exceededs",
-                    syntax: &syntax::S259,
+                    name: s(11317, 11),
+                    syntax: 259,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "T3Timeouts",
-                    syntax: &syntax::S259,
+                    name: s(11328, 10),
+                    syntax: 259,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "T4Timeouts",
-                    syntax: &syntax::S259,
+                    name: s(11338, 10),
+                    syntax: 259,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPower",
-                    syntax: &syntax::S280,
+                    name: s(11348, 7),
+                    syntax: 280,
                     version: v(2, 15, 0),
                     ..PARAM
                 },

@@ -10,31 +10,31 @@ pub(crate) static GROUP: Group = Group {
     name: "DSL",
     objects: &[
         Object {
-            path: "Device.DSL.",
+            path: s(11355, 11),
             parameters: &[
                 Parameter {
-                    name: "BondingGroupNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(11366, 27),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChannelNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(11393, 22),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LineNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(11415, 19),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.BondingGroup.{i}.",
+            path: s(11434, 28),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("BondingGroupNumberOfEntries"),
+            num_entries_parameter: Some(s(11366, 27)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -51,120 +51,120 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BondScheme",
-                    syntax: &syntax::S281,
+                    name: s(11462, 10),
+                    syntax: 281,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BondSchemesSupported",
-                    syntax: &syntax::S282,
+                    name: s(11472, 20),
+                    syntax: 282,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BondedChannelNumberOfEntries",
-                    syntax: &syntax::S283,
+                    name: s(11492, 28),
+                    syntax: 283,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamDifferentialDelayTolerance",
-                    syntax: &syntax::S21,
+                    name: s(11520, 36),
+                    syntax: 21,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "GroupCapacity",
-                    syntax: &syntax::S283,
+                    name: s(11556, 13),
+                    syntax: 283,
                     ..PARAM
                 },
                 Parameter {
-                    name: "GroupID",
-                    syntax: &syntax::S0,
+                    name: s(11569, 7),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "GroupStatus",
-                    syntax: &syntax::S284,
+                    name: s(11576, 11),
+                    syntax: 284,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RunningTime",
-                    syntax: &syntax::S28,
+                    name: s(11587, 11),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TargetDownRate",
-                    syntax: &syntax::S285,
+                    name: s(11598, 14),
+                    syntax: 285,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TargetUpRate",
-                    syntax: &syntax::S285,
+                    name: s(11612, 12),
+                    syntax: 285,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ThreshLowDownRate",
-                    syntax: &syntax::S285,
+                    name: s(11624, 17),
+                    syntax: 285,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ThreshLowUpRate",
-                    syntax: &syntax::S285,
+                    name: s(11641, 15),
+                    syntax: 285,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamDifferentialDelayTolerance",
-                    syntax: &syntax::S21,
+                    name: s(11656, 34),
+                    syntax: 21,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.BondingGroup.{i}.BondedChannel.{i}.",
+            path: s(11690, 46),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("BondedChannelNumberOfEntries"),
+            num_entries_parameter: Some(s(11492, 28)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -177,290 +177,290 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S286,
+                    name: s(11736, 7),
+                    syntax: 286,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.BondingGroup.{i}.BondedChannel.{i}.Ethernet.",
+            path: s(11743, 55),
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.BondingGroup.{i}.BondedChannel.{i}.Ethernet.Stats.",
+            path: s(11798, 61),
             parameters: &[
                 Parameter {
-                    name: "AlignmentErrorsReceived",
-                    syntax: &syntax::S0,
+                    name: s(11859, 23),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CRCErrorsReceived",
-                    syntax: &syntax::S0,
+                    name: s(11882, 17),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FramesDropped",
-                    syntax: &syntax::S0,
+                    name: s(11899, 13),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LongPacketsReceived",
-                    syntax: &syntax::S0,
+                    name: s(11912, 19),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OverflowErrorsReceived",
-                    syntax: &syntax::S0,
+                    name: s(11931, 22),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PauseFramesReceived",
-                    syntax: &syntax::S0,
+                    name: s(11953, 19),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ShortPacketsReceived",
-                    syntax: &syntax::S0,
+                    name: s(11972, 20),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnderflowErrorsSent",
-                    syntax: &syntax::S0,
+                    name: s(11992, 19),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.BondingGroup.{i}.Ethernet.",
+            path: s(12011, 37),
             min_entries: 0,
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.BondingGroup.{i}.Ethernet.Stats.",
+            path: s(12048, 43),
             parameters: &[
                 Parameter {
-                    name: "AlignmentErrorsReceived",
-                    syntax: &syntax::S0,
+                    name: s(11859, 23),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CRCErrorsReceived",
-                    syntax: &syntax::S0,
+                    name: s(11882, 17),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FramesDropped",
-                    syntax: &syntax::S0,
+                    name: s(11899, 13),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LongPacketsReceived",
-                    syntax: &syntax::S0,
+                    name: s(11912, 19),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OverflowErrorsReceived",
-                    syntax: &syntax::S0,
+                    name: s(11931, 22),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PAFBadFragments",
-                    syntax: &syntax::S0,
+                    name: s(12091, 15),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PAFErrors",
-                    syntax: &syntax::S0,
+                    name: s(12106, 9),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PAFLargeFragments",
-                    syntax: &syntax::S0,
+                    name: s(12115, 17),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PAFLateFragments",
-                    syntax: &syntax::S0,
+                    name: s(12132, 16),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PAFLostEnds",
-                    syntax: &syntax::S0,
+                    name: s(12148, 11),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PAFLostFragments",
-                    syntax: &syntax::S0,
+                    name: s(12159, 16),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PAFLostStarts",
-                    syntax: &syntax::S0,
+                    name: s(12175, 13),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PAFOverflows",
-                    syntax: &syntax::S0,
+                    name: s(12188, 12),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PAFSmallFragments",
-                    syntax: &syntax::S0,
+                    name: s(12200, 17),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PauseFramesSent",
-                    syntax: &syntax::S0,
+                    name: s(12217, 15),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ShortPacketsReceived",
-                    syntax: &syntax::S0,
+                    name: s(11972, 20),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.BondingGroup.{i}.Stats.",
+            path: s(12232, 34),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentDayStart",
-                    syntax: &syntax::S28,
+                    name: s(12266, 15),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QuarterHourStart",
-                    syntax: &syntax::S28,
+                    name: s(12281, 16),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalStart",
-                    syntax: &syntax::S28,
+                    name: s(12297, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -471,193 +471,193 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.BondingGroup.{i}.Stats.CurrentDay.",
+            path: s(12307, 45),
             parameters: &[
                 Parameter {
-                    name: "DownstreamDifferentialDelay",
-                    syntax: &syntax::S21,
+                    name: s(12352, 27),
+                    syntax: 21,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamPacketLoss",
-                    syntax: &syntax::S0,
+                    name: s(12379, 20),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamRate",
-                    syntax: &syntax::S285,
+                    name: s(12399, 14),
+                    syntax: 285,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErroredSeconds",
-                    syntax: &syntax::S28,
+                    name: s(12413, 14),
+                    syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FailureCount",
-                    syntax: &syntax::S0,
+                    name: s(648, 12),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FailureReasons",
-                    syntax: &syntax::S287,
+                    name: s(12427, 14),
+                    syntax: 287,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverelyErroredSeconds",
-                    syntax: &syntax::S28,
+                    name: s(12441, 22),
+                    syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnavailableSeconds",
-                    syntax: &syntax::S28,
+                    name: s(12463, 18),
+                    syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamDifferentialDelay",
-                    syntax: &syntax::S21,
+                    name: s(12481, 25),
+                    syntax: 21,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamPacketLoss",
-                    syntax: &syntax::S0,
+                    name: s(12506, 18),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamRate",
-                    syntax: &syntax::S285,
+                    name: s(12524, 12),
+                    syntax: 285,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.BondingGroup.{i}.Stats.QuarterHour.",
+            path: s(12536, 46),
             parameters: &[
                 Parameter {
-                    name: "DownstreamDifferentialDelay",
-                    syntax: &syntax::S21,
+                    name: s(12352, 27),
+                    syntax: 21,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamPacketLoss",
-                    syntax: &syntax::S0,
+                    name: s(12379, 20),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamRate",
-                    syntax: &syntax::S285,
+                    name: s(12399, 14),
+                    syntax: 285,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErroredSeconds",
-                    syntax: &syntax::S28,
+                    name: s(12413, 14),
+                    syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FailureCount",
-                    syntax: &syntax::S0,
+                    name: s(648, 12),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FailureReasons",
-                    syntax: &syntax::S287,
+                    name: s(12427, 14),
+                    syntax: 287,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverelyErroredSeconds",
-                    syntax: &syntax::S28,
+                    name: s(12441, 22),
+                    syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnavailableSeconds",
-                    syntax: &syntax::S28,
+                    name: s(12463, 18),
+                    syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamDifferentialDelay",
-                    syntax: &syntax::S21,
+                    name: s(12481, 25),
+                    syntax: 21,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamPacketLoss",
-                    syntax: &syntax::S0,
+                    name: s(12506, 18),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamRate",
-                    syntax: &syntax::S285,
+                    name: s(12524, 12),
+                    syntax: 285,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.BondingGroup.{i}.Stats.Total.",
+            path: s(12582, 40),
             parameters: &[
                 Parameter {
-                    name: "DownstreamDifferentialDelay",
-                    syntax: &syntax::S21,
+                    name: s(12352, 27),
+                    syntax: 21,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamPacketLoss",
-                    syntax: &syntax::S0,
+                    name: s(12379, 20),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamRate",
-                    syntax: &syntax::S285,
+                    name: s(12399, 14),
+                    syntax: 285,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErroredSeconds",
-                    syntax: &syntax::S28,
+                    name: s(12413, 14),
+                    syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FailureCount",
-                    syntax: &syntax::S0,
+                    name: s(648, 12),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FailureReasons",
-                    syntax: &syntax::S287,
+                    name: s(12427, 14),
+                    syntax: 287,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverelyErroredSeconds",
-                    syntax: &syntax::S28,
+                    name: s(12441, 22),
+                    syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnavailableSeconds",
-                    syntax: &syntax::S28,
+                    name: s(12463, 18),
+                    syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamDifferentialDelay",
-                    syntax: &syntax::S21,
+                    name: s(12481, 25),
+                    syntax: 21,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamPacketLoss",
-                    syntax: &syntax::S0,
+                    name: s(12506, 18),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamRate",
-                    syntax: &syntax::S285,
+                    name: s(12524, 12),
+                    syntax: 285,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Channel.{i}.",
+            path: s(12622, 23),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ChannelNumberOfEntries"),
+            num_entries_parameter: Some(s(11393, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -670,122 +670,122 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "ACTINP",
-                    syntax: &syntax::S255,
+                    name: s(12645, 6),
+                    syntax: 255,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ACTINPREIN",
-                    syntax: &syntax::S288,
+                    name: s(12651, 10),
+                    syntax: 288,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ACTNDR",
-                    syntax: &syntax::S131,
+                    name: s(12661, 6),
+                    syntax: 131,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ActualInterleavingDelay",
-                    syntax: &syntax::S21,
+                    name: s(12667, 23),
+                    syntax: 21,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamCurrRate",
-                    syntax: &syntax::S131,
+                    name: s(12690, 18),
+                    syntax: 131,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "INPREPORT",
-                    syntax: &syntax::S16,
+                    name: s(12708, 9),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "INTLVBLOCK",
-                    syntax: &syntax::S255,
+                    name: s(12717, 10),
+                    syntax: 255,
                     ..PARAM
                 },
                 Parameter {
-                    name: "INTLVDEPTH",
-                    syntax: &syntax::S0,
+                    name: s(12727, 10),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LPATH",
-                    syntax: &syntax::S289,
+                    name: s(12737, 5),
+                    syntax: 289,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LSYMB",
-                    syntax: &syntax::S255,
+                    name: s(12742, 5),
+                    syntax: 255,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkEncapsulationSupported",
-                    syntax: &syntax::S290,
+                    name: s(12747, 26),
+                    syntax: 290,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkEncapsulationUsed",
-                    syntax: &syntax::S291,
+                    name: s(12773, 21),
+                    syntax: 291,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NFEC",
-                    syntax: &syntax::S292,
+                    name: s(12794, 4),
+                    syntax: 292,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RFEC",
-                    syntax: &syntax::S255,
+                    name: s(12798, 4),
+                    syntax: 255,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamCurrRate",
-                    syntax: &syntax::S131,
+                    name: s(12802, 16),
+                    syntax: 131,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
@@ -793,97 +793,97 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Channel.{i}.Stats.",
+            path: s(12818, 29),
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentDayStart",
-                    syntax: &syntax::S28,
+                    name: s(12266, 15),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastShowtimeStart",
-                    syntax: &syntax::S28,
+                    name: s(12847, 17),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QuarterHourStart",
-                    syntax: &syntax::S28,
+                    name: s(12281, 16),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ShowtimeStart",
-                    syntax: &syntax::S28,
+                    name: s(12864, 13),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalStart",
-                    syntax: &syntax::S28,
+                    name: s(12297, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -894,41 +894,41 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Channel.{i}.Stats.CurrentDay.",
+            path: s(12877, 40),
             parameters: &[
                 Parameter {
-                    name: "XTUCCRCErrors",
-                    syntax: &syntax::S0,
+                    name: s(12917, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCFECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12930, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCHECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12943, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURCRCErrors",
-                    syntax: &syntax::S0,
+                    name: s(12956, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURFECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12969, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURHECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12982, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
@@ -936,41 +936,41 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Channel.{i}.Stats.LastShowtime.",
+            path: s(12995, 42),
             parameters: &[
                 Parameter {
-                    name: "XTUCCRCErrors",
-                    syntax: &syntax::S0,
+                    name: s(12917, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCFECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12930, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCHECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12943, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURCRCErrors",
-                    syntax: &syntax::S0,
+                    name: s(12956, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURFECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12969, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURHECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12982, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
@@ -978,41 +978,41 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Channel.{i}.Stats.QuarterHour.",
+            path: s(13037, 41),
             parameters: &[
                 Parameter {
-                    name: "XTUCCRCErrors",
-                    syntax: &syntax::S0,
+                    name: s(12917, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCFECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12930, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCHECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12943, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURCRCErrors",
-                    syntax: &syntax::S0,
+                    name: s(12956, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURFECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12969, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURHECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12982, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
@@ -1020,41 +1020,41 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Channel.{i}.Stats.Showtime.",
+            path: s(13078, 38),
             parameters: &[
                 Parameter {
-                    name: "XTUCCRCErrors",
-                    syntax: &syntax::S0,
+                    name: s(12917, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCFECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12930, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCHECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12943, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURCRCErrors",
-                    syntax: &syntax::S0,
+                    name: s(12956, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURFECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12969, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURHECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12982, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
@@ -1062,41 +1062,41 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Channel.{i}.Stats.Total.",
+            path: s(13116, 35),
             parameters: &[
                 Parameter {
-                    name: "XTUCCRCErrors",
-                    syntax: &syntax::S0,
+                    name: s(12917, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCFECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12930, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCHECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12943, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURCRCErrors",
-                    syntax: &syntax::S0,
+                    name: s(12956, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURFECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12969, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURHECErrors",
-                    syntax: &syntax::S0,
+                    name: s(12982, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
@@ -1104,14 +1104,14 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Diagnostics.",
+            path: s(13151, 23),
             commands: &[
                 Command {
-                    name: "ADSLLineTest()",
+                    name: s(13174, 14),
                     is_async: true,
                     input: &[Parameter {
-                        name: "Interface",
-                        syntax: &syntax::S293,
+                        name: s(262, 9),
+                        syntax: 293,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -1120,280 +1120,280 @@ pub(crate) static GROUP: Group = Group {
                     }],
                     output: &[
                         Parameter {
-                            name: "ACTATPds",
-                            syntax: &syntax::S255,
+                            name: s(13188, 8),
+                            syntax: 255,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ACTATPus",
-                            syntax: &syntax::S255,
+                            name: s(13196, 8),
+                            syntax: 255,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ACTPSDds",
-                            syntax: &syntax::S255,
+                            name: s(13204, 8),
+                            syntax: 255,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ACTPSDus",
-                            syntax: &syntax::S255,
+                            name: s(13212, 8),
+                            syntax: 255,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "BITSpsds",
-                            syntax: &syntax::S294,
+                            name: s(13220, 8),
+                            syntax: 294,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "BITSpsus",
-                            syntax: &syntax::S295,
+                            name: s(13228, 8),
+                            syntax: 295,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HLINGds",
-                            syntax: &syntax::S0,
+                            name: s(13236, 7),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HLINGus",
-                            syntax: &syntax::S0,
+                            name: s(13243, 7),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HLINSCds",
-                            syntax: &syntax::S255,
+                            name: s(13250, 8),
+                            syntax: 255,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HLINSCus",
-                            syntax: &syntax::S255,
+                            name: s(13258, 8),
+                            syntax: 255,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HLINpsds",
-                            syntax: &syntax::S294,
+                            name: s(13266, 8),
+                            syntax: 294,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HLINpsus",
-                            syntax: &syntax::S295,
+                            name: s(13274, 8),
+                            syntax: 295,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HLOGGds",
-                            syntax: &syntax::S0,
+                            name: s(13282, 7),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HLOGGus",
-                            syntax: &syntax::S0,
+                            name: s(13289, 7),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HLOGMTds",
-                            syntax: &syntax::S0,
+                            name: s(13296, 8),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HLOGMTus",
-                            syntax: &syntax::S0,
+                            name: s(13304, 8),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HLOGpsds",
-                            syntax: &syntax::S296,
+                            name: s(13312, 8),
+                            syntax: 296,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HLOGpsus",
-                            syntax: &syntax::S296,
+                            name: s(13320, 8),
+                            syntax: 296,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "LATNpbds",
-                            syntax: &syntax::S297,
+                            name: s(13328, 8),
+                            syntax: 297,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "LATNpbus",
-                            syntax: &syntax::S297,
+                            name: s(13336, 8),
+                            syntax: 297,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "QLNGds",
-                            syntax: &syntax::S0,
+                            name: s(13344, 6),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "QLNGus",
-                            syntax: &syntax::S0,
+                            name: s(13350, 6),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "QLNMTds",
-                            syntax: &syntax::S0,
+                            name: s(13356, 7),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "QLNMTus",
-                            syntax: &syntax::S0,
+                            name: s(13363, 7),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "QLNpsds",
-                            syntax: &syntax::S294,
+                            name: s(13370, 7),
+                            syntax: 294,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "QLNpsus",
-                            syntax: &syntax::S295,
+                            name: s(13377, 7),
+                            syntax: 295,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SATNds",
-                            syntax: &syntax::S297,
+                            name: s(13384, 6),
+                            syntax: 297,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SATNus",
-                            syntax: &syntax::S297,
+                            name: s(13390, 6),
+                            syntax: 297,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SNRGds",
-                            syntax: &syntax::S0,
+                            name: s(13396, 6),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SNRGus",
-                            syntax: &syntax::S0,
+                            name: s(13402, 6),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SNRMTds",
-                            syntax: &syntax::S0,
+                            name: s(13408, 7),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SNRMTus",
-                            syntax: &syntax::S0,
+                            name: s(13415, 7),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SNRpsds",
-                            syntax: &syntax::S294,
+                            name: s(13422, 7),
+                            syntax: 294,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SNRpsus",
-                            syntax: &syntax::S295,
+                            name: s(13429, 7),
+                            syntax: 295,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S11,
+                            name: s(427, 6),
+                            syntax: 11,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -1404,44 +1404,44 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SELTP()",
+                    name: s(13436, 7),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "CapacityEstimateEnabling",
-                            syntax: &syntax::S16,
+                            name: s(13443, 24),
+                            syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "CapacityNoisePSD",
-                            syntax: &syntax::S298,
+                            name: s(13467, 16),
+                            syntax: 298,
                             access: Access::ReadWrite,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "CapacitySignalPSD",
-                            syntax: &syntax::S298,
+                            name: s(13483, 17),
+                            syntax: 298,
                             access: Access::ReadWrite,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "CapacityTargetMargin",
-                            syntax: &syntax::S299,
+                            name: s(13500, 20),
+                            syntax: 299,
                             access: Access::ReadWrite,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Interface",
-                            syntax: &syntax::S300,
+                            name: s(262, 9),
+                            syntax: 300,
                             access: Access::ReadWrite,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
@@ -1450,57 +1450,57 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "AttenuationCharacteristics",
-                            syntax: &syntax::S301,
+                            name: s(13520, 26),
+                            syntax: 301,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "CapacityEstimate",
-                            syntax: &syntax::S302,
+                            name: s(13546, 16),
+                            syntax: 302,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "LoopLength",
-                            syntax: &syntax::S303,
+                            name: s(13562, 10),
+                            syntax: 303,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "LoopTermination",
-                            syntax: &syntax::S304,
+                            name: s(13572, 15),
+                            syntax: 304,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "LoopTopology",
-                            syntax: &syntax::S219,
+                            name: s(13587, 12),
+                            syntax: 219,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MissingFilter",
-                            syntax: &syntax::S16,
+                            name: s(13599, 13),
+                            syntax: 16,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S305,
+                            name: s(427, 6),
+                            syntax: 305,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TFlogGroupSize",
-                            syntax: &syntax::S306,
+                            name: s(13612, 14),
+                            syntax: 306,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -1511,20 +1511,20 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SELTQLN()",
+                    name: s(13626, 9),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "Interface",
-                            syntax: &syntax::S300,
+                            name: s(262, 9),
+                            syntax: 300,
                             access: Access::ReadWrite,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "QLNMaxMeasurementDuration",
-                            syntax: &syntax::S307,
+                            name: s(13635, 25),
+                            syntax: 307,
                             access: Access::ReadWrite,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
@@ -1533,29 +1533,29 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "ExtendedBandwidthOperation",
-                            syntax: &syntax::S16,
+                            name: s(13660, 26),
+                            syntax: 16,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "QLN",
-                            syntax: &syntax::S294,
+                            name: s(13686, 3),
+                            syntax: 294,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "QLNGroupSize",
-                            syntax: &syntax::S306,
+                            name: s(13689, 12),
+                            syntax: 306,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S305,
+                            name: s(427, 6),
+                            syntax: 305,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -1566,20 +1566,20 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SELTUER()",
+                    name: s(13701, 9),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "Interface",
-                            syntax: &syntax::S300,
+                            name: s(262, 9),
+                            syntax: 300,
                             access: Access::ReadWrite,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "UERMaxMeasurementDuration",
-                            syntax: &syntax::S308,
+                            name: s(13710, 25),
+                            syntax: 308,
                             access: Access::ReadWrite,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
@@ -1588,43 +1588,43 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "ExtendedBandwidthOperation",
-                            syntax: &syntax::S16,
+                            name: s(13660, 26),
+                            syntax: 16,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S305,
+                            name: s(427, 6),
+                            syntax: 305,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "UER",
-                            syntax: &syntax::S309,
+                            name: s(13735, 3),
+                            syntax: 309,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "UERGroupSize",
-                            syntax: &syntax::S306,
+                            name: s(13738, 12),
+                            syntax: 306,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "UERScaleFactor",
-                            syntax: &syntax::S0,
+                            name: s(13750, 14),
+                            syntax: 0,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "UERVar",
-                            syntax: &syntax::S310,
+                            name: s(13764, 6),
+                            syntax: 310,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -1638,257 +1638,257 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Diagnostics.ADSLLineTest.",
+            path: s(13770, 36),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "ACTATPds",
-                    syntax: &syntax::S255,
+                    name: s(13188, 8),
+                    syntax: 255,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ACTATPus",
-                    syntax: &syntax::S255,
+                    name: s(13196, 8),
+                    syntax: 255,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ACTPSDds",
-                    syntax: &syntax::S255,
+                    name: s(13204, 8),
+                    syntax: 255,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ACTPSDus",
-                    syntax: &syntax::S255,
+                    name: s(13212, 8),
+                    syntax: 255,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BITSpsds",
-                    syntax: &syntax::S294,
+                    name: s(13220, 8),
+                    syntax: 294,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BITSpsus",
-                    syntax: &syntax::S295,
+                    name: s(13228, 8),
+                    syntax: 295,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S22,
+                    name: s(744, 16),
+                    syntax: 22,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLINGds",
-                    syntax: &syntax::S0,
+                    name: s(13236, 7),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLINGus",
-                    syntax: &syntax::S0,
+                    name: s(13243, 7),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLINSCds",
-                    syntax: &syntax::S255,
+                    name: s(13250, 8),
+                    syntax: 255,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLINSCus",
-                    syntax: &syntax::S255,
+                    name: s(13258, 8),
+                    syntax: 255,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLINpsds",
-                    syntax: &syntax::S294,
+                    name: s(13266, 8),
+                    syntax: 294,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLINpsus",
-                    syntax: &syntax::S295,
+                    name: s(13274, 8),
+                    syntax: 295,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLOGGds",
-                    syntax: &syntax::S0,
+                    name: s(13282, 7),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLOGGus",
-                    syntax: &syntax::S0,
+                    name: s(13289, 7),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLOGMTds",
-                    syntax: &syntax::S0,
+                    name: s(13296, 8),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLOGMTus",
-                    syntax: &syntax::S0,
+                    name: s(13304, 8),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLOGpsds",
-                    syntax: &syntax::S296,
+                    name: s(13312, 8),
+                    syntax: 296,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLOGpsus",
-                    syntax: &syntax::S296,
+                    name: s(13320, 8),
+                    syntax: 296,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S293,
+                    name: s(262, 9),
+                    syntax: 293,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LATNpbds",
-                    syntax: &syntax::S297,
+                    name: s(13328, 8),
+                    syntax: 297,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LATNpbus",
-                    syntax: &syntax::S297,
+                    name: s(13336, 8),
+                    syntax: 297,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLNGds",
-                    syntax: &syntax::S0,
+                    name: s(13344, 6),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLNGus",
-                    syntax: &syntax::S0,
+                    name: s(13350, 6),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLNMTds",
-                    syntax: &syntax::S0,
+                    name: s(13356, 7),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLNMTus",
-                    syntax: &syntax::S0,
+                    name: s(13363, 7),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLNpsds",
-                    syntax: &syntax::S294,
+                    name: s(13370, 7),
+                    syntax: 294,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLNpsus",
-                    syntax: &syntax::S295,
+                    name: s(13377, 7),
+                    syntax: 295,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SATNds",
-                    syntax: &syntax::S297,
+                    name: s(13384, 6),
+                    syntax: 297,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SATNus",
-                    syntax: &syntax::S297,
+                    name: s(13390, 6),
+                    syntax: 297,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRGds",
-                    syntax: &syntax::S0,
+                    name: s(13396, 6),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRGus",
-                    syntax: &syntax::S0,
+                    name: s(13402, 6),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRMTds",
-                    syntax: &syntax::S0,
+                    name: s(13408, 7),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRMTus",
-                    syntax: &syntax::S0,
+                    name: s(13415, 7),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRpsds",
-                    syntax: &syntax::S294,
+                    name: s(13422, 7),
+                    syntax: 294,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRpsus",
-                    syntax: &syntax::S295,
+                    name: s(13429, 7),
+                    syntax: 295,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -1897,103 +1897,103 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Diagnostics.SELTP.",
+            path: s(13806, 29),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "AttenuationCharacteristics",
-                    syntax: &syntax::S301,
+                    name: s(13520, 26),
+                    syntax: 301,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CapacityEstimate",
-                    syntax: &syntax::S302,
+                    name: s(13546, 16),
+                    syntax: 302,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CapacityEstimateEnabling",
-                    syntax: &syntax::S16,
+                    name: s(13443, 24),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CapacityNoisePSD",
-                    syntax: &syntax::S298,
+                    name: s(13467, 16),
+                    syntax: 298,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CapacitySignalPSD",
-                    syntax: &syntax::S298,
+                    name: s(13483, 17),
+                    syntax: 298,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CapacityTargetMargin",
-                    syntax: &syntax::S299,
+                    name: s(13500, 20),
+                    syntax: 299,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S311,
+                    name: s(744, 16),
+                    syntax: 311,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S300,
+                    name: s(262, 9),
+                    syntax: 300,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LoopLength",
-                    syntax: &syntax::S303,
+                    name: s(13562, 10),
+                    syntax: 303,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LoopTermination",
-                    syntax: &syntax::S304,
+                    name: s(13572, 15),
+                    syntax: 304,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LoopTopology",
-                    syntax: &syntax::S219,
+                    name: s(13587, 12),
+                    syntax: 219,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MissingFilter",
-                    syntax: &syntax::S16,
+                    name: s(13599, 13),
+                    syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TFlogGroupSize",
-                    syntax: &syntax::S306,
+                    name: s(13612, 14),
+                    syntax: 306,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -2002,50 +2002,50 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Diagnostics.SELTQLN.",
+            path: s(13835, 31),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S311,
+                    name: s(744, 16),
+                    syntax: 311,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExtendedBandwidthOperation",
-                    syntax: &syntax::S16,
+                    name: s(13660, 26),
+                    syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S300,
+                    name: s(262, 9),
+                    syntax: 300,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLN",
-                    syntax: &syntax::S294,
+                    name: s(13686, 3),
+                    syntax: 294,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLNGroupSize",
-                    syntax: &syntax::S306,
+                    name: s(13689, 12),
+                    syntax: 306,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLNMaxMeasurementDuration",
-                    syntax: &syntax::S307,
+                    name: s(13635, 25),
+                    syntax: 307,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
@@ -2055,65 +2055,65 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Diagnostics.SELTUER.",
+            path: s(13866, 31),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S311,
+                    name: s(744, 16),
+                    syntax: 311,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExtendedBandwidthOperation",
-                    syntax: &syntax::S16,
+                    name: s(13660, 26),
+                    syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S300,
+                    name: s(262, 9),
+                    syntax: 300,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UER",
-                    syntax: &syntax::S309,
+                    name: s(13735, 3),
+                    syntax: 309,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UERGroupSize",
-                    syntax: &syntax::S306,
+                    name: s(13738, 12),
+                    syntax: 306,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UERMaxMeasurementDuration",
-                    syntax: &syntax::S308,
+                    name: s(13710, 25),
+                    syntax: 308,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UERScaleFactor",
-                    syntax: &syntax::S0,
+                    name: s(13750, 14),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UERVar",
-                    syntax: &syntax::S310,
+                    name: s(13764, 6),
+                    syntax: 310,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -2122,10 +2122,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Line.{i}.",
+            path: s(13897, 20),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("LineNumberOfEntries"),
+            num_entries_parameter: Some(s(11415, 19)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -2138,426 +2138,426 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "ACTINPROCds",
-                    syntax: &syntax::S0,
+                    name: s(13917, 11),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ACTINPROCus",
-                    syntax: &syntax::S0,
+                    name: s(13928, 11),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ACTRAMODEds",
-                    syntax: &syntax::S312,
+                    name: s(13939, 11),
+                    syntax: 312,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ACTRAMODEus",
-                    syntax: &syntax::S312,
+                    name: s(13950, 11),
+                    syntax: 312,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ACTSNRMODEds",
-                    syntax: &syntax::S0,
+                    name: s(13961, 12),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ACTSNRMODEus",
-                    syntax: &syntax::S0,
+                    name: s(13973, 12),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ACTUALCE",
-                    syntax: &syntax::S0,
+                    name: s(13985, 8),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowedProfiles",
-                    syntax: &syntax::S313,
+                    name: s(13993, 15),
+                    syntax: 313,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentProfile",
-                    syntax: &syntax::S314,
+                    name: s(14008, 14),
+                    syntax: 314,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamAttenuation",
-                    syntax: &syntax::S315,
+                    name: s(14022, 21),
+                    syntax: 315,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamMaxBitRate",
-                    syntax: &syntax::S131,
+                    name: s(4764, 20),
+                    syntax: 131,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamNoiseMargin",
-                    syntax: &syntax::S315,
+                    name: s(14043, 21),
+                    syntax: 315,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamPower",
-                    syntax: &syntax::S316,
+                    name: s(14064, 15),
+                    syntax: 316,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableDataGathering",
-                    syntax: &syntax::S16,
+                    name: s(14079, 19),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirmwareVersion",
-                    syntax: &syntax::S31,
+                    name: s(10540, 15),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "INMCCds",
-                    syntax: &syntax::S317,
+                    name: s(14098, 7),
+                    syntax: 317,
                     ..PARAM
                 },
                 Parameter {
-                    name: "INMIATOds",
-                    syntax: &syntax::S318,
+                    name: s(14105, 9),
+                    syntax: 318,
                     ..PARAM
                 },
                 Parameter {
-                    name: "INMIATSds",
-                    syntax: &syntax::S49,
+                    name: s(14114, 9),
+                    syntax: 49,
                     ..PARAM
                 },
                 Parameter {
-                    name: "INMINPEQMODEds",
-                    syntax: &syntax::S319,
+                    name: s(14123, 14),
+                    syntax: 319,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LIMITMASK",
-                    syntax: &syntax::S0,
+                    name: s(14137, 9),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastStateTransmittedDownstream",
-                    syntax: &syntax::S0,
+                    name: s(14146, 30),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastStateTransmittedUpstream",
-                    syntax: &syntax::S0,
+                    name: s(14176, 28),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LineEncoding",
-                    syntax: &syntax::S320,
+                    name: s(14204, 12),
+                    syntax: 320,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LineNumber",
-                    syntax: &syntax::S321,
+                    name: s(14216, 10),
+                    syntax: 321,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkStatus",
-                    syntax: &syntax::S322,
+                    name: s(14226, 10),
+                    syntax: 322,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MREFPSDds",
-                    syntax: &syntax::S323,
+                    name: s(14236, 9),
+                    syntax: 323,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MREFPSDus",
-                    syntax: &syntax::S323,
+                    name: s(14245, 9),
+                    syntax: 323,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerManagementState",
-                    syntax: &syntax::S324,
+                    name: s(14254, 20),
+                    syntax: 324,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RXTHRSHds",
-                    syntax: &syntax::S325,
+                    name: s(14274, 9),
+                    syntax: 325,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRMROCds",
-                    syntax: &syntax::S326,
+                    name: s(14283, 9),
+                    syntax: 326,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRMROCus",
-                    syntax: &syntax::S326,
+                    name: s(14292, 9),
+                    syntax: 326,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRMpbds",
-                    syntax: &syntax::S297,
+                    name: s(14301, 8),
+                    syntax: 297,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRMpbus",
-                    syntax: &syntax::S297,
+                    name: s(14309, 8),
+                    syntax: 297,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessFailureCause",
-                    syntax: &syntax::S327,
+                    name: s(14317, 19),
+                    syntax: 327,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TRELLISds",
-                    syntax: &syntax::S255,
+                    name: s(14336, 9),
+                    syntax: 255,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TRELLISus",
-                    syntax: &syntax::S255,
+                    name: s(14345, 9),
+                    syntax: 255,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPBOKLE",
-                    syntax: &syntax::S328,
+                    name: s(14354, 7),
+                    syntax: 328,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPBOKLEPb",
-                    syntax: &syntax::S329,
+                    name: s(14361, 9),
+                    syntax: 329,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPBOKLER",
-                    syntax: &syntax::S330,
+                    name: s(14370, 8),
+                    syntax: 330,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPBOKLERPb",
-                    syntax: &syntax::S329,
+                    name: s(14378, 10),
+                    syntax: 329,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "US0MASK",
-                    syntax: &syntax::S0,
+                    name: s(14388, 7),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
+                    name: s(4896, 8),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamAttenuation",
-                    syntax: &syntax::S315,
+                    name: s(14395, 19),
+                    syntax: 315,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamMaxBitRate",
-                    syntax: &syntax::S131,
+                    name: s(4904, 18),
+                    syntax: 131,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamNoiseMargin",
-                    syntax: &syntax::S315,
+                    name: s(14414, 19),
+                    syntax: 315,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamPower",
-                    syntax: &syntax::S316,
+                    name: s(14433, 13),
+                    syntax: 316,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VirtualNoisePSDds",
-                    syntax: &syntax::S331,
+                    name: s(14446, 17),
+                    syntax: 331,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VirtualNoisePSDus",
-                    syntax: &syntax::S332,
+                    name: s(14463, 17),
+                    syntax: 332,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTSE",
-                    syntax: &syntax::S333,
+                    name: s(14480, 4),
+                    syntax: 333,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTSUsed",
-                    syntax: &syntax::S333,
+                    name: s(14484, 7),
+                    syntax: 333,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCANSIRev",
-                    syntax: &syntax::S0,
+                    name: s(14491, 11),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCANSIStd",
-                    syntax: &syntax::S0,
+                    name: s(14502, 11),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCCountry",
-                    syntax: &syntax::S334,
+                    name: s(14513, 11),
+                    syntax: 334,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCSerial",
-                    syntax: &syntax::S335,
+                    name: s(14524, 10),
+                    syntax: 335,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCSystemCountry",
-                    syntax: &syntax::S334,
+                    name: s(14534, 17),
+                    syntax: 334,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCSystemVendor",
-                    syntax: &syntax::S336,
+                    name: s(14551, 16),
+                    syntax: 336,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCSystemVendorSpecific",
-                    syntax: &syntax::S334,
+                    name: s(14567, 24),
+                    syntax: 334,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCVendor",
-                    syntax: &syntax::S336,
+                    name: s(14591, 10),
+                    syntax: 336,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCVendorSpecific",
-                    syntax: &syntax::S334,
+                    name: s(14601, 18),
+                    syntax: 334,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTUCVersion",
-                    syntax: &syntax::S337,
+                    name: s(14619, 11),
+                    syntax: 337,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURANSIRev",
-                    syntax: &syntax::S0,
+                    name: s(14630, 11),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURANSIStd",
-                    syntax: &syntax::S0,
+                    name: s(14641, 11),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURCountry",
-                    syntax: &syntax::S334,
+                    name: s(14652, 11),
+                    syntax: 334,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURSerial",
-                    syntax: &syntax::S335,
+                    name: s(14663, 10),
+                    syntax: 335,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURSystemCountry",
-                    syntax: &syntax::S334,
+                    name: s(14673, 17),
+                    syntax: 334,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURSystemVendor",
-                    syntax: &syntax::S336,
+                    name: s(14690, 16),
+                    syntax: 336,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURSystemVendorSpecific",
-                    syntax: &syntax::S334,
+                    name: s(14706, 24),
+                    syntax: 334,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURVendor",
-                    syntax: &syntax::S336,
+                    name: s(14730, 10),
+                    syntax: 336,
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURVendorSpecific",
-                    syntax: &syntax::S334,
+                    name: s(14740, 18),
+                    syntax: 334,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "XTURVersion",
-                    syntax: &syntax::S338,
+                    name: s(14758, 11),
+                    syntax: 338,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -2565,24 +2565,24 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Line.{i}.DataGathering.",
+            path: s(14769, 34),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "ActLoggingDepthReportingR",
-                    syntax: &syntax::S339,
+                    name: s(14803, 25),
+                    syntax: 339,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EventTraceBufferR",
-                    syntax: &syntax::S340,
+                    name: s(14828, 17),
+                    syntax: 340,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LoggingDepthR",
-                    syntax: &syntax::S339,
+                    name: s(14845, 13),
+                    syntax: 339,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -2590,97 +2590,97 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Line.{i}.Stats.",
+            path: s(14858, 26),
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentDayStart",
-                    syntax: &syntax::S28,
+                    name: s(12266, 15),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastShowtimeStart",
-                    syntax: &syntax::S28,
+                    name: s(12847, 17),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QuarterHourStart",
-                    syntax: &syntax::S28,
+                    name: s(12281, 16),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ShowtimeStart",
-                    syntax: &syntax::S28,
+                    name: s(12864, 13),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalStart",
-                    syntax: &syntax::S28,
+                    name: s(12297, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -2691,17 +2691,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Line.{i}.Stats.CurrentDay.",
+            path: s(14884, 37),
             parameters: &[
                 Parameter {
-                    name: "ErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14921, 11),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverelyErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14932, 19),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
@@ -2709,17 +2709,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Line.{i}.Stats.LastShowtime.",
+            path: s(14951, 39),
             parameters: &[
                 Parameter {
-                    name: "ErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14921, 11),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverelyErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14932, 19),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
@@ -2727,17 +2727,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Line.{i}.Stats.QuarterHour.",
+            path: s(14990, 38),
             parameters: &[
                 Parameter {
-                    name: "ErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14921, 11),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverelyErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14932, 19),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
@@ -2745,17 +2745,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Line.{i}.Stats.Showtime.",
+            path: s(15028, 35),
             parameters: &[
                 Parameter {
-                    name: "ErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14921, 11),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverelyErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14932, 19),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
@@ -2763,17 +2763,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Line.{i}.Stats.Total.",
+            path: s(15063, 32),
             parameters: &[
                 Parameter {
-                    name: "ErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14921, 11),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverelyErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14932, 19),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
@@ -2781,137 +2781,137 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSL.Line.{i}.TestParams.",
+            path: s(15095, 31),
             parameters: &[
                 Parameter {
-                    name: "HLOGGds",
-                    syntax: &syntax::S0,
+                    name: s(13282, 7),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLOGGus",
-                    syntax: &syntax::S0,
+                    name: s(13289, 7),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLOGMTds",
-                    syntax: &syntax::S0,
+                    name: s(13296, 8),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLOGMTus",
-                    syntax: &syntax::S0,
+                    name: s(13304, 8),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLOGpsds",
-                    syntax: &syntax::S296,
+                    name: s(13312, 8),
+                    syntax: 296,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HLOGpsus",
-                    syntax: &syntax::S296,
+                    name: s(13320, 8),
+                    syntax: 296,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LATNds",
-                    syntax: &syntax::S341,
+                    name: s(15126, 6),
+                    syntax: 341,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LATNus",
-                    syntax: &syntax::S341,
+                    name: s(15132, 6),
+                    syntax: 341,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLNGds",
-                    syntax: &syntax::S0,
+                    name: s(13344, 6),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLNGus",
-                    syntax: &syntax::S0,
+                    name: s(13350, 6),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLNMTds",
-                    syntax: &syntax::S0,
+                    name: s(13356, 7),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLNMTus",
-                    syntax: &syntax::S0,
+                    name: s(13363, 7),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLNpsds",
-                    syntax: &syntax::S342,
+                    name: s(13370, 7),
+                    syntax: 342,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QLNpsus",
-                    syntax: &syntax::S343,
+                    name: s(13377, 7),
+                    syntax: 343,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SATNds",
-                    syntax: &syntax::S341,
+                    name: s(13384, 6),
+                    syntax: 341,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SATNus",
-                    syntax: &syntax::S341,
+                    name: s(13390, 6),
+                    syntax: 341,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRGds",
-                    syntax: &syntax::S0,
+                    name: s(13396, 6),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRGus",
-                    syntax: &syntax::S0,
+                    name: s(13402, 6),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRMTds",
-                    syntax: &syntax::S0,
+                    name: s(13408, 7),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRMTus",
-                    syntax: &syntax::S0,
+                    name: s(13415, 7),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRpsds",
-                    syntax: &syntax::S342,
+                    name: s(13422, 7),
+                    syntax: 342,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRpsus",
-                    syntax: &syntax::S343,
+                    name: s(13429, 7),
+                    syntax: 343,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },

@@ -10,19 +10,19 @@ pub(crate) static GROUP: Group = Group {
     name: "DSLite",
     objects: &[
         Object {
-            path: "Device.DSLite.",
+            path: s(15138, 14),
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceSettingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15152, 31),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -30,10 +30,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DSLite.InterfaceSetting.{i}.",
+            path: s(15183, 35),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceSettingNumberOfEntries"),
+            num_entries_parameter: Some(s(15152, 31)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -41,83 +41,83 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndpointAddress",
-                    syntax: &syntax::S211,
+                    name: s(15218, 15),
+                    syntax: 211,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndpointAddressInUse",
-                    syntax: &syntax::S211,
+                    name: s(15233, 20),
+                    syntax: 211,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndpointAddressTypePrecedence",
-                    syntax: &syntax::S344,
+                    name: s(15253, 29),
+                    syntax: 344,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndpointAssignmentPrecedence",
-                    syntax: &syntax::S345,
+                    name: s(15282, 28),
+                    syntax: 345,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndpointName",
-                    syntax: &syntax::S6,
+                    name: s(15310, 12),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S346,
+                    name: s(9863, 6),
+                    syntax: 346,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TunnelInterface",
-                    syntax: &syntax::S233,
+                    name: s(15322, 15),
+                    syntax: 233,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TunneledInterface",
-                    syntax: &syntax::S233,
+                    name: s(15337, 17),
+                    syntax: 233,
                     version: v(2, 2, 0),
                     ..PARAM
                 },

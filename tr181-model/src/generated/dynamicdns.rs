@@ -10,24 +10,24 @@ pub(crate) static GROUP: Group = Group {
     name: "DynamicDNS",
     objects: &[
         Object {
-            path: "Device.DynamicDNS.",
+            path: s(18351, 18),
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "ClientNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(5711, 21),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(7252, 21),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedServices",
-                    syntax: &syntax::S384,
+                    name: s(18369, 17),
+                    syntax: 384,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
@@ -35,12 +35,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DynamicDNS.Client.{i}.",
+            path: s(18386, 29),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ClientNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(5711, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -54,70 +54,70 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostnameNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(18415, 23),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S233,
+                    name: s(262, 9),
+                    syntax: 233,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastError",
-                    syntax: &syntax::S385,
+                    name: s(18438, 9),
+                    syntax: 385,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S9,
+                    name: s(282, 8),
+                    syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Server",
-                    syntax: &syntax::S386,
+                    name: s(7355, 6),
+                    syntax: 386,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S387,
+                    name: s(427, 6),
+                    syntax: 387,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S6,
+                    name: s(290, 8),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
@@ -126,12 +126,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DynamicDNS.Client.{i}.Hostname.{i}.",
+            path: s(18447, 42),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("HostnameNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(18415, 23)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Name"],
@@ -139,28 +139,28 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastUpdate",
-                    syntax: &syntax::S10,
+                    name: s(9751, 10),
+                    syntax: 10,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S388,
+                    name: s(427, 6),
+                    syntax: 388,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
@@ -168,12 +168,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.DynamicDNS.Server.{i}.",
+            path: s(18489, 29),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ServerNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(7252, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -187,87 +187,87 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CheckInterval",
-                    syntax: &syntax::S28,
+                    name: s(18518, 13),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxRetries",
-                    syntax: &syntax::S0,
+                    name: s(18531, 10),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S389,
+                    name: s(2441, 8),
+                    syntax: 389,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetryInterval",
-                    syntax: &syntax::S28,
+                    name: s(18541, 13),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerAddress",
-                    syntax: &syntax::S6,
+                    name: s(18554, 13),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerPort",
-                    syntax: &syntax::S51,
+                    name: s(18567, 10),
+                    syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServiceName",
-                    syntax: &syntax::S390,
+                    name: s(18577, 11),
+                    syntax: 390,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedProtocols",
-                    syntax: &syntax::S391,
+                    name: s(18588, 18),
+                    syntax: 391,
                     version: v(2, 10, 0),
                     ..PARAM
                 },

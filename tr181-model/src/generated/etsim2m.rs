@@ -10,12 +10,12 @@ pub(crate) static GROUP: Group = Group {
     name: "ETSIM2M",
     objects: &[
         Object {
-            path: "Device.ETSIM2M.",
+            path: s(18606, 15),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[Parameter {
-                name: "SCLNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(18621, 18),
+                syntax: 0,
                 version: v(2, 6, 0),
                 protocols: Protocols::CWMP,
                 ..PARAM
@@ -23,12 +23,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.",
+            path: s(18639, 23),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SCLNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(18621, 18)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -37,46 +37,46 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AnnouncedToSCLList",
-                    syntax: &syntax::S128,
+                    name: s(18662, 18),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AreaNwkDeviceInfoInstanceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(18680, 40),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AreaNwkInstanceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(18720, 30),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SAFPolicySetNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(18750, 27),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -85,74 +85,74 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.AreaNwkDeviceInfoInstance.{i}.",
+            path: s(18777, 53),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AreaNwkDeviceInfoInstanceNumberOfEntries"),
+            num_entries_parameter: Some(s(18680, 40)),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Active",
-                    syntax: &syntax::S16,
+                    name: s(6821, 6),
+                    syntax: 16,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AreaNwkInstance",
-                    syntax: &syntax::S392,
+                    name: s(18830, 15),
+                    syntax: 392,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S154,
+                    name: s(9747, 4),
+                    syntax: 154,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ListOfDeviceApplications",
-                    syntax: &syntax::S128,
+                    name: s(18845, 24),
+                    syntax: 128,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ListOfDeviceNeighbors",
-                    syntax: &syntax::S154,
+                    name: s(18869, 21),
+                    syntax: 154,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PropertyNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(18890, 23),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SleepDuration",
-                    syntax: &syntax::S28,
+                    name: s(18913, 13),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SleepInterval",
-                    syntax: &syntax::S28,
+                    name: s(18926, 13),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S393,
+                    name: s(427, 6),
+                    syntax: 393,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -161,23 +161,23 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.AreaNwkDeviceInfoInstance.{i}.Property.{i}.",
+            path: s(18939, 66),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PropertyNumberOfEntries"),
+            num_entries_parameter: Some(s(18890, 23)),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S3,
+                    name: s(876, 4),
+                    syntax: 3,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S3,
+                    name: s(6002, 5),
+                    syntax: 3,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -186,10 +186,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.AreaNwkInstance.{i}.",
+            path: s(19005, 43),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AreaNwkInstanceNumberOfEntries"),
+            num_entries_parameter: Some(s(18720, 30)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ID"],
@@ -198,29 +198,29 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "AreaNwkType",
-                    syntax: &syntax::S3,
+                    name: s(19048, 11),
+                    syntax: 3,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ID",
-                    syntax: &syntax::S3,
+                    name: s(10211, 2),
+                    syntax: 3,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ListOfDevices",
-                    syntax: &syntax::S394,
+                    name: s(19059, 13),
+                    syntax: 394,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PropertyNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(18890, 23),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -229,23 +229,23 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.AreaNwkInstance.{i}.Property.{i}.",
+            path: s(19072, 56),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PropertyNumberOfEntries"),
+            num_entries_parameter: Some(s(18890, 23)),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S3,
+                    name: s(876, 4),
+                    syntax: 3,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S3,
+                    name: s(6002, 5),
+                    syntax: 3,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -254,69 +254,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.Discovery.",
+            path: s(19128, 33),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "MaxNumberOfDiscovRecords",
-                    syntax: &syntax::S0,
+                    name: s(19161, 24),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxSizeOfDiscovAnswer",
-                    syntax: &syntax::S0,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
-        },
-        Object {
-            path: "Device.ETSIM2M.SCL.{i}.Reregistration.",
-            version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: "RegAccessRightID",
-                    syntax: &syntax::S3,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "RegExpirationDuration",
-                    syntax: &syntax::S395,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "RegSearchStrings",
-                    syntax: &syntax::S128,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "RegTargetNSCLList",
-                    syntax: &syntax::S128,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Reregistration",
-                    syntax: &syntax::S40,
+                    name: s(19185, 21),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -326,20 +278,68 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.Reregistration.ActionStatus.",
+            path: s(19206, 38),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "FinalStatus",
-                    syntax: &syntax::S396,
+                    name: s(19244, 16),
+                    syntax: 3,
+                    access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Progress",
-                    syntax: &syntax::S397,
+                    name: s(19260, 21),
+                    syntax: 395,
+                    access: Access::ReadWrite,
+                    version: v(2, 6, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(19281, 16),
+                    syntax: 128,
+                    access: Access::ReadWrite,
+                    version: v(2, 6, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(19297, 17),
+                    syntax: 128,
+                    access: Access::ReadWrite,
+                    version: v(2, 6, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(19314, 14),
+                    syntax: 40,
+                    access: Access::ReadWrite,
+                    version: v(2, 6, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+            ],
+            ..OBJECT
+        },
+        Object {
+            path: s(19328, 51),
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            parameters: &[
+                Parameter {
+                    name: s(19379, 11),
+                    syntax: 396,
+                    version: v(2, 6, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(19390, 8),
+                    syntax: 397,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
@@ -349,12 +349,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.",
+            path: s(19398, 40),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SAFPolicySetNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(18750, 27)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -363,31 +363,31 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "ANPPolicyNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(19438, 24),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PolicyScope",
-                    syntax: &syntax::S398,
+                    name: s(19462, 11),
+                    syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -397,12 +397,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.",
+            path: s(19473, 54),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ANPPolicyNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(19438, 24)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -417,39 +417,39 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "ANName",
-                    syntax: &syntax::S399,
+                    name: s(19527, 6),
+                    syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlockPeriodNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(19533, 26),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestCategoryNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(19559, 30),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -458,12 +458,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.BlockPeriod.{i}.",
+            path: s(19589, 70),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("BlockPeriodNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(19533, 26)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -478,32 +478,32 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlockDuration",
-                    syntax: &syntax::S400,
+                    name: s(19659, 13),
+                    syntax: 400,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FailedAttempts",
-                    syntax: &syntax::S227,
+                    name: s(19672, 14),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -513,12 +513,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}.",
+            path: s(19686, 74),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RequestCategoryNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(19559, 30)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -533,32 +533,32 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RCAT",
-                    syntax: &syntax::S3,
+                    name: s(19760, 4),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(19764, 23),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -567,12 +567,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}.Schedule.{i}.",
+            path: s(19787, 87),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ScheduleNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(19764, 23)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -581,31 +581,31 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "AbsTimeSpanNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(19874, 26),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Schedules",
-                    syntax: &syntax::S398,
+                    name: s(19900, 9),
+                    syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -615,12 +615,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}.Schedule.{i}.AbsTimeSpan.{i}.",
+            path: s(19909, 103),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AbsTimeSpanNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(19874, 26)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -629,32 +629,32 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndTime",
-                    syntax: &syntax::S103,
+                    name: s(20012, 7),
+                    syntax: 103,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartTime",
-                    syntax: &syntax::S103,
+                    name: s(20019, 9),
+                    syntax: 103,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -664,21 +664,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.M2MSPPolicy.",
+            path: s(20028, 52),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "DefaultRCATValue",
-                    syntax: &syntax::S399,
+                    name: s(20080, 16),
+                    syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestCategoryNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(19559, 30),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -687,12 +687,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.M2MSPPolicy.RequestCategory.{i}.",
+            path: s(20096, 72),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RequestCategoryNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(19559, 30)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -707,56 +707,56 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Mem",
-                    syntax: &syntax::S401,
+                    name: s(20168, 3),
+                    syntax: 401,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RCAT",
-                    syntax: &syntax::S3,
+                    name: s(19760, 4),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RankedANList",
-                    syntax: &syntax::S402,
+                    name: s(20171, 12),
+                    syntax: 402,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Thresh",
-                    syntax: &syntax::S227,
+                    name: s(20183, 6),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TolerableDelay",
-                    syntax: &syntax::S170,
+                    name: s(20189, 14),
+                    syntax: 170,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,

@@ -10,42 +10,42 @@ pub(crate) static GROUP: Group = Group {
     name: "FAP",
     objects: &[
         Object {
-            path: "Device.FAP.",
+            path: s(21158, 11),
             version: v(2, 4, 0),
             ..OBJECT
         },
         Object {
-            path: "Device.FAP.ApplicationPlatform.",
+            path: s(21169, 31),
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "CurrentNumberofApplications",
-                    syntax: &syntax::S0,
+                    name: s(21200, 27),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxNumberOfApplications",
-                    syntax: &syntax::S0,
+                    name: s(21227, 23),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S417,
+                    name: s(427, 6),
+                    syntax: 417,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S31,
+                    name: s(15985, 7),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
@@ -53,84 +53,84 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAP.ApplicationPlatform.Capabilities.",
+            path: s(21250, 44),
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "AccessLevelsSupported",
-                    syntax: &syntax::S418,
+                    name: s(21294, 21),
+                    syntax: 418,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthenticationMethodsSupported",
-                    syntax: &syntax::S419,
+                    name: s(21315, 30),
+                    syntax: 419,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FemtoAwarenessAPISupport",
-                    syntax: &syntax::S16,
+                    name: s(21345, 24),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MMSAPISupport",
-                    syntax: &syntax::S16,
+                    name: s(21369, 13),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PresenceApplicationSupport",
-                    syntax: &syntax::S16,
+                    name: s(21382, 26),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QueryMMSDeliveryStatusSupport",
-                    syntax: &syntax::S16,
+                    name: s(21408, 29),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QuerySMSDeliveryStatusSupport",
-                    syntax: &syntax::S16,
+                    name: s(21437, 29),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SMSAPISupport",
-                    syntax: &syntax::S16,
+                    name: s(21466, 13),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SendMMSTargetAddressType",
-                    syntax: &syntax::S420,
+                    name: s(21479, 24),
+                    syntax: 420,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SendSMSTargetAddressType",
-                    syntax: &syntax::S420,
+                    name: s(21503, 24),
+                    syntax: 420,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SubscribeToNotificationsOfMMSSentToApplicationSupport",
-                    syntax: &syntax::S16,
+                    name: s(21527, 53),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SubscribeToNotificationsOfSMSSentToApplicationSupport",
-                    syntax: &syntax::S16,
+                    name: s(21580, 53),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TerminalLocationAPISupport",
-                    syntax: &syntax::S16,
+                    name: s(21633, 26),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
@@ -138,82 +138,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAP.ApplicationPlatform.Control.",
+            path: s(21659, 39),
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "AuthenticationMethod",
-                    syntax: &syntax::S421,
+                    name: s(21698, 20),
+                    syntax: 421,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TunnelInst",
-                    syntax: &syntax::S6,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
-        },
-        Object {
-            path: "Device.FAP.ApplicationPlatform.Control.FemtoAwareness.",
-            version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: "APIEnable",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "FemtozoneID",
-                    syntax: &syntax::S6,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MaxAPIUsersNumber",
-                    syntax: &syntax::S189,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NotificationsUserIdentifierMSISDN",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueryFemtocellResponseTimezone",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueEnable",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Queueing",
-                    syntax: &syntax::S422,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SubscribeToNotificationsResponseCallbackData",
-                    syntax: &syntax::S16,
+                    name: s(21718, 10),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -222,54 +159,61 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAP.ApplicationPlatform.Control.MMS.",
+            path: s(21728, 54),
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "APIEnable",
-                    syntax: &syntax::S16,
+                    name: s(21782, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableQueryMMSDeliveryStatus",
-                    syntax: &syntax::S16,
+                    name: s(21791, 11),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableSubscribeToNotificationsOfMessageSentToApplication",
-                    syntax: &syntax::S16,
+                    name: s(21802, 17),
+                    syntax: 189,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxAPIUsersNumber",
-                    syntax: &syntax::S189,
+                    name: s(21819, 33),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinSendMMSTimeInterval",
-                    syntax: &syntax::S423,
+                    name: s(21852, 30),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QueueEnable",
-                    syntax: &syntax::S16,
+                    name: s(21882, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Queueing",
-                    syntax: &syntax::S422,
+                    name: s(21893, 8),
+                    syntax: 422,
+                    access: Access::ReadWrite,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(21901, 44),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -278,54 +222,54 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAP.ApplicationPlatform.Control.SMS.",
+            path: s(21945, 43),
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "APIEnable",
-                    syntax: &syntax::S16,
+                    name: s(21782, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableQuerySMSDeliveryStatus",
-                    syntax: &syntax::S16,
+                    name: s(21988, 28),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableSubscribeToNotificationsOfMessageSentToApplication",
-                    syntax: &syntax::S16,
+                    name: s(22016, 56),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxAPIUsersNumber",
-                    syntax: &syntax::S189,
+                    name: s(21802, 17),
+                    syntax: 189,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinSendSMSTimeInterval",
-                    syntax: &syntax::S423,
+                    name: s(22072, 22),
+                    syntax: 423,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QueueEnable",
-                    syntax: &syntax::S16,
+                    name: s(21882, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Queueing",
-                    syntax: &syntax::S422,
+                    name: s(21893, 8),
+                    syntax: 422,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -334,61 +278,54 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAP.ApplicationPlatform.Control.TerminalLocation.",
+            path: s(22094, 43),
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "APIEnable",
-                    syntax: &syntax::S16,
+                    name: s(21782, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxAPIUsersNumber",
-                    syntax: &syntax::S189,
+                    name: s(22137, 28),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QueryMobileLocationResponseAddress",
-                    syntax: &syntax::S424,
+                    name: s(22016, 56),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QueryMobileLocationResponseAltitude",
-                    syntax: &syntax::S16,
+                    name: s(21802, 17),
+                    syntax: 189,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QueryMobileLocationResponseLongitudeLatitude",
-                    syntax: &syntax::S16,
+                    name: s(22165, 22),
+                    syntax: 423,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QueryMobileLocationResponseTimestamp",
-                    syntax: &syntax::S425,
+                    name: s(21882, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QueueEnable",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Queueing",
-                    syntax: &syntax::S422,
+                    name: s(21893, 8),
+                    syntax: 422,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -397,31 +334,61 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAP.ApplicationPlatform.Monitoring.",
+            path: s(22187, 56),
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "AuthenticationRequestsReceived",
-                    syntax: &syntax::S0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "AuthenticationRequestsRejected",
-                    syntax: &syntax::S0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(21782, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MonitoringInterval",
-                    syntax: &syntax::S28,
+                    name: s(21802, 17),
+                    syntax: 189,
+                    access: Access::ReadWrite,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22243, 34),
+                    syntax: 424,
+                    access: Access::ReadWrite,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22277, 35),
+                    syntax: 16,
+                    access: Access::ReadWrite,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22312, 44),
+                    syntax: 16,
+                    access: Access::ReadWrite,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22356, 36),
+                    syntax: 425,
+                    access: Access::ReadWrite,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(21882, 11),
+                    syntax: 16,
+                    access: Access::ReadWrite,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(21893, 8),
+                    syntax: 422,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -430,281 +397,314 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAP.ApplicationPlatform.Monitoring.FemtoAwareness.",
+            path: s(22392, 42),
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "APIAvailable",
-                    syntax: &syntax::S16,
+                    name: s(22434, 30),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "APIUsers",
-                    syntax: &syntax::S189,
+                    name: s(22464, 30),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QueueDiscarded",
-                    syntax: &syntax::S0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueNum",
-                    syntax: &syntax::S189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueReceived",
-                    syntax: &syntax::S0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueState",
-                    syntax: &syntax::S426,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
-        },
-        Object {
-            path: "Device.FAP.ApplicationPlatform.Monitoring.MMS.",
-            version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: "APIAvailable",
-                    syntax: &syntax::S16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "APIUsers",
-                    syntax: &syntax::S189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueDiscarded",
-                    syntax: &syntax::S0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueNum",
-                    syntax: &syntax::S189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueReceived",
-                    syntax: &syntax::S0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueState",
-                    syntax: &syntax::S426,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
-        },
-        Object {
-            path: "Device.FAP.ApplicationPlatform.Monitoring.SMS.",
-            version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: "APIAvailable",
-                    syntax: &syntax::S16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "APIUsers",
-                    syntax: &syntax::S189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueDiscarded",
-                    syntax: &syntax::S0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueNum",
-                    syntax: &syntax::S189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueReceived",
-                    syntax: &syntax::S0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueState",
-                    syntax: &syntax::S426,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
-        },
-        Object {
-            path: "Device.FAP.ApplicationPlatform.Monitoring.TerminalLocation.",
-            version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: "APIAvailable",
-                    syntax: &syntax::S16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "APIUsers",
-                    syntax: &syntax::S189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueDiscarded",
-                    syntax: &syntax::S0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueNum",
-                    syntax: &syntax::S189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueReceived",
-                    syntax: &syntax::S0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QueueState",
-                    syntax: &syntax::S426,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
-        },
-        Object {
-            path: "Device.FAP.GPS.",
-            version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: "ContinuousGPS",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorDetails",
-                    syntax: &syntax::S6,
+                    name: s(22494, 18),
+                    syntax: 28,
+                    access: Access::ReadWrite,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+            ],
+            ..OBJECT
+        },
+        Object {
+            path: s(22512, 57),
+            version: v(2, 4, 0),
+            parameters: &[
+                Parameter {
+                    name: s(22569, 12),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GPSReset",
-                    syntax: &syntax::S40,
+                    name: s(22581, 8),
+                    syntax: 189,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22589, 14),
+                    syntax: 0,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22603, 8),
+                    syntax: 189,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22611, 13),
+                    syntax: 0,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22624, 10),
+                    syntax: 426,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+            ],
+            ..OBJECT
+        },
+        Object {
+            path: s(22634, 46),
+            version: v(2, 4, 0),
+            parameters: &[
+                Parameter {
+                    name: s(22569, 12),
+                    syntax: 16,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22581, 8),
+                    syntax: 189,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22589, 14),
+                    syntax: 0,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22603, 8),
+                    syntax: 189,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22611, 13),
+                    syntax: 0,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22624, 10),
+                    syntax: 426,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+            ],
+            ..OBJECT
+        },
+        Object {
+            path: s(22680, 46),
+            version: v(2, 4, 0),
+            parameters: &[
+                Parameter {
+                    name: s(22569, 12),
+                    syntax: 16,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22581, 8),
+                    syntax: 189,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22589, 14),
+                    syntax: 0,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22603, 8),
+                    syntax: 189,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22611, 13),
+                    syntax: 0,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22624, 10),
+                    syntax: 426,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+            ],
+            ..OBJECT
+        },
+        Object {
+            path: s(22726, 59),
+            version: v(2, 4, 0),
+            parameters: &[
+                Parameter {
+                    name: s(22569, 12),
+                    syntax: 16,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22581, 8),
+                    syntax: 189,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22589, 14),
+                    syntax: 0,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22603, 8),
+                    syntax: 189,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22611, 13),
+                    syntax: 0,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22624, 10),
+                    syntax: 426,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+            ],
+            ..OBJECT
+        },
+        Object {
+            path: s(22785, 15),
+            version: v(2, 4, 0),
+            parameters: &[
+                Parameter {
+                    name: s(22800, 13),
+                    syntax: 16,
+                    access: Access::ReadWrite,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22813, 12),
+                    syntax: 6,
+                    version: v(2, 4, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(22825, 8),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastScanTime",
-                    syntax: &syntax::S10,
+                    name: s(22833, 12),
+                    syntax: 10,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::ForceDefaultEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastSuccessfulScanTime",
-                    syntax: &syntax::S10,
+                    name: s(22845, 22),
+                    syntax: 10,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LockedLatitude",
-                    syntax: &syntax::S427,
+                    name: s(22867, 14),
+                    syntax: 427,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LockedLongitude",
-                    syntax: &syntax::S428,
+                    name: s(22881, 15),
+                    syntax: 428,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfSatellites",
-                    syntax: &syntax::S0,
+                    name: s(22896, 18),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeriodicInterval",
-                    syntax: &syntax::S28,
+                    name: s(22914, 16),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeriodicTime",
-                    syntax: &syntax::S10,
+                    name: s(22930, 12),
+                    syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScanOnBoot",
-                    syntax: &syntax::S120,
+                    name: s(22942, 10),
+                    syntax: 120,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScanPeriodically",
-                    syntax: &syntax::S262,
+                    name: s(22952, 16),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScanStatus",
-                    syntax: &syntax::S429,
+                    name: s(22968, 10),
+                    syntax: 429,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScanTimeout",
-                    syntax: &syntax::S28,
+                    name: s(22978, 11),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "GPSReset()",
+                name: s(22989, 10),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -715,60 +715,60 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAP.GPS.AGPSServerConfig.",
+            path: s(22999, 32),
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S430,
+                    name: s(282, 8),
+                    syntax: 430,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReferenceLatitude",
-                    syntax: &syntax::S427,
+                    name: s(23031, 17),
+                    syntax: 427,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReferenceLongitude",
-                    syntax: &syntax::S428,
+                    name: s(23048, 18),
+                    syntax: 428,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerInUse",
-                    syntax: &syntax::S16,
+                    name: s(23066, 11),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerPort",
-                    syntax: &syntax::S234,
+                    name: s(18567, 10),
+                    syntax: 234,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerURL",
-                    syntax: &syntax::S6,
+                    name: s(23077, 9),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S31,
+                    name: s(290, 8),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -777,103 +777,103 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAP.GPS.ContinuousGPSStatus.",
+            path: s(23086, 35),
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "CurrentFix",
-                    syntax: &syntax::S16,
+                    name: s(23121, 10),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Elevation",
-                    syntax: &syntax::S431,
+                    name: s(23131, 9),
+                    syntax: 431,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirstFixTimeout",
-                    syntax: &syntax::S194,
+                    name: s(23140, 15),
+                    syntax: 194,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GotFix",
-                    syntax: &syntax::S16,
+                    name: s(23155, 6),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastFixDuration",
-                    syntax: &syntax::S28,
+                    name: s(23161, 15),
+                    syntax: 28,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastFixTime",
-                    syntax: &syntax::S10,
+                    name: s(23176, 11),
+                    syntax: 10,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Latitude",
-                    syntax: &syntax::S427,
+                    name: s(23187, 8),
+                    syntax: 427,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LocationType",
-                    syntax: &syntax::S432,
+                    name: s(23195, 12),
+                    syntax: 432,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LockTimeOutDuration",
-                    syntax: &syntax::S433,
+                    name: s(23207, 19),
+                    syntax: 433,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Longitude",
-                    syntax: &syntax::S428,
+                    name: s(23226, 9),
+                    syntax: 428,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceiverStatus",
-                    syntax: &syntax::S6,
+                    name: s(23235, 14),
+                    syntax: 6,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SatelliteTrackingInterval",
-                    syntax: &syntax::S434,
+                    name: s(23249, 25),
+                    syntax: 434,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SatellitesTracked",
-                    syntax: &syntax::S0,
+                    name: s(23274, 17),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimingGood",
-                    syntax: &syntax::S16,
+                    name: s(23291, 10),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -882,23 +882,23 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAP.PerfMgmt.",
+            path: s(23301, 20),
             version: v(2, 4, 0),
             parameters: &[Parameter {
-                name: "ConfigNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(9332, 21),
+                syntax: 0,
                 version: v(2, 4, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.FAP.PerfMgmt.Config.{i}.",
+            path: s(23321, 31),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ConfigNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(9332, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -912,59 +912,59 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 4, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S9,
+                    name: s(282, 8),
+                    syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeriodicUploadInterval",
-                    syntax: &syntax::S4,
+                    name: s(23352, 22),
+                    syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeriodicUploadTime",
-                    syntax: &syntax::S10,
+                    name: s(23374, 18),
+                    syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "URL",
-                    syntax: &syntax::S5,
+                    name: s(4218, 3),
+                    syntax: 5,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S6,
+                    name: s(290, 8),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM

@@ -10,21 +10,21 @@ pub(crate) static GROUP: Group = Group {
     name: "FAST",
     objects: &[
         Object {
-            path: "Device.FAST.",
+            path: s(23392, 12),
             version: v(2, 11, 0),
             parameters: &[Parameter {
-                name: "LineNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(11415, 19),
+                syntax: 0,
                 version: v(2, 11, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.FAST.Line.{i}.",
+            path: s(23404, 21),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("LineNumberOfEntries"),
+            num_entries_parameter: Some(s(11415, 19)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -38,251 +38,251 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: "ATTETRds",
-                    syntax: &syntax::S131,
+                    name: s(23425, 8),
+                    syntax: 131,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ATTETRus",
-                    syntax: &syntax::S131,
+                    name: s(23433, 8),
+                    syntax: 131,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 11, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowedProfiles",
-                    syntax: &syntax::S435,
+                    name: s(13993, 15),
+                    syntax: 435,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BITSRMCpsds",
-                    syntax: &syntax::S436,
-                    version: v(2, 11, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "BITSRMCpsus",
-                    syntax: &syntax::S436,
+                    name: s(23441, 11),
+                    syntax: 436,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentProfile",
-                    syntax: &syntax::S314,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DownstreamAttenuation",
-                    syntax: &syntax::S315,
+                    name: s(23452, 11),
+                    syntax: 436,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamMaxBitRate",
-                    syntax: &syntax::S131,
+                    name: s(14008, 14),
+                    syntax: 314,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamNoiseMargin",
-                    syntax: &syntax::S315,
-                    version: v(2, 11, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DownstreamPower",
-                    syntax: &syntax::S316,
+                    name: s(14022, 21),
+                    syntax: 315,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ETRds",
-                    syntax: &syntax::S131,
+                    name: s(4764, 20),
+                    syntax: 131,
+                    version: v(2, 11, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(14043, 21),
+                    syntax: 315,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ETRus",
-                    syntax: &syntax::S131,
+                    name: s(14064, 15),
+                    syntax: 316,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(23463, 5),
+                    syntax: 131,
+                    version: v(2, 11, 0),
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(23468, 5),
+                    syntax: 131,
+                    version: v(2, 11, 0),
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FEXTCANCELds",
-                    syntax: &syntax::S16,
+                    name: s(23473, 12),
+                    syntax: 16,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FEXTCANCELus",
-                    syntax: &syntax::S16,
+                    name: s(23485, 12),
+                    syntax: 16,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirmwareVersion",
-                    syntax: &syntax::S31,
+                    name: s(10540, 15),
+                    syntax: 31,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastTransmittedDownstreamSignal",
-                    syntax: &syntax::S437,
+                    name: s(23497, 31),
+                    syntax: 437,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastTransmittedUpstreamSignal",
-                    syntax: &syntax::S437,
+                    name: s(23528, 29),
+                    syntax: 437,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LineNumber",
-                    syntax: &syntax::S321,
+                    name: s(14216, 10),
+                    syntax: 321,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkStatus",
-                    syntax: &syntax::S322,
+                    name: s(14226, 10),
+                    syntax: 322,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MINEFTR",
-                    syntax: &syntax::S131,
+                    name: s(23557, 7),
+                    syntax: 131,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerManagementState",
-                    syntax: &syntax::S438,
+                    name: s(14254, 20),
+                    syntax: 438,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRMRMCds",
-                    syntax: &syntax::S315,
-                    version: v(2, 11, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SNRMRMCus",
-                    syntax: &syntax::S315,
+                    name: s(23564, 9),
+                    syntax: 315,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SuccessFailureCause",
-                    syntax: &syntax::S439,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "UPBOKLE",
-                    syntax: &syntax::S328,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "UPBOKLER",
-                    syntax: &syntax::S330,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "UpstreamAttenuation",
-                    syntax: &syntax::S315,
+                    name: s(23573, 9),
+                    syntax: 315,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamMaxBitRate",
-                    syntax: &syntax::S131,
+                    name: s(427, 6),
+                    syntax: 139,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamNoiseMargin",
-                    syntax: &syntax::S315,
+                    name: s(14317, 19),
+                    syntax: 439,
+                    version: v(2, 11, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(14354, 7),
+                    syntax: 328,
+                    version: v(2, 11, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(14370, 8),
+                    syntax: 330,
+                    version: v(2, 11, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(4896, 8),
+                    syntax: 16,
+                    version: v(2, 11, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(14395, 19),
+                    syntax: 315,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamPower",
-                    syntax: &syntax::S316,
+                    name: s(4904, 18),
+                    syntax: 131,
+                    version: v(2, 11, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(14414, 19),
+                    syntax: 315,
+                    version: v(2, 11, 0),
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(14433, 13),
+                    syntax: 316,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -291,111 +291,111 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAST.Line.{i}.Stats.",
+            path: s(23582, 27),
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentDayStart",
-                    syntax: &syntax::S28,
+                    name: s(12266, 15),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastShowtimeStart",
-                    syntax: &syntax::S28,
+                    name: s(12847, 17),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QuarterHourStart",
-                    syntax: &syntax::S28,
+                    name: s(12281, 16),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ShowtimeStart",
-                    syntax: &syntax::S28,
+                    name: s(12864, 13),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalStart",
-                    syntax: &syntax::S28,
+                    name: s(12297, 10),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -406,89 +406,89 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAST.Line.{i}.Stats.CurrentDay.",
+            path: s(23609, 38),
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: "ErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14921, 11),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LORS",
-                    syntax: &syntax::S28,
+                    name: s(23647, 4),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LOSS",
-                    syntax: &syntax::S28,
+                    name: s(23651, 4),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTXTX",
-                    syntax: &syntax::S0,
+                    name: s(23655, 5),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTXUC",
-                    syntax: &syntax::S0,
+                    name: s(23660, 5),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverelyErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14932, 19),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessBSW",
-                    syntax: &syntax::S0,
+                    name: s(23665, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessFRA",
-                    syntax: &syntax::S0,
+                    name: s(23675, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessRPA",
-                    syntax: &syntax::S0,
+                    name: s(23685, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessSRA",
-                    syntax: &syntax::S0,
+                    name: s(23695, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessTIGA",
-                    syntax: &syntax::S0,
+                    name: s(23705, 11),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UAS",
-                    syntax: &syntax::S28,
+                    name: s(23716, 3),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -497,89 +497,89 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAST.Line.{i}.Stats.LastShowtime.",
+            path: s(23719, 40),
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: "ErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14921, 11),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LORS",
-                    syntax: &syntax::S28,
+                    name: s(23647, 4),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LOSS",
-                    syntax: &syntax::S28,
+                    name: s(23651, 4),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTXTX",
-                    syntax: &syntax::S0,
+                    name: s(23655, 5),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTXUC",
-                    syntax: &syntax::S0,
+                    name: s(23660, 5),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverelyErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14932, 19),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessBSW",
-                    syntax: &syntax::S0,
+                    name: s(23665, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessFRA",
-                    syntax: &syntax::S0,
+                    name: s(23675, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessRPA",
-                    syntax: &syntax::S0,
+                    name: s(23685, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessSRA",
-                    syntax: &syntax::S0,
+                    name: s(23695, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessTIGA",
-                    syntax: &syntax::S0,
+                    name: s(23705, 11),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UAS",
-                    syntax: &syntax::S28,
+                    name: s(23716, 3),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -588,89 +588,89 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAST.Line.{i}.Stats.QuarterHour.",
+            path: s(23759, 39),
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: "ErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14921, 11),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LORS",
-                    syntax: &syntax::S28,
+                    name: s(23647, 4),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LOSS",
-                    syntax: &syntax::S28,
+                    name: s(23651, 4),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTXTX",
-                    syntax: &syntax::S0,
+                    name: s(23655, 5),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTXUC",
-                    syntax: &syntax::S0,
+                    name: s(23660, 5),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverelyErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14932, 19),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessBSW",
-                    syntax: &syntax::S0,
+                    name: s(23665, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessFRA",
-                    syntax: &syntax::S0,
+                    name: s(23675, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessRPA",
-                    syntax: &syntax::S0,
+                    name: s(23685, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessSRA",
-                    syntax: &syntax::S0,
+                    name: s(23695, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessTIGA",
-                    syntax: &syntax::S0,
+                    name: s(23705, 11),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UAS",
-                    syntax: &syntax::S28,
+                    name: s(23716, 3),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -679,89 +679,89 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAST.Line.{i}.Stats.Showtime.",
+            path: s(23798, 36),
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: "ErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14921, 11),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LORS",
-                    syntax: &syntax::S28,
+                    name: s(23647, 4),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LOSS",
-                    syntax: &syntax::S28,
+                    name: s(23651, 4),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTXTX",
-                    syntax: &syntax::S0,
+                    name: s(23655, 5),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTXUC",
-                    syntax: &syntax::S0,
+                    name: s(23660, 5),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverelyErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14932, 19),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessBSW",
-                    syntax: &syntax::S0,
+                    name: s(23665, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessFRA",
-                    syntax: &syntax::S0,
+                    name: s(23675, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessRPA",
-                    syntax: &syntax::S0,
+                    name: s(23685, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessSRA",
-                    syntax: &syntax::S0,
+                    name: s(23695, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessTIGA",
-                    syntax: &syntax::S0,
+                    name: s(23705, 11),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UAS",
-                    syntax: &syntax::S28,
+                    name: s(23716, 3),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -770,89 +770,89 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAST.Line.{i}.Stats.Total.",
+            path: s(23834, 33),
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: "ErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14921, 11),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LORS",
-                    syntax: &syntax::S28,
+                    name: s(23647, 4),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LOSS",
-                    syntax: &syntax::S28,
+                    name: s(23651, 4),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTXTX",
-                    syntax: &syntax::S0,
+                    name: s(23655, 5),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTXUC",
-                    syntax: &syntax::S0,
+                    name: s(23660, 5),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverelyErroredSecs",
-                    syntax: &syntax::S28,
+                    name: s(14932, 19),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessBSW",
-                    syntax: &syntax::S0,
+                    name: s(23665, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessFRA",
-                    syntax: &syntax::S0,
+                    name: s(23675, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessRPA",
-                    syntax: &syntax::S0,
+                    name: s(23685, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessSRA",
-                    syntax: &syntax::S0,
+                    name: s(23695, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessTIGA",
-                    syntax: &syntax::S0,
+                    name: s(23705, 11),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UAS",
-                    syntax: &syntax::S28,
+                    name: s(23716, 3),
+                    syntax: 28,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -861,89 +861,89 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FAST.Line.{i}.TestParams.",
+            path: s(23867, 32),
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: "ACTINP",
-                    syntax: &syntax::S0,
+                    name: s(12645, 6),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ACTINPREIN",
-                    syntax: &syntax::S0,
+                    name: s(12651, 10),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamCurrRate",
-                    syntax: &syntax::S131,
+                    name: s(12690, 18),
+                    syntax: 131,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NFEC",
-                    syntax: &syntax::S0,
+                    name: s(12794, 4),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RFEC",
-                    syntax: &syntax::S255,
+                    name: s(12798, 4),
+                    syntax: 255,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRGds",
-                    syntax: &syntax::S0,
+                    name: s(13396, 6),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRGus",
-                    syntax: &syntax::S0,
+                    name: s(13402, 6),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRMTds",
-                    syntax: &syntax::S0,
+                    name: s(13408, 7),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRMTus",
-                    syntax: &syntax::S0,
+                    name: s(13415, 7),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRpsds",
-                    syntax: &syntax::S342,
+                    name: s(13422, 7),
+                    syntax: 342,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNRpsus",
-                    syntax: &syntax::S343,
+                    name: s(13429, 7),
+                    syntax: 343,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamCurrRate",
-                    syntax: &syntax::S131,
+                    name: s(12802, 16),
+                    syntax: 131,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM

@@ -10,42 +10,42 @@ pub(crate) static GROUP: Group = Group {
     name: "FaultMgmt",
     objects: &[
         Object {
-            path: "Device.FaultMgmt.",
+            path: s(23956, 17),
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "CurrentAlarmNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(23973, 27),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExpeditedEventNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24000, 29),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HistoryEventNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24029, 27),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxCurrentAlarmEntries",
-                    syntax: &syntax::S0,
+                    name: s(24056, 22),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QueuedEventNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24078, 26),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedAlarmNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24104, 29),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
@@ -53,10 +53,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FaultMgmt.CurrentAlarm.{i}.",
+            path: s(24133, 34),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CurrentAlarmNumberOfEntries"),
+            num_entries_parameter: Some(s(23973, 27)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -70,62 +70,62 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "AdditionalInformation",
-                    syntax: &syntax::S6,
+                    name: s(24167, 21),
+                    syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdditionalText",
-                    syntax: &syntax::S6,
+                    name: s(24188, 14),
+                    syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AlarmChangedTime",
-                    syntax: &syntax::S10,
+                    name: s(24202, 16),
+                    syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AlarmIdentifier",
-                    syntax: &syntax::S31,
+                    name: s(24218, 15),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AlarmRaisedTime",
-                    syntax: &syntax::S10,
+                    name: s(24233, 15),
+                    syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EventType",
-                    syntax: &syntax::S31,
+                    name: s(24248, 9),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManagedObjectInstance",
-                    syntax: &syntax::S440,
+                    name: s(24257, 21),
+                    syntax: 440,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PerceivedSeverity",
-                    syntax: &syntax::S441,
+                    name: s(24278, 17),
+                    syntax: 441,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProbableCause",
-                    syntax: &syntax::S31,
+                    name: s(24295, 13),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SpecificProblem",
-                    syntax: &syntax::S93,
+                    name: s(24308, 15),
+                    syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
@@ -133,10 +133,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FaultMgmt.ExpeditedEvent.{i}.",
+            path: s(24323, 36),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ExpeditedEventNumberOfEntries"),
+            num_entries_parameter: Some(s(24000, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["AlarmIdentifier"],
@@ -144,62 +144,62 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "AdditionalInformation",
-                    syntax: &syntax::S6,
+                    name: s(24167, 21),
+                    syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdditionalText",
-                    syntax: &syntax::S6,
+                    name: s(24188, 14),
+                    syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AlarmIdentifier",
-                    syntax: &syntax::S31,
+                    name: s(24218, 15),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EventTime",
-                    syntax: &syntax::S10,
+                    name: s(24359, 9),
+                    syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EventType",
-                    syntax: &syntax::S31,
+                    name: s(24248, 9),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManagedObjectInstance",
-                    syntax: &syntax::S440,
+                    name: s(24257, 21),
+                    syntax: 440,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NotificationType",
-                    syntax: &syntax::S442,
+                    name: s(24368, 16),
+                    syntax: 442,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PerceivedSeverity",
-                    syntax: &syntax::S443,
+                    name: s(24278, 17),
+                    syntax: 443,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProbableCause",
-                    syntax: &syntax::S31,
+                    name: s(24295, 13),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SpecificProblem",
-                    syntax: &syntax::S93,
+                    name: s(24308, 15),
+                    syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
@@ -207,10 +207,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FaultMgmt.HistoryEvent.{i}.",
+            path: s(24384, 34),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("HistoryEventNumberOfEntries"),
+            num_entries_parameter: Some(s(24029, 27)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["EventTime", "AlarmIdentifier"],
@@ -218,62 +218,62 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "AdditionalInformation",
-                    syntax: &syntax::S6,
+                    name: s(24167, 21),
+                    syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdditionalText",
-                    syntax: &syntax::S6,
+                    name: s(24188, 14),
+                    syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AlarmIdentifier",
-                    syntax: &syntax::S31,
+                    name: s(24218, 15),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EventTime",
-                    syntax: &syntax::S10,
+                    name: s(24359, 9),
+                    syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EventType",
-                    syntax: &syntax::S31,
+                    name: s(24248, 9),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManagedObjectInstance",
-                    syntax: &syntax::S440,
+                    name: s(24257, 21),
+                    syntax: 440,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NotificationType",
-                    syntax: &syntax::S442,
+                    name: s(24368, 16),
+                    syntax: 442,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PerceivedSeverity",
-                    syntax: &syntax::S443,
+                    name: s(24278, 17),
+                    syntax: 443,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProbableCause",
-                    syntax: &syntax::S31,
+                    name: s(24295, 13),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SpecificProblem",
-                    syntax: &syntax::S93,
+                    name: s(24308, 15),
+                    syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
@@ -281,10 +281,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FaultMgmt.QueuedEvent.{i}.",
+            path: s(24418, 33),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("QueuedEventNumberOfEntries"),
+            num_entries_parameter: Some(s(24078, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["AlarmIdentifier"],
@@ -292,62 +292,62 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "AdditionalInformation",
-                    syntax: &syntax::S6,
+                    name: s(24167, 21),
+                    syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdditionalText",
-                    syntax: &syntax::S6,
+                    name: s(24188, 14),
+                    syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AlarmIdentifier",
-                    syntax: &syntax::S31,
+                    name: s(24218, 15),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EventTime",
-                    syntax: &syntax::S10,
+                    name: s(24359, 9),
+                    syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EventType",
-                    syntax: &syntax::S31,
+                    name: s(24248, 9),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManagedObjectInstance",
-                    syntax: &syntax::S440,
+                    name: s(24257, 21),
+                    syntax: 440,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NotificationType",
-                    syntax: &syntax::S442,
+                    name: s(24368, 16),
+                    syntax: 442,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PerceivedSeverity",
-                    syntax: &syntax::S443,
+                    name: s(24278, 17),
+                    syntax: 443,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProbableCause",
-                    syntax: &syntax::S31,
+                    name: s(24295, 13),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SpecificProblem",
-                    syntax: &syntax::S93,
+                    name: s(24308, 15),
+                    syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
@@ -355,10 +355,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.FaultMgmt.SupportedAlarm.{i}.",
+            path: s(24451, 36),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SupportedAlarmNumberOfEntries"),
+            num_entries_parameter: Some(s(24104, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &[
@@ -371,33 +371,33 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "EventType",
-                    syntax: &syntax::S31,
+                    name: s(24248, 9),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PerceivedSeverity",
-                    syntax: &syntax::S444,
+                    name: s(24278, 17),
+                    syntax: 444,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProbableCause",
-                    syntax: &syntax::S31,
+                    name: s(24295, 13),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportingMechanism",
-                    syntax: &syntax::S445,
+                    name: s(24487, 18),
+                    syntax: 445,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SpecificProblem",
-                    syntax: &syntax::S93,
+                    name: s(24308, 15),
+                    syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM
                 },

@@ -10,115 +10,115 @@ pub(crate) static GROUP: Group = Group {
     name: "Firewall",
     objects: &[
         Object {
-            path: "Device.Firewall.",
+            path: s(24505, 16),
             parameters: &[
                 Parameter {
-                    name: "AdvancedLevel",
-                    syntax: &syntax::S446,
+                    name: s(24521, 13),
+                    syntax: 446,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChainNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24534, 20),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Config",
-                    syntax: &syntax::S447,
+                    name: s(24554, 6),
+                    syntax: 447,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DMZNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24560, 18),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceSettingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15152, 31),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S10,
+                    name: s(847, 10),
+                    syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LevelNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24578, 20),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LogNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24598, 18),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PinholeNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24616, 22),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PolicyLevel",
-                    syntax: &syntax::S446,
+                    name: s(24638, 11),
+                    syntax: 446,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PolicyNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24649, 21),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServiceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9546, 22),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SetNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24670, 18),
+                    syntax: 0,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S448,
+                    name: s(2207, 4),
+                    syntax: 448,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S338,
+                    name: s(15985, 7),
+                    syntax: 338,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.Chain.{i}.",
+            path: s(24688, 26),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ChainNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(24534, 20)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -132,44 +132,44 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Creator",
-                    syntax: &syntax::S449,
+                    name: s(24714, 7),
+                    syntax: 449,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RuleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24721, 19),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -177,12 +177,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.Chain.{i}.Rule.{i}.",
+            path: s(24740, 35),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RuleNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(24721, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -190,295 +190,295 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectionState",
-                    syntax: &syntax::S450,
+                    name: s(24775, 15),
+                    syntax: 450,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CreationDate",
-                    syntax: &syntax::S10,
+                    name: s(24790, 12),
+                    syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCP",
-                    syntax: &syntax::S451,
+                    name: s(24802, 4),
+                    syntax: 451,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPExclude",
-                    syntax: &syntax::S26,
+                    name: s(24806, 11),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestAllInterfaces",
-                    syntax: &syntax::S26,
+                    name: s(24817, 17),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestIP",
-                    syntax: &syntax::S72,
+                    name: s(2588, 6),
+                    syntax: 72,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestIPExclude",
-                    syntax: &syntax::S26,
+                    name: s(2594, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestInterface",
-                    syntax: &syntax::S452,
+                    name: s(24834, 13),
+                    syntax: 452,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestInterfaceExclude",
-                    syntax: &syntax::S26,
+                    name: s(24847, 20),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestMask",
-                    syntax: &syntax::S78,
+                    name: s(2905, 8),
+                    syntax: 78,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestMatchSet",
-                    syntax: &syntax::S453,
+                    name: s(24867, 12),
+                    syntax: 453,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestMatchSetExclude",
-                    syntax: &syntax::S453,
+                    name: s(24879, 19),
+                    syntax: 453,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestPort",
-                    syntax: &syntax::S79,
+                    name: s(2913, 8),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestPortExclude",
-                    syntax: &syntax::S26,
+                    name: s(2921, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestPortRangeMax",
-                    syntax: &syntax::S79,
+                    name: s(2936, 16),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExpiryDate",
-                    syntax: &syntax::S454,
+                    name: s(24898, 10),
+                    syntax: 454,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPVersion",
-                    syntax: &syntax::S124,
+                    name: s(4671, 9),
+                    syntax: 124,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Log",
-                    syntax: &syntax::S26,
+                    name: s(24908, 3),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LogRef",
-                    syntax: &syntax::S455,
+                    name: s(24911, 6),
+                    syntax: 455,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S81,
+                    name: s(2993, 5),
+                    syntax: 81,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S82,
+                    name: s(2441, 8),
+                    syntax: 82,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtocolExclude",
-                    syntax: &syntax::S26,
+                    name: s(2998, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceAllInterfaces",
-                    syntax: &syntax::S26,
+                    name: s(24917, 19),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceIP",
-                    syntax: &syntax::S72,
+                    name: s(3013, 8),
+                    syntax: 72,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceIPExclude",
-                    syntax: &syntax::S26,
+                    name: s(3021, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceInterface",
-                    syntax: &syntax::S452,
+                    name: s(24936, 15),
+                    syntax: 452,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceInterfaceExclude",
-                    syntax: &syntax::S26,
+                    name: s(24951, 22),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMAC",
-                    syntax: &syntax::S180,
+                    name: s(24973, 9),
+                    syntax: 180,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMACExclude",
-                    syntax: &syntax::S26,
+                    name: s(24982, 16),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMask",
-                    syntax: &syntax::S78,
+                    name: s(3354, 10),
+                    syntax: 78,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMatchSet",
-                    syntax: &syntax::S453,
+                    name: s(24998, 14),
+                    syntax: 453,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMatchSetExclude",
-                    syntax: &syntax::S453,
+                    name: s(25012, 21),
+                    syntax: 453,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePort",
-                    syntax: &syntax::S79,
+                    name: s(3364, 10),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePortExclude",
-                    syntax: &syntax::S26,
+                    name: s(3374, 17),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePortRangeMax",
-                    syntax: &syntax::S79,
+                    name: s(3391, 18),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Target",
-                    syntax: &syntax::S456,
+                    name: s(9761, 6),
+                    syntax: 456,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TargetChain",
-                    syntax: &syntax::S457,
+                    name: s(25033, 11),
+                    syntax: 457,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -487,66 +487,31 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.ConnectionTracking.",
+            path: s(25044, 35),
             version: v(2, 17, 0),
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.ConnectionTracking.FTP.",
-            version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Loose",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Ports",
-                    syntax: &syntax::S458,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
-        },
-        Object {
-            path: "Device.Firewall.ConnectionTracking.H323.",
+            path: s(25079, 39),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "CallForwardFilter",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(25118, 5),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GKRoutedOnly",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "RegistrationRequestTTL",
-                    syntax: &syntax::S0,
+                    name: s(25123, 5),
+                    syntax: 458,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -555,33 +520,33 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.ConnectionTracking.IRC.",
+            path: s(25128, 40),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "DCCTimeout",
-                    syntax: &syntax::S0,
+                    name: s(25168, 17),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MAXDCCChannels",
-                    syntax: &syntax::S0,
+                    name: s(25185, 12),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Ports",
-                    syntax: &syntax::S459,
+                    name: s(25197, 22),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -590,11 +555,46 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.ConnectionTracking.PPTP.",
+            path: s(25219, 39),
+            version: v(2, 17, 0),
+            parameters: &[
+                Parameter {
+                    name: s(25258, 10),
+                    syntax: 0,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(780, 6),
+                    syntax: 16,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(25268, 14),
+                    syntax: 0,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(25123, 5),
+                    syntax: 459,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+            ],
+            ..OBJECT
+        },
+        Object {
+            path: s(25282, 40),
             version: v(2, 17, 0),
             parameters: &[Parameter {
-                name: "Enable",
-                syntax: &syntax::S16,
+                name: s(780, 6),
+                syntax: 16,
                 access: Access::ReadWrite,
                 version: v(2, 17, 0),
                 ..PARAM
@@ -602,47 +602,47 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.ConnectionTracking.SIP.",
+            path: s(25322, 39),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "DirectMedia",
-                    syntax: &syntax::S460,
+                    name: s(25361, 11),
+                    syntax: 460,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DirectSignaling",
-                    syntax: &syntax::S460,
+                    name: s(25372, 15),
+                    syntax: 460,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExternalMedia",
-                    syntax: &syntax::S368,
+                    name: s(25387, 13),
+                    syntax: 368,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Ports",
-                    syntax: &syntax::S459,
+                    name: s(25123, 5),
+                    syntax: 459,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeOut",
-                    syntax: &syntax::S0,
+                    name: s(25400, 7),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -651,19 +651,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.ConnectionTracking.TFTP.",
+            path: s(25407, 40),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Ports",
-                    syntax: &syntax::S458,
+                    name: s(25123, 5),
+                    syntax: 458,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -672,12 +672,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.DMZ.{i}.",
+            path: s(25447, 24),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DMZNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(24560, 18)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -691,103 +691,103 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestIP",
-                    syntax: &syntax::S182,
+                    name: s(2588, 6),
+                    syntax: 182,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LeaseDuration",
-                    syntax: &syntax::S28,
+                    name: s(25471, 13),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Log",
-                    syntax: &syntax::S26,
+                    name: s(24908, 3),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LogRef",
-                    syntax: &syntax::S455,
+                    name: s(24911, 6),
+                    syntax: 455,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S461,
+                    name: s(9863, 6),
+                    syntax: 461,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S461,
+                    name: s(9863, 6),
+                    syntax: 461,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemainingLeaseTime",
-                    syntax: &syntax::S28,
+                    name: s(25484, 18),
+                    syntax: 28,
                     version: v(2, 17, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePrefix",
-                    syntax: &syntax::S462,
+                    name: s(25502, 12),
+                    syntax: 462,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -795,12 +795,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.InterfaceSetting.{i}.",
+            path: s(25514, 37),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceSettingNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(15152, 31)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -814,79 +814,79 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4AcceptICMPEchoRequest",
-                    syntax: &syntax::S16,
+                    name: s(25551, 25),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4SpoofingProtection",
-                    syntax: &syntax::S16,
+                    name: s(25576, 22),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6AcceptICMPEchoRequest",
-                    syntax: &syntax::S16,
+                    name: s(25598, 25),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6PassThroughICMPEchoRequest",
-                    syntax: &syntax::S16,
+                    name: s(25623, 30),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6SpoofingProtection",
-                    syntax: &syntax::S16,
+                    name: s(25653, 22),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StealthMode",
-                    syntax: &syntax::S16,
+                    name: s(25675, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -895,11 +895,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.Level.{i}.",
+            path: s(25686, 26),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("LevelNumberOfEntries"),
+            num_entries_parameter: Some(s(24578, 20)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -913,72 +913,72 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Chain",
-                    syntax: &syntax::S463,
+                    name: s(25712, 5),
+                    syntax: 463,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultLogPolicy",
-                    syntax: &syntax::S26,
+                    name: s(25717, 16),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultPolicy",
-                    syntax: &syntax::S464,
+                    name: s(25733, 13),
+                    syntax: 464,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S81,
+                    name: s(2993, 5),
+                    syntax: 81,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Policies",
-                    syntax: &syntax::S465,
+                    name: s(25746, 8),
+                    syntax: 465,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortMappingEnabled",
-                    syntax: &syntax::S73,
+                    name: s(25754, 18),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -987,11 +987,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.Log.{i}.",
+            path: s(25772, 24),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("LogNumberOfEntries"),
+            num_entries_parameter: Some(s(24598, 18)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -999,45 +999,45 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Prefix",
-                    syntax: &syntax::S399,
+                    name: s(8502, 6),
+                    syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Severity",
-                    syntax: &syntax::S466,
+                    name: s(25796, 8),
+                    syntax: 466,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -1046,26 +1046,26 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.Log.{i}.Filter.",
+            path: s(25804, 31),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "DestinationInterface",
-                    syntax: &syntax::S169,
+                    name: s(25835, 20),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Policy",
-                    syntax: &syntax::S467,
+                    name: s(25855, 6),
+                    syntax: 467,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceInterface",
-                    syntax: &syntax::S169,
+                    name: s(24936, 15),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -1074,12 +1074,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.Pinhole.{i}.",
+            path: s(25861, 28),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PinholeNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(24616, 22)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -1087,158 +1087,158 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestIP",
-                    syntax: &syntax::S126,
+                    name: s(2588, 6),
+                    syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(25889, 14),
+                    syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestPort",
-                    syntax: &syntax::S79,
+                    name: s(2913, 8),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestPortRangeMax",
-                    syntax: &syntax::S79,
+                    name: s(2936, 16),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPVersion",
-                    syntax: &syntax::S124,
+                    name: s(4671, 9),
+                    syntax: 124,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LeaseDuration",
-                    syntax: &syntax::S28,
+                    name: s(25471, 13),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Log",
-                    syntax: &syntax::S26,
+                    name: s(24908, 3),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LogRef",
-                    syntax: &syntax::S455,
+                    name: s(24911, 6),
+                    syntax: 455,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S468,
+                    name: s(9863, 6),
+                    syntax: 468,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S468,
+                    name: s(9863, 6),
+                    syntax: 468,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S469,
+                    name: s(2441, 8),
+                    syntax: 469,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemainingLeaseTime",
-                    syntax: &syntax::S28,
+                    name: s(25484, 18),
+                    syntax: 28,
                     version: v(2, 17, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleRef",
-                    syntax: &syntax::S470,
+                    name: s(25903, 11),
+                    syntax: 470,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePort",
-                    syntax: &syntax::S79,
+                    name: s(3364, 10),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePortRangeMax",
-                    syntax: &syntax::S79,
+                    name: s(3391, 18),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePrefixes",
-                    syntax: &syntax::S471,
+                    name: s(25914, 14),
+                    syntax: 471,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S472,
+                    name: s(427, 6),
+                    syntax: 472,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -1246,11 +1246,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.Policy.{i}.",
+            path: s(25928, 27),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PolicyNumberOfEntries"),
+            num_entries_parameter: Some(s(24649, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -1258,93 +1258,93 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Chain",
-                    syntax: &syntax::S463,
+                    name: s(25712, 5),
+                    syntax: 463,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestinationInterface",
-                    syntax: &syntax::S169,
+                    name: s(25835, 20),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPVersion",
-                    syntax: &syntax::S124,
+                    name: s(4671, 9),
+                    syntax: 124,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Log",
-                    syntax: &syntax::S26,
+                    name: s(24908, 3),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LogRef",
-                    syntax: &syntax::S455,
+                    name: s(24911, 6),
+                    syntax: 455,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReverseChain",
-                    syntax: &syntax::S463,
+                    name: s(25955, 12),
+                    syntax: 463,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReverseTargetChain",
-                    syntax: &syntax::S473,
+                    name: s(25967, 18),
+                    syntax: 473,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceInterface",
-                    syntax: &syntax::S169,
+                    name: s(24936, 15),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TargetChain",
-                    syntax: &syntax::S473,
+                    name: s(25033, 11),
+                    syntax: 473,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -1353,12 +1353,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.Service.{i}.",
+            path: s(25985, 28),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ServiceNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(9546, 22)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1372,94 +1372,94 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Action",
-                    syntax: &syntax::S474,
+                    name: s(26013, 6),
+                    syntax: 474,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestPort",
-                    syntax: &syntax::S475,
+                    name: s(2913, 8),
+                    syntax: 475,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ICMPType",
-                    syntax: &syntax::S82,
+                    name: s(26019, 8),
+                    syntax: 82,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPVersion",
-                    syntax: &syntax::S124,
+                    name: s(4671, 9),
+                    syntax: 124,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Log",
-                    syntax: &syntax::S26,
+                    name: s(24908, 3),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LogRef",
-                    syntax: &syntax::S455,
+                    name: s(24911, 6),
+                    syntax: 455,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S469,
+                    name: s(2441, 8),
+                    syntax: 469,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePrefixes",
-                    syntax: &syntax::S476,
+                    name: s(25914, 14),
+                    syntax: 476,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -1467,12 +1467,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.Set.{i}.",
+            path: s(26027, 24),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SetNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(24670, 18)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1486,66 +1486,66 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPVersion",
-                    syntax: &syntax::S124,
+                    name: s(4671, 9),
+                    syntax: 124,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S477,
+                    name: s(876, 4),
+                    syntax: 477,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S461,
+                    name: s(9863, 6),
+                    syntax: 461,
                     version: v(2, 18, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S461,
+                    name: s(9863, 6),
+                    syntax: 461,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RuleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24721, 19),
+                    syntax: 0,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S478,
+                    name: s(2207, 4),
+                    syntax: 478,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
@@ -1554,11 +1554,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Firewall.Set.{i}.Rule.{i}.",
+            path: s(26051, 33),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RuleNumberOfEntries"),
+            num_entries_parameter: Some(s(24721, 19)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -1566,45 +1566,45 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Exclude",
-                    syntax: &syntax::S26,
+                    name: s(4466, 7),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddressList",
-                    syntax: &syntax::S479,
+                    name: s(26084, 13),
+                    syntax: 479,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddressList",
-                    syntax: &syntax::S480,
+                    name: s(26097, 14),
+                    syntax: 480,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortList",
-                    syntax: &syntax::S398,
+                    name: s(26111, 8),
+                    syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM

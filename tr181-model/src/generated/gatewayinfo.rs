@@ -10,26 +10,26 @@ pub(crate) static GROUP: Group = Group {
     name: "GatewayInfo",
     objects: &[
         Object {
-            path: "Device.GatewayInfo.",
+            path: s(26646, 19),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "ManufacturerOUI",
-                    syntax: &syntax::S490,
+                    name: s(15638, 15),
+                    syntax: 490,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::ForceDefaultEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProductClass",
-                    syntax: &syntax::S31,
+                    name: s(15730, 12),
+                    syntax: 31,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::ForceDefaultEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S31,
+                    name: s(15758, 12),
+                    syntax: 31,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::ForceDefaultEnabled,
                     ..PARAM
@@ -38,48 +38,48 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.GatewayInfo.",
+            path: s(26646, 19),
             version: v(2, 16, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "EndpointID",
-                    syntax: &syntax::S3,
+                    name: s(26665, 10),
+                    syntax: 3,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManagementProtocol",
-                    syntax: &syntax::S491,
+                    name: s(26675, 18),
+                    syntax: 491,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManufacturerOUI",
-                    syntax: &syntax::S490,
+                    name: s(15638, 15),
+                    syntax: 490,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProductClass",
-                    syntax: &syntax::S31,
+                    name: s(15730, 12),
+                    syntax: 31,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S31,
+                    name: s(15758, 12),
+                    syntax: 31,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -87,25 +87,25 @@ pub(crate) static GROUP: Group = Group {
             ],
             events: &[
                 Event {
-                    name: "CWMPGatewayDiscovered!",
+                    name: s(26693, 22),
                     arguments: &[
                         Parameter {
-                            name: "ManufacturerOUI",
-                            syntax: &syntax::S490,
+                            name: s(15638, 15),
+                            syntax: 490,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ProductClass",
-                            syntax: &syntax::S31,
+                            name: s(15730, 12),
+                            syntax: 31,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SerialNumber",
-                            syntax: &syntax::S31,
+                            name: s(15758, 12),
+                            syntax: 31,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -116,10 +116,10 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "USPGatewayDiscovered!",
+                    name: s(26715, 21),
                     arguments: &[Parameter {
-                        name: "EndpointID",
-                        syntax: &syntax::S3,
+                        name: s(26665, 10),
+                        syntax: 3,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -129,10 +129,10 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "UnknownGatewayDiscovered!",
+                    name: s(26736, 25),
                     arguments: &[Parameter {
-                        name: "MACAddress",
-                        syntax: &syntax::S188,
+                        name: s(10555, 10),
+                        syntax: 188,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM

@@ -10,27 +10,27 @@ pub(crate) static GROUP: Group = Group {
     name: "Ghn",
     objects: &[
         Object {
-            path: "Device.Ghn.",
+            path: s(26761, 11),
             version: v(2, 4, 0),
             parameters: &[Parameter {
-                name: "InterfaceNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(4585, 24),
+                syntax: 0,
                 version: v(2, 4, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.Ghn.Diagnostics.",
+            path: s(26772, 23),
             version: v(2, 8, 0),
             commands: &[
                 Command {
-                    name: "PHYThroughput()",
+                    name: s(26795, 15),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DiagnoseMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(26810, 18),
+                            syntax: 188,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -38,8 +38,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "Interface",
-                            syntax: &syntax::S492,
+                            name: s(262, 9),
+                            syntax: 492,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -49,38 +49,38 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "Result.{i}.DestinationMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(26828, 32),
+                            syntax: 188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.LinkState",
-                            syntax: &syntax::S493,
+                            name: s(26860, 20),
+                            syntax: 493,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.RxPhyRate",
-                            syntax: &syntax::S243,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "Result.{i}.TxPhyRate",
-                            syntax: &syntax::S243,
+                            name: s(26880, 20),
+                            syntax: 243,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S305,
+                            name: s(26900, 20),
+                            syntax: 243,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            active_notify: ActiveNotify::CanDeny,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(427, 6),
+                            syntax: 305,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -91,12 +91,12 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "PerformanceMonitoring()",
+                    name: s(26920, 23),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DiagnoseMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(26810, 18),
+                            syntax: 188,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -104,8 +104,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "Interface",
-                            syntax: &syntax::S492,
+                            name: s(262, 9),
+                            syntax: 492,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -113,8 +113,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "SNRGroupLength",
-                            syntax: &syntax::S494,
+                            name: s(26943, 14),
+                            syntax: 494,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -122,8 +122,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "SampleInterval",
-                            syntax: &syntax::S28,
+                            name: s(26957, 14),
+                            syntax: 28,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -133,234 +133,234 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "Channels.Channel.{i}.DestinationMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(26971, 42),
+                            syntax: 188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Channels.Channel.{i}.SNR",
-                            syntax: &syntax::S495,
+                            name: s(27013, 24),
+                            syntax: 495,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Channels.TimeStamp",
-                            syntax: &syntax::S10,
+                            name: s(27037, 18),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.CurrentEnd",
-                            syntax: &syntax::S10,
+                            name: s(27055, 16),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.CurrentStart",
-                            syntax: &syntax::S10,
+                            name: s(27071, 18),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.BlocksErrorsReceived",
-                            syntax: &syntax::S259,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "Nodes.Node.{i}.BlocksReceived",
-                            syntax: &syntax::S144,
+                            name: s(27089, 35),
+                            syntax: 259,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.BlocksResent",
-                            syntax: &syntax::S259,
+                            name: s(27124, 29),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.BlocksSent",
-                            syntax: &syntax::S144,
+                            name: s(27153, 27),
+                            syntax: 259,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.BroadcastPacketsReceived",
-                            syntax: &syntax::S144,
+                            name: s(27180, 25),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.BroadcastPacketsSent",
-                            syntax: &syntax::S144,
+                            name: s(27205, 39),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.BytesReceived",
-                            syntax: &syntax::S144,
+                            name: s(27244, 35),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.BytesSent",
-                            syntax: &syntax::S144,
+                            name: s(27279, 28),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.DestinationMACAddress",
-                            syntax: &syntax::S188,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "Nodes.Node.{i}.DiscardPacketsReceived",
-                            syntax: &syntax::S259,
+                            name: s(27307, 24),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.DiscardPacketsSent",
-                            syntax: &syntax::S259,
+                            name: s(27331, 36),
+                            syntax: 188,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(27367, 37),
+                            syntax: 259,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.ErrorsReceived",
-                            syntax: &syntax::S259,
+                            name: s(27404, 33),
+                            syntax: 259,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.ErrorsSent",
-                            syntax: &syntax::S259,
+                            name: s(27437, 29),
+                            syntax: 259,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.MgmtBytesReceived",
-                            syntax: &syntax::S144,
+                            name: s(27466, 25),
+                            syntax: 259,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.MgmtBytesSent",
-                            syntax: &syntax::S144,
+                            name: s(27491, 32),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.MgmtPacketsReceived",
-                            syntax: &syntax::S144,
+                            name: s(27523, 28),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.MgmtPacketsSent",
-                            syntax: &syntax::S144,
+                            name: s(27551, 34),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.MulticastPacketsReceived",
-                            syntax: &syntax::S144,
+                            name: s(27585, 30),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.MulticastPacketsSent",
-                            syntax: &syntax::S144,
+                            name: s(27615, 39),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.PacketsReceived",
-                            syntax: &syntax::S144,
+                            name: s(27654, 35),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.PacketsSent",
-                            syntax: &syntax::S144,
+                            name: s(27689, 30),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.UnicastPacketsReceived",
-                            syntax: &syntax::S144,
+                            name: s(27719, 26),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.UnicastPacketsSent",
-                            syntax: &syntax::S144,
+                            name: s(27745, 37),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.UnknownProtoPacketsReceived",
-                            syntax: &syntax::S259,
+                            name: s(27782, 33),
+                            syntax: 144,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S305,
+                            name: s(27815, 42),
+                            syntax: 259,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            active_notify: ActiveNotify::CanDeny,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(427, 6),
+                            syntax: 305,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -374,12 +374,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Ghn.Diagnostics.PHYThroughput.",
+            path: s(27857, 37),
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
             parameters: &[Parameter {
-                name: "DiagnosticsState",
-                syntax: &syntax::S311,
+                name: s(744, 16),
+                syntax: 311,
                 access: Access::ReadWrite,
                 version: v(2, 8, 0),
                 protocols: Protocols::CWMP,
@@ -388,13 +388,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Ghn.Diagnostics.PerformanceMonitoring.",
+            path: s(27894, 45),
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "DiagnoseMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(26810, 18),
+                    syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
@@ -402,25 +402,16 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S311,
+                    name: s(744, 16),
+                    syntax: 311,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S492,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SNRGroupLength",
-                    syntax: &syntax::S494,
+                    name: s(262, 9),
+                    syntax: 492,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
@@ -428,8 +419,17 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "SampleInterval",
-                    syntax: &syntax::S28,
+                    name: s(26943, 14),
+                    syntax: 494,
+                    access: Access::ReadWrite,
+                    version: v(2, 8, 0),
+                    protocols: Protocols::CWMP,
+                    mandatory: true,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(26957, 14),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
@@ -440,20 +440,20 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Ghn.Diagnostics.PerformanceMonitoring.Channels.",
+            path: s(27939, 54),
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "ChannelNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(11393, 22),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -462,10 +462,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Ghn.Diagnostics.PerformanceMonitoring.Channels.Channel.{i}.",
+            path: s(27993, 66),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ChannelNumberOfEntries"),
+            num_entries_parameter: Some(s(11393, 22)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["DestinationMACAddress"],
@@ -474,15 +474,15 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "DestinationMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(28059, 21),
+                    syntax: 188,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNR",
-                    syntax: &syntax::S495,
+                    name: s(28080, 3),
+                    syntax: 495,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -491,27 +491,27 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Ghn.Diagnostics.PerformanceMonitoring.Nodes.",
+            path: s(28083, 51),
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "CurrentEnd",
-                    syntax: &syntax::S10,
+                    name: s(28134, 10),
+                    syntax: 10,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentStart",
-                    syntax: &syntax::S10,
+                    name: s(28144, 12),
+                    syntax: 10,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(95, 19),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -520,9 +520,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Ghn.Diagnostics.PerformanceMonitoring.Nodes.Node.{i}.",
+            path: s(28156, 60),
             max_entries: None,
-            num_entries_parameter: Some("NodeNumberOfEntries"),
+            num_entries_parameter: Some(s(95, 19)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["DestinationMACAddress"],
@@ -531,191 +531,191 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "BlocksErrorsReceived",
-                    syntax: &syntax::S259,
+                    name: s(28216, 20),
+                    syntax: 259,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlocksReceived",
-                    syntax: &syntax::S144,
+                    name: s(28236, 14),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlocksResent",
-                    syntax: &syntax::S259,
+                    name: s(28250, 12),
+                    syntax: 259,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlocksSent",
-                    syntax: &syntax::S144,
+                    name: s(28262, 10),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(997, 24),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1021, 20),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S144,
+                    name: s(1041, 13),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S144,
+                    name: s(1054, 9),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestinationMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(28059, 21),
+                    syntax: 188,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S259,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S259,
+                    name: s(1072, 22),
+                    syntax: 259,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S259,
+                    name: s(1094, 18),
+                    syntax: 259,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S259,
+                    name: s(1112, 14),
+                    syntax: 259,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MgmtBytesReceived",
-                    syntax: &syntax::S144,
+                    name: s(1126, 10),
+                    syntax: 259,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MgmtBytesSent",
-                    syntax: &syntax::S144,
+                    name: s(28272, 17),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MgmtPacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(28289, 13),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MgmtPacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(28302, 19),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(28321, 15),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1145, 24),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1169, 20),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1189, 15),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1204, 11),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1251, 22),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S259,
+                    name: s(1273, 18),
+                    syntax: 144,
+                    version: v(2, 8, 0),
+                    protocols: Protocols::CWMP,
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(1291, 27),
+                    syntax: 259,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
@@ -725,10 +725,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Ghn.Interface.{i}.",
+            path: s(28336, 25),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceNumberOfEntries"),
+            num_entries_parameter: Some(s(4585, 24)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -742,233 +742,233 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 4, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedDeviceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(28361, 31),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DMRequested",
-                    syntax: &syntax::S16,
+                    name: s(28392, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceId",
-                    syntax: &syntax::S0,
+                    name: s(28403, 8),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DomainId",
-                    syntax: &syntax::S0,
+                    name: s(28411, 8),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DomainName",
-                    syntax: &syntax::S335,
+                    name: s(6664, 10),
+                    syntax: 335,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DomainNameIdentifier",
-                    syntax: &syntax::S0,
+                    name: s(28419, 20),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirmwareVersion",
-                    syntax: &syntax::S31,
+                    name: s(10540, 15),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsDM",
-                    syntax: &syntax::S16,
+                    name: s(28439, 4),
+                    syntax: 16,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsSC",
-                    syntax: &syntax::S16,
+                    name: s(28443, 4),
+                    syntax: 16,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBandPlan",
-                    syntax: &syntax::S0,
+                    name: s(28447, 11),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBitRate",
-                    syntax: &syntax::S243,
+                    name: s(10116, 10),
+                    syntax: 243,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxTransmitRate",
-                    syntax: &syntax::S243,
+                    name: s(28458, 15),
+                    syntax: 243,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MediumType",
-                    syntax: &syntax::S496,
+                    name: s(28473, 10),
+                    syntax: 496,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeTypeDMCapable",
-                    syntax: &syntax::S16,
+                    name: s(28483, 17),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeTypeDMConfig",
-                    syntax: &syntax::S16,
+                    name: s(28500, 16),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeTypeDMStatus",
-                    syntax: &syntax::S16,
+                    name: s(28516, 16),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeTypeSCCapable",
-                    syntax: &syntax::S16,
+                    name: s(28532, 17),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeTypeSCStatus",
-                    syntax: &syntax::S16,
+                    name: s(28549, 16),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NotchedAmateurRadioBands",
-                    syntax: &syntax::S497,
+                    name: s(28565, 24),
+                    syntax: 497,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PHYThroughputDiagnosticsEnable",
-                    syntax: &syntax::S193,
+                    name: s(28589, 30),
+                    syntax: 193,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PSM",
-                    syntax: &syntax::S498,
+                    name: s(28619, 3),
+                    syntax: 498,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PerformanceMonitoringDiagnosticsEnable",
-                    syntax: &syntax::S193,
+                    name: s(28622, 38),
+                    syntax: 193,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SCRequested",
-                    syntax: &syntax::S16,
+                    name: s(28660, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SMMaskedBandNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(28671, 27),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StandardVersions",
-                    syntax: &syntax::S128,
+                    name: s(28698, 16),
+                    syntax: 128,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TAIFG",
-                    syntax: &syntax::S499,
+                    name: s(28714, 5),
+                    syntax: 499,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TargetDomainNames",
-                    syntax: &syntax::S500,
+                    name: s(28719, 17),
+                    syntax: 500,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
+                    name: s(4896, 8),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
@@ -976,10 +976,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Ghn.Interface.{i}.AssociatedDevice.{i}.",
+            path: s(28736, 46),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AssociatedDeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(28361, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MACAddress"],
@@ -987,108 +987,108 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "Active",
-                    syntax: &syntax::S16,
+                    name: s(6821, 6),
+                    syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceId",
-                    syntax: &syntax::S0,
+                    name: s(28403, 8),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxPhyRate",
-                    syntax: &syntax::S243,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "TxPhyRate",
-                    syntax: &syntax::S243,
+                    name: s(28782, 9),
+                    syntax: 243,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
+                Parameter {
+                    name: s(28791, 9),
+                    syntax: 243,
+                    version: v(2, 4, 0),
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.Ghn.Interface.{i}.DMInfo.",
+            path: s(28800, 32),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "DomainId",
-                    syntax: &syntax::S0,
+                    name: s(28411, 8),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DomainName",
-                    syntax: &syntax::S501,
+                    name: s(6664, 10),
+                    syntax: 501,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DomainNameIdentifier",
-                    syntax: &syntax::S497,
+                    name: s(28419, 20),
+                    syntax: 497,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACCycleDuration",
-                    syntax: &syntax::S502,
+                    name: s(28832, 16),
+                    syntax: 502,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxSupportedBandplan",
-                    syntax: &syntax::S0,
+                    name: s(28848, 20),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinSupportedBandplan",
-                    syntax: &syntax::S0,
+                    name: s(28868, 20),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReregistrationTimePeriod",
-                    syntax: &syntax::S503,
+                    name: s(28888, 24),
+                    syntax: 503,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SCDeviceId",
-                    syntax: &syntax::S0,
+                    name: s(28912, 10),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SCMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(28922, 12),
+                    syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TopologyPeriodicInterval",
-                    syntax: &syntax::S504,
+                    name: s(28934, 24),
+                    syntax: 504,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -1097,32 +1097,32 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Ghn.Interface.{i}.SCInfo.",
+            path: s(28958, 32),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "Location",
-                    syntax: &syntax::S16,
+                    name: s(5253, 8),
+                    syntax: 16,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MICSize",
-                    syntax: &syntax::S505,
+                    name: s(28990, 7),
+                    syntax: 505,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModeEnabled",
-                    syntax: &syntax::S506,
+                    name: s(28997, 11),
+                    syntax: 506,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModesSupported",
-                    syntax: &syntax::S507,
+                    name: s(29008, 14),
+                    syntax: 507,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -1130,12 +1130,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Ghn.Interface.{i}.SMMaskedBand.{i}.",
+            path: s(29022, 42),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: Some(32),
-            num_entries_parameter: Some("SMMaskedBandNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(28671, 27)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["BandNumber"],
@@ -1143,29 +1143,29 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "BandNumber",
-                    syntax: &syntax::S0,
+                    name: s(29064, 10),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartSubCarrier",
-                    syntax: &syntax::S0,
+                    name: s(29074, 15),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StopSubCarrier",
-                    syntax: &syntax::S0,
+                    name: s(29089, 14),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -1174,181 +1174,181 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Ghn.Interface.{i}.Stats.",
+            path: s(29103, 31),
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "BlocksErrorsReceived",
-                    syntax: &syntax::S259,
+                    name: s(28216, 20),
+                    syntax: 259,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlocksReceived",
-                    syntax: &syntax::S144,
+                    name: s(28236, 14),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlocksResent",
-                    syntax: &syntax::S259,
+                    name: s(28250, 12),
+                    syntax: 259,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlocksSent",
-                    syntax: &syntax::S144,
+                    name: s(28262, 10),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MgmtBytesReceived",
-                    syntax: &syntax::S144,
+                    name: s(28272, 17),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MgmtBytesSent",
-                    syntax: &syntax::S144,
+                    name: s(28289, 13),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MgmtPacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(28302, 19),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MgmtPacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(28321, 15),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],

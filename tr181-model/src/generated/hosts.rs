@@ -10,29 +10,29 @@ pub(crate) static GROUP: Group = Group {
     name: "Hosts",
     objects: &[
         Object {
-            path: "Device.Hosts.",
+            path: s(32084, 13),
             parameters: &[
                 Parameter {
-                    name: "AccessControlNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(32097, 28),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9844, 19),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.Hosts.AccessControl.{i}.",
+            path: s(32125, 31),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AccessControlNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(32097, 28)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -46,81 +46,81 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "AccessPolicy",
-                    syntax: &syntax::S533,
+                    name: s(32156, 12),
+                    syntax: 533,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostName",
-                    syntax: &syntax::S6,
+                    name: s(8997, 8),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S461,
+                    name: s(9863, 6),
+                    syntax: 461,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S461,
+                    name: s(9863, 6),
+                    syntax: 461,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PhysAddress",
-                    syntax: &syntax::S31,
+                    name: s(32168, 11),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PhysAddressMask",
-                    syntax: &syntax::S66,
+                    name: s(32179, 15),
+                    syntax: 66,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(19764, 23),
+                    syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleRef",
-                    syntax: &syntax::S470,
+                    name: s(25903, 11),
+                    syntax: 470,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
@@ -129,12 +129,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Hosts.AccessControl.{i}.Schedule.{i}.",
+            path: s(32194, 44),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ScheduleNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(19764, 23)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -143,45 +143,45 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Day",
-                    syntax: &syntax::S534,
+                    name: s(32238, 3),
+                    syntax: 534,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Duration",
-                    syntax: &syntax::S4,
+                    name: s(222, 8),
+                    syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartTime",
-                    syntax: &syntax::S535,
+                    name: s(20019, 9),
+                    syntax: 535,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -190,164 +190,164 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Hosts.Host.{i}.",
+            path: s(32241, 22),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("HostNumberOfEntries"),
+            num_entries_parameter: Some(s(9844, 19)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["PhysAddress"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Active",
-                    syntax: &syntax::S16,
+                    name: s(6821, 6),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ActiveLastChange",
-                    syntax: &syntax::S10,
+                    name: s(32263, 16),
+                    syntax: 10,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedDevice",
-                    syntax: &syntax::S536,
+                    name: s(32279, 16),
+                    syntax: 536,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DHCPClient",
-                    syntax: &syntax::S537,
+                    name: s(32295, 10),
+                    syntax: 537,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostName",
-                    syntax: &syntax::S31,
+                    name: s(8997, 8),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddress",
-                    syntax: &syntax::S126,
+                    name: s(5817, 9),
+                    syntax: 126,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4AddressNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6827, 26),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6AddressNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(8308, 26),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceType",
-                    syntax: &syntax::S538,
+                    name: s(32305, 13),
+                    syntax: 538,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Layer1Interface",
-                    syntax: &syntax::S536,
+                    name: s(32318, 15),
+                    syntax: 536,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Layer3Interface",
-                    syntax: &syntax::S233,
+                    name: s(32333, 15),
+                    syntax: 233,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PhysAddress",
-                    syntax: &syntax::S31,
+                    name: s(32168, 11),
+                    syntax: 31,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.Hosts.Host.{i}.IPv4Address.{i}.",
+            path: s(32348, 38),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IPv4AddressNumberOfEntries"),
+            num_entries_parameter: Some(s(6827, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["IPAddress"],
             }],
             version: v(2, 2, 0),
             parameters: &[Parameter {
-                name: "IPAddress",
-                syntax: &syntax::S182,
+                name: s(5817, 9),
+                syntax: 182,
                 version: v(2, 2, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.Hosts.Host.{i}.IPv6Address.{i}.",
+            path: s(32386, 38),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IPv6AddressNumberOfEntries"),
+            num_entries_parameter: Some(s(8308, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["IPAddress"],
             }],
             version: v(2, 2, 0),
             parameters: &[Parameter {
-                name: "IPAddress",
-                syntax: &syntax::S211,
+                name: s(5817, 9),
+                syntax: 211,
                 version: v(2, 2, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.Hosts.Host.{i}.WANStats.",
+            path: s(32424, 31),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S144,
+                    name: s(1041, 13),
+                    syntax: 144,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S144,
+                    name: s(1054, 9),
+                    syntax: 144,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S259,
+                    name: s(1094, 18),
+                    syntax: 259,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S259,
+                    name: s(1126, 10),
+                    syntax: 259,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1189, 15),
+                    syntax: 144,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1204, 11),
+                    syntax: 144,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetransCount",
-                    syntax: &syntax::S259,
+                    name: s(32455, 12),
+                    syntax: 259,
                     version: v(2, 12, 0),
                     ..PARAM
                 },

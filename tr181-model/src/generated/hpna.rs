@@ -10,24 +10,24 @@ pub(crate) static GROUP: Group = Group {
     name: "HPNA",
     objects: &[
         Object {
-            path: "Device.HPNA.",
+            path: s(29134, 12),
             parameters: &[Parameter {
-                name: "InterfaceNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(4585, 24),
+                syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.HPNA.Diagnostics.",
+            path: s(29146, 24),
             commands: &[
                 Command {
-                    name: "PHYThroughput()",
+                    name: s(26795, 15),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "BurstInterval",
-                            syntax: &syntax::S21,
+                            name: s(29170, 13),
+                            syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -35,8 +35,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "Interface",
-                            syntax: &syntax::S508,
+                            name: s(262, 9),
+                            syntax: 508,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -44,8 +44,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "NumPacketsInBurst",
-                            syntax: &syntax::S0,
+                            name: s(29183, 17),
+                            syntax: 0,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -53,8 +53,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "PayloadDataGen",
-                            syntax: &syntax::S0,
+                            name: s(29200, 14),
+                            syntax: 0,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -62,8 +62,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "PayloadEncoding",
-                            syntax: &syntax::S0,
+                            name: s(29214, 15),
+                            syntax: 0,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -71,8 +71,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "PayloadType",
-                            syntax: &syntax::S509,
+                            name: s(29229, 11),
+                            syntax: 509,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -80,8 +80,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "PriorityLevel",
-                            syntax: &syntax::S49,
+                            name: s(29240, 13),
+                            syntax: 49,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -89,8 +89,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "TestPacketPayloadLength",
-                            syntax: &syntax::S510,
+                            name: s(29253, 23),
+                            syntax: 510,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -100,57 +100,57 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "Result.{i}.Attenuation",
-                            syntax: &syntax::S511,
+                            name: s(29276, 22),
+                            syntax: 511,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.BaudRate",
-                            syntax: &syntax::S512,
+                            name: s(29298, 19),
+                            syntax: 512,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.DestMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(29317, 25),
+                            syntax: 188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.PHYRate",
-                            syntax: &syntax::S243,
+                            name: s(29342, 18),
+                            syntax: 243,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.PacketsReceived",
-                            syntax: &syntax::S0,
+                            name: s(29360, 26),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.SNR",
-                            syntax: &syntax::S511,
+                            name: s(29386, 14),
+                            syntax: 511,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.SrcMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(29400, 24),
+                            syntax: 188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S513,
+                            name: s(427, 6),
+                            syntax: 513,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -161,12 +161,12 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "PerformanceMonitoring()",
+                    name: s(26920, 23),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "Interface",
-                            syntax: &syntax::S508,
+                            name: s(262, 9),
+                            syntax: 508,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -174,8 +174,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "SampleInterval",
-                            syntax: &syntax::S28,
+                            name: s(26957, 14),
+                            syntax: 28,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -185,295 +185,295 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "Channels.Channel.{i}.BaudRate",
-                            syntax: &syntax::S512,
+                            name: s(29424, 29),
+                            syntax: 512,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Channels.Channel.{i}.FlowSpec",
-                            syntax: &syntax::S514,
+                            name: s(29453, 29),
+                            syntax: 514,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Channels.Channel.{i}.HPNADestMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(29482, 39),
+                            syntax: 188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Channels.Channel.{i}.HPNASrcMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(29521, 38),
+                            syntax: 188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Channels.Channel.{i}.HostDestMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(29559, 39),
+                            syntax: 188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Channels.Channel.{i}.HostSrcMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(29598, 38),
+                            syntax: 188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Channels.Channel.{i}.LARQPacketsReceived",
-                            syntax: &syntax::S0,
+                            name: s(29636, 40),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Channels.Channel.{i}.PHYRate",
-                            syntax: &syntax::S243,
+                            name: s(29676, 28),
+                            syntax: 243,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Channels.Channel.{i}.PacketsReceived",
-                            syntax: &syntax::S0,
+                            name: s(29704, 36),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Channels.Channel.{i}.PacketsSent",
-                            syntax: &syntax::S0,
+                            name: s(29740, 32),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Channels.Channel.{i}.SNR",
-                            syntax: &syntax::S511,
+                            name: s(27013, 24),
+                            syntax: 511,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Channels.TimeStamp",
-                            syntax: &syntax::S10,
+                            name: s(27037, 18),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.CurrentEnd",
-                            syntax: &syntax::S10,
+                            name: s(27055, 16),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.CurrentStart",
-                            syntax: &syntax::S10,
+                            name: s(27071, 18),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.BroadcastPacketsInternalControl",
-                            syntax: &syntax::S0,
+                            name: s(29772, 46),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.BroadcastPacketsReceived",
-                            syntax: &syntax::S515,
+                            name: s(27205, 39),
+                            syntax: 515,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.BroadcastPacketsSent",
-                            syntax: &syntax::S515,
+                            name: s(27244, 35),
+                            syntax: 515,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.BroadcastPacketsSentWire",
-                            syntax: &syntax::S515,
+                            name: s(29818, 39),
+                            syntax: 515,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.BytesReceived",
-                            syntax: &syntax::S515,
+                            name: s(27279, 28),
+                            syntax: 515,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.BytesSent",
-                            syntax: &syntax::S515,
+                            name: s(27307, 24),
+                            syntax: 515,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.ControlReplyLocal",
-                            syntax: &syntax::S0,
+                            name: s(29857, 32),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.ControlReplyRemote",
-                            syntax: &syntax::S0,
+                            name: s(29889, 33),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.ControlRequestLocal",
-                            syntax: &syntax::S0,
+                            name: s(29922, 34),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.ControlRequestRemote",
-                            syntax: &syntax::S0,
+                            name: s(29956, 35),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.MACAddress",
-                            syntax: &syntax::S188,
+                            name: s(29991, 25),
+                            syntax: 188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.MulticastPacketsReceived",
-                            syntax: &syntax::S515,
+                            name: s(27615, 39),
+                            syntax: 515,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.MulticastPacketsSent",
-                            syntax: &syntax::S515,
+                            name: s(27654, 35),
+                            syntax: 515,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.MulticastPacketsSentWire",
-                            syntax: &syntax::S515,
+                            name: s(30016, 39),
+                            syntax: 515,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.NodeUtilization",
-                            syntax: &syntax::S516,
+                            name: s(30055, 30),
+                            syntax: 516,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.PacketsCrcErrored",
-                            syntax: &syntax::S0,
+                            name: s(30085, 32),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.PacketsCrcErroredHost",
-                            syntax: &syntax::S0,
+                            name: s(30117, 36),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.PacketsInternalControl",
-                            syntax: &syntax::S0,
+                            name: s(30153, 37),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.PacketsReceived",
-                            syntax: &syntax::S515,
+                            name: s(27689, 30),
+                            syntax: 515,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.PacketsReceivedForwardUnknown",
-                            syntax: &syntax::S0,
+                            name: s(30190, 44),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.PacketsReceivedQueued",
-                            syntax: &syntax::S0,
+                            name: s(30234, 36),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.PacketsSent",
-                            syntax: &syntax::S515,
+                            name: s(27719, 26),
+                            syntax: 515,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.PacketsSentWire",
-                            syntax: &syntax::S515,
+                            name: s(30270, 30),
+                            syntax: 515,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.PacketsShortErrored",
-                            syntax: &syntax::S0,
+                            name: s(30300, 34),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.PacketsShortErroredHost",
-                            syntax: &syntax::S0,
+                            name: s(30334, 38),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.RxPacketsDropped",
-                            syntax: &syntax::S0,
+                            name: s(30372, 31),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Nodes.Node.{i}.TxPacketsDropped",
-                            syntax: &syntax::S0,
+                            name: s(30403, 31),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S517,
+                            name: s(427, 6),
+                            syntax: 517,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -487,81 +487,81 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.HPNA.Diagnostics.PHYThroughput.",
+            path: s(30434, 38),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "BurstInterval",
-                    syntax: &syntax::S21,
+                    name: s(29170, 13),
+                    syntax: 21,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S518,
+                    name: s(744, 16),
+                    syntax: 518,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S508,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NumPacketsInBurst",
-                    syntax: &syntax::S0,
+                    name: s(262, 9),
+                    syntax: 508,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PayloadDataGen",
-                    syntax: &syntax::S0,
+                    name: s(29183, 17),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PayloadEncoding",
-                    syntax: &syntax::S0,
+                    name: s(29200, 14),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PayloadType",
-                    syntax: &syntax::S509,
+                    name: s(29214, 15),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PriorityLevel",
-                    syntax: &syntax::S49,
+                    name: s(29229, 11),
+                    syntax: 509,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResultNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(29240, 13),
+                    syntax: 49,
+                    access: Access::ReadWrite,
+                    protocols: Protocols::CWMP,
+                    mandatory: true,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(9180, 21),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestPacketPayloadLength",
-                    syntax: &syntax::S510,
+                    name: s(29253, 23),
+                    syntax: 510,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
@@ -571,10 +571,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.HPNA.Diagnostics.PHYThroughput.Result.{i}.",
+            path: s(30472, 49),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ResultNumberOfEntries"),
+            num_entries_parameter: Some(s(9180, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["SrcMACAddress", "DestMACAddress"],
@@ -582,44 +582,44 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Attenuation",
-                    syntax: &syntax::S511,
+                    name: s(30521, 11),
+                    syntax: 511,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BaudRate",
-                    syntax: &syntax::S512,
+                    name: s(30532, 8),
+                    syntax: 512,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(25889, 14),
+                    syntax: 188,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PHYRate",
-                    syntax: &syntax::S243,
+                    name: s(30540, 7),
+                    syntax: 243,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S0,
+                    name: s(1189, 15),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNR",
-                    syntax: &syntax::S511,
+                    name: s(28080, 3),
+                    syntax: 511,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SrcMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(30547, 13),
+                    syntax: 188,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
@@ -627,27 +627,27 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.HPNA.Diagnostics.PerformanceMonitoring.",
+            path: s(30560, 46),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S519,
+                    name: s(744, 16),
+                    syntax: 519,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S508,
+                    name: s(262, 9),
+                    syntax: 508,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SampleInterval",
-                    syntax: &syntax::S28,
+                    name: s(26957, 14),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
@@ -657,18 +657,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.HPNA.Diagnostics.PerformanceMonitoring.Channels.",
+            path: s(30606, 55),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "ChannelNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(11393, 22),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
@@ -676,10 +676,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.HPNA.Diagnostics.PerformanceMonitoring.Channels.Channel.{i}.",
+            path: s(30661, 67),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ChannelNumberOfEntries"),
+            num_entries_parameter: Some(s(11393, 22)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["HostSrcMACAddress", "HostDestMACAddress"],
@@ -687,68 +687,68 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "BaudRate",
-                    syntax: &syntax::S512,
+                    name: s(30532, 8),
+                    syntax: 512,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FlowSpec",
-                    syntax: &syntax::S514,
+                    name: s(30728, 8),
+                    syntax: 514,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HPNADestMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(30736, 18),
+                    syntax: 188,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HPNASrcMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(30754, 17),
+                    syntax: 188,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostDestMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(30771, 18),
+                    syntax: 188,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostSrcMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(30789, 17),
+                    syntax: 188,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LARQPacketsReceived",
-                    syntax: &syntax::S0,
+                    name: s(30806, 19),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PHYRate",
-                    syntax: &syntax::S243,
+                    name: s(30540, 7),
+                    syntax: 243,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S0,
+                    name: s(1189, 15),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S0,
+                    name: s(1204, 11),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNR",
-                    syntax: &syntax::S511,
+                    name: s(28080, 3),
+                    syntax: 511,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
@@ -756,24 +756,24 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.HPNA.Diagnostics.PerformanceMonitoring.Nodes.",
+            path: s(30825, 52),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "CurrentEnd",
-                    syntax: &syntax::S10,
+                    name: s(28134, 10),
+                    syntax: 10,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentStart",
-                    syntax: &syntax::S10,
+                    name: s(28144, 12),
+                    syntax: 10,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(95, 19),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
@@ -781,9 +781,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.HPNA.Diagnostics.PerformanceMonitoring.Nodes.Node.{i}.",
+            path: s(30877, 61),
             max_entries: None,
-            num_entries_parameter: Some("NodeNumberOfEntries"),
+            num_entries_parameter: Some(s(95, 19)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MACAddress"],
@@ -791,164 +791,164 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsInternalControl",
-                    syntax: &syntax::S0,
+                    name: s(30938, 31),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S515,
+                    name: s(997, 24),
+                    syntax: 515,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S515,
+                    name: s(1021, 20),
+                    syntax: 515,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSentWire",
-                    syntax: &syntax::S515,
+                    name: s(30969, 24),
+                    syntax: 515,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S515,
+                    name: s(1041, 13),
+                    syntax: 515,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S515,
+                    name: s(1054, 9),
+                    syntax: 515,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControlReplyLocal",
-                    syntax: &syntax::S0,
+                    name: s(30993, 17),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControlReplyRemote",
-                    syntax: &syntax::S0,
+                    name: s(31010, 18),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControlRequestLocal",
-                    syntax: &syntax::S0,
+                    name: s(31028, 19),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControlRequestRemote",
-                    syntax: &syntax::S0,
+                    name: s(31047, 20),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S515,
+                    name: s(1145, 24),
+                    syntax: 515,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S515,
+                    name: s(1169, 20),
+                    syntax: 515,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSentWire",
-                    syntax: &syntax::S515,
+                    name: s(31067, 24),
+                    syntax: 515,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeUtilization",
-                    syntax: &syntax::S516,
+                    name: s(31091, 15),
+                    syntax: 516,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsCrcErrored",
-                    syntax: &syntax::S0,
+                    name: s(31106, 17),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsCrcErroredHost",
-                    syntax: &syntax::S0,
+                    name: s(31123, 21),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsInternalControl",
-                    syntax: &syntax::S0,
+                    name: s(31144, 22),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S515,
+                    name: s(1189, 15),
+                    syntax: 515,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceivedForwardUnknown",
-                    syntax: &syntax::S0,
+                    name: s(31166, 29),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceivedQueued",
-                    syntax: &syntax::S0,
+                    name: s(31195, 21),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S515,
+                    name: s(1204, 11),
+                    syntax: 515,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSentWire",
-                    syntax: &syntax::S515,
+                    name: s(31216, 15),
+                    syntax: 515,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsShortErrored",
-                    syntax: &syntax::S0,
+                    name: s(31231, 19),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsShortErroredHost",
-                    syntax: &syntax::S0,
+                    name: s(31250, 23),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxPacketsDropped",
-                    syntax: &syntax::S0,
+                    name: s(31273, 16),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPacketsDropped",
-                    syntax: &syntax::S0,
+                    name: s(31289, 16),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
@@ -956,10 +956,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.HPNA.Interface.{i}.",
+            path: s(31305, 26),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceNumberOfEntries"),
+            num_entries_parameter: Some(s(4585, 24)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -972,213 +972,213 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedDeviceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(28361, 31),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectionType",
-                    syntax: &syntax::S520,
+                    name: s(31331, 14),
+                    syntax: 520,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultNonLARQPER",
-                    syntax: &syntax::S0,
+                    name: s(31345, 17),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirmwareVersion",
-                    syntax: &syntax::S31,
+                    name: s(10540, 15),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsMaster",
-                    syntax: &syntax::S16,
+                    name: s(31362, 8),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LARQEnable",
-                    syntax: &syntax::S16,
+                    name: s(31370, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MTU",
-                    syntax: &syntax::S365,
+                    name: s(20679, 3),
+                    syntax: 365,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MasterSelectionMode",
-                    syntax: &syntax::S521,
+                    name: s(31380, 19),
+                    syntax: 521,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBitRate",
-                    syntax: &syntax::S243,
+                    name: s(10116, 10),
+                    syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinMulticastRate",
-                    syntax: &syntax::S243,
+                    name: s(31399, 16),
+                    syntax: 243,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NegMulticastRate",
-                    syntax: &syntax::S243,
+                    name: s(31415, 16),
+                    syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NetworkUtilization",
-                    syntax: &syntax::S516,
+                    name: s(31431, 18),
+                    syntax: 516,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeID",
-                    syntax: &syntax::S0,
+                    name: s(31449, 6),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NoiseMargin",
-                    syntax: &syntax::S511,
+                    name: s(31455, 11),
+                    syntax: 511,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PossibleConnectionTypes",
-                    syntax: &syntax::S522,
+                    name: s(31466, 23),
+                    syntax: 522,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PossibleSpectralModes",
-                    syntax: &syntax::S523,
+                    name: s(31489, 21),
+                    syntax: 523,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SpectralMode",
-                    syntax: &syntax::S524,
+                    name: s(31510, 12),
+                    syntax: 524,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Synced",
-                    syntax: &syntax::S16,
+                    name: s(31522, 6),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalSyncTime",
-                    syntax: &syntax::S28,
+                    name: s(31528, 13),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
+                    name: s(4896, 8),
+                    syntax: 16,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.HPNA.Interface.{i}.AssociatedDevice.{i}.",
+            path: s(31541, 47),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AssociatedDeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(28361, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MACAddress"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Active",
-                    syntax: &syntax::S16,
+                    name: s(6821, 6),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsMaster",
-                    syntax: &syntax::S16,
+                    name: s(31362, 8),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBitRate",
-                    syntax: &syntax::S243,
+                    name: s(10116, 10),
+                    syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeID",
-                    syntax: &syntax::S0,
+                    name: s(31449, 6),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PHYDiagnosticsEnable",
-                    syntax: &syntax::S16,
+                    name: s(31588, 20),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Synced",
-                    syntax: &syntax::S16,
+                    name: s(31522, 6),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalSyncTime",
-                    syntax: &syntax::S28,
+                    name: s(31528, 13),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
@@ -1186,114 +1186,114 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.HPNA.Interface.{i}.QoS.",
+            path: s(31608, 30),
             parameters: &[Parameter {
-                name: "FlowSpecNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(31638, 23),
+                syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.HPNA.Interface.{i}.QoS.FlowSpec.{i}.",
+            path: s(31661, 43),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("FlowSpecNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(31638, 23)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AvgRate",
-                    syntax: &syntax::S227,
+                    name: s(31704, 7),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FlowType",
-                    syntax: &syntax::S525,
+                    name: s(31711, 8),
+                    syntax: 525,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Jitter",
-                    syntax: &syntax::S526,
+                    name: s(31719, 6),
+                    syntax: 526,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Latency",
-                    syntax: &syntax::S526,
+                    name: s(31725, 7),
+                    syntax: 526,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxRate",
-                    syntax: &syntax::S227,
+                    name: s(31732, 7),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinRate",
-                    syntax: &syntax::S227,
+                    name: s(31739, 7),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PER",
-                    syntax: &syntax::S227,
+                    name: s(31746, 3),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketSize",
-                    syntax: &syntax::S527,
+                    name: s(31749, 10),
+                    syntax: 527,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Priority",
-                    syntax: &syntax::S528,
+                    name: s(2098, 8),
+                    syntax: 528,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Timeout",
-                    syntax: &syntax::S529,
+                    name: s(622, 7),
+                    syntax: 529,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficClasses",
-                    syntax: &syntax::S80,
+                    name: s(31759, 14),
+                    syntax: 80,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -1301,109 +1301,109 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.HPNA.Interface.{i}.Stats.",
+            path: s(31773, 32),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],

@@ -10,54 +10,54 @@ pub(crate) static GROUP: Group = Group {
     name: "IEEE1905",
     objects: &[
         Object {
-            path: "Device.IEEE1905.",
+            path: s(32467, 16),
             version: v(2, 9, 0),
             parameters: &[Parameter {
-                name: "Version",
-                syntax: &syntax::S539,
+                name: s(15985, 7),
+                syntax: 539,
                 version: v(2, 9, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.",
+            path: s(32483, 19),
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "IEEE1905Id",
-                    syntax: &syntax::S188,
+                    name: s(32502, 10),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4585, 24),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 9, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S540,
+                    name: s(865, 11),
+                    syntax: 540,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RegistrarFreqBand",
-                    syntax: &syntax::S541,
+                    name: s(32512, 17),
+                    syntax: 541,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S542,
+                    name: s(427, 6),
+                    syntax: 542,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -65,18 +65,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.ForwardingTable.",
+            path: s(32529, 35),
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "ForwardingRuleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(32564, 29),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SetForwardingEnabled",
-                    syntax: &syntax::S16,
+                    name: s(32593, 20),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
@@ -85,86 +85,86 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.ForwardingTable.ForwardingRule.{i}.",
+            path: s(32613, 54),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ForwardingRuleNumberOfEntries"),
+            num_entries_parameter: Some(s(32564, 29)),
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "EtherType",
-                    syntax: &syntax::S0,
+                    name: s(32667, 9),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EtherTypeFlag",
-                    syntax: &syntax::S26,
+                    name: s(32676, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceList",
-                    syntax: &syntax::S543,
+                    name: s(32689, 13),
+                    syntax: 543,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACDestinationAddress",
-                    syntax: &syntax::S188,
+                    name: s(32702, 21),
+                    syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACDestinationAddressFlag",
-                    syntax: &syntax::S26,
+                    name: s(32723, 25),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACSourceAddress",
-                    syntax: &syntax::S188,
+                    name: s(32748, 16),
+                    syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACSourceAddressFlag",
-                    syntax: &syntax::S26,
+                    name: s(32764, 20),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PCP",
-                    syntax: &syntax::S49,
+                    name: s(32784, 3),
+                    syntax: 49,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PCPFlag",
-                    syntax: &syntax::S26,
+                    name: s(32787, 7),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Vid",
-                    syntax: &syntax::S544,
+                    name: s(32794, 3),
+                    syntax: 544,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VidFlag",
-                    syntax: &syntax::S26,
+                    name: s(32797, 7),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
@@ -173,10 +173,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.Interface.{i}.",
+            path: s(32804, 33),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceNumberOfEntries"),
+            num_entries_parameter: Some(s(4585, 24)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["InterfaceId"],
@@ -184,84 +184,84 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "GenericPhyOUI",
-                    syntax: &syntax::S349,
+                    name: s(32837, 13),
+                    syntax: 349,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GenericPhyURL",
-                    syntax: &syntax::S5,
+                    name: s(32850, 13),
+                    syntax: 5,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GenericPhyVariant",
-                    syntax: &syntax::S545,
+                    name: s(32863, 17),
+                    syntax: 545,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceId",
-                    syntax: &syntax::S188,
+                    name: s(32880, 11),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceStackReference",
-                    syntax: &syntax::S6,
-                    version: v(2, 9, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(32891, 23),
+                    syntax: 6,
                     version: v(2, 9, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(847, 10),
+                    syntax: 28,
+                    version: v(2, 9, 0),
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(549, 19),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MediaType",
-                    syntax: &syntax::S546,
+                    name: s(32914, 9),
+                    syntax: 546,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerState",
-                    syntax: &syntax::S547,
+                    name: s(32923, 10),
+                    syntax: 547,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SetIntfPowerStateEnabled",
-                    syntax: &syntax::S16,
+                    name: s(32933, 24),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorPropertiesNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(32957, 31),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -269,10 +269,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.Interface.{i}.Link.{i}.",
+            path: s(32988, 42),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("LinkNumberOfEntries"),
+            num_entries_parameter: Some(s(549, 19)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["InterfaceId", "IEEE1905Id"],
@@ -280,38 +280,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "GenericPhyOUI",
-                    syntax: &syntax::S349,
+                    name: s(32837, 13),
+                    syntax: 349,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GenericPhyURL",
-                    syntax: &syntax::S5,
+                    name: s(32850, 13),
+                    syntax: 5,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GenericPhyVariant",
-                    syntax: &syntax::S545,
+                    name: s(32863, 17),
+                    syntax: 545,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IEEE1905Id",
-                    syntax: &syntax::S188,
+                    name: s(32502, 10),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceId",
-                    syntax: &syntax::S188,
+                    name: s(32880, 11),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MediaType",
-                    syntax: &syntax::S546,
+                    name: s(32914, 9),
+                    syntax: 546,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -319,67 +319,67 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.Interface.{i}.Link.{i}.Metric.",
+            path: s(33030, 49),
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "IEEE802dot1Bridge",
-                    syntax: &syntax::S16,
+                    name: s(33079, 17),
+                    syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkAvailability",
-                    syntax: &syntax::S397,
-                    version: v(2, 9, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MACThroughputCapacity",
-                    syntax: &syntax::S548,
+                    name: s(33096, 16),
+                    syntax: 397,
                     version: v(2, 9, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PHYRate",
-                    syntax: &syntax::S548,
+                    name: s(33112, 21),
+                    syntax: 548,
                     version: v(2, 9, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketErrors",
-                    syntax: &syntax::S549,
+                    name: s(30540, 7),
+                    syntax: 548,
                     version: v(2, 9, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketErrorsReceived",
-                    syntax: &syntax::S549,
+                    name: s(33133, 12),
+                    syntax: 549,
                     version: v(2, 9, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S549,
+                    name: s(33145, 20),
+                    syntax: 549,
                     version: v(2, 9, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RSSI",
-                    syntax: &syntax::S550,
+                    name: s(1189, 15),
+                    syntax: 549,
                     version: v(2, 9, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmittedPackets",
-                    syntax: &syntax::S549,
+                    name: s(4849, 4),
+                    syntax: 550,
+                    version: v(2, 9, 0),
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(33165, 18),
+                    syntax: 549,
                     version: v(2, 9, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -388,21 +388,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.Interface.{i}.VendorProperties.{i}.",
+            path: s(33183, 54),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("VendorPropertiesNumberOfEntries"),
+            num_entries_parameter: Some(s(32957, 31)),
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "Information",
-                    syntax: &syntax::S551,
+                    name: s(33237, 11),
+                    syntax: 551,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OUI",
-                    syntax: &syntax::S349,
+                    name: s(33248, 3),
+                    syntax: 349,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -410,44 +410,44 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.NetworkTopology.",
+            path: s(33251, 35),
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "ChangeLogNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(33286, 24),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IEEE1905DeviceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(33310, 29),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S552,
+                    name: s(847, 10),
+                    syntax: 552,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxChangeLogEntries",
-                    syntax: &syntax::S19,
+                    name: s(33339, 19),
+                    syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S553,
+                    name: s(427, 6),
+                    syntax: 553,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -455,45 +455,45 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.NetworkTopology.ChangeLog.{i}.",
+            path: s(33358, 49),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ChangeLogNumberOfEntries"),
+            num_entries_parameter: Some(s(33286, 24)),
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "EventType",
-                    syntax: &syntax::S554,
+                    name: s(24248, 9),
+                    syntax: 554,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NeighborId",
-                    syntax: &syntax::S188,
+                    name: s(33407, 10),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NeighborType",
-                    syntax: &syntax::S555,
+                    name: s(33417, 12),
+                    syntax: 555,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReporterDeviceId",
-                    syntax: &syntax::S188,
+                    name: s(33429, 16),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReporterInterfaceId",
-                    syntax: &syntax::S188,
+                    name: s(33445, 19),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -501,10 +501,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.",
+            path: s(33464, 54),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IEEE1905DeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(33310, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["IEEE1905Id"],
@@ -512,98 +512,98 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "AssocWiFiNetworkDeviceRef",
-                    syntax: &syntax::S150,
+                    name: s(33518, 25),
+                    syntax: 150,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BridgingTupleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(33543, 28),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControlURL",
-                    syntax: &syntax::S5,
+                    name: s(33571, 10),
+                    syntax: 5,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FriendlyName",
-                    syntax: &syntax::S93,
+                    name: s(15552, 12),
+                    syntax: 93,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IEEE1905Id",
-                    syntax: &syntax::S188,
+                    name: s(32502, 10),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IEEE1905NeighborNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(33581, 31),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4AddressNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6827, 26),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6AddressNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(8308, 26),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4585, 24),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "L2NeighborNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(33612, 25),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManufacturerModel",
-                    syntax: &syntax::S93,
+                    name: s(33637, 17),
+                    syntax: 93,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManufacturerName",
-                    syntax: &syntax::S93,
+                    name: s(33654, 16),
+                    syntax: 93,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NonIEEE1905NeighborNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(33670, 34),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RegistrarFreqBand",
-                    syntax: &syntax::S541,
+                    name: s(32512, 17),
+                    syntax: 541,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorPropertiesNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(32957, 31),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S539,
+                    name: s(15985, 7),
+                    syntax: 539,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -611,24 +611,24 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.BridgingTuple.{i}.",
+            path: s(33704, 72),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("BridgingTupleNumberOfEntries"),
+            num_entries_parameter: Some(s(33543, 28)),
             version: v(2, 9, 0),
             parameters: &[Parameter {
-                name: "InterfaceList",
-                syntax: &syntax::S556,
+                name: s(32689, 13),
+                syntax: 556,
                 version: v(2, 9, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.IEEE1905Neighbor.{i}.",
+            path: s(33776, 75),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IEEE1905NeighborNumberOfEntries"),
+            num_entries_parameter: Some(s(33581, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["LocalInterface", "NeighborDeviceId"],
@@ -636,20 +636,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "LocalInterface",
-                    syntax: &syntax::S557,
+                    name: s(33851, 14),
+                    syntax: 557,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MetricNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(33865, 21),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NeighborDeviceId",
-                    syntax: &syntax::S188,
+                    name: s(33886, 16),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -657,10 +657,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.IEEE1905Neighbor.{i}.Metric.{i}.",
+            path: s(33902, 86),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MetricNumberOfEntries"),
+            num_entries_parameter: Some(s(33865, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["NeighborMACAddress"],
@@ -668,62 +668,62 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "IEEE802dot1Bridge",
-                    syntax: &syntax::S16,
+                    name: s(33079, 17),
+                    syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkAvailability",
-                    syntax: &syntax::S397,
+                    name: s(33096, 16),
+                    syntax: 397,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACThroughputCapacity",
-                    syntax: &syntax::S548,
+                    name: s(33112, 21),
+                    syntax: 548,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NeighborMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(33988, 18),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PHYRate",
-                    syntax: &syntax::S548,
+                    name: s(30540, 7),
+                    syntax: 548,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketErrors",
-                    syntax: &syntax::S549,
+                    name: s(33133, 12),
+                    syntax: 549,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketErrorsReceived",
-                    syntax: &syntax::S549,
+                    name: s(33145, 20),
+                    syntax: 549,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S549,
+                    name: s(1189, 15),
+                    syntax: 549,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RSSI",
-                    syntax: &syntax::S550,
+                    name: s(4849, 4),
+                    syntax: 550,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmittedPackets",
-                    syntax: &syntax::S549,
+                    name: s(33165, 18),
+                    syntax: 549,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -731,10 +731,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.IPv4Address.{i}.",
+            path: s(34006, 70),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IPv4AddressNumberOfEntries"),
+            num_entries_parameter: Some(s(6827, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MACAddress", "IPv4Address"],
@@ -742,26 +742,26 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "DHCPServer",
-                    syntax: &syntax::S126,
+                    name: s(5779, 10),
+                    syntax: 126,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4Address",
-                    syntax: &syntax::S182,
+                    name: s(34076, 11),
+                    syntax: 182,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4AddressType",
-                    syntax: &syntax::S558,
+                    name: s(34087, 15),
+                    syntax: 558,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -769,10 +769,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.IPv6Address.{i}.",
+            path: s(34102, 70),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IPv6AddressNumberOfEntries"),
+            num_entries_parameter: Some(s(8308, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MACAddress", "IPv6Address"],
@@ -780,26 +780,26 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "IPv6Address",
-                    syntax: &syntax::S211,
+                    name: s(34172, 11),
+                    syntax: 211,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6AddressOrigin",
-                    syntax: &syntax::S211,
+                    name: s(34183, 17),
+                    syntax: 211,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6AddressType",
-                    syntax: &syntax::S559,
+                    name: s(34200, 15),
+                    syntax: 559,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -807,10 +807,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.Interface.{i}.",
+            path: s(34215, 68),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceNumberOfEntries"),
+            num_entries_parameter: Some(s(4585, 24)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["InterfaceId"],
@@ -818,68 +818,68 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "APChannelBand",
-                    syntax: &syntax::S545,
+                    name: s(34283, 13),
+                    syntax: 545,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FrequencyIndex1",
-                    syntax: &syntax::S545,
+                    name: s(34296, 15),
+                    syntax: 545,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FrequencyIndex2",
-                    syntax: &syntax::S545,
+                    name: s(34311, 15),
+                    syntax: 545,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GenericPhyOUI",
-                    syntax: &syntax::S349,
+                    name: s(32837, 13),
+                    syntax: 349,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GenericPhyURL",
-                    syntax: &syntax::S5,
+                    name: s(32850, 13),
+                    syntax: 5,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GenericPhyVariant",
-                    syntax: &syntax::S545,
+                    name: s(32863, 17),
+                    syntax: 545,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceId",
-                    syntax: &syntax::S188,
+                    name: s(32880, 11),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MediaType",
-                    syntax: &syntax::S546,
+                    name: s(32914, 9),
+                    syntax: 546,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NetworkMembership",
-                    syntax: &syntax::S188,
+                    name: s(34326, 17),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerState",
-                    syntax: &syntax::S547,
+                    name: s(32923, 10),
+                    syntax: 547,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Role",
-                    syntax: &syntax::S560,
+                    name: s(34343, 4),
+                    syntax: 560,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -887,10 +887,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.L2Neighbor.{i}.",
+            path: s(34347, 69),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("L2NeighborNumberOfEntries"),
+            num_entries_parameter: Some(s(33612, 25)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["LocalInterface", "NeighborInterfaceId"],
@@ -898,20 +898,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "BehindInterfaceIds",
-                    syntax: &syntax::S561,
+                    name: s(34416, 18),
+                    syntax: 561,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LocalInterface",
-                    syntax: &syntax::S557,
+                    name: s(33851, 14),
+                    syntax: 557,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NeighborInterfaceId",
-                    syntax: &syntax::S188,
+                    name: s(34434, 19),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -919,10 +919,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.NonIEEE1905Neighbor.{i}.",
+            path: s(34453, 78),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("NonIEEE1905NeighborNumberOfEntries"),
+            num_entries_parameter: Some(s(33670, 34)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["LocalInterface", "NeighborInterfaceId"],
@@ -930,14 +930,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "LocalInterface",
-                    syntax: &syntax::S557,
+                    name: s(33851, 14),
+                    syntax: 557,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NeighborInterfaceId",
-                    syntax: &syntax::S188,
+                    name: s(34434, 19),
+                    syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -945,27 +945,27 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.VendorProperties.{i}.",
+            path: s(34531, 75),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("VendorPropertiesNumberOfEntries"),
+            num_entries_parameter: Some(s(32957, 31)),
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "Information",
-                    syntax: &syntax::S196,
+                    name: s(33237, 11),
+                    syntax: 196,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MessageType",
-                    syntax: &syntax::S545,
+                    name: s(34606, 11),
+                    syntax: 545,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OUI",
-                    syntax: &syntax::S349,
+                    name: s(33248, 3),
+                    syntax: 349,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -973,24 +973,24 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.NetworkingRegistrar.",
+            path: s(34617, 39),
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "Registrar2dot4",
-                    syntax: &syntax::S561,
+                    name: s(34656, 14),
+                    syntax: 561,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Registrar5",
-                    syntax: &syntax::S561,
+                    name: s(34670, 10),
+                    syntax: 561,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Registrar60",
-                    syntax: &syntax::S561,
+                    name: s(34680, 11),
+                    syntax: 561,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
@@ -998,19 +998,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE1905.AL.Security.",
+            path: s(34691, 28),
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S562,
+                    name: s(282, 8),
+                    syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SetupMethod",
-                    syntax: &syntax::S563,
+                    name: s(34719, 11),
+                    syntax: 563,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM

@@ -10,20 +10,20 @@ pub(crate) static GROUP: Group = Group {
     name: "IEEE8021x",
     objects: &[
         Object {
-            path: "Device.IEEE8021x.",
+            path: s(34730, 17),
             parameters: &[Parameter {
-                name: "SupplicantNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(34747, 25),
+                syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE8021x.Supplicant.{i}.",
+            path: s(34772, 32),
             access: Access::ReadWrite,
             max_entries: None,
-            num_entries_parameter: Some("SupplicantNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(34747, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -36,106 +36,106 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthPeriod",
-                    syntax: &syntax::S28,
+                    name: s(34804, 10),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthenticationCapabilities",
-                    syntax: &syntax::S564,
+                    name: s(34814, 26),
+                    syntax: 564,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthenticationSuccessPolicy",
-                    syntax: &syntax::S565,
+                    name: s(34840, 27),
+                    syntax: 565,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Disconnect",
-                    syntax: &syntax::S40,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "EAPIdentity",
-                    syntax: &syntax::S6,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "HeldPeriod",
-                    syntax: &syntax::S4,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S452,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MaxStart",
-                    syntax: &syntax::S566,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PAEState",
-                    syntax: &syntax::S567,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(34867, 10),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartFailurePolicy",
-                    syntax: &syntax::S568,
+                    name: s(34877, 11),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartPeriod",
-                    syntax: &syntax::S4,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(34888, 10),
+                    syntax: 4,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(262, 9),
+                    syntax: 452,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(34898, 8),
+                    syntax: 566,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(34906, 8),
+                    syntax: 567,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(1229, 5),
+                    syntax: 40,
+                    access: Access::ReadWrite,
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(34914, 18),
+                    syntax: 568,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(34932, 11),
+                    syntax: 4,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(427, 6),
+                    syntax: 65,
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "Disconnect()",
+                    name: s(34943, 12),
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -144,7 +144,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "Reset()",
+                    name: s(1318, 7),
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -156,17 +156,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE8021x.Supplicant.{i}.EAPMD5.",
+            path: s(34955, 39),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SharedSecret",
-                    syntax: &syntax::S9,
+                    name: s(34994, 12),
+                    syntax: 9,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -174,31 +174,31 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE8021x.Supplicant.{i}.EAPTLS.",
+            path: s(35006, 39),
             parameters: &[
                 Parameter {
-                    name: "CABundle",
-                    syntax: &syntax::S569,
+                    name: s(35045, 8),
+                    syntax: 569,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Certificate",
-                    syntax: &syntax::S570,
+                    name: s(35053, 11),
+                    syntax: 570,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MutualAuthenticationEnable",
-                    syntax: &syntax::S16,
+                    name: s(35064, 26),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -206,91 +206,91 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IEEE8021x.Supplicant.{i}.Stats.",
+            path: s(35090, 38),
             parameters: &[
                 Parameter {
-                    name: "FailureCount",
-                    syntax: &syntax::S259,
+                    name: s(648, 12),
+                    syntax: 259,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastFrameSourceMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(35128, 25),
+                    syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastFrameVersion",
-                    syntax: &syntax::S0,
+                    name: s(35153, 16),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceivedFrames",
-                    syntax: &syntax::S227,
+                    name: s(35169, 14),
+                    syntax: 227,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceivedInvalidFrames",
-                    syntax: &syntax::S227,
+                    name: s(35183, 21),
+                    syntax: 227,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceivedLengthErrorFrames",
-                    syntax: &syntax::S227,
+                    name: s(35204, 25),
+                    syntax: 227,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceivedRequestFrames",
-                    syntax: &syntax::S227,
+                    name: s(35229, 21),
+                    syntax: 227,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceivedRequestIdFrames",
-                    syntax: &syntax::S227,
+                    name: s(35250, 23),
+                    syntax: 227,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessCount",
-                    syntax: &syntax::S259,
+                    name: s(698, 12),
+                    syntax: 259,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmittedFrames",
-                    syntax: &syntax::S227,
+                    name: s(35273, 17),
+                    syntax: 227,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmittedLogoffFrames",
-                    syntax: &syntax::S227,
+                    name: s(35290, 23),
+                    syntax: 227,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmittedResponseFrames",
-                    syntax: &syntax::S227,
+                    name: s(35313, 25),
+                    syntax: 227,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmittedResponseIdFrames",
-                    syntax: &syntax::S227,
+                    name: s(35338, 27),
+                    syntax: 227,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmittedStartFrames",
-                    syntax: &syntax::S227,
+                    name: s(35365, 22),
+                    syntax: 227,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],

@@ -9,10 +9,10 @@ use crate::schema::UniqueKey;
 pub(crate) static GROUP: Group = Group {
     name: "InterfaceStack",
     objects: &[Object {
-        path: "Device.InterfaceStack.{i}.",
+        path: s(43452, 26),
         min_entries: 0,
         max_entries: None,
-        num_entries_parameter: Some("InterfaceStackNumberOfEntries"),
+        num_entries_parameter: Some(s(38, 29)),
         unique_keys: &[
             UniqueKey {
                 functional: true,
@@ -25,39 +25,39 @@ pub(crate) static GROUP: Group = Group {
         ],
         parameters: &[
             Parameter {
-                name: "Alias",
-                syntax: &syntax::S24,
+                name: s(789, 5),
+                syntax: 24,
                 access: Access::ReadWrite,
                 version: v(2, 3, 0),
                 protocols: Protocols::CWMP,
                 ..PARAM
             },
             Parameter {
-                name: "Alias",
-                syntax: &syntax::S24,
+                name: s(789, 5),
+                syntax: 24,
                 access: Access::WriteOnceReadOnly,
                 version: v(2, 3, 0),
                 protocols: Protocols::USP,
                 ..PARAM
             },
             Parameter {
-                name: "HigherAlias",
-                syntax: &syntax::S31,
+                name: s(43478, 11),
+                syntax: 31,
                 ..PARAM
             },
             Parameter {
-                name: "HigherLayer",
-                syntax: &syntax::S536,
+                name: s(43489, 11),
+                syntax: 536,
                 ..PARAM
             },
             Parameter {
-                name: "LowerAlias",
-                syntax: &syntax::S31,
+                name: s(43500, 10),
+                syntax: 31,
                 ..PARAM
             },
             Parameter {
-                name: "LowerLayer",
-                syntax: &syntax::S536,
+                name: s(43510, 10),
+                syntax: 536,
                 ..PARAM
             },
         ],

@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "IoTCapability",
     objects: &[
         Object {
-            path: "Device.IoTCapability.{i}.",
+            path: s(43520, 25),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IoTCapabilityNumberOfEntries"),
+            num_entries_parameter: Some(s(67, 28)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -28,23 +28,23 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Class",
-                    syntax: &syntax::S670,
+                    name: s(43545, 5),
+                    syntax: 670,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
@@ -54,28 +54,28 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IoTCapability.{i}.BinaryControl.",
+            path: s(43550, 39),
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S671,
+                    name: s(2207, 4),
+                    syntax: 671,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S16,
+                    name: s(6002, 5),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
@@ -83,7 +83,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: "Toggle()",
+                name: s(43589, 8),
                 is_async: true,
                 input: &[],
                 output: &[],
@@ -94,66 +94,66 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IoTCapability.{i}.BinarySensor.",
+            path: s(43597, 38),
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HoldTime",
-                    syntax: &syntax::S21,
+                    name: s(43635, 8),
+                    syntax: 21,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S10,
+                    name: s(847, 10),
+                    syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastContactTime",
-                    syntax: &syntax::S10,
+                    name: s(43643, 15),
+                    syntax: 10,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RestTime",
-                    syntax: &syntax::S21,
+                    name: s(43658, 8),
+                    syntax: 21,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Sensitivity",
-                    syntax: &syntax::S672,
+                    name: s(43666, 11),
+                    syntax: 672,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S673,
+                    name: s(2207, 4),
+                    syntax: 673,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S16,
+                    name: s(6002, 5),
+                    syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -162,42 +162,42 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IoTCapability.{i}.BlobSensor.",
+            path: s(43677, 36),
             min_entries: 0,
             version: v(2, 19, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S10,
+                    name: s(847, 10),
+                    syntax: 10,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastContactTime",
-                    syntax: &syntax::S10,
+                    name: s(43643, 15),
+                    syntax: 10,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S674,
+                    name: s(2207, 4),
+                    syntax: 674,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S352,
+                    name: s(6002, 5),
+                    syntax: 352,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -206,35 +206,35 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IoTCapability.{i}.EnumControl.",
+            path: s(43713, 37),
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S675,
+                    name: s(2207, 4),
+                    syntax: 675,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ValidValues",
-                    syntax: &syntax::S129,
+                    name: s(43750, 11),
+                    syntax: 129,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S3,
+                    name: s(6002, 5),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
@@ -243,7 +243,7 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: "StepDown()",
+                    name: s(43761, 10),
                     is_async: true,
                     input: &[],
                     output: &[],
@@ -252,7 +252,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "StepUp()",
+                    name: s(43771, 8),
                     is_async: true,
                     input: &[],
                     output: &[],
@@ -264,49 +264,49 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IoTCapability.{i}.EnumSensor.",
+            path: s(43779, 36),
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S10,
+                    name: s(847, 10),
+                    syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastContactTime",
-                    syntax: &syntax::S10,
+                    name: s(43643, 15),
+                    syntax: 10,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S676,
+                    name: s(2207, 4),
+                    syntax: 676,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ValidValues",
-                    syntax: &syntax::S129,
+                    name: s(43750, 11),
+                    syntax: 129,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S3,
+                    name: s(6002, 5),
+                    syntax: 3,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -315,57 +315,57 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IoTCapability.{i}.LevelControl.",
+            path: s(43815, 38),
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxValue",
-                    syntax: &syntax::S605,
+                    name: s(18169, 8),
+                    syntax: 605,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinValue",
-                    syntax: &syntax::S605,
+                    name: s(18184, 8),
+                    syntax: 605,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StepValue",
-                    syntax: &syntax::S605,
+                    name: s(43853, 9),
+                    syntax: 605,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S677,
+                    name: s(2207, 4),
+                    syntax: 677,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Unit",
-                    syntax: &syntax::S678,
+                    name: s(43862, 4),
+                    syntax: 678,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S605,
+                    name: s(6002, 5),
+                    syntax: 605,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
@@ -374,7 +374,7 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: "StepDown()",
+                    name: s(43761, 10),
                     is_async: true,
                     input: &[],
                     output: &[],
@@ -383,7 +383,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "StepUp()",
+                    name: s(43771, 8),
                     is_async: true,
                     input: &[],
                     output: &[],
@@ -395,79 +395,79 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IoTCapability.{i}.LevelSensor.",
+            path: s(43866, 37),
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighLevel",
-                    syntax: &syntax::S16,
+                    name: s(43903, 9),
+                    syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighLevelThreshold",
-                    syntax: &syntax::S605,
+                    name: s(43912, 18),
+                    syntax: 605,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S10,
+                    name: s(847, 10),
+                    syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastContactTime",
-                    syntax: &syntax::S10,
+                    name: s(43643, 15),
+                    syntax: 10,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowLevel",
-                    syntax: &syntax::S16,
+                    name: s(43930, 8),
+                    syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowLevelThreshold",
-                    syntax: &syntax::S605,
+                    name: s(43938, 17),
+                    syntax: 605,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S677,
+                    name: s(2207, 4),
+                    syntax: 677,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Unit",
-                    syntax: &syntax::S678,
+                    name: s(43862, 4),
+                    syntax: 678,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S605,
+                    name: s(6002, 5),
+                    syntax: 605,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -476,56 +476,56 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IoTCapability.{i}.MultiLevelSensor.",
+            path: s(43955, 42),
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S10,
+                    name: s(847, 10),
+                    syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastContactTime",
-                    syntax: &syntax::S10,
+                    name: s(43643, 15),
+                    syntax: 10,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S679,
+                    name: s(2207, 4),
+                    syntax: 679,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Unit",
-                    syntax: &syntax::S678,
+                    name: s(43862, 4),
+                    syntax: 678,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ValueNames",
-                    syntax: &syntax::S680,
+                    name: s(43997, 10),
+                    syntax: 680,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Values",
-                    syntax: &syntax::S681,
+                    name: s(44007, 6),
+                    syntax: 681,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM

@@ -10,58 +10,58 @@ pub(crate) static GROUP: Group = Group {
     name: "IP",
     objects: &[
         Object {
-            path: "Device.IP.",
+            path: s(35387, 10),
             parameters: &[
                 Parameter {
-                    name: "ActivePortNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(35397, 25),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4Capable",
-                    syntax: &syntax::S16,
+                    name: s(35422, 11),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4Enable",
-                    syntax: &syntax::S16,
+                    name: s(35433, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4Status",
-                    syntax: &syntax::S179,
+                    name: s(35443, 10),
+                    syntax: 179,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6Capable",
-                    syntax: &syntax::S16,
+                    name: s(35453, 11),
+                    syntax: 16,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6Enable",
-                    syntax: &syntax::S16,
+                    name: s(35464, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6Status",
-                    syntax: &syntax::S179,
+                    name: s(35474, 10),
+                    syntax: 179,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4585, 24),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULAPrefix",
-                    syntax: &syntax::S217,
+                    name: s(35484, 9),
+                    syntax: 217,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -70,10 +70,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.ActivePort.{i}.",
+            path: s(35493, 25),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ActivePortNumberOfEntries"),
+            num_entries_parameter: Some(s(35397, 25)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &[
@@ -85,220 +85,220 @@ pub(crate) static GROUP: Group = Group {
             }],
             parameters: &[
                 Parameter {
-                    name: "LocalIPAddress",
-                    syntax: &syntax::S126,
+                    name: s(35518, 14),
+                    syntax: 126,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LocalPort",
-                    syntax: &syntax::S51,
+                    name: s(35532, 9),
+                    syntax: 51,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemoteIPAddress",
-                    syntax: &syntax::S126,
+                    name: s(35541, 15),
+                    syntax: 126,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemotePort",
-                    syntax: &syntax::S51,
+                    name: s(35556, 10),
+                    syntax: 51,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S571,
+                    name: s(427, 6),
+                    syntax: 571,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.",
+            path: s(35566, 22),
             parameters: &[
                 Parameter {
-                    name: "DownloadDiagnosticMaxConnections",
-                    syntax: &syntax::S19,
+                    name: s(35588, 32),
+                    syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownloadDiagnosticsMaxIncrementalResult",
-                    syntax: &syntax::S19,
+                    name: s(35620, 39),
+                    syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownloadTransports",
-                    syntax: &syntax::S572,
+                    name: s(35659, 18),
+                    syntax: 572,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLayerCapSupportedControlProtocolVersion",
-                    syntax: &syntax::S31,
+                    name: s(35677, 41),
+                    syntax: 31,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLayerCapSupportedMetrics",
-                    syntax: &syntax::S573,
+                    name: s(35718, 26),
+                    syntax: 573,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLayerCapSupportedSoftwareVersion",
-                    syntax: &syntax::S31,
+                    name: s(35744, 34),
+                    syntax: 31,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLayerCapacityAuthCodeNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(35778, 38),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLayerCapacitySupported",
-                    syntax: &syntax::S16,
+                    name: s(35816, 24),
+                    syntax: 16,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLayerMaxConnections",
-                    syntax: &syntax::S19,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "IPLayerMaxIncrementalResult",
-                    syntax: &syntax::S19,
+                    name: s(35840, 21),
+                    syntax: 19,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4DownloadDiagnosticsSupported",
-                    syntax: &syntax::S16,
+                    name: s(35861, 27),
+                    syntax: 19,
+                    version: v(2, 14, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(35888, 32),
+                    syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4PingSupported",
-                    syntax: &syntax::S16,
+                    name: s(35920, 17),
+                    syntax: 16,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4ServerSelectionDiagnosticsSupported",
-                    syntax: &syntax::S16,
+                    name: s(35937, 39),
+                    syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4TraceRouteSupported",
-                    syntax: &syntax::S16,
+                    name: s(35976, 23),
+                    syntax: 16,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4UDPEchoDiagnosticsSupported",
-                    syntax: &syntax::S16,
+                    name: s(35999, 31),
+                    syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4UploadDiagnosticsSupported",
-                    syntax: &syntax::S16,
+                    name: s(36030, 30),
+                    syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6DownloadDiagnosticsSupported",
-                    syntax: &syntax::S16,
+                    name: s(36060, 32),
+                    syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6PingSupported",
-                    syntax: &syntax::S16,
+                    name: s(36092, 17),
+                    syntax: 16,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6ServerSelectionDiagnosticsSupported",
-                    syntax: &syntax::S16,
+                    name: s(36109, 39),
+                    syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6TraceRouteSupported",
-                    syntax: &syntax::S16,
+                    name: s(36148, 23),
+                    syntax: 16,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6UDPEchoDiagnosticsSupported",
-                    syntax: &syntax::S16,
+                    name: s(36171, 31),
+                    syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6UploadDiagnosticsSupported",
-                    syntax: &syntax::S16,
+                    name: s(36202, 30),
+                    syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UDPEchoDiagnosticsMaxResults",
-                    syntax: &syntax::S19,
+                    name: s(36232, 28),
+                    syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UploadDiagnosticsMaxConnections",
-                    syntax: &syntax::S19,
+                    name: s(36260, 31),
+                    syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UploadDiagnosticsMaxIncrementalResult",
-                    syntax: &syntax::S19,
+                    name: s(36291, 37),
+                    syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UploadTransports",
-                    syntax: &syntax::S572,
+                    name: s(36328, 16),
+                    syntax: 572,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "DownloadDiagnostics()",
+                    name: s(36344, 21),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DSCP",
-                            syntax: &syntax::S574,
+                            name: s(24802, 4),
+                            syntax: 574,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "DownloadURL",
-                            syntax: &syntax::S5,
+                            name: s(36365, 11),
+                            syntax: 5,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -306,8 +306,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "EnablePerConnectionResults",
-                            syntax: &syntax::S16,
+                            name: s(36376, 26),
+                            syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -315,56 +315,56 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "EthernetPriority",
-                            syntax: &syntax::S49,
+                            name: s(36402, 16),
+                            syntax: 49,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Interface",
-                            syntax: &syntax::S8,
+                            name: s(262, 9),
+                            syntax: 8,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "NumberOfConnections",
-                            syntax: &syntax::S19,
+                            name: s(36418, 19),
+                            syntax: 19,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ProtocolVersion",
-                            syntax: &syntax::S575,
+                            name: s(36437, 15),
+                            syntax: 575,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TimeBasedTestDuration",
-                            syntax: &syntax::S576,
+                            name: s(36452, 21),
+                            syntax: 576,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TimeBasedTestMeasurementInterval",
-                            syntax: &syntax::S576,
+                            name: s(36473, 32),
+                            syntax: 576,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TimeBasedTestMeasurementOffset",
-                            syntax: &syntax::S577,
+                            name: s(36505, 30),
+                            syntax: 577,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -373,207 +373,207 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "BOMTime",
-                            syntax: &syntax::S10,
+                            name: s(36535, 7),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "EOMTime",
-                            syntax: &syntax::S10,
+                            name: s(36542, 7),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IPAddressUsed",
-                            syntax: &syntax::S126,
+                            name: s(36549, 13),
+                            syntax: 126,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.EndTime",
-                            syntax: &syntax::S10,
+                            name: s(36562, 29),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.StartTime",
-                            syntax: &syntax::S10,
+                            name: s(36591, 31),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.TestBytesReceived",
-                            syntax: &syntax::S38,
+                            name: s(36622, 39),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.TotalBytesReceived",
-                            syntax: &syntax::S38,
+                            name: s(36661, 40),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.TotalBytesSent",
-                            syntax: &syntax::S38,
+                            name: s(36701, 36),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PerConnectionResult.{i}.BOMTime",
-                            syntax: &syntax::S10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "PerConnectionResult.{i}.EOMTime",
-                            syntax: &syntax::S10,
+                            name: s(36737, 31),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PerConnectionResult.{i}.ROMTime",
-                            syntax: &syntax::S10,
+                            name: s(36768, 31),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PerConnectionResult.{i}.TCPOpenRequestTime",
-                            syntax: &syntax::S10,
+                            name: s(36799, 31),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PerConnectionResult.{i}.TCPOpenResponseTime",
-                            syntax: &syntax::S10,
+                            name: s(36830, 42),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PerConnectionResult.{i}.TestBytesReceived",
-                            syntax: &syntax::S38,
+                            name: s(36872, 43),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PerConnectionResult.{i}.TotalBytesReceived",
-                            syntax: &syntax::S38,
+                            name: s(36915, 41),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PerConnectionResult.{i}.TotalBytesSent",
-                            syntax: &syntax::S38,
+                            name: s(36956, 42),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PeriodOfFullLoading",
-                            syntax: &syntax::S578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "ROMTime",
-                            syntax: &syntax::S10,
+                            name: s(36998, 38),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S579,
+                            name: s(37036, 19),
+                            syntax: 578,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(37055, 7),
+                            syntax: 10,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            active_notify: ActiveNotify::CanDeny,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(427, 6),
+                            syntax: 579,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TCPOpenRequestTime",
-                            syntax: &syntax::S10,
+                            name: s(37062, 18),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TCPOpenResponseTime",
-                            syntax: &syntax::S10,
+                            name: s(37080, 19),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TestBytesReceived",
-                            syntax: &syntax::S38,
+                            name: s(37099, 17),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TestBytesReceivedUnderFullLoading",
-                            syntax: &syntax::S38,
+                            name: s(37116, 33),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TotalBytesReceived",
-                            syntax: &syntax::S38,
+                            name: s(37149, 18),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TotalBytesReceivedUnderFullLoading",
-                            syntax: &syntax::S38,
+                            name: s(37167, 34),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TotalBytesSent",
-                            syntax: &syntax::S38,
+                            name: s(37201, 14),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TotalBytesSentUnderFullLoading",
-                            syntax: &syntax::S38,
+                            name: s(37215, 30),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -584,84 +584,84 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "IPLayerCapacity()",
+                    name: s(37245, 17),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "AuthenticationAlias",
-                            syntax: &syntax::S3,
+                            name: s(37262, 19),
+                            syntax: 3,
                             access: Access::ReadWrite,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "AuthenticationCode",
-                            syntax: &syntax::S562,
+                            name: s(37281, 18),
+                            syntax: 562,
                             access: Access::ReadWrite,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "AuthenticationEnabled",
-                            syntax: &syntax::S368,
+                            name: s(37299, 21),
+                            syntax: 368,
                             access: Access::ReadWrite,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "AuthenticationKeyFileLocation",
-                            syntax: &syntax::S3,
+                            name: s(37320, 29),
+                            syntax: 3,
                             access: Access::ReadWrite,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "DSCP",
-                            syntax: &syntax::S574,
+                            name: s(24802, 4),
+                            syntax: 574,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "EthernetPriority",
-                            syntax: &syntax::S49,
+                            name: s(36402, 16),
+                            syntax: 49,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "FlowCount",
-                            syntax: &syntax::S0,
+                            name: s(37349, 9),
+                            syntax: 0,
                             access: Access::ReadWrite,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HSpeedThresh",
-                            syntax: &syntax::S580,
+                            name: s(37358, 12),
+                            syntax: 580,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HighSpeedDelta",
-                            syntax: &syntax::S581,
+                            name: s(37370, 14),
+                            syntax: 581,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Host",
-                            syntax: &syntax::S6,
+                            name: s(9747, 4),
+                            syntax: 6,
                             access: Access::ReadWrite,
                             status: Status::Obsoleted,
                             version: v(2, 14, 0),
@@ -669,88 +669,88 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "IPDVEnable",
-                            syntax: &syntax::S16,
+                            name: s(37384, 10),
+                            syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IPRREnable",
-                            syntax: &syntax::S16,
+                            name: s(37394, 10),
+                            syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Interface",
-                            syntax: &syntax::S8,
+                            name: s(262, 9),
+                            syntax: 8,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "JumboFramesPermitted",
-                            syntax: &syntax::S16,
+                            name: s(37404, 20),
+                            syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "LocalInterfaceRateIncluded",
-                            syntax: &syntax::S460,
+                            name: s(37424, 26),
+                            syntax: 460,
                             access: Access::ReadWrite,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "LowerThresh",
-                            syntax: &syntax::S582,
+                            name: s(37450, 11),
+                            syntax: 582,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MTU",
-                            syntax: &syntax::S583,
+                            name: s(20679, 3),
+                            syntax: 583,
                             access: Access::ReadWrite,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MaximumFlows",
-                            syntax: &syntax::S0,
+                            name: s(37461, 12),
+                            syntax: 0,
                             access: Access::ReadWrite,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MaximumTestBandwidth",
-                            syntax: &syntax::S584,
+                            name: s(37473, 20),
+                            syntax: 584,
                             access: Access::ReadWrite,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "NumberFirstModeTestSubIntervals",
-                            syntax: &syntax::S585,
+                            name: s(37493, 31),
+                            syntax: 585,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "NumberOfConnections",
-                            syntax: &syntax::S19,
+                            name: s(36418, 19),
+                            syntax: 19,
                             access: Access::ReadWrite,
                             status: Status::Obsoleted,
                             version: v(2, 14, 0),
@@ -758,16 +758,16 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "NumberTestSubIntervals",
-                            syntax: &syntax::S586,
+                            name: s(37524, 22),
+                            syntax: 586,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Port",
-                            syntax: &syntax::S127,
+                            name: s(2531, 4),
+                            syntax: 127,
                             access: Access::ReadWrite,
                             status: Status::Obsoleted,
                             version: v(2, 14, 0),
@@ -776,88 +776,88 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "PortMax",
-                            syntax: &syntax::S587,
+                            name: s(37546, 7),
+                            syntax: 587,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PortMin",
-                            syntax: &syntax::S587,
+                            name: s(37553, 7),
+                            syntax: 587,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PortOptionalMax",
-                            syntax: &syntax::S588,
+                            name: s(37560, 15),
+                            syntax: 588,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PortOptionalMin",
-                            syntax: &syntax::S588,
+                            name: s(37575, 15),
+                            syntax: 588,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PreambleDuration",
-                            syntax: &syntax::S589,
+                            name: s(37590, 16),
+                            syntax: 589,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ProtocolVersion",
-                            syntax: &syntax::S575,
+                            name: s(36437, 15),
+                            syntax: 575,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RIPREnable",
-                            syntax: &syntax::S16,
+                            name: s(37606, 10),
+                            syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RateAdjAlgorithm",
-                            syntax: &syntax::S590,
+                            name: s(37616, 16),
+                            syntax: 590,
                             access: Access::ReadWrite,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ReordDupIgnoreEnable",
-                            syntax: &syntax::S16,
+                            name: s(37632, 20),
+                            syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RetryThresh",
-                            syntax: &syntax::S591,
+                            name: s(37652, 11),
+                            syntax: 591,
                             access: Access::ReadWrite,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Role",
-                            syntax: &syntax::S592,
+                            name: s(34343, 4),
+                            syntax: 592,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
@@ -865,16 +865,16 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "SeqErrThresh",
-                            syntax: &syntax::S585,
+                            name: s(37663, 12),
+                            syntax: 585,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ServerList",
-                            syntax: &syntax::S593,
+                            name: s(37675, 10),
+                            syntax: 593,
                             access: Access::ReadWrite,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -882,120 +882,120 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "SlowAdjThresh",
-                            syntax: &syntax::S581,
+                            name: s(37685, 13),
+                            syntax: 581,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "StartSendingRate",
-                            syntax: &syntax::S594,
+                            name: s(37698, 16),
+                            syntax: 594,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "StartSendingRateIndex",
-                            syntax: &syntax::S595,
+                            name: s(37714, 21),
+                            syntax: 595,
                             access: Access::ReadWrite,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "StatusFeedbackInterval",
-                            syntax: &syntax::S582,
+                            name: s(37735, 22),
+                            syntax: 582,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TestSubInterval",
-                            syntax: &syntax::S596,
+                            name: s(37757, 15),
+                            syntax: 596,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TestType",
-                            syntax: &syntax::S597,
+                            name: s(37772, 8),
+                            syntax: 597,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TimeoutNoStatusMessage",
-                            syntax: &syntax::S598,
+                            name: s(37780, 22),
+                            syntax: 598,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TimeoutNoTestTraffic",
-                            syntax: &syntax::S598,
+                            name: s(37802, 20),
+                            syntax: 598,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TimestampResolution",
-                            syntax: &syntax::S599,
+                            name: s(37822, 19),
+                            syntax: 599,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Tmax",
-                            syntax: &syntax::S600,
+                            name: s(37841, 4),
+                            syntax: 600,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TmaxRTT",
-                            syntax: &syntax::S600,
+                            name: s(37845, 7),
+                            syntax: 600,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "UDPPayloadContent",
-                            syntax: &syntax::S601,
+                            name: s(37852, 17),
+                            syntax: 601,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "UDPPayloadMax",
-                            syntax: &syntax::S602,
+                            name: s(37869, 13),
+                            syntax: 602,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "UDPPayloadMin",
-                            syntax: &syntax::S602,
+                            name: s(37882, 13),
+                            syntax: 602,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "UpperThresh",
-                            syntax: &syntax::S582,
+                            name: s(37895, 11),
+                            syntax: 582,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
@@ -1004,382 +1004,382 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "ActiveFlows",
-                            syntax: &syntax::S603,
+                            name: s(37906, 11),
+                            syntax: 603,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "BOMTime",
-                            syntax: &syntax::S10,
+                            name: s(36535, 7),
+                            syntax: 10,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "EOMTime",
-                            syntax: &syntax::S10,
+                            name: s(36542, 7),
+                            syntax: 10,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IPLayerCapacitySummary",
-                            syntax: &syntax::S604,
+                            name: s(37917, 22),
+                            syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.IPLayerCapacity",
-                            syntax: &syntax::S604,
+                            name: s(37939, 37),
+                            syntax: 604,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.InterfaceEthMbps",
-                            syntax: &syntax::S604,
+                            name: s(37976, 38),
+                            syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.LossRatio",
-                            syntax: &syntax::S605,
+                            name: s(38014, 31),
+                            syntax: 605,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.MinOnewayDelay",
-                            syntax: &syntax::S606,
+                            name: s(38045, 36),
+                            syntax: 606,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.PDVRange",
-                            syntax: &syntax::S606,
+                            name: s(38081, 30),
+                            syntax: 606,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.RTTRange",
-                            syntax: &syntax::S606,
+                            name: s(38111, 30),
+                            syntax: 606,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.ReorderedRatio",
-                            syntax: &syntax::S605,
+                            name: s(38141, 36),
+                            syntax: 605,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.ReplicatedRatio",
-                            syntax: &syntax::S605,
+                            name: s(38177, 37),
+                            syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.TimeOfSubInterval",
-                            syntax: &syntax::S10,
+                            name: s(38214, 39),
+                            syntax: 10,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "InterfaceEthMbpsAtMax",
-                            syntax: &syntax::S604,
+                            name: s(38253, 21),
+                            syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "InterfaceEthMbpsSummary",
-                            syntax: &syntax::S604,
+                            name: s(38274, 23),
+                            syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "LossRatioAtMax",
-                            syntax: &syntax::S605,
+                            name: s(38297, 14),
+                            syntax: 605,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "LossRatioSummary",
-                            syntax: &syntax::S605,
+                            name: s(38311, 16),
+                            syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MaxETHCapacityNoFCS",
-                            syntax: &syntax::S604,
+                            name: s(38327, 19),
+                            syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MaxETHCapacityWithFCS",
-                            syntax: &syntax::S604,
+                            name: s(38346, 21),
+                            syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MaxETHCapacityWithFCSVLAN",
-                            syntax: &syntax::S604,
+                            name: s(38367, 25),
+                            syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MaxIPLayerCapacity",
-                            syntax: &syntax::S604,
+                            name: s(38392, 18),
+                            syntax: 604,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MinOnewayDelayAtMax",
-                            syntax: &syntax::S606,
+                            name: s(38410, 19),
+                            syntax: 606,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MinOnewayDelaySummary",
-                            syntax: &syntax::S606,
+                            name: s(38429, 21),
+                            syntax: 606,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MinRTTSummary",
-                            syntax: &syntax::S606,
+                            name: s(38450, 13),
+                            syntax: 606,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ModalResult.{i}.InterfaceEthMbpsAtMax",
-                            syntax: &syntax::S604,
+                            name: s(38463, 37),
+                            syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ModalResult.{i}.LossRatioAtMax",
-                            syntax: &syntax::S605,
+                            name: s(38500, 30),
+                            syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ModalResult.{i}.MaxETHCapacityNoFCS",
-                            syntax: &syntax::S604,
+                            name: s(38530, 35),
+                            syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ModalResult.{i}.MaxETHCapacityWithFCS",
-                            syntax: &syntax::S604,
+                            name: s(38565, 37),
+                            syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ModalResult.{i}.MaxETHCapacityWithFCSVLAN",
-                            syntax: &syntax::S604,
+                            name: s(38602, 41),
+                            syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ModalResult.{i}.MaxIPLayerCapacity",
-                            syntax: &syntax::S604,
+                            name: s(38643, 34),
+                            syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ModalResult.{i}.MinOnewayDelayAtMax",
-                            syntax: &syntax::S606,
+                            name: s(38677, 35),
+                            syntax: 606,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ModalResult.{i}.PDVRangeAtMax",
-                            syntax: &syntax::S606,
+                            name: s(38712, 29),
+                            syntax: 606,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ModalResult.{i}.RTTRangeAtMax",
-                            syntax: &syntax::S606,
+                            name: s(38741, 29),
+                            syntax: 606,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ModalResult.{i}.ReorderedRatioAtMax",
-                            syntax: &syntax::S605,
+                            name: s(38770, 35),
+                            syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ModalResult.{i}.ReplicatedRatioAtMax",
-                            syntax: &syntax::S605,
+                            name: s(38805, 36),
+                            syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ModalResult.{i}.TimeOfMax",
-                            syntax: &syntax::S10,
+                            name: s(38841, 25),
+                            syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PDVRangeAtMax",
-                            syntax: &syntax::S606,
+                            name: s(38866, 13),
+                            syntax: 606,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PDVRangeSummary",
-                            syntax: &syntax::S606,
+                            name: s(38879, 15),
+                            syntax: 606,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RTTMaxAtMax",
-                            syntax: &syntax::S605,
+                            name: s(38894, 11),
+                            syntax: 605,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RTTMinAtMax",
-                            syntax: &syntax::S605,
+                            name: s(38905, 11),
+                            syntax: 605,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RTTRangeAtMax",
-                            syntax: &syntax::S606,
+                            name: s(38916, 13),
+                            syntax: 606,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RTTRangeSummary",
-                            syntax: &syntax::S606,
+                            name: s(38929, 15),
+                            syntax: 606,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ReorderedRatioAtMax",
-                            syntax: &syntax::S605,
+                            name: s(38944, 19),
+                            syntax: 605,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ReorderedRatioSummary",
-                            syntax: &syntax::S605,
+                            name: s(38963, 21),
+                            syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ReplicatedRatioAtMax",
-                            syntax: &syntax::S605,
+                            name: s(38984, 20),
+                            syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ReplicatedRatioSummary",
-                            syntax: &syntax::S605,
+                            name: s(39004, 22),
+                            syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S607,
+                            name: s(427, 6),
+                            syntax: 607,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "StatusCode",
-                            syntax: &syntax::S0,
+                            name: s(10696, 10),
+                            syntax: 0,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "StatusMessage",
-                            syntax: &syntax::S3,
+                            name: s(39026, 13),
+                            syntax: 3,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TestInterval",
-                            syntax: &syntax::S28,
+                            name: s(39039, 12),
+                            syntax: 28,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TimeOfMax",
-                            syntax: &syntax::S10,
+                            name: s(39051, 9),
+                            syntax: 10,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TimestampResolutionUsed",
-                            syntax: &syntax::S578,
+                            name: s(39060, 23),
+                            syntax: 578,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TmaxRTTUsed",
-                            syntax: &syntax::S21,
+                            name: s(39083, 11),
+                            syntax: 21,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TmaxUsed",
-                            syntax: &syntax::S21,
+                            name: s(39094, 8),
+                            syntax: 21,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -1390,29 +1390,20 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "IPPing()",
+                    name: s(39102, 8),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DSCP",
-                            syntax: &syntax::S574,
+                            name: s(24802, 4),
+                            syntax: 574,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "DataBlockSize",
-                            syntax: &syntax::S127,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "Host",
-                            syntax: &syntax::S6,
+                            name: s(39110, 13),
+                            syntax: 127,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1420,16 +1411,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "Interface",
-                            syntax: &syntax::S8,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "NumberOfRepetitions",
-                            syntax: &syntax::S19,
+                            name: s(9747, 4),
+                            syntax: 6,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1437,8 +1420,16 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "ProtocolVersion",
-                            syntax: &syntax::S575,
+                            name: s(262, 9),
+                            syntax: 8,
+                            access: Access::ReadWrite,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(603, 19),
+                            syntax: 19,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1446,8 +1437,17 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "Timeout",
-                            syntax: &syntax::S20,
+                            name: s(36437, 15),
+                            syntax: 575,
+                            access: Access::ReadWrite,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            mandatory: true,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(622, 7),
+                            syntax: 20,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1457,76 +1457,76 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "AverageResponseTime",
-                            syntax: &syntax::S21,
+                            name: s(629, 19),
+                            syntax: 21,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "AverageResponseTimeDetailed",
-                            syntax: &syntax::S578,
+                            name: s(39123, 27),
+                            syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "FailureCount",
-                            syntax: &syntax::S0,
+                            name: s(648, 12),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IPAddressUsed",
-                            syntax: &syntax::S126,
+                            name: s(36549, 13),
+                            syntax: 126,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MaximumResponseTime",
-                            syntax: &syntax::S21,
+                            name: s(660, 19),
+                            syntax: 21,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MaximumResponseTimeDetailed",
-                            syntax: &syntax::S578,
+                            name: s(39150, 27),
+                            syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MinimumResponseTime",
-                            syntax: &syntax::S21,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "MinimumResponseTimeDetailed",
-                            syntax: &syntax::S578,
+                            name: s(679, 19),
+                            syntax: 21,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S608,
+                            name: s(39177, 27),
+                            syntax: 578,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            active_notify: ActiveNotify::CanDeny,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(427, 6),
+                            syntax: 608,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SuccessCount",
-                            syntax: &syntax::S0,
+                            name: s(698, 12),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
@@ -1538,12 +1538,12 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "ServerSelectionDiagnostics()",
+                    name: s(39204, 28),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "HostList",
-                            syntax: &syntax::S609,
+                            name: s(39232, 8),
+                            syntax: 609,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1551,25 +1551,16 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "Interface",
-                            syntax: &syntax::S233,
+                            name: s(262, 9),
+                            syntax: 233,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "NumberOfRepetitions",
-                            syntax: &syntax::S19,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "Protocol",
-                            syntax: &syntax::S610,
+                            name: s(603, 19),
+                            syntax: 19,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1577,8 +1568,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "ProtocolVersion",
-                            syntax: &syntax::S611,
+                            name: s(2441, 8),
+                            syntax: 610,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1586,8 +1577,17 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "Timeout",
-                            syntax: &syntax::S20,
+                            name: s(36437, 15),
+                            syntax: 611,
+                            access: Access::ReadWrite,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            mandatory: true,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(622, 7),
+                            syntax: 20,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1597,46 +1597,46 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "AverageResponseTime",
-                            syntax: &syntax::S578,
+                            name: s(629, 19),
+                            syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "FastestHost",
-                            syntax: &syntax::S3,
+                            name: s(39240, 11),
+                            syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IPAddressUsed",
-                            syntax: &syntax::S126,
+                            name: s(36549, 13),
+                            syntax: 126,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MaximumResponseTime",
-                            syntax: &syntax::S578,
+                            name: s(660, 19),
+                            syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MinimumResponseTime",
-                            syntax: &syntax::S578,
+                            name: s(679, 19),
+                            syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S612,
+                            name: s(427, 6),
+                            syntax: 612,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -1647,61 +1647,28 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "TraceRoute()",
+                    name: s(39251, 12),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DSCP",
-                            syntax: &syntax::S574,
+                            name: s(24802, 4),
+                            syntax: 574,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "DataBlockSize",
-                            syntax: &syntax::S127,
+                            name: s(39110, 13),
+                            syntax: 127,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Host",
-                            syntax: &syntax::S6,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "Interface",
-                            syntax: &syntax::S8,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "MaxHopCount",
-                            syntax: &syntax::S613,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "NumberOfTries",
-                            syntax: &syntax::S614,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "ProtocolVersion",
-                            syntax: &syntax::S575,
+                            name: s(9747, 4),
+                            syntax: 6,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1709,8 +1676,41 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "Timeout",
-                            syntax: &syntax::S20,
+                            name: s(262, 9),
+                            syntax: 8,
+                            access: Access::ReadWrite,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(39263, 11),
+                            syntax: 613,
+                            access: Access::ReadWrite,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(39274, 13),
+                            syntax: 614,
+                            access: Access::ReadWrite,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(36437, 15),
+                            syntax: 575,
+                            access: Access::ReadWrite,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            mandatory: true,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(622, 7),
+                            syntax: 20,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1719,54 +1719,54 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "IPAddressUsed",
-                            syntax: &syntax::S126,
+                            name: s(36549, 13),
+                            syntax: 126,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ResponseTime",
-                            syntax: &syntax::S21,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "RouteHops.{i}.ErrorCode",
-                            syntax: &syntax::S0,
+                            name: s(9303, 12),
+                            syntax: 21,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RouteHops.{i}.Host",
-                            syntax: &syntax::S6,
+                            name: s(39287, 23),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RouteHops.{i}.HostAddress",
-                            syntax: &syntax::S3,
+                            name: s(39310, 18),
+                            syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RouteHops.{i}.RTTimes",
-                            syntax: &syntax::S615,
+                            name: s(39328, 25),
+                            syntax: 3,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            active_notify: ActiveNotify::CanDeny,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(39353, 21),
+                            syntax: 615,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S616,
+                            name: s(427, 6),
+                            syntax: 616,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -1777,12 +1777,12 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "UDPEchoDiagnostics()",
+                    name: s(39374, 20),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DSCP",
-                            syntax: &syntax::S574,
+                            name: s(24802, 4),
+                            syntax: 574,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1790,8 +1790,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "DataBlockSize",
-                            syntax: &syntax::S617,
+                            name: s(39110, 13),
+                            syntax: 617,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1799,8 +1799,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "EnableIndividualPacketResults",
-                            syntax: &syntax::S16,
+                            name: s(39394, 29),
+                            syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1808,44 +1808,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "Host",
-                            syntax: &syntax::S6,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "InterTransmissionTime",
-                            syntax: &syntax::S618,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "Interface",
-                            syntax: &syntax::S233,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "NumberOfRepetitions",
-                            syntax: &syntax::S19,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "Port",
-                            syntax: &syntax::S619,
+                            name: s(9747, 4),
+                            syntax: 6,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1854,16 +1818,52 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "ProtocolVersion",
-                            syntax: &syntax::S575,
+                            name: s(39423, 21),
+                            syntax: 618,
+                            access: Access::ReadWrite,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            active_notify: ActiveNotify::CanDeny,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(262, 9),
+                            syntax: 233,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Timeout",
-                            syntax: &syntax::S20,
+                            name: s(603, 19),
+                            syntax: 19,
+                            access: Access::ReadWrite,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            active_notify: ActiveNotify::CanDeny,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(2531, 4),
+                            syntax: 619,
+                            access: Access::ReadWrite,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            active_notify: ActiveNotify::CanDeny,
+                            mandatory: true,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(36437, 15),
+                            syntax: 575,
+                            access: Access::ReadWrite,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(622, 7),
+                            syntax: 20,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1874,106 +1874,106 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "AverageResponseTime",
-                            syntax: &syntax::S578,
+                            name: s(629, 19),
+                            syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "FailureCount",
-                            syntax: &syntax::S0,
+                            name: s(648, 12),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IPAddressUsed",
-                            syntax: &syntax::S126,
+                            name: s(36549, 13),
+                            syntax: 126,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IndividualPacketResult.{i}.PacketReceiveTime",
-                            syntax: &syntax::S10,
+                            name: s(39444, 44),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IndividualPacketResult.{i}.PacketSendTime",
-                            syntax: &syntax::S10,
+                            name: s(39488, 41),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IndividualPacketResult.{i}.PacketSuccess",
-                            syntax: &syntax::S16,
+                            name: s(39529, 40),
+                            syntax: 16,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IndividualPacketResult.{i}.TestGenSN",
-                            syntax: &syntax::S0,
+                            name: s(39569, 36),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IndividualPacketResult.{i}.TestRespRcvTimeStamp",
-                            syntax: &syntax::S578,
+                            name: s(39605, 47),
+                            syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IndividualPacketResult.{i}.TestRespReplyFailureCount",
-                            syntax: &syntax::S0,
+                            name: s(39652, 52),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IndividualPacketResult.{i}.TestRespReplyTimeStamp",
-                            syntax: &syntax::S578,
+                            name: s(39704, 49),
+                            syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IndividualPacketResult.{i}.TestRespSN",
-                            syntax: &syntax::S0,
+                            name: s(39753, 37),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MaximumResponseTime",
-                            syntax: &syntax::S578,
+                            name: s(660, 19),
+                            syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MinimumResponseTime",
-                            syntax: &syntax::S578,
+                            name: s(679, 19),
+                            syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S612,
+                            name: s(427, 6),
+                            syntax: 612,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SuccessCount",
-                            syntax: &syntax::S0,
+                            name: s(698, 12),
+                            syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -1984,20 +1984,20 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "UploadDiagnostics()",
+                    name: s(39790, 19),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DSCP",
-                            syntax: &syntax::S574,
+                            name: s(24802, 4),
+                            syntax: 574,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "EnablePerConnectionResults",
-                            syntax: &syntax::S16,
+                            name: s(36376, 26),
+                            syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2005,72 +2005,72 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "EthernetPriority",
-                            syntax: &syntax::S49,
+                            name: s(36402, 16),
+                            syntax: 49,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Interface",
-                            syntax: &syntax::S8,
+                            name: s(262, 9),
+                            syntax: 8,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "NumberOfConnections",
-                            syntax: &syntax::S19,
+                            name: s(36418, 19),
+                            syntax: 19,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ProtocolVersion",
-                            syntax: &syntax::S575,
+                            name: s(36437, 15),
+                            syntax: 575,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TestFileLength",
-                            syntax: &syntax::S620,
+                            name: s(39809, 14),
+                            syntax: 620,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TimeBasedTestDuration",
-                            syntax: &syntax::S576,
+                            name: s(36452, 21),
+                            syntax: 576,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TimeBasedTestMeasurementInterval",
-                            syntax: &syntax::S576,
+                            name: s(36473, 32),
+                            syntax: 576,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TimeBasedTestMeasurementOffset",
-                            syntax: &syntax::S577,
+                            name: s(36505, 30),
+                            syntax: 577,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "UploadURL",
-                            syntax: &syntax::S5,
+                            name: s(39823, 9),
+                            syntax: 5,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2080,204 +2080,204 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "BOMTime",
-                            syntax: &syntax::S10,
+                            name: s(36535, 7),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "EOMTime",
-                            syntax: &syntax::S10,
+                            name: s(36542, 7),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IPAddressUsed",
-                            syntax: &syntax::S126,
+                            name: s(36549, 13),
+                            syntax: 126,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.EndTime",
-                            syntax: &syntax::S10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "IncrementalResult.{i}.StartTime",
-                            syntax: &syntax::S10,
+                            name: s(36562, 29),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "IncrementalResult.{i}.TestBytesSent",
-                            syntax: &syntax::S38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "IncrementalResult.{i}.TotalBytesReceived",
-                            syntax: &syntax::S38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "IncrementalResult.{i}.TotalBytesSent",
-                            syntax: &syntax::S38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "PerConnectionResult.{i}.BOMTime",
-                            syntax: &syntax::S10,
+                            name: s(36591, 31),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PerConnectionResult.{i}.EOMTime",
-                            syntax: &syntax::S10,
+                            name: s(39832, 35),
+                            syntax: 38,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(36661, 40),
+                            syntax: 38,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(36701, 36),
+                            syntax: 38,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(36737, 31),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PerConnectionResult.{i}.ROMTime",
-                            syntax: &syntax::S10,
+                            name: s(36768, 31),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PerConnectionResult.{i}.TCPOpenRequestTime",
-                            syntax: &syntax::S10,
+                            name: s(36799, 31),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PerConnectionResult.{i}.TCPOpenResponseTime",
-                            syntax: &syntax::S10,
+                            name: s(36830, 42),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PerConnectionResult.{i}.TestBytesSent",
-                            syntax: &syntax::S38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "PerConnectionResult.{i}.TotalBytesReceived",
-                            syntax: &syntax::S38,
+                            name: s(36872, 43),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PerConnectionResult.{i}.TotalBytesSent",
-                            syntax: &syntax::S38,
+                            name: s(39867, 37),
+                            syntax: 38,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(36956, 42),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PeriodOfFullLoading",
-                            syntax: &syntax::S578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "ROMTime",
-                            syntax: &syntax::S10,
+                            name: s(36998, 38),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S621,
+                            name: s(37036, 19),
+                            syntax: 578,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(37055, 7),
+                            syntax: 10,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            active_notify: ActiveNotify::CanDeny,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(427, 6),
+                            syntax: 621,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TCPOpenRequestTime",
-                            syntax: &syntax::S10,
+                            name: s(37062, 18),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TCPOpenResponseTime",
-                            syntax: &syntax::S10,
+                            name: s(37080, 19),
+                            syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             active_notify: ActiveNotify::CanDeny,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TestBytesSent",
-                            syntax: &syntax::S38,
+                            name: s(39904, 13),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TestBytesSentUnderFullLoading",
-                            syntax: &syntax::S38,
+                            name: s(39917, 29),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TotalBytesReceived",
-                            syntax: &syntax::S38,
+                            name: s(37149, 18),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TotalBytesReceivedUnderFullLoading",
-                            syntax: &syntax::S38,
+                            name: s(37167, 34),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TotalBytesSent",
-                            syntax: &syntax::S38,
+                            name: s(37201, 14),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TotalBytesSentUnderFullLoading",
-                            syntax: &syntax::S38,
+                            name: s(37215, 30),
+                            syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -2291,214 +2291,214 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.DownloadDiagnostics.",
+            path: s(39946, 42),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "BOMTime",
-                    syntax: &syntax::S10,
+                    name: s(36535, 7),
+                    syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCP",
-                    syntax: &syntax::S574,
+                    name: s(24802, 4),
+                    syntax: 574,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S622,
+                    name: s(744, 16),
+                    syntax: 622,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownloadDiagnosticMaxConnections",
-                    syntax: &syntax::S19,
+                    name: s(35588, 32),
+                    syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownloadDiagnosticsMaxIncrementalResult",
-                    syntax: &syntax::S19,
+                    name: s(35620, 39),
+                    syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownloadTransports",
-                    syntax: &syntax::S572,
+                    name: s(35659, 18),
+                    syntax: 572,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownloadURL",
-                    syntax: &syntax::S5,
+                    name: s(36365, 11),
+                    syntax: 5,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EOMTime",
-                    syntax: &syntax::S10,
+                    name: s(36542, 7),
+                    syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnablePerConnectionResults",
-                    syntax: &syntax::S16,
+                    name: s(36376, 26),
+                    syntax: 16,
                     access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "EthernetPriority",
-                    syntax: &syntax::S49,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "IPAddressUsed",
-                    syntax: &syntax::S126,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IncrementalResultNumberOfEntries",
-                    syntax: &syntax::S0,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S8,
+                    name: s(36402, 16),
+                    syntax: 49,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfConnections",
-                    syntax: &syntax::S19,
-                    access: Access::ReadWrite,
+                    name: s(36549, 13),
+                    syntax: 126,
                     version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PerConnectionResultNumberOfEntries",
-                    syntax: &syntax::S0,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PeriodOfFullLoading",
-                    syntax: &syntax::S578,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "ProtocolVersion",
-                    syntax: &syntax::S575,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "ROMTime",
-                    syntax: &syntax::S10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TCPOpenRequestTime",
-                    syntax: &syntax::S10,
+                    name: s(39988, 32),
+                    syntax: 0,
+                    version: v(2, 9, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(262, 9),
+                    syntax: 8,
+                    access: Access::ReadWrite,
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(36418, 19),
+                    syntax: 19,
+                    access: Access::ReadWrite,
+                    version: v(2, 9, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(40020, 34),
+                    syntax: 0,
+                    version: v(2, 9, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(37036, 19),
+                    syntax: 578,
+                    version: v(2, 9, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(36437, 15),
+                    syntax: 575,
+                    access: Access::ReadWrite,
+                    version: v(2, 9, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(37055, 7),
+                    syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TCPOpenResponseTime",
-                    syntax: &syntax::S10,
+                    name: s(37062, 18),
+                    syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestBytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(37080, 19),
+                    syntax: 10,
+                    protocols: Protocols::CWMP,
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(37099, 17),
+                    syntax: 38,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestBytesReceivedUnderFullLoading",
-                    syntax: &syntax::S38,
+                    name: s(37116, 33),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeBasedTestDuration",
-                    syntax: &syntax::S576,
+                    name: s(36452, 21),
+                    syntax: 576,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeBasedTestMeasurementInterval",
-                    syntax: &syntax::S576,
+                    name: s(36473, 32),
+                    syntax: 576,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeBasedTestMeasurementOffset",
-                    syntax: &syntax::S577,
+                    name: s(36505, 30),
+                    syntax: 577,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(37149, 18),
+                    syntax: 38,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesReceivedUnderFullLoading",
-                    syntax: &syntax::S38,
+                    name: s(37167, 34),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesSent",
-                    syntax: &syntax::S38,
+                    name: s(37201, 14),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesSentUnderFullLoading",
-                    syntax: &syntax::S38,
+                    name: s(37215, 30),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -2507,47 +2507,47 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.DownloadDiagnostics.IncrementalResult.{i}.",
+            path: s(40054, 64),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IncrementalResultNumberOfEntries"),
+            num_entries_parameter: Some(s(39988, 32)),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "EndTime",
-                    syntax: &syntax::S10,
+                    name: s(20012, 7),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartTime",
-                    syntax: &syntax::S10,
+                    name: s(20019, 9),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestBytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(37099, 17),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(37149, 18),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesSent",
-                    syntax: &syntax::S38,
+                    name: s(37201, 14),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -2556,72 +2556,72 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.DownloadDiagnostics.PerConnectionResult.{i}.",
+            path: s(40118, 66),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PerConnectionResultNumberOfEntries"),
+            num_entries_parameter: Some(s(40020, 34)),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "BOMTime",
-                    syntax: &syntax::S10,
+                    name: s(36535, 7),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EOMTime",
-                    syntax: &syntax::S10,
+                    name: s(36542, 7),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ROMTime",
-                    syntax: &syntax::S10,
+                    name: s(37055, 7),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TCPOpenRequestTime",
-                    syntax: &syntax::S10,
+                    name: s(37062, 18),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TCPOpenResponseTime",
-                    syntax: &syntax::S10,
+                    name: s(37080, 19),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestBytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(37099, 17),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(37149, 18),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesSent",
-                    syntax: &syntax::S38,
+                    name: s(37201, 14),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
@@ -2631,10 +2631,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.IPLayerCapacityAuthCode.{i}.",
+            path: s(40184, 50),
             access: Access::ReadWrite,
             max_entries: Some(256),
-            num_entries_parameter: Some("IPLayerCapacityAuthCodeNumberOfEntries"),
+            num_entries_parameter: Some(s(35778, 38)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -2643,16 +2643,16 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthenticationKey",
-                    syntax: &syntax::S562,
+                    name: s(40234, 17),
+                    syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
@@ -2662,116 +2662,116 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.IPLayerCapacityMetrics.",
+            path: s(40251, 45),
             version: v(2, 14, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "ActiveFlows",
-                    syntax: &syntax::S603,
+                    name: s(37906, 11),
+                    syntax: 603,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthenticationAlias",
-                    syntax: &syntax::S3,
+                    name: s(37262, 19),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthenticationCode",
-                    syntax: &syntax::S562,
+                    name: s(37281, 18),
+                    syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthenticationEnabled",
-                    syntax: &syntax::S368,
+                    name: s(37299, 21),
+                    syntax: 368,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthenticationKeyFileLocation",
-                    syntax: &syntax::S3,
+                    name: s(37320, 29),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BOMTime",
-                    syntax: &syntax::S10,
+                    name: s(36535, 7),
+                    syntax: 10,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCP",
-                    syntax: &syntax::S574,
+                    name: s(24802, 4),
+                    syntax: 574,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S623,
+                    name: s(744, 16),
+                    syntax: 623,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EOMTime",
-                    syntax: &syntax::S10,
+                    name: s(36542, 7),
+                    syntax: 10,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EthernetPriority",
-                    syntax: &syntax::S49,
+                    name: s(36402, 16),
+                    syntax: 49,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FlowCount",
-                    syntax: &syntax::S0,
+                    name: s(37349, 9),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HSpeedThresh",
-                    syntax: &syntax::S580,
+                    name: s(37358, 12),
+                    syntax: 580,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighSpeedDelta",
-                    syntax: &syntax::S581,
+                    name: s(37370, 14),
+                    syntax: 581,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S6,
+                    name: s(9747, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     status: Status::Obsoleted,
                     version: v(2, 14, 0),
@@ -2779,228 +2779,228 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPDVEnable",
-                    syntax: &syntax::S16,
+                    name: s(37384, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLayerCapSupportedControlProtocolVersion",
-                    syntax: &syntax::S31,
+                    name: s(35677, 41),
+                    syntax: 31,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLayerCapSupportedMetrics",
-                    syntax: &syntax::S573,
+                    name: s(35718, 26),
+                    syntax: 573,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLayerCapSupportedSoftwareVersion",
-                    syntax: &syntax::S31,
+                    name: s(35744, 34),
+                    syntax: 31,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLayerCapacityAuthCodeNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(35778, 38),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLayerCapacitySummary",
-                    syntax: &syntax::S604,
+                    name: s(37917, 22),
+                    syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLayerMaxConnections",
-                    syntax: &syntax::S19,
+                    name: s(35840, 21),
+                    syntax: 19,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLayerMaxIncrementalResult",
-                    syntax: &syntax::S19,
+                    name: s(35861, 27),
+                    syntax: 19,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPRREnable",
-                    syntax: &syntax::S16,
+                    name: s(37394, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IncrementalResultNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(39988, 32),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S8,
+                    name: s(262, 9),
+                    syntax: 8,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceEthMbpsAtMax",
-                    syntax: &syntax::S604,
+                    name: s(38253, 21),
+                    syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceEthMbpsSummary",
-                    syntax: &syntax::S604,
+                    name: s(38274, 23),
+                    syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "JumboFramesPermitted",
-                    syntax: &syntax::S16,
+                    name: s(37404, 20),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LocalInterfaceRateIncluded",
-                    syntax: &syntax::S460,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "LossRatioAtMax",
-                    syntax: &syntax::S605,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "LossRatioSummary",
-                    syntax: &syntax::S605,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "LowerThresh",
-                    syntax: &syntax::S582,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MTU",
-                    syntax: &syntax::S583,
+                    name: s(37424, 26),
+                    syntax: 460,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxETHCapacityNoFCS",
-                    syntax: &syntax::S604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MaxETHCapacityWithFCS",
-                    syntax: &syntax::S604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MaxETHCapacityWithFCSVLAN",
-                    syntax: &syntax::S604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MaxIPLayerCapacity",
-                    syntax: &syntax::S604,
+                    name: s(38297, 14),
+                    syntax: 605,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumFlows",
-                    syntax: &syntax::S0,
+                    name: s(38311, 16),
+                    syntax: 605,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(37450, 11),
+                    syntax: 582,
+                    access: Access::ReadWrite,
+                    version: v(2, 14, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(20679, 3),
+                    syntax: 583,
+                    access: Access::ReadWrite,
+                    version: v(2, 19, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(38327, 19),
+                    syntax: 604,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(38346, 21),
+                    syntax: 604,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(38367, 25),
+                    syntax: 604,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(38392, 18),
+                    syntax: 604,
+                    version: v(2, 14, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(37461, 12),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumTestBandwidth",
-                    syntax: &syntax::S584,
+                    name: s(37473, 20),
+                    syntax: 584,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinOnewayDelayAtMax",
-                    syntax: &syntax::S606,
+                    name: s(38410, 19),
+                    syntax: 606,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinOnewayDelaySummary",
-                    syntax: &syntax::S606,
+                    name: s(38429, 21),
+                    syntax: 606,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinRTTSummary",
-                    syntax: &syntax::S606,
+                    name: s(38450, 13),
+                    syntax: 606,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModalResultNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(40296, 26),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberFirstModeTestSubIntervals",
-                    syntax: &syntax::S585,
+                    name: s(37493, 31),
+                    syntax: 585,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfConnections",
-                    syntax: &syntax::S19,
+                    name: s(36418, 19),
+                    syntax: 19,
                     access: Access::ReadWrite,
                     status: Status::Obsoleted,
                     version: v(2, 14, 0),
@@ -3008,30 +3008,30 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberTestSubIntervals",
-                    syntax: &syntax::S586,
+                    name: s(37524, 22),
+                    syntax: 586,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PDVRangeAtMax",
-                    syntax: &syntax::S606,
+                    name: s(38866, 13),
+                    syntax: 606,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PDVRangeSummary",
-                    syntax: &syntax::S606,
+                    name: s(38879, 15),
+                    syntax: 606,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S127,
+                    name: s(2531, 4),
+                    syntax: 127,
                     access: Access::ReadWrite,
                     status: Status::Obsoleted,
                     version: v(2, 14, 0),
@@ -3040,144 +3040,144 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortMax",
-                    syntax: &syntax::S587,
+                    name: s(37546, 7),
+                    syntax: 587,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortMin",
-                    syntax: &syntax::S587,
+                    name: s(37553, 7),
+                    syntax: 587,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortOptionalMax",
-                    syntax: &syntax::S588,
+                    name: s(37560, 15),
+                    syntax: 588,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortOptionalMin",
-                    syntax: &syntax::S588,
+                    name: s(37575, 15),
+                    syntax: 588,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PreambleDuration",
-                    syntax: &syntax::S589,
+                    name: s(37590, 16),
+                    syntax: 589,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtocolVersion",
-                    syntax: &syntax::S575,
+                    name: s(36437, 15),
+                    syntax: 575,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RIPREnable",
-                    syntax: &syntax::S16,
+                    name: s(37606, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTTMaxAtMax",
-                    syntax: &syntax::S605,
+                    name: s(38894, 11),
+                    syntax: 605,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTTMinAtMax",
-                    syntax: &syntax::S605,
+                    name: s(38905, 11),
+                    syntax: 605,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTTRangeAtMax",
-                    syntax: &syntax::S606,
+                    name: s(38916, 13),
+                    syntax: 606,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTTRangeSummary",
-                    syntax: &syntax::S606,
+                    name: s(38929, 15),
+                    syntax: 606,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RateAdjAlgorithm",
-                    syntax: &syntax::S590,
+                    name: s(37616, 16),
+                    syntax: 590,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReordDupIgnoreEnable",
-                    syntax: &syntax::S16,
+                    name: s(37632, 20),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReorderedRatioAtMax",
-                    syntax: &syntax::S605,
+                    name: s(38944, 19),
+                    syntax: 605,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReorderedRatioSummary",
-                    syntax: &syntax::S605,
+                    name: s(38963, 21),
+                    syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReplicatedRatioAtMax",
-                    syntax: &syntax::S605,
+                    name: s(38984, 20),
+                    syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReplicatedRatioSummary",
-                    syntax: &syntax::S605,
+                    name: s(39004, 22),
+                    syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetryThresh",
-                    syntax: &syntax::S591,
+                    name: s(37652, 11),
+                    syntax: 591,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Role",
-                    syntax: &syntax::S592,
+                    name: s(34343, 4),
+                    syntax: 592,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
@@ -3185,16 +3185,16 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeqErrThresh",
-                    syntax: &syntax::S585,
+                    name: s(37663, 12),
+                    syntax: 585,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerList",
-                    syntax: &syntax::S593,
+                    name: s(37675, 10),
+                    syntax: 593,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
@@ -3202,169 +3202,169 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "SlowAdjThresh",
-                    syntax: &syntax::S581,
+                    name: s(37685, 13),
+                    syntax: 581,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartSendingRate",
-                    syntax: &syntax::S594,
+                    name: s(37698, 16),
+                    syntax: 594,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartSendingRateIndex",
-                    syntax: &syntax::S595,
+                    name: s(37714, 21),
+                    syntax: 595,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StatusCode",
-                    syntax: &syntax::S0,
+                    name: s(10696, 10),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StatusFeedbackInterval",
-                    syntax: &syntax::S582,
+                    name: s(37735, 22),
+                    syntax: 582,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StatusMessage",
-                    syntax: &syntax::S3,
+                    name: s(39026, 13),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestInterval",
-                    syntax: &syntax::S28,
+                    name: s(39039, 12),
+                    syntax: 28,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestSubInterval",
-                    syntax: &syntax::S596,
+                    name: s(37757, 15),
+                    syntax: 596,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestType",
-                    syntax: &syntax::S597,
+                    name: s(37772, 8),
+                    syntax: 597,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeOfMax",
-                    syntax: &syntax::S10,
+                    name: s(39051, 9),
+                    syntax: 10,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeoutNoStatusMessage",
-                    syntax: &syntax::S598,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "TimeoutNoTestTraffic",
-                    syntax: &syntax::S598,
+                    name: s(37780, 22),
+                    syntax: 598,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimestampResolution",
-                    syntax: &syntax::S599,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "TimestampResolutionUsed",
-                    syntax: &syntax::S578,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Tmax",
-                    syntax: &syntax::S600,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "TmaxRTT",
-                    syntax: &syntax::S600,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "TmaxRTTUsed",
-                    syntax: &syntax::S21,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "TmaxUsed",
-                    syntax: &syntax::S21,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "UDPPayloadContent",
-                    syntax: &syntax::S601,
+                    name: s(37802, 20),
+                    syntax: 598,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UDPPayloadMax",
-                    syntax: &syntax::S602,
+                    name: s(37822, 19),
+                    syntax: 599,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UDPPayloadMin",
-                    syntax: &syntax::S602,
+                    name: s(39060, 23),
+                    syntax: 578,
+                    version: v(2, 14, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(37841, 4),
+                    syntax: 600,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpperThresh",
-                    syntax: &syntax::S582,
+                    name: s(37845, 7),
+                    syntax: 600,
+                    access: Access::ReadWrite,
+                    version: v(2, 14, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(39083, 11),
+                    syntax: 21,
+                    version: v(2, 14, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(39094, 8),
+                    syntax: 21,
+                    version: v(2, 14, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(37852, 17),
+                    syntax: 601,
+                    access: Access::ReadWrite,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(37869, 13),
+                    syntax: 602,
+                    access: Access::ReadWrite,
+                    version: v(2, 14, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(37882, 13),
+                    syntax: 602,
+                    access: Access::ReadWrite,
+                    version: v(2, 14, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(37895, 11),
+                    syntax: 582,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
@@ -3374,10 +3374,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.IPLayerCapacityMetrics.IPLayerCapacityAuthCode.{i}.",
+            path: s(40322, 73),
             access: Access::ReadWrite,
             max_entries: Some(256),
-            num_entries_parameter: Some("IPLayerCapacityAuthCodeNumberOfEntries"),
+            num_entries_parameter: Some(s(35778, 38)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -3386,16 +3386,16 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthenticationKey",
-                    syntax: &syntax::S562,
+                    name: s(40234, 17),
+                    syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
@@ -3405,72 +3405,72 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.IPLayerCapacityMetrics.IncrementalResult.{i}.",
+            path: s(40395, 67),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IncrementalResultNumberOfEntries"),
+            num_entries_parameter: Some(s(39988, 32)),
             version: v(2, 14, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "IPLayerCapacity",
-                    syntax: &syntax::S604,
+                    name: s(40462, 15),
+                    syntax: 604,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceEthMbps",
-                    syntax: &syntax::S604,
+                    name: s(40477, 16),
+                    syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LossRatio",
-                    syntax: &syntax::S605,
+                    name: s(40493, 9),
+                    syntax: 605,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinOnewayDelay",
-                    syntax: &syntax::S606,
+                    name: s(40502, 14),
+                    syntax: 606,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PDVRange",
-                    syntax: &syntax::S606,
+                    name: s(40516, 8),
+                    syntax: 606,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTTRange",
-                    syntax: &syntax::S606,
+                    name: s(40524, 8),
+                    syntax: 606,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReorderedRatio",
-                    syntax: &syntax::S605,
+                    name: s(40532, 14),
+                    syntax: 605,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReplicatedRatio",
-                    syntax: &syntax::S605,
+                    name: s(40546, 15),
+                    syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeOfSubInterval",
-                    syntax: &syntax::S10,
+                    name: s(40561, 17),
+                    syntax: 10,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
@@ -3480,92 +3480,92 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.IPLayerCapacityMetrics.ModalResult.{i}.",
+            path: s(40578, 61),
             max_entries: None,
-            num_entries_parameter: Some("ModalResultNumberOfEntries"),
+            num_entries_parameter: Some(s(40296, 26)),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "InterfaceEthMbpsAtMax",
-                    syntax: &syntax::S604,
+                    name: s(38253, 21),
+                    syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LossRatioAtMax",
-                    syntax: &syntax::S605,
+                    name: s(38297, 14),
+                    syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxETHCapacityNoFCS",
-                    syntax: &syntax::S604,
+                    name: s(38327, 19),
+                    syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxETHCapacityWithFCS",
-                    syntax: &syntax::S604,
+                    name: s(38346, 21),
+                    syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxETHCapacityWithFCSVLAN",
-                    syntax: &syntax::S604,
+                    name: s(38367, 25),
+                    syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxIPLayerCapacity",
-                    syntax: &syntax::S604,
+                    name: s(38392, 18),
+                    syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinOnewayDelayAtMax",
-                    syntax: &syntax::S606,
+                    name: s(38410, 19),
+                    syntax: 606,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PDVRangeAtMax",
-                    syntax: &syntax::S606,
+                    name: s(38866, 13),
+                    syntax: 606,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTTRangeAtMax",
-                    syntax: &syntax::S606,
+                    name: s(38916, 13),
+                    syntax: 606,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReorderedRatioAtMax",
-                    syntax: &syntax::S605,
+                    name: s(38944, 19),
+                    syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReplicatedRatioAtMax",
-                    syntax: &syntax::S605,
+                    name: s(38984, 20),
+                    syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeOfMax",
-                    syntax: &syntax::S10,
+                    name: s(39051, 9),
+                    syntax: 10,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -3574,114 +3574,114 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.IPPing.",
+            path: s(40639, 29),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "AverageResponseTime",
-                    syntax: &syntax::S21,
+                    name: s(629, 19),
+                    syntax: 21,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AverageResponseTimeDetailed",
-                    syntax: &syntax::S578,
+                    name: s(39123, 27),
+                    syntax: 578,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCP",
-                    syntax: &syntax::S574,
+                    name: s(24802, 4),
+                    syntax: 574,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DataBlockSize",
-                    syntax: &syntax::S127,
+                    name: s(39110, 13),
+                    syntax: 127,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S624,
+                    name: s(744, 16),
+                    syntax: 624,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FailureCount",
-                    syntax: &syntax::S0,
+                    name: s(648, 12),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S6,
+                    name: s(9747, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddressUsed",
-                    syntax: &syntax::S126,
+                    name: s(36549, 13),
+                    syntax: 126,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S8,
+                    name: s(262, 9),
+                    syntax: 8,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumResponseTime",
-                    syntax: &syntax::S21,
+                    name: s(660, 19),
+                    syntax: 21,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumResponseTimeDetailed",
-                    syntax: &syntax::S578,
+                    name: s(39150, 27),
+                    syntax: 578,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinimumResponseTime",
-                    syntax: &syntax::S21,
+                    name: s(679, 19),
+                    syntax: 21,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinimumResponseTimeDetailed",
-                    syntax: &syntax::S578,
+                    name: s(39177, 27),
+                    syntax: 578,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfRepetitions",
-                    syntax: &syntax::S19,
+                    name: s(603, 19),
+                    syntax: 19,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtocolVersion",
-                    syntax: &syntax::S575,
+                    name: s(36437, 15),
+                    syntax: 575,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
@@ -3689,15 +3689,15 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessCount",
-                    syntax: &syntax::S0,
+                    name: s(698, 12),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Timeout",
-                    syntax: &syntax::S20,
+                    name: s(622, 7),
+                    syntax: 20,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
@@ -3707,21 +3707,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.ServerSelectionDiagnostics.",
+            path: s(40668, 49),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "AverageResponseTime",
-                    syntax: &syntax::S578,
+                    name: s(629, 19),
+                    syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S625,
+                    name: s(744, 16),
+                    syntax: 625,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -3729,16 +3729,16 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "FastestHost",
-                    syntax: &syntax::S3,
+                    name: s(39240, 11),
+                    syntax: 3,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostList",
-                    syntax: &syntax::S609,
+                    name: s(39232, 8),
+                    syntax: 609,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -3746,38 +3746,38 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddressUsed",
-                    syntax: &syntax::S126,
+                    name: s(36549, 13),
+                    syntax: 126,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S233,
+                    name: s(262, 9),
+                    syntax: 233,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumResponseTime",
-                    syntax: &syntax::S578,
+                    name: s(660, 19),
+                    syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinimumResponseTime",
-                    syntax: &syntax::S578,
+                    name: s(679, 19),
+                    syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfRepetitions",
-                    syntax: &syntax::S19,
+                    name: s(603, 19),
+                    syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -3785,8 +3785,8 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S610,
+                    name: s(2441, 8),
+                    syntax: 610,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -3794,8 +3794,8 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtocolVersion",
-                    syntax: &syntax::S611,
+                    name: s(36437, 15),
+                    syntax: 611,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -3803,8 +3803,8 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "Timeout",
-                    syntax: &syntax::S20,
+                    name: s(622, 7),
+                    syntax: 20,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -3815,69 +3815,69 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.TraceRoute.",
+            path: s(40717, 33),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "DSCP",
-                    syntax: &syntax::S574,
+                    name: s(24802, 4),
+                    syntax: 574,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DataBlockSize",
-                    syntax: &syntax::S127,
+                    name: s(39110, 13),
+                    syntax: 127,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S626,
+                    name: s(744, 16),
+                    syntax: 626,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S6,
+                    name: s(9747, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddressUsed",
-                    syntax: &syntax::S126,
+                    name: s(36549, 13),
+                    syntax: 126,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S8,
+                    name: s(262, 9),
+                    syntax: 8,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxHopCount",
-                    syntax: &syntax::S613,
+                    name: s(39263, 11),
+                    syntax: 613,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfTries",
-                    syntax: &syntax::S614,
+                    name: s(39274, 13),
+                    syntax: 614,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtocolVersion",
-                    syntax: &syntax::S575,
+                    name: s(36437, 15),
+                    syntax: 575,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
@@ -3885,22 +3885,22 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResponseTime",
-                    syntax: &syntax::S21,
+                    name: s(9303, 12),
+                    syntax: 21,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RouteHopsNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(40750, 24),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Timeout",
-                    syntax: &syntax::S20,
+                    name: s(622, 7),
+                    syntax: 20,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -3909,36 +3909,36 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.TraceRoute.RouteHops.{i}.",
+            path: s(40774, 47),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RouteHopsNumberOfEntries"),
+            num_entries_parameter: Some(s(40750, 24)),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "ErrorCode",
-                    syntax: &syntax::S0,
+                    name: s(40821, 9),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S6,
+                    name: s(9747, 4),
+                    syntax: 6,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostAddress",
-                    syntax: &syntax::S3,
+                    name: s(40830, 11),
+                    syntax: 3,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTTimes",
-                    syntax: &syntax::S615,
+                    name: s(40841, 7),
+                    syntax: 615,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
@@ -3946,76 +3946,76 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.UDPEchoConfig.",
+            path: s(40848, 36),
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S0,
+                    name: s(1041, 13),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesResponded",
-                    syntax: &syntax::S0,
+                    name: s(40884, 14),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EchoPlusEnabled",
-                    syntax: &syntax::S16,
+                    name: s(40898, 15),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EchoPlusSupported",
-                    syntax: &syntax::S16,
+                    name: s(40913, 17),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S8,
+                    name: s(262, 9),
+                    syntax: 8,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S0,
+                    name: s(1189, 15),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsResponded",
-                    syntax: &syntax::S0,
+                    name: s(40930, 16),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceIPAddress",
-                    syntax: &syntax::S126,
+                    name: s(40946, 15),
+                    syntax: 126,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeFirstPacketReceived",
-                    syntax: &syntax::S10,
+                    name: s(40961, 23),
+                    syntax: 10,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeLastPacketReceived",
-                    syntax: &syntax::S10,
+                    name: s(40984, 22),
+                    syntax: 10,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UDPPort",
-                    syntax: &syntax::S0,
+                    name: s(41006, 7),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -4023,20 +4023,20 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.UDPEchoDiagnostics.",
+            path: s(41013, 41),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "AverageResponseTime",
-                    syntax: &syntax::S578,
+                    name: s(629, 19),
+                    syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCP",
-                    syntax: &syntax::S574,
+                    name: s(24802, 4),
+                    syntax: 574,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4044,8 +4044,8 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "DataBlockSize",
-                    syntax: &syntax::S617,
+                    name: s(39110, 13),
+                    syntax: 617,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4053,8 +4053,8 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S625,
+                    name: s(744, 16),
+                    syntax: 625,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4062,8 +4062,8 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableIndividualPacketResults",
-                    syntax: &syntax::S16,
+                    name: s(39394, 29),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4071,15 +4071,15 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "FailureCount",
-                    syntax: &syntax::S0,
+                    name: s(648, 12),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S6,
+                    name: s(9747, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4088,22 +4088,22 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddressUsed",
-                    syntax: &syntax::S126,
+                    name: s(36549, 13),
+                    syntax: 126,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IndividualPacketResultNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(41054, 37),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterTransmissionTime",
-                    syntax: &syntax::S618,
+                    name: s(39423, 21),
+                    syntax: 618,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4111,64 +4111,39 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S233,
+                    name: s(262, 9),
+                    syntax: 233,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumResponseTime",
-                    syntax: &syntax::S578,
+                    name: s(660, 19),
+                    syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinimumResponseTime",
-                    syntax: &syntax::S578,
+                    name: s(679, 19),
+                    syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfRepetitions",
-                    syntax: &syntax::S19,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Port",
-                    syntax: &syntax::S619,
+                    name: s(603, 19),
+                    syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
-                    mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtocolVersion",
-                    syntax: &syntax::S575,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SuccessCount",
-                    syntax: &syntax::S0,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Timeout",
-                    syntax: &syntax::S20,
+                    name: s(2531, 4),
+                    syntax: 619,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4177,8 +4152,33 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "UDPEchoDiagnosticsMaxResults",
-                    syntax: &syntax::S19,
+                    name: s(36437, 15),
+                    syntax: 575,
+                    access: Access::ReadWrite,
+                    version: v(2, 9, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(698, 12),
+                    syntax: 0,
+                    version: v(2, 9, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(622, 7),
+                    syntax: 20,
+                    access: Access::ReadWrite,
+                    version: v(2, 9, 0),
+                    protocols: Protocols::CWMP,
+                    active_notify: ActiveNotify::CanDeny,
+                    mandatory: true,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(36232, 28),
+                    syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -4187,65 +4187,65 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.UDPEchoDiagnostics.IndividualPacketResult.{i}.",
+            path: s(41091, 68),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IndividualPacketResultNumberOfEntries"),
+            num_entries_parameter: Some(s(41054, 37)),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "PacketReceiveTime",
-                    syntax: &syntax::S10,
+                    name: s(41159, 17),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketSendTime",
-                    syntax: &syntax::S10,
+                    name: s(41176, 14),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketSuccess",
-                    syntax: &syntax::S16,
+                    name: s(41190, 13),
+                    syntax: 16,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestGenSN",
-                    syntax: &syntax::S0,
+                    name: s(41203, 9),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestRespRcvTimeStamp",
-                    syntax: &syntax::S578,
+                    name: s(41212, 20),
+                    syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestRespReplyFailureCount",
-                    syntax: &syntax::S0,
+                    name: s(41232, 25),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestRespReplyTimeStamp",
-                    syntax: &syntax::S578,
+                    name: s(41257, 22),
+                    syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestRespSN",
-                    syntax: &syntax::S0,
+                    name: s(41279, 10),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -4254,40 +4254,40 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.UploadDiagnostics.",
+            path: s(41289, 40),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "BOMTime",
-                    syntax: &syntax::S10,
+                    name: s(36535, 7),
+                    syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCP",
-                    syntax: &syntax::S574,
+                    name: s(24802, 4),
+                    syntax: 574,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S627,
+                    name: s(744, 16),
+                    syntax: 627,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EOMTime",
-                    syntax: &syntax::S10,
+                    name: s(36542, 7),
+                    syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnablePerConnectionResults",
-                    syntax: &syntax::S16,
+                    name: s(36376, 26),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4295,179 +4295,179 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "EthernetPriority",
-                    syntax: &syntax::S49,
+                    name: s(36402, 16),
+                    syntax: 49,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddressUsed",
-                    syntax: &syntax::S126,
+                    name: s(36549, 13),
+                    syntax: 126,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IncrementalResultNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(39988, 32),
+                    syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S8,
+                    name: s(262, 9),
+                    syntax: 8,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfConnections",
-                    syntax: &syntax::S19,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PerConnectionResultNumberOfEntries",
-                    syntax: &syntax::S0,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PeriodOfFullLoading",
-                    syntax: &syntax::S578,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "ProtocolVersion",
-                    syntax: &syntax::S575,
+                    name: s(36418, 19),
+                    syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ROMTime",
-                    syntax: &syntax::S10,
+                    name: s(40020, 34),
+                    syntax: 0,
+                    version: v(2, 9, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(37036, 19),
+                    syntax: 578,
+                    version: v(2, 9, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(36437, 15),
+                    syntax: 575,
+                    access: Access::ReadWrite,
+                    version: v(2, 9, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(37055, 7),
+                    syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TCPOpenRequestTime",
-                    syntax: &syntax::S10,
+                    name: s(37062, 18),
+                    syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TCPOpenResponseTime",
-                    syntax: &syntax::S10,
+                    name: s(37080, 19),
+                    syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestBytesSent",
-                    syntax: &syntax::S38,
+                    name: s(39904, 13),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestBytesSentUnderFullLoading",
-                    syntax: &syntax::S38,
+                    name: s(39917, 29),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestFileLength",
-                    syntax: &syntax::S620,
+                    name: s(39809, 14),
+                    syntax: 620,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeBasedTestDuration",
-                    syntax: &syntax::S576,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "TimeBasedTestMeasurementInterval",
-                    syntax: &syntax::S576,
+                    name: s(36452, 21),
+                    syntax: 576,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeBasedTestMeasurementOffset",
-                    syntax: &syntax::S577,
+                    name: s(36473, 32),
+                    syntax: 576,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(36505, 30),
+                    syntax: 577,
+                    access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesReceivedUnderFullLoading",
-                    syntax: &syntax::S38,
+                    name: s(37149, 18),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesSent",
-                    syntax: &syntax::S38,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "TotalBytesSentUnderFullLoading",
-                    syntax: &syntax::S38,
+                    name: s(37167, 34),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UploadDiagnosticsMaxConnections",
-                    syntax: &syntax::S19,
+                    name: s(37201, 14),
+                    syntax: 38,
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(37215, 30),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UploadDiagnosticsMaxIncrementalResult",
-                    syntax: &syntax::S19,
+                    name: s(36260, 31),
+                    syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UploadTransports",
-                    syntax: &syntax::S572,
+                    name: s(36291, 37),
+                    syntax: 19,
+                    version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UploadURL",
-                    syntax: &syntax::S5,
+                    name: s(36328, 16),
+                    syntax: 572,
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(39823, 9),
+                    syntax: 5,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
@@ -4477,46 +4477,46 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.UploadDiagnostics.IncrementalResult.{i}.",
+            path: s(41329, 62),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IncrementalResultNumberOfEntries"),
+            num_entries_parameter: Some(s(39988, 32)),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "EndTime",
-                    syntax: &syntax::S10,
+                    name: s(20012, 7),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartTime",
-                    syntax: &syntax::S10,
+                    name: s(20019, 9),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestBytesSent",
-                    syntax: &syntax::S38,
+                    name: s(39904, 13),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(37149, 18),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesSent",
-                    syntax: &syntax::S38,
+                    name: s(37201, 14),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -4525,71 +4525,71 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Diagnostics.UploadDiagnostics.PerConnectionResult.{i}.",
+            path: s(41391, 64),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PerConnectionResultNumberOfEntries"),
+            num_entries_parameter: Some(s(40020, 34)),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "BOMTime",
-                    syntax: &syntax::S10,
+                    name: s(36535, 7),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EOMTime",
-                    syntax: &syntax::S10,
+                    name: s(36542, 7),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ROMTime",
-                    syntax: &syntax::S10,
+                    name: s(37055, 7),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TCPOpenRequestTime",
-                    syntax: &syntax::S10,
+                    name: s(37062, 18),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TCPOpenResponseTime",
-                    syntax: &syntax::S10,
+                    name: s(37080, 19),
+                    syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestBytesSent",
-                    syntax: &syntax::S38,
+                    name: s(39904, 13),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(37149, 18),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalBytesSent",
-                    syntax: &syntax::S38,
+                    name: s(37201, 14),
+                    syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
@@ -4599,12 +4599,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Interface.{i}.",
+            path: s(41455, 24),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(4585, 24)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -4617,130 +4617,130 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoIPEnable",
-                    syntax: &syntax::S26,
+                    name: s(41479, 12),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4AddressNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6827, 26),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4Enable",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "IPv6AddressNumberOfEntries",
-                    syntax: &syntax::S0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "IPv6Enable",
-                    syntax: &syntax::S16,
+                    name: s(35433, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6PrefixNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(8308, 26),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(35464, 10),
+                    syntax: 16,
+                    access: Access::ReadWrite,
+                    version: v(2, 2, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(8334, 25),
+                    syntax: 0,
+                    version: v(2, 2, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(847, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Loopback",
-                    syntax: &syntax::S26,
+                    name: s(41491, 8),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S30,
+                    name: s(865, 11),
+                    syntax: 30,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxMTUSize",
-                    syntax: &syntax::S628,
+                    name: s(41499, 10),
+                    syntax: 628,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S172,
+                    name: s(1229, 5),
+                    syntax: 172,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Router",
-                    syntax: &syntax::S629,
+                    name: s(41509, 6),
+                    syntax: 629,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S32,
+                    name: s(427, 6),
+                    syntax: 32,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWAMPReflectorNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(41515, 29),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S630,
+                    name: s(2207, 4),
+                    syntax: 630,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULAEnable",
-                    syntax: &syntax::S26,
+                    name: s(41544, 9),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -4751,12 +4751,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Interface.{i}.IPv4Address.{i}.",
+            path: s(41553, 40),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IPv4AddressNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(6827, 26)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -4769,45 +4769,45 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "AddressingType",
-                    syntax: &syntax::S631,
+                    name: s(41593, 14),
+                    syntax: 631,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddress",
-                    syntax: &syntax::S182,
+                    name: s(5817, 9),
+                    syntax: 182,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SubnetMask",
-                    syntax: &syntax::S165,
+                    name: s(5943, 10),
+                    syntax: 165,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -4815,12 +4815,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Interface.{i}.IPv6Address.{i}.",
+            path: s(41607, 40),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IPv6AddressNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(8308, 26)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -4834,77 +4834,77 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Anycast",
-                    syntax: &syntax::S26,
+                    name: s(41647, 7),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddress",
-                    syntax: &syntax::S216,
+                    name: s(5817, 9),
+                    syntax: 216,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddressStatus",
-                    syntax: &syntax::S632,
+                    name: s(41654, 15),
+                    syntax: 632,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S633,
+                    name: s(9863, 6),
+                    syntax: 633,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PreferredLifetime",
-                    syntax: &syntax::S454,
+                    name: s(8416, 17),
+                    syntax: 454,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Prefix",
-                    syntax: &syntax::S634,
+                    name: s(8502, 6),
+                    syntax: 634,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ValidLifetime",
-                    syntax: &syntax::S454,
+                    name: s(8433, 13),
+                    syntax: 454,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -4913,12 +4913,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Interface.{i}.IPv6Prefix.{i}.",
+            path: s(41669, 39),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IPv6PrefixNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(8334, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -4932,98 +4932,98 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Autonomous",
-                    syntax: &syntax::S26,
+                    name: s(41708, 10),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChildPrefixBits",
-                    syntax: &syntax::S635,
+                    name: s(41718, 15),
+                    syntax: 635,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OnLink",
-                    syntax: &syntax::S26,
+                    name: s(41733, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S636,
+                    name: s(9863, 6),
+                    syntax: 636,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ParentPrefix",
-                    syntax: &syntax::S637,
+                    name: s(41739, 12),
+                    syntax: 637,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PreferredLifetime",
-                    syntax: &syntax::S454,
+                    name: s(8416, 17),
+                    syntax: 454,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Prefix",
-                    syntax: &syntax::S635,
+                    name: s(8502, 6),
+                    syntax: 635,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PrefixStatus",
-                    syntax: &syntax::S638,
+                    name: s(41751, 12),
+                    syntax: 638,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StaticType",
-                    syntax: &syntax::S639,
+                    name: s(41763, 10),
+                    syntax: 639,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S47,
+                    name: s(427, 6),
+                    syntax: 47,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ValidLifetime",
-                    syntax: &syntax::S454,
+                    name: s(8433, 13),
+                    syntax: 454,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -5032,109 +5032,109 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Interface.{i}.Stats.",
+            path: s(41773, 30),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -5145,12 +5145,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IP.Interface.{i}.TWAMPReflector.{i}.",
+            path: s(41803, 43),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TWAMPReflectorNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(41515, 29)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -5164,59 +5164,59 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAllowedList",
-                    syntax: &syntax::S640,
+                    name: s(41846, 13),
+                    syntax: 640,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumTTL",
-                    syntax: &syntax::S641,
+                    name: s(41859, 10),
+                    syntax: 641,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S642,
+                    name: s(2531, 4),
+                    syntax: 642,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortAllowedList",
-                    syntax: &syntax::S640,
+                    name: s(41869, 15),
+                    syntax: 640,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S643,
+                    name: s(427, 6),
+                    syntax: 643,
                     version: v(2, 12, 0),
                     ..PARAM
                 },

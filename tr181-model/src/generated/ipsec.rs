@@ -10,91 +10,91 @@ pub(crate) static GROUP: Group = Group {
     name: "IPsec",
     objects: &[
         Object {
-            path: "Device.IPsec.",
+            path: s(41884, 13),
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "AHSupported",
-                    syntax: &syntax::S16,
+                    name: s(41897, 11),
+                    syntax: 16,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ESPSupportedEncryptionAlgorithms",
-                    syntax: &syntax::S644,
+                    name: s(41908, 32),
+                    syntax: 644,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FilterNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1713, 21),
+                    syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IKEv2SANumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(41940, 22),
+                    syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IKEv2SupportedEncryptionAlgorithms",
-                    syntax: &syntax::S645,
+                    name: s(41962, 34),
+                    syntax: 645,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IKEv2SupportedPseudoRandomFunctions",
-                    syntax: &syntax::S646,
+                    name: s(41996, 35),
+                    syntax: 646,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxFilterEntries",
-                    syntax: &syntax::S0,
+                    name: s(1767, 16),
+                    syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxProfileEntries",
-                    syntax: &syntax::S0,
+                    name: s(42031, 17),
+                    syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProfileNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(3609, 22),
+                    syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedDiffieHellmanGroupTransforms",
-                    syntax: &syntax::S647,
+                    name: s(42048, 37),
+                    syntax: 647,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedIntegrityAlgorithms",
-                    syntax: &syntax::S648,
+                    name: s(42085, 28),
+                    syntax: 648,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TunnelNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(26130, 21),
+                    syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
@@ -102,12 +102,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IPsec.Filter.{i}.",
+            path: s(42113, 24),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("FilterNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(1713, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -115,164 +115,164 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 5, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllInterfaces",
-                    syntax: &syntax::S26,
+                    name: s(26173, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestIP",
-                    syntax: &syntax::S72,
+                    name: s(2588, 6),
+                    syntax: 72,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestIPExclude",
-                    syntax: &syntax::S26,
+                    name: s(2594, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestMask",
-                    syntax: &syntax::S72,
+                    name: s(2905, 8),
+                    syntax: 72,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestPort",
-                    syntax: &syntax::S79,
+                    name: s(2913, 8),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestPortExclude",
-                    syntax: &syntax::S26,
+                    name: s(2921, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestPortRangeMax",
-                    syntax: &syntax::S79,
+                    name: s(2936, 16),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S452,
+                    name: s(262, 9),
+                    syntax: 452,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S81,
+                    name: s(2993, 5),
+                    syntax: 81,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProcessingChoice",
-                    syntax: &syntax::S649,
+                    name: s(42137, 16),
+                    syntax: 649,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Profile",
-                    syntax: &syntax::S650,
+                    name: s(42153, 7),
+                    syntax: 650,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S82,
+                    name: s(2441, 8),
+                    syntax: 82,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtocolExclude",
-                    syntax: &syntax::S26,
+                    name: s(2998, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceIP",
-                    syntax: &syntax::S72,
+                    name: s(3013, 8),
+                    syntax: 72,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceIPExclude",
-                    syntax: &syntax::S26,
+                    name: s(3021, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMask",
-                    syntax: &syntax::S72,
+                    name: s(3354, 10),
+                    syntax: 72,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePort",
-                    syntax: &syntax::S79,
+                    name: s(3364, 10),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePortExclude",
-                    syntax: &syntax::S26,
+                    name: s(3374, 17),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePortRangeMax",
-                    syntax: &syntax::S79,
+                    name: s(3391, 18),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
@@ -280,10 +280,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IPsec.IKEv2SA.{i}.",
+            path: s(42160, 25),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IKEv2SANumberOfEntries"),
+            num_entries_parameter: Some(s(41940, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -297,96 +297,96 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 5, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChildSANumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(42185, 22),
+                    syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CreationTime",
-                    syntax: &syntax::S10,
+                    name: s(42207, 12),
+                    syntax: 10,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiffieHellmanGroupTransform",
-                    syntax: &syntax::S31,
+                    name: s(42219, 27),
+                    syntax: 31,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EncryptionAlgorithm",
-                    syntax: &syntax::S31,
+                    name: s(42246, 19),
+                    syntax: 31,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EncryptionKeyLength",
-                    syntax: &syntax::S651,
+                    name: s(42265, 19),
+                    syntax: 651,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IntegrityAlgorithm",
-                    syntax: &syntax::S31,
+                    name: s(42284, 18),
+                    syntax: 31,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LocalAddress",
-                    syntax: &syntax::S126,
+                    name: s(42302, 12),
+                    syntax: 126,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NATDetected",
-                    syntax: &syntax::S652,
+                    name: s(42314, 11),
+                    syntax: 652,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PseudoRandomFunction",
-                    syntax: &syntax::S31,
+                    name: s(42325, 20),
+                    syntax: 31,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceivedCPAttrNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(42345, 29),
+                    syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemoteAddress",
-                    syntax: &syntax::S126,
+                    name: s(42374, 13),
+                    syntax: 126,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S653,
+                    name: s(427, 6),
+                    syntax: 653,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Tunnel",
-                    syntax: &syntax::S654,
+                    name: s(42387, 6),
+                    syntax: 654,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
@@ -394,10 +394,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IPsec.IKEv2SA.{i}.ChildSA.{i}.",
+            path: s(42393, 37),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ChildSANumberOfEntries"),
+            num_entries_parameter: Some(s(42185, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -415,42 +415,42 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 5, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CreationTime",
-                    syntax: &syntax::S10,
+                    name: s(42207, 12),
+                    syntax: 10,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InboundSPI",
-                    syntax: &syntax::S0,
+                    name: s(42430, 10),
+                    syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutboundSPI",
-                    syntax: &syntax::S0,
+                    name: s(42440, 11),
+                    syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S653,
+                    name: s(427, 6),
+                    syntax: 653,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
@@ -458,66 +458,66 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IPsec.IKEv2SA.{i}.ChildSA.{i}.Stats.",
+            path: s(42451, 43),
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DecryptionErrors",
-                    syntax: &syntax::S39,
+                    name: s(42494, 16),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IntegrityErrors",
-                    syntax: &syntax::S39,
+                    name: s(42510, 15),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OtherReceiveErrors",
-                    syntax: &syntax::S39,
+                    name: s(42525, 18),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PolicyErrors",
-                    syntax: &syntax::S39,
+                    name: s(42543, 12),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReplayErrors",
-                    syntax: &syntax::S39,
+                    name: s(42555, 12),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
@@ -525,22 +525,22 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IPsec.IKEv2SA.{i}.ReceivedCPAttr.{i}.",
+            path: s(42567, 44),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ReceivedCPAttrNumberOfEntries"),
+            num_entries_parameter: Some(s(42345, 29)),
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S655,
+                    name: s(2207, 4),
+                    syntax: 655,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S551,
+                    name: s(6002, 5),
+                    syntax: 551,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
@@ -548,54 +548,54 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IPsec.IKEv2SA.{i}.Stats.",
+            path: s(42611, 31),
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DecryptionErrors",
-                    syntax: &syntax::S39,
+                    name: s(42494, 16),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IntegrityErrors",
-                    syntax: &syntax::S39,
+                    name: s(42510, 15),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OtherReceiveErrors",
-                    syntax: &syntax::S39,
+                    name: s(42525, 18),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
@@ -603,11 +603,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IPsec.Profile.{i}.",
+            path: s(42642, 25),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ProfileNumberOfEntries"),
+            num_entries_parameter: Some(s(3609, 22)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -615,185 +615,185 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "AHAllowedIntegrityAlgorithms",
-                    syntax: &syntax::S656,
+                    name: s(42667, 28),
+                    syntax: 656,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 5, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AntiReplayWindowSize",
-                    syntax: &syntax::S227,
+                    name: s(42695, 20),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChildSAExpiryAction",
-                    syntax: &syntax::S657,
+                    name: s(42715, 19),
+                    syntax: 657,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChildSATimeLimit",
-                    syntax: &syntax::S28,
+                    name: s(42734, 16),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChildSATrafficLimit",
-                    syntax: &syntax::S620,
+                    name: s(42750, 19),
+                    syntax: 620,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPMarkPolicy",
-                    syntax: &syntax::S481,
+                    name: s(26186, 14),
+                    syntax: 481,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DoNotFragment",
-                    syntax: &syntax::S658,
+                    name: s(42769, 13),
+                    syntax: 658,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ESPAllowedEncryptionAlgorithms",
-                    syntax: &syntax::S659,
+                    name: s(42782, 30),
+                    syntax: 659,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ESPAllowedIntegrityAlgorithms",
-                    syntax: &syntax::S656,
+                    name: s(42812, 29),
+                    syntax: 656,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForwardingPolicy",
-                    syntax: &syntax::S227,
+                    name: s(42841, 16),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IKEv2AllowedDiffieHellmanGroupTransforms",
-                    syntax: &syntax::S660,
+                    name: s(42857, 40),
+                    syntax: 660,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IKEv2AllowedEncryptionAlgorithms",
-                    syntax: &syntax::S661,
+                    name: s(42897, 32),
+                    syntax: 661,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IKEv2AllowedIntegrityAlgorithms",
-                    syntax: &syntax::S662,
+                    name: s(42929, 31),
+                    syntax: 662,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IKEv2AllowedPseudoRandomFunctions",
-                    syntax: &syntax::S663,
+                    name: s(42960, 33),
+                    syntax: 663,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IKEv2AuthenticationMethod",
-                    syntax: &syntax::S413,
+                    name: s(42993, 25),
+                    syntax: 413,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IKEv2DeadPeerDetectionTimeout",
-                    syntax: &syntax::S28,
+                    name: s(43018, 29),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IKEv2NATTKeepaliveTimeout",
-                    syntax: &syntax::S28,
+                    name: s(43047, 25),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IKEv2SAExpiryAction",
-                    syntax: &syntax::S657,
+                    name: s(43072, 19),
+                    syntax: 657,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IKEv2SATimeLimit",
-                    syntax: &syntax::S28,
+                    name: s(43091, 16),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IKEv2SATrafficLimit",
-                    syntax: &syntax::S620,
+                    name: s(43107, 19),
+                    syntax: 620,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxChildSAs",
-                    syntax: &syntax::S0,
+                    name: s(43126, 11),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S664,
+                    name: s(2441, 8),
+                    syntax: 664,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemoteEndpoints",
-                    syntax: &syntax::S665,
+                    name: s(26355, 15),
+                    syntax: 665,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SentCPAttrNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(43137, 25),
+                    syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
@@ -801,12 +801,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IPsec.Profile.{i}.SentCPAttr.{i}.",
+            path: s(43162, 40),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SentCPAttrNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(43137, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -820,38 +820,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 5, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S655,
+                    name: s(2207, 4),
+                    syntax: 655,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S551,
+                    name: s(6002, 5),
+                    syntax: 551,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
@@ -860,78 +860,78 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IPsec.Stats.",
+            path: s(43202, 19),
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DecryptionErrors",
-                    syntax: &syntax::S39,
+                    name: s(42494, 16),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IntegrityErrors",
-                    syntax: &syntax::S39,
+                    name: s(42510, 15),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NegotiationFailures",
-                    syntax: &syntax::S259,
+                    name: s(43221, 19),
+                    syntax: 259,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OtherReceiveErrors",
-                    syntax: &syntax::S39,
+                    name: s(42525, 18),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PolicyErrors",
-                    syntax: &syntax::S39,
+                    name: s(42543, 12),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReplayErrors",
-                    syntax: &syntax::S39,
+                    name: s(42555, 12),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownSPIErrors",
-                    syntax: &syntax::S39,
+                    name: s(43240, 16),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
@@ -939,10 +939,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IPsec.Tunnel.{i}.",
+            path: s(43256, 24),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TunnelNumberOfEntries"),
+            num_entries_parameter: Some(s(26130, 21)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -956,36 +956,36 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 5, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Filters",
-                    syntax: &syntax::S666,
+                    name: s(43280, 7),
+                    syntax: 666,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TunnelInterface",
-                    syntax: &syntax::S667,
+                    name: s(15322, 15),
+                    syntax: 667,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TunneledInterface",
-                    syntax: &syntax::S667,
+                    name: s(15337, 17),
+                    syntax: 667,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
@@ -993,36 +993,36 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IPsec.Tunnel.{i}.Stats.",
+            path: s(43287, 30),
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "DecryptionErrors",
-                    syntax: &syntax::S39,
+                    name: s(42494, 16),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IntegrityErrors",
-                    syntax: &syntax::S39,
+                    name: s(42510, 15),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OtherReceiveErrors",
-                    syntax: &syntax::S39,
+                    name: s(42525, 18),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PolicyErrors",
-                    syntax: &syntax::S39,
+                    name: s(42543, 12),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReplayErrors",
-                    syntax: &syntax::S39,
+                    name: s(42555, 12),
+                    syntax: 39,
                     version: v(2, 5, 0),
                     ..PARAM
                 },

@@ -10,19 +10,19 @@ pub(crate) static GROUP: Group = Group {
     name: "IPv6rd",
     objects: &[
         Object {
-            path: "Device.IPv6rd.",
+            path: s(43317, 14),
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceSettingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15152, 31),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -30,10 +30,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.IPv6rd.InterfaceSetting.{i}.",
+            path: s(43331, 35),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceSettingNumberOfEntries"),
+            num_entries_parameter: Some(s(15152, 31)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -41,78 +41,78 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "AddressSource",
-                    syntax: &syntax::S668,
+                    name: s(43366, 13),
+                    syntax: 668,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllTrafficToBorderRelay",
-                    syntax: &syntax::S16,
+                    name: s(43379, 23),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BorderRelayIPv4Addresses",
-                    syntax: &syntax::S184,
+                    name: s(43402, 24),
+                    syntax: 184,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4MaskLength",
-                    syntax: &syntax::S669,
+                    name: s(43426, 14),
+                    syntax: 669,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SPIPv6Prefix",
-                    syntax: &syntax::S217,
+                    name: s(43440, 12),
+                    syntax: 217,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TunnelInterface",
-                    syntax: &syntax::S233,
+                    name: s(15322, 15),
+                    syntax: 233,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TunneledInterface",
-                    syntax: &syntax::S233,
+                    name: s(15337, 17),
+                    syntax: 233,
                     version: v(2, 2, 0),
                     ..PARAM
                 },

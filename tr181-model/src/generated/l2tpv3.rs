@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "L2TPv3",
     objects: &[
         Object {
-            path: "Device.L2TPv3.",
+            path: s(44013, 14),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "FilterNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1713, 21),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TunnelNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(26130, 21),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
@@ -29,12 +29,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.L2TPv3.Filter.{i}.",
+            path: s(44027, 25),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("FilterNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(1713, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -42,72 +42,72 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllInterfaces",
-                    syntax: &syntax::S26,
+                    name: s(26173, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPMarkPolicy",
-                    syntax: &syntax::S481,
+                    name: s(26186, 14),
+                    syntax: 481,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S682,
+                    name: s(262, 9),
+                    syntax: 682,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S81,
+                    name: s(2993, 5),
+                    syntax: 81,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VLANIDCheck",
-                    syntax: &syntax::S483,
+                    name: s(26200, 11),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VLANIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(26211, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -116,11 +116,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.L2TPv3.Tunnel.{i}.",
+            path: s(44052, 25),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TunnelNumberOfEntries"),
+            num_entries_parameter: Some(s(26130, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -128,91 +128,91 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectedRemoteEndpoint",
-                    syntax: &syntax::S6,
+                    name: s(26246, 23),
+                    syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultDSCPMark",
-                    syntax: &syntax::S227,
+                    name: s(26269, 15),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeliveryHeaderProtocol",
-                    syntax: &syntax::S484,
+                    name: s(26284, 22),
+                    syntax: 484,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4585, 24),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeepAlivePolicy",
-                    syntax: &syntax::S485,
+                    name: s(26306, 15),
+                    syntax: 485,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeepAliveThreshold",
-                    syntax: &syntax::S486,
+                    name: s(26321, 18),
+                    syntax: 486,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeepAliveTimeout",
-                    syntax: &syntax::S198,
+                    name: s(26339, 16),
+                    syntax: 198,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemoteEndpoints",
-                    syntax: &syntax::S487,
+                    name: s(26355, 15),
+                    syntax: 487,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TunnelEncapsulation",
-                    syntax: &syntax::S683,
+                    name: s(44077, 19),
+                    syntax: 683,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -221,12 +221,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.L2TPv3.Tunnel.{i}.Interface.{i}.",
+            path: s(44096, 39),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(4585, 24)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -240,72 +240,72 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Cookie",
-                    syntax: &syntax::S515,
+                    name: s(44135, 6),
+                    syntax: 515,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CookiePolicy",
-                    syntax: &syntax::S684,
+                    name: s(44141, 12),
+                    syntax: 684,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S30,
+                    name: s(865, 11),
+                    syntax: 30,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionID",
-                    syntax: &syntax::S685,
+                    name: s(44153, 9),
+                    syntax: 685,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S32,
+                    name: s(427, 6),
+                    syntax: 32,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
@@ -313,137 +313,137 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.L2TPv3.Tunnel.{i}.Interface.{i}.Stats.",
+            path: s(44162, 45),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardChecksumReceived",
-                    syntax: &syntax::S39,
+                    name: s(26536, 23),
+                    syntax: 39,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardSequenceNumberReceived",
-                    syntax: &syntax::S39,
+                    name: s(26559, 29),
+                    syntax: 39,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
-                    version: v(2, 12, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1126, 10),
+                    syntax: 39,
+                    version: v(2, 12, 0),
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(1145, 24),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -454,54 +454,54 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.L2TPv3.Tunnel.{i}.Stats.",
+            path: s(44207, 31),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeepAliveReceived",
-                    syntax: &syntax::S489,
+                    name: s(26616, 17),
+                    syntax: 489,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeepAliveSent",
-                    syntax: &syntax::S489,
+                    name: s(26633, 13),
+                    syntax: 489,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
@@ -509,26 +509,26 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.L2TPv3.Tunnel.{i}.UDP.",
+            path: s(44238, 29),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "EnableChecksum",
-                    syntax: &syntax::S26,
+                    name: s(44267, 14),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemotePort",
-                    syntax: &syntax::S686,
+                    name: s(35556, 10),
+                    syntax: 686,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePort",
-                    syntax: &syntax::S686,
+                    name: s(3364, 10),
+                    syntax: 686,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM

@@ -8,10 +8,10 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "LANConfigSecurity",
     objects: &[Object {
-        path: "Device.LANConfigSecurity.",
+        path: s(44281, 25),
         parameters: &[Parameter {
-            name: "ConfigPassword",
-            syntax: &syntax::S430,
+            name: s(44306, 14),
+            syntax: 430,
             access: Access::ReadWrite,
             ..PARAM
         }],

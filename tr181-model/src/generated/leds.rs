@@ -10,21 +10,21 @@ pub(crate) static GROUP: Group = Group {
     name: "LEDs",
     objects: &[
         Object {
-            path: "Device.LEDs.",
+            path: s(44320, 12),
             version: v(2, 11, 0),
             parameters: &[Parameter {
-                name: "LEDNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(44332, 18),
+                syntax: 0,
                 version: v(2, 11, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.LEDs.LED.{i}.",
+            path: s(44350, 20),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("LEDNumberOfEntries"),
+            num_entries_parameter: Some(s(44332, 18)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -38,82 +38,82 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 11, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CycleElementNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(44370, 27),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CyclePeriodRepetitions",
-                    syntax: &syntax::S89,
-                    version: v(2, 11, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Location",
-                    syntax: &syntax::S353,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MaxBrightness",
-                    syntax: &syntax::S0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Name",
-                    syntax: &syntax::S3,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Reason",
-                    syntax: &syntax::S3,
+                    name: s(44397, 22),
+                    syntax: 89,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RelativeXPosition",
-                    syntax: &syntax::S0,
+                    name: s(780, 6),
+                    syntax: 16,
+                    access: Access::ReadWrite,
+                    version: v(2, 19, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(5253, 8),
+                    syntax: 353,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RelativeYPosition",
-                    syntax: &syntax::S0,
+                    name: s(44419, 13),
+                    syntax: 0,
+                    version: v(2, 19, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(876, 4),
+                    syntax: 3,
+                    access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S687,
+                    name: s(181, 6),
+                    syntax: 3,
+                    version: v(2, 11, 0),
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(44432, 17),
+                    syntax: 0,
+                    version: v(2, 11, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(44449, 17),
+                    syntax: 0,
+                    version: v(2, 11, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(427, 6),
+                    syntax: 687,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
@@ -121,26 +121,26 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LEDs.LED.{i}.CurrentCycleElement.",
+            path: s(44466, 40),
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: "Color",
-                    syntax: &syntax::S688,
+                    name: s(44506, 5),
+                    syntax: 688,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CycleElementReference",
-                    syntax: &syntax::S689,
+                    name: s(44511, 21),
+                    syntax: 689,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Duration",
-                    syntax: &syntax::S21,
+                    name: s(222, 8),
+                    syntax: 21,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -149,12 +149,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LEDs.LED.{i}.CycleElement.{i}.",
+            path: s(44532, 37),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CycleElementNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(44370, 27)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -168,59 +168,59 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 11, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Brightness",
-                    syntax: &syntax::S690,
+                    name: s(44569, 10),
+                    syntax: 690,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Color",
-                    syntax: &syntax::S688,
+                    name: s(44506, 5),
+                    syntax: 688,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Duration",
-                    syntax: &syntax::S21,
+                    name: s(222, 8),
+                    syntax: 21,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FadeInterval",
-                    syntax: &syntax::S21,
+                    name: s(44579, 12),
+                    syntax: 21,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S19,
+                    name: s(2993, 5),
+                    syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM

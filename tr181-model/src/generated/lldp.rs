@@ -10,26 +10,26 @@ pub(crate) static GROUP: Group = Group {
     name: "LLDP",
     objects: &[
         Object {
-            path: "Device.LLDP.",
+            path: s(44591, 12),
             version: v(2, 8, 0),
             ..OBJECT
         },
         Object {
-            path: "Device.LLDP.Discovery.",
+            path: s(44603, 22),
             version: v(2, 8, 0),
             parameters: &[Parameter {
-                name: "DeviceNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(44625, 21),
+                syntax: 0,
                 version: v(2, 8, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.LLDP.Discovery.Device.{i}.",
+            path: s(44646, 33),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(44625, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ChassisIDSubtype", "ChassisID"],
@@ -37,32 +37,32 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "ChassisID",
-                    syntax: &syntax::S691,
+                    name: s(44679, 9),
+                    syntax: 691,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChassisIDSubtype",
-                    syntax: &syntax::S692,
+                    name: s(44688, 16),
+                    syntax: 692,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S693,
+                    name: s(9747, 4),
+                    syntax: 693,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S694,
+                    name: s(262, 9),
+                    syntax: 694,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1903, 19),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -70,36 +70,36 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LLDP.Discovery.Device.{i}.DeviceInformation.",
+            path: s(44704, 51),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "DeviceCategory",
-                    syntax: &syntax::S128,
+                    name: s(15472, 14),
+                    syntax: 128,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManufacturerOUI",
-                    syntax: &syntax::S695,
+                    name: s(15638, 15),
+                    syntax: 695,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModelName",
-                    syntax: &syntax::S477,
+                    name: s(15683, 9),
+                    syntax: 477,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModelNumber",
-                    syntax: &syntax::S477,
+                    name: s(15692, 11),
+                    syntax: 477,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorSpecificNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(44755, 29),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -107,10 +107,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LLDP.Discovery.Device.{i}.DeviceInformation.VendorSpecific.{i}.",
+            path: s(44784, 70),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("VendorSpecificNumberOfEntries"),
+            num_entries_parameter: Some(s(44755, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["OrganizationCode", "InformationType"],
@@ -118,20 +118,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "Information",
-                    syntax: &syntax::S696,
+                    name: s(33237, 11),
+                    syntax: 696,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InformationType",
-                    syntax: &syntax::S692,
+                    name: s(44854, 15),
+                    syntax: 692,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OrganizationCode",
-                    syntax: &syntax::S349,
+                    name: s(44869, 16),
+                    syntax: 349,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -139,10 +139,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LLDP.Discovery.Device.{i}.Port.{i}.",
+            path: s(44885, 42),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PortNumberOfEntries"),
+            num_entries_parameter: Some(s(1903, 19)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["PortIDSubtype", "PortID"],
@@ -150,38 +150,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "LastUpdate",
-                    syntax: &syntax::S10,
+                    name: s(9751, 10),
+                    syntax: 10,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddressList",
-                    syntax: &syntax::S697,
+                    name: s(26097, 14),
+                    syntax: 697,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortDescription",
-                    syntax: &syntax::S97,
+                    name: s(44927, 15),
+                    syntax: 97,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortID",
-                    syntax: &syntax::S691,
+                    name: s(44942, 6),
+                    syntax: 691,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortIDSubtype",
-                    syntax: &syntax::S692,
+                    name: s(44948, 13),
+                    syntax: 692,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TTL",
-                    syntax: &syntax::S698,
+                    name: s(44961, 3),
+                    syntax: 698,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -189,18 +189,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LLDP.Discovery.Device.{i}.Port.{i}.LinkInformation.",
+            path: s(44964, 58),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "InterfaceType",
-                    syntax: &syntax::S0,
+                    name: s(32305, 13),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACForwardingTable",
-                    syntax: &syntax::S697,
+                    name: s(45022, 18),
+                    syntax: 697,
                     version: v(2, 8, 0),
                     ..PARAM
                 },

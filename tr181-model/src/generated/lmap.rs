@@ -10,24 +10,24 @@ pub(crate) static GROUP: Group = Group {
     name: "LMAP",
     objects: &[
         Object {
-            path: "Device.LMAP.",
+            path: s(45040, 12),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "EventNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(45052, 20),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MeasurementAgentNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(45072, 31),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(45103, 21),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
@@ -35,12 +35,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.Event.{i}.",
+            path: s(45124, 22),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("EventNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(45052, 20)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -54,52 +54,52 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CycleInterval",
-                    syntax: &syntax::S699,
+                    name: s(45146, 13),
+                    syntax: 699,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RandomnessSpread",
-                    syntax: &syntax::S699,
+                    name: s(45159, 16),
+                    syntax: 699,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S700,
+                    name: s(2207, 4),
+                    syntax: 700,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -108,75 +108,75 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.Event.{i}.CalendarTimer.",
+            path: s(45175, 36),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "EnableScheduleTimezoneOffset",
-                    syntax: &syntax::S16,
+                    name: s(45211, 28),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndTime",
-                    syntax: &syntax::S10,
+                    name: s(20012, 7),
+                    syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleDaysOfMonth",
-                    syntax: &syntax::S3,
+                    name: s(45239, 19),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleDaysOfWeek",
-                    syntax: &syntax::S3,
+                    name: s(45258, 18),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleHoursOfDay",
-                    syntax: &syntax::S3,
+                    name: s(45276, 18),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleMinutesOfHour",
-                    syntax: &syntax::S3,
+                    name: s(45294, 21),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleMonths",
-                    syntax: &syntax::S3,
+                    name: s(45315, 14),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleSecondsOfMinute",
-                    syntax: &syntax::S3,
+                    name: s(45329, 23),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleTimezoneOffset",
-                    syntax: &syntax::S701,
+                    name: s(45352, 22),
+                    syntax: 701,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartTime",
-                    syntax: &syntax::S10,
+                    name: s(20019, 9),
+                    syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -185,11 +185,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.Event.{i}.OneOff.",
+            path: s(45374, 29),
             version: v(2, 12, 0),
             parameters: &[Parameter {
-                name: "StartTime",
-                syntax: &syntax::S10,
+                name: s(20019, 9),
+                syntax: 10,
                 access: Access::ReadWrite,
                 version: v(2, 12, 0),
                 ..PARAM
@@ -197,26 +197,26 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.Event.{i}.PeriodicTimer.",
+            path: s(45403, 36),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "EndTime",
-                    syntax: &syntax::S10,
+                    name: s(20012, 7),
+                    syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interval",
-                    syntax: &syntax::S28,
+                    name: s(45439, 8),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartTime",
-                    syntax: &syntax::S10,
+                    name: s(20019, 9),
+                    syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -225,12 +225,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.",
+            path: s(45447, 33),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MeasurementAgentNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(45072, 31)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -244,135 +244,135 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CapabilityTags",
-                    syntax: &syntax::S128,
+                    name: s(45480, 14),
+                    syntax: 128,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CommunicationChannelNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(45494, 35),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EventLog",
-                    syntax: &syntax::S370,
+                    name: s(45529, 8),
+                    syntax: 370,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GroupIdentifier",
-                    syntax: &syntax::S6,
+                    name: s(45537, 15),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Identifier",
-                    syntax: &syntax::S382,
+                    name: s(45552, 10),
+                    syntax: 382,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InstructionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(45562, 26),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastStarted",
-                    syntax: &syntax::S10,
+                    name: s(45588, 11),
+                    syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MeasurementPoint",
-                    syntax: &syntax::S6,
+                    name: s(45599, 16),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PrivateCredential",
-                    syntax: &syntax::S702,
+                    name: s(45615, 17),
+                    syntax: 702,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PublicCredential",
-                    syntax: &syntax::S702,
+                    name: s(45632, 16),
+                    syntax: 702,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(19764, 23),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TaskCapabilityNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(45648, 29),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TaskNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(45677, 19),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UseAgentIdentifierInReports",
-                    syntax: &syntax::S73,
+                    name: s(45696, 27),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UseGroupIdentifierInReports",
-                    syntax: &syntax::S26,
+                    name: s(45723, 27),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UseMeasurementPointInReports",
-                    syntax: &syntax::S26,
+                    name: s(45750, 28),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S3,
+                    name: s(15985, 7),
+                    syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
@@ -380,12 +380,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.CommunicationChannel.{i}.",
+            path: s(45778, 58),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CommunicationChannelNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(45494, 35)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -399,66 +399,66 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BulkDataProfile",
-                    syntax: &syntax::S703,
+                    name: s(45836, 15),
+                    syntax: 703,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S694,
+                    name: s(262, 9),
+                    syntax: 694,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Target",
-                    syntax: &syntax::S5,
+                    name: s(9761, 6),
+                    syntax: 5,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TargetPublicCredential",
-                    syntax: &syntax::S702,
+                    name: s(45851, 22),
+                    syntax: 702,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UseBulkDataProfile",
-                    syntax: &syntax::S16,
+                    name: s(45873, 18),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -467,33 +467,33 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.Controller.",
+            path: s(45891, 44),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "ControlChannels",
-                    syntax: &syntax::S704,
+                    name: s(45935, 15),
+                    syntax: 704,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControlSchedules",
-                    syntax: &syntax::S705,
+                    name: s(45950, 16),
+                    syntax: 705,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControlTasks",
-                    syntax: &syntax::S706,
+                    name: s(45966, 12),
+                    syntax: 706,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControllerTimeout",
-                    syntax: &syntax::S707,
+                    name: s(45978, 17),
+                    syntax: 707,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -502,12 +502,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.Instruction.{i}.",
+            path: s(45995, 49),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InstructionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(45562, 26)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -515,57 +515,57 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InstructionSchedules",
-                    syntax: &syntax::S705,
+                    name: s(46044, 20),
+                    syntax: 705,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InstructionTasks",
-                    syntax: &syntax::S706,
+                    name: s(46064, 16),
+                    syntax: 706,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S10,
+                    name: s(847, 10),
+                    syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MeasurementSuppressionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(46080, 37),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportChannels",
-                    syntax: &syntax::S704,
+                    name: s(46117, 14),
+                    syntax: 704,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -574,12 +574,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.Instruction.{i}.MeasurementSuppression.{i}.",
+            path: s(46131, 76),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MeasurementSuppressionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(46080, 37)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -593,65 +593,65 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "End",
-                    syntax: &syntax::S708,
+                    name: s(46207, 3),
+                    syntax: 708,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Start",
-                    syntax: &syntax::S708,
+                    name: s(46210, 5),
+                    syntax: 708,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "State",
-                    syntax: &syntax::S709,
+                    name: s(17643, 5),
+                    syntax: 709,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StopRunning",
-                    syntax: &syntax::S26,
+                    name: s(46215, 11),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuppressionMatch",
-                    syntax: &syntax::S128,
+                    name: s(46226, 16),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -660,12 +660,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.",
+            path: s(46242, 46),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ScheduleNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(19764, 23)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -679,98 +679,98 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "ActionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(46288, 21),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Duration",
-                    syntax: &syntax::S176,
+                    name: s(222, 8),
+                    syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "End",
-                    syntax: &syntax::S708,
+                    name: s(46207, 3),
+                    syntax: 708,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecutionMode",
-                    syntax: &syntax::S710,
+                    name: s(46309, 13),
+                    syntax: 710,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastInvocation",
-                    syntax: &syntax::S10,
+                    name: s(46322, 14),
+                    syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Start",
-                    syntax: &syntax::S711,
+                    name: s(46210, 5),
+                    syntax: 711,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "State",
-                    syntax: &syntax::S712,
+                    name: s(17643, 5),
+                    syntax: 712,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Storage",
-                    syntax: &syntax::S620,
+                    name: s(46336, 7),
+                    syntax: 620,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuppressionTags",
-                    syntax: &syntax::S128,
+                    name: s(46343, 15),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Tags",
-                    syntax: &syntax::S128,
+                    name: s(46358, 4),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -779,12 +779,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}.",
+            path: s(46362, 57),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ActionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(46288, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -792,120 +792,120 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastFailedCompletion",
-                    syntax: &syntax::S10,
+                    name: s(46419, 20),
+                    syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastFailedMessage",
-                    syntax: &syntax::S3,
+                    name: s(46439, 17),
+                    syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastFailedStatusCode",
-                    syntax: &syntax::S255,
+                    name: s(46456, 20),
+                    syntax: 255,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastInvocation",
-                    syntax: &syntax::S10,
+                    name: s(46322, 14),
+                    syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastSuccessfulCompletion",
-                    syntax: &syntax::S10,
+                    name: s(46476, 24),
+                    syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastSuccessfulMessage",
-                    syntax: &syntax::S3,
+                    name: s(46500, 21),
+                    syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastSuccessfulStatusCode",
-                    syntax: &syntax::S255,
+                    name: s(46521, 24),
+                    syntax: 255,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6703, 21),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S0,
+                    name: s(2993, 5),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutputDestination",
-                    syntax: &syntax::S705,
+                    name: s(46545, 17),
+                    syntax: 705,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "State",
-                    syntax: &syntax::S712,
+                    name: s(17643, 5),
+                    syntax: 712,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Storage",
-                    syntax: &syntax::S620,
+                    name: s(46336, 7),
+                    syntax: 620,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuppressionTags",
-                    syntax: &syntax::S128,
+                    name: s(46343, 15),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Tags",
-                    syntax: &syntax::S128,
+                    name: s(46358, 4),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Task",
-                    syntax: &syntax::S713,
+                    name: s(46562, 4),
+                    syntax: 713,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -914,12 +914,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}.Option.{i}.",
+            path: s(46566, 68),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("OptionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(6703, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -933,45 +933,45 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S0,
+                    name: s(2993, 5),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S3,
+                    name: s(6002, 5),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -980,33 +980,33 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}.Stats.",
+            path: s(46634, 63),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Failures",
-                    syntax: &syntax::S515,
+                    name: s(46697, 8),
+                    syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Invocations",
-                    syntax: &syntax::S515,
+                    name: s(46705, 11),
+                    syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Overlaps",
-                    syntax: &syntax::S515,
+                    name: s(46716, 8),
+                    syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Suppressions",
-                    syntax: &syntax::S515,
+                    name: s(46724, 12),
+                    syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -1015,33 +1015,33 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Stats.",
+            path: s(46736, 52),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Failures",
-                    syntax: &syntax::S515,
+                    name: s(46697, 8),
+                    syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Invocations",
-                    syntax: &syntax::S515,
+                    name: s(46705, 11),
+                    syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Overlaps",
-                    syntax: &syntax::S515,
+                    name: s(46716, 8),
+                    syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Suppressions",
-                    syntax: &syntax::S515,
+                    name: s(46724, 12),
+                    syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -1050,12 +1050,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.Task.{i}.",
+            path: s(46788, 42),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TaskNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(45677, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1069,50 +1069,50 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6703, 21),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RegistryNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(46830, 23),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Tags",
-                    syntax: &syntax::S128,
+                    name: s(46358, 4),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1121,12 +1121,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.Task.{i}.Option.{i}.",
+            path: s(46853, 53),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("OptionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(6703, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1140,45 +1140,45 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S0,
+                    name: s(2993, 5),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S3,
+                    name: s(6002, 5),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1187,12 +1187,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.Task.{i}.Registry.{i}.",
+            path: s(46906, 55),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RegistryNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(46830, 23)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1206,38 +1206,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RegistryEntry",
-                    syntax: &syntax::S3,
+                    name: s(46961, 13),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Roles",
-                    syntax: &syntax::S714,
+                    name: s(46974, 5),
+                    syntax: 714,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1246,10 +1246,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.TaskCapability.{i}.",
+            path: s(46979, 52),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TaskCapabilityNumberOfEntries"),
+            num_entries_parameter: Some(s(45648, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Name"],
@@ -1257,20 +1257,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TaskCapabilityRegistryNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47031, 37),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S6,
+                    name: s(15985, 7),
+                    syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
@@ -1278,10 +1278,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.MeasurementAgent.{i}.TaskCapability.{i}.Registry.{i}.",
+            path: s(47068, 65),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TaskCapabilityRegistryNumberOfEntries"),
+            num_entries_parameter: Some(s(47031, 37)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["RegistryEntry"],
@@ -1289,14 +1289,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "RegistryEntry",
-                    syntax: &syntax::S3,
+                    name: s(46961, 13),
+                    syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Roles",
-                    syntax: &syntax::S714,
+                    name: s(46974, 5),
+                    syntax: 714,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
@@ -1304,39 +1304,39 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.Report.{i}.",
+            path: s(47133, 23),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ReportNumberOfEntries"),
+            num_entries_parameter: Some(s(45103, 21)),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "AgentIdentifier",
-                    syntax: &syntax::S382,
+                    name: s(47156, 15),
+                    syntax: 382,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GroupIdentifier",
-                    syntax: &syntax::S3,
+                    name: s(45537, 15),
+                    syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MeasurementPoint",
-                    syntax: &syntax::S6,
+                    name: s(45599, 16),
+                    syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportDate",
-                    syntax: &syntax::S10,
+                    name: s(47171, 10),
+                    syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResultNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9180, 21),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
@@ -1344,10 +1344,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.Report.{i}.Result.{i}.",
+            path: s(47181, 34),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ResultNumberOfEntries"),
+            num_entries_parameter: Some(s(9180, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ScheduleName", "ActionName", "StartTime"],
@@ -1355,74 +1355,74 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "ActionName",
-                    syntax: &syntax::S6,
+                    name: s(47215, 10),
+                    syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CycleNumber",
-                    syntax: &syntax::S715,
+                    name: s(47225, 11),
+                    syntax: 715,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndTime",
-                    syntax: &syntax::S10,
+                    name: s(20012, 7),
+                    syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EventTime",
-                    syntax: &syntax::S10,
+                    name: s(24359, 9),
+                    syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6703, 21),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResultConflictNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47236, 29),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResultReportTableNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47265, 32),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleName",
-                    syntax: &syntax::S6,
+                    name: s(47297, 12),
+                    syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartTime",
-                    syntax: &syntax::S10,
+                    name: s(20019, 9),
+                    syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S255,
+                    name: s(427, 6),
+                    syntax: 255,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Tags",
-                    syntax: &syntax::S128,
+                    name: s(46358, 4),
+                    syntax: 128,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TaskName",
-                    syntax: &syntax::S6,
+                    name: s(47309, 8),
+                    syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
@@ -1430,10 +1430,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.Report.{i}.Result.{i}.Conflict.{i}.",
+            path: s(47317, 47),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ResultConflictNumberOfEntries"),
+            num_entries_parameter: Some(s(47236, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ScheduleName", "ActionName", "TaskName"],
@@ -1441,20 +1441,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "ActionName",
-                    syntax: &syntax::S6,
+                    name: s(47215, 10),
+                    syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleName",
-                    syntax: &syntax::S6,
+                    name: s(47297, 12),
+                    syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TaskName",
-                    syntax: &syntax::S6,
+                    name: s(47309, 8),
+                    syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
@@ -1462,10 +1462,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.Report.{i}.Result.{i}.Option.{i}.",
+            path: s(47364, 45),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("OptionNumberOfEntries"),
+            num_entries_parameter: Some(s(6703, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Name"],
@@ -1473,20 +1473,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S255,
+                    name: s(876, 4),
+                    syntax: 255,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S0,
+                    name: s(2993, 5),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S3,
+                    name: s(6002, 5),
+                    syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
@@ -1494,27 +1494,27 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}.",
+            path: s(47409, 50),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ResultReportTableNumberOfEntries"),
+            num_entries_parameter: Some(s(47265, 32)),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "ColumnLabels",
-                    syntax: &syntax::S128,
+                    name: s(47459, 12),
+                    syntax: 128,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RegistryNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(46830, 23),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResultReportRowNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47471, 30),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
@@ -1522,10 +1522,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}.Registry.{i}.",
+            path: s(47501, 63),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RegistryNumberOfEntries"),
+            num_entries_parameter: Some(s(46830, 23)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["RegistryEntry"],
@@ -1533,14 +1533,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: "RegistryEntry",
-                    syntax: &syntax::S3,
+                    name: s(46961, 13),
+                    syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Roles",
-                    syntax: &syntax::S714,
+                    name: s(46974, 5),
+                    syntax: 714,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
@@ -1548,14 +1548,14 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}.ResultRow.{i}.",
+            path: s(47564, 64),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ResultReportRowNumberOfEntries"),
+            num_entries_parameter: Some(s(47471, 30)),
             version: v(2, 12, 0),
             parameters: &[Parameter {
-                name: "Values",
-                syntax: &syntax::S128,
+                name: s(44007, 6),
+                syntax: 128,
                 version: v(2, 12, 0),
                 ..PARAM
             }],

@@ -10,147 +10,147 @@ pub(crate) static GROUP: Group = Group {
     name: "LocalAgent",
     objects: &[
         Object {
-            path: "Device.LocalAgent.",
+            path: s(47628, 18),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "AdvertisedDeviceSubtypes",
-                    syntax: &syntax::S128,
+                    name: s(47646, 24),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CertificateNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47670, 26),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControllerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47696, 25),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndpointID",
-                    syntax: &syntax::S3,
+                    name: s(26665, 10),
+                    syntax: 3,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MTPNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47721, 18),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxSubscriptionChangeAdoptionTime",
-                    syntax: &syntax::S716,
+                    name: s(47739, 33),
+                    syntax: 716,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MonitorNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47772, 22),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47794, 22),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SoftwareVersion",
-                    syntax: &syntax::S31,
+                    name: s(15770, 15),
+                    syntax: 31,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SubscriptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47816, 27),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedFingerprintAlgorithms",
-                    syntax: &syntax::S717,
+                    name: s(47843, 30),
+                    syntax: 717,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedNumberOfSubscriptions",
-                    syntax: &syntax::S718,
+                    name: s(47873, 30),
+                    syntax: 718,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedProtocols",
-                    syntax: &syntax::S719,
+                    name: s(18588, 18),
+                    syntax: 719,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedThresholdOperator",
-                    syntax: &syntax::S720,
+                    name: s(47903, 26),
+                    syntax: 720,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ThresholdNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47929, 24),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpTime",
-                    syntax: &syntax::S28,
+                    name: s(15818, 6),
+                    syntax: 28,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "WatchdogNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47953, 23),
+                    syntax: 0,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "AddCertificate()",
+                name: s(47976, 16),
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: "Alias",
-                        syntax: &syntax::S24,
+                        name: s(789, 5),
+                        syntax: 24,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Certificate",
-                        syntax: &syntax::S118,
+                        name: s(35053, 11),
+                        syntax: 118,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
@@ -164,95 +164,95 @@ pub(crate) static GROUP: Group = Group {
             }],
             events: &[
                 Event {
-                    name: "Periodic!",
+                    name: s(47992, 9),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "TransferComplete!",
+                    name: s(48001, 17),
                     arguments: &[
                         Parameter {
-                            name: "Affected",
-                            syntax: &syntax::S721,
+                            name: s(48018, 8),
+                            syntax: 721,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "CheckSum",
-                            syntax: &syntax::S357,
+                            name: s(16132, 8),
+                            syntax: 357,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "CheckSumAlgorithm",
-                            syntax: &syntax::S722,
+                            name: s(16140, 17),
+                            syntax: 722,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Command",
-                            syntax: &syntax::S3,
+                            name: s(17633, 7),
+                            syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "CommandKey",
-                            syntax: &syntax::S721,
+                            name: s(501, 10),
+                            syntax: 721,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "CompleteTime",
-                            syntax: &syntax::S723,
+                            name: s(48026, 12),
+                            syntax: 723,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "FaultCode",
-                            syntax: &syntax::S724,
+                            name: s(48038, 9),
+                            syntax: 724,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "FaultString",
-                            syntax: &syntax::S725,
+                            name: s(48047, 11),
+                            syntax: 725,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Requestor",
-                            syntax: &syntax::S721,
+                            name: s(48058, 9),
+                            syntax: 721,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "StartTime",
-                            syntax: &syntax::S723,
+                            name: s(20019, 9),
+                            syntax: 723,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TransferType",
-                            syntax: &syntax::S726,
+                            name: s(48067, 12),
+                            syntax: 726,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TransferURL",
-                            syntax: &syntax::S5,
+                            name: s(48079, 11),
+                            syntax: 5,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -263,7 +263,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "WakeUp!",
+                    name: s(48090, 7),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 12, 0),
@@ -273,10 +273,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Certificate.{i}.",
+            path: s(48097, 34),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CertificateNumberOfEntries"),
+            num_entries_parameter: Some(s(47670, 26)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -291,31 +291,31 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Issuer",
-                    syntax: &syntax::S6,
+                    name: s(48131, 6),
+                    syntax: 6,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S31,
+                    name: s(15758, 12),
+                    syntax: 31,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -323,7 +323,7 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: "Delete()",
+                    name: s(48137, 8),
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -332,19 +332,19 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "GetFingerprint()",
+                    name: s(48145, 16),
                     is_async: false,
                     input: &[Parameter {
-                        name: "FingerprintAlgorithm",
-                        syntax: &syntax::S358,
+                        name: s(48161, 20),
+                        syntax: 358,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     }],
                     output: &[Parameter {
-                        name: "Fingerprint",
-                        syntax: &syntax::S727,
+                        name: s(48181, 11),
+                        syntax: 727,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -357,12 +357,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Controller.{i}.",
+            path: s(48192, 33),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ControllerNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(47696, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -377,125 +377,125 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssignedRole",
-                    syntax: &syntax::S728,
+                    name: s(48225, 12),
+                    syntax: 728,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BootParameterNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(48237, 28),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControllerCode",
-                    syntax: &syntax::S729,
+                    name: s(48265, 14),
+                    syntax: 729,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Credential",
-                    syntax: &syntax::S730,
+                    name: s(48279, 10),
+                    syntax: 730,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndpointID",
-                    syntax: &syntax::S399,
+                    name: s(26665, 10),
+                    syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InheritedRole",
-                    syntax: &syntax::S728,
+                    name: s(48289, 13),
+                    syntax: 728,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MTPNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47721, 18),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OnBoardingComplete",
-                    syntax: &syntax::S26,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "OnBoardingRestartTime",
-                    syntax: &syntax::S176,
+                    name: s(48302, 18),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeriodicNotifInterval",
-                    syntax: &syntax::S4,
+                    name: s(48320, 21),
+                    syntax: 176,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(48341, 21),
+                    syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeriodicNotifTime",
-                    syntax: &syntax::S10,
+                    name: s(48362, 17),
+                    syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProvisioningCode",
-                    syntax: &syntax::S66,
+                    name: s(15742, 16),
+                    syntax: 66,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USPNotifRetryIntervalMultiplier",
-                    syntax: &syntax::S113,
+                    name: s(48379, 31),
+                    syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USPNotifRetryMinimumWaitInterval",
-                    syntax: &syntax::S731,
+                    name: s(48410, 32),
+                    syntax: 731,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -504,19 +504,19 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: "AddMyCertificate()",
+                    name: s(48442, 18),
                     is_async: false,
                     input: &[
                         Parameter {
-                            name: "Alias",
-                            syntax: &syntax::S24,
+                            name: s(789, 5),
+                            syntax: 24,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Certificate",
-                            syntax: &syntax::S118,
+                            name: s(35053, 11),
+                            syntax: 118,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
@@ -529,7 +529,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SendOnBoardRequest()",
+                    name: s(48460, 20),
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -541,12 +541,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Controller.{i}.BootParameter.{i}.",
+            path: s(48480, 51),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("BootParameterNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(48237, 28)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -561,24 +561,24 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ParameterName",
-                    syntax: &syntax::S115,
+                    name: s(48531, 13),
+                    syntax: 115,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -588,83 +588,83 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Controller.{i}.E2ESession.",
+            path: s(48544, 44),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "CurrentRetryCount",
-                    syntax: &syntax::S0,
+                    name: s(48588, 17),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxRetransmitTries",
-                    syntax: &syntax::S732,
+                    name: s(48605, 18),
+                    syntax: 732,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxUSPRecordSize",
-                    syntax: &syntax::S733,
+                    name: s(48623, 16),
+                    syntax: 733,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PayloadSecurity",
-                    syntax: &syntax::S734,
+                    name: s(48639, 15),
+                    syntax: 734,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionExpiration",
-                    syntax: &syntax::S735,
+                    name: s(48654, 17),
+                    syntax: 735,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionMode",
-                    syntax: &syntax::S736,
+                    name: s(48671, 11),
+                    syntax: 736,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionRetryIntervalMultiplier",
-                    syntax: &syntax::S113,
+                    name: s(48682, 30),
+                    syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionRetryMinimumWaitInterval",
-                    syntax: &syntax::S731,
+                    name: s(48712, 31),
+                    syntax: 731,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S737,
+                    name: s(427, 6),
+                    syntax: 737,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -675,12 +675,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Controller.{i}.MTP.{i}.",
+            path: s(48743, 41),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MTPNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(47721, 18)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -695,32 +695,32 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S19,
+                    name: s(2993, 5),
+                    syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S738,
+                    name: s(2441, 8),
+                    syntax: 738,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -730,46 +730,46 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Controller.{i}.MTP.{i}.MQTT.",
+            path: s(48784, 46),
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "AgentMTPReference",
-                    syntax: &syntax::S739,
+                    name: s(48830, 17),
+                    syntax: 739,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PublishRetainNotify",
-                    syntax: &syntax::S26,
+                    name: s(48847, 19),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PublishRetainResponse",
-                    syntax: &syntax::S26,
+                    name: s(48866, 21),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Topic",
-                    syntax: &syntax::S118,
+                    name: s(48887, 5),
+                    syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USPServiceRef",
-                    syntax: &syntax::S740,
+                    name: s(48892, 13),
+                    syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -778,30 +778,30 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Controller.{i}.MTP.{i}.STOMP.",
+            path: s(48905, 47),
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Destination",
-                    syntax: &syntax::S399,
+                    name: s(48952, 11),
+                    syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reference",
-                    syntax: &syntax::S741,
+                    name: s(4291, 9),
+                    syntax: 741,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USPServiceRef",
-                    syntax: &syntax::S740,
+                    name: s(48892, 13),
+                    syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -810,21 +810,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Controller.{i}.MTP.{i}.UDS.",
+            path: s(48963, 45),
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "USPServiceRef",
-                    syntax: &syntax::S740,
+                    name: s(48892, 13),
+                    syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnixDomainSocketRef",
-                    syntax: &syntax::S742,
+                    name: s(49008, 19),
+                    syntax: 742,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
@@ -834,84 +834,84 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Controller.{i}.MTP.{i}.WebSocket.",
+            path: s(49027, 51),
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "CurrentRetryCount",
-                    syntax: &syntax::S0,
+                    name: s(48588, 17),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableEncryption",
-                    syntax: &syntax::S73,
+                    name: s(49078, 16),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S6,
+                    name: s(9747, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeepAliveInterval",
-                    syntax: &syntax::S4,
+                    name: s(49094, 17),
+                    syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Path",
-                    syntax: &syntax::S3,
+                    name: s(49111, 4),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S127,
+                    name: s(2531, 4),
+                    syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionRetryIntervalMultiplier",
-                    syntax: &syntax::S113,
+                    name: s(48682, 30),
+                    syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionRetryMinimumWaitInterval",
-                    syntax: &syntax::S731,
+                    name: s(48712, 31),
+                    syntax: 731,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USPServiceRef",
-                    syntax: &syntax::S740,
+                    name: s(48892, 13),
+                    syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -922,12 +922,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Controller.{i}.TransferCompletePolicy.",
+            path: s(49115, 56),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[Parameter {
-                name: "ResultTypeFilter",
-                syntax: &syntax::S743,
+                name: s(49171, 16),
+                syntax: 743,
                 access: Access::ReadWrite,
                 version: v(2, 12, 0),
                 protocols: Protocols::USP,
@@ -936,66 +936,66 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.ControllerTrust.",
+            path: s(49187, 34),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "BannedRole",
-                    syntax: &syntax::S744,
+                    name: s(49221, 10),
+                    syntax: 744,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChallengeNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(49231, 24),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CredentialNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(49255, 25),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RoleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(49280, 19),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SecuredRoles",
-                    syntax: &syntax::S728,
+                    name: s(49299, 12),
+                    syntax: 728,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TOFUAllowed",
-                    syntax: &syntax::S16,
+                    name: s(49311, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TOFUInactivityTimer",
-                    syntax: &syntax::S28,
+                    name: s(49322, 19),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UntrustedRole",
-                    syntax: &syntax::S745,
+                    name: s(49341, 13),
+                    syntax: 745,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -1004,20 +1004,20 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: "ChallengeResponse()",
+                    name: s(49354, 19),
                     is_async: false,
                     input: &[
                         Parameter {
-                            name: "ChallengeID",
-                            syntax: &syntax::S3,
+                            name: s(49373, 11),
+                            syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Value",
-                            syntax: &syntax::S352,
+                            name: s(6002, 5),
+                            syntax: 352,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
@@ -1030,20 +1030,20 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "RequestChallenge()",
+                    name: s(49384, 18),
                     is_async: false,
                     input: &[
                         Parameter {
-                            name: "ChallengeRef",
-                            syntax: &syntax::S746,
+                            name: s(49402, 12),
+                            syntax: 746,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RequestExpiration",
-                            syntax: &syntax::S707,
+                            name: s(49414, 17),
+                            syntax: 707,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -1051,29 +1051,29 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "ChallengeID",
-                            syntax: &syntax::S3,
+                            name: s(49373, 11),
+                            syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Instruction",
-                            syntax: &syntax::S352,
+                            name: s(49431, 11),
+                            syntax: 352,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "InstructionType",
-                            syntax: &syntax::S3,
+                            name: s(49442, 15),
+                            syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ValueType",
-                            syntax: &syntax::S3,
+                            name: s(49457, 9),
+                            syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -1087,12 +1087,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.ControllerTrust.Challenge.{i}.",
+            path: s(49466, 48),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ChallengeNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(49231, 24)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -1101,88 +1101,88 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S3,
+                    name: s(15461, 11),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Instruction",
-                    syntax: &syntax::S352,
+                    name: s(49431, 11),
+                    syntax: 352,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InstructionType",
-                    syntax: &syntax::S747,
+                    name: s(49442, 15),
+                    syntax: 747,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LockoutPeriod",
-                    syntax: &syntax::S748,
+                    name: s(49514, 13),
+                    syntax: 748,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Retries",
-                    syntax: &syntax::S0,
+                    name: s(49527, 7),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Role",
-                    syntax: &syntax::S728,
+                    name: s(34343, 4),
+                    syntax: 728,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S749,
+                    name: s(2207, 4),
+                    syntax: 749,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S750,
+                    name: s(6002, 5),
+                    syntax: 750,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ValueType",
-                    syntax: &syntax::S751,
+                    name: s(49457, 9),
+                    syntax: 751,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -1192,12 +1192,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.ControllerTrust.Credential.{i}.",
+            path: s(49534, 49),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CredentialNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(49255, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1212,40 +1212,40 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowedUses",
-                    syntax: &syntax::S752,
+                    name: s(49583, 11),
+                    syntax: 752,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Credential",
-                    syntax: &syntax::S753,
+                    name: s(48279, 10),
+                    syntax: 753,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Role",
-                    syntax: &syntax::S728,
+                    name: s(34343, 4),
+                    syntax: 728,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -1255,12 +1255,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.ControllerTrust.Role.{i}.",
+            path: s(49594, 43),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RoleNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(49280, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1275,32 +1275,32 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S3,
+                    name: s(876, 4),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PermissionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(49637, 25),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -1309,12 +1309,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.ControllerTrust.Role.{i}.Permission.{i}.",
+            path: s(49662, 58),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PermissionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(49637, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1329,64 +1329,64 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CommandEvent",
-                    syntax: &syntax::S754,
+                    name: s(49720, 12),
+                    syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InstantiatedObj",
-                    syntax: &syntax::S754,
+                    name: s(49732, 15),
+                    syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Obj",
-                    syntax: &syntax::S754,
+                    name: s(49747, 3),
+                    syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S227,
+                    name: s(2993, 5),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Param",
-                    syntax: &syntax::S754,
+                    name: s(49750, 5),
+                    syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Targets",
-                    syntax: &syntax::S398,
+                    name: s(49755, 7),
+                    syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -1396,12 +1396,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.MTP.{i}.",
+            path: s(49762, 26),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MTPNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(47721, 18)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -1410,40 +1410,40 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableMDNS",
-                    syntax: &syntax::S73,
+                    name: s(49788, 10),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S755,
+                    name: s(2441, 8),
+                    syntax: 755,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S756,
+                    name: s(427, 6),
+                    syntax: 756,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -1452,38 +1452,38 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.MTP.{i}.MQTT.",
+            path: s(49798, 31),
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "PublishQoS",
-                    syntax: &syntax::S117,
+                    name: s(4389, 10),
+                    syntax: 117,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reference",
-                    syntax: &syntax::S119,
+                    name: s(4291, 9),
+                    syntax: 119,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResponseTopicConfigured",
-                    syntax: &syntax::S118,
+                    name: s(49829, 23),
+                    syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResponseTopicDiscovered",
-                    syntax: &syntax::S118,
+                    name: s(49852, 23),
+                    syntax: 118,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -1492,29 +1492,29 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.MTP.{i}.STOMP.",
+            path: s(49875, 32),
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Destination",
-                    syntax: &syntax::S399,
+                    name: s(48952, 11),
+                    syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestinationFromServer",
-                    syntax: &syntax::S399,
+                    name: s(49907, 21),
+                    syntax: 399,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reference",
-                    syntax: &syntax::S741,
+                    name: s(4291, 9),
+                    syntax: 741,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -1524,13 +1524,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.MTP.{i}.UDS.",
+            path: s(49928, 30),
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
             parameters: &[Parameter {
-                name: "UnixDomainSocketRef",
-                syntax: &syntax::S742,
+                name: s(49008, 19),
+                syntax: 742,
                 access: Access::ReadWrite,
                 version: v(2, 16, 0),
                 protocols: Protocols::USP,
@@ -1539,46 +1539,46 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.MTP.{i}.WebSocket.",
+            path: s(49958, 36),
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "EnableEncryption",
-                    syntax: &syntax::S73,
+                    name: s(49078, 16),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interfaces",
-                    syntax: &syntax::S229,
+                    name: s(49994, 10),
+                    syntax: 229,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeepAliveInterval",
-                    syntax: &syntax::S757,
+                    name: s(49094, 17),
+                    syntax: 757,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Path",
-                    syntax: &syntax::S3,
+                    name: s(49111, 4),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S758,
+                    name: s(2531, 4),
+                    syntax: 758,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -1588,12 +1588,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Monitor.{i}.",
+            path: s(50004, 30),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MonitorNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(47772, 22)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -1602,39 +1602,39 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Controller",
-                    syntax: &syntax::S94,
+                    name: s(3685, 10),
+                    syntax: 94,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interval",
-                    syntax: &syntax::S578,
+                    name: s(45439, 8),
+                    syntax: 578,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReferenceList",
-                    syntax: &syntax::S714,
+                    name: s(50034, 13),
+                    syntax: 714,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
@@ -1642,39 +1642,39 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             events: &[Event {
-                name: "OnChange!",
+                name: s(50047, 9),
                 arguments: &[
                     Parameter {
-                        name: "ChangeSet.{i}.ObjectPath",
-                        syntax: &syntax::S6,
+                        name: s(50056, 24),
+                        syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ChangeSet.{i}.Parameter.{i}.ChangeTime",
-                        syntax: &syntax::S10,
+                        name: s(50080, 38),
+                        syntax: 10,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ChangeSet.{i}.Parameter.{i}.Name",
-                        syntax: &syntax::S6,
+                        name: s(50118, 32),
+                        syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ChangeSet.{i}.Parameter.{i}.OldValue",
-                        syntax: &syntax::S6,
+                        name: s(50150, 36),
+                        syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ChangeSet.{i}.Parameter.{i}.Value",
-                        syntax: &syntax::S6,
+                        name: s(50186, 33),
+                        syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1687,10 +1687,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Request.{i}.",
+            path: s(50219, 30),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RequestNumberOfEntries"),
+            num_entries_parameter: Some(s(47794, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1705,44 +1705,44 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Command",
-                    syntax: &syntax::S3,
+                    name: s(17633, 7),
+                    syntax: 3,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CommandKey",
-                    syntax: &syntax::S3,
+                    name: s(501, 10),
+                    syntax: 3,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Originator",
-                    syntax: &syntax::S3,
+                    name: s(50249, 10),
+                    syntax: 3,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S759,
+                    name: s(427, 6),
+                    syntax: 759,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Cancel()",
+                name: s(50259, 8),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -1753,12 +1753,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Subscription.{i}.",
+            path: s(50267, 35),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SubscriptionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(47816, 27)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1773,102 +1773,102 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CreationDate",
-                    syntax: &syntax::S10,
+                    name: s(24790, 12),
+                    syntax: 10,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ID",
-                    syntax: &syntax::S760,
+                    name: s(10211, 2),
+                    syntax: 760,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NotifExpiration",
-                    syntax: &syntax::S176,
+                    name: s(50302, 15),
+                    syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NotifRetry",
-                    syntax: &syntax::S26,
+                    name: s(50317, 10),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NotifType",
-                    syntax: &syntax::S761,
+                    name: s(50327, 9),
+                    syntax: 761,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Persistent",
-                    syntax: &syntax::S26,
+                    name: s(18341, 10),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Recipient",
-                    syntax: &syntax::S94,
+                    name: s(50336, 9),
+                    syntax: 94,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReferenceList",
-                    syntax: &syntax::S714,
+                    name: s(50034, 13),
+                    syntax: 714,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeToLive",
-                    syntax: &syntax::S176,
+                    name: s(9767, 10),
+                    syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TriggerAction",
-                    syntax: &syntax::S762,
+                    name: s(50345, 13),
+                    syntax: 762,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TriggerConfigSettings",
-                    syntax: &syntax::S763,
+                    name: s(50358, 21),
+                    syntax: 763,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
@@ -1878,12 +1878,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Threshold.{i}.",
+            path: s(50379, 32),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ThresholdNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(47929, 24)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -1892,63 +1892,63 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Controller",
-                    syntax: &syntax::S94,
+                    name: s(3685, 10),
+                    syntax: 94,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperatingMode",
-                    syntax: &syntax::S764,
+                    name: s(50411, 13),
+                    syntax: 764,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReferencePath",
-                    syntax: &syntax::S3,
+                    name: s(50424, 13),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ThresholdOperator",
-                    syntax: &syntax::S765,
+                    name: s(50437, 17),
+                    syntax: 765,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ThresholdParam",
-                    syntax: &syntax::S3,
+                    name: s(50454, 14),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ThresholdValue",
-                    syntax: &syntax::S3,
+                    name: s(50468, 14),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
@@ -1956,18 +1956,18 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             events: &[Event {
-                name: "Triggered!",
+                name: s(50482, 10),
                 arguments: &[
                     Parameter {
-                        name: "ParamPath",
-                        syntax: &syntax::S3,
+                        name: s(50492, 9),
+                        syntax: 3,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ParamValue",
-                        syntax: &syntax::S3,
+                        name: s(50501, 10),
+                        syntax: 3,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1980,12 +1980,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.LocalAgent.Watchdog.{i}.",
+            path: s(50511, 31),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("WatchdogNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(47953, 23)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -1994,70 +1994,70 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Controller",
-                    syntax: &syntax::S94,
+                    name: s(3685, 10),
+                    syntax: 94,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reference",
-                    syntax: &syntax::S3,
+                    name: s(4291, 9),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReloadTimerValue",
-                    syntax: &syntax::S28,
+                    name: s(50542, 16),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemainingTimerValue",
-                    syntax: &syntax::S28,
+                    name: s(50558, 19),
+                    syntax: 28,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverityIndication",
-                    syntax: &syntax::S766,
+                    name: s(50577, 18),
+                    syntax: 766,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S767,
+                    name: s(427, 6),
+                    syntax: 767,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -2066,25 +2066,25 @@ pub(crate) static GROUP: Group = Group {
                 protocols: Protocols::USP,
             }],
             events: &[Event {
-                name: "Watchdog!",
+                name: s(50595, 9),
                 arguments: &[
                     Parameter {
-                        name: "Reference",
-                        syntax: &syntax::S3,
+                        name: s(4291, 9),
+                        syntax: 3,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ReloadTimerValue",
-                        syntax: &syntax::S28,
+                        name: s(50542, 16),
+                        syntax: 28,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "SeverityIndication",
-                        syntax: &syntax::S3,
+                        name: s(50577, 18),
+                        syntax: 3,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM

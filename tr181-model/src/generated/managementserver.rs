@@ -10,368 +10,368 @@ pub(crate) static GROUP: Group = Group {
     name: "ManagementServer",
     objects: &[
         Object {
-            path: "Device.ManagementServer.",
+            path: s(52306, 24),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "AliasBasedAddressing",
-                    syntax: &syntax::S16,
+                    name: s(52330, 20),
+                    syntax: 16,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     forced_inform: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoCreateInstances",
-                    syntax: &syntax::S262,
+                    name: s(52350, 19),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CWMPRetryIntervalMultiplier",
-                    syntax: &syntax::S801,
+                    name: s(52369, 27),
+                    syntax: 801,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CWMPRetryMinimumWaitInterval",
-                    syntax: &syntax::S802,
+                    name: s(52396, 28),
+                    syntax: 802,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnReqAllowedJabberIDs",
-                    syntax: &syntax::S803,
+                    name: s(52424, 23),
+                    syntax: 803,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnReqJabberID",
-                    syntax: &syntax::S3,
+                    name: s(52447, 15),
+                    syntax: 3,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::ForceDefaultEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnReqXMPPConnection",
-                    syntax: &syntax::S804,
+                    name: s(52462, 21),
+                    syntax: 804,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectionRequestPassword",
-                    syntax: &syntax::S805,
+                    name: s(52483, 25),
+                    syntax: 805,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectionRequestURL",
-                    syntax: &syntax::S5,
+                    name: s(52508, 20),
+                    syntax: 5,
                     protocols: Protocols::CWMP,
                     forced_inform: true,
                     active_notify: ActiveNotify::ForceDefaultEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectionRequestUsername",
-                    syntax: &syntax::S6,
+                    name: s(52528, 25),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultActiveNotificationThrottle",
-                    syntax: &syntax::S28,
+                    name: s(52553, 33),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DelayReboot",
-                    syntax: &syntax::S194,
+                    name: s(52586, 11),
+                    syntax: 194,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownloadProgressURL",
-                    syntax: &syntax::S5,
+                    name: s(52597, 19),
+                    syntax: 5,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EmbeddedDeviceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(52616, 29),
+                    syntax: 0,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableCWMP",
-                    syntax: &syntax::S120,
+                    name: s(4501, 10),
+                    syntax: 120,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HTTPCompression",
-                    syntax: &syntax::S806,
+                    name: s(52645, 15),
+                    syntax: 806,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HTTPCompressionSupported",
-                    syntax: &syntax::S110,
+                    name: s(52660, 24),
+                    syntax: 110,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HTTPConnectionRequestEnable",
-                    syntax: &syntax::S120,
+                    name: s(52684, 27),
+                    syntax: 120,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InformParameterNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(52711, 30),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InstanceMode",
-                    syntax: &syntax::S807,
+                    name: s(52741, 12),
+                    syntax: 807,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InstanceWildcardsSupported",
-                    syntax: &syntax::S16,
+                    name: s(52753, 26),
+                    syntax: 16,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "KickURL",
-                    syntax: &syntax::S5,
+                    name: s(52779, 7),
+                    syntax: 5,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LightweightNotificationProtocolsSupported",
-                    syntax: &syntax::S808,
+                    name: s(52786, 41),
+                    syntax: 808,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LightweightNotificationProtocolsUsed",
-                    syntax: &syntax::S809,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "LightweightNotificationTriggerInterval",
-                    syntax: &syntax::S810,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "LightweightNotificationTriggerTime",
-                    syntax: &syntax::S10,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "ManageableDeviceNotificationLimit",
-                    syntax: &syntax::S0,
+                    name: s(52827, 36),
+                    syntax: 809,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManageableDeviceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(52863, 38),
+                    syntax: 810,
+                    access: Access::ReadWrite,
+                    version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NATDetected",
-                    syntax: &syntax::S16,
+                    name: s(52901, 34),
+                    syntax: 10,
+                    access: Access::ReadWrite,
+                    version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ParameterKey",
-                    syntax: &syntax::S335,
+                    name: s(52935, 33),
+                    syntax: 0,
+                    access: Access::ReadWrite,
+                    version: v(2, 7, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(52968, 31),
+                    syntax: 0,
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(42314, 11),
+                    syntax: 16,
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(52999, 12),
+                    syntax: 335,
                     protocols: Protocols::CWMP,
                     forced_inform: true,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S805,
+                    name: s(282, 8),
+                    syntax: 805,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeriodicInformEnable",
-                    syntax: &syntax::S16,
+                    name: s(53011, 20),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeriodicInformInterval",
-                    syntax: &syntax::S4,
+                    name: s(53031, 22),
+                    syntax: 4,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeriodicInformTime",
-                    syntax: &syntax::S10,
+                    name: s(53053, 18),
+                    syntax: 10,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STUNEnable",
-                    syntax: &syntax::S16,
+                    name: s(53071, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STUNMaximumKeepAlivePeriod",
-                    syntax: &syntax::S194,
+                    name: s(53081, 26),
+                    syntax: 194,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STUNMinimumKeepAlivePeriod",
-                    syntax: &syntax::S28,
+                    name: s(53107, 26),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STUNPassword",
-                    syntax: &syntax::S805,
+                    name: s(53133, 12),
+                    syntax: 805,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STUNServerAddress",
-                    syntax: &syntax::S6,
+                    name: s(53145, 17),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STUNServerPort",
-                    syntax: &syntax::S51,
+                    name: s(53162, 14),
+                    syntax: 51,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STUNUsername",
-                    syntax: &syntax::S6,
+                    name: s(53176, 12),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleReboot",
-                    syntax: &syntax::S10,
+                    name: s(53188, 14),
+                    syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedConnReqMethods",
-                    syntax: &syntax::S811,
+                    name: s(53202, 23),
+                    syntax: 811,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UDPConnectionRequestAddress",
-                    syntax: &syntax::S6,
+                    name: s(53225, 27),
+                    syntax: 6,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UDPLightweightNotificationHost",
-                    syntax: &syntax::S6,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "UDPLightweightNotificationPort",
-                    syntax: &syntax::S0,
+                    name: s(53252, 30),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "URL",
-                    syntax: &syntax::S5,
+                    name: s(53282, 30),
+                    syntax: 0,
+                    access: Access::ReadWrite,
+                    version: v(2, 7, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(4218, 3),
+                    syntax: 5,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpgradesManaged",
-                    syntax: &syntax::S16,
+                    name: s(53312, 15),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S6,
+                    name: s(290, 8),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VirtualDeviceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(53327, 28),
+                    syntax: 0,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -380,33 +380,33 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ManagementServer.AutonomousTransferCompletePolicy.",
+            path: s(53355, 57),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FileTypeFilter",
-                    syntax: &syntax::S812,
+                    name: s(53412, 14),
+                    syntax: 812,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResultTypeFilter",
-                    syntax: &syntax::S743,
+                    name: s(49171, 16),
+                    syntax: 743,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransferTypeFilter",
-                    syntax: &syntax::S813,
+                    name: s(53426, 18),
+                    syntax: 813,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -415,37 +415,37 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ManagementServer.DUStateChangeComplPolicy.",
+            path: s(53444, 49),
             version: v(2, 1, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FaultCodeFilter",
-                    syntax: &syntax::S814,
+                    name: s(53493, 15),
+                    syntax: 814,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperationTypeFilter",
-                    syntax: &syntax::S815,
+                    name: s(53508, 19),
+                    syntax: 815,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResultTypeFilter",
-                    syntax: &syntax::S743,
+                    name: s(49171, 16),
+                    syntax: 743,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
@@ -455,30 +455,30 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ManagementServer.DownloadAvailability.",
+            path: s(53527, 45),
             protocols: Protocols::CWMP,
             ..OBJECT
         },
         Object {
-            path: "Device.ManagementServer.DownloadAvailability.Announcement.",
+            path: s(53572, 58),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "GroupNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(53630, 20),
+                    syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
@@ -486,12 +486,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ManagementServer.DownloadAvailability.Announcement.Group.{i}.",
+            path: s(53650, 68),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("GroupNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(53630, 20)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -505,29 +505,29 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S47,
+                    name: s(427, 6),
+                    syntax: 47,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "URL",
-                    syntax: &syntax::S5,
+                    name: s(4218, 3),
+                    syntax: 5,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -536,25 +536,25 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ManagementServer.DownloadAvailability.Query.",
+            path: s(53718, 51),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "URL",
-                    syntax: &syntax::S5,
+                    name: s(4218, 3),
+                    syntax: 5,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -563,10 +563,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ManagementServer.EmbeddedDevice.{i}.",
+            path: s(53769, 43),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("EmbeddedDeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(52616, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ControllerID", "ProxiedDeviceID"],
@@ -575,85 +575,85 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "CommandProcessed",
-                    syntax: &syntax::S816,
+                    name: s(53812, 16),
+                    syntax: 816,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CommandProcessingErrMsg",
-                    syntax: &syntax::S13,
+                    name: s(53828, 23),
+                    syntax: 13,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControllerID",
-                    syntax: &syntax::S6,
+                    name: s(53851, 12),
+                    syntax: 6,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscoveryProtocol",
-                    syntax: &syntax::S817,
+                    name: s(53863, 17),
+                    syntax: 817,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscoveryProtocolReference",
-                    syntax: &syntax::S465,
+                    name: s(53880, 26),
+                    syntax: 465,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S818,
+                    name: s(9747, 4),
+                    syntax: 818,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastSyncTime",
-                    syntax: &syntax::S10,
+                    name: s(53906, 12),
+                    syntax: 10,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProxiedDeviceID",
-                    syntax: &syntax::S6,
+                    name: s(53918, 15),
+                    syntax: 6,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProxyProtocol",
-                    syntax: &syntax::S380,
+                    name: s(17722, 13),
+                    syntax: 380,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProxyProtocolReference",
-                    syntax: &syntax::S694,
+                    name: s(53933, 22),
+                    syntax: 694,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reference",
-                    syntax: &syntax::S694,
+                    name: s(4291, 9),
+                    syntax: 694,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedDataModel",
-                    syntax: &syntax::S819,
+                    name: s(53955, 18),
+                    syntax: 819,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -662,29 +662,29 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ManagementServer.HeartbeatPolicy.",
+            path: s(53973, 40),
             version: v(2, 12, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InitiationTime",
-                    syntax: &syntax::S10,
+                    name: s(54013, 14),
+                    syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportingInterval",
-                    syntax: &syntax::S820,
+                    name: s(3815, 17),
+                    syntax: 820,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
@@ -694,12 +694,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ManagementServer.InformParameter.{i}.",
+            path: s(54027, 44),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InformParameterNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(52711, 30)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -714,32 +714,32 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EventList",
-                    syntax: &syntax::S398,
+                    name: s(54071, 9),
+                    syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ParameterName",
-                    syntax: &syntax::S115,
+                    name: s(48531, 13),
+                    syntax: 115,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
@@ -749,10 +749,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ManagementServer.ManageableDevice.{i}.",
+            path: s(54080, 45),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ManageableDeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(52968, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ManufacturerOUI", "SerialNumber", "ProductClass"],
@@ -760,28 +760,28 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S821,
+                    name: s(9747, 4),
+                    syntax: 821,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManufacturerOUI",
-                    syntax: &syntax::S349,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "ProductClass",
-                    syntax: &syntax::S31,
+                    name: s(15638, 15),
+                    syntax: 349,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S31,
+                    name: s(15730, 12),
+                    syntax: 31,
+                    protocols: Protocols::CWMP,
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(15758, 12),
+                    syntax: 31,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -790,68 +790,68 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ManagementServer.StandbyPolicy.",
+            path: s(54125, 38),
             version: v(2, 7, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "CRAwarenessRequested",
-                    syntax: &syntax::S262,
+                    name: s(54163, 20),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CRUnawarenessMaxDuration",
-                    syntax: &syntax::S822,
+                    name: s(54183, 24),
+                    syntax: 822,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxMissedPeriodic",
-                    syntax: &syntax::S823,
+                    name: s(54207, 17),
+                    syntax: 823,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NetworkAwarenessCapable",
-                    syntax: &syntax::S16,
+                    name: s(54224, 23),
+                    syntax: 16,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NotifyMissedScheduled",
-                    syntax: &syntax::S262,
+                    name: s(54247, 21),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeriodicAwarenessRequested",
-                    syntax: &syntax::S262,
+                    name: s(54268, 26),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduledAwarenessRequested",
-                    syntax: &syntax::S16,
+                    name: s(54294, 27),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SelfTimerCapable",
-                    syntax: &syntax::S16,
+                    name: s(54321, 16),
+                    syntax: 16,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -860,10 +860,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ManagementServer.VirtualDevice.{i}.",
+            path: s(54337, 42),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("VirtualDeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(53327, 28)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ManufacturerOUI", "ProductClass", "SerialNumber"],
@@ -872,57 +872,57 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "DiscoveryProtocol",
-                    syntax: &syntax::S817,
+                    name: s(53863, 17),
+                    syntax: 817,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscoveryProtocolReference",
-                    syntax: &syntax::S465,
+                    name: s(53880, 26),
+                    syntax: 465,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S818,
+                    name: s(9747, 4),
+                    syntax: 818,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManufacturerOUI",
-                    syntax: &syntax::S349,
+                    name: s(15638, 15),
+                    syntax: 349,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProductClass",
-                    syntax: &syntax::S31,
+                    name: s(15730, 12),
+                    syntax: 31,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProxyProtocol",
-                    syntax: &syntax::S380,
+                    name: s(17722, 13),
+                    syntax: 380,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProxyProtocolReference",
-                    syntax: &syntax::S694,
+                    name: s(53933, 22),
+                    syntax: 694,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S31,
+                    name: s(15758, 12),
+                    syntax: 31,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM

@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "MAP",
     objects: &[
         Object {
-            path: "Device.MAP.",
+            path: s(50683, 11),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "DomainNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(50694, 21),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -30,12 +30,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MAP.Domain.{i}.",
+            path: s(50715, 22),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DomainNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(50694, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -49,71 +49,71 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BRIPv6Prefix",
-                    syntax: &syntax::S217,
+                    name: s(50737, 12),
+                    syntax: 217,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPMarkPolicy",
-                    syntax: &syntax::S481,
+                    name: s(26186, 14),
+                    syntax: 481,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6Prefix",
-                    syntax: &syntax::S768,
+                    name: s(50749, 10),
+                    syntax: 768,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RuleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24721, 19),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S769,
+                    name: s(427, 6),
+                    syntax: 769,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransportMode",
-                    syntax: &syntax::S770,
+                    name: s(50759, 13),
+                    syntax: 770,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "WANInterface",
-                    syntax: &syntax::S667,
+                    name: s(50772, 12),
+                    syntax: 667,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -122,12 +122,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MAP.Domain.{i}.Interface.",
+            path: s(50784, 32),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     status: Status::Deprecated,
                     version: v(2, 8, 0),
@@ -135,8 +135,8 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     status: Status::Deprecated,
                     version: v(2, 8, 0),
@@ -144,35 +144,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S30,
+                    name: s(865, 11),
+                    syntax: 30,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S32,
+                    name: s(427, 6),
+                    syntax: 32,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -180,125 +180,125 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MAP.Domain.{i}.Interface.Stats.",
+            path: s(50816, 38),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -309,12 +309,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MAP.Domain.{i}.Rule.{i}.",
+            path: s(50854, 31),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RuleNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(24721, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -332,93 +332,93 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EABitsLength",
-                    syntax: &syntax::S771,
+                    name: s(50885, 12),
+                    syntax: 771,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4Prefix",
-                    syntax: &syntax::S772,
+                    name: s(50897, 10),
+                    syntax: 772,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6Prefix",
-                    syntax: &syntax::S773,
+                    name: s(50749, 10),
+                    syntax: 773,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IncludeSystemPorts",
-                    syntax: &syntax::S26,
+                    name: s(50907, 18),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsFMR",
-                    syntax: &syntax::S26,
+                    name: s(50925, 5),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S774,
+                    name: s(9863, 6),
+                    syntax: 774,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PSID",
-                    syntax: &syntax::S775,
+                    name: s(50930, 4),
+                    syntax: 775,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PSIDLength",
-                    syntax: &syntax::S776,
+                    name: s(50934, 10),
+                    syntax: 776,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PSIDOffset",
-                    syntax: &syntax::S777,
+                    name: s(50944, 10),
+                    syntax: 777,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S47,
+                    name: s(427, 6),
+                    syntax: 47,
                     version: v(2, 8, 0),
                     ..PARAM
                 },

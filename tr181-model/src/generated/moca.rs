@@ -10,19 +10,19 @@ pub(crate) static GROUP: Group = Group {
     name: "MoCA",
     objects: &[
         Object {
-            path: "Device.MoCA.",
+            path: s(54379, 12),
             parameters: &[Parameter {
-                name: "InterfaceNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(4585, 24),
+                syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.MoCA.Interface.{i}.",
+            path: s(54391, 26),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceNumberOfEntries"),
+            num_entries_parameter: Some(s(4585, 24)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -35,1011 +35,1011 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "AbovePhyThresholdTrap",
-                    syntax: &syntax::S0,
+                    name: s(54417, 21),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AccessControlEnable",
-                    syntax: &syntax::S262,
+                    name: s(54438, 19),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AccessControlNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(32097, 28),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AeNumber",
-                    syntax: &syntax::S0,
+                    name: s(54457, 8),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AggregationSize",
-                    syntax: &syntax::S0,
+                    name: s(54465, 15),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedDeviceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(28361, 31),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AvbSupport",
-                    syntax: &syntax::S16,
+                    name: s(54480, 10),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackupNC",
-                    syntax: &syntax::S824,
+                    name: s(54490, 8),
+                    syntax: 824,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Band",
-                    syntax: &syntax::S825,
+                    name: s(54498, 4),
+                    syntax: 825,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BeaconPowerDistributed",
-                    syntax: &syntax::S826,
+                    name: s(54502, 22),
+                    syntax: 826,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BeaconPowerLimit",
-                    syntax: &syntax::S827,
+                    name: s(54524, 16),
+                    syntax: 827,
                     access: Access::ReadWrite,
                     status: Status::Obsoleted,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BeaconPowerLocal",
-                    syntax: &syntax::S828,
+                    name: s(54540, 16),
+                    syntax: 828,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BeaconPowerMePie",
-                    syntax: &syntax::S336,
+                    name: s(54556, 16),
+                    syntax: 336,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BeaconPowerMePieSend",
-                    syntax: &syntax::S16,
+                    name: s(54572, 20),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BeaconPowerNetConfig",
-                    syntax: &syntax::S16,
+                    name: s(54592, 20),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BelowPhyThresholdTrap",
-                    syntax: &syntax::S0,
+                    name: s(54612, 21),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BridgeNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1692, 21),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectedNodesChangeTrap",
-                    syntax: &syntax::S0,
+                    name: s(54633, 24),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectedNodesChangeTrapEn",
-                    syntax: &syntax::S262,
+                    name: s(54657, 26),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectedNodesDropReason",
-                    syntax: &syntax::S357,
+                    name: s(54683, 24),
+                    syntax: 357,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectedNodesInfo",
-                    syntax: &syntax::S829,
+                    name: s(54707, 18),
+                    syntax: 829,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentOperFreq",
-                    syntax: &syntax::S0,
+                    name: s(54725, 15),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentVersion",
-                    syntax: &syntax::S830,
+                    name: s(54740, 14),
+                    syntax: 830,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S120,
+                    name: s(780, 6),
+                    syntax: 120,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnhancedPassword",
-                    syntax: &syntax::S831,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "FirmwareVersion",
-                    syntax: &syntax::S31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "FirstOffset",
-                    syntax: &syntax::S832,
+                    name: s(54754, 16),
+                    syntax: 831,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FreqCapabilityMask",
-                    syntax: &syntax::S833,
+                    name: s(10540, 15),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FreqCurrentMask",
-                    syntax: &syntax::S833,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "FreqCurrentMaskSetting",
-                    syntax: &syntax::S833,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "HandoffToLowerVersionEnable",
-                    syntax: &syntax::S262,
+                    name: s(54770, 11),
+                    syntax: 832,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighestVersion",
-                    syntax: &syntax::S830,
+                    name: s(54781, 18),
+                    syntax: 833,
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeyPassphrase",
-                    syntax: &syntax::S834,
+                    name: s(54799, 15),
+                    syntax: 833,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(54814, 22),
+                    syntax: 833,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(54836, 27),
+                    syntax: 262,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(54863, 14),
+                    syntax: 830,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(54877, 13),
+                    syntax: 834,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(847, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastOperFreq",
-                    syntax: &syntax::S0,
+                    name: s(54890, 12),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastOperFreqUpdateEnable",
-                    syntax: &syntax::S16,
+                    name: s(54902, 24),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkDownCount",
-                    syntax: &syntax::S259,
+                    name: s(54926, 13),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkFailureTrap",
-                    syntax: &syntax::S0,
+                    name: s(54939, 15),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkState",
-                    syntax: &syntax::S688,
+                    name: s(54954, 9),
+                    syntax: 688,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LmoNodeID",
-                    syntax: &syntax::S824,
+                    name: s(54963, 9),
+                    syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LmoStatusTrap",
-                    syntax: &syntax::S0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "LmoTrapEnable",
-                    syntax: &syntax::S262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MaxBitRate",
-                    syntax: &syntax::S243,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MaxEgressBW",
-                    syntax: &syntax::S835,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MaxIngressBW",
-                    syntax: &syntax::S835,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MaxNodes",
-                    syntax: &syntax::S16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MeshNumberOfEntries",
-                    syntax: &syntax::S0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MeshScModNumberOfEntries",
-                    syntax: &syntax::S0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MgntEntityNetIePayloadRespTimeout",
-                    syntax: &syntax::S836,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MgntEntityNetIePayloadRx",
-                    syntax: &syntax::S837,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MgntEntityNetIePayloadTx",
-                    syntax: &syntax::S837,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MgntEntityNetwIePayloadRecTrap",
-                    syntax: &syntax::S0,
+                    name: s(54972, 13),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MgntEntityNetwIePayloadRecTrapEn",
-                    syntax: &syntax::S262,
+                    name: s(54985, 13),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Moca25PhyCapable",
-                    syntax: &syntax::S16,
+                    name: s(865, 11),
+                    syntax: 133,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(10555, 10),
+                    syntax: 188,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(10116, 10),
+                    syntax: 243,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(54998, 11),
+                    syntax: 835,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55009, 12),
+                    syntax: 835,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55021, 8),
+                    syntax: 16,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55029, 19),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MpsInitScanPayload",
-                    syntax: &syntax::S336,
+                    name: s(55048, 24),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MpsInitScanRecTrap",
-                    syntax: &syntax::S0,
+                    name: s(55072, 33),
+                    syntax: 836,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55105, 24),
+                    syntax: 837,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55129, 24),
+                    syntax: 837,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55153, 30),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MpsPairFailTrap",
-                    syntax: &syntax::S0,
+                    name: s(55183, 32),
+                    syntax: 262,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55215, 16),
+                    syntax: 16,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55231, 18),
+                    syntax: 336,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55249, 18),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MpsPrivacyChangedTrap",
-                    syntax: &syntax::S0,
+                    name: s(55267, 15),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MpsPrivacyDown",
-                    syntax: &syntax::S262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MpsPrivacyReceive",
-                    syntax: &syntax::S120,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MpsReset",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MpsState",
-                    syntax: &syntax::S16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MpsTrapEn",
-                    syntax: &syntax::S262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MpsTriggered",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MpsUnpairedTime",
-                    syntax: &syntax::S838,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MpsWalkTime",
-                    syntax: &syntax::S839,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MrNetworkFailTrap",
-                    syntax: &syntax::S0,
+                    name: s(55282, 21),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MrNetworkSuccessTrap",
-                    syntax: &syntax::S0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MrRstFailTrap",
-                    syntax: &syntax::S0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MrRstSuccessTrap",
-                    syntax: &syntax::S0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NcPrivSupportedRecTrapEn",
-                    syntax: &syntax::S262,
+                    name: s(55303, 14),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NcPrivacySupportedRecTrap",
-                    syntax: &syntax::S0,
+                    name: s(55317, 17),
+                    syntax: 120,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55334, 8),
+                    syntax: 16,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55342, 8),
+                    syntax: 16,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55350, 9),
+                    syntax: 262,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55359, 12),
+                    syntax: 16,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55371, 15),
+                    syntax: 838,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55386, 11),
+                    syntax: 839,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55397, 17),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NcVersion",
-                    syntax: &syntax::S840,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NetworkCoordinator",
-                    syntax: &syntax::S824,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NetworkJoin",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NetworkNameAdmissionRule",
-                    syntax: &syntax::S841,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NetworkNameNcNn",
-                    syntax: &syntax::S3,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NetworkNamePayload",
-                    syntax: &syntax::S842,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NetworkNameRecTrap",
-                    syntax: &syntax::S0,
+                    name: s(55414, 20),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NetworkNameRecTrapEn",
-                    syntax: &syntax::S262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NetworkState",
-                    syntax: &syntax::S843,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NetworkTabooMask",
-                    syntax: &syntax::S833,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NodeDropAdmFailureTrap",
-                    syntax: &syntax::S0,
+                    name: s(55434, 13),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeDropMpsTriggeredTrap",
-                    syntax: &syntax::S0,
+                    name: s(55447, 16),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeDropNcChgTrap",
-                    syntax: &syntax::S0,
+                    name: s(876, 4),
+                    syntax: 31,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55463, 24),
+                    syntax: 262,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55487, 25),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeDropNcTrap",
-                    syntax: &syntax::S0,
+                    name: s(55512, 9),
+                    syntax: 840,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55521, 18),
+                    syntax: 824,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55539, 11),
+                    syntax: 16,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55550, 24),
+                    syntax: 841,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55574, 15),
+                    syntax: 3,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55589, 18),
+                    syntax: 842,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55607, 18),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeDropTrapEn",
-                    syntax: &syntax::S262,
+                    name: s(55625, 20),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeID",
-                    syntax: &syntax::S824,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NodeTabooMask",
-                    syntax: &syntax::S833,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NumChannels",
-                    syntax: &syntax::S844,
-                    access: Access::ReadWrite,
+                    name: s(55645, 12),
+                    syntax: 843,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumNodes",
-                    syntax: &syntax::S845,
-                    version: v(2, 17, 0),
+                    name: s(55657, 16),
+                    syntax: 833,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumNodesChangeEnable",
-                    syntax: &syntax::S262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NumNodesChangeTrap",
-                    syntax: &syntax::S0,
+                    name: s(55673, 22),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketAggregationCapability",
-                    syntax: &syntax::S846,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PasswordHash",
-                    syntax: &syntax::S334,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Per25Mode",
-                    syntax: &syntax::S847,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PerMode",
-                    syntax: &syntax::S0,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PhyThreshold",
-                    syntax: &syntax::S848,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PhyThresholdTrapEnable",
-                    syntax: &syntax::S262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PolicingEnable",
-                    syntax: &syntax::S262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PowerCntlPhyTarget",
-                    syntax: &syntax::S849,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PowerStateBcstRecTrap",
-                    syntax: &syntax::S0,
+                    name: s(55695, 24),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerStateCap",
-                    syntax: &syntax::S850,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PowerStateM0NcTrap",
-                    syntax: &syntax::S0,
+                    name: s(55719, 17),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerStateNc1xTrap",
-                    syntax: &syntax::S0,
+                    name: s(55736, 14),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerStateNetVerTrap",
-                    syntax: &syntax::S0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PowerStateRequest",
-                    syntax: &syntax::S851,
+                    name: s(55750, 14),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerStateResp",
-                    syntax: &syntax::S16,
-                    version: v(2, 17, 0),
+                    name: s(31449, 6),
+                    syntax: 824,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerStateRespTrap",
-                    syntax: &syntax::S0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
+                    name: s(55764, 13),
+                    syntax: 833,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerStateStatus",
-                    syntax: &syntax::S850,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PowerStateTrapEnable",
-                    syntax: &syntax::S262,
+                    name: s(55777, 11),
+                    syntax: 844,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerStateTrnsReqTrap",
-                    syntax: &syntax::S0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PowerStateUcstPenTrap",
-                    syntax: &syntax::S0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PowerStateWupUrTrap",
-                    syntax: &syntax::S0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PreferredNC",
-                    syntax: &syntax::S262,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PrimaryChannelOffset",
-                    syntax: &syntax::S255,
+                    name: s(55788, 8),
+                    syntax: 845,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PrimaryOffset",
-                    syntax: &syntax::S852,
+                    name: s(55796, 20),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PrivacyEnabled",
-                    syntax: &syntax::S16,
+                    name: s(55816, 18),
+                    syntax: 0,
+                    version: v(2, 17, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55834, 27),
+                    syntax: 846,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55861, 12),
+                    syntax: 334,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55873, 9),
+                    syntax: 847,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55882, 7),
+                    syntax: 0,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55889, 12),
+                    syntax: 848,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55901, 22),
+                    syntax: 262,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55923, 14),
+                    syntax: 262,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55937, 18),
+                    syntax: 849,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55955, 21),
+                    syntax: 0,
+                    version: v(2, 17, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55976, 13),
+                    syntax: 850,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(55989, 18),
+                    syntax: 0,
+                    version: v(2, 17, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56007, 18),
+                    syntax: 0,
+                    version: v(2, 17, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56025, 20),
+                    syntax: 0,
+                    version: v(2, 17, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56045, 17),
+                    syntax: 851,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56062, 14),
+                    syntax: 16,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56076, 18),
+                    syntax: 0,
+                    version: v(2, 17, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56094, 16),
+                    syntax: 850,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56110, 20),
+                    syntax: 262,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56130, 21),
+                    syntax: 0,
+                    version: v(2, 17, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56151, 21),
+                    syntax: 0,
+                    version: v(2, 17, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56172, 19),
+                    syntax: 0,
+                    version: v(2, 17, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56191, 11),
+                    syntax: 262,
+                    access: Access::ReadWrite,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56202, 20),
+                    syntax: 255,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56222, 13),
+                    syntax: 852,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56235, 14),
+                    syntax: 16,
                     status: Status::Obsoleted,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PrivacyEnabledSetting",
-                    syntax: &syntax::S262,
+                    name: s(56249, 21),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PrivacyNc",
-                    syntax: &syntax::S853,
+                    name: s(56270, 9),
+                    syntax: 853,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PrivacySupported",
-                    syntax: &syntax::S854,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QAM256Capable",
-                    syntax: &syntax::S16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "ResetCount",
-                    syntax: &syntax::S259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "ResetReason",
-                    syntax: &syntax::S855,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "RlapmEnable",
-                    syntax: &syntax::S16,
+                    name: s(56279, 16),
+                    syntax: 854,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RlapmNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(56295, 13),
+                    syntax: 16,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56308, 10),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RlapmProfileSelect",
-                    syntax: &syntax::S0,
+                    name: s(56318, 11),
+                    syntax: 855,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56329, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SapmEnable",
-                    syntax: &syntax::S16,
+                    name: s(56340, 20),
+                    syntax: 0,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56360, 18),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SapmNumberOfEntries",
-                    syntax: &syntax::S0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SapmProfileSelect",
-                    syntax: &syntax::S0,
+                    name: s(56378, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SecondaryChannelOffset",
-                    syntax: &syntax::S255,
+                    name: s(56388, 19),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SecondaryOffset",
-                    syntax: &syntax::S856,
+                    name: s(56407, 17),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeqNumMr",
-                    syntax: &syntax::S857,
+                    name: s(56424, 22),
+                    syntax: 255,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56446, 15),
+                    syntax: 856,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "StatusChangeEnable",
-                    syntax: &syntax::S262,
+                    name: s(56461, 8),
+                    syntax: 857,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StatusChangeTrap",
-                    syntax: &syntax::S0,
+                    name: s(427, 6),
+                    syntax: 139,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56469, 18),
+                    syntax: 262,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(56487, 16),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedBands",
-                    syntax: &syntax::S825,
+                    name: s(56503, 14),
+                    syntax: 825,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedEgressPqosFlows",
-                    syntax: &syntax::S0,
+                    name: s(56517, 24),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedIngressPqosFlows",
-                    syntax: &syntax::S0,
+                    name: s(56541, 25),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TlpMax",
-                    syntax: &syntax::S0,
+                    name: s(56566, 6),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TlpMin",
-                    syntax: &syntax::S847,
+                    name: s(56572, 6),
+                    syntax: 847,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TpcEnable",
-                    syntax: &syntax::S120,
+                    name: s(56578, 9),
+                    syntax: 120,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TpcTargetRateNper",
-                    syntax: &syntax::S858,
+                    name: s(56587, 17),
+                    syntax: 858,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficPermissionEthertype",
-                    syntax: &syntax::S859,
+                    name: s(56604, 26),
+                    syntax: 859,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficPermissionLink",
-                    syntax: &syntax::S357,
+                    name: s(56630, 21),
+                    syntax: 357,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TurboModeEnable",
-                    syntax: &syntax::S262,
+                    name: s(56651, 15),
+                    syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxBcastPowerReduction",
-                    syntax: &syntax::S860,
+                    name: s(56666, 21),
+                    syntax: 860,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxBcastRate",
-                    syntax: &syntax::S858,
+                    name: s(56687, 11),
+                    syntax: 858,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPowerLimit",
-                    syntax: &syntax::S827,
+                    name: s(56698, 12),
+                    syntax: 827,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
+                    name: s(4896, 8),
+                    syntax: 16,
                     ..PARAM
                 },
             ],
             events: &[
                 Event {
-                    name: "AbovePhyThresholdTrap!",
+                    name: s(56710, 22),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "BelowPhyThresholdTrap!",
+                    name: s(56732, 22),
                     arguments: &[Parameter {
-                        name: "LowestPhyRate",
-                        syntax: &syntax::S861,
+                        name: s(56754, 13),
+                        syntax: 861,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1049,10 +1049,10 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "ConnectedNodesChangeTrap!",
+                    name: s(56767, 25),
                     arguments: &[Parameter {
-                        name: "ConnectedNodesInfo",
-                        syntax: &syntax::S829,
+                        name: s(54707, 18),
+                        syntax: 829,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1062,31 +1062,31 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "LinkFailureTrap!",
+                    name: s(56792, 16),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "LmoStatusTrap!",
+                    name: s(56808, 14),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "MgntEntityNetwIePayloadRecTrap!",
+                    name: s(56822, 31),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "MpsInitScanRecTrap!",
+                    name: s(56853, 19),
                     arguments: &[Parameter {
-                        name: "MpsInitScanPayload",
-                        syntax: &syntax::S336,
+                        name: s(55231, 18),
+                        syntax: 336,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1096,52 +1096,52 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "MpsPairFailTrap!",
+                    name: s(56872, 16),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "MpsPrivacyChangedTrap!",
+                    name: s(56888, 22),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "MrNetworkFailTrap!",
+                    name: s(56910, 18),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "MrNetworkSuccessTrap!",
+                    name: s(56928, 21),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "MrRstFailTrap!",
+                    name: s(56949, 14),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "MrRstSuccessTrap!",
+                    name: s(56963, 17),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "NcPrivacySupportedRecTrap!",
+                    name: s(56980, 26),
                     arguments: &[Parameter {
-                        name: "PrivacyNc",
-                        syntax: &syntax::S3,
+                        name: s(56270, 9),
+                        syntax: 3,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1151,10 +1151,10 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "NetworkNameRecTrap!",
+                    name: s(57006, 19),
                     arguments: &[Parameter {
-                        name: "NetworkNamePayload",
-                        syntax: &syntax::S842,
+                        name: s(55589, 18),
+                        syntax: 842,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1164,38 +1164,38 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "NodeDropAdmFailureTrap!",
+                    name: s(57025, 23),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "NodeDropMpsTriggeredTrap!",
+                    name: s(57048, 25),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "NodeDropNcChgTrap!",
+                    name: s(57073, 18),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "NodeDropNcTrap!",
+                    name: s(57091, 15),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "NumNodesChangeTrap!",
+                    name: s(57106, 19),
                     arguments: &[Parameter {
-                        name: "NumNodes",
-                        syntax: &syntax::S845,
+                        name: s(55788, 8),
+                        syntax: 845,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1205,66 +1205,66 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "PowerStateBcstRecTrap!",
+                    name: s(57125, 22),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "PowerStateM0NcTrap!",
+                    name: s(57147, 19),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "PowerStateNc1xTrap!",
+                    name: s(57166, 19),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "PowerStateNetVerTrap!",
+                    name: s(57185, 21),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "PowerStateRespTrap!",
+                    name: s(57206, 19),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "PowerStateTrnsReqTrap!",
+                    name: s(57225, 22),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "PowerStateUcstPenTrap!",
+                    name: s(57247, 22),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "PowerStateWupUrTrap!",
+                    name: s(57269, 20),
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "StatusChangeTrap!",
+                    name: s(57289, 17),
                     arguments: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S3,
+                        name: s(427, 6),
+                        syntax: 3,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1277,58 +1277,58 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MoCA.Interface.{i}.Aca.",
+            path: s(57306, 30),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S0,
+                    name: s(11736, 7),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S862,
+                    name: s(744, 16),
+                    syntax: 862,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeID",
-                    syntax: &syntax::S824,
+                    name: s(31449, 6),
+                    syntax: 824,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerProfile",
-                    syntax: &syntax::S357,
+                    name: s(57336, 12),
+                    syntax: 357,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportNodeMask",
-                    syntax: &syntax::S334,
+                    name: s(57348, 14),
+                    syntax: 334,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalRxPower",
-                    syntax: &syntax::S863,
+                    name: s(57362, 12),
+                    syntax: 863,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S864,
+                    name: s(2207, 4),
+                    syntax: 864,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
@@ -1336,36 +1336,36 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: "Aca()",
+                name: s(57374, 5),
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: "Channel",
-                        syntax: &syntax::S0,
+                        name: s(11736, 7),
+                        syntax: 0,
                         access: Access::ReadWrite,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "NodeID",
-                        syntax: &syntax::S824,
+                        name: s(31449, 6),
+                        syntax: 824,
                         access: Access::ReadWrite,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ReportNodeMask",
-                        syntax: &syntax::S334,
+                        name: s(57348, 14),
+                        syntax: 334,
                         access: Access::ReadWrite,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Type",
-                        syntax: &syntax::S864,
+                        name: s(2207, 4),
+                        syntax: 864,
                         access: Access::ReadWrite,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -1374,22 +1374,22 @@ pub(crate) static GROUP: Group = Group {
                 ],
                 output: &[
                     Parameter {
-                        name: "PowerProfile",
-                        syntax: &syntax::S357,
+                        name: s(57336, 12),
+                        syntax: 357,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Status",
-                        syntax: &syntax::S865,
+                        name: s(427, 6),
+                        syntax: 865,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "TotalRxPower",
-                        syntax: &syntax::S863,
+                        name: s(57362, 12),
+                        syntax: 863,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1402,12 +1402,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MoCA.Interface.{i}.AccessControl.{i}.",
+            path: s(57379, 44),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AccessControlNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(32097, 28)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MACAddress"],
@@ -1415,15 +1415,15 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S73,
+                    name: s(780, 6),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1432,218 +1432,218 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MoCA.Interface.{i}.AssociatedDevice.{i}.",
+            path: s(57423, 47),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AssociatedDeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(28361, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MACAddress"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Active",
-                    syntax: &syntax::S16,
+                    name: s(6821, 6),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AeNumber",
-                    syntax: &syntax::S0,
+                    name: s(54457, 8),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AggregationSize",
-                    syntax: &syntax::S0,
+                    name: s(54465, 15),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BondingCapable",
-                    syntax: &syntax::S16,
+                    name: s(57470, 14),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EgressNodeNumFlows",
-                    syntax: &syntax::S0,
+                    name: s(57484, 18),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnhancedPrivacyCapable",
-                    syntax: &syntax::S16,
+                    name: s(57502, 22),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighestVersion",
-                    syntax: &syntax::S830,
+                    name: s(54863, 14),
+                    syntax: 830,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IngressNodeNumFlows",
-                    syntax: &syntax::S0,
+                    name: s(57524, 19),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkType",
-                    syntax: &syntax::S866,
+                    name: s(857, 8),
+                    syntax: 866,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Moca25PhyCapable",
-                    syntax: &syntax::S16,
+                    name: s(55215, 16),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeID",
-                    syntax: &syntax::S824,
+                    name: s(31449, 6),
+                    syntax: 824,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PDelay",
-                    syntax: &syntax::S255,
+                    name: s(57543, 6),
+                    syntax: 255,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PHYRxRate",
-                    syntax: &syntax::S243,
+                    name: s(57549, 9),
+                    syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PHYTxRate",
-                    syntax: &syntax::S243,
+                    name: s(57558, 9),
+                    syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketAggregationCapability",
-                    syntax: &syntax::S846,
+                    name: s(55834, 27),
+                    syntax: 846,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerState",
-                    syntax: &syntax::S850,
+                    name: s(32923, 10),
+                    syntax: 850,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerStateCapability",
-                    syntax: &syntax::S850,
+                    name: s(57567, 20),
+                    syntax: 850,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PreferredNC",
-                    syntax: &syntax::S262,
+                    name: s(56191, 11),
+                    syntax: 262,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QAM256Capable",
-                    syntax: &syntax::S16,
+                    name: s(56295, 13),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxBcastPowerLevel",
-                    syntax: &syntax::S863,
+                    name: s(57587, 17),
+                    syntax: 863,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxCorrected",
-                    syntax: &syntax::S144,
+                    name: s(57604, 11),
+                    syntax: 144,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxErroredAndMissedPackets",
-                    syntax: &syntax::S259,
+                    name: s(57615, 25),
+                    syntax: 259,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxPackets",
-                    syntax: &syntax::S144,
+                    name: s(57640, 9),
+                    syntax: 144,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxPowerLevel",
-                    syntax: &syntax::S867,
+                    name: s(57649, 12),
+                    syntax: 867,
                     status: Status::Obsoleted,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxPwrList",
-                    syntax: &syntax::S868,
+                    name: s(57661, 9),
+                    syntax: 868,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxSNR",
-                    syntax: &syntax::S860,
+                    name: s(57670, 5),
+                    syntax: 860,
                     status: Status::Obsoleted,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxSNRList",
-                    syntax: &syntax::S868,
+                    name: s(57675, 9),
+                    syntax: 868,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedEgressPqosFlows",
-                    syntax: &syntax::S0,
+                    name: s(56517, 24),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedIngressPqosFlows",
-                    syntax: &syntax::S0,
+                    name: s(56541, 25),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxBcastRate",
-                    syntax: &syntax::S858,
+                    name: s(56687, 11),
+                    syntax: 858,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxDrops",
-                    syntax: &syntax::S259,
+                    name: s(57684, 7),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPackets",
-                    syntax: &syntax::S144,
+                    name: s(57691, 9),
+                    syntax: 144,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPowerControlReduction",
-                    syntax: &syntax::S860,
+                    name: s(57700, 23),
+                    syntax: 860,
                     status: Status::Obsoleted,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPwrList",
-                    syntax: &syntax::S868,
+                    name: s(57723, 9),
+                    syntax: 868,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPwrReductionList",
-                    syntax: &syntax::S868,
+                    name: s(57732, 18),
+                    syntax: 868,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -1651,10 +1651,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MoCA.Interface.{i}.Bridge.{i}.",
+            path: s(57750, 37),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("BridgeNumberOfEntries"),
+            num_entries_parameter: Some(s(1692, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["NodeIndex"],
@@ -1662,14 +1662,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "MACAddresses",
-                    syntax: &syntax::S869,
+                    name: s(57787, 12),
+                    syntax: 869,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeIndex",
-                    syntax: &syntax::S824,
+                    name: s(57799, 9),
+                    syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -1677,10 +1677,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MoCA.Interface.{i}.Mesh.{i}.",
+            path: s(57808, 35),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MeshNumberOfEntries"),
+            num_entries_parameter: Some(s(55029, 19)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["TxNodeIndex", "RxNodeIndex"],
@@ -1688,56 +1688,56 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "LinkType",
-                    syntax: &syntax::S870,
+                    name: s(857, 8),
+                    syntax: 870,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Power",
-                    syntax: &syntax::S871,
+                    name: s(10233, 5),
+                    syntax: 871,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerReduction",
-                    syntax: &syntax::S871,
+                    name: s(57843, 14),
+                    syntax: 871,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxNodeIndex",
-                    syntax: &syntax::S824,
+                    name: s(57857, 11),
+                    syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxSNR",
-                    syntax: &syntax::S871,
+                    name: s(57670, 5),
+                    syntax: 871,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxNodeIndex",
-                    syntax: &syntax::S824,
+                    name: s(57868, 11),
+                    syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxRate",
-                    syntax: &syntax::S858,
+                    name: s(57879, 6),
+                    syntax: 858,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxRateNper",
-                    syntax: &syntax::S858,
+                    name: s(57885, 10),
+                    syntax: 858,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxRateVlper",
-                    syntax: &syntax::S858,
+                    name: s(57895, 11),
+                    syntax: 858,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -1745,10 +1745,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MoCA.Interface.{i}.MeshScMod.{i}.",
+            path: s(57906, 40),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MeshScModNumberOfEntries"),
+            num_entries_parameter: Some(s(55048, 24)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["TxNodeIndex", "RxNodeIndex", "ChannelIndex"],
@@ -1756,44 +1756,44 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "ChannelIndex",
-                    syntax: &syntax::S872,
+                    name: s(57946, 12),
+                    syntax: 872,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Mod",
-                    syntax: &syntax::S873,
+                    name: s(57958, 3),
+                    syntax: 873,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModM25",
-                    syntax: &syntax::S873,
+                    name: s(57961, 6),
+                    syntax: 873,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Nper",
-                    syntax: &syntax::S873,
+                    name: s(57967, 4),
+                    syntax: 873,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxNodeIndex",
-                    syntax: &syntax::S824,
+                    name: s(57857, 11),
+                    syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxNodeIndex",
-                    syntax: &syntax::S824,
+                    name: s(57868, 11),
+                    syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Vlper",
-                    syntax: &syntax::S873,
+                    name: s(57971, 5),
+                    syntax: 873,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -1801,130 +1801,130 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MoCA.Interface.{i}.QoS.",
+            path: s(57976, 30),
             parameters: &[
                 Parameter {
-                    name: "EgressNumFlows",
-                    syntax: &syntax::S0,
+                    name: s(58006, 14),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FlowStatsNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(58020, 24),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IngressNumFlows",
-                    syntax: &syntax::S0,
+                    name: s(58044, 15),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.MoCA.Interface.{i}.QoS.FlowStats.{i}.",
+            path: s(58059, 44),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("FlowStatsNumberOfEntries"),
+            num_entries_parameter: Some(s(58020, 24)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["FlowID"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Dfid",
-                    syntax: &syntax::S0,
+                    name: s(58103, 4),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DscpMoca",
-                    syntax: &syntax::S0,
+                    name: s(58107, 8),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EgressGuid",
-                    syntax: &syntax::S188,
+                    name: s(58115, 10),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FlowID",
-                    syntax: &syntax::S188,
+                    name: s(58125, 6),
+                    syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FlowPackets",
-                    syntax: &syntax::S259,
+                    name: s(58131, 11),
+                    syntax: 259,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FlowPer",
-                    syntax: &syntax::S0,
+                    name: s(58142, 7),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IngressClassify",
-                    syntax: &syntax::S874,
+                    name: s(58149, 15),
+                    syntax: 874,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IngressGuid",
-                    syntax: &syntax::S188,
+                    name: s(58164, 11),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LeaseTime",
-                    syntax: &syntax::S28,
+                    name: s(6674, 9),
+                    syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LeaseTimeLeft",
-                    syntax: &syntax::S28,
+                    name: s(58175, 13),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBurstSize",
-                    syntax: &syntax::S0,
+                    name: s(58188, 12),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxRate",
-                    syntax: &syntax::S131,
+                    name: s(31732, 7),
+                    syntax: 131,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumLatency",
-                    syntax: &syntax::S0,
+                    name: s(58200, 14),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketDA",
-                    syntax: &syntax::S188,
+                    name: s(58214, 8),
+                    syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ShortTermAvgRatio",
-                    syntax: &syntax::S0,
+                    name: s(58222, 17),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Tag",
-                    syntax: &syntax::S0,
+                    name: s(5999, 3),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VlanTag",
-                    syntax: &syntax::S0,
+                    name: s(58239, 7),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -1932,33 +1932,33 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MoCA.Interface.{i}.Reset.",
+            path: s(58246, 32),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "NetworkTrapEnable",
-                    syntax: &syntax::S16,
+                    name: s(58278, 17),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeMask",
-                    syntax: &syntax::S334,
+                    name: s(58295, 8),
+                    syntax: 334,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartTime",
-                    syntax: &syntax::S875,
+                    name: s(20019, 9),
+                    syntax: 875,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StatusTrapEnable",
-                    syntax: &syntax::S16,
+                    name: s(58303, 16),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1967,12 +1967,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MoCA.Interface.{i}.Rlapm.{i}.",
+            path: s(58319, 36),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RlapmNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(56340, 20)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Profile", "Frequency", "GlobalAggrRxPwrLevel"],
@@ -1980,43 +1980,43 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S73,
+                    name: s(780, 6),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Frequency",
-                    syntax: &syntax::S0,
+                    name: s(10202, 9),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GlobalAggrRxPwrLevel",
-                    syntax: &syntax::S876,
+                    name: s(58355, 20),
+                    syntax: 876,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PhyMargin",
-                    syntax: &syntax::S877,
+                    name: s(58375, 9),
+                    syntax: 877,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Profile",
-                    syntax: &syntax::S0,
+                    name: s(42153, 7),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S878,
+                    name: s(427, 6),
+                    syntax: 878,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -2024,12 +2024,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MoCA.Interface.{i}.Sapm.{i}.",
+            path: s(58384, 35),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SapmNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(56388, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Profile", "Frequency"],
@@ -2037,43 +2037,43 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "AggrRxPwrLevelThreshold",
-                    syntax: &syntax::S876,
+                    name: s(58419, 23),
+                    syntax: 876,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S73,
+                    name: s(780, 6),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Frequency",
-                    syntax: &syntax::S0,
+                    name: s(10202, 9),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PhyMargin",
-                    syntax: &syntax::S879,
+                    name: s(58375, 9),
+                    syntax: 879,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Profile",
-                    syntax: &syntax::S0,
+                    name: s(42153, 7),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S878,
+                    name: s(427, 6),
+                    syntax: 878,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -2081,116 +2081,116 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MoCA.Interface.{i}.Stats.",
+            path: s(58442, 32),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxCorrectedErrors",
-                    syntax: &syntax::S144,
+                    name: s(58474, 17),
+                    syntax: 144,
                     version: v(2, 17, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],

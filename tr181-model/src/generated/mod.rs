@@ -2,9 +2,15 @@
 //! The generated schema tables, one module per top-level object group.
 
 use crate::schema::{
-    Access, ActiveNotify, BaseType, Group, Object, Parameter, Protocols, Status, Syntax, Version,
+    Access, ActiveNotify, BaseType, Group, Object, Parameter, Protocols, Status, Str, Syntax,
+    Version,
 };
 
+mod strings;
+mod syntax;
+
+pub(crate) use strings::STRINGS;
+pub(crate) use syntax::SYNTAXES;
 #[cfg(feature = "atm")]
 mod atm;
 #[cfg(feature = "basapm")]
@@ -154,7 +160,6 @@ mod ssh;
 mod standby;
 #[cfg(feature = "stomp")]
 mod stomp;
-mod syntax;
 #[cfg(feature = "syslog")]
 mod syslog;
 #[cfg(feature = "thread")]
@@ -1076,6 +1081,9 @@ pub mod keys {
     };
 }
 
+/// The path of the root object, which every build has.
+pub(crate) const DEVICE: Str = s(0, 7);
+
 const fn v(major: u8, minor: u8, patch: u8) -> Version {
     Version {
         major,
@@ -1084,12 +1092,16 @@ const fn v(major: u8, minor: u8, patch: u8) -> Version {
     }
 }
 
+const fn s(offset: u32, len: u32) -> Str {
+    Str::new(offset, len)
+}
+
 const SYNTAX: Syntax = Syntax::of(BaseType::String);
 
 const PARAM: Parameter = Parameter {
-    name: "",
+    name: s(0, 0),
     access: Access::ReadOnly,
-    syntax: &SYNTAX,
+    syntax: 0,
     status: Status::Current,
     version: v(2, 0, 0),
     protocols: Protocols::BOTH,
@@ -1099,7 +1111,7 @@ const PARAM: Parameter = Parameter {
 };
 
 const OBJECT: Object = Object {
-    path: "",
+    path: s(0, 0),
     access: Access::ReadOnly,
     min_entries: 1,
     max_entries: Some(1),

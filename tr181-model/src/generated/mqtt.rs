@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "MQTT",
     objects: &[
         Object {
-            path: "Device.MQTT.",
+            path: s(50954, 12),
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "BrokerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(50966, 21),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClientNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(5711, 21),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
@@ -29,12 +29,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MQTT.Broker.{i}.",
+            path: s(50987, 23),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("BrokerNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(50966, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -48,71 +48,71 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BridgeNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1692, 21),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S233,
+                    name: s(262, 9),
+                    syntax: 233,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S9,
+                    name: s(282, 8),
+                    syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S778,
+                    name: s(2531, 4),
+                    syntax: 778,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S769,
+                    name: s(427, 6),
+                    syntax: 769,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S6,
+                    name: s(290, 8),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
@@ -121,12 +121,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MQTT.Broker.{i}.Bridge.{i}.",
+            path: s(51010, 34),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("BridgeNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(1692, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -140,147 +140,147 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CleanSession",
-                    syntax: &syntax::S73,
+                    name: s(51044, 12),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CleanStart",
-                    syntax: &syntax::S73,
+                    name: s(51056, 10),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClientID",
-                    syntax: &syntax::S779,
+                    name: s(6446, 8),
+                    syntax: 779,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectRetryTime",
-                    syntax: &syntax::S780,
+                    name: s(51066, 16),
+                    syntax: 780,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForceReconnect",
-                    syntax: &syntax::S40,
+                    name: s(51082, 14),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeepAliveTime",
-                    syntax: &syntax::S781,
+                    name: s(51096, 13),
+                    syntax: 781,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MessageRetryTime",
-                    syntax: &syntax::S782,
+                    name: s(51109, 16),
+                    syntax: 782,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S9,
+                    name: s(282, 8),
+                    syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtocolVersion",
-                    syntax: &syntax::S783,
+                    name: s(36437, 15),
+                    syntax: 783,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerConnection",
-                    syntax: &syntax::S784,
+                    name: s(51125, 16),
+                    syntax: 784,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(7252, 21),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerSelectionAlgorithm",
-                    syntax: &syntax::S785,
+                    name: s(51141, 24),
+                    syntax: 785,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S786,
+                    name: s(427, 6),
+                    syntax: 786,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SubscriptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47816, 27),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransportProtocol",
-                    syntax: &syntax::S787,
+                    name: s(9658, 17),
+                    syntax: 787,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S6,
+                    name: s(290, 8),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "ForceReconnect()",
+                name: s(51165, 16),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -291,12 +291,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MQTT.Broker.{i}.Bridge.{i}.Server.{i}.",
+            path: s(51181, 45),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ServerNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(7252, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -310,52 +310,52 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "Address",
-                    syntax: &syntax::S6,
+                    name: s(51226, 7),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S778,
+                    name: s(2531, 4),
+                    syntax: 778,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Priority",
-                    syntax: &syntax::S51,
+                    name: s(2098, 8),
+                    syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Weight",
-                    syntax: &syntax::S788,
+                    name: s(9777, 6),
+                    syntax: 788,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
@@ -364,12 +364,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MQTT.Broker.{i}.Bridge.{i}.Subscription.{i}.",
+            path: s(51233, 51),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SubscriptionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(47816, 27)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -383,65 +383,65 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Direction",
-                    syntax: &syntax::S789,
+                    name: s(51284, 9),
+                    syntax: 789,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LocalPrefix",
-                    syntax: &syntax::S6,
+                    name: s(51293, 11),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QoS",
-                    syntax: &syntax::S117,
+                    name: s(51304, 3),
+                    syntax: 117,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemotePrefix",
-                    syntax: &syntax::S6,
+                    name: s(51307, 12),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S92,
+                    name: s(427, 6),
+                    syntax: 92,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Topic",
-                    syntax: &syntax::S118,
+                    name: s(48887, 5),
+                    syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
@@ -450,72 +450,72 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MQTT.Broker.{i}.Stats.",
+            path: s(51319, 29),
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "ConnectionErrors",
-                    syntax: &syntax::S259,
+                    name: s(51348, 16),
+                    syntax: 259,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MQTTMessagesReceived",
-                    syntax: &syntax::S144,
+                    name: s(51364, 20),
+                    syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MQTTMessagesSent",
-                    syntax: &syntax::S144,
+                    name: s(51384, 16),
+                    syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfActiveClients",
-                    syntax: &syntax::S0,
+                    name: s(51400, 21),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfInactiveClients",
-                    syntax: &syntax::S0,
+                    name: s(51421, 23),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PublishErrors",
-                    syntax: &syntax::S259,
+                    name: s(51444, 13),
+                    syntax: 259,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PublishReceived",
-                    syntax: &syntax::S144,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PublishSent",
-                    syntax: &syntax::S144,
+                    name: s(51457, 15),
+                    syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Subscriptions",
-                    syntax: &syntax::S0,
+                    name: s(51472, 11),
+                    syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalNumberOfClients",
-                    syntax: &syntax::S0,
+                    name: s(51483, 13),
+                    syntax: 0,
+                    version: v(2, 10, 0),
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(51496, 20),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
@@ -523,36 +523,36 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MQTT.Capabilities.",
+            path: s(51516, 25),
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "MaxNumberOfBrokerBridgeSubscriptions",
-                    syntax: &syntax::S0,
+                    name: s(51541, 36),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxNumberOfBrokerBridges",
-                    syntax: &syntax::S0,
+                    name: s(51577, 24),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxNumberOfClientSubscriptions",
-                    syntax: &syntax::S0,
+                    name: s(51601, 30),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtocolVersionsSupported",
-                    syntax: &syntax::S790,
+                    name: s(51631, 25),
+                    syntax: 790,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransportProtocolSupported",
-                    syntax: &syntax::S791,
+                    name: s(51656, 26),
+                    syntax: 791,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
@@ -560,12 +560,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MQTT.Client.{i}.",
+            path: s(51682, 23),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ClientNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(5711, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -579,301 +579,301 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "ALPN",
-                    syntax: &syntax::S792,
+                    name: s(51705, 4),
+                    syntax: 792,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthenticationMethod",
-                    syntax: &syntax::S793,
+                    name: s(21698, 20),
+                    syntax: 793,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BrokerAddress",
-                    syntax: &syntax::S6,
+                    name: s(51709, 13),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BrokerPort",
-                    syntax: &syntax::S778,
+                    name: s(51722, 10),
+                    syntax: 778,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CleanSession",
-                    syntax: &syntax::S73,
+                    name: s(51044, 12),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CleanStart",
-                    syntax: &syntax::S73,
+                    name: s(51056, 10),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClientID",
-                    syntax: &syntax::S779,
+                    name: s(6446, 8),
+                    syntax: 779,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectRetryIntervalMultiplier",
-                    syntax: &syntax::S113,
+                    name: s(51732, 30),
+                    syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectRetryMaxInterval",
-                    syntax: &syntax::S794,
+                    name: s(51762, 23),
+                    syntax: 794,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectRetryTime",
-                    syntax: &syntax::S782,
+                    name: s(51066, 16),
+                    syntax: 782,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForceReconnect",
-                    syntax: &syntax::S40,
+                    name: s(51082, 14),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeepAliveTime",
-                    syntax: &syntax::S781,
+                    name: s(51096, 13),
+                    syntax: 781,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumPacketSize",
-                    syntax: &syntax::S795,
+                    name: s(51785, 17),
+                    syntax: 795,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MessageRetryTime",
-                    syntax: &syntax::S782,
+                    name: s(51109, 16),
+                    syntax: 782,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S9,
+                    name: s(282, 8),
+                    syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtocolVersion",
-                    syntax: &syntax::S796,
+                    name: s(36437, 15),
+                    syntax: 796,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PublishMessageExpiryInterval",
-                    syntax: &syntax::S28,
+                    name: s(51802, 28),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceiveMaximum",
-                    syntax: &syntax::S0,
+                    name: s(51830, 14),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestProblemInfo",
-                    syntax: &syntax::S16,
+                    name: s(51844, 18),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestResponseInfo",
-                    syntax: &syntax::S16,
+                    name: s(51862, 19),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResponseInformation",
-                    syntax: &syntax::S118,
+                    name: s(51881, 19),
+                    syntax: 118,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionExpiryInterval",
-                    syntax: &syntax::S28,
+                    name: s(51900, 21),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S786,
+                    name: s(427, 6),
+                    syntax: 786,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SubscriptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47816, 27),
+                    syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TopicAliasMaximum",
-                    syntax: &syntax::S234,
+                    name: s(51921, 17),
+                    syntax: 234,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransportProtocol",
-                    syntax: &syntax::S797,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "UserPropertyNumberOfEntries",
-                    syntax: &syntax::S0,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Username",
-                    syntax: &syntax::S6,
+                    name: s(9658, 17),
+                    syntax: 797,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "WillContentType",
-                    syntax: &syntax::S6,
-                    access: Access::ReadWrite,
+                    name: s(51938, 27),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "WillDelayInterval",
-                    syntax: &syntax::S798,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "WillEnable",
-                    syntax: &syntax::S16,
+                    name: s(290, 8),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "WillMessageExpiryInterval",
-                    syntax: &syntax::S28,
+                    name: s(51965, 15),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "WillQoS",
-                    syntax: &syntax::S117,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "WillResponseTopic",
-                    syntax: &syntax::S118,
+                    name: s(51980, 17),
+                    syntax: 798,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "WillRetain",
-                    syntax: &syntax::S16,
+                    name: s(51997, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "WillTopic",
-                    syntax: &syntax::S118,
+                    name: s(52007, 25),
+                    syntax: 28,
+                    access: Access::ReadWrite,
+                    version: v(2, 13, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(52032, 7),
+                    syntax: 117,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "WillValue",
-                    syntax: &syntax::S118,
+                    name: s(52039, 17),
+                    syntax: 118,
+                    access: Access::ReadWrite,
+                    version: v(2, 13, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(52056, 10),
+                    syntax: 16,
+                    access: Access::ReadWrite,
+                    version: v(2, 10, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(52066, 9),
+                    syntax: 118,
+                    access: Access::ReadWrite,
+                    version: v(2, 10, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(52075, 9),
+                    syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "ForceReconnect()",
+                name: s(51165, 16),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -884,81 +884,81 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MQTT.Client.{i}.Stats.",
+            path: s(52084, 29),
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "BrokerConnectionEstablished",
-                    syntax: &syntax::S10,
+                    name: s(52113, 27),
+                    syntax: 10,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectionErrors",
-                    syntax: &syntax::S259,
+                    name: s(51348, 16),
+                    syntax: 259,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastPublishMessageReceived",
-                    syntax: &syntax::S10,
+                    name: s(52140, 26),
+                    syntax: 10,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastPublishMessageSent",
-                    syntax: &syntax::S10,
+                    name: s(52166, 22),
+                    syntax: 10,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MQTTMessagesReceived",
-                    syntax: &syntax::S144,
+                    name: s(51364, 20),
+                    syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MQTTMessagesSent",
-                    syntax: &syntax::S144,
+                    name: s(51384, 16),
+                    syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PublishErrors",
-                    syntax: &syntax::S259,
+                    name: s(51444, 13),
+                    syntax: 259,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PublishReceived",
-                    syntax: &syntax::S144,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PublishSent",
-                    syntax: &syntax::S144,
+                    name: s(51457, 15),
+                    syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SubscribeSent",
-                    syntax: &syntax::S144,
+                    name: s(51472, 11),
+                    syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnSubscribeSent",
-                    syntax: &syntax::S144,
+                    name: s(52188, 13),
+                    syntax: 144,
+                    version: v(2, 10, 0),
+                    active_notify: ActiveNotify::CanDeny,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(52201, 15),
+                    syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -967,12 +967,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MQTT.Client.{i}.Subscription.{i}.",
+            path: s(52216, 40),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SubscriptionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(47816, 27)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -986,44 +986,44 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QoS",
-                    syntax: &syntax::S117,
+                    name: s(51304, 3),
+                    syntax: 117,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S799,
+                    name: s(427, 6),
+                    syntax: 799,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Topic",
-                    syntax: &syntax::S118,
+                    name: s(48887, 5),
+                    syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
@@ -1032,12 +1032,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.MQTT.Client.{i}.UserProperty.{i}.",
+            path: s(52256, 40),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("UserPropertyNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(51938, 27)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1051,45 +1051,45 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S118,
+                    name: s(876, 4),
+                    syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketType",
-                    syntax: &syntax::S800,
+                    name: s(52296, 10),
+                    syntax: 800,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S118,
+                    name: s(6002, 5),
+                    syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM

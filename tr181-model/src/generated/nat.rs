@@ -10,33 +10,33 @@ pub(crate) static GROUP: Group = Group {
     name: "NAT",
     objects: &[
         Object {
-            path: "Device.NAT.",
+            path: s(58491, 11),
             parameters: &[
                 Parameter {
-                    name: "InterfaceSettingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15152, 31),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxNumberOfPortMappings",
-                    syntax: &syntax::S0,
+                    name: s(58502, 23),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxNumberOfPortTriggers",
-                    syntax: &syntax::S0,
+                    name: s(58525, 23),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortMappingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(58548, 26),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortTriggerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(58574, 26),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -44,12 +44,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.NAT.InterfaceSetting.{i}.",
+            path: s(58600, 32),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceSettingNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(15152, 31)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -62,53 +62,53 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceNetwork",
-                    syntax: &syntax::S880,
+                    name: s(58632, 13),
+                    syntax: 880,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S881,
+                    name: s(427, 6),
+                    syntax: 881,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TCPTranslationTimeout",
-                    syntax: &syntax::S882,
+                    name: s(58645, 21),
+                    syntax: 882,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UDPTranslationTimeout",
-                    syntax: &syntax::S883,
+                    name: s(58666, 21),
+                    syntax: 883,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
@@ -117,12 +117,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.NAT.PortMapping.{i}.",
+            path: s(58687, 27),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PortMappingNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(58548, 26)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -135,143 +135,143 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllInterfaces",
-                    syntax: &syntax::S26,
+                    name: s(26173, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S115,
+                    name: s(15461, 11),
+                    syntax: 115,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExternalPort",
-                    syntax: &syntax::S51,
+                    name: s(58714, 12),
+                    syntax: 51,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExternalPortEndRange",
-                    syntax: &syntax::S775,
+                    name: s(58726, 20),
+                    syntax: 775,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InternalClient",
-                    syntax: &syntax::S115,
+                    name: s(58746, 14),
+                    syntax: 115,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InternalPort",
-                    syntax: &syntax::S51,
+                    name: s(58760, 12),
+                    syntax: 51,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LeaseDuration",
-                    syntax: &syntax::S28,
+                    name: s(25471, 13),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Log",
-                    syntax: &syntax::S26,
+                    name: s(24908, 3),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LogRef",
-                    syntax: &syntax::S455,
+                    name: s(24911, 6),
+                    syntax: 455,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S468,
+                    name: s(9863, 6),
+                    syntax: 468,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S468,
+                    name: s(9863, 6),
+                    syntax: 468,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S235,
+                    name: s(2441, 8),
+                    syntax: 235,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemainingLeaseTime",
-                    syntax: &syntax::S28,
+                    name: s(25484, 18),
+                    syntax: 28,
                     version: v(2, 18, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemoteHost",
-                    syntax: &syntax::S399,
+                    name: s(58772, 10),
+                    syntax: 399,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleRef",
-                    syntax: &syntax::S470,
+                    name: s(25903, 11),
+                    syntax: 470,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S472,
+                    name: s(427, 6),
+                    syntax: 472,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.NAT.PortTrigger.{i}.",
+            path: s(58782, 27),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PortTriggerNumberOfEntries"),
+            num_entries_parameter: Some(s(58574, 26)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -279,121 +279,121 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "ActivationDate",
-                    syntax: &syntax::S103,
+                    name: s(58809, 14),
+                    syntax: 103,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoDisableDuration",
-                    syntax: &syntax::S176,
+                    name: s(58823, 19),
+                    syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Log",
-                    syntax: &syntax::S26,
+                    name: s(24908, 3),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LogRef",
-                    syntax: &syntax::S455,
+                    name: s(24911, 6),
+                    syntax: 455,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S461,
+                    name: s(9863, 6),
+                    syntax: 461,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S461,
+                    name: s(9863, 6),
+                    syntax: 461,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S775,
+                    name: s(2531, 4),
+                    syntax: 775,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortEndRange",
-                    syntax: &syntax::S775,
+                    name: s(58842, 12),
+                    syntax: 775,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S235,
+                    name: s(2441, 8),
+                    syntax: 235,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RuleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(24721, 19),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleRef",
-                    syntax: &syntax::S470,
+                    name: s(25903, 11),
+                    syntax: 470,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S472,
+                    name: s(427, 6),
+                    syntax: 472,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -401,11 +401,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.NAT.PortTrigger.{i}.Rule.{i}.",
+            path: s(58854, 36),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RuleNumberOfEntries"),
+            num_entries_parameter: Some(s(24721, 19)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -413,38 +413,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S775,
+                    name: s(2531, 4),
+                    syntax: 775,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortEndRange",
-                    syntax: &syntax::S775,
+                    name: s(58842, 12),
+                    syntax: 775,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S235,
+                    name: s(2441, 8),
+                    syntax: 235,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM

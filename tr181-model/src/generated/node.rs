@@ -9,10 +9,10 @@ use crate::schema::UniqueKey;
 pub(crate) static GROUP: Group = Group {
     name: "Node",
     objects: &[Object {
-        path: "Device.Node.{i}.",
+        path: s(59044, 16),
         min_entries: 0,
         max_entries: None,
-        num_entries_parameter: Some("NodeNumberOfEntries"),
+        num_entries_parameter: Some(s(95, 19)),
         unique_keys: &[UniqueKey {
             functional: false,
             parameters: &["Alias"],
@@ -21,23 +21,23 @@ pub(crate) static GROUP: Group = Group {
         protocols: Protocols::USP,
         parameters: &[
             Parameter {
-                name: "Alias",
-                syntax: &syntax::S24,
+                name: s(789, 5),
+                syntax: 24,
                 access: Access::WriteOnceReadOnly,
                 version: v(2, 13, 0),
                 protocols: Protocols::USP,
                 ..PARAM
             },
             Parameter {
-                name: "Description",
-                syntax: &syntax::S6,
+                name: s(15461, 11),
+                syntax: 6,
                 version: v(2, 13, 0),
                 protocols: Protocols::USP,
                 ..PARAM
             },
             Parameter {
-                name: "Type",
-                syntax: &syntax::S888,
+                name: s(2207, 4),
+                syntax: 888,
                 version: v(2, 13, 0),
                 protocols: Protocols::USP,
                 ..PARAM

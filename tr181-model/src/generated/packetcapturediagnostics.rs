@@ -9,91 +9,91 @@ pub(crate) static GROUP: Group = Group {
     name: "PacketCaptureDiagnostics",
     objects: &[
         Object {
-            path: "Device.PacketCaptureDiagnostics.",
+            path: s(61062, 32),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "ByteCount",
-                    syntax: &syntax::S0,
+                    name: s(213, 9),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S22,
+                    name: s(744, 16),
+                    syntax: 22,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Duration",
-                    syntax: &syntax::S4,
+                    name: s(222, 8),
+                    syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FileTarget",
-                    syntax: &syntax::S5,
+                    name: s(230, 10),
+                    syntax: 5,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FilterExpression",
-                    syntax: &syntax::S6,
+                    name: s(240, 16),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Format",
-                    syntax: &syntax::S7,
+                    name: s(256, 6),
+                    syntax: 7,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S8,
+                    name: s(262, 9),
+                    syntax: 8,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketCaptureResultNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(61094, 34),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketCount",
-                    syntax: &syntax::S0,
+                    name: s(271, 11),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S9,
+                    name: s(282, 8),
+                    syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S6,
+                    name: s(290, 8),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
@@ -103,37 +103,37 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PacketCaptureDiagnostics.PacketCaptureResult.{i}.",
+            path: s(61128, 56),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PacketCaptureResultNumberOfEntries"),
+            num_entries_parameter: Some(s(61094, 34)),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Count",
-                    syntax: &syntax::S0,
+                    name: s(61184, 5),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndTime",
-                    syntax: &syntax::S10,
+                    name: s(20012, 7),
+                    syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FileLocation",
-                    syntax: &syntax::S5,
+                    name: s(61189, 12),
+                    syntax: 5,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartTime",
-                    syntax: &syntax::S10,
+                    name: s(20019, 9),
+                    syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM

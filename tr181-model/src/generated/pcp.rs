@@ -10,38 +10,38 @@ pub(crate) static GROUP: Group = Group {
     name: "PCP",
     objects: &[
         Object {
-            path: "Device.PCP.",
+            path: s(59177, 11),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "ClientNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(5711, 21),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptionList",
-                    syntax: &syntax::S890,
+                    name: s(59188, 10),
+                    syntax: 890,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PreferredVersion",
-                    syntax: &syntax::S51,
+                    name: s(59198, 16),
+                    syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedVersions",
-                    syntax: &syntax::S891,
+                    name: s(59214, 17),
+                    syntax: 891,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -49,12 +49,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PCP.Client.{i}.",
+            path: s(59231, 22),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ClientNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(5711, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -68,84 +68,84 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "ANNOUNCEEnable",
-                    syntax: &syntax::S16,
+                    name: s(59253, 14),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FILTEREnable",
-                    syntax: &syntax::S16,
+                    name: s(59267, 12),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MAPEnable",
-                    syntax: &syntax::S16,
+                    name: s(59279, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PEEREnable",
-                    syntax: &syntax::S16,
+                    name: s(59288, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(7252, 21),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S892,
+                    name: s(427, 6),
+                    syntax: 892,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "THIRDPARTYEnable",
-                    syntax: &syntax::S16,
+                    name: s(59298, 16),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "THIRDPARTYStatus",
-                    syntax: &syntax::S179,
+                    name: s(59314, 16),
+                    syntax: 179,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "WANInterface",
-                    syntax: &syntax::S667,
+                    name: s(50772, 12),
+                    syntax: 667,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -153,25 +153,25 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PCP.Client.{i}.PCPProxy.",
+            path: s(59330, 31),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighestVersion",
-                    syntax: &syntax::S51,
+                    name: s(54863, 14),
+                    syntax: 51,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -179,12 +179,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PCP.Client.{i}.Server.{i}.",
+            path: s(59361, 33),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ServerNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(7252, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -198,107 +198,107 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "AdditionalServerAddresses",
-                    syntax: &syntax::S893,
+                    name: s(59394, 25),
+                    syntax: 893,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Capabilities",
-                    syntax: &syntax::S894,
+                    name: s(10515, 12),
+                    syntax: 894,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentVersion",
-                    syntax: &syntax::S51,
+                    name: s(54740, 14),
+                    syntax: 51,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S73,
+                    name: s(780, 6),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExternalIPAddress",
-                    syntax: &syntax::S126,
+                    name: s(59419, 17),
+                    syntax: 126,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InboundMappingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(59436, 29),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumFilters",
-                    syntax: &syntax::S0,
+                    name: s(59465, 14),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S895,
+                    name: s(9863, 6),
+                    syntax: 895,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutboundMappingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(59479, 30),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortQuota",
-                    syntax: &syntax::S896,
+                    name: s(59509, 9),
+                    syntax: 896,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PreferredLifetime",
-                    syntax: &syntax::S28,
+                    name: s(8416, 17),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerAddressInUse",
-                    syntax: &syntax::S126,
+                    name: s(59518, 18),
+                    syntax: 126,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerNameOrAddress",
-                    syntax: &syntax::S6,
+                    name: s(59536, 19),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S897,
+                    name: s(427, 6),
+                    syntax: 897,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -306,12 +306,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PCP.Client.{i}.Server.{i}.InboundMapping.{i}.",
+            path: s(59555, 52),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InboundMappingNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(59436, 29)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -325,123 +325,123 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssignedExternalIPAddress",
-                    syntax: &syntax::S72,
+                    name: s(59607, 25),
+                    syntax: 72,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssignedExternalPort",
-                    syntax: &syntax::S51,
+                    name: s(59632, 20),
+                    syntax: 51,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssignedExternalPortEndRange",
-                    syntax: &syntax::S775,
+                    name: s(59652, 28),
+                    syntax: 775,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S115,
+                    name: s(15461, 11),
+                    syntax: 115,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorCode",
-                    syntax: &syntax::S898,
+                    name: s(40821, 9),
+                    syntax: 898,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FilterNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1713, 21),
+                    syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InternalPort",
-                    syntax: &syntax::S127,
+                    name: s(58760, 12),
+                    syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Lifetime",
-                    syntax: &syntax::S28,
+                    name: s(59680, 8),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S899,
+                    name: s(9863, 6),
+                    syntax: 899,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtocolNumber",
-                    syntax: &syntax::S900,
+                    name: s(59688, 14),
+                    syntax: 900,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S901,
+                    name: s(427, 6),
+                    syntax: 901,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuggestedExternalIPAddress",
-                    syntax: &syntax::S72,
+                    name: s(59702, 26),
+                    syntax: 72,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuggestedExternalPort",
-                    syntax: &syntax::S775,
+                    name: s(59728, 21),
+                    syntax: 775,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuggestedExternalPortEndRange",
-                    syntax: &syntax::S775,
+                    name: s(59749, 29),
+                    syntax: 775,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ThirdPartyAddress",
-                    syntax: &syntax::S126,
+                    name: s(59778, 17),
+                    syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -450,11 +450,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PCP.Client.{i}.Server.{i}.InboundMapping.{i}.Filter.{i}.",
+            path: s(59795, 63),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("FilterNumberOfEntries"),
+            num_entries_parameter: Some(s(1713, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -462,45 +462,45 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PrefixLength",
-                    syntax: &syntax::S902,
+                    name: s(59858, 12),
+                    syntax: 902,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemoteHostIPAddress",
-                    syntax: &syntax::S72,
+                    name: s(59870, 19),
+                    syntax: 72,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemotePort",
-                    syntax: &syntax::S51,
+                    name: s(35556, 10),
+                    syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemotePortEndRange",
-                    syntax: &syntax::S775,
+                    name: s(59889, 18),
+                    syntax: 775,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -509,12 +509,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PCP.Client.{i}.Server.{i}.OutboundMapping.{i}.",
+            path: s(59907, 53),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("OutboundMappingNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(59479, 30)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -534,117 +534,117 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssignedExternalIPAddress",
-                    syntax: &syntax::S72,
+                    name: s(59607, 25),
+                    syntax: 72,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssignedExternalPort",
-                    syntax: &syntax::S51,
+                    name: s(59632, 20),
+                    syntax: 51,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S115,
+                    name: s(15461, 11),
+                    syntax: 115,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorCode",
-                    syntax: &syntax::S898,
+                    name: s(40821, 9),
+                    syntax: 898,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InternalPort",
-                    syntax: &syntax::S127,
+                    name: s(58760, 12),
+                    syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Lifetime",
-                    syntax: &syntax::S28,
+                    name: s(59680, 8),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S899,
+                    name: s(9863, 6),
+                    syntax: 899,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtocolNumber",
-                    syntax: &syntax::S900,
+                    name: s(59688, 14),
+                    syntax: 900,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemoteHostIPAddress",
-                    syntax: &syntax::S126,
+                    name: s(59870, 19),
+                    syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemotePort",
-                    syntax: &syntax::S127,
+                    name: s(35556, 10),
+                    syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S901,
+                    name: s(427, 6),
+                    syntax: 901,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuggestedExternalIPAddress",
-                    syntax: &syntax::S72,
+                    name: s(59702, 26),
+                    syntax: 72,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuggestedExternalPort",
-                    syntax: &syntax::S775,
+                    name: s(59728, 21),
+                    syntax: 775,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ThirdPartyAddress",
-                    syntax: &syntax::S126,
+                    name: s(59778, 17),
+                    syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -653,19 +653,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PCP.Client.{i}.UPnPIWF.",
+            path: s(59960, 30),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     version: v(2, 8, 0),
                     ..PARAM
                 },

@@ -10,12 +10,12 @@ pub(crate) static GROUP: Group = Group {
     name: "PDU",
     objects: &[
         Object {
-            path: "Device.PDU.",
+            path: s(59990, 11),
             status: Status::Deprecated,
             version: v(2, 14, 0),
             parameters: &[Parameter {
-                name: "SessionNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(60001, 22),
+                syntax: 0,
                 status: Status::Deprecated,
                 version: v(2, 14, 0),
                 ..PARAM
@@ -23,10 +23,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PDU.Session.{i}.",
+            path: s(60023, 23),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SessionNumberOfEntries"),
+            num_entries_parameter: Some(s(60001, 22)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -35,122 +35,122 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AlwaysOn",
-                    syntax: &syntax::S16,
+                    name: s(60046, 8),
+                    syntax: 16,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DNN",
-                    syntax: &syntax::S903,
+                    name: s(60054, 3),
+                    syntax: 903,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S233,
+                    name: s(262, 9),
+                    syntax: 233,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastError",
-                    syntax: &syntax::S0,
+                    name: s(18438, 9),
+                    syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PDUIPv4Address",
-                    syntax: &syntax::S182,
+                    name: s(60057, 14),
+                    syntax: 182,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PDUIPv6InterfaceIdentifier",
-                    syntax: &syntax::S3,
+                    name: s(60071, 26),
+                    syntax: 3,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PTI",
-                    syntax: &syntax::S173,
+                    name: s(60097, 3),
+                    syntax: 173,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QoSFlowNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(60100, 22),
+                    syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QoSRuleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(60122, 22),
+                    syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RQTimerValue",
-                    syntax: &syntax::S28,
+                    name: s(60144, 12),
+                    syntax: 28,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSC",
-                    syntax: &syntax::S614,
+                    name: s(60156, 3),
+                    syntax: 614,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionAMBRDownlink",
-                    syntax: &syntax::S904,
+                    name: s(60159, 19),
+                    syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionAMBRUplink",
-                    syntax: &syntax::S904,
+                    name: s(60178, 17),
+                    syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionID",
-                    syntax: &syntax::S905,
+                    name: s(44153, 9),
+                    syntax: 905,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionType",
-                    syntax: &syntax::S906,
+                    name: s(60195, 11),
+                    syntax: 906,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -159,20 +159,20 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PDU.Session.{i}.NetworkSlice.",
+            path: s(60206, 36),
             status: Status::Deprecated,
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "SliceDifferentiator",
-                    syntax: &syntax::S0,
+                    name: s(60242, 19),
+                    syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SliceServiceType",
-                    syntax: &syntax::S907,
+                    name: s(60261, 16),
+                    syntax: 907,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -181,34 +181,34 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PDU.Session.{i}.PCO.",
+            path: s(60277, 27),
             status: Status::Deprecated,
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "IPv4DNS",
-                    syntax: &syntax::S714,
+                    name: s(60304, 7),
+                    syntax: 714,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4PCSCF",
-                    syntax: &syntax::S182,
+                    name: s(60311, 9),
+                    syntax: 182,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6DNS",
-                    syntax: &syntax::S714,
+                    name: s(60320, 7),
+                    syntax: 714,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6PCSCF",
-                    syntax: &syntax::S211,
+                    name: s(60327, 9),
+                    syntax: 211,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -217,10 +217,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PDU.Session.{i}.QoSFlow.{i}.",
+            path: s(60336, 35),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("QoSFlowNumberOfEntries"),
+            num_entries_parameter: Some(s(60100, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -235,73 +235,73 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AveragingWindow",
-                    syntax: &syntax::S21,
+                    name: s(60371, 15),
+                    syntax: 21,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EPSBearer",
-                    syntax: &syntax::S0,
+                    name: s(60386, 9),
+                    syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FiveQI",
-                    syntax: &syntax::S898,
+                    name: s(60395, 6),
+                    syntax: 898,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GFBRDownlink",
-                    syntax: &syntax::S904,
+                    name: s(60401, 12),
+                    syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GFBRUplink",
-                    syntax: &syntax::S904,
+                    name: s(60413, 10),
+                    syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MFBRDownlink",
-                    syntax: &syntax::S904,
+                    name: s(60423, 12),
+                    syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MFBRUplink",
-                    syntax: &syntax::S904,
+                    name: s(60435, 10),
+                    syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QFI",
-                    syntax: &syntax::S908,
+                    name: s(60445, 3),
+                    syntax: 908,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -310,10 +310,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PDU.Session.{i}.QoSRule.{i}.",
+            path: s(60448, 35),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("QoSRuleNumberOfEntries"),
+            num_entries_parameter: Some(s(60122, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -328,59 +328,59 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DQR",
-                    syntax: &syntax::S16,
+                    name: s(60483, 3),
+                    syntax: 16,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FilterNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1713, 21),
+                    syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Identifier",
-                    syntax: &syntax::S898,
+                    name: s(45552, 10),
+                    syntax: 898,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Precedence",
-                    syntax: &syntax::S189,
+                    name: s(60486, 10),
+                    syntax: 189,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QFI",
-                    syntax: &syntax::S908,
+                    name: s(60445, 3),
+                    syntax: 908,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Segregation",
-                    syntax: &syntax::S16,
+                    name: s(60496, 11),
+                    syntax: 16,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -389,10 +389,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PDU.Session.{i}.QoSRule.{i}.Filter.{i}.",
+            path: s(60507, 46),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("FilterNumberOfEntries"),
+            num_entries_parameter: Some(s(1713, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -401,38 +401,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Direction",
-                    syntax: &syntax::S909,
+                    name: s(51284, 9),
+                    syntax: 909,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S0,
+                    name: s(2207, 4),
+                    syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S13,
+                    name: s(6002, 5),
+                    syntax: 13,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM

@@ -10,33 +10,33 @@ pub(crate) static GROUP: Group = Group {
     name: "PeriodicStatistics",
     objects: &[
         Object {
-            path: "Device.PeriodicStatistics.",
+            path: s(61201, 26),
             parameters: &[
                 Parameter {
-                    name: "MaxReportSamples",
-                    syntax: &syntax::S0,
+                    name: s(61227, 16),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinSampleInterval",
-                    syntax: &syntax::S28,
+                    name: s(61243, 17),
+                    syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SampleSetNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(61260, 24),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.PeriodicStatistics.SampleSet.{i}.",
+            path: s(61284, 40),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SampleSetNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(61260, 24)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -49,110 +49,110 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 3, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Controller",
-                    syntax: &syntax::S94,
+                    name: s(3685, 10),
+                    syntax: 94,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FetchSamples",
-                    syntax: &syntax::S227,
+                    name: s(61324, 12),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FetchSamples",
-                    syntax: &syntax::S919,
+                    name: s(61324, 12),
+                    syntax: 919,
                     access: Access::ReadWrite,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForceSample",
-                    syntax: &syntax::S172,
+                    name: s(61336, 11),
+                    syntax: 172,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S729,
+                    name: s(876, 4),
+                    syntax: 729,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ParameterNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(3791, 24),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportEndTime",
-                    syntax: &syntax::S103,
+                    name: s(61347, 13),
+                    syntax: 103,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportSamples",
-                    syntax: &syntax::S920,
+                    name: s(61360, 13),
+                    syntax: 920,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportStartTime",
-                    syntax: &syntax::S103,
+                    name: s(61373, 15),
+                    syntax: 103,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SampleInterval",
-                    syntax: &syntax::S921,
+                    name: s(26957, 14),
+                    syntax: 921,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SampleSeconds",
-                    syntax: &syntax::S922,
+                    name: s(61388, 13),
+                    syntax: 922,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S923,
+                    name: s(427, 6),
+                    syntax: 923,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeReference",
-                    syntax: &syntax::S103,
+                    name: s(3876, 13),
+                    syntax: 103,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "ForceCollection()",
+                    name: s(3889, 17),
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -161,7 +161,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "ForceSample()",
+                    name: s(61401, 13),
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -171,39 +171,39 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             events: &[Event {
-                name: "Push!",
+                name: s(3906, 5),
                 arguments: &[
                     Parameter {
-                        name: "Parameter.{i}.Failures",
-                        syntax: &syntax::S0,
+                        name: s(61414, 22),
+                        syntax: 0,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Parameter.{i}.Reference",
-                        syntax: &syntax::S924,
+                        name: s(61436, 23),
+                        syntax: 924,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Parameter.{i}.SampleSeconds",
-                        syntax: &syntax::S925,
+                        name: s(61459, 27),
+                        syntax: 925,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Parameter.{i}.SuspectData",
-                        syntax: &syntax::S926,
+                        name: s(61486, 25),
+                        syntax: 926,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Parameter.{i}.Values",
-                        syntax: &syntax::S128,
+                        name: s(61511, 20),
+                        syntax: 128,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -216,12 +216,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PeriodicStatistics.SampleSet.{i}.Parameter.{i}.",
+            path: s(61531, 54),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ParameterNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(3791, 24)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -234,90 +234,90 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 3, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CalculationMode",
-                    syntax: &syntax::S927,
+                    name: s(61585, 15),
+                    syntax: 927,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Failures",
-                    syntax: &syntax::S227,
+                    name: s(46697, 8),
+                    syntax: 227,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighThreshold",
-                    syntax: &syntax::S928,
+                    name: s(61600, 13),
+                    syntax: 928,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HistogramBinBoundaries",
-                    syntax: &syntax::S128,
+                    name: s(61613, 22),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowThreshold",
-                    syntax: &syntax::S928,
+                    name: s(61635, 12),
+                    syntax: 928,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reference",
-                    syntax: &syntax::S929,
+                    name: s(4291, 9),
+                    syntax: 929,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SampleMode",
-                    syntax: &syntax::S930,
+                    name: s(61647, 10),
+                    syntax: 930,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SampleSeconds",
-                    syntax: &syntax::S922,
+                    name: s(61388, 13),
+                    syntax: 922,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuspectData",
-                    syntax: &syntax::S931,
+                    name: s(61657, 11),
+                    syntax: 931,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Values",
-                    syntax: &syntax::S398,
+                    name: s(44007, 6),
+                    syntax: 398,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ValuesIfHistogram",
-                    syntax: &syntax::S398,
+                    name: s(61668, 17),
+                    syntax: 398,
                     version: v(2, 18, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM

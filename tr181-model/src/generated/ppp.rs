@@ -10,16 +10,16 @@ pub(crate) static GROUP: Group = Group {
     name: "PPP",
     objects: &[
         Object {
-            path: "Device.PPP.",
+            path: s(60553, 11),
             parameters: &[
                 Parameter {
-                    name: "InterfaceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4585, 24),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedNCPs",
-                    syntax: &syntax::S910,
+                    name: s(60564, 13),
+                    syntax: 910,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -27,12 +27,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PPP.Interface.{i}.",
+            path: s(60577, 25),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(4585, 24)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -45,162 +45,162 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthenticationProtocol",
-                    syntax: &syntax::S911,
+                    name: s(5757, 22),
+                    syntax: 911,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoDisconnectTime",
-                    syntax: &syntax::S28,
+                    name: s(60602, 18),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CompressionProtocol",
-                    syntax: &syntax::S912,
+                    name: s(60620, 19),
+                    syntax: 912,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectionStatus",
-                    syntax: &syntax::S913,
+                    name: s(60639, 16),
+                    syntax: 913,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectionTrigger",
-                    syntax: &syntax::S914,
+                    name: s(60655, 17),
+                    syntax: 914,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentMRUSize",
-                    syntax: &syntax::S628,
+                    name: s(60672, 14),
+                    syntax: 628,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EncryptionProtocol",
-                    syntax: &syntax::S915,
+                    name: s(60686, 18),
+                    syntax: 915,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPCPEnable",
-                    syntax: &syntax::S16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "IPv6CPEnable",
-                    syntax: &syntax::S16,
+                    name: s(60704, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IdleDisconnectTime",
-                    syntax: &syntax::S28,
+                    name: s(60714, 12),
+                    syntax: 16,
+                    access: Access::ReadWrite,
+                    version: v(2, 2, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(60726, 18),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LCPEcho",
-                    syntax: &syntax::S28,
+                    name: s(60744, 7),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LCPEchoAdaptive",
-                    syntax: &syntax::S73,
+                    name: s(60751, 15),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LCPEchoRetry",
-                    syntax: &syntax::S0,
+                    name: s(60766, 12),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastConnectionError",
-                    syntax: &syntax::S916,
+                    name: s(60778, 19),
+                    syntax: 916,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S30,
+                    name: s(865, 11),
+                    syntax: 30,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxMRUSize",
-                    syntax: &syntax::S917,
+                    name: s(60797, 10),
+                    syntax: 917,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S430,
+                    name: s(282, 8),
+                    syntax: 430,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S172,
+                    name: s(1229, 5),
+                    syntax: 172,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S32,
+                    name: s(427, 6),
+                    syntax: 32,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S31,
+                    name: s(290, 8),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "WarnDisconnectDelay",
-                    syntax: &syntax::S28,
+                    name: s(60807, 19),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -211,51 +211,51 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PPP.Interface.{i}.IPCP.",
+            path: s(60826, 30),
             parameters: &[
                 Parameter {
-                    name: "DNSServers",
-                    syntax: &syntax::S918,
+                    name: s(5799, 10),
+                    syntax: 918,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LocalIPAddress",
-                    syntax: &syntax::S165,
+                    name: s(35518, 14),
+                    syntax: 165,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PassthroughDHCPPool",
-                    syntax: &syntax::S171,
+                    name: s(5853, 19),
+                    syntax: 171,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PassthroughEnable",
-                    syntax: &syntax::S26,
+                    name: s(5872, 17),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemoteIPAddress",
-                    syntax: &syntax::S165,
+                    name: s(35541, 15),
+                    syntax: 165,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.PPP.Interface.{i}.IPv6CP.",
+            path: s(60856, 32),
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "LocalInterfaceIdentifier",
-                    syntax: &syntax::S211,
+                    name: s(60888, 24),
+                    syntax: 211,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RemoteInterfaceIdentifier",
-                    syntax: &syntax::S211,
+                    name: s(60912, 25),
+                    syntax: 211,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -263,133 +263,133 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.PPP.Interface.{i}.PPPoE.",
+            path: s(60937, 31),
             min_entries: 0,
             parameters: &[
                 Parameter {
-                    name: "ACName",
-                    syntax: &syntax::S6,
+                    name: s(60968, 6),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServiceName",
-                    syntax: &syntax::S6,
+                    name: s(18577, 11),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionID",
-                    syntax: &syntax::S19,
+                    name: s(44153, 9),
+                    syntax: 19,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.PPP.Interface.{i}.Stats.",
+            path: s(60974, 31),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],

@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "ProxiedDevice",
     objects: &[
         Object {
-            path: "Device.ProxiedDevice.{i}.",
+            path: s(61685, 25),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ProxiedDeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(114, 28)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -22,66 +22,66 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceReference",
-                    syntax: &syntax::S694,
+                    name: s(61710, 18),
+                    syntax: 694,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastTimeContacted",
-                    syntax: &syntax::S10,
+                    name: s(61728, 17),
+                    syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(95, 19),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Online",
-                    syntax: &syntax::S16,
+                    name: s(61745, 6),
+                    syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProxyProtocol",
-                    syntax: &syntax::S932,
+                    name: s(17722, 13),
+                    syntax: 932,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S888,
+                    name: s(2207, 4),
+                    syntax: 888,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -90,10 +90,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ProxiedDevice.{i}.Node.{i}.",
+            path: s(61751, 34),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("NodeNumberOfEntries"),
+            num_entries_parameter: Some(s(95, 19)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -102,23 +102,23 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S888,
+                    name: s(2207, 4),
+                    syntax: 888,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM

@@ -10,21 +10,21 @@ pub(crate) static GROUP: Group = Group {
     name: "PTM",
     objects: &[
         Object {
-            path: "Device.PTM.",
+            path: s(61005, 11),
             parameters: &[Parameter {
-                name: "LinkNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(549, 19),
+                syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.PTM.Link.{i}.",
+            path: s(61016, 20),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("LinkNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(549, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -37,159 +37,159 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S30,
+                    name: s(865, 11),
+                    syntax: 30,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S32,
+                    name: s(427, 6),
+                    syntax: 32,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.PTM.Link.{i}.Stats.",
+            path: s(61036, 26),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],

@@ -10,760 +10,760 @@ pub(crate) static GROUP: Group = Group {
     name: "QoS",
     objects: &[
         Object {
-            path: "Device.QoS.",
+            path: s(61785, 11),
             parameters: &[
                 Parameter {
-                    name: "AppNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(61796, 18),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AvailableAppList",
-                    syntax: &syntax::S384,
+                    name: s(61814, 16),
+                    syntax: 384,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClassificationNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(61830, 29),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultDSCPMark",
-                    syntax: &syntax::S933,
+                    name: s(26269, 15),
+                    syntax: 933,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultEthernetPriorityMark",
-                    syntax: &syntax::S933,
+                    name: s(61859, 27),
+                    syntax: 933,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultForwardingPolicy",
-                    syntax: &syntax::S0,
+                    name: s(61886, 23),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultInnerEthernetPriorityMark",
-                    syntax: &syntax::S933,
+                    name: s(61909, 32),
+                    syntax: 933,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultPolicer",
-                    syntax: &syntax::S934,
+                    name: s(61941, 14),
+                    syntax: 934,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultQueue",
-                    syntax: &syntax::S935,
+                    name: s(61955, 12),
+                    syntax: 935,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultTrafficClass",
-                    syntax: &syntax::S0,
+                    name: s(61967, 19),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FlowNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(61986, 19),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxAppEntries",
-                    syntax: &syntax::S0,
+                    name: s(62005, 13),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxClassificationEntries",
-                    syntax: &syntax::S0,
+                    name: s(62018, 24),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxFlowEntries",
-                    syntax: &syntax::S0,
+                    name: s(62042, 14),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxPolicerEntries",
-                    syntax: &syntax::S0,
+                    name: s(62056, 17),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxQueueEntries",
-                    syntax: &syntax::S0,
+                    name: s(62073, 15),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxSchedulerEntries",
-                    syntax: &syntax::S0,
+                    name: s(62088, 19),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxShaperEntries",
-                    syntax: &syntax::S0,
+                    name: s(62107, 16),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PolicerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(62123, 22),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QueueNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(62145, 20),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QueueStatsNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(62165, 25),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SchedulerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(62190, 24),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ShaperNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(62214, 21),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.QoS.App.{i}.",
+            path: s(62235, 19),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AppNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(61796, 18)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultDSCPMark",
-                    syntax: &syntax::S936,
+                    name: s(26269, 15),
+                    syntax: 936,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultEthernetPriorityMark",
-                    syntax: &syntax::S936,
+                    name: s(61859, 27),
+                    syntax: 936,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultForwardingPolicy",
-                    syntax: &syntax::S227,
+                    name: s(61886, 23),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultInnerEthernetPriorityMark",
-                    syntax: &syntax::S933,
+                    name: s(61909, 32),
+                    syntax: 933,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultPolicer",
-                    syntax: &syntax::S937,
+                    name: s(61941, 14),
+                    syntax: 937,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultTrafficClass",
-                    syntax: &syntax::S227,
+                    name: s(61967, 19),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S66,
+                    name: s(876, 4),
+                    syntax: 66,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtocolIdentifier",
-                    syntax: &syntax::S115,
+                    name: s(62254, 18),
+                    syntax: 115,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S47,
+                    name: s(427, 6),
+                    syntax: 47,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.QoS.Classification.{i}.",
+            path: s(62272, 30),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ClassificationNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(61830, 29)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllInterfaces",
-                    syntax: &syntax::S26,
+                    name: s(26173, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "App",
-                    syntax: &syntax::S938,
+                    name: s(62302, 3),
+                    syntax: 938,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DHCPType",
-                    syntax: &syntax::S71,
+                    name: s(2580, 8),
+                    syntax: 71,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSAP",
-                    syntax: &syntax::S483,
+                    name: s(62305, 4),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSAPExclude",
-                    syntax: &syntax::S26,
+                    name: s(62309, 11),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPCheck",
-                    syntax: &syntax::S451,
+                    name: s(62320, 9),
+                    syntax: 451,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPExclude",
-                    syntax: &syntax::S26,
+                    name: s(24806, 11),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPMark",
-                    syntax: &syntax::S936,
+                    name: s(5809, 8),
+                    syntax: 936,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestClientID",
-                    syntax: &syntax::S75,
+                    name: s(62329, 12),
+                    syntax: 75,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestClientIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(62341, 19),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestIP",
-                    syntax: &syntax::S72,
+                    name: s(2588, 6),
+                    syntax: 72,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestIPExclude",
-                    syntax: &syntax::S26,
+                    name: s(2594, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestMACAddress",
-                    syntax: &syntax::S180,
+                    name: s(25889, 14),
+                    syntax: 180,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestMACExclude",
-                    syntax: &syntax::S26,
+                    name: s(62360, 14),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestMACMask",
-                    syntax: &syntax::S180,
+                    name: s(62374, 11),
+                    syntax: 180,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestMask",
-                    syntax: &syntax::S78,
+                    name: s(2905, 8),
+                    syntax: 78,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestPort",
-                    syntax: &syntax::S79,
+                    name: s(2913, 8),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestPortExclude",
-                    syntax: &syntax::S26,
+                    name: s(2921, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestPortRangeMax",
-                    syntax: &syntax::S79,
+                    name: s(2936, 16),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestUserClassID",
-                    syntax: &syntax::S75,
+                    name: s(62385, 15),
+                    syntax: 75,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestUserClassIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(62400, 22),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestVendorClassID",
-                    syntax: &syntax::S76,
+                    name: s(62422, 17),
+                    syntax: 76,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestVendorClassIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(62439, 24),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestVendorClassIDMode",
-                    syntax: &syntax::S77,
+                    name: s(62463, 21),
+                    syntax: 77,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestVendorClassIDv6",
-                    syntax: &syntax::S75,
+                    name: s(62484, 19),
+                    syntax: 75,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestVendorSpecificInfo",
-                    syntax: &syntax::S75,
+                    name: s(62503, 22),
+                    syntax: 75,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestVendorSpecificInfoEnterprise",
-                    syntax: &syntax::S227,
+                    name: s(62525, 32),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestVendorSpecificInfoExclude",
-                    syntax: &syntax::S26,
+                    name: s(62557, 29),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestVendorSpecificInfoSubOption",
-                    syntax: &syntax::S939,
+                    name: s(62586, 31),
+                    syntax: 939,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EthernetDEICheck",
-                    syntax: &syntax::S483,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "EthernetDEIExclude",
-                    syntax: &syntax::S26,
+                    name: s(62617, 16),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EthernetPriorityCheck",
-                    syntax: &syntax::S483,
+                    name: s(62633, 18),
+                    syntax: 26,
+                    access: Access::ReadWrite,
+                    version: v(2, 7, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(62651, 21),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EthernetPriorityExclude",
-                    syntax: &syntax::S26,
+                    name: s(62672, 23),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EthernetPriorityMark",
-                    syntax: &syntax::S936,
+                    name: s(62695, 20),
+                    syntax: 936,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Ethertype",
-                    syntax: &syntax::S483,
+                    name: s(62715, 9),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EthertypeExclude",
-                    syntax: &syntax::S26,
+                    name: s(62724, 16),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForwardingPolicy",
-                    syntax: &syntax::S227,
+                    name: s(42841, 16),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLengthExclude",
-                    syntax: &syntax::S26,
+                    name: s(62740, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLengthMax",
-                    syntax: &syntax::S940,
+                    name: s(62755, 11),
+                    syntax: 940,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPLengthMin",
-                    syntax: &syntax::S940,
+                    name: s(62766, 11),
+                    syntax: 940,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPVersion",
-                    syntax: &syntax::S124,
+                    name: s(4671, 9),
+                    syntax: 124,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InnerEthernetPriorityCheck",
-                    syntax: &syntax::S483,
+                    name: s(62777, 26),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InnerEthernetPriorityExclude",
-                    syntax: &syntax::S26,
+                    name: s(62803, 28),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InnerEthernetPriorityMark",
-                    syntax: &syntax::S936,
+                    name: s(62831, 25),
+                    syntax: 936,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S452,
+                    name: s(262, 9),
+                    syntax: 452,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LLCControl",
-                    syntax: &syntax::S483,
+                    name: s(62856, 10),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LLCControlExclude",
-                    syntax: &syntax::S26,
+                    name: s(62866, 17),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S81,
+                    name: s(2993, 5),
+                    syntax: 81,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutOfBandInfo",
-                    syntax: &syntax::S483,
+                    name: s(62883, 13),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Policer",
-                    syntax: &syntax::S937,
+                    name: s(62896, 7),
+                    syntax: 937,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S82,
+                    name: s(2441, 8),
+                    syntax: 82,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtocolExclude",
-                    syntax: &syntax::S26,
+                    name: s(2998, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNAPOUI",
-                    syntax: &syntax::S483,
+                    name: s(62903, 7),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNAPOUIExclude",
-                    syntax: &syntax::S26,
+                    name: s(62910, 14),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSAP",
-                    syntax: &syntax::S483,
+                    name: s(62924, 4),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSAPExclude",
-                    syntax: &syntax::S26,
+                    name: s(62928, 11),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceClientID",
-                    syntax: &syntax::S75,
+                    name: s(62939, 14),
+                    syntax: 75,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceClientIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(62953, 21),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceIP",
-                    syntax: &syntax::S72,
+                    name: s(3013, 8),
+                    syntax: 72,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceIPExclude",
-                    syntax: &syntax::S26,
+                    name: s(3021, 15),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMACAddress",
-                    syntax: &syntax::S180,
+                    name: s(62974, 16),
+                    syntax: 180,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMACExclude",
-                    syntax: &syntax::S26,
+                    name: s(24982, 16),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMACMask",
-                    syntax: &syntax::S180,
+                    name: s(62990, 13),
+                    syntax: 180,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceMask",
-                    syntax: &syntax::S78,
+                    name: s(3354, 10),
+                    syntax: 78,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePort",
-                    syntax: &syntax::S79,
+                    name: s(3364, 10),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePortExclude",
-                    syntax: &syntax::S26,
+                    name: s(3374, 17),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourcePortRangeMax",
-                    syntax: &syntax::S79,
+                    name: s(3391, 18),
+                    syntax: 79,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceUserClassID",
-                    syntax: &syntax::S75,
+                    name: s(63003, 17),
+                    syntax: 75,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceUserClassIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(63020, 24),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceVendorClassID",
-                    syntax: &syntax::S76,
+                    name: s(63044, 19),
+                    syntax: 76,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceVendorClassIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(63063, 26),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceVendorClassIDMode",
-                    syntax: &syntax::S77,
+                    name: s(63089, 23),
+                    syntax: 77,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceVendorClassIDv6",
-                    syntax: &syntax::S75,
+                    name: s(63112, 21),
+                    syntax: 75,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceVendorSpecificInfo",
-                    syntax: &syntax::S75,
+                    name: s(63133, 24),
+                    syntax: 75,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceVendorSpecificInfoEnterprise",
-                    syntax: &syntax::S227,
+                    name: s(63157, 34),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceVendorSpecificInfoExclude",
-                    syntax: &syntax::S26,
+                    name: s(63191, 31),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceVendorSpecificInfoSubOption",
-                    syntax: &syntax::S939,
+                    name: s(63222, 33),
+                    syntax: 939,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TCPACK",
-                    syntax: &syntax::S26,
+                    name: s(63255, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TCPACKExclude",
-                    syntax: &syntax::S26,
+                    name: s(63261, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficClass",
-                    syntax: &syntax::S483,
+                    name: s(63274, 12),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VLANIDCheck",
-                    syntax: &syntax::S483,
+                    name: s(26200, 11),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VLANIDExclude",
-                    syntax: &syntax::S26,
+                    name: s(26211, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -771,100 +771,100 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.QoS.Flow.{i}.",
+            path: s(63286, 20),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("FlowNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(61986, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "App",
-                    syntax: &syntax::S938,
+                    name: s(62302, 3),
+                    syntax: 938,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPMark",
-                    syntax: &syntax::S936,
+                    name: s(5809, 8),
+                    syntax: 936,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EthernetPriorityMark",
-                    syntax: &syntax::S936,
+                    name: s(62695, 20),
+                    syntax: 936,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForwardingPolicy",
-                    syntax: &syntax::S227,
+                    name: s(42841, 16),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InnerEthernetPriorityMark",
-                    syntax: &syntax::S936,
+                    name: s(62831, 25),
+                    syntax: 936,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S66,
+                    name: s(876, 4),
+                    syntax: 66,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Policer",
-                    syntax: &syntax::S937,
+                    name: s(62896, 7),
+                    syntax: 937,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S47,
+                    name: s(427, 6),
+                    syntax: 47,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficClass",
-                    syntax: &syntax::S227,
+                    name: s(63274, 12),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S115,
+                    name: s(2207, 4),
+                    syntax: 115,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TypeParameters",
-                    syntax: &syntax::S880,
+                    name: s(63306, 14),
+                    syntax: 880,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -872,146 +872,146 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.QoS.Policer.{i}.",
+            path: s(63320, 23),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PolicerNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(62123, 22)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CommittedBurstSize",
-                    syntax: &syntax::S940,
+                    name: s(63343, 18),
+                    syntax: 940,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CommittedRate",
-                    syntax: &syntax::S941,
+                    name: s(63361, 13),
+                    syntax: 941,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConformingAction",
-                    syntax: &syntax::S942,
+                    name: s(63374, 16),
+                    syntax: 942,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConformingCountedBytes",
-                    syntax: &syntax::S227,
+                    name: s(63390, 22),
+                    syntax: 227,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConformingCountedPackets",
-                    syntax: &syntax::S227,
+                    name: s(63412, 24),
+                    syntax: 227,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExcessBurstSize",
-                    syntax: &syntax::S940,
+                    name: s(63436, 15),
+                    syntax: 940,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MeterType",
-                    syntax: &syntax::S943,
+                    name: s(63451, 9),
+                    syntax: 943,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NonConformingAction",
-                    syntax: &syntax::S944,
+                    name: s(63460, 19),
+                    syntax: 944,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NonConformingCountedBytes",
-                    syntax: &syntax::S227,
+                    name: s(63479, 25),
+                    syntax: 227,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NonConformingCountedPackets",
-                    syntax: &syntax::S227,
+                    name: s(63504, 27),
+                    syntax: 227,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PartialConformingAction",
-                    syntax: &syntax::S944,
+                    name: s(63531, 23),
+                    syntax: 944,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PartiallyConformingCountedBytes",
-                    syntax: &syntax::S227,
+                    name: s(63554, 31),
+                    syntax: 227,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PartiallyConformingCountedPackets",
-                    syntax: &syntax::S227,
+                    name: s(63585, 33),
+                    syntax: 227,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeakBurstSize",
-                    syntax: &syntax::S940,
+                    name: s(63618, 13),
+                    syntax: 940,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeakRate",
-                    syntax: &syntax::S941,
+                    name: s(63631, 8),
+                    syntax: 941,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PossibleMeterTypes",
-                    syntax: &syntax::S945,
+                    name: s(63639, 18),
+                    syntax: 945,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S47,
+                    name: s(427, 6),
+                    syntax: 47,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalCountedBytes",
-                    syntax: &syntax::S227,
+                    name: s(63657, 17),
+                    syntax: 227,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalCountedPackets",
-                    syntax: &syntax::S227,
+                    name: s(63674, 19),
+                    syntax: 227,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
@@ -1019,141 +1019,141 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.QoS.Queue.{i}.",
+            path: s(63693, 21),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("QueueNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(62145, 20)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllInterfaces",
-                    syntax: &syntax::S26,
+                    name: s(26173, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssuredRate",
-                    syntax: &syntax::S946,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "BufferLength",
-                    syntax: &syntax::S365,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Children",
-                    syntax: &syntax::S465,
+                    name: s(63714, 11),
+                    syntax: 946,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentAssuredRate",
-                    syntax: &syntax::S946,
+                    name: s(63725, 12),
+                    syntax: 365,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(63737, 8),
+                    syntax: 465,
+                    access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentShapingRate",
-                    syntax: &syntax::S947,
+                    name: s(63745, 18),
+                    syntax: 946,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DropAlgorithm",
-                    syntax: &syntax::S948,
+                    name: s(63763, 18),
+                    syntax: 947,
+                    version: v(2, 16, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(63781, 13),
+                    syntax: 948,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HardwareAssisted",
-                    syntax: &syntax::S26,
+                    name: s(63794, 16),
+                    syntax: 26,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S452,
+                    name: s(262, 9),
+                    syntax: 452,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Precedence",
-                    syntax: &syntax::S919,
+                    name: s(60486, 10),
+                    syntax: 919,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "REDPercentage",
-                    syntax: &syntax::S949,
+                    name: s(63810, 13),
+                    syntax: 949,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "REDThreshold",
-                    syntax: &syntax::S949,
+                    name: s(63823, 12),
+                    syntax: 949,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SchedulerAlgorithm",
-                    syntax: &syntax::S950,
+                    name: s(63835, 18),
+                    syntax: 950,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ShapingBurstSize",
-                    syntax: &syntax::S365,
+                    name: s(63853, 16),
+                    syntax: 365,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ShapingRate",
-                    syntax: &syntax::S946,
+                    name: s(63869, 11),
+                    syntax: 946,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficClasses",
-                    syntax: &syntax::S80,
+                    name: s(31759, 14),
+                    syntax: 80,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Weight",
-                    syntax: &syntax::S227,
+                    name: s(9777, 6),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -1161,12 +1161,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.QoS.QueueStats.{i}.",
+            path: s(63880, 26),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("QueueStatsNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(62165, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1179,88 +1179,88 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DroppedBytes",
-                    syntax: &syntax::S940,
+                    name: s(63906, 12),
+                    syntax: 940,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DroppedPackets",
-                    syntax: &syntax::S227,
+                    name: s(63918, 14),
+                    syntax: 227,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S452,
+                    name: s(262, 9),
+                    syntax: 452,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutputBytes",
-                    syntax: &syntax::S940,
+                    name: s(63932, 11),
+                    syntax: 940,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutputPackets",
-                    syntax: &syntax::S227,
+                    name: s(63943, 13),
+                    syntax: 227,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Queue",
-                    syntax: &syntax::S951,
+                    name: s(20995, 5),
+                    syntax: 951,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QueueOccupancyPackets",
-                    syntax: &syntax::S227,
+                    name: s(63956, 21),
+                    syntax: 227,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "QueueOccupancyPercentage",
-                    syntax: &syntax::S952,
+                    name: s(63977, 24),
+                    syntax: 952,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S47,
+                    name: s(427, 6),
+                    syntax: 47,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.QoS.Scheduler.{i}.",
+            path: s(64001, 25),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SchedulerNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(62190, 24)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -1268,73 +1268,73 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssuredRate",
-                    syntax: &syntax::S946,
+                    name: s(63714, 11),
+                    syntax: 946,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Children",
-                    syntax: &syntax::S465,
+                    name: s(63737, 8),
+                    syntax: 465,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultQueue",
-                    syntax: &syntax::S452,
+                    name: s(61955, 12),
+                    syntax: 452,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S452,
+                    name: s(262, 9),
+                    syntax: 452,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SchedulerAlgorithm",
-                    syntax: &syntax::S950,
+                    name: s(63835, 18),
+                    syntax: 950,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ShapingRate",
-                    syntax: &syntax::S946,
+                    name: s(63869, 11),
+                    syntax: 946,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -1342,12 +1342,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.QoS.Shaper.{i}.",
+            path: s(64026, 22),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ShaperNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(62214, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1360,53 +1360,53 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Children",
-                    syntax: &syntax::S465,
+                    name: s(63737, 8),
+                    syntax: 465,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S452,
+                    name: s(262, 9),
+                    syntax: 452,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ShapingBurstSize",
-                    syntax: &syntax::S365,
+                    name: s(63853, 16),
+                    syntax: 365,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ShapingRate",
-                    syntax: &syntax::S946,
+                    name: s(63869, 11),
+                    syntax: 946,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     ..PARAM
                 },
             ],

@@ -10,55 +10,55 @@ pub(crate) static GROUP: Group = Group {
     name: "RadSecProxy",
     objects: &[
         Object {
-            path: "Device.RadSecProxy.",
+            path: s(64048, 19),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "ClientNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(5711, 21),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ListenConfigNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(64067, 27),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RealmNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(64094, 20),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(7252, 21),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceConfigNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(64114, 27),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TLSNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(64141, 18),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -66,11 +66,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.RadSecProxy.Client.{i}.",
+            path: s(64159, 30),
             access: Access::ReadWrite,
             max_entries: None,
-            num_entries_parameter: Some("ClientNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(5711, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -84,58 +84,58 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Address",
-                    syntax: &syntax::S6,
+                    name: s(51226, 7),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S953,
+                    name: s(2441, 8),
+                    syntax: 953,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Secret",
-                    syntax: &syntax::S562,
+                    name: s(64189, 6),
+                    syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TLS",
-                    syntax: &syntax::S954,
+                    name: s(64195, 3),
+                    syntax: 954,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -144,9 +144,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.RadSecProxy.ListenConfig.{i}.",
+            path: s(64198, 36),
             max_entries: None,
-            num_entries_parameter: Some("ListenConfigNumberOfEntries"),
+            num_entries_parameter: Some(s(64067, 27)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -154,38 +154,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S233,
+                    name: s(262, 9),
+                    syntax: 233,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S127,
+                    name: s(2531, 4),
+                    syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S953,
+                    name: s(2441, 8),
+                    syntax: 953,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -194,11 +194,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.RadSecProxy.Realm.{i}.",
+            path: s(64234, 29),
             access: Access::ReadWrite,
             max_entries: None,
-            num_entries_parameter: Some("RealmNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(64094, 20)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -212,59 +212,59 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "AccountingResponse",
-                    syntax: &syntax::S26,
+                    name: s(64263, 18),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AccountingServer",
-                    syntax: &syntax::S955,
+                    name: s(64281, 16),
+                    syntax: 955,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Pattern",
-                    syntax: &syntax::S3,
+                    name: s(64297, 7),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Server",
-                    syntax: &syntax::S955,
+                    name: s(7355, 6),
+                    syntax: 955,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -272,12 +272,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.RadSecProxy.Server.{i}.",
+            path: s(64304, 30),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ServerNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(7252, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -291,65 +291,65 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Address",
-                    syntax: &syntax::S6,
+                    name: s(51226, 7),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S127,
+                    name: s(2531, 4),
+                    syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S953,
+                    name: s(2441, 8),
+                    syntax: 953,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Secret",
-                    syntax: &syntax::S562,
+                    name: s(64189, 6),
+                    syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TLS",
-                    syntax: &syntax::S954,
+                    name: s(64195, 3),
+                    syntax: 954,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -358,10 +358,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.RadSecProxy.SourceConfig.{i}.",
+            path: s(64334, 36),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SourceConfigNumberOfEntries"),
+            num_entries_parameter: Some(s(64114, 27)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -369,38 +369,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S233,
+                    name: s(262, 9),
+                    syntax: 233,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S127,
+                    name: s(2531, 4),
+                    syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S953,
+                    name: s(2441, 8),
+                    syntax: 953,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -409,11 +409,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.RadSecProxy.TLS.{i}.",
+            path: s(64370, 27),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TLSNumberOfEntries"),
+            num_entries_parameter: Some(s(64141, 18)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -421,38 +421,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CABundle",
-                    syntax: &syntax::S569,
+                    name: s(35045, 8),
+                    syntax: 569,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Certificate",
-                    syntax: &syntax::S570,
+                    name: s(35053, 11),
+                    syntax: 570,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TLSVersion",
-                    syntax: &syntax::S956,
+                    name: s(64397, 10),
+                    syntax: 956,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM

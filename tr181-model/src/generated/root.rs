@@ -9,51 +9,51 @@ use crate::schema::{Command, Event};
 pub(crate) static GROUP: Group = Group {
     name: "",
     objects: &[Object {
-        path: "Device.",
+        path: s(0, 7),
         parameters: &[
             Parameter {
-                name: "CollectionDeviceNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(7, 31),
+                syntax: 0,
                 version: v(2, 19, 0),
                 protocols: Protocols::CWMP,
                 ..PARAM
             },
             Parameter {
-                name: "CollectionDeviceNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(7, 31),
+                syntax: 0,
                 version: v(2, 16, 0),
                 protocols: Protocols::USP,
                 ..PARAM
             },
             Parameter {
-                name: "InterfaceStackNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(38, 29),
+                syntax: 0,
                 ..PARAM
             },
             Parameter {
-                name: "IoTCapabilityNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(67, 28),
+                syntax: 0,
                 version: v(2, 13, 0),
                 protocols: Protocols::USP,
                 ..PARAM
             },
             Parameter {
-                name: "NodeNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(95, 19),
+                syntax: 0,
                 version: v(2, 13, 0),
                 protocols: Protocols::USP,
                 ..PARAM
             },
             Parameter {
-                name: "ProxiedDeviceNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(114, 28),
+                syntax: 0,
                 version: v(2, 12, 0),
                 protocols: Protocols::USP,
                 ..PARAM
             },
             Parameter {
-                name: "RootDataModelVersion",
-                syntax: &syntax::S1,
+                name: s(142, 20),
+                syntax: 1,
                 version: v(2, 4, 0),
                 forced_inform: true,
                 ..PARAM
@@ -61,19 +61,19 @@ pub(crate) static GROUP: Group = Group {
         ],
         commands: &[
             Command {
-                name: "FactoryReset()",
+                name: s(162, 14),
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: "Cause",
-                        syntax: &syntax::S2,
+                        name: s(176, 5),
+                        syntax: 2,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Reason",
-                        syntax: &syntax::S3,
+                        name: s(181, 6),
+                        syntax: 3,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -85,75 +85,75 @@ pub(crate) static GROUP: Group = Group {
                 protocols: Protocols::USP,
             },
             Command {
-                name: "PacketCaptureDiagnostics()",
+                name: s(187, 26),
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: "ByteCount",
-                        syntax: &syntax::S0,
+                        name: s(213, 9),
+                        syntax: 0,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Duration",
-                        syntax: &syntax::S4,
+                        name: s(222, 8),
+                        syntax: 4,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "FileTarget",
-                        syntax: &syntax::S5,
+                        name: s(230, 10),
+                        syntax: 5,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "FilterExpression",
-                        syntax: &syntax::S6,
+                        name: s(240, 16),
+                        syntax: 6,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Format",
-                        syntax: &syntax::S7,
+                        name: s(256, 6),
+                        syntax: 7,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Interface",
-                        syntax: &syntax::S8,
+                        name: s(262, 9),
+                        syntax: 8,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "PacketCount",
-                        syntax: &syntax::S0,
+                        name: s(271, 11),
+                        syntax: 0,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Password",
-                        syntax: &syntax::S9,
+                        name: s(282, 8),
+                        syntax: 9,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Username",
-                        syntax: &syntax::S6,
+                        name: s(290, 8),
+                        syntax: 6,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
@@ -162,36 +162,36 @@ pub(crate) static GROUP: Group = Group {
                 ],
                 output: &[
                     Parameter {
-                        name: "PacketCaptureResult.{i}.Count",
-                        syntax: &syntax::S0,
+                        name: s(298, 29),
+                        syntax: 0,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "PacketCaptureResult.{i}.EndTime",
-                        syntax: &syntax::S10,
+                        name: s(327, 31),
+                        syntax: 10,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "PacketCaptureResult.{i}.FileLocation",
-                        syntax: &syntax::S5,
+                        name: s(358, 36),
+                        syntax: 5,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "PacketCaptureResult.{i}.StartTime",
-                        syntax: &syntax::S10,
+                        name: s(394, 33),
+                        syntax: 10,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Status",
-                        syntax: &syntax::S11,
+                        name: s(427, 6),
+                        syntax: 11,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -202,19 +202,19 @@ pub(crate) static GROUP: Group = Group {
                 protocols: Protocols::USP,
             },
             Command {
-                name: "Reboot()",
+                name: s(433, 8),
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: "Cause",
-                        syntax: &syntax::S12,
+                        name: s(176, 5),
+                        syntax: 12,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Reason",
-                        syntax: &syntax::S3,
+                        name: s(181, 6),
+                        syntax: 3,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -226,11 +226,11 @@ pub(crate) static GROUP: Group = Group {
                 protocols: Protocols::USP,
             },
             Command {
-                name: "ScheduleTimer()",
+                name: s(441, 15),
                 is_async: true,
                 input: &[Parameter {
-                    name: "DelaySeconds",
-                    syntax: &syntax::S4,
+                    name: s(456, 12),
+                    syntax: 4,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     mandatory: true,
@@ -242,21 +242,21 @@ pub(crate) static GROUP: Group = Group {
                 protocols: Protocols::USP,
             },
             Command {
-                name: "SelfTestDiagnostics()",
+                name: s(468, 21),
                 is_async: true,
                 input: &[],
                 output: &[
                     Parameter {
-                        name: "Results",
-                        syntax: &syntax::S13,
+                        name: s(489, 7),
+                        syntax: 13,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         active_notify: ActiveNotify::CanDeny,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Status",
-                        syntax: &syntax::S14,
+                        name: s(427, 6),
+                        syntax: 14,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -268,39 +268,39 @@ pub(crate) static GROUP: Group = Group {
             },
         ],
         events: &[Event {
-            name: "Boot!",
+            name: s(496, 5),
             arguments: &[
                 Parameter {
-                    name: "Cause",
-                    syntax: &syntax::S15,
+                    name: s(176, 5),
+                    syntax: 15,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CommandKey",
-                    syntax: &syntax::S3,
+                    name: s(501, 10),
+                    syntax: 3,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirmwareUpdated",
-                    syntax: &syntax::S16,
+                    name: s(511, 15),
+                    syntax: 16,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ParameterMap",
-                    syntax: &syntax::S17,
+                    name: s(526, 12),
+                    syntax: 17,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reason",
-                    syntax: &syntax::S3,
+                    name: s(181, 6),
+                    syntax: 3,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM

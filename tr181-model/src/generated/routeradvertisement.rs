@@ -10,19 +10,19 @@ pub(crate) static GROUP: Group = Group {
     name: "RouterAdvertisement",
     objects: &[
         Object {
-            path: "Device.RouterAdvertisement.",
+            path: s(64407, 27),
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceSettingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15152, 31),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -30,12 +30,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.RouterAdvertisement.InterfaceSetting.{i}.",
+            path: s(64434, 48),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceSettingNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(15152, 31)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -49,176 +49,176 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "AdvCurHopLimit",
-                    syntax: &syntax::S957,
+                    name: s(64482, 14),
+                    syntax: 957,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdvDNSSLLifetime",
-                    syntax: &syntax::S958,
+                    name: s(64496, 16),
+                    syntax: 958,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdvDefaultLifetime",
-                    syntax: &syntax::S959,
+                    name: s(64512, 18),
+                    syntax: 959,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdvLinkMTU",
-                    syntax: &syntax::S227,
+                    name: s(64530, 10),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdvManagedFlag",
-                    syntax: &syntax::S26,
+                    name: s(64540, 14),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdvMobileAgentFlag",
-                    syntax: &syntax::S26,
+                    name: s(64554, 18),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdvNDProxyFlag",
-                    syntax: &syntax::S26,
+                    name: s(64572, 14),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdvOtherConfigFlag",
-                    syntax: &syntax::S26,
+                    name: s(64586, 18),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdvPreferredRouterFlag",
-                    syntax: &syntax::S960,
+                    name: s(64604, 22),
+                    syntax: 960,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdvRDNSSLifetime",
-                    syntax: &syntax::S958,
+                    name: s(64626, 16),
+                    syntax: 958,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdvReachableTime",
-                    syntax: &syntax::S961,
+                    name: s(64642, 16),
+                    syntax: 961,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdvRetransTimer",
-                    syntax: &syntax::S529,
+                    name: s(64658, 15),
+                    syntax: 529,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DNSSL",
-                    syntax: &syntax::S398,
+                    name: s(64673, 5),
+                    syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S885,
+                    name: s(262, 9),
+                    syntax: 885,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManualPrefixes",
-                    syntax: &syntax::S213,
+                    name: s(64678, 14),
+                    syntax: 213,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxRtrAdvInterval",
-                    syntax: &syntax::S962,
+                    name: s(64692, 17),
+                    syntax: 962,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinRtrAdvInterval",
-                    syntax: &syntax::S963,
+                    name: s(64709, 17),
+                    syntax: 963,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6703, 21),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Prefixes",
-                    syntax: &syntax::S214,
+                    name: s(64726, 8),
+                    syntax: 214,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RDNSS",
-                    syntax: &syntax::S964,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "RDNSSMode",
-                    syntax: &syntax::S965,
+                    name: s(64734, 5),
+                    syntax: 964,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(64739, 9),
+                    syntax: 965,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -226,12 +226,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.RouterAdvertisement.InterfaceSetting.{i}.Option.{i}.",
+            path: s(64748, 59),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("OptionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(6703, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -245,38 +245,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Tag",
-                    syntax: &syntax::S51,
+                    name: s(5999, 3),
+                    syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S196,
+                    name: s(6002, 5),
+                    syntax: 196,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM

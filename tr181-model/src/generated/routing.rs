@@ -10,115 +10,115 @@ pub(crate) static GROUP: Group = Group {
     name: "Routing",
     objects: &[
         Object {
-            path: "Device.Routing.",
+            path: s(64807, 15),
             parameters: &[Parameter {
-                name: "RouterNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(64822, 21),
+                syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.Babel.",
+            path: s(64843, 21),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "DTLSCertSetNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(64864, 26),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ImplementationVersion",
-                    syntax: &syntax::S335,
+                    name: s(64890, 21),
+                    syntax: 335,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceSettingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15152, 31),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACKeySetNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(64911, 24),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RouteNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(64935, 20),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SelfRouterID",
-                    syntax: &syntax::S357,
+                    name: s(64955, 12),
+                    syntax: 357,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SelfSeqno",
-                    syntax: &syntax::S234,
+                    name: s(64967, 9),
+                    syntax: 234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StatsEnable",
-                    syntax: &syntax::S16,
+                    name: s(64976, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StatsReset",
-                    syntax: &syntax::S40,
+                    name: s(64987, 10),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S769,
+                    name: s(427, 6),
+                    syntax: 769,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedDTLSCertTypes",
-                    syntax: &syntax::S966,
+                    name: s(64997, 22),
+                    syntax: 966,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedMACAlgorithms",
-                    syntax: &syntax::S967,
+                    name: s(65019, 22),
+                    syntax: 967,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedMetricCompAlgorithms",
-                    syntax: &syntax::S968,
+                    name: s(65041, 29),
+                    syntax: 968,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedSecurityMechanisms",
-                    syntax: &syntax::S969,
+                    name: s(65070, 27),
+                    syntax: 969,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "StatsReset()",
+                name: s(65097, 12),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -129,19 +129,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.Babel.Constants.",
+            path: s(65109, 31),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "MulticastGroup",
-                    syntax: &syntax::S211,
+                    name: s(65140, 14),
+                    syntax: 211,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UDPPort",
-                    syntax: &syntax::S127,
+                    name: s(41006, 7),
+                    syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -150,11 +150,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.Babel.DTLSCertSet.{i}.",
+            path: s(65154, 37),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DTLSCertSetNumberOfEntries"),
+            num_entries_parameter: Some(s(64864, 26)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -162,30 +162,30 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DTLSCertNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(65191, 23),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultApply",
-                    syntax: &syntax::S16,
+                    name: s(65214, 12),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -194,11 +194,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.Babel.DTLSCertSet.{i}.DTLSCert.{i}.",
+            path: s(65226, 50),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DTLSCertNumberOfEntries"),
+            num_entries_parameter: Some(s(65191, 23)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -206,55 +206,55 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CertPrivateKey",
-                    syntax: &syntax::S970,
+                    name: s(65276, 14),
+                    syntax: 970,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CertPrivateKey",
-                    syntax: &syntax::S970,
+                    name: s(65276, 14),
+                    syntax: 970,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CertType",
-                    syntax: &syntax::S971,
+                    name: s(65290, 8),
+                    syntax: 971,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CertValue",
-                    syntax: &syntax::S6,
+                    name: s(65298, 9),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CertValue",
-                    syntax: &syntax::S6,
+                    name: s(65298, 9),
+                    syntax: 6,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
@@ -264,12 +264,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.Babel.InterfaceSetting.{i}.",
+            path: s(65307, 42),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceSettingNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(15152, 31)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -277,136 +277,136 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CachedInfoEnabled",
-                    syntax: &syntax::S16,
+                    name: s(65349, 17),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DTLSCertPrefer",
-                    syntax: &syntax::S972,
+                    name: s(65366, 14),
+                    syntax: 972,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DTLSEnabled",
-                    syntax: &syntax::S16,
+                    name: s(65380, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceDTLSCertSets",
-                    syntax: &syntax::S973,
+                    name: s(65391, 21),
+                    syntax: 973,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceMACKeySets",
-                    syntax: &syntax::S974,
+                    name: s(65412, 19),
+                    syntax: 974,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceMetricAlgorithm",
-                    syntax: &syntax::S975,
+                    name: s(65431, 24),
+                    syntax: 975,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceReference",
-                    syntax: &syntax::S667,
+                    name: s(61710, 18),
+                    syntax: 667,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACEnabled",
-                    syntax: &syntax::S16,
+                    name: s(65455, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACVerify",
-                    syntax: &syntax::S16,
+                    name: s(65465, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "McastHelloInterval",
-                    syntax: &syntax::S976,
+                    name: s(65474, 18),
+                    syntax: 976,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "McastHelloSeqno",
-                    syntax: &syntax::S234,
+                    name: s(65492, 15),
+                    syntax: 234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NeighborNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(65507, 23),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketLog",
-                    syntax: &syntax::S370,
+                    name: s(65530, 9),
+                    syntax: 370,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketLogEnable",
-                    syntax: &syntax::S16,
+                    name: s(65539, 15),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SplitHorizonEnabled",
-                    syntax: &syntax::S16,
+                    name: s(65554, 19),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpdateInterval",
-                    syntax: &syntax::S976,
+                    name: s(65573, 14),
+                    syntax: 976,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -414,10 +414,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.Babel.InterfaceSetting.{i}.Neighbor.{i}.",
+            path: s(65587, 55),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("NeighborNumberOfEntries"),
+            num_entries_parameter: Some(s(65507, 23)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["NeighborAddress"],
@@ -425,62 +425,62 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Cost",
-                    syntax: &syntax::S234,
+                    name: s(65642, 4),
+                    syntax: 234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExpectedMCastHelloSeqno",
-                    syntax: &syntax::S977,
+                    name: s(65646, 23),
+                    syntax: 977,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExpectedUCastHelloSeqno",
-                    syntax: &syntax::S977,
+                    name: s(65669, 23),
+                    syntax: 977,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HelloMCastHistory",
-                    syntax: &syntax::S357,
+                    name: s(65692, 17),
+                    syntax: 357,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HelloUCastHistory",
-                    syntax: &syntax::S357,
+                    name: s(65709, 17),
+                    syntax: 357,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NeighborAddress",
-                    syntax: &syntax::S126,
+                    name: s(65726, 15),
+                    syntax: 126,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RXCost",
-                    syntax: &syntax::S234,
+                    name: s(65741, 6),
+                    syntax: 234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TXCost",
-                    syntax: &syntax::S234,
+                    name: s(65747, 6),
+                    syntax: 234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastHelloInterval",
-                    syntax: &syntax::S976,
+                    name: s(65753, 20),
+                    syntax: 976,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastHelloSeqno",
-                    syntax: &syntax::S977,
+                    name: s(65773, 17),
+                    syntax: 977,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -488,42 +488,42 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.Babel.InterfaceSetting.{i}.Stats.",
+            path: s(65790, 48),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "ReceivedPackets",
-                    syntax: &syntax::S144,
+                    name: s(65838, 15),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SentIHU",
-                    syntax: &syntax::S144,
+                    name: s(65853, 7),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SentMcastHello",
-                    syntax: &syntax::S144,
+                    name: s(65860, 14),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SentMcastUpdate",
-                    syntax: &syntax::S144,
+                    name: s(65874, 15),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SentUcastHello",
-                    syntax: &syntax::S144,
+                    name: s(65889, 14),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SentUcastUpdate",
-                    syntax: &syntax::S144,
+                    name: s(65903, 15),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -531,11 +531,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.Babel.MACKeySet.{i}.",
+            path: s(65918, 35),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MACKeySetNumberOfEntries"),
+            num_entries_parameter: Some(s(64911, 24)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -543,31 +543,31 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DefaultApply",
-                    syntax: &syntax::S16,
+                    name: s(65214, 12),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACKeyNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(65953, 21),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -575,11 +575,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.Babel.MACKeySet.{i}.MACKey.{i}.",
+            path: s(65974, 46),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MACKeyNumberOfEntries"),
+            num_entries_parameter: Some(s(65953, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -587,105 +587,105 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InputMAC",
-                    syntax: &syntax::S357,
+                    name: s(66020, 8),
+                    syntax: 357,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InputString",
-                    syntax: &syntax::S357,
+                    name: s(66028, 11),
+                    syntax: 357,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeyUseSend",
-                    syntax: &syntax::S16,
+                    name: s(66039, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeyUseVerify",
-                    syntax: &syntax::S16,
+                    name: s(66049, 12),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeyValue",
-                    syntax: &syntax::S970,
+                    name: s(66061, 8),
+                    syntax: 970,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeyValue",
-                    syntax: &syntax::S970,
+                    name: s(66061, 8),
+                    syntax: 970,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACKeyAlgorithm",
-                    syntax: &syntax::S978,
+                    name: s(66069, 15),
+                    syntax: 978,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACTestState",
-                    syntax: &syntax::S311,
+                    name: s(66084, 12),
+                    syntax: 311,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Match",
-                    syntax: &syntax::S16,
+                    name: s(66096, 5),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "MACTest()",
+                name: s(66101, 9),
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: "InputMAC",
-                        syntax: &syntax::S357,
+                        name: s(66020, 8),
+                        syntax: 357,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "InputString",
-                        syntax: &syntax::S357,
+                        name: s(66028, 11),
+                        syntax: 357,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
@@ -693,8 +693,8 @@ pub(crate) static GROUP: Group = Group {
                     },
                 ],
                 output: &[Parameter {
-                    name: "Match",
-                    syntax: &syntax::S16,
+                    name: s(66096, 5),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -706,10 +706,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.Babel.Route.{i}.",
+            path: s(66110, 31),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RouteNumberOfEntries"),
+            num_entries_parameter: Some(s(64935, 20)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["RoutePrefix", "SourceRouterID"],
@@ -717,56 +717,56 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "CalculatedMetric",
-                    syntax: &syntax::S977,
+                    name: s(66141, 16),
+                    syntax: 977,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Neighbor",
-                    syntax: &syntax::S979,
+                    name: s(66157, 8),
+                    syntax: 979,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NextHop",
-                    syntax: &syntax::S126,
+                    name: s(66165, 7),
+                    syntax: 126,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceivedMetric",
-                    syntax: &syntax::S977,
+                    name: s(66172, 14),
+                    syntax: 977,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RouteFeasible",
-                    syntax: &syntax::S16,
+                    name: s(66186, 13),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RoutePrefix",
-                    syntax: &syntax::S980,
+                    name: s(66199, 11),
+                    syntax: 980,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RouteSelected",
-                    syntax: &syntax::S16,
+                    name: s(66210, 13),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RouteSeqno",
-                    syntax: &syntax::S234,
+                    name: s(66223, 10),
+                    syntax: 234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceRouterID",
-                    syntax: &syntax::S357,
+                    name: s(66233, 14),
+                    syntax: 357,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -774,34 +774,34 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.RIP.",
+            path: s(66247, 19),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceSettingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15152, 31),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedModes",
-                    syntax: &syntax::S981,
+                    name: s(66266, 14),
+                    syntax: 981,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.RIP.InterfaceSetting.{i}.",
+            path: s(66280, 40),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceSettingNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(15152, 31)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -814,65 +814,65 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "AcceptRA",
-                    syntax: &syntax::S16,
+                    name: s(66320, 8),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SendRA",
-                    syntax: &syntax::S16,
+                    name: s(66328, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.RouteInformation.",
+            path: s(66334, 32),
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceSettingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(15152, 31),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -880,10 +880,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.RouteInformation.InterfaceSetting.{i}.",
+            path: s(66366, 53),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceSettingNumberOfEntries"),
+            num_entries_parameter: Some(s(15152, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Interface"],
@@ -891,74 +891,74 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "HomeAgent",
-                    syntax: &syntax::S16,
+                    name: s(66419, 9),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S233,
+                    name: s(262, 9),
+                    syntax: 233,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManagedAddressConfiguration",
-                    syntax: &syntax::S16,
+                    name: s(66428, 27),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(6703, 21),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OtherConfiguration",
-                    syntax: &syntax::S16,
+                    name: s(66455, 18),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PreferredRouteFlag",
-                    syntax: &syntax::S982,
+                    name: s(66473, 18),
+                    syntax: 982,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Prefix",
-                    syntax: &syntax::S217,
+                    name: s(8502, 6),
+                    syntax: 217,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReachableTime",
-                    syntax: &syntax::S983,
+                    name: s(66491, 13),
+                    syntax: 983,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetransTimer",
-                    syntax: &syntax::S21,
+                    name: s(59009, 12),
+                    syntax: 21,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RouteLifetime",
-                    syntax: &syntax::S10,
+                    name: s(66504, 13),
+                    syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceRouter",
-                    syntax: &syntax::S211,
+                    name: s(66517, 12),
+                    syntax: 211,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S984,
+                    name: s(427, 6),
+                    syntax: 984,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
@@ -966,10 +966,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.RouteInformation.InterfaceSetting.{i}.Option.{i}.",
+            path: s(66529, 64),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("OptionNumberOfEntries"),
+            num_entries_parameter: Some(s(6703, 21)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -983,30 +983,30 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Tag",
-                    syntax: &syntax::S51,
+                    name: s(5999, 3),
+                    syntax: 51,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S196,
+                    name: s(6002, 5),
+                    syntax: 196,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -1014,63 +1014,63 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.Router.{i}.",
+            path: s(66593, 26),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RouterNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(64822, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4ForwardingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(66619, 29),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6ForwardingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(66648, 29),
+                    syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S47,
+                    name: s(427, 6),
+                    syntax: 47,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.Router.{i}.IPv4Forwarding.{i}.",
+            path: s(66677, 45),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IPv4ForwardingNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(66619, 29)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1090,80 +1090,80 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestIPAddress",
-                    syntax: &syntax::S165,
+                    name: s(66722, 13),
+                    syntax: 165,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestSubnetMask",
-                    syntax: &syntax::S165,
+                    name: s(66735, 14),
+                    syntax: 165,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForwardingMetric",
-                    syntax: &syntax::S483,
+                    name: s(66749, 16),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForwardingPolicy",
-                    syntax: &syntax::S483,
+                    name: s(42841, 16),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "GatewayIPAddress",
-                    syntax: &syntax::S165,
+                    name: s(66765, 16),
+                    syntax: 165,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S985,
+                    name: s(9863, 6),
+                    syntax: 985,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StaticRoute",
-                    syntax: &syntax::S73,
+                    name: s(66781, 11),
+                    syntax: 73,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S986,
+                    name: s(2207, 4),
+                    syntax: 986,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -1172,12 +1172,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Routing.Router.{i}.IPv6Forwarding.{i}.",
+            path: s(66792, 45),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IPv6ForwardingNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(66648, 29)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1197,84 +1197,84 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestIPPrefix",
-                    syntax: &syntax::S635,
+                    name: s(66837, 12),
+                    syntax: 635,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExpirationTime",
-                    syntax: &syntax::S454,
+                    name: s(66849, 14),
+                    syntax: 454,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForwardingMetric",
-                    syntax: &syntax::S483,
+                    name: s(66749, 16),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ForwardingPolicy",
-                    syntax: &syntax::S483,
+                    name: s(42841, 16),
+                    syntax: 483,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NextHop",
-                    syntax: &syntax::S216,
+                    name: s(66165, 7),
+                    syntax: 216,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Origin",
-                    syntax: &syntax::S987,
+                    name: s(9863, 6),
+                    syntax: 987,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S986,
+                    name: s(2207, 4),
+                    syntax: 986,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM

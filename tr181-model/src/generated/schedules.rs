@@ -10,19 +10,19 @@ pub(crate) static GROUP: Group = Group {
     name: "Schedules",
     objects: &[
         Object {
-            path: "Device.Schedules.",
+            path: s(69073, 17),
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S460,
+                    name: s(780, 6),
+                    syntax: 460,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(19764, 23),
+                    syntax: 0,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
@@ -30,12 +30,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Schedules.Schedule.{i}.",
+            path: s(69090, 30),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ScheduleNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(19764, 23)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -43,72 +43,72 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Day",
-                    syntax: &syntax::S534,
+                    name: s(32238, 3),
+                    syntax: 534,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Duration",
-                    syntax: &syntax::S4,
+                    name: s(222, 8),
+                    syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InverseMode",
-                    syntax: &syntax::S26,
+                    name: s(69120, 11),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartTime",
-                    syntax: &syntax::S535,
+                    name: s(20019, 9),
+                    syntax: 535,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1013,
+                    name: s(427, 6),
+                    syntax: 1013,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeLeft",
-                    syntax: &syntax::S28,
+                    name: s(69131, 8),
+                    syntax: 28,
                     version: v(2, 18, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM

@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "Security",
     objects: &[
         Object {
-            path: "Device.Security.",
+            path: s(69139, 16),
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "CABundleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(69155, 23),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CertificateNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47670, 26),
+                    syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
@@ -29,10 +29,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Security.CABundle.{i}.",
+            path: s(69178, 29),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CABundleNumberOfEntries"),
+            num_entries_parameter: Some(s(69155, 23)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Name"],
@@ -40,34 +40,34 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "CACertificates",
-                    syntax: &syntax::S1014,
+                    name: s(69207, 14),
+                    syntax: 1014,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S3,
+                    name: s(876, 4),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "CADir()",
+                    name: s(69221, 7),
                     is_async: false,
                     input: &[],
                     output: &[Parameter {
-                        name: "CADir",
-                        syntax: &syntax::S3,
+                        name: s(69228, 5),
+                        syntax: 3,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -77,12 +77,12 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "CAFile()",
+                    name: s(69233, 8),
                     is_async: false,
                     input: &[],
                     output: &[Parameter {
-                        name: "CAFile",
-                        syntax: &syntax::S3,
+                        name: s(69241, 6),
+                        syntax: 3,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -95,10 +95,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Security.Certificate.{i}.",
+            path: s(69247, 32),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CertificateNumberOfEntries"),
+            num_entries_parameter: Some(s(47670, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["SerialNumber", "Issuer"],
@@ -106,57 +106,57 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Issuer",
-                    syntax: &syntax::S6,
+                    name: s(48131, 6),
+                    syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastModif",
-                    syntax: &syntax::S10,
+                    name: s(69279, 9),
+                    syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NotAfter",
-                    syntax: &syntax::S10,
+                    name: s(69288, 8),
+                    syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NotBefore",
-                    syntax: &syntax::S10,
+                    name: s(69296, 9),
+                    syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S31,
+                    name: s(15758, 12),
+                    syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SignatureAlgorithm",
-                    syntax: &syntax::S6,
+                    name: s(69305, 18),
+                    syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Subject",
-                    syntax: &syntax::S6,
+                    name: s(69323, 7),
+                    syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SubjectAlt",
-                    syntax: &syntax::S219,
+                    name: s(69330, 10),
+                    syntax: 219,
                     version: v(2, 4, 0),
                     ..PARAM
                 },

@@ -8,20 +8,20 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "SelfTestDiagnostics",
     objects: &[Object {
-        path: "Device.SelfTestDiagnostics.",
+        path: s(69340, 27),
         protocols: Protocols::CWMP,
         parameters: &[
             Parameter {
-                name: "DiagnosticsState",
-                syntax: &syntax::S1015,
+                name: s(744, 16),
+                syntax: 1015,
                 access: Access::ReadWrite,
                 protocols: Protocols::CWMP,
                 active_notify: ActiveNotify::CanDeny,
                 ..PARAM
             },
             Parameter {
-                name: "Results",
-                syntax: &syntax::S13,
+                name: s(489, 7),
+                syntax: 13,
                 protocols: Protocols::CWMP,
                 active_notify: ActiveNotify::CanDeny,
                 ..PARAM

@@ -7,7 +7,7 @@ use super::*;
 pub(crate) static GROUP: Group = Group {
     name: "Services",
     objects: &[Object {
-        path: "Device.Services.",
+        path: s(69367, 16),
         ..OBJECT
     }],
 };

@@ -10,30 +10,30 @@ pub(crate) static GROUP: Group = Group {
     name: "SessionManagement",
     objects: &[
         Object {
-            path: "Device.SessionManagement.",
+            path: s(69383, 25),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "PDNNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(69408, 18),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PDPNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(69426, 18),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PDUNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(69444, 18),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(60001, 22),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -41,10 +41,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SessionManagement.PDN.{i}.",
+            path: s(69462, 33),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PDNNumberOfEntries"),
+            num_entries_parameter: Some(s(69408, 18)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -52,60 +52,60 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamAggregateBitRate",
-                    syntax: &syntax::S1016,
+                    name: s(69495, 26),
+                    syntax: 1016,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamGuaranteedBitRate",
-                    syntax: &syntax::S1016,
+                    name: s(69521, 27),
+                    syntax: 1016,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamMaxBitRate",
-                    syntax: &syntax::S1016,
+                    name: s(4764, 20),
+                    syntax: 1016,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QCI",
-                    syntax: &syntax::S1017,
+                    name: s(69548, 3),
+                    syntax: 1017,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamAggregateBitRate",
-                    syntax: &syntax::S1016,
+                    name: s(69551, 24),
+                    syntax: 1016,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamGuaranteedBitRate",
-                    syntax: &syntax::S1016,
+                    name: s(69575, 25),
+                    syntax: 1016,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamMaxBitRate",
-                    syntax: &syntax::S1016,
+                    name: s(4904, 18),
+                    syntax: 1016,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -113,10 +113,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SessionManagement.PDP.{i}.",
+            path: s(69600, 33),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PDPNumberOfEntries"),
+            num_entries_parameter: Some(s(69426, 18)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -124,84 +124,84 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeliveryOfErroneousSDUs",
-                    syntax: &syntax::S1018,
+                    name: s(69633, 23),
+                    syntax: 1018,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeliveryOrder",
-                    syntax: &syntax::S1019,
+                    name: s(69656, 13),
+                    syntax: 1019,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamGuaranteedBitRate",
-                    syntax: &syntax::S1016,
+                    name: s(69521, 27),
+                    syntax: 1016,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownstreamMaxBitRate",
-                    syntax: &syntax::S1016,
+                    name: s(4764, 20),
+                    syntax: 1016,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumSDUSize",
-                    syntax: &syntax::S0,
+                    name: s(69669, 14),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResidualBitErrorRatio",
-                    syntax: &syntax::S351,
+                    name: s(69683, 21),
+                    syntax: 351,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SDUErrorRatio",
-                    syntax: &syntax::S351,
+                    name: s(69704, 13),
+                    syntax: 351,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficClass",
-                    syntax: &syntax::S1020,
+                    name: s(63274, 12),
+                    syntax: 1020,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransferDelay",
-                    syntax: &syntax::S1021,
+                    name: s(69717, 13),
+                    syntax: 1021,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamGuaranteedBitRate",
-                    syntax: &syntax::S1016,
+                    name: s(69575, 25),
+                    syntax: 1016,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamMaxBitRate",
-                    syntax: &syntax::S1016,
+                    name: s(4904, 18),
+                    syntax: 1016,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -209,10 +209,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SessionManagement.PDU.{i}.",
+            path: s(69730, 33),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PDUNumberOfEntries"),
+            num_entries_parameter: Some(s(69444, 18)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -220,66 +220,66 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AlwaysOn",
-                    syntax: &syntax::S16,
+                    name: s(60046, 8),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PTI",
-                    syntax: &syntax::S173,
+                    name: s(60097, 3),
+                    syntax: 173,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QoSFlowNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(60100, 22),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QoSRuleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(60122, 22),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RQTimerValue",
-                    syntax: &syntax::S28,
+                    name: s(60144, 12),
+                    syntax: 28,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSC",
-                    syntax: &syntax::S614,
+                    name: s(60156, 3),
+                    syntax: 614,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionAMBRDownlink",
-                    syntax: &syntax::S904,
+                    name: s(60159, 19),
+                    syntax: 904,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionAMBRUplink",
-                    syntax: &syntax::S904,
+                    name: s(60178, 17),
+                    syntax: 904,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -287,18 +287,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SessionManagement.PDU.{i}.NetworkSlice.",
+            path: s(69763, 46),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "SliceDifferentiator",
-                    syntax: &syntax::S0,
+                    name: s(60242, 19),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SliceServiceType",
-                    syntax: &syntax::S907,
+                    name: s(60261, 16),
+                    syntax: 907,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -306,10 +306,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SessionManagement.PDU.{i}.QoSFlow.{i}.",
+            path: s(69809, 45),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("QoSFlowNumberOfEntries"),
+            num_entries_parameter: Some(s(60100, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -323,66 +323,66 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AveragingWindow",
-                    syntax: &syntax::S21,
+                    name: s(60371, 15),
+                    syntax: 21,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EPSBearer",
-                    syntax: &syntax::S0,
+                    name: s(60386, 9),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FiveQI",
-                    syntax: &syntax::S898,
+                    name: s(60395, 6),
+                    syntax: 898,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GFBRDownlink",
-                    syntax: &syntax::S904,
+                    name: s(60401, 12),
+                    syntax: 904,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GFBRUplink",
-                    syntax: &syntax::S904,
+                    name: s(60413, 10),
+                    syntax: 904,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MFBRDownlink",
-                    syntax: &syntax::S904,
+                    name: s(60423, 12),
+                    syntax: 904,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MFBRUplink",
-                    syntax: &syntax::S904,
+                    name: s(60435, 10),
+                    syntax: 904,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QFI",
-                    syntax: &syntax::S908,
+                    name: s(60445, 3),
+                    syntax: 908,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -390,10 +390,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SessionManagement.PDU.{i}.QoSRule.{i}.",
+            path: s(69854, 45),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("QoSRuleNumberOfEntries"),
+            num_entries_parameter: Some(s(60122, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -407,54 +407,54 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DQR",
-                    syntax: &syntax::S16,
+                    name: s(60483, 3),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FilterNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1713, 21),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Identifier",
-                    syntax: &syntax::S898,
+                    name: s(45552, 10),
+                    syntax: 898,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Precedence",
-                    syntax: &syntax::S189,
+                    name: s(60486, 10),
+                    syntax: 189,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QFI",
-                    syntax: &syntax::S908,
+                    name: s(60445, 3),
+                    syntax: 908,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Segregation",
-                    syntax: &syntax::S16,
+                    name: s(60496, 11),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -462,10 +462,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SessionManagement.PDU.{i}.QoSRule.{i}.Filter.{i}.",
+            path: s(69899, 56),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("FilterNumberOfEntries"),
+            num_entries_parameter: Some(s(1713, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -473,36 +473,36 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Direction",
-                    syntax: &syntax::S909,
+                    name: s(51284, 9),
+                    syntax: 909,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S0,
+                    name: s(2207, 4),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S13,
+                    name: s(6002, 5),
+                    syntax: 13,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -510,10 +510,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SessionManagement.Session.{i}.",
+            path: s(69955, 37),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SessionNumberOfEntries"),
+            num_entries_parameter: Some(s(60001, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -527,48 +527,48 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "APN",
-                    syntax: &syntax::S903,
+                    name: s(4668, 3),
+                    syntax: 903,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S233,
+                    name: s(262, 9),
+                    syntax: 233,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reference",
-                    syntax: &syntax::S1022,
+                    name: s(4291, 9),
+                    syntax: 1022,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionID",
-                    syntax: &syntax::S905,
+                    name: s(44153, 9),
+                    syntax: 905,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionType",
-                    syntax: &syntax::S906,
+                    name: s(60195, 11),
+                    syntax: 906,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -576,30 +576,30 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SessionManagement.Session.{i}.PCO.",
+            path: s(69992, 41),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "IPv4DNS",
-                    syntax: &syntax::S714,
+                    name: s(60304, 7),
+                    syntax: 714,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4PCSCF",
-                    syntax: &syntax::S182,
+                    name: s(60311, 9),
+                    syntax: 182,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6DNS",
-                    syntax: &syntax::S714,
+                    name: s(60320, 7),
+                    syntax: 714,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6PCSCF",
-                    syntax: &syntax::S211,
+                    name: s(60327, 9),
+                    syntax: 211,
                     version: v(2, 19, 0),
                     ..PARAM
                 },

@@ -10,32 +10,32 @@ pub(crate) static GROUP: Group = Group {
     name: "SFPs",
     objects: &[
         Object {
-            path: "Device.SFPs.",
+            path: s(66863, 12),
             version: v(2, 19, 0),
             parameters: &[Parameter {
-                name: "SFPCageNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(66875, 22),
+                syntax: 0,
                 version: v(2, 19, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.SFPs.Mgmt.",
+            path: s(66897, 17),
             version: v(2, 19, 0),
             parameters: &[Parameter {
-                name: "SFF8472NumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(66914, 22),
+                syntax: 0,
                 version: v(2, 19, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.SFPs.Mgmt.SFF8472.{i}.",
+            path: s(66936, 29),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SFF8472NumberOfEntries"),
+            num_entries_parameter: Some(s(66914, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -49,24 +49,24 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S3,
+                    name: s(876, 4),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -74,252 +74,252 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.",
+            path: s(66965, 41),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "BRMax",
-                    syntax: &syntax::S189,
+                    name: s(67006, 5),
+                    syntax: 189,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BRMin",
-                    syntax: &syntax::S397,
+                    name: s(67011, 5),
+                    syntax: 397,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BRNominal",
-                    syntax: &syntax::S988,
+                    name: s(67016, 9),
+                    syntax: 988,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Connector",
-                    syntax: &syntax::S545,
+                    name: s(67025, 9),
+                    syntax: 545,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DMCtypeExternalCal",
-                    syntax: &syntax::S16,
+                    name: s(67034, 18),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DMCtypeImplemented",
-                    syntax: &syntax::S16,
+                    name: s(67052, 18),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DMCtypeInternalCal",
-                    syntax: &syntax::S16,
+                    name: s(67070, 18),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DMCtypeRxAvgPwr",
-                    syntax: &syntax::S16,
+                    name: s(67088, 15),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DateCode",
-                    syntax: &syntax::S989,
+                    name: s(67103, 8),
+                    syntax: 989,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EMCSPowerLvlOp",
-                    syntax: &syntax::S16,
+                    name: s(67111, 14),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EMCSPowerLvlSelect",
-                    syntax: &syntax::S16,
+                    name: s(67125, 18),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EOCSoftRateSelect",
-                    syntax: &syntax::S16,
+                    name: s(67143, 17),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EOCSoftRxLOS",
-                    syntax: &syntax::S16,
+                    name: s(67160, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EOCSoftTxDisable",
-                    syntax: &syntax::S16,
+                    name: s(67172, 16),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EOCSoftTxFault",
-                    syntax: &syntax::S16,
+                    name: s(67188, 14),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EOCalarmsImplemented",
-                    syntax: &syntax::S16,
+                    name: s(67202, 20),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Encoding",
-                    syntax: &syntax::S189,
+                    name: s(67222, 8),
+                    syntax: 189,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LengthOM1",
-                    syntax: &syntax::S990,
+                    name: s(67230, 9),
+                    syntax: 990,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LengthOM2",
-                    syntax: &syntax::S990,
+                    name: s(67239, 9),
+                    syntax: 990,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LengthOM3",
-                    syntax: &syntax::S990,
+                    name: s(67248, 9),
+                    syntax: 990,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LengthSMF",
-                    syntax: &syntax::S990,
+                    name: s(67257, 9),
+                    syntax: 990,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LengthSMFkm",
-                    syntax: &syntax::S991,
+                    name: s(67266, 11),
+                    syntax: 991,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptCooledTrans",
-                    syntax: &syntax::S16,
+                    name: s(67277, 14),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptInvertedLOS",
-                    syntax: &syntax::S16,
+                    name: s(67291, 14),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptLOS",
-                    syntax: &syntax::S16,
+                    name: s(67305, 6),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptLinearRcvr",
-                    syntax: &syntax::S16,
+                    name: s(67311, 13),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptPowerlvl",
-                    syntax: &syntax::S16,
+                    name: s(67324, 11),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptRateSelect",
-                    syntax: &syntax::S16,
+                    name: s(67335, 13),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptTxDisable",
-                    syntax: &syntax::S16,
+                    name: s(67348, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OptTxFault",
-                    syntax: &syntax::S16,
+                    name: s(67360, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RateIdentifier",
-                    syntax: &syntax::S545,
+                    name: s(67370, 14),
+                    syntax: 545,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SFF8079AppSelect",
-                    syntax: &syntax::S16,
+                    name: s(67384, 16),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SFF8431SoftRateSelect",
-                    syntax: &syntax::S16,
+                    name: s(67400, 21),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Transceiver",
-                    syntax: &syntax::S992,
+                    name: s(67421, 11),
+                    syntax: 992,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorName",
-                    syntax: &syntax::S338,
+                    name: s(67432, 10),
+                    syntax: 338,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorOUI",
-                    syntax: &syntax::S688,
+                    name: s(67442, 9),
+                    syntax: 688,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorPN",
-                    syntax: &syntax::S338,
+                    name: s(67451, 8),
+                    syntax: 338,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorRev",
-                    syntax: &syntax::S993,
+                    name: s(67459, 9),
+                    syntax: 993,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorSN",
-                    syntax: &syntax::S338,
+                    name: s(67468, 8),
+                    syntax: 338,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VerCompliance",
-                    syntax: &syntax::S545,
+                    name: s(67476, 13),
+                    syntax: 545,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Wavelength",
-                    syntax: &syntax::S994,
+                    name: s(67489, 10),
+                    syntax: 994,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -327,66 +327,66 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Alarms.",
+            path: s(67499, 48),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "RxPowerHigh",
-                    syntax: &syntax::S16,
+                    name: s(67547, 11),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxPowerLow",
-                    syntax: &syntax::S16,
+                    name: s(67558, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TemperatureHigh",
-                    syntax: &syntax::S16,
+                    name: s(67568, 15),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TemperatureLow",
-                    syntax: &syntax::S16,
+                    name: s(67583, 14),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxBiasHigh",
-                    syntax: &syntax::S16,
+                    name: s(67597, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxBiasLow",
-                    syntax: &syntax::S16,
+                    name: s(67607, 9),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPowerHigh",
-                    syntax: &syntax::S16,
+                    name: s(67616, 11),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPowerLow",
-                    syntax: &syntax::S16,
+                    name: s(67627, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VccHigh",
-                    syntax: &syntax::S16,
+                    name: s(67637, 7),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VccLow",
-                    syntax: &syntax::S16,
+                    name: s(67644, 6),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -394,84 +394,84 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Status.",
+            path: s(67650, 48),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "DataReadyBarState",
-                    syntax: &syntax::S16,
+                    name: s(67698, 17),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RS1State",
-                    syntax: &syntax::S16,
+                    name: s(67715, 8),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RateSelectState",
-                    syntax: &syntax::S16,
+                    name: s(67723, 15),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxLOSState",
-                    syntax: &syntax::S16,
+                    name: s(67738, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxPower",
-                    syntax: &syntax::S995,
+                    name: s(67748, 7),
+                    syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SoftRateSelectSelect",
-                    syntax: &syntax::S16,
+                    name: s(67755, 20),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SoftTxDisableSelect",
-                    syntax: &syntax::S16,
+                    name: s(67775, 19),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TXFaultState",
-                    syntax: &syntax::S16,
+                    name: s(67794, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Temperature",
-                    syntax: &syntax::S383,
+                    name: s(67806, 11),
+                    syntax: 383,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxBias",
-                    syntax: &syntax::S996,
+                    name: s(67817, 6),
+                    syntax: 996,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxDisableState",
-                    syntax: &syntax::S16,
+                    name: s(67823, 14),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPower",
-                    syntax: &syntax::S995,
+                    name: s(11348, 7),
+                    syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Vcc",
-                    syntax: &syntax::S997,
+                    name: s(67837, 3),
+                    syntax: 997,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -479,126 +479,126 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Thresholds.",
+            path: s(67840, 52),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "HighRxPowerAlarm",
-                    syntax: &syntax::S995,
+                    name: s(67892, 16),
+                    syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighRxPowerWarning",
-                    syntax: &syntax::S995,
+                    name: s(67908, 18),
+                    syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighTempAlarm",
-                    syntax: &syntax::S383,
+                    name: s(67926, 13),
+                    syntax: 383,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighTempWarning",
-                    syntax: &syntax::S383,
+                    name: s(67939, 15),
+                    syntax: 383,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighTxBiasAlarm",
-                    syntax: &syntax::S996,
+                    name: s(67954, 15),
+                    syntax: 996,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighTxBiasWarning",
-                    syntax: &syntax::S996,
+                    name: s(67969, 17),
+                    syntax: 996,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighTxPowerAlarm",
-                    syntax: &syntax::S995,
+                    name: s(67986, 16),
+                    syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighTxPowerWarning",
-                    syntax: &syntax::S995,
+                    name: s(68002, 18),
+                    syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighVccAlarm",
-                    syntax: &syntax::S997,
+                    name: s(68020, 12),
+                    syntax: 997,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HighVccWarning",
-                    syntax: &syntax::S997,
+                    name: s(68032, 14),
+                    syntax: 997,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowRxPowerAlarm",
-                    syntax: &syntax::S995,
+                    name: s(68046, 15),
+                    syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowRxPowerWarning",
-                    syntax: &syntax::S995,
+                    name: s(68061, 17),
+                    syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowTempAlarm",
-                    syntax: &syntax::S383,
+                    name: s(68078, 12),
+                    syntax: 383,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowTempWarning",
-                    syntax: &syntax::S383,
+                    name: s(68090, 14),
+                    syntax: 383,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowTxBiasAlarm",
-                    syntax: &syntax::S996,
+                    name: s(68104, 14),
+                    syntax: 996,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowTxBiasWarning",
-                    syntax: &syntax::S996,
+                    name: s(68118, 16),
+                    syntax: 996,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowTxPowerAlarm",
-                    syntax: &syntax::S995,
+                    name: s(68134, 15),
+                    syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowTxPowerWarning",
-                    syntax: &syntax::S995,
+                    name: s(68149, 17),
+                    syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowVccAlarm",
-                    syntax: &syntax::S997,
+                    name: s(68166, 11),
+                    syntax: 997,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowVccWarning",
-                    syntax: &syntax::S997,
+                    name: s(68177, 13),
+                    syntax: 997,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -606,66 +606,66 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Warnings.",
+            path: s(68190, 50),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "RxPowerHigh",
-                    syntax: &syntax::S16,
+                    name: s(67547, 11),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxPowerLow",
-                    syntax: &syntax::S16,
+                    name: s(67558, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TemperatureHigh",
-                    syntax: &syntax::S16,
+                    name: s(67568, 15),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TemperatureLow",
-                    syntax: &syntax::S16,
+                    name: s(67583, 14),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxBiasHigh",
-                    syntax: &syntax::S16,
+                    name: s(67597, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxBiasLow",
-                    syntax: &syntax::S16,
+                    name: s(67607, 9),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPowerHigh",
-                    syntax: &syntax::S16,
+                    name: s(67616, 11),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPowerLow",
-                    syntax: &syntax::S16,
+                    name: s(67627, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VccHigh",
-                    syntax: &syntax::S16,
+                    name: s(67637, 7),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VccLow",
-                    syntax: &syntax::S16,
+                    name: s(67644, 6),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -673,10 +673,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SFPs.SFPCage.{i}.",
+            path: s(68240, 24),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SFPCageNumberOfEntries"),
+            num_entries_parameter: Some(s(66875, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -690,54 +690,54 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MgmtInterface",
-                    syntax: &syntax::S998,
+                    name: s(68264, 13),
+                    syntax: 998,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S3,
+                    name: s(876, 4),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SFF8024Identifier",
-                    syntax: &syntax::S189,
+                    name: s(68277, 17),
+                    syntax: 189,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SFPPresent",
-                    syntax: &syntax::S16,
+                    name: s(68294, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SFPReference",
-                    syntax: &syntax::S999,
+                    name: s(68304, 12),
+                    syntax: 999,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SFPType",
-                    syntax: &syntax::S1000,
+                    name: s(68316, 7),
+                    syntax: 1000,
                     version: v(2, 19, 0),
                     ..PARAM
                 },

@@ -10,19 +10,19 @@ pub(crate) static GROUP: Group = Group {
     name: "SmartCardReaders",
     objects: &[
         Object {
-            path: "Device.SmartCardReaders.",
+            path: s(70033, 24),
             parameters: &[Parameter {
-                name: "SmartCardReaderNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(70057, 30),
+                syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.SmartCardReaders.SmartCardReader.{i}.",
+            path: s(70087, 44),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SmartCardReaderNumberOfEntries"),
+            num_entries_parameter: Some(s(70057, 30)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -35,64 +35,64 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 3, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DecryptionFailedCounter",
-                    syntax: &syntax::S0,
+                    name: s(70131, 23),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DecryptionFailedNoKeyCounter",
-                    syntax: &syntax::S0,
+                    name: s(70154, 28),
+                    syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResetTime",
-                    syntax: &syntax::S10,
+                    name: s(18192, 9),
+                    syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -103,31 +103,31 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SmartCardReaders.SmartCardReader.{i}.SmartCard.",
+            path: s(70182, 54),
             parameters: &[
                 Parameter {
-                    name: "ATR",
-                    syntax: &syntax::S13,
+                    name: s(70236, 3),
+                    syntax: 13,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Application",
-                    syntax: &syntax::S1023,
+                    name: s(70239, 11),
+                    syntax: 1023,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S6,
+                    name: s(15758, 12),
+                    syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1024,
+                    name: s(427, 6),
+                    syntax: 1024,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S1025,
+                    name: s(2207, 4),
+                    syntax: 1025,
                     ..PARAM
                 },
             ],

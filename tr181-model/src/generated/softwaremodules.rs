@@ -10,319 +10,319 @@ pub(crate) static GROUP: Group = Group {
     name: "SoftwareModules",
     objects: &[
         Object {
-            path: "Device.SoftwareModules.",
+            path: s(70250, 23),
             version: v(2, 1, 0),
             parameters: &[
                 Parameter {
-                    name: "DeploymentUnitNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(70273, 29),
+                    syntax: 0,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecEnvClassNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(70302, 27),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecEnvNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(70329, 22),
+                    syntax: 0,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecutionUnitNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(70351, 28),
+                    syntax: 0,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "InstallDU()",
+                name: s(70379, 11),
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: "ApplicationData.{i}.AccessPath",
-                        syntax: &syntax::S6,
+                        name: s(70390, 30),
+                        syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ApplicationData.{i}.Capacity",
-                        syntax: &syntax::S1026,
+                        name: s(70420, 28),
+                        syntax: 1026,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ApplicationData.{i}.Encrypted",
-                        syntax: &syntax::S1027,
+                        name: s(70448, 29),
+                        syntax: 1027,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ApplicationData.{i}.Name",
-                        syntax: &syntax::S31,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: "ApplicationData.{i}.Retain",
-                        syntax: &syntax::S1028,
+                        name: s(70477, 24),
+                        syntax: 31,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "AutoRestart.Enable",
-                        syntax: &syntax::S16,
+                        name: s(70501, 26),
+                        syntax: 1028,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "AutoRestart.MaximumRetryCount",
-                        syntax: &syntax::S1029,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: "AutoRestart.ResetPeriod",
-                        syntax: &syntax::S1030,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: "AutoRestart.RetryIntervalMultiplier",
-                        syntax: &syntax::S0,
+                        name: s(70527, 18),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "AutoRestart.RetryMaximumWaitInterval",
-                        syntax: &syntax::S28,
+                        name: s(70545, 29),
+                        syntax: 1029,
+                        version: v(2, 16, 0),
+                        protocols: Protocols::USP,
+                        ..PARAM
+                    },
+                    Parameter {
+                        name: s(70574, 23),
+                        syntax: 1030,
+                        version: v(2, 16, 0),
+                        protocols: Protocols::USP,
+                        ..PARAM
+                    },
+                    Parameter {
+                        name: s(70597, 35),
+                        syntax: 0,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "AutoRestart.RetryMinimumWaitInterval",
-                        syntax: &syntax::S28,
+                        name: s(70632, 36),
+                        syntax: 28,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "EnvVariable.{i}.Key",
-                        syntax: &syntax::S1031,
+                        name: s(70668, 36),
+                        syntax: 28,
+                        version: v(2, 16, 0),
+                        protocols: Protocols::USP,
+                        mandatory: true,
+                        ..PARAM
+                    },
+                    Parameter {
+                        name: s(70704, 19),
+                        syntax: 1031,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "EnvVariable.{i}.Value",
-                        syntax: &syntax::S1031,
+                        name: s(70723, 21),
+                        syntax: 1031,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ExecutionEnvRef",
-                        syntax: &syntax::S1032,
+                        name: s(70744, 15),
+                        syntax: 1032,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "HostObject.{i}.Destination",
-                        syntax: &syntax::S6,
+                        name: s(70759, 26),
+                        syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "HostObject.{i}.Options",
-                        syntax: &syntax::S6,
+                        name: s(70785, 22),
+                        syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "HostObject.{i}.Source",
-                        syntax: &syntax::S6,
+                        name: s(70807, 21),
+                        syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ModuleVersion",
-                        syntax: &syntax::S335,
+                        name: s(70828, 13),
+                        syntax: 335,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "NetworkConfig.AccessInterfaces",
-                        syntax: &syntax::S714,
+                        name: s(70841, 30),
+                        syntax: 714,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "NetworkConfig.PortMapping.{i}.ExternalPort",
-                        syntax: &syntax::S51,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: "NetworkConfig.PortMapping.{i}.Interface",
-                        syntax: &syntax::S6,
+                        name: s(70871, 42),
+                        syntax: 51,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "NetworkConfig.PortMapping.{i}.InternalPort",
-                        syntax: &syntax::S51,
+                        name: s(70913, 39),
+                        syntax: 6,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "NetworkConfig.PortMapping.{i}.Protocol",
-                        syntax: &syntax::S235,
+                        name: s(70952, 42),
+                        syntax: 51,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "NumRequiredUIDs",
-                        syntax: &syntax::S1033,
+                        name: s(70994, 38),
+                        syntax: 235,
+                        version: v(2, 17, 0),
+                        protocols: Protocols::USP,
+                        mandatory: true,
+                        ..PARAM
+                    },
+                    Parameter {
+                        name: s(71032, 15),
+                        syntax: 1033,
                         status: Status::Deprecated,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "OptionalRoles",
-                        syntax: &syntax::S714,
+                        name: s(71047, 13),
+                        syntax: 714,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Password",
-                        syntax: &syntax::S725,
+                        name: s(282, 8),
+                        syntax: 725,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Privileged",
-                        syntax: &syntax::S1034,
+                        name: s(71060, 10),
+                        syntax: 1034,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "RegisterTrustPaths",
-                        syntax: &syntax::S714,
+                        name: s(71070, 18),
+                        syntax: 714,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "RequiredRoles",
-                        syntax: &syntax::S714,
+                        name: s(71088, 13),
+                        syntax: 714,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "RequiredUserRoles",
-                        syntax: &syntax::S714,
+                        name: s(71101, 17),
+                        syntax: 714,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Resources.AllocatedCPUPercent",
-                        syntax: &syntax::S1035,
+                        name: s(71118, 29),
+                        syntax: 1035,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Resources.AllocatedDiskSpace",
-                        syntax: &syntax::S1036,
+                        name: s(71147, 28),
+                        syntax: 1036,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Resources.AllocatedMemory",
-                        syntax: &syntax::S1036,
+                        name: s(71175, 25),
+                        syntax: 1036,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ShutdownDelay",
-                        syntax: &syntax::S1037,
+                        name: s(71200, 13),
+                        syntax: 1037,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Signature",
-                        syntax: &syntax::S5,
+                        name: s(71213, 9),
+                        syntax: 5,
                         access: Access::ReadWrite,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "URL",
-                        syntax: &syntax::S5,
+                        name: s(4218, 3),
+                        syntax: 5,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     },
                     Parameter {
-                        name: "UUID",
-                        syntax: &syntax::S382,
+                        name: s(17980, 4),
+                        syntax: 382,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Username",
-                        syntax: &syntax::S725,
+                        name: s(290, 8),
+                        syntax: 725,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -330,22 +330,22 @@ pub(crate) static GROUP: Group = Group {
                 ],
                 output: &[
                     Parameter {
-                        name: "ExecEnvRef",
-                        syntax: &syntax::S1038,
+                        name: s(71222, 10),
+                        syntax: 1038,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "UUID",
-                        syntax: &syntax::S382,
+                        name: s(17980, 4),
+                        syntax: 382,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Version",
-                        syntax: &syntax::S335,
+                        name: s(15985, 7),
+                        syntax: 335,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -356,81 +356,81 @@ pub(crate) static GROUP: Group = Group {
                 protocols: Protocols::USP,
             }],
             events: &[Event {
-                name: "DUStateChange!",
+                name: s(71232, 14),
                 arguments: &[
                     Parameter {
-                        name: "CompleteTime",
-                        syntax: &syntax::S10,
+                        name: s(48026, 12),
+                        syntax: 10,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "CurrentState",
-                        syntax: &syntax::S1039,
+                        name: s(71246, 12),
+                        syntax: 1039,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "DeploymentUnitRef",
-                        syntax: &syntax::S1040,
+                        name: s(71258, 17),
+                        syntax: 1040,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ExecutionUnitRefList",
-                        syntax: &syntax::S1041,
+                        name: s(71275, 20),
+                        syntax: 1041,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Fault.FaultCode",
-                        syntax: &syntax::S0,
+                        name: s(71295, 15),
+                        syntax: 0,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Fault.FaultString",
-                        syntax: &syntax::S6,
+                        name: s(71310, 17),
+                        syntax: 6,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "OperationPerformed",
-                        syntax: &syntax::S1042,
+                        name: s(71327, 18),
+                        syntax: 1042,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Resolved",
-                        syntax: &syntax::S16,
+                        name: s(71345, 8),
+                        syntax: 16,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "StartTime",
-                        syntax: &syntax::S10,
+                        name: s(20019, 9),
+                        syntax: 10,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "UUID",
-                        syntax: &syntax::S382,
+                        name: s(17980, 4),
+                        syntax: 382,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Version",
-                        syntax: &syntax::S335,
+                        name: s(15985, 7),
+                        syntax: 335,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -443,10 +443,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SoftwareModules.DeploymentUnit.{i}.",
+            path: s(71353, 42),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DeploymentUnitNumberOfEntries"),
+            num_entries_parameter: Some(s(70273, 29)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -460,134 +460,134 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 1, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 1, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DUID",
-                    syntax: &syntax::S31,
+                    name: s(7161, 4),
+                    syntax: 31,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecutionEnvRef",
-                    syntax: &syntax::S1043,
+                    name: s(70744, 15),
+                    syntax: 1043,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecutionUnitList",
-                    syntax: &syntax::S1044,
+                    name: s(71395, 17),
+                    syntax: 1044,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Installed",
-                    syntax: &syntax::S10,
+                    name: s(71412, 9),
+                    syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InternalController",
-                    syntax: &syntax::S94,
+                    name: s(71421, 18),
+                    syntax: 94,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastUpdate",
-                    syntax: &syntax::S10,
+                    name: s(9751, 10),
+                    syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModuleVersion",
-                    syntax: &syntax::S335,
+                    name: s(70828, 13),
+                    syntax: 335,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Resolved",
-                    syntax: &syntax::S16,
+                    name: s(71345, 8),
+                    syntax: 16,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1045,
+                    name: s(427, 6),
+                    syntax: 1045,
                     version: v(2, 1, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "URL",
-                    syntax: &syntax::S5,
+                    name: s(4218, 3),
+                    syntax: 5,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UUID",
-                    syntax: &syntax::S382,
+                    name: s(17980, 4),
+                    syntax: 382,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Vendor",
-                    syntax: &syntax::S93,
+                    name: s(71439, 6),
+                    syntax: 93,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorConfigList",
-                    syntax: &syntax::S1046,
+                    name: s(71445, 16),
+                    syntax: 1046,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorLogList",
-                    syntax: &syntax::S1047,
+                    name: s(71461, 13),
+                    syntax: 1047,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S335,
+                    name: s(15985, 7),
+                    syntax: 335,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "Uninstall()",
+                    name: s(71474, 11),
                     is_async: true,
                     input: &[Parameter {
-                        name: "RetainData",
-                        syntax: &syntax::S368,
+                        name: s(71485, 10),
+                        syntax: 368,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -598,229 +598,229 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "Update()",
+                    name: s(71495, 8),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "ApplicationData.{i}.AccessPath",
-                            syntax: &syntax::S6,
+                            name: s(70390, 30),
+                            syntax: 6,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ApplicationData.{i}.Capacity",
-                            syntax: &syntax::S1026,
+                            name: s(70420, 28),
+                            syntax: 1026,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ApplicationData.{i}.Encrypted",
-                            syntax: &syntax::S1027,
+                            name: s(70448, 29),
+                            syntax: 1027,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ApplicationData.{i}.Name",
-                            syntax: &syntax::S31,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "ApplicationData.{i}.Retain",
-                            syntax: &syntax::S1028,
+                            name: s(70477, 24),
+                            syntax: 31,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "EnvVariable.{i}.Key",
-                            syntax: &syntax::S1031,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "EnvVariable.{i}.Value",
-                            syntax: &syntax::S1031,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "HostObject.{i}.Destination",
-                            syntax: &syntax::S6,
+                            name: s(70501, 26),
+                            syntax: 1028,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HostObject.{i}.Options",
-                            syntax: &syntax::S6,
+                            name: s(70704, 19),
+                            syntax: 1031,
+                            version: v(2, 17, 0),
+                            protocols: Protocols::USP,
+                            mandatory: true,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(70723, 21),
+                            syntax: 1031,
+                            version: v(2, 17, 0),
+                            protocols: Protocols::USP,
+                            mandatory: true,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(70759, 26),
+                            syntax: 6,
+                            version: v(2, 16, 0),
+                            protocols: Protocols::USP,
+                            mandatory: true,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(70785, 22),
+                            syntax: 6,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HostObject.{i}.Source",
-                            syntax: &syntax::S6,
+                            name: s(70807, 21),
+                            syntax: 6,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ModuleVersion",
-                            syntax: &syntax::S335,
+                            name: s(70828, 13),
+                            syntax: 335,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "NetworkConfig.AccessInterfaces",
-                            syntax: &syntax::S714,
+                            name: s(70841, 30),
+                            syntax: 714,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "NetworkConfig.PortMapping.{i}.ExternalPort",
-                            syntax: &syntax::S51,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: "NetworkConfig.PortMapping.{i}.Interface",
-                            syntax: &syntax::S6,
+                            name: s(70871, 42),
+                            syntax: 51,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "NetworkConfig.PortMapping.{i}.InternalPort",
-                            syntax: &syntax::S51,
+                            name: s(70913, 39),
+                            syntax: 6,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "NetworkConfig.PortMapping.{i}.Protocol",
-                            syntax: &syntax::S235,
+                            name: s(70952, 42),
+                            syntax: 51,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "NumRequiredUIDs",
-                            syntax: &syntax::S1033,
+                            name: s(70994, 38),
+                            syntax: 235,
+                            version: v(2, 17, 0),
+                            protocols: Protocols::USP,
+                            mandatory: true,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(71032, 15),
+                            syntax: 1033,
                             status: Status::Deprecated,
                             version: v(2, 18, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "OptionalRoles",
-                            syntax: &syntax::S714,
+                            name: s(71047, 13),
+                            syntax: 714,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Password",
-                            syntax: &syntax::S725,
+                            name: s(282, 8),
+                            syntax: 725,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Privileged",
-                            syntax: &syntax::S1034,
+                            name: s(71060, 10),
+                            syntax: 1034,
                             version: v(2, 18, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RegisterTrustPaths",
-                            syntax: &syntax::S714,
+                            name: s(71070, 18),
+                            syntax: 714,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RequiredRoles",
-                            syntax: &syntax::S714,
+                            name: s(71088, 13),
+                            syntax: 714,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RequiredUserRoles",
-                            syntax: &syntax::S714,
+                            name: s(71101, 17),
+                            syntax: 714,
                             version: v(2, 18, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Resources.AllocatedCPUPercent",
-                            syntax: &syntax::S1048,
+                            name: s(71118, 29),
+                            syntax: 1048,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Resources.AllocatedDiskSpace",
-                            syntax: &syntax::S1049,
+                            name: s(71147, 28),
+                            syntax: 1049,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Resources.AllocatedMemory",
-                            syntax: &syntax::S1049,
+                            name: s(71175, 25),
+                            syntax: 1049,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "RetainData",
-                            syntax: &syntax::S368,
+                            name: s(71485, 10),
+                            syntax: 368,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Signature",
-                            syntax: &syntax::S5,
+                            name: s(71213, 9),
+                            syntax: 5,
                             access: Access::ReadWrite,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "URL",
-                            syntax: &syntax::S5,
+                            name: s(4218, 3),
+                            syntax: 5,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Username",
-                            syntax: &syntax::S725,
+                            name: s(290, 8),
+                            syntax: 725,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -835,10 +835,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SoftwareModules.ExecEnv.{i}.",
+            path: s(71503, 35),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ExecEnvNumberOfEntries"),
+            num_entries_parameter: Some(s(70329, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -852,236 +852,236 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 1, 0),
             parameters: &[
                 Parameter {
-                    name: "ActiveExecutionUnits",
-                    syntax: &syntax::S1044,
+                    name: s(71538, 20),
+                    syntax: 1044,
                     version: v(2, 1, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 1, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllocatedCPUPercent",
-                    syntax: &syntax::S1050,
+                    name: s(71558, 19),
+                    syntax: 1050,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllocatedDiskSpace",
-                    syntax: &syntax::S1051,
+                    name: s(71577, 18),
+                    syntax: 1051,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllocatedMemory",
-                    syntax: &syntax::S1051,
+                    name: s(71595, 15),
+                    syntax: 1051,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ApplicationDataNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(71610, 30),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AvailableAccessInterfaces",
-                    syntax: &syntax::S229,
+                    name: s(71640, 25),
+                    syntax: 229,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AvailableCPUPercent",
-                    syntax: &syntax::S1048,
+                    name: s(71665, 19),
+                    syntax: 1048,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AvailableDiskSpace",
-                    syntax: &syntax::S1049,
+                    name: s(71684, 18),
+                    syntax: 1049,
                     version: v(2, 1, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AvailableMemory",
-                    syntax: &syntax::S1049,
+                    name: s(71702, 15),
+                    syntax: 1049,
                     version: v(2, 1, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AvailableRoles",
-                    syntax: &syntax::S728,
+                    name: s(71717, 14),
+                    syntax: 728,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AvailableUserRoles",
-                    syntax: &syntax::S1052,
+                    name: s(71731, 18),
+                    syntax: 1052,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CreatedAt",
-                    syntax: &syntax::S10,
+                    name: s(71749, 9),
+                    syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentRunLevel",
-                    syntax: &syntax::S977,
+                    name: s(71758, 15),
+                    syntax: 977,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecEnvClassRef",
-                    syntax: &syntax::S1053,
+                    name: s(71773, 15),
+                    syntax: 1053,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InitialExecutionUnitRunLevel",
-                    syntax: &syntax::S977,
+                    name: s(71788, 28),
+                    syntax: 977,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InitialRunLevel",
-                    syntax: &syntax::S234,
+                    name: s(71816, 15),
+                    syntax: 234,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastRestarted",
-                    syntax: &syntax::S10,
+                    name: s(71831, 13),
+                    syntax: 10,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ParentExecEnv",
-                    syntax: &syntax::S1043,
+                    name: s(71844, 13),
+                    syntax: 1043,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProcessorRefList",
-                    syntax: &syntax::S1054,
+                    name: s(71857, 16),
+                    syntax: 1054,
                     status: Status::Deprecated,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestedRunLevel",
-                    syntax: &syntax::S1055,
+                    name: s(71873, 17),
+                    syntax: 1055,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RestartCount",
-                    syntax: &syntax::S0,
+                    name: s(71890, 12),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RestartReason",
-                    syntax: &syntax::S6,
+                    name: s(71902, 13),
+                    syntax: 6,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Signers",
-                    syntax: &syntax::S1014,
+                    name: s(71915, 7),
+                    syntax: 1014,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1056,
+                    name: s(427, 6),
+                    syntax: 1056,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1057,
+                    name: s(427, 6),
+                    syntax: 1057,
                     version: v(2, 1, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S31,
+                    name: s(2207, 4),
+                    syntax: 31,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Vendor",
-                    syntax: &syntax::S93,
+                    name: s(71439, 6),
+                    syntax: 93,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S335,
+                    name: s(15985, 7),
+                    syntax: 335,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "ModifyAvailableAccessInterfaces()",
+                    name: s(71922, 33),
                     is_async: true,
                     input: &[Parameter {
-                        name: "AccessInterfaces",
-                        syntax: &syntax::S714,
+                        name: s(71955, 16),
+                        syntax: 714,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
@@ -1093,20 +1093,20 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "ModifyAvailableRoles()",
+                    name: s(71971, 22),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "AvailableRoles",
-                            syntax: &syntax::S714,
+                            name: s(71717, 14),
+                            syntax: 714,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "AvailableUserRoles",
-                            syntax: &syntax::S714,
+                            name: s(71731, 18),
+                            syntax: 714,
                             version: v(2, 18, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
@@ -1119,33 +1119,33 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "ModifyConstraints()",
+                    name: s(71993, 19),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "AllocatedCPUPercent",
-                            syntax: &syntax::S1050,
+                            name: s(71558, 19),
+                            syntax: 1050,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "AllocatedDiskSpace",
-                            syntax: &syntax::S1051,
+                            name: s(71577, 18),
+                            syntax: 1051,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "AllocatedMemory",
-                            syntax: &syntax::S1051,
+                            name: s(71595, 15),
+                            syntax: 1051,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Force",
-                            syntax: &syntax::S1034,
+                            name: s(72012, 5),
+                            syntax: 1034,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -1157,11 +1157,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "Remove()",
+                    name: s(16432, 8),
                     is_async: true,
                     input: &[Parameter {
-                        name: "Force",
-                        syntax: &syntax::S1034,
+                        name: s(72012, 5),
+                        syntax: 1034,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1172,7 +1172,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "Reset()",
+                    name: s(1318, 7),
                     is_async: true,
                     input: &[],
                     output: &[],
@@ -1181,19 +1181,19 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "Restart()",
+                    name: s(72017, 9),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "Force",
-                            syntax: &syntax::S1034,
+                            name: s(72012, 5),
+                            syntax: 1034,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Reason",
-                            syntax: &syntax::S6,
+                            name: s(181, 6),
+                            syntax: 6,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -1205,11 +1205,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetRunLevel()",
+                    name: s(72026, 13),
                     is_async: false,
                     input: &[Parameter {
-                        name: "RequestedRunLevel",
-                        syntax: &syntax::S977,
+                        name: s(71873, 17),
+                        syntax: 977,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
@@ -1222,18 +1222,18 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             events: &[Event {
-                name: "Restarted!",
+                name: s(72039, 10),
                 arguments: &[
                     Parameter {
-                        name: "RestartReason",
-                        syntax: &syntax::S6,
+                        name: s(71902, 13),
+                        syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "RestartTime",
-                        syntax: &syntax::S10,
+                        name: s(72049, 11),
+                        syntax: 10,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1246,10 +1246,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SoftwareModules.ExecEnv.{i}.ApplicationData.{i}.",
+            path: s(72060, 55),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ApplicationDataNumberOfEntries"),
+            num_entries_parameter: Some(s(71610, 30)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1263,67 +1263,67 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "AccessPath",
-                    syntax: &syntax::S6,
+                    name: s(72115, 10),
+                    syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ApplicationUUID",
-                    syntax: &syntax::S382,
+                    name: s(72125, 15),
+                    syntax: 382,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Capacity",
-                    syntax: &syntax::S1026,
+                    name: s(5245, 8),
+                    syntax: 1026,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Encrypted",
-                    syntax: &syntax::S16,
+                    name: s(72140, 9),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Retain",
-                    syntax: &syntax::S1028,
+                    name: s(72149, 6),
+                    syntax: 1028,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Utilization",
-                    syntax: &syntax::S1026,
+                    name: s(72155, 11),
+                    syntax: 1026,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Remove()",
+                name: s(16432, 8),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -1334,10 +1334,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SoftwareModules.ExecEnvClass.{i}.",
+            path: s(72166, 40),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ExecEnvClassNumberOfEntries"),
+            num_entries_parameter: Some(s(70302, 27)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1351,115 +1351,115 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CapabilityNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(72206, 25),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeploymentUnitRef",
-                    syntax: &syntax::S1058,
+                    name: s(71258, 17),
+                    syntax: 1058,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Vendor",
-                    syntax: &syntax::S93,
+                    name: s(71439, 6),
+                    syntax: 93,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S335,
+                    name: s(15985, 7),
+                    syntax: 335,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "AddExecEnv()",
+                name: s(72231, 12),
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: "Alias",
-                        syntax: &syntax::S24,
+                        name: s(789, 5),
+                        syntax: 24,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "AllocatedCPUPercent",
-                        syntax: &syntax::S1050,
+                        name: s(71558, 19),
+                        syntax: 1050,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "AllocatedDiskSpace",
-                        syntax: &syntax::S1051,
+                        name: s(71577, 18),
+                        syntax: 1051,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "AllocatedMemory",
-                        syntax: &syntax::S1051,
+                        name: s(71595, 15),
+                        syntax: 1051,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "AvailableRoles",
-                        syntax: &syntax::S714,
+                        name: s(71717, 14),
+                        syntax: 714,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "AvailableUserRoles",
-                        syntax: &syntax::S714,
+                        name: s(71731, 18),
+                        syntax: 714,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Enable",
-                        syntax: &syntax::S1027,
+                        name: s(780, 6),
+                        syntax: 1027,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Name",
-                        syntax: &syntax::S6,
+                        name: s(876, 4),
+                        syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ParentExecEnv",
-                        syntax: &syntax::S1032,
+                        name: s(71844, 13),
+                        syntax: 1032,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
@@ -1467,8 +1467,8 @@ pub(crate) static GROUP: Group = Group {
                     },
                 ],
                 output: &[Parameter {
-                    name: "ExecEnvRef",
-                    syntax: &syntax::S1059,
+                    name: s(71222, 10),
+                    syntax: 1059,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -1480,10 +1480,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SoftwareModules.ExecEnvClass.{i}.Capability.{i}.",
+            path: s(72243, 55),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CapabilityNumberOfEntries"),
+            num_entries_parameter: Some(s(72206, 25)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Specification", "SpecificationVersion"],
@@ -1491,20 +1491,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Specification",
-                    syntax: &syntax::S1060,
+                    name: s(72298, 13),
+                    syntax: 1060,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SpecificationURI",
-                    syntax: &syntax::S6,
+                    name: s(72311, 16),
+                    syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SpecificationVersion",
-                    syntax: &syntax::S335,
+                    name: s(72327, 20),
+                    syntax: 335,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -1512,10 +1512,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SoftwareModules.ExecutionUnit.{i}.",
+            path: s(72347, 41),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ExecutionUnitNumberOfEntries"),
+            num_entries_parameter: Some(s(70351, 28)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1529,253 +1529,253 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 1, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 1, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllocatedCPUPercent",
-                    syntax: &syntax::S1048,
+                    name: s(71558, 19),
+                    syntax: 1048,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllocatedDiskSpace",
-                    syntax: &syntax::S1049,
+                    name: s(71577, 18),
+                    syntax: 1049,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllocatedEUGID",
-                    syntax: &syntax::S3,
+                    name: s(72388, 14),
+                    syntax: 3,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllocatedEUUID",
-                    syntax: &syntax::S0,
+                    name: s(72402, 14),
+                    syntax: 0,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllocatedHostGID",
-                    syntax: &syntax::S3,
+                    name: s(72416, 16),
+                    syntax: 3,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllocatedHostUID",
-                    syntax: &syntax::S0,
+                    name: s(72432, 16),
+                    syntax: 0,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllocatedMemory",
-                    syntax: &syntax::S1049,
+                    name: s(71595, 15),
+                    syntax: 1049,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ApplicationDataList",
-                    syntax: &syntax::S1061,
+                    name: s(72448, 19),
+                    syntax: 1061,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedProcessList",
-                    syntax: &syntax::S1062,
+                    name: s(72467, 21),
+                    syntax: 1062,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoStart",
-                    syntax: &syntax::S16,
+                    name: s(72488, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CPUPercentInUse",
-                    syntax: &syntax::S1048,
+                    name: s(72497, 15),
+                    syntax: 1048,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CreationTime",
-                    syntax: &syntax::S10,
+                    name: s(42207, 12),
+                    syntax: 10,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S6,
+                    name: s(15461, 11),
+                    syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiskSpaceInUse",
-                    syntax: &syntax::S1049,
+                    name: s(72512, 14),
+                    syntax: 1049,
                     version: v(2, 1, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EUID",
-                    syntax: &syntax::S31,
+                    name: s(72526, 4),
+                    syntax: 31,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnvVariableNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(72530, 26),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecEnvLabel",
-                    syntax: &syntax::S31,
+                    name: s(72556, 12),
+                    syntax: 31,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecutionEnvRef",
-                    syntax: &syntax::S1043,
+                    name: s(70744, 15),
+                    syntax: 1043,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecutionFaultCode",
-                    syntax: &syntax::S1063,
+                    name: s(72568, 18),
+                    syntax: 1063,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecutionFaultMessage",
-                    syntax: &syntax::S6,
+                    name: s(72586, 21),
+                    syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HostObjectNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(72607, 25),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MemoryInUse",
-                    syntax: &syntax::S1049,
+                    name: s(72632, 11),
+                    syntax: 1049,
                     version: v(2, 1, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S6,
+                    name: s(876, 4),
+                    syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Privileged",
-                    syntax: &syntax::S16,
+                    name: s(71060, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "References",
-                    syntax: &syntax::S465,
+                    name: s(72643, 10),
+                    syntax: 465,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestedState",
-                    syntax: &syntax::S1064,
+                    name: s(72653, 14),
+                    syntax: 1064,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RunLevel",
-                    syntax: &syntax::S234,
+                    name: s(72667, 8),
+                    syntax: 234,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ShutdownDelay",
-                    syntax: &syntax::S1065,
+                    name: s(71200, 13),
+                    syntax: 1065,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1066,
+                    name: s(427, 6),
+                    syntax: 1066,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::ForceDefaultEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1067,
+                    name: s(427, 6),
+                    syntax: 1067,
                     version: v(2, 1, 0),
                     protocols: Protocols::USP,
                     active_notify: ActiveNotify::ForceDefaultEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedDataModelList",
-                    syntax: &syntax::S819,
+                    name: s(72675, 22),
+                    syntax: 819,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Uptime",
-                    syntax: &syntax::S28,
+                    name: s(72697, 6),
+                    syntax: 28,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Vendor",
-                    syntax: &syntax::S93,
+                    name: s(71439, 6),
+                    syntax: 93,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorConfigList",
-                    syntax: &syntax::S1046,
+                    name: s(71445, 16),
+                    syntax: 1046,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorLogList",
-                    syntax: &syntax::S1047,
+                    name: s(71461, 13),
+                    syntax: 1047,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S335,
+                    name: s(15985, 7),
+                    syntax: 335,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "Restart()",
+                    name: s(72017, 9),
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -1784,11 +1784,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetRequestedState()",
+                    name: s(72703, 19),
                     is_async: false,
                     input: &[Parameter {
-                        name: "RequestedState",
-                        syntax: &syntax::S1068,
+                        name: s(72653, 14),
+                        syntax: 1068,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
@@ -1803,66 +1803,66 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SoftwareModules.ExecutionUnit.{i}.AutoRestart.",
+            path: s(72722, 53),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S368,
+                    name: s(780, 6),
+                    syntax: 368,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastRestarted",
-                    syntax: &syntax::S10,
+                    name: s(71831, 13),
+                    syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumRetryCount",
-                    syntax: &syntax::S0,
+                    name: s(72775, 17),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NextRestart",
-                    syntax: &syntax::S10,
+                    name: s(72792, 11),
+                    syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResetPeriod",
-                    syntax: &syntax::S28,
+                    name: s(72803, 11),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetryCount",
-                    syntax: &syntax::S0,
+                    name: s(72814, 10),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetryIntervalMultiplier",
-                    syntax: &syntax::S0,
+                    name: s(4171, 23),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetryMaximumWaitInterval",
-                    syntax: &syntax::S28,
+                    name: s(72824, 24),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetryMinimumWaitInterval",
-                    syntax: &syntax::S28,
+                    name: s(4194, 24),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -1871,10 +1871,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SoftwareModules.ExecutionUnit.{i}.EnvVariable.{i}.",
+            path: s(72848, 57),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("EnvVariableNumberOfEntries"),
+            num_entries_parameter: Some(s(72530, 26)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1888,31 +1888,31 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Key",
-                    syntax: &syntax::S1031,
+                    name: s(9718, 3),
+                    syntax: 1031,
                     version: v(2, 17, 0),
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S1031,
+                    name: s(6002, 5),
+                    syntax: 1031,
                     version: v(2, 17, 0),
                     mandatory: true,
                     ..PARAM
@@ -1921,15 +1921,15 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SoftwareModules.ExecutionUnit.{i}.Extensions.",
+            path: s(72905, 52),
             version: v(2, 1, 0),
             ..OBJECT
         },
         Object {
-            path: "Device.SoftwareModules.ExecutionUnit.{i}.HostObject.{i}.",
+            path: s(72957, 56),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("HostObjectNumberOfEntries"),
+            num_entries_parameter: Some(s(72607, 25)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1943,37 +1943,37 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Destination",
-                    syntax: &syntax::S6,
+                    name: s(48952, 11),
+                    syntax: 6,
                     version: v(2, 16, 0),
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Options",
-                    syntax: &syntax::S6,
+                    name: s(73013, 7),
+                    syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Source",
-                    syntax: &syntax::S6,
+                    name: s(16531, 6),
+                    syntax: 6,
                     version: v(2, 16, 0),
                     mandatory: true,
                     ..PARAM
@@ -1982,18 +1982,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SoftwareModules.ExecutionUnit.{i}.NetworkConfig.",
+            path: s(73020, 55),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "AccessInterfaceRefList",
-                    syntax: &syntax::S229,
+                    name: s(73075, 22),
+                    syntax: 229,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortMappingRefList",
-                    syntax: &syntax::S1069,
+                    name: s(73097, 18),
+                    syntax: 1069,
                     version: v(2, 17, 0),
                     ..PARAM
                 },

@@ -10,31 +10,31 @@ pub(crate) static GROUP: Group = Group {
     name: "SSH",
     objects: &[
         Object {
-            path: "Device.SSH.",
+            path: s(68323, 11),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "AuthorizedKeyNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(68334, 28),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(7252, 21),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -42,11 +42,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SSH.AuthorizedKey.{i}.",
+            path: s(68362, 29),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AuthorizedKeyNumberOfEntries"),
+            num_entries_parameter: Some(s(68334, 28)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -54,31 +54,31 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Key",
-                    syntax: &syntax::S3,
+                    name: s(9718, 3),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "User",
-                    syntax: &syntax::S1001,
+                    name: s(68391, 4),
+                    syntax: 1001,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -87,11 +87,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SSH.Server.{i}.",
+            path: s(68395, 22),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ServerNumberOfEntries"),
+            num_entries_parameter: Some(s(7252, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -99,159 +99,159 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "AccessLogNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(68417, 24),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ActivationDate",
-                    syntax: &syntax::S10,
+                    name: s(58809, 14),
+                    syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowAllIPv4",
-                    syntax: &syntax::S26,
+                    name: s(68441, 12),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowAllIPv6",
-                    syntax: &syntax::S26,
+                    name: s(68453, 12),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowPasswordLogin",
-                    syntax: &syntax::S26,
+                    name: s(68465, 18),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowRootLogin",
-                    syntax: &syntax::S26,
+                    name: s(68483, 14),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowRootPasswordLogin",
-                    syntax: &syntax::S26,
+                    name: s(68497, 22),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoDisableDuration",
-                    syntax: &syntax::S1002,
+                    name: s(58823, 19),
+                    syntax: 1002,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4AllowedSourcePrefix",
-                    syntax: &syntax::S384,
+                    name: s(68519, 23),
+                    syntax: 384,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6AllowedSourcePrefix",
-                    syntax: &syntax::S384,
+                    name: s(68542, 23),
+                    syntax: 384,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IdleTimeout",
-                    syntax: &syntax::S1003,
+                    name: s(68565, 11),
+                    syntax: 1003,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeepAlive",
-                    syntax: &syntax::S1004,
+                    name: s(68576, 9),
+                    syntax: 1004,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxAccessLogEntries",
-                    syntax: &syntax::S89,
+                    name: s(68585, 19),
+                    syntax: 89,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxAuthTries",
-                    syntax: &syntax::S486,
+                    name: s(68604, 12),
+                    syntax: 486,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PID",
-                    syntax: &syntax::S227,
+                    name: s(17640, 3),
+                    syntax: 227,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S1005,
+                    name: s(2531, 4),
+                    syntax: 1005,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(60001, 22),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1006,
+                    name: s(427, 6),
+                    syntax: 1006,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UserGroupAccess",
-                    syntax: &syntax::S1007,
+                    name: s(68616, 15),
+                    syntax: 1007,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -260,10 +260,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SSH.Server.{i}.AccessLog.{i}.",
+            path: s(68631, 36),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AccessLogNumberOfEntries"),
+            num_entries_parameter: Some(s(68417, 24)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -271,48 +271,48 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddress",
-                    syntax: &syntax::S126,
+                    name: s(5817, 9),
+                    syntax: 126,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S0,
+                    name: s(2531, 4),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1008,
+                    name: s(427, 6),
+                    syntax: 1008,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "User",
-                    syntax: &syntax::S3,
+                    name: s(68391, 4),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -320,10 +320,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SSH.Server.{i}.Session.{i}.",
+            path: s(68667, 34),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SessionNumberOfEntries"),
+            num_entries_parameter: Some(s(60001, 22)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -331,42 +331,42 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddress",
-                    syntax: &syntax::S126,
+                    name: s(5817, 9),
+                    syntax: 126,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S0,
+                    name: s(2531, 4),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "User",
-                    syntax: &syntax::S1009,
+                    name: s(68391, 4),
+                    syntax: 1009,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Delete()",
+                name: s(48137, 8),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -377,30 +377,30 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.SSH.Server.{i}.Stats.",
+            path: s(68701, 28),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "NumberOfFailedAttempts",
-                    syntax: &syntax::S0,
+                    name: s(68729, 22),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfFailedAttemptsSinceActivation",
-                    syntax: &syntax::S0,
+                    name: s(68751, 37),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfSuccessfulAttempts",
-                    syntax: &syntax::S0,
+                    name: s(68788, 26),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfSuccessfulAttemptsSinceActivation",
-                    syntax: &syntax::S0,
+                    name: s(68814, 41),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },

@@ -8,20 +8,20 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "Standby",
     objects: &[Object {
-        path: "Device.Standby.",
+        path: s(73115, 15),
         version: v(2, 12, 0),
         protocols: Protocols::USP,
         parameters: &[
             Parameter {
-                name: "NetworkAware",
-                syntax: &syntax::S16,
+                name: s(73130, 12),
+                syntax: 16,
                 version: v(2, 12, 0),
                 protocols: Protocols::USP,
                 ..PARAM
             },
             Parameter {
-                name: "TimerAware",
-                syntax: &syntax::S16,
+                name: s(73142, 10),
+                syntax: 16,
                 version: v(2, 12, 0),
                 protocols: Protocols::USP,
                 ..PARAM

@@ -10,12 +10,12 @@ pub(crate) static GROUP: Group = Group {
     name: "STOMP",
     objects: &[
         Object {
-            path: "Device.STOMP.",
+            path: s(68855, 13),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[Parameter {
-                name: "ConnectionNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(68868, 25),
+                syntax: 0,
                 version: v(2, 15, 0),
                 protocols: Protocols::CWMP,
                 ..PARAM
@@ -23,12 +23,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.STOMP.",
+            path: s(68855, 13),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[Parameter {
-                name: "ConnectionNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(68868, 25),
+                syntax: 0,
                 version: v(2, 12, 0),
                 protocols: Protocols::USP,
                 ..PARAM
@@ -36,12 +36,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.STOMP.Connection.{i}.",
+            path: s(68893, 28),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ConnectionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(68868, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -56,126 +56,126 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableEncryption",
-                    syntax: &syntax::S73,
+                    name: s(49078, 16),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableHeartbeats",
-                    syntax: &syntax::S26,
+                    name: s(68921, 16),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S6,
+                    name: s(9747, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IncomingHeartbeat",
-                    syntax: &syntax::S529,
+                    name: s(68937, 17),
+                    syntax: 529,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChangeDate",
-                    syntax: &syntax::S10,
+                    name: s(68954, 14),
+                    syntax: 10,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutgoingHeartbeat",
-                    syntax: &syntax::S529,
+                    name: s(68968, 17),
+                    syntax: 529,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S9,
+                    name: s(282, 8),
+                    syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S1010,
+                    name: s(2531, 4),
+                    syntax: 1010,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerRetryInitialInterval",
-                    syntax: &syntax::S1011,
+                    name: s(68985, 26),
+                    syntax: 1011,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerRetryIntervalMultiplier",
-                    syntax: &syntax::S113,
+                    name: s(69011, 29),
+                    syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerRetryMaxInterval",
-                    syntax: &syntax::S794,
+                    name: s(69040, 22),
+                    syntax: 794,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1012,
+                    name: s(427, 6),
+                    syntax: 1012,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S6,
+                    name: s(290, 8),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VirtualHost",
-                    syntax: &syntax::S115,
+                    name: s(69062, 11),
+                    syntax: 115,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -185,12 +185,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.STOMP.Connection.{i}.",
+            path: s(68893, 28),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ConnectionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(68868, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -205,126 +205,126 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableEncryption",
-                    syntax: &syntax::S73,
+                    name: s(49078, 16),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableHeartbeats",
-                    syntax: &syntax::S26,
+                    name: s(68921, 16),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S6,
+                    name: s(9747, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IncomingHeartbeat",
-                    syntax: &syntax::S529,
+                    name: s(68937, 17),
+                    syntax: 529,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChangeDate",
-                    syntax: &syntax::S10,
+                    name: s(68954, 14),
+                    syntax: 10,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutgoingHeartbeat",
-                    syntax: &syntax::S529,
+                    name: s(68968, 17),
+                    syntax: 529,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S9,
+                    name: s(282, 8),
+                    syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S1010,
+                    name: s(2531, 4),
+                    syntax: 1010,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerRetryInitialInterval",
-                    syntax: &syntax::S1011,
+                    name: s(68985, 26),
+                    syntax: 1011,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerRetryIntervalMultiplier",
-                    syntax: &syntax::S113,
+                    name: s(69011, 29),
+                    syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerRetryMaxInterval",
-                    syntax: &syntax::S794,
+                    name: s(69040, 22),
+                    syntax: 794,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1012,
+                    name: s(427, 6),
+                    syntax: 1012,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S6,
+                    name: s(290, 8),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VirtualHost",
-                    syntax: &syntax::S115,
+                    name: s(69062, 11),
+                    syntax: 115,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,

@@ -10,14240 +10,15626 @@ use crate::schema::{
     Reference, SizeFacet, TargetType,
 };
 
-pub(super) static S0: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ..SYNTAX
-};
-pub(super) static S1: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(32),
-    }],
-    patterns: &["2\\.\\d+"],
-    ..SYNTAX
-};
-pub(super) static S2: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["LocalFactoryReset", "RemoteFactoryReset"],
-    ..SYNTAX
-};
-pub(super) static S3: Syntax = Syntax {
-    base: BaseType::String,
-    ..SYNTAX
-};
-pub(super) static S4: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S5: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("URL"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(2048),
-    }],
-    ..SYNTAX
-};
-pub(super) static S6: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    ..SYNTAX
-};
-pub(super) static S7: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["libpcap", "pcapng"],
-    ..SYNTAX
-};
-pub(super) static S8: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &[],
-    })),
-    ..SYNTAX
-};
-pub(super) static S9: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S10: Syntax = Syntax {
-    base: BaseType::DateTime,
-    ..SYNTAX
-};
-pub(super) static S11: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Canceled",
-        "Complete",
-        "Error",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S12: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["LocalReboot", "RemoteReboot"],
-    ..SYNTAX
-};
-pub(super) static S13: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(1024),
-    }],
-    ..SYNTAX
-};
-pub(super) static S14: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Complete", "Error_Internal", "Error_Other"],
-    ..SYNTAX
-};
-pub(super) static S15: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "LocalReboot",
-        "RemoteReboot",
-        "FactoryReset",
-        "LocalFactoryReset",
-        "RemoteFactoryReset",
-    ],
-    ..SYNTAX
-};
-pub(super) static S16: Syntax = Syntax {
-    base: BaseType::Boolean,
-    ..SYNTAX
-};
-pub(super) static S17: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("JSONObject"),
-    ..SYNTAX
-};
-pub(super) static S18: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &["Device.ATM.Link."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S19: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S20: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    units: Some("milliseconds"),
-    ..SYNTAX
-};
-pub(super) static S21: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("milliseconds"),
-    ..SYNTAX
-};
-pub(super) static S22: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &[
-        "None",
-        "Requested",
-        "Canceled",
-        "Complete",
-        "Error",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S23: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["AAL1", "AAL2", "AAL3", "AAL4", "AAL5"],
-    ..SYNTAX
-};
-pub(super) static S24: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("Alias"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(64),
-    }],
-    ..SYNTAX
-};
-pub(super) static S25: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    patterns: &["\\d+/\\d+"],
-    ..SYNTAX
-};
-pub(super) static S26: Syntax = Syntax {
-    base: BaseType::Boolean,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "false",
-    }),
-    ..SYNTAX
-};
-pub(super) static S27: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["LLC", "VCMUX"],
-    ..SYNTAX
-};
-pub(super) static S28: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S29: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["EoA", "IPoA", "PPPoA", "CIP", "Unconfigured"],
-    ..SYNTAX
-};
-pub(super) static S30: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &[],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S31: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(64),
-    }],
-    ..SYNTAX
-};
-pub(super) static S32: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Up",
-        "Down",
-        "Unknown",
-        "Dormant",
-        "NotPresent",
-        "LowerLayerDown",
-        "Error",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Down",
-    }),
-    ..SYNTAX
-};
-pub(super) static S33: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(256),
-    }),
-    patterns: &["\\d+/\\d+"],
-    ..SYNTAX
-};
-pub(super) static S34: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("cells"),
-    ..SYNTAX
-};
-pub(super) static S35: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("cells per second"),
-    ..SYNTAX
-};
-pub(super) static S36: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["UBR", "CBR", "GFR", "VBR-nrt", "VBR-rt", "UBR+", "ABR"],
-    ..SYNTAX
-};
-pub(super) static S37: Syntax = Syntax {
-    base: BaseType::UnsignedLong,
-    data_type: Some("StatsCounter64"),
-    units: Some("packets"),
-    ..SYNTAX
-};
-pub(super) static S38: Syntax = Syntax {
-    base: BaseType::UnsignedLong,
-    data_type: Some("StatsCounter64"),
-    units: Some("bytes"),
-    ..SYNTAX
-};
-pub(super) static S39: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("StatsCounter32"),
-    units: Some("packets"),
-    ..SYNTAX
-};
-pub(super) static S40: Syntax = Syntax {
-    base: BaseType::Boolean,
-    command: true,
-    ..SYNTAX
-};
-pub(super) static S41: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["ISP", "Customer"],
-    ..SYNTAX
-};
-pub(super) static S42: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LMAP.MeasurementAgent."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S43: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DeviceInfo.Location."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S44: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "STP", "IDTP", "RNTP", "IRTP", "MTP", "IATP", "UNITP", "CEDTP",
-    ],
-    ..SYNTAX
-};
-pub(super) static S45: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(10),
-        max: Some(1000000),
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "300",
-    }),
-    ..SYNTAX
-};
-pub(super) static S46: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["802.1D-2004", "802.1Q-2005", "802.1Q-2011"],
-    ..SYNTAX
-};
-pub(super) static S47: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Enabled", "Error"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Disabled",
-    }),
-    ..SYNTAX
-};
-pub(super) static S48: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["AdmitAll", "AdmitOnlyVLANTagged", "AdmitOnlyPrioUntagged"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "AdmitAll",
-    }),
-    ..SYNTAX
-};
-pub(super) static S49: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(7),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S50: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(4094),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S51: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(65535),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S52: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Disabled",
-        "Blocking",
-        "Listening",
-        "Learning",
-        "Forwarding",
-        "Broken",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Disabled",
-    }),
-    ..SYNTAX
-};
-pub(super) static S53: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(240),
-        step: Some(16),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "128",
-    }),
-    ..SYNTAX
-};
-pub(super) static S54: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 8,
-        max_items: Some(8),
-        max_length: None,
-    }),
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(7),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[0,1,2,3,4,5,6,7]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S55: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "33024",
-    }),
-    ..SYNTAX
-};
-pub(super) static S56: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "ProviderNetworkPort",
-        "CustomerNetworkPort",
-        "CustomerEdgePort",
-        "CustomerVLANPort",
-        "VLANUnawarePort",
-    ],
-    ..SYNTAX
-};
-pub(super) static S57: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 4,
-        max_items: Some(4),
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: Some(15),
-        max_length: Some(15),
-    }],
-    patterns: &["([0-7],[0-1],){7}[0-7],[0-1]"],
-    ..SYNTAX
-};
-pub(super) static S58: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 4,
-        max_items: Some(4),
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: Some(31),
-        max_length: Some(31),
-    }],
-    patterns: &["([0-7],){15}[0-7]"],
-    ..SYNTAX
-};
-pub(super) static S59: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(4),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S60: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(61440),
-        step: Some(4096),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "32768",
-    }),
-    ..SYNTAX
-};
-pub(super) static S61: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(4),
-        max: Some(30),
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "15",
-    }),
-    ..SYNTAX
-};
-pub(super) static S62: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(100),
-        max: Some(1000),
-        step: None,
-    }],
-    units: Some("centiseconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "200",
-    }),
-    ..SYNTAX
-};
-pub(super) static S63: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(600),
-        max: Some(4000),
-        step: None,
-    }],
-    units: Some("centiseconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "2000",
-    }),
-    ..SYNTAX
-};
-pub(super) static S64: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["STP", "RSTP"],
-    ..SYNTAX
-};
-pub(super) static S65: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Enabled", "Error_Misconfigured", "Error"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Disabled",
-    }),
-    ..SYNTAX
-};
-pub(super) static S66: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(64),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S67: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(4094),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S68: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Bridging.Bridge.{i}.Port."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S69: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Bridging.Bridge.{i}.VLAN."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S70: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &[
-            "Device.Bridging.Bridge.",
-            "Device.Bridging.Bridge.{i}.VLAN.",
+/// Indexed by `Parameter::syntax`.
+pub(crate) static SYNTAXES: [Syntax; 1381] = [
+    // 0
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ..SYNTAX
+    },
+    // 1
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(32),
+        }],
+        patterns: &["2\\.\\d+"],
+        ..SYNTAX
+    },
+    // 2
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["LocalFactoryReset", "RemoteFactoryReset"],
+        ..SYNTAX
+    },
+    // 3
+    Syntax {
+        base: BaseType::String,
+        ..SYNTAX
+    },
+    // 4
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 5
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("URL"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(2048),
+        }],
+        ..SYNTAX
+    },
+    // 6
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        ..SYNTAX
+    },
+    // 7
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["libpcap", "pcapng"],
+        ..SYNTAX
+    },
+    // 8
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &[],
+        })),
+        ..SYNTAX
+    },
+    // 9
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        secured: true,
+        ..SYNTAX
+    },
+    // 10
+    Syntax {
+        base: BaseType::DateTime,
+        ..SYNTAX
+    },
+    // 11
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Canceled",
+            "Complete",
+            "Error",
+            "Error_Internal",
+            "Error_Other",
         ],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S71: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["DHCPv4", "DHCPv6"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "DHCPv4",
-    }),
-    ..SYNTAX
-};
-pub(super) static S72: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPAddress"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(45),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S73: Syntax = Syntax {
-    base: BaseType::Boolean,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "true",
-    }),
-    ..SYNTAX
-};
-pub(super) static S74: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(512),
-    }),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S75: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(65535),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S76: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(255),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S77: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Exact", "Prefix", "Suffix", "Substring"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Exact",
-    }),
-    ..SYNTAX
-};
-pub(super) static S78: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPPrefix"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(49),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S79: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S80: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(256),
-    }),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S81: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("Order"),
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S82: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(255),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S83: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(4094),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S84: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Bridging.Bridge."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S85: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Bridging.Bridge."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S86: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["S-VLAN", "PE"],
-    ..SYNTAX
-};
-pub(super) static S87: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["XML", "XDR", "CSV", "JSON"],
-    ..SYNTAX
-};
-pub(super) static S88: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["CSV", "JSON"],
-    ..SYNTAX
-};
-pub(super) static S89: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S90: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["Streaming", "File", "HTTP", "MQTT"],
-    ..SYNTAX
-};
-pub(super) static S91: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["HTTP", "MQTT", "USPEventNotif"],
-    ..SYNTAX
-};
-pub(super) static S92: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Enabled", "Disabled", "Error"],
-    ..SYNTAX
-};
-pub(super) static S93: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(128),
-    }],
-    ..SYNTAX
-};
-pub(super) static S94: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LocalAgent.Controller."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S95: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "#.EncodingTypes",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S96: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(64),
-    }],
-    hidden: true,
-    ..SYNTAX
-};
-pub(super) static S97: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(255),
-    }],
-    ..SYNTAX
-};
-pub(super) static S98: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S99: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "#.Protocols",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S100: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "86400",
-    }),
-    ..SYNTAX
-};
-pub(super) static S101: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "4737",
-    }),
-    ..SYNTAX
-};
-pub(super) static S102: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[
-        RangeFacet {
-            min: Some(48),
-            max: Some(57),
-            step: None,
-        },
-        RangeFacet {
-            min: Some(65),
-            max: Some(90),
-            step: None,
-        },
-    ],
-    ..SYNTAX
-};
-pub(super) static S103: Syntax = Syntax {
-    base: BaseType::DateTime,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0001-01-01T00:00:00Z",
-    }),
-    ..SYNTAX
-};
-pub(super) static S104: Syntax = Syntax {
-    base: BaseType::String,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "\"",
-    }),
-    ..SYNTAX
-};
-pub(super) static S105: Syntax = Syntax {
-    base: BaseType::String,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: ",",
-    }),
-    ..SYNTAX
-};
-pub(super) static S106: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["ParameterPerRow", "ParameterPerColumn"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "ParameterPerColumn",
-    }),
-    ..SYNTAX
-};
-pub(super) static S107: Syntax = Syntax {
-    base: BaseType::String,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: " ",
-    }),
-    ..SYNTAX
-};
-pub(super) static S108: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Unix-Epoch", "ISO-8601", "None"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Unix-Epoch",
-    }),
-    ..SYNTAX
-};
-pub(super) static S109: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "CompressionsSupported",
-        null_value: Some("None"),
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "None",
-    }),
-    ..SYNTAX
-};
-pub(super) static S110: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["GZIP", "Compress", "Deflate"],
-    ..SYNTAX
-};
-pub(super) static S111: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "MethodsSupported",
-        null_value: None,
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "POST",
-    }),
-    ..SYNTAX
-};
-pub(super) static S112: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["POST", "PUT"],
-    ..SYNTAX
-};
-pub(super) static S113: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1000),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "2000",
-    }),
-    ..SYNTAX
-};
-pub(super) static S114: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "5",
-    }),
-    ..SYNTAX
-};
-pub(super) static S115: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S116: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["ObjectHierarchy", "NameValuePair"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "ObjectHierarchy",
-    }),
-    ..SYNTAX
-};
-pub(super) static S117: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(2),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S118: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(65535),
-    }],
-    ..SYNTAX
-};
-pub(super) static S119: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.MQTT.Client."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S120: Syntax = Syntax {
-    base: BaseType::Boolean,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "true",
-    }),
-    ..SYNTAX
-};
-pub(super) static S121: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(10000),
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S122: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Enabled", "Error_URLEmpty", "Error"],
-    ..SYNTAX
-};
-pub(super) static S123: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Home", "Roaming"],
-    ..SYNTAX
-};
-pub(super) static S124: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[
-        RangeFacet {
-            min: Some(4),
-            max: Some(4),
-            step: None,
-        },
-        RangeFacet {
-            min: Some(6),
-            max: Some(6),
-            step: None,
-        },
-        RangeFacet {
-            min: Some(-1),
-            max: Some(-1),
-            step: None,
-        },
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S125: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Cellular.Interface."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S126: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPAddress"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(45),
-    }],
-    ..SYNTAX
-};
-pub(super) static S127: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S128: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S129: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(64),
-    }],
-    ..SYNTAX
-};
-pub(super) static S130: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "SupportedAccessTechnologies",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S131: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("Kbps"),
-    ..SYNTAX
-};
-pub(super) static S132: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(15),
-        max_length: Some(15),
-    }],
-    patterns: &["[0-9]{15,15}"],
-    ..SYNTAX
-};
-pub(super) static S133: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &[],
-    })),
-    ..SYNTAX
-};
-pub(super) static S134: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(64),
-    }],
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "AvailableNetworks",
-        null_value: Some(""),
-    })),
-    ..SYNTAX
-};
-pub(super) static S135: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(64),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S136: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "SupportedAccessTechnologies",
-        null_value: Some("Auto"),
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "Auto",
-    }),
-    ..SYNTAX
-};
-pub(super) static S137: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("dBm"),
-    ..SYNTAX
-};
-pub(super) static S138: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.TrustedElements.SIM."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S139: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Up",
-        "Down",
-        "Unknown",
-        "Dormant",
-        "NotPresent",
-        "LowerLayerDown",
-        "Error",
-    ],
-    ..SYNTAX
-};
-pub(super) static S140: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "GPRS",
-        "EDGE",
-        "UMTS",
-        "UMTSHSPA",
-        "CDMA2000OneX",
-        "CDMA2000HRPD",
-        "LTE",
-        "NR",
-    ],
-    ..SYNTAX
-};
-pub(super) static S141: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Cellular.Interface.{i}.SMS.Storage."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S142: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["ReceivedRead", "Received", "Sent", "Stored", "Unknown"],
-    ..SYNTAX
-};
-pub(super) static S143: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["PointToPoint", "Broadcast", "Acknowledgement"],
-    ..SYNTAX
-};
-pub(super) static S144: Syntax = Syntax {
-    base: BaseType::UnsignedLong,
-    data_type: Some("StatsCounter64"),
-    ..SYNTAX
-};
-pub(super) static S145: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(6),
-        max_length: Some(20),
-    }],
-    patterns: &["[0-9]{6,20}"],
-    ..SYNTAX
-};
-pub(super) static S146: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(14),
-        max_length: Some(15),
-    }],
-    patterns: &["[0-9]{14,15}"],
-    ..SYNTAX
-};
-pub(super) static S147: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(4),
-    }],
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S148: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["OnNetworkAccess", "Reboot", "Off"],
-    ..SYNTAX
-};
-pub(super) static S149: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["None", "Available", "Valid", "Blocked", "Error"],
-    ..SYNTAX
-};
-pub(super) static S150: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.WiFi.DataElements.Network.Device."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S151: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Ghn.Interface.{i}.AssociatedDevice."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S152: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.HPNA.Interface.{i}.AssociatedDevice."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S153: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.HomePlug.Interface.{i}.AssociatedDevice."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S154: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Hosts.Host."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S155: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IEEE1905.AL.NetworkTopology.IEEE1905Device."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S156: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LLDP.Discovery.Device."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S157: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.MoCA.Interface.{i}.AssociatedDevice."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S158: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Thread.MLE.{i}.AssociatedNode."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S159: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.UPA.Interface.{i}.AssociatedDevice."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S160: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.UPnP.Discovery.Device."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S161: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.WiFi.AccessPoint.{i}.AssociatedDevice."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S162: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.ZigBee.Interface.{i}.AssociatedDevice."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S163: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.ProxiedDevice."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S164: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["None", "ConfigurationToken", "DelayedAuthentication"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "None",
-    }),
-    ..SYNTAX
-};
-pub(super) static S165: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv4Address"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(15),
-    }],
-    patterns: &[
-        "",
-        "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S166: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Init",
-        "Selecting",
-        "Requesting",
-        "Rebinding",
-        "Bound",
-        "Renewing",
-    ],
-    ..SYNTAX
-};
-pub(super) static S167: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv4Address"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(256),
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(15),
-    }],
-    patterns: &[
-        "",
-        "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S168: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(63),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "48",
-    }),
-    ..SYNTAX
-};
-pub(super) static S169: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IP.Interface."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S170: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S171: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DHCPv4.Server.Pool."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S172: Syntax = Syntax {
-    base: BaseType::Boolean,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "false",
-    }),
-    command: true,
-    ..SYNTAX
-};
-pub(super) static S173: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(254),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S174: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(255),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S175: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "4",
-    }),
-    ..SYNTAX
-};
-pub(super) static S176: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S177: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "64",
-    }),
-    ..SYNTAX
-};
-pub(super) static S178: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("ms"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1000",
-    }),
-    ..SYNTAX
-};
-pub(super) static S179: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Enabled", "Error"],
-    ..SYNTAX
-};
-pub(super) static S180: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("MACAddress"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(17),
-    }],
-    patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S181: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(255),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S182: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv4Address"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(15),
-    }],
-    patterns: &[
-        "",
-        "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-    ],
-    ..SYNTAX
-};
-pub(super) static S183: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["All", "Known", "Unknown"],
-    ..SYNTAX
-};
-pub(super) static S184: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv4Address"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(4),
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(15),
-    }],
-    patterns: &[
-        "",
-        "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-    ],
-    ..SYNTAX
-};
-pub(super) static S185: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "86400",
-    }),
-    ..SYNTAX
-};
-pub(super) static S186: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv4Address"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(32),
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(15),
-    }],
-    patterns: &[
-        "",
-        "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S187: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv4Address"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(15),
-    }],
-    patterns: &[
-        "",
-        "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S188: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("MACAddress"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(17),
-    }],
-    patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
-    ..SYNTAX
-};
-pub(super) static S189: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(255),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S190: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(255),
-    }],
-    ..SYNTAX
-};
-pub(super) static S191: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "None",
-        "ConfigurationToken",
-        "DelayedAuthentication",
-        "ReconfigureKeyAuthentication",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "None",
-    }),
-    ..SYNTAX
-};
-pub(super) static S192: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(130),
-    }],
-    ..SYNTAX
-};
-pub(super) static S193: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S194: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S195: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DHCPv6.Client.{i}.Server."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S196: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(65535),
-    }],
-    ..SYNTAX
-};
-pub(super) static S197: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S198: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "10",
-    }),
-    ..SYNTAX
-};
-pub(super) static S199: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "4",
-    }),
-    ..SYNTAX
-};
-pub(super) static S200: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "32",
-    }),
-    ..SYNTAX
-};
-pub(super) static S201: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "86400",
-    }),
-    ..SYNTAX
-};
-pub(super) static S202: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "3600",
-    }),
-    ..SYNTAX
-};
-pub(super) static S203: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "60",
-    }),
-    ..SYNTAX
-};
-pub(super) static S204: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "600",
-    }),
-    ..SYNTAX
-};
-pub(super) static S205: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "2",
-    }),
-    ..SYNTAX
-};
-pub(super) static S206: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "8",
-    }),
-    ..SYNTAX
-};
-pub(super) static S207: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "10",
-    }),
-    ..SYNTAX
-};
-pub(super) static S208: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "30",
-    }),
-    ..SYNTAX
-};
-pub(super) static S209: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("ms"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "100",
-    }),
-    ..SYNTAX
-};
-pub(super) static S210: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(65535),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S211: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv6Address"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(45),
-    }],
-    ..SYNTAX
-};
-pub(super) static S212: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(130),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S213: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(8),
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S214: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(8),
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S215: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(64),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S216: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv6Address"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(45),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S217: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv6Prefix"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(49),
-    }],
-    ..SYNTAX
-};
-pub(super) static S218: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DHCPv6.Client."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S219: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(256),
-    }),
-    ..SYNTAX
-};
-pub(super) static S220: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["A", "AAAA", "SRV", "PTR"],
-    ..SYNTAX
-};
-pub(super) static S221: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "DHCPv4",
-        "DHCPv6",
-        "RouterAdvertisement",
-        "IPCP",
-        "3GPP-NAS",
-        "Static",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Static",
-    }),
-    ..SYNTAX
-};
-pub(super) static S222: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["None", "Authoritative", "NonAuthoritative"],
-    ..SYNTAX
-};
-pub(super) static S223: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPAddress"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(10),
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(45),
-    }],
-    ..SYNTAX
-};
-pub(super) static S224: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Success",
-        "Error_DNSServerNotAvailable",
-        "Error_HostNameNotResolved",
-        "Error_Timeout",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S225: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Complete",
-        "Error_DNSServerNotResolved",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S226: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &[
-        "Error",
-        "None",
-        "Requested",
-        "Canceled",
-        "Complete",
-        "Error_DNSServerNotResolved",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S227: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S228: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DNS.Relay.Forwarding."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S229: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IP.Interface."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S230: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(15),
-    }],
-    ..SYNTAX
-};
-pub(super) static S231: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "local",
-    }),
-    ..SYNTAX
-};
-pub(super) static S232: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(63),
-    }],
-    ..SYNTAX
-};
-pub(super) static S233: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IP.Interface."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S234: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(65535),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S235: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["TCP", "UDP"],
-    ..SYNTAX
-};
-pub(super) static S236: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Hosts.Host."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S237: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["LeaseActive", "GoodbyeReceived", "LeaseExpired"],
-    ..SYNTAX
-};
-pub(super) static S238: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(2147483647),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S239: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["User", "System", "Controller"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "System",
-    }),
-    ..SYNTAX
-};
-pub(super) static S240: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Hosts.Host."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S241: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(128),
-    }],
-    ..SYNTAX
-};
-pub(super) static S242: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    data_type: Some("TLV8"),
-    sizes: &[
-        SizeFacet {
-            min_length: Some(0),
-            max_length: Some(0),
-        },
-        SizeFacet {
-            min_length: Some(2),
-            max_length: Some(255),
-        },
-    ],
-    ..SYNTAX
-};
-pub(super) static S243: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("Mbps"),
-    ..SYNTAX
-};
-pub(super) static S244: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DOCSIS.DownstreamChannel."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S245: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    units: Some("Mbps"),
-    ..SYNTAX
-};
-pub(super) static S246: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Unknown", "Other", "AnnexA", "AnnexB", "AnnexC"],
-    ..SYNTAX
-};
-pub(super) static S247: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(1000000000),
-        step: None,
-    }],
-    units: Some("Hz"),
-    ..SYNTAX
-};
-pub(super) static S248: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Unknown",
-        "Other",
-        "Taps8Increment16",
-        "Taps16Increment8",
-        "Taps32Increment4",
-        "Taps64Increment2",
-        "Taps128Increment1",
-        "Taps12increment17",
-    ],
-    ..SYNTAX
-};
-pub(super) static S249: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Unknown", "Other", "QAM64", "QAM256"],
-    ..SYNTAX
-};
-pub(super) static S250: Syntax = Syntax {
-    base: BaseType::Int,
-    data_type: Some("TenthdBmV"),
-    ..SYNTAX
-};
-pub(super) static S251: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(16000000),
-        step: None,
-    }],
-    units: Some("Hz"),
-    ..SYNTAX
-};
-pub(super) static S252: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    data_type: Some("DocsEqualizerData"),
-    sizes: &[
-        SizeFacet {
-            min_length: Some(0),
-            max_length: Some(0),
-        },
-        SizeFacet {
-            min_length: Some(36),
-            max_length: Some(260),
-        },
-    ],
-    ..SYNTAX
-};
-pub(super) static S253: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(255),
-        step: None,
-    }],
-    units: Some("-dBc"),
-    ..SYNTAX
-};
-pub(super) static S254: Syntax = Syntax {
-    base: BaseType::Int,
-    data_type: Some("TenthdB"),
-    units: Some("TenthdB"),
-    ..SYNTAX
-};
-pub(super) static S255: Syntax = Syntax {
-    base: BaseType::Int,
-    ..SYNTAX
-};
-pub(super) static S256: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["ATMCells", "Concatenation"],
-    ..SYNTAX
-};
-pub(super) static S257: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["DOCSIS10", "DOCSIS11", "DOCSIS20", "DOCSIS30", "DOCSIS31"],
-    ..SYNTAX
-};
-pub(super) static S258: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["IPv4Only", "IPv6Only", "HonorMDD"],
-    ..SYNTAX
-};
-pub(super) static S259: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("StatsCounter32"),
-    ..SYNTAX
-};
-pub(super) static S260: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[
-        SizeFacet {
-            min_length: Some(0),
-            max_length: Some(0),
-        },
-        SizeFacet {
-            min_length: Some(5),
-            max_length: Some(7),
-        },
-    ],
-    ..SYNTAX
-};
-pub(super) static S261: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("CmRegState"),
-    enumerations: &[
-        "Other",
-        "NotReady",
-        "NotSynchronized",
-        "PhySynchronized",
-        "UsParametersAcquired",
-        "RangingComplete",
-        "DHCPv4Complete",
-        "ToDEstablished",
-        "SecurityEstablished",
-        "ConfigFileDownloadComplete",
-        "RegistrationComplete",
-        "Operational",
-        "AccessDenied",
-        "EAEInProgress",
-        "DHCPv4InProgress",
-        "DHCPv6InProgress",
-        "DHCPv6Complete",
-        "RegistrationInProgress",
-        "BPIInit",
-        "ForwardingDisabled",
-        "DsTopologyResolutionInProgress",
-        "RangingInProgress",
-        "RFMuteAll",
-    ],
-    ..SYNTAX
-};
-pub(super) static S262: Syntax = Syntax {
-    base: BaseType::Boolean,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "false",
-    }),
-    ..SYNTAX
-};
-pub(super) static S263: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(50),
-        max: Some(500),
-        step: None,
-    }],
-    units: Some("hundredthsbin"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "150",
-    }),
-    ..SYNTAX
-};
-pub(super) static S264: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("Hz"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "93000000",
-    }),
-    ..SYNTAX
-};
-pub(super) static S265: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(86400),
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "300",
-    }),
-    ..SYNTAX
-};
-pub(super) static S266: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("Hz"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "993000000",
-    }),
-    ..SYNTAX
-};
-pub(super) static S267: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(2),
-        max: Some(2048),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "256",
-    }),
-    ..SYNTAX
-};
-pub(super) static S268: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(1000),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S269: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1000000),
-        max: Some(900000000),
-        step: None,
-    }],
-    units: Some("Hz"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "7500000",
-    }),
-    ..SYNTAX
-};
-pub(super) static S270: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("SpectrumAnalysisWindowFunction"),
-    enumerations: &[
-        "Other",
-        "Hann",
-        "BlackmanHarris",
-        "Rectangular",
-        "Hamming",
-        "FlatTop",
-        "Gaussian",
-        "Chebyshev",
-    ],
-    ..SYNTAX
-};
-pub(super) static S271: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    data_type: Some("AmplitudeData"),
-    sizes: &[
-        SizeFacet {
-            min_length: Some(0),
-            max_length: Some(0),
-        },
-        SizeFacet {
-            min_length: Some(2),
-            max_length: Some(4116),
-        },
-    ],
-    ..SYNTAX
-};
-pub(super) static S272: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-2147483648),
-        max: Some(2147483647),
-        step: None,
-    }],
-    units: Some("Hz"),
-    ..SYNTAX
-};
-pub(super) static S273: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DOCSIS.UpstreamChannel."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S274: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(255),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S275: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(16),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S276: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("6.25 microsecond"),
-    ..SYNTAX
-};
-pub(super) static S277: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(64000000),
-        step: None,
-    }],
-    units: Some("Hz"),
-    ..SYNTAX
-};
-pub(super) static S278: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DocsisUpstreamType"),
-    enumerations: &["Unknown", "TDMA", "ATDMA", "SCDMA", "TDMAAndATDMA"],
-    ..SYNTAX
-};
-pub(super) static S279: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("RangingState"),
-    enumerations: &[
-        "Other",
-        "Aborted",
-        "RetriesExceeded",
-        "Success",
-        "Continue",
-        "TimeoutT4",
-    ],
-    ..SYNTAX
-};
-pub(super) static S280: Syntax = Syntax {
-    base: BaseType::Int,
-    data_type: Some("TenthdBmV"),
-    units: Some("TenthdBmV"),
-    ..SYNTAX
-};
-pub(super) static S281: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "BondSchemesSupported",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S282: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["ATM", "Ethernet", "TDIM"],
-    ..SYNTAX
-};
-pub(super) static S283: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(32),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S284: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "NoPeer",
-        "PeerPowerLoss",
-        "PeerBondSchemeMismatch",
-        "LowRate",
-    ],
-    ..SYNTAX
-};
-pub(super) static S285: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("bits per second"),
-    ..SYNTAX
-};
-pub(super) static S286: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DSL.Channel.", "Device.FAST.Line."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S287: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["LowRate", "ExcessiveDelay", "InsufficientBuffers", "Other"],
-    ..SYNTAX
-};
-pub(super) static S288: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(255),
-        step: None,
-    }],
-    units: Some("0.1 DMT symbols"),
-    ..SYNTAX
-};
-pub(super) static S289: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(3),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S290: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "G.992.3_Annex_K_ATM",
-        "G.992.3_Annex_K_PTM",
-        "G.993.2_Annex_K_ATM",
-        "G.993.2_Annex_K_PTM",
-        "G.994.1",
-    ],
-    ..SYNTAX
-};
-pub(super) static S291: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "G.992.3_Annex_K_ATM",
-        "G.992.3_Annex_K_PTM",
-        "G.993.2_Annex_K_ATM",
-        "G.993.2_Annex_K_PTM",
-    ],
-    ..SYNTAX
-};
-pub(super) static S292: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("octets"),
-    ..SYNTAX
-};
-pub(super) static S293: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DSL.Channel."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S294: Syntax = Syntax {
-    base: BaseType::Int,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(61430),
-    }),
-    ..SYNTAX
-};
-pub(super) static S295: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(61430),
-    }),
-    ..SYNTAX
-};
-pub(super) static S296: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(2559),
-    }),
-    ..SYNTAX
-};
-pub(super) static S297: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(24),
-    }),
-    ..SYNTAX
-};
-pub(super) static S298: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("PSDBreakPointIndexAndLevel"),
-    list: Some(ListFacet {
-        min_items: 1,
-        max_items: Some(48),
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S299: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(310),
-        step: None,
-    }],
-    units: Some("0.1 dB"),
-    ..SYNTAX
-};
-pub(super) static S300: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DSL.Line."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S301: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("SELTPAttenuationCharacteristicsIndexAndTFlog"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(8191),
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S302: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 1,
-        max_items: Some(2),
-        max_length: None,
-    }),
-    units: Some("kbit/s"),
-    ..SYNTAX
-};
-pub(super) static S303: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(16383),
-        step: None,
-    }],
-    units: Some("meters"),
-    ..SYNTAX
-};
-pub(super) static S304: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Open", "Short", "Powered on CPE", "Unknown"],
-    ..SYNTAX
-};
-pub(super) static S305: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Canceled", "Complete", "Error"],
-    ..SYNTAX
-};
-pub(super) static S306: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[
-        RangeFacet {
+        ..SYNTAX
+    },
+    // 12
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["LocalReboot", "RemoteReboot"],
+        ..SYNTAX
+    },
+    // 13
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(1024),
+        }],
+        ..SYNTAX
+    },
+    // 14
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Complete", "Error_Internal", "Error_Other"],
+        ..SYNTAX
+    },
+    // 15
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "LocalReboot",
+            "RemoteReboot",
+            "FactoryReset",
+            "LocalFactoryReset",
+            "RemoteFactoryReset",
+        ],
+        ..SYNTAX
+    },
+    // 16
+    Syntax {
+        base: BaseType::Boolean,
+        ..SYNTAX
+    },
+    // 17
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("JSONObject"),
+        ..SYNTAX
+    },
+    // 18
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &["Device.ATM.Link."],
+        })),
+        ..SYNTAX
+    },
+    // 19
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
             min: Some(1),
-            max: Some(2),
+            max: None,
             step: None,
-        },
-        RangeFacet {
-            min: Some(12),
-            max: Some(12),
-            step: None,
-        },
-    ],
-    units: Some("subcarriers"),
-    ..SYNTAX
-};
-pub(super) static S307: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(240),
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S308: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(5),
-        max: Some(240),
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S309: Syntax = Syntax {
-    base: BaseType::Int,
-    data_type: Some("UERComplex"),
-    list: Some(ListFacet {
-        min_items: 1,
-        max_items: Some(4096),
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S310: Syntax = Syntax {
-    base: BaseType::Int,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(4096),
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S311: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &["None", "Requested", "Canceled", "Complete", "Error"],
-    ..SYNTAX
-};
-pub(super) static S312: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(4),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S313: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["8a", "8b", "8c", "8d", "12a", "12b", "17a", "30a", "35b"],
-    ..SYNTAX
-};
-pub(super) static S314: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "AllowedProfiles",
-        null_value: Some(""),
-    })),
-    ..SYNTAX
-};
-pub(super) static S315: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("0.1dB"),
-    ..SYNTAX
-};
-pub(super) static S316: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("0.1dBmV"),
-    ..SYNTAX
-};
-pub(super) static S317: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(64),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S318: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(3),
-        max: Some(511),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S319: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(3),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S320: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["DMT", "CAP", "2B1Q", "43BT", "PAM", "QAM"],
-    ..SYNTAX
-};
-pub(super) static S321: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S322: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Up",
-        "Initializing",
-        "EstablishingLink",
-        "NoSignal",
-        "Disabled",
-        "Error",
-    ],
-    ..SYNTAX
-};
-pub(super) static S323: Syntax = Syntax {
-    base: BaseType::Base64,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(145),
-    }],
-    ..SYNTAX
-};
-pub(super) static S324: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["L0", "L1", "L2", "L3", "L4"],
-    ..SYNTAX
-};
-pub(super) static S325: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-640),
-        max: Some(0),
-        step: None,
-    }],
-    units: Some("0.1 dB"),
-    ..SYNTAX
-};
-pub(super) static S326: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("0.1 dB"),
-    ..SYNTAX
-};
-pub(super) static S327: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(6),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S328: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(1280),
-        step: None,
-    }],
-    units: Some("0.1dB"),
-    ..SYNTAX
-};
-pub(super) static S329: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ranges: &[
-        RangeFacet {
-            min: Some(0),
-            max: Some(1280),
-            step: None,
-        },
-        RangeFacet {
-            min: Some(2047),
-            max: Some(2047),
-            step: None,
-        },
-    ],
-    units: Some("0.1 dB"),
-    ..SYNTAX
-};
-pub(super) static S330: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(1280),
-        step: None,
-    }],
-    units: Some("0.1 dB"),
-    ..SYNTAX
-};
-pub(super) static S331: Syntax = Syntax {
-    base: BaseType::Base64,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(97),
-    }],
-    ..SYNTAX
-};
-pub(super) static S332: Syntax = Syntax {
-    base: BaseType::Base64,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(49),
-    }],
-    ..SYNTAX
-};
-pub(super) static S333: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(8),
-        max_length: Some(8),
-    }],
-    ..SYNTAX
-};
-pub(super) static S334: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(2),
-        max_length: Some(2),
-    }],
-    ..SYNTAX
-};
-pub(super) static S335: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(32),
-    }],
-    ..SYNTAX
-};
-pub(super) static S336: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(4),
-        max_length: Some(4),
-    }],
-    ..SYNTAX
-};
-pub(super) static S337: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(16),
-        max_length: Some(16),
-    }],
-    ..SYNTAX
-};
-pub(super) static S338: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(16),
-    }],
-    ..SYNTAX
-};
-pub(super) static S339: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("records"),
-    ..SYNTAX
-};
-pub(super) static S340: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DeviceInfo.VendorLogFile."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S341: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(35),
-    }),
-    ..SYNTAX
-};
-pub(super) static S342: Syntax = Syntax {
-    base: BaseType::Int,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(2047),
-    }),
-    ..SYNTAX
-};
-pub(super) static S343: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(2047),
-    }),
-    ..SYNTAX
-};
-pub(super) static S344: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["FQDN", "IPv6Address"],
-    ..SYNTAX
-};
-pub(super) static S345: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["DHCPv6", "Static"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "DHCPv6",
-    }),
-    ..SYNTAX
-};
-pub(super) static S346: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["DHCPv6", "Static"],
-    ..SYNTAX
-};
-pub(super) static S347: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DeviceInfo.FirmwareImage."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S348: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(64),
-    }),
-    ..SYNTAX
-};
-pub(super) static S349: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(6),
-        max_length: Some(6),
-    }],
-    patterns: &["[0-9A-F]{6}"],
-    ..SYNTAX
-};
-pub(super) static S350: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(5),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S351: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(10),
-    }],
-    ..SYNTAX
-};
-pub(super) static S352: Syntax = Syntax {
-    base: BaseType::Base64,
-    ..SYNTAX
-};
-pub(super) static S353: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Front", "Back", "Left", "Right", "Top", "Bottom"],
-    ..SYNTAX
-};
-pub(super) static S354: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "NoImage",
-        "Active",
-        "Downloading",
-        "Validating",
-        "Available",
-        "DownloadFailed",
-        "ValidationFailed",
-        "InstallationFailed",
-        "ActivationFailed",
-    ],
-    ..SYNTAX
-};
-pub(super) static S355: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(10),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S356: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["AnyTime", "Immediately", "WhenIdle", "ConfirmationNeeded"],
-    ..SYNTAX
-};
-pub(super) static S357: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    ..SYNTAX
-};
-pub(super) static S358: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["SHA-1", "SHA-224", "SHA-256", "SHA-384", "SHA-512"],
-    ..SYNTAX
-};
-pub(super) static S359: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("KiB"),
-    ..SYNTAX
-};
-pub(super) static S360: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(1200),
-    }],
-    ..SYNTAX
-};
-pub(super) static S361: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "", "CWMP", "USP", "OMA-DM", "SNMP", "UPnP", "HELD", "DHCPv4", "DHCPv6", "LLDP-MED", "MLP",
-        "Other",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "CWMP",
-    }),
-    ..SYNTAX
-};
-pub(super) static S362: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["GPS", "AGPS", "Manual", "External"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "External",
-    }),
-    ..SYNTAX
-};
-pub(super) static S363: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["None", "GZIP", "BZIP2", "LZO", "XZ", "ZSTD"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "None",
-    }),
-    ..SYNTAX
-};
-pub(super) static S364: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("minutes"),
-    ..SYNTAX
-};
-pub(super) static S365: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("bytes"),
-    ..SYNTAX
-};
-pub(super) static S366: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("percent"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Implementation,
-        value: "60",
-    }),
-    ..SYNTAX
-};
-pub(super) static S367: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("percent"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Implementation,
-        value: "80",
-    }),
-    ..SYNTAX
-};
-pub(super) static S368: Syntax = Syntax {
-    base: BaseType::Boolean,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Implementation,
-        value: "false",
-    }),
-    ..SYNTAX
-};
-pub(super) static S369: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("percent"),
-    ..SYNTAX
-};
-pub(super) static S370: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DeviceInfo.VendorLogFile."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S371: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["Tahoe", "Reno", "New Reno", "Vegas"],
-    ..SYNTAX
-};
-pub(super) static S372: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("mA"),
-    ..SYNTAX
-};
-pub(super) static S373: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("mW"),
-    ..SYNTAX
-};
-pub(super) static S374: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("mV"),
-    ..SYNTAX
-};
-pub(super) static S375: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(300),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Implementation,
-        value: "30",
-    }),
-    ..SYNTAX
-};
-pub(super) static S376: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Implementation,
-        value: "5",
-    }),
-    ..SYNTAX
-};
-pub(super) static S377: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(99),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S378: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Running",
-        "Sleeping",
-        "Stopped",
-        "Idle",
-        "Uninterruptible",
-        "Zombie",
-    ],
-    ..SYNTAX
-};
-pub(super) static S379: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "arm", "i386", "m68010", "m68k", "mipseb", "mipsel", "powerpc", "sh3eb", "sh3el", "x86_64",
-    ],
-    ..SYNTAX
-};
-pub(super) static S380: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Z-Wave", "ZigBee", "UPnP-DM", "ETSI-M2M"],
-    ..SYNTAX
-};
-pub(super) static S381: Syntax = Syntax {
-    base: BaseType::String,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Implementation,
-        value: "Unknown",
-    }),
-    ..SYNTAX
-};
-pub(super) static S382: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("UUID"),
-    sizes: &[SizeFacet {
-        min_length: Some(36),
-        max_length: Some(36),
-    }],
-    patterns: &["[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}"],
-    ..SYNTAX
-};
-pub(super) static S383: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-274),
-        max: None,
-        step: None,
-    }],
-    units: Some("degrees celsius"),
-    ..SYNTAX
-};
-pub(super) static S384: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    ..SYNTAX
-};
-pub(super) static S385: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "NO_ERROR",
-        "MISCONFIGURATION_ERROR",
-        "DNS_ERROR",
-        "CONNECTION_ERROR",
-        "AUTHENTICATION_ERROR",
-        "TIMEOUT_ERROR",
-        "PROTOCOL_ERROR",
-    ],
-    ..SYNTAX
-};
-pub(super) static S386: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DynamicDNS.Server."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S387: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Connecting",
-        "Authenticating",
-        "Updated",
-        "Error_Misconfigured",
-        "Error",
-        "Disabled",
-    ],
-    ..SYNTAX
-};
-pub(super) static S388: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Registered",
-        "UpdateNeeded",
-        "Updating",
-        "Error",
-        "Disabled",
-    ],
-    ..SYNTAX
-};
-pub(super) static S389: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "SupportedProtocols",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S390: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "Device.DynamicDNS.SupportedServices",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S391: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["HTTP", "HTTPS"],
-    ..SYNTAX
-};
-pub(super) static S392: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.ETSIM2M.SCL.{i}.AreaNwkInstance."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S393: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["ASLEEP", "AWAKE"],
-    ..SYNTAX
-};
-pub(super) static S394: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.ETSIM2M.SCL.{i}.AreaNwkDeviceInfoInstance."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S395: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S396: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["SUCCESS", "FAILURE"],
-    ..SYNTAX
-};
-pub(super) static S397: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("percent"),
-    ..SYNTAX
-};
-pub(super) static S398: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S399: Syntax = Syntax {
-    base: BaseType::String,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S400: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S401: Syntax = Syntax {
-    base: BaseType::String,
-    patterns: &["([0-9]{1,15}?[BKMGT])", ""],
-    ..SYNTAX
-};
-pub(super) static S402: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S403: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Unknown", "Half", "Full"],
-    ..SYNTAX
-};
-pub(super) static S404: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Unsupported", "Unknown", "On", "Off"],
-    ..SYNTAX
-};
-pub(super) static S405: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Half", "Full", "Auto"],
-    ..SYNTAX
-};
-pub(super) static S406: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Enabled", "Unsupported"],
-    ..SYNTAX
-};
-pub(super) static S407: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Active", "Inactive", "Unsupported"],
-    ..SYNTAX
-};
-pub(super) static S408: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Auto", "On", "Off"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "Auto",
-    }),
-    ..SYNTAX
-};
-pub(super) static S409: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.SFPs.SFPCage."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S410: Syntax = Syntax {
-    base: BaseType::UnsignedLong,
-    units: Some("packets"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S411: Syntax = Syntax {
-    base: BaseType::UnsignedLong,
-    units: Some("bytes"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S412: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("packets"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S413: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &[],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S414: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.QoS.Queue."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S415: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(4094),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S416: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(7),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S417: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Enabled", "Reset", "Initializing"],
-    ..SYNTAX
-};
-pub(super) static S418: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["Guest", "Standard", "Restricted", "Administrator", "Debug"],
-    ..SYNTAX
-};
-pub(super) static S419: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["Basic", "Digest", "DigitalSignature"],
-    ..SYNTAX
-};
-pub(super) static S420: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["TelUri", "AnonymousReference", "All"],
-    ..SYNTAX
-};
-pub(super) static S421: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "#.Capabilities.AuthenticationMethodsSupported",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S422: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["FiFo", "Priority"],
-    ..SYNTAX
-};
-pub(super) static S423: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(3599),
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S424: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["TelUri", "AnonymousReference"],
-    ..SYNTAX
-};
-pub(super) static S425: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(86399),
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S426: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Ready", "Flushed"],
-    ..SYNTAX
-};
-pub(super) static S427: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-90000000),
-        max: Some(90000000),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S428: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-180000000),
-        max: Some(180000000),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S429: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Indeterminate",
-        "InProgress",
-        "Success",
-        "Error",
-        "Error_TIMEOUT",
-    ],
-    ..SYNTAX
-};
-pub(super) static S430: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(64),
-    }],
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S431: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-5000000),
-        max: Some(25000000),
-        step: None,
-    }],
-    units: Some("millimeters"),
-    ..SYNTAX
-};
-pub(super) static S432: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Real", "Reference"],
-    ..SYNTAX
-};
-pub(super) static S433: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(120),
-        max: Some(86400),
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S434: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(60),
-        max: Some(3600),
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S435: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["106a", "212a"],
-    ..SYNTAX
-};
-pub(super) static S436: Syntax = Syntax {
-    base: BaseType::Int,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(4610),
-    }),
-    ..SYNTAX
-};
-pub(super) static S437: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(21),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S438: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["L0", "L2.1", "L2.2", "L3"],
-    ..SYNTAX
-};
-pub(super) static S439: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(5),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S440: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(512),
-    }],
-    ..SYNTAX
-};
-pub(super) static S441: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Critical", "Major", "Minor", "Warning", "Indeterminate"],
-    ..SYNTAX
-};
-pub(super) static S442: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["NewAlarm", "ChangedAlarm", "ClearedAlarm"],
-    ..SYNTAX
-};
-pub(super) static S443: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Cleared",
-        "Critical",
-        "Major",
-        "Minor",
-        "Warning",
-        "Indeterminate",
-    ],
-    ..SYNTAX
-};
-pub(super) static S444: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "",
-        "*",
-        "Cleared",
-        "Critical",
-        "Major",
-        "Minor",
-        "Warning",
-        "Indeterminate",
-    ],
-    ..SYNTAX
-};
-pub(super) static S445: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["0 Expedited", "1 Queued", "2 Logged", "3 Disabled"],
-    ..SYNTAX
-};
-pub(super) static S446: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Firewall.Level."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S447: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["High", "Low", "Advanced", "Policy"],
-    ..SYNTAX
-};
-pub(super) static S448: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Stateless", "Stateful"],
-    ..SYNTAX
-};
-pub(super) static S449: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Defaults",
-        "PortMapping",
-        "WANIPv6FirewallControl",
-        "ACS",
-        "UserInterface",
-        "Other",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "ACS",
-    }),
-    ..SYNTAX
-};
-pub(super) static S450: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["INVALID", "NEW", "RELATED", "ESTABLISHED"],
-    ..SYNTAX
-};
-pub(super) static S451: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(63),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S452: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &[],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S453: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Firewall.Set."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S454: Syntax = Syntax {
-    base: BaseType::DateTime,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "9999-12-31T23:59:59Z",
-    }),
-    ..SYNTAX
-};
-pub(super) static S455: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Firewall.Log."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S456: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Drop", "Accept", "Reject", "Return", "TargetChain"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Drop",
-    }),
-    ..SYNTAX
-};
-pub(super) static S457: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Firewall.Chain.{i}."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S458: Syntax = Syntax {
-    base: BaseType::Int,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(8),
-        max_length: None,
-    }),
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(65535),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S459: Syntax = Syntax {
-    base: BaseType::Int,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(65535),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S460: Syntax = Syntax {
-    base: BaseType::Boolean,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Implementation,
-        value: "true",
-    }),
-    ..SYNTAX
-};
-pub(super) static S461: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["User", "System", "Controller"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Controller",
-    }),
-    ..SYNTAX
-};
-pub(super) static S462: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv4Prefix"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(18),
-    }],
-    patterns: &[
-        "",
-        "/(3[0-2]|[012]?[0-9])",
-        "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])/(3[0-2]|[012]?[0-9])",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S463: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Firewall.Chain."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S464: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Drop", "Accept", "Reject"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Drop",
-    }),
-    ..SYNTAX
-};
-pub(super) static S465: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &[],
-    })),
-    ..SYNTAX
-};
-pub(super) static S466: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Emergency",
-        "Alert",
-        "Critical",
-        "Error",
-        "Warning",
-        "Notice",
-        "Debug",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Debug",
-    }),
-    ..SYNTAX
-};
-pub(super) static S467: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["All", "Denied", "Allowed"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "All",
-    }),
-    ..SYNTAX
-};
-pub(super) static S468: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["User", "System", "UPnP", "Controller"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Controller",
-    }),
-    ..SYNTAX
-};
-pub(super) static S469: Syntax = Syntax {
-    base: BaseType::Int,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(255),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[-1]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S470: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Schedules.Schedule."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S471: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPPrefix"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(49),
-    }],
-    ..SYNTAX
-};
-pub(super) static S472: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Disabled",
-        "Enabled",
-        "Inactive",
-        "Error_Misconfigured",
-        "Error",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Disabled",
-    }),
-    ..SYNTAX
-};
-pub(super) static S473: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Drop", "Accept", "Reject", "Chain"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Drop",
-    }),
-    ..SYNTAX
-};
-pub(super) static S474: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Drop", "Accept", "Reject"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Accept",
-    }),
-    ..SYNTAX
-};
-pub(super) static S475: Syntax = Syntax {
-    base: BaseType::Int,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[-1]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S476: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPPrefix"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(49),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S477: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(31),
-    }],
-    ..SYNTAX
-};
-pub(super) static S478: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["IPAddresses", "Ports", "MACAddresses"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "IPAddresses",
-    }),
-    ..SYNTAX
-};
-pub(super) static S479: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPAddress"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(45),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S480: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("MACAddress"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(17),
-    }],
-    patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S481: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-2),
-        max: Some(63),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S482: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.GRE.Tunnel.", "Device.GRE.Tunnel.{i}.Interface."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S483: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S484: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["IPv4", "IPv6"],
-    ..SYNTAX
-};
-pub(super) static S485: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["ICMP", "None"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "None",
-    }),
-    ..SYNTAX
-};
-pub(super) static S486: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "3",
-    }),
-    ..SYNTAX
-};
-pub(super) static S487: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(4),
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    ..SYNTAX
-};
-pub(super) static S488: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Provisioned", "CPE_Generated"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Disabled",
-    }),
-    ..SYNTAX
-};
-pub(super) static S489: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("StatsCounter32"),
-    units: Some("messages"),
-    ..SYNTAX
-};
-pub(super) static S490: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(6),
-    }],
-    patterns: &["", "[0-9A-F]{6}"],
-    ..SYNTAX
-};
-pub(super) static S491: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["", "CWMP", "USP", "Unknown"],
-    ..SYNTAX
-};
-pub(super) static S492: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Ghn.Interface."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S493: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Direct", "NonDirect"],
-    ..SYNTAX
-};
-pub(super) static S494: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[
-        RangeFacet {
+        }],
+        ..SYNTAX
+    },
+    // 20
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
             min: Some(1),
-            max: Some(1),
+            max: None,
             step: None,
-        },
-        RangeFacet {
-            min: Some(2),
-            max: Some(2),
-            step: None,
-        },
-        RangeFacet {
-            min: Some(4),
-            max: Some(4),
-            step: None,
-        },
-        RangeFacet {
-            min: Some(8),
-            max: Some(8),
-            step: None,
-        },
-        RangeFacet {
-            min: Some(16),
-            max: Some(16),
-            step: None,
-        },
-        RangeFacet {
-            min: Some(32),
-            max: Some(32),
-            step: None,
-        },
-        RangeFacet {
-            min: Some(64),
-            max: Some(64),
-            step: None,
-        },
-        RangeFacet {
-            min: Some(128),
-            max: Some(128),
-            step: None,
-        },
-        RangeFacet {
-            min: Some(256),
-            max: Some(256),
-            step: None,
-        },
-    ],
-    ..SYNTAX
-};
-pub(super) static S495: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    units: Some("0.1 dB"),
-    ..SYNTAX
-};
-pub(super) static S496: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "PowerLineBaseband",
-        "PhoneLineBaseband",
-        "CoaxBaseband",
-        "CoaxRF",
-        "PlasticOpticalFiber",
-    ],
-    ..SYNTAX
-};
-pub(super) static S497: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(2),
-    }],
-    ..SYNTAX
-};
-pub(super) static S498: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("PSMBreakPointIndexAndLevel"),
-    list: Some(ListFacet {
-        min_items: 2,
-        max_items: Some(32),
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S499: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("1.28 microseconds"),
-    ..SYNTAX
-};
-pub(super) static S500: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(32),
-    }],
-    ..SYNTAX
-};
-pub(super) static S501: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(32),
-    }],
-    ..SYNTAX
-};
-pub(super) static S502: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[
-        RangeFacet {
-            min: Some(0),
-            max: Some(0),
-            step: None,
-        },
-        RangeFacet {
+        }],
+        units: Some("milliseconds"),
+        ..SYNTAX
+    },
+    // 21
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("milliseconds"),
+        ..SYNTAX
+    },
+    // 22
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &[
+            "None",
+            "Requested",
+            "Canceled",
+            "Complete",
+            "Error",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 23
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["AAL1", "AAL2", "AAL3", "AAL4", "AAL5"],
+        ..SYNTAX
+    },
+    // 24
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("Alias"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(64),
+        }],
+        ..SYNTAX
+    },
+    // 25
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        patterns: &["\\d+/\\d+"],
+        ..SYNTAX
+    },
+    // 26
+    Syntax {
+        base: BaseType::Boolean,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "false",
+        }),
+        ..SYNTAX
+    },
+    // 27
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["LLC", "VCMUX"],
+        ..SYNTAX
+    },
+    // 28
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 29
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["EoA", "IPoA", "PPPoA", "CIP", "Unconfigured"],
+        ..SYNTAX
+    },
+    // 30
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &[],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 31
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(64),
+        }],
+        ..SYNTAX
+    },
+    // 32
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Up",
+            "Down",
+            "Unknown",
+            "Dormant",
+            "NotPresent",
+            "LowerLayerDown",
+            "Error",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Down",
+        }),
+        ..SYNTAX
+    },
+    // 33
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(256),
+        }),
+        patterns: &["\\d+/\\d+"],
+        ..SYNTAX
+    },
+    // 34
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("cells"),
+        ..SYNTAX
+    },
+    // 35
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("cells per second"),
+        ..SYNTAX
+    },
+    // 36
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["UBR", "CBR", "GFR", "VBR-nrt", "VBR-rt", "UBR+", "ABR"],
+        ..SYNTAX
+    },
+    // 37
+    Syntax {
+        base: BaseType::UnsignedLong,
+        data_type: Some("StatsCounter64"),
+        units: Some("packets"),
+        ..SYNTAX
+    },
+    // 38
+    Syntax {
+        base: BaseType::UnsignedLong,
+        data_type: Some("StatsCounter64"),
+        units: Some("bytes"),
+        ..SYNTAX
+    },
+    // 39
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("StatsCounter32"),
+        units: Some("packets"),
+        ..SYNTAX
+    },
+    // 40
+    Syntax {
+        base: BaseType::Boolean,
+        command: true,
+        ..SYNTAX
+    },
+    // 41
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["ISP", "Customer"],
+        ..SYNTAX
+    },
+    // 42
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LMAP.MeasurementAgent."],
+        })),
+        ..SYNTAX
+    },
+    // 43
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DeviceInfo.Location."],
+        })),
+        ..SYNTAX
+    },
+    // 44
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "STP", "IDTP", "RNTP", "IRTP", "MTP", "IATP", "UNITP", "CEDTP",
+        ],
+        ..SYNTAX
+    },
+    // 45
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
             min: Some(10),
-            max: Some(200),
+            max: Some(1000000),
             step: None,
-        },
-    ],
-    units: Some("0.5 msec"),
-    ..SYNTAX
-};
-pub(super) static S503: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(5),
-        max: Some(63),
-        step: None,
-    }],
-    units: Some("2 seconds"),
-    ..SYNTAX
-};
-pub(super) static S504: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(255),
-        step: None,
-    }],
-    units: Some("0.1 sec"),
-    ..SYNTAX
-};
-pub(super) static S505: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["4-byte MIC", "8-byte MIC", "16-byte MIC"],
-    ..SYNTAX
-};
-pub(super) static S506: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "ModesSupported",
-        null_value: Some("Disabled"),
-    })),
-    ..SYNTAX
-};
-pub(super) static S507: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["NN", "NMK"],
-    ..SYNTAX
-};
-pub(super) static S508: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &["Device.HPNA.Interface."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S509: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Pattern", "IncrementByte"],
-    ..SYNTAX
-};
-pub(super) static S510: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(1480),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S511: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("0.1dB"),
-    ..SYNTAX
-};
-pub(super) static S512: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("Kbaud"),
-    ..SYNTAX
-};
-pub(super) static S513: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Canceled",
-        "Complete",
-        "Error",
-        "Error_FailToEnableCert",
-        "Error_CertCmdTimeout",
-        "Error_UnknownErr",
-        "Error_UnsupportedOpcode",
-        "Error_InvalidParam",
-        "Error_UnsupportedCmdSegment",
-        "Error_UnsupportedDataGen",
-        "Error_InvalidSequence",
-        "Error_InvalidFrame",
-        "Eror_InvalidOpcode",
-    ],
-    ..SYNTAX
-};
-pub(super) static S514: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.HPNA.Interface.{i}.QoS.FlowSpec."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S515: Syntax = Syntax {
-    base: BaseType::UnsignedLong,
-    ..SYNTAX
-};
-pub(super) static S516: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(1000),
-        step: None,
-    }],
-    units: Some("0.1%"),
-    ..SYNTAX
-};
-pub(super) static S517: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Canceled",
-        "Complete",
-        "Error",
-        "Error_SampleIntervalTooSmall",
-    ],
-    ..SYNTAX
-};
-pub(super) static S518: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &[
-        "None",
-        "Requested",
-        "Canceled",
-        "Complete",
-        "Error",
-        "Error_FailToEnableCert",
-        "Error_CertCmdTimeout",
-        "Error_UnknownErr",
-        "Error_UnsupportedOpcode",
-        "Error_InvalidParam",
-        "Error_UnsupportedCmdSegment",
-        "Error_UnsupportedDataGen",
-        "Error_InvalidSequence",
-        "Error_InvalidFrame",
-        "Eror_InvalidOpcode",
-    ],
-    ..SYNTAX
-};
-pub(super) static S519: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &[
-        "None",
-        "Requested",
-        "Canceled",
-        "Complete",
-        "Error",
-        "Error_SampleIntervalTooSmall",
-    ],
-    ..SYNTAX
-};
-pub(super) static S520: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "PossibleConnectionTypes",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S521: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Automatic", "ForceEndpoint", "ForceMaster"],
-    ..SYNTAX
-};
-pub(super) static S522: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["Phone", "Coax"],
-    ..SYNTAX
-};
-pub(super) static S523: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["A", "B", "C", "D"],
-    ..SYNTAX
-};
-pub(super) static S524: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "PossibleSpectralModes",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S525: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["CBR", "VBR", "VBR-NRT", "BE"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "BE",
-    }),
-    ..SYNTAX
-};
-pub(super) static S526: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(999),
-        step: None,
-    }],
-    units: Some("milliseconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S527: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: None,
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S528: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(7),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S529: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("milliseconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S530: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(32),
-    }],
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S531: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("MACAddress"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(16),
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(17),
-    }],
-    patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
-    ..SYNTAX
-};
-pub(super) static S532: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(1155),
-        max_length: None,
-    }),
-    units: Some("0.1dB"),
-    ..SYNTAX
-};
-pub(super) static S533: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Allow", "Deny"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Allow",
-    }),
-    ..SYNTAX
-};
-pub(super) static S534: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ],
-    ..SYNTAX
-};
-pub(super) static S535: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(5),
-    }],
-    patterns: &["", "([01][0-9]|2[0-3]):[0-5][0-9]"],
-    ..SYNTAX
-};
-pub(super) static S536: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &[],
-    })),
-    ..SYNTAX
-};
-pub(super) static S537: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(2),
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &[
-            "Device.DHCPv4.Server.Pool.{i}.Client.",
-            "Device.DHCPv6.Server.Pool.{i}.Client.",
-        ],
-    })),
-    ..SYNTAX
-};
-pub(super) static S538: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Ethernet", "G.hn", "HPNA", "HomePlug", "MoCA", "UPA", "Wi-Fi", "Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S539: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["1905.1", "1905.1a"],
-    ..SYNTAX
-};
-pub(super) static S540: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IEEE1905.AL.Interface."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S541: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    enumerations: &["802.11 2.4 GHz", "802.11 5 GHz", "802.11 60 GHz"],
-    ..SYNTAX
-};
-pub(super) static S542: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Disabled",
-        "Enabled",
-        "Error_Misconfigured",
-        "Up",
-        "Down",
-        "Unknown",
-        "Dormant",
-        "NotPresent",
-        "LowerLayerDown",
-        "Error",
-    ],
-    ..SYNTAX
-};
-pub(super) static S543: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IEEE1905.AL.Interface."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S544: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(4095),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S545: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(1),
-        max_length: Some(1),
-    }],
-    ..SYNTAX
-};
-pub(super) static S546: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "IEEE 802.3u",
-        "IEEE 802.3ab",
-        "IEEE 802.11b",
-        "IEEE 802.11g",
-        "IEEE 802.11a",
-        "IEEE 802.11n 2.4",
-        "IEEE 802.11n 5.0",
-        "IEEE 802.11ac",
-        "IEEE 802.11ad",
-        "IEEE 802.11af",
-        "IEEE 1901 Wavelet",
-        "IEEE 1901 FFT",
-        "MoCAv1.1",
-        "Generic PHY",
-    ],
-    ..SYNTAX
-};
-pub(super) static S547: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["On", "Power_Save", "Off", "Unsupported"],
-    ..SYNTAX
-};
-pub(super) static S548: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("Mb/s"),
-    ..SYNTAX
-};
-pub(super) static S549: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("StatsCounter32"),
-    units: Some("Packets"),
-    ..SYNTAX
-};
-pub(super) static S550: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(255),
-        step: None,
-    }],
-    units: Some("dB"),
-    ..SYNTAX
-};
-pub(super) static S551: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(65535),
-    }],
-    ..SYNTAX
-};
-pub(super) static S552: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IEEE1905.AL.NetworkTopology.ChangeLog."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S553: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Incomplete", "Available", "Error_Misconfigured"],
-    ..SYNTAX
-};
-pub(super) static S554: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["NewNeighbor", "LostNeighbor"],
-    ..SYNTAX
-};
-pub(super) static S555: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["IEEE1905", "Non-IEEE1905"],
-    ..SYNTAX
-};
-pub(super) static S556: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.Interface."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S557: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.Interface."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S558: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Unknown", "DHCP", "Static", "Auto-IP"],
-    ..SYNTAX
-};
-pub(super) static S559: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Unknown", "LinkLocal", "DHCP", "Static", "SLAAC"],
-    ..SYNTAX
-};
-pub(super) static S560: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "AP",
-        "non-AP/non-PCP STA",
-        "Wi-Fi P2P Client",
-        "Wi-Fi P2P Group Owner",
-        "802.11adPCP",
-    ],
-    ..SYNTAX
-};
-pub(super) static S561: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("MACAddress"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(17),
-    }],
-    patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
-    ..SYNTAX
-};
-pub(super) static S562: Syntax = Syntax {
-    base: BaseType::String,
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S563: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    enumerations: &["UCPK", "PBC", "NFCNK"],
-    ..SYNTAX
-};
-pub(super) static S564: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["EAP-TLS", "EAP-MD5"],
-    ..SYNTAX
-};
-pub(super) static S565: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["NoAction", "RenewConnection"],
-    ..SYNTAX
-};
-pub(super) static S566: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(10),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S567: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Disconnected",
-        "Logoff",
-        "Connecting",
-        "Authenticating",
-        "Authenticated",
-        "Held",
-        "Restart",
-        "ForceAuth",
-        "ForceUnauth",
-    ],
-    ..SYNTAX
-};
-pub(super) static S568: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["FailAuthentication", "AssumeAuthentication"],
-    ..SYNTAX
-};
-pub(super) static S569: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Security.CABundle."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S570: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Security.Certificate."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S571: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["LISTEN", "ESTABLISHED"],
-    ..SYNTAX
-};
-pub(super) static S572: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["HTTP", "FTP"],
-    ..SYNTAX
-};
-pub(super) static S573: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["IPLR", "Sampled_RTT", "IPDV", "IPRR", "RIPR"],
-    ..SYNTAX
-};
-pub(super) static S574: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(63),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S575: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Any", "IPv4", "IPv6"],
-    ..SYNTAX
-};
-pub(super) static S576: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(999),
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S577: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(255),
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S578: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("microseconds"),
-    ..SYNTAX
-};
-pub(super) static S579: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Complete",
-        "Error_CannotResolveHostName",
-        "Error_NoRouteToHost",
-        "Error_InitConnectionFailed",
-        "Error_NoResponse",
-        "Error_TransferFailed",
-        "Error_PasswordRequestFailed",
-        "Error_LoginFailed",
-        "Error_NoTransferMode",
-        "Error_NoPASV",
-        "Error_IncorrectSize",
-        "Error_Timeout",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S580: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    units: Some("Gbps"),
-    ..SYNTAX
-};
-pub(super) static S581: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(2),
-        max: None,
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S582: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(5),
-        max: Some(250),
-        step: None,
-    }],
-    units: Some("milliseconds"),
-    ..SYNTAX
-};
-pub(super) static S583: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Implementation,
-        value: "1500",
-    }),
-    ..SYNTAX
-};
-pub(super) static S584: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(32767),
-        step: None,
-    }],
-    units: Some("Mbps"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Implementation,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S585: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(100),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S586: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(100),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S587: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(49152),
-        max: Some(65535),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S588: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[
-        RangeFacet {
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "300",
+        }),
+        ..SYNTAX
+    },
+    // 46
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["802.1D-2004", "802.1Q-2005", "802.1Q-2011"],
+        ..SYNTAX
+    },
+    // 47
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Enabled", "Error"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Disabled",
+        }),
+        ..SYNTAX
+    },
+    // 48
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["AdmitAll", "AdmitOnlyVLANTagged", "AdmitOnlyPrioUntagged"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "AdmitAll",
+        }),
+        ..SYNTAX
+    },
+    // 49
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
             min: Some(0),
-            max: Some(0),
+            max: Some(7),
             step: None,
-        },
-        RangeFacet {
-            min: Some(1024),
-            max: Some(49151),
+        }],
+        ..SYNTAX
+    },
+    // 50
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(4094),
             step: None,
-        },
-    ],
-    ..SYNTAX
-};
-pub(super) static S589: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(5),
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S590: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["B", "C"],
-    ..SYNTAX
-};
-pub(super) static S591: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(3000),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S592: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Receiver", "Sender"],
-    ..SYNTAX
-};
-pub(super) static S593: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(100),
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    ..SYNTAX
-};
-pub(super) static S594: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(500),
-        max: Some(40000000),
-        step: None,
-    }],
-    units: Some("kbps"),
-    ..SYNTAX
-};
-pub(super) static S595: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(11108),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S596: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(100),
-        max: Some(6000),
-        step: None,
-    }],
-    units: Some("milliseconds"),
-    ..SYNTAX
-};
-pub(super) static S597: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Search", "Fixed"],
-    ..SYNTAX
-};
-pub(super) static S598: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(500),
-        max: Some(1000),
-        step: None,
-    }],
-    units: Some("milliseconds"),
-    ..SYNTAX
-};
-pub(super) static S599: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(1000),
-        step: None,
-    }],
-    units: Some("microseconds"),
-    ..SYNTAX
-};
-pub(super) static S600: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(50),
-        max: Some(3000),
-        step: None,
-    }],
-    units: Some("milliseconds"),
-    ..SYNTAX
-};
-pub(super) static S601: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["zeroes", "ones", "alternates0and1", "random"],
-    ..SYNTAX
-};
-pub(super) static S602: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(35),
-        max: Some(8972),
-        step: None,
-    }],
-    units: Some("octets"),
-    ..SYNTAX
-};
-pub(super) static S603: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: None,
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S604: Syntax = Syntax {
-    base: BaseType::Decimal,
-    units: Some("Mbps"),
-    ..SYNTAX
-};
-pub(super) static S605: Syntax = Syntax {
-    base: BaseType::Decimal,
-    ..SYNTAX
-};
-pub(super) static S606: Syntax = Syntax {
-    base: BaseType::Decimal,
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S607: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Complete",
-        "Error_CannotResolveHostName",
-        "Error_NoRouteToHost",
-        "Error_InitConnectionFailed",
-        "Error_NoResponse",
-        "Error_PasswordRequestFailed",
-        "Error_LoginFailed",
-        "Error_RejectedByRemote",
-        "Error_IncorrectSize",
-        "Error_Timeout",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S608: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Canceled",
-        "Complete",
-        "Error",
-        "Error_CannotResolveHostName",
-        "Error_NoRouteToHost",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S609: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(10),
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    ..SYNTAX
-};
-pub(super) static S610: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["ICMP", "UDP Echo"],
-    ..SYNTAX
-};
-pub(super) static S611: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Any", "IPv4", "IPv6"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "Any",
-    }),
-    ..SYNTAX
-};
-pub(super) static S612: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Complete",
-        "Error_CannotResolveHostName",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S613: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(64),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S614: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(3),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S615: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 1,
-        max_items: Some(3),
-        max_length: None,
-    }),
-    units: Some("milliseconds"),
-    ..SYNTAX
-};
-pub(super) static S616: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Canceled",
-        "Complete",
-        "Error",
-        "Error_CannotResolveHostName",
-        "Error_NoRouteToHost",
-        "Error_MaxHopCountExceeded",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S617: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("bytes"),
-    ..SYNTAX
-};
-pub(super) static S618: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("milliseconds"),
-    ..SYNTAX
-};
-pub(super) static S619: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "7",
-    }),
-    ..SYNTAX
-};
-pub(super) static S620: Syntax = Syntax {
-    base: BaseType::UnsignedLong,
-    units: Some("bytes"),
-    ..SYNTAX
-};
-pub(super) static S621: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Complete",
-        "Error_CannotResolveHostName",
-        "Error_NoRouteToHost",
-        "Error_InitConnectionFailed",
-        "Error_NoResponse",
-        "Error_PasswordRequestFailed",
-        "Error_LoginFailed",
-        "Error_NoTransferMode",
-        "Error_NoPASV",
-        "Error_NoCWD",
-        "Error_NoSTOR",
-        "Error_NoTransferComplete",
-        "Error_Timeout",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S622: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &[
-        "Error",
-        "None",
-        "Requested",
-        "Canceled",
-        "Complete",
-        "Error_CannotResolveHostName",
-        "Error_NoRouteToHost",
-        "Error_InitConnectionFailed",
-        "Error_NoResponse",
-        "Error_TransferFailed",
-        "Error_PasswordRequestFailed",
-        "Error_LoginFailed",
-        "Error_NoTransferMode",
-        "Error_NoPASV",
-        "Error_IncorrectSize",
-        "Error_Timeout",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S623: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &[
-        "Error",
-        "None",
-        "Requested",
-        "Canceled",
-        "Complete",
-        "Error_CannotResolveHostName",
-        "Error_NoRouteToHost",
-        "Error_InitConnectionFailed",
-        "Error_NoResponse",
-        "Error_PasswordRequestFailed",
-        "Error_LoginFailed",
-        "Error_RejectedByRemote",
-        "Error_IncorrectSize",
-        "Error_Timeout",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S624: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &[
-        "None",
-        "Requested",
-        "Canceled",
-        "Complete",
-        "Error",
-        "Error_CannotResolveHostName",
-        "Error_NoRouteToHost",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S625: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &[
-        "Error",
-        "None",
-        "Requested",
-        "Canceled",
-        "Complete",
-        "Error_CannotResolveHostName",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S626: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &[
-        "None",
-        "Requested",
-        "Canceled",
-        "Complete",
-        "Error",
-        "Error_CannotResolveHostName",
-        "Error_NoRouteToHost",
-        "Error_MaxHopCountExceeded",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S627: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &[
-        "Error",
-        "None",
-        "Requested",
-        "Canceled",
-        "Complete",
-        "Error_CannotResolveHostName",
-        "Error_NoRouteToHost",
-        "Error_InitConnectionFailed",
-        "Error_NoResponse",
-        "Error_PasswordRequestFailed",
-        "Error_LoginFailed",
-        "Error_NoTransferMode",
-        "Error_NoPASV",
-        "Error_NoCWD",
-        "Error_NoSTOR",
-        "Error_NoTransferComplete",
-        "Error_Timeout",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S628: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(64),
-        max: Some(65535),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S629: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Routing.Router."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S630: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Normal", "Loopback", "Tunnel", "Tunneled"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Normal",
-    }),
-    ..SYNTAX
-};
-pub(super) static S631: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["DHCP", "IKEv2", "AutoIP", "IPCP", "Static", "3GPP-NAS"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Static",
-    }),
-    ..SYNTAX
-};
-pub(super) static S632: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Preferred",
-        "Deprecated",
-        "Invalid",
-        "Inaccessible",
-        "Unknown",
-        "Tentative",
-        "Duplicate",
-        "Optimistic",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Invalid",
-    }),
-    ..SYNTAX
-};
-pub(super) static S633: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "AutoConfigured",
-        "DHCPv6",
-        "IKEv2",
-        "MAP",
-        "WellKnown",
-        "3GPP-NAS",
-        "Static",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Static",
-    }),
-    ..SYNTAX
-};
-pub(super) static S634: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S635: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv6Prefix"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(49),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S636: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "AutoConfigured",
-        "PrefixDelegation",
-        "RouterAdvertisement",
-        "WellKnown",
-        "Static",
-        "Child",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Static",
-    }),
-    ..SYNTAX
-};
-pub(super) static S637: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S638: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Preferred",
-        "Deprecated",
-        "Invalid",
-        "Inaccessible",
-        "Unknown",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Invalid",
-    }),
-    ..SYNTAX
-};
-pub(super) static S639: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Static", "Inapplicable", "PrefixDelegation", "Child"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Static",
-    }),
-    ..SYNTAX
-};
-pub(super) static S640: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(255),
-    }),
-    ..SYNTAX
-};
-pub(super) static S641: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(255),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S642: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "862",
-    }),
-    ..SYNTAX
-};
-pub(super) static S643: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Active", "Error"],
-    ..SYNTAX
-};
-pub(super) static S644: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "NULL",
-        "DES-IV64",
-        "DES",
-        "3DES",
-        "RC5",
-        "IDEA",
-        "CAST",
-        "BLOWFISH",
-        "3IDEA",
-        "DES-IV32",
-        "AES-CBC",
-        "AES-CTR",
-        "AES-CCM-8",
-        "AES-CCM-12",
-        "AES-CCM-16",
-        "AES-GCM-8",
-        "AES-GCM-12",
-        "AES-GCM-16",
-        "NULL-AUTH-AES-GMAC",
-        "CAMELLIA-CBC",
-        "CAMELLIA-CTR",
-        "CAMELLIA-CCM-8",
-        "CAMELLIA-CCM-12",
-        "CAMELLIA-CCM-16",
-    ],
-    ..SYNTAX
-};
-pub(super) static S645: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "DES",
-        "3DES",
-        "RC5",
-        "IDEA",
-        "CAST",
-        "BLOWFISH",
-        "3IDEA",
-        "AES-CBC",
-        "AES-CTR",
-        "AES-CCM-8",
-        "AES-CCM-12",
-        "AES-CCM-16",
-        "AES-GCM-8",
-        "AES-GCM-12",
-        "AES-GCM-16",
-        "CAMELLIA-CBC",
-    ],
-    ..SYNTAX
-};
-pub(super) static S646: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "HMAC-MD5",
-        "HMAC-SHA1",
-        "HMAC-TIGER",
-        "AES-128-XCBC",
-        "HMAC-SHA2-256",
-        "HMAC-SHA2-384",
-        "HMAC-SHA2-512",
-        "AES-128-CMAC",
-    ],
-    ..SYNTAX
-};
-pub(super) static S647: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "NONE",
-        "MODP-768",
-        "MODP-1024",
-        "MODP-1536",
-        "MODP-2048",
-        "MODP-3072",
-        "MODP-4096",
-        "MODP-6144",
-        "MODP-8192",
-        "ECP-256",
-        "ECP-384",
-        "ECP-521",
-        "MODP-1024-PRIME-160",
-        "MODP-2048-PRIME-224",
-        "MODP-2048-PRIME-256",
-        "ECP-192",
-        "ECP-224",
-    ],
-    ..SYNTAX
-};
-pub(super) static S648: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "NONE",
-        "HMAC-MD5-96",
-        "HMAC-SHA1-96",
-        "DES-MAC",
-        "KPDK-MD5",
-        "AES-XCBC-96",
-        "HMAC-MD5-128",
-        "HMAC-SHA1-160",
-        "AES-CMAC-96",
-        "AES-128-GMAC",
-        "AES-192-GMAC",
-        "AES-256-GMAC",
-        "HMAC-SHA2-256-128",
-        "HMAC-SHA2-256-192",
-        "HMAC-SHA2-256-256",
-    ],
-    ..SYNTAX
-};
-pub(super) static S649: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Discard", "Bypass", "Protect"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Bypass",
-    }),
-    ..SYNTAX
-};
-pub(super) static S650: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IPsec.Profile."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S651: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("bits"),
-    ..SYNTAX
-};
-pub(super) static S652: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["None", "Local", "Remote", "Unsupported"],
-    ..SYNTAX
-};
-pub(super) static S653: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Up", "Down", "Unknown", "Dormant", "Error"],
-    ..SYNTAX
-};
-pub(super) static S654: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IPsec.Tunnel."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S655: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(32767),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S656: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: ".IPsec.SupportedIntegrityAlgorithms",
-        null_value: None,
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S657: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Renegotiate", "Delete"],
-    ..SYNTAX
-};
-pub(super) static S658: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Set", "Clear", "Copy"],
-    ..SYNTAX
-};
-pub(super) static S659: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: ".IPsec.ESPSupportedEncryptionAlgorithms",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S660: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: ".IPsec.SupportedDiffieHellmanGroupTransforms",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S661: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: ".IPsec.IKEv2SupportedEncryptionAlgorithms",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S662: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: ".IPsec.SupportedIntegrityAlgorithms",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S663: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: ".IPsec.IKEv2SupportedPseudoRandomFunctions",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S664: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["AH", "ESP"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "ESP",
-    }),
-    ..SYNTAX
-};
-pub(super) static S665: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(4),
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(64),
-    }],
-    ..SYNTAX
-};
-pub(super) static S666: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IPsec.Filter."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S667: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IP.Interface."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S668: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IP.Interface.{i}.IPv4Address."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S669: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(32),
-        step: None,
-    }],
-    units: Some("bits"),
-    ..SYNTAX
-};
-pub(super) static S670: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "BinaryControl",
-        "LevelControl",
-        "EnumControl",
-        "BinarySensor",
-        "LevelSensor",
-        "MultiLevelSensor",
-        "EnumSensor",
-        "BlobSensor",
-    ],
-    ..SYNTAX
-};
-pub(super) static S671: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Switch", "Locked"],
-    ..SYNTAX
-};
-pub(super) static S672: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(100),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S673: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "CarbonDioxideDetected",
-        "CarbonMonoxideDetected",
-        "DoorOpen",
-        "MotionDetected",
-        "SmokeDetected",
-        "WindowOpen",
-        "WaterDetected",
-    ],
-    ..SYNTAX
-};
-pub(super) static S674: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IoTBlobSensorType"),
-    enumerations: &[
-        "ascii",
-        "base64",
-        "id",
-        "gif",
-        "jpeg",
-        "json",
-        "numberplate",
-        "text",
-        "url",
-        "raw",
-        "utf-8",
-        "utf-16",
-        "utf-32",
-        "uuid",
-        "xml",
-        "yaml",
-    ],
-    ..SYNTAX
-};
-pub(super) static S675: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IoTEnumControlType"),
-    enumerations: &[
-        "AlarmMode",
-        "DoorMode",
-        "FanMode",
-        "LockMode",
-        "OperatingMode",
-        "TemperatureMode",
-        "ThermostatMode",
-    ],
-    ..SYNTAX
-};
-pub(super) static S676: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IoTEnumSensorType"),
-    enumerations: &[
-        "AlarmState",
-        "DoorState",
-        "FanState",
-        "LockState",
-        "OperatingState",
-        "TemperatureState",
-        "ThermostatFanState",
-    ],
-    ..SYNTAX
-};
-pub(super) static S677: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IoTLevelType"),
-    enumerations: &[
-        "Acceleration",
-        "Area",
-        "Battery",
-        "Brightness",
-        "Concentration",
-        "Conductivity",
-        "Distance",
-        "Energy",
-        "Flow",
-        "Humidity",
-        "Intensity",
-        "Luminance",
-        "Meter",
-        "Motion",
-        "Position",
-        "Power",
-        "Pressure",
-        "Radiation",
-        "Speed",
-        "Temperature",
-        "Volume",
-        "Weight",
-        "Depth",
-        "Counter",
-        "Duration",
-    ],
-    ..SYNTAX
-};
-pub(super) static S678: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IoTUnitType"),
-    enumerations: &[
-        "-", "%", "deg", "degC", "degF", "K", "km", "m", "cm", "mm", "h", "min", "s", "ms",
-        "sq-km", "sq-m", "sq-cm", "cu-m", "l", "cl", "ml", "kg", "g", "mg", "Wh", "kWh", "W", "A",
-        "Hz", "V", "N", "Pa", "C", "F", "ohm", "S", "Wb", "T", "H", "lm", "lx", "mps", "cd", "mol",
-        "UV", "RGB", "ppm", "Sv", "J", "rpm", "pps", "cu-m/s", "liter/s", "dB", "dBm", "eV",
-    ],
-    ..SYNTAX
-};
-pub(super) static S679: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["RGB", "Location"],
-    ..SYNTAX
-};
-pub(super) static S680: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 2,
-        max_items: None,
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S681: Syntax = Syntax {
-    base: BaseType::Decimal,
-    list: Some(ListFacet {
-        min_items: 2,
-        max_items: None,
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S682: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &[
-            "Device.L2TPv3.Tunnel.",
-            "Device.L2TPv3.Tunnel.{i}.Interface.",
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1",
+        }),
+        ..SYNTAX
+    },
+    // 51
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(65535),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 52
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Disabled",
+            "Blocking",
+            "Listening",
+            "Learning",
+            "Forwarding",
+            "Broken",
         ],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S683: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["IP", "UDP"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "IP",
-    }),
-    ..SYNTAX
-};
-pub(super) static S684: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Configured", "Generated"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Configured",
-    }),
-    ..SYNTAX
-};
-pub(super) static S685: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[
-        RangeFacet {
-            min: Some(-1),
-            max: Some(-1),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Disabled",
+        }),
+        ..SYNTAX
+    },
+    // 53
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(240),
+            step: Some(16),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "128",
+        }),
+        ..SYNTAX
+    },
+    // 54
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 8,
+            max_items: Some(8),
+            max_length: None,
+        }),
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(7),
             step: None,
-        },
-        RangeFacet {
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[0,1,2,3,4,5,6,7]",
+        }),
+        ..SYNTAX
+    },
+    // 55
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "33024",
+        }),
+        ..SYNTAX
+    },
+    // 56
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "ProviderNetworkPort",
+            "CustomerNetworkPort",
+            "CustomerEdgePort",
+            "CustomerVLANPort",
+            "VLANUnawarePort",
+        ],
+        ..SYNTAX
+    },
+    // 57
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 4,
+            max_items: Some(4),
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: Some(15),
+            max_length: Some(15),
+        }],
+        patterns: &["([0-7],[0-1],){7}[0-7],[0-1]"],
+        ..SYNTAX
+    },
+    // 58
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 4,
+            max_items: Some(4),
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: Some(31),
+            max_length: Some(31),
+        }],
+        patterns: &["([0-7],){15}[0-7]"],
+        ..SYNTAX
+    },
+    // 59
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(4),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1",
+        }),
+        ..SYNTAX
+    },
+    // 60
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(61440),
+            step: Some(4096),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "32768",
+        }),
+        ..SYNTAX
+    },
+    // 61
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(4),
+            max: Some(30),
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "15",
+        }),
+        ..SYNTAX
+    },
+    // 62
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(100),
+            max: Some(1000),
+            step: None,
+        }],
+        units: Some("centiseconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "200",
+        }),
+        ..SYNTAX
+    },
+    // 63
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(600),
+            max: Some(4000),
+            step: None,
+        }],
+        units: Some("centiseconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "2000",
+        }),
+        ..SYNTAX
+    },
+    // 64
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["STP", "RSTP"],
+        ..SYNTAX
+    },
+    // 65
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Enabled", "Error_Misconfigured", "Error"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Disabled",
+        }),
+        ..SYNTAX
+    },
+    // 66
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(64),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 67
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(4094),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 68
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Bridging.Bridge.{i}.Port."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 69
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Bridging.Bridge.{i}.VLAN."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 70
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &[
+                "Device.Bridging.Bridge.",
+                "Device.Bridging.Bridge.{i}.VLAN.",
+            ],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 71
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["DHCPv4", "DHCPv6"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "DHCPv4",
+        }),
+        ..SYNTAX
+    },
+    // 72
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPAddress"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(45),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 73
+    Syntax {
+        base: BaseType::Boolean,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "true",
+        }),
+        ..SYNTAX
+    },
+    // 74
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(512),
+        }),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 75
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(65535),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 76
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(255),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 77
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Exact", "Prefix", "Suffix", "Substring"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Exact",
+        }),
+        ..SYNTAX
+    },
+    // 78
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPPrefix"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(49),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 79
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 80
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(256),
+        }),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 81
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("Order"),
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: None,
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 82
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(255),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 83
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(4094),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 84
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Bridging.Bridge."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 85
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Bridging.Bridge."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 86
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["S-VLAN", "PE"],
+        ..SYNTAX
+    },
+    // 87
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["XML", "XDR", "CSV", "JSON"],
+        ..SYNTAX
+    },
+    // 88
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["CSV", "JSON"],
+        ..SYNTAX
+    },
+    // 89
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 90
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["Streaming", "File", "HTTP", "MQTT"],
+        ..SYNTAX
+    },
+    // 91
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["HTTP", "MQTT", "USPEventNotif"],
+        ..SYNTAX
+    },
+    // 92
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Enabled", "Disabled", "Error"],
+        ..SYNTAX
+    },
+    // 93
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(128),
+        }],
+        ..SYNTAX
+    },
+    // 94
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LocalAgent.Controller."],
+        })),
+        ..SYNTAX
+    },
+    // 95
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "#.EncodingTypes",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 96
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(64),
+        }],
+        hidden: true,
+        ..SYNTAX
+    },
+    // 97
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(255),
+        }],
+        ..SYNTAX
+    },
+    // 98
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 99
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "#.Protocols",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 100
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "86400",
+        }),
+        ..SYNTAX
+    },
+    // 101
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "4737",
+        }),
+        ..SYNTAX
+    },
+    // 102
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[
+            RangeFacet {
+                min: Some(48),
+                max: Some(57),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(65),
+                max: Some(90),
+                step: None,
+            },
+        ],
+        ..SYNTAX
+    },
+    // 103
+    Syntax {
+        base: BaseType::DateTime,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0001-01-01T00:00:00Z",
+        }),
+        ..SYNTAX
+    },
+    // 104
+    Syntax {
+        base: BaseType::String,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "\"",
+        }),
+        ..SYNTAX
+    },
+    // 105
+    Syntax {
+        base: BaseType::String,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: ",",
+        }),
+        ..SYNTAX
+    },
+    // 106
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["ParameterPerRow", "ParameterPerColumn"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "ParameterPerColumn",
+        }),
+        ..SYNTAX
+    },
+    // 107
+    Syntax {
+        base: BaseType::String,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: " ",
+        }),
+        ..SYNTAX
+    },
+    // 108
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Unix-Epoch", "ISO-8601", "None"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Unix-Epoch",
+        }),
+        ..SYNTAX
+    },
+    // 109
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "CompressionsSupported",
+            null_value: Some("None"),
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "None",
+        }),
+        ..SYNTAX
+    },
+    // 110
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["GZIP", "Compress", "Deflate"],
+        ..SYNTAX
+    },
+    // 111
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "MethodsSupported",
+            null_value: None,
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "POST",
+        }),
+        ..SYNTAX
+    },
+    // 112
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["POST", "PUT"],
+        ..SYNTAX
+    },
+    // 113
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1000),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "2000",
+        }),
+        ..SYNTAX
+    },
+    // 114
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
             min: Some(1),
             max: Some(65535),
             step: None,
-        },
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S686: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1701",
-    }),
-    ..SYNTAX
-};
-pub(super) static S687: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "InUse", "Controlled", "Error"],
-    ..SYNTAX
-};
-pub(super) static S688: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(3),
-        max_length: Some(3),
-    }],
-    ..SYNTAX
-};
-pub(super) static S689: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LEDs.LED.{i}.CycleElement."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S690: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("percentage"),
-    ..SYNTAX
-};
-pub(super) static S691: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(1),
-        max_length: Some(255),
-    }],
-    ..SYNTAX
-};
-pub(super) static S692: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(255),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S693: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Hosts.Host."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S694: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &[],
-    })),
-    ..SYNTAX
-};
-pub(super) static S695: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(6),
-    }],
-    patterns: &["", "[0-9A-F]{6}"],
-    ..SYNTAX
-};
-pub(super) static S696: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(248),
-    }],
-    ..SYNTAX
-};
-pub(super) static S697: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("MACAddress"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(255),
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(17),
-    }],
-    patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
-    ..SYNTAX
-};
-pub(super) static S698: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S699: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S700: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "PeriodicTiming",
-        "CalendarTiming",
-        "OneOffTiming",
-        "Immediate",
-        "Startup",
-        "ControllerLost",
-        "ControllerConnected",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Immediate",
-    }),
-    ..SYNTAX
-};
-pub(super) static S701: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-23),
-        max: Some(23),
-        step: None,
-    }],
-    units: Some("hours"),
-    ..SYNTAX
-};
-pub(super) static S702: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Security.Certificate."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S703: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.BulkData.Profile."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S704: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LMAP.MeasurementAgent.{i}.CommunicationChannel."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S705: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LMAP.MeasurementAgent.{i}.Schedule."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S706: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LMAP.MeasurementAgent.{i}.Task."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S707: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S708: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LMAP.Event."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S709: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Enabled", "Active", "Disabled"],
-    ..SYNTAX
-};
-pub(super) static S710: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Sequential", "Parallel", "Pipelined"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Pipelined",
-    }),
-    ..SYNTAX
-};
-pub(super) static S711: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LMAP.Event."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S712: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Enabled", "Suppressed", "Disabled", "Running"],
-    ..SYNTAX
-};
-pub(super) static S713: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LMAP.MeasurementAgent.{i}.Task."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S714: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    ..SYNTAX
-};
-pub(super) static S715: Syntax = Syntax {
-    base: BaseType::String,
-    patterns: &["YYYYMMDD.HHMMSS"],
-    ..SYNTAX
-};
-pub(super) static S716: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(5),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S717: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["SHA-1", "SHA-224", "SHA-256", "SHA-384", "SHA-512"],
-    ..SYNTAX
-};
-pub(super) static S718: Syntax = Syntax {
-    base: BaseType::Int,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Implementation,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S719: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 1,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["WebSocket", "STOMP", "MQTT", "UDS"],
-    ..SYNTAX
-};
-pub(super) static S720: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["Rise", "Fall", "Cross", "Eq", "NotEq"],
-    ..SYNTAX
-};
-pub(super) static S721: Syntax = Syntax {
-    base: BaseType::String,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Parameter,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S722: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "SHA-1", "SHA-224", "SHA-256", "SHA-384", "SHA-512", "Unknown",
-    ],
-    ..SYNTAX
-};
-pub(super) static S723: Syntax = Syntax {
-    base: BaseType::DateTime,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Parameter,
-        value: "0001-01-01T00:00:00Z",
-    }),
-    ..SYNTAX
-};
-pub(super) static S724: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Parameter,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S725: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Parameter,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S726: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Download", "Upload"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Parameter,
-        value: "Download",
-    }),
-    ..SYNTAX
-};
-pub(super) static S727: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(128),
-    }],
-    ..SYNTAX
-};
-pub(super) static S728: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LocalAgent.ControllerTrust.Role."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S729: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(128),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S730: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LocalAgent.Certificate."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S731: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "5",
-    }),
-    ..SYNTAX
-};
-pub(super) static S732: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(10),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S733: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[
-        RangeFacet {
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "5",
+        }),
+        ..SYNTAX
+    },
+    // 115
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 116
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["ObjectHierarchy", "NameValuePair"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "ObjectHierarchy",
+        }),
+        ..SYNTAX
+    },
+    // 117
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
             min: Some(0),
-            max: Some(0),
+            max: Some(2),
             step: None,
-        },
-        RangeFacet {
-            min: Some(512),
+        }],
+        ..SYNTAX
+    },
+    // 118
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(65535),
+        }],
+        ..SYNTAX
+    },
+    // 119
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.MQTT.Client."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 120
+    Syntax {
+        base: BaseType::Boolean,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "true",
+        }),
+        ..SYNTAX
+    },
+    // 121
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(10000),
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 122
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Enabled", "Error_URLEmpty", "Error"],
+        ..SYNTAX
+    },
+    // 123
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Home", "Roaming"],
+        ..SYNTAX
+    },
+    // 124
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[
+            RangeFacet {
+                min: Some(4),
+                max: Some(4),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(6),
+                max: Some(6),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(-1),
+                max: Some(-1),
+                step: None,
+            },
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 125
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Cellular.Interface."],
+        })),
+        ..SYNTAX
+    },
+    // 126
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPAddress"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(45),
+        }],
+        ..SYNTAX
+    },
+    // 127
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 128
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 129
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(64),
+        }],
+        ..SYNTAX
+    },
+    // 130
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "SupportedAccessTechnologies",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 131
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("Kbps"),
+        ..SYNTAX
+    },
+    // 132
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(15),
+            max_length: Some(15),
+        }],
+        patterns: &["[0-9]{15,15}"],
+        ..SYNTAX
+    },
+    // 133
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &[],
+        })),
+        ..SYNTAX
+    },
+    // 134
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(64),
+        }],
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "AvailableNetworks",
+            null_value: Some(""),
+        })),
+        ..SYNTAX
+    },
+    // 135
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(64),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 136
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "SupportedAccessTechnologies",
+            null_value: Some("Auto"),
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "Auto",
+        }),
+        ..SYNTAX
+    },
+    // 137
+    Syntax {
+        base: BaseType::Int,
+        units: Some("dBm"),
+        ..SYNTAX
+    },
+    // 138
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.TrustedElements.SIM."],
+        })),
+        ..SYNTAX
+    },
+    // 139
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Up",
+            "Down",
+            "Unknown",
+            "Dormant",
+            "NotPresent",
+            "LowerLayerDown",
+            "Error",
+        ],
+        ..SYNTAX
+    },
+    // 140
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "GPRS",
+            "EDGE",
+            "UMTS",
+            "UMTSHSPA",
+            "CDMA2000OneX",
+            "CDMA2000HRPD",
+            "LTE",
+            "NR",
+        ],
+        ..SYNTAX
+    },
+    // 141
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Cellular.Interface.{i}.SMS.Storage."],
+        })),
+        ..SYNTAX
+    },
+    // 142
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["ReceivedRead", "Received", "Sent", "Stored", "Unknown"],
+        ..SYNTAX
+    },
+    // 143
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["PointToPoint", "Broadcast", "Acknowledgement"],
+        ..SYNTAX
+    },
+    // 144
+    Syntax {
+        base: BaseType::UnsignedLong,
+        data_type: Some("StatsCounter64"),
+        ..SYNTAX
+    },
+    // 145
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(6),
+            max_length: Some(20),
+        }],
+        patterns: &["[0-9]{6,20}"],
+        ..SYNTAX
+    },
+    // 146
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(14),
+            max_length: Some(15),
+        }],
+        patterns: &["[0-9]{14,15}"],
+        ..SYNTAX
+    },
+    // 147
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(4),
+        }],
+        secured: true,
+        ..SYNTAX
+    },
+    // 148
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["OnNetworkAccess", "Reboot", "Off"],
+        ..SYNTAX
+    },
+    // 149
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["None", "Available", "Valid", "Blocked", "Error"],
+        ..SYNTAX
+    },
+    // 150
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.WiFi.DataElements.Network.Device."],
+        })),
+        ..SYNTAX
+    },
+    // 151
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Ghn.Interface.{i}.AssociatedDevice."],
+        })),
+        ..SYNTAX
+    },
+    // 152
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.HPNA.Interface.{i}.AssociatedDevice."],
+        })),
+        ..SYNTAX
+    },
+    // 153
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.HomePlug.Interface.{i}.AssociatedDevice."],
+        })),
+        ..SYNTAX
+    },
+    // 154
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Hosts.Host."],
+        })),
+        ..SYNTAX
+    },
+    // 155
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IEEE1905.AL.NetworkTopology.IEEE1905Device."],
+        })),
+        ..SYNTAX
+    },
+    // 156
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LLDP.Discovery.Device."],
+        })),
+        ..SYNTAX
+    },
+    // 157
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.MoCA.Interface.{i}.AssociatedDevice."],
+        })),
+        ..SYNTAX
+    },
+    // 158
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Thread.MLE.{i}.AssociatedNode."],
+        })),
+        ..SYNTAX
+    },
+    // 159
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.UPA.Interface.{i}.AssociatedDevice."],
+        })),
+        ..SYNTAX
+    },
+    // 160
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.UPnP.Discovery.Device."],
+        })),
+        ..SYNTAX
+    },
+    // 161
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.WiFi.AccessPoint.{i}.AssociatedDevice."],
+        })),
+        ..SYNTAX
+    },
+    // 162
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.ZigBee.Interface.{i}.AssociatedDevice."],
+        })),
+        ..SYNTAX
+    },
+    // 163
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.ProxiedDevice."],
+        })),
+        ..SYNTAX
+    },
+    // 164
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["None", "ConfigurationToken", "DelayedAuthentication"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "None",
+        }),
+        ..SYNTAX
+    },
+    // 165
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv4Address"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(15),
+        }],
+        patterns: &[
+            "",
+            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 166
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Init",
+            "Selecting",
+            "Requesting",
+            "Rebinding",
+            "Bound",
+            "Renewing",
+        ],
+        ..SYNTAX
+    },
+    // 167
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv4Address"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(256),
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(15),
+        }],
+        patterns: &[
+            "",
+            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 168
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(63),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "48",
+        }),
+        ..SYNTAX
+    },
+    // 169
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IP.Interface."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 170
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
             max: None,
             step: None,
-        },
-    ],
-    units: Some("bytes"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S734: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Plaintext", "TLS"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "TLS",
-    }),
-    ..SYNTAX
-};
-pub(super) static S735: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S736: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Require", "Allow", "Forbid"],
-    ..SYNTAX
-};
-pub(super) static S737: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Up", "Negotiating", "Down"],
-    ..SYNTAX
-};
-pub(super) static S738: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "##.SupportedProtocols",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S739: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LocalAgent.MTP."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S740: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.USPServices.USPService."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S741: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.STOMP.Connection."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S742: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.UnixDomainSockets.UnixDomainSocket."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S743: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Success", "Failure", "Both"],
-    ..SYNTAX
-};
-pub(super) static S744: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LocalAgent.ControllerTrust.Role."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S745: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(1),
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LocalAgent.ControllerTrust.Role."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S746: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LocalAgent.Challenge."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S747: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["text/plain", "image/jpeg", "text/html"],
-    ..SYNTAX
-};
-pub(super) static S748: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "30",
-    }),
-    ..SYNTAX
-};
-pub(super) static S749: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Passphrase"],
-    ..SYNTAX
-};
-pub(super) static S750: Syntax = Syntax {
-    base: BaseType::Base64,
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S751: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["text/plain", "image/jpeg"],
-    ..SYNTAX
-};
-pub(super) static S752: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["MTP-only", "MTP-and-USP", "MTP-and-broker"],
-    ..SYNTAX
-};
-pub(super) static S753: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.LocalAgent.Certificate."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S754: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(4),
-        max_length: Some(4),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "----",
-    }),
-    ..SYNTAX
-};
-pub(super) static S755: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "#.SupportedProtocols",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S756: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Up", "Down", "Error"],
-    ..SYNTAX
-};
-pub(super) static S757: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "60",
-    }),
-    ..SYNTAX
-};
-pub(super) static S758: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "8443",
-    }),
-    ..SYNTAX
-};
-pub(super) static S759: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Requested",
-        "Active",
-        "Canceling",
-        "Canceled",
-        "Success",
-        "Error",
-    ],
-    ..SYNTAX
-};
-pub(super) static S760: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(1),
-        max_length: Some(64),
-    }],
-    ..SYNTAX
-};
-pub(super) static S761: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "ValueChange",
-        "ObjectCreation",
-        "ObjectDeletion",
-        "OperationComplete",
-        "Event",
-    ],
-    ..SYNTAX
-};
-pub(super) static S762: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Notify", "Config", "NotifyAndConfig"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Notify",
-    }),
-    ..SYNTAX
-};
-pub(super) static S763: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(16),
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S764: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Normal", "Single"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Normal",
-    }),
-    ..SYNTAX
-};
-pub(super) static S765: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "Device.LocalAgent.SupportedThresholdOperator",
-        null_value: None,
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Rise",
-    }),
-    ..SYNTAX
-};
-pub(super) static S766: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Info", "Minor", "Major", "Critical"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Info",
-    }),
-    ..SYNTAX
-};
-pub(super) static S767: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Inactive", "Active", "Expired"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Inactive",
-    }),
-    ..SYNTAX
-};
-pub(super) static S768: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S769: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Enabled", "Error_Misconfigured", "Error"],
-    ..SYNTAX
-};
-pub(super) static S770: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Encapsulation", "Translation"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Translation",
-    }),
-    ..SYNTAX
-};
-pub(super) static S771: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(48),
-        step: None,
-    }],
-    units: Some("bits"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S772: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv4Prefix"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(18),
-    }],
-    patterns: &[
-        "",
-        "/(3[0-2]|[012]?[0-9])",
-        "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])/(3[0-2]|[012]?[0-9])",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "/0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S773: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv6Prefix"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(49),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "/0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S774: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["DHCPv6", "Static"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Static",
-    }),
-    ..SYNTAX
-};
-pub(super) static S775: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S776: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(16),
-        step: None,
-    }],
-    units: Some("bits"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S777: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(15),
-        step: None,
-    }],
-    units: Some("bits"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "6",
-    }),
-    ..SYNTAX
-};
-pub(super) static S778: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1883",
-    }),
-    ..SYNTAX
-};
-pub(super) static S779: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(65535),
-    }],
-    ..SYNTAX
-};
-pub(super) static S780: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "30",
-    }),
-    ..SYNTAX
-};
-pub(super) static S781: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "60",
-    }),
-    ..SYNTAX
-};
-pub(super) static S782: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "5",
-    }),
-    ..SYNTAX
-};
-pub(super) static S783: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "##.Capabilities.ProtocolVersionsSupported",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S784: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.MQTT.Broker.{i}.Bridge.{i}.Server."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S785: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Priority", "RoundRobin", "Random"],
-    ..SYNTAX
-};
-pub(super) static S786: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Disabled",
-        "Connecting",
-        "Connected",
-        "Error_Misconfigured",
-        "Error_BrokerUnreachable",
-        "Error",
-    ],
-    ..SYNTAX
-};
-pub(super) static S787: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "##.Capabilities.TransportProtocolSupported",
-        null_value: None,
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "TCP/IP",
-    }),
-    ..SYNTAX
-};
-pub(super) static S788: Syntax = Syntax {
-    base: BaseType::Long,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(65535),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S789: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["out", "in", "both"],
-    ..SYNTAX
-};
-pub(super) static S790: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["3.1", "3.1.1", "5.0"],
-    ..SYNTAX
-};
-pub(super) static S791: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["TCP/IP", "TLS", "WebSocket", "WebSocketTLS"],
-    ..SYNTAX
-};
-pub(super) static S792: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(256),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S793: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(256),
-    }],
-    ..SYNTAX
-};
-pub(super) static S794: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "30720",
-    }),
-    ..SYNTAX
-};
-pub(super) static S795: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("byte"),
-    ..SYNTAX
-};
-pub(super) static S796: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "#.Capabilities.ProtocolVersionsSupported",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S797: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "#.Capabilities.TransportProtocolSupported",
-        null_value: None,
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "TCP/IP",
-    }),
-    ..SYNTAX
-};
-pub(super) static S798: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "5",
-    }),
-    ..SYNTAX
-};
-pub(super) static S799: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Unsubscribed",
-        "Subscribed",
-        "Subscribing",
-        "Unsubscribing",
-        "Error",
-    ],
-    ..SYNTAX
-};
-pub(super) static S800: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "AUTH",
-        "CONNECT",
-        "DISCONNECT",
-        "PUBLISH",
-        "PUBACK",
-        "PUBREC",
-        "PUBREL",
-        "PUBCOMP",
-        "SUBSCRIBE",
-        "UNSUBSCRIBE",
-        "WILL",
-    ],
-    ..SYNTAX
-};
-pub(super) static S801: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1000),
-        max: Some(65535),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S802: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S803: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(32),
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    ..SYNTAX
-};
-pub(super) static S804: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.XMPP.Connection."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S805: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    hidden: true,
-    ..SYNTAX
-};
-pub(super) static S806: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "HTTPCompressionSupported",
-        null_value: Some("Disabled"),
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "Disabled",
-    }),
-    ..SYNTAX
-};
-pub(super) static S807: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["InstanceNumber", "InstanceAlias"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "InstanceNumber",
-    }),
-    ..SYNTAX
-};
-pub(super) static S808: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["UDP"],
-    ..SYNTAX
-};
-pub(super) static S809: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "LightweightNotificationProtocolsSupported",
-        null_value: Some(""),
-    })),
-    ..SYNTAX
-};
-pub(super) static S810: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S811: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["HTTP", "STUN", "XMPP"],
-    ..SYNTAX
-};
-pub(super) static S812: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    patterns: &[
-        "1 Firmware Upgrade Image",
-        "2 Web Content",
-        "3 Vendor Configuration File",
-        "4 Vendor Log File",
-        "X [0-9A-F]{6} .*",
-    ],
-    ..SYNTAX
-};
-pub(super) static S813: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Upload", "Download", "Both"],
-    ..SYNTAX
-};
-pub(super) static S814: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "9001", "9003", "9012", "9013", "9015", "9016", "9017", "9018", "9022", "9023", "9024",
-        "9025", "9026", "9027", "9028", "9029", "9030", "9031", "9032",
-    ],
-    ..SYNTAX
-};
-pub(super) static S815: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["Install", "Update", "Uninstall"],
-    ..SYNTAX
-};
-pub(super) static S816: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Pending", "Retrying", "Success", "Error"],
-    ..SYNTAX
-};
-pub(super) static S817: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["Z-Wave", "ZigBee", "UPnP", "ETSI-M2M"],
-    ..SYNTAX
-};
-pub(super) static S818: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(32),
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Hosts.Host."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S819: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DeviceInfo.SupportedDataModel."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S820: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(30),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S821: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Hosts.Host."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S822: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S823: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S824: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("MocaNodeID"),
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(15),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S825: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("MocaBand"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "reserved", "bandFCBL", "bandFSAT", "bandE", "bandExD", "bandDH", "bandDL", "noBand",
-    ],
-    ..SYNTAX
-};
-pub(super) static S826: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[
-        RangeFacet {
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 171
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DHCPv4.Server.Pool."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 172
+    Syntax {
+        base: BaseType::Boolean,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "false",
+        }),
+        command: true,
+        ..SYNTAX
+    },
+    // 173
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(254),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 174
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(255),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 175
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "4",
+        }),
+        ..SYNTAX
+    },
+    // 176
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 177
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "64",
+        }),
+        ..SYNTAX
+    },
+    // 178
+    Syntax {
+        base: BaseType::Int,
+        units: Some("ms"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1000",
+        }),
+        ..SYNTAX
+    },
+    // 179
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Enabled", "Error"],
+        ..SYNTAX
+    },
+    // 180
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("MACAddress"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(17),
+        }],
+        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 181
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(255),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 182
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv4Address"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(15),
+        }],
+        patterns: &[
+            "",
+            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
+        ],
+        ..SYNTAX
+    },
+    // 183
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["All", "Known", "Unknown"],
+        ..SYNTAX
+    },
+    // 184
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv4Address"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(4),
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(15),
+        }],
+        patterns: &[
+            "",
+            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
+        ],
+        ..SYNTAX
+    },
+    // 185
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "86400",
+        }),
+        ..SYNTAX
+    },
+    // 186
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv4Address"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(32),
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(15),
+        }],
+        patterns: &[
+            "",
+            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 187
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv4Address"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(15),
+        }],
+        patterns: &[
+            "",
+            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 188
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("MACAddress"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(17),
+        }],
+        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+        ..SYNTAX
+    },
+    // 189
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(255),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 190
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(255),
+        }],
+        ..SYNTAX
+    },
+    // 191
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "None",
+            "ConfigurationToken",
+            "DelayedAuthentication",
+            "ReconfigureKeyAuthentication",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "None",
+        }),
+        ..SYNTAX
+    },
+    // 192
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(130),
+        }],
+        ..SYNTAX
+    },
+    // 193
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 194
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 195
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DHCPv6.Client.{i}.Server."],
+        })),
+        ..SYNTAX
+    },
+    // 196
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(65535),
+        }],
+        ..SYNTAX
+    },
+    // 197
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1",
+        }),
+        ..SYNTAX
+    },
+    // 198
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "10",
+        }),
+        ..SYNTAX
+    },
+    // 199
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "4",
+        }),
+        ..SYNTAX
+    },
+    // 200
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "32",
+        }),
+        ..SYNTAX
+    },
+    // 201
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "86400",
+        }),
+        ..SYNTAX
+    },
+    // 202
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "3600",
+        }),
+        ..SYNTAX
+    },
+    // 203
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "60",
+        }),
+        ..SYNTAX
+    },
+    // 204
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "600",
+        }),
+        ..SYNTAX
+    },
+    // 205
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "2",
+        }),
+        ..SYNTAX
+    },
+    // 206
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "8",
+        }),
+        ..SYNTAX
+    },
+    // 207
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "10",
+        }),
+        ..SYNTAX
+    },
+    // 208
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "30",
+        }),
+        ..SYNTAX
+    },
+    // 209
+    Syntax {
+        base: BaseType::Int,
+        units: Some("ms"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "100",
+        }),
+        ..SYNTAX
+    },
+    // 210
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(65535),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 211
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv6Address"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(45),
+        }],
+        ..SYNTAX
+    },
+    // 212
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(130),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 213
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(8),
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 214
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(8),
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
+        })),
+        ..SYNTAX
+    },
+    // 215
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(64),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 216
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv6Address"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(45),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 217
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv6Prefix"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(49),
+        }],
+        ..SYNTAX
+    },
+    // 218
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DHCPv6.Client."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 219
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(256),
+        }),
+        ..SYNTAX
+    },
+    // 220
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["A", "AAAA", "SRV", "PTR"],
+        ..SYNTAX
+    },
+    // 221
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "DHCPv4",
+            "DHCPv6",
+            "RouterAdvertisement",
+            "IPCP",
+            "3GPP-NAS",
+            "Static",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Static",
+        }),
+        ..SYNTAX
+    },
+    // 222
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["None", "Authoritative", "NonAuthoritative"],
+        ..SYNTAX
+    },
+    // 223
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPAddress"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(10),
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(45),
+        }],
+        ..SYNTAX
+    },
+    // 224
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Success",
+            "Error_DNSServerNotAvailable",
+            "Error_HostNameNotResolved",
+            "Error_Timeout",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 225
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Complete",
+            "Error_DNSServerNotResolved",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 226
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &[
+            "Error",
+            "None",
+            "Requested",
+            "Canceled",
+            "Complete",
+            "Error_DNSServerNotResolved",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 227
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 228
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DNS.Relay.Forwarding."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 229
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IP.Interface."],
+        })),
+        ..SYNTAX
+    },
+    // 230
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(15),
+        }],
+        ..SYNTAX
+    },
+    // 231
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "local",
+        }),
+        ..SYNTAX
+    },
+    // 232
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(63),
+        }],
+        ..SYNTAX
+    },
+    // 233
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IP.Interface."],
+        })),
+        ..SYNTAX
+    },
+    // 234
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(65535),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 235
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["TCP", "UDP"],
+        ..SYNTAX
+    },
+    // 236
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Hosts.Host."],
+        })),
+        ..SYNTAX
+    },
+    // 237
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["LeaseActive", "GoodbyeReceived", "LeaseExpired"],
+        ..SYNTAX
+    },
+    // 238
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(2147483647),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 239
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["User", "System", "Controller"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "System",
+        }),
+        ..SYNTAX
+    },
+    // 240
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Hosts.Host."],
+        })),
+        ..SYNTAX
+    },
+    // 241
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(128),
+        }],
+        ..SYNTAX
+    },
+    // 242
+    Syntax {
+        base: BaseType::HexBinary,
+        data_type: Some("TLV8"),
+        sizes: &[
+            SizeFacet {
+                min_length: Some(0),
+                max_length: Some(0),
+            },
+            SizeFacet {
+                min_length: Some(2),
+                max_length: Some(255),
+            },
+        ],
+        ..SYNTAX
+    },
+    // 243
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("Mbps"),
+        ..SYNTAX
+    },
+    // 244
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DOCSIS.DownstreamChannel."],
+        })),
+        ..SYNTAX
+    },
+    // 245
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        units: Some("Mbps"),
+        ..SYNTAX
+    },
+    // 246
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Unknown", "Other", "AnnexA", "AnnexB", "AnnexC"],
+        ..SYNTAX
+    },
+    // 247
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(1000000000),
+            step: None,
+        }],
+        units: Some("Hz"),
+        ..SYNTAX
+    },
+    // 248
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Unknown",
+            "Other",
+            "Taps8Increment16",
+            "Taps16Increment8",
+            "Taps32Increment4",
+            "Taps64Increment2",
+            "Taps128Increment1",
+            "Taps12increment17",
+        ],
+        ..SYNTAX
+    },
+    // 249
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Unknown", "Other", "QAM64", "QAM256"],
+        ..SYNTAX
+    },
+    // 250
+    Syntax {
+        base: BaseType::Int,
+        data_type: Some("TenthdBmV"),
+        ..SYNTAX
+    },
+    // 251
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(16000000),
+            step: None,
+        }],
+        units: Some("Hz"),
+        ..SYNTAX
+    },
+    // 252
+    Syntax {
+        base: BaseType::HexBinary,
+        data_type: Some("DocsEqualizerData"),
+        sizes: &[
+            SizeFacet {
+                min_length: Some(0),
+                max_length: Some(0),
+            },
+            SizeFacet {
+                min_length: Some(36),
+                max_length: Some(260),
+            },
+        ],
+        ..SYNTAX
+    },
+    // 253
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(255),
+            step: None,
+        }],
+        units: Some("-dBc"),
+        ..SYNTAX
+    },
+    // 254
+    Syntax {
+        base: BaseType::Int,
+        data_type: Some("TenthdB"),
+        units: Some("TenthdB"),
+        ..SYNTAX
+    },
+    // 255
+    Syntax {
+        base: BaseType::Int,
+        ..SYNTAX
+    },
+    // 256
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["ATMCells", "Concatenation"],
+        ..SYNTAX
+    },
+    // 257
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["DOCSIS10", "DOCSIS11", "DOCSIS20", "DOCSIS30", "DOCSIS31"],
+        ..SYNTAX
+    },
+    // 258
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["IPv4Only", "IPv6Only", "HonorMDD"],
+        ..SYNTAX
+    },
+    // 259
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("StatsCounter32"),
+        ..SYNTAX
+    },
+    // 260
+    Syntax {
+        base: BaseType::String,
+        sizes: &[
+            SizeFacet {
+                min_length: Some(0),
+                max_length: Some(0),
+            },
+            SizeFacet {
+                min_length: Some(5),
+                max_length: Some(7),
+            },
+        ],
+        ..SYNTAX
+    },
+    // 261
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("CmRegState"),
+        enumerations: &[
+            "Other",
+            "NotReady",
+            "NotSynchronized",
+            "PhySynchronized",
+            "UsParametersAcquired",
+            "RangingComplete",
+            "DHCPv4Complete",
+            "ToDEstablished",
+            "SecurityEstablished",
+            "ConfigFileDownloadComplete",
+            "RegistrationComplete",
+            "Operational",
+            "AccessDenied",
+            "EAEInProgress",
+            "DHCPv4InProgress",
+            "DHCPv6InProgress",
+            "DHCPv6Complete",
+            "RegistrationInProgress",
+            "BPIInit",
+            "ForwardingDisabled",
+            "DsTopologyResolutionInProgress",
+            "RangingInProgress",
+            "RFMuteAll",
+        ],
+        ..SYNTAX
+    },
+    // 262
+    Syntax {
+        base: BaseType::Boolean,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "false",
+        }),
+        ..SYNTAX
+    },
+    // 263
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(50),
+            max: Some(500),
+            step: None,
+        }],
+        units: Some("hundredthsbin"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "150",
+        }),
+        ..SYNTAX
+    },
+    // 264
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("Hz"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "93000000",
+        }),
+        ..SYNTAX
+    },
+    // 265
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(86400),
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "300",
+        }),
+        ..SYNTAX
+    },
+    // 266
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("Hz"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "993000000",
+        }),
+        ..SYNTAX
+    },
+    // 267
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(2),
+            max: Some(2048),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "256",
+        }),
+        ..SYNTAX
+    },
+    // 268
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(1000),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "1",
+        }),
+        ..SYNTAX
+    },
+    // 269
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1000000),
+            max: Some(900000000),
+            step: None,
+        }],
+        units: Some("Hz"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "7500000",
+        }),
+        ..SYNTAX
+    },
+    // 270
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("SpectrumAnalysisWindowFunction"),
+        enumerations: &[
+            "Other",
+            "Hann",
+            "BlackmanHarris",
+            "Rectangular",
+            "Hamming",
+            "FlatTop",
+            "Gaussian",
+            "Chebyshev",
+        ],
+        ..SYNTAX
+    },
+    // 271
+    Syntax {
+        base: BaseType::HexBinary,
+        data_type: Some("AmplitudeData"),
+        sizes: &[
+            SizeFacet {
+                min_length: Some(0),
+                max_length: Some(0),
+            },
+            SizeFacet {
+                min_length: Some(2),
+                max_length: Some(4116),
+            },
+        ],
+        ..SYNTAX
+    },
+    // 272
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-2147483648),
+            max: Some(2147483647),
+            step: None,
+        }],
+        units: Some("Hz"),
+        ..SYNTAX
+    },
+    // 273
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DOCSIS.UpstreamChannel."],
+        })),
+        ..SYNTAX
+    },
+    // 274
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(255),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 275
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(16),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 276
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("6.25 microsecond"),
+        ..SYNTAX
+    },
+    // 277
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(64000000),
+            step: None,
+        }],
+        units: Some("Hz"),
+        ..SYNTAX
+    },
+    // 278
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DocsisUpstreamType"),
+        enumerations: &["Unknown", "TDMA", "ATDMA", "SCDMA", "TDMAAndATDMA"],
+        ..SYNTAX
+    },
+    // 279
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("RangingState"),
+        enumerations: &[
+            "Other",
+            "Aborted",
+            "RetriesExceeded",
+            "Success",
+            "Continue",
+            "TimeoutT4",
+        ],
+        ..SYNTAX
+    },
+    // 280
+    Syntax {
+        base: BaseType::Int,
+        data_type: Some("TenthdBmV"),
+        units: Some("TenthdBmV"),
+        ..SYNTAX
+    },
+    // 281
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "BondSchemesSupported",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 282
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["ATM", "Ethernet", "TDIM"],
+        ..SYNTAX
+    },
+    // 283
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(32),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 284
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "NoPeer",
+            "PeerPowerLoss",
+            "PeerBondSchemeMismatch",
+            "LowRate",
+        ],
+        ..SYNTAX
+    },
+    // 285
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("bits per second"),
+        ..SYNTAX
+    },
+    // 286
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DSL.Channel.", "Device.FAST.Line."],
+        })),
+        ..SYNTAX
+    },
+    // 287
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["LowRate", "ExcessiveDelay", "InsufficientBuffers", "Other"],
+        ..SYNTAX
+    },
+    // 288
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(255),
+            step: None,
+        }],
+        units: Some("0.1 DMT symbols"),
+        ..SYNTAX
+    },
+    // 289
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(3),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 290
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "G.992.3_Annex_K_ATM",
+            "G.992.3_Annex_K_PTM",
+            "G.993.2_Annex_K_ATM",
+            "G.993.2_Annex_K_PTM",
+            "G.994.1",
+        ],
+        ..SYNTAX
+    },
+    // 291
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "G.992.3_Annex_K_ATM",
+            "G.992.3_Annex_K_PTM",
+            "G.993.2_Annex_K_ATM",
+            "G.993.2_Annex_K_PTM",
+        ],
+        ..SYNTAX
+    },
+    // 292
+    Syntax {
+        base: BaseType::Int,
+        units: Some("octets"),
+        ..SYNTAX
+    },
+    // 293
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DSL.Channel."],
+        })),
+        ..SYNTAX
+    },
+    // 294
+    Syntax {
+        base: BaseType::Int,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(61430),
+        }),
+        ..SYNTAX
+    },
+    // 295
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(61430),
+        }),
+        ..SYNTAX
+    },
+    // 296
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(2559),
+        }),
+        ..SYNTAX
+    },
+    // 297
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(24),
+        }),
+        ..SYNTAX
+    },
+    // 298
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("PSDBreakPointIndexAndLevel"),
+        list: Some(ListFacet {
+            min_items: 1,
+            max_items: Some(48),
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 299
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(310),
+            step: None,
+        }],
+        units: Some("0.1 dB"),
+        ..SYNTAX
+    },
+    // 300
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DSL.Line."],
+        })),
+        ..SYNTAX
+    },
+    // 301
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("SELTPAttenuationCharacteristicsIndexAndTFlog"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(8191),
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 302
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 1,
+            max_items: Some(2),
+            max_length: None,
+        }),
+        units: Some("kbit/s"),
+        ..SYNTAX
+    },
+    // 303
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(16383),
+            step: None,
+        }],
+        units: Some("meters"),
+        ..SYNTAX
+    },
+    // 304
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Open", "Short", "Powered on CPE", "Unknown"],
+        ..SYNTAX
+    },
+    // 305
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Canceled", "Complete", "Error"],
+        ..SYNTAX
+    },
+    // 306
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[
+            RangeFacet {
+                min: Some(1),
+                max: Some(2),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(12),
+                max: Some(12),
+                step: None,
+            },
+        ],
+        units: Some("subcarriers"),
+        ..SYNTAX
+    },
+    // 307
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(240),
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 308
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(5),
+            max: Some(240),
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 309
+    Syntax {
+        base: BaseType::Int,
+        data_type: Some("UERComplex"),
+        list: Some(ListFacet {
+            min_items: 1,
+            max_items: Some(4096),
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 310
+    Syntax {
+        base: BaseType::Int,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(4096),
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 311
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &["None", "Requested", "Canceled", "Complete", "Error"],
+        ..SYNTAX
+    },
+    // 312
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(4),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 313
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["8a", "8b", "8c", "8d", "12a", "12b", "17a", "30a", "35b"],
+        ..SYNTAX
+    },
+    // 314
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "AllowedProfiles",
+            null_value: Some(""),
+        })),
+        ..SYNTAX
+    },
+    // 315
+    Syntax {
+        base: BaseType::Int,
+        units: Some("0.1dB"),
+        ..SYNTAX
+    },
+    // 316
+    Syntax {
+        base: BaseType::Int,
+        units: Some("0.1dBmV"),
+        ..SYNTAX
+    },
+    // 317
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(64),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 318
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(3),
+            max: Some(511),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 319
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(3),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 320
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["DMT", "CAP", "2B1Q", "43BT", "PAM", "QAM"],
+        ..SYNTAX
+    },
+    // 321
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: None,
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 322
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Up",
+            "Initializing",
+            "EstablishingLink",
+            "NoSignal",
+            "Disabled",
+            "Error",
+        ],
+        ..SYNTAX
+    },
+    // 323
+    Syntax {
+        base: BaseType::Base64,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(145),
+        }],
+        ..SYNTAX
+    },
+    // 324
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["L0", "L1", "L2", "L3", "L4"],
+        ..SYNTAX
+    },
+    // 325
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-640),
+            max: Some(0),
+            step: None,
+        }],
+        units: Some("0.1 dB"),
+        ..SYNTAX
+    },
+    // 326
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("0.1 dB"),
+        ..SYNTAX
+    },
+    // 327
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(6),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 328
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(1280),
+            step: None,
+        }],
+        units: Some("0.1dB"),
+        ..SYNTAX
+    },
+    // 329
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ranges: &[
+            RangeFacet {
+                min: Some(0),
+                max: Some(1280),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(2047),
+                max: Some(2047),
+                step: None,
+            },
+        ],
+        units: Some("0.1 dB"),
+        ..SYNTAX
+    },
+    // 330
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(1280),
+            step: None,
+        }],
+        units: Some("0.1 dB"),
+        ..SYNTAX
+    },
+    // 331
+    Syntax {
+        base: BaseType::Base64,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(97),
+        }],
+        ..SYNTAX
+    },
+    // 332
+    Syntax {
+        base: BaseType::Base64,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(49),
+        }],
+        ..SYNTAX
+    },
+    // 333
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(8),
+            max_length: Some(8),
+        }],
+        ..SYNTAX
+    },
+    // 334
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(2),
+            max_length: Some(2),
+        }],
+        ..SYNTAX
+    },
+    // 335
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(32),
+        }],
+        ..SYNTAX
+    },
+    // 336
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(4),
+            max_length: Some(4),
+        }],
+        ..SYNTAX
+    },
+    // 337
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(16),
+            max_length: Some(16),
+        }],
+        ..SYNTAX
+    },
+    // 338
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(16),
+        }],
+        ..SYNTAX
+    },
+    // 339
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("records"),
+        ..SYNTAX
+    },
+    // 340
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DeviceInfo.VendorLogFile."],
+        })),
+        ..SYNTAX
+    },
+    // 341
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(35),
+        }),
+        ..SYNTAX
+    },
+    // 342
+    Syntax {
+        base: BaseType::Int,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(2047),
+        }),
+        ..SYNTAX
+    },
+    // 343
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(2047),
+        }),
+        ..SYNTAX
+    },
+    // 344
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["FQDN", "IPv6Address"],
+        ..SYNTAX
+    },
+    // 345
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["DHCPv6", "Static"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "DHCPv6",
+        }),
+        ..SYNTAX
+    },
+    // 346
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["DHCPv6", "Static"],
+        ..SYNTAX
+    },
+    // 347
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DeviceInfo.FirmwareImage."],
+        })),
+        ..SYNTAX
+    },
+    // 348
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(64),
+        }),
+        ..SYNTAX
+    },
+    // 349
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(6),
+            max_length: Some(6),
+        }],
+        patterns: &["[0-9A-F]{6}"],
+        ..SYNTAX
+    },
+    // 350
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(5),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 351
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(10),
+        }],
+        ..SYNTAX
+    },
+    // 352
+    Syntax {
+        base: BaseType::Base64,
+        ..SYNTAX
+    },
+    // 353
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Front", "Back", "Left", "Right", "Top", "Bottom"],
+        ..SYNTAX
+    },
+    // 354
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "NoImage",
+            "Active",
+            "Downloading",
+            "Validating",
+            "Available",
+            "DownloadFailed",
+            "ValidationFailed",
+            "InstallationFailed",
+            "ActivationFailed",
+        ],
+        ..SYNTAX
+    },
+    // 355
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(10),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 356
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["AnyTime", "Immediately", "WhenIdle", "ConfirmationNeeded"],
+        ..SYNTAX
+    },
+    // 357
+    Syntax {
+        base: BaseType::HexBinary,
+        ..SYNTAX
+    },
+    // 358
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["SHA-1", "SHA-224", "SHA-256", "SHA-384", "SHA-512"],
+        ..SYNTAX
+    },
+    // 359
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("KiB"),
+        ..SYNTAX
+    },
+    // 360
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(1200),
+        }],
+        ..SYNTAX
+    },
+    // 361
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "", "CWMP", "USP", "OMA-DM", "SNMP", "UPnP", "HELD", "DHCPv4", "DHCPv6", "LLDP-MED",
+            "MLP", "Other",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "CWMP",
+        }),
+        ..SYNTAX
+    },
+    // 362
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["GPS", "AGPS", "Manual", "External"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "External",
+        }),
+        ..SYNTAX
+    },
+    // 363
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["None", "GZIP", "BZIP2", "LZO", "XZ", "ZSTD"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "None",
+        }),
+        ..SYNTAX
+    },
+    // 364
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("minutes"),
+        ..SYNTAX
+    },
+    // 365
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("bytes"),
+        ..SYNTAX
+    },
+    // 366
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("percent"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Implementation,
+            value: "60",
+        }),
+        ..SYNTAX
+    },
+    // 367
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("percent"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Implementation,
+            value: "80",
+        }),
+        ..SYNTAX
+    },
+    // 368
+    Syntax {
+        base: BaseType::Boolean,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Implementation,
+            value: "false",
+        }),
+        ..SYNTAX
+    },
+    // 369
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("percent"),
+        ..SYNTAX
+    },
+    // 370
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DeviceInfo.VendorLogFile."],
+        })),
+        ..SYNTAX
+    },
+    // 371
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["Tahoe", "Reno", "New Reno", "Vegas"],
+        ..SYNTAX
+    },
+    // 372
+    Syntax {
+        base: BaseType::Int,
+        units: Some("mA"),
+        ..SYNTAX
+    },
+    // 373
+    Syntax {
+        base: BaseType::Int,
+        units: Some("mW"),
+        ..SYNTAX
+    },
+    // 374
+    Syntax {
+        base: BaseType::Int,
+        units: Some("mV"),
+        ..SYNTAX
+    },
+    // 375
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(300),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Implementation,
+            value: "30",
+        }),
+        ..SYNTAX
+    },
+    // 376
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Implementation,
+            value: "5",
+        }),
+        ..SYNTAX
+    },
+    // 377
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(99),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 378
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Running",
+            "Sleeping",
+            "Stopped",
+            "Idle",
+            "Uninterruptible",
+            "Zombie",
+        ],
+        ..SYNTAX
+    },
+    // 379
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "arm", "i386", "m68010", "m68k", "mipseb", "mipsel", "powerpc", "sh3eb", "sh3el",
+            "x86_64",
+        ],
+        ..SYNTAX
+    },
+    // 380
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Z-Wave", "ZigBee", "UPnP-DM", "ETSI-M2M"],
+        ..SYNTAX
+    },
+    // 381
+    Syntax {
+        base: BaseType::String,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Implementation,
+            value: "Unknown",
+        }),
+        ..SYNTAX
+    },
+    // 382
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("UUID"),
+        sizes: &[SizeFacet {
+            min_length: Some(36),
+            max_length: Some(36),
+        }],
+        patterns: &["[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}"],
+        ..SYNTAX
+    },
+    // 383
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-274),
+            max: None,
+            step: None,
+        }],
+        units: Some("degrees celsius"),
+        ..SYNTAX
+    },
+    // 384
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        ..SYNTAX
+    },
+    // 385
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "NO_ERROR",
+            "MISCONFIGURATION_ERROR",
+            "DNS_ERROR",
+            "CONNECTION_ERROR",
+            "AUTHENTICATION_ERROR",
+            "TIMEOUT_ERROR",
+            "PROTOCOL_ERROR",
+        ],
+        ..SYNTAX
+    },
+    // 386
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DynamicDNS.Server."],
+        })),
+        ..SYNTAX
+    },
+    // 387
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Connecting",
+            "Authenticating",
+            "Updated",
+            "Error_Misconfigured",
+            "Error",
+            "Disabled",
+        ],
+        ..SYNTAX
+    },
+    // 388
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Registered",
+            "UpdateNeeded",
+            "Updating",
+            "Error",
+            "Disabled",
+        ],
+        ..SYNTAX
+    },
+    // 389
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "SupportedProtocols",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 390
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "Device.DynamicDNS.SupportedServices",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 391
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["HTTP", "HTTPS"],
+        ..SYNTAX
+    },
+    // 392
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.ETSIM2M.SCL.{i}.AreaNwkInstance."],
+        })),
+        ..SYNTAX
+    },
+    // 393
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["ASLEEP", "AWAKE"],
+        ..SYNTAX
+    },
+    // 394
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.ETSIM2M.SCL.{i}.AreaNwkDeviceInfoInstance."],
+        })),
+        ..SYNTAX
+    },
+    // 395
+    Syntax {
+        base: BaseType::Int,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 396
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["SUCCESS", "FAILURE"],
+        ..SYNTAX
+    },
+    // 397
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("percent"),
+        ..SYNTAX
+    },
+    // 398
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 399
+    Syntax {
+        base: BaseType::String,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 400
+    Syntax {
+        base: BaseType::Int,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 401
+    Syntax {
+        base: BaseType::String,
+        patterns: &["([0-9]{1,15}?[BKMGT])", ""],
+        ..SYNTAX
+    },
+    // 402
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 403
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Unknown", "Half", "Full"],
+        ..SYNTAX
+    },
+    // 404
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Unsupported", "Unknown", "On", "Off"],
+        ..SYNTAX
+    },
+    // 405
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Half", "Full", "Auto"],
+        ..SYNTAX
+    },
+    // 406
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Enabled", "Unsupported"],
+        ..SYNTAX
+    },
+    // 407
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Active", "Inactive", "Unsupported"],
+        ..SYNTAX
+    },
+    // 408
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Auto", "On", "Off"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "Auto",
+        }),
+        ..SYNTAX
+    },
+    // 409
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.SFPs.SFPCage."],
+        })),
+        ..SYNTAX
+    },
+    // 410
+    Syntax {
+        base: BaseType::UnsignedLong,
+        units: Some("packets"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 411
+    Syntax {
+        base: BaseType::UnsignedLong,
+        units: Some("bytes"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 412
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("packets"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 413
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &[],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 414
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.QoS.Queue."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 415
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(4094),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 416
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(7),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 417
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Enabled", "Reset", "Initializing"],
+        ..SYNTAX
+    },
+    // 418
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["Guest", "Standard", "Restricted", "Administrator", "Debug"],
+        ..SYNTAX
+    },
+    // 419
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["Basic", "Digest", "DigitalSignature"],
+        ..SYNTAX
+    },
+    // 420
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["TelUri", "AnonymousReference", "All"],
+        ..SYNTAX
+    },
+    // 421
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "#.Capabilities.AuthenticationMethodsSupported",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 422
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["FiFo", "Priority"],
+        ..SYNTAX
+    },
+    // 423
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(3599),
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 424
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["TelUri", "AnonymousReference"],
+        ..SYNTAX
+    },
+    // 425
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(86399),
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 426
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Ready", "Flushed"],
+        ..SYNTAX
+    },
+    // 427
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-90000000),
+            max: Some(90000000),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 428
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-180000000),
+            max: Some(180000000),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 429
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Indeterminate",
+            "InProgress",
+            "Success",
+            "Error",
+            "Error_TIMEOUT",
+        ],
+        ..SYNTAX
+    },
+    // 430
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(64),
+        }],
+        secured: true,
+        ..SYNTAX
+    },
+    // 431
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-5000000),
+            max: Some(25000000),
+            step: None,
+        }],
+        units: Some("millimeters"),
+        ..SYNTAX
+    },
+    // 432
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Real", "Reference"],
+        ..SYNTAX
+    },
+    // 433
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(120),
+            max: Some(86400),
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 434
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(60),
+            max: Some(3600),
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 435
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["106a", "212a"],
+        ..SYNTAX
+    },
+    // 436
+    Syntax {
+        base: BaseType::Int,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(4610),
+        }),
+        ..SYNTAX
+    },
+    // 437
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(21),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 438
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["L0", "L2.1", "L2.2", "L3"],
+        ..SYNTAX
+    },
+    // 439
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(5),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 440
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(512),
+        }],
+        ..SYNTAX
+    },
+    // 441
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Critical", "Major", "Minor", "Warning", "Indeterminate"],
+        ..SYNTAX
+    },
+    // 442
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["NewAlarm", "ChangedAlarm", "ClearedAlarm"],
+        ..SYNTAX
+    },
+    // 443
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Cleared",
+            "Critical",
+            "Major",
+            "Minor",
+            "Warning",
+            "Indeterminate",
+        ],
+        ..SYNTAX
+    },
+    // 444
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "",
+            "*",
+            "Cleared",
+            "Critical",
+            "Major",
+            "Minor",
+            "Warning",
+            "Indeterminate",
+        ],
+        ..SYNTAX
+    },
+    // 445
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["0 Expedited", "1 Queued", "2 Logged", "3 Disabled"],
+        ..SYNTAX
+    },
+    // 446
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Firewall.Level."],
+        })),
+        ..SYNTAX
+    },
+    // 447
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["High", "Low", "Advanced", "Policy"],
+        ..SYNTAX
+    },
+    // 448
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Stateless", "Stateful"],
+        ..SYNTAX
+    },
+    // 449
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Defaults",
+            "PortMapping",
+            "WANIPv6FirewallControl",
+            "ACS",
+            "UserInterface",
+            "Other",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "ACS",
+        }),
+        ..SYNTAX
+    },
+    // 450
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["INVALID", "NEW", "RELATED", "ESTABLISHED"],
+        ..SYNTAX
+    },
+    // 451
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(63),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 452
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &[],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 453
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Firewall.Set."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 454
+    Syntax {
+        base: BaseType::DateTime,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "9999-12-31T23:59:59Z",
+        }),
+        ..SYNTAX
+    },
+    // 455
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Firewall.Log."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 456
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Drop", "Accept", "Reject", "Return", "TargetChain"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Drop",
+        }),
+        ..SYNTAX
+    },
+    // 457
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Firewall.Chain.{i}."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 458
+    Syntax {
+        base: BaseType::Int,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(8),
+            max_length: None,
+        }),
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(65535),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 459
+    Syntax {
+        base: BaseType::Int,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(65535),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 460
+    Syntax {
+        base: BaseType::Boolean,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Implementation,
+            value: "true",
+        }),
+        ..SYNTAX
+    },
+    // 461
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["User", "System", "Controller"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Controller",
+        }),
+        ..SYNTAX
+    },
+    // 462
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv4Prefix"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(18),
+        }],
+        patterns: &[
+            "",
+            "/(3[0-2]|[012]?[0-9])",
+            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])/(3[0-2]|[012]?[0-9])",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 463
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Firewall.Chain."],
+        })),
+        ..SYNTAX
+    },
+    // 464
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Drop", "Accept", "Reject"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Drop",
+        }),
+        ..SYNTAX
+    },
+    // 465
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &[],
+        })),
+        ..SYNTAX
+    },
+    // 466
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Emergency",
+            "Alert",
+            "Critical",
+            "Error",
+            "Warning",
+            "Notice",
+            "Debug",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Debug",
+        }),
+        ..SYNTAX
+    },
+    // 467
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["All", "Denied", "Allowed"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "All",
+        }),
+        ..SYNTAX
+    },
+    // 468
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["User", "System", "UPnP", "Controller"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Controller",
+        }),
+        ..SYNTAX
+    },
+    // 469
+    Syntax {
+        base: BaseType::Int,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(255),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[-1]",
+        }),
+        ..SYNTAX
+    },
+    // 470
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Schedules.Schedule."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 471
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPPrefix"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(49),
+        }],
+        ..SYNTAX
+    },
+    // 472
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Disabled",
+            "Enabled",
+            "Inactive",
+            "Error_Misconfigured",
+            "Error",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Disabled",
+        }),
+        ..SYNTAX
+    },
+    // 473
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Drop", "Accept", "Reject", "Chain"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Drop",
+        }),
+        ..SYNTAX
+    },
+    // 474
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Drop", "Accept", "Reject"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Accept",
+        }),
+        ..SYNTAX
+    },
+    // 475
+    Syntax {
+        base: BaseType::Int,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[-1]",
+        }),
+        ..SYNTAX
+    },
+    // 476
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPPrefix"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(49),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 477
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(31),
+        }],
+        ..SYNTAX
+    },
+    // 478
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["IPAddresses", "Ports", "MACAddresses"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "IPAddresses",
+        }),
+        ..SYNTAX
+    },
+    // 479
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPAddress"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(45),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 480
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("MACAddress"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(17),
+        }],
+        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 481
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-2),
+            max: Some(63),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 482
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.GRE.Tunnel.", "Device.GRE.Tunnel.{i}.Interface."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 483
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 484
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["IPv4", "IPv6"],
+        ..SYNTAX
+    },
+    // 485
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["ICMP", "None"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "None",
+        }),
+        ..SYNTAX
+    },
+    // 486
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "3",
+        }),
+        ..SYNTAX
+    },
+    // 487
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(4),
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        ..SYNTAX
+    },
+    // 488
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Provisioned", "CPE_Generated"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Disabled",
+        }),
+        ..SYNTAX
+    },
+    // 489
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("StatsCounter32"),
+        units: Some("messages"),
+        ..SYNTAX
+    },
+    // 490
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(6),
+        }],
+        patterns: &["", "[0-9A-F]{6}"],
+        ..SYNTAX
+    },
+    // 491
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["", "CWMP", "USP", "Unknown"],
+        ..SYNTAX
+    },
+    // 492
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Ghn.Interface."],
+        })),
+        ..SYNTAX
+    },
+    // 493
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Direct", "NonDirect"],
+        ..SYNTAX
+    },
+    // 494
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[
+            RangeFacet {
+                min: Some(1),
+                max: Some(1),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(2),
+                max: Some(2),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(4),
+                max: Some(4),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(8),
+                max: Some(8),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(16),
+                max: Some(16),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(32),
+                max: Some(32),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(64),
+                max: Some(64),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(128),
+                max: Some(128),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(256),
+                max: Some(256),
+                step: None,
+            },
+        ],
+        ..SYNTAX
+    },
+    // 495
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        units: Some("0.1 dB"),
+        ..SYNTAX
+    },
+    // 496
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "PowerLineBaseband",
+            "PhoneLineBaseband",
+            "CoaxBaseband",
+            "CoaxRF",
+            "PlasticOpticalFiber",
+        ],
+        ..SYNTAX
+    },
+    // 497
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(2),
+        }],
+        ..SYNTAX
+    },
+    // 498
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("PSMBreakPointIndexAndLevel"),
+        list: Some(ListFacet {
+            min_items: 2,
+            max_items: Some(32),
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 499
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("1.28 microseconds"),
+        ..SYNTAX
+    },
+    // 500
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(32),
+        }],
+        ..SYNTAX
+    },
+    // 501
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(32),
+        }],
+        ..SYNTAX
+    },
+    // 502
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[
+            RangeFacet {
+                min: Some(0),
+                max: Some(0),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(10),
+                max: Some(200),
+                step: None,
+            },
+        ],
+        units: Some("0.5 msec"),
+        ..SYNTAX
+    },
+    // 503
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(5),
+            max: Some(63),
+            step: None,
+        }],
+        units: Some("2 seconds"),
+        ..SYNTAX
+    },
+    // 504
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(255),
+            step: None,
+        }],
+        units: Some("0.1 sec"),
+        ..SYNTAX
+    },
+    // 505
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["4-byte MIC", "8-byte MIC", "16-byte MIC"],
+        ..SYNTAX
+    },
+    // 506
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "ModesSupported",
+            null_value: Some("Disabled"),
+        })),
+        ..SYNTAX
+    },
+    // 507
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["NN", "NMK"],
+        ..SYNTAX
+    },
+    // 508
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &["Device.HPNA.Interface."],
+        })),
+        ..SYNTAX
+    },
+    // 509
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Pattern", "IncrementByte"],
+        ..SYNTAX
+    },
+    // 510
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(1480),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 511
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("0.1dB"),
+        ..SYNTAX
+    },
+    // 512
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("Kbaud"),
+        ..SYNTAX
+    },
+    // 513
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Canceled",
+            "Complete",
+            "Error",
+            "Error_FailToEnableCert",
+            "Error_CertCmdTimeout",
+            "Error_UnknownErr",
+            "Error_UnsupportedOpcode",
+            "Error_InvalidParam",
+            "Error_UnsupportedCmdSegment",
+            "Error_UnsupportedDataGen",
+            "Error_InvalidSequence",
+            "Error_InvalidFrame",
+            "Eror_InvalidOpcode",
+        ],
+        ..SYNTAX
+    },
+    // 514
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.HPNA.Interface.{i}.QoS.FlowSpec."],
+        })),
+        ..SYNTAX
+    },
+    // 515
+    Syntax {
+        base: BaseType::UnsignedLong,
+        ..SYNTAX
+    },
+    // 516
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(1000),
+            step: None,
+        }],
+        units: Some("0.1%"),
+        ..SYNTAX
+    },
+    // 517
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Canceled",
+            "Complete",
+            "Error",
+            "Error_SampleIntervalTooSmall",
+        ],
+        ..SYNTAX
+    },
+    // 518
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &[
+            "None",
+            "Requested",
+            "Canceled",
+            "Complete",
+            "Error",
+            "Error_FailToEnableCert",
+            "Error_CertCmdTimeout",
+            "Error_UnknownErr",
+            "Error_UnsupportedOpcode",
+            "Error_InvalidParam",
+            "Error_UnsupportedCmdSegment",
+            "Error_UnsupportedDataGen",
+            "Error_InvalidSequence",
+            "Error_InvalidFrame",
+            "Eror_InvalidOpcode",
+        ],
+        ..SYNTAX
+    },
+    // 519
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &[
+            "None",
+            "Requested",
+            "Canceled",
+            "Complete",
+            "Error",
+            "Error_SampleIntervalTooSmall",
+        ],
+        ..SYNTAX
+    },
+    // 520
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "PossibleConnectionTypes",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 521
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Automatic", "ForceEndpoint", "ForceMaster"],
+        ..SYNTAX
+    },
+    // 522
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["Phone", "Coax"],
+        ..SYNTAX
+    },
+    // 523
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["A", "B", "C", "D"],
+        ..SYNTAX
+    },
+    // 524
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "PossibleSpectralModes",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 525
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["CBR", "VBR", "VBR-NRT", "BE"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "BE",
+        }),
+        ..SYNTAX
+    },
+    // 526
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(999),
+            step: None,
+        }],
+        units: Some("milliseconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 527
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: None,
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 528
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(7),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 529
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("milliseconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 530
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(32),
+        }],
+        secured: true,
+        ..SYNTAX
+    },
+    // 531
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("MACAddress"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(16),
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(17),
+        }],
+        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+        ..SYNTAX
+    },
+    // 532
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(1155),
+            max_length: None,
+        }),
+        units: Some("0.1dB"),
+        ..SYNTAX
+    },
+    // 533
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Allow", "Deny"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Allow",
+        }),
+        ..SYNTAX
+    },
+    // 534
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ],
+        ..SYNTAX
+    },
+    // 535
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(5),
+        }],
+        patterns: &["", "([01][0-9]|2[0-3]):[0-5][0-9]"],
+        ..SYNTAX
+    },
+    // 536
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &[],
+        })),
+        ..SYNTAX
+    },
+    // 537
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(2),
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &[
+                "Device.DHCPv4.Server.Pool.{i}.Client.",
+                "Device.DHCPv6.Server.Pool.{i}.Client.",
+            ],
+        })),
+        ..SYNTAX
+    },
+    // 538
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Ethernet", "G.hn", "HPNA", "HomePlug", "MoCA", "UPA", "Wi-Fi", "Other",
+        ],
+        ..SYNTAX
+    },
+    // 539
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["1905.1", "1905.1a"],
+        ..SYNTAX
+    },
+    // 540
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IEEE1905.AL.Interface."],
+        })),
+        ..SYNTAX
+    },
+    // 541
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        enumerations: &["802.11 2.4 GHz", "802.11 5 GHz", "802.11 60 GHz"],
+        ..SYNTAX
+    },
+    // 542
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Disabled",
+            "Enabled",
+            "Error_Misconfigured",
+            "Up",
+            "Down",
+            "Unknown",
+            "Dormant",
+            "NotPresent",
+            "LowerLayerDown",
+            "Error",
+        ],
+        ..SYNTAX
+    },
+    // 543
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IEEE1905.AL.Interface."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 544
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(4095),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 545
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(1),
+            max_length: Some(1),
+        }],
+        ..SYNTAX
+    },
+    // 546
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "IEEE 802.3u",
+            "IEEE 802.3ab",
+            "IEEE 802.11b",
+            "IEEE 802.11g",
+            "IEEE 802.11a",
+            "IEEE 802.11n 2.4",
+            "IEEE 802.11n 5.0",
+            "IEEE 802.11ac",
+            "IEEE 802.11ad",
+            "IEEE 802.11af",
+            "IEEE 1901 Wavelet",
+            "IEEE 1901 FFT",
+            "MoCAv1.1",
+            "Generic PHY",
+        ],
+        ..SYNTAX
+    },
+    // 547
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["On", "Power_Save", "Off", "Unsupported"],
+        ..SYNTAX
+    },
+    // 548
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("Mb/s"),
+        ..SYNTAX
+    },
+    // 549
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("StatsCounter32"),
+        units: Some("Packets"),
+        ..SYNTAX
+    },
+    // 550
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(255),
+            step: None,
+        }],
+        units: Some("dB"),
+        ..SYNTAX
+    },
+    // 551
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(65535),
+        }],
+        ..SYNTAX
+    },
+    // 552
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IEEE1905.AL.NetworkTopology.ChangeLog."],
+        })),
+        ..SYNTAX
+    },
+    // 553
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Incomplete", "Available", "Error_Misconfigured"],
+        ..SYNTAX
+    },
+    // 554
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["NewNeighbor", "LostNeighbor"],
+        ..SYNTAX
+    },
+    // 555
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["IEEE1905", "Non-IEEE1905"],
+        ..SYNTAX
+    },
+    // 556
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.Interface."],
+        })),
+        ..SYNTAX
+    },
+    // 557
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.Interface."],
+        })),
+        ..SYNTAX
+    },
+    // 558
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Unknown", "DHCP", "Static", "Auto-IP"],
+        ..SYNTAX
+    },
+    // 559
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Unknown", "LinkLocal", "DHCP", "Static", "SLAAC"],
+        ..SYNTAX
+    },
+    // 560
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "AP",
+            "non-AP/non-PCP STA",
+            "Wi-Fi P2P Client",
+            "Wi-Fi P2P Group Owner",
+            "802.11adPCP",
+        ],
+        ..SYNTAX
+    },
+    // 561
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("MACAddress"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(17),
+        }],
+        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+        ..SYNTAX
+    },
+    // 562
+    Syntax {
+        base: BaseType::String,
+        secured: true,
+        ..SYNTAX
+    },
+    // 563
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        enumerations: &["UCPK", "PBC", "NFCNK"],
+        ..SYNTAX
+    },
+    // 564
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["EAP-TLS", "EAP-MD5"],
+        ..SYNTAX
+    },
+    // 565
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["NoAction", "RenewConnection"],
+        ..SYNTAX
+    },
+    // 566
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(10),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 567
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Disconnected",
+            "Logoff",
+            "Connecting",
+            "Authenticating",
+            "Authenticated",
+            "Held",
+            "Restart",
+            "ForceAuth",
+            "ForceUnauth",
+        ],
+        ..SYNTAX
+    },
+    // 568
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["FailAuthentication", "AssumeAuthentication"],
+        ..SYNTAX
+    },
+    // 569
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Security.CABundle."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 570
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Security.Certificate."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 571
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["LISTEN", "ESTABLISHED"],
+        ..SYNTAX
+    },
+    // 572
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["HTTP", "FTP"],
+        ..SYNTAX
+    },
+    // 573
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["IPLR", "Sampled_RTT", "IPDV", "IPRR", "RIPR"],
+        ..SYNTAX
+    },
+    // 574
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(63),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 575
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Any", "IPv4", "IPv6"],
+        ..SYNTAX
+    },
+    // 576
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(999),
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 577
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(255),
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 578
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("microseconds"),
+        ..SYNTAX
+    },
+    // 579
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Complete",
+            "Error_CannotResolveHostName",
+            "Error_NoRouteToHost",
+            "Error_InitConnectionFailed",
+            "Error_NoResponse",
+            "Error_TransferFailed",
+            "Error_PasswordRequestFailed",
+            "Error_LoginFailed",
+            "Error_NoTransferMode",
+            "Error_NoPASV",
+            "Error_IncorrectSize",
+            "Error_Timeout",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 580
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: None,
+            step: None,
+        }],
+        units: Some("Gbps"),
+        ..SYNTAX
+    },
+    // 581
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(2),
+            max: None,
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 582
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(5),
+            max: Some(250),
+            step: None,
+        }],
+        units: Some("milliseconds"),
+        ..SYNTAX
+    },
+    // 583
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Implementation,
+            value: "1500",
+        }),
+        ..SYNTAX
+    },
+    // 584
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(32767),
+            step: None,
+        }],
+        units: Some("Mbps"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Implementation,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 585
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(100),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 586
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(100),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 587
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(49152),
+            max: Some(65535),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 588
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[
+            RangeFacet {
+                min: Some(0),
+                max: Some(0),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(1024),
+                max: Some(49151),
+                step: None,
+            },
+        ],
+        ..SYNTAX
+    },
+    // 589
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(5),
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 590
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["B", "C"],
+        ..SYNTAX
+    },
+    // 591
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(3000),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 592
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Receiver", "Sender"],
+        ..SYNTAX
+    },
+    // 593
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(100),
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        ..SYNTAX
+    },
+    // 594
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(500),
+            max: Some(40000000),
+            step: None,
+        }],
+        units: Some("kbps"),
+        ..SYNTAX
+    },
+    // 595
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(11108),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 596
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(100),
+            max: Some(6000),
+            step: None,
+        }],
+        units: Some("milliseconds"),
+        ..SYNTAX
+    },
+    // 597
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Search", "Fixed"],
+        ..SYNTAX
+    },
+    // 598
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(500),
+            max: Some(1000),
+            step: None,
+        }],
+        units: Some("milliseconds"),
+        ..SYNTAX
+    },
+    // 599
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(1000),
+            step: None,
+        }],
+        units: Some("microseconds"),
+        ..SYNTAX
+    },
+    // 600
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(50),
+            max: Some(3000),
+            step: None,
+        }],
+        units: Some("milliseconds"),
+        ..SYNTAX
+    },
+    // 601
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["zeroes", "ones", "alternates0and1", "random"],
+        ..SYNTAX
+    },
+    // 602
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(35),
+            max: Some(8972),
+            step: None,
+        }],
+        units: Some("octets"),
+        ..SYNTAX
+    },
+    // 603
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: None,
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 604
+    Syntax {
+        base: BaseType::Decimal,
+        units: Some("Mbps"),
+        ..SYNTAX
+    },
+    // 605
+    Syntax {
+        base: BaseType::Decimal,
+        ..SYNTAX
+    },
+    // 606
+    Syntax {
+        base: BaseType::Decimal,
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 607
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Complete",
+            "Error_CannotResolveHostName",
+            "Error_NoRouteToHost",
+            "Error_InitConnectionFailed",
+            "Error_NoResponse",
+            "Error_PasswordRequestFailed",
+            "Error_LoginFailed",
+            "Error_RejectedByRemote",
+            "Error_IncorrectSize",
+            "Error_Timeout",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 608
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Canceled",
+            "Complete",
+            "Error",
+            "Error_CannotResolveHostName",
+            "Error_NoRouteToHost",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 609
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(10),
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        ..SYNTAX
+    },
+    // 610
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["ICMP", "UDP Echo"],
+        ..SYNTAX
+    },
+    // 611
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Any", "IPv4", "IPv6"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "Any",
+        }),
+        ..SYNTAX
+    },
+    // 612
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Complete",
+            "Error_CannotResolveHostName",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 613
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(64),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 614
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(3),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 615
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 1,
+            max_items: Some(3),
+            max_length: None,
+        }),
+        units: Some("milliseconds"),
+        ..SYNTAX
+    },
+    // 616
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Canceled",
+            "Complete",
+            "Error",
+            "Error_CannotResolveHostName",
+            "Error_NoRouteToHost",
+            "Error_MaxHopCountExceeded",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 617
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("bytes"),
+        ..SYNTAX
+    },
+    // 618
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("milliseconds"),
+        ..SYNTAX
+    },
+    // 619
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "7",
+        }),
+        ..SYNTAX
+    },
+    // 620
+    Syntax {
+        base: BaseType::UnsignedLong,
+        units: Some("bytes"),
+        ..SYNTAX
+    },
+    // 621
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Complete",
+            "Error_CannotResolveHostName",
+            "Error_NoRouteToHost",
+            "Error_InitConnectionFailed",
+            "Error_NoResponse",
+            "Error_PasswordRequestFailed",
+            "Error_LoginFailed",
+            "Error_NoTransferMode",
+            "Error_NoPASV",
+            "Error_NoCWD",
+            "Error_NoSTOR",
+            "Error_NoTransferComplete",
+            "Error_Timeout",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 622
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &[
+            "Error",
+            "None",
+            "Requested",
+            "Canceled",
+            "Complete",
+            "Error_CannotResolveHostName",
+            "Error_NoRouteToHost",
+            "Error_InitConnectionFailed",
+            "Error_NoResponse",
+            "Error_TransferFailed",
+            "Error_PasswordRequestFailed",
+            "Error_LoginFailed",
+            "Error_NoTransferMode",
+            "Error_NoPASV",
+            "Error_IncorrectSize",
+            "Error_Timeout",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 623
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &[
+            "Error",
+            "None",
+            "Requested",
+            "Canceled",
+            "Complete",
+            "Error_CannotResolveHostName",
+            "Error_NoRouteToHost",
+            "Error_InitConnectionFailed",
+            "Error_NoResponse",
+            "Error_PasswordRequestFailed",
+            "Error_LoginFailed",
+            "Error_RejectedByRemote",
+            "Error_IncorrectSize",
+            "Error_Timeout",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 624
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &[
+            "None",
+            "Requested",
+            "Canceled",
+            "Complete",
+            "Error",
+            "Error_CannotResolveHostName",
+            "Error_NoRouteToHost",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 625
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &[
+            "Error",
+            "None",
+            "Requested",
+            "Canceled",
+            "Complete",
+            "Error_CannotResolveHostName",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 626
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &[
+            "None",
+            "Requested",
+            "Canceled",
+            "Complete",
+            "Error",
+            "Error_CannotResolveHostName",
+            "Error_NoRouteToHost",
+            "Error_MaxHopCountExceeded",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 627
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &[
+            "Error",
+            "None",
+            "Requested",
+            "Canceled",
+            "Complete",
+            "Error_CannotResolveHostName",
+            "Error_NoRouteToHost",
+            "Error_InitConnectionFailed",
+            "Error_NoResponse",
+            "Error_PasswordRequestFailed",
+            "Error_LoginFailed",
+            "Error_NoTransferMode",
+            "Error_NoPASV",
+            "Error_NoCWD",
+            "Error_NoSTOR",
+            "Error_NoTransferComplete",
+            "Error_Timeout",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 628
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(64),
+            max: Some(65535),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 629
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Routing.Router."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 630
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Normal", "Loopback", "Tunnel", "Tunneled"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Normal",
+        }),
+        ..SYNTAX
+    },
+    // 631
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["DHCP", "IKEv2", "AutoIP", "IPCP", "Static", "3GPP-NAS"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Static",
+        }),
+        ..SYNTAX
+    },
+    // 632
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Preferred",
+            "Deprecated",
+            "Invalid",
+            "Inaccessible",
+            "Unknown",
+            "Tentative",
+            "Duplicate",
+            "Optimistic",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Invalid",
+        }),
+        ..SYNTAX
+    },
+    // 633
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "AutoConfigured",
+            "DHCPv6",
+            "IKEv2",
+            "MAP",
+            "WellKnown",
+            "3GPP-NAS",
+            "Static",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Static",
+        }),
+        ..SYNTAX
+    },
+    // 634
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 635
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv6Prefix"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(49),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 636
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "AutoConfigured",
+            "PrefixDelegation",
+            "RouterAdvertisement",
+            "WellKnown",
+            "Static",
+            "Child",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Static",
+        }),
+        ..SYNTAX
+    },
+    // 637
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 638
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Preferred",
+            "Deprecated",
+            "Invalid",
+            "Inaccessible",
+            "Unknown",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Invalid",
+        }),
+        ..SYNTAX
+    },
+    // 639
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Static", "Inapplicable", "PrefixDelegation", "Child"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Static",
+        }),
+        ..SYNTAX
+    },
+    // 640
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(255),
+        }),
+        ..SYNTAX
+    },
+    // 641
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(255),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1",
+        }),
+        ..SYNTAX
+    },
+    // 642
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "862",
+        }),
+        ..SYNTAX
+    },
+    // 643
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Active", "Error"],
+        ..SYNTAX
+    },
+    // 644
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "NULL",
+            "DES-IV64",
+            "DES",
+            "3DES",
+            "RC5",
+            "IDEA",
+            "CAST",
+            "BLOWFISH",
+            "3IDEA",
+            "DES-IV32",
+            "AES-CBC",
+            "AES-CTR",
+            "AES-CCM-8",
+            "AES-CCM-12",
+            "AES-CCM-16",
+            "AES-GCM-8",
+            "AES-GCM-12",
+            "AES-GCM-16",
+            "NULL-AUTH-AES-GMAC",
+            "CAMELLIA-CBC",
+            "CAMELLIA-CTR",
+            "CAMELLIA-CCM-8",
+            "CAMELLIA-CCM-12",
+            "CAMELLIA-CCM-16",
+        ],
+        ..SYNTAX
+    },
+    // 645
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "DES",
+            "3DES",
+            "RC5",
+            "IDEA",
+            "CAST",
+            "BLOWFISH",
+            "3IDEA",
+            "AES-CBC",
+            "AES-CTR",
+            "AES-CCM-8",
+            "AES-CCM-12",
+            "AES-CCM-16",
+            "AES-GCM-8",
+            "AES-GCM-12",
+            "AES-GCM-16",
+            "CAMELLIA-CBC",
+        ],
+        ..SYNTAX
+    },
+    // 646
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "HMAC-MD5",
+            "HMAC-SHA1",
+            "HMAC-TIGER",
+            "AES-128-XCBC",
+            "HMAC-SHA2-256",
+            "HMAC-SHA2-384",
+            "HMAC-SHA2-512",
+            "AES-128-CMAC",
+        ],
+        ..SYNTAX
+    },
+    // 647
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "NONE",
+            "MODP-768",
+            "MODP-1024",
+            "MODP-1536",
+            "MODP-2048",
+            "MODP-3072",
+            "MODP-4096",
+            "MODP-6144",
+            "MODP-8192",
+            "ECP-256",
+            "ECP-384",
+            "ECP-521",
+            "MODP-1024-PRIME-160",
+            "MODP-2048-PRIME-224",
+            "MODP-2048-PRIME-256",
+            "ECP-192",
+            "ECP-224",
+        ],
+        ..SYNTAX
+    },
+    // 648
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "NONE",
+            "HMAC-MD5-96",
+            "HMAC-SHA1-96",
+            "DES-MAC",
+            "KPDK-MD5",
+            "AES-XCBC-96",
+            "HMAC-MD5-128",
+            "HMAC-SHA1-160",
+            "AES-CMAC-96",
+            "AES-128-GMAC",
+            "AES-192-GMAC",
+            "AES-256-GMAC",
+            "HMAC-SHA2-256-128",
+            "HMAC-SHA2-256-192",
+            "HMAC-SHA2-256-256",
+        ],
+        ..SYNTAX
+    },
+    // 649
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Discard", "Bypass", "Protect"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Bypass",
+        }),
+        ..SYNTAX
+    },
+    // 650
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IPsec.Profile."],
+        })),
+        ..SYNTAX
+    },
+    // 651
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("bits"),
+        ..SYNTAX
+    },
+    // 652
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["None", "Local", "Remote", "Unsupported"],
+        ..SYNTAX
+    },
+    // 653
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Up", "Down", "Unknown", "Dormant", "Error"],
+        ..SYNTAX
+    },
+    // 654
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IPsec.Tunnel."],
+        })),
+        ..SYNTAX
+    },
+    // 655
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(32767),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 656
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: ".IPsec.SupportedIntegrityAlgorithms",
+            null_value: None,
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 657
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Renegotiate", "Delete"],
+        ..SYNTAX
+    },
+    // 658
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Set", "Clear", "Copy"],
+        ..SYNTAX
+    },
+    // 659
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: ".IPsec.ESPSupportedEncryptionAlgorithms",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 660
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: ".IPsec.SupportedDiffieHellmanGroupTransforms",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 661
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: ".IPsec.IKEv2SupportedEncryptionAlgorithms",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 662
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: ".IPsec.SupportedIntegrityAlgorithms",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 663
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: ".IPsec.IKEv2SupportedPseudoRandomFunctions",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 664
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["AH", "ESP"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "ESP",
+        }),
+        ..SYNTAX
+    },
+    // 665
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(4),
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(64),
+        }],
+        ..SYNTAX
+    },
+    // 666
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IPsec.Filter."],
+        })),
+        ..SYNTAX
+    },
+    // 667
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IP.Interface."],
+        })),
+        ..SYNTAX
+    },
+    // 668
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IP.Interface.{i}.IPv4Address."],
+        })),
+        ..SYNTAX
+    },
+    // 669
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(32),
+            step: None,
+        }],
+        units: Some("bits"),
+        ..SYNTAX
+    },
+    // 670
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "BinaryControl",
+            "LevelControl",
+            "EnumControl",
+            "BinarySensor",
+            "LevelSensor",
+            "MultiLevelSensor",
+            "EnumSensor",
+            "BlobSensor",
+        ],
+        ..SYNTAX
+    },
+    // 671
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Switch", "Locked"],
+        ..SYNTAX
+    },
+    // 672
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(100),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 673
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "CarbonDioxideDetected",
+            "CarbonMonoxideDetected",
+            "DoorOpen",
+            "MotionDetected",
+            "SmokeDetected",
+            "WindowOpen",
+            "WaterDetected",
+        ],
+        ..SYNTAX
+    },
+    // 674
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IoTBlobSensorType"),
+        enumerations: &[
+            "ascii",
+            "base64",
+            "id",
+            "gif",
+            "jpeg",
+            "json",
+            "numberplate",
+            "text",
+            "url",
+            "raw",
+            "utf-8",
+            "utf-16",
+            "utf-32",
+            "uuid",
+            "xml",
+            "yaml",
+        ],
+        ..SYNTAX
+    },
+    // 675
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IoTEnumControlType"),
+        enumerations: &[
+            "AlarmMode",
+            "DoorMode",
+            "FanMode",
+            "LockMode",
+            "OperatingMode",
+            "TemperatureMode",
+            "ThermostatMode",
+        ],
+        ..SYNTAX
+    },
+    // 676
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IoTEnumSensorType"),
+        enumerations: &[
+            "AlarmState",
+            "DoorState",
+            "FanState",
+            "LockState",
+            "OperatingState",
+            "TemperatureState",
+            "ThermostatFanState",
+        ],
+        ..SYNTAX
+    },
+    // 677
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IoTLevelType"),
+        enumerations: &[
+            "Acceleration",
+            "Area",
+            "Battery",
+            "Brightness",
+            "Concentration",
+            "Conductivity",
+            "Distance",
+            "Energy",
+            "Flow",
+            "Humidity",
+            "Intensity",
+            "Luminance",
+            "Meter",
+            "Motion",
+            "Position",
+            "Power",
+            "Pressure",
+            "Radiation",
+            "Speed",
+            "Temperature",
+            "Volume",
+            "Weight",
+            "Depth",
+            "Counter",
+            "Duration",
+        ],
+        ..SYNTAX
+    },
+    // 678
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IoTUnitType"),
+        enumerations: &[
+            "-", "%", "deg", "degC", "degF", "K", "km", "m", "cm", "mm", "h", "min", "s", "ms",
+            "sq-km", "sq-m", "sq-cm", "cu-m", "l", "cl", "ml", "kg", "g", "mg", "Wh", "kWh", "W",
+            "A", "Hz", "V", "N", "Pa", "C", "F", "ohm", "S", "Wb", "T", "H", "lm", "lx", "mps",
+            "cd", "mol", "UV", "RGB", "ppm", "Sv", "J", "rpm", "pps", "cu-m/s", "liter/s", "dB",
+            "dBm", "eV",
+        ],
+        ..SYNTAX
+    },
+    // 679
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["RGB", "Location"],
+        ..SYNTAX
+    },
+    // 680
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 2,
+            max_items: None,
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 681
+    Syntax {
+        base: BaseType::Decimal,
+        list: Some(ListFacet {
+            min_items: 2,
+            max_items: None,
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 682
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &[
+                "Device.L2TPv3.Tunnel.",
+                "Device.L2TPv3.Tunnel.{i}.Interface.",
+            ],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 683
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["IP", "UDP"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "IP",
+        }),
+        ..SYNTAX
+    },
+    // 684
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Configured", "Generated"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Configured",
+        }),
+        ..SYNTAX
+    },
+    // 685
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[
+            RangeFacet {
+                min: Some(-1),
+                max: Some(-1),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(1),
+                max: Some(65535),
+                step: None,
+            },
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1",
+        }),
+        ..SYNTAX
+    },
+    // 686
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1701",
+        }),
+        ..SYNTAX
+    },
+    // 687
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "InUse", "Controlled", "Error"],
+        ..SYNTAX
+    },
+    // 688
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(3),
+            max_length: Some(3),
+        }],
+        ..SYNTAX
+    },
+    // 689
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LEDs.LED.{i}.CycleElement."],
+        })),
+        ..SYNTAX
+    },
+    // 690
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("percentage"),
+        ..SYNTAX
+    },
+    // 691
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(1),
+            max_length: Some(255),
+        }],
+        ..SYNTAX
+    },
+    // 692
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(255),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 693
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Hosts.Host."],
+        })),
+        ..SYNTAX
+    },
+    // 694
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &[],
+        })),
+        ..SYNTAX
+    },
+    // 695
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(6),
+        }],
+        patterns: &["", "[0-9A-F]{6}"],
+        ..SYNTAX
+    },
+    // 696
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(248),
+        }],
+        ..SYNTAX
+    },
+    // 697
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("MACAddress"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(255),
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(17),
+        }],
+        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+        ..SYNTAX
+    },
+    // 698
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 699
+    Syntax {
+        base: BaseType::Int,
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 700
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "PeriodicTiming",
+            "CalendarTiming",
+            "OneOffTiming",
+            "Immediate",
+            "Startup",
+            "ControllerLost",
+            "ControllerConnected",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Immediate",
+        }),
+        ..SYNTAX
+    },
+    // 701
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-23),
+            max: Some(23),
+            step: None,
+        }],
+        units: Some("hours"),
+        ..SYNTAX
+    },
+    // 702
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Security.Certificate."],
+        })),
+        ..SYNTAX
+    },
+    // 703
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.BulkData.Profile."],
+        })),
+        ..SYNTAX
+    },
+    // 704
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LMAP.MeasurementAgent.{i}.CommunicationChannel."],
+        })),
+        ..SYNTAX
+    },
+    // 705
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LMAP.MeasurementAgent.{i}.Schedule."],
+        })),
+        ..SYNTAX
+    },
+    // 706
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LMAP.MeasurementAgent.{i}.Task."],
+        })),
+        ..SYNTAX
+    },
+    // 707
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 708
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LMAP.Event."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 709
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Enabled", "Active", "Disabled"],
+        ..SYNTAX
+    },
+    // 710
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Sequential", "Parallel", "Pipelined"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Pipelined",
+        }),
+        ..SYNTAX
+    },
+    // 711
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LMAP.Event."],
+        })),
+        ..SYNTAX
+    },
+    // 712
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Enabled", "Suppressed", "Disabled", "Running"],
+        ..SYNTAX
+    },
+    // 713
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LMAP.MeasurementAgent.{i}.Task."],
+        })),
+        ..SYNTAX
+    },
+    // 714
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        ..SYNTAX
+    },
+    // 715
+    Syntax {
+        base: BaseType::String,
+        patterns: &["YYYYMMDD.HHMMSS"],
+        ..SYNTAX
+    },
+    // 716
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(5),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 717
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["SHA-1", "SHA-224", "SHA-256", "SHA-384", "SHA-512"],
+        ..SYNTAX
+    },
+    // 718
+    Syntax {
+        base: BaseType::Int,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Implementation,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 719
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 1,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["WebSocket", "STOMP", "MQTT", "UDS"],
+        ..SYNTAX
+    },
+    // 720
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["Rise", "Fall", "Cross", "Eq", "NotEq"],
+        ..SYNTAX
+    },
+    // 721
+    Syntax {
+        base: BaseType::String,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Parameter,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 722
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "SHA-1", "SHA-224", "SHA-256", "SHA-384", "SHA-512", "Unknown",
+        ],
+        ..SYNTAX
+    },
+    // 723
+    Syntax {
+        base: BaseType::DateTime,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Parameter,
+            value: "0001-01-01T00:00:00Z",
+        }),
+        ..SYNTAX
+    },
+    // 724
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Parameter,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 725
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Parameter,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 726
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Download", "Upload"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Parameter,
+            value: "Download",
+        }),
+        ..SYNTAX
+    },
+    // 727
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(128),
+        }],
+        ..SYNTAX
+    },
+    // 728
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LocalAgent.ControllerTrust.Role."],
+        })),
+        ..SYNTAX
+    },
+    // 729
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(128),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 730
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LocalAgent.Certificate."],
+        })),
+        ..SYNTAX
+    },
+    // 731
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "5",
+        }),
+        ..SYNTAX
+    },
+    // 732
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(10),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 733
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[
+            RangeFacet {
+                min: Some(0),
+                max: Some(0),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(512),
+                max: None,
+                step: None,
+            },
+        ],
+        units: Some("bytes"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 734
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Plaintext", "TLS"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "TLS",
+        }),
+        ..SYNTAX
+    },
+    // 735
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 736
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Require", "Allow", "Forbid"],
+        ..SYNTAX
+    },
+    // 737
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Up", "Negotiating", "Down"],
+        ..SYNTAX
+    },
+    // 738
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "##.SupportedProtocols",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 739
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LocalAgent.MTP."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 740
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.USPServices.USPService."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 741
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.STOMP.Connection."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 742
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.UnixDomainSockets.UnixDomainSocket."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 743
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Success", "Failure", "Both"],
+        ..SYNTAX
+    },
+    // 744
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LocalAgent.ControllerTrust.Role."],
+        })),
+        ..SYNTAX
+    },
+    // 745
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(1),
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LocalAgent.ControllerTrust.Role."],
+        })),
+        ..SYNTAX
+    },
+    // 746
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LocalAgent.Challenge."],
+        })),
+        ..SYNTAX
+    },
+    // 747
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["text/plain", "image/jpeg", "text/html"],
+        ..SYNTAX
+    },
+    // 748
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "30",
+        }),
+        ..SYNTAX
+    },
+    // 749
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Passphrase"],
+        ..SYNTAX
+    },
+    // 750
+    Syntax {
+        base: BaseType::Base64,
+        secured: true,
+        ..SYNTAX
+    },
+    // 751
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["text/plain", "image/jpeg"],
+        ..SYNTAX
+    },
+    // 752
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["MTP-only", "MTP-and-USP", "MTP-and-broker"],
+        ..SYNTAX
+    },
+    // 753
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.LocalAgent.Certificate."],
+        })),
+        ..SYNTAX
+    },
+    // 754
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(4),
+            max_length: Some(4),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "----",
+        }),
+        ..SYNTAX
+    },
+    // 755
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "#.SupportedProtocols",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 756
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Up", "Down", "Error"],
+        ..SYNTAX
+    },
+    // 757
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "60",
+        }),
+        ..SYNTAX
+    },
+    // 758
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "8443",
+        }),
+        ..SYNTAX
+    },
+    // 759
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Requested",
+            "Active",
+            "Canceling",
+            "Canceled",
+            "Success",
+            "Error",
+        ],
+        ..SYNTAX
+    },
+    // 760
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(1),
+            max_length: Some(64),
+        }],
+        ..SYNTAX
+    },
+    // 761
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "ValueChange",
+            "ObjectCreation",
+            "ObjectDeletion",
+            "OperationComplete",
+            "Event",
+        ],
+        ..SYNTAX
+    },
+    // 762
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Notify", "Config", "NotifyAndConfig"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Notify",
+        }),
+        ..SYNTAX
+    },
+    // 763
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(16),
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 764
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Normal", "Single"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Normal",
+        }),
+        ..SYNTAX
+    },
+    // 765
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "Device.LocalAgent.SupportedThresholdOperator",
+            null_value: None,
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Rise",
+        }),
+        ..SYNTAX
+    },
+    // 766
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Info", "Minor", "Major", "Critical"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Info",
+        }),
+        ..SYNTAX
+    },
+    // 767
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Inactive", "Active", "Expired"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Inactive",
+        }),
+        ..SYNTAX
+    },
+    // 768
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
+        })),
+        ..SYNTAX
+    },
+    // 769
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Enabled", "Error_Misconfigured", "Error"],
+        ..SYNTAX
+    },
+    // 770
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Encapsulation", "Translation"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Translation",
+        }),
+        ..SYNTAX
+    },
+    // 771
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(48),
+            step: None,
+        }],
+        units: Some("bits"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 772
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv4Prefix"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(18),
+        }],
+        patterns: &[
+            "",
+            "/(3[0-2]|[012]?[0-9])",
+            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])/(3[0-2]|[012]?[0-9])",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "/0",
+        }),
+        ..SYNTAX
+    },
+    // 773
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv6Prefix"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(49),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "/0",
+        }),
+        ..SYNTAX
+    },
+    // 774
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["DHCPv6", "Static"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Static",
+        }),
+        ..SYNTAX
+    },
+    // 775
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 776
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(16),
+            step: None,
+        }],
+        units: Some("bits"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 777
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(15),
+            step: None,
+        }],
+        units: Some("bits"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "6",
+        }),
+        ..SYNTAX
+    },
+    // 778
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1883",
+        }),
+        ..SYNTAX
+    },
+    // 779
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(65535),
+        }],
+        ..SYNTAX
+    },
+    // 780
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "30",
+        }),
+        ..SYNTAX
+    },
+    // 781
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "60",
+        }),
+        ..SYNTAX
+    },
+    // 782
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "5",
+        }),
+        ..SYNTAX
+    },
+    // 783
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "##.Capabilities.ProtocolVersionsSupported",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 784
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.MQTT.Broker.{i}.Bridge.{i}.Server."],
+        })),
+        ..SYNTAX
+    },
+    // 785
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Priority", "RoundRobin", "Random"],
+        ..SYNTAX
+    },
+    // 786
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Disabled",
+            "Connecting",
+            "Connected",
+            "Error_Misconfigured",
+            "Error_BrokerUnreachable",
+            "Error",
+        ],
+        ..SYNTAX
+    },
+    // 787
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "##.Capabilities.TransportProtocolSupported",
+            null_value: None,
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "TCP/IP",
+        }),
+        ..SYNTAX
+    },
+    // 788
+    Syntax {
+        base: BaseType::Long,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(65535),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 789
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["out", "in", "both"],
+        ..SYNTAX
+    },
+    // 790
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["3.1", "3.1.1", "5.0"],
+        ..SYNTAX
+    },
+    // 791
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["TCP/IP", "TLS", "WebSocket", "WebSocketTLS"],
+        ..SYNTAX
+    },
+    // 792
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(256),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 793
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(256),
+        }],
+        ..SYNTAX
+    },
+    // 794
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "30720",
+        }),
+        ..SYNTAX
+    },
+    // 795
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("byte"),
+        ..SYNTAX
+    },
+    // 796
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "#.Capabilities.ProtocolVersionsSupported",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 797
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "#.Capabilities.TransportProtocolSupported",
+            null_value: None,
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "TCP/IP",
+        }),
+        ..SYNTAX
+    },
+    // 798
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "5",
+        }),
+        ..SYNTAX
+    },
+    // 799
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Unsubscribed",
+            "Subscribed",
+            "Subscribing",
+            "Unsubscribing",
+            "Error",
+        ],
+        ..SYNTAX
+    },
+    // 800
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "AUTH",
+            "CONNECT",
+            "DISCONNECT",
+            "PUBLISH",
+            "PUBACK",
+            "PUBREC",
+            "PUBREL",
+            "PUBCOMP",
+            "SUBSCRIBE",
+            "UNSUBSCRIBE",
+            "WILL",
+        ],
+        ..SYNTAX
+    },
+    // 801
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1000),
+            max: Some(65535),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 802
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 803
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(32),
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        ..SYNTAX
+    },
+    // 804
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.XMPP.Connection."],
+        })),
+        ..SYNTAX
+    },
+    // 805
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        hidden: true,
+        ..SYNTAX
+    },
+    // 806
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "HTTPCompressionSupported",
+            null_value: Some("Disabled"),
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "Disabled",
+        }),
+        ..SYNTAX
+    },
+    // 807
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["InstanceNumber", "InstanceAlias"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "InstanceNumber",
+        }),
+        ..SYNTAX
+    },
+    // 808
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["UDP"],
+        ..SYNTAX
+    },
+    // 809
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "LightweightNotificationProtocolsSupported",
+            null_value: Some(""),
+        })),
+        ..SYNTAX
+    },
+    // 810
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 811
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["HTTP", "STUN", "XMPP"],
+        ..SYNTAX
+    },
+    // 812
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        patterns: &[
+            "1 Firmware Upgrade Image",
+            "2 Web Content",
+            "3 Vendor Configuration File",
+            "4 Vendor Log File",
+            "X [0-9A-F]{6} .*",
+        ],
+        ..SYNTAX
+    },
+    // 813
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Upload", "Download", "Both"],
+        ..SYNTAX
+    },
+    // 814
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "9001", "9003", "9012", "9013", "9015", "9016", "9017", "9018", "9022", "9023", "9024",
+            "9025", "9026", "9027", "9028", "9029", "9030", "9031", "9032",
+        ],
+        ..SYNTAX
+    },
+    // 815
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["Install", "Update", "Uninstall"],
+        ..SYNTAX
+    },
+    // 816
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Pending", "Retrying", "Success", "Error"],
+        ..SYNTAX
+    },
+    // 817
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["Z-Wave", "ZigBee", "UPnP", "ETSI-M2M"],
+        ..SYNTAX
+    },
+    // 818
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(32),
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Hosts.Host."],
+        })),
+        ..SYNTAX
+    },
+    // 819
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DeviceInfo.SupportedDataModel."],
+        })),
+        ..SYNTAX
+    },
+    // 820
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(30),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 821
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Hosts.Host."],
+        })),
+        ..SYNTAX
+    },
+    // 822
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 823
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 824
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("MocaNodeID"),
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(15),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 825
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("MocaBand"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "reserved", "bandFCBL", "bandFSAT", "bandE", "bandExD", "bandDH", "bandDL", "noBand",
+        ],
+        ..SYNTAX
+    },
+    // 826
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[
+            RangeFacet {
+                min: Some(-10),
+                max: Some(7),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(255),
+                max: Some(255),
+                step: None,
+            },
+        ],
+        units: Some("dBm"),
+        ..SYNTAX
+    },
+    // 827
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("MocaDB"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 828
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
             min: Some(-10),
             max: Some(7),
             step: None,
-        },
-        RangeFacet {
-            min: Some(255),
-            max: Some(255),
-            step: None,
-        },
-    ],
-    units: Some("dBm"),
-    ..SYNTAX
-};
-pub(super) static S827: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("MocaDB"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S828: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-10),
-        max: Some(7),
-        step: None,
-    }],
-    units: Some("dBm"),
-    ..SYNTAX
-};
-pub(super) static S829: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(12),
-        max_length: Some(156),
-    }],
-    ..SYNTAX
-};
-pub(super) static S830: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(64),
-    }],
-    patterns: &["\\d+(\\.\\d+)*"],
-    ..SYNTAX
-};
-pub(super) static S831: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[
-        SizeFacet {
+        }],
+        units: Some("dBm"),
+        ..SYNTAX
+    },
+    // 829
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
             min_length: Some(12),
+            max_length: Some(156),
+        }],
+        ..SYNTAX
+    },
+    // 830
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
             max_length: Some(64),
-        },
-        SizeFacet {
-            min_length: Some(0),
-            max_length: Some(0),
-        },
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "",
-    }),
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S832: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-4),
-        max: Some(0),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S833: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    data_type: Some("MocaChannelMask"),
-    sizes: &[SizeFacet {
-        min_length: Some(8),
-        max_length: Some(8),
-    }],
-    ..SYNTAX
-};
-pub(super) static S834: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(12),
-        max_length: Some(17),
-    }],
-    patterns: &["\\d+"],
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S835: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("MocaMacRate"),
-    ..SYNTAX
-};
-pub(super) static S836: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "1000",
-    }),
-    ..SYNTAX
-};
-pub(super) static S837: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(2),
-        max_length: Some(62),
-    }],
-    ..SYNTAX
-};
-pub(super) static S838: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "300",
-    }),
-    ..SYNTAX
-};
-pub(super) static S839: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(12),
-        max: Some(1200),
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "120",
-    }),
-    ..SYNTAX
-};
-pub(super) static S840: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(64),
-    }],
-    ..SYNTAX
-};
-pub(super) static S841: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["none", "all", "name", "osp"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "none",
-    }),
-    ..SYNTAX
-};
-pub(super) static S842: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(32),
-    }],
-    ..SYNTAX
-};
-pub(super) static S843: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "beginNodeAdmissionState",
-        "newNodeTypeOneProbeTxState",
-        "newNodeTypeOneProbeRxState",
-        "newGcdDistributionState",
-        "beginPhyProfileState",
-        "steadyState",
-        "typeThreeProbeState",
-        "lmoTypeOneProbeState",
-        "lmoNodeGcdDistributionState",
-        "beginLmoPhyProfileState",
-        "lmoGcdTypeOneProbeLinkState",
-        "alternateChannelQuietLineState",
-        "alternateChannelEvmProbeState",
-        "unsolicitedProbeReportState",
-        "beginUnsolicitedPhyProfileState",
-        "rxDeterminedProbeState",
-        "calibrationState",
-    ],
-    ..SYNTAX
-};
-pub(super) static S844: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(5),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "5",
-    }),
-    ..SYNTAX
-};
-pub(super) static S845: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(16),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S846: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("packets"),
-    ..SYNTAX
-};
-pub(super) static S847: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S848: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("MocaPhyRate"),
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(2048),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "123",
-    }),
-    ..SYNTAX
-};
-pub(super) static S849: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("MocaPhyRate"),
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(2048),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "630",
-    }),
-    ..SYNTAX
-};
-pub(super) static S850: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("MocaPowerState"),
-    enumerations: &["m0Active", "m1LowPowerIdle", "m2Standby", "m3Sleep"],
-    ..SYNTAX
-};
-pub(super) static S851: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("MocaPowerState"),
-    enumerations: &["m0Active", "m1LowPowerIdle", "m2Standby", "m3Sleep"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "m0Active",
-    }),
-    ..SYNTAX
-};
-pub(super) static S852: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-25),
-        max: Some(25),
-        step: Some(25),
-    }],
-    units: Some("MHz"),
-    ..SYNTAX
-};
-pub(super) static S853: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("MocaPrivacy"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "mocaReserved5",
-        "mocaReserved4",
-        "mocaReserved3",
-        "mocaReserved2",
-        "mocaReserved1",
-        "moca2EnhancedPrivacy",
-        "moca20Privacy",
-        "moca1Privacy",
-    ],
-    ..SYNTAX
-};
-pub(super) static S854: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("MocaPrivacy"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "mocaReserved5",
-        "mocaReserved4",
-        "mocaReserved3",
-        "mocaReserved2",
-        "mocaReserved1",
-        "moca2EnhancedPrivacy",
-        "moca20Privacy",
-        "moca1Privacy",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "[moca1Privacy,moca20Privacy,moca2EnhancedPrivacy]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S855: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(80),
-    }],
-    ..SYNTAX
-};
-pub(super) static S856: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-125),
-        max: Some(125),
-        step: Some(125),
-    }],
-    units: Some("MHz"),
-    ..SYNTAX
-};
-pub(super) static S857: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S858: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("MocaPhyRate"),
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(2048),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S859: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(2),
-        max_length: Some(2),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "888E",
-    }),
-    ..SYNTAX
-};
-pub(super) static S860: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("MocaDB"),
-    ..SYNTAX
-};
-pub(super) static S861: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(13),
-        max_length: Some(13),
-    }],
-    ..SYNTAX
-};
-pub(super) static S862: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &[
-        "None",
-        "Requested",
-        "Canceled",
-        "Complete",
-        "Error",
-        "Error_BadChannel",
-        "Error_NoEvmProbe",
-    ],
-    ..SYNTAX
-};
-pub(super) static S863: Syntax = Syntax {
-    base: BaseType::Int,
-    data_type: Some("MocaDBm"),
-    ..SYNTAX
-};
-pub(super) static S864: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["quiet", "evm"],
-    ..SYNTAX
-};
-pub(super) static S865: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "success",
-        "failBADCHANNEL",
-        "failNOEVMPROBE",
-        "fail",
-        "inPROGRESS",
-    ],
-    ..SYNTAX
-};
-pub(super) static S866: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "moca1PHY",
-        "primary",
-        "bonded",
-        "m25300MHz",
-        "m25400MHz",
-        "m25500MHz",
-    ],
-    ..SYNTAX
-};
-pub(super) static S867: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("dBm"),
-    ..SYNTAX
-};
-pub(super) static S868: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(2),
-        max_length: Some(6),
-    }],
-    ..SYNTAX
-};
-pub(super) static S869: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("MACAddress"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(17),
-    }],
-    patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
-    ..SYNTAX
-};
-pub(super) static S870: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["moca1PHY", "primary", "bonded"],
-    ..SYNTAX
-};
-pub(super) static S871: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(2),
-        max_length: Some(3),
-    }],
-    ..SYNTAX
-};
-pub(super) static S872: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("MocaChannelIndex"),
-    enumerations: &[
-        "primary",
-        "secondary",
-        "m25first",
-        "m25second",
-        "m25third",
-        "m25fourth",
-        "m25fifth",
-    ],
-    ..SYNTAX
-};
-pub(super) static S873: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    data_type: Some("MocaScMod"),
-    ..SYNTAX
-};
-pub(super) static S874: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("MocaFlowIngrClassRule"),
-    enumerations: &[
-        "ruleDAVLANtag4or5",
-        "ruleDAonly",
-        "ruleDAandDSCPnoVLAN",
-        "ruleDAandVLANignoreDSCP",
-        "ruleDAandVLANorDSCP",
-    ],
-    ..SYNTAX
-};
-pub(super) static S875: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    command: true,
-    ..SYNTAX
-};
-pub(super) static S876: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(65),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S877: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(60),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S878: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("RowStatus"),
-    enumerations: &[
-        "active",
-        "notInService",
-        "notReady",
-        "createAndGo",
-        "createAndWait",
-        "destroy",
-    ],
-    ..SYNTAX
-};
-pub(super) static S879: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(120),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S880: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S881: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Disabled",
-        "Enabled",
-        "Enabled_NATForcedDisabled",
-        "Enabled_PortMappingDisabled",
-        "Error_Misconfigured",
-        "Error",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Disabled",
-    }),
-    ..SYNTAX
-};
-pub(super) static S882: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "300",
-    }),
-    ..SYNTAX
-};
-pub(super) static S883: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "30",
-    }),
-    ..SYNTAX
-};
-pub(super) static S884: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S885: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.IP.Interface."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S886: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    units: Some("milliseconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1000",
-    }),
-    ..SYNTAX
-};
-pub(super) static S887: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(4000),
-        max: None,
-        step: None,
-    }],
-    units: Some("milliseconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "4000",
-    }),
-    ..SYNTAX
-};
-pub(super) static S888: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IoTDeviceType"),
-    enumerations: &[
-        "Alarm",
-        "AntiTheft",
-        "Bell",
-        "Clock",
-        "Door",
-        "Fan",
-        "GarageDoor",
-        "HVAC",
-        "Light",
-        "Lock",
-        "Meter",
-        "Motor",
-        "Oven",
-        "PowerStrip",
-        "Sensor",
-        "SensorStrip",
-        "Siren",
-        "Thermostat",
-    ],
-    ..SYNTAX
-};
-pub(super) static S889: Syntax = Syntax {
-    base: BaseType::Int,
-    data_type: Some("Dbm1000"),
-    ranges: &[RangeFacet {
-        min: Some(-65536),
-        max: Some(65534),
-        step: Some(2),
-    }],
-    ..SYNTAX
-};
-pub(super) static S890: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(254),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S891: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(65535),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S892: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Enabled", "StackDisabled", "Error"],
-    ..SYNTAX
-};
-pub(super) static S893: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPAddress"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(45),
-    }],
-    ..SYNTAX
-};
-pub(super) static S894: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "NAT44",
-        "StatelessNAT64",
-        "StatefulNAT64",
-        "A+PPortRangeRouter",
-        "SupportsPORTSETOption",
-        "IPv4Firewall",
-        "IPv6Firewall",
-        "NPTv6",
-        "DSCPReMarkingFunction",
-        "FLOWDATAAwareFunction",
-        "ILNPTranslator",
-    ],
-    ..SYNTAX
-};
-pub(super) static S895: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["DHCPv4", "DHCPv6", "Static"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Static",
-    }),
-    ..SYNTAX
-};
-pub(super) static S896: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S897: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Disabled",
-        "Enabled",
-        "Connecting",
-        "Error_Timeout",
-        "Error_HostNameNotResolved",
-        "Error_NetworkFailure",
-        "Error_NotAuthorized",
-        "Error_Unsupported",
-        "Error",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Disabled",
-    }),
-    ..SYNTAX
-};
-pub(super) static S898: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(255),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S899: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Internal", "UPnP_IWF", "PCP_Proxy", "Static"],
-    ..SYNTAX
-};
-pub(super) static S900: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(255),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S901: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Enabled", "Error_PCPErrorCodeReceived", "Error"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Disabled",
-    }),
-    ..SYNTAX
-};
-pub(super) static S902: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(128),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "128",
-    }),
-    ..SYNTAX
-};
-pub(super) static S903: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(100),
-    }],
-    ..SYNTAX
-};
-pub(super) static S904: Syntax = Syntax {
-    base: BaseType::UnsignedLong,
-    units: Some("bits per second"),
-    ..SYNTAX
-};
-pub(super) static S905: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(15),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S906: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["IPv4", "IPv6", "IPv4v6", "Unstructured"],
-    ..SYNTAX
-};
-pub(super) static S907: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("SST"),
-    enumerations: &["eMBB", "URLLC", "MIoT", "V2X"],
-    ..SYNTAX
-};
-pub(super) static S908: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(63),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S909: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["downlink", "uplink", "bidirectional"],
-    ..SYNTAX
-};
-pub(super) static S910: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["ATCP", "IPCP", "IPXCP", "NBFCP", "IPv6CP"],
-    ..SYNTAX
-};
-pub(super) static S911: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["None", "PAP", "CHAP", "MS-CHAP"],
-    ..SYNTAX
-};
-pub(super) static S912: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["None", "Van Jacobson", "STAC LZS"],
-    ..SYNTAX
-};
-pub(super) static S913: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Unconfigured",
-        "Connecting",
-        "Authenticating",
-        "Connected",
-        "PendingDisconnect",
-        "Disconnecting",
-        "Disconnected",
-    ],
-    ..SYNTAX
-};
-pub(super) static S914: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["OnDemand", "AlwaysOn", "Manual"],
-    ..SYNTAX
-};
-pub(super) static S915: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["None", "MPPE"],
-    ..SYNTAX
-};
-pub(super) static S916: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "ERROR_NONE",
-        "ERROR_ISP_TIME_OUT",
-        "ERROR_COMMAND_ABORTED",
-        "ERROR_NOT_ENABLED_FOR_INTERNET",
-        "ERROR_BAD_PHONE_NUMBER",
-        "ERROR_USER_DISCONNECT",
-        "ERROR_ISP_DISCONNECT",
-        "ERROR_IDLE_DISCONNECT",
-        "ERROR_FORCED_DISCONNECT",
-        "ERROR_SERVER_OUT_OF_RESOURCES",
-        "ERROR_RESTRICTED_LOGON_HOURS",
-        "ERROR_ACCOUNT_DISABLED",
-        "ERROR_ACCOUNT_EXPIRED",
-        "ERROR_PASSWORD_EXPIRED",
-        "ERROR_AUTHENTICATION_FAILURE",
-        "ERROR_NO_DIALTONE",
-        "ERROR_NO_CARRIER",
-        "ERROR_NO_ANSWER",
-        "ERROR_LINE_BUSY",
-        "ERROR_UNSUPPORTED_BITSPERSECOND",
-        "ERROR_TOO_MANY_LINE_ERRORS",
-        "ERROR_IP_CONFIGURATION",
-        "ERROR_UNKNOWN",
-    ],
-    ..SYNTAX
-};
-pub(super) static S917: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(64),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1500",
-    }),
-    ..SYNTAX
-};
-pub(super) static S918: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv4Address"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(2),
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(15),
-    }],
-    patterns: &[
-        "",
-        "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S919: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S920: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "24",
-    }),
-    ..SYNTAX
-};
-pub(super) static S921: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "3600",
-    }),
-    ..SYNTAX
-};
-pub(super) static S922: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S923: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Enabled", "Trigger"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Disabled",
-    }),
-    ..SYNTAX
-};
-pub(super) static S924: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Parameter,
-        target_parents: &[],
-    })),
-    ..SYNTAX
-};
-pub(super) static S925: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S926: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(1),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S927: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Latest", "Minimum", "Maximum", "Average", "Histogram"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Latest",
-    }),
-    ..SYNTAX
-};
-pub(super) static S928: Syntax = Syntax {
-    base: BaseType::Int,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S929: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Parameter,
-        target_parents: &[],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S930: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Current", "Change"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Current",
-    }),
-    ..SYNTAX
-};
-pub(super) static S931: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(1),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S932: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Z-Wave", "ZigBee", "UPnP-DM"],
-    ..SYNTAX
-};
-pub(super) static S933: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-2),
-        max: None,
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S934: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.QoS.Policer."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S935: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.QoS.Queue."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S936: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-2),
-        max: None,
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S937: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.QoS.Policer."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S938: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.QoS.App."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S939: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(255),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S940: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("bytes"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S941: Syntax = Syntax {
-    base: BaseType::UnsignedLong,
-    units: Some("bits per second"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S942: Syntax = Syntax {
-    base: BaseType::String,
-    patterns: &[
-        "Null",
-        "Drop",
-        "[0-9]|[1-5][0-9]|6[0-3]",
-        ":[0-7]",
-        "([0-9]|[1-5][0-9]|6[0-3]):[0-7]",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Null",
-    }),
-    ..SYNTAX
-};
-pub(super) static S943: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "PossibleMeterTypes",
-        null_value: None,
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "SimpleTokenBucket",
-    }),
-    ..SYNTAX
-};
-pub(super) static S944: Syntax = Syntax {
-    base: BaseType::String,
-    patterns: &[
-        "Null",
-        "Drop",
-        "[0-9]|[1-5][0-9]|6[0-3]",
-        ":[0-7]",
-        "([0-9]|[1-5][0-9]|6[0-3]):[0-7]",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Drop",
-    }),
-    ..SYNTAX
-};
-pub(super) static S945: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "SimpleTokenBucket",
-        "SingleRateThreeColor",
-        "TwoRateThreeColor",
-    ],
-    ..SYNTAX
-};
-pub(super) static S946: Syntax = Syntax {
-    base: BaseType::Long,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S947: Syntax = Syntax {
-    base: BaseType::Long,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    units: Some("bits per second"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S948: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["RED", "DT", "WRED", "BLUE"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "DT",
-    }),
-    ..SYNTAX
-};
-pub(super) static S949: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(100),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S950: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["WFQ", "WRR", "SP"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "SP",
-    }),
-    ..SYNTAX
-};
-pub(super) static S951: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.QoS.Queue."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S952: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("percent"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S953: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["UDP", "TCP", "TLS", "DTLS"],
-    ..SYNTAX
-};
-pub(super) static S954: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.RadSecProxy.TLS."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S955: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.RadSecProxy.Server."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S956: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "SSL3",
-        "TLS1_Only",
-        "TLS1_Or_Later",
-        "TLS1_1_Only",
-        "TLS1_1_Or_Later",
-        "TLS1_2_Only",
-        "TLS1_2_Or_Later",
-        "TLS1_3_Only",
-        "TLS1_3_Or_Later",
-        "DTLS1_Only",
-        "DTLS1_Or_Later",
-        "DTLS1_2_Only",
-        "DTLS1_2_Or_Later",
-    ],
-    ..SYNTAX
-};
-pub(super) static S957: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(255),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S958: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(4294967295),
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S959: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1800",
-    }),
-    ..SYNTAX
-};
-pub(super) static S960: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["High", "Medium", "Low"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Medium",
-    }),
-    ..SYNTAX
-};
-pub(super) static S961: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(3600000),
-        step: None,
-    }],
-    units: Some("milliseconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S962: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(4),
-        max: Some(1800),
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "600",
-    }),
-    ..SYNTAX
-};
-pub(super) static S963: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(3),
-        max: Some(1350),
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "200",
-    }),
-    ..SYNTAX
-};
-pub(super) static S964: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPv6Address"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(45),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S965: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Static", "LLA", "GUA", "LLA_GUA"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Static",
-    }),
-    ..SYNTAX
-};
-pub(super) static S966: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["X.509", "RawPublicKey"],
-    ..SYNTAX
-};
-pub(super) static S967: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["HMAC-SHA256", "BLAKE2s-128"],
-    ..SYNTAX
-};
-pub(super) static S968: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["2-out-of-3", "ETX"],
-    ..SYNTAX
-};
-pub(super) static S969: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["MAC", "DTLS"],
-    ..SYNTAX
-};
-pub(super) static S970: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S971: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "##.SupportedDTLSCertTypes",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S972: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "#.SupportedDTLSCertTypes",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S973: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Routing.Babel.DTLSCertSet."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S974: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Routing.Babel.MACKeySet."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S975: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "#.SupportedMetricCompAlgorithms",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S976: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("centiseconds"),
-    ..SYNTAX
-};
-pub(super) static S977: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(65535),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S978: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "##.SupportedMACAlgorithms",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S979: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Routing.Babel.InterfaceSetting.{i}.Neighbor."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S980: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IPPrefix"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(49),
-    }],
-    ..SYNTAX
-};
-pub(super) static S981: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Send", "Receive", "Both"],
-    ..SYNTAX
-};
-pub(super) static S982: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["High", "Medium", "Low"],
-    ..SYNTAX
-};
-pub(super) static S983: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(3600000),
-        step: None,
-    }],
-    units: Some("milliseconds"),
-    ..SYNTAX
-};
-pub(super) static S984: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["ForwardingEntryCreated", "NoForwardingEntry", "Error"],
-    ..SYNTAX
-};
-pub(super) static S985: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["DHCPv4", "OSPF", "IPCP", "RIP", "3GPP-NAS", "Static"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Static",
-    }),
-    ..SYNTAX
-};
-pub(super) static S986: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Normal", "Receive", "Blackhole", "Unreachable", "Prohibit"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Normal",
-    }),
-    ..SYNTAX
-};
-pub(super) static S987: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["DHCPv6", "OSPF", "RA", "RIPng", "3GPP-NAS", "Static"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Static",
-    }),
-    ..SYNTAX
-};
-pub(super) static S988: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("100 MBd"),
-    ..SYNTAX
-};
-pub(super) static S989: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(8),
-    }],
-    patterns: &["\\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])[A-Za-z0-9]{0,2}"],
-    ..SYNTAX
-};
-pub(super) static S990: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(255),
-        step: None,
-    }],
-    units: Some("10 meters"),
-    ..SYNTAX
-};
-pub(super) static S991: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(255),
-        step: None,
-    }],
-    units: Some("kilometers"),
-    ..SYNTAX
-};
-pub(super) static S992: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(9),
-        max_length: Some(9),
-    }],
-    ..SYNTAX
-};
-pub(super) static S993: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(4),
-    }],
-    ..SYNTAX
-};
-pub(super) static S994: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("nanometers"),
-    ..SYNTAX
-};
-pub(super) static S995: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("0.1 dBm"),
-    ..SYNTAX
-};
-pub(super) static S996: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("µA"),
-    ..SYNTAX
-};
-pub(super) static S997: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("mV"),
-    ..SYNTAX
-};
-pub(super) static S998: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["SFF-8472", "Unknown"],
-    ..SYNTAX
-};
-pub(super) static S999: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.SFPs.Mgmt.SFF8472."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1000: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Unsupported",
-        "G-PON",
-        "XG-PON",
-        "NG-PON2",
-        "XGS-PON",
-        "EPON",
-        "MoCA",
-        "Optical Ethernet",
-        "Electrical Ethernet",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1001: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Users.User."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1002: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("minutes"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1003: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "180",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1004: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "300",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1005: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "22",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1006: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Enabled", "Error", "Error_Misconfigured"],
-    ..SYNTAX
-};
-pub(super) static S1007: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Users.Group."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1008: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["SuccessfulLogin", "FailedLogin", "Error"],
-    ..SYNTAX
-};
-pub(super) static S1009: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Users.User."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1010: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "61613",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1011: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "60",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1012: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Enabled",
-        "Disabled",
-        "Unknown",
-        "Connecting",
-        "ServerNotPresent",
-        "Error_Misconfigured",
-        "Error_AuthenticationFailure",
-        "Error",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1013: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Active", "Inactive", "StackDisabled", "Error"],
-    ..SYNTAX
-};
-pub(super) static S1014: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Security.Certificate."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1015: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &[
-        "Error",
-        "None",
-        "Requested",
-        "Canceled",
-        "Complete",
-        "Error_Internal",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1016: Syntax = Syntax {
-    base: BaseType::UnsignedLong,
-    units: Some("Kbps"),
-    ..SYNTAX
-};
-pub(super) static S1017: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(254),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1018: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["No", "Yes", "NoDetect", "SubscribedValue"],
-    ..SYNTAX
-};
-pub(super) static S1019: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["No", "Yes", "SubscribedValue"],
-    ..SYNTAX
-};
-pub(super) static S1020: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Conversational",
-        "Streaming",
-        "Interactive",
-        "Background",
-        "SubscribedValue",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1021: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("Milliseconds"),
-    ..SYNTAX
-};
-pub(super) static S1022: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &[
-            "Device.SessionManagement.PDP.",
-            "Device.SessionManagement.PDN.",
-            "Device.SessionManagement.PDU.",
+        }],
+        patterns: &["\\d+(\\.\\d+)*"],
+        ..SYNTAX
+    },
+    // 831
+    Syntax {
+        base: BaseType::String,
+        sizes: &[
+            SizeFacet {
+                min_length: Some(12),
+                max_length: Some(64),
+            },
+            SizeFacet {
+                min_length: Some(0),
+                max_length: Some(0),
+            },
         ],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1023: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["SIM", "USIM", "ISIM"],
-    ..SYNTAX
-};
-pub(super) static S1024: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["None", "Running", "Error"],
-    ..SYNTAX
-};
-pub(super) static S1025: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["CA", "DRM", "UICC"],
-    ..SYNTAX
-};
-pub(super) static S1026: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("MiB"),
-    ..SYNTAX
-};
-pub(super) static S1027: Syntax = Syntax {
-    base: BaseType::Boolean,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Parameter,
-        value: "true",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1028: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["UntilStopped", "Forever"],
-    ..SYNTAX
-};
-pub(super) static S1029: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Parameter,
-        value: "10",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1030: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Parameter,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1031: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(2048),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1032: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &["Device.ExecEnv."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1033: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Parameter,
-        value: "1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1034: Syntax = Syntax {
-    base: BaseType::Boolean,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Parameter,
-        value: "false",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1035: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("%"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Parameter,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1036: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    units: Some("KiB"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Parameter,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1037: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Parameter,
-        value: "10",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1038: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &["Device.ExecEnv."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1039: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Installed", "UnInstalled", "Uninstalled", "Failed"],
-    ..SYNTAX
-};
-pub(super) static S1040: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DeploymentUnit."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1041: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &["Device.ExecutionUnit."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1042: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Install", "Update", "Uninstall"],
-    ..SYNTAX
-};
-pub(super) static S1043: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.SoftwareModules.ExecEnv."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1044: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.SoftwareModules.ExecutionUnit."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1045: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Installing",
-        "Installed",
-        "Updating",
-        "Uninstalling",
-        "Uninstalled",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1046: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DeviceInfo.VendorConfigFile."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1047: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DeviceInfo.VendorLogFile."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1048: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("%"),
-    ..SYNTAX
-};
-pub(super) static S1049: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    units: Some("KiB"),
-    ..SYNTAX
-};
-pub(super) static S1050: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("%"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Implementation,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1051: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    units: Some("KiB"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Implementation,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1052: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Users.Role."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1053: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.SoftwareModules.ExecEnvClass."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1054: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DeviceInfo.Processor."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1055: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(65535),
-        step: None,
-    }],
-    command: true,
-    ..SYNTAX
-};
-pub(super) static S1056: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Up", "Error", "Disabled"],
-    ..SYNTAX
-};
-pub(super) static S1057: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Up", "Error", "Disabled", "Restarting"],
-    ..SYNTAX
-};
-pub(super) static S1058: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.SoftwareModules.DeploymentUnit."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1059: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.ExecEnv."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1060: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["OCIImage", "VMRawImage", "OSGiBundle", "JAR", "WAR"],
-    ..SYNTAX
-};
-pub(super) static S1061: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.SoftwareModules.ExecEnv.{i}.ApplicationData."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1062: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.DeviceInfo.ProcessStatus.Process."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1063: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "NoFault",
-        "FailureOnStart",
-        "FailureOnAutoStart",
-        "FailureOnStop",
-        "FailureWhileActive",
-        "DependencyFailure",
-        "UnStartable",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1064: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Idle", "Active"],
-    command: true,
-    ..SYNTAX
-};
-pub(super) static S1065: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Implementation,
-        value: "10",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1066: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Idle", "Starting", "Active", "Stopping"],
-    ..SYNTAX
-};
-pub(super) static S1067: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Idle", "Starting", "Active", "Stopping", "Restarting"],
-    ..SYNTAX
-};
-pub(super) static S1068: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Idle", "Active"],
-    ..SYNTAX
-};
-pub(super) static S1069: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.NAT.PortMapping."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1070: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Syslog.Filter."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1071: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Syslog.Source."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1072: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Syslog.Template."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1073: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "514",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1074: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["TCP", "UDP", "TLS"],
-    ..SYNTAX
-};
-pub(super) static S1075: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Enabled", "Error_Unreachable", "Error"],
-    ..SYNTAX
-};
-pub(super) static S1076: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "Kern", "User", "Mail", "Daemon", "Auth", "Syslog", "LPR", "News", "UUCP", "Cron",
-        "AuthPriv", "FTP", "NTP", "Audit", "Console", "Cron2", "Local0", "Local1", "Local2",
-        "Local3", "Local4", "Local5", "Local6", "Local7", "All",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[All]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1077: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Emergency",
-        "Alert",
-        "Critical",
-        "Error",
-        "Warning",
-        "Notice",
-        "Info",
-        "Debug",
-        "All",
-        "None",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "All",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1078: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Equal", "EqualOrHigher"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "EqualOrHigher",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1079: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Log", "Block", "Stop"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Log",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1080: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Kern", "User", "Mail", "Daemon", "Auth", "Syslog", "LPR", "News", "UUCP", "Cron",
-        "AuthPriv", "FTP", "NTP", "Audit", "Console", "Cron2", "Local0", "Local1", "Local2",
-        "Local3", "Local4", "Local5", "Local6", "Local7", "All",
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "All",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1081: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1099",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1082: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["TCP", "UDP", "TLS"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "UDP",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1083: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Thread.MLE."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1084: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Routing.Router."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1085: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Started", "Stopped", "Error"],
-    ..SYNTAX
-};
-pub(super) static S1086: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "SupportedStandards",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S1087: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["1.0", "1.1", "1.2", "1.3", "1.4"],
-    ..SYNTAX
-};
-pub(super) static S1088: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["rx-on-when-idle", "Full Thread Device", "Full Network Data"],
-    ..SYNTAX
-};
-pub(super) static S1089: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Child", "Router", "Leader", "Unassigned"],
-    ..SYNTAX
-};
-pub(super) static S1090: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("ThreadLinkQuality"),
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(3),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1091: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["active", "pending"],
-    ..SYNTAX
-};
-pub(super) static S1092: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["o", "n", "r", "c", "C", "e", "p", "R"],
-    ..SYNTAX
-};
-pub(super) static S1093: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("percentage"),
-    ..SYNTAX
-};
-pub(super) static S1094: Syntax = Syntax {
-    base: BaseType::Int,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("percentage"),
-    ..SYNTAX
-};
-pub(super) static S1095: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(11),
-        max: Some(26),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1096: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-128),
-        max: Some(0),
-        step: None,
-    }],
-    units: Some("dBm"),
-    ..SYNTAX
-};
-pub(super) static S1097: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Unsynchronized", "Synchronized", "Error"],
-    ..SYNTAX
-};
-pub(super) static S1098: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Address", "Device"],
-    ..SYNTAX
-};
-pub(super) static S1099: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "6",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1100: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Unicast", "Broadcast", "Multicast", "Manycast"],
-    ..SYNTAX
-};
-pub(super) static S1101: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "123",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1102: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "6",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1103: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Disabled",
-        "Unsynchronized",
-        "Synchronized",
-        "Error_FailedToSynchronize",
-        "Error",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1104: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(4),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "4",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1105: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "4460",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1106: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(255),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "255",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1107: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.TrustedElements.SIM.{i}.Profile."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1108: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(15),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1109: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(9999),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1110: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["None", "USIM", "eSIM"],
-    ..SYNTAX
-};
-pub(super) static S1111: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["UICC", "DRM", "WWC", "CA"],
-    ..SYNTAX
-};
-pub(super) static S1112: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Provisioning", "Test", "Operational", "Unknown"],
-    ..SYNTAX
-};
-pub(super) static S1113: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Active", "Inactive"],
-    ..SYNTAX
-};
-pub(super) static S1114: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &["Device.UPA.Interface."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1115: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["SNR", "CFR"],
-    ..SYNTAX
-};
-pub(super) static S1116: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(1536),
-        max_length: None,
-    }),
-    units: Some("0.1dB"),
-    ..SYNTAX
-};
-pub(super) static S1117: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("dB"),
-    ..SYNTAX
-};
-pub(super) static S1118: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Canceled", "Complete", "Error", "Error_InvalidPort"],
-    ..SYNTAX
-};
-pub(super) static S1119: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &[
-        "None",
-        "Requested",
-        "Canceled",
-        "Complete",
-        "Error",
-        "Error_InvalidPort",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1120: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(36),
-    }],
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S1121: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(6),
-    }],
-    enumerations: &["None", "DES", "3DES", "AES128", "AES256"],
-    ..SYNTAX
-};
-pub(super) static S1122: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(20),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1123: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["AP", "EP"],
-    ..SYNTAX
-};
-pub(super) static S1124: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("dB"),
-    ..SYNTAX
-};
-pub(super) static S1125: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("kHz"),
-    ..SYNTAX
-};
-pub(super) static S1126: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(1024),
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Hosts.Host."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1127: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    patterns: &["\\d+\\.\\d+"],
-    ..SYNTAX
-};
-pub(super) static S1128: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &[
-            "Device.UPnP.Discovery.Device.",
-            "Device.UPnP.Discovery.RootDevice.",
-        ],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1129: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.UPnP.Description.DeviceInstance."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1130: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(12),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1131: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.UPnP.Discovery.Service."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1132: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["LeaseActive", "LeaseExpired", "ByebyeReceived"],
-    ..SYNTAX
-};
-pub(super) static S1133: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(36),
-    }],
-    patterns: &["[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}"],
-    ..SYNTAX
-};
-pub(super) static S1134: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &[
-            "Device.UPnP.Discovery.RootDevice.",
-            "Device.UPnP.Discovery.Device.",
-        ],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1135: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.USB.Port."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1136: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Self", "Bus", "Unknown"],
-    ..SYNTAX
-};
-pub(super) static S1137: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Low", "Full", "High", "Super"],
-    ..SYNTAX
-};
-pub(super) static S1138: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Standard-A",
-        "Standard-B",
-        "Powered-B",
-        "Micro-AB",
-        "Micro-B",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1139: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Host", "Hub", "Device"],
-    ..SYNTAX
-};
-pub(super) static S1140: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Unknown", "OHCI", "EHCI", "UHCI", "xHCI"],
-    ..SYNTAX
-};
-pub(super) static S1141: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(1),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1142: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.USB.USBHosts.Host.{i}.Device."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1143: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Unknown", "Low", "Full", "High", "Super"],
-    ..SYNTAX
-};
-pub(super) static S1144: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.USB.Port."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1145: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(65535),
-    }],
-    command: true,
-    ..SYNTAX
-};
-pub(super) static S1146: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.USPAgent.ControllerTrust.Role."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1147: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.USPAgent.Certificate."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1148: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.USPAgent.MTP."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1149: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.USPAgent.ControllerTrust.Role."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1150: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(1),
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.USPAgent.ControllerTrust.Role."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1151: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.USPAgent.Certificate."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1152: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: Some(1024),
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S1153: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 1,
-        max_items: Some(1024),
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S1154: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.SoftwareModules.DeploymentUnit."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1155: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["WebSocket", "STOMP", "MQTT", "UDS"],
-    ..SYNTAX
-};
-pub(super) static S1156: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Listen", "Connect"],
-    ..SYNTAX
-};
-pub(super) static S1157: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(4096),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1158: Syntax = Syntax {
-    base: BaseType::Base64,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(4095),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1159: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["RemoteAccess", "LocalAccess"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "LocalAccess",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1160: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[/]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1161: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Users.Role."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1162: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "443",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1163: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "#.HTTPAccessSupportedProtocols",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S1164: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "##.HTTPAccessSupportedProtocols",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S1165: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("pixels"),
-    ..SYNTAX
-};
-pub(super) static S1166: Syntax = Syntax {
-    base: BaseType::Int,
-    units: Some("pixels"),
-    ..SYNTAX
-};
-pub(super) static S1167: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "None",
-        "Greeting",
-        "Information",
-        "Warning",
-        "Important",
-        "Urgent",
-        "Advertisement",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1168: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "CAP_AUDIT_CONTROL",
-        "CAP_AUDIT_READ",
-        "CAP_AUDIT_WRITE",
-        "CAP_BLOCK_SUSPEND",
-        "CAP_BPF",
-        "CAP_CHECKPOINT_RESTORE",
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_DAC_READ_SEARCH",
-        "CAP_FOWNER",
-        "CAP_FSETID",
-        "CAP_IPC_LOCK",
-        "CAP_IPC_OWNER",
-        "CAP_KILL",
-        "CAP_LEASE",
-        "CAP_LINUX_IMMUTABLE",
-        "CAP_MAC_ADMIN",
-        "CAP_MAC_OVERRIDE",
-        "CAP_MKNOD",
-        "CAP_NET_ADMIN",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_NET_BROADCAST",
-        "CAP_NET_RAW",
-        "CAP_PERFMON",
-        "CAP_SETGID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_SETUID",
-        "CAP_SYS_ADMIN",
-        "CAP_SYS_BOOT",
-        "CAP_SYS_CHROOT",
-        "CAP_SYS_MODULE",
-        "CAP_SYS_NICE",
-        "CAP_SYS_PACCT",
-        "CAP_SYS_PTRACE",
-        "CAP_SYS_RAWIO",
-        "CAP_SYS_RESOURCE",
-        "CAP_SYS_TIME",
-        "CAP_SYS_TTY_CONFIG",
-        "CAP_SYSLOG",
-        "CAP_WAKE_ALARM",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1169: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Credentials_Good",
-        "Credentials_Bad_Requested_Username_Not_Supported",
-        "Credentials_Bad_Requested_Password_Incorrect",
-        "Credentials_Missing",
-        "Error_Invalid_Input",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1170: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("DiagnosticsState"),
-    enumerations: &[
-        "None",
-        "Requested",
-        "Canceled",
-        "Complete",
-        "Error",
-        "Credentials_Good",
-        "Credentials_Bad_Username_Not_Supported",
-        "Credentials_Bad_Password_Incorrect",
-        "Credentials_Missing",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1171: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Users.Role."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1172: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: ".Users.SupportedCapabilities",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S1173: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Users.Group."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "[]",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1174: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(16),
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1175: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Weak,
-        target_type: TargetType::Row,
-        target_parents: &["Device.Users.SupportedShell."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1176: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.VXLAN.Tunnel.", "Device.VXLAN.Tunnel.{i}.Interface."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1177: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "4789",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1178: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[
-        RangeFacet {
-            min: Some(-1),
-            max: Some(-1),
-            step: None,
-        },
-        RangeFacet {
-            min: Some(0),
-            max: Some(16777215),
-            step: None,
-        },
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1179: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["NG-RAN", "E-UTRAN", "W-5GAN"],
-    ..SYNTAX
-};
-pub(super) static S1180: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["FN-RG", "5G-RG", "Auto"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Factory,
-        value: "Auto",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1181: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["FN-RG", "5G-RG", "Negotiating"],
-    ..SYNTAX
-};
-pub(super) static S1182: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["FN-RG", "5G-RG", "ATSSS"],
-    ..SYNTAX
-};
-pub(super) static S1183: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["NG-RAN", "E-UTRAN", "W-5GAN"],
-    ..SYNTAX
-};
-pub(super) static S1184: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["CM_IDLE", "CM_CONNECTED", "CM_UNDEFINED", "Error"],
-    ..SYNTAX
-};
-pub(super) static S1185: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["RM_REGISTERED", "RM_DEREGISTERED", "RM_UNDEFINED", "Error"],
-    ..SYNTAX
-};
-pub(super) static S1186: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["3GPP access", "Non-3GPP access"],
-    ..SYNTAX
-};
-pub(super) static S1187: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["HostReinit", "SpontaneousInterrupt", "LossOfPower"],
-    ..SYNTAX
-};
-pub(super) static S1188: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("ms"),
-    ..SYNTAX
-};
-pub(super) static S1189: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["TKIP", "AES"],
-    ..SYNTAX
-};
-pub(super) static S1190: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["AdHoc", "Infrastructure"],
-    ..SYNTAX
-};
-pub(super) static S1191: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-200),
-        max: Some(0),
-        step: None,
-    }],
-    units: Some("dBm"),
-    ..SYNTAX
-};
-pub(super) static S1192: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "20MHz", "40MHz", "80MHz", "160MHz", "320MHz-1", "320MHz-2", "Auto",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1193: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["2.4GHz", "5GHz", "6GHz"],
-    ..SYNTAX
-};
-pub(super) static S1194: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "SupportedStandards",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S1195: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.WiFi.Radio."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1196: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "None",
-        "WEP",
-        "WPA",
-        "WPA2",
-        "WPA-WPA2",
-        "WPA-Enterprise",
-        "WPA2-Enterprise",
-        "WPA-WPA2-Enterprise",
-        "WPA3-SAE",
-        "WPA2-PSK-WPA3-SAE",
-        "WPA3-Enterprise",
-        "OWE",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1197: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["a", "b", "g", "n", "ac", "ax", "be"],
-    ..SYNTAX
-};
-pub(super) static S1198: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Router", "Bridge/Extender"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Router",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1199: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.WiFi.SSID."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1200: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["BE", "BK", "VI", "VO"],
-    ..SYNTAX
-};
-pub(super) static S1201: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "Time-based",
-        "Data-volume-based",
-        "Time-and-data-volume-based",
-        "Unlimited",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1202: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("PLMNId"),
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S1203: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "NotAvailable",
-        "PublicIPv4",
-        "PortRestrictedIPv4",
-        "SingleNATIPv4",
-        "DoubleNATIPv4",
-        "PortRestrictSingleNATIPv4",
-        "PortRestrictDoubleNATIPv4",
-        "Unknown",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1204: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["NotAvailable", "Available", "Unknown"],
-    ..SYNTAX
-};
-pub(super) static S1205: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["0", "1", "2", "3"],
-    ..SYNTAX
-};
-pub(super) static S1206: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(252),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1207: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[
-        RangeFacet {
-            min: Some(0),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "",
+        }),
+        secured: true,
+        ..SYNTAX
+    },
+    // 832
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-4),
             max: Some(0),
             step: None,
-        },
-        RangeFacet {
-            min: Some(60),
-            max: None,
+        }],
+        ..SYNTAX
+    },
+    // 833
+    Syntax {
+        base: BaseType::HexBinary,
+        data_type: Some("MocaChannelMask"),
+        sizes: &[SizeFacet {
+            min_length: Some(8),
+            max_length: Some(8),
+        }],
+        ..SYNTAX
+    },
+    // 834
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(12),
+            max_length: Some(17),
+        }],
+        patterns: &["\\d+"],
+        secured: true,
+        ..SYNTAX
+    },
+    // 835
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("MocaMacRate"),
+        ..SYNTAX
+    },
+    // 836
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "1000",
+        }),
+        ..SYNTAX
+    },
+    // 837
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(2),
+            max_length: Some(62),
+        }],
+        ..SYNTAX
+    },
+    // 838
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "300",
+        }),
+        ..SYNTAX
+    },
+    // 839
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(12),
+            max: Some(1200),
             step: None,
-        },
-    ],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1208: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1813",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1209: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1000),
-        max: None,
-        step: None,
-    }],
-    units: Some("kbps"),
-    ..SYNTAX
-};
-pub(super) static S1210: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["20MHz", "40MHz", "80MHz", "160MHz", "320MHz", "Unknown"],
-    ..SYNTAX
-};
-pub(super) static S1211: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["a", "b", "g", "n", "ac", "ax", "be"],
-    ..SYNTAX
-};
-pub(super) static S1212: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("packets"),
-    ..SYNTAX
-};
-pub(super) static S1213: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "PrivateNetwork",
-        "PrivateNetworkWithGuestAccess",
-        "ChargeablePublicNetwork",
-        "FreePublicNetwork",
-        "PersonalDeviceNetwork",
-        "EmergencyServicesOnlyNetwork",
-        "TestOrExperimental",
-        "Wildcard",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1214: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Unspecified",
-        "Assembly",
-        "Business",
-        "Educational",
-        "Factory-Industrial",
-        "Institutional",
-        "Mercantile",
-        "Residential",
-        "Storage",
-        "Utility-Miscellaneous",
-        "Vehicular",
-        "Outdoor",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1215: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["R1", "R2", "R3"],
-    ..SYNTAX
-};
-pub(super) static S1216: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(252),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1217: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["Reserved", "SOAP_XML_SPP"],
-    ..SYNTAX
-};
-pub(super) static S1218: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(8),
-        max_length: Some(63),
-    }],
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S1219: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Optional", "Required"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Disabled",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1220: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "ModesSupported",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S1221: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "None",
-        "WEP-64",
-        "WEP-128",
-        "WPA-Personal",
-        "WPA2-Personal",
-        "WPA3-Personal",
-        "WPA-WPA2-Personal",
-        "WPA3-Personal-Transition",
-        "WPA-Enterprise",
-        "WPA2-Enterprise",
-        "WPA3-Enterprise",
-        "WPA-WPA2-Enterprise",
-        "OWE",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1222: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(32),
-    }],
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S1223: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "1812",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1224: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Capable", "Required"],
-    ..SYNTAX
-};
-pub(super) static S1225: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[
-        SizeFacet {
-            min_length: Some(5),
-            max_length: Some(5),
-        },
-        SizeFacet {
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "120",
+        }),
+        ..SYNTAX
+    },
+    // 840
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(64),
+        }],
+        ..SYNTAX
+    },
+    // 841
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["none", "all", "name", "osp"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "none",
+        }),
+        ..SYNTAX
+    },
+    // 842
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(32),
+        }],
+        ..SYNTAX
+    },
+    // 843
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "beginNodeAdmissionState",
+            "newNodeTypeOneProbeTxState",
+            "newNodeTypeOneProbeRxState",
+            "newGcdDistributionState",
+            "beginPhyProfileState",
+            "steadyState",
+            "typeThreeProbeState",
+            "lmoTypeOneProbeState",
+            "lmoNodeGcdDistributionState",
+            "beginLmoPhyProfileState",
+            "lmoGcdTypeOneProbeLinkState",
+            "alternateChannelQuietLineState",
+            "alternateChannelEvmProbeState",
+            "unsolicitedProbeReportState",
+            "beginUnsolicitedPhyProfileState",
+            "rxDeterminedProbeState",
+            "calibrationState",
+        ],
+        ..SYNTAX
+    },
+    // 844
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(5),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "5",
+        }),
+        ..SYNTAX
+    },
+    // 845
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(16),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 846
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("packets"),
+        ..SYNTAX
+    },
+    // 847
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 848
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("MocaPhyRate"),
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(2048),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "123",
+        }),
+        ..SYNTAX
+    },
+    // 849
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("MocaPhyRate"),
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(2048),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "630",
+        }),
+        ..SYNTAX
+    },
+    // 850
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("MocaPowerState"),
+        enumerations: &["m0Active", "m1LowPowerIdle", "m2Standby", "m3Sleep"],
+        ..SYNTAX
+    },
+    // 851
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("MocaPowerState"),
+        enumerations: &["m0Active", "m1LowPowerIdle", "m2Standby", "m3Sleep"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "m0Active",
+        }),
+        ..SYNTAX
+    },
+    // 852
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-25),
+            max: Some(25),
+            step: Some(25),
+        }],
+        units: Some("MHz"),
+        ..SYNTAX
+    },
+    // 853
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("MocaPrivacy"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "mocaReserved5",
+            "mocaReserved4",
+            "mocaReserved3",
+            "mocaReserved2",
+            "mocaReserved1",
+            "moca2EnhancedPrivacy",
+            "moca20Privacy",
+            "moca1Privacy",
+        ],
+        ..SYNTAX
+    },
+    // 854
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("MocaPrivacy"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "mocaReserved5",
+            "mocaReserved4",
+            "mocaReserved3",
+            "mocaReserved2",
+            "mocaReserved1",
+            "moca2EnhancedPrivacy",
+            "moca20Privacy",
+            "moca1Privacy",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "[moca1Privacy,moca20Privacy,moca2EnhancedPrivacy]",
+        }),
+        ..SYNTAX
+    },
+    // 855
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(80),
+        }],
+        ..SYNTAX
+    },
+    // 856
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-125),
+            max: Some(125),
+            step: Some(125),
+        }],
+        units: Some("MHz"),
+        ..SYNTAX
+    },
+    // 857
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 858
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("MocaPhyRate"),
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(2048),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 859
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(2),
+            max_length: Some(2),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "888E",
+        }),
+        ..SYNTAX
+    },
+    // 860
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("MocaDB"),
+        ..SYNTAX
+    },
+    // 861
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
             min_length: Some(13),
             max_length: Some(13),
-        },
-    ],
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S1226: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "ConfigMethodsSupported",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S1227: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "USBFlashDrive",
-        "Ethernet",
-        "Label",
-        "Display",
-        "ExternalNFCToken",
-        "IntegratedNFCToken",
-        "NFCInterface",
-        "PushButton",
-        "PIN",
-        "PhysicalPushButton",
-        "PhysicalDisplay",
-        "VirtualPushButton",
-        "VirtualDisplay",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1228: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(8),
-    }],
-    patterns: &["\\d{4}|\\d{8}"],
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S1229: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Disabled",
-        "Error",
-        "Unconfigured",
-        "Configured",
-        "SetupLocked",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1230: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Success", "Error_Not_Ready", "Error_Timeout", "Error_Other"],
-    ..SYNTAX
-};
-pub(super) static S1231: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(12),
-        max_length: Some(12),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1232: Syntax = Syntax {
-    base: BaseType::Base64,
-    sizes: &[SizeFacet {
-        min_length: Some(1),
-        max_length: Some(1),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1233: Syntax = Syntax {
-    base: BaseType::Base64,
-    sizes: &[SizeFacet {
-        min_length: Some(2),
-        max_length: Some(6),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1234: Syntax = Syntax {
-    base: BaseType::Base64,
-    sizes: &[SizeFacet {
-        min_length: Some(4),
-        max_length: Some(12),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1235: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "STA",
-        "EasyMesh_Agent",
-        "EasyMesh_Controller",
-        "DE_Collector",
-        "Unknown",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1236: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("kbps"),
-    ..SYNTAX
-};
-pub(super) static S1237: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(255),
-        step: None,
-    }],
-    units: Some("dBm"),
-    ..SYNTAX
-};
-pub(super) static S1238: Syntax = Syntax {
-    base: BaseType::UnsignedLong,
-    units: Some("milliseconds"),
-    ..SYNTAX
-};
-pub(super) static S1239: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Success",
-        "Error_Invalid_Input",
-        "Error_Timeout",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1240: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "psk",
-        "dpp",
-        "sae",
-        "psk+sae",
-        "dpp+sae",
-        "dpp+psk+sae",
-        "SuiteSelector",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1241: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Add", "Remove", "Change"],
-    ..SYNTAX
-};
-pub(super) static S1242: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "All", "2.4", "5", "6", "5_UNII_1", "5_UNII_2", "5_UNII_3", "5_UNII_4", "6_UNII_5",
-        "6_UNII_6", "6_UNII_7", "6_UNII_8",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1243: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["Fronthaul", "Backhaul"],
-    ..SYNTAX
-};
-pub(super) static S1244: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Optional", "Required"],
-    ..SYNTAX
-};
-pub(super) static S1245: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(64),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1246: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(9),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1247: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(254),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1248: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(4095),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1249: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Accept",
-        "Reject_Unspecified",
-        "Reject_Insufficient_Response",
-        "Reject_Insufficient_Capacity",
-        "Reject_Undesired",
-        "Reject_Delay",
-        "Reject_STA_List",
-        "Reject_No_BSS",
-        "Reject_Leaving_ESS",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1250: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(255),
-        step: None,
-    }],
-    units: Some("seconds"),
-    ..SYNTAX
-};
-pub(super) static S1251: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "IEEE 802.3u",
-        "IEEE 802.3ab",
-        "IEEE 802.11b",
-        "IEEE 802.11g",
-        "IEEE 802.11a",
-        "IEEE 802.11n 2.4",
-        "IEEE 802.11n 5.0",
-        "IEEE 802.11ac",
-        "IEEE 802.11ad",
-        "IEEE 802.11af",
-        "IEEE 802.11ax",
-        "IEEE 802.11be",
-        "IEEE 1901 Wavelet",
-        "IEEE 1901 FFT",
-        "MoCAv1.1",
-        "Generic PHY",
-        "IEEE 802.11ah",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1252: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["NotSupported", "SupportedNotEnabled", "Running"],
-    ..SYNTAX
-};
-pub(super) static S1253: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(2),
-        max_length: Some(2),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1254: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("attempts per minute"),
-    ..SYNTAX
-};
-pub(super) static S1255: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["0", "1", "2"],
-    ..SYNTAX
-};
-pub(super) static S1256: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(255),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1257: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Associated",
-        "Not_Associated",
-        "Capability_Report_Failure",
-        "Reject_Channel",
-        "Reject_Weak",
-        "Reject_Association",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1258: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Success", "Failure"],
-    ..SYNTAX
-};
-pub(super) static S1259: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Up", "Down"],
-    ..SYNTAX
-};
-pub(super) static S1260: Syntax = Syntax {
-    base: BaseType::Base64,
-    sizes: &[SizeFacet {
-        min_length: Some(0),
-        max_length: Some(3),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1261: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(15),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1262: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "TWT_schedule",
-        "TSPEC",
-        "Scheduler_policy",
-        "IEEE_802.11",
-        "Non_IEEE_802.11",
-        "BSS_non_usage",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1263: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(2),
-        max_length: Some(10),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1264: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("Seconds"),
-    ..SYNTAX
-};
-pub(super) static S1265: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("Minutes"),
-    ..SYNTAX
-};
-pub(super) static S1266: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("Seconds"),
-    ..SYNTAX
-};
-pub(super) static S1267: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(7),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1268: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "None", "Wi-Fi", "MoCA", "Ethernet", "G.hn", "HPNA", "HomePlug", "UPA",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1269: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Success",
-        "Error_Not_Ready",
-        "Error_Timeout",
-        "Error_Invalid_Input",
-        "Error_Interface_Down",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1270: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-127),
-        max: Some(127),
-        step: None,
-    }],
-    units: Some("dBm"),
-    ..SYNTAX
-};
-pub(super) static S1271: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("%"),
-    ..SYNTAX
-};
-pub(super) static S1272: Syntax = Syntax {
-    base: BaseType::Base64,
-    sizes: &[SizeFacet {
-        min_length: Some(6),
-        max_length: Some(6),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1273: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(220),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1274: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("decibels (dB)"),
-    ..SYNTAX
-};
-pub(super) static S1275: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(2),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1276: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Interrupt_Radio",
-        "Time_Sliced",
-        "Spatial_Stream",
-        "Unused_Radio",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1277: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(15),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1278: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[RangeFacet {
-        min: Some(-128),
-        max: Some(127),
-        step: None,
-    }],
-    units: Some("dBm"),
-    ..SYNTAX
-};
-pub(super) static S1279: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(1),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1280: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    units: Some("kbps"),
-    ..SYNTAX
-};
-pub(super) static S1281: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1),
-        max: Some(2),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1282: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("bytes"),
-    ..SYNTAX
-};
-pub(super) static S1283: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(65535),
-        step: None,
-    }],
-    units: Some("milliseconds"),
-    ..SYNTAX
-};
-pub(super) static S1284: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(8),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1285: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(1),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1286: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(4),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1287: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Downlink", "Uplink", "Roundtrip"],
-    ..SYNTAX
-};
-pub(super) static S1288: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(8),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1289: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Excluded", "Should not use", "Should use"],
-    ..SYNTAX
-};
-pub(super) static S1290: Syntax = Syntax {
-    base: BaseType::Base64,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ..SYNTAX
-};
-pub(super) static S1291: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "PMKSA",
-        "PMK-R0",
-        "PMK-R1",
-        "Mesh_PMKSA",
-        "Mesh_TKSA",
-        "PTKSA",
-        "GTKSA",
-        "IGTKSA",
-        "Mesh_GTKSA",
-        "BIGTKSA",
-        "TPKSA",
-        "Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1292: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Not_Asleep",
-        "WNM_Sleep_Mode",
-        "TPU_Sleep",
-        "TDLS_Peer_Power_Save_Mode_(PSM)",
-        "AP_PS-Poll",
-        "TWT_Sleep",
-        "Light_Sleep",
-        "Deep_Sleep",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1293: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("TUs"),
-    ..SYNTAX
-};
-pub(super) static S1294: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Steering_Opportunity", "Steering_Mandate"],
-    ..SYNTAX
-};
-pub(super) static S1295: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["3895", "7991"],
-    ..SYNTAX
-};
-pub(super) static S1296: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("beacon transmission times"),
-    ..SYNTAX
-};
-pub(super) static S1297: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("beacon intervals"),
-    ..SYNTAX
-};
-pub(super) static S1298: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Success",
-        "Error_Not_Ready",
-        "Error_Invalid_Input",
-        "Error_Timeout",
-        "Error_Invalid_Mac",
-        "Error_Interface_Down",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1299: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Success",
-        "Error_Not_Ready",
-        "Error_Timeout",
-        "Error_Interface_Down",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1300: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Blacklist", "BTM Request", "Async BTM Query"],
-    ..SYNTAX
-};
-pub(super) static S1301: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Unknown",
-        "Wi-Fi Channel Utilization",
-        "Wi-Fi Link Quality",
-        "Backhaul Link Utilization",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1302: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("80 MHz"),
-    ..SYNTAX
-};
-pub(super) static S1303: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    ..SYNTAX
-};
-pub(super) static S1304: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(63),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1305: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["0", "1", "2", "3", "4", "5", "6", "7"],
-    ..SYNTAX
-};
-pub(super) static S1306: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Success",
-        "Error_Not_Ready",
-        "Error_Invalid_Input",
-        "Error_Timeout",
-        "Error_Interface_Down",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1307: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Disabled",
-        "Error",
-        "Unconfigured",
-        "Configured",
-        "SetupLocked",
-        "InProgress",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1308: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("URI"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(2048),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1309: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "All", "2.4", "5", "6", "5_UNII_1", "5_UNII_2", "5_UNII_3", "5_UNII_4", "6_UNII_5",
-        "6_UNII_6", "6_UNII_7", "6_UNII_8", "Sub_1GHz",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1310: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.WiFi.EndPoint.{i}.Profile."],
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1311: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Active", "Available", "Error", "Disabled"],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "Disabled",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1312: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "##.Security.ModesSupported",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S1313: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(1000),
-        max: Some(600000),
-        step: None,
-    }],
-    units: Some("kbps"),
-    ..SYNTAX
-};
-pub(super) static S1314: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("packets"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "0",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1315: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Disabled", "Error", "Unconfigured", "Configured"],
-    ..SYNTAX
-};
-pub(super) static S1316: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(11),
-        max_length: Some(11),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1317: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Manual",
-        "Auto_Startup",
-        "Auto_User",
-        "Auto_Refresh",
-        "Auto_Dynamic",
-        "Auto_DFS",
-        "Unknown",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1318: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "20MHz", "40MHz", "80MHz", "160MHz", "80+80MHz", "320MHz-1", "320MHz-2",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1319: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["AboveControlChannel", "BelowControlChannel", "Auto"],
-    ..SYNTAX
-};
-pub(super) static S1320: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("octets"),
-    ..SYNTAX
-};
-pub(super) static S1321: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "400nsec",
-        "800nsec",
-        "1xLTF_0.8us",
-        "1xLTF_1.6us",
-        "2xLTF_0.8us",
-        "2xLTF_1.6us",
-        "4xLTF_0.8us",
-        "4xLTF_3.2us",
-        "Auto",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1322: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[
-        RangeFacet {
+        }],
+        ..SYNTAX
+    },
+    // 862
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &[
+            "None",
+            "Requested",
+            "Canceled",
+            "Complete",
+            "Error",
+            "Error_BadChannel",
+            "Error_NoEvmProbe",
+        ],
+        ..SYNTAX
+    },
+    // 863
+    Syntax {
+        base: BaseType::Int,
+        data_type: Some("MocaDBm"),
+        ..SYNTAX
+    },
+    // 864
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["quiet", "evm"],
+        ..SYNTAX
+    },
+    // 865
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "success",
+            "failBADCHANNEL",
+            "failNOEVMPROBE",
+            "fail",
+            "inPROGRESS",
+        ],
+        ..SYNTAX
+    },
+    // 866
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "moca1PHY",
+            "primary",
+            "bonded",
+            "m25300MHz",
+            "m25400MHz",
+            "m25500MHz",
+        ],
+        ..SYNTAX
+    },
+    // 867
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("dBm"),
+        ..SYNTAX
+    },
+    // 868
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(2),
+            max_length: Some(6),
+        }],
+        ..SYNTAX
+    },
+    // 869
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("MACAddress"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(17),
+        }],
+        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+        ..SYNTAX
+    },
+    // 870
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["moca1PHY", "primary", "bonded"],
+        ..SYNTAX
+    },
+    // 871
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(2),
+            max_length: Some(3),
+        }],
+        ..SYNTAX
+    },
+    // 872
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("MocaChannelIndex"),
+        enumerations: &[
+            "primary",
+            "secondary",
+            "m25first",
+            "m25second",
+            "m25third",
+            "m25fourth",
+            "m25fifth",
+        ],
+        ..SYNTAX
+    },
+    // 873
+    Syntax {
+        base: BaseType::HexBinary,
+        data_type: Some("MocaScMod"),
+        ..SYNTAX
+    },
+    // 874
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("MocaFlowIngrClassRule"),
+        enumerations: &[
+            "ruleDAVLANtag4or5",
+            "ruleDAonly",
+            "ruleDAandDSCPnoVLAN",
+            "ruleDAandVLANignoreDSCP",
+            "ruleDAandVLANorDSCP",
+        ],
+        ..SYNTAX
+    },
+    // 875
+    Syntax {
+        base: BaseType::UnsignedInt,
+        command: true,
+        ..SYNTAX
+    },
+    // 876
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(65),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 877
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(60),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 878
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("RowStatus"),
+        enumerations: &[
+            "active",
+            "notInService",
+            "notReady",
+            "createAndGo",
+            "createAndWait",
+            "destroy",
+        ],
+        ..SYNTAX
+    },
+    // 879
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(120),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 880
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 881
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Disabled",
+            "Enabled",
+            "Enabled_NATForcedDisabled",
+            "Enabled_PortMappingDisabled",
+            "Error_Misconfigured",
+            "Error",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Disabled",
+        }),
+        ..SYNTAX
+    },
+    // 882
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
             min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "300",
+        }),
+        ..SYNTAX
+    },
+    // 883
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "30",
+        }),
+        ..SYNTAX
+    },
+    // 884
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1",
+        }),
+        ..SYNTAX
+    },
+    // 885
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.IP.Interface."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 886
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: None,
+            step: None,
+        }],
+        units: Some("milliseconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1000",
+        }),
+        ..SYNTAX
+    },
+    // 887
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(4000),
+            max: None,
+            step: None,
+        }],
+        units: Some("milliseconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "4000",
+        }),
+        ..SYNTAX
+    },
+    // 888
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IoTDeviceType"),
+        enumerations: &[
+            "Alarm",
+            "AntiTheft",
+            "Bell",
+            "Clock",
+            "Door",
+            "Fan",
+            "GarageDoor",
+            "HVAC",
+            "Light",
+            "Lock",
+            "Meter",
+            "Motor",
+            "Oven",
+            "PowerStrip",
+            "Sensor",
+            "SensorStrip",
+            "Siren",
+            "Thermostat",
+        ],
+        ..SYNTAX
+    },
+    // 889
+    Syntax {
+        base: BaseType::Int,
+        data_type: Some("Dbm1000"),
+        ranges: &[RangeFacet {
+            min: Some(-65536),
+            max: Some(65534),
+            step: Some(2),
+        }],
+        ..SYNTAX
+    },
+    // 890
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(254),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 891
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(65535),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 892
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Enabled", "StackDisabled", "Error"],
+        ..SYNTAX
+    },
+    // 893
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPAddress"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(45),
+        }],
+        ..SYNTAX
+    },
+    // 894
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "NAT44",
+            "StatelessNAT64",
+            "StatefulNAT64",
+            "A+PPortRangeRouter",
+            "SupportsPORTSETOption",
+            "IPv4Firewall",
+            "IPv6Firewall",
+            "NPTv6",
+            "DSCPReMarkingFunction",
+            "FLOWDATAAwareFunction",
+            "ILNPTranslator",
+        ],
+        ..SYNTAX
+    },
+    // 895
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["DHCPv4", "DHCPv6", "Static"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Static",
+        }),
+        ..SYNTAX
+    },
+    // 896
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 897
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Disabled",
+            "Enabled",
+            "Connecting",
+            "Error_Timeout",
+            "Error_HostNameNotResolved",
+            "Error_NetworkFailure",
+            "Error_NotAuthorized",
+            "Error_Unsupported",
+            "Error",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Disabled",
+        }),
+        ..SYNTAX
+    },
+    // 898
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(255),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 899
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Internal", "UPnP_IWF", "PCP_Proxy", "Static"],
+        ..SYNTAX
+    },
+    // 900
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(255),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 901
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Enabled", "Error_PCPErrorCodeReceived", "Error"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Disabled",
+        }),
+        ..SYNTAX
+    },
+    // 902
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(128),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "128",
+        }),
+        ..SYNTAX
+    },
+    // 903
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(100),
+        }],
+        ..SYNTAX
+    },
+    // 904
+    Syntax {
+        base: BaseType::UnsignedLong,
+        units: Some("bits per second"),
+        ..SYNTAX
+    },
+    // 905
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
             max: Some(15),
             step: None,
-        },
-        RangeFacet {
-            min: Some(16),
-            max: Some(31),
+        }],
+        ..SYNTAX
+    },
+    // 906
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["IPv4", "IPv6", "IPv4v6", "Unstructured"],
+        ..SYNTAX
+    },
+    // 907
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("SST"),
+        enumerations: &["eMBB", "URLLC", "MIoT", "V2X"],
+        ..SYNTAX
+    },
+    // 908
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(63),
             step: None,
-        },
-    ],
-    ..SYNTAX
-};
-pub(super) static S1323: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "SupportedOperatingChannelBandwidths",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S1324: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "SupportedFrequencyBands",
-        null_value: None,
-    })),
-    ..SYNTAX
-};
-pub(super) static S1325: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["short", "long", "auto"],
-    ..SYNTAX
-};
-pub(super) static S1326: Syntax = Syntax {
-    base: BaseType::HexBinary,
-    sizes: &[SizeFacet {
-        min_length: Some(19),
-        max_length: Some(19),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1327: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: Some(3),
-        max_length: Some(3),
-    }],
-    patterns: &["[A-Z][A-Z][ OI]"],
-    ..SYNTAX
-};
-pub(super) static S1328: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["2.4GHz", "5GHz", "6GHz"],
-    ..SYNTAX
-};
-pub(super) static S1329: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "20MHz", "40MHz", "80MHz", "160MHz", "80+80MHz", "320MHz-1", "320MHz-2", "Auto",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1330: Syntax = Syntax {
-    base: BaseType::Int,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(64),
-    }),
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: Some(100),
-        step: None,
-    }],
-    units: Some("percentage"),
-    ..SYNTAX
-};
-pub(super) static S1331: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Success",
-        "Error_Not_Implemented",
-        "Error_Not_Ready",
-        "Error_Invalid_Input",
-        "Error_Timeout",
-        "Error_Interface_Down",
-        "Error_Other",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1332: Syntax = Syntax {
-    base: BaseType::Int,
-    ranges: &[
-        RangeFacet {
-            min: Some(-1),
-            max: Some(-1),
+        }],
+        ..SYNTAX
+    },
+    // 909
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["downlink", "uplink", "bidirectional"],
+        ..SYNTAX
+    },
+    // 910
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["ATCP", "IPCP", "IPXCP", "NBFCP", "IPv6CP"],
+        ..SYNTAX
+    },
+    // 911
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["None", "PAP", "CHAP", "MS-CHAP"],
+        ..SYNTAX
+    },
+    // 912
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["None", "Van Jacobson", "STAC LZS"],
+        ..SYNTAX
+    },
+    // 913
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Unconfigured",
+            "Connecting",
+            "Authenticating",
+            "Connected",
+            "PendingDisconnect",
+            "Disconnecting",
+            "Disconnected",
+        ],
+        ..SYNTAX
+    },
+    // 914
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["OnDemand", "AlwaysOn", "Manual"],
+        ..SYNTAX
+    },
+    // 915
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["None", "MPPE"],
+        ..SYNTAX
+    },
+    // 916
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "ERROR_NONE",
+            "ERROR_ISP_TIME_OUT",
+            "ERROR_COMMAND_ABORTED",
+            "ERROR_NOT_ENABLED_FOR_INTERNET",
+            "ERROR_BAD_PHONE_NUMBER",
+            "ERROR_USER_DISCONNECT",
+            "ERROR_ISP_DISCONNECT",
+            "ERROR_IDLE_DISCONNECT",
+            "ERROR_FORCED_DISCONNECT",
+            "ERROR_SERVER_OUT_OF_RESOURCES",
+            "ERROR_RESTRICTED_LOGON_HOURS",
+            "ERROR_ACCOUNT_DISABLED",
+            "ERROR_ACCOUNT_EXPIRED",
+            "ERROR_PASSWORD_EXPIRED",
+            "ERROR_AUTHENTICATION_FAILURE",
+            "ERROR_NO_DIALTONE",
+            "ERROR_NO_CARRIER",
+            "ERROR_NO_ANSWER",
+            "ERROR_LINE_BUSY",
+            "ERROR_UNSUPPORTED_BITSPERSECOND",
+            "ERROR_TOO_MANY_LINE_ERRORS",
+            "ERROR_IP_CONFIGURATION",
+            "ERROR_UNKNOWN",
+        ],
+        ..SYNTAX
+    },
+    // 917
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(64),
+            max: Some(65535),
             step: None,
-        },
-        RangeFacet {
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1500",
+        }),
+        ..SYNTAX
+    },
+    // 918
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv4Address"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(2),
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(15),
+        }],
+        patterns: &[
+            "",
+            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 919
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: None,
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1",
+        }),
+        ..SYNTAX
+    },
+    // 920
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: None,
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "24",
+        }),
+        ..SYNTAX
+    },
+    // 921
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "3600",
+        }),
+        ..SYNTAX
+    },
+    // 922
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 923
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Enabled", "Trigger"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Disabled",
+        }),
+        ..SYNTAX
+    },
+    // 924
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Parameter,
+            target_parents: &[],
+        })),
+        ..SYNTAX
+    },
+    // 925
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 926
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(1),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 927
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Latest", "Minimum", "Maximum", "Average", "Histogram"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Latest",
+        }),
+        ..SYNTAX
+    },
+    // 928
+    Syntax {
+        base: BaseType::Int,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 929
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Parameter,
+            target_parents: &[],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 930
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Current", "Change"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Current",
+        }),
+        ..SYNTAX
+    },
+    // 931
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(1),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 932
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Z-Wave", "ZigBee", "UPnP-DM"],
+        ..SYNTAX
+    },
+    // 933
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-2),
+            max: None,
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 934
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.QoS.Policer."],
+        })),
+        ..SYNTAX
+    },
+    // 935
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.QoS.Queue."],
+        })),
+        ..SYNTAX
+    },
+    // 936
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-2),
+            max: None,
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 937
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.QoS.Policer."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 938
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.QoS.App."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 939
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
             min: Some(0),
-            max: Some(24),
+            max: Some(255),
             step: None,
-        },
-    ],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1333: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["DNS-SRV", "DNS", "ServerTable", "WebSocket"],
-    ..SYNTAX
-};
-pub(super) static S1334: Syntax = Syntax {
-    base: BaseType::Long,
-    ranges: &[RangeFacet {
-        min: Some(-1),
-        max: None,
-        step: None,
-    }],
-    units: Some("seconds"),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "-1",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1335: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Enumeration(EnumerationReference {
-        target_param: "#.SupportedServerConnectAlgorithms",
-        null_value: None,
-    })),
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "DNS-SRV",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1336: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "16",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1337: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Enabled",
-        "Disabled",
-        "Unknown",
-        "Dormant",
-        "Connecting",
-        "ServerNotPresent",
-        "Error_Misconfigured",
-        "Error_AuthenticationFailure",
-        "Error",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1338: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(65535),
-        step: None,
-    }],
-    default: Some(DefaultValue {
-        kind: DefaultKind::Object,
-        value: "5222",
-    }),
-    ..SYNTAX
-};
-pub(super) static S1339: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(14),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1340: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Unknown", "G-PON", "XG-PON", "NG-PON2", "XGS-PON"],
-    ..SYNTAX
-};
-pub(super) static S1341: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Up", "Down", "Unknown", "Dormant", "NotPresent", "Error"],
-    ..SYNTAX
-};
-pub(super) static S1342: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(72),
-    }],
-    secured: true,
-    ..SYNTAX
-};
-pub(super) static S1343: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["UNI-to-ANI", "ANI-to-UNI", "bidirectional"],
-    ..SYNTAX
-};
-pub(super) static S1344: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(65534),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1345: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["unicast", "multicast", "broadcast"],
-    ..SYNTAX
-};
-pub(super) static S1346: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(0),
-        max: Some(1022),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1347: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["O1", "O2", "O3", "O2-3", "O4", "O5", "O6", "O7", "O8", "O9"],
-    ..SYNTAX
-};
-pub(super) static S1348: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(4),
-        max: Some(10),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1349: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: Some(3),
-        max: Some(8),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1350: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Unknown", "LC", "SC", "ST", "FC", "MT-RJ"],
-    ..SYNTAX
-};
-pub(super) static S1351: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    units: Some("mV"),
-    ..SYNTAX
-};
-pub(super) static S1352: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: Some(1024),
-    }),
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.XPON.ONU.{i}.ANI."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1353: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(25),
-    }],
-    ..SYNTAX
-};
-pub(super) static S1354: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Indeterminate",
-        "InProgress",
-        "Success",
-        "Error",
-        "Error_Timeout",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1355: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.ZigBee.ZDO."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1356: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.ZigBee.ZDO."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1357: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("IEEE_EUI64"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(23),
-    }],
-    patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){7}([0-9A-Fa-f][0-9A-Fa-f])"],
-    ..SYNTAX
-};
-pub(super) static S1358: Syntax = Syntax {
-    base: BaseType::String,
-    data_type: Some("ZigBeeNetworkAddress"),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(4),
-    }],
-    patterns: &["", "([0-9A-Fa-f]){4}"],
-    ..SYNTAX
-};
-pub(super) static S1359: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    data_type: Some("StatsCounter32"),
-    units: Some("ZigBee packets"),
-    ..SYNTAX
-};
-pub(super) static S1360: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(240),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1361: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(65535),
-        step: None,
-    }],
-    ..SYNTAX
-};
-pub(super) static S1362: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Group", "Endpoint"],
-    ..SYNTAX
-};
-pub(super) static S1363: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(256),
-    }],
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.ZigBee.ZDO.{i}.ApplicationEndpoint."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1364: Syntax = Syntax {
-    base: BaseType::String,
-    reference: Some(Reference::Path(PathReference {
-        ref_type: RefType::Strong,
-        target_type: TargetType::Row,
-        target_parents: &["Device.ZigBee.ZDO.{i}."],
-    })),
-    ..SYNTAX
-};
-pub(super) static S1365: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Accepting", "NotAccepting", "Unknown"],
-    ..SYNTAX
-};
-pub(super) static S1366: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Parent", "Child", "PrevChild", "Sibling", "None"],
-    ..SYNTAX
-};
-pub(super) static S1367: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "ExtendedActiveEndpointListAvailable",
-        "ExtendedSimpleDescriptorListAvailable",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1368: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["868-868.6", "902-928", "2400-2483.5"],
-    ..SYNTAX
-};
-pub(super) static S1369: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["ZC", "ZR", "ZED"],
-    ..SYNTAX
-};
-pub(super) static S1370: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "AlternatePANCoordinator",
-        "FFD",
-        "MainsPowerSource",
-        "OnWhenIdle",
-        "SecureCommunication",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1371: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(128),
-        step: None,
-    }],
-    units: Some("octets"),
-    ..SYNTAX
-};
-pub(super) static S1372: Syntax = Syntax {
-    base: BaseType::UnsignedInt,
-    ranges: &[RangeFacet {
-        min: None,
-        max: Some(32768),
-        step: None,
-    }],
-    units: Some("octets"),
-    ..SYNTAX
-};
-pub(super) static S1373: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &[
-        "PrimaryTrustCenter",
-        "PrimaryBindingTableCache",
-        "BackupBindingTableCache",
-        "PrimaryDiscoveryCache",
-        "BackupDiscoveryCache",
-        "NetworkManager",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1374: Syntax = Syntax {
-    base: BaseType::String,
-    sizes: &[SizeFacet {
-        min_length: None,
-        max_length: Some(4),
-    }],
-    patterns: &["([0-9A-Fa-f]){4}"],
-    ..SYNTAX
-};
-pub(super) static S1375: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "Active",
-        "DiscoveryUnderway",
-        "DiscoveryFailed",
-        "Inactive",
-        "ValidationUnderway",
-    ],
-    ..SYNTAX
-};
-pub(super) static S1376: Syntax = Syntax {
-    base: BaseType::String,
-    list: Some(ListFacet {
-        min_items: 0,
-        max_items: None,
-        max_length: None,
-    }),
-    enumerations: &["Constant", "Rechargeable", "Disposable"],
-    ..SYNTAX
-};
-pub(super) static S1377: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Synchronized", "Periodic", "Manual"],
-    ..SYNTAX
-};
-pub(super) static S1378: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Constant", "Rechargeable", "Disposable"],
-    ..SYNTAX
-};
-pub(super) static S1379: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &["Critical", "33", "66", "100"],
-    ..SYNTAX
-};
-pub(super) static S1380: Syntax = Syntax {
-    base: BaseType::String,
-    enumerations: &[
-        "None",
-        "MIC-32",
-        "MIC-64",
-        "MIC-128",
-        "ENC",
-        "ENC-MIC-32",
-        "ENC-MIC-64",
-        "ENC-MIC-128",
-    ],
-    ..SYNTAX
-};
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 940
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("bytes"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 941
+    Syntax {
+        base: BaseType::UnsignedLong,
+        units: Some("bits per second"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 942
+    Syntax {
+        base: BaseType::String,
+        patterns: &[
+            "Null",
+            "Drop",
+            "[0-9]|[1-5][0-9]|6[0-3]",
+            ":[0-7]",
+            "([0-9]|[1-5][0-9]|6[0-3]):[0-7]",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Null",
+        }),
+        ..SYNTAX
+    },
+    // 943
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "PossibleMeterTypes",
+            null_value: None,
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "SimpleTokenBucket",
+        }),
+        ..SYNTAX
+    },
+    // 944
+    Syntax {
+        base: BaseType::String,
+        patterns: &[
+            "Null",
+            "Drop",
+            "[0-9]|[1-5][0-9]|6[0-3]",
+            ":[0-7]",
+            "([0-9]|[1-5][0-9]|6[0-3]):[0-7]",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Drop",
+        }),
+        ..SYNTAX
+    },
+    // 945
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "SimpleTokenBucket",
+            "SingleRateThreeColor",
+            "TwoRateThreeColor",
+        ],
+        ..SYNTAX
+    },
+    // 946
+    Syntax {
+        base: BaseType::Long,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 947
+    Syntax {
+        base: BaseType::Long,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        units: Some("bits per second"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 948
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["RED", "DT", "WRED", "BLUE"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "DT",
+        }),
+        ..SYNTAX
+    },
+    // 949
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(100),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 950
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["WFQ", "WRR", "SP"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "SP",
+        }),
+        ..SYNTAX
+    },
+    // 951
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.QoS.Queue."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 952
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("percent"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 953
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["UDP", "TCP", "TLS", "DTLS"],
+        ..SYNTAX
+    },
+    // 954
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.RadSecProxy.TLS."],
+        })),
+        ..SYNTAX
+    },
+    // 955
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.RadSecProxy.Server."],
+        })),
+        ..SYNTAX
+    },
+    // 956
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "SSL3",
+            "TLS1_Only",
+            "TLS1_Or_Later",
+            "TLS1_1_Only",
+            "TLS1_1_Or_Later",
+            "TLS1_2_Only",
+            "TLS1_2_Or_Later",
+            "TLS1_3_Only",
+            "TLS1_3_Or_Later",
+            "DTLS1_Only",
+            "DTLS1_Or_Later",
+            "DTLS1_2_Only",
+            "DTLS1_2_Or_Later",
+        ],
+        ..SYNTAX
+    },
+    // 957
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(255),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 958
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(4294967295),
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 959
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1800",
+        }),
+        ..SYNTAX
+    },
+    // 960
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["High", "Medium", "Low"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Medium",
+        }),
+        ..SYNTAX
+    },
+    // 961
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(3600000),
+            step: None,
+        }],
+        units: Some("milliseconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 962
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(4),
+            max: Some(1800),
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "600",
+        }),
+        ..SYNTAX
+    },
+    // 963
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(3),
+            max: Some(1350),
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "200",
+        }),
+        ..SYNTAX
+    },
+    // 964
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPv6Address"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(45),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 965
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Static", "LLA", "GUA", "LLA_GUA"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Static",
+        }),
+        ..SYNTAX
+    },
+    // 966
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["X.509", "RawPublicKey"],
+        ..SYNTAX
+    },
+    // 967
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["HMAC-SHA256", "BLAKE2s-128"],
+        ..SYNTAX
+    },
+    // 968
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["2-out-of-3", "ETX"],
+        ..SYNTAX
+    },
+    // 969
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["MAC", "DTLS"],
+        ..SYNTAX
+    },
+    // 970
+    Syntax {
+        base: BaseType::HexBinary,
+        secured: true,
+        ..SYNTAX
+    },
+    // 971
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "##.SupportedDTLSCertTypes",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 972
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "#.SupportedDTLSCertTypes",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 973
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Routing.Babel.DTLSCertSet."],
+        })),
+        ..SYNTAX
+    },
+    // 974
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Routing.Babel.MACKeySet."],
+        })),
+        ..SYNTAX
+    },
+    // 975
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "#.SupportedMetricCompAlgorithms",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 976
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("centiseconds"),
+        ..SYNTAX
+    },
+    // 977
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(65535),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 978
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "##.SupportedMACAlgorithms",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 979
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Routing.Babel.InterfaceSetting.{i}.Neighbor."],
+        })),
+        ..SYNTAX
+    },
+    // 980
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IPPrefix"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(49),
+        }],
+        ..SYNTAX
+    },
+    // 981
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Send", "Receive", "Both"],
+        ..SYNTAX
+    },
+    // 982
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["High", "Medium", "Low"],
+        ..SYNTAX
+    },
+    // 983
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(3600000),
+            step: None,
+        }],
+        units: Some("milliseconds"),
+        ..SYNTAX
+    },
+    // 984
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["ForwardingEntryCreated", "NoForwardingEntry", "Error"],
+        ..SYNTAX
+    },
+    // 985
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["DHCPv4", "OSPF", "IPCP", "RIP", "3GPP-NAS", "Static"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Static",
+        }),
+        ..SYNTAX
+    },
+    // 986
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Normal", "Receive", "Blackhole", "Unreachable", "Prohibit"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Normal",
+        }),
+        ..SYNTAX
+    },
+    // 987
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["DHCPv6", "OSPF", "RA", "RIPng", "3GPP-NAS", "Static"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Static",
+        }),
+        ..SYNTAX
+    },
+    // 988
+    Syntax {
+        base: BaseType::Int,
+        units: Some("100 MBd"),
+        ..SYNTAX
+    },
+    // 989
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(8),
+        }],
+        patterns: &["\\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])[A-Za-z0-9]{0,2}"],
+        ..SYNTAX
+    },
+    // 990
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(255),
+            step: None,
+        }],
+        units: Some("10 meters"),
+        ..SYNTAX
+    },
+    // 991
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(255),
+            step: None,
+        }],
+        units: Some("kilometers"),
+        ..SYNTAX
+    },
+    // 992
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(9),
+            max_length: Some(9),
+        }],
+        ..SYNTAX
+    },
+    // 993
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(4),
+        }],
+        ..SYNTAX
+    },
+    // 994
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("nanometers"),
+        ..SYNTAX
+    },
+    // 995
+    Syntax {
+        base: BaseType::Int,
+        units: Some("0.1 dBm"),
+        ..SYNTAX
+    },
+    // 996
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("µA"),
+        ..SYNTAX
+    },
+    // 997
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("mV"),
+        ..SYNTAX
+    },
+    // 998
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["SFF-8472", "Unknown"],
+        ..SYNTAX
+    },
+    // 999
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.SFPs.Mgmt.SFF8472."],
+        })),
+        ..SYNTAX
+    },
+    // 1000
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Unsupported",
+            "G-PON",
+            "XG-PON",
+            "NG-PON2",
+            "XGS-PON",
+            "EPON",
+            "MoCA",
+            "Optical Ethernet",
+            "Electrical Ethernet",
+        ],
+        ..SYNTAX
+    },
+    // 1001
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Users.User."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 1002
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("minutes"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 1003
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "180",
+        }),
+        ..SYNTAX
+    },
+    // 1004
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "300",
+        }),
+        ..SYNTAX
+    },
+    // 1005
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "22",
+        }),
+        ..SYNTAX
+    },
+    // 1006
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Enabled", "Error", "Error_Misconfigured"],
+        ..SYNTAX
+    },
+    // 1007
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Users.Group."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 1008
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["SuccessfulLogin", "FailedLogin", "Error"],
+        ..SYNTAX
+    },
+    // 1009
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Users.User."],
+        })),
+        ..SYNTAX
+    },
+    // 1010
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "61613",
+        }),
+        ..SYNTAX
+    },
+    // 1011
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "60",
+        }),
+        ..SYNTAX
+    },
+    // 1012
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Enabled",
+            "Disabled",
+            "Unknown",
+            "Connecting",
+            "ServerNotPresent",
+            "Error_Misconfigured",
+            "Error_AuthenticationFailure",
+            "Error",
+        ],
+        ..SYNTAX
+    },
+    // 1013
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Active", "Inactive", "StackDisabled", "Error"],
+        ..SYNTAX
+    },
+    // 1014
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Security.Certificate."],
+        })),
+        ..SYNTAX
+    },
+    // 1015
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &[
+            "Error",
+            "None",
+            "Requested",
+            "Canceled",
+            "Complete",
+            "Error_Internal",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 1016
+    Syntax {
+        base: BaseType::UnsignedLong,
+        units: Some("Kbps"),
+        ..SYNTAX
+    },
+    // 1017
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(254),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1018
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["No", "Yes", "NoDetect", "SubscribedValue"],
+        ..SYNTAX
+    },
+    // 1019
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["No", "Yes", "SubscribedValue"],
+        ..SYNTAX
+    },
+    // 1020
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Conversational",
+            "Streaming",
+            "Interactive",
+            "Background",
+            "SubscribedValue",
+        ],
+        ..SYNTAX
+    },
+    // 1021
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("Milliseconds"),
+        ..SYNTAX
+    },
+    // 1022
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &[
+                "Device.SessionManagement.PDP.",
+                "Device.SessionManagement.PDN.",
+                "Device.SessionManagement.PDU.",
+            ],
+        })),
+        ..SYNTAX
+    },
+    // 1023
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["SIM", "USIM", "ISIM"],
+        ..SYNTAX
+    },
+    // 1024
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["None", "Running", "Error"],
+        ..SYNTAX
+    },
+    // 1025
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["CA", "DRM", "UICC"],
+        ..SYNTAX
+    },
+    // 1026
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("MiB"),
+        ..SYNTAX
+    },
+    // 1027
+    Syntax {
+        base: BaseType::Boolean,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Parameter,
+            value: "true",
+        }),
+        ..SYNTAX
+    },
+    // 1028
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["UntilStopped", "Forever"],
+        ..SYNTAX
+    },
+    // 1029
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Parameter,
+            value: "10",
+        }),
+        ..SYNTAX
+    },
+    // 1030
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Parameter,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 1031
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(2048),
+        }],
+        ..SYNTAX
+    },
+    // 1032
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &["Device.ExecEnv."],
+        })),
+        ..SYNTAX
+    },
+    // 1033
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Parameter,
+            value: "1",
+        }),
+        ..SYNTAX
+    },
+    // 1034
+    Syntax {
+        base: BaseType::Boolean,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Parameter,
+            value: "false",
+        }),
+        ..SYNTAX
+    },
+    // 1035
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("%"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Parameter,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 1036
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        units: Some("KiB"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Parameter,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 1037
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Parameter,
+            value: "10",
+        }),
+        ..SYNTAX
+    },
+    // 1038
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &["Device.ExecEnv."],
+        })),
+        ..SYNTAX
+    },
+    // 1039
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Installed", "UnInstalled", "Uninstalled", "Failed"],
+        ..SYNTAX
+    },
+    // 1040
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DeploymentUnit."],
+        })),
+        ..SYNTAX
+    },
+    // 1041
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &["Device.ExecutionUnit."],
+        })),
+        ..SYNTAX
+    },
+    // 1042
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Install", "Update", "Uninstall"],
+        ..SYNTAX
+    },
+    // 1043
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.SoftwareModules.ExecEnv."],
+        })),
+        ..SYNTAX
+    },
+    // 1044
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.SoftwareModules.ExecutionUnit."],
+        })),
+        ..SYNTAX
+    },
+    // 1045
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Installing",
+            "Installed",
+            "Updating",
+            "Uninstalling",
+            "Uninstalled",
+        ],
+        ..SYNTAX
+    },
+    // 1046
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DeviceInfo.VendorConfigFile."],
+        })),
+        ..SYNTAX
+    },
+    // 1047
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DeviceInfo.VendorLogFile."],
+        })),
+        ..SYNTAX
+    },
+    // 1048
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("%"),
+        ..SYNTAX
+    },
+    // 1049
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        units: Some("KiB"),
+        ..SYNTAX
+    },
+    // 1050
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("%"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Implementation,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 1051
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        units: Some("KiB"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Implementation,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 1052
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Users.Role."],
+        })),
+        ..SYNTAX
+    },
+    // 1053
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.SoftwareModules.ExecEnvClass."],
+        })),
+        ..SYNTAX
+    },
+    // 1054
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DeviceInfo.Processor."],
+        })),
+        ..SYNTAX
+    },
+    // 1055
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(65535),
+            step: None,
+        }],
+        command: true,
+        ..SYNTAX
+    },
+    // 1056
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Up", "Error", "Disabled"],
+        ..SYNTAX
+    },
+    // 1057
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Up", "Error", "Disabled", "Restarting"],
+        ..SYNTAX
+    },
+    // 1058
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.SoftwareModules.DeploymentUnit."],
+        })),
+        ..SYNTAX
+    },
+    // 1059
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.ExecEnv."],
+        })),
+        ..SYNTAX
+    },
+    // 1060
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["OCIImage", "VMRawImage", "OSGiBundle", "JAR", "WAR"],
+        ..SYNTAX
+    },
+    // 1061
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.SoftwareModules.ExecEnv.{i}.ApplicationData."],
+        })),
+        ..SYNTAX
+    },
+    // 1062
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.DeviceInfo.ProcessStatus.Process."],
+        })),
+        ..SYNTAX
+    },
+    // 1063
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "NoFault",
+            "FailureOnStart",
+            "FailureOnAutoStart",
+            "FailureOnStop",
+            "FailureWhileActive",
+            "DependencyFailure",
+            "UnStartable",
+        ],
+        ..SYNTAX
+    },
+    // 1064
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Idle", "Active"],
+        command: true,
+        ..SYNTAX
+    },
+    // 1065
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Implementation,
+            value: "10",
+        }),
+        ..SYNTAX
+    },
+    // 1066
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Idle", "Starting", "Active", "Stopping"],
+        ..SYNTAX
+    },
+    // 1067
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Idle", "Starting", "Active", "Stopping", "Restarting"],
+        ..SYNTAX
+    },
+    // 1068
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Idle", "Active"],
+        ..SYNTAX
+    },
+    // 1069
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.NAT.PortMapping."],
+        })),
+        ..SYNTAX
+    },
+    // 1070
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Syslog.Filter."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 1071
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Syslog.Source."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 1072
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Syslog.Template."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 1073
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "514",
+        }),
+        ..SYNTAX
+    },
+    // 1074
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["TCP", "UDP", "TLS"],
+        ..SYNTAX
+    },
+    // 1075
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Enabled", "Error_Unreachable", "Error"],
+        ..SYNTAX
+    },
+    // 1076
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "Kern", "User", "Mail", "Daemon", "Auth", "Syslog", "LPR", "News", "UUCP", "Cron",
+            "AuthPriv", "FTP", "NTP", "Audit", "Console", "Cron2", "Local0", "Local1", "Local2",
+            "Local3", "Local4", "Local5", "Local6", "Local7", "All",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[All]",
+        }),
+        ..SYNTAX
+    },
+    // 1077
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Emergency",
+            "Alert",
+            "Critical",
+            "Error",
+            "Warning",
+            "Notice",
+            "Info",
+            "Debug",
+            "All",
+            "None",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "All",
+        }),
+        ..SYNTAX
+    },
+    // 1078
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Equal", "EqualOrHigher"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "EqualOrHigher",
+        }),
+        ..SYNTAX
+    },
+    // 1079
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Log", "Block", "Stop"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Log",
+        }),
+        ..SYNTAX
+    },
+    // 1080
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Kern", "User", "Mail", "Daemon", "Auth", "Syslog", "LPR", "News", "UUCP", "Cron",
+            "AuthPriv", "FTP", "NTP", "Audit", "Console", "Cron2", "Local0", "Local1", "Local2",
+            "Local3", "Local4", "Local5", "Local6", "Local7", "All",
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "All",
+        }),
+        ..SYNTAX
+    },
+    // 1081
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1099",
+        }),
+        ..SYNTAX
+    },
+    // 1082
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["TCP", "UDP", "TLS"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "UDP",
+        }),
+        ..SYNTAX
+    },
+    // 1083
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Thread.MLE."],
+        })),
+        ..SYNTAX
+    },
+    // 1084
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Routing.Router."],
+        })),
+        ..SYNTAX
+    },
+    // 1085
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Started", "Stopped", "Error"],
+        ..SYNTAX
+    },
+    // 1086
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "SupportedStandards",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 1087
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["1.0", "1.1", "1.2", "1.3", "1.4"],
+        ..SYNTAX
+    },
+    // 1088
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["rx-on-when-idle", "Full Thread Device", "Full Network Data"],
+        ..SYNTAX
+    },
+    // 1089
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Child", "Router", "Leader", "Unassigned"],
+        ..SYNTAX
+    },
+    // 1090
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("ThreadLinkQuality"),
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(3),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1091
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["active", "pending"],
+        ..SYNTAX
+    },
+    // 1092
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["o", "n", "r", "c", "C", "e", "p", "R"],
+        ..SYNTAX
+    },
+    // 1093
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("percentage"),
+        ..SYNTAX
+    },
+    // 1094
+    Syntax {
+        base: BaseType::Int,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("percentage"),
+        ..SYNTAX
+    },
+    // 1095
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(11),
+            max: Some(26),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1096
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-128),
+            max: Some(0),
+            step: None,
+        }],
+        units: Some("dBm"),
+        ..SYNTAX
+    },
+    // 1097
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Unsynchronized", "Synchronized", "Error"],
+        ..SYNTAX
+    },
+    // 1098
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Address", "Device"],
+        ..SYNTAX
+    },
+    // 1099
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "6",
+        }),
+        ..SYNTAX
+    },
+    // 1100
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Unicast", "Broadcast", "Multicast", "Manycast"],
+        ..SYNTAX
+    },
+    // 1101
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "123",
+        }),
+        ..SYNTAX
+    },
+    // 1102
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "6",
+        }),
+        ..SYNTAX
+    },
+    // 1103
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Disabled",
+            "Unsynchronized",
+            "Synchronized",
+            "Error_FailedToSynchronize",
+            "Error",
+        ],
+        ..SYNTAX
+    },
+    // 1104
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(4),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "4",
+        }),
+        ..SYNTAX
+    },
+    // 1105
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "4460",
+        }),
+        ..SYNTAX
+    },
+    // 1106
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(255),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "255",
+        }),
+        ..SYNTAX
+    },
+    // 1107
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.TrustedElements.SIM.{i}.Profile."],
+        })),
+        ..SYNTAX
+    },
+    // 1108
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(15),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1109
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(9999),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1110
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["None", "USIM", "eSIM"],
+        ..SYNTAX
+    },
+    // 1111
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["UICC", "DRM", "WWC", "CA"],
+        ..SYNTAX
+    },
+    // 1112
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Provisioning", "Test", "Operational", "Unknown"],
+        ..SYNTAX
+    },
+    // 1113
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Active", "Inactive"],
+        ..SYNTAX
+    },
+    // 1114
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &["Device.UPA.Interface."],
+        })),
+        ..SYNTAX
+    },
+    // 1115
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["SNR", "CFR"],
+        ..SYNTAX
+    },
+    // 1116
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(1536),
+            max_length: None,
+        }),
+        units: Some("0.1dB"),
+        ..SYNTAX
+    },
+    // 1117
+    Syntax {
+        base: BaseType::Int,
+        units: Some("dB"),
+        ..SYNTAX
+    },
+    // 1118
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Canceled", "Complete", "Error", "Error_InvalidPort"],
+        ..SYNTAX
+    },
+    // 1119
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &[
+            "None",
+            "Requested",
+            "Canceled",
+            "Complete",
+            "Error",
+            "Error_InvalidPort",
+        ],
+        ..SYNTAX
+    },
+    // 1120
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(36),
+        }],
+        secured: true,
+        ..SYNTAX
+    },
+    // 1121
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(6),
+        }],
+        enumerations: &["None", "DES", "3DES", "AES128", "AES256"],
+        ..SYNTAX
+    },
+    // 1122
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(20),
+        }],
+        ..SYNTAX
+    },
+    // 1123
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["AP", "EP"],
+        ..SYNTAX
+    },
+    // 1124
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("dB"),
+        ..SYNTAX
+    },
+    // 1125
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("kHz"),
+        ..SYNTAX
+    },
+    // 1126
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(1024),
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Hosts.Host."],
+        })),
+        ..SYNTAX
+    },
+    // 1127
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        patterns: &["\\d+\\.\\d+"],
+        ..SYNTAX
+    },
+    // 1128
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &[
+                "Device.UPnP.Discovery.Device.",
+                "Device.UPnP.Discovery.RootDevice.",
+            ],
+        })),
+        ..SYNTAX
+    },
+    // 1129
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.UPnP.Description.DeviceInstance."],
+        })),
+        ..SYNTAX
+    },
+    // 1130
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(12),
+        }],
+        ..SYNTAX
+    },
+    // 1131
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.UPnP.Discovery.Service."],
+        })),
+        ..SYNTAX
+    },
+    // 1132
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["LeaseActive", "LeaseExpired", "ByebyeReceived"],
+        ..SYNTAX
+    },
+    // 1133
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(36),
+        }],
+        patterns: &["[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}"],
+        ..SYNTAX
+    },
+    // 1134
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &[
+                "Device.UPnP.Discovery.RootDevice.",
+                "Device.UPnP.Discovery.Device.",
+            ],
+        })),
+        ..SYNTAX
+    },
+    // 1135
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.USB.Port."],
+        })),
+        ..SYNTAX
+    },
+    // 1136
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Self", "Bus", "Unknown"],
+        ..SYNTAX
+    },
+    // 1137
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Low", "Full", "High", "Super"],
+        ..SYNTAX
+    },
+    // 1138
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Standard-A",
+            "Standard-B",
+            "Powered-B",
+            "Micro-AB",
+            "Micro-B",
+        ],
+        ..SYNTAX
+    },
+    // 1139
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Host", "Hub", "Device"],
+        ..SYNTAX
+    },
+    // 1140
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Unknown", "OHCI", "EHCI", "UHCI", "xHCI"],
+        ..SYNTAX
+    },
+    // 1141
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(1),
+        }],
+        ..SYNTAX
+    },
+    // 1142
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.USB.USBHosts.Host.{i}.Device."],
+        })),
+        ..SYNTAX
+    },
+    // 1143
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Unknown", "Low", "Full", "High", "Super"],
+        ..SYNTAX
+    },
+    // 1144
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.USB.Port."],
+        })),
+        ..SYNTAX
+    },
+    // 1145
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(65535),
+        }],
+        command: true,
+        ..SYNTAX
+    },
+    // 1146
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.USPAgent.ControllerTrust.Role."],
+        })),
+        ..SYNTAX
+    },
+    // 1147
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.USPAgent.Certificate."],
+        })),
+        ..SYNTAX
+    },
+    // 1148
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.USPAgent.MTP."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 1149
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.USPAgent.ControllerTrust.Role."],
+        })),
+        ..SYNTAX
+    },
+    // 1150
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(1),
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.USPAgent.ControllerTrust.Role."],
+        })),
+        ..SYNTAX
+    },
+    // 1151
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.USPAgent.Certificate."],
+        })),
+        ..SYNTAX
+    },
+    // 1152
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: Some(1024),
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 1153
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 1,
+            max_items: Some(1024),
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 1154
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.SoftwareModules.DeploymentUnit."],
+        })),
+        ..SYNTAX
+    },
+    // 1155
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["WebSocket", "STOMP", "MQTT", "UDS"],
+        ..SYNTAX
+    },
+    // 1156
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Listen", "Connect"],
+        ..SYNTAX
+    },
+    // 1157
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(4096),
+        }],
+        ..SYNTAX
+    },
+    // 1158
+    Syntax {
+        base: BaseType::Base64,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(4095),
+        }],
+        ..SYNTAX
+    },
+    // 1159
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["RemoteAccess", "LocalAccess"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "LocalAccess",
+        }),
+        ..SYNTAX
+    },
+    // 1160
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[/]",
+        }),
+        ..SYNTAX
+    },
+    // 1161
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Users.Role."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 1162
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "443",
+        }),
+        ..SYNTAX
+    },
+    // 1163
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "#.HTTPAccessSupportedProtocols",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 1164
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "##.HTTPAccessSupportedProtocols",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 1165
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("pixels"),
+        ..SYNTAX
+    },
+    // 1166
+    Syntax {
+        base: BaseType::Int,
+        units: Some("pixels"),
+        ..SYNTAX
+    },
+    // 1167
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "None",
+            "Greeting",
+            "Information",
+            "Warning",
+            "Important",
+            "Urgent",
+            "Advertisement",
+        ],
+        ..SYNTAX
+    },
+    // 1168
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "CAP_AUDIT_CONTROL",
+            "CAP_AUDIT_READ",
+            "CAP_AUDIT_WRITE",
+            "CAP_BLOCK_SUSPEND",
+            "CAP_BPF",
+            "CAP_CHECKPOINT_RESTORE",
+            "CAP_CHOWN",
+            "CAP_DAC_OVERRIDE",
+            "CAP_DAC_READ_SEARCH",
+            "CAP_FOWNER",
+            "CAP_FSETID",
+            "CAP_IPC_LOCK",
+            "CAP_IPC_OWNER",
+            "CAP_KILL",
+            "CAP_LEASE",
+            "CAP_LINUX_IMMUTABLE",
+            "CAP_MAC_ADMIN",
+            "CAP_MAC_OVERRIDE",
+            "CAP_MKNOD",
+            "CAP_NET_ADMIN",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_NET_BROADCAST",
+            "CAP_NET_RAW",
+            "CAP_PERFMON",
+            "CAP_SETGID",
+            "CAP_SETFCAP",
+            "CAP_SETPCAP",
+            "CAP_SETUID",
+            "CAP_SYS_ADMIN",
+            "CAP_SYS_BOOT",
+            "CAP_SYS_CHROOT",
+            "CAP_SYS_MODULE",
+            "CAP_SYS_NICE",
+            "CAP_SYS_PACCT",
+            "CAP_SYS_PTRACE",
+            "CAP_SYS_RAWIO",
+            "CAP_SYS_RESOURCE",
+            "CAP_SYS_TIME",
+            "CAP_SYS_TTY_CONFIG",
+            "CAP_SYSLOG",
+            "CAP_WAKE_ALARM",
+        ],
+        ..SYNTAX
+    },
+    // 1169
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Credentials_Good",
+            "Credentials_Bad_Requested_Username_Not_Supported",
+            "Credentials_Bad_Requested_Password_Incorrect",
+            "Credentials_Missing",
+            "Error_Invalid_Input",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 1170
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("DiagnosticsState"),
+        enumerations: &[
+            "None",
+            "Requested",
+            "Canceled",
+            "Complete",
+            "Error",
+            "Credentials_Good",
+            "Credentials_Bad_Username_Not_Supported",
+            "Credentials_Bad_Password_Incorrect",
+            "Credentials_Missing",
+        ],
+        ..SYNTAX
+    },
+    // 1171
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Users.Role."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 1172
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: ".Users.SupportedCapabilities",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 1173
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Users.Group."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "[]",
+        }),
+        ..SYNTAX
+    },
+    // 1174
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(16),
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 1175
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Weak,
+            target_type: TargetType::Row,
+            target_parents: &["Device.Users.SupportedShell."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 1176
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.VXLAN.Tunnel.", "Device.VXLAN.Tunnel.{i}.Interface."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 1177
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "4789",
+        }),
+        ..SYNTAX
+    },
+    // 1178
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[
+            RangeFacet {
+                min: Some(-1),
+                max: Some(-1),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(0),
+                max: Some(16777215),
+                step: None,
+            },
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1",
+        }),
+        ..SYNTAX
+    },
+    // 1179
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["NG-RAN", "E-UTRAN", "W-5GAN"],
+        ..SYNTAX
+    },
+    // 1180
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["FN-RG", "5G-RG", "Auto"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Factory,
+            value: "Auto",
+        }),
+        ..SYNTAX
+    },
+    // 1181
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["FN-RG", "5G-RG", "Negotiating"],
+        ..SYNTAX
+    },
+    // 1182
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["FN-RG", "5G-RG", "ATSSS"],
+        ..SYNTAX
+    },
+    // 1183
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["NG-RAN", "E-UTRAN", "W-5GAN"],
+        ..SYNTAX
+    },
+    // 1184
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["CM_IDLE", "CM_CONNECTED", "CM_UNDEFINED", "Error"],
+        ..SYNTAX
+    },
+    // 1185
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["RM_REGISTERED", "RM_DEREGISTERED", "RM_UNDEFINED", "Error"],
+        ..SYNTAX
+    },
+    // 1186
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["3GPP access", "Non-3GPP access"],
+        ..SYNTAX
+    },
+    // 1187
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["HostReinit", "SpontaneousInterrupt", "LossOfPower"],
+        ..SYNTAX
+    },
+    // 1188
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("ms"),
+        ..SYNTAX
+    },
+    // 1189
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["TKIP", "AES"],
+        ..SYNTAX
+    },
+    // 1190
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["AdHoc", "Infrastructure"],
+        ..SYNTAX
+    },
+    // 1191
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-200),
+            max: Some(0),
+            step: None,
+        }],
+        units: Some("dBm"),
+        ..SYNTAX
+    },
+    // 1192
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "20MHz", "40MHz", "80MHz", "160MHz", "320MHz-1", "320MHz-2", "Auto",
+        ],
+        ..SYNTAX
+    },
+    // 1193
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["2.4GHz", "5GHz", "6GHz"],
+        ..SYNTAX
+    },
+    // 1194
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "SupportedStandards",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 1195
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.WiFi.Radio."],
+        })),
+        ..SYNTAX
+    },
+    // 1196
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "None",
+            "WEP",
+            "WPA",
+            "WPA2",
+            "WPA-WPA2",
+            "WPA-Enterprise",
+            "WPA2-Enterprise",
+            "WPA-WPA2-Enterprise",
+            "WPA3-SAE",
+            "WPA2-PSK-WPA3-SAE",
+            "WPA3-Enterprise",
+            "OWE",
+        ],
+        ..SYNTAX
+    },
+    // 1197
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["a", "b", "g", "n", "ac", "ax", "be"],
+        ..SYNTAX
+    },
+    // 1198
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Router", "Bridge/Extender"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Router",
+        }),
+        ..SYNTAX
+    },
+    // 1199
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.WiFi.SSID."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 1200
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["BE", "BK", "VI", "VO"],
+        ..SYNTAX
+    },
+    // 1201
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "Time-based",
+            "Data-volume-based",
+            "Time-and-data-volume-based",
+            "Unlimited",
+        ],
+        ..SYNTAX
+    },
+    // 1202
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("PLMNId"),
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 1203
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "NotAvailable",
+            "PublicIPv4",
+            "PortRestrictedIPv4",
+            "SingleNATIPv4",
+            "DoubleNATIPv4",
+            "PortRestrictSingleNATIPv4",
+            "PortRestrictDoubleNATIPv4",
+            "Unknown",
+        ],
+        ..SYNTAX
+    },
+    // 1204
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["NotAvailable", "Available", "Unknown"],
+        ..SYNTAX
+    },
+    // 1205
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["0", "1", "2", "3"],
+        ..SYNTAX
+    },
+    // 1206
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(252),
+        }],
+        ..SYNTAX
+    },
+    // 1207
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[
+            RangeFacet {
+                min: Some(0),
+                max: Some(0),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(60),
+                max: None,
+                step: None,
+            },
+        ],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 1208
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1813",
+        }),
+        ..SYNTAX
+    },
+    // 1209
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1000),
+            max: None,
+            step: None,
+        }],
+        units: Some("kbps"),
+        ..SYNTAX
+    },
+    // 1210
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["20MHz", "40MHz", "80MHz", "160MHz", "320MHz", "Unknown"],
+        ..SYNTAX
+    },
+    // 1211
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["a", "b", "g", "n", "ac", "ax", "be"],
+        ..SYNTAX
+    },
+    // 1212
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("packets"),
+        ..SYNTAX
+    },
+    // 1213
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "PrivateNetwork",
+            "PrivateNetworkWithGuestAccess",
+            "ChargeablePublicNetwork",
+            "FreePublicNetwork",
+            "PersonalDeviceNetwork",
+            "EmergencyServicesOnlyNetwork",
+            "TestOrExperimental",
+            "Wildcard",
+        ],
+        ..SYNTAX
+    },
+    // 1214
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Unspecified",
+            "Assembly",
+            "Business",
+            "Educational",
+            "Factory-Industrial",
+            "Institutional",
+            "Mercantile",
+            "Residential",
+            "Storage",
+            "Utility-Miscellaneous",
+            "Vehicular",
+            "Outdoor",
+        ],
+        ..SYNTAX
+    },
+    // 1215
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["R1", "R2", "R3"],
+        ..SYNTAX
+    },
+    // 1216
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(252),
+        }],
+        ..SYNTAX
+    },
+    // 1217
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["Reserved", "SOAP_XML_SPP"],
+        ..SYNTAX
+    },
+    // 1218
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(8),
+            max_length: Some(63),
+        }],
+        secured: true,
+        ..SYNTAX
+    },
+    // 1219
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Optional", "Required"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Disabled",
+        }),
+        ..SYNTAX
+    },
+    // 1220
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "ModesSupported",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 1221
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "None",
+            "WEP-64",
+            "WEP-128",
+            "WPA-Personal",
+            "WPA2-Personal",
+            "WPA3-Personal",
+            "WPA-WPA2-Personal",
+            "WPA3-Personal-Transition",
+            "WPA-Enterprise",
+            "WPA2-Enterprise",
+            "WPA3-Enterprise",
+            "WPA-WPA2-Enterprise",
+            "OWE",
+        ],
+        ..SYNTAX
+    },
+    // 1222
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(32),
+        }],
+        secured: true,
+        ..SYNTAX
+    },
+    // 1223
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "1812",
+        }),
+        ..SYNTAX
+    },
+    // 1224
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Capable", "Required"],
+        ..SYNTAX
+    },
+    // 1225
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[
+            SizeFacet {
+                min_length: Some(5),
+                max_length: Some(5),
+            },
+            SizeFacet {
+                min_length: Some(13),
+                max_length: Some(13),
+            },
+        ],
+        secured: true,
+        ..SYNTAX
+    },
+    // 1226
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "ConfigMethodsSupported",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 1227
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "USBFlashDrive",
+            "Ethernet",
+            "Label",
+            "Display",
+            "ExternalNFCToken",
+            "IntegratedNFCToken",
+            "NFCInterface",
+            "PushButton",
+            "PIN",
+            "PhysicalPushButton",
+            "PhysicalDisplay",
+            "VirtualPushButton",
+            "VirtualDisplay",
+        ],
+        ..SYNTAX
+    },
+    // 1228
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(8),
+        }],
+        patterns: &["\\d{4}|\\d{8}"],
+        secured: true,
+        ..SYNTAX
+    },
+    // 1229
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Disabled",
+            "Error",
+            "Unconfigured",
+            "Configured",
+            "SetupLocked",
+        ],
+        ..SYNTAX
+    },
+    // 1230
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Success", "Error_Not_Ready", "Error_Timeout", "Error_Other"],
+        ..SYNTAX
+    },
+    // 1231
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(12),
+            max_length: Some(12),
+        }],
+        ..SYNTAX
+    },
+    // 1232
+    Syntax {
+        base: BaseType::Base64,
+        sizes: &[SizeFacet {
+            min_length: Some(1),
+            max_length: Some(1),
+        }],
+        ..SYNTAX
+    },
+    // 1233
+    Syntax {
+        base: BaseType::Base64,
+        sizes: &[SizeFacet {
+            min_length: Some(2),
+            max_length: Some(6),
+        }],
+        ..SYNTAX
+    },
+    // 1234
+    Syntax {
+        base: BaseType::Base64,
+        sizes: &[SizeFacet {
+            min_length: Some(4),
+            max_length: Some(12),
+        }],
+        ..SYNTAX
+    },
+    // 1235
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "STA",
+            "EasyMesh_Agent",
+            "EasyMesh_Controller",
+            "DE_Collector",
+            "Unknown",
+        ],
+        ..SYNTAX
+    },
+    // 1236
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("kbps"),
+        ..SYNTAX
+    },
+    // 1237
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(255),
+            step: None,
+        }],
+        units: Some("dBm"),
+        ..SYNTAX
+    },
+    // 1238
+    Syntax {
+        base: BaseType::UnsignedLong,
+        units: Some("milliseconds"),
+        ..SYNTAX
+    },
+    // 1239
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Success",
+            "Error_Invalid_Input",
+            "Error_Timeout",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 1240
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "psk",
+            "dpp",
+            "sae",
+            "psk+sae",
+            "dpp+sae",
+            "dpp+psk+sae",
+            "SuiteSelector",
+        ],
+        ..SYNTAX
+    },
+    // 1241
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Add", "Remove", "Change"],
+        ..SYNTAX
+    },
+    // 1242
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "All", "2.4", "5", "6", "5_UNII_1", "5_UNII_2", "5_UNII_3", "5_UNII_4", "6_UNII_5",
+            "6_UNII_6", "6_UNII_7", "6_UNII_8",
+        ],
+        ..SYNTAX
+    },
+    // 1243
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["Fronthaul", "Backhaul"],
+        ..SYNTAX
+    },
+    // 1244
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Optional", "Required"],
+        ..SYNTAX
+    },
+    // 1245
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(64),
+        }],
+        ..SYNTAX
+    },
+    // 1246
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(9),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1247
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(254),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1248
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(4095),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1249
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Accept",
+            "Reject_Unspecified",
+            "Reject_Insufficient_Response",
+            "Reject_Insufficient_Capacity",
+            "Reject_Undesired",
+            "Reject_Delay",
+            "Reject_STA_List",
+            "Reject_No_BSS",
+            "Reject_Leaving_ESS",
+        ],
+        ..SYNTAX
+    },
+    // 1250
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(255),
+            step: None,
+        }],
+        units: Some("seconds"),
+        ..SYNTAX
+    },
+    // 1251
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "IEEE 802.3u",
+            "IEEE 802.3ab",
+            "IEEE 802.11b",
+            "IEEE 802.11g",
+            "IEEE 802.11a",
+            "IEEE 802.11n 2.4",
+            "IEEE 802.11n 5.0",
+            "IEEE 802.11ac",
+            "IEEE 802.11ad",
+            "IEEE 802.11af",
+            "IEEE 802.11ax",
+            "IEEE 802.11be",
+            "IEEE 1901 Wavelet",
+            "IEEE 1901 FFT",
+            "MoCAv1.1",
+            "Generic PHY",
+            "IEEE 802.11ah",
+        ],
+        ..SYNTAX
+    },
+    // 1252
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["NotSupported", "SupportedNotEnabled", "Running"],
+        ..SYNTAX
+    },
+    // 1253
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(2),
+            max_length: Some(2),
+        }],
+        ..SYNTAX
+    },
+    // 1254
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("attempts per minute"),
+        ..SYNTAX
+    },
+    // 1255
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["0", "1", "2"],
+        ..SYNTAX
+    },
+    // 1256
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(255),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1257
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Associated",
+            "Not_Associated",
+            "Capability_Report_Failure",
+            "Reject_Channel",
+            "Reject_Weak",
+            "Reject_Association",
+        ],
+        ..SYNTAX
+    },
+    // 1258
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Success", "Failure"],
+        ..SYNTAX
+    },
+    // 1259
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Up", "Down"],
+        ..SYNTAX
+    },
+    // 1260
+    Syntax {
+        base: BaseType::Base64,
+        sizes: &[SizeFacet {
+            min_length: Some(0),
+            max_length: Some(3),
+        }],
+        ..SYNTAX
+    },
+    // 1261
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(15),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1262
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "TWT_schedule",
+            "TSPEC",
+            "Scheduler_policy",
+            "IEEE_802.11",
+            "Non_IEEE_802.11",
+            "BSS_non_usage",
+        ],
+        ..SYNTAX
+    },
+    // 1263
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(2),
+            max_length: Some(10),
+        }],
+        ..SYNTAX
+    },
+    // 1264
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("Seconds"),
+        ..SYNTAX
+    },
+    // 1265
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("Minutes"),
+        ..SYNTAX
+    },
+    // 1266
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("Seconds"),
+        ..SYNTAX
+    },
+    // 1267
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(7),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1268
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "None", "Wi-Fi", "MoCA", "Ethernet", "G.hn", "HPNA", "HomePlug", "UPA",
+        ],
+        ..SYNTAX
+    },
+    // 1269
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Success",
+            "Error_Not_Ready",
+            "Error_Timeout",
+            "Error_Invalid_Input",
+            "Error_Interface_Down",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 1270
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-127),
+            max: Some(127),
+            step: None,
+        }],
+        units: Some("dBm"),
+        ..SYNTAX
+    },
+    // 1271
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("%"),
+        ..SYNTAX
+    },
+    // 1272
+    Syntax {
+        base: BaseType::Base64,
+        sizes: &[SizeFacet {
+            min_length: Some(6),
+            max_length: Some(6),
+        }],
+        ..SYNTAX
+    },
+    // 1273
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(220),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1274
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("decibels (dB)"),
+        ..SYNTAX
+    },
+    // 1275
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(2),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1276
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Interrupt_Radio",
+            "Time_Sliced",
+            "Spatial_Stream",
+            "Unused_Radio",
+        ],
+        ..SYNTAX
+    },
+    // 1277
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(15),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1278
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[RangeFacet {
+            min: Some(-128),
+            max: Some(127),
+            step: None,
+        }],
+        units: Some("dBm"),
+        ..SYNTAX
+    },
+    // 1279
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(1),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1280
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        units: Some("kbps"),
+        ..SYNTAX
+    },
+    // 1281
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1),
+            max: Some(2),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1282
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("bytes"),
+        ..SYNTAX
+    },
+    // 1283
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(65535),
+            step: None,
+        }],
+        units: Some("milliseconds"),
+        ..SYNTAX
+    },
+    // 1284
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(8),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1285
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(1),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1286
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(4),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1287
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Downlink", "Uplink", "Roundtrip"],
+        ..SYNTAX
+    },
+    // 1288
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(8),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1289
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Excluded", "Should not use", "Should use"],
+        ..SYNTAX
+    },
+    // 1290
+    Syntax {
+        base: BaseType::Base64,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ..SYNTAX
+    },
+    // 1291
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "PMKSA",
+            "PMK-R0",
+            "PMK-R1",
+            "Mesh_PMKSA",
+            "Mesh_TKSA",
+            "PTKSA",
+            "GTKSA",
+            "IGTKSA",
+            "Mesh_GTKSA",
+            "BIGTKSA",
+            "TPKSA",
+            "Other",
+        ],
+        ..SYNTAX
+    },
+    // 1292
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Not_Asleep",
+            "WNM_Sleep_Mode",
+            "TPU_Sleep",
+            "TDLS_Peer_Power_Save_Mode_(PSM)",
+            "AP_PS-Poll",
+            "TWT_Sleep",
+            "Light_Sleep",
+            "Deep_Sleep",
+        ],
+        ..SYNTAX
+    },
+    // 1293
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("TUs"),
+        ..SYNTAX
+    },
+    // 1294
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Steering_Opportunity", "Steering_Mandate"],
+        ..SYNTAX
+    },
+    // 1295
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["3895", "7991"],
+        ..SYNTAX
+    },
+    // 1296
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("beacon transmission times"),
+        ..SYNTAX
+    },
+    // 1297
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("beacon intervals"),
+        ..SYNTAX
+    },
+    // 1298
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Success",
+            "Error_Not_Ready",
+            "Error_Invalid_Input",
+            "Error_Timeout",
+            "Error_Invalid_Mac",
+            "Error_Interface_Down",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 1299
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Success",
+            "Error_Not_Ready",
+            "Error_Timeout",
+            "Error_Interface_Down",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 1300
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Blacklist", "BTM Request", "Async BTM Query"],
+        ..SYNTAX
+    },
+    // 1301
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Unknown",
+            "Wi-Fi Channel Utilization",
+            "Wi-Fi Link Quality",
+            "Backhaul Link Utilization",
+        ],
+        ..SYNTAX
+    },
+    // 1302
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("80 MHz"),
+        ..SYNTAX
+    },
+    // 1303
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        ..SYNTAX
+    },
+    // 1304
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(63),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1305
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["0", "1", "2", "3", "4", "5", "6", "7"],
+        ..SYNTAX
+    },
+    // 1306
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Success",
+            "Error_Not_Ready",
+            "Error_Invalid_Input",
+            "Error_Timeout",
+            "Error_Interface_Down",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 1307
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Disabled",
+            "Error",
+            "Unconfigured",
+            "Configured",
+            "SetupLocked",
+            "InProgress",
+        ],
+        ..SYNTAX
+    },
+    // 1308
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("URI"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(2048),
+        }],
+        ..SYNTAX
+    },
+    // 1309
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "All", "2.4", "5", "6", "5_UNII_1", "5_UNII_2", "5_UNII_3", "5_UNII_4", "6_UNII_5",
+            "6_UNII_6", "6_UNII_7", "6_UNII_8", "Sub_1GHz",
+        ],
+        ..SYNTAX
+    },
+    // 1310
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.WiFi.EndPoint.{i}.Profile."],
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "",
+        }),
+        ..SYNTAX
+    },
+    // 1311
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Active", "Available", "Error", "Disabled"],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "Disabled",
+        }),
+        ..SYNTAX
+    },
+    // 1312
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "##.Security.ModesSupported",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 1313
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(1000),
+            max: Some(600000),
+            step: None,
+        }],
+        units: Some("kbps"),
+        ..SYNTAX
+    },
+    // 1314
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("packets"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "0",
+        }),
+        ..SYNTAX
+    },
+    // 1315
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Disabled", "Error", "Unconfigured", "Configured"],
+        ..SYNTAX
+    },
+    // 1316
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(11),
+            max_length: Some(11),
+        }],
+        ..SYNTAX
+    },
+    // 1317
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Manual",
+            "Auto_Startup",
+            "Auto_User",
+            "Auto_Refresh",
+            "Auto_Dynamic",
+            "Auto_DFS",
+            "Unknown",
+        ],
+        ..SYNTAX
+    },
+    // 1318
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "20MHz", "40MHz", "80MHz", "160MHz", "80+80MHz", "320MHz-1", "320MHz-2",
+        ],
+        ..SYNTAX
+    },
+    // 1319
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["AboveControlChannel", "BelowControlChannel", "Auto"],
+        ..SYNTAX
+    },
+    // 1320
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("octets"),
+        ..SYNTAX
+    },
+    // 1321
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "400nsec",
+            "800nsec",
+            "1xLTF_0.8us",
+            "1xLTF_1.6us",
+            "2xLTF_0.8us",
+            "2xLTF_1.6us",
+            "4xLTF_0.8us",
+            "4xLTF_3.2us",
+            "Auto",
+        ],
+        ..SYNTAX
+    },
+    // 1322
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[
+            RangeFacet {
+                min: Some(-1),
+                max: Some(15),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(16),
+                max: Some(31),
+                step: None,
+            },
+        ],
+        ..SYNTAX
+    },
+    // 1323
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "SupportedOperatingChannelBandwidths",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 1324
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "SupportedFrequencyBands",
+            null_value: None,
+        })),
+        ..SYNTAX
+    },
+    // 1325
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["short", "long", "auto"],
+        ..SYNTAX
+    },
+    // 1326
+    Syntax {
+        base: BaseType::HexBinary,
+        sizes: &[SizeFacet {
+            min_length: Some(19),
+            max_length: Some(19),
+        }],
+        ..SYNTAX
+    },
+    // 1327
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: Some(3),
+            max_length: Some(3),
+        }],
+        patterns: &["[A-Z][A-Z][ OI]"],
+        ..SYNTAX
+    },
+    // 1328
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["2.4GHz", "5GHz", "6GHz"],
+        ..SYNTAX
+    },
+    // 1329
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "20MHz", "40MHz", "80MHz", "160MHz", "80+80MHz", "320MHz-1", "320MHz-2", "Auto",
+        ],
+        ..SYNTAX
+    },
+    // 1330
+    Syntax {
+        base: BaseType::Int,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(64),
+        }),
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: Some(100),
+            step: None,
+        }],
+        units: Some("percentage"),
+        ..SYNTAX
+    },
+    // 1331
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Success",
+            "Error_Not_Implemented",
+            "Error_Not_Ready",
+            "Error_Invalid_Input",
+            "Error_Timeout",
+            "Error_Interface_Down",
+            "Error_Other",
+        ],
+        ..SYNTAX
+    },
+    // 1332
+    Syntax {
+        base: BaseType::Int,
+        ranges: &[
+            RangeFacet {
+                min: Some(-1),
+                max: Some(-1),
+                step: None,
+            },
+            RangeFacet {
+                min: Some(0),
+                max: Some(24),
+                step: None,
+            },
+        ],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 1333
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["DNS-SRV", "DNS", "ServerTable", "WebSocket"],
+        ..SYNTAX
+    },
+    // 1334
+    Syntax {
+        base: BaseType::Long,
+        ranges: &[RangeFacet {
+            min: Some(-1),
+            max: None,
+            step: None,
+        }],
+        units: Some("seconds"),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "-1",
+        }),
+        ..SYNTAX
+    },
+    // 1335
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Enumeration(EnumerationReference {
+            target_param: "#.SupportedServerConnectAlgorithms",
+            null_value: None,
+        })),
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "DNS-SRV",
+        }),
+        ..SYNTAX
+    },
+    // 1336
+    Syntax {
+        base: BaseType::UnsignedInt,
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "16",
+        }),
+        ..SYNTAX
+    },
+    // 1337
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Enabled",
+            "Disabled",
+            "Unknown",
+            "Dormant",
+            "Connecting",
+            "ServerNotPresent",
+            "Error_Misconfigured",
+            "Error_AuthenticationFailure",
+            "Error",
+        ],
+        ..SYNTAX
+    },
+    // 1338
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(65535),
+            step: None,
+        }],
+        default: Some(DefaultValue {
+            kind: DefaultKind::Object,
+            value: "5222",
+        }),
+        ..SYNTAX
+    },
+    // 1339
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(14),
+        }],
+        ..SYNTAX
+    },
+    // 1340
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Unknown", "G-PON", "XG-PON", "NG-PON2", "XGS-PON"],
+        ..SYNTAX
+    },
+    // 1341
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Up", "Down", "Unknown", "Dormant", "NotPresent", "Error"],
+        ..SYNTAX
+    },
+    // 1342
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(72),
+        }],
+        secured: true,
+        ..SYNTAX
+    },
+    // 1343
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["UNI-to-ANI", "ANI-to-UNI", "bidirectional"],
+        ..SYNTAX
+    },
+    // 1344
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(65534),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1345
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["unicast", "multicast", "broadcast"],
+        ..SYNTAX
+    },
+    // 1346
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(0),
+            max: Some(1022),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1347
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["O1", "O2", "O3", "O2-3", "O4", "O5", "O6", "O7", "O8", "O9"],
+        ..SYNTAX
+    },
+    // 1348
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(4),
+            max: Some(10),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1349
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: Some(3),
+            max: Some(8),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1350
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Unknown", "LC", "SC", "ST", "FC", "MT-RJ"],
+        ..SYNTAX
+    },
+    // 1351
+    Syntax {
+        base: BaseType::UnsignedInt,
+        units: Some("mV"),
+        ..SYNTAX
+    },
+    // 1352
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: Some(1024),
+        }),
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.XPON.ONU.{i}.ANI."],
+        })),
+        ..SYNTAX
+    },
+    // 1353
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(25),
+        }],
+        ..SYNTAX
+    },
+    // 1354
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Indeterminate",
+            "InProgress",
+            "Success",
+            "Error",
+            "Error_Timeout",
+        ],
+        ..SYNTAX
+    },
+    // 1355
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.ZigBee.ZDO."],
+        })),
+        ..SYNTAX
+    },
+    // 1356
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.ZigBee.ZDO."],
+        })),
+        ..SYNTAX
+    },
+    // 1357
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("IEEE_EUI64"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(23),
+        }],
+        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){7}([0-9A-Fa-f][0-9A-Fa-f])"],
+        ..SYNTAX
+    },
+    // 1358
+    Syntax {
+        base: BaseType::String,
+        data_type: Some("ZigBeeNetworkAddress"),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(4),
+        }],
+        patterns: &["", "([0-9A-Fa-f]){4}"],
+        ..SYNTAX
+    },
+    // 1359
+    Syntax {
+        base: BaseType::UnsignedInt,
+        data_type: Some("StatsCounter32"),
+        units: Some("ZigBee packets"),
+        ..SYNTAX
+    },
+    // 1360
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(240),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1361
+    Syntax {
+        base: BaseType::UnsignedInt,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(65535),
+            step: None,
+        }],
+        ..SYNTAX
+    },
+    // 1362
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Group", "Endpoint"],
+        ..SYNTAX
+    },
+    // 1363
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(256),
+        }],
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.ZigBee.ZDO.{i}.ApplicationEndpoint."],
+        })),
+        ..SYNTAX
+    },
+    // 1364
+    Syntax {
+        base: BaseType::String,
+        reference: Some(Reference::Path(PathReference {
+            ref_type: RefType::Strong,
+            target_type: TargetType::Row,
+            target_parents: &["Device.ZigBee.ZDO.{i}."],
+        })),
+        ..SYNTAX
+    },
+    // 1365
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Accepting", "NotAccepting", "Unknown"],
+        ..SYNTAX
+    },
+    // 1366
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Parent", "Child", "PrevChild", "Sibling", "None"],
+        ..SYNTAX
+    },
+    // 1367
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "ExtendedActiveEndpointListAvailable",
+            "ExtendedSimpleDescriptorListAvailable",
+        ],
+        ..SYNTAX
+    },
+    // 1368
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["868-868.6", "902-928", "2400-2483.5"],
+        ..SYNTAX
+    },
+    // 1369
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["ZC", "ZR", "ZED"],
+        ..SYNTAX
+    },
+    // 1370
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "AlternatePANCoordinator",
+            "FFD",
+            "MainsPowerSource",
+            "OnWhenIdle",
+            "SecureCommunication",
+        ],
+        ..SYNTAX
+    },
+    // 1371
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(128),
+            step: None,
+        }],
+        units: Some("octets"),
+        ..SYNTAX
+    },
+    // 1372
+    Syntax {
+        base: BaseType::UnsignedInt,
+        ranges: &[RangeFacet {
+            min: None,
+            max: Some(32768),
+            step: None,
+        }],
+        units: Some("octets"),
+        ..SYNTAX
+    },
+    // 1373
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &[
+            "PrimaryTrustCenter",
+            "PrimaryBindingTableCache",
+            "BackupBindingTableCache",
+            "PrimaryDiscoveryCache",
+            "BackupDiscoveryCache",
+            "NetworkManager",
+        ],
+        ..SYNTAX
+    },
+    // 1374
+    Syntax {
+        base: BaseType::String,
+        sizes: &[SizeFacet {
+            min_length: None,
+            max_length: Some(4),
+        }],
+        patterns: &["([0-9A-Fa-f]){4}"],
+        ..SYNTAX
+    },
+    // 1375
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "Active",
+            "DiscoveryUnderway",
+            "DiscoveryFailed",
+            "Inactive",
+            "ValidationUnderway",
+        ],
+        ..SYNTAX
+    },
+    // 1376
+    Syntax {
+        base: BaseType::String,
+        list: Some(ListFacet {
+            min_items: 0,
+            max_items: None,
+            max_length: None,
+        }),
+        enumerations: &["Constant", "Rechargeable", "Disposable"],
+        ..SYNTAX
+    },
+    // 1377
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Synchronized", "Periodic", "Manual"],
+        ..SYNTAX
+    },
+    // 1378
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Constant", "Rechargeable", "Disposable"],
+        ..SYNTAX
+    },
+    // 1379
+    Syntax {
+        base: BaseType::String,
+        enumerations: &["Critical", "33", "66", "100"],
+        ..SYNTAX
+    },
+    // 1380
+    Syntax {
+        base: BaseType::String,
+        enumerations: &[
+            "None",
+            "MIC-32",
+            "MIC-64",
+            "MIC-128",
+            "ENC",
+            "ENC-MIC-32",
+            "ENC-MIC-64",
+            "ENC-MIC-128",
+        ],
+        ..SYNTAX
+    },
+];

@@ -10,43 +10,43 @@ pub(crate) static GROUP: Group = Group {
     name: "Syslog",
     objects: &[
         Object {
-            path: "Device.Syslog.",
+            path: s(73152, 14),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "ActionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(46288, 21),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FilterNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1713, 21),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(73166, 21),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S179,
+                    name: s(427, 6),
+                    syntax: 179,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TemplateNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(73187, 23),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -54,11 +54,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Syslog.Action.{i}.",
+            path: s(73210, 25),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ActionNumberOfEntries"),
+            num_entries_parameter: Some(s(46288, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -66,55 +66,55 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FilterRef",
-                    syntax: &syntax::S1070,
+                    name: s(73235, 9),
+                    syntax: 1070,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceRef",
-                    syntax: &syntax::S1071,
+                    name: s(73244, 9),
+                    syntax: 1071,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StructuredData",
-                    syntax: &syntax::S26,
+                    name: s(73253, 14),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TemplateRef",
-                    syntax: &syntax::S1072,
+                    name: s(73267, 11),
+                    syntax: 1072,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
             ],
             events: &[Event {
-                name: "LogEvent!",
+                name: s(73278, 9),
                 arguments: &[Parameter {
-                    name: "LogLine",
-                    syntax: &syntax::S3,
+                    name: s(73287, 7),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -126,26 +126,26 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Syslog.Action.{i}.LogFile.",
+            path: s(73294, 33),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FilePath",
-                    syntax: &syntax::S3,
+                    name: s(16895, 8),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorLogFileRef",
-                    syntax: &syntax::S370,
+                    name: s(16932, 16),
+                    syntax: 370,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -153,61 +153,61 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Syslog.Action.{i}.LogRemote.",
+            path: s(73327, 35),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Address",
-                    syntax: &syntax::S399,
+                    name: s(51226, 7),
+                    syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CABundle",
-                    syntax: &syntax::S569,
+                    name: s(35045, 8),
+                    syntax: 569,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Certificate",
-                    syntax: &syntax::S570,
+                    name: s(35053, 11),
+                    syntax: 570,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeerVerify",
-                    syntax: &syntax::S26,
+                    name: s(73362, 10),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S1073,
+                    name: s(2531, 4),
+                    syntax: 1073,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S1074,
+                    name: s(2441, 8),
+                    syntax: 1074,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1075,
+                    name: s(427, 6),
+                    syntax: 1075,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -215,11 +215,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Syslog.Filter.{i}.",
+            path: s(73372, 25),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("FilterNumberOfEntries"),
+            num_entries_parameter: Some(s(1713, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -227,52 +227,52 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FacilityLevel",
-                    syntax: &syntax::S1076,
+                    name: s(73397, 13),
+                    syntax: 1076,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PatternMatch",
-                    syntax: &syntax::S399,
+                    name: s(73410, 12),
+                    syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Severity",
-                    syntax: &syntax::S1077,
+                    name: s(25796, 8),
+                    syntax: 1077,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverityCompare",
-                    syntax: &syntax::S1078,
+                    name: s(73422, 15),
+                    syntax: 1078,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SeverityCompareAction",
-                    syntax: &syntax::S1079,
+                    name: s(73437, 21),
+                    syntax: 1079,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -281,11 +281,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Syslog.Source.{i}.",
+            path: s(73458, 25),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SourceNumberOfEntries"),
+            num_entries_parameter: Some(s(73166, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -293,45 +293,45 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FacilityLevel",
-                    syntax: &syntax::S1080,
+                    name: s(73397, 13),
+                    syntax: 1080,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "KernelMessages",
-                    syntax: &syntax::S73,
+                    name: s(73483, 14),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Severity",
-                    syntax: &syntax::S1077,
+                    name: s(25796, 8),
+                    syntax: 1077,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SystemMessages",
-                    syntax: &syntax::S73,
+                    name: s(73497, 14),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -340,54 +340,54 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Syslog.Source.{i}.Network.",
+            path: s(73511, 33),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "CABundle",
-                    syntax: &syntax::S569,
+                    name: s(35045, 8),
+                    syntax: 569,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Certificate",
-                    syntax: &syntax::S570,
+                    name: s(35053, 11),
+                    syntax: 570,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S452,
+                    name: s(262, 9),
+                    syntax: 452,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeerVerify",
-                    syntax: &syntax::S26,
+                    name: s(73362, 10),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S1081,
+                    name: s(2531, 4),
+                    syntax: 1081,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S1082,
+                    name: s(2441, 8),
+                    syntax: 1082,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -396,11 +396,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Syslog.Template.{i}.",
+            path: s(73544, 27),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TemplateNumberOfEntries"),
+            num_entries_parameter: Some(s(73187, 23)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -408,31 +408,31 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EscapeMessage",
-                    syntax: &syntax::S26,
+                    name: s(73571, 13),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Expression",
-                    syntax: &syntax::S399,
+                    name: s(73584, 10),
+                    syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM

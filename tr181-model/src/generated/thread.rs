@@ -10,30 +10,30 @@ pub(crate) static GROUP: Group = Group {
     name: "Thread",
     objects: &[
         Object {
-            path: "Device.Thread.",
+            path: s(73594, 14),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "BorderRouterNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(73608, 27),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MLENumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(73635, 18),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(95, 19),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RadioNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(73653, 20),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -41,10 +41,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Thread.BorderRouter.{i}.",
+            path: s(73673, 31),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("BorderRouterNumberOfEntries"),
+            num_entries_parameter: Some(s(73608, 27)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -58,57 +58,57 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BorderAgentID",
-                    syntax: &syntax::S337,
+                    name: s(73704, 13),
+                    syntax: 337,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MLEReference",
-                    syntax: &syntax::S1083,
+                    name: s(73717, 12),
+                    syntax: 1083,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RoutingRef",
-                    syntax: &syntax::S1084,
+                    name: s(73729, 10),
+                    syntax: 1084,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1085,
+                    name: s(427, 6),
+                    syntax: 1085,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "Start()",
+                    name: s(73739, 7),
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -117,7 +117,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "Stop()",
+                    name: s(73746, 6),
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -129,11 +129,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Thread.MLE.{i}.",
+            path: s(73752, 22),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MLENumberOfEntries"),
+            num_entries_parameter: Some(s(73635, 18)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -147,87 +147,87 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedNodeNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(73774, 29),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DatasetNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(73803, 22),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S30,
+                    name: s(865, 11),
+                    syntax: 30,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperatingStandard",
-                    syntax: &syntax::S1086,
+                    name: s(73825, 17),
+                    syntax: 1086,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S32,
+                    name: s(427, 6),
+                    syntax: 32,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedStandards",
-                    syntax: &syntax::S1087,
+                    name: s(73842, 18),
+                    syntax: 1087,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "GetActiveDataset()",
+                    name: s(73860, 18),
                     is_async: false,
                     input: &[],
                     output: &[Parameter {
-                        name: "TLVs",
-                        syntax: &syntax::S357,
+                        name: s(73878, 4),
+                        syntax: 357,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -237,12 +237,12 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "GetPendingDataset()",
+                    name: s(73882, 19),
                     is_async: false,
                     input: &[],
                     output: &[Parameter {
-                        name: "TLVs",
-                        syntax: &syntax::S357,
+                        name: s(73878, 4),
+                        syntax: 357,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -252,11 +252,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetActiveDataset()",
+                    name: s(73901, 18),
                     is_async: false,
                     input: &[Parameter {
-                        name: "TLVs",
-                        syntax: &syntax::S357,
+                        name: s(73878, 4),
+                        syntax: 357,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -267,11 +267,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetPendingDataset()",
+                    name: s(73919, 19),
                     is_async: false,
                     input: &[Parameter {
-                        name: "TLVs",
-                        syntax: &syntax::S357,
+                        name: s(73878, 4),
+                        syntax: 357,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -285,10 +285,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Thread.MLE.{i}.AssociatedNode.{i}.",
+            path: s(73938, 41),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AssociatedNodeNumberOfEntries"),
+            num_entries_parameter: Some(s(73774, 29)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -302,66 +302,66 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExtendedMAC",
-                    syntax: &syntax::S337,
+                    name: s(73979, 11),
+                    syntax: 337,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6AddressNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(8308, 26),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastContactTime",
-                    syntax: &syntax::S10,
+                    name: s(43643, 15),
+                    syntax: 10,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Mode",
-                    syntax: &syntax::S1088,
+                    name: s(73990, 4),
+                    syntax: 1088,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NeighborNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(65507, 23),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Rloc16",
-                    syntax: &syntax::S51,
+                    name: s(73994, 6),
+                    syntax: 51,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RouteNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(64935, 20),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RoutingRole",
-                    syntax: &syntax::S1089,
+                    name: s(74000, 11),
+                    syntax: 1089,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -369,10 +369,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Thread.MLE.{i}.AssociatedNode.{i}.IPv6Address.{i}.",
+            path: s(74011, 57),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IPv6AddressNumberOfEntries"),
+            num_entries_parameter: Some(s(8308, 26)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias", "IPAddress"],
@@ -380,30 +380,30 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPAddress",
-                    syntax: &syntax::S211,
+                    name: s(5817, 9),
+                    syntax: 211,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S3,
+                    name: s(2207, 4),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -411,10 +411,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Thread.MLE.{i}.AssociatedNode.{i}.Neighbor.{i}.",
+            path: s(74068, 54),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("NeighborNumberOfEntries"),
+            num_entries_parameter: Some(s(65507, 23)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["NodeReference"],
@@ -422,14 +422,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "AvgRSSI",
-                    syntax: &syntax::S0,
+                    name: s(74122, 7),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeReference",
-                    syntax: &syntax::S158,
+                    name: s(74129, 13),
+                    syntax: 158,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -437,10 +437,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Thread.MLE.{i}.AssociatedNode.{i}.Route.{i}.",
+            path: s(74142, 51),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RouteNumberOfEntries"),
+            num_entries_parameter: Some(s(64935, 20)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["ID"],
@@ -448,26 +448,26 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "ID",
-                    syntax: &syntax::S51,
+                    name: s(10211, 2),
+                    syntax: 51,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LQIn",
-                    syntax: &syntax::S1090,
+                    name: s(74193, 4),
+                    syntax: 1090,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LQOut",
-                    syntax: &syntax::S1090,
+                    name: s(74197, 5),
+                    syntax: 1090,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PathCost",
-                    syntax: &syntax::S51,
+                    name: s(2081, 8),
+                    syntax: 51,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -475,10 +475,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Thread.MLE.{i}.Dataset.{i}.",
+            path: s(74202, 34),
             min_entries: 0,
             max_entries: Some(2),
-            num_entries_parameter: Some("DatasetNumberOfEntries"),
+            num_entries_parameter: Some(s(73803, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -492,103 +492,84 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S189,
+                    name: s(11736, 7),
+                    syntax: 189,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChannelMask",
-                    syntax: &syntax::S336,
+                    name: s(74236, 11),
+                    syntax: 336,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DelayTimer",
-                    syntax: &syntax::S0,
+                    name: s(74247, 10),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExtendedPanID",
-                    syntax: &syntax::S333,
+                    name: s(74257, 13),
+                    syntax: 333,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MeshLocalPrefix",
-                    syntax: &syntax::S217,
+                    name: s(74270, 15),
+                    syntax: 217,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NetworkKey",
-                    syntax: &syntax::S337,
+                    name: s(74285, 10),
+                    syntax: 337,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NetworkName",
-                    syntax: &syntax::S3,
+                    name: s(74295, 11),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PSKc",
-                    syntax: &syntax::S337,
+                    name: s(74306, 4),
+                    syntax: 337,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PanID",
-                    syntax: &syntax::S334,
+                    name: s(74310, 5),
+                    syntax: 334,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1091,
+                    name: s(427, 6),
+                    syntax: 1091,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
-        },
-        Object {
-            path: "Device.Thread.MLE.{i}.Dataset.{i}.SecurityPolicy.",
-            version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: "Flags",
-                    syntax: &syntax::S1092,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "RotationTime",
-                    syntax: &syntax::S51,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -596,36 +577,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Thread.MLE.{i}.LeaderData.",
+            path: s(74315, 49),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "DataVersion",
-                    syntax: &syntax::S51,
+                    name: s(74364, 5),
+                    syntax: 1092,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LeaderRouterID",
-                    syntax: &syntax::S51,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PartitionID",
-                    syntax: &syntax::S0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "StableDataVersion",
-                    syntax: &syntax::S51,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Weighting",
-                    syntax: &syntax::S51,
+                    name: s(74369, 12),
+                    syntax: 51,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -633,125 +596,162 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Thread.MLE.{i}.Stats.",
+            path: s(74381, 33),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(74414, 11),
+                    syntax: 51,
+                    version: v(2, 19, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(74425, 14),
+                    syntax: 51,
+                    version: v(2, 19, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(74439, 11),
+                    syntax: 0,
+                    version: v(2, 19, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(74450, 17),
+                    syntax: 51,
+                    version: v(2, 19, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(74467, 9),
+                    syntax: 51,
+                    version: v(2, 19, 0),
+                    ..PARAM
+                },
+            ],
+            ..OBJECT
+        },
+        Object {
+            path: s(74476, 28),
+            version: v(2, 19, 0),
+            parameters: &[
+                Parameter {
+                    name: s(997, 24),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -762,10 +762,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Thread.Node.{i}.",
+            path: s(74504, 23),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("NodeNumberOfEntries"),
+            num_entries_parameter: Some(s(95, 19)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["ExtendedMAC"],
@@ -773,21 +773,21 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Connected",
-                    syntax: &syntax::S16,
+                    name: s(74527, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExtendedMAC",
-                    syntax: &syntax::S337,
+                    name: s(73979, 11),
+                    syntax: 337,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MLEReference",
-                    syntax: &syntax::S1083,
+                    name: s(73717, 12),
+                    syntax: 1083,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -795,10 +795,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Thread.Radio.{i}.",
+            path: s(74536, 24),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RadioNumberOfEntries"),
+            num_entries_parameter: Some(s(73653, 20)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -812,108 +812,108 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirmwareVersion",
-                    syntax: &syntax::S3,
+                    name: s(10540, 15),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HardwareVersion",
-                    syntax: &syntax::S3,
+                    name: s(15564, 15),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBitRate",
-                    syntax: &syntax::S243,
+                    name: s(10116, 10),
+                    syntax: 243,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmitPower",
-                    syntax: &syntax::S1093,
+                    name: s(74560, 13),
+                    syntax: 1093,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmitPowerSupported",
-                    syntax: &syntax::S1094,
+                    name: s(74573, 22),
+                    syntax: 1094,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
+                    name: s(4896, 8),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "EnergyScan()",
+                    name: s(74595, 12),
                     is_async: false,
                     input: &[],
                     output: &[
                         Parameter {
-                            name: "ChannelScan.{i}.Channel",
-                            syntax: &syntax::S1095,
+                            name: s(74607, 23),
+                            syntax: 1095,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ChannelScan.{i}.RSSI",
-                            syntax: &syntax::S1096,
+                            name: s(74630, 20),
+                            syntax: 1096,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -924,41 +924,41 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "Scan()",
+                    name: s(74650, 6),
                     is_async: false,
                     input: &[],
                     output: &[
                         Parameter {
-                            name: "PanScan.{i}.Channel",
-                            syntax: &syntax::S1095,
+                            name: s(74656, 19),
+                            syntax: 1095,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PanScan.{i}.LQI",
-                            syntax: &syntax::S1090,
+                            name: s(74675, 15),
+                            syntax: 1090,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PanScan.{i}.MACAddress",
-                            syntax: &syntax::S188,
+                            name: s(74690, 22),
+                            syntax: 188,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PanScan.{i}.PanID",
-                            syntax: &syntax::S334,
+                            name: s(74712, 17),
+                            syntax: 334,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PanScan.{i}.RSSI",
-                            syntax: &syntax::S1096,
+                            name: s(74729, 16),
+                            syntax: 1096,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -972,68 +972,68 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Thread.Radio.{i}.Stats.",
+            path: s(74745, 30),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
@@ -1041,7 +1041,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],

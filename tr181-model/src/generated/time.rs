@@ -10,53 +10,53 @@ pub(crate) static GROUP: Group = Group {
     name: "Time",
     objects: &[
         Object {
-            path: "Device.Time.",
+            path: s(74775, 12),
             parameters: &[
                 Parameter {
-                    name: "ClientNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(5711, 21),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentLocalTime",
-                    syntax: &syntax::S10,
+                    name: s(74787, 16),
+                    syntax: 10,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LocalTimeZone",
-                    syntax: &syntax::S6,
+                    name: s(74803, 13),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(7252, 21),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1097,
+                    name: s(427, 6),
+                    syntax: 1097,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.Time.Client.{i}.",
+            path: s(74816, 23),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ClientNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(5711, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -64,134 +64,134 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BindType",
-                    syntax: &syntax::S1098,
+                    name: s(74839, 8),
+                    syntax: 1098,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Burst",
-                    syntax: &syntax::S206,
+                    name: s(74847, 5),
+                    syntax: 206,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IBurst",
-                    syntax: &syntax::S16,
+                    name: s(74852, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPVersion",
-                    syntax: &syntax::S124,
+                    name: s(4671, 9),
+                    syntax: 124,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxPoll",
-                    syntax: &syntax::S198,
+                    name: s(74858, 7),
+                    syntax: 198,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinPoll",
-                    syntax: &syntax::S1099,
+                    name: s(74865, 7),
+                    syntax: 1099,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Mode",
-                    syntax: &syntax::S1100,
+                    name: s(73990, 4),
+                    syntax: 1100,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Peer",
-                    syntax: &syntax::S16,
+                    name: s(74872, 4),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S1101,
+                    name: s(2531, 4),
+                    syntax: 1101,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResolveAddresses",
-                    syntax: &syntax::S26,
+                    name: s(74876, 16),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResolveMaxAddresses",
-                    syntax: &syntax::S1102,
+                    name: s(74892, 19),
+                    syntax: 1102,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerInUse",
-                    syntax: &syntax::S3,
+                    name: s(23066, 11),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Servers",
-                    syntax: &syntax::S398,
+                    name: s(74911, 7),
+                    syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1103,
+                    name: s(427, 6),
+                    syntax: 1103,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S1104,
+                    name: s(15985, 7),
+                    syntax: 1104,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -200,26 +200,26 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Time.Client.{i}.Authentication.",
+            path: s(74918, 38),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Certificate",
-                    syntax: &syntax::S570,
+                    name: s(35053, 11),
+                    syntax: 570,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NTSPort",
-                    syntax: &syntax::S1105,
+                    name: s(74956, 7),
+                    syntax: 1105,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -228,30 +228,30 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Time.Client.{i}.Stats.",
+            path: s(74963, 29),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "PacketsDropped",
-                    syntax: &syntax::S259,
+                    name: s(74992, 14),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S259,
+                    name: s(1189, 15),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S259,
+                    name: s(1204, 11),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSentFailed",
-                    syntax: &syntax::S259,
+                    name: s(75006, 17),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -259,12 +259,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Time.Server.{i}.",
+            path: s(75023, 23),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ServerNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(7252, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -272,114 +272,86 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BindType",
-                    syntax: &syntax::S1098,
+                    name: s(74839, 8),
+                    syntax: 1098,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S169,
+                    name: s(262, 9),
+                    syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxPoll",
-                    syntax: &syntax::S198,
+                    name: s(74858, 7),
+                    syntax: 198,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinPoll",
-                    syntax: &syntax::S1099,
+                    name: s(74865, 7),
+                    syntax: 1099,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Mode",
-                    syntax: &syntax::S1100,
+                    name: s(73990, 4),
+                    syntax: 1100,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S1101,
+                    name: s(2531, 4),
+                    syntax: 1101,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S756,
+                    name: s(427, 6),
+                    syntax: 756,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TTL",
-                    syntax: &syntax::S1106,
+                    name: s(44961, 3),
+                    syntax: 1106,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S1104,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
-        },
-        Object {
-            path: "Device.Time.Server.{i}.Authentication.",
-            version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: "Certificate",
-                    syntax: &syntax::S570,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "NTSNTPServer",
-                    syntax: &syntax::S398,
+                    name: s(15985, 7),
+                    syntax: 1104,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -388,30 +360,58 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Time.Server.{i}.Stats.",
+            path: s(75046, 38),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "PacketsDropped",
-                    syntax: &syntax::S259,
+                    name: s(35053, 11),
+                    syntax: 570,
+                    access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S259,
+                    name: s(780, 6),
+                    syntax: 26,
+                    access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S259,
+                    name: s(75084, 12),
+                    syntax: 398,
+                    access: Access::ReadWrite,
+                    version: v(2, 16, 0),
+                    ..PARAM
+                },
+            ],
+            ..OBJECT
+        },
+        Object {
+            path: s(75096, 29),
+            version: v(2, 16, 0),
+            parameters: &[
+                Parameter {
+                    name: s(74992, 14),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSentFailed",
-                    syntax: &syntax::S259,
+                    name: s(1189, 15),
+                    syntax: 259,
+                    version: v(2, 16, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(1204, 11),
+                    syntax: 259,
+                    version: v(2, 16, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(75006, 17),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
                 },

@@ -10,20 +10,20 @@ pub(crate) static GROUP: Group = Group {
     name: "TrustedElements",
     objects: &[
         Object {
-            path: "Device.TrustedElements.",
+            path: s(75125, 23),
             version: v(2, 19, 0),
             parameters: &[Parameter {
-                name: "SIMNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(75148, 18),
+                syntax: 0,
                 version: v(2, 19, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.TrustedElements.SIM.{i}.",
+            path: s(75166, 31),
             max_entries: None,
-            num_entries_parameter: Some("SIMNumberOfEntries"),
+            num_entries_parameter: Some(s(75148, 18)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -31,130 +31,130 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EID",
-                    syntax: &syntax::S3,
+                    name: s(75197, 3),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ESIMClassEnabledProfile",
-                    syntax: &syntax::S1107,
+                    name: s(75200, 23),
+                    syntax: 1107,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ESIMProfileAddStatus",
-                    syntax: &syntax::S3,
+                    name: s(75223, 20),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ESIMTestMode",
-                    syntax: &syntax::S16,
+                    name: s(75243, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GID1",
-                    syntax: &syntax::S3,
+                    name: s(75255, 4),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HomeNetworkPublicKeyID",
-                    syntax: &syntax::S189,
+                    name: s(75259, 22),
+                    syntax: 189,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ICCID",
-                    syntax: &syntax::S145,
+                    name: s(5348, 5),
+                    syntax: 145,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IMSI",
-                    syntax: &syntax::S146,
+                    name: s(5353, 4),
+                    syntax: 146,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MSISDN",
-                    syntax: &syntax::S146,
+                    name: s(5357, 6),
+                    syntax: 146,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PIN",
-                    syntax: &syntax::S147,
+                    name: s(5363, 3),
+                    syntax: 147,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PINCheck",
-                    syntax: &syntax::S148,
+                    name: s(5366, 8),
+                    syntax: 148,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProfileNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(3609, 22),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProtectionScheme",
-                    syntax: &syntax::S1108,
+                    name: s(75281, 16),
+                    syntax: 1108,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RoutingIndicator",
-                    syntax: &syntax::S1109,
+                    name: s(75297, 16),
+                    syntax: 1109,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SMSC",
-                    syntax: &syntax::S3,
+                    name: s(75313, 4),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S149,
+                    name: s(427, 6),
+                    syntax: 149,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S1110,
+                    name: s(2207, 4),
+                    syntax: 1110,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Usage",
-                    syntax: &syntax::S1111,
+                    name: s(75317, 5),
+                    syntax: 1111,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -162,9 +162,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.TrustedElements.SIM.{i}.Profile.{i}.",
+            path: s(75322, 43),
             max_entries: None,
-            num_entries_parameter: Some("ProfileNumberOfEntries"),
+            num_entries_parameter: Some(s(3609, 22)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -172,54 +172,54 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Class",
-                    syntax: &syntax::S1112,
+                    name: s(43545, 5),
+                    syntax: 1112,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GID1",
-                    syntax: &syntax::S3,
+                    name: s(75255, 4),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ICCID",
-                    syntax: &syntax::S3,
+                    name: s(5348, 5),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IMSI",
-                    syntax: &syntax::S146,
+                    name: s(5353, 4),
+                    syntax: 146,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S3,
+                    name: s(876, 4),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "State",
-                    syntax: &syntax::S1113,
+                    name: s(17643, 5),
+                    syntax: 1113,
                     version: v(2, 19, 0),
                     ..PARAM
                 },

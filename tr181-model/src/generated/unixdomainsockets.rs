@@ -10,21 +10,21 @@ pub(crate) static GROUP: Group = Group {
     name: "UnixDomainSockets",
     objects: &[
         Object {
-            path: "Device.UnixDomainSockets.",
+            path: s(78281, 25),
             version: v(2, 16, 0),
             parameters: &[Parameter {
-                name: "UnixDomainSocketNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(78306, 31),
+                syntax: 0,
                 version: v(2, 16, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.UnixDomainSockets.UnixDomainSocket.{i}.",
+            path: s(78337, 46),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("UnixDomainSocketNumberOfEntries"),
+            num_entries_parameter: Some(s(78306, 31)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -38,30 +38,30 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Mode",
-                    syntax: &syntax::S1156,
+                    name: s(73990, 4),
+                    syntax: 1156,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Path",
-                    syntax: &syntax::S1157,
+                    name: s(49111, 4),
+                    syntax: 1157,
                     version: v(2, 16, 0),
                     ..PARAM
                 },

@@ -10,23 +10,23 @@ pub(crate) static GROUP: Group = Group {
     name: "UPA",
     objects: &[
         Object {
-            path: "Device.UPA.",
+            path: s(75365, 11),
             parameters: &[Parameter {
-                name: "InterfaceNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(4585, 24),
+                syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.UPA.Diagnostics.",
+            path: s(75376, 23),
             commands: &[Command {
-                name: "InterfaceMeasurement()",
+                name: s(75399, 22),
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: "Interface",
-                        syntax: &syntax::S1114,
+                        name: s(262, 9),
+                        syntax: 1114,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -34,8 +34,8 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: "Port",
-                        syntax: &syntax::S51,
+                        name: s(2531, 4),
+                        syntax: 51,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -43,8 +43,8 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: "Type",
-                        syntax: &syntax::S1115,
+                        name: s(2207, 4),
+                        syntax: 1115,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -54,22 +54,22 @@ pub(crate) static GROUP: Group = Group {
                 ],
                 output: &[
                     Parameter {
-                        name: "Measurements",
-                        syntax: &syntax::S1116,
+                        name: s(75421, 12),
+                        syntax: 1116,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "RxGain",
-                        syntax: &syntax::S1117,
+                        name: s(75433, 6),
+                        syntax: 1117,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1118,
+                        name: s(427, 6),
+                        syntax: 1118,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -82,47 +82,47 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.UPA.Diagnostics.InterfaceMeasurement.",
+            path: s(75439, 44),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S1119,
+                    name: s(744, 16),
+                    syntax: 1119,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S1114,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Measurements",
-                    syntax: &syntax::S1116,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Port",
-                    syntax: &syntax::S51,
+                    name: s(262, 9),
+                    syntax: 1114,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxGain",
-                    syntax: &syntax::S1117,
+                    name: s(75421, 12),
+                    syntax: 1116,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S1115,
+                    name: s(2531, 4),
+                    syntax: 51,
+                    access: Access::ReadWrite,
+                    protocols: Protocols::CWMP,
+                    mandatory: true,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(75433, 6),
+                    syntax: 1117,
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(2207, 4),
+                    syntax: 1115,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     mandatory: true,
@@ -132,10 +132,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.UPA.Interface.{i}.",
+            path: s(75483, 25),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceNumberOfEntries"),
+            num_entries_parameter: Some(s(4585, 24)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -148,178 +148,178 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "ActiveNotchEnable",
-                    syntax: &syntax::S16,
+                    name: s(75508, 17),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ActiveNotchNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(75525, 26),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedDeviceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(28361, 31),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BridgeForNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(75551, 24),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EncryptionKey",
-                    syntax: &syntax::S1120,
+                    name: s(75575, 13),
+                    syntax: 1120,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EncryptionMethod",
-                    syntax: &syntax::S1121,
+                    name: s(75588, 16),
+                    syntax: 1121,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EstApplicationThroughput",
-                    syntax: &syntax::S243,
+                    name: s(75604, 24),
+                    syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirmwareVersion",
-                    syntax: &syntax::S31,
+                    name: s(10540, 15),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LogicalNetwork",
-                    syntax: &syntax::S1122,
+                    name: s(31859, 14),
+                    syntax: 1122,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBitRate",
-                    syntax: &syntax::S243,
+                    name: s(10116, 10),
+                    syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NodeType",
-                    syntax: &syntax::S1123,
+                    name: s(75628, 8),
+                    syntax: 1123,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerBackoffEnabled",
-                    syntax: &syntax::S16,
+                    name: s(75636, 19),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerBackoffMechanismActive",
-                    syntax: &syntax::S16,
+                    name: s(75655, 27),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
+                    name: s(4896, 8),
+                    syntax: 16,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.UPA.Interface.{i}.ActiveNotch.{i}.",
+            path: s(75682, 41),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ActiveNotchNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(75525, 26)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Depth",
-                    syntax: &syntax::S1124,
+                    name: s(75723, 5),
+                    syntax: 1124,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartFreq",
-                    syntax: &syntax::S1125,
+                    name: s(75728, 9),
+                    syntax: 1125,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StopFreq",
-                    syntax: &syntax::S1125,
+                    name: s(75737, 8),
+                    syntax: 1125,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -327,78 +327,78 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.UPA.Interface.{i}.AssociatedDevice.{i}.",
+            path: s(75745, 46),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AssociatedDeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(28361, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MACAddress"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Active",
-                    syntax: &syntax::S16,
+                    name: s(6821, 6),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DirectRoute",
-                    syntax: &syntax::S16,
+                    name: s(75791, 11),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EstimatedPLR",
-                    syntax: &syntax::S397,
+                    name: s(75802, 12),
+                    syntax: 397,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LogicalNetwork",
-                    syntax: &syntax::S1122,
+                    name: s(31859, 14),
+                    syntax: 1122,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MeanEstimatedAtt",
-                    syntax: &syntax::S1124,
+                    name: s(75814, 16),
+                    syntax: 1124,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PhyRxThroughput",
-                    syntax: &syntax::S243,
+                    name: s(75830, 15),
+                    syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PhyTxThroughput",
-                    syntax: &syntax::S243,
+                    name: s(75845, 15),
+                    syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S51,
+                    name: s(2531, 4),
+                    syntax: 51,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RealPhyRxThroughput",
-                    syntax: &syntax::S243,
+                    name: s(75860, 19),
+                    syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SmartRouteIntermediatePLCMAC",
-                    syntax: &syntax::S188,
+                    name: s(75879, 28),
+                    syntax: 188,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.UPA.Interface.{i}.BridgeFor.{i}.",
+            path: s(75907, 39),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("BridgeForNumberOfEntries"),
+            num_entries_parameter: Some(s(75551, 24)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -411,136 +411,136 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S51,
+                    name: s(2531, 4),
+                    syntax: 51,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.UPA.Interface.{i}.Stats.",
+            path: s(75946, 31),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],

@@ -10,28 +10,28 @@ pub(crate) static GROUP: Group = Group {
     name: "UPnP",
     objects: &[
         Object {
-            path: "Device.UPnP.",
+            path: s(75977, 12),
             ..OBJECT
         },
         Object {
-            path: "Device.UPnP.Description.",
+            path: s(75989, 24),
             version: v(2, 6, 0),
             parameters: &[
                 Parameter {
-                    name: "DeviceDescriptionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(76013, 32),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceInstanceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(76045, 29),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServiceInstanceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(76074, 30),
+                    syntax: 0,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
@@ -39,10 +39,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.UPnP.Description.DeviceDescription.{i}.",
+            path: s(76104, 46),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DeviceDescriptionNumberOfEntries"),
+            num_entries_parameter: Some(s(76013, 32)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["URLBase"],
@@ -50,20 +50,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 6, 0),
             parameters: &[
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S1126,
+                    name: s(9747, 4),
+                    syntax: 1126,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SpecVersion",
-                    syntax: &syntax::S1127,
+                    name: s(76150, 11),
+                    syntax: 1127,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "URLBase",
-                    syntax: &syntax::S5,
+                    name: s(76161, 7),
+                    syntax: 5,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
@@ -71,10 +71,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.UPnP.Description.DeviceInstance.{i}.",
+            path: s(76168, 43),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DeviceInstanceNumberOfEntries"),
+            num_entries_parameter: Some(s(76045, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["UDN"],
@@ -82,98 +82,98 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 6, 0),
             parameters: &[
                 Parameter {
-                    name: "DeviceCategory",
-                    syntax: &syntax::S128,
+                    name: s(15472, 14),
+                    syntax: 128,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceType",
-                    syntax: &syntax::S6,
+                    name: s(76211, 10),
+                    syntax: 6,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscoveryDevice",
-                    syntax: &syntax::S1128,
+                    name: s(76221, 15),
+                    syntax: 1128,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FriendlyName",
-                    syntax: &syntax::S93,
+                    name: s(15552, 12),
+                    syntax: 93,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Manufacturer",
-                    syntax: &syntax::S93,
+                    name: s(15626, 12),
+                    syntax: 93,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManufacturerOUI",
-                    syntax: &syntax::S695,
+                    name: s(15638, 15),
+                    syntax: 695,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManufacturerURL",
-                    syntax: &syntax::S5,
+                    name: s(76236, 15),
+                    syntax: 5,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModelDescription",
-                    syntax: &syntax::S6,
+                    name: s(76251, 16),
+                    syntax: 6,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModelName",
-                    syntax: &syntax::S31,
+                    name: s(15683, 9),
+                    syntax: 31,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModelNumber",
-                    syntax: &syntax::S31,
+                    name: s(15692, 11),
+                    syntax: 31,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModelURL",
-                    syntax: &syntax::S5,
+                    name: s(76267, 8),
+                    syntax: 5,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ParentDevice",
-                    syntax: &syntax::S1129,
+                    name: s(76275, 12),
+                    syntax: 1129,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PresentationURL",
-                    syntax: &syntax::S5,
+                    name: s(76287, 15),
+                    syntax: 5,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S93,
+                    name: s(15758, 12),
+                    syntax: 93,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UDN",
-                    syntax: &syntax::S382,
+                    name: s(76302, 3),
+                    syntax: 382,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPC",
-                    syntax: &syntax::S1130,
+                    name: s(76305, 3),
+                    syntax: 1130,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
@@ -181,10 +181,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.UPnP.Description.ServiceInstance.{i}.",
+            path: s(76308, 44),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ServiceInstanceNumberOfEntries"),
+            num_entries_parameter: Some(s(76074, 30)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ParentDevice", "ServiceId"],
@@ -192,44 +192,44 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 6, 0),
             parameters: &[
                 Parameter {
-                    name: "ControlURL",
-                    syntax: &syntax::S5,
+                    name: s(33571, 10),
+                    syntax: 5,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EventSubURL",
-                    syntax: &syntax::S5,
+                    name: s(76352, 11),
+                    syntax: 5,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ParentDevice",
-                    syntax: &syntax::S1129,
+                    name: s(76275, 12),
+                    syntax: 1129,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SCPDURL",
-                    syntax: &syntax::S5,
+                    name: s(76363, 7),
+                    syntax: 5,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServiceDiscovery",
-                    syntax: &syntax::S1131,
+                    name: s(76370, 16),
+                    syntax: 1131,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServiceId",
-                    syntax: &syntax::S6,
+                    name: s(76386, 9),
+                    syntax: 6,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServiceType",
-                    syntax: &syntax::S6,
+                    name: s(76395, 11),
+                    syntax: 6,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
@@ -237,65 +237,65 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.UPnP.Device.",
+            path: s(76406, 19),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPDMBasicMgmt",
-                    syntax: &syntax::S16,
+                    name: s(76425, 15),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPDMConfigurationMgmt",
-                    syntax: &syntax::S16,
+                    name: s(76440, 23),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPDMSoftwareMgmt",
-                    syntax: &syntax::S16,
+                    name: s(76463, 18),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPIGD",
-                    syntax: &syntax::S16,
+                    name: s(76481, 7),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPMediaRenderer",
-                    syntax: &syntax::S16,
+                    name: s(76488, 17),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPMediaServer",
-                    syntax: &syntax::S16,
+                    name: s(76505, 15),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPQoSDevice",
-                    syntax: &syntax::S16,
+                    name: s(76520, 13),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPQoSPolicyHolder",
-                    syntax: &syntax::S16,
+                    name: s(76533, 19),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPWLANAccessPoint",
-                    syntax: &syntax::S16,
+                    name: s(76552, 19),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -303,250 +303,250 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.UPnP.Device.Capabilities.",
+            path: s(76571, 32),
             parameters: &[
                 Parameter {
-                    name: "UPnPArchitecture",
-                    syntax: &syntax::S0,
+                    name: s(76603, 16),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPArchitectureMinorVer",
-                    syntax: &syntax::S0,
+                    name: s(76619, 24),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPBasicDevice",
-                    syntax: &syntax::S0,
+                    name: s(76643, 15),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPDMBasicMgmt",
-                    syntax: &syntax::S0,
+                    name: s(76425, 15),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPDMConfigurationMgmt",
-                    syntax: &syntax::S0,
+                    name: s(76440, 23),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPDMSoftwareMgmt",
-                    syntax: &syntax::S0,
+                    name: s(76463, 18),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPIGD",
-                    syntax: &syntax::S0,
+                    name: s(76481, 7),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPMediaRenderer",
-                    syntax: &syntax::S0,
+                    name: s(76488, 17),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPMediaServer",
-                    syntax: &syntax::S0,
+                    name: s(76505, 15),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPQoSDevice",
-                    syntax: &syntax::S0,
+                    name: s(76520, 13),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPQoSPolicyHolder",
-                    syntax: &syntax::S0,
+                    name: s(76533, 19),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UPnPWLANAccessPoint",
-                    syntax: &syntax::S0,
+                    name: s(76552, 19),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.UPnP.Discovery.",
+            path: s(76658, 22),
             parameters: &[
                 Parameter {
-                    name: "DeviceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(44625, 21),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RootDeviceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(76680, 25),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServiceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9546, 22),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.UPnP.Discovery.Device.{i}.",
+            path: s(76705, 33),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(44625, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["UUID"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S1126,
+                    name: s(9747, 4),
+                    syntax: 1126,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastUpdate",
-                    syntax: &syntax::S10,
+                    name: s(9751, 10),
+                    syntax: 10,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LeaseTime",
-                    syntax: &syntax::S28,
+                    name: s(6674, 9),
+                    syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Location",
-                    syntax: &syntax::S5,
+                    name: s(5253, 8),
+                    syntax: 5,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Server",
-                    syntax: &syntax::S6,
+                    name: s(7355, 6),
+                    syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1132,
+                    name: s(427, 6),
+                    syntax: 1132,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USN",
-                    syntax: &syntax::S6,
+                    name: s(76738, 3),
+                    syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UUID",
-                    syntax: &syntax::S1133,
+                    name: s(17980, 4),
+                    syntax: 1133,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.UPnP.Discovery.RootDevice.{i}.",
+            path: s(76741, 37),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RootDeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(76680, 25)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["UUID"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S236,
+                    name: s(9747, 4),
+                    syntax: 236,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastUpdate",
-                    syntax: &syntax::S10,
+                    name: s(9751, 10),
+                    syntax: 10,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LeaseTime",
-                    syntax: &syntax::S28,
+                    name: s(6674, 9),
+                    syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Location",
-                    syntax: &syntax::S5,
+                    name: s(5253, 8),
+                    syntax: 5,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Server",
-                    syntax: &syntax::S6,
+                    name: s(7355, 6),
+                    syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1132,
+                    name: s(427, 6),
+                    syntax: 1132,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USN",
-                    syntax: &syntax::S6,
+                    name: s(76738, 3),
+                    syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UUID",
-                    syntax: &syntax::S1133,
+                    name: s(17980, 4),
+                    syntax: 1133,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.UPnP.Discovery.Service.{i}.",
+            path: s(76778, 34),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ServiceNumberOfEntries"),
+            num_entries_parameter: Some(s(9546, 22)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["USN"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S1126,
+                    name: s(9747, 4),
+                    syntax: 1126,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastUpdate",
-                    syntax: &syntax::S10,
+                    name: s(9751, 10),
+                    syntax: 10,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LeaseTime",
-                    syntax: &syntax::S28,
+                    name: s(6674, 9),
+                    syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Location",
-                    syntax: &syntax::S5,
+                    name: s(5253, 8),
+                    syntax: 5,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ParentDevice",
-                    syntax: &syntax::S1134,
+                    name: s(76275, 12),
+                    syntax: 1134,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Server",
-                    syntax: &syntax::S6,
+                    name: s(7355, 6),
+                    syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1132,
+                    name: s(427, 6),
+                    syntax: 1132,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USN",
-                    syntax: &syntax::S6,
+                    name: s(76738, 3),
+                    syntax: 6,
                     ..PARAM
                 },
             ],

@@ -10,26 +10,26 @@ pub(crate) static GROUP: Group = Group {
     name: "USB",
     objects: &[
         Object {
-            path: "Device.USB.",
+            path: s(76812, 11),
             parameters: &[
                 Parameter {
-                    name: "InterfaceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4585, 24),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(1903, 19),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.USB.Interface.{i}.",
+            path: s(76823, 25),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceNumberOfEntries"),
+            num_entries_parameter: Some(s(4585, 24)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -42,174 +42,174 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBitRate",
-                    syntax: &syntax::S243,
+                    name: s(10116, 10),
+                    syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S1135,
+                    name: s(2531, 4),
+                    syntax: 1135,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
+                    name: s(4896, 8),
+                    syntax: 16,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.USB.Interface.{i}.Stats.",
+            path: s(76848, 31),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -220,10 +220,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USB.Port.{i}.",
+            path: s(76879, 20),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PortNumberOfEntries"),
+            num_entries_parameter: Some(s(1903, 19)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -236,66 +236,66 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Power",
-                    syntax: &syntax::S1136,
+                    name: s(10233, 5),
+                    syntax: 1136,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Rate",
-                    syntax: &syntax::S1137,
+                    name: s(76899, 4),
+                    syntax: 1137,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Receptacle",
-                    syntax: &syntax::S1138,
+                    name: s(76903, 10),
+                    syntax: 1138,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Standard",
-                    syntax: &syntax::S993,
+                    name: s(1922, 8),
+                    syntax: 993,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S1139,
+                    name: s(2207, 4),
+                    syntax: 1139,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.USB.USBHosts.",
+            path: s(76913, 20),
             parameters: &[Parameter {
-                name: "HostNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(9844, 19),
+                syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.USB.USBHosts.Host.{i}.",
+            path: s(76933, 29),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("HostNumberOfEntries"),
+            num_entries_parameter: Some(s(9844, 19)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -308,63 +308,63 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 3, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(44625, 21),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerManagementEnable",
-                    syntax: &syntax::S16,
+                    name: s(76962, 21),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S1140,
+                    name: s(2207, 4),
+                    syntax: 1140,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USBVersion",
-                    syntax: &syntax::S993,
+                    name: s(76983, 10),
+                    syntax: 993,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -375,164 +375,164 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USB.USBHosts.Host.{i}.Device.{i}.",
+            path: s(76993, 40),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(44625, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["DeviceNumber"],
             }],
             parameters: &[
                 Parameter {
-                    name: "ConfigurationNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(77033, 28),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceClass",
-                    syntax: &syntax::S1141,
+                    name: s(77061, 11),
+                    syntax: 1141,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceNumber",
-                    syntax: &syntax::S0,
+                    name: s(77072, 12),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceProtocol",
-                    syntax: &syntax::S1141,
+                    name: s(77084, 14),
+                    syntax: 1141,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceSubClass",
-                    syntax: &syntax::S1141,
+                    name: s(77098, 14),
+                    syntax: 1141,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceVersion",
-                    syntax: &syntax::S234,
+                    name: s(77112, 13),
+                    syntax: 234,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsSelfPowered",
-                    syntax: &syntax::S16,
+                    name: s(77125, 13),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsSuspended",
-                    syntax: &syntax::S16,
+                    name: s(77138, 11),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Manufacturer",
-                    syntax: &syntax::S31,
+                    name: s(15626, 12),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxChildren",
-                    syntax: &syntax::S0,
+                    name: s(77149, 11),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Parent",
-                    syntax: &syntax::S1142,
+                    name: s(77160, 6),
+                    syntax: 1142,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S692,
+                    name: s(2531, 4),
+                    syntax: 692,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProductClass",
-                    syntax: &syntax::S31,
+                    name: s(15730, 12),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProductID",
-                    syntax: &syntax::S234,
+                    name: s(77166, 9),
+                    syntax: 234,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Rate",
-                    syntax: &syntax::S1143,
+                    name: s(76899, 4),
+                    syntax: 1143,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S31,
+                    name: s(15758, 12),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USBPort",
-                    syntax: &syntax::S1144,
+                    name: s(77175, 7),
+                    syntax: 1144,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USBVersion",
-                    syntax: &syntax::S993,
+                    name: s(76983, 10),
+                    syntax: 993,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorID",
-                    syntax: &syntax::S234,
+                    name: s(77182, 8),
+                    syntax: 234,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.USB.USBHosts.Host.{i}.Device.{i}.Configuration.{i}.",
+            path: s(77190, 58),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ConfigurationNumberOfEntries"),
+            num_entries_parameter: Some(s(77033, 28)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ConfigurationNumber"],
             }],
             parameters: &[
                 Parameter {
-                    name: "ConfigurationNumber",
-                    syntax: &syntax::S0,
+                    name: s(77248, 19),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4585, 24),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.USB.USBHosts.Host.{i}.Device.{i}.Configuration.{i}.Interface.{i}.",
+            path: s(77267, 72),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceNumberOfEntries"),
+            num_entries_parameter: Some(s(4585, 24)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["InterfaceNumber"],
             }],
             parameters: &[
                 Parameter {
-                    name: "InterfaceClass",
-                    syntax: &syntax::S1141,
+                    name: s(77339, 14),
+                    syntax: 1141,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceNumber",
-                    syntax: &syntax::S692,
+                    name: s(77353, 15),
+                    syntax: 692,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceProtocol",
-                    syntax: &syntax::S1141,
+                    name: s(77368, 17),
+                    syntax: 1141,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterfaceSubClass",
-                    syntax: &syntax::S1141,
+                    name: s(77385, 17),
+                    syntax: 1141,
                     ..PARAM
                 },
             ],

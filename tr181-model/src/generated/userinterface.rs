@@ -10,156 +10,156 @@ pub(crate) static GROUP: Group = Group {
     name: "UserInterface",
     objects: &[
         Object {
-            path: "Device.UserInterface.",
+            path: s(78383, 21),
             parameters: &[
                 Parameter {
-                    name: "AutoUpdateServer",
-                    syntax: &syntax::S6,
+                    name: s(78404, 16),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AvailableLanguages",
-                    syntax: &syntax::S219,
+                    name: s(78420, 18),
+                    syntax: 219,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackgroundColor",
-                    syntax: &syntax::S688,
+                    name: s(78438, 15),
+                    syntax: 688,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ButtonColor",
-                    syntax: &syntax::S688,
+                    name: s(78453, 11),
+                    syntax: 688,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ButtonTextColor",
-                    syntax: &syntax::S688,
+                    name: s(78464, 15),
+                    syntax: 688,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentLanguage",
-                    syntax: &syntax::S338,
+                    name: s(78479, 15),
+                    syntax: 338,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S120,
+                    name: s(780, 6),
+                    syntax: 120,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HTTPAccessNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(78494, 25),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HTTPAccessSupportedProtocols",
-                    syntax: &syntax::S391,
+                    name: s(78519, 28),
+                    syntax: 391,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ISPHelpDesk",
-                    syntax: &syntax::S335,
+                    name: s(78547, 11),
+                    syntax: 335,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ISPHelpPage",
-                    syntax: &syntax::S5,
+                    name: s(78558, 11),
+                    syntax: 5,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ISPHomePage",
-                    syntax: &syntax::S5,
+                    name: s(78569, 11),
+                    syntax: 5,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ISPLogo",
-                    syntax: &syntax::S1158,
+                    name: s(78580, 7),
+                    syntax: 1158,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ISPLogoSize",
-                    syntax: &syntax::S544,
+                    name: s(78587, 11),
+                    syntax: 544,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ISPMailServer",
-                    syntax: &syntax::S5,
+                    name: s(78598, 13),
+                    syntax: 5,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ISPName",
-                    syntax: &syntax::S31,
+                    name: s(78611, 7),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ISPNewsServer",
-                    syntax: &syntax::S5,
+                    name: s(78618, 13),
+                    syntax: 5,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PasswordRequired",
-                    syntax: &syntax::S16,
+                    name: s(78631, 16),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PasswordReset",
-                    syntax: &syntax::S40,
+                    name: s(78647, 13),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PasswordUserSelectable",
-                    syntax: &syntax::S16,
+                    name: s(78660, 22),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TextColor",
-                    syntax: &syntax::S688,
+                    name: s(78682, 9),
+                    syntax: 688,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpgradeAvailable",
-                    syntax: &syntax::S16,
+                    name: s(78691, 16),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UserUpdateServer",
-                    syntax: &syntax::S6,
+                    name: s(78707, 16),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "WarrantyDate",
-                    syntax: &syntax::S10,
+                    name: s(78723, 12),
+                    syntax: 10,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "PasswordReset()",
+                name: s(78735, 15),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -170,12 +170,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.UserInterface.HTTPAccess.{i}.",
+            path: s(78750, 36),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("HTTPAccessNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(78494, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -183,181 +183,181 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "AccessType",
-                    syntax: &syntax::S1159,
+                    name: s(78786, 10),
+                    syntax: 1159,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ActivationDate",
-                    syntax: &syntax::S10,
+                    name: s(58809, 14),
+                    syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowAllIPv4",
-                    syntax: &syntax::S26,
+                    name: s(68441, 12),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowAllIPv6",
-                    syntax: &syntax::S26,
+                    name: s(68453, 12),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowedHosts",
-                    syntax: &syntax::S128,
+                    name: s(78796, 12),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowedPathPrefixes",
-                    syntax: &syntax::S1160,
+                    name: s(78808, 19),
+                    syntax: 1160,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowedRoles",
-                    syntax: &syntax::S1161,
+                    name: s(78827, 12),
+                    syntax: 1161,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoDisableDuration",
-                    syntax: &syntax::S176,
+                    name: s(58823, 19),
+                    syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CABundle",
-                    syntax: &syntax::S569,
+                    name: s(35045, 8),
+                    syntax: 569,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CACertificate",
-                    syntax: &syntax::S570,
+                    name: s(78839, 13),
+                    syntax: 570,
                     access: Access::ReadWrite,
                     status: Status::Deprecated,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Certificate",
-                    syntax: &syntax::S570,
+                    name: s(35053, 11),
+                    syntax: 570,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4AllowedSourcePrefix",
-                    syntax: &syntax::S384,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "IPv6AllowedSourcePrefix",
-                    syntax: &syntax::S384,
+                    name: s(68519, 23),
+                    syntax: 384,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S452,
+                    name: s(68542, 23),
+                    syntax: 384,
+                    access: Access::ReadWrite,
+                    version: v(2, 18, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(262, 9),
+                    syntax: 452,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S81,
+                    name: s(2993, 5),
+                    syntax: 81,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S1162,
+                    name: s(2531, 4),
+                    syntax: 1162,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S1163,
+                    name: s(2441, 8),
+                    syntax: 1163,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(60001, 22),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S756,
+                    name: s(427, 6),
+                    syntax: 756,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeLeft",
-                    syntax: &syntax::S28,
+                    name: s(69131, 8),
+                    syntax: 28,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "CreateWebSession()",
+                name: s(78852, 18),
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: "AbsoluteTimeout",
-                        syntax: &syntax::S28,
+                        name: s(78870, 15),
+                        syntax: 28,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "IdleTimeout",
-                        syntax: &syntax::S28,
+                        name: s(68565, 11),
+                        syntax: 28,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -365,15 +365,15 @@ pub(crate) static GROUP: Group = Group {
                 ],
                 output: &[
                     Parameter {
-                        name: "Path",
-                        syntax: &syntax::S3,
+                        name: s(49111, 4),
+                        syntax: 3,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "SessionID",
-                        syntax: &syntax::S1157,
+                        name: s(44153, 9),
+                        syntax: 1157,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
@@ -387,10 +387,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.UserInterface.HTTPAccess.{i}.Session.{i}.",
+            path: s(78885, 48),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SessionNumberOfEntries"),
+            num_entries_parameter: Some(s(60001, 22)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["SessionID"],
@@ -398,44 +398,44 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "IPAddress",
-                    syntax: &syntax::S126,
+                    name: s(5817, 9),
+                    syntax: 126,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S127,
+                    name: s(2531, 4),
+                    syntax: 127,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S1164,
+                    name: s(2441, 8),
+                    syntax: 1164,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionID",
-                    syntax: &syntax::S1157,
+                    name: s(44153, 9),
+                    syntax: 1157,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartDate",
-                    syntax: &syntax::S10,
+                    name: s(78933, 9),
+                    syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "User",
-                    syntax: &syntax::S1009,
+                    name: s(68391, 4),
+                    syntax: 1009,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Delete()",
+                name: s(48137, 8),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -446,51 +446,51 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.UserInterface.LocalDisplay.",
+            path: s(78942, 34),
             parameters: &[
                 Parameter {
-                    name: "DisplayHeight",
-                    syntax: &syntax::S1165,
+                    name: s(78976, 13),
+                    syntax: 1165,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DisplayWidth",
-                    syntax: &syntax::S1165,
+                    name: s(78989, 12),
+                    syntax: 1165,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Height",
-                    syntax: &syntax::S1165,
+                    name: s(79001, 6),
+                    syntax: 1165,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Movable",
-                    syntax: &syntax::S16,
+                    name: s(79007, 7),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PosX",
-                    syntax: &syntax::S1166,
+                    name: s(79014, 4),
+                    syntax: 1166,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PosY",
-                    syntax: &syntax::S1166,
+                    name: s(79018, 4),
+                    syntax: 1166,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Resizable",
-                    syntax: &syntax::S16,
+                    name: s(79022, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Width",
-                    syntax: &syntax::S1165,
+                    name: s(10238, 5),
+                    syntax: 1165,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -498,81 +498,81 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.UserInterface.Messages.",
+            path: s(79031, 30),
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: "BackgroundColor",
-                    syntax: &syntax::S688,
+                    name: s(78438, 15),
+                    syntax: 688,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S120,
+                    name: s(780, 6),
+                    syntax: 120,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecutedNumberOfRepetitions",
-                    syntax: &syntax::S0,
+                    name: s(79061, 27),
+                    syntax: 0,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IconType",
-                    syntax: &syntax::S1167,
+                    name: s(79088, 8),
+                    syntax: 1167,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MessageColor",
-                    syntax: &syntax::S688,
+                    name: s(79096, 12),
+                    syntax: 688,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequestedNumberOfRepetitions",
-                    syntax: &syntax::S0,
+                    name: s(79108, 28),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SubTitle",
-                    syntax: &syntax::S93,
+                    name: s(79136, 8),
+                    syntax: 93,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SubTitleColor",
-                    syntax: &syntax::S688,
+                    name: s(79144, 13),
+                    syntax: 688,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Text",
-                    syntax: &syntax::S3,
+                    name: s(5126, 4),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Title",
-                    syntax: &syntax::S93,
+                    name: s(79157, 5),
+                    syntax: 93,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TitleColor",
-                    syntax: &syntax::S688,
+                    name: s(79162, 10),
+                    syntax: 688,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM

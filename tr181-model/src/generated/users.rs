@@ -10,53 +10,53 @@ pub(crate) static GROUP: Group = Group {
     name: "Users",
     objects: &[
         Object {
-            path: "Device.Users.",
+            path: s(79172, 13),
             parameters: &[
                 Parameter {
-                    name: "GroupNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(53630, 20),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RoleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(49280, 19),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedCapabilities",
-                    syntax: &syntax::S1168,
+                    name: s(79185, 21),
+                    syntax: 1168,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedShellNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(79206, 29),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UserNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(79235, 19),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "CheckCredentialsDiagnostics()",
+                name: s(79254, 29),
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: "Password",
-                        syntax: &syntax::S3,
+                        name: s(282, 8),
+                        syntax: 3,
                         access: Access::ReadWrite,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Username",
-                        syntax: &syntax::S3,
+                        name: s(290, 8),
+                        syntax: 3,
                         access: Access::ReadWrite,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -64,8 +64,8 @@ pub(crate) static GROUP: Group = Group {
                     },
                 ],
                 output: &[Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1169,
+                    name: s(427, 6),
+                    syntax: 1169,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -77,29 +77,29 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Users.CheckCredentialsDiagnostics.",
+            path: s(79283, 41),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S1170,
+                    name: s(744, 16),
+                    syntax: 1170,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S3,
+                    name: s(282, 8),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S3,
+                    name: s(290, 8),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -109,12 +109,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Users.Group.{i}.",
+            path: s(79324, 23),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("GroupNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(53630, 20)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -132,52 +132,52 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GroupID",
-                    syntax: &syntax::S0,
+                    name: s(11569, 7),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Groupname",
-                    syntax: &syntax::S66,
+                    name: s(79347, 9),
+                    syntax: 66,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RoleParticipation",
-                    syntax: &syntax::S1171,
+                    name: s(79356, 17),
+                    syntax: 1171,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StaticGroup",
-                    syntax: &syntax::S26,
+                    name: s(79373, 11),
+                    syntax: 26,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -185,12 +185,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Users.Role.{i}.",
+            path: s(79384, 22),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RoleNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(49280, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -208,52 +208,52 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RequiredCapabilities",
-                    syntax: &syntax::S1172,
+                    name: s(79406, 20),
+                    syntax: 1172,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RoleID",
-                    syntax: &syntax::S0,
+                    name: s(79426, 6),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RoleName",
-                    syntax: &syntax::S66,
+                    name: s(79432, 8),
+                    syntax: 66,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StaticRole",
-                    syntax: &syntax::S26,
+                    name: s(79440, 10),
+                    syntax: 26,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -261,12 +261,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Users.SupportedShell.{i}.",
+            path: s(79450, 32),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SupportedShellNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(79206, 29)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -280,31 +280,31 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -312,12 +312,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.Users.User.{i}.",
+            path: s(79482, 22),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("UserNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(79235, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -334,70 +334,70 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "GroupParticipation",
-                    syntax: &syntax::S1173,
+                    name: s(79504, 18),
+                    syntax: 1173,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Language",
-                    syntax: &syntax::S1174,
+                    name: s(79522, 8),
+                    syntax: 1174,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S430,
+                    name: s(282, 8),
+                    syntax: 430,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RoleParticipation",
-                    syntax: &syntax::S1171,
+                    name: s(79356, 17),
+                    syntax: 1171,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Shell",
-                    syntax: &syntax::S1175,
+                    name: s(79530, 5),
+                    syntax: 1175,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StaticUser",
-                    syntax: &syntax::S26,
+                    name: s(79535, 10),
+                    syntax: 26,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UserID",
-                    syntax: &syntax::S0,
+                    name: s(79545, 6),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S66,
+                    name: s(290, 8),
+                    syntax: 66,
                     access: Access::ReadWrite,
                     ..PARAM
                 },

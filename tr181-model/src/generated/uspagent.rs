@@ -10,86 +10,86 @@ pub(crate) static GROUP: Group = Group {
     name: "USPAgent",
     objects: &[
         Object {
-            path: "Device.USPAgent.",
+            path: s(77402, 16),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "AddCertificate",
-                    syntax: &syntax::S1145,
+                    name: s(77418, 14),
+                    syntax: 1145,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdvertisedDeviceSubtypes",
-                    syntax: &syntax::S128,
+                    name: s(47646, 24),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CertificateNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47670, 26),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControllerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47696, 25),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndpointID",
-                    syntax: &syntax::S3,
+                    name: s(26665, 10),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MTPNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47721, 18),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxSubscriptionChangeAdoptionTime",
-                    syntax: &syntax::S716,
+                    name: s(47739, 33),
+                    syntax: 716,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SoftwareVersion",
-                    syntax: &syntax::S31,
+                    name: s(15770, 15),
+                    syntax: 31,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedFingerprintAlgorithms",
-                    syntax: &syntax::S717,
+                    name: s(47843, 30),
+                    syntax: 717,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedProtocols",
-                    syntax: &syntax::S719,
+                    name: s(18588, 18),
+                    syntax: 719,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpTime",
-                    syntax: &syntax::S28,
+                    name: s(15818, 6),
+                    syntax: 28,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
@@ -99,10 +99,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.Certificate.{i}.",
+            path: s(77432, 32),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CertificateNumberOfEntries"),
+            num_entries_parameter: Some(s(47670, 26)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -117,31 +117,31 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Issuer",
-                    syntax: &syntax::S6,
+                    name: s(48131, 6),
+                    syntax: 6,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S31,
+                    name: s(15758, 12),
+                    syntax: 31,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -150,12 +150,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.Controller.{i}.",
+            path: s(77464, 31),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ControllerNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(47696, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -170,110 +170,110 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssignedRole",
-                    syntax: &syntax::S1146,
+                    name: s(48225, 12),
+                    syntax: 1146,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControllerCode",
-                    syntax: &syntax::S729,
+                    name: s(48265, 14),
+                    syntax: 729,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Credential",
-                    syntax: &syntax::S1147,
+                    name: s(48279, 10),
+                    syntax: 1147,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndpointID",
-                    syntax: &syntax::S399,
+                    name: s(26665, 10),
+                    syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InheritedRole",
-                    syntax: &syntax::S1146,
+                    name: s(48289, 13),
+                    syntax: 1146,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MTPNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(47721, 18),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeriodicNotifInterval",
-                    syntax: &syntax::S4,
+                    name: s(48341, 21),
+                    syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PeriodicNotifTime",
-                    syntax: &syntax::S10,
+                    name: s(48362, 17),
+                    syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProvisioningCode",
-                    syntax: &syntax::S66,
+                    name: s(15742, 16),
+                    syntax: 66,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SendOnBoardRequest",
-                    syntax: &syntax::S40,
+                    name: s(77495, 18),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USPNotifRetryIntervalMultiplier",
-                    syntax: &syntax::S113,
+                    name: s(48379, 31),
+                    syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USPNotifRetryMinimumWaitInterval",
-                    syntax: &syntax::S731,
+                    name: s(48410, 32),
+                    syntax: 731,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -283,12 +283,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.Controller.{i}.MTP.{i}.",
+            path: s(77513, 39),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MTPNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(47721, 18)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -303,32 +303,32 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S19,
+                    name: s(2993, 5),
+                    syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S738,
+                    name: s(2441, 8),
+                    syntax: 738,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -338,46 +338,46 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.Controller.{i}.MTP.{i}.MQTT.",
+            path: s(77552, 44),
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "AgentMTPReference",
-                    syntax: &syntax::S1148,
+                    name: s(48830, 17),
+                    syntax: 1148,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PublishRetainNotify",
-                    syntax: &syntax::S26,
+                    name: s(48847, 19),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PublishRetainResponse",
-                    syntax: &syntax::S26,
+                    name: s(48866, 21),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Topic",
-                    syntax: &syntax::S118,
+                    name: s(48887, 5),
+                    syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USPServiceRef",
-                    syntax: &syntax::S740,
+                    name: s(48892, 13),
+                    syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -386,30 +386,30 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.Controller.{i}.MTP.{i}.STOMP.",
+            path: s(77596, 45),
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Destination",
-                    syntax: &syntax::S399,
+                    name: s(48952, 11),
+                    syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reference",
-                    syntax: &syntax::S741,
+                    name: s(4291, 9),
+                    syntax: 741,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USPServiceRef",
-                    syntax: &syntax::S740,
+                    name: s(48892, 13),
+                    syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -418,21 +418,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.Controller.{i}.MTP.{i}.UDS.",
+            path: s(77641, 43),
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "USPServiceRef",
-                    syntax: &syntax::S740,
+                    name: s(48892, 13),
+                    syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnixDomainSocketRef",
-                    syntax: &syntax::S742,
+                    name: s(49008, 19),
+                    syntax: 742,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
@@ -442,77 +442,77 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.Controller.{i}.MTP.{i}.WebSocket.",
+            path: s(77684, 49),
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "CurrentRetryCount",
-                    syntax: &syntax::S0,
+                    name: s(48588, 17),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableEncryption",
-                    syntax: &syntax::S73,
+                    name: s(49078, 16),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Host",
-                    syntax: &syntax::S6,
+                    name: s(9747, 4),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeepAliveInterval",
-                    syntax: &syntax::S4,
+                    name: s(49094, 17),
+                    syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Path",
-                    syntax: &syntax::S3,
+                    name: s(49111, 4),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S127,
+                    name: s(2531, 4),
+                    syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionRetryIntervalMultiplier",
-                    syntax: &syntax::S113,
+                    name: s(48682, 30),
+                    syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SessionRetryMinimumWaitInterval",
-                    syntax: &syntax::S731,
+                    name: s(48712, 31),
+                    syntax: 731,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "USPServiceRef",
-                    syntax: &syntax::S740,
+                    name: s(48892, 13),
+                    syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -521,66 +521,66 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.ControllerTrust.",
+            path: s(77733, 32),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "BannedRole",
-                    syntax: &syntax::S1149,
+                    name: s(49221, 10),
+                    syntax: 1149,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChallengeNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(49231, 24),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CredentialNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(49255, 25),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RoleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(49280, 19),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SecuredRoles",
-                    syntax: &syntax::S1146,
+                    name: s(49299, 12),
+                    syntax: 1146,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TOFUAllowed",
-                    syntax: &syntax::S16,
+                    name: s(49311, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TOFUInactivityTimer",
-                    syntax: &syntax::S28,
+                    name: s(49322, 19),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UntrustedRole",
-                    syntax: &syntax::S1150,
+                    name: s(49341, 13),
+                    syntax: 1150,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -590,12 +590,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.ControllerTrust.Challenge.{i}.",
+            path: s(77765, 46),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ChallengeNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(49231, 24)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -604,88 +604,88 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S3,
+                    name: s(15461, 11),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Instruction",
-                    syntax: &syntax::S352,
+                    name: s(49431, 11),
+                    syntax: 352,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InstructionType",
-                    syntax: &syntax::S747,
+                    name: s(49442, 15),
+                    syntax: 747,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LockoutPeriod",
-                    syntax: &syntax::S748,
+                    name: s(49514, 13),
+                    syntax: 748,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Retries",
-                    syntax: &syntax::S0,
+                    name: s(49527, 7),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Role",
-                    syntax: &syntax::S1146,
+                    name: s(34343, 4),
+                    syntax: 1146,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S749,
+                    name: s(2207, 4),
+                    syntax: 749,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S750,
+                    name: s(6002, 5),
+                    syntax: 750,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ValueType",
-                    syntax: &syntax::S751,
+                    name: s(49457, 9),
+                    syntax: 751,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -695,12 +695,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.ControllerTrust.Credential.{i}.",
+            path: s(77811, 47),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CredentialNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(49255, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -715,40 +715,40 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowedUses",
-                    syntax: &syntax::S752,
+                    name: s(49583, 11),
+                    syntax: 752,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Credential",
-                    syntax: &syntax::S1151,
+                    name: s(48279, 10),
+                    syntax: 1151,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Role",
-                    syntax: &syntax::S1146,
+                    name: s(34343, 4),
+                    syntax: 1146,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -758,12 +758,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.ControllerTrust.Role.{i}.",
+            path: s(77858, 41),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RoleNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(49280, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -778,32 +778,32 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S3,
+                    name: s(876, 4),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PermissionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(49637, 25),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -812,12 +812,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.ControllerTrust.Role.{i}.Permission.{i}.",
+            path: s(77899, 56),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PermissionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(49637, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -832,64 +832,64 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CommandEvent",
-                    syntax: &syntax::S754,
+                    name: s(49720, 12),
+                    syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "InstantiatedObj",
-                    syntax: &syntax::S754,
+                    name: s(49732, 15),
+                    syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Obj",
-                    syntax: &syntax::S754,
+                    name: s(49747, 3),
+                    syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Order",
-                    syntax: &syntax::S227,
+                    name: s(2993, 5),
+                    syntax: 227,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Param",
-                    syntax: &syntax::S754,
+                    name: s(49750, 5),
+                    syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Targets",
-                    syntax: &syntax::S398,
+                    name: s(49755, 7),
+                    syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -899,12 +899,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.MTP.{i}.",
+            path: s(77955, 24),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("MTPNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(47721, 18)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -913,40 +913,40 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableMDNS",
-                    syntax: &syntax::S73,
+                    name: s(49788, 10),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S755,
+                    name: s(2441, 8),
+                    syntax: 755,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S756,
+                    name: s(427, 6),
+                    syntax: 756,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -955,38 +955,38 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.MTP.{i}.MQTT.",
+            path: s(77979, 29),
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "PublishQoS",
-                    syntax: &syntax::S117,
+                    name: s(4389, 10),
+                    syntax: 117,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reference",
-                    syntax: &syntax::S119,
+                    name: s(4291, 9),
+                    syntax: 119,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResponseTopicConfigured",
-                    syntax: &syntax::S118,
+                    name: s(49829, 23),
+                    syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResponseTopicDiscovered",
-                    syntax: &syntax::S118,
+                    name: s(49852, 23),
+                    syntax: 118,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -995,29 +995,29 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.MTP.{i}.STOMP.",
+            path: s(78008, 30),
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Destination",
-                    syntax: &syntax::S399,
+                    name: s(48952, 11),
+                    syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestinationFromServer",
-                    syntax: &syntax::S399,
+                    name: s(49907, 21),
+                    syntax: 399,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reference",
-                    syntax: &syntax::S741,
+                    name: s(4291, 9),
+                    syntax: 741,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -1027,13 +1027,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.MTP.{i}.UDS.",
+            path: s(78038, 28),
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::CWMP,
             parameters: &[Parameter {
-                name: "UnixDomainSocketRef",
-                syntax: &syntax::S742,
+                name: s(49008, 19),
+                syntax: 742,
                 access: Access::ReadWrite,
                 version: v(2, 16, 0),
                 protocols: Protocols::CWMP,
@@ -1042,46 +1042,46 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPAgent.MTP.{i}.WebSocket.",
+            path: s(78066, 34),
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "EnableEncryption",
-                    syntax: &syntax::S73,
+                    name: s(49078, 16),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interfaces",
-                    syntax: &syntax::S229,
+                    name: s(49994, 10),
+                    syntax: 229,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeepAliveInterval",
-                    syntax: &syntax::S757,
+                    name: s(49094, 17),
+                    syntax: 757,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Path",
-                    syntax: &syntax::S3,
+                    name: s(49111, 4),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S758,
+                    name: s(2531, 4),
+                    syntax: 758,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,

@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "USPServices",
     objects: &[
         Object {
-            path: "Device.USPServices.",
+            path: s(78100, 19),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "TrustNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(78119, 20),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "USPServiceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(78139, 25),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -29,11 +29,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPServices.Trust.{i}.",
+            path: s(78164, 29),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TrustNumberOfEntries"),
+            num_entries_parameter: Some(s(78119, 20)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["EndpointID"],
@@ -41,15 +41,15 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "EndpointID",
-                    syntax: &syntax::S3,
+                    name: s(26665, 10),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TargetPaths",
-                    syntax: &syntax::S1152,
+                    name: s(78193, 11),
+                    syntax: 1152,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -58,10 +58,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.USPServices.USPService.{i}.",
+            path: s(78204, 34),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("USPServiceNumberOfEntries"),
+            num_entries_parameter: Some(s(78139, 25)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["EndpointID"],
@@ -69,38 +69,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "DataModelPaths",
-                    syntax: &syntax::S1153,
+                    name: s(78238, 14),
+                    syntax: 1153,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeploymentUnitRef",
-                    syntax: &syntax::S1154,
+                    name: s(71258, 17),
+                    syntax: 1154,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndpointID",
-                    syntax: &syntax::S3,
+                    name: s(26665, 10),
+                    syntax: 3,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecutionUnitRef",
-                    syntax: &syntax::S1044,
+                    name: s(78252, 16),
+                    syntax: 1044,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HasController",
-                    syntax: &syntax::S16,
+                    name: s(78268, 13),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Protocol",
-                    syntax: &syntax::S1155,
+                    name: s(2441, 8),
+                    syntax: 1155,
                     version: v(2, 16, 0),
                     ..PARAM
                 },

@@ -10,177 +10,177 @@ pub(crate) static GROUP: Group = Group {
     name: "WiFi",
     objects: &[
         Object {
-            path: "Device.WiFi.",
+            path: s(80226, 12),
             parameters: &[
                 Parameter {
-                    name: "AccessPointNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4559, 26),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndPointNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(80238, 23),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RadioNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(73653, 20),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResetCause",
-                    syntax: &syntax::S1187,
+                    name: s(80261, 10),
+                    syntax: 1187,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResetCounter",
-                    syntax: &syntax::S259,
+                    name: s(80271, 12),
+                    syntax: 259,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSIDNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(80283, 19),
+                    syntax: 0,
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "NeighboringWiFiDiagnostic()",
+                    name: s(80302, 27),
                     is_async: true,
                     input: &[],
                     output: &[
                         Parameter {
-                            name: "Result.{i}.BSSID",
-                            syntax: &syntax::S188,
+                            name: s(80329, 16),
+                            syntax: 188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.BasicDataTransferRates",
-                            syntax: &syntax::S219,
+                            name: s(80345, 33),
+                            syntax: 219,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.BeaconPeriod",
-                            syntax: &syntax::S1188,
+                            name: s(80378, 23),
+                            syntax: 1188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.Channel",
-                            syntax: &syntax::S898,
+                            name: s(80401, 18),
+                            syntax: 898,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.DTIMPeriod",
-                            syntax: &syntax::S1188,
+                            name: s(80419, 21),
+                            syntax: 1188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.EncryptionMode",
-                            syntax: &syntax::S1189,
+                            name: s(80440, 25),
+                            syntax: 1189,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.Mode",
-                            syntax: &syntax::S1190,
+                            name: s(80465, 15),
+                            syntax: 1190,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.Noise",
-                            syntax: &syntax::S1191,
+                            name: s(80480, 16),
+                            syntax: 1191,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.OperatingChannelBandwidth",
-                            syntax: &syntax::S1192,
+                            name: s(80496, 36),
+                            syntax: 1192,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.OperatingFrequencyBand",
-                            syntax: &syntax::S1193,
+                            name: s(80532, 33),
+                            syntax: 1193,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.OperatingStandards",
-                            syntax: &syntax::S1194,
+                            name: s(80565, 29),
+                            syntax: 1194,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.Radio",
-                            syntax: &syntax::S1195,
+                            name: s(80594, 16),
+                            syntax: 1195,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.SSID",
-                            syntax: &syntax::S335,
+                            name: s(80610, 15),
+                            syntax: 335,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.SecurityModeEnabled",
-                            syntax: &syntax::S1196,
+                            name: s(80625, 30),
+                            syntax: 1196,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.SignalStrength",
-                            syntax: &syntax::S1191,
+                            name: s(80655, 25),
+                            syntax: 1191,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.SupportedDataTransferRates",
-                            syntax: &syntax::S219,
+                            name: s(80680, 37),
+                            syntax: 219,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Result.{i}.SupportedStandards",
-                            syntax: &syntax::S1197,
+                            name: s(80717, 29),
+                            syntax: 1197,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S305,
+                            name: s(427, 6),
+                            syntax: 305,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -191,7 +191,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "Reset()",
+                    name: s(1318, 7),
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -203,12 +203,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.AccessPoint.{i}.",
+            path: s(80746, 28),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AccessPointNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(4559, 26)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -221,101 +221,101 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AllowedMACAddress",
-                    syntax: &syntax::S869,
+                    name: s(80774, 17),
+                    syntax: 869,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedDeviceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(28361, 31),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CpeOperationMode",
-                    syntax: &syntax::S1198,
+                    name: s(80791, 16),
+                    syntax: 1198,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsolationEnable",
-                    syntax: &syntax::S16,
+                    name: s(80807, 15),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddressControlEnabled",
-                    syntax: &syntax::S16,
+                    name: s(80822, 24),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxAllowedAssociations",
-                    syntax: &syntax::S0,
+                    name: s(80846, 22),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSIDAdvertisementEnabled",
-                    syntax: &syntax::S16,
+                    name: s(80868, 24),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSIDReference",
-                    syntax: &syntax::S1199,
+                    name: s(80892, 13),
+                    syntax: 1199,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UAPSDCapability",
-                    syntax: &syntax::S16,
+                    name: s(80905, 15),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UAPSDEnable",
-                    syntax: &syntax::S16,
+                    name: s(80920, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "WMMCapability",
-                    syntax: &syntax::S16,
+                    name: s(80931, 13),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "WMMEnable",
-                    syntax: &syntax::S16,
+                    name: s(80944, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -323,7 +323,7 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.AccessPoint.{i}.AC.{i}.",
+            path: s(80953, 35),
             min_entries: 4,
             max_entries: Some(4),
             unique_keys: &[
@@ -339,44 +339,44 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "AccessCategory",
-                    syntax: &syntax::S1200,
+                    name: s(80988, 14),
+                    syntax: 1200,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AckPolicy",
-                    syntax: &syntax::S16,
+                    name: s(81002, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutQLenHistogramIntervals",
-                    syntax: &syntax::S128,
+                    name: s(81011, 25),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutQLenHistogramSampleInterval",
-                    syntax: &syntax::S28,
+                    name: s(81036, 30),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -385,66 +385,66 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.AccessPoint.{i}.AC.{i}.Stats.",
+            path: s(81066, 41),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutQLenHistogram",
-                    syntax: &syntax::S128,
+                    name: s(81107, 16),
+                    syntax: 128,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetransCount",
-                    syntax: &syntax::S39,
+                    name: s(32455, 12),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -452,75 +452,75 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.AccessPoint.{i}.ANQP.",
+            path: s(81123, 33),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "AdviceOfCharges",
-                    syntax: &syntax::S1201,
+                    name: s(81156, 15),
+                    syntax: 1201,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Cellular3GPPNetworkInfo",
-                    syntax: &syntax::S1202,
+                    name: s(81171, 23),
+                    syntax: 1202,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Domains",
-                    syntax: &syntax::S128,
+                    name: s(81194, 7),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4AddressAvailability",
-                    syntax: &syntax::S1203,
+                    name: s(81201, 23),
+                    syntax: 1203,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6AddressAvailability",
-                    syntax: &syntax::S1204,
+                    name: s(81224, 23),
+                    syntax: 1204,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NAIRealms",
-                    syntax: &syntax::S128,
+                    name: s(81247, 9),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NetworkAuthTypes",
-                    syntax: &syntax::S1205,
+                    name: s(81256, 16),
+                    syntax: 1205,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RoamingConsortiumOIs",
-                    syntax: &syntax::S128,
+                    name: s(81272, 20),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VenueName",
-                    syntax: &syntax::S1206,
+                    name: s(81292, 9),
+                    syntax: 1206,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -529,61 +529,61 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.AccessPoint.{i}.Accounting.",
+            path: s(81301, 39),
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterimInterval",
-                    syntax: &syntax::S1207,
+                    name: s(81340, 15),
+                    syntax: 1207,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SecondarySecret",
-                    syntax: &syntax::S562,
+                    name: s(81355, 15),
+                    syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SecondaryServerIPAddr",
-                    syntax: &syntax::S126,
+                    name: s(81370, 21),
+                    syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SecondaryServerPort",
-                    syntax: &syntax::S1208,
+                    name: s(81391, 19),
+                    syntax: 1208,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Secret",
-                    syntax: &syntax::S562,
+                    name: s(64189, 6),
+                    syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerIPAddr",
-                    syntax: &syntax::S126,
+                    name: s(81410, 12),
+                    syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerPort",
-                    syntax: &syntax::S1208,
+                    name: s(18567, 10),
+                    syntax: 1208,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
@@ -592,104 +592,104 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}.",
+            path: s(81422, 49),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AssociatedDeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(28361, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MACAddress"],
             }],
             parameters: &[
                 Parameter {
-                    name: "Active",
-                    syntax: &syntax::S16,
+                    name: s(6821, 6),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociationTime",
-                    syntax: &syntax::S10,
+                    name: s(81471, 15),
+                    syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AuthenticationState",
-                    syntax: &syntax::S16,
+                    name: s(81486, 19),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastDataDownlinkRate",
-                    syntax: &syntax::S1209,
+                    name: s(81505, 20),
+                    syntax: 1209,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastDataUplinkRate",
-                    syntax: &syntax::S1209,
+                    name: s(81525, 18),
+                    syntax: 1209,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxSupportedBandwidth",
-                    syntax: &syntax::S1210,
+                    name: s(81543, 21),
+                    syntax: 1210,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxSupportedDataDownlinkRate",
-                    syntax: &syntax::S1209,
+                    name: s(81564, 28),
+                    syntax: 1209,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxSupportedDataUplinkRate",
-                    syntax: &syntax::S1209,
+                    name: s(81592, 26),
+                    syntax: 1209,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Noise",
-                    syntax: &syntax::S1191,
+                    name: s(81618, 5),
+                    syntax: 1191,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperatingStandard",
-                    syntax: &syntax::S1211,
+                    name: s(73825, 17),
+                    syntax: 1211,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Retransmissions",
-                    syntax: &syntax::S1212,
+                    name: s(81623, 15),
+                    syntax: 1212,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SNR",
-                    syntax: &syntax::S1124,
+                    name: s(28080, 3),
+                    syntax: 1124,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SetStaATF",
-                    syntax: &syntax::S397,
+                    name: s(81638, 9),
+                    syntax: 397,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SignalStrength",
-                    syntax: &syntax::S1191,
+                    name: s(81647, 14),
+                    syntax: 1191,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S3,
+                    name: s(2207, 4),
+                    syntax: 3,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
@@ -697,66 +697,66 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}.Stats.",
+            path: s(81661, 55),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S144,
+                    name: s(1041, 13),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S144,
+                    name: s(1054, 9),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S259,
+                    name: s(1112, 14),
+                    syntax: 259,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S259,
+                    name: s(1126, 10),
+                    syntax: 259,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FailedRetransCount",
-                    syntax: &syntax::S259,
+                    name: s(81716, 18),
+                    syntax: 259,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MultipleRetryCount",
-                    syntax: &syntax::S259,
+                    name: s(81734, 18),
+                    syntax: 259,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1189, 15),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1204, 11),
+                    syntax: 144,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetransCount",
-                    syntax: &syntax::S259,
+                    name: s(32455, 12),
+                    syntax: 259,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetryCount",
-                    syntax: &syntax::S259,
+                    name: s(72814, 10),
+                    syntax: 259,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -764,68 +764,68 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.AccessPoint.{i}.Interworking.",
+            path: s(81752, 41),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "ASRA",
-                    syntax: &syntax::S16,
+                    name: s(81793, 4),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AccessNetworkType",
-                    syntax: &syntax::S1213,
+                    name: s(79842, 17),
+                    syntax: 1213,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EmergencyServiceReachable",
-                    syntax: &syntax::S16,
+                    name: s(81797, 25),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HESSID",
-                    syntax: &syntax::S188,
+                    name: s(81822, 6),
+                    syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InternetAvailable",
-                    syntax: &syntax::S16,
+                    name: s(81828, 17),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnauthenticatedEmergencyServiceAvailable",
-                    syntax: &syntax::S16,
+                    name: s(81845, 40),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VenueGroup",
-                    syntax: &syntax::S1214,
+                    name: s(81885, 10),
+                    syntax: 1214,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VenueType",
-                    syntax: &syntax::S3,
+                    name: s(81895, 9),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -834,33 +834,33 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.AccessPoint.{i}.Passpoint.",
+            path: s(81904, 38),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "DGAFDisable",
-                    syntax: &syntax::S16,
+                    name: s(81942, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperatorFriendlyName",
-                    syntax: &syntax::S1206,
+                    name: s(81953, 20),
+                    syntax: 1206,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S1215,
+                    name: s(15985, 7),
+                    syntax: 1215,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -868,54 +868,54 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.AccessPoint.{i}.Passpoint.OSU.",
+            path: s(81973, 42),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FriendlyNames",
-                    syntax: &syntax::S1216,
+                    name: s(82015, 13),
+                    syntax: 1216,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Method",
-                    syntax: &syntax::S1217,
+                    name: s(4085, 6),
+                    syntax: 1217,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProviderNAIs",
-                    syntax: &syntax::S128,
+                    name: s(82028, 12),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSID",
-                    syntax: &syntax::S3,
+                    name: s(82040, 4),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerURIs",
-                    syntax: &syntax::S128,
+                    name: s(82044, 10),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServiceDescriptions",
-                    syntax: &syntax::S1216,
+                    name: s(82054, 19),
+                    syntax: 1216,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -924,128 +924,128 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.AccessPoint.{i}.Security.",
+            path: s(82073, 37),
             parameters: &[
                 Parameter {
-                    name: "EncryptionMode",
-                    syntax: &syntax::S1189,
+                    name: s(82110, 14),
+                    syntax: 1189,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeyPassphrase",
-                    syntax: &syntax::S1218,
+                    name: s(54877, 13),
+                    syntax: 1218,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MFPConfig",
-                    syntax: &syntax::S1219,
+                    name: s(82124, 9),
+                    syntax: 1219,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModeEnabled",
-                    syntax: &syntax::S1220,
+                    name: s(28997, 11),
+                    syntax: 1220,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModesSupported",
-                    syntax: &syntax::S1221,
+                    name: s(29008, 14),
+                    syntax: 1221,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PreSharedKey",
-                    syntax: &syntax::S1222,
+                    name: s(82133, 12),
+                    syntax: 1222,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RadiusSecret",
-                    syntax: &syntax::S562,
+                    name: s(82145, 12),
+                    syntax: 562,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RadiusServerIPAddr",
-                    syntax: &syntax::S126,
+                    name: s(82157, 18),
+                    syntax: 126,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RadiusServerPort",
-                    syntax: &syntax::S1223,
+                    name: s(82175, 16),
+                    syntax: 1223,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RekeyingInterval",
-                    syntax: &syntax::S202,
+                    name: s(82191, 16),
+                    syntax: 202,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SAEPassphrase",
-                    syntax: &syntax::S562,
+                    name: s(82207, 13),
+                    syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SPPAMSDU",
-                    syntax: &syntax::S1224,
+                    name: s(82220, 8),
+                    syntax: 1224,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SecondaryRadiusSecret",
-                    syntax: &syntax::S562,
+                    name: s(82228, 21),
+                    syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SecondaryRadiusServerIPAddr",
-                    syntax: &syntax::S126,
+                    name: s(82249, 27),
+                    syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SecondaryRadiusServerPort",
-                    syntax: &syntax::S1223,
+                    name: s(82276, 25),
+                    syntax: 1223,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransitionDisableIndication",
-                    syntax: &syntax::S73,
+                    name: s(82301, 27),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "WEPKey",
-                    syntax: &syntax::S1225,
+                    name: s(82328, 6),
+                    syntax: 1225,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -1056,52 +1056,52 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.AccessPoint.{i}.WPS.",
+            path: s(82334, 32),
             parameters: &[
                 Parameter {
-                    name: "ConfigMethodsEnabled",
-                    syntax: &syntax::S1226,
+                    name: s(82366, 20),
+                    syntax: 1226,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConfigMethodsSupported",
-                    syntax: &syntax::S1227,
+                    name: s(82386, 22),
+                    syntax: 1227,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S73,
+                    name: s(780, 6),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PIN",
-                    syntax: &syntax::S1228,
+                    name: s(5363, 3),
+                    syntax: 1228,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1229,
+                    name: s(427, 6),
+                    syntax: 1229,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S3,
+                    name: s(15985, 7),
+                    syntax: 3,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "InitiateWPSPBC()",
+                name: s(82408, 16),
                 is_async: true,
                 input: &[],
                 output: &[Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1230,
+                    name: s(427, 6),
+                    syntax: 1230,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -1113,20 +1113,20 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.CCAMeasurementDiagnostic.",
+            path: s(82424, 37),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "CCAReport",
-                    syntax: &syntax::S1231,
+                    name: s(82461, 9),
+                    syntax: 1231,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S0,
+                    name: s(11736, 7),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -1134,16 +1134,16 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S311,
+                    name: s(744, 16),
+                    syntax: 311,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DwellTime",
-                    syntax: &syntax::S21,
+                    name: s(82470, 9),
+                    syntax: 21,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -1151,8 +1151,8 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "Frequency",
-                    syntax: &syntax::S1193,
+                    name: s(10202, 9),
+                    syntax: 1193,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
@@ -1163,243 +1163,243 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.",
+            path: s(82479, 25),
             version: v(2, 13, 0),
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.AssociationEvent.",
+            path: s(82504, 42),
             version: v(2, 13, 0),
             parameters: &[Parameter {
-                name: "AssociationEventDataNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(82546, 35),
+                syntax: 0,
                 status: Status::Obsoleted,
                 version: v(2, 13, 0),
                 ..PARAM
             }],
             events: &[Event {
-                name: "Associated!",
+                name: s(82581, 11),
                 arguments: &[
                     Parameter {
-                        name: "BSSID",
-                        syntax: &syntax::S188,
+                        name: s(82592, 5),
+                        syntax: 188,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Channel",
-                        syntax: &syntax::S692,
+                        name: s(11736, 7),
+                        syntax: 692,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ClientCapabilities",
-                        syntax: &syntax::S352,
+                        name: s(82597, 18),
+                        syntax: 352,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "HTCapabilities",
-                        syntax: &syntax::S1232,
+                        name: s(82615, 14),
+                        syntax: 1232,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "MACAddress",
-                        syntax: &syntax::S188,
+                        name: s(10555, 10),
+                        syntax: 188,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "OpClass",
-                        syntax: &syntax::S692,
+                        name: s(82629, 7),
+                        syntax: 692,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "StatusCode",
-                        syntax: &syntax::S0,
+                        name: s(10696, 10),
+                        syntax: 0,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "TimeStamp",
-                        syntax: &syntax::S10,
+                        name: s(5130, 9),
+                        syntax: 10,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "VHTCapabilities",
-                        syntax: &syntax::S1233,
+                        name: s(82636, 15),
+                        syntax: 1233,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.AnticipatedChannelUsage",
-                        syntax: &syntax::S16,
+                        name: s(82651, 41),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.Beamformee80orLess",
-                        syntax: &syntax::S16,
+                        name: s(82692, 36),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.BeamformeeAbove80",
-                        syntax: &syntax::S16,
+                        name: s(82728, 35),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.DLOFDMA",
-                        syntax: &syntax::S16,
+                        name: s(82763, 25),
+                        syntax: 16,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.HE160",
-                        syntax: &syntax::S16,
+                        name: s(82788, 23),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.HE8080",
-                        syntax: &syntax::S16,
+                        name: s(82811, 24),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.MCSNSS",
-                        syntax: &syntax::S1234,
+                        name: s(82835, 24),
+                        syntax: 1234,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.MUBeamformer",
-                        syntax: &syntax::S16,
+                        name: s(82859, 30),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.MUEDCA",
-                        syntax: &syntax::S16,
+                        name: s(82889, 24),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.MURTS",
-                        syntax: &syntax::S16,
+                        name: s(82913, 23),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.MaxDLMUMIMO",
-                        syntax: &syntax::S692,
+                        name: s(82936, 29),
+                        syntax: 692,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.MaxDLOFDMA",
-                        syntax: &syntax::S692,
+                        name: s(82965, 28),
+                        syntax: 692,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.MaxULMUMIMO",
-                        syntax: &syntax::S692,
+                        name: s(82993, 29),
+                        syntax: 692,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.MaxULOFDMA",
-                        syntax: &syntax::S692,
+                        name: s(83022, 28),
+                        syntax: 692,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.MultiBSSID",
-                        syntax: &syntax::S16,
+                        name: s(83050, 28),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.RTS",
-                        syntax: &syntax::S16,
+                        name: s(83078, 21),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.SUBeamformee",
-                        syntax: &syntax::S16,
+                        name: s(83099, 30),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.SUBeamformer",
-                        syntax: &syntax::S16,
+                        name: s(83129, 30),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.SpatialReuse",
-                        syntax: &syntax::S16,
+                        name: s(83159, 30),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.TWTRequestor",
-                        syntax: &syntax::S16,
+                        name: s(83189, 30),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.TWTResponder",
-                        syntax: &syntax::S16,
+                        name: s(83219, 30),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.ULMUMIMO",
-                        syntax: &syntax::S16,
+                        name: s(83249, 26),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "WiFi6Capabilities.ULOFDMA",
-                        syntax: &syntax::S16,
+                        name: s(83275, 25),
+                        syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1412,64 +1412,64 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.AssociationEvent.AssociationEventData.{i}.",
+            path: s(83300, 67),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AssociationEventDataNumberOfEntries"),
+            num_entries_parameter: Some(s(82546, 35)),
             status: Status::Obsoleted,
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S188,
+                    name: s(82592, 5),
+                    syntax: 188,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S692,
+                    name: s(11736, 7),
+                    syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClientCapabilities",
-                    syntax: &syntax::S352,
+                    name: s(82597, 18),
+                    syntax: 352,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HTCapabilities",
-                    syntax: &syntax::S1232,
+                    name: s(82615, 14),
+                    syntax: 1232,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClass",
-                    syntax: &syntax::S692,
+                    name: s(82629, 7),
+                    syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StatusCode",
-                    syntax: &syntax::S0,
+                    name: s(10696, 10),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VHTCapabilities",
-                    syntax: &syntax::S1233,
+                    name: s(82636, 15),
+                    syntax: 1233,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
@@ -1477,145 +1477,145 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.AssociationEvent.AssociationEventData.{i}.WiFi6Capabilities.",
+            path: s(83367, 85),
             status: Status::Obsoleted,
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "AnticipatedChannelUsage",
-                    syntax: &syntax::S16,
+                    name: s(83452, 23),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Beamformee80orLess",
-                    syntax: &syntax::S16,
+                    name: s(83475, 18),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BeamformeeAbove80",
-                    syntax: &syntax::S16,
+                    name: s(83493, 17),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLOFDMA",
-                    syntax: &syntax::S16,
+                    name: s(83510, 7),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HE160",
-                    syntax: &syntax::S16,
+                    name: s(83517, 5),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HE8080",
-                    syntax: &syntax::S16,
+                    name: s(83522, 6),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MCSNSS",
-                    syntax: &syntax::S1234,
+                    name: s(83528, 6),
+                    syntax: 1234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MUBeamformer",
-                    syntax: &syntax::S16,
+                    name: s(83534, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MUEDCA",
-                    syntax: &syntax::S16,
+                    name: s(83546, 6),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MURTS",
-                    syntax: &syntax::S16,
+                    name: s(83552, 5),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxDLMUMIMO",
-                    syntax: &syntax::S692,
+                    name: s(83557, 11),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxDLOFDMA",
-                    syntax: &syntax::S692,
+                    name: s(83568, 10),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxULMUMIMO",
-                    syntax: &syntax::S692,
+                    name: s(83578, 11),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxULOFDMA",
-                    syntax: &syntax::S692,
+                    name: s(83589, 10),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MultiBSSID",
-                    syntax: &syntax::S16,
+                    name: s(83599, 10),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTS",
-                    syntax: &syntax::S16,
+                    name: s(83609, 3),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SUBeamformee",
-                    syntax: &syntax::S16,
+                    name: s(83612, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SUBeamformer",
-                    syntax: &syntax::S16,
+                    name: s(83624, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SpatialReuse",
-                    syntax: &syntax::S16,
+                    name: s(83636, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWTRequestor",
-                    syntax: &syntax::S16,
+                    name: s(83648, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWTResponder",
-                    syntax: &syntax::S16,
+                    name: s(83660, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULMUMIMO",
-                    syntax: &syntax::S16,
+                    name: s(83672, 8),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULOFDMA",
-                    syntax: &syntax::S16,
+                    name: s(83680, 7),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -1623,217 +1623,217 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.DisassociationEvent.",
+            path: s(83687, 45),
             version: v(2, 13, 0),
             parameters: &[Parameter {
-                name: "DisassociationEventDataNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(83732, 38),
+                syntax: 0,
                 status: Status::Obsoleted,
                 version: v(2, 13, 0),
                 ..PARAM
             }],
             events: &[Event {
-                name: "Disassociated!",
+                name: s(83770, 14),
                 arguments: &[
                     Parameter {
-                        name: "BSSID",
-                        syntax: &syntax::S188,
+                        name: s(82592, 5),
+                        syntax: 188,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "BytesReceived",
-                        syntax: &syntax::S144,
+                        name: s(1041, 13),
+                        syntax: 144,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "BytesSent",
-                        syntax: &syntax::S144,
+                        name: s(1054, 9),
+                        syntax: 144,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Channel",
-                        syntax: &syntax::S692,
+                        name: s(11736, 7),
+                        syntax: 692,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "DisassociationLinkStats.{i}.BytesReceived",
-                        syntax: &syntax::S144,
+                        name: s(83784, 41),
+                        syntax: 144,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "DisassociationLinkStats.{i}.BytesSent",
-                        syntax: &syntax::S144,
+                        name: s(83825, 37),
+                        syntax: 144,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "DisassociationLinkStats.{i}.ErrorsSent",
-                        syntax: &syntax::S144,
+                        name: s(83862, 38),
+                        syntax: 144,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "DisassociationLinkStats.{i}.MACAddress",
-                        syntax: &syntax::S188,
+                        name: s(83900, 38),
+                        syntax: 188,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "DisassociationLinkStats.{i}.PacketsReceived",
-                        syntax: &syntax::S144,
+                        name: s(83938, 43),
+                        syntax: 144,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "DisassociationLinkStats.{i}.PacketsSent",
-                        syntax: &syntax::S144,
+                        name: s(83981, 39),
+                        syntax: 144,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ErrorsReceived",
-                        syntax: &syntax::S259,
+                        name: s(1112, 14),
+                        syntax: 259,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ErrorsSent",
-                        syntax: &syntax::S259,
+                        name: s(1126, 10),
+                        syntax: 259,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "EstMACDataRateDownlink",
-                        syntax: &syntax::S243,
+                        name: s(84020, 22),
+                        syntax: 243,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "EstMACDataRateUplink",
-                        syntax: &syntax::S243,
+                        name: s(84042, 20),
+                        syntax: 243,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "InitiatedBy",
-                        syntax: &syntax::S1235,
+                        name: s(84062, 11),
+                        syntax: 1235,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "LastConnectTime",
-                        syntax: &syntax::S28,
+                        name: s(84073, 15),
+                        syntax: 28,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "LastDataDownlinkRate",
-                        syntax: &syntax::S1236,
+                        name: s(81505, 20),
+                        syntax: 1236,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "LastDataUplinkRate",
-                        syntax: &syntax::S1236,
+                        name: s(81525, 18),
+                        syntax: 1236,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "MACAddress",
-                        syntax: &syntax::S188,
+                        name: s(10555, 10),
+                        syntax: 188,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "Noise",
-                        syntax: &syntax::S692,
+                        name: s(81618, 5),
+                        syntax: 692,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "OpClass",
-                        syntax: &syntax::S692,
+                        name: s(82629, 7),
+                        syntax: 692,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "PacketsReceived",
-                        syntax: &syntax::S144,
+                        name: s(1189, 15),
+                        syntax: 144,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "PacketsSent",
-                        syntax: &syntax::S144,
+                        name: s(1204, 11),
+                        syntax: 144,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ReasonCode",
-                        syntax: &syntax::S0,
+                        name: s(84088, 10),
+                        syntax: 0,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "RetransCount",
-                        syntax: &syntax::S259,
+                        name: s(32455, 12),
+                        syntax: 259,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "SignalStrength",
-                        syntax: &syntax::S1237,
+                        name: s(81647, 14),
+                        syntax: 1237,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "TimeStamp",
-                        syntax: &syntax::S10,
+                        name: s(5130, 9),
+                        syntax: 10,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "UtilizationReceive",
-                        syntax: &syntax::S1238,
+                        name: s(84098, 18),
+                        syntax: 1238,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "UtilizationTransmit",
-                        syntax: &syntax::S1238,
+                        name: s(84116, 19),
+                        syntax: 1238,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -1846,148 +1846,148 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.DisassociationEvent.DisassociationEventData.{i}.",
+            path: s(84135, 73),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DisassociationEventDataNumberOfEntries"),
+            num_entries_parameter: Some(s(83732, 38)),
             status: Status::Obsoleted,
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S188,
+                    name: s(82592, 5),
+                    syntax: 188,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S144,
+                    name: s(1041, 13),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S144,
+                    name: s(1054, 9),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S692,
+                    name: s(11736, 7),
+                    syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S259,
+                    name: s(1112, 14),
+                    syntax: 259,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S259,
+                    name: s(1126, 10),
+                    syntax: 259,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EstMACDataRateDownlink",
-                    syntax: &syntax::S243,
+                    name: s(84020, 22),
+                    syntax: 243,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EstMACDataRateUplink",
-                    syntax: &syntax::S243,
+                    name: s(84042, 20),
+                    syntax: 243,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InitiatedBy",
-                    syntax: &syntax::S1235,
+                    name: s(84062, 11),
+                    syntax: 1235,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastConnectTime",
-                    syntax: &syntax::S28,
+                    name: s(84073, 15),
+                    syntax: 28,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastDataDownlinkRate",
-                    syntax: &syntax::S1236,
+                    name: s(81505, 20),
+                    syntax: 1236,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastDataUplinkRate",
-                    syntax: &syntax::S1236,
+                    name: s(81525, 18),
+                    syntax: 1236,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Noise",
-                    syntax: &syntax::S692,
+                    name: s(81618, 5),
+                    syntax: 692,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClass",
-                    syntax: &syntax::S692,
+                    name: s(82629, 7),
+                    syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1189, 15),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1204, 11),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReasonCode",
-                    syntax: &syntax::S0,
+                    name: s(84088, 10),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetransCount",
-                    syntax: &syntax::S259,
+                    name: s(32455, 12),
+                    syntax: 259,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SignalStrength",
-                    syntax: &syntax::S1237,
+                    name: s(81647, 14),
+                    syntax: 1237,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UtilizationReceive",
-                    syntax: &syntax::S1238,
+                    name: s(84098, 18),
+                    syntax: 1238,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UtilizationTransmit",
-                    syntax: &syntax::S1238,
+                    name: s(84116, 19),
+                    syntax: 1238,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -1995,49 +1995,49 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.FailedConnectionEvent.",
+            path: s(84208, 47),
             version: v(2, 15, 0),
             parameters: &[Parameter {
-                name: "FailedConnectionEventDataNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(84255, 40),
+                syntax: 0,
                 status: Status::Obsoleted,
                 version: v(2, 15, 0),
                 ..PARAM
             }],
             events: &[Event {
-                name: "FailedConnection!",
+                name: s(84295, 17),
                 arguments: &[
                     Parameter {
-                        name: "BSSID",
-                        syntax: &syntax::S188,
+                        name: s(82592, 5),
+                        syntax: 188,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "MACAddress",
-                        syntax: &syntax::S188,
+                        name: s(10555, 10),
+                        syntax: 188,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ReasonCode",
-                        syntax: &syntax::S0,
+                        name: s(84088, 10),
+                        syntax: 0,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "StatusCode",
-                        syntax: &syntax::S0,
+                        name: s(10696, 10),
+                        syntax: 0,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "TimeStamp",
-                        syntax: &syntax::S10,
+                        name: s(5130, 9),
+                        syntax: 10,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -2050,40 +2050,40 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.FailedConnectionEvent.FailedConnectionEventData.{i}.",
+            path: s(84312, 77),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("FailedConnectionEventDataNumberOfEntries"),
+            num_entries_parameter: Some(s(84255, 40)),
             status: Status::Obsoleted,
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S188,
+                    name: s(82592, 5),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReasonCode",
-                    syntax: &syntax::S0,
+                    name: s(84088, 10),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StatusCode",
-                    syntax: &syntax::S0,
+                    name: s(10696, 10),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -2091,104 +2091,104 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.",
+            path: s(84389, 33),
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: "ColocatedAgentID",
-                    syntax: &syntax::S188,
+                    name: s(84422, 16),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControllerID",
-                    syntax: &syntax::S3,
+                    name: s(53851, 12),
+                    syntax: 3,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(44625, 21),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ID",
-                    syntax: &syntax::S3,
+                    name: s(10211, 2),
+                    syntax: 3,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MSCSDisallowedStaList",
-                    syntax: &syntax::S869,
+                    name: s(84438, 21),
+                    syntax: 869,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PreferredBackhaulsNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(84459, 33),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProvisionedDPPNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(84492, 29),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SCSDisallowedStaList",
-                    syntax: &syntax::S869,
+                    name: s(84521, 20),
+                    syntax: 869,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSIDNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(80283, 19),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "STABlockNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(84541, 23),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SteeringMandates",
-                    syntax: &syntax::S144,
+                    name: s(84564, 16),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SteeringOpportunities",
-                    syntax: &syntax::S144,
+                    name: s(84580, 21),
+                    syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "SetMSCSDisallowed()",
+                    name: s(84601, 19),
                     is_async: true,
                     input: &[Parameter {
-                        name: "MSCSDisallowedStaList",
-                        syntax: &syntax::S869,
+                        name: s(84438, 21),
+                        syntax: 869,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     }],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -2198,20 +2198,20 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetPreferredBackhauls()",
+                    name: s(84620, 23),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "PreferredBackhauls.{i}.BackhaulMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(84643, 41),
+                            syntax: 188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PreferredBackhauls.{i}.bSTAMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(84684, 37),
+                            syntax: 188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
@@ -2219,8 +2219,8 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -2230,19 +2230,19 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetSCSDisallowed()",
+                    name: s(84721, 18),
                     is_async: true,
                     input: &[Parameter {
-                        name: "SCSDisallowedStaList",
-                        syntax: &syntax::S869,
+                        name: s(84521, 20),
+                        syntax: 869,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     }],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -2252,99 +2252,99 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetSSID()",
+                    name: s(84739, 9),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "AKMsAllowed",
-                            syntax: &syntax::S1240,
+                            name: s(84748, 11),
+                            syntax: 1240,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "AddRemoveChange",
-                            syntax: &syntax::S1241,
+                            name: s(84759, 15),
+                            syntax: 1241,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "AdvertisementEnabled",
-                            syntax: &syntax::S16,
+                            name: s(84774, 20),
+                            syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Band",
-                            syntax: &syntax::S1242,
+                            name: s(54498, 4),
+                            syntax: 1242,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Enable",
-                            syntax: &syntax::S16,
+                            name: s(780, 6),
+                            syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HaulType",
-                            syntax: &syntax::S1243,
+                            name: s(84794, 8),
+                            syntax: 1243,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MFPConfig",
-                            syntax: &syntax::S1244,
+                            name: s(82124, 9),
+                            syntax: 1244,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MobilityDomain",
-                            syntax: &syntax::S869,
+                            name: s(84802, 14),
+                            syntax: 869,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PassPhrase",
-                            syntax: &syntax::S3,
+                            name: s(84816, 10),
+                            syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SSID",
-                            syntax: &syntax::S3,
+                            name: s(82040, 4),
+                            syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SuiteSelector",
-                            syntax: &syntax::S336,
+                            name: s(84826, 13),
+                            syntax: 336,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Type",
-                            syntax: &syntax::S3,
+                            name: s(2207, 4),
+                            syntax: 3,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -2354,56 +2354,56 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetServicePrioritization()",
+                    name: s(84839, 26),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DSCPMap",
-                            syntax: &syntax::S1245,
+                            name: s(84865, 7),
+                            syntax: 1245,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Enable",
-                            syntax: &syntax::S16,
+                            name: s(780, 6),
+                            syntax: 16,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SPRule.{i}.AlwaysMatch",
-                            syntax: &syntax::S16,
+                            name: s(84872, 22),
+                            syntax: 16,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SPRule.{i}.ID",
-                            syntax: &syntax::S0,
+                            name: s(84894, 13),
+                            syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SPRule.{i}.Output",
-                            syntax: &syntax::S1246,
+                            name: s(84907, 17),
+                            syntax: 1246,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SPRule.{i}.Precedence",
-                            syntax: &syntax::S1247,
+                            name: s(84924, 21),
+                            syntax: 1247,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -2413,35 +2413,35 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetTrafficSeparation()",
+                    name: s(84945, 22),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "Enable",
-                            syntax: &syntax::S16,
+                            name: s(780, 6),
+                            syntax: 16,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SSIDtoVIDMapping.{i}.SSID",
-                            syntax: &syntax::S3,
+                            name: s(84967, 25),
+                            syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SSIDtoVIDMapping.{i}.VID",
-                            syntax: &syntax::S1248,
+                            name: s(84992, 24),
+                            syntax: 1248,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -2453,32 +2453,32 @@ pub(crate) static GROUP: Group = Group {
             ],
             events: &[
                 Event {
-                    name: "AgentOnboard!",
+                    name: s(85016, 13),
                     arguments: &[
                         Parameter {
-                            name: "BackhaulALID",
-                            syntax: &syntax::S188,
+                            name: s(85029, 12),
+                            syntax: 188,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "BackhaulMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(85041, 18),
+                            syntax: 188,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "BackhaulSta",
-                            syntax: &syntax::S188,
+                            name: s(85059, 11),
+                            syntax: 188,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "DeviceID",
-                            syntax: &syntax::S188,
+                            name: s(85070, 8),
+                            syntax: 188,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -2489,25 +2489,25 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: "ControllerBTMSteer!",
+                    name: s(85078, 19),
                     arguments: &[
                         Parameter {
-                            name: "BSSID",
-                            syntax: &syntax::S188,
+                            name: s(82592, 5),
+                            syntax: 188,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "BTMStatusCode",
-                            syntax: &syntax::S1249,
+                            name: s(85097, 13),
+                            syntax: 1249,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "STAMAC",
-                            syntax: &syntax::S188,
+                            name: s(85110, 6),
+                            syntax: 188,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -2521,10 +2521,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.",
+            path: s(85116, 44),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(44625, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ID"],
@@ -2533,354 +2533,354 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "APMLDMaxLinks",
-                    syntax: &syntax::S1108,
+                    name: s(85160, 13),
+                    syntax: 1108,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "APMLDNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85173, 20),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "APMetricsReportingInterval",
-                    syntax: &syntax::S1250,
+                    name: s(85193, 26),
+                    syntax: 1250,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AnticipatedChannelUsageNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85219, 38),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AnticipatedChannelsNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85257, 34),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedSTAReportingInterval",
-                    syntax: &syntax::S1250,
+                    name: s(85291, 30),
+                    syntax: 1250,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BTMSteeringDisallowedSTAList",
-                    syntax: &syntax::S869,
+                    name: s(85321, 28),
+                    syntax: 869,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulALID",
-                    syntax: &syntax::S188,
+                    name: s(85029, 12),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulDownMACAddress",
-                    syntax: &syntax::S869,
+                    name: s(85349, 22),
+                    syntax: 869,
                     status: Status::Deprecated,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulDownNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85371, 27),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(85041, 18),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulMediaType",
-                    syntax: &syntax::S1251,
+                    name: s(85398, 17),
+                    syntax: 1251,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulPHYRate",
-                    syntax: &syntax::S548,
+                    name: s(85415, 15),
+                    syntax: 548,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CACStatusNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85430, 24),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CollectionInterval",
-                    syntax: &syntax::S21,
+                    name: s(85454, 18),
+                    syntax: 21,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControllerOperationMode",
-                    syntax: &syntax::S1252,
+                    name: s(85472, 23),
+                    syntax: 1252,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CoordinatedCACAllowed",
-                    syntax: &syntax::S16,
+                    name: s(85495, 21),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CountryCode",
-                    syntax: &syntax::S1253,
+                    name: s(85516, 11),
+                    syntax: 1253,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DFSEnable",
-                    syntax: &syntax::S16,
+                    name: s(85527, 9),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPMap",
-                    syntax: &syntax::S1245,
+                    name: s(84865, 7),
+                    syntax: 1245,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Default8021QNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85536, 27),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EasyConnectCapability",
-                    syntax: &syntax::S16,
+                    name: s(85563, 21),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecutionEnv",
-                    syntax: &syntax::S3,
+                    name: s(85584, 12),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ID",
-                    syntax: &syntax::S188,
+                    name: s(10211, 2),
+                    syntax: 188,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IEEE1905SecurityNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85596, 31),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LocalSteeringDisallowedSTAList",
-                    syntax: &syntax::S869,
+                    name: s(85627, 30),
+                    syntax: 869,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Manufacturer",
-                    syntax: &syntax::S3,
+                    name: s(15626, 12),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManufacturerModel",
-                    syntax: &syntax::S3,
+                    name: s(33637, 17),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxNumMLDs",
-                    syntax: &syntax::S0,
+                    name: s(85657, 10),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxPrioritizationRules",
-                    syntax: &syntax::S692,
+                    name: s(85667, 22),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxReportingRate",
-                    syntax: &syntax::S1254,
+                    name: s(85689, 16),
+                    syntax: 1254,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxUnsuccessfulAssociationReportingRate",
-                    syntax: &syntax::S364,
+                    name: s(85705, 39),
+                    syntax: 364,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxVIDs",
-                    syntax: &syntax::S0,
+                    name: s(85744, 7),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MultiAPCapabilities",
-                    syntax: &syntax::S1232,
+                    name: s(85751, 19),
+                    syntax: 1232,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PrioritizationSupport",
-                    syntax: &syntax::S16,
+                    name: s(85770, 21),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RadioNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(73653, 20),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportIndependentScans",
-                    syntax: &syntax::S16,
+                    name: s(85791, 22),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportUnsuccessfulAssociations",
-                    syntax: &syntax::S16,
+                    name: s(85813, 30),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SPRuleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85843, 21),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSIDtoVIDMappingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85864, 31),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STASteeringState",
-                    syntax: &syntax::S16,
+                    name: s(85895, 16),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S3,
+                    name: s(15758, 12),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServicePrioritizationAllowed",
-                    syntax: &syntax::S16,
+                    name: s(85911, 28),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SoftwareVersion",
-                    syntax: &syntax::S3,
+                    name: s(15770, 15),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TIDLinkMapCapability",
-                    syntax: &syntax::S1255,
+                    name: s(85939, 20),
+                    syntax: 1255,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestCapabilities",
-                    syntax: &syntax::S0,
+                    name: s(85959, 16),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficSeparationAllowed",
-                    syntax: &syntax::S16,
+                    name: s(85975, 24),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficSeparationCapability",
-                    syntax: &syntax::S16,
+                    name: s(85999, 27),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "bSTAMLDMaxLinks",
-                    syntax: &syntax::S1108,
+                    name: s(86026, 15),
+                    syntax: 1108,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -2889,9 +2889,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.",
+            path: s(85116, 44),
             max_entries: None,
-            num_entries_parameter: Some("DeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(44625, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ID"],
@@ -2900,354 +2900,354 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "APMLDMaxLinks",
-                    syntax: &syntax::S1108,
+                    name: s(85160, 13),
+                    syntax: 1108,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "APMLDNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85173, 20),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "APMetricsReportingInterval",
-                    syntax: &syntax::S1250,
+                    name: s(85193, 26),
+                    syntax: 1250,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AnticipatedChannelUsageNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85219, 38),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AnticipatedChannelsNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85257, 34),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedSTAReportingInterval",
-                    syntax: &syntax::S1250,
+                    name: s(85291, 30),
+                    syntax: 1250,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BTMSteeringDisallowedSTAList",
-                    syntax: &syntax::S869,
+                    name: s(85321, 28),
+                    syntax: 869,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulALID",
-                    syntax: &syntax::S188,
+                    name: s(85029, 12),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulDownMACAddress",
-                    syntax: &syntax::S869,
+                    name: s(85349, 22),
+                    syntax: 869,
                     status: Status::Deprecated,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulDownNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85371, 27),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(85041, 18),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulMediaType",
-                    syntax: &syntax::S1251,
+                    name: s(85398, 17),
+                    syntax: 1251,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulPHYRate",
-                    syntax: &syntax::S548,
+                    name: s(85415, 15),
+                    syntax: 548,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CACStatusNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85430, 24),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CollectionInterval",
-                    syntax: &syntax::S21,
+                    name: s(85454, 18),
+                    syntax: 21,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ControllerOperationMode",
-                    syntax: &syntax::S1252,
+                    name: s(85472, 23),
+                    syntax: 1252,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CoordinatedCACAllowed",
-                    syntax: &syntax::S16,
+                    name: s(85495, 21),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CountryCode",
-                    syntax: &syntax::S1253,
+                    name: s(85516, 11),
+                    syntax: 1253,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DFSEnable",
-                    syntax: &syntax::S16,
+                    name: s(85527, 9),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPMap",
-                    syntax: &syntax::S1245,
+                    name: s(84865, 7),
+                    syntax: 1245,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Default8021QNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85536, 27),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EasyConnectCapability",
-                    syntax: &syntax::S16,
+                    name: s(85563, 21),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExecutionEnv",
-                    syntax: &syntax::S3,
+                    name: s(85584, 12),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ID",
-                    syntax: &syntax::S188,
+                    name: s(10211, 2),
+                    syntax: 188,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IEEE1905SecurityNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85596, 31),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LocalSteeringDisallowedSTAList",
-                    syntax: &syntax::S869,
+                    name: s(85627, 30),
+                    syntax: 869,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Manufacturer",
-                    syntax: &syntax::S3,
+                    name: s(15626, 12),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManufacturerModel",
-                    syntax: &syntax::S3,
+                    name: s(33637, 17),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxNumMLDs",
-                    syntax: &syntax::S0,
+                    name: s(85657, 10),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxPrioritizationRules",
-                    syntax: &syntax::S692,
+                    name: s(85667, 22),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxReportingRate",
-                    syntax: &syntax::S1254,
+                    name: s(85689, 16),
+                    syntax: 1254,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxUnsuccessfulAssociationReportingRate",
-                    syntax: &syntax::S364,
+                    name: s(85705, 39),
+                    syntax: 364,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxVIDs",
-                    syntax: &syntax::S0,
+                    name: s(85744, 7),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MultiAPCapabilities",
-                    syntax: &syntax::S1232,
+                    name: s(85751, 19),
+                    syntax: 1232,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PrioritizationSupport",
-                    syntax: &syntax::S16,
+                    name: s(85770, 21),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RadioNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(73653, 20),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportIndependentScans",
-                    syntax: &syntax::S16,
+                    name: s(85791, 22),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportUnsuccessfulAssociations",
-                    syntax: &syntax::S16,
+                    name: s(85813, 30),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SPRuleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85843, 21),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSIDtoVIDMappingNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(85864, 31),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STASteeringState",
-                    syntax: &syntax::S16,
+                    name: s(85895, 16),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S3,
+                    name: s(15758, 12),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServicePrioritizationAllowed",
-                    syntax: &syntax::S16,
+                    name: s(85911, 28),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SoftwareVersion",
-                    syntax: &syntax::S3,
+                    name: s(15770, 15),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TIDLinkMapCapability",
-                    syntax: &syntax::S1255,
+                    name: s(85939, 20),
+                    syntax: 1255,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestCapabilities",
-                    syntax: &syntax::S0,
+                    name: s(85959, 16),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficSeparationAllowed",
-                    syntax: &syntax::S16,
+                    name: s(85975, 24),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficSeparationCapability",
-                    syntax: &syntax::S16,
+                    name: s(85999, 27),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "bSTAMLDMaxLinks",
-                    syntax: &syntax::S1108,
+                    name: s(86026, 15),
+                    syntax: 1108,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -3255,12 +3255,12 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: "InitiateWPSPBC()",
+                    name: s(82408, 16),
                     is_async: true,
                     input: &[],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -3270,18 +3270,18 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "RefreshAPMetrics()",
+                    name: s(86041, 18),
                     is_async: true,
                     input: &[Parameter {
-                        name: "RUID",
-                        syntax: &syntax::S352,
+                        name: s(86059, 4),
+                        syntax: 352,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     }],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -3291,20 +3291,20 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetAnticipatedChannelPreference()",
+                    name: s(86063, 33),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "ChannelList",
-                            syntax: &syntax::S1256,
+                            name: s(86096, 11),
+                            syntax: 1256,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "OpClass",
-                            syntax: &syntax::S692,
+                            name: s(82629, 7),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
@@ -3312,8 +3312,8 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -3323,19 +3323,19 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetDFSState()",
+                    name: s(86107, 13),
                     is_async: true,
                     input: &[Parameter {
-                        name: "DFSEnable",
-                        syntax: &syntax::S16,
+                        name: s(85527, 9),
+                        syntax: 16,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     }],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -3345,19 +3345,19 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetSTASteeringState()",
+                    name: s(86120, 21),
                     is_async: true,
                     input: &[Parameter {
-                        name: "Disallowed",
-                        syntax: &syntax::S16,
+                        name: s(86141, 10),
+                        syntax: 16,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     }],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -3368,32 +3368,32 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             events: &[Event {
-                name: "BackhaulChange!",
+                name: s(86151, 15),
                 arguments: &[
                     Parameter {
-                        name: "MACAddress",
-                        syntax: &syntax::S188,
+                        name: s(10555, 10),
+                        syntax: 188,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ReasonCode",
-                        syntax: &syntax::S1257,
+                        name: s(84088, 10),
+                        syntax: 1257,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "ResultCode",
-                        syntax: &syntax::S1258,
+                        name: s(86166, 10),
+                        syntax: 1258,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "TargetBSSID",
-                        syntax: &syntax::S188,
+                        name: s(86176, 11),
+                        syntax: 188,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -3406,18 +3406,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.AFCAvailableSpectrum.",
+            path: s(86187, 65),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "AFCAvailableSpectrumInquiryRequest",
-                    syntax: &syntax::S3,
+                    name: s(86252, 34),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AFCAvailableSpectrumInquiryResponse",
-                    syntax: &syntax::S3,
+                    name: s(86286, 35),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -3425,10 +3425,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.",
+            path: s(86321, 54),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("APMLDNumberOfEntries"),
+            num_entries_parameter: Some(s(85173, 20)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MLDMACAddress"],
@@ -3436,32 +3436,32 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "AffiliatedAPNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(86375, 27),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkToOpClassMapNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(86402, 31),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MLDMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(86433, 13),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "STAMLDNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(86446, 21),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TIDLinkMapNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(86467, 25),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -3469,47 +3469,47 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.APMLDConfig.",
+            path: s(86492, 66),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "EMLMREnabled",
-                    syntax: &syntax::S16,
+                    name: s(86558, 12),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EMLSREnabled",
-                    syntax: &syntax::S16,
+                    name: s(86570, 12),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NSTREnabled",
-                    syntax: &syntax::S16,
+                    name: s(86582, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "STREnabled",
-                    syntax: &syntax::S16,
+                    name: s(86593, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TIDLinkMapNegotiation",
-                    syntax: &syntax::S16,
+                    name: s(86603, 21),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TIDToOpClassPolicyNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(86624, 33),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -3517,12 +3517,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.APMLDConfig.TIDToOpClassPolicy.{i}.",
+            path: s(86657, 89),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TIDToOpClassPolicyNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(86624, 33)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["TID", "Direction"],
@@ -3530,29 +3530,29 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Direction",
-                    syntax: &syntax::S1259,
+                    name: s(51284, 9),
+                    syntax: 1259,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClass",
-                    syntax: &syntax::S1256,
+                    name: s(82629, 7),
+                    syntax: 1256,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TID",
-                    syntax: &syntax::S189,
+                    name: s(86746, 3),
+                    syntax: 189,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -3561,10 +3561,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.AffiliatedAP.{i}.",
+            path: s(86749, 71),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AffiliatedAPNumberOfEntries"),
+            num_entries_parameter: Some(s(86375, 27)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["BSSID"],
@@ -3572,104 +3572,104 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S188,
+                    name: s(82592, 5),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastBytesReceived",
-                    syntax: &syntax::S259,
+                    name: s(86820, 22),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastBytesSent",
-                    syntax: &syntax::S259,
+                    name: s(86842, 18),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DisabledSubChannels",
-                    syntax: &syntax::S51,
+                    name: s(86860, 19),
+                    syntax: 51,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S259,
+                    name: s(1126, 10),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EstServiceParametersBE",
-                    syntax: &syntax::S1260,
+                    name: s(86879, 22),
+                    syntax: 1260,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EstServiceParametersBK",
-                    syntax: &syntax::S1260,
+                    name: s(86901, 22),
+                    syntax: 1260,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EstServiceParametersVI",
-                    syntax: &syntax::S1260,
+                    name: s(86923, 22),
+                    syntax: 1260,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EstServiceParametersVO",
-                    syntax: &syntax::S1260,
+                    name: s(86945, 22),
+                    syntax: 1260,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkID",
-                    syntax: &syntax::S1108,
+                    name: s(86967, 6),
+                    syntax: 1108,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastBytesReceived",
-                    syntax: &syntax::S259,
+                    name: s(86973, 22),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastBytesSent",
-                    syntax: &syntax::S259,
+                    name: s(86995, 18),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S259,
+                    name: s(1189, 15),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S259,
+                    name: s(1204, 11),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RUID",
-                    syntax: &syntax::S352,
+                    name: s(86059, 4),
+                    syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastBytesReceived",
-                    syntax: &syntax::S259,
+                    name: s(87013, 20),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastBytesSent",
-                    syntax: &syntax::S259,
+                    name: s(87033, 16),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -3677,10 +3677,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.LinkToOpClassMap.{i}.",
+            path: s(87049, 75),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("LinkToOpClassMapNumberOfEntries"),
+            num_entries_parameter: Some(s(86402, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["LinkID"],
@@ -3688,14 +3688,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "LinkID",
-                    syntax: &syntax::S1108,
+                    name: s(86967, 6),
+                    syntax: 1108,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClass",
-                    syntax: &syntax::S692,
+                    name: s(82629, 7),
+                    syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -3703,10 +3703,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.",
+            path: s(87124, 65),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("STAMLDNumberOfEntries"),
+            num_entries_parameter: Some(s(86446, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MLDMACAddress"],
@@ -3714,110 +3714,110 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "AffiliatedSTANumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(87189, 28),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S259,
+                    name: s(1041, 13),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S259,
+                    name: s(1054, 9),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S259,
+                    name: s(1112, 14),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S259,
+                    name: s(1126, 10),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Hostname",
-                    syntax: &syntax::S3,
+                    name: s(87217, 8),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv4Address",
-                    syntax: &syntax::S182,
+                    name: s(34076, 11),
+                    syntax: 182,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPv6Address",
-                    syntax: &syntax::S211,
+                    name: s(34172, 11),
+                    syntax: 211,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsbSTA",
-                    syntax: &syntax::S16,
+                    name: s(87225, 6),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastConnectTime",
-                    syntax: &syntax::S28,
+                    name: s(84073, 15),
+                    syntax: 28,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MLDMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(86433, 13),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S259,
+                    name: s(1189, 15),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S259,
+                    name: s(1204, 11),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PairwiseAKM",
-                    syntax: &syntax::S336,
+                    name: s(87231, 11),
+                    syntax: 336,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PairwiseCipher",
-                    syntax: &syntax::S336,
+                    name: s(87242, 14),
+                    syntax: 336,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RSNCapabilities",
-                    syntax: &syntax::S234,
+                    name: s(87256, 15),
+                    syntax: 234,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetransCount",
-                    syntax: &syntax::S259,
+                    name: s(32455, 12),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "STATIDLinkMapNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(87271, 28),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -3825,10 +3825,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.AffiliatedSTA.{i}.",
+            path: s(87299, 83),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AffiliatedSTANumberOfEntries"),
+            num_entries_parameter: Some(s(87189, 28)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MACAddress"],
@@ -3836,86 +3836,86 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S188,
+                    name: s(82592, 5),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S259,
+                    name: s(1041, 13),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S259,
+                    name: s(1054, 9),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S259,
+                    name: s(1126, 10),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EstMACDataRateDownlink",
-                    syntax: &syntax::S243,
+                    name: s(84020, 22),
+                    syntax: 243,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EstMACDataRateUplink",
-                    syntax: &syntax::S243,
+                    name: s(84042, 20),
+                    syntax: 243,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastDataDownlinkRate",
-                    syntax: &syntax::S1236,
+                    name: s(81505, 20),
+                    syntax: 1236,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastDataUplinkRate",
-                    syntax: &syntax::S1236,
+                    name: s(81525, 18),
+                    syntax: 1236,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S259,
+                    name: s(1189, 15),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S259,
+                    name: s(1204, 11),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SignalStrength",
-                    syntax: &syntax::S1237,
+                    name: s(81647, 14),
+                    syntax: 1237,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UtilizationReceive",
-                    syntax: &syntax::S1238,
+                    name: s(84098, 18),
+                    syntax: 1238,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UtilizationTransmit",
-                    syntax: &syntax::S1238,
+                    name: s(84116, 19),
+                    syntax: 1238,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -3923,36 +3923,36 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.STAMLDConfig.",
+            path: s(87382, 78),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "EMLMREnabled",
-                    syntax: &syntax::S16,
+                    name: s(86558, 12),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EMLSREnabled",
-                    syntax: &syntax::S16,
+                    name: s(86570, 12),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NSTREnabled",
-                    syntax: &syntax::S16,
+                    name: s(86582, 11),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "STREnabled",
-                    syntax: &syntax::S16,
+                    name: s(86593, 10),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TIDLinkMapNegotiation",
-                    syntax: &syntax::S16,
+                    name: s(86603, 21),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -3960,10 +3960,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.STATIDLinkMap.{i}.",
+            path: s(87460, 83),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("STATIDLinkMapNumberOfEntries"),
+            num_entries_parameter: Some(s(87271, 28)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["TID"],
@@ -3971,26 +3971,26 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S188,
+                    name: s(82592, 5),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Direction",
-                    syntax: &syntax::S1259,
+                    name: s(51284, 9),
+                    syntax: 1259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkID",
-                    syntax: &syntax::S1261,
+                    name: s(86967, 6),
+                    syntax: 1261,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TID",
-                    syntax: &syntax::S189,
+                    name: s(86746, 3),
+                    syntax: 189,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -3998,36 +3998,36 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.WiFi7Capabilities.",
+            path: s(87543, 83),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "EMLMRSupport",
-                    syntax: &syntax::S16,
+                    name: s(87626, 12),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EMLSRSupport",
-                    syntax: &syntax::S16,
+                    name: s(87638, 12),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NSTRSupport",
-                    syntax: &syntax::S16,
+                    name: s(87650, 11),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "STRSupport",
-                    syntax: &syntax::S16,
+                    name: s(87661, 10),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TIDLinkMapNegotiation",
-                    syntax: &syntax::S16,
+                    name: s(86603, 21),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -4035,10 +4035,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.TIDLinkMap.{i}.",
+            path: s(87671, 69),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TIDLinkMapNumberOfEntries"),
+            num_entries_parameter: Some(s(86467, 25)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["TID"],
@@ -4046,26 +4046,26 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S188,
+                    name: s(82592, 5),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Direction",
-                    syntax: &syntax::S1259,
+                    name: s(51284, 9),
+                    syntax: 1259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkID",
-                    syntax: &syntax::S1261,
+                    name: s(86967, 6),
+                    syntax: 1261,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TID",
-                    syntax: &syntax::S189,
+                    name: s(86746, 3),
+                    syntax: 189,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -4073,10 +4073,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannelUsage.{i}.",
+            path: s(87740, 72),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AnticipatedChannelUsageNumberOfEntries"),
+            num_entries_parameter: Some(s(85219, 38)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["OpClass"],
@@ -4084,26 +4084,26 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S692,
+                    name: s(11736, 7),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EntryNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(87812, 20),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClass",
-                    syntax: &syntax::S692,
+                    name: s(82629, 7),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReferenceBSSID",
-                    syntax: &syntax::S188,
+                    name: s(87832, 14),
+                    syntax: 188,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -4111,10 +4111,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannelUsage.{i}.Entry.{i}.",
+            path: s(87846, 82),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("EntryNumberOfEntries"),
+            num_entries_parameter: Some(s(87812, 20)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["BurstStartTime"],
@@ -4122,50 +4122,50 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "BurstInterval",
-                    syntax: &syntax::S578,
+                    name: s(29170, 13),
+                    syntax: 578,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BurstLength",
-                    syntax: &syntax::S578,
+                    name: s(87928, 11),
+                    syntax: 578,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BurstStartTime",
-                    syntax: &syntax::S336,
+                    name: s(87939, 14),
+                    syntax: 336,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChannelUsageReason",
-                    syntax: &syntax::S1262,
+                    name: s(87953, 18),
+                    syntax: 1262,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PowerLevel",
-                    syntax: &syntax::S137,
+                    name: s(87971, 10),
+                    syntax: 137,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RUBitmask",
-                    syntax: &syntax::S1263,
+                    name: s(87981, 9),
+                    syntax: 1263,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Repetitions",
-                    syntax: &syntax::S0,
+                    name: s(87990, 11),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmitterIdentifier",
-                    syntax: &syntax::S188,
+                    name: s(88001, 21),
+                    syntax: 188,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -4173,10 +4173,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannels.{i}.",
+            path: s(88022, 68),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AnticipatedChannelsNumberOfEntries"),
+            num_entries_parameter: Some(s(85257, 34)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["OpClass"],
@@ -4184,14 +4184,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "ChannelList",
-                    syntax: &syntax::S1256,
+                    name: s(86096, 11),
+                    syntax: 1256,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClass",
-                    syntax: &syntax::S692,
+                    name: s(82629, 7),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -4199,10 +4199,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.BackhaulDown.{i}.",
+            path: s(88090, 61),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("BackhaulDownNumberOfEntries"),
+            num_entries_parameter: Some(s(85371, 27)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["BackhaulDownALID"],
@@ -4210,14 +4210,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "BackhaulDownALID",
-                    syntax: &syntax::S188,
+                    name: s(88151, 16),
+                    syntax: 188,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulDownMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(85349, 22),
+                    syntax: 188,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -4225,10 +4225,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.",
+            path: s(88167, 58),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CACStatusNumberOfEntries"),
+            num_entries_parameter: Some(s(85430, 24)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["TimeStamp"],
@@ -4236,26 +4236,26 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "CACActiveChannelNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(88225, 31),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CACAvailableChannelNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(88256, 34),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CACNonOccupancyChannelNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(88290, 37),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -4263,10 +4263,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACActiveChannel.{i}.",
+            path: s(88327, 79),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CACActiveChannelNumberOfEntries"),
+            num_entries_parameter: Some(s(88225, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["OpClass", "Channel"],
@@ -4274,20 +4274,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S692,
+                    name: s(11736, 7),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Countdown",
-                    syntax: &syntax::S1264,
+                    name: s(88406, 9),
+                    syntax: 1264,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClass",
-                    syntax: &syntax::S692,
+                    name: s(82629, 7),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -4295,10 +4295,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACAvailableChannel.{i}.",
+            path: s(88415, 82),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CACAvailableChannelNumberOfEntries"),
+            num_entries_parameter: Some(s(88256, 34)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["OpClass", "Channel"],
@@ -4306,20 +4306,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S692,
+                    name: s(11736, 7),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Minutes",
-                    syntax: &syntax::S1265,
+                    name: s(88497, 7),
+                    syntax: 1265,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClass",
-                    syntax: &syntax::S692,
+                    name: s(82629, 7),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -4327,10 +4327,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACNonOccupancyChannel.{i}.",
+            path: s(88504, 85),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CACNonOccupancyChannelNumberOfEntries"),
+            num_entries_parameter: Some(s(88290, 37)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["OpClass", "Channel"],
@@ -4338,20 +4338,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S692,
+                    name: s(11736, 7),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClass",
-                    syntax: &syntax::S692,
+                    name: s(82629, 7),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Seconds",
-                    syntax: &syntax::S1266,
+                    name: s(88589, 7),
+                    syntax: 1266,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -4359,12 +4359,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Default8021Q.{i}.",
+            path: s(88596, 61),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("Default8021QNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(85536, 27)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["PrimaryVID"],
@@ -4372,22 +4372,22 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "DefaultPCP",
-                    syntax: &syntax::S1267,
+                    name: s(88657, 10),
+                    syntax: 1267,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PrimaryVID",
-                    syntax: &syntax::S1248,
+                    name: s(88667, 10),
+                    syntax: 1248,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -4396,10 +4396,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.IEEE1905Security.{i}.",
+            path: s(88677, 65),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("IEEE1905SecurityNumberOfEntries"),
+            num_entries_parameter: Some(s(85596, 31)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["OnboardingProtocol"],
@@ -4407,59 +4407,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "EncryptionAlgorithm",
-                    syntax: &syntax::S0,
+                    name: s(42246, 19),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IntegrityAlgorithm",
-                    syntax: &syntax::S0,
+                    name: s(42284, 18),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OnboardingProtocol",
-                    syntax: &syntax::S0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
-        },
-        Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.",
-            version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: "AssocIEEE1905DeviceRef",
-                    syntax: &syntax::S155,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "EasyMeshAgentOperationMode",
-                    syntax: &syntax::S1252,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "EasyMeshControllerOperationMode",
-                    syntax: &syntax::S1252,
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "LastContactTime",
-                    syntax: &syntax::S10,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "ManufacturerOUI",
-                    syntax: &syntax::S349,
-                    status: Status::Deprecated,
+                    name: s(88742, 18),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -4467,59 +4428,98 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul.",
+            path: s(88760, 58),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "BackhaulDeviceID",
-                    syntax: &syntax::S188,
+                    name: s(88818, 22),
+                    syntax: 155,
+                    version: v(2, 15, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(88840, 26),
+                    syntax: 1252,
+                    version: v(2, 15, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(88866, 31),
+                    syntax: 1252,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(43643, 15),
+                    syntax: 10,
+                    version: v(2, 15, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(15638, 15),
+                    syntax: 349,
+                    status: Status::Deprecated,
+                    version: v(2, 15, 0),
+                    ..PARAM
+                },
+            ],
+            ..OBJECT
+        },
+        Object {
+            path: s(88897, 67),
+            version: v(2, 15, 0),
+            parameters: &[
+                Parameter {
+                    name: s(88964, 16),
+                    syntax: 188,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentOperatingClassProfileNumberOfEntries",
-                    syntax: &syntax::S0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "LinkType",
-                    syntax: &syntax::S1268,
+                    name: s(85041, 18),
+                    syntax: 188,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(88980, 43),
+                    syntax: 0,
+                    version: v(2, 15, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(857, 8),
+                    syntax: 1268,
+                    status: Status::Deprecated,
+                    version: v(2, 15, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(10555, 10),
+                    syntax: 188,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "SteerWiFiBackhaul()",
+                name: s(89023, 19),
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: "Channel",
-                        syntax: &syntax::S0,
+                        name: s(11736, 7),
+                        syntax: 0,
                         access: Access::ReadWrite,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "TargetBSS",
-                        syntax: &syntax::S188,
+                        name: s(89042, 9),
+                        syntax: 188,
                         access: Access::ReadWrite,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -4527,8 +4527,8 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: "TimeOut",
-                        syntax: &syntax::S21,
+                        name: s(25400, 7),
+                        syntax: 21,
                         access: Access::ReadWrite,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -4537,8 +4537,8 @@ pub(crate) static GROUP: Group = Group {
                     },
                 ],
                 output: &[Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1269,
+                    name: s(427, 6),
+                    syntax: 1269,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -4550,10 +4550,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul.CurrentOperatingClassProfile.{i}.",
+            path: s(89051, 100),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CurrentOperatingClassProfileNumberOfEntries"),
+            num_entries_parameter: Some(s(88980, 43)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Class"],
@@ -4561,26 +4561,26 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S692,
+                    name: s(11736, 7),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Class",
-                    syntax: &syntax::S692,
+                    name: s(43545, 5),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPower",
-                    syntax: &syntax::S1270,
+                    name: s(11348, 7),
+                    syntax: 1270,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -4588,72 +4588,72 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul.Stats.",
+            path: s(89151, 73),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S144,
+                    name: s(1041, 13),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S144,
+                    name: s(1054, 9),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1112, 14),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S144,
+                    name: s(1126, 10),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastDataDownlinkRate",
-                    syntax: &syntax::S1236,
+                    name: s(81505, 20),
+                    syntax: 1236,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastDataUplinkRate",
-                    syntax: &syntax::S1236,
+                    name: s(81525, 18),
+                    syntax: 1236,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LinkUtilization",
-                    syntax: &syntax::S1271,
+                    name: s(89224, 15),
+                    syntax: 1271,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1189, 15),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1204, 11),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SignalStrength",
-                    syntax: &syntax::S1237,
+                    name: s(81647, 14),
+                    syntax: 1237,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -4661,10 +4661,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.",
+            path: s(89239, 54),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RadioNumberOfEntries"),
+            num_entries_parameter: Some(s(73653, 20)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ID"],
@@ -4673,192 +4673,192 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "APMetricsWiFi6",
-                    syntax: &syntax::S16,
+                    name: s(89293, 14),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedSTALinkMetricsInclusionPolicy",
-                    syntax: &syntax::S16,
+                    name: s(89307, 39),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedSTATrafficStatsInclusionPolicy",
-                    syntax: &syntax::S16,
+                    name: s(89346, 40),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BSSNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(89386, 18),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChannelUtilizationReportingThreshold",
-                    syntax: &syntax::S0,
+                    name: s(89404, 36),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChannelUtilizationThreshold",
-                    syntax: &syntax::S692,
+                    name: s(89440, 27),
+                    syntax: 692,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChipsetVendor",
-                    syntax: &syntax::S3,
+                    name: s(89467, 13),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentOperatingClassProfileNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(88980, 43),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DisAllowedOpClassChannelsNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(89480, 40),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enabled",
-                    syntax: &syntax::S16,
+                    name: s(89520, 7),
+                    syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ID",
-                    syntax: &syntax::S1272,
+                    name: s(10211, 2),
+                    syntax: 1272,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBSS",
-                    syntax: &syntax::S692,
+                    name: s(89527, 6),
+                    syntax: 692,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Noise",
-                    syntax: &syntax::S692,
+                    name: s(81618, 5),
+                    syntax: 692,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClassPreferenceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(89533, 32),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RCPISteeringThreshold",
-                    syntax: &syntax::S1273,
+                    name: s(89565, 21),
+                    syntax: 1273,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceiveOther",
-                    syntax: &syntax::S189,
+                    name: s(89586, 12),
+                    syntax: 189,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceiveSelf",
-                    syntax: &syntax::S692,
+                    name: s(89598, 11),
+                    syntax: 692,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STAReportingRCPIHysteresisMarginOverride",
-                    syntax: &syntax::S1274,
+                    name: s(89609, 40),
+                    syntax: 1274,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STAReportingRCPIThreshold",
-                    syntax: &syntax::S1273,
+                    name: s(89649, 25),
+                    syntax: 1273,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScanResultNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(89674, 25),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SteeringPolicy",
-                    syntax: &syntax::S1275,
+                    name: s(89699, 14),
+                    syntax: 1275,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficSeparationCombinedBackhaul",
-                    syntax: &syntax::S16,
+                    name: s(89713, 33),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficSeparationCombinedFronthaul",
-                    syntax: &syntax::S16,
+                    name: s(89746, 34),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Transmit",
-                    syntax: &syntax::S189,
+                    name: s(89780, 8),
+                    syntax: 189,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnassociatedSTANumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(89788, 30),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Utilization",
-                    syntax: &syntax::S189,
+                    name: s(72155, 11),
+                    syntax: 189,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -4867,9 +4867,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.",
+            path: s(89239, 54),
             max_entries: None,
-            num_entries_parameter: Some("RadioNumberOfEntries"),
+            num_entries_parameter: Some(s(73653, 20)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ID"],
@@ -4878,192 +4878,192 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "APMetricsWiFi6",
-                    syntax: &syntax::S16,
+                    name: s(89293, 14),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedSTALinkMetricsInclusionPolicy",
-                    syntax: &syntax::S16,
+                    name: s(89307, 39),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedSTATrafficStatsInclusionPolicy",
-                    syntax: &syntax::S16,
+                    name: s(89346, 40),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BSSNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(89386, 18),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChannelUtilizationReportingThreshold",
-                    syntax: &syntax::S0,
+                    name: s(89404, 36),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChannelUtilizationThreshold",
-                    syntax: &syntax::S692,
+                    name: s(89440, 27),
+                    syntax: 692,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChipsetVendor",
-                    syntax: &syntax::S3,
+                    name: s(89467, 13),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentOperatingClassProfileNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(88980, 43),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DisAllowedOpClassChannelsNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(89480, 40),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enabled",
-                    syntax: &syntax::S16,
+                    name: s(89520, 7),
+                    syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ID",
-                    syntax: &syntax::S1272,
+                    name: s(10211, 2),
+                    syntax: 1272,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBSS",
-                    syntax: &syntax::S692,
+                    name: s(89527, 6),
+                    syntax: 692,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Noise",
-                    syntax: &syntax::S692,
+                    name: s(81618, 5),
+                    syntax: 692,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClassPreferenceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(89533, 32),
+                    syntax: 0,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RCPISteeringThreshold",
-                    syntax: &syntax::S1273,
+                    name: s(89565, 21),
+                    syntax: 1273,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceiveOther",
-                    syntax: &syntax::S189,
+                    name: s(89586, 12),
+                    syntax: 189,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceiveSelf",
-                    syntax: &syntax::S692,
+                    name: s(89598, 11),
+                    syntax: 692,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STAReportingRCPIHysteresisMarginOverride",
-                    syntax: &syntax::S1274,
+                    name: s(89609, 40),
+                    syntax: 1274,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STAReportingRCPIThreshold",
-                    syntax: &syntax::S1273,
+                    name: s(89649, 25),
+                    syntax: 1273,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScanResultNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(89674, 25),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SteeringPolicy",
-                    syntax: &syntax::S1275,
+                    name: s(89699, 14),
+                    syntax: 1275,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficSeparationCombinedBackhaul",
-                    syntax: &syntax::S16,
+                    name: s(89713, 33),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficSeparationCombinedFronthaul",
-                    syntax: &syntax::S16,
+                    name: s(89746, 34),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Transmit",
-                    syntax: &syntax::S189,
+                    name: s(89780, 8),
+                    syntax: 189,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnassociatedSTANumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(89788, 30),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Utilization",
-                    syntax: &syntax::S189,
+                    name: s(72155, 11),
+                    syntax: 189,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -5071,55 +5071,55 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: "ChannelScanRequest()",
+                    name: s(89818, 20),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "ChannelList",
-                            syntax: &syntax::S1256,
+                            name: s(86096, 11),
+                            syntax: 1256,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "DFSDwellTime",
-                            syntax: &syntax::S21,
+                            name: s(89838, 12),
+                            syntax: 21,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "DwellTime",
-                            syntax: &syntax::S21,
+                            name: s(82470, 9),
+                            syntax: 21,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HomeTime",
-                            syntax: &syntax::S21,
+                            name: s(89850, 8),
+                            syntax: 21,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "OpClass",
-                            syntax: &syntax::S692,
+                            name: s(82629, 7),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanType",
-                            syntax: &syntax::S1276,
+                            name: s(89858, 8),
+                            syntax: 1276,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -5129,34 +5129,34 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "ChannelSelectionRequest()",
+                    name: s(89866, 25),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "Class.{i}.Channel.{i}.Channel",
-                            syntax: &syntax::S1256,
+                            name: s(89891, 29),
+                            syntax: 1256,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Class.{i}.Channel.{i}.Preference",
-                            syntax: &syntax::S1277,
+                            name: s(89920, 32),
+                            syntax: 1277,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Class.{i}.OpClass",
-                            syntax: &syntax::S692,
+                            name: s(89952, 17),
+                            syntax: 692,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -5166,19 +5166,19 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "RadioEnable()",
+                    name: s(89969, 13),
                     is_async: true,
                     input: &[Parameter {
-                        name: "Enable",
-                        syntax: &syntax::S16,
+                        name: s(780, 6),
+                        syntax: 16,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         mandatory: true,
                         ..PARAM
                     }],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -5188,83 +5188,83 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetSpatialReuse()",
+                    name: s(89982, 17),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "BSSColor",
-                            syntax: &syntax::S0,
+                            name: s(89999, 8),
+                            syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "HESIGASpatialReuseValue15Allowed",
-                            syntax: &syntax::S16,
+                            name: s(90007, 32),
+                            syntax: 16,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "NonSRGOBSSPDMaxOffset",
-                            syntax: &syntax::S0,
+                            name: s(90039, 21),
+                            syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "NonSRGOffsetValid",
-                            syntax: &syntax::S16,
+                            name: s(90060, 17),
+                            syntax: 16,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "PSRDisallowed",
-                            syntax: &syntax::S16,
+                            name: s(90077, 13),
+                            syntax: 16,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SRGBSSColorBitmap",
-                            syntax: &syntax::S333,
+                            name: s(90090, 17),
+                            syntax: 333,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SRGInformationValid",
-                            syntax: &syntax::S16,
+                            name: s(90107, 19),
+                            syntax: 16,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SRGOBSSPDMaxOffset",
-                            syntax: &syntax::S0,
+                            name: s(90126, 18),
+                            syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SRGOBSSPDMinOffset",
-                            syntax: &syntax::S0,
+                            name: s(90144, 18),
+                            syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SRGPartialBSSIDBitmap",
-                            syntax: &syntax::S333,
+                            name: s(90162, 21),
+                            syntax: 333,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -5274,20 +5274,20 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetTxPowerLimit()",
+                    name: s(90183, 17),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "OperatingClass",
-                            syntax: &syntax::S692,
+                            name: s(90200, 14),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TransmitPowerLimit",
-                            syntax: &syntax::S1278,
+                            name: s(90214, 18),
+                            syntax: 1278,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
@@ -5295,8 +5295,8 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -5306,12 +5306,12 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "WiFiRestart()",
+                    name: s(90232, 13),
                     is_async: true,
                     input: &[],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -5324,10 +5324,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.",
+            path: s(90245, 62),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("BSSNumberOfEntries"),
+            num_entries_parameter: Some(s(89386, 18)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["BSSID"],
@@ -5336,229 +5336,229 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "AssociationAllowanceStatus",
-                    syntax: &syntax::S1279,
+                    name: s(90307, 26),
+                    syntax: 1279,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S188,
+                    name: s(82592, 5),
+                    syntax: 188,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulAKMsAllowed",
-                    syntax: &syntax::S1240,
+                    name: s(90333, 19),
+                    syntax: 1240,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulSuiteSelector",
-                    syntax: &syntax::S336,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "BackhaulUse",
-                    syntax: &syntax::S16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "BasicDataTransmitRates",
-                    syntax: &syntax::S1280,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "BroadcastBytesReceived",
-                    syntax: &syntax::S144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "BroadcastBytesSent",
-                    syntax: &syntax::S144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "ByteCounterUnits",
-                    syntax: &syntax::S1281,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Enabled",
-                    syntax: &syntax::S16,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "EstServiceParametersBE",
-                    syntax: &syntax::S1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "EstServiceParametersBK",
-                    syntax: &syntax::S1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "EstServiceParametersVI",
-                    syntax: &syntax::S1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "EstServiceParametersVO",
-                    syntax: &syntax::S1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "FronthaulAKMsAllowed",
-                    syntax: &syntax::S1240,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "FronthaulSuiteSelector",
-                    syntax: &syntax::S336,
+                    name: s(90352, 21),
+                    syntax: 336,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FronthaulUse",
-                    syntax: &syntax::S16,
+                    name: s(90373, 11),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(90384, 22),
+                    syntax: 1280,
+                    version: v(2, 17, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(86820, 22),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MultiBSSID",
-                    syntax: &syntax::S16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MulticastBytesReceived",
-                    syntax: &syntax::S144,
+                    name: s(86842, 18),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastBytesSent",
-                    syntax: &syntax::S144,
+                    name: s(90406, 16),
+                    syntax: 1281,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(89520, 7),
+                    syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Profile1bSTAsDisallowed",
-                    syntax: &syntax::S16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Profile2bSTAsDisallowed",
-                    syntax: &syntax::S16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QMDescriptorNumberOfEntries",
-                    syntax: &syntax::S0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "R1disallowed",
-                    syntax: &syntax::S16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "R2disallowed",
-                    syntax: &syntax::S16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SSID",
-                    syntax: &syntax::S3,
+                    name: s(86879, 22),
+                    syntax: 1260,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STANumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(86901, 22),
+                    syntax: 1260,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(86923, 22),
+                    syntax: 1260,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmittedBSSID",
-                    syntax: &syntax::S16,
+                    name: s(86945, 22),
+                    syntax: 1260,
+                    version: v(2, 13, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90422, 20),
+                    syntax: 1240,
+                    access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastBytesReceived",
-                    syntax: &syntax::S144,
+                    name: s(90442, 22),
+                    syntax: 336,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90464, 12),
+                    syntax: 16,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastBytesSent",
-                    syntax: &syntax::S144,
+                    name: s(83599, 10),
+                    syntax: 16,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(86973, 22),
+                    syntax: 144,
+                    version: v(2, 13, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(86995, 18),
+                    syntax: 144,
+                    version: v(2, 13, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90476, 23),
+                    syntax: 16,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90499, 23),
+                    syntax: 16,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90522, 27),
+                    syntax: 0,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90549, 12),
+                    syntax: 16,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90561, 12),
+                    syntax: 16,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(82040, 4),
+                    syntax: 3,
+                    version: v(2, 13, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90573, 18),
+                    syntax: 0,
+                    version: v(2, 13, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(5130, 9),
+                    syntax: 10,
+                    version: v(2, 13, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90591, 16),
+                    syntax: 16,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(87013, 20),
+                    syntax: 144,
+                    version: v(2, 13, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(87033, 16),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -5567,9 +5567,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.",
+            path: s(90245, 62),
             max_entries: None,
-            num_entries_parameter: Some("BSSNumberOfEntries"),
+            num_entries_parameter: Some(s(89386, 18)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["BSSID"],
@@ -5578,229 +5578,229 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "AssociationAllowanceStatus",
-                    syntax: &syntax::S1279,
+                    name: s(90307, 26),
+                    syntax: 1279,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S188,
+                    name: s(82592, 5),
+                    syntax: 188,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulAKMsAllowed",
-                    syntax: &syntax::S1240,
+                    name: s(90333, 19),
+                    syntax: 1240,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BackhaulSuiteSelector",
-                    syntax: &syntax::S336,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "BackhaulUse",
-                    syntax: &syntax::S16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "BasicDataTransmitRates",
-                    syntax: &syntax::S1280,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "BroadcastBytesReceived",
-                    syntax: &syntax::S144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "BroadcastBytesSent",
-                    syntax: &syntax::S144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "ByteCounterUnits",
-                    syntax: &syntax::S1281,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Enabled",
-                    syntax: &syntax::S16,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "EstServiceParametersBE",
-                    syntax: &syntax::S1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "EstServiceParametersBK",
-                    syntax: &syntax::S1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "EstServiceParametersVI",
-                    syntax: &syntax::S1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "EstServiceParametersVO",
-                    syntax: &syntax::S1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "FronthaulAKMsAllowed",
-                    syntax: &syntax::S1240,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "FronthaulSuiteSelector",
-                    syntax: &syntax::S336,
+                    name: s(90352, 21),
+                    syntax: 336,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FronthaulUse",
-                    syntax: &syntax::S16,
+                    name: s(90373, 11),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(90384, 22),
+                    syntax: 1280,
+                    version: v(2, 17, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(86820, 22),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MultiBSSID",
-                    syntax: &syntax::S16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "MulticastBytesReceived",
-                    syntax: &syntax::S144,
+                    name: s(86842, 18),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastBytesSent",
-                    syntax: &syntax::S144,
+                    name: s(90406, 16),
+                    syntax: 1281,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(89520, 7),
+                    syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Profile1bSTAsDisallowed",
-                    syntax: &syntax::S16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "Profile2bSTAsDisallowed",
-                    syntax: &syntax::S16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "QMDescriptorNumberOfEntries",
-                    syntax: &syntax::S0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "R1disallowed",
-                    syntax: &syntax::S16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "R2disallowed",
-                    syntax: &syntax::S16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SSID",
-                    syntax: &syntax::S3,
+                    name: s(86879, 22),
+                    syntax: 1260,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "STANumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(86901, 22),
+                    syntax: 1260,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(86923, 22),
+                    syntax: 1260,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmittedBSSID",
-                    syntax: &syntax::S16,
+                    name: s(86945, 22),
+                    syntax: 1260,
+                    version: v(2, 13, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90422, 20),
+                    syntax: 1240,
+                    access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastBytesReceived",
-                    syntax: &syntax::S144,
+                    name: s(90442, 22),
+                    syntax: 336,
+                    access: Access::ReadWrite,
+                    version: v(2, 17, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90464, 12),
+                    syntax: 16,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastBytesSent",
-                    syntax: &syntax::S144,
+                    name: s(83599, 10),
+                    syntax: 16,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(86973, 22),
+                    syntax: 144,
+                    version: v(2, 13, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(86995, 18),
+                    syntax: 144,
+                    version: v(2, 13, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90476, 23),
+                    syntax: 16,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90499, 23),
+                    syntax: 16,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90522, 27),
+                    syntax: 0,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90549, 12),
+                    syntax: 16,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90561, 12),
+                    syntax: 16,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(82040, 4),
+                    syntax: 3,
+                    version: v(2, 13, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90573, 18),
+                    syntax: 0,
+                    version: v(2, 13, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(5130, 9),
+                    syntax: 10,
+                    version: v(2, 13, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(90591, 16),
+                    syntax: 16,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(87013, 20),
+                    syntax: 144,
+                    version: v(2, 13, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(87033, 16),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -5808,55 +5808,55 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: "LatencyTest()",
+                    name: s(90607, 13),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DataBlockSize",
-                            syntax: &syntax::S1282,
+                            name: s(39110, 13),
+                            syntax: 1282,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "NumberOfRepetitions",
-                            syntax: &syntax::S234,
+                            name: s(603, 19),
+                            syntax: 234,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "STAMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(90620, 13),
+                            syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Timeout",
-                            syntax: &syntax::S1283,
+                            name: s(622, 7),
+                            syntax: 1283,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "VID",
-                            syntax: &syntax::S1248,
+                            name: s(90633, 3),
+                            syntax: 1248,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "WMMUP",
-                            syntax: &syntax::S1284,
+                            name: s(90636, 5),
+                            syntax: 1284,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -5866,69 +5866,69 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetEHTOperations()",
+                    name: s(90641, 18),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "BasicEHTMCSAndNssSet",
-                            syntax: &syntax::S336,
+                            name: s(90659, 20),
+                            syntax: 336,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "CCFS0",
-                            syntax: &syntax::S545,
+                            name: s(90679, 5),
+                            syntax: 545,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "CCFS1",
-                            syntax: &syntax::S545,
+                            name: s(90684, 5),
+                            syntax: 545,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Control",
-                            syntax: &syntax::S545,
+                            name: s(90689, 7),
+                            syntax: 545,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "DisabledSubchannelBitmap",
-                            syntax: &syntax::S545,
+                            name: s(90696, 24),
+                            syntax: 545,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "EHTDefaultPEDuration",
-                            syntax: &syntax::S1285,
+                            name: s(90720, 20),
+                            syntax: 1285,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "GroupAddressedBUIndicationExponent",
-                            syntax: &syntax::S1286,
+                            name: s(90740, 34),
+                            syntax: 1286,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "GroupAddressedBUIndicationLimit",
-                            syntax: &syntax::S1285,
+                            name: s(90774, 31),
+                            syntax: 1285,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -5938,27 +5938,27 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetQMDescriptors()",
+                    name: s(90805, 18),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "QMDescriptor.{i}.BSSID",
-                            syntax: &syntax::S188,
+                            name: s(90823, 22),
+                            syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "QMDescriptor.{i}.ClientMAC",
-                            syntax: &syntax::S188,
+                            name: s(90845, 26),
+                            syntax: 188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "QMDescriptor.{i}.DescriptorElement",
-                            syntax: &syntax::S357,
+                            name: s(90871, 34),
+                            syntax: 357,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
@@ -5966,8 +5966,8 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -5977,48 +5977,48 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "SetQoSManagement()",
+                    name: s(90905, 18),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DSCPPolicyEnable",
-                            syntax: &syntax::S16,
+                            name: s(90923, 16),
+                            syntax: 16,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "MSCSEnable",
-                            syntax: &syntax::S16,
+                            name: s(90939, 10),
+                            syntax: 16,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "QosMapEnable",
-                            syntax: &syntax::S16,
+                            name: s(90949, 12),
+                            syntax: 16,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SCSEnable",
-                            syntax: &syntax::S16,
+                            name: s(90961, 9),
+                            syntax: 16,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SCSTrafficDescriptionEnable",
-                            syntax: &syntax::S16,
+                            name: s(90970, 27),
+                            syntax: 16,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -6028,48 +6028,48 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "ThroughputTest()",
+                    name: s(90997, 16),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "STAMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(90620, 13),
+                            syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TestDirection",
-                            syntax: &syntax::S1287,
+                            name: s(91013, 13),
+                            syntax: 1287,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TestDuration",
-                            syntax: &syntax::S1283,
+                            name: s(91026, 12),
+                            syntax: 1283,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "VID",
-                            syntax: &syntax::S1248,
+                            name: s(90633, 3),
+                            syntax: 1248,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "WMMUP",
-                            syntax: &syntax::S1284,
+                            name: s(90636, 5),
+                            syntax: 1284,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1239,
+                        name: s(427, 6),
+                        syntax: 1239,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -6082,78 +6082,78 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.LatencyTestResult.",
+            path: s(91038, 80),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "AverageResponseTime",
-                    syntax: &syntax::S21,
+                    name: s(629, 19),
+                    syntax: 21,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClientMAC",
-                    syntax: &syntax::S188,
+                    name: s(91118, 9),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DataBlockSize",
-                    syntax: &syntax::S365,
+                    name: s(39110, 13),
+                    syntax: 365,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LostCount",
-                    syntax: &syntax::S0,
+                    name: s(91127, 9),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumResponseTime",
-                    syntax: &syntax::S21,
+                    name: s(660, 19),
+                    syntax: 21,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinimumResponseTime",
-                    syntax: &syntax::S21,
+                    name: s(679, 19),
+                    syntax: 21,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuccessCount",
-                    syntax: &syntax::S0,
+                    name: s(698, 12),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestAlgorithm",
-                    syntax: &syntax::S3,
+                    name: s(91136, 13),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestLayer",
-                    syntax: &syntax::S0,
+                    name: s(91149, 9),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VID",
-                    syntax: &syntax::S544,
+                    name: s(90633, 3),
+                    syntax: 544,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "WMMUP",
-                    syntax: &syntax::S1288,
+                    name: s(90636, 5),
+                    syntax: 1288,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -6161,33 +6161,33 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MUConfig.",
+            path: s(91158, 71),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "DLMUMIMOEnable",
-                    syntax: &syntax::S16,
+                    name: s(91229, 14),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLOFDMAEnable",
-                    syntax: &syntax::S16,
+                    name: s(91243, 13),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULMUMIMOEnable",
-                    syntax: &syntax::S16,
+                    name: s(91256, 14),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULOFDMAEnable",
-                    syntax: &syntax::S16,
+                    name: s(91270, 13),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -6196,162 +6196,162 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MUStats.",
+            path: s(91283, 70),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "DLHEPPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91353, 13),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLMUMIMOPPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91366, 17),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLMUPPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91383, 13),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLOFDMAMUMIMOPPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91396, 22),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLOFDMAPPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91418, 16),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLRU106PPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91434, 16),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLRU1992PPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91450, 17),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLRU242PPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91467, 16),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLRU26PPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91483, 15),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLRU484PPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91498, 16),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLRU52PPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91514, 15),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLRU996PPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91529, 16),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLTotalPPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91545, 16),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULHEPPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91561, 13),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULMUMIMOPPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91574, 17),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULMUPPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91591, 13),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULOFDMAMUMIMOPPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91604, 22),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULOFDMAPPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91626, 16),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULRU106PPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91642, 16),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULRU1992PPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91658, 17),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULRU242PPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91675, 16),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULRU26PPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91691, 15),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULRU484PPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91706, 16),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULRU52PPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91722, 15),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULRU996PPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91737, 16),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULTotalPPDUCount",
-                    syntax: &syntax::S259,
+                    name: s(91753, 16),
+                    syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -6359,24 +6359,24 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MultiAPSteering.",
+            path: s(91769, 78),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "BTMAttempts",
-                    syntax: &syntax::S144,
+                    name: s(91847, 11),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BTMQueryResponses",
-                    syntax: &syntax::S144,
+                    name: s(91858, 17),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlacklistAttempts",
-                    syntax: &syntax::S144,
+                    name: s(91875, 17),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -6384,10 +6384,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.QMDescriptor.{i}.",
+            path: s(91892, 79),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("QMDescriptorNumberOfEntries"),
+            num_entries_parameter: Some(s(90522, 27)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ClientMAC"],
@@ -6395,20 +6395,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S188,
+                    name: s(82592, 5),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClientMAC",
-                    syntax: &syntax::S188,
+                    name: s(91118, 9),
+                    syntax: 188,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DescriptorElement",
-                    syntax: &syntax::S357,
+                    name: s(91971, 17),
+                    syntax: 357,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -6416,10 +6416,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.",
+            path: s(91988, 70),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("STANumberOfEntries"),
+            num_entries_parameter: Some(s(90573, 18)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MACAddress"],
@@ -6428,234 +6428,234 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S144,
+                    name: s(1041, 13),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S144,
+                    name: s(1054, 9),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CellularDataPreference",
-                    syntax: &syntax::S1289,
+                    name: s(92058, 22),
+                    syntax: 1289,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClientCapabilities",
-                    syntax: &syntax::S352,
+                    name: s(82597, 18),
+                    syntax: 352,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1112, 14),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S144,
+                    name: s(1126, 10),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EstMACDataRateDownlink",
-                    syntax: &syntax::S243,
+                    name: s(84020, 22),
+                    syntax: 243,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EstMACDataRateUplink",
-                    syntax: &syntax::S243,
+                    name: s(84042, 20),
+                    syntax: 243,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HTCapabilities",
-                    syntax: &syntax::S1232,
+                    name: s(82615, 14),
+                    syntax: 1232,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Hostname",
-                    syntax: &syntax::S3,
+                    name: s(87217, 8),
+                    syntax: 3,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPV4Address",
-                    syntax: &syntax::S182,
+                    name: s(92080, 11),
+                    syntax: 182,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPV6Address",
-                    syntax: &syntax::S211,
+                    name: s(92091, 11),
+                    syntax: 211,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastConnectTime",
-                    syntax: &syntax::S28,
+                    name: s(84073, 15),
+                    syntax: 28,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastDataDownlinkRate",
-                    syntax: &syntax::S1236,
+                    name: s(81505, 20),
+                    syntax: 1236,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastDataUplinkRate",
-                    syntax: &syntax::S1236,
+                    name: s(81525, 18),
+                    syntax: 1236,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MeasurementReport",
-                    syntax: &syntax::S1290,
+                    name: s(92102, 17),
+                    syntax: 1290,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfMeasureReports",
-                    syntax: &syntax::S0,
+                    name: s(92119, 22),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1189, 15),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1204, 11),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PairwiseAKM",
-                    syntax: &syntax::S336,
+                    name: s(87231, 11),
+                    syntax: 336,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PairwiseCipher",
-                    syntax: &syntax::S336,
+                    name: s(87242, 14),
+                    syntax: 336,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RSNCapabilities",
-                    syntax: &syntax::S234,
+                    name: s(87256, 15),
+                    syntax: 234,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReAssociationDelay",
-                    syntax: &syntax::S698,
+                    name: s(92141, 18),
+                    syntax: 698,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetransCount",
-                    syntax: &syntax::S144,
+                    name: s(32455, 12),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SecurityAssociation",
-                    syntax: &syntax::S1291,
+                    name: s(92159, 19),
+                    syntax: 1291,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SignalStrength",
-                    syntax: &syntax::S1237,
+                    name: s(81647, 14),
+                    syntax: 1237,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SleepMode",
-                    syntax: &syntax::S1292,
+                    name: s(92178, 9),
+                    syntax: 1292,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TIDQueueSizesNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(92187, 28),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UtilizationReceive",
-                    syntax: &syntax::S1238,
+                    name: s(84098, 18),
+                    syntax: 1238,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UtilizationTransmit",
-                    syntax: &syntax::S1238,
+                    name: s(84116, 19),
+                    syntax: 1238,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VHTCapabilities",
-                    syntax: &syntax::S1233,
+                    name: s(82636, 15),
+                    syntax: 1233,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -6664,9 +6664,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.",
+            path: s(91988, 70),
             max_entries: None,
-            num_entries_parameter: Some("STANumberOfEntries"),
+            num_entries_parameter: Some(s(90573, 18)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MACAddress"],
@@ -6675,310 +6675,310 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S144,
+                    name: s(1041, 13),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S144,
+                    name: s(1054, 9),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CellularDataPreference",
-                    syntax: &syntax::S1289,
+                    name: s(92058, 22),
+                    syntax: 1289,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClientCapabilities",
-                    syntax: &syntax::S352,
+                    name: s(82597, 18),
+                    syntax: 352,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1112, 14),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S144,
+                    name: s(1126, 10),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EstMACDataRateDownlink",
-                    syntax: &syntax::S243,
+                    name: s(84020, 22),
+                    syntax: 243,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EstMACDataRateUplink",
-                    syntax: &syntax::S243,
+                    name: s(84042, 20),
+                    syntax: 243,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "HTCapabilities",
-                    syntax: &syntax::S1232,
+                    name: s(82615, 14),
+                    syntax: 1232,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Hostname",
-                    syntax: &syntax::S3,
+                    name: s(87217, 8),
+                    syntax: 3,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPV4Address",
-                    syntax: &syntax::S182,
+                    name: s(92080, 11),
+                    syntax: 182,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IPV6Address",
-                    syntax: &syntax::S211,
+                    name: s(92091, 11),
+                    syntax: 211,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastConnectTime",
-                    syntax: &syntax::S28,
+                    name: s(84073, 15),
+                    syntax: 28,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastDataDownlinkRate",
-                    syntax: &syntax::S1236,
+                    name: s(81505, 20),
+                    syntax: 1236,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastDataUplinkRate",
-                    syntax: &syntax::S1236,
+                    name: s(81525, 18),
+                    syntax: 1236,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MeasurementReport",
-                    syntax: &syntax::S1290,
+                    name: s(92102, 17),
+                    syntax: 1290,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfMeasureReports",
-                    syntax: &syntax::S0,
+                    name: s(92119, 22),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1189, 15),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1204, 11),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PairwiseAKM",
-                    syntax: &syntax::S336,
+                    name: s(87231, 11),
+                    syntax: 336,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PairwiseCipher",
-                    syntax: &syntax::S336,
+                    name: s(87242, 14),
+                    syntax: 336,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RSNCapabilities",
-                    syntax: &syntax::S234,
+                    name: s(87256, 15),
+                    syntax: 234,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReAssociationDelay",
-                    syntax: &syntax::S698,
+                    name: s(92141, 18),
+                    syntax: 698,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetransCount",
-                    syntax: &syntax::S144,
+                    name: s(32455, 12),
+                    syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SecurityAssociation",
-                    syntax: &syntax::S1291,
+                    name: s(92159, 19),
+                    syntax: 1291,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SignalStrength",
-                    syntax: &syntax::S1237,
+                    name: s(81647, 14),
+                    syntax: 1237,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SleepMode",
-                    syntax: &syntax::S1292,
+                    name: s(92178, 9),
+                    syntax: 1292,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TIDQueueSizesNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(92187, 28),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UtilizationReceive",
-                    syntax: &syntax::S1238,
+                    name: s(84098, 18),
+                    syntax: 1238,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UtilizationTransmit",
-                    syntax: &syntax::S1238,
+                    name: s(84116, 19),
+                    syntax: 1238,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "VHTCapabilities",
-                    syntax: &syntax::S1233,
+                    name: s(82636, 15),
+                    syntax: 1233,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "ClientSteer()",
+                name: s(92215, 13),
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: "BTMAbridged",
-                        syntax: &syntax::S16,
+                        name: s(92228, 11),
+                        syntax: 16,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "BTMDisassociationImminent",
-                        syntax: &syntax::S16,
+                        name: s(92239, 25),
+                        syntax: 16,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "BTMDisassociationTimer",
-                        syntax: &syntax::S1293,
+                        name: s(92264, 22),
+                        syntax: 1293,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "LinkRemovalImminent",
-                        syntax: &syntax::S16,
+                        name: s(92286, 19),
+                        syntax: 16,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "RequestMode",
-                        syntax: &syntax::S1294,
+                        name: s(92305, 11),
+                        syntax: 1294,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "SteeringOpportunityWindow",
-                        syntax: &syntax::S28,
+                        name: s(92316, 25),
+                        syntax: 28,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "TargetBSSChannel",
-                        syntax: &syntax::S692,
+                        name: s(92341, 16),
+                        syntax: 692,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "TargetBSSID",
-                        syntax: &syntax::S188,
+                        name: s(86176, 11),
+                        syntax: 188,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: "TargetBSSOperatingClass",
-                        syntax: &syntax::S692,
+                        name: s(92357, 23),
+                        syntax: 692,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                 ],
                 output: &[Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1239,
+                    name: s(427, 6),
+                    syntax: 1239,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
@@ -6990,204 +6990,204 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.HaLowCapabilities.",
+            path: s(92380, 88),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "AMPDU",
-                    syntax: &syntax::S16,
+                    name: s(92468, 5),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AMSDU",
-                    syntax: &syntax::S16,
+                    name: s(92473, 5),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BATSupport",
-                    syntax: &syntax::S16,
+                    name: s(92478, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW16MHz",
-                    syntax: &syntax::S16,
+                    name: s(92488, 7),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW16MHzShortGI",
-                    syntax: &syntax::S16,
+                    name: s(92495, 14),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW1MHzShortGI",
-                    syntax: &syntax::S16,
+                    name: s(92509, 13),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW2MHzShortGI",
-                    syntax: &syntax::S16,
+                    name: s(92522, 13),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW4MHz",
-                    syntax: &syntax::S16,
+                    name: s(92535, 6),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW4MHzShortGI",
-                    syntax: &syntax::S16,
+                    name: s(92541, 13),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW8MHz",
-                    syntax: &syntax::S16,
+                    name: s(92554, 6),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW8MHzShortGI",
-                    syntax: &syntax::S16,
+                    name: s(92560, 13),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CentralizedAuthenticationControl",
-                    syntax: &syntax::S16,
+                    name: s(92573, 32),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DistributedAuthenticationControl",
-                    syntax: &syntax::S16,
+                    name: s(92605, 32),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DynamicAID",
-                    syntax: &syntax::S16,
+                    name: s(92637, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FlowControl",
-                    syntax: &syntax::S16,
+                    name: s(20668, 11),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GroupAID",
-                    syntax: &syntax::S16,
+                    name: s(92647, 8),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsSensorDevice",
-                    syntax: &syntax::S16,
+                    name: s(92655, 14),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MUBeamformee",
-                    syntax: &syntax::S16,
+                    name: s(92669, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MUBeamformer",
-                    syntax: &syntax::S16,
+                    name: s(83534, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxMPDULen",
-                    syntax: &syntax::S1295,
+                    name: s(92681, 10),
+                    syntax: 1295,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NonTIMMode",
-                    syntax: &syntax::S16,
+                    name: s(92691, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PV1Frame",
-                    syntax: &syntax::S16,
+                    name: s(92701, 8),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PageSlicing",
-                    syntax: &syntax::S16,
+                    name: s(92709, 11),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RAWOperation",
-                    syntax: &syntax::S16,
+                    name: s(92720, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxMCSNSS",
-                    syntax: &syntax::S692,
+                    name: s(92732, 8),
+                    syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "S1GLong",
-                    syntax: &syntax::S16,
+                    name: s(92740, 7),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SUBeamformee",
-                    syntax: &syntax::S16,
+                    name: s(83612, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SUBeamformer",
-                    syntax: &syntax::S16,
+                    name: s(83624, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWTGrouping",
-                    syntax: &syntax::S16,
+                    name: s(92747, 11),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWTRequestor",
-                    syntax: &syntax::S16,
+                    name: s(83648, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWTResponder",
-                    syntax: &syntax::S16,
+                    name: s(83660, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TravelingPilot",
-                    syntax: &syntax::S16,
+                    name: s(92758, 14),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxMCSNSS",
-                    syntax: &syntax::S692,
+                    name: s(92772, 8),
+                    syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -7195,38 +7195,38 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA.",
+            path: s(92780, 81),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "AssociationTime",
-                    syntax: &syntax::S10,
+                    name: s(81471, 15),
+                    syntax: 10,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Noise",
-                    syntax: &syntax::S692,
+                    name: s(81618, 5),
+                    syntax: 692,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SteeringHistoryNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(92861, 30),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "BTMRequest()",
+                    name: s(92891, 12),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "BSSTerminationDuration",
-                            syntax: &syntax::S364,
+                            name: s(92903, 22),
+                            syntax: 364,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -7234,8 +7234,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "DisassociationImminent",
-                            syntax: &syntax::S16,
+                            name: s(92925, 22),
+                            syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -7243,8 +7243,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "DisassociationTimer",
-                            syntax: &syntax::S1296,
+                            name: s(92947, 19),
+                            syntax: 1296,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -7252,16 +7252,16 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "SteeringTimer",
-                            syntax: &syntax::S1297,
+                            name: s(92966, 13),
+                            syntax: 1297,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "TargetBSS",
-                            syntax: &syntax::S188,
+                            name: s(89042, 9),
+                            syntax: 188,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -7269,8 +7269,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "ValidityInterval",
-                            syntax: &syntax::S1297,
+                            name: s(92979, 16),
+                            syntax: 1297,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -7278,8 +7278,8 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1298,
+                        name: s(427, 6),
+                        syntax: 1298,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -7289,12 +7289,12 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "Disassociate()",
+                    name: s(92995, 14),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DisassociationTimer",
-                            syntax: &syntax::S364,
+                            name: s(92947, 19),
+                            syntax: 364,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -7302,8 +7302,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "ReasonCode",
-                            syntax: &syntax::S0,
+                            name: s(84088, 10),
+                            syntax: 0,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -7311,8 +7311,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "Silent",
-                            syntax: &syntax::S16,
+                            name: s(93009, 6),
+                            syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -7320,8 +7320,8 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: "Status",
-                        syntax: &syntax::S1299,
+                        name: s(427, 6),
+                        syntax: 1299,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
@@ -7334,10 +7334,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA.SteeringHistory.{i}.",
+            path: s(93015, 101),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SteeringHistoryNumberOfEntries"),
+            num_entries_parameter: Some(s(92861, 30)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Time", "APOrigin", "APDestination"],
@@ -7345,38 +7345,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "APDestination",
-                    syntax: &syntax::S3,
+                    name: s(93116, 13),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "APOrigin",
-                    syntax: &syntax::S3,
+                    name: s(93129, 8),
+                    syntax: 3,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SteeringApproach",
-                    syntax: &syntax::S1300,
+                    name: s(93137, 16),
+                    syntax: 1300,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SteeringDuration",
-                    syntax: &syntax::S28,
+                    name: s(93153, 16),
+                    syntax: 28,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Time",
-                    syntax: &syntax::S10,
+                    name: s(93169, 4),
+                    syntax: 10,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TriggerEvent",
-                    syntax: &syntax::S1301,
+                    name: s(93173, 12),
+                    syntax: 1301,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -7384,60 +7384,60 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA.SteeringSummaryStats.",
+            path: s(93185, 102),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "BTMAttempts",
-                    syntax: &syntax::S144,
+                    name: s(91847, 11),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BTMFailures",
-                    syntax: &syntax::S144,
+                    name: s(93287, 11),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BTMQueryResponses",
-                    syntax: &syntax::S144,
+                    name: s(91858, 17),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BTMSuccesses",
-                    syntax: &syntax::S144,
+                    name: s(93298, 12),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlacklistAttempts",
-                    syntax: &syntax::S144,
+                    name: s(91875, 17),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlacklistFailures",
-                    syntax: &syntax::S144,
+                    name: s(93310, 17),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlacklistSuccesses",
-                    syntax: &syntax::S144,
+                    name: s(93327, 18),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastSteerTime",
-                    syntax: &syntax::S28,
+                    name: s(93345, 13),
+                    syntax: 28,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NoCandidateAPFailures",
-                    syntax: &syntax::S144,
+                    name: s(93358, 21),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -7445,10 +7445,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.TIDQueueSizes.{i}.",
+            path: s(93379, 88),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TIDQueueSizesNumberOfEntries"),
+            num_entries_parameter: Some(s(92187, 28)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["TID"],
@@ -7456,14 +7456,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Size",
-                    syntax: &syntax::S692,
+                    name: s(16676, 4),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TID",
-                    syntax: &syntax::S692,
+                    name: s(86746, 3),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -7471,144 +7471,144 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.WiFi6Capabilities.",
+            path: s(93467, 88),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "AnticipatedChannelUsage",
-                    syntax: &syntax::S16,
+                    name: s(83452, 23),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Beamformee80orLess",
-                    syntax: &syntax::S16,
+                    name: s(83475, 18),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BeamformeeAbove80",
-                    syntax: &syntax::S16,
+                    name: s(83493, 17),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLOFDMA",
-                    syntax: &syntax::S16,
+                    name: s(83510, 7),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HE160",
-                    syntax: &syntax::S16,
+                    name: s(83517, 5),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HE8080",
-                    syntax: &syntax::S16,
+                    name: s(83522, 6),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MCSNSS",
-                    syntax: &syntax::S1234,
+                    name: s(83528, 6),
+                    syntax: 1234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MUBeamformer",
-                    syntax: &syntax::S16,
+                    name: s(83534, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MUEDCA",
-                    syntax: &syntax::S16,
+                    name: s(83546, 6),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MURTS",
-                    syntax: &syntax::S16,
+                    name: s(83552, 5),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxDLMUMIMO",
-                    syntax: &syntax::S692,
+                    name: s(83557, 11),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxDLOFDMA",
-                    syntax: &syntax::S692,
+                    name: s(83568, 10),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxULMUMIMO",
-                    syntax: &syntax::S692,
+                    name: s(83578, 11),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxULOFDMA",
-                    syntax: &syntax::S692,
+                    name: s(83589, 10),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MultiBSSID",
-                    syntax: &syntax::S16,
+                    name: s(83599, 10),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTS",
-                    syntax: &syntax::S16,
+                    name: s(83609, 3),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SUBeamformee",
-                    syntax: &syntax::S16,
+                    name: s(83612, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SUBeamformer",
-                    syntax: &syntax::S16,
+                    name: s(83624, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SpatialReuse",
-                    syntax: &syntax::S16,
+                    name: s(83636, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWTRequestor",
-                    syntax: &syntax::S16,
+                    name: s(83648, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWTResponder",
-                    syntax: &syntax::S16,
+                    name: s(83660, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULMUMIMO",
-                    syntax: &syntax::S16,
+                    name: s(83672, 8),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULOFDMA",
-                    syntax: &syntax::S16,
+                    name: s(83680, 7),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -7616,36 +7616,36 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.SetQoSManagementInput.",
+            path: s(93555, 84),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "DSCPPolicyEnable",
-                    syntax: &syntax::S16,
+                    name: s(90923, 16),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MSCSEnable",
-                    syntax: &syntax::S16,
+                    name: s(90939, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QosMapEnable",
-                    syntax: &syntax::S16,
+                    name: s(90949, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SCSEnable",
-                    syntax: &syntax::S16,
+                    name: s(90961, 9),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SCSTrafficDescriptionEnable",
-                    syntax: &syntax::S16,
+                    name: s(90970, 27),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -7653,60 +7653,60 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.ThroughputTestResult.",
+            path: s(93639, 83),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "ClientMAC",
-                    syntax: &syntax::S188,
+                    name: s(91118, 9),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DownlinkSpeed",
-                    syntax: &syntax::S1236,
+                    name: s(93722, 13),
+                    syntax: 1236,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestAlgorithm",
-                    syntax: &syntax::S3,
+                    name: s(91136, 13),
+                    syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestDuration",
-                    syntax: &syntax::S21,
+                    name: s(91026, 12),
+                    syntax: 21,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TestLayer",
-                    syntax: &syntax::S0,
+                    name: s(91149, 9),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UplinkSpeed",
-                    syntax: &syntax::S1236,
+                    name: s(93735, 11),
+                    syntax: 1236,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VID",
-                    syntax: &syntax::S544,
+                    name: s(90633, 3),
+                    syntax: 544,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "WMMUP",
-                    syntax: &syntax::S1288,
+                    name: s(90636, 5),
+                    syntax: 1288,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -7714,32 +7714,32 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BackhaulSta.",
+            path: s(93746, 66),
             version: v(2, 13, 0),
             parameters: &[Parameter {
-                name: "MACAddress",
-                syntax: &syntax::S188,
+                name: s(10555, 10),
+                syntax: 188,
                 version: v(2, 13, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability.",
+            path: s(93812, 68),
             version: v(2, 15, 0),
             parameters: &[Parameter {
-                name: "CACMethodNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(93880, 24),
+                syntax: 0,
                 version: v(2, 15, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability.CACMethod.{i}.",
+            path: s(93904, 82),
             min_entries: 0,
             max_entries: Some(4),
-            num_entries_parameter: Some("CACMethodNumberOfEntries"),
+            num_entries_parameter: Some(s(93880, 24)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Method"],
@@ -7747,20 +7747,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Method",
-                    syntax: &syntax::S0,
+                    name: s(4085, 6),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfSeconds",
-                    syntax: &syntax::S28,
+                    name: s(93986, 15),
+                    syntax: 28,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClassChannelsNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(94001, 30),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -7768,9 +7768,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability.CACMethod.{i}.OpClassChannels.{i}.",
+            path: s(94031, 102),
             max_entries: None,
-            num_entries_parameter: Some("OpClassChannelsNumberOfEntries"),
+            num_entries_parameter: Some(s(94001, 30)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["OpClass"],
@@ -7778,14 +7778,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "ChannelList",
-                    syntax: &syntax::S1256,
+                    name: s(86096, 11),
+                    syntax: 1256,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClass",
-                    syntax: &syntax::S692,
+                    name: s(82629, 7),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -7793,66 +7793,66 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.",
+            path: s(94133, 67),
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: "AKMBackhaulNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(94200, 26),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AKMFrontHaulNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(94226, 27),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CapableOperatingClassProfileNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(94253, 43),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DSCPPolicyCapability",
-                    syntax: &syntax::S16,
+                    name: s(94296, 20),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HTCapabilities",
-                    syntax: &syntax::S1232,
+                    name: s(82615, 14),
+                    syntax: 1232,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MSCSCapability",
-                    syntax: &syntax::S16,
+                    name: s(94316, 14),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "QoSMapCapability",
-                    syntax: &syntax::S16,
+                    name: s(94330, 16),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SCSCapability",
-                    syntax: &syntax::S16,
+                    name: s(94346, 13),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SCSTrafficDescriptionCapability",
-                    syntax: &syntax::S16,
+                    name: s(94359, 31),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VHTCapabilities",
-                    syntax: &syntax::S1233,
+                    name: s(82636, 15),
+                    syntax: 1233,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
@@ -7860,10 +7860,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.AKMBackhaul.{i}.",
+            path: s(94390, 83),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AKMBackhaulNumberOfEntries"),
+            num_entries_parameter: Some(s(94200, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["OUI"],
@@ -7871,14 +7871,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "OUI",
-                    syntax: &syntax::S352,
+                    name: s(33248, 3),
+                    syntax: 352,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S692,
+                    name: s(2207, 4),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -7886,10 +7886,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.AKMFrontHaul.{i}.",
+            path: s(94473, 84),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AKMFrontHaulNumberOfEntries"),
+            num_entries_parameter: Some(s(94226, 27)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["OUI"],
@@ -7897,14 +7897,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "OUI",
-                    syntax: &syntax::S352,
+                    name: s(33248, 3),
+                    syntax: 352,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S692,
+                    name: s(2207, 4),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -7912,10 +7912,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.CapableOperatingClassProfile.{i}.",
+            path: s(94557, 100),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CapableOperatingClassProfileNumberOfEntries"),
+            num_entries_parameter: Some(s(94253, 43)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Class"],
@@ -7923,26 +7923,26 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: "Class",
-                    syntax: &syntax::S692,
+                    name: s(43545, 5),
+                    syntax: 692,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxTxPower",
-                    syntax: &syntax::S1270,
+                    name: s(94657, 10),
+                    syntax: 1270,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NonOperable",
-                    syntax: &syntax::S1256,
+                    name: s(94667, 11),
+                    syntax: 1256,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NumberOfNonOperChan",
-                    syntax: &syntax::S0,
+                    name: s(94678, 19),
+                    syntax: 0,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
@@ -7950,210 +7950,210 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.HaLowCapabilities.",
+            path: s(94697, 85),
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "AMPDU",
-                    syntax: &syntax::S16,
+                    name: s(92468, 5),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AMSDU",
-                    syntax: &syntax::S16,
+                    name: s(92473, 5),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AcceptNonSensorDevices",
-                    syntax: &syntax::S16,
+                    name: s(94782, 22),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AcceptSensorDevices",
-                    syntax: &syntax::S16,
+                    name: s(94804, 19),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BATSupport",
-                    syntax: &syntax::S16,
+                    name: s(92478, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW16MHz",
-                    syntax: &syntax::S16,
+                    name: s(92488, 7),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW16MHzShortGI",
-                    syntax: &syntax::S16,
+                    name: s(92495, 14),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW1MHzShortGI",
-                    syntax: &syntax::S16,
+                    name: s(92509, 13),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW2MHzShortGI",
-                    syntax: &syntax::S16,
+                    name: s(92522, 13),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW4MHz",
-                    syntax: &syntax::S16,
+                    name: s(92535, 6),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW4MHzShortGI",
-                    syntax: &syntax::S16,
+                    name: s(92541, 13),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW8MHz",
-                    syntax: &syntax::S16,
+                    name: s(92554, 6),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BW8MHzShortGI",
-                    syntax: &syntax::S16,
+                    name: s(92560, 13),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CentralizedAuthenticationControl",
-                    syntax: &syntax::S16,
+                    name: s(92573, 32),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DistributedAuthenticationControl",
-                    syntax: &syntax::S16,
+                    name: s(92605, 32),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DynamicAID",
-                    syntax: &syntax::S16,
+                    name: s(92637, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FlowControl",
-                    syntax: &syntax::S16,
+                    name: s(20668, 11),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GroupAID",
-                    syntax: &syntax::S16,
+                    name: s(92647, 8),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MUBeamformee",
-                    syntax: &syntax::S16,
+                    name: s(92669, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MUBeamformer",
-                    syntax: &syntax::S16,
+                    name: s(83534, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxMPDULen",
-                    syntax: &syntax::S1295,
+                    name: s(92681, 10),
+                    syntax: 1295,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NonTIMMode",
-                    syntax: &syntax::S16,
+                    name: s(92691, 10),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PV1Frame",
-                    syntax: &syntax::S16,
+                    name: s(92701, 8),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PageSlicing",
-                    syntax: &syntax::S16,
+                    name: s(92709, 11),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RAWOperation",
-                    syntax: &syntax::S16,
+                    name: s(92720, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxMCSNSS",
-                    syntax: &syntax::S692,
+                    name: s(92732, 8),
+                    syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "S1GLong",
-                    syntax: &syntax::S16,
+                    name: s(92740, 7),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SUBeamformee",
-                    syntax: &syntax::S16,
+                    name: s(83612, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SUBeamformer",
-                    syntax: &syntax::S16,
+                    name: s(83624, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWTGrouping",
-                    syntax: &syntax::S16,
+                    name: s(92747, 11),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWTRequestor",
-                    syntax: &syntax::S16,
+                    name: s(83648, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWTResponder",
-                    syntax: &syntax::S16,
+                    name: s(83660, 12),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TravelingPilot",
-                    syntax: &syntax::S16,
+                    name: s(92758, 14),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxMCSNSS",
-                    syntax: &syntax::S692,
+                    name: s(92772, 8),
+                    syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -8161,144 +8161,144 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi6APRole.",
+            path: s(94823, 79),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "AnticipatedChannelUsage",
-                    syntax: &syntax::S16,
+                    name: s(83452, 23),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Beamformee80orLess",
-                    syntax: &syntax::S16,
+                    name: s(83475, 18),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BeamformeeAbove80",
-                    syntax: &syntax::S16,
+                    name: s(83493, 17),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLOFDMA",
-                    syntax: &syntax::S16,
+                    name: s(83510, 7),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HE160",
-                    syntax: &syntax::S16,
+                    name: s(83517, 5),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HE8080",
-                    syntax: &syntax::S16,
+                    name: s(83522, 6),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MCSNSS",
-                    syntax: &syntax::S1234,
+                    name: s(83528, 6),
+                    syntax: 1234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MUBeamformer",
-                    syntax: &syntax::S16,
+                    name: s(83534, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MUEDCA",
-                    syntax: &syntax::S16,
+                    name: s(83546, 6),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MURTS",
-                    syntax: &syntax::S16,
+                    name: s(83552, 5),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxDLMUMIMO",
-                    syntax: &syntax::S692,
+                    name: s(83557, 11),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxDLOFDMA",
-                    syntax: &syntax::S692,
+                    name: s(83568, 10),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxULMUMIMO",
-                    syntax: &syntax::S692,
+                    name: s(83578, 11),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxULOFDMA",
-                    syntax: &syntax::S692,
+                    name: s(83589, 10),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MultiBSSID",
-                    syntax: &syntax::S16,
+                    name: s(83599, 10),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTS",
-                    syntax: &syntax::S16,
+                    name: s(83609, 3),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SUBeamformee",
-                    syntax: &syntax::S16,
+                    name: s(83612, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SUBeamformer",
-                    syntax: &syntax::S16,
+                    name: s(83624, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SpatialReuse",
-                    syntax: &syntax::S16,
+                    name: s(83636, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWTRequestor",
-                    syntax: &syntax::S16,
+                    name: s(83648, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWTResponder",
-                    syntax: &syntax::S16,
+                    name: s(83660, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULMUMIMO",
-                    syntax: &syntax::S16,
+                    name: s(83672, 8),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULOFDMA",
-                    syntax: &syntax::S16,
+                    name: s(83680, 7),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -8306,144 +8306,144 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi6bSTARole.",
+            path: s(94902, 81),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "AnticipatedChannelUsage",
-                    syntax: &syntax::S16,
+                    name: s(83452, 23),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Beamformee80orLess",
-                    syntax: &syntax::S16,
+                    name: s(83475, 18),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BeamformeeAbove80",
-                    syntax: &syntax::S16,
+                    name: s(83493, 17),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DLOFDMA",
-                    syntax: &syntax::S16,
+                    name: s(83510, 7),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HE160",
-                    syntax: &syntax::S16,
+                    name: s(83517, 5),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HE8080",
-                    syntax: &syntax::S16,
+                    name: s(83522, 6),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MCSNSS",
-                    syntax: &syntax::S1234,
+                    name: s(83528, 6),
+                    syntax: 1234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MUBeamformer",
-                    syntax: &syntax::S16,
+                    name: s(83534, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MUEDCA",
-                    syntax: &syntax::S16,
+                    name: s(83546, 6),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MURTS",
-                    syntax: &syntax::S16,
+                    name: s(83552, 5),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxDLMUMIMO",
-                    syntax: &syntax::S692,
+                    name: s(83557, 11),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxDLOFDMA",
-                    syntax: &syntax::S692,
+                    name: s(83568, 10),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxULMUMIMO",
-                    syntax: &syntax::S692,
+                    name: s(83578, 11),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxULOFDMA",
-                    syntax: &syntax::S692,
+                    name: s(83589, 10),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MultiBSSID",
-                    syntax: &syntax::S16,
+                    name: s(83599, 10),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTS",
-                    syntax: &syntax::S16,
+                    name: s(83609, 3),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SUBeamformee",
-                    syntax: &syntax::S16,
+                    name: s(83612, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SUBeamformer",
-                    syntax: &syntax::S16,
+                    name: s(83624, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SpatialReuse",
-                    syntax: &syntax::S16,
+                    name: s(83636, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWTRequestor",
-                    syntax: &syntax::S16,
+                    name: s(83648, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TWTResponder",
-                    syntax: &syntax::S16,
+                    name: s(83660, 12),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULMUMIMO",
-                    syntax: &syntax::S16,
+                    name: s(83672, 8),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ULOFDMA",
-                    syntax: &syntax::S16,
+                    name: s(83680, 7),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -8451,60 +8451,60 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.",
+            path: s(94983, 79),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "EMLMRFreqSeparationNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(95062, 34),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EMLMRSupport",
-                    syntax: &syntax::S16,
+                    name: s(87626, 12),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EMLSRFreqSeparationNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(95096, 34),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EMLSRSupport",
-                    syntax: &syntax::S16,
+                    name: s(87638, 12),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NSTRFreqSeparationNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(95130, 33),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NSTRSupport",
-                    syntax: &syntax::S16,
+                    name: s(87650, 11),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "STRFreqSeparationNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(95163, 32),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "STRSupport",
-                    syntax: &syntax::S16,
+                    name: s(87661, 10),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TIDLinkMapNegotiation",
-                    syntax: &syntax::S16,
+                    name: s(86603, 21),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -8512,10 +8512,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.EMLMRFreqSeparation.{i}.",
+            path: s(95195, 103),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("EMLMRFreqSeparationNumberOfEntries"),
+            num_entries_parameter: Some(s(95062, 34)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["RUID"],
@@ -8523,14 +8523,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "FreqSeparation",
-                    syntax: &syntax::S1302,
+                    name: s(95298, 14),
+                    syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RUID",
-                    syntax: &syntax::S352,
+                    name: s(86059, 4),
+                    syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -8538,10 +8538,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.EMLSRFreqSeparation.{i}.",
+            path: s(95312, 103),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("EMLSRFreqSeparationNumberOfEntries"),
+            num_entries_parameter: Some(s(95096, 34)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["RUID"],
@@ -8549,14 +8549,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "FreqSeparation",
-                    syntax: &syntax::S1302,
+                    name: s(95298, 14),
+                    syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RUID",
-                    syntax: &syntax::S352,
+                    name: s(86059, 4),
+                    syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -8564,10 +8564,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.NSTRFreqSeparation.{i}.",
+            path: s(95415, 102),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("NSTRFreqSeparationNumberOfEntries"),
+            num_entries_parameter: Some(s(95130, 33)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["RUID"],
@@ -8575,14 +8575,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "FreqSeparation",
-                    syntax: &syntax::S1302,
+                    name: s(95298, 14),
+                    syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RUID",
-                    syntax: &syntax::S352,
+                    name: s(86059, 4),
+                    syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -8590,10 +8590,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.STRFreqSeparation.{i}.",
+            path: s(95517, 101),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("STRFreqSeparationNumberOfEntries"),
+            num_entries_parameter: Some(s(95163, 32)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["RUID"],
@@ -8601,14 +8601,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "FreqSeparation",
-                    syntax: &syntax::S1302,
+                    name: s(95298, 14),
+                    syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RUID",
-                    syntax: &syntax::S352,
+                    name: s(86059, 4),
+                    syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -8616,60 +8616,60 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.",
+            path: s(95618, 81),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "EMLMRFreqSeparationNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(95062, 34),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EMLMRSupport",
-                    syntax: &syntax::S16,
+                    name: s(87626, 12),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EMLSRFreqSeparationNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(95096, 34),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EMLSRSupport",
-                    syntax: &syntax::S16,
+                    name: s(87638, 12),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NSTRFreqSeparationNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(95130, 33),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NSTRSupport",
-                    syntax: &syntax::S16,
+                    name: s(87650, 11),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "STRFreqSeparationNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(95163, 32),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "STRSupport",
-                    syntax: &syntax::S16,
+                    name: s(87661, 10),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TIDLinkMapNegotiation",
-                    syntax: &syntax::S16,
+                    name: s(86603, 21),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -8677,10 +8677,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.EMLMRFreqSeparation.{i}.",
+            path: s(95699, 105),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("EMLMRFreqSeparationNumberOfEntries"),
+            num_entries_parameter: Some(s(95062, 34)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["RUID"],
@@ -8688,14 +8688,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "FreqSeparation",
-                    syntax: &syntax::S1302,
+                    name: s(95298, 14),
+                    syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RUID",
-                    syntax: &syntax::S352,
+                    name: s(86059, 4),
+                    syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -8703,10 +8703,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.EMLSRFreqSeparation.{i}.",
+            path: s(95804, 105),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("EMLSRFreqSeparationNumberOfEntries"),
+            num_entries_parameter: Some(s(95096, 34)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["RUID"],
@@ -8714,14 +8714,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "FreqSeparation",
-                    syntax: &syntax::S1302,
+                    name: s(95298, 14),
+                    syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RUID",
-                    syntax: &syntax::S352,
+                    name: s(86059, 4),
+                    syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -8729,10 +8729,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.NSTRFreqSeparation.{i}.",
+            path: s(95909, 104),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("NSTRFreqSeparationNumberOfEntries"),
+            num_entries_parameter: Some(s(95130, 33)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["RUID"],
@@ -8740,14 +8740,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "FreqSeparation",
-                    syntax: &syntax::S1302,
+                    name: s(95298, 14),
+                    syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RUID",
-                    syntax: &syntax::S352,
+                    name: s(86059, 4),
+                    syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -8755,10 +8755,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.STRFreqSeparation.{i}.",
+            path: s(96013, 103),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("STRFreqSeparationNumberOfEntries"),
+            num_entries_parameter: Some(s(95163, 32)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["RUID"],
@@ -8766,14 +8766,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "FreqSeparation",
-                    syntax: &syntax::S1302,
+                    name: s(95298, 14),
+                    syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RUID",
-                    syntax: &syntax::S352,
+                    name: s(86059, 4),
+                    syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -8781,10 +8781,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CurrentOperatingClassProfile.{i}.",
+            path: s(96116, 87),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("CurrentOperatingClassProfileNumberOfEntries"),
+            num_entries_parameter: Some(s(88980, 43)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Class"],
@@ -8792,32 +8792,32 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S692,
+                    name: s(11736, 7),
+                    syntax: 692,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Class",
-                    syntax: &syntax::S692,
+                    name: s(43545, 5),
+                    syntax: 692,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmitPowerLimit",
-                    syntax: &syntax::S1278,
+                    name: s(90214, 18),
+                    syntax: 1278,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPower",
-                    syntax: &syntax::S1270,
+                    name: s(11348, 7),
+                    syntax: 1270,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
@@ -8825,12 +8825,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.DisAllowedOpClassChannels.{i}.",
+            path: s(96203, 84),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("DisAllowedOpClassChannelsNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(89480, 40)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["OpClass"],
@@ -8838,22 +8838,22 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "ChannelList",
-                    syntax: &syntax::S1256,
+                    name: s(86096, 11),
+                    syntax: 1256,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClass",
-                    syntax: &syntax::S692,
+                    name: s(82629, 7),
+                    syntax: 692,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -8862,23 +8862,23 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.MultiAPRadio.",
+            path: s(96287, 67),
             version: v(2, 15, 0),
             parameters: &[Parameter {
-                name: "RadarDetections",
-                syntax: &syntax::S1303,
+                name: s(96354, 15),
+                syntax: 1303,
                 status: Status::Deprecated,
                 version: v(2, 15, 0),
                 ..PARAM
             }],
             commands: &[
                 Command {
-                    name: "ChannelScan()",
+                    name: s(96369, 13),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DFSDwellTime",
-                            syntax: &syntax::S21,
+                            name: s(89838, 12),
+                            syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -8886,8 +8886,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "DwellTime",
-                            syntax: &syntax::S21,
+                            name: s(82470, 9),
+                            syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -8895,32 +8895,32 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "HomeTime",
-                            syntax: &syntax::S21,
+                            name: s(89850, 8),
+                            syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "OpClass.{i}.Channel.{i}.Channel",
-                            syntax: &syntax::S692,
+                            name: s(96382, 31),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "OpClass.{i}.OperatingClass",
-                            syntax: &syntax::S692,
+                            name: s(96413, 26),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SSID",
-                            syntax: &syntax::S3,
+                            name: s(82040, 4),
+                            syntax: 3,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -8929,211 +8929,211 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "ScanResult.{i}.AggregateScanDuration",
-                            syntax: &syntax::S21,
+                            name: s(96439, 36),
+                            syntax: 21,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel",
-                            syntax: &syntax::S692,
+                            name: s(96475, 54),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor",
-                            syntax: &syntax::S1304,
+                            name: s(96529, 71),
+                            syntax: 1304,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID",
-                            syntax: &syntax::S188,
+                            name: s(96600, 68),
+                            syntax: 188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent",
-                            syntax: &syntax::S16,
+                            name: s(96668, 84),
+                            syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates",
-                            syntax: &syntax::S219,
+                            name: s(96752, 85),
+                            syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod",
-                            syntax: &syntax::S1188,
+                            name: s(96837, 75),
+                            syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth",
-                            syntax: &syntax::S3,
+                            name: s(96912, 79),
+                            syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization",
-                            syntax: &syntax::S692,
+                            name: s(96991, 81),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod",
-                            syntax: &syntax::S1188,
+                            name: s(97072, 73),
+                            syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode",
-                            syntax: &syntax::S1189,
+                            name: s(97145, 77),
+                            syntax: 1189,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(97222, 76),
+                            syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID",
-                            syntax: &syntax::S16,
+                            name: s(97298, 73),
+                            syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards",
-                            syntax: &syntax::S1194,
+                            name: s(97371, 81),
+                            syntax: 1194,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID",
-                            syntax: &syntax::S188,
+                            name: s(97452, 77),
+                            syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID",
-                            syntax: &syntax::S3,
+                            name: s(97529, 67),
+                            syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled",
-                            syntax: &syntax::S1196,
+                            name: s(97596, 82),
+                            syntax: 1196,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength",
-                            syntax: &syntax::S1237,
+                            name: s(97678, 77),
+                            syntax: 1237,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount",
-                            syntax: &syntax::S0,
+                            name: s(97755, 75),
+                            syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates",
-                            syntax: &syntax::S219,
+                            name: s(97830, 89),
+                            syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS",
-                            syntax: &syntax::S0,
+                            name: s(97919, 75),
+                            syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards",
-                            syntax: &syntax::S1197,
+                            name: s(97994, 81),
+                            syntax: 1197,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise",
-                            syntax: &syntax::S692,
+                            name: s(98075, 52),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus",
-                            syntax: &syntax::S1305,
+                            name: s(98127, 57),
+                            syntax: 1305,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp",
-                            syntax: &syntax::S10,
+                            name: s(98184, 56),
+                            syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization",
-                            syntax: &syntax::S692,
+                            name: s(98240, 58),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.OperatingClass",
-                            syntax: &syntax::S692,
+                            name: s(98298, 45),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.ScanType",
-                            syntax: &syntax::S16,
+                            name: s(98343, 23),
+                            syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.TimeStamp",
-                            syntax: &syntax::S10,
+                            name: s(98366, 24),
+                            syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S1306,
+                            name: s(427, 6),
+                            syntax: 1306,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -9144,12 +9144,12 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "FullScan()",
+                    name: s(98390, 10),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DFSDwellTime",
-                            syntax: &syntax::S21,
+                            name: s(89838, 12),
+                            syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -9157,8 +9157,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "DwellTime",
-                            syntax: &syntax::S21,
+                            name: s(82470, 9),
+                            syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -9166,16 +9166,16 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "HomeTime",
-                            syntax: &syntax::S21,
+                            name: s(89850, 8),
+                            syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SSID",
-                            syntax: &syntax::S3,
+                            name: s(82040, 4),
+                            syntax: 3,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -9184,211 +9184,211 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "ScanResult.{i}.AggregateScanDuration",
-                            syntax: &syntax::S21,
+                            name: s(96439, 36),
+                            syntax: 21,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel",
-                            syntax: &syntax::S692,
+                            name: s(96475, 54),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor",
-                            syntax: &syntax::S1304,
+                            name: s(96529, 71),
+                            syntax: 1304,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID",
-                            syntax: &syntax::S188,
+                            name: s(96600, 68),
+                            syntax: 188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent",
-                            syntax: &syntax::S16,
+                            name: s(96668, 84),
+                            syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates",
-                            syntax: &syntax::S219,
+                            name: s(96752, 85),
+                            syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod",
-                            syntax: &syntax::S1188,
+                            name: s(96837, 75),
+                            syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth",
-                            syntax: &syntax::S3,
+                            name: s(96912, 79),
+                            syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization",
-                            syntax: &syntax::S692,
+                            name: s(96991, 81),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod",
-                            syntax: &syntax::S1188,
+                            name: s(97072, 73),
+                            syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode",
-                            syntax: &syntax::S1189,
+                            name: s(97145, 77),
+                            syntax: 1189,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(97222, 76),
+                            syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID",
-                            syntax: &syntax::S16,
+                            name: s(97298, 73),
+                            syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards",
-                            syntax: &syntax::S1194,
+                            name: s(97371, 81),
+                            syntax: 1194,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID",
-                            syntax: &syntax::S188,
+                            name: s(97452, 77),
+                            syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID",
-                            syntax: &syntax::S3,
+                            name: s(97529, 67),
+                            syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled",
-                            syntax: &syntax::S1196,
+                            name: s(97596, 82),
+                            syntax: 1196,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength",
-                            syntax: &syntax::S1237,
+                            name: s(97678, 77),
+                            syntax: 1237,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount",
-                            syntax: &syntax::S0,
+                            name: s(97755, 75),
+                            syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates",
-                            syntax: &syntax::S219,
+                            name: s(97830, 89),
+                            syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS",
-                            syntax: &syntax::S0,
+                            name: s(97919, 75),
+                            syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards",
-                            syntax: &syntax::S1197,
+                            name: s(97994, 81),
+                            syntax: 1197,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise",
-                            syntax: &syntax::S692,
+                            name: s(98075, 52),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus",
-                            syntax: &syntax::S1305,
+                            name: s(98127, 57),
+                            syntax: 1305,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp",
-                            syntax: &syntax::S10,
+                            name: s(98184, 56),
+                            syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization",
-                            syntax: &syntax::S692,
+                            name: s(98240, 58),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.OperatingClass",
-                            syntax: &syntax::S692,
+                            name: s(98298, 45),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.ScanType",
-                            syntax: &syntax::S16,
+                            name: s(98343, 23),
+                            syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.TimeStamp",
-                            syntax: &syntax::S10,
+                            name: s(98366, 24),
+                            syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S1269,
+                            name: s(427, 6),
+                            syntax: 1269,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -9402,10 +9402,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.OpClassPreference.{i}.",
+            path: s(98400, 76),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("OpClassPreferenceNumberOfEntries"),
+            num_entries_parameter: Some(s(89533, 32)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["OpClass", "Preference"],
@@ -9413,26 +9413,26 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "ChannelList",
-                    syntax: &syntax::S1256,
+                    name: s(86096, 11),
+                    syntax: 1256,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClass",
-                    syntax: &syntax::S692,
+                    name: s(82629, 7),
+                    syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Preference",
-                    syntax: &syntax::S1277,
+                    name: s(98476, 10),
+                    syntax: 1277,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReasonCode",
-                    syntax: &syntax::S1277,
+                    name: s(84088, 10),
+                    syntax: 1277,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -9440,30 +9440,30 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanCapability.",
+            path: s(98486, 69),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "Impact",
-                    syntax: &syntax::S312,
+                    name: s(98555, 6),
+                    syntax: 312,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MinimumInterval",
-                    syntax: &syntax::S28,
+                    name: s(98561, 15),
+                    syntax: 28,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OnBootOnly",
-                    syntax: &syntax::S16,
+                    name: s(98576, 10),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClassChannelsNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(94001, 30),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -9471,9 +9471,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanCapability.OpClassChannels.{i}.",
+            path: s(98586, 89),
             max_entries: None,
-            num_entries_parameter: Some("OpClassChannelsNumberOfEntries"),
+            num_entries_parameter: Some(s(94001, 30)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["OpClass"],
@@ -9481,14 +9481,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "ChannelList",
-                    syntax: &syntax::S1256,
+                    name: s(86096, 11),
+                    syntax: 1256,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClass",
-                    syntax: &syntax::S692,
+                    name: s(82629, 7),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -9496,33 +9496,33 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.",
+            path: s(98675, 69),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ScanResultNumberOfEntries"),
+            num_entries_parameter: Some(s(89674, 25)),
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "AggregateScanDuration",
-                    syntax: &syntax::S21,
+                    name: s(98744, 21),
+                    syntax: 21,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OpClassScanNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(98765, 26),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScanType",
-                    syntax: &syntax::S16,
+                    name: s(89858, 8),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
@@ -9530,10 +9530,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}.",
+            path: s(98791, 85),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("OpClassScanNumberOfEntries"),
+            num_entries_parameter: Some(s(98765, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["OperatingClass"],
@@ -9541,14 +9541,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "ChannelScanNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(98876, 26),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperatingClass",
-                    syntax: &syntax::S692,
+                    name: s(90200, 14),
+                    syntax: 692,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
@@ -9556,10 +9556,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.",
+            path: s(98902, 101),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ChannelScanNumberOfEntries"),
+            num_entries_parameter: Some(s(98876, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Channel"],
@@ -9567,38 +9567,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S692,
+                    name: s(11736, 7),
+                    syntax: 692,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NeighborBSSNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(99003, 26),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Noise",
-                    syntax: &syntax::S692,
+                    name: s(81618, 5),
+                    syntax: 692,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScanStatus",
-                    syntax: &syntax::S1305,
+                    name: s(22968, 10),
+                    syntax: 1305,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeStamp",
-                    syntax: &syntax::S10,
+                    name: s(5130, 9),
+                    syntax: 10,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Utilization",
-                    syntax: &syntax::S692,
+                    name: s(72155, 11),
+                    syntax: 692,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
@@ -9606,10 +9606,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.",
+            path: s(99029, 117),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("NeighborBSSNumberOfEntries"),
+            num_entries_parameter: Some(s(99003, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["BSSID"],
@@ -9617,68 +9617,68 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "BSSColor",
-                    syntax: &syntax::S1304,
+                    name: s(89999, 8),
+                    syntax: 1304,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S188,
+                    name: s(82592, 5),
+                    syntax: 188,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BSSLoadElementPresent",
-                    syntax: &syntax::S16,
+                    name: s(99146, 21),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChannelBandwidth",
-                    syntax: &syntax::S3,
+                    name: s(99167, 16),
+                    syntax: 3,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChannelUtilization",
-                    syntax: &syntax::S692,
+                    name: s(99183, 18),
+                    syntax: 692,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MLDMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(86433, 13),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MultiBSSID",
-                    syntax: &syntax::S16,
+                    name: s(83599, 10),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReportingBSSID",
-                    syntax: &syntax::S188,
+                    name: s(99201, 14),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSID",
-                    syntax: &syntax::S3,
+                    name: s(82040, 4),
+                    syntax: 3,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SignalStrength",
-                    syntax: &syntax::S1237,
+                    name: s(81647, 14),
+                    syntax: 1237,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "StationCount",
-                    syntax: &syntax::S0,
+                    name: s(99215, 12),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
@@ -9686,78 +9686,78 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.SpatialReuse.",
+            path: s(99227, 67),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "BSSColor",
-                    syntax: &syntax::S0,
+                    name: s(89999, 8),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HESIGASpatialReuseValue15Allowed",
-                    syntax: &syntax::S16,
+                    name: s(90007, 32),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NeighborBSSColorInUseBitmap",
-                    syntax: &syntax::S333,
+                    name: s(99294, 27),
+                    syntax: 333,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NonSRGOBSSPDMaxOffset",
-                    syntax: &syntax::S0,
+                    name: s(90039, 21),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NonSRGOffsetValid",
-                    syntax: &syntax::S16,
+                    name: s(90060, 17),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PSRDisallowed",
-                    syntax: &syntax::S16,
+                    name: s(90077, 13),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PartialBSSColor",
-                    syntax: &syntax::S0,
+                    name: s(99321, 15),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SRGBSSColorBitmap",
-                    syntax: &syntax::S333,
+                    name: s(90090, 17),
+                    syntax: 333,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SRGInformationValid",
-                    syntax: &syntax::S16,
+                    name: s(90107, 19),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SRGOBSSPDMaxOffset",
-                    syntax: &syntax::S0,
+                    name: s(90126, 18),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SRGOBSSPDMinOffset",
-                    syntax: &syntax::S0,
+                    name: s(90144, 18),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SRGPartialBSSIDBitmap",
-                    syntax: &syntax::S333,
+                    name: s(90162, 21),
+                    syntax: 333,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -9765,10 +9765,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.UnassociatedSTA.{i}.",
+            path: s(99336, 74),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("UnassociatedSTANumberOfEntries"),
+            num_entries_parameter: Some(s(89788, 30)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["MACAddress"],
@@ -9776,26 +9776,26 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S692,
+                    name: s(11736, 7),
+                    syntax: 692,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperatingClass",
-                    syntax: &syntax::S692,
+                    name: s(90200, 14),
+                    syntax: 692,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SignalStrength",
-                    syntax: &syntax::S1237,
+                    name: s(81647, 14),
+                    syntax: 1237,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
@@ -9803,10 +9803,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.SPRule.{i}.",
+            path: s(99410, 55),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SPRuleNumberOfEntries"),
+            num_entries_parameter: Some(s(85843, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["ID"],
@@ -9814,26 +9814,26 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "AlwaysMatch",
-                    syntax: &syntax::S16,
+                    name: s(99465, 11),
+                    syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ID",
-                    syntax: &syntax::S0,
+                    name: s(10211, 2),
+                    syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Output",
-                    syntax: &syntax::S1246,
+                    name: s(99476, 6),
+                    syntax: 1246,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Precedence",
-                    syntax: &syntax::S1247,
+                    name: s(60486, 10),
+                    syntax: 1247,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -9841,10 +9841,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.SSIDtoVIDMapping.{i}.",
+            path: s(99482, 65),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SSIDtoVIDMappingNumberOfEntries"),
+            num_entries_parameter: Some(s(85864, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["SSID"],
@@ -9852,14 +9852,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "SSID",
-                    syntax: &syntax::S31,
+                    name: s(82040, 4),
+                    syntax: 31,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VID",
-                    syntax: &syntax::S1248,
+                    name: s(90633, 3),
+                    syntax: 1248,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -9867,19 +9867,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.WPS.",
+            path: s(99547, 48),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1307,
+                    name: s(427, 6),
+                    syntax: 1307,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -9887,24 +9887,24 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.bSTAMLD.",
+            path: s(99595, 52),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "AffiliatedbSTAList",
-                    syntax: &syntax::S869,
+                    name: s(99647, 18),
+                    syntax: 869,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S188,
+                    name: s(82592, 5),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MLDMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(86433, 13),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -9912,40 +9912,40 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.Device.{i}.bSTAMLD.bSTAMLDConfig.",
+            path: s(99665, 66),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "EMLMREnabled",
-                    syntax: &syntax::S16,
+                    name: s(86558, 12),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EMLSREnabled",
-                    syntax: &syntax::S16,
+                    name: s(86570, 12),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NSTREnabled",
-                    syntax: &syntax::S16,
+                    name: s(86582, 11),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "STREnabled",
-                    syntax: &syntax::S16,
+                    name: s(86593, 10),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TIDLinkMapNegotiation",
-                    syntax: &syntax::S16,
+                    name: s(86603, 21),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -9954,54 +9954,54 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.MultiAPSteeringSummaryStats.",
+            path: s(99731, 61),
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "BTMAttempts",
-                    syntax: &syntax::S144,
+                    name: s(91847, 11),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BTMFailures",
-                    syntax: &syntax::S144,
+                    name: s(93287, 11),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BTMQueryResponses",
-                    syntax: &syntax::S144,
+                    name: s(91858, 17),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BTMSuccesses",
-                    syntax: &syntax::S144,
+                    name: s(93298, 12),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlacklistAttempts",
-                    syntax: &syntax::S144,
+                    name: s(91875, 17),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlacklistFailures",
-                    syntax: &syntax::S144,
+                    name: s(93310, 17),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlacklistSuccesses",
-                    syntax: &syntax::S144,
+                    name: s(93327, 18),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NoCandidateAPFailures",
-                    syntax: &syntax::S144,
+                    name: s(93358, 21),
+                    syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
@@ -10009,10 +10009,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.PreferredBackhauls.{i}.",
+            path: s(99792, 56),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PreferredBackhaulsNumberOfEntries"),
+            num_entries_parameter: Some(s(84459, 33)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["bSTAMACAddress"],
@@ -10021,16 +10021,16 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: "BackhaulMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(85041, 18),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "bSTAMACAddress",
-                    syntax: &syntax::S188,
+                    name: s(99848, 14),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     mandatory: true,
@@ -10040,11 +10040,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.ProvisionedDPP.{i}.",
+            path: s(99862, 52),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ProvisionedDPPNumberOfEntries"),
+            num_entries_parameter: Some(s(84492, 29)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -10052,24 +10052,24 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DPPURI",
-                    syntax: &syntax::S1308,
+                    name: s(99914, 6),
+                    syntax: 1308,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -10078,10 +10078,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.SSID.{i}.",
+            path: s(99920, 42),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SSIDNumberOfEntries"),
+            num_entries_parameter: Some(s(80283, 19)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -10089,78 +10089,78 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: "AKMsAllowed",
-                    syntax: &syntax::S1240,
+                    name: s(84748, 11),
+                    syntax: 1240,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AdvertisementEnabled",
-                    syntax: &syntax::S16,
+                    name: s(84774, 20),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Band",
-                    syntax: &syntax::S1309,
+                    name: s(54498, 4),
+                    syntax: 1309,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HaulType",
-                    syntax: &syntax::S1243,
+                    name: s(84794, 8),
+                    syntax: 1243,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MFPConfig",
-                    syntax: &syntax::S1244,
+                    name: s(82124, 9),
+                    syntax: 1244,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MobilityDomain",
-                    syntax: &syntax::S188,
+                    name: s(84802, 14),
+                    syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSID",
-                    syntax: &syntax::S31,
+                    name: s(82040, 4),
+                    syntax: 31,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SuiteSelector",
-                    syntax: &syntax::S336,
+                    name: s(84826, 13),
+                    syntax: 336,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S3,
+                    name: s(2207, 4),
+                    syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -10168,11 +10168,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.STABlock.{i}.",
+            path: s(99962, 46),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("STABlockNumberOfEntries"),
+            num_entries_parameter: Some(s(84541, 23)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["BlockedSTA"],
@@ -10180,23 +10180,23 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S869,
+                    name: s(82592, 5),
+                    syntax: 869,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BlockedSTA",
-                    syntax: &syntax::S188,
+                    name: s(100008, 10),
+                    syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ScheduleNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(19764, 23),
+                    syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
@@ -10204,11 +10204,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.DataElements.Network.STABlock.{i}.Schedule.{i}.",
+            path: s(100018, 59),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ScheduleNumberOfEntries"),
+            num_entries_parameter: Some(s(19764, 23)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -10216,40 +10216,40 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Day",
-                    syntax: &syntax::S534,
+                    name: s(32238, 3),
+                    syntax: 534,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Duration",
-                    syntax: &syntax::S4,
+                    name: s(222, 8),
+                    syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: "StartTime",
-                    syntax: &syntax::S535,
+                    name: s(20019, 9),
+                    syntax: 535,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     mandatory: true,
@@ -10259,12 +10259,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.EndPoint.{i}.",
+            path: s(100077, 25),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("EndPointNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(80238, 23)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -10277,51 +10277,51 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProfileNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(3609, 22),
+                    syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProfileReference",
-                    syntax: &syntax::S1310,
+                    name: s(100102, 16),
+                    syntax: 1310,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSIDReference",
-                    syntax: &syntax::S1199,
+                    name: s(80892, 13),
+                    syntax: 1199,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S65,
+                    name: s(427, 6),
+                    syntax: 65,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.EndPoint.{i}.AC.{i}.",
+            path: s(100118, 32),
             min_entries: 4,
             max_entries: Some(4),
             unique_keys: &[
@@ -10337,44 +10337,44 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "AccessCategory",
-                    syntax: &syntax::S1200,
+                    name: s(80988, 14),
+                    syntax: 1200,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AckPolicy",
-                    syntax: &syntax::S16,
+                    name: s(81002, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutQLenHistogramIntervals",
-                    syntax: &syntax::S128,
+                    name: s(81011, 25),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutQLenHistogramSampleInterval",
-                    syntax: &syntax::S28,
+                    name: s(81036, 30),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -10383,66 +10383,66 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.EndPoint.{i}.AC.{i}.Stats.",
+            path: s(100150, 38),
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutQLenHistogram",
-                    syntax: &syntax::S128,
+                    name: s(81107, 16),
+                    syntax: 128,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetransCount",
-                    syntax: &syntax::S39,
+                    name: s(32455, 12),
+                    syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
@@ -10450,12 +10450,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.EndPoint.{i}.Profile.{i}.",
+            path: s(100188, 37),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ProfileNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(3609, 22)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -10468,89 +10468,89 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Location",
-                    syntax: &syntax::S3,
+                    name: s(5253, 8),
+                    syntax: 3,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Priority",
-                    syntax: &syntax::S957,
+                    name: s(2098, 8),
+                    syntax: 957,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSID",
-                    syntax: &syntax::S335,
+                    name: s(82040, 4),
+                    syntax: 335,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1311,
+                    name: s(427, 6),
+                    syntax: 1311,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.EndPoint.{i}.Profile.{i}.Security.",
+            path: s(100225, 46),
             parameters: &[
                 Parameter {
-                    name: "KeyPassphrase",
-                    syntax: &syntax::S1218,
+                    name: s(54877, 13),
+                    syntax: 1218,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MFPConfig",
-                    syntax: &syntax::S1219,
+                    name: s(82124, 9),
+                    syntax: 1219,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModeEnabled",
-                    syntax: &syntax::S1312,
+                    name: s(28997, 11),
+                    syntax: 1312,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PreSharedKey",
-                    syntax: &syntax::S1222,
+                    name: s(82133, 12),
+                    syntax: 1222,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SAEPassphrase",
-                    syntax: &syntax::S562,
+                    name: s(82207, 13),
+                    syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "WEPKey",
-                    syntax: &syntax::S1225,
+                    name: s(82328, 6),
+                    syntax: 1225,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
@@ -10558,78 +10558,78 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.EndPoint.{i}.Security.",
+            path: s(100271, 34),
             parameters: &[Parameter {
-                name: "ModesSupported",
-                syntax: &syntax::S1221,
+                name: s(29008, 14),
+                syntax: 1221,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.EndPoint.{i}.Stats.",
+            path: s(100305, 31),
             parameters: &[
                 Parameter {
-                    name: "LastDataDownlinkRate",
-                    syntax: &syntax::S1313,
+                    name: s(81505, 20),
+                    syntax: 1313,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastDataUplinkRate",
-                    syntax: &syntax::S1313,
+                    name: s(81525, 18),
+                    syntax: 1313,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Retransmissions",
-                    syntax: &syntax::S1314,
+                    name: s(81623, 15),
+                    syntax: 1314,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SignalStrength",
-                    syntax: &syntax::S1191,
+                    name: s(81647, 14),
+                    syntax: 1191,
                     ..PARAM
                 },
             ],
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.EndPoint.{i}.WPS.",
+            path: s(100336, 29),
             parameters: &[
                 Parameter {
-                    name: "ConfigMethodsEnabled",
-                    syntax: &syntax::S1226,
+                    name: s(82366, 20),
+                    syntax: 1226,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConfigMethodsSupported",
-                    syntax: &syntax::S1227,
+                    name: s(82386, 22),
+                    syntax: 1227,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S73,
+                    name: s(780, 6),
+                    syntax: 73,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PIN",
-                    syntax: &syntax::S1228,
+                    name: s(5363, 3),
+                    syntax: 1228,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1315,
+                    name: s(427, 6),
+                    syntax: 1315,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S3,
+                    name: s(15985, 7),
+                    syntax: 3,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
@@ -10637,21 +10637,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.NeighboringWiFiDiagnostic.",
+            path: s(100365, 38),
             version: v(2, 7, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S311,
+                    name: s(744, 16),
+                    syntax: 311,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ResultNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(9180, 21),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -10660,10 +10660,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.NeighboringWiFiDiagnostic.Result.{i}.",
+            path: s(100403, 49),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ResultNumberOfEntries"),
+            num_entries_parameter: Some(s(9180, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["BSSID"],
@@ -10672,120 +10672,120 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S188,
+                    name: s(82592, 5),
+                    syntax: 188,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BasicDataTransferRates",
-                    syntax: &syntax::S219,
+                    name: s(100452, 22),
+                    syntax: 219,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BeaconPeriod",
-                    syntax: &syntax::S1188,
+                    name: s(100474, 12),
+                    syntax: 1188,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S898,
+                    name: s(11736, 7),
+                    syntax: 898,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DTIMPeriod",
-                    syntax: &syntax::S1188,
+                    name: s(100486, 10),
+                    syntax: 1188,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EncryptionMode",
-                    syntax: &syntax::S1189,
+                    name: s(82110, 14),
+                    syntax: 1189,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Mode",
-                    syntax: &syntax::S1190,
+                    name: s(73990, 4),
+                    syntax: 1190,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Noise",
-                    syntax: &syntax::S1191,
+                    name: s(81618, 5),
+                    syntax: 1191,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperatingChannelBandwidth",
-                    syntax: &syntax::S1192,
+                    name: s(100496, 25),
+                    syntax: 1192,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperatingFrequencyBand",
-                    syntax: &syntax::S1193,
+                    name: s(100521, 22),
+                    syntax: 1193,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperatingStandards",
-                    syntax: &syntax::S1194,
+                    name: s(100543, 18),
+                    syntax: 1194,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Radio",
-                    syntax: &syntax::S1195,
+                    name: s(100561, 5),
+                    syntax: 1195,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSID",
-                    syntax: &syntax::S335,
+                    name: s(82040, 4),
+                    syntax: 335,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SecurityModeEnabled",
-                    syntax: &syntax::S1196,
+                    name: s(100566, 19),
+                    syntax: 1196,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SignalStrength",
-                    syntax: &syntax::S1191,
+                    name: s(81647, 14),
+                    syntax: 1191,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedDataTransferRates",
-                    syntax: &syntax::S219,
+                    name: s(100585, 26),
+                    syntax: 219,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedStandards",
-                    syntax: &syntax::S1197,
+                    name: s(73842, 18),
+                    syntax: 1197,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -10794,10 +10794,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.Radio.{i}.",
+            path: s(100611, 22),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RadioNumberOfEntries"),
+            num_entries_parameter: Some(s(73653, 20)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -10810,347 +10810,347 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoChannelEnable",
-                    syntax: &syntax::S16,
+                    name: s(100633, 17),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoChannelRefreshPeriod",
-                    syntax: &syntax::S28,
+                    name: s(100650, 24),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoChannelSupported",
-                    syntax: &syntax::S16,
+                    name: s(100674, 20),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BasicDataTransmitRates",
-                    syntax: &syntax::S128,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "BeaconPeriod",
-                    syntax: &syntax::S21,
+                    name: s(90384, 22),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CCAReport",
-                    syntax: &syntax::S1231,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "CCARequest",
-                    syntax: &syntax::S1316,
+                    name: s(100474, 12),
+                    syntax: 21,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CenterFrequencySegment0",
-                    syntax: &syntax::S0,
+                    name: s(82461, 9),
+                    syntax: 1231,
+                    version: v(2, 8, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(100694, 10),
+                    syntax: 1316,
+                    access: Access::ReadWrite,
+                    version: v(2, 8, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(100704, 23),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CenterFrequencySegment1",
-                    syntax: &syntax::S0,
+                    name: s(100727, 23),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S898,
+                    name: s(11736, 7),
+                    syntax: 898,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChannelLastChange",
-                    syntax: &syntax::S28,
+                    name: s(100750, 17),
+                    syntax: 28,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChannelLastSelectionReason",
-                    syntax: &syntax::S1317,
+                    name: s(100767, 26),
+                    syntax: 1317,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ChannelsInUse",
-                    syntax: &syntax::S384,
+                    name: s(100793, 13),
+                    syntax: 384,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CurrentOperatingChannelBandwidth",
-                    syntax: &syntax::S1318,
+                    name: s(100806, 32),
+                    syntax: 1318,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DTIMPeriod",
-                    syntax: &syntax::S1188,
+                    name: s(100486, 10),
+                    syntax: 1188,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "EnableRRM",
-                    syntax: &syntax::S16,
+                    name: s(100838, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExtensionChannel",
-                    syntax: &syntax::S1319,
+                    name: s(100847, 16),
+                    syntax: 1319,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FirmwareVersion",
-                    syntax: &syntax::S31,
+                    name: s(10540, 15),
+                    syntax: 31,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FragmentationThreshold",
-                    syntax: &syntax::S1320,
+                    name: s(100863, 22),
+                    syntax: 1320,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GuardInterval",
-                    syntax: &syntax::S1321,
+                    name: s(100885, 13),
+                    syntax: 1321,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IEEE80211hEnabled",
-                    syntax: &syntax::S16,
+                    name: s(100898, 17),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "IEEE80211hSupported",
-                    syntax: &syntax::S16,
+                    name: s(100915, 19),
+                    syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LongRetryLimit",
-                    syntax: &syntax::S0,
+                    name: s(100934, 14),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MCS",
-                    syntax: &syntax::S1322,
+                    name: s(100948, 3),
+                    syntax: 1322,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManagementPacketRate",
-                    syntax: &syntax::S1236,
+                    name: s(100951, 20),
+                    syntax: 1236,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBitRate",
-                    syntax: &syntax::S243,
+                    name: s(10116, 10),
+                    syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxSupportedAssociations",
-                    syntax: &syntax::S19,
+                    name: s(100971, 24),
+                    syntax: 19,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxSupportedSSIDs",
-                    syntax: &syntax::S19,
+                    name: s(100995, 17),
+                    syntax: 19,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperatingChannelBandwidth",
-                    syntax: &syntax::S1323,
+                    name: s(100496, 25),
+                    syntax: 1323,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperatingFrequencyBand",
-                    syntax: &syntax::S1324,
+                    name: s(100521, 22),
+                    syntax: 1324,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperatingStandards",
-                    syntax: &syntax::S1194,
+                    name: s(100543, 18),
+                    syntax: 1194,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperationalDataTransmitRates",
-                    syntax: &syntax::S128,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PacketAggregationEnable",
-                    syntax: &syntax::S16,
+                    name: s(101012, 28),
+                    syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PossibleChannels",
-                    syntax: &syntax::S384,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "PreambleType",
-                    syntax: &syntax::S1325,
+                    name: s(101040, 23),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RPIHistogramReport",
-                    syntax: &syntax::S1326,
-                    version: v(2, 8, 0),
+                    name: s(101063, 16),
+                    syntax: 384,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RPIHistogramRequest",
-                    syntax: &syntax::S1316,
+                    name: s(101079, 12),
+                    syntax: 1325,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RTSThreshold",
-                    syntax: &syntax::S1320,
+                    name: s(101091, 18),
+                    syntax: 1326,
+                    version: v(2, 8, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(101109, 19),
+                    syntax: 1316,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RegulatoryDomain",
-                    syntax: &syntax::S1327,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "RetryLimit",
-                    syntax: &syntax::S49,
+                    name: s(101128, 12),
+                    syntax: 1320,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(101140, 16),
+                    syntax: 1327,
+                    access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedDataTransmitRates",
-                    syntax: &syntax::S128,
+                    name: s(101156, 10),
+                    syntax: 49,
+                    access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedFrequencyBands",
-                    syntax: &syntax::S1328,
+                    name: s(427, 6),
+                    syntax: 139,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedOperatingChannelBandwidths",
-                    syntax: &syntax::S1329,
+                    name: s(101166, 26),
+                    syntax: 128,
+                    version: v(2, 8, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(101192, 23),
+                    syntax: 1328,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(101215, 35),
+                    syntax: 1329,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedStandards",
-                    syntax: &syntax::S1197,
+                    name: s(73842, 18),
+                    syntax: 1197,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmitPower",
-                    syntax: &syntax::S1093,
+                    name: s(74560, 13),
+                    syntax: 1093,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmitPowerSupported",
-                    syntax: &syntax::S1330,
+                    name: s(74573, 22),
+                    syntax: 1330,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
+                    name: s(4896, 8),
+                    syntax: 16,
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: "ChannelScan()",
+                    name: s(96369, 13),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DFSDwellTime",
-                            syntax: &syntax::S21,
+                            name: s(89838, 12),
+                            syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11158,8 +11158,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "DwellTime",
-                            syntax: &syntax::S21,
+                            name: s(82470, 9),
+                            syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11167,32 +11167,32 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "HomeTime",
-                            syntax: &syntax::S21,
+                            name: s(89850, 8),
+                            syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "OpClass.{i}.Channel.{i}.Channel",
-                            syntax: &syntax::S692,
+                            name: s(96382, 31),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "OpClass.{i}.OperatingClass",
-                            syntax: &syntax::S692,
+                            name: s(96413, 26),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             mandatory: true,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SSID",
-                            syntax: &syntax::S3,
+                            name: s(82040, 4),
+                            syntax: 3,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11201,211 +11201,211 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "ScanResult.{i}.AggregateScanDuration",
-                            syntax: &syntax::S21,
+                            name: s(96439, 36),
+                            syntax: 21,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel",
-                            syntax: &syntax::S692,
+                            name: s(96475, 54),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor",
-                            syntax: &syntax::S1304,
+                            name: s(96529, 71),
+                            syntax: 1304,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID",
-                            syntax: &syntax::S188,
+                            name: s(96600, 68),
+                            syntax: 188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent",
-                            syntax: &syntax::S16,
+                            name: s(96668, 84),
+                            syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates",
-                            syntax: &syntax::S219,
+                            name: s(96752, 85),
+                            syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod",
-                            syntax: &syntax::S1188,
+                            name: s(96837, 75),
+                            syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth",
-                            syntax: &syntax::S3,
+                            name: s(96912, 79),
+                            syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization",
-                            syntax: &syntax::S692,
+                            name: s(96991, 81),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod",
-                            syntax: &syntax::S1188,
+                            name: s(97072, 73),
+                            syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode",
-                            syntax: &syntax::S1189,
+                            name: s(97145, 77),
+                            syntax: 1189,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(97222, 76),
+                            syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID",
-                            syntax: &syntax::S16,
+                            name: s(97298, 73),
+                            syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards",
-                            syntax: &syntax::S1194,
+                            name: s(97371, 81),
+                            syntax: 1194,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID",
-                            syntax: &syntax::S188,
+                            name: s(97452, 77),
+                            syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID",
-                            syntax: &syntax::S3,
+                            name: s(97529, 67),
+                            syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled",
-                            syntax: &syntax::S1196,
+                            name: s(97596, 82),
+                            syntax: 1196,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength",
-                            syntax: &syntax::S1237,
+                            name: s(97678, 77),
+                            syntax: 1237,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount",
-                            syntax: &syntax::S0,
+                            name: s(97755, 75),
+                            syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates",
-                            syntax: &syntax::S219,
+                            name: s(97830, 89),
+                            syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS",
-                            syntax: &syntax::S0,
+                            name: s(97919, 75),
+                            syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards",
-                            syntax: &syntax::S1197,
+                            name: s(97994, 81),
+                            syntax: 1197,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise",
-                            syntax: &syntax::S692,
+                            name: s(98075, 52),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus",
-                            syntax: &syntax::S1305,
+                            name: s(98127, 57),
+                            syntax: 1305,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp",
-                            syntax: &syntax::S10,
+                            name: s(98184, 56),
+                            syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization",
-                            syntax: &syntax::S692,
+                            name: s(98240, 58),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.OperatingClass",
-                            syntax: &syntax::S692,
+                            name: s(98298, 45),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.ScanType",
-                            syntax: &syntax::S16,
+                            name: s(98343, 23),
+                            syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.TimeStamp",
-                            syntax: &syntax::S10,
+                            name: s(98366, 24),
+                            syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S1306,
+                            name: s(427, 6),
+                            syntax: 1306,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -11416,12 +11416,12 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "FullScan()",
+                    name: s(98390, 10),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "DFSDwellTime",
-                            syntax: &syntax::S21,
+                            name: s(89838, 12),
+                            syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11429,8 +11429,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "DwellTime",
-                            syntax: &syntax::S21,
+                            name: s(82470, 9),
+                            syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11438,16 +11438,16 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "HomeTime",
-                            syntax: &syntax::S21,
+                            name: s(89850, 8),
+                            syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SSID",
-                            syntax: &syntax::S3,
+                            name: s(82040, 4),
+                            syntax: 3,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11456,211 +11456,211 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "ScanResult.{i}.AggregateScanDuration",
-                            syntax: &syntax::S21,
+                            name: s(96439, 36),
+                            syntax: 21,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel",
-                            syntax: &syntax::S692,
+                            name: s(96475, 54),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor",
-                            syntax: &syntax::S1304,
+                            name: s(96529, 71),
+                            syntax: 1304,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID",
-                            syntax: &syntax::S188,
+                            name: s(96600, 68),
+                            syntax: 188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent",
-                            syntax: &syntax::S16,
+                            name: s(96668, 84),
+                            syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates",
-                            syntax: &syntax::S219,
+                            name: s(96752, 85),
+                            syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod",
-                            syntax: &syntax::S1188,
+                            name: s(96837, 75),
+                            syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth",
-                            syntax: &syntax::S3,
+                            name: s(96912, 79),
+                            syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization",
-                            syntax: &syntax::S692,
+                            name: s(96991, 81),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod",
-                            syntax: &syntax::S1188,
+                            name: s(97072, 73),
+                            syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode",
-                            syntax: &syntax::S1189,
+                            name: s(97145, 77),
+                            syntax: 1189,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress",
-                            syntax: &syntax::S188,
+                            name: s(97222, 76),
+                            syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID",
-                            syntax: &syntax::S16,
+                            name: s(97298, 73),
+                            syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards",
-                            syntax: &syntax::S1194,
+                            name: s(97371, 81),
+                            syntax: 1194,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID",
-                            syntax: &syntax::S188,
+                            name: s(97452, 77),
+                            syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID",
-                            syntax: &syntax::S3,
+                            name: s(97529, 67),
+                            syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled",
-                            syntax: &syntax::S1196,
+                            name: s(97596, 82),
+                            syntax: 1196,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength",
-                            syntax: &syntax::S1237,
+                            name: s(97678, 77),
+                            syntax: 1237,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount",
-                            syntax: &syntax::S0,
+                            name: s(97755, 75),
+                            syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates",
-                            syntax: &syntax::S219,
+                            name: s(97830, 89),
+                            syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS",
-                            syntax: &syntax::S0,
+                            name: s(97919, 75),
+                            syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards",
-                            syntax: &syntax::S1197,
+                            name: s(97994, 81),
+                            syntax: 1197,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise",
-                            syntax: &syntax::S692,
+                            name: s(98075, 52),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus",
-                            syntax: &syntax::S1305,
+                            name: s(98127, 57),
+                            syntax: 1305,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp",
-                            syntax: &syntax::S10,
+                            name: s(98184, 56),
+                            syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization",
-                            syntax: &syntax::S692,
+                            name: s(98240, 58),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.OpClassScan.{i}.OperatingClass",
-                            syntax: &syntax::S692,
+                            name: s(98298, 45),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.ScanType",
-                            syntax: &syntax::S16,
+                            name: s(98343, 23),
+                            syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "ScanResult.{i}.TimeStamp",
-                            syntax: &syntax::S10,
+                            name: s(98366, 24),
+                            syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S1269,
+                            name: s(427, 6),
+                            syntax: 1269,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -11671,12 +11671,12 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "InitiateCCAMeasurement()",
+                    name: s(101250, 24),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "Channel",
-                            syntax: &syntax::S0,
+                            name: s(11736, 7),
+                            syntax: 0,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11684,8 +11684,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "DwellTime",
-                            syntax: &syntax::S21,
+                            name: s(82470, 9),
+                            syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11693,8 +11693,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "Frequency",
-                            syntax: &syntax::S1193,
+                            name: s(10202, 9),
+                            syntax: 1193,
                             access: Access::ReadWrite,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
@@ -11704,15 +11704,15 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "CCAReport",
-                            syntax: &syntax::S1231,
+                            name: s(82461, 9),
+                            syntax: 1231,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S1331,
+                            name: s(427, 6),
+                            syntax: 1331,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -11723,12 +11723,12 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: "RemoteMeasurementRequest()",
+                    name: s(101274, 26),
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: "Channel",
-                            syntax: &syntax::S0,
+                            name: s(11736, 7),
+                            syntax: 0,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11736,8 +11736,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "OperatingClass",
-                            syntax: &syntax::S692,
+                            name: s(90200, 14),
+                            syntax: 692,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11745,8 +11745,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "TargetBSS",
-                            syntax: &syntax::S188,
+                            name: s(89042, 9),
+                            syntax: 188,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11754,8 +11754,8 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: "Timeout",
-                            syntax: &syntax::S28,
+                            name: s(622, 7),
+                            syntax: 28,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11765,22 +11765,22 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: "Noise",
-                            syntax: &syntax::S692,
+                            name: s(81618, 5),
+                            syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "SignalStrength",
-                            syntax: &syntax::S1237,
+                            name: s(81647, 14),
+                            syntax: 1237,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: "Status",
-                            syntax: &syntax::S1298,
+                            name: s(427, 6),
+                            syntax: 1298,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
@@ -11794,193 +11794,193 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.Radio.{i}.Stats.",
+            path: s(101300, 28),
             parameters: &[
                 Parameter {
-                    name: "AutoDFSChannelChangeCount",
-                    syntax: &syntax::S0,
+                    name: s(101328, 25),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoDynamicChannelChangeCount",
-                    syntax: &syntax::S0,
+                    name: s(101353, 29),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoRefreshChannelChangeCount",
-                    syntax: &syntax::S0,
+                    name: s(101382, 29),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoStartupChannelChangeCount",
-                    syntax: &syntax::S0,
+                    name: s(101411, 29),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AutoUserChannelChangeCount",
-                    syntax: &syntax::S0,
+                    name: s(101440, 26),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "CPacketOtherMACReceived",
-                    syntax: &syntax::S144,
+                    name: s(101466, 23),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CtsOtherMACReceived",
-                    syntax: &syntax::S144,
+                    name: s(101489, 19),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CtsReceived",
-                    syntax: &syntax::S144,
+                    name: s(101508, 11),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DPacketOtherMACReceived",
-                    syntax: &syntax::S144,
+                    name: s(101519, 23),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FCSErrorCount",
-                    syntax: &syntax::S0,
+                    name: s(101542, 13),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FrameHeaderError",
-                    syntax: &syntax::S144,
+                    name: s(101555, 16),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GoodPLCPReceived",
-                    syntax: &syntax::S144,
+                    name: s(101571, 16),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InvalidMACCount",
-                    syntax: &syntax::S0,
+                    name: s(101587, 15),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MPacketOtherMACReceived",
-                    syntax: &syntax::S144,
+                    name: s(101602, 23),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManualChannelChangeCount",
-                    syntax: &syntax::S0,
+                    name: s(101625, 24),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NoCtsReceived",
-                    syntax: &syntax::S144,
+                    name: s(101649, 13),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Noise",
-                    syntax: &syntax::S137,
+                    name: s(81618, 5),
+                    syntax: 137,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PLCPErrorCount",
-                    syntax: &syntax::S0,
+                    name: s(101662, 14),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsOtherReceived",
-                    syntax: &syntax::S0,
+                    name: s(101676, 20),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RtsOtherMACReceived",
-                    syntax: &syntax::S144,
+                    name: s(101696, 19),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalChannelChangeCount",
-                    syntax: &syntax::S0,
+                    name: s(101715, 23),
+                    syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -11991,13 +11991,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.RemoteMeasurementDiagnostic.",
+            path: s(101738, 40),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: "Channel",
-                    syntax: &syntax::S0,
+                    name: s(11736, 7),
+                    syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -12005,39 +12005,23 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiagnosticsState",
-                    syntax: &syntax::S311,
+                    name: s(744, 16),
+                    syntax: 311,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Noise",
-                    syntax: &syntax::S692,
+                    name: s(81618, 5),
+                    syntax: 692,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "OperatingClass",
-                    syntax: &syntax::S692,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SignalStrength",
-                    syntax: &syntax::S1237,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: "TargetBSS",
-                    syntax: &syntax::S188,
+                    name: s(90200, 14),
+                    syntax: 692,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -12045,8 +12029,24 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: "Timeout",
-                    syntax: &syntax::S28,
+                    name: s(81647, 14),
+                    syntax: 1237,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(89042, 9),
+                    syntax: 188,
+                    access: Access::ReadWrite,
+                    version: v(2, 15, 0),
+                    protocols: Protocols::CWMP,
+                    mandatory: true,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(622, 7),
+                    syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -12057,12 +12057,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.SSID.{i}.",
+            path: s(101778, 21),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("SSIDNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(80283, 19)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -12079,94 +12079,94 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: "ATFEnable",
-                    syntax: &syntax::S16,
+                    name: s(101799, 9),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BSSID",
-                    syntax: &syntax::S188,
+                    name: s(82592, 5),
+                    syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FlushATFTable",
-                    syntax: &syntax::S16,
+                    name: s(101808, 13),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S30,
+                    name: s(865, 11),
+                    syntax: 30,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACAddress",
-                    syntax: &syntax::S188,
+                    name: s(10555, 10),
+                    syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MLDUnit",
-                    syntax: &syntax::S1332,
+                    name: s(101821, 7),
+                    syntax: 1332,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSID",
-                    syntax: &syntax::S335,
+                    name: s(82040, 4),
+                    syntax: 335,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: "SetATF",
-                    syntax: &syntax::S397,
+                    name: s(101828, 6),
+                    syntax: 397,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S32,
+                    name: s(427, 6),
+                    syntax: 32,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
+                    name: s(4896, 8),
+                    syntax: 16,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
@@ -12174,193 +12174,193 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WiFi.SSID.{i}.Stats.",
+            path: s(101834, 27),
             parameters: &[
                 Parameter {
-                    name: "ACKFailureCount",
-                    syntax: &syntax::S0,
+                    name: s(101861, 15),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AckUcastReceived",
-                    syntax: &syntax::S144,
+                    name: s(101876, 16),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "AggregatedPacketCount",
-                    syntax: &syntax::S0,
+                    name: s(101892, 21),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSentBufOverflow",
-                    syntax: &syntax::S144,
+                    name: s(101913, 29),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSentNoAssoc",
-                    syntax: &syntax::S144,
+                    name: s(101942, 25),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DupReceived",
-                    syntax: &syntax::S144,
+                    name: s(101967, 11),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "FailedRetransCount",
-                    syntax: &syntax::S0,
+                    name: s(81716, 18),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FragSent",
-                    syntax: &syntax::S144,
+                    name: s(101978, 8),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MultipleRetryCount",
-                    syntax: &syntax::S0,
+                    name: s(81734, 18),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetransCount",
-                    syntax: &syntax::S0,
+                    name: s(32455, 12),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RetryCount",
-                    syntax: &syntax::S0,
+                    name: s(72814, 10),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SentNoAck",
-                    syntax: &syntax::S144,
+                    name: s(101986, 9),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TooLongReceived",
-                    syntax: &syntax::S144,
+                    name: s(101995, 15),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TooShortReceived",
-                    syntax: &syntax::S144,
+                    name: s(102010, 16),
+                    syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],

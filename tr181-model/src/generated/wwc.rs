@@ -10,43 +10,43 @@ pub(crate) static GROUP: Group = Group {
     name: "WWC",
     objects: &[
         Object {
-            path: "Device.WWC.",
+            path: s(79727, 11),
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "AccessNetworkNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(79738, 28),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HwCapabilities",
-                    syntax: &syntax::S1179,
+                    name: s(79766, 14),
+                    syntax: 1179,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Mode",
-                    syntax: &syntax::S1180,
+                    name: s(73990, 4),
+                    syntax: 1180,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1181,
+                    name: s(427, 6),
+                    syntax: 1181,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SwCapabilities",
-                    syntax: &syntax::S1182,
+                    name: s(79780, 14),
+                    syntax: 1182,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "URSPNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(79794, 19),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
@@ -54,10 +54,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WWC.AccessNetwork.{i}.",
+            path: s(79813, 29),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AccessNetworkNumberOfEntries"),
+            num_entries_parameter: Some(s(79738, 28)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -71,55 +71,55 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "AccessNetworkType",
-                    syntax: &syntax::S1183,
+                    name: s(79842, 17),
+                    syntax: 1183,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ConnectionStatus",
-                    syntax: &syntax::S1184,
+                    name: s(60639, 16),
+                    syntax: 1184,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Interface",
-                    syntax: &syntax::S536,
+                    name: s(262, 9),
+                    syntax: 536,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastError",
-                    syntax: &syntax::S0,
+                    name: s(18438, 9),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RegistrationStatus",
-                    syntax: &syntax::S1185,
+                    name: s(79859, 18),
+                    syntax: 1185,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
@@ -127,24 +127,24 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WWC.AccessNetwork.{i}.GUTI.",
+            path: s(79877, 34),
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "AMFId",
-                    syntax: &syntax::S0,
+                    name: s(79911, 5),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PLMN",
-                    syntax: &syntax::S0,
+                    name: s(79916, 4),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TMSI",
-                    syntax: &syntax::S0,
+                    name: s(79920, 4),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
@@ -152,10 +152,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WWC.URSP.{i}.",
+            path: s(79924, 20),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("URSPNumberOfEntries"),
+            num_entries_parameter: Some(s(79794, 19)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -169,30 +169,30 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Precedence",
-                    syntax: &syntax::S189,
+                    name: s(60486, 10),
+                    syntax: 189,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrafficDescriptorNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(79944, 32),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
@@ -200,10 +200,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WWC.URSP.{i}.TrafficDescriptor.{i}.",
+            path: s(79976, 42),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("TrafficDescriptorNumberOfEntries"),
+            num_entries_parameter: Some(s(79944, 32)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -211,36 +211,36 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RouteSelectionDescriptorNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(80018, 39),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Type",
-                    syntax: &syntax::S0,
+                    name: s(2207, 4),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Value",
-                    syntax: &syntax::S13,
+                    name: s(6002, 5),
+                    syntax: 13,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
@@ -248,10 +248,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WWC.URSP.{i}.TrafficDescriptor.{i}.RouteSelectionDescriptor.{i}.",
+            path: s(80057, 71),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RouteSelectionDescriptorNumberOfEntries"),
+            num_entries_parameter: Some(s(80018, 39)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -265,48 +265,48 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "AccessType",
-                    syntax: &syntax::S1186,
+                    name: s(78786, 10),
+                    syntax: 1186,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DNN",
-                    syntax: &syntax::S903,
+                    name: s(60054, 3),
+                    syntax: 903,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PDUSessionType",
-                    syntax: &syntax::S906,
+                    name: s(80128, 14),
+                    syntax: 906,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Precedence",
-                    syntax: &syntax::S189,
+                    name: s(60486, 10),
+                    syntax: 189,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SSC",
-                    syntax: &syntax::S614,
+                    name: s(60156, 3),
+                    syntax: 614,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
@@ -314,18 +314,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.WWC.URSP.{i}.TrafficDescriptor.{i}.RouteSelectionDescriptor.{i}.NetworkSlice.",
+            path: s(80142, 84),
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: "SliceDifferentiator",
-                    syntax: &syntax::S0,
+                    name: s(60242, 19),
+                    syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SliceServiceType",
-                    syntax: &syntax::S907,
+                    name: s(60261, 16),
+                    syntax: 907,
                     version: v(2, 14, 0),
                     ..PARAM
                 },

@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "XMPP",
     objects: &[
         Object {
-            path: "Device.XMPP.",
+            path: s(102026, 12),
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "ConnectionNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(68868, 25),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SupportedServerConnectAlgorithms",
-                    syntax: &syntax::S1333,
+                    name: s(102038, 32),
+                    syntax: 1333,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
@@ -29,12 +29,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XMPP.Connection.{i}.",
+            path: s(102070, 27),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ConnectionNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(68868, 25)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -48,131 +48,131 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Domain",
-                    syntax: &syntax::S31,
+                    name: s(9615, 6),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "JabberID",
-                    syntax: &syntax::S3,
+                    name: s(102097, 8),
+                    syntax: 3,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeepAliveInterval",
-                    syntax: &syntax::S1334,
+                    name: s(49094, 17),
+                    syntax: 1334,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChangeDate",
-                    syntax: &syntax::S10,
+                    name: s(68954, 14),
+                    syntax: 10,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S9,
+                    name: s(282, 8),
+                    syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Resource",
-                    syntax: &syntax::S31,
+                    name: s(102105, 8),
+                    syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerConnectAlgorithm",
-                    syntax: &syntax::S1335,
+                    name: s(102113, 22),
+                    syntax: 1335,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerConnectAttempts",
-                    syntax: &syntax::S1336,
+                    name: s(102135, 21),
+                    syntax: 1336,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(7252, 21),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerRetryInitialInterval",
-                    syntax: &syntax::S1011,
+                    name: s(68985, 26),
+                    syntax: 1011,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerRetryIntervalMultiplier",
-                    syntax: &syntax::S113,
+                    name: s(69011, 29),
+                    syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerRetryMaxInterval",
-                    syntax: &syntax::S794,
+                    name: s(69040, 22),
+                    syntax: 794,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1337,
+                    name: s(427, 6),
+                    syntax: 1337,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TLSEstablished",
-                    syntax: &syntax::S16,
+                    name: s(102156, 14),
+                    syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UseTLS",
-                    syntax: &syntax::S26,
+                    name: s(102170, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Username",
-                    syntax: &syntax::S6,
+                    name: s(290, 8),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -181,12 +181,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XMPP.Connection.{i}.Server.{i}.",
+            path: s(102176, 38),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ServerNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(7252, 21)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -200,52 +200,52 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S26,
+                    name: s(780, 6),
+                    syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Port",
-                    syntax: &syntax::S1338,
+                    name: s(2531, 4),
+                    syntax: 1338,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Priority",
-                    syntax: &syntax::S51,
+                    name: s(2098, 8),
+                    syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerAddress",
-                    syntax: &syntax::S6,
+                    name: s(18554, 13),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Weight",
-                    syntax: &syntax::S788,
+                    name: s(9777, 6),
+                    syntax: 788,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -254,30 +254,30 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XMPP.Connection.{i}.Stats.",
+            path: s(102214, 33),
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "ReceivedErrorMessages",
-                    syntax: &syntax::S227,
+                    name: s(102247, 21),
+                    syntax: 227,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ReceivedMessages",
-                    syntax: &syntax::S227,
+                    name: s(102268, 16),
+                    syntax: 227,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmittedErrorMessages",
-                    syntax: &syntax::S227,
+                    name: s(102284, 24),
+                    syntax: 227,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransmittedMessages",
-                    syntax: &syntax::S227,
+                    name: s(102308, 19),
+                    syntax: 227,
                     version: v(2, 7, 0),
                     ..PARAM
                 },

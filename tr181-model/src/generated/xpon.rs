@@ -10,21 +10,21 @@ pub(crate) static GROUP: Group = Group {
     name: "XPON",
     objects: &[
         Object {
-            path: "Device.XPON.",
+            path: s(102327, 12),
             version: v(2, 16, 0),
             parameters: &[Parameter {
-                name: "ONUNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(102339, 18),
+                syntax: 0,
                 version: v(2, 16, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.",
+            path: s(102357, 20),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ONUNumberOfEntries"),
+            num_entries_parameter: Some(s(102339, 18)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Name"],
@@ -32,45 +32,45 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "ANINumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(102377, 18),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EquipmentID",
-                    syntax: &syntax::S1122,
+                    name: s(102395, 11),
+                    syntax: 1122,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EthernetUNINumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(102406, 26),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SoftwareImageNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(102432, 28),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S1339,
+                    name: s(15985, 7),
+                    syntax: 1339,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -78,10 +78,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.",
+            path: s(102460, 28),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ANINumberOfEntries"),
+            num_entries_parameter: Some(s(102377, 18)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -95,62 +95,62 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PONMode",
-                    syntax: &syntax::S1340,
+                    name: s(102488, 7),
+                    syntax: 1340,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SFPReferenceList",
-                    syntax: &syntax::S409,
+                    name: s(20509, 16),
+                    syntax: 409,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1341,
+                    name: s(427, 6),
+                    syntax: 1341,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TransceiverNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(102495, 26),
+                    syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -158,110 +158,110 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.Stats.",
+            path: s(102521, 34),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(997, 24),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1021, 20),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S144,
+                    name: s(1041, 13),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S144,
+                    name: s(1054, 9),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S259,
+                    name: s(1072, 22),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S259,
+                    name: s(1094, 18),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S259,
+                    name: s(1112, 14),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S259,
+                    name: s(1126, 10),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1145, 24),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1169, 20),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1189, 15),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1204, 11),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S144,
+                    name: s(1251, 22),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S144,
+                    name: s(1273, 18),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S259,
+                    name: s(1291, 27),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -270,101 +270,101 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.TC.",
+            path: s(102555, 31),
             version: v(2, 16, 0),
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.TC.Alarms.",
+            path: s(102586, 38),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "DACT",
-                    syntax: &syntax::S16,
+                    name: s(102624, 4),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DIS",
-                    syntax: &syntax::S16,
+                    name: s(102628, 3),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LCDG",
-                    syntax: &syntax::S16,
+                    name: s(102631, 4),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LODS",
-                    syntax: &syntax::S16,
+                    name: s(102635, 4),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LOF",
-                    syntax: &syntax::S16,
+                    name: s(102639, 3),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LOS",
-                    syntax: &syntax::S16,
+                    name: s(102642, 3),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MEM",
-                    syntax: &syntax::S16,
+                    name: s(102645, 3),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MIS",
-                    syntax: &syntax::S16,
+                    name: s(102648, 3),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PEE",
-                    syntax: &syntax::S16,
+                    name: s(102651, 3),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RDI",
-                    syntax: &syntax::S16,
+                    name: s(102654, 3),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ROGUE",
-                    syntax: &syntax::S16,
+                    name: s(102657, 5),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SD",
-                    syntax: &syntax::S16,
+                    name: s(102662, 2),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SF",
-                    syntax: &syntax::S16,
+                    name: s(102664, 2),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SUF",
-                    syntax: &syntax::S16,
+                    name: s(102666, 3),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TF",
-                    syntax: &syntax::S16,
+                    name: s(102669, 2),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -372,19 +372,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.TC.Authentication.",
+            path: s(102671, 46),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: "HexadecimalPassword",
-                    syntax: &syntax::S16,
+                    name: s(102717, 19),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Password",
-                    syntax: &syntax::S1342,
+                    name: s(282, 8),
+                    syntax: 1342,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -393,21 +393,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.TC.GEM.",
+            path: s(102736, 35),
             version: v(2, 16, 0),
             parameters: &[Parameter {
-                name: "PortNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(1903, 19),
+                syntax: 0,
                 version: v(2, 16, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.TC.GEM.Port.{i}.",
+            path: s(102771, 44),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("PortNumberOfEntries"),
+            num_entries_parameter: Some(s(1903, 19)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["PortID"],
@@ -415,39 +415,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Direction",
-                    syntax: &syntax::S1343,
+                    name: s(51284, 9),
+                    syntax: 1343,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortID",
-                    syntax: &syntax::S1344,
+                    name: s(44942, 6),
+                    syntax: 1344,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PortType",
-                    syntax: &syntax::S1345,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
-        },
-        Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.TC.GEM.Port.{i}.PM.",
-            version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: "FramesReceived",
-                    syntax: &syntax::S144,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "FramesSent",
-                    syntax: &syntax::S144,
+                    name: s(102815, 8),
+                    syntax: 1345,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -455,30 +436,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.TC.ONUActivation.",
+            path: s(102823, 47),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "ONUID",
-                    syntax: &syntax::S1346,
+                    name: s(102870, 14),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ONUState",
-                    syntax: &syntax::S1347,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S1130,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "VendorID",
-                    syntax: &syntax::S993,
+                    name: s(102884, 10),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -486,35 +455,30 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.TC.PM.",
-            version: v(2, 16, 0),
-            ..OBJECT
-        },
-        Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.TC.PM.GEM.",
+            path: s(102894, 45),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "FrameHeaderHECErrors",
-                    syntax: &syntax::S259,
+                    name: s(102939, 5),
+                    syntax: 1346,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FramesReceived",
-                    syntax: &syntax::S144,
+                    name: s(102944, 8),
+                    syntax: 1347,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FramesSent",
-                    syntax: &syntax::S144,
+                    name: s(15758, 12),
+                    syntax: 1130,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "KeyErrors",
-                    syntax: &syntax::S259,
+                    name: s(77182, 8),
+                    syntax: 993,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -522,26 +486,62 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.TC.PM.OMCI.",
+            path: s(102952, 34),
+            version: v(2, 16, 0),
+            ..OBJECT
+        },
+        Object {
+            path: s(102986, 38),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "BaselineMessagesReceived",
-                    syntax: &syntax::S144,
+                    name: s(103024, 20),
+                    syntax: 259,
+                    version: v(2, 16, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(102870, 14),
+                    syntax: 144,
+                    version: v(2, 16, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(102884, 10),
+                    syntax: 144,
+                    version: v(2, 16, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(103044, 9),
+                    syntax: 259,
+                    version: v(2, 16, 0),
+                    ..PARAM
+                },
+            ],
+            ..OBJECT
+        },
+        Object {
+            path: s(103053, 39),
+            version: v(2, 16, 0),
+            parameters: &[
+                Parameter {
+                    name: s(103092, 24),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ExtendedMessagesReceived",
-                    syntax: &syntax::S144,
+                    name: s(103116, 24),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MICErrors",
-                    syntax: &syntax::S259,
+                    name: s(103140, 9),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -550,48 +550,48 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.TC.PM.PHY.",
+            path: s(103149, 38),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "CorrectedFECBytes",
-                    syntax: &syntax::S144,
+                    name: s(103187, 17),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "CorrectedFECCodewords",
-                    syntax: &syntax::S144,
+                    name: s(103204, 21),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "HeaderHECErrorCount",
-                    syntax: &syntax::S259,
+                    name: s(103225, 19),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PSBdHECErrorCount",
-                    syntax: &syntax::S259,
+                    name: s(103244, 17),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TotalFECCodewords",
-                    syntax: &syntax::S144,
+                    name: s(103261, 17),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UncorrectableFECCodewords",
-                    syntax: &syntax::S144,
+                    name: s(103278, 25),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProfile",
-                    syntax: &syntax::S259,
+                    name: s(103303, 14),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -599,30 +599,30 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.TC.PM.PLOAM.",
+            path: s(103317, 40),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "DownstreamMessageCount",
-                    syntax: &syntax::S144,
+                    name: s(103357, 22),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MICErrors",
-                    syntax: &syntax::S259,
+                    name: s(103140, 9),
+                    syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RangingTime",
-                    syntax: &syntax::S144,
+                    name: s(103379, 11),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UpstreamMessageCount",
-                    syntax: &syntax::S144,
+                    name: s(103390, 20),
+                    syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -630,18 +630,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.TC.PerformanceThresholds.",
+            path: s(103410, 53),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "SignalDegrade",
-                    syntax: &syntax::S1348,
+                    name: s(103463, 13),
+                    syntax: 1348,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SignalFail",
-                    syntax: &syntax::S1349,
+                    name: s(103476, 10),
+                    syntax: 1349,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -649,10 +649,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.ANI.{i}.Transceiver.{i}.",
+            path: s(103486, 44),
             min_entries: 0,
             max_entries: Some(2),
-            num_entries_parameter: Some("TransceiverNumberOfEntries"),
+            num_entries_parameter: Some(s(102495, 26)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["ID"],
@@ -660,86 +660,86 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "Bias",
-                    syntax: &syntax::S996,
+                    name: s(103530, 4),
+                    syntax: 996,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Connector",
-                    syntax: &syntax::S1350,
+                    name: s(67025, 9),
+                    syntax: 1350,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ID",
-                    syntax: &syntax::S1279,
+                    name: s(10211, 2),
+                    syntax: 1279,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Identifier",
-                    syntax: &syntax::S189,
+                    name: s(45552, 10),
+                    syntax: 189,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NominalBitRateDownstream",
-                    syntax: &syntax::S1236,
+                    name: s(103534, 24),
+                    syntax: 1236,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NominalBitRateUpstream",
-                    syntax: &syntax::S1236,
+                    name: s(103558, 22),
+                    syntax: 1236,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PONMode",
-                    syntax: &syntax::S1340,
+                    name: s(102488, 7),
+                    syntax: 1340,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "RxPower",
-                    syntax: &syntax::S995,
+                    name: s(67748, 7),
+                    syntax: 995,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Temperature",
-                    syntax: &syntax::S383,
+                    name: s(67806, 11),
+                    syntax: 383,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TxPower",
-                    syntax: &syntax::S995,
+                    name: s(11348, 7),
+                    syntax: 995,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorName",
-                    syntax: &syntax::S6,
+                    name: s(67432, 10),
+                    syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorPartNumber",
-                    syntax: &syntax::S6,
+                    name: s(103580, 16),
+                    syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "VendorRevision",
-                    syntax: &syntax::S6,
+                    name: s(103596, 14),
+                    syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Voltage",
-                    syntax: &syntax::S1351,
+                    name: s(17146, 7),
+                    syntax: 1351,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
@@ -747,10 +747,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.EthernetUNI.{i}.",
+            path: s(103610, 36),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("EthernetUNINumberOfEntries"),
+            num_entries_parameter: Some(s(102406, 26)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -764,74 +764,74 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "ANIs",
-                    syntax: &syntax::S1352,
+                    name: s(103646, 4),
+                    syntax: 1352,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterdomainID",
-                    syntax: &syntax::S6,
+                    name: s(103650, 13),
+                    syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InterdomainName",
-                    syntax: &syntax::S1353,
+                    name: s(103663, 15),
+                    syntax: 1353,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
+                    name: s(4896, 8),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
@@ -839,125 +839,125 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.EthernetUNI.{i}.Stats.",
+            path: s(103678, 42),
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -968,10 +968,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.XPON.ONU.{i}.SoftwareImage.{i}.",
+            path: s(103720, 38),
             min_entries: 0,
             max_entries: Some(2),
-            num_entries_parameter: Some("SoftwareImageNumberOfEntries"),
+            num_entries_parameter: Some(s(102432, 28)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["ID"],
@@ -979,32 +979,32 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: "ID",
-                    syntax: &syntax::S1279,
+                    name: s(10211, 2),
+                    syntax: 1279,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsActive",
-                    syntax: &syntax::S16,
+                    name: s(103758, 8),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsCommitted",
-                    syntax: &syntax::S16,
+                    name: s(103766, 11),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IsValid",
-                    syntax: &syntax::S16,
+                    name: s(103777, 7),
+                    syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Version",
-                    syntax: &syntax::S1339,
+                    name: s(15985, 7),
+                    syntax: 1339,
                     version: v(2, 16, 0),
                     ..PARAM
                 },

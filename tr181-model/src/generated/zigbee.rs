@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "ZigBee",
     objects: &[
         Object {
-            path: "Device.ZigBee.",
+            path: s(103784, 14),
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "InterfaceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(4585, 24),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ZDONumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(103798, 18),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
@@ -29,23 +29,23 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.Discovery.",
+            path: s(103816, 24),
             version: v(2, 7, 0),
             parameters: &[Parameter {
-                name: "AreaNetworkNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(103840, 26),
+                syntax: 0,
                 version: v(2, 7, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.Discovery.AreaNetwork.{i}.",
+            path: s(103866, 40),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AreaNetworkNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(103840, 26)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -59,56 +59,56 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Coordinator",
-                    syntax: &syntax::S6,
+                    name: s(103906, 11),
+                    syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastUpdate",
-                    syntax: &syntax::S10,
+                    name: s(9751, 10),
+                    syntax: 10,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1354,
+                    name: s(427, 6),
+                    syntax: 1354,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ZDOList",
-                    syntax: &syntax::S1355,
+                    name: s(103917, 7),
+                    syntax: 1355,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ZDOReference",
-                    syntax: &syntax::S1356,
+                    name: s(103924, 12),
+                    syntax: 1356,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
@@ -116,10 +116,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.Interface.{i}.",
+            path: s(103936, 28),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("InterfaceNumberOfEntries"),
+            num_entries_parameter: Some(s(4585, 24)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -137,88 +137,88 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "AssociatedDeviceNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(28361, 31),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IEEEAddress",
-                    syntax: &syntax::S1357,
+                    name: s(103964, 11),
+                    syntax: 1357,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::ForceDefaultEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LastChange",
-                    syntax: &syntax::S28,
+                    name: s(847, 10),
+                    syntax: 28,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "LowerLayers",
-                    syntax: &syntax::S133,
+                    name: s(865, 11),
+                    syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaxBitRate",
-                    syntax: &syntax::S243,
+                    name: s(10116, 10),
+                    syntax: 243,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Name",
-                    syntax: &syntax::S31,
+                    name: s(876, 4),
+                    syntax: 31,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NetworkAddress",
-                    syntax: &syntax::S1358,
+                    name: s(103975, 14),
+                    syntax: 1358,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S139,
+                    name: s(427, 6),
+                    syntax: 139,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Upstream",
-                    syntax: &syntax::S16,
+                    name: s(4896, 8),
+                    syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ZDOReference",
-                    syntax: &syntax::S1356,
+                    name: s(103924, 12),
+                    syntax: 1356,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
@@ -226,10 +226,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.Interface.{i}.AssociatedDevice.{i}.",
+            path: s(103989, 49),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("AssociatedDeviceNumberOfEntries"),
+            num_entries_parameter: Some(s(28361, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["IEEEAddress", "NetworkAddress"],
@@ -237,26 +237,26 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "Active",
-                    syntax: &syntax::S16,
+                    name: s(6821, 6),
+                    syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IEEEAddress",
-                    syntax: &syntax::S1357,
+                    name: s(103964, 11),
+                    syntax: 1357,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NetworkAddress",
-                    syntax: &syntax::S1358,
+                    name: s(103975, 14),
+                    syntax: 1358,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ZDOReference",
-                    syntax: &syntax::S1356,
+                    name: s(103924, 12),
+                    syntax: 1356,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
@@ -264,133 +264,133 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.Interface.{i}.Stats.",
+            path: s(104038, 34),
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "BroadcastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(997, 24),
+                    syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BroadcastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1021, 20),
+                    syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesReceived",
-                    syntax: &syntax::S38,
+                    name: s(1041, 13),
+                    syntax: 38,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "BytesSent",
-                    syntax: &syntax::S38,
+                    name: s(1054, 9),
+                    syntax: 38,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1072, 22),
+                    syntax: 39,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "DiscardPacketsSent",
-                    syntax: &syntax::S39,
+                    name: s(1094, 18),
+                    syntax: 39,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1112, 14),
+                    syntax: 39,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ErrorsSent",
-                    syntax: &syntax::S39,
+                    name: s(1126, 10),
+                    syntax: 39,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1145, 24),
+                    syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "MulticastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1169, 20),
+                    syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1189, 15),
+                    syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "PacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1204, 11),
+                    syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Reset",
-                    syntax: &syntax::S40,
+                    name: s(1229, 5),
+                    syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsReceived",
-                    syntax: &syntax::S37,
+                    name: s(1251, 22),
+                    syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnicastPacketsSent",
-                    syntax: &syntax::S37,
+                    name: s(1273, 18),
+                    syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownPacketsReceived",
-                    syntax: &syntax::S1359,
+                    name: s(104072, 22),
+                    syntax: 1359,
                     status: Status::Deprecated,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "UnknownProtoPacketsReceived",
-                    syntax: &syntax::S39,
+                    name: s(1291, 27),
+                    syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: "Reset()",
+                name: s(1318, 7),
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -401,10 +401,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.ZDO.{i}.",
+            path: s(104094, 22),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ZDONumberOfEntries"),
+            num_entries_parameter: Some(s(103798, 18)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -418,48 +418,48 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ApplicationEndpointNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(104116, 34),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "BindingTableNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(104150, 27),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GroupNumberOfEntries",
-                    syntax: &syntax::S0,
+                    name: s(53630, 20),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IEEEAddress",
-                    syntax: &syntax::S1357,
+                    name: s(103964, 11),
+                    syntax: 1357,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NetworkAddress",
-                    syntax: &syntax::S1358,
+                    name: s(103975, 14),
+                    syntax: 1358,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
@@ -467,12 +467,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.ZDO.{i}.ApplicationEndpoint.{i}.",
+            path: s(104177, 46),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("ApplicationEndpointNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(104116, 34)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -486,31 +486,31 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndpointId",
-                    syntax: &syntax::S1360,
+                    name: s(104223, 10),
+                    syntax: 1360,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -519,38 +519,38 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.ZDO.{i}.ApplicationEndpoint.{i}.SimpleDescriptor.",
+            path: s(104233, 63),
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "DeviceId",
-                    syntax: &syntax::S234,
+                    name: s(28403, 8),
+                    syntax: 234,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceVersion",
-                    syntax: &syntax::S1277,
+                    name: s(77112, 13),
+                    syntax: 1277,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "InputClusterList",
-                    syntax: &syntax::S1361,
+                    name: s(104296, 16),
+                    syntax: 1361,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "OutputClusterList",
-                    syntax: &syntax::S1361,
+                    name: s(104312, 17),
+                    syntax: 1361,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ProfileId",
-                    syntax: &syntax::S234,
+                    name: s(104329, 9),
+                    syntax: 234,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -559,12 +559,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.ZDO.{i}.Binding.{i}.",
+            path: s(104338, 34),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("BindingTableNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(104150, 27)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: &["Alias"],
@@ -572,73 +572,73 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "ClusterId",
-                    syntax: &syntax::S234,
+                    name: s(104372, 9),
+                    syntax: 234,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestinationAddressMode",
-                    syntax: &syntax::S1362,
+                    name: s(104381, 22),
+                    syntax: 1362,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DestinationEndpoint",
-                    syntax: &syntax::S1360,
+                    name: s(104403, 19),
+                    syntax: 1360,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GroupDestinationAddress",
-                    syntax: &syntax::S1358,
+                    name: s(104422, 23),
+                    syntax: 1358,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IEEEDestinationAddress",
-                    syntax: &syntax::S1357,
+                    name: s(104445, 22),
+                    syntax: 1357,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceAddress",
-                    syntax: &syntax::S1357,
+                    name: s(7968, 13),
+                    syntax: 1357,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SourceEndpoint",
-                    syntax: &syntax::S1360,
+                    name: s(104467, 14),
+                    syntax: 1360,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -647,60 +647,60 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.ZDO.{i}.ComplexDescriptor.",
+            path: s(104481, 40),
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "CharacterSet",
-                    syntax: &syntax::S3,
+                    name: s(104521, 12),
+                    syntax: 3,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DescriptorAvailable",
-                    syntax: &syntax::S16,
+                    name: s(104533, 19),
+                    syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DeviceURL",
-                    syntax: &syntax::S5,
+                    name: s(104552, 9),
+                    syntax: 5,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Icon",
-                    syntax: &syntax::S551,
+                    name: s(104561, 4),
+                    syntax: 551,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "IconURL",
-                    syntax: &syntax::S5,
+                    name: s(104565, 7),
+                    syntax: 5,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Language",
-                    syntax: &syntax::S3,
+                    name: s(79522, 8),
+                    syntax: 3,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManufacturerName",
-                    syntax: &syntax::S3,
+                    name: s(33654, 16),
+                    syntax: 3,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ModelName",
-                    syntax: &syntax::S3,
+                    name: s(15683, 9),
+                    syntax: 3,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "SerialNumber",
-                    syntax: &syntax::S3,
+                    name: s(15758, 12),
+                    syntax: 3,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
@@ -708,12 +708,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.ZDO.{i}.Group.{i}.",
+            path: s(104572, 32),
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("GroupNumberOfEntries"),
-            enable_parameter: Some("Enable"),
+            num_entries_parameter: Some(s(53630, 20)),
+            enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -727,38 +727,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Alias",
-                    syntax: &syntax::S24,
+                    name: s(789, 5),
+                    syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Enable",
-                    syntax: &syntax::S16,
+                    name: s(780, 6),
+                    syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "EndpointList",
-                    syntax: &syntax::S1363,
+                    name: s(104604, 12),
+                    syntax: 1363,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "GroupId",
-                    syntax: &syntax::S1358,
+                    name: s(104616, 7),
+                    syntax: 1358,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -767,21 +767,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.ZDO.{i}.Network.",
+            path: s(104623, 30),
             version: v(2, 7, 0),
             parameters: &[Parameter {
-                name: "NeighborNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(65507, 23),
+                syntax: 0,
                 version: v(2, 7, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.ZDO.{i}.Network.Neighbor.{i}.",
+            path: s(104653, 43),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("NeighborNumberOfEntries"),
+            num_entries_parameter: Some(s(65507, 23)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["Neighbor"],
@@ -789,33 +789,33 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "Depth",
-                    syntax: &syntax::S0,
+                    name: s(75723, 5),
+                    syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LQI",
-                    syntax: &syntax::S692,
+                    name: s(104696, 3),
+                    syntax: 692,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "Neighbor",
-                    syntax: &syntax::S1364,
+                    name: s(66157, 8),
+                    syntax: 1364,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "PermitJoin",
-                    syntax: &syntax::S1365,
+                    name: s(104699, 10),
+                    syntax: 1365,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Relationship",
-                    syntax: &syntax::S1366,
+                    name: s(104709, 12),
+                    syntax: 1366,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
@@ -823,72 +823,72 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.ZDO.{i}.NodeDescriptor.",
+            path: s(104721, 37),
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "ComplexDescriptorSupported",
-                    syntax: &syntax::S16,
+                    name: s(104758, 26),
+                    syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DescriptorCapability",
-                    syntax: &syntax::S1367,
+                    name: s(104784, 20),
+                    syntax: 1367,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "FrequencyBand",
-                    syntax: &syntax::S1368,
+                    name: s(104804, 13),
+                    syntax: 1368,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "LogicalType",
-                    syntax: &syntax::S1369,
+                    name: s(104817, 11),
+                    syntax: 1369,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MACCapability",
-                    syntax: &syntax::S1370,
+                    name: s(104828, 13),
+                    syntax: 1370,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManufactureCode",
-                    syntax: &syntax::S234,
+                    name: s(104841, 15),
+                    syntax: 234,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumBufferSize",
-                    syntax: &syntax::S1371,
+                    name: s(104856, 17),
+                    syntax: 1371,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumIncomingTransferSize",
-                    syntax: &syntax::S1372,
+                    name: s(104873, 27),
+                    syntax: 1372,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MaximumOutgoingTransferSize",
-                    syntax: &syntax::S1372,
+                    name: s(104900, 27),
+                    syntax: 1372,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ServerMask",
-                    syntax: &syntax::S1373,
+                    name: s(104927, 10),
+                    syntax: 1373,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "UserDescriptorSupported",
-                    syntax: &syntax::S16,
+                    name: s(104937, 23),
+                    syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
@@ -896,21 +896,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.ZDO.{i}.NodeManager.",
+            path: s(104960, 34),
             version: v(2, 7, 0),
             parameters: &[Parameter {
-                name: "RoutingTableNumberOfEntries",
-                syntax: &syntax::S0,
+                name: s(104994, 27),
+                syntax: 0,
                 version: v(2, 7, 0),
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.ZDO.{i}.NodeManager.RoutingTable.{i}.",
+            path: s(105021, 51),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some("RoutingTableNumberOfEntries"),
+            num_entries_parameter: Some(s(104994, 27)),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: &["DestinationAddress"],
@@ -918,70 +918,39 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "DestinationAddress",
-                    syntax: &syntax::S1374,
+                    name: s(804, 18),
+                    syntax: 1374,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "ManyToOne",
-                    syntax: &syntax::S16,
+                    name: s(105072, 9),
+                    syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "MemoryConstrained",
-                    syntax: &syntax::S16,
+                    name: s(105081, 17),
+                    syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "NextHopAddress",
-                    syntax: &syntax::S1358,
+                    name: s(105098, 14),
+                    syntax: 1358,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: "RouteRecordRequired",
-                    syntax: &syntax::S16,
+                    name: s(105112, 19),
+                    syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "Status",
-                    syntax: &syntax::S1375,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
-        },
-        Object {
-            path: "Device.ZigBee.ZDO.{i}.PowerDescriptor.",
-            version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: "AvailablePowerSource",
-                    syntax: &syntax::S1376,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "CurrentPowerMode",
-                    syntax: &syntax::S1377,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "CurrentPowerSource",
-                    syntax: &syntax::S1378,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: "CurrentPowerSourceLevel",
-                    syntax: &syntax::S1379,
+                    name: s(427, 6),
+                    syntax: 1375,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
@@ -989,24 +958,30 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.ZDO.{i}.Security.",
+            path: s(105131, 38),
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "SecurityLevel",
-                    syntax: &syntax::S1380,
+                    name: s(105169, 20),
+                    syntax: 1376,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TimeOutPeriod",
-                    syntax: &syntax::S1283,
+                    name: s(105189, 16),
+                    syntax: 1377,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "TrustCenterAddress",
-                    syntax: &syntax::S1357,
+                    name: s(105205, 18),
+                    syntax: 1378,
+                    version: v(2, 7, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(105223, 23),
+                    syntax: 1379,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
@@ -1014,18 +989,43 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: "Device.ZigBee.ZDO.{i}.UserDescriptor.",
+            path: s(105246, 31),
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: "Description",
-                    syntax: &syntax::S338,
+                    name: s(105277, 13),
+                    syntax: 1380,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: "DescriptorAvailable",
-                    syntax: &syntax::S16,
+                    name: s(105290, 13),
+                    syntax: 1283,
+                    version: v(2, 7, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(105303, 18),
+                    syntax: 1357,
+                    version: v(2, 7, 0),
+                    ..PARAM
+                },
+            ],
+            ..OBJECT
+        },
+        Object {
+            path: s(105321, 37),
+            version: v(2, 7, 0),
+            parameters: &[
+                Parameter {
+                    name: s(15461, 11),
+                    syntax: 338,
+                    version: v(2, 7, 0),
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(104533, 19),
+                    syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },

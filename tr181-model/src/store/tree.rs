@@ -30,7 +30,7 @@ pub(crate) enum View {
 
 /// Stand-in root used while the generated schema has no `Device.` object.
 static EMPTY_ROOT: Object = Object {
-    path: "Device.",
+    path: crate::generated::DEVICE,
     access: Access::ReadOnly,
     min_entries: 1,
     max_entries: Some(1),
