@@ -14,7 +14,7 @@
 use core::cmp::Ordering;
 use std::string::String;
 
-use crate::generated::{GROUPS, STRINGS, SYNTAXES};
+use crate::generated::{GROUPS, LISTS, STRINGS, SYNTAXES};
 
 /// A management protocol, i.e. a variant of the `Device:2` model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -202,48 +202,95 @@ impl ListFacet {
 
 /// A list of strings of the schema (enumerations, patterns, key parameter names, ...).
 ///
-/// A small `Copy` view, so that the tables behind it can change without changing callers.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct StrList(&'static [&'static str]);
+/// A small `Copy` view of a range of the generated list table, whose entries are ranges of
+/// the one string blob: no pointers for a position-independent executable to relocate.
+#[derive(Clone, Copy)]
+pub struct StrList(ListRepr);
+
+#[derive(Clone, Copy)]
+enum ListRepr {
+    /// `LISTS[start..start + len]`.
+    Table { start: u32, len: u32 },
+    /// A list written by a unit test.
+    #[cfg(test)]
+    Static(&'static [&'static str]),
+}
 
 impl StrList {
+    /// The empty list.
+    pub(crate) const EMPTY: Self = Self::new(0, 0);
+
+    /// The list `LISTS[start..start + len]`.
+    pub(crate) const fn new(start: u32, len: u32) -> Self {
+        Self(ListRepr::Table { start, len })
+    }
+
+    /// A list of `strings` outside the tables, for unit tests.
+    #[cfg(test)]
+    pub(crate) const fn of(strings: &'static [&'static str]) -> Self {
+        Self(ListRepr::Static(strings))
+    }
+
     /// The number of strings.
-    pub const fn len(self) -> usize {
-        self.0.len()
+    pub fn len(self) -> usize {
+        match self.0 {
+            ListRepr::Table { len, .. } => usize::try_from(len).unwrap_or(0),
+            #[cfg(test)]
+            ListRepr::Static(strings) => strings.len(),
+        }
     }
 
     /// Whether the list is empty.
-    pub const fn is_empty(self) -> bool {
-        self.0.is_empty()
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
     }
 
     /// The string at `index`.
     pub fn get(self, index: usize) -> Option<&'static str> {
-        self.0.get(index).copied()
+        match self.0 {
+            ListRepr::Table { start, .. } => {
+                let start = usize::try_from(start).ok()?;
+                (index < self.len())
+                    .then(|| LISTS.get(start.checked_add(index)?).map(|s| s.get()))
+                    .flatten()
+            }
+            #[cfg(test)]
+            ListRepr::Static(strings) => strings.get(index).copied(),
+        }
     }
 
     /// Whether `text` is one of the strings.
     pub fn contains(self, text: &str) -> bool {
-        self.0.contains(&text)
+        self.iter().any(|s| s == text)
     }
 
     /// The strings joined by `separator` (`Alias,Name` for a key).
     pub fn join(self, separator: &str) -> String {
-        self.0.join(separator)
+        let mut out = String::new();
+        for (i, s) in self.iter().enumerate() {
+            if i > 0 {
+                out.push_str(separator);
+            }
+            out.push_str(s);
+        }
+        out
     }
 
     /// The strings, in order.
-    pub fn iter(self) -> impl DoubleEndedIterator<Item = &'static str> + ExactSizeIterator + Clone {
-        self.0.iter().copied()
+    pub fn iter(self) -> StrIter {
+        StrIter {
+            list: self,
+            range: 0..self.len(),
+        }
     }
 }
 
 impl IntoIterator for StrList {
     type Item = &'static str;
-    type IntoIter = core::iter::Copied<core::slice::Iter<'static, &'static str>>;
+    type IntoIter = StrIter;
 
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().copied()
+    fn into_iter(self) -> StrIter {
+        self.iter()
     }
 }
 
@@ -253,11 +300,48 @@ impl core::fmt::Debug for StrList {
     }
 }
 
+impl PartialEq for StrList {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for StrList {}
+
 impl<const N: usize> PartialEq<[&str; N]> for StrList {
     fn eq(&self, other: &[&str; N]) -> bool {
         self.iter().eq(other.iter().copied())
     }
 }
+
+/// The strings of a [`StrList`], in order.
+#[derive(Clone, Debug)]
+pub struct StrIter {
+    list: StrList,
+    range: core::ops::Range<usize>,
+}
+
+impl Iterator for StrIter {
+    type Item = &'static str;
+
+    fn next(&mut self) -> Option<&'static str> {
+        let index = self.range.next()?;
+        Some(self.list.get(index).unwrap_or(""))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.range.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for StrIter {
+    fn next_back(&mut self) -> Option<&'static str> {
+        let index = self.range.next_back()?;
+        Some(self.list.get(index).unwrap_or(""))
+    }
+}
+
+impl ExactSizeIterator for StrIter {}
 
 /// How strongly a reference holds its target (TR-106 `refType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -300,7 +384,7 @@ pub enum Reference {
 pub struct PathReference {
     pub(crate) ref_type: RefType,
     pub(crate) target_type: TargetType,
-    pub(crate) target_parents: &'static [&'static str],
+    pub(crate) target_parents: StrList,
 }
 
 impl PathReference {
@@ -317,26 +401,26 @@ impl PathReference {
     /// The tables (absolute schema paths, `{i}` form) the target must be in; empty for
     /// anywhere.
     pub const fn target_parents(&self) -> StrList {
-        StrList(self.target_parents)
+        self.target_parents
     }
 }
 
 /// An `enumerationRef`: the value is one of the values of another (list) parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EnumerationReference {
-    pub(crate) target_param: &'static str,
-    pub(crate) null_value: Option<&'static str>,
+    pub(crate) target_param: Str,
+    pub(crate) null_value: Option<Str>,
 }
 
 impl EnumerationReference {
     /// Path (possibly relative, `#.` for the parent) of the parameter with the values.
-    pub const fn target_param(&self) -> &'static str {
-        self.target_param
+    pub fn target_param(&self) -> &'static str {
+        self.target_param.get()
     }
 
     /// A value meaning "none", if the model defines one.
-    pub const fn null_value(&self) -> Option<&'static str> {
-        self.null_value
+    pub fn null_value(&self) -> Option<&'static str> {
+        self.null_value.map(Str::get)
     }
 }
 
@@ -358,7 +442,7 @@ pub enum DefaultKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DefaultValue {
     pub(crate) kind: DefaultKind,
-    pub(crate) value: &'static str,
+    pub(crate) value: Str,
 }
 
 impl DefaultValue {
@@ -368,31 +452,39 @@ impl DefaultValue {
     }
 
     /// The value, in its string form.
-    pub const fn value(&self) -> &'static str {
-        self.value
+    pub fn value(&self) -> &'static str {
+        self.value.get()
     }
 }
 
-/// A name or path of the generated tables: a range of the one string blob
-/// ([`STRINGS`]), so that the tables hold no pointers a position-independent executable
+/// A name or path of the generated tables: a range of the one string blob, so that the tables hold no pointers a position-independent executable
 /// would have to relocate at load time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Str {
-    offset: u32,
-    len: u32,
+pub(crate) enum Str {
+    /// `STRINGS[offset..offset + len]` (byte offsets on character boundaries).
+    Blob { offset: u32, len: u32 },
+    /// A string written by a unit test.
+    #[cfg(test)]
+    Static(&'static str),
 }
 
 impl Str {
-    /// The blob range `offset..offset + len` (byte offsets on character boundaries).
+    /// The blob range `offset..offset + len`.
     pub(crate) const fn new(offset: u32, len: u32) -> Self {
-        Self { offset, len }
+        Self::Blob { offset, len }
     }
 
     /// The text (empty if the range is not in the blob, which the generator rules out).
     pub(crate) fn get(self) -> &'static str {
-        let start = usize::try_from(self.offset).unwrap_or(usize::MAX);
-        let len = usize::try_from(self.len).unwrap_or(usize::MAX);
-        STRINGS.get(start..start.saturating_add(len)).unwrap_or("")
+        match self {
+            Self::Blob { offset, len } => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX);
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                STRINGS.get(start..start.saturating_add(len)).unwrap_or("")
+            }
+            #[cfg(test)]
+            Self::Static(text) => text,
+        }
     }
 }
 
@@ -407,14 +499,14 @@ fn syntax_at(index: u16) -> &'static Syntax {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Syntax {
     pub(crate) base: BaseType,
-    pub(crate) data_type: Option<&'static str>,
+    pub(crate) data_type: Option<Str>,
     pub(crate) list: Option<ListFacet>,
     pub(crate) sizes: &'static [SizeFacet],
     pub(crate) ranges: &'static [RangeFacet],
-    pub(crate) enumerations: &'static [&'static str],
-    pub(crate) patterns: &'static [&'static str],
+    pub(crate) enumerations: StrList,
+    pub(crate) patterns: StrList,
     pub(crate) reference: Option<Reference>,
-    pub(crate) units: Option<&'static str>,
+    pub(crate) units: Option<Str>,
     pub(crate) default: Option<DefaultValue>,
     pub(crate) hidden: bool,
     pub(crate) secured: bool,
@@ -431,8 +523,8 @@ impl Syntax {
             list: None,
             sizes: &[],
             ranges: &[],
-            enumerations: &[],
-            patterns: &[],
+            enumerations: StrList::EMPTY,
+            patterns: StrList::EMPTY,
             reference: None,
             units: None,
             default: None,
@@ -456,8 +548,8 @@ impl Syntax {
     }
 
     /// The named TR-106/TR-181 data type (`IPAddress`, `MACAddress`, ...), if any.
-    pub const fn data_type(&self) -> Option<&'static str> {
-        self.data_type
+    pub fn data_type(&self) -> Option<&'static str> {
+        self.data_type.map(Str::get)
     }
 
     /// Set when the value is a comma-separated list.
@@ -477,12 +569,12 @@ impl Syntax {
 
     /// Allowed values; empty for no restriction.
     pub const fn enumerations(&self) -> StrList {
-        StrList(self.enumerations)
+        self.enumerations
     }
 
     /// Regular expressions (XML Schema flavour, implicitly anchored); a value must match one.
     pub const fn patterns(&self) -> StrList {
-        StrList(self.patterns)
+        self.patterns
     }
 
     /// Set when the value refers to other items.
@@ -491,8 +583,8 @@ impl Syntax {
     }
 
     /// Units, e.g. `seconds`.
-    pub const fn units(&self) -> Option<&'static str> {
-        self.units
+    pub fn units(&self) -> Option<&'static str> {
+        self.units.map(Str::get)
     }
 
     /// A default value.
@@ -596,7 +688,7 @@ impl Parameter {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UniqueKey {
     pub(crate) functional: bool,
-    pub(crate) parameters: &'static [&'static str],
+    pub(crate) parameters: StrList,
 }
 
 impl UniqueKey {
@@ -607,7 +699,7 @@ impl UniqueKey {
 
     /// The parameter names that form the key.
     pub const fn parameters(&self) -> StrList {
-        StrList(self.parameters)
+        self.parameters
     }
 }
 

@@ -1257,7 +1257,7 @@ decimal_from_integer!(i32, u32, i64, u64);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{DefaultKind, DefaultValue, ListFacet, Protocol};
+    use crate::schema::{DefaultKind, DefaultValue, ListFacet, Protocol, Str, StrList};
     use proptest::prelude::*;
 
     const fn syntax(base: BaseType) -> Syntax {
@@ -1830,15 +1830,15 @@ mod tests {
     fn list_rules() {
         // Device.DHCPv4.Server.Pool.{i}.DNSServers: list (maxItems 4) of IPv4Address.
         static DNS_SERVERS: Syntax = Syntax {
-            data_type: Some("IPv4Address"),
+            data_type: Some(Str::Static("IPv4Address")),
             sizes: &[SizeFacet {
                 min_length: None,
                 max_length: Some(15),
             }],
-            patterns: &[
+            patterns: StrList::of(&[
                 "",
                 "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-            ],
+            ]),
             ..list_of(BaseType::String, 0, Some(4), Some(64))
         };
         let check = |text: &str| validate(&Value::parse(text, &DNS_SERVERS).unwrap(), &DNS_SERVERS);
@@ -2055,7 +2055,7 @@ mod tests {
     fn enumeration_rule() {
         // Device.WiFi.SSID.{i}.Status.
         let status = Syntax {
-            enumerations: &[
+            enumerations: StrList::of(&[
                 "Up",
                 "Down",
                 "Unknown",
@@ -2063,7 +2063,7 @@ mod tests {
                 "NotPresent",
                 "LowerLayerDown",
                 "Error",
-            ],
+            ]),
             ..syntax(BaseType::String)
         };
         assert_eq!(validate(&Value::String("Up".into()), &status), Ok(()));
@@ -2078,7 +2078,7 @@ mod tests {
 
         // Enumerated numbers compare by value.
         let widths = Syntax {
-            enumerations: &["20", "40", "+080"],
+            enumerations: StrList::of(&["20", "40", "+080"]),
             ..syntax(BaseType::UnsignedInt)
         };
         assert_eq!(validate(&Value::UnsignedInt(80), &widths), Ok(()));
@@ -2089,7 +2089,7 @@ mod tests {
 
         // Device.WiFi.Radio.{i}.OperatingStandards: list of enumerated strings.
         let standards = Syntax {
-            enumerations: &["a", "b", "g", "n", "ac", "ax", "be"],
+            enumerations: StrList::of(&["a", "b", "g", "n", "ac", "ax", "be"]),
             ..list_of(BaseType::String, 0, None, None)
         };
         assert_eq!(
@@ -2106,7 +2106,7 @@ mod tests {
     fn pattern_rule() {
         // Device.Ethernet.Interface.{i}.MACAddress (MACAddress data type).
         let mac = Syntax {
-            patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+            patterns: StrList::of(&["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"]),
             ..syntax(BaseType::String)
         };
         assert_eq!(validate(&Value::String(String::new()), &mac), Ok(()));
@@ -2128,7 +2128,7 @@ mod tests {
         }
         // OUI: the empty pattern is absent, so "" fails.
         let oui = Syntax {
-            patterns: &["[0-9A-F]{6}"],
+            patterns: StrList::of(&["[0-9A-F]{6}"]),
             ..syntax(BaseType::String)
         };
         assert_eq!(validate(&Value::String("00D09E".into()), &oui), Ok(()));
@@ -2142,7 +2142,7 @@ mod tests {
         );
         // Non-string values are matched by their canonical text.
         let short_hex = Syntax {
-            patterns: &["[0-9A-F]{2}"],
+            patterns: StrList::of(&["[0-9A-F]{2}"]),
             ..syntax(BaseType::HexBinary)
         };
         assert_eq!(
@@ -2155,7 +2155,7 @@ mod tests {
     fn xsd_patterns_translate() {
         // `^` and `$` are literals in XML Schema.
         let caret = Syntax {
-            patterns: &["a^b$"],
+            patterns: StrList::of(&["a^b$"]),
             ..syntax(BaseType::String)
         };
         assert_eq!(validate(&Value::String("a^b$".into()), &caret), Ok(()));
@@ -2165,7 +2165,7 @@ mod tests {
         );
         // Alternation is anchored as a whole.
         let alternation = Syntax {
-            patterns: &["[0-9]|[1-5][0-9]|6[0-3]"],
+            patterns: StrList::of(&["[0-9]|[1-5][0-9]|6[0-3]"]),
             ..syntax(BaseType::String)
         };
         assert_eq!(validate(&Value::String("63".into()), &alternation), Ok(()));
@@ -2179,7 +2179,7 @@ mod tests {
         );
         // Name escapes.
         let name = Syntax {
-            patterns: &["\\i\\c*"],
+            patterns: StrList::of(&["\\i\\c*"]),
             ..syntax(BaseType::String)
         };
         assert_eq!(validate(&Value::String("x:a-b.c".into()), &name), Ok(()));
@@ -2193,7 +2193,7 @@ mod tests {
         assert!(!pattern_is_supported("(unbalanced"));
         assert!(!pattern_is_supported("trailing\\"));
         let unsupported = Syntax {
-            patterns: &["[a-z-[aeiou]]"],
+            patterns: StrList::of(&["[a-z-[aeiou]]"]),
             ..syntax(BaseType::String)
         };
         assert_eq!(
@@ -2294,7 +2294,7 @@ mod tests {
         let with_default = Syntax {
             default: Some(DefaultValue {
                 kind: DefaultKind::Object,
-                value: "true",
+                value: Str::Static("true"),
             }),
             ..syntax(BaseType::Boolean)
         };
@@ -2306,7 +2306,7 @@ mod tests {
         let broken_default = Syntax {
             default: Some(DefaultValue {
                 kind: DefaultKind::Factory,
-                value: "300",
+                value: Str::Static("300"),
             }),
             ranges: &[RangeFacet {
                 min: Some(0),
@@ -2320,7 +2320,7 @@ mod tests {
         let regeneration = Syntax {
             default: Some(DefaultValue {
                 kind: DefaultKind::Object,
-                value: "[0,1,2,3,4,5,6,7]",
+                value: Str::Static("[0,1,2,3,4,5,6,7]"),
             }),
             ranges: &[RangeFacet {
                 min: Some(0),
@@ -2336,7 +2336,7 @@ mod tests {
         let empty = Syntax {
             default: Some(DefaultValue {
                 kind: DefaultKind::Object,
-                value: "[]",
+                value: Str::Static("[]"),
             }),
             ..list_of(BaseType::String, 0, None, None)
         };

@@ -59,9 +59,9 @@ pub(crate) fn render(cwmp: &Model, usp: &Model) -> Result<Output, String> {
     let mut mod_rs = String::from(HEADER);
     mod_rs.push_str(
         "//! The generated schema tables, one module per top-level object group.\n\n\
-         use crate::schema::{\n    Access, ActiveNotify, BaseType, Group, Object, Parameter, Protocols, Status, Str, Syntax, Version,\n};\n\n\
+         use crate::schema::{\n    Access, ActiveNotify, BaseType, Group, Object, Parameter, Protocols, Status, Str, StrList, Syntax,\n    Version,\n};\n\n\
          mod strings;\nmod syntax;\n\n\
-         pub(crate) use strings::STRINGS;\npub(crate) use syntax::SYNTAXES;\n",
+         pub(crate) use strings::{LISTS, STRINGS};\npub(crate) use syntax::SYNTAXES;\n",
     );
     let mut group_list = String::new();
     let mut key_exports = String::new();
@@ -107,7 +107,7 @@ pub(crate) fn render(cwmp: &Model, usp: &Model) -> Result<Output, String> {
         strings.at("Device.")
     );
     mod_rs.push_str(DEFAULTS);
-    files.push(("syntax.rs".into(), syntaxes.render()));
+    files.push(("syntax.rs".into(), syntaxes.render(&mut strings)));
     files.push(("strings.rs".into(), strings.render()));
     files.push(("mod.rs".into(), mod_rs));
     Ok(Output { files, features })
@@ -121,6 +121,10 @@ const fn v(major: u8, minor: u8, patch: u8) -> Version {
 
 const fn s(offset: u32, len: u32) -> Str {
     Str::new(offset, len)
+}
+
+const fn l(start: u32, len: u32) -> StrList {
+    StrList::new(start, len)
 }
 
 const SYNTAX: Syntax = Syntax::of(BaseType::String);
@@ -312,7 +316,8 @@ fn render_object(
         for (functional, params) in &info.unique_keys {
             let _ = write!(
                 out,
-                "UniqueKey {{ functional: {functional}, parameters: &{params:?} }},"
+                "UniqueKey {{ functional: {functional}, parameters: {} }},",
+                strings.list(params)
             );
         }
         out.push_str("],");
@@ -599,6 +604,9 @@ fn schema_imports(body: &str, names: &[&str]) -> String {
 struct Strings {
     blob: String,
     index: BTreeMap<String, usize>,
+    /// The list table: `Str` expressions, and where each distinct list starts in it.
+    lists: Vec<String>,
+    list_index: BTreeMap<Vec<String>, usize>,
 }
 
 impl Strings {
@@ -616,12 +624,31 @@ impl Strings {
         format!("s({offset}, {})", text.len())
     }
 
-    /// `strings.rs`: the blob as one `concat!` of lines of about 90 bytes.
+    /// The generated `StrList` expression (`l(start, len)`) for `items`.
+    fn list<T: AsRef<str>>(&mut self, items: &[T]) -> String {
+        let key: Vec<String> = items.iter().map(|i| i.as_ref().to_owned()).collect();
+        let start = match self.list_index.get(&key) {
+            Some(&start) => start,
+            None => {
+                let start = self.lists.len();
+                for item in &key {
+                    let entry = self.at(item);
+                    self.lists.push(entry);
+                }
+                self.list_index.insert(key, start);
+                start
+            }
+        };
+        format!("l({start}, {})", items.len())
+    }
+
+    /// `strings.rs`: the blob as one `concat!` of lines of about 90 bytes, then the list table.
     fn render(&self) -> String {
         let mut out = String::from(HEADER);
         out.push_str(
             "//! Every name and path of the tables, each once, in one string: the tables refer to\n\
              //! them by offset and length instead of by pointer.\n\n\
+             use super::{Str, s};\n\n\
              /// The string blob that every `Str` of the tables indexes.\n\
              pub(crate) static STRINGS: &str = concat!(\n",
         );
@@ -636,7 +663,16 @@ impl Strings {
         if !line.is_empty() {
             let _ = writeln!(out, "    {line:?},");
         }
-        out.push_str(");\n");
+        let _ = write!(
+            out,
+            ");\n\n/// The lists of strings that every `StrList` of the tables indexes.\n\
+             pub(crate) static LISTS: [Str; {}] = [\n",
+            self.lists.len()
+        );
+        for entry in &self.lists {
+            let _ = writeln!(out, "    {entry},");
+        }
+        out.push_str("];\n");
         out
     }
 }
@@ -659,7 +695,7 @@ impl Interner {
         i
     }
 
-    fn render(&self) -> String {
+    fn render(&self, strings: &mut Strings) -> String {
         let mut body = format!(
             "/// Indexed by `Parameter::syntax`.\n\
              pub(crate) static SYNTAXES: [Syntax; {}] = [\n",
@@ -667,7 +703,7 @@ impl Interner {
         );
         for (i, syntax) in self.order.iter().enumerate() {
             let _ = writeln!(body, "// {i}");
-            render_syntax(&mut body, syntax);
+            render_syntax(&mut body, syntax, strings);
             body.push_str(",\n");
         }
         body.push_str("];\n");
@@ -697,7 +733,7 @@ impl Interner {
     }
 }
 
-fn render_syntax(out: &mut String, s: &Syntax) {
+fn render_syntax(out: &mut String, s: &Syntax, strings: &mut Strings) {
     let base = match s.base.as_str() {
         "string" => "String",
         "boolean" => "Boolean",
@@ -712,7 +748,7 @@ fn render_syntax(out: &mut String, s: &Syntax) {
     };
     let _ = write!(out, "Syntax {{ base: BaseType::{base},");
     if let Some(t) = &s.data_type {
-        let _ = write!(out, "data_type: Some({t:?}),");
+        let _ = write!(out, "data_type: Some({}),", strings.at(t));
     }
     if let Some(l) = &s.list {
         let _ = write!(
@@ -744,10 +780,10 @@ fn render_syntax(out: &mut String, s: &Syntax) {
         out.push_str("],");
     }
     if !s.enumerations.is_empty() {
-        let _ = write!(out, "enumerations: &{:?},", s.enumerations);
+        let _ = write!(out, "enumerations: {},", strings.list(&s.enumerations));
     }
     if !s.patterns.is_empty() {
-        let _ = write!(out, "patterns: &{:?},", s.patterns);
+        let _ = write!(out, "patterns: {},", strings.list(&s.patterns));
     }
     match &s.reference {
         Some(Reference::Path {
@@ -769,7 +805,8 @@ fn render_syntax(out: &mut String, s: &Syntax) {
             };
             let _ = write!(
                 out,
-                "reference: Some(Reference::Path(PathReference {{ ref_type: RefType::{ref_type}, target_type: TargetType::{target_type}, target_parents: &{target_parents:?} }})),"
+                "reference: Some(Reference::Path(PathReference {{ ref_type: RefType::{ref_type}, target_type: TargetType::{target_type}, target_parents: {} }})),",
+                strings.list(target_parents)
             );
         }
         Some(Reference::Enumeration {
@@ -778,13 +815,17 @@ fn render_syntax(out: &mut String, s: &Syntax) {
         }) => {
             let _ = write!(
                 out,
-                "reference: Some(Reference::Enumeration(EnumerationReference {{ target_param: {target_param:?}, null_value: {null_value:?} }})),"
+                "reference: Some(Reference::Enumeration(EnumerationReference {{ target_param: {}, null_value: {} }})),",
+                strings.at(target_param),
+                null_value
+                    .as_deref()
+                    .map_or_else(|| "None".to_owned(), |v| format!("Some({})", strings.at(v)))
             );
         }
         None => {}
     }
     if let Some(u) = &s.units {
-        let _ = write!(out, "units: Some({u:?}),");
+        let _ = write!(out, "units: Some({}),", strings.at(u));
     }
     if let Some((kind, value)) = &s.default {
         let kind = match kind.as_str() {
@@ -795,7 +836,8 @@ fn render_syntax(out: &mut String, s: &Syntax) {
         };
         let _ = write!(
             out,
-            "default: Some(DefaultValue {{ kind: DefaultKind::{kind}, value: {value:?} }}),"
+            "default: Some(DefaultValue {{ kind: DefaultKind::{kind}, value: {} }}),",
+            strings.at(value)
         );
     }
     for (flag, on) in [

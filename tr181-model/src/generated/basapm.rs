@@ -30,17 +30,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["MeasurementAgent"],
+                    parameters: l(2, 1),
                 },
             ],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -48,7 +48,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -56,7 +56,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1411, 15),
+                    name: s(1427, 15),
                     syntax: 41,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -70,14 +70,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1426, 14),
+                    name: s(1442, 14),
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1440, 16),
+                    name: s(1411, 16),
                     syntax: 42,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),

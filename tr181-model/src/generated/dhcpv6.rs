@@ -29,17 +29,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Interface"],
+                    parameters: l(8, 1),
                 },
             ],
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -47,7 +47,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -421,17 +421,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Tag"],
+                    parameters: l(9, 1),
                 },
             ],
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -439,7 +439,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -477,7 +477,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(7252, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["SourceAddress"],
+                parameters: l(13, 1),
             }],
             version: v(2, 2, 0),
             parameters: &[
@@ -634,17 +634,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Order"],
+                    parameters: l(10, 1),
                 },
             ],
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -652,7 +652,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -826,11 +826,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["SourceAddress"],
+                    parameters: l(13, 1),
                 },
             ],
             version: v(2, 2, 0),
@@ -842,7 +842,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -850,7 +850,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -891,7 +891,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(8308, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["IPAddress"],
+                parameters: l(12, 1),
             }],
             version: v(2, 2, 0),
             parameters: &[
@@ -923,7 +923,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(8334, 25)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["Prefix"],
+                parameters: l(14, 1),
             }],
             version: v(2, 2, 0),
             parameters: &[
@@ -980,17 +980,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Tag"],
+                    parameters: l(9, 1),
                 },
             ],
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -998,7 +998,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),

@@ -38,49 +38,49 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["GroupID"],
+                    parameters: l(21, 1),
                 },
             ],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11462, 10),
+                    name: s(11469, 10),
                     syntax: 281,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11472, 20),
+                    name: s(11479, 20),
                     syntax: 282,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11492, 28),
+                    name: s(11499, 28),
                     syntax: 283,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11520, 36),
+                    name: s(11527, 36),
                     syntax: 21,
                     ..PARAM
                 },
@@ -91,12 +91,12 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11556, 13),
+                    name: s(11563, 13),
                     syntax: 283,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11569, 7),
+                    name: s(11462, 7),
                     syntax: 0,
                     ..PARAM
                 },
@@ -106,18 +106,18 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 133,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     ..PARAM
                 },
@@ -164,27 +164,27 @@ pub(crate) static GROUP: Group = Group {
             path: s(11690, 46),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(11492, 28)),
+            num_entries_parameter: Some(s(11499, 28)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Channel"],
+                    parameters: l(22, 1),
                 },
             ],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -661,11 +661,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             parameters: &[
@@ -692,14 +692,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -743,7 +743,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -759,7 +759,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 133,
                     ..PARAM
                 },
@@ -769,7 +769,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     ..PARAM
                 },
@@ -2129,11 +2129,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             parameters: &[
@@ -2177,14 +2177,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -2267,7 +2267,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -2298,7 +2298,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -2314,7 +2314,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     ..PARAM
                 },

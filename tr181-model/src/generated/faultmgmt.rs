@@ -60,71 +60,71 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["AlarmIdentifier"],
+                    parameters: l(43, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["EventType", "ProbableCause", "SpecificProblem"],
+                    parameters: l(44, 3),
                 },
             ],
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(24167, 21),
+                    name: s(24219, 21),
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24188, 14),
+                    name: s(24240, 14),
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24202, 16),
+                    name: s(24254, 16),
                     syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24218, 15),
+                    name: s(24167, 15),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24233, 15),
+                    name: s(24270, 15),
                     syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24248, 9),
+                    name: s(24182, 9),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24257, 21),
+                    name: s(24285, 21),
                     syntax: 440,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24278, 17),
+                    name: s(24306, 17),
                     syntax: 441,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24295, 13),
+                    name: s(24191, 13),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24308, 15),
+                    name: s(24204, 15),
                     syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -139,24 +139,24 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(24000, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["AlarmIdentifier"],
+                parameters: l(43, 1),
             }],
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(24167, 21),
+                    name: s(24219, 21),
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24188, 14),
+                    name: s(24240, 14),
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24218, 15),
+                    name: s(24167, 15),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -168,13 +168,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24248, 9),
+                    name: s(24182, 9),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24257, 21),
+                    name: s(24285, 21),
                     syntax: 440,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -186,19 +186,19 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24278, 17),
+                    name: s(24306, 17),
                     syntax: 443,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24295, 13),
+                    name: s(24191, 13),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24308, 15),
+                    name: s(24204, 15),
                     syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -213,24 +213,24 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(24029, 27)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["EventTime", "AlarmIdentifier"],
+                parameters: l(47, 2),
             }],
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(24167, 21),
+                    name: s(24219, 21),
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24188, 14),
+                    name: s(24240, 14),
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24218, 15),
+                    name: s(24167, 15),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -242,13 +242,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24248, 9),
+                    name: s(24182, 9),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24257, 21),
+                    name: s(24285, 21),
                     syntax: 440,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -260,19 +260,19 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24278, 17),
+                    name: s(24306, 17),
                     syntax: 443,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24295, 13),
+                    name: s(24191, 13),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24308, 15),
+                    name: s(24204, 15),
                     syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -287,24 +287,24 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(24078, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["AlarmIdentifier"],
+                parameters: l(43, 1),
             }],
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(24167, 21),
+                    name: s(24219, 21),
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24188, 14),
+                    name: s(24240, 14),
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24218, 15),
+                    name: s(24167, 15),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -316,13 +316,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24248, 9),
+                    name: s(24182, 9),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24257, 21),
+                    name: s(24285, 21),
                     syntax: 440,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -334,19 +334,19 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24278, 17),
+                    name: s(24306, 17),
                     syntax: 443,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24295, 13),
+                    name: s(24191, 13),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24308, 15),
+                    name: s(24204, 15),
                     syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -361,29 +361,24 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(24104, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &[
-                    "EventType",
-                    "ProbableCause",
-                    "SpecificProblem",
-                    "PerceivedSeverity",
-                ],
+                parameters: l(49, 4),
             }],
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(24248, 9),
+                    name: s(24182, 9),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24278, 17),
+                    name: s(24306, 17),
                     syntax: 444,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24295, 13),
+                    name: s(24191, 13),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -396,7 +391,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24308, 15),
+                    name: s(24204, 15),
                     syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM

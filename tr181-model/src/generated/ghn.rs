@@ -468,7 +468,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(11393, 22)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["DestinationMACAddress"],
+                parameters: l(59, 1),
             }],
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
@@ -525,7 +525,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(95, 19)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["DestinationMACAddress"],
+                parameters: l(59, 1),
             }],
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
@@ -732,17 +732,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -750,7 +750,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 4, 0),
@@ -820,14 +820,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -864,7 +864,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -982,7 +982,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(28361, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MACAddress"],
+                parameters: l(36, 1),
             }],
             version: v(2, 4, 0),
             parameters: &[
@@ -1138,7 +1138,7 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["BandNumber"],
+                parameters: l(60, 1),
             }],
             version: v(2, 8, 0),
             parameters: &[

@@ -36,24 +36,24 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["PhysAddress"],
+                    parameters: l(65, 1),
                 },
             ],
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(32156, 12),
+                    name: s(32167, 12),
                     syntax: 533,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -61,7 +61,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -98,7 +98,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32168, 11),
+                    name: s(32156, 11),
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -137,13 +137,13 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             status: Status::Deprecated,
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -151,7 +151,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -196,7 +196,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(9844, 19)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["PhysAddress"],
+                parameters: l(65, 1),
             }],
             parameters: &[
                 Parameter {
@@ -261,7 +261,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32168, 11),
+                    name: s(32156, 11),
                     syntax: 31,
                     ..PARAM
                 },
@@ -275,7 +275,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(6827, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["IPAddress"],
+                parameters: l(12, 1),
             }],
             version: v(2, 2, 0),
             parameters: &[Parameter {
@@ -293,7 +293,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(8308, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["IPAddress"],
+                parameters: l(12, 1),
             }],
             version: v(2, 2, 0),
             parameters: &[Parameter {

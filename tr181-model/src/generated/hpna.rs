@@ -577,18 +577,18 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(9180, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["SrcMACAddress", "DestMACAddress"],
+                parameters: l(61, 2),
             }],
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(30521, 11),
+                    name: s(30534, 11),
                     syntax: 511,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(30532, 8),
+                    name: s(30545, 8),
                     syntax: 512,
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -600,7 +600,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(30540, 7),
+                    name: s(30553, 7),
                     syntax: 243,
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -618,7 +618,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(30547, 13),
+                    name: s(30521, 13),
                     syntax: 188,
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -682,31 +682,19 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(11393, 22)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["HostSrcMACAddress", "HostDestMACAddress"],
+                parameters: l(63, 2),
             }],
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(30532, 8),
+                    name: s(30545, 8),
                     syntax: 512,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(30728, 8),
+                    name: s(30763, 8),
                     syntax: 514,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(30736, 18),
-                    syntax: 188,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(30754, 17),
-                    syntax: 188,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
@@ -723,13 +711,25 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
+                    name: s(30745, 18),
+                    syntax: 188,
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(30728, 17),
+                    syntax: 188,
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
                     name: s(30806, 19),
                     syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(30540, 7),
+                    name: s(30553, 7),
                     syntax: 243,
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -786,7 +786,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(95, 19)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MACAddress"],
+                parameters: l(36, 1),
             }],
             protocols: Protocols::CWMP,
             parameters: &[
@@ -963,23 +963,23 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -1025,13 +1025,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -1065,7 +1065,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     ..PARAM
                 },
@@ -1137,7 +1137,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(28361, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MACAddress"],
+                parameters: l(36, 1),
             }],
             parameters: &[
                 Parameter {
@@ -1203,18 +1203,18 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,

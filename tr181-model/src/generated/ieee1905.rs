@@ -37,14 +37,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     version: v(2, 9, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 540,
                     version: v(2, 9, 0),
                     ..PARAM
@@ -179,30 +179,30 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(4585, 24)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["InterfaceId"],
+                parameters: l(66, 1),
             }],
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: s(32837, 13),
+                    name: s(32848, 13),
                     syntax: 349,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32850, 13),
+                    name: s(32861, 13),
                     syntax: 5,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32863, 17),
+                    name: s(32874, 17),
                     syntax: 545,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32880, 11),
+                    name: s(32837, 11),
                     syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
@@ -215,7 +215,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     version: v(2, 9, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -228,7 +228,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 133,
                     version: v(2, 9, 0),
                     ..PARAM
@@ -275,24 +275,24 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(549, 19)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["InterfaceId", "IEEE1905Id"],
+                parameters: l(67, 2),
             }],
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: s(32837, 13),
+                    name: s(32848, 13),
                     syntax: 349,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32850, 13),
+                    name: s(32861, 13),
                     syntax: 5,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32863, 17),
+                    name: s(32874, 17),
                     syntax: 545,
                     version: v(2, 9, 0),
                     ..PARAM
@@ -304,7 +304,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32880, 11),
+                    name: s(32837, 11),
                     syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
@@ -343,7 +343,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(30540, 7),
+                    name: s(30553, 7),
                     syntax: 548,
                     version: v(2, 9, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -433,7 +433,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 552,
                     version: v(2, 9, 0),
                     ..PARAM
@@ -462,7 +462,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: s(24248, 9),
+                    name: s(24182, 9),
                     syntax: 554,
                     version: v(2, 9, 0),
                     ..PARAM
@@ -507,7 +507,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(33310, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["IEEE1905Id"],
+                parameters: l(69, 1),
             }],
             version: v(2, 9, 0),
             parameters: &[
@@ -631,7 +631,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(33581, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["LocalInterface", "NeighborDeviceId"],
+                parameters: l(70, 2),
             }],
             version: v(2, 9, 0),
             parameters: &[
@@ -642,13 +642,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(33865, 21),
+                    name: s(33881, 21),
                     syntax: 0,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(33886, 16),
+                    name: s(33865, 16),
                     syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
@@ -660,10 +660,10 @@ pub(crate) static GROUP: Group = Group {
             path: s(33902, 86),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(33865, 21)),
+            num_entries_parameter: Some(s(33881, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["NeighborMACAddress"],
+                parameters: l(72, 1),
             }],
             version: v(2, 9, 0),
             parameters: &[
@@ -692,7 +692,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(30540, 7),
+                    name: s(30553, 7),
                     syntax: 548,
                     version: v(2, 9, 0),
                     ..PARAM
@@ -737,7 +737,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(6827, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MACAddress", "IPv4Address"],
+                parameters: l(73, 2),
             }],
             version: v(2, 9, 0),
             parameters: &[
@@ -775,7 +775,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(8308, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MACAddress", "IPv6Address"],
+                parameters: l(75, 2),
             }],
             version: v(2, 9, 0),
             parameters: &[
@@ -813,7 +813,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(4585, 24)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["InterfaceId"],
+                parameters: l(66, 1),
             }],
             version: v(2, 9, 0),
             parameters: &[
@@ -836,25 +836,25 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32837, 13),
+                    name: s(32848, 13),
                     syntax: 349,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32850, 13),
+                    name: s(32861, 13),
                     syntax: 5,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32863, 17),
+                    name: s(32874, 17),
                     syntax: 545,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32880, 11),
+                    name: s(32837, 11),
                     syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
@@ -893,12 +893,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(33612, 25)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["LocalInterface", "NeighborInterfaceId"],
+                parameters: l(77, 2),
             }],
             version: v(2, 9, 0),
             parameters: &[
                 Parameter {
-                    name: s(34416, 18),
+                    name: s(34435, 18),
                     syntax: 561,
                     version: v(2, 9, 0),
                     ..PARAM
@@ -910,7 +910,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(34434, 19),
+                    name: s(34416, 19),
                     syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM
@@ -925,7 +925,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(33670, 34)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["LocalInterface", "NeighborInterfaceId"],
+                parameters: l(77, 2),
             }],
             version: v(2, 9, 0),
             parameters: &[
@@ -936,7 +936,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(34434, 19),
+                    name: s(34416, 19),
                     syntax: 188,
                     version: v(2, 9, 0),
                     ..PARAM

@@ -16,16 +16,16 @@ pub(crate) static GROUP: Group = Group {
         unique_keys: &[
             UniqueKey {
                 functional: true,
-                parameters: &["HigherLayer", "LowerLayer"],
+                parameters: l(92, 2),
             },
             UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             },
         ],
         parameters: &[
             Parameter {
-                name: s(789, 5),
+                name: s(786, 5),
                 syntax: 24,
                 access: Access::ReadWrite,
                 version: v(2, 3, 0),
@@ -33,7 +33,7 @@ pub(crate) static GROUP: Group = Group {
                 ..PARAM
             },
             Parameter {
-                name: s(789, 5),
+                name: s(786, 5),
                 syntax: 24,
                 access: Access::WriteOnceReadOnly,
                 version: v(2, 3, 0),
@@ -41,22 +41,22 @@ pub(crate) static GROUP: Group = Group {
                 ..PARAM
             },
             Parameter {
-                name: s(43478, 11),
+                name: s(43499, 11),
                 syntax: 31,
                 ..PARAM
             },
             Parameter {
-                name: s(43489, 11),
+                name: s(43478, 11),
                 syntax: 536,
                 ..PARAM
             },
             Parameter {
-                name: s(43500, 10),
+                name: s(43510, 10),
                 syntax: 31,
                 ..PARAM
             },
             Parameter {
-                name: s(43510, 10),
+                name: s(43489, 10),
                 syntax: 536,
                 ..PARAM
             },

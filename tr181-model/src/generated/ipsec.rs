@@ -110,12 +110,12 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
@@ -123,7 +123,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 5, 0),
@@ -287,17 +287,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["Tunnel"],
+                    parameters: l(86, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
@@ -305,7 +305,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 5, 0),
@@ -313,67 +313,67 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42185, 22),
+                    name: s(42191, 22),
                     syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42207, 12),
+                    name: s(42213, 12),
                     syntax: 10,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42219, 27),
+                    name: s(42225, 27),
                     syntax: 31,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42246, 19),
+                    name: s(42252, 19),
                     syntax: 31,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42265, 19),
+                    name: s(42271, 19),
                     syntax: 651,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42284, 18),
+                    name: s(42290, 18),
                     syntax: 31,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42302, 12),
+                    name: s(42308, 12),
                     syntax: 126,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42314, 11),
+                    name: s(42320, 11),
                     syntax: 652,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42325, 20),
+                    name: s(42331, 20),
                     syntax: 31,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42345, 29),
+                    name: s(42351, 29),
                     syntax: 0,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42374, 13),
+                    name: s(42380, 13),
                     syntax: 126,
                     version: v(2, 5, 0),
                     ..PARAM
@@ -385,7 +385,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42387, 6),
+                    name: s(42185, 6),
                     syntax: 654,
                     version: v(2, 5, 0),
                     ..PARAM
@@ -397,25 +397,25 @@ pub(crate) static GROUP: Group = Group {
             path: s(42393, 37),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(42185, 22)),
+            num_entries_parameter: Some(s(42191, 22)),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["InboundSPI"],
+                    parameters: l(87, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["OutboundSPI"],
+                    parameters: l(88, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
@@ -423,7 +423,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 5, 0),
@@ -431,7 +431,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42207, 12),
+                    name: s(42213, 12),
                     syntax: 10,
                     version: v(2, 5, 0),
                     ..PARAM
@@ -529,7 +529,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(42345, 29)),
+            num_entries_parameter: Some(s(42351, 29)),
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
@@ -610,7 +610,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(3609, 22)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 5, 0),
             parameters: &[
@@ -622,7 +622,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
@@ -630,7 +630,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 5, 0),
@@ -810,17 +810,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Type"],
+                    parameters: l(89, 1),
                 },
             ],
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
@@ -828,7 +828,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 5, 0),
@@ -946,17 +946,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["TunnelInterface", "TunneledInterface"],
+                    parameters: l(90, 2),
                 },
             ],
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
@@ -964,7 +964,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 5, 0),

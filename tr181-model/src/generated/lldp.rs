@@ -32,18 +32,18 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(44625, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["ChassisIDSubtype", "ChassisID"],
+                parameters: l(94, 2),
             }],
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(44679, 9),
+                    name: s(44695, 9),
                     syntax: 691,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44688, 16),
+                    name: s(44679, 16),
                     syntax: 692,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -113,7 +113,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(44755, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["OrganizationCode", "InformationType"],
+                parameters: l(96, 2),
             }],
             version: v(2, 8, 0),
             parameters: &[
@@ -124,13 +124,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44854, 15),
+                    name: s(44870, 15),
                     syntax: 692,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44869, 16),
+                    name: s(44854, 16),
                     syntax: 349,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -145,7 +145,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(1903, 19)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["PortIDSubtype", "PortID"],
+                parameters: l(98, 2),
             }],
             version: v(2, 8, 0),
             parameters: &[
@@ -162,19 +162,19 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44927, 15),
+                    name: s(44946, 15),
                     syntax: 97,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44942, 6),
+                    name: s(44940, 6),
                     syntax: 691,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44948, 13),
+                    name: s(44927, 13),
                     syntax: 692,
                     version: v(2, 8, 0),
                     ..PARAM

@@ -44,17 +44,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -62,7 +62,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -84,7 +84,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -234,17 +234,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Identifier"],
+                    parameters: l(100, 1),
                 },
             ],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -252,7 +252,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -260,13 +260,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45480, 14),
+                    name: s(45490, 14),
                     syntax: 128,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45494, 35),
+                    name: s(45504, 35),
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -279,20 +279,20 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45529, 8),
+                    name: s(45539, 8),
                     syntax: 370,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45537, 15),
+                    name: s(45547, 15),
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45552, 10),
+                    name: s(45480, 10),
                     syntax: 382,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -384,22 +384,22 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(45494, 35)),
+            num_entries_parameter: Some(s(45504, 35)),
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -407,7 +407,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -436,7 +436,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -510,12 +510,12 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -523,7 +523,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -552,7 +552,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -583,17 +583,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -601,7 +601,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -623,7 +623,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -669,11 +669,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             version: v(2, 12, 0),
@@ -685,7 +685,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -693,7 +693,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -735,7 +735,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -787,12 +787,12 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -800,7 +800,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -923,17 +923,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -941,7 +941,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -956,7 +956,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1059,17 +1059,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1077,7 +1077,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1092,7 +1092,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1130,17 +1130,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1148,7 +1148,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1163,7 +1163,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1196,17 +1196,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["RegistryEntry"],
+                    parameters: l(101, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1214,7 +1214,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1252,12 +1252,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(45648, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["Name"],
+                parameters: l(1, 1),
             }],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1284,7 +1284,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(47031, 37)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["RegistryEntry"],
+                parameters: l(101, 1),
             }],
             version: v(2, 12, 0),
             parameters: &[
@@ -1317,7 +1317,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45537, 15),
+                    name: s(45547, 15),
                     syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1350,18 +1350,18 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(9180, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["ScheduleName", "ActionName", "StartTime"],
+                parameters: l(102, 3),
             }],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(47215, 10),
+                    name: s(47227, 10),
                     syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47225, 11),
+                    name: s(47237, 11),
                     syntax: 715,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1385,19 +1385,19 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47236, 29),
+                    name: s(47248, 29),
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47265, 32),
+                    name: s(47277, 32),
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47297, 12),
+                    name: s(47215, 12),
                     syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1433,21 +1433,21 @@ pub(crate) static GROUP: Group = Group {
             path: s(47317, 47),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47236, 29)),
+            num_entries_parameter: Some(s(47248, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["ScheduleName", "ActionName", "TaskName"],
+                parameters: l(105, 3),
             }],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(47215, 10),
+                    name: s(47227, 10),
                     syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47297, 12),
+                    name: s(47215, 12),
                     syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1468,12 +1468,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(6703, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["Name"],
+                parameters: l(1, 1),
             }],
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 255,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1497,7 +1497,7 @@ pub(crate) static GROUP: Group = Group {
             path: s(47409, 50),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47265, 32)),
+            num_entries_parameter: Some(s(47277, 32)),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
@@ -1528,7 +1528,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(46830, 23)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["RegistryEntry"],
+                parameters: l(101, 1),
             }],
             version: v(2, 12, 0),
             parameters: &[

@@ -142,7 +142,7 @@ pub(crate) static GROUP: Group = Group {
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: s(789, 5),
+                        name: s(786, 5),
                         syntax: 24,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -195,7 +195,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(17633, 7),
+                            name: s(17636, 7),
                             syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -280,18 +280,18 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["SerialNumber", "Issuer"],
+                    parameters: l(108, 2),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -366,18 +366,18 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["EndpointID"],
+                    parameters: l(110, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -508,7 +508,7 @@ pub(crate) static GROUP: Group = Group {
                     is_async: false,
                     input: &[
                         Parameter {
-                            name: s(789, 5),
+                            name: s(786, 5),
                             syntax: 24,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -550,18 +550,18 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["ParameterName"],
+                    parameters: l(111, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -684,18 +684,18 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["Protocol"],
+                    parameters: l(112, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -879,7 +879,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2531, 4),
+                    name: s(2535, 4),
                     syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1095,13 +1095,13 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1201,18 +1201,18 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["Credential"],
+                    parameters: l(113, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1264,18 +1264,18 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1291,7 +1291,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1318,18 +1318,18 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["Order"],
+                    parameters: l(10, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1404,13 +1404,13 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1577,7 +1577,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2531, 4),
+                    name: s(2535, 4),
                     syntax: 758,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1596,13 +1596,13 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 16, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -1694,18 +1694,18 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["Originator", "Command", "CommandKey"],
+                    parameters: l(114, 3),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1713,7 +1713,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17633, 7),
+                    name: s(17636, 7),
                     syntax: 3,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -1762,18 +1762,18 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Recipient", "ID"],
+                    parameters: l(117, 2),
                 },
             ],
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1804,7 +1804,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50302, 15),
+                    name: s(50311, 15),
                     syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1812,7 +1812,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50317, 10),
+                    name: s(50326, 10),
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1820,7 +1820,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50327, 9),
+                    name: s(50336, 9),
                     syntax: 761,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1836,7 +1836,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50336, 9),
+                    name: s(50302, 9),
                     syntax: 94,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -1886,13 +1886,13 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 13, 0),
@@ -1988,13 +1988,13 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 18, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),

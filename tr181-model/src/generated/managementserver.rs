@@ -221,7 +221,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42314, 11),
+                    name: s(42320, 11),
                     syntax: 16,
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -495,17 +495,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["URL"],
+                    parameters: l(28, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
@@ -569,41 +569,41 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(52616, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["ControllerID", "ProxiedDeviceID"],
+                parameters: l(128, 2),
             }],
             version: v(2, 3, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(53812, 16),
+                    name: s(53839, 16),
                     syntax: 816,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53828, 23),
+                    name: s(53855, 23),
                     syntax: 13,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53851, 12),
+                    name: s(53812, 12),
                     syntax: 6,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53863, 17),
+                    name: s(53878, 17),
                     syntax: 817,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53880, 26),
+                    name: s(53895, 26),
                     syntax: 465,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -617,14 +617,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53906, 12),
+                    name: s(53921, 12),
                     syntax: 10,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53918, 15),
+                    name: s(53824, 15),
                     syntax: 6,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
@@ -703,18 +703,18 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["ParameterName"],
+                    parameters: l(111, 1),
                 },
             ],
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -755,7 +755,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(52968, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["ManufacturerOUI", "SerialNumber", "ProductClass"],
+                parameters: l(130, 3),
             }],
             protocols: Protocols::CWMP,
             parameters: &[
@@ -866,20 +866,20 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(53327, 28)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["ManufacturerOUI", "ProductClass", "SerialNumber"],
+                parameters: l(133, 3),
             }],
             version: v(2, 3, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(53863, 17),
+                    name: s(53878, 17),
                     syntax: 817,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53880, 26),
+                    name: s(53895, 26),
                     syntax: 465,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,

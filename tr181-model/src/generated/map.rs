@@ -39,17 +39,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["WANInterface", "IPv6Prefix"],
+                    parameters: l(119, 2),
                 },
             ],
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -57,7 +57,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
@@ -65,7 +65,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50737, 12),
+                    name: s(50759, 12),
                     syntax: 217,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -105,14 +105,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50759, 13),
+                    name: s(50771, 13),
                     syntax: 770,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50772, 12),
+                    name: s(50737, 12),
                     syntax: 667,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -126,7 +126,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     status: Status::Deprecated,
@@ -135,7 +135,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     status: Status::Deprecated,
@@ -151,21 +151,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 30,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -318,21 +318,21 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["IPv6Prefix"],
+                    parameters: l(121, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["IPv4Prefix"],
+                    parameters: l(122, 1),
                 },
             ],
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -340,7 +340,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
@@ -348,7 +348,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50885, 12),
+                    name: s(50895, 12),
                     syntax: 771,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -362,7 +362,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50897, 10),
+                    name: s(50885, 10),
                     syntax: 772,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),

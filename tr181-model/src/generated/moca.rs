@@ -26,11 +26,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             parameters: &[
@@ -67,14 +67,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -254,7 +254,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -312,7 +312,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -505,7 +505,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     ..PARAM
                 },
@@ -1410,7 +1410,7 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MACAddress"],
+                parameters: l(36, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -1438,7 +1438,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(28361, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MACAddress"],
+                parameters: l(36, 1),
             }],
             parameters: &[
                 Parameter {
@@ -1488,7 +1488,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(857, 8),
+                    name: s(861, 8),
                     syntax: 866,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1657,18 +1657,18 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(1692, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["NodeIndex"],
+                parameters: l(136, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(57787, 12),
+                    name: s(57796, 12),
                     syntax: 869,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57799, 9),
+                    name: s(57787, 9),
                     syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1683,12 +1683,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(55029, 19)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["TxNodeIndex", "RxNodeIndex"],
+                parameters: l(137, 2),
             }],
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(857, 8),
+                    name: s(861, 8),
                     syntax: 870,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1700,13 +1700,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57843, 14),
+                    name: s(57865, 14),
                     syntax: 871,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57857, 11),
+                    name: s(57854, 11),
                     syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1718,7 +1718,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57868, 11),
+                    name: s(57843, 11),
                     syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1751,7 +1751,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(55048, 24)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["TxNodeIndex", "RxNodeIndex", "ChannelIndex"],
+                parameters: l(139, 3),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -1780,13 +1780,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57857, 11),
+                    name: s(57854, 11),
                     syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57868, 11),
+                    name: s(57843, 11),
                     syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1828,29 +1828,29 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(58020, 24)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["FlowID"],
+                parameters: l(142, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(58103, 4),
+                    name: s(58109, 4),
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58107, 8),
+                    name: s(58113, 8),
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58115, 10),
+                    name: s(58121, 10),
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58125, 6),
+                    name: s(58103, 6),
                     syntax: 188,
                     ..PARAM
                 },
@@ -1975,7 +1975,7 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["Profile", "Frequency", "GlobalAggrRxPwrLevel"],
+                parameters: l(143, 3),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -2032,7 +2032,7 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["Profile", "Frequency"],
+                parameters: l(146, 2),
             }],
             version: v(2, 17, 0),
             parameters: &[

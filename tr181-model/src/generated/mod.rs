@@ -2,14 +2,14 @@
 //! The generated schema tables, one module per top-level object group.
 
 use crate::schema::{
-    Access, ActiveNotify, BaseType, Group, Object, Parameter, Protocols, Status, Str, Syntax,
-    Version,
+    Access, ActiveNotify, BaseType, Group, Object, Parameter, Protocols, Status, Str, StrList,
+    Syntax, Version,
 };
 
 mod strings;
 mod syntax;
 
-pub(crate) use strings::STRINGS;
+pub(crate) use strings::{LISTS, STRINGS};
 pub(crate) use syntax::SYNTAXES;
 #[cfg(feature = "atm")]
 mod atm;
@@ -1094,6 +1094,10 @@ const fn v(major: u8, minor: u8, patch: u8) -> Version {
 
 const fn s(offset: u32, len: u32) -> Str {
     Str::new(offset, len)
+}
+
+const fn l(start: u32, len: u32) -> StrList {
+    StrList::new(start, len)
 }
 
 const SYNTAX: Syntax = Syntax::of(BaseType::String);

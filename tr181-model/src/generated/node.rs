@@ -15,13 +15,13 @@ pub(crate) static GROUP: Group = Group {
         num_entries_parameter: Some(s(95, 19)),
         unique_keys: &[UniqueKey {
             functional: false,
-            parameters: &["Alias"],
+            parameters: l(0, 1),
         }],
         version: v(2, 13, 0),
         protocols: Protocols::USP,
         parameters: &[
             Parameter {
-                name: s(789, 5),
+                name: s(786, 5),
                 syntax: 24,
                 access: Access::WriteOnceReadOnly,
                 version: v(2, 13, 0),

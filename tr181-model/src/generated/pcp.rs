@@ -58,11 +58,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["WANInterface"],
+                    parameters: l(151, 1),
                 },
             ],
             version: v(2, 8, 0),
@@ -75,7 +75,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -83,7 +83,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
@@ -144,7 +144,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50772, 12),
+                    name: s(50737, 12),
                     syntax: 667,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -188,23 +188,23 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["ServerNameOrAddress"],
+                    parameters: l(152, 1),
                 },
             ],
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(59394, 25),
+                    name: s(59413, 25),
                     syntax: 893,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -212,7 +212,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
@@ -239,19 +239,19 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59419, 17),
+                    name: s(59438, 17),
                     syntax: 126,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59436, 29),
+                    name: s(59455, 29),
                     syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59465, 14),
+                    name: s(59484, 14),
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -264,13 +264,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59479, 30),
+                    name: s(59498, 30),
                     syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59509, 9),
+                    name: s(59528, 9),
                     syntax: 896,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -284,13 +284,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59518, 18),
+                    name: s(59537, 18),
                     syntax: 126,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59536, 19),
+                    name: s(59394, 19),
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -310,22 +310,22 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(59436, 29)),
+            num_entries_parameter: Some(s(59455, 29)),
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["InternalPort", "ProtocolNumber", "ThirdPartyAddress"],
+                    parameters: l(153, 3),
                 },
             ],
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -333,7 +333,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
@@ -341,19 +341,19 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59607, 25),
+                    name: s(59638, 25),
                     syntax: 72,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59632, 20),
+                    name: s(59663, 20),
                     syntax: 51,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59652, 28),
+                    name: s(59683, 28),
                     syntax: 775,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -385,14 +385,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58760, 12),
+                    name: s(58770, 12),
                     syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59680, 8),
+                    name: s(59711, 8),
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -406,7 +406,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59688, 14),
+                    name: s(59607, 14),
                     syntax: 900,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -419,28 +419,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59702, 26),
+                    name: s(59719, 26),
                     syntax: 72,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59728, 21),
+                    name: s(59745, 21),
                     syntax: 775,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59749, 29),
+                    name: s(59766, 29),
                     syntax: 775,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59778, 17),
+                    name: s(59621, 17),
                     syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -457,12 +457,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(1713, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -470,7 +470,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
@@ -513,28 +513,22 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(59479, 30)),
+            num_entries_parameter: Some(s(59498, 30)),
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &[
-                        "InternalPort",
-                        "ProtocolNumber",
-                        "ThirdPartyAddress",
-                        "RemoteHostIPAddress",
-                        "RemotePort",
-                    ],
+                    parameters: l(156, 5),
                 },
             ],
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -542,7 +536,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
@@ -550,13 +544,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59607, 25),
+                    name: s(59638, 25),
                     syntax: 72,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59632, 20),
+                    name: s(59663, 20),
                     syntax: 51,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -582,14 +576,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58760, 12),
+                    name: s(58770, 12),
                     syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59680, 8),
+                    name: s(59711, 8),
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -602,7 +596,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59688, 14),
+                    name: s(59607, 14),
                     syntax: 900,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -629,21 +623,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59702, 26),
+                    name: s(59719, 26),
                     syntax: 72,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59728, 21),
+                    name: s(59745, 21),
                     syntax: 775,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59778, 17),
+                    name: s(59621, 17),
                     syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),

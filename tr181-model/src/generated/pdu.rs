@@ -29,13 +29,13 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(60001, 22)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             status: Status::Deprecated,
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -43,7 +43,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -224,18 +224,18 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["QFI"],
+                    parameters: l(161, 1),
                 },
             ],
             status: Status::Deprecated,
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -243,7 +243,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -251,56 +251,56 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60371, 15),
+                    name: s(60374, 15),
                     syntax: 21,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60386, 9),
+                    name: s(60389, 9),
                     syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60395, 6),
+                    name: s(60398, 6),
                     syntax: 898,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60401, 12),
+                    name: s(60404, 12),
                     syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60413, 10),
+                    name: s(60416, 10),
                     syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60423, 12),
+                    name: s(60426, 12),
                     syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60435, 10),
+                    name: s(60438, 10),
                     syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60445, 3),
+                    name: s(60371, 3),
                     syntax: 908,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
@@ -317,18 +317,18 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Identifier"],
+                    parameters: l(100, 1),
                 },
             ],
             status: Status::Deprecated,
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -336,7 +336,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -358,7 +358,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45552, 10),
+                    name: s(45480, 10),
                     syntax: 898,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
@@ -372,7 +372,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60445, 3),
+                    name: s(60371, 3),
                     syntax: 908,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
@@ -395,13 +395,13 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(1713, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             status: Status::Deprecated,
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -409,7 +409,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),

@@ -157,12 +157,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(64864, 26)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -170,7 +170,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -201,12 +201,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(65191, 23)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -214,7 +214,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -272,12 +272,12 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -285,7 +285,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -420,42 +420,42 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(65507, 23)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["NeighborAddress"],
+                parameters: l(167, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(65642, 4),
+                    name: s(65657, 4),
                     syntax: 234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65646, 23),
+                    name: s(65661, 23),
                     syntax: 977,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65669, 23),
+                    name: s(65684, 23),
                     syntax: 977,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65692, 17),
+                    name: s(65707, 17),
                     syntax: 357,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65709, 17),
+                    name: s(65724, 17),
                     syntax: 357,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65726, 15),
+                    name: s(65642, 15),
                     syntax: 126,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -538,12 +538,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(64911, 24)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -551,7 +551,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -582,12 +582,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(65953, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -595,7 +595,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -712,60 +712,60 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(64935, 20)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["RoutePrefix", "SourceRouterID"],
+                parameters: l(168, 2),
             }],
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(66141, 16),
+                    name: s(66166, 16),
                     syntax: 977,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66157, 8),
+                    name: s(66182, 8),
                     syntax: 979,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66165, 7),
+                    name: s(66190, 7),
                     syntax: 126,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66172, 14),
+                    name: s(66197, 14),
                     syntax: 977,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66186, 13),
+                    name: s(66211, 13),
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66199, 11),
+                    name: s(66141, 11),
                     syntax: 980,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66210, 13),
+                    name: s(66224, 13),
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66223, 10),
+                    name: s(66237, 10),
                     syntax: 234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66233, 14),
+                    name: s(66152, 14),
                     syntax: 357,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -805,11 +805,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Interface"],
+                    parameters: l(8, 1),
                 },
             ],
             parameters: &[
@@ -820,14 +820,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -886,7 +886,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(15152, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["Interface"],
+                parameters: l(8, 1),
             }],
             version: v(2, 2, 0),
             parameters: &[
@@ -973,17 +973,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Tag"],
+                    parameters: l(9, 1),
                 },
             ],
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -991,7 +991,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -1022,18 +1022,18 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -1074,30 +1074,23 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &[
-                        "DestIPAddress",
-                        "DestSubnetMask",
-                        "ForwardingPolicy",
-                        "GatewayIPAddress",
-                        "Interface",
-                        "ForwardingMetric",
-                    ],
+                    parameters: l(170, 6),
                 },
             ],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -1122,7 +1115,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66749, 16),
+                    name: s(66765, 16),
                     syntax: 483,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -1134,7 +1127,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66765, 16),
+                    name: s(66749, 16),
                     syntax: 165,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -1181,23 +1174,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &[
-                        "DestIPPrefix",
-                        "ForwardingPolicy",
-                        "NextHop",
-                        "Interface",
-                        "ForwardingMetric",
-                    ],
+                    parameters: l(176, 5),
                 },
             ],
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -1205,7 +1192,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -1233,7 +1220,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66749, 16),
+                    name: s(66765, 16),
                     syntax: 483,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -1254,7 +1241,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66165, 7),
+                    name: s(66190, 7),
                     syntax: 216,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),

@@ -35,7 +35,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(69155, 23)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Name"],
+                parameters: l(1, 1),
             }],
             version: v(2, 19, 0),
             parameters: &[
@@ -54,7 +54,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -101,7 +101,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(47670, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["SerialNumber", "Issuer"],
+                parameters: l(108, 2),
             }],
             version: v(2, 4, 0),
             parameters: &[

@@ -47,12 +47,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(69408, 18)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -60,7 +60,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -119,12 +119,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(69426, 18)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -132,7 +132,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -215,12 +215,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(69444, 18)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -228,7 +228,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -313,17 +313,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["QFI"],
+                    parameters: l(161, 1),
                 },
             ],
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -331,7 +331,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -339,49 +339,49 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60371, 15),
+                    name: s(60374, 15),
                     syntax: 21,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60386, 9),
+                    name: s(60389, 9),
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60395, 6),
+                    name: s(60398, 6),
                     syntax: 898,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60401, 12),
+                    name: s(60404, 12),
                     syntax: 904,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60413, 10),
+                    name: s(60416, 10),
                     syntax: 904,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60423, 12),
+                    name: s(60426, 12),
                     syntax: 904,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60435, 10),
+                    name: s(60438, 10),
                     syntax: 904,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60445, 3),
+                    name: s(60371, 3),
                     syntax: 908,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -397,17 +397,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Identifier"],
+                    parameters: l(100, 1),
                 },
             ],
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -415,7 +415,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -435,7 +435,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45552, 10),
+                    name: s(45480, 10),
                     syntax: 898,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -447,7 +447,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60445, 3),
+                    name: s(60371, 3),
                     syntax: 908,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -468,12 +468,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(1713, 21)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -481,7 +481,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -517,11 +517,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["SessionID"],
+                    parameters: l(184, 1),
                 },
             ],
             version: v(2, 19, 0),
@@ -533,7 +533,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -541,7 +541,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),

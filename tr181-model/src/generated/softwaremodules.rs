@@ -314,7 +314,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(17980, 4),
+                        name: s(17969, 4),
                         syntax: 382,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -337,7 +337,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(17980, 4),
+                        name: s(17969, 4),
                         syntax: 382,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
@@ -422,7 +422,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(17980, 4),
+                        name: s(17969, 4),
                         syntax: 382,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -450,17 +450,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["UUID", "Version", "ExecutionEnvRef"],
+                    parameters: l(185, 3),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 1, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
@@ -468,7 +468,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 1, 0),
@@ -526,7 +526,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
@@ -551,7 +551,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17980, 4),
+                    name: s(17969, 4),
                     syntax: 382,
                     version: v(2, 1, 0),
                     ..PARAM
@@ -842,11 +842,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             version: v(2, 1, 0),
@@ -859,7 +859,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
@@ -867,7 +867,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 1, 0),
@@ -986,7 +986,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
@@ -1253,23 +1253,23 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["ApplicationUUID", "Name"],
+                    parameters: l(188, 2),
                 },
             ],
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(72115, 10),
+                    name: s(72130, 10),
                     syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1277,7 +1277,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -1285,7 +1285,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72125, 15),
+                    name: s(72115, 15),
                     syntax: 382,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -1303,7 +1303,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -1341,17 +1341,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Vendor", "Name", "Version"],
+                    parameters: l(190, 3),
                 },
             ],
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1359,7 +1359,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -1379,7 +1379,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -1402,7 +1402,7 @@ pub(crate) static GROUP: Group = Group {
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: s(789, 5),
+                        name: s(786, 5),
                         syntax: 24,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -1451,7 +1451,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(876, 4),
+                        name: s(791, 4),
                         syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -1486,7 +1486,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(72206, 25)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["Specification", "SpecificationVersion"],
+                parameters: l(193, 2),
             }],
             version: v(2, 16, 0),
             parameters: &[
@@ -1497,13 +1497,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72311, 16),
+                    name: s(72331, 16),
                     syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72327, 20),
+                    name: s(72311, 20),
                     syntax: 335,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -1519,17 +1519,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["EUID"],
+                    parameters: l(195, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 1, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
@@ -1537,7 +1537,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 1, 0),
@@ -1557,25 +1557,25 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72388, 14),
+                    name: s(72392, 14),
                     syntax: 3,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72402, 14),
+                    name: s(72406, 14),
                     syntax: 0,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72416, 16),
+                    name: s(72420, 16),
                     syntax: 3,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72432, 16),
+                    name: s(72436, 16),
                     syntax: 0,
                     version: v(2, 18, 0),
                     ..PARAM
@@ -1587,32 +1587,32 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72448, 19),
+                    name: s(72452, 19),
                     syntax: 1061,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72467, 21),
+                    name: s(72471, 21),
                     syntax: 1062,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72488, 9),
+                    name: s(72492, 9),
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72497, 15),
+                    name: s(72501, 15),
                     syntax: 1048,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42207, 12),
+                    name: s(42213, 12),
                     syntax: 10,
                     version: v(2, 18, 0),
                     ..PARAM
@@ -1624,14 +1624,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72512, 14),
+                    name: s(72516, 14),
                     syntax: 1049,
                     version: v(2, 1, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72526, 4),
+                    name: s(72388, 4),
                     syntax: 31,
                     version: v(2, 1, 0),
                     ..PARAM
@@ -1680,7 +1680,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
@@ -1878,17 +1878,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Key"],
+                    parameters: l(196, 1),
                 },
             ],
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -1896,7 +1896,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -1933,17 +1933,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Destination"],
+                    parameters: l(197, 1),
                 },
             ],
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1951,7 +1951,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -1972,7 +1972,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16531, 6),
+                    name: s(16479, 6),
                     syntax: 6,
                     version: v(2, 16, 0),
                     mandatory: true,

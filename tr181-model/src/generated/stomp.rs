@@ -45,18 +45,18 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["Host", "Username", "VirtualHost"],
+                    parameters: l(181, 3),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -80,7 +80,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68921, 16),
+                    name: s(68932, 16),
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -96,7 +96,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68937, 17),
+                    name: s(68948, 17),
                     syntax: 529,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -104,14 +104,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68954, 14),
+                    name: s(68965, 14),
                     syntax: 10,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68968, 17),
+                    name: s(68979, 17),
                     syntax: 529,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -127,7 +127,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2531, 4),
+                    name: s(2535, 4),
                     syntax: 1010,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -135,7 +135,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68985, 26),
+                    name: s(68996, 26),
                     syntax: 1011,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -143,7 +143,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69011, 29),
+                    name: s(69022, 29),
                     syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -151,7 +151,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69040, 22),
+                    name: s(69051, 22),
                     syntax: 794,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -174,7 +174,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69062, 11),
+                    name: s(68921, 11),
                     syntax: 115,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -194,18 +194,18 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["Host", "Username", "VirtualHost"],
+                    parameters: l(181, 3),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -229,7 +229,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68921, 16),
+                    name: s(68932, 16),
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -245,7 +245,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68937, 17),
+                    name: s(68948, 17),
                     syntax: 529,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -253,14 +253,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68954, 14),
+                    name: s(68965, 14),
                     syntax: 10,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68968, 17),
+                    name: s(68979, 17),
                     syntax: 529,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -276,7 +276,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2531, 4),
+                    name: s(2535, 4),
                     syntax: 1010,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -284,7 +284,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68985, 26),
+                    name: s(68996, 26),
                     syntax: 1011,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -292,7 +292,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69011, 29),
+                    name: s(69022, 29),
                     syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -300,7 +300,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69040, 22),
+                    name: s(69051, 22),
                     syntax: 794,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -323,7 +323,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69062, 11),
+                    name: s(68921, 11),
                     syntax: 115,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),

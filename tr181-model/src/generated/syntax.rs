@@ -24,13 +24,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(32),
         }],
-        patterns: &["2\\.\\d+"],
+        patterns: l(265, 1),
         ..SYNTAX
     },
     // 2
     Syntax {
         base: BaseType::String,
-        enumerations: &["LocalFactoryReset", "RemoteFactoryReset"],
+        enumerations: l(266, 2),
         ..SYNTAX
     },
     // 3
@@ -46,13 +46,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 5
     Syntax {
         base: BaseType::String,
-        data_type: Some("URL"),
+        data_type: Some(s(4218, 3)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(2048),
@@ -71,7 +71,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 7
     Syntax {
         base: BaseType::String,
-        enumerations: &["libpcap", "pcapng"],
+        enumerations: l(268, 2),
         ..SYNTAX
     },
     // 8
@@ -84,7 +84,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &[],
+            target_parents: l(270, 0),
         })),
         ..SYNTAX
     },
@@ -106,19 +106,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 11
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Canceled",
-            "Complete",
-            "Error",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        enumerations: l(270, 5),
         ..SYNTAX
     },
     // 12
     Syntax {
         base: BaseType::String,
-        enumerations: &["LocalReboot", "RemoteReboot"],
+        enumerations: l(275, 2),
         ..SYNTAX
     },
     // 13
@@ -133,19 +127,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 14
     Syntax {
         base: BaseType::String,
-        enumerations: &["Complete", "Error_Internal", "Error_Other"],
+        enumerations: l(277, 3),
         ..SYNTAX
     },
     // 15
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "LocalReboot",
-            "RemoteReboot",
-            "FactoryReset",
-            "LocalFactoryReset",
-            "RemoteFactoryReset",
-        ],
+        enumerations: l(280, 5),
         ..SYNTAX
     },
     // 16
@@ -156,7 +144,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 17
     Syntax {
         base: BaseType::String,
-        data_type: Some("JSONObject"),
+        data_type: Some(s(105500, 10)),
         ..SYNTAX
     },
     // 18
@@ -169,7 +157,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &["Device.ATM.Link."],
+            target_parents: l(285, 1),
         })),
         ..SYNTAX
     },
@@ -191,40 +179,32 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         ..SYNTAX
     },
     // 21
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         ..SYNTAX
     },
     // 22
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &[
-            "None",
-            "Requested",
-            "Canceled",
-            "Complete",
-            "Error",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        data_type: Some(s(744, 16)),
+        enumerations: l(286, 7),
         ..SYNTAX
     },
     // 23
     Syntax {
         base: BaseType::String,
-        enumerations: &["AAL1", "AAL2", "AAL3", "AAL4", "AAL5"],
+        enumerations: l(293, 5),
         ..SYNTAX
     },
     // 24
     Syntax {
         base: BaseType::String,
-        data_type: Some("Alias"),
+        data_type: Some(s(786, 5)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(64),
@@ -238,7 +218,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(256),
         }],
-        patterns: &["\\d+/\\d+"],
+        patterns: l(298, 1),
         ..SYNTAX
     },
     // 26
@@ -246,26 +226,26 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "false",
+            value: s(105578, 5),
         }),
         ..SYNTAX
     },
     // 27
     Syntax {
         base: BaseType::String,
-        enumerations: &["LLC", "VCMUX"],
+        enumerations: l(299, 2),
         ..SYNTAX
     },
     // 28
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 29
     Syntax {
         base: BaseType::String,
-        enumerations: &["EoA", "IPoA", "PPPoA", "CIP", "Unconfigured"],
+        enumerations: l(301, 5),
         ..SYNTAX
     },
     // 30
@@ -279,11 +259,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &[],
+            target_parents: l(270, 0),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -299,18 +279,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 32
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Up",
-            "Down",
-            "Unknown",
-            "Dormant",
-            "NotPresent",
-            "LowerLayerDown",
-            "Error",
-        ],
+        enumerations: l(306, 7),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Down",
+            value: s(105622, 4),
         }),
         ..SYNTAX
     },
@@ -322,46 +294,46 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(256),
         }),
-        patterns: &["\\d+/\\d+"],
+        patterns: l(298, 1),
         ..SYNTAX
     },
     // 34
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("cells"),
+        units: Some(s(105664, 5)),
         ..SYNTAX
     },
     // 35
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("cells per second"),
+        units: Some(s(105669, 16)),
         ..SYNTAX
     },
     // 36
     Syntax {
         base: BaseType::String,
-        enumerations: &["UBR", "CBR", "GFR", "VBR-nrt", "VBR-rt", "UBR+", "ABR"],
+        enumerations: l(313, 7),
         ..SYNTAX
     },
     // 37
     Syntax {
         base: BaseType::UnsignedLong,
-        data_type: Some("StatsCounter64"),
-        units: Some("packets"),
+        data_type: Some(s(105714, 14)),
+        units: Some(s(105728, 7)),
         ..SYNTAX
     },
     // 38
     Syntax {
         base: BaseType::UnsignedLong,
-        data_type: Some("StatsCounter64"),
-        units: Some("bytes"),
+        data_type: Some(s(105714, 14)),
+        units: Some(s(105735, 5)),
         ..SYNTAX
     },
     // 39
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("StatsCounter32"),
-        units: Some("packets"),
+        data_type: Some(s(105740, 14)),
+        units: Some(s(105728, 7)),
         ..SYNTAX
     },
     // 40
@@ -373,7 +345,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 41
     Syntax {
         base: BaseType::String,
-        enumerations: &["ISP", "Customer"],
+        enumerations: l(320, 2),
         ..SYNTAX
     },
     // 42
@@ -382,7 +354,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LMAP.MeasurementAgent."],
+            target_parents: l(322, 1),
         })),
         ..SYNTAX
     },
@@ -392,16 +364,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DeviceInfo.Location."],
+            target_parents: l(323, 1),
         })),
         ..SYNTAX
     },
     // 44
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "STP", "IDTP", "RNTP", "IRTP", "MTP", "IATP", "UNITP", "CEDTP",
-        ],
+        enumerations: l(324, 8),
         ..SYNTAX
     },
     // 45
@@ -412,36 +382,36 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1000000),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "300",
+            value: s(105853, 3),
         }),
         ..SYNTAX
     },
     // 46
     Syntax {
         base: BaseType::String,
-        enumerations: &["802.1D-2004", "802.1Q-2005", "802.1Q-2011"],
+        enumerations: l(332, 3),
         ..SYNTAX
     },
     // 47
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Enabled", "Error"],
+        enumerations: l(335, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Disabled",
+            value: s(105889, 8),
         }),
         ..SYNTAX
     },
     // 48
     Syntax {
         base: BaseType::String,
-        enumerations: &["AdmitAll", "AdmitOnlyVLANTagged", "AdmitOnlyPrioUntagged"],
+        enumerations: l(338, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "AdmitAll",
+            value: s(105897, 8),
         }),
         ..SYNTAX
     },
@@ -465,7 +435,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1",
+            value: s(105945, 1),
         }),
         ..SYNTAX
     },
@@ -482,17 +452,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 52
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Disabled",
-            "Blocking",
-            "Listening",
-            "Learning",
-            "Forwarding",
-            "Broken",
-        ],
+        enumerations: l(341, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Disabled",
+            value: s(105889, 8),
         }),
         ..SYNTAX
     },
@@ -506,7 +469,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "128",
+            value: s(105987, 3),
         }),
         ..SYNTAX
     },
@@ -525,7 +488,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[0,1,2,3,4,5,6,7]",
+            value: s(105990, 17),
         }),
         ..SYNTAX
     },
@@ -534,20 +497,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "33024",
+            value: s(106007, 5),
         }),
         ..SYNTAX
     },
     // 56
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "ProviderNetworkPort",
-            "CustomerNetworkPort",
-            "CustomerEdgePort",
-            "CustomerVLANPort",
-            "VLANUnawarePort",
-        ],
+        enumerations: l(347, 5),
         ..SYNTAX
     },
     // 57
@@ -562,7 +519,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: Some(15),
             max_length: Some(15),
         }],
-        patterns: &["([0-7],[0-1],){7}[0-7],[0-1]"],
+        patterns: l(352, 1),
         ..SYNTAX
     },
     // 58
@@ -577,7 +534,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: Some(31),
             max_length: Some(31),
         }],
-        patterns: &["([0-7],){15}[0-7]"],
+        patterns: l(353, 1),
         ..SYNTAX
     },
     // 59
@@ -590,7 +547,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1",
+            value: s(105945, 1),
         }),
         ..SYNTAX
     },
@@ -604,7 +561,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "32768",
+            value: s(106142, 5),
         }),
         ..SYNTAX
     },
@@ -616,10 +573,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(30),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "15",
+            value: s(106147, 2),
         }),
         ..SYNTAX
     },
@@ -631,10 +588,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1000),
             step: None,
         }],
-        units: Some("centiseconds"),
+        units: Some(s(106149, 12)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "200",
+            value: s(106161, 3),
         }),
         ..SYNTAX
     },
@@ -646,26 +603,26 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(4000),
             step: None,
         }],
-        units: Some("centiseconds"),
+        units: Some(s(106149, 12)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "2000",
+            value: s(106164, 4),
         }),
         ..SYNTAX
     },
     // 64
     Syntax {
         base: BaseType::String,
-        enumerations: &["STP", "RSTP"],
+        enumerations: l(354, 2),
         ..SYNTAX
     },
     // 65
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Enabled", "Error_Misconfigured", "Error"],
+        enumerations: l(356, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Disabled",
+            value: s(105889, 8),
         }),
         ..SYNTAX
     },
@@ -678,7 +635,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -702,11 +659,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Bridging.Bridge.{i}.Port."],
+            target_parents: l(360, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -720,11 +677,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Bridging.Bridge.{i}.VLAN."],
+            target_parents: l(361, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -738,38 +695,35 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &[
-                "Device.Bridging.Bridge.",
-                "Device.Bridging.Bridge.{i}.VLAN.",
-            ],
+            target_parents: l(362, 2),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 71
     Syntax {
         base: BaseType::String,
-        enumerations: &["DHCPv4", "DHCPv6"],
+        enumerations: l(364, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "DHCPv4",
+            value: s(106278, 6),
         }),
         ..SYNTAX
     },
     // 72
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPAddress"),
+        data_type: Some(s(5817, 9)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(45),
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -778,7 +732,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "true",
+            value: s(106290, 4),
         }),
         ..SYNTAX
     },
@@ -792,7 +746,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -805,7 +759,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -818,31 +772,31 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 77
     Syntax {
         base: BaseType::String,
-        enumerations: &["Exact", "Prefix", "Suffix", "Substring"],
+        enumerations: l(366, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Exact",
+            value: s(106294, 5),
         }),
         ..SYNTAX
     },
     // 78
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPPrefix"),
+        data_type: Some(s(106314, 8)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(49),
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -856,7 +810,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
@@ -870,14 +824,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
     // 81
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("Order"),
+        data_type: Some(s(2993, 5)),
         ranges: &[RangeFacet {
             min: Some(1),
             max: None,
@@ -895,7 +849,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
@@ -909,7 +863,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -928,11 +882,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Bridging.Bridge."],
+            target_parents: l(370, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -946,18 +900,18 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Bridging.Bridge."],
+            target_parents: l(370, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 86
     Syntax {
         base: BaseType::String,
-        enumerations: &["S-VLAN", "PE"],
+        enumerations: l(371, 2),
         ..SYNTAX
     },
     // 87
@@ -968,7 +922,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["XML", "XDR", "CSV", "JSON"],
+        enumerations: l(373, 4),
         ..SYNTAX
     },
     // 88
@@ -979,7 +933,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["CSV", "JSON"],
+        enumerations: l(377, 2),
         ..SYNTAX
     },
     // 89
@@ -1000,7 +954,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["Streaming", "File", "HTTP", "MQTT"],
+        enumerations: l(379, 4),
         ..SYNTAX
     },
     // 91
@@ -1011,13 +965,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["HTTP", "MQTT", "USPEventNotif"],
+        enumerations: l(383, 3),
         ..SYNTAX
     },
     // 92
     Syntax {
         base: BaseType::String,
-        enumerations: &["Enabled", "Disabled", "Error"],
+        enumerations: l(386, 3),
         ..SYNTAX
     },
     // 93
@@ -1035,7 +989,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LocalAgent.Controller."],
+            target_parents: l(389, 1),
         })),
         ..SYNTAX
     },
@@ -1043,7 +997,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "#.EncodingTypes",
+            target_param: s(106409, 15),
             null_value: None,
         })),
         ..SYNTAX
@@ -1077,7 +1031,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -1085,7 +1039,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "#.Protocols",
+            target_param: s(106424, 11),
             null_value: None,
         })),
         ..SYNTAX
@@ -1098,10 +1052,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "86400",
+            value: s(106435, 5),
         }),
         ..SYNTAX
     },
@@ -1115,7 +1069,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "4737",
+            value: s(106440, 4),
         }),
         ..SYNTAX
     },
@@ -1141,7 +1095,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::DateTime,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0001-01-01T00:00:00Z",
+            value: s(106444, 20),
         }),
         ..SYNTAX
     },
@@ -1150,7 +1104,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::String,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "\"",
+            value: s(106464, 1),
         }),
         ..SYNTAX
     },
@@ -1159,17 +1113,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::String,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: ",",
+            value: s(106465, 1),
         }),
         ..SYNTAX
     },
     // 106
     Syntax {
         base: BaseType::String,
-        enumerations: &["ParameterPerRow", "ParameterPerColumn"],
+        enumerations: l(390, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "ParameterPerColumn",
+            value: s(106481, 18),
         }),
         ..SYNTAX
     },
@@ -1178,17 +1132,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::String,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: " ",
+            value: s(106499, 1),
         }),
         ..SYNTAX
     },
     // 108
     Syntax {
         base: BaseType::String,
-        enumerations: &["Unix-Epoch", "ISO-8601", "None"],
+        enumerations: l(392, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Unix-Epoch",
+            value: s(106500, 10),
         }),
         ..SYNTAX
     },
@@ -1196,12 +1150,12 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "CompressionsSupported",
-            null_value: Some("None"),
+            target_param: s(4064, 21),
+            null_value: Some(s(105538, 4)),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "None",
+            value: s(105538, 4),
         }),
         ..SYNTAX
     },
@@ -1213,19 +1167,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["GZIP", "Compress", "Deflate"],
+        enumerations: l(395, 3),
         ..SYNTAX
     },
     // 111
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "MethodsSupported",
+            target_param: s(4091, 16),
             null_value: None,
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "POST",
+            value: s(106537, 4),
         }),
         ..SYNTAX
     },
@@ -1237,7 +1191,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["POST", "PUT"],
+        enumerations: l(398, 2),
         ..SYNTAX
     },
     // 113
@@ -1250,7 +1204,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "2000",
+            value: s(106164, 4),
         }),
         ..SYNTAX
     },
@@ -1264,7 +1218,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "5",
+            value: s(106544, 1),
         }),
         ..SYNTAX
     },
@@ -1277,17 +1231,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 116
     Syntax {
         base: BaseType::String,
-        enumerations: &["ObjectHierarchy", "NameValuePair"],
+        enumerations: l(400, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "ObjectHierarchy",
+            value: s(106545, 15),
         }),
         ..SYNTAX
     },
@@ -1316,11 +1270,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.MQTT.Client."],
+            target_parents: l(402, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -1329,7 +1283,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "true",
+            value: s(106290, 4),
         }),
         ..SYNTAX
     },
@@ -1346,13 +1300,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 122
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Enabled", "Error_URLEmpty", "Error"],
+        enumerations: l(403, 4),
         ..SYNTAX
     },
     // 123
     Syntax {
         base: BaseType::String,
-        enumerations: &["Home", "Roaming"],
+        enumerations: l(407, 2),
         ..SYNTAX
     },
     // 124
@@ -1377,7 +1331,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         ],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
@@ -1387,14 +1341,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Cellular.Interface."],
+            target_parents: l(409, 1),
         })),
         ..SYNTAX
     },
     // 126
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPAddress"),
+        data_type: Some(s(5817, 9)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(45),
@@ -1439,7 +1393,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "SupportedAccessTechnologies",
+            target_param: s(4869, 27),
             null_value: None,
         })),
         ..SYNTAX
@@ -1447,7 +1401,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 131
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("Kbps"),
+        units: Some(s(106643, 4)),
         ..SYNTAX
     },
     // 132
@@ -1457,7 +1411,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: Some(15),
             max_length: Some(15),
         }],
-        patterns: &["[0-9]{15,15}"],
+        patterns: l(410, 1),
         ..SYNTAX
     },
     // 133
@@ -1471,7 +1425,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &[],
+            target_parents: l(270, 0),
         })),
         ..SYNTAX
     },
@@ -1483,8 +1437,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: Some(64),
         }],
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "AvailableNetworks",
-            null_value: Some(""),
+            target_param: s(4724, 17),
+            null_value: Some(s(106191, 0)),
         })),
         ..SYNTAX
     },
@@ -1497,7 +1451,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -1505,19 +1459,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "SupportedAccessTechnologies",
-            null_value: Some("Auto"),
+            target_param: s(4869, 27),
+            null_value: Some(s(106659, 4)),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "Auto",
+            value: s(106659, 4),
         }),
         ..SYNTAX
     },
     // 137
     Syntax {
         base: BaseType::Int,
-        units: Some("dBm"),
+        units: Some(s(106663, 3)),
         ..SYNTAX
     },
     // 138
@@ -1531,22 +1485,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.TrustedElements.SIM."],
+            target_parents: l(411, 1),
         })),
         ..SYNTAX
     },
     // 139
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Up",
-            "Down",
-            "Unknown",
-            "Dormant",
-            "NotPresent",
-            "LowerLayerDown",
-            "Error",
-        ],
+        enumerations: l(306, 7),
         ..SYNTAX
     },
     // 140
@@ -1557,16 +1503,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "GPRS",
-            "EDGE",
-            "UMTS",
-            "UMTSHSPA",
-            "CDMA2000OneX",
-            "CDMA2000HRPD",
-            "LTE",
-            "NR",
-        ],
+        enumerations: l(412, 8),
         ..SYNTAX
     },
     // 141
@@ -1575,26 +1512,26 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Cellular.Interface.{i}.SMS.Storage."],
+            target_parents: l(420, 1),
         })),
         ..SYNTAX
     },
     // 142
     Syntax {
         base: BaseType::String,
-        enumerations: &["ReceivedRead", "Received", "Sent", "Stored", "Unknown"],
+        enumerations: l(421, 5),
         ..SYNTAX
     },
     // 143
     Syntax {
         base: BaseType::String,
-        enumerations: &["PointToPoint", "Broadcast", "Acknowledgement"],
+        enumerations: l(426, 3),
         ..SYNTAX
     },
     // 144
     Syntax {
         base: BaseType::UnsignedLong,
-        data_type: Some("StatsCounter64"),
+        data_type: Some(s(105714, 14)),
         ..SYNTAX
     },
     // 145
@@ -1604,7 +1541,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: Some(6),
             max_length: Some(20),
         }],
-        patterns: &["[0-9]{6,20}"],
+        patterns: l(429, 1),
         ..SYNTAX
     },
     // 146
@@ -1614,7 +1551,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: Some(14),
             max_length: Some(15),
         }],
-        patterns: &["[0-9]{14,15}"],
+        patterns: l(430, 1),
         ..SYNTAX
     },
     // 147
@@ -1630,13 +1567,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 148
     Syntax {
         base: BaseType::String,
-        enumerations: &["OnNetworkAccess", "Reboot", "Off"],
+        enumerations: l(431, 3),
         ..SYNTAX
     },
     // 149
     Syntax {
         base: BaseType::String,
-        enumerations: &["None", "Available", "Valid", "Blocked", "Error"],
+        enumerations: l(434, 5),
         ..SYNTAX
     },
     // 150
@@ -1645,7 +1582,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.WiFi.DataElements.Network.Device."],
+            target_parents: l(439, 1),
         })),
         ..SYNTAX
     },
@@ -1655,7 +1592,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Ghn.Interface.{i}.AssociatedDevice."],
+            target_parents: l(440, 1),
         })),
         ..SYNTAX
     },
@@ -1665,7 +1602,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.HPNA.Interface.{i}.AssociatedDevice."],
+            target_parents: l(441, 1),
         })),
         ..SYNTAX
     },
@@ -1675,7 +1612,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.HomePlug.Interface.{i}.AssociatedDevice."],
+            target_parents: l(442, 1),
         })),
         ..SYNTAX
     },
@@ -1690,7 +1627,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Hosts.Host."],
+            target_parents: l(443, 1),
         })),
         ..SYNTAX
     },
@@ -1700,7 +1637,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IEEE1905.AL.NetworkTopology.IEEE1905Device."],
+            target_parents: l(444, 1),
         })),
         ..SYNTAX
     },
@@ -1710,7 +1647,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LLDP.Discovery.Device."],
+            target_parents: l(445, 1),
         })),
         ..SYNTAX
     },
@@ -1720,7 +1657,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.MoCA.Interface.{i}.AssociatedDevice."],
+            target_parents: l(446, 1),
         })),
         ..SYNTAX
     },
@@ -1730,7 +1667,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Thread.MLE.{i}.AssociatedNode."],
+            target_parents: l(447, 1),
         })),
         ..SYNTAX
     },
@@ -1740,7 +1677,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.UPA.Interface.{i}.AssociatedDevice."],
+            target_parents: l(448, 1),
         })),
         ..SYNTAX
     },
@@ -1755,7 +1692,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.UPnP.Discovery.Device."],
+            target_parents: l(449, 1),
         })),
         ..SYNTAX
     },
@@ -1765,7 +1702,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.WiFi.AccessPoint.{i}.AssociatedDevice."],
+            target_parents: l(450, 1),
         })),
         ..SYNTAX
     },
@@ -1775,7 +1712,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.ZigBee.Interface.{i}.AssociatedDevice."],
+            target_parents: l(451, 1),
         })),
         ..SYNTAX
     },
@@ -1785,55 +1722,45 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.ProxiedDevice."],
+            target_parents: l(452, 1),
         })),
         ..SYNTAX
     },
     // 164
     Syntax {
         base: BaseType::String,
-        enumerations: &["None", "ConfigurationToken", "DelayedAuthentication"],
+        enumerations: l(453, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "None",
+            value: s(105538, 4),
         }),
         ..SYNTAX
     },
     // 165
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv4Address"),
+        data_type: Some(s(34076, 11)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(15),
         }],
-        patterns: &[
-            "",
-            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-        ],
+        patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 166
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Init",
-            "Selecting",
-            "Requesting",
-            "Rebinding",
-            "Bound",
-            "Renewing",
-        ],
+        enumerations: l(458, 6),
         ..SYNTAX
     },
     // 167
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv4Address"),
+        data_type: Some(s(34076, 11)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -1843,13 +1770,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(15),
         }],
-        patterns: &[
-            "",
-            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-        ],
+        patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -1863,7 +1787,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "48",
+            value: s(107607, 2),
         }),
         ..SYNTAX
     },
@@ -1877,11 +1801,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IP.Interface."],
+            target_parents: l(464, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -1893,10 +1817,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -1910,11 +1834,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DHCPv4.Server.Pool."],
+            target_parents: l(465, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -1923,7 +1847,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "false",
+            value: s(105578, 5),
         }),
         command: true,
         ..SYNTAX
@@ -1947,68 +1871,68 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 175
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "4",
+            value: s(107655, 1),
         }),
         ..SYNTAX
     },
     // 176
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 177
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "64",
+            value: s(107656, 2),
         }),
         ..SYNTAX
     },
     // 178
     Syntax {
         base: BaseType::Int,
-        units: Some("ms"),
+        units: Some(s(107658, 2)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1000",
+            value: s(107660, 4),
         }),
         ..SYNTAX
     },
     // 179
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Enabled", "Error"],
+        enumerations: l(335, 3),
         ..SYNTAX
     },
     // 180
     Syntax {
         base: BaseType::String,
-        data_type: Some("MACAddress"),
+        data_type: Some(s(10555, 10)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(17),
         }],
-        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+        patterns: l(466, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -2021,34 +1945,31 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 182
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv4Address"),
+        data_type: Some(s(34076, 11)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(15),
         }],
-        patterns: &[
-            "",
-            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-        ],
+        patterns: l(456, 2),
         ..SYNTAX
     },
     // 183
     Syntax {
         base: BaseType::String,
-        enumerations: &["All", "Known", "Unknown"],
+        enumerations: l(468, 3),
         ..SYNTAX
     },
     // 184
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv4Address"),
+        data_type: Some(s(34076, 11)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(4),
@@ -2058,10 +1979,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(15),
         }],
-        patterns: &[
-            "",
-            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-        ],
+        patterns: l(456, 2),
         ..SYNTAX
     },
     // 185
@@ -2072,17 +1990,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "86400",
+            value: s(106435, 5),
         }),
         ..SYNTAX
     },
     // 186
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv4Address"),
+        data_type: Some(s(34076, 11)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(32),
@@ -2092,20 +2010,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(15),
         }],
-        patterns: &[
-            "",
-            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-        ],
+        patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
     // 187
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv4Address"),
+        data_type: Some(s(34076, 11)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -2115,25 +2030,22 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(15),
         }],
-        patterns: &[
-            "",
-            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-        ],
+        patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
     // 188
     Syntax {
         base: BaseType::String,
-        data_type: Some("MACAddress"),
+        data_type: Some(s(10555, 10)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(17),
         }],
-        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+        patterns: l(466, 2),
         ..SYNTAX
     },
     // 189
@@ -2158,15 +2070,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 191
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "None",
-            "ConfigurationToken",
-            "DelayedAuthentication",
-            "ReconfigureKeyAuthentication",
-        ],
+        enumerations: l(471, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "None",
+            value: s(105538, 4),
         }),
         ..SYNTAX
     },
@@ -2197,7 +2104,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 195
@@ -2206,7 +2113,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DHCPv6.Client.{i}.Server."],
+            target_parents: l(475, 1),
         })),
         ..SYNTAX
     },
@@ -2222,20 +2129,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 197
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1",
+            value: s(105945, 1),
         }),
         ..SYNTAX
     },
     // 198
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "10",
+            value: s(107784, 2),
         }),
         ..SYNTAX
     },
@@ -2244,7 +2151,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "4",
+            value: s(107655, 1),
         }),
         ..SYNTAX
     },
@@ -2253,57 +2160,57 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "32",
+            value: s(107786, 2),
         }),
         ..SYNTAX
     },
     // 201
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "86400",
+            value: s(106435, 5),
         }),
         ..SYNTAX
     },
     // 202
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "3600",
+            value: s(107788, 4),
         }),
         ..SYNTAX
     },
     // 203
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "60",
+            value: s(107792, 2),
         }),
         ..SYNTAX
     },
     // 204
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "600",
+            value: s(107794, 3),
         }),
         ..SYNTAX
     },
     // 205
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "2",
+            value: s(107797, 1),
         }),
         ..SYNTAX
     },
@@ -2312,7 +2219,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "8",
+            value: s(107798, 1),
         }),
         ..SYNTAX
     },
@@ -2321,27 +2228,27 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "10",
+            value: s(107784, 2),
         }),
         ..SYNTAX
     },
     // 208
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "30",
+            value: s(107799, 2),
         }),
         ..SYNTAX
     },
     // 209
     Syntax {
         base: BaseType::Int,
-        units: Some("ms"),
+        units: Some(s(107658, 2)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "100",
+            value: s(107801, 3),
         }),
         ..SYNTAX
     },
@@ -2354,14 +2261,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 211
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv6Address"),
+        data_type: Some(s(34172, 11)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(45),
@@ -2377,7 +2284,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -2392,11 +2299,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
+            target_parents: l(476, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -2411,7 +2318,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
+            target_parents: l(476, 1),
         })),
         ..SYNTAX
     },
@@ -2428,21 +2335,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 216
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv6Address"),
+        data_type: Some(s(34172, 11)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(45),
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 217
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv6Prefix"),
+        data_type: Some(s(50749, 10)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(49),
@@ -2459,11 +2366,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DHCPv6.Client."],
+            target_parents: l(477, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -2485,36 +2392,29 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["A", "AAAA", "SRV", "PTR"],
+        enumerations: l(478, 4),
         ..SYNTAX
     },
     // 221
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "DHCPv4",
-            "DHCPv6",
-            "RouterAdvertisement",
-            "IPCP",
-            "3GPP-NAS",
-            "Static",
-        ],
+        enumerations: l(482, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Static",
+            value: s(107902, 6),
         }),
         ..SYNTAX
     },
     // 222
     Syntax {
         base: BaseType::String,
-        enumerations: &["None", "Authoritative", "NonAuthoritative"],
+        enumerations: l(488, 3),
         ..SYNTAX
     },
     // 223
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPAddress"),
+        data_type: Some(s(5817, 9)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(10),
@@ -2529,40 +2429,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 224
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Success",
-            "Error_DNSServerNotAvailable",
-            "Error_HostNameNotResolved",
-            "Error_Timeout",
-            "Error_Other",
-        ],
+        enumerations: l(491, 5),
         ..SYNTAX
     },
     // 225
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Complete",
-            "Error_DNSServerNotResolved",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        enumerations: l(496, 4),
         ..SYNTAX
     },
     // 226
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &[
-            "Error",
-            "None",
-            "Requested",
-            "Canceled",
-            "Complete",
-            "Error_DNSServerNotResolved",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        data_type: Some(s(744, 16)),
+        enumerations: l(500, 8),
         ..SYNTAX
     },
     // 227
@@ -2570,7 +2450,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -2589,11 +2469,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DNS.Relay.Forwarding."],
+            target_parents: l(508, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -2608,7 +2488,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IP.Interface."],
+            target_parents: l(464, 1),
         })),
         ..SYNTAX
     },
@@ -2630,7 +2510,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "local",
+            value: s(108063, 5),
         }),
         ..SYNTAX
     },
@@ -2653,7 +2533,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IP.Interface."],
+            target_parents: l(464, 1),
         })),
         ..SYNTAX
     },
@@ -2670,7 +2550,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 235
     Syntax {
         base: BaseType::String,
-        enumerations: &["TCP", "UDP"],
+        enumerations: l(509, 2),
         ..SYNTAX
     },
     // 236
@@ -2688,14 +2568,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Hosts.Host."],
+            target_parents: l(443, 1),
         })),
         ..SYNTAX
     },
     // 237
     Syntax {
         base: BaseType::String,
-        enumerations: &["LeaseActive", "GoodbyeReceived", "LeaseExpired"],
+        enumerations: l(511, 3),
         ..SYNTAX
     },
     // 238
@@ -2711,10 +2591,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 239
     Syntax {
         base: BaseType::String,
-        enumerations: &["User", "System", "Controller"],
+        enumerations: l(514, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "System",
+            value: s(108112, 6),
         }),
         ..SYNTAX
     },
@@ -2728,7 +2608,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Hosts.Host."],
+            target_parents: l(443, 1),
         })),
         ..SYNTAX
     },
@@ -2749,7 +2629,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 242
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some("TLV8"),
+        data_type: Some(s(108118, 4)),
         sizes: &[
             SizeFacet {
                 min_length: Some(0),
@@ -2765,7 +2645,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 243
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("Mbps"),
+        units: Some(s(108122, 4)),
         ..SYNTAX
     },
     // 244
@@ -2779,7 +2659,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DOCSIS.DownstreamChannel."],
+            target_parents: l(517, 1),
         })),
         ..SYNTAX
     },
@@ -2791,13 +2671,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("Mbps"),
+        units: Some(s(108122, 4)),
         ..SYNTAX
     },
     // 246
     Syntax {
         base: BaseType::String,
-        enumerations: &["Unknown", "Other", "AnnexA", "AnnexB", "AnnexC"],
+        enumerations: l(518, 5),
         ..SYNTAX
     },
     // 247
@@ -2808,34 +2688,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1000000000),
             step: None,
         }],
-        units: Some("Hz"),
+        units: Some(s(108181, 2)),
         ..SYNTAX
     },
     // 248
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Unknown",
-            "Other",
-            "Taps8Increment16",
-            "Taps16Increment8",
-            "Taps32Increment4",
-            "Taps64Increment2",
-            "Taps128Increment1",
-            "Taps12increment17",
-        ],
+        enumerations: l(523, 8),
         ..SYNTAX
     },
     // 249
     Syntax {
         base: BaseType::String,
-        enumerations: &["Unknown", "Other", "QAM64", "QAM256"],
+        enumerations: l(531, 4),
         ..SYNTAX
     },
     // 250
     Syntax {
         base: BaseType::Int,
-        data_type: Some("TenthdBmV"),
+        data_type: Some(s(108292, 9)),
         ..SYNTAX
     },
     // 251
@@ -2846,13 +2717,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(16000000),
             step: None,
         }],
-        units: Some("Hz"),
+        units: Some(s(108181, 2)),
         ..SYNTAX
     },
     // 252
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some("DocsEqualizerData"),
+        data_type: Some(s(108301, 17)),
         sizes: &[
             SizeFacet {
                 min_length: Some(0),
@@ -2873,14 +2744,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some("-dBc"),
+        units: Some(s(108318, 4)),
         ..SYNTAX
     },
     // 254
     Syntax {
         base: BaseType::Int,
-        data_type: Some("TenthdB"),
-        units: Some("TenthdB"),
+        data_type: Some(s(108322, 7)),
+        units: Some(s(108322, 7)),
         ..SYNTAX
     },
     // 255
@@ -2896,25 +2767,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["ATMCells", "Concatenation"],
+        enumerations: l(535, 2),
         ..SYNTAX
     },
     // 257
     Syntax {
         base: BaseType::String,
-        enumerations: &["DOCSIS10", "DOCSIS11", "DOCSIS20", "DOCSIS30", "DOCSIS31"],
+        enumerations: l(537, 5),
         ..SYNTAX
     },
     // 258
     Syntax {
         base: BaseType::String,
-        enumerations: &["IPv4Only", "IPv6Only", "HonorMDD"],
+        enumerations: l(542, 3),
         ..SYNTAX
     },
     // 259
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("StatsCounter32"),
+        data_type: Some(s(105740, 14)),
         ..SYNTAX
     },
     // 260
@@ -2935,32 +2806,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 261
     Syntax {
         base: BaseType::String,
-        data_type: Some("CmRegState"),
-        enumerations: &[
-            "Other",
-            "NotReady",
-            "NotSynchronized",
-            "PhySynchronized",
-            "UsParametersAcquired",
-            "RangingComplete",
-            "DHCPv4Complete",
-            "ToDEstablished",
-            "SecurityEstablished",
-            "ConfigFileDownloadComplete",
-            "RegistrationComplete",
-            "Operational",
-            "AccessDenied",
-            "EAEInProgress",
-            "DHCPv4InProgress",
-            "DHCPv6InProgress",
-            "DHCPv6Complete",
-            "RegistrationInProgress",
-            "BPIInit",
-            "ForwardingDisabled",
-            "DsTopologyResolutionInProgress",
-            "RangingInProgress",
-            "RFMuteAll",
-        ],
+        data_type: Some(s(108414, 10)),
+        enumerations: l(545, 23),
         ..SYNTAX
     },
     // 262
@@ -2968,7 +2815,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "false",
+            value: s(105578, 5),
         }),
         ..SYNTAX
     },
@@ -2980,20 +2827,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(500),
             step: None,
         }],
-        units: Some("hundredthsbin"),
+        units: Some(s(108775, 13)),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "150",
+            value: s(108788, 3),
         }),
         ..SYNTAX
     },
     // 264
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("Hz"),
+        units: Some(s(108181, 2)),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "93000000",
+            value: s(108791, 8),
         }),
         ..SYNTAX
     },
@@ -3005,20 +2852,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(86400),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "300",
+            value: s(105853, 3),
         }),
         ..SYNTAX
     },
     // 266
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("Hz"),
+        units: Some(s(108181, 2)),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "993000000",
+            value: s(108799, 9),
         }),
         ..SYNTAX
     },
@@ -3032,7 +2879,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "256",
+            value: s(108808, 3),
         }),
         ..SYNTAX
     },
@@ -3046,7 +2893,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "1",
+            value: s(105945, 1),
         }),
         ..SYNTAX
     },
@@ -3058,33 +2905,24 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(900000000),
             step: None,
         }],
-        units: Some("Hz"),
+        units: Some(s(108181, 2)),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "7500000",
+            value: s(108811, 7),
         }),
         ..SYNTAX
     },
     // 270
     Syntax {
         base: BaseType::String,
-        data_type: Some("SpectrumAnalysisWindowFunction"),
-        enumerations: &[
-            "Other",
-            "Hann",
-            "BlackmanHarris",
-            "Rectangular",
-            "Hamming",
-            "FlatTop",
-            "Gaussian",
-            "Chebyshev",
-        ],
+        data_type: Some(s(108818, 30)),
+        enumerations: l(568, 8),
         ..SYNTAX
     },
     // 271
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some("AmplitudeData"),
+        data_type: Some(s(10994, 13)),
         sizes: &[
             SizeFacet {
                 min_length: Some(0),
@@ -3105,7 +2943,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(2147483647),
             step: None,
         }],
-        units: Some("Hz"),
+        units: Some(s(108181, 2)),
         ..SYNTAX
     },
     // 273
@@ -3119,7 +2957,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DOCSIS.UpstreamChannel."],
+            target_parents: l(576, 1),
         })),
         ..SYNTAX
     },
@@ -3146,7 +2984,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 276
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("6.25 microsecond"),
+        units: Some(s(108938, 16)),
         ..SYNTAX
     },
     // 277
@@ -3157,42 +2995,35 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(64000000),
             step: None,
         }],
-        units: Some("Hz"),
+        units: Some(s(108181, 2)),
         ..SYNTAX
     },
     // 278
     Syntax {
         base: BaseType::String,
-        data_type: Some("DocsisUpstreamType"),
-        enumerations: &["Unknown", "TDMA", "ATDMA", "SCDMA", "TDMAAndATDMA"],
+        data_type: Some(s(108954, 18)),
+        enumerations: l(577, 5),
         ..SYNTAX
     },
     // 279
     Syntax {
         base: BaseType::String,
-        data_type: Some("RangingState"),
-        enumerations: &[
-            "Other",
-            "Aborted",
-            "RetriesExceeded",
-            "Success",
-            "Continue",
-            "TimeoutT4",
-        ],
+        data_type: Some(s(108998, 12)),
+        enumerations: l(582, 6),
         ..SYNTAX
     },
     // 280
     Syntax {
         base: BaseType::Int,
-        data_type: Some("TenthdBmV"),
-        units: Some("TenthdBmV"),
+        data_type: Some(s(108292, 9)),
+        units: Some(s(108292, 9)),
         ..SYNTAX
     },
     // 281
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "BondSchemesSupported",
+            target_param: s(11479, 20),
             null_value: None,
         })),
         ..SYNTAX
@@ -3205,7 +3036,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["ATM", "Ethernet", "TDIM"],
+        enumerations: l(588, 3),
         ..SYNTAX
     },
     // 283
@@ -3226,18 +3057,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "NoPeer",
-            "PeerPowerLoss",
-            "PeerBondSchemeMismatch",
-            "LowRate",
-        ],
+        enumerations: l(591, 4),
         ..SYNTAX
     },
     // 285
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("bits per second"),
+        units: Some(s(109112, 15)),
         ..SYNTAX
     },
     // 286
@@ -3250,7 +3076,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DSL.Channel.", "Device.FAST.Line."],
+            target_parents: l(595, 2),
         })),
         ..SYNTAX
     },
@@ -3262,7 +3088,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["LowRate", "ExcessiveDelay", "InsufficientBuffers", "Other"],
+        enumerations: l(597, 4),
         ..SYNTAX
     },
     // 288
@@ -3273,7 +3099,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some("0.1 DMT symbols"),
+        units: Some(s(109196, 15)),
         ..SYNTAX
     },
     // 289
@@ -3294,30 +3120,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "G.992.3_Annex_K_ATM",
-            "G.992.3_Annex_K_PTM",
-            "G.993.2_Annex_K_ATM",
-            "G.993.2_Annex_K_PTM",
-            "G.994.1",
-        ],
+        enumerations: l(601, 5),
         ..SYNTAX
     },
     // 291
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "G.992.3_Annex_K_ATM",
-            "G.992.3_Annex_K_PTM",
-            "G.993.2_Annex_K_ATM",
-            "G.993.2_Annex_K_PTM",
-        ],
+        enumerations: l(606, 4),
         ..SYNTAX
     },
     // 292
     Syntax {
         base: BaseType::Int,
-        units: Some("octets"),
+        units: Some(s(109294, 6)),
         ..SYNTAX
     },
     // 293
@@ -3330,7 +3145,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &["Device.DSL.Channel."],
+            target_parents: l(610, 1),
         })),
         ..SYNTAX
     },
@@ -3377,7 +3192,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 298
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("PSDBreakPointIndexAndLevel"),
+        data_type: Some(s(109300, 26)),
         list: Some(ListFacet {
             min_items: 1,
             max_items: Some(48),
@@ -3393,7 +3208,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(310),
             step: None,
         }],
-        units: Some("0.1 dB"),
+        units: Some(s(109326, 6)),
         ..SYNTAX
     },
     // 300
@@ -3406,14 +3221,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &["Device.DSL.Line."],
+            target_parents: l(611, 1),
         })),
         ..SYNTAX
     },
     // 301
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("SELTPAttenuationCharacteristicsIndexAndTFlog"),
+        data_type: Some(s(109348, 44)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(8191),
@@ -3429,7 +3244,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(2),
             max_length: None,
         }),
-        units: Some("kbit/s"),
+        units: Some(s(109392, 6)),
         ..SYNTAX
     },
     // 303
@@ -3440,19 +3255,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(16383),
             step: None,
         }],
-        units: Some("meters"),
+        units: Some(s(109398, 6)),
         ..SYNTAX
     },
     // 304
     Syntax {
         base: BaseType::String,
-        enumerations: &["Open", "Short", "Powered on CPE", "Unknown"],
+        enumerations: l(612, 4),
         ..SYNTAX
     },
     // 305
     Syntax {
         base: BaseType::String,
-        enumerations: &["Canceled", "Complete", "Error"],
+        enumerations: l(616, 3),
         ..SYNTAX
     },
     // 306
@@ -3470,7 +3285,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
                 step: None,
             },
         ],
-        units: Some("subcarriers"),
+        units: Some(s(109427, 11)),
         ..SYNTAX
     },
     // 307
@@ -3481,7 +3296,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(240),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 308
@@ -3492,13 +3307,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(240),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 309
     Syntax {
         base: BaseType::Int,
-        data_type: Some("UERComplex"),
+        data_type: Some(s(109438, 10)),
         list: Some(ListFacet {
             min_items: 1,
             max_items: Some(4096),
@@ -3519,8 +3334,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 311
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &["None", "Requested", "Canceled", "Complete", "Error"],
+        data_type: Some(s(744, 16)),
+        enumerations: l(619, 5),
         ..SYNTAX
     },
     // 312
@@ -3541,28 +3356,28 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["8a", "8b", "8c", "8d", "12a", "12b", "17a", "30a", "35b"],
+        enumerations: l(624, 9),
         ..SYNTAX
     },
     // 314
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "AllowedProfiles",
-            null_value: Some(""),
+            target_param: s(13993, 15),
+            null_value: Some(s(106191, 0)),
         })),
         ..SYNTAX
     },
     // 315
     Syntax {
         base: BaseType::Int,
-        units: Some("0.1dB"),
+        units: Some(s(109471, 5)),
         ..SYNTAX
     },
     // 316
     Syntax {
         base: BaseType::Int,
-        units: Some("0.1dBmV"),
+        units: Some(s(109476, 7)),
         ..SYNTAX
     },
     // 317
@@ -3598,7 +3413,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 320
     Syntax {
         base: BaseType::String,
-        enumerations: &["DMT", "CAP", "2B1Q", "43BT", "PAM", "QAM"],
+        enumerations: l(633, 6),
         ..SYNTAX
     },
     // 321
@@ -3614,14 +3429,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 322
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Up",
-            "Initializing",
-            "EstablishingLink",
-            "NoSignal",
-            "Disabled",
-            "Error",
-        ],
+        enumerations: l(639, 6),
         ..SYNTAX
     },
     // 323
@@ -3636,7 +3444,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 324
     Syntax {
         base: BaseType::String,
-        enumerations: &["L0", "L1", "L2", "L3", "L4"],
+        enumerations: l(645, 5),
         ..SYNTAX
     },
     // 325
@@ -3647,13 +3455,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(0),
             step: None,
         }],
-        units: Some("0.1 dB"),
+        units: Some(s(109326, 6)),
         ..SYNTAX
     },
     // 326
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("0.1 dB"),
+        units: Some(s(109326, 6)),
         ..SYNTAX
     },
     // 327
@@ -3674,7 +3482,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1280),
             step: None,
         }],
-        units: Some("0.1dB"),
+        units: Some(s(109471, 5)),
         ..SYNTAX
     },
     // 329
@@ -3697,7 +3505,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
                 step: None,
             },
         ],
-        units: Some("0.1 dB"),
+        units: Some(s(109326, 6)),
         ..SYNTAX
     },
     // 330
@@ -3708,7 +3516,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1280),
             step: None,
         }],
-        units: Some("0.1 dB"),
+        units: Some(s(109326, 6)),
         ..SYNTAX
     },
     // 331
@@ -3786,7 +3594,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 339
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("records"),
+        units: Some(s(109549, 7)),
         ..SYNTAX
     },
     // 340
@@ -3799,7 +3607,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DeviceInfo.VendorLogFile."],
+            target_parents: l(650, 1),
         })),
         ..SYNTAX
     },
@@ -3836,23 +3644,23 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 344
     Syntax {
         base: BaseType::String,
-        enumerations: &["FQDN", "IPv6Address"],
+        enumerations: l(651, 2),
         ..SYNTAX
     },
     // 345
     Syntax {
         base: BaseType::String,
-        enumerations: &["DHCPv6", "Static"],
+        enumerations: l(653, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "DHCPv6",
+            value: s(106284, 6),
         }),
         ..SYNTAX
     },
     // 346
     Syntax {
         base: BaseType::String,
-        enumerations: &["DHCPv6", "Static"],
+        enumerations: l(653, 2),
         ..SYNTAX
     },
     // 347
@@ -3861,7 +3669,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DeviceInfo.FirmwareImage."],
+            target_parents: l(655, 1),
         })),
         ..SYNTAX
     },
@@ -3882,7 +3690,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: Some(6),
             max_length: Some(6),
         }],
-        patterns: &["[0-9A-F]{6}"],
+        patterns: l(656, 1),
         ..SYNTAX
     },
     // 350
@@ -3912,23 +3720,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 353
     Syntax {
         base: BaseType::String,
-        enumerations: &["Front", "Back", "Left", "Right", "Top", "Bottom"],
+        enumerations: l(657, 6),
         ..SYNTAX
     },
     // 354
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "NoImage",
-            "Active",
-            "Downloading",
-            "Validating",
-            "Available",
-            "DownloadFailed",
-            "ValidationFailed",
-            "InstallationFailed",
-            "ActivationFailed",
-        ],
+        enumerations: l(663, 9),
         ..SYNTAX
     },
     // 355
@@ -3944,7 +3742,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 356
     Syntax {
         base: BaseType::String,
-        enumerations: &["AnyTime", "Immediately", "WhenIdle", "ConfirmationNeeded"],
+        enumerations: l(672, 4),
         ..SYNTAX
     },
     // 357
@@ -3955,13 +3753,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 358
     Syntax {
         base: BaseType::String,
-        enumerations: &["SHA-1", "SHA-224", "SHA-256", "SHA-384", "SHA-512"],
+        enumerations: l(676, 5),
         ..SYNTAX
     },
     // 359
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("KiB"),
+        units: Some(s(109831, 3)),
         ..SYNTAX
     },
     // 360
@@ -3976,46 +3774,43 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 361
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "", "CWMP", "USP", "OMA-DM", "SNMP", "UPnP", "HELD", "DHCPv4", "DHCPv6", "LLDP-MED",
-            "MLP", "Other",
-        ],
+        enumerations: l(681, 12),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "CWMP",
+            value: s(109834, 4),
         }),
         ..SYNTAX
     },
     // 362
     Syntax {
         base: BaseType::String,
-        enumerations: &["GPS", "AGPS", "Manual", "External"],
+        enumerations: l(693, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "External",
+            value: s(109883, 8),
         }),
         ..SYNTAX
     },
     // 363
     Syntax {
         base: BaseType::String,
-        enumerations: &["None", "GZIP", "BZIP2", "LZO", "XZ", "ZSTD"],
+        enumerations: l(697, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "None",
+            value: s(105538, 4),
         }),
         ..SYNTAX
     },
     // 364
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("minutes"),
+        units: Some(s(109905, 7)),
         ..SYNTAX
     },
     // 365
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("bytes"),
+        units: Some(s(105735, 5)),
         ..SYNTAX
     },
     // 366
@@ -4026,10 +3821,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("percent"),
+        units: Some(s(109912, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: "60",
+            value: s(107792, 2),
         }),
         ..SYNTAX
     },
@@ -4041,10 +3836,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("percent"),
+        units: Some(s(109912, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: "80",
+            value: s(109919, 2),
         }),
         ..SYNTAX
     },
@@ -4053,7 +3848,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: "false",
+            value: s(105578, 5),
         }),
         ..SYNTAX
     },
@@ -4065,7 +3860,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("percent"),
+        units: Some(s(109912, 7)),
         ..SYNTAX
     },
     // 370
@@ -4074,7 +3869,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DeviceInfo.VendorLogFile."],
+            target_parents: l(650, 1),
         })),
         ..SYNTAX
     },
@@ -4086,25 +3881,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["Tahoe", "Reno", "New Reno", "Vegas"],
+        enumerations: l(703, 4),
         ..SYNTAX
     },
     // 372
     Syntax {
         base: BaseType::Int,
-        units: Some("mA"),
+        units: Some(s(109943, 2)),
         ..SYNTAX
     },
     // 373
     Syntax {
         base: BaseType::Int,
-        units: Some("mW"),
+        units: Some(s(109945, 2)),
         ..SYNTAX
     },
     // 374
     Syntax {
         base: BaseType::Int,
-        units: Some("mV"),
+        units: Some(s(109947, 2)),
         ..SYNTAX
     },
     // 375
@@ -4117,17 +3912,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: "30",
+            value: s(107799, 2),
         }),
         ..SYNTAX
     },
     // 376
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: "5",
+            value: s(106544, 1),
         }),
         ..SYNTAX
     },
@@ -4144,29 +3939,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 378
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Running",
-            "Sleeping",
-            "Stopped",
-            "Idle",
-            "Uninterruptible",
-            "Zombie",
-        ],
+        enumerations: l(707, 6),
         ..SYNTAX
     },
     // 379
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "arm", "i386", "m68010", "m68k", "mipseb", "mipsel", "powerpc", "sh3eb", "sh3el",
-            "x86_64",
-        ],
+        enumerations: l(713, 10),
         ..SYNTAX
     },
     // 380
     Syntax {
         base: BaseType::String,
-        enumerations: &["Z-Wave", "ZigBee", "UPnP-DM", "ETSI-M2M"],
+        enumerations: l(723, 4),
         ..SYNTAX
     },
     // 381
@@ -4174,19 +3959,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::String,
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: "Unknown",
+            value: s(105626, 7),
         }),
         ..SYNTAX
     },
     // 382
     Syntax {
         base: BaseType::String,
-        data_type: Some("UUID"),
+        data_type: Some(s(17969, 4)),
         sizes: &[SizeFacet {
             min_length: Some(36),
             max_length: Some(36),
         }],
-        patterns: &["[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}"],
+        patterns: l(727, 1),
         ..SYNTAX
     },
     // 383
@@ -4197,7 +3982,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("degrees celsius"),
+        units: Some(s(110150, 15)),
         ..SYNTAX
     },
     // 384
@@ -4213,15 +3998,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 385
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "NO_ERROR",
-            "MISCONFIGURATION_ERROR",
-            "DNS_ERROR",
-            "CONNECTION_ERROR",
-            "AUTHENTICATION_ERROR",
-            "TIMEOUT_ERROR",
-            "PROTOCOL_ERROR",
-        ],
+        enumerations: l(728, 7),
         ..SYNTAX
     },
     // 386
@@ -4234,40 +4011,27 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DynamicDNS.Server."],
+            target_parents: l(735, 1),
         })),
         ..SYNTAX
     },
     // 387
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Connecting",
-            "Authenticating",
-            "Updated",
-            "Error_Misconfigured",
-            "Error",
-            "Disabled",
-        ],
+        enumerations: l(736, 6),
         ..SYNTAX
     },
     // 388
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Registered",
-            "UpdateNeeded",
-            "Updating",
-            "Error",
-            "Disabled",
-        ],
+        enumerations: l(742, 5),
         ..SYNTAX
     },
     // 389
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "SupportedProtocols",
+            target_param: s(18588, 18),
             null_value: None,
         })),
         ..SYNTAX
@@ -4280,7 +4044,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: Some(256),
         }],
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "Device.DynamicDNS.SupportedServices",
+            target_param: s(110353, 35),
             null_value: None,
         })),
         ..SYNTAX
@@ -4293,7 +4057,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["HTTP", "HTTPS"],
+        enumerations: l(747, 2),
         ..SYNTAX
     },
     // 392
@@ -4302,14 +4066,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.ETSIM2M.SCL.{i}.AreaNwkInstance."],
+            target_parents: l(749, 1),
         })),
         ..SYNTAX
     },
     // 393
     Syntax {
         base: BaseType::String,
-        enumerations: &["ASLEEP", "AWAKE"],
+        enumerations: l(750, 2),
         ..SYNTAX
     },
     // 394
@@ -4323,24 +4087,24 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.ETSIM2M.SCL.{i}.AreaNwkDeviceInfoInstance."],
+            target_parents: l(752, 1),
         })),
         ..SYNTAX
     },
     // 395
     Syntax {
         base: BaseType::Int,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
     // 396
     Syntax {
         base: BaseType::String,
-        enumerations: &["SUCCESS", "FAILURE"],
+        enumerations: l(753, 2),
         ..SYNTAX
     },
     // 397
@@ -4351,7 +4115,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("percent"),
+        units: Some(s(109912, 7)),
         ..SYNTAX
     },
     // 398
@@ -4364,7 +4128,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -4373,24 +4137,24 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::String,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 400
     Syntax {
         base: BaseType::Int,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 401
     Syntax {
         base: BaseType::String,
-        patterns: &["([0-9]{1,15}?[BKMGT])", ""],
+        patterns: l(755, 2),
         ..SYNTAX
     },
     // 402
@@ -4404,51 +4168,51 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy."],
+            target_parents: l(757, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
     // 403
     Syntax {
         base: BaseType::String,
-        enumerations: &["Unknown", "Half", "Full"],
+        enumerations: l(758, 3),
         ..SYNTAX
     },
     // 404
     Syntax {
         base: BaseType::String,
-        enumerations: &["Unsupported", "Unknown", "On", "Off"],
+        enumerations: l(761, 4),
         ..SYNTAX
     },
     // 405
     Syntax {
         base: BaseType::String,
-        enumerations: &["Half", "Full", "Auto"],
+        enumerations: l(765, 3),
         ..SYNTAX
     },
     // 406
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Enabled", "Unsupported"],
+        enumerations: l(768, 3),
         ..SYNTAX
     },
     // 407
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Active", "Inactive", "Unsupported"],
+        enumerations: l(771, 4),
         ..SYNTAX
     },
     // 408
     Syntax {
         base: BaseType::String,
-        enumerations: &["Auto", "On", "Off"],
+        enumerations: l(775, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "Auto",
+            value: s(106659, 4),
         }),
         ..SYNTAX
     },
@@ -4467,37 +4231,37 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.SFPs.SFPCage."],
+            target_parents: l(778, 1),
         })),
         ..SYNTAX
     },
     // 410
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some("packets"),
+        units: Some(s(105728, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 411
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some("bytes"),
+        units: Some(s(105735, 5)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 412
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("packets"),
+        units: Some(s(105728, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -4507,11 +4271,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &[],
+            target_parents: l(270, 0),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -4521,11 +4285,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.QoS.Queue."],
+            target_parents: l(779, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -4552,7 +4316,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 417
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Enabled", "Reset", "Initializing"],
+        enumerations: l(780, 4),
         ..SYNTAX
     },
     // 418
@@ -4563,7 +4327,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["Guest", "Standard", "Restricted", "Administrator", "Debug"],
+        enumerations: l(784, 5),
         ..SYNTAX
     },
     // 419
@@ -4574,7 +4338,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["Basic", "Digest", "DigitalSignature"],
+        enumerations: l(789, 3),
         ..SYNTAX
     },
     // 420
@@ -4585,7 +4349,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["TelUri", "AnonymousReference", "All"],
+        enumerations: l(792, 3),
         ..SYNTAX
     },
     // 421
@@ -4596,7 +4360,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: Some(256),
         }],
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "#.Capabilities.AuthenticationMethodsSupported",
+            target_param: s(110727, 45),
             null_value: None,
         })),
         ..SYNTAX
@@ -4604,7 +4368,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 422
     Syntax {
         base: BaseType::String,
-        enumerations: &["FiFo", "Priority"],
+        enumerations: l(795, 2),
         ..SYNTAX
     },
     // 423
@@ -4615,13 +4379,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(3599),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 424
     Syntax {
         base: BaseType::String,
-        enumerations: &["TelUri", "AnonymousReference"],
+        enumerations: l(797, 2),
         ..SYNTAX
     },
     // 425
@@ -4632,13 +4396,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(86399),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 426
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Ready", "Flushed"],
+        enumerations: l(799, 3),
         ..SYNTAX
     },
     // 427
@@ -4664,13 +4428,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 429
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Indeterminate",
-            "InProgress",
-            "Success",
-            "Error",
-            "Error_TIMEOUT",
-        ],
+        enumerations: l(802, 5),
         ..SYNTAX
     },
     // 430
@@ -4691,13 +4449,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(25000000),
             step: None,
         }],
-        units: Some("millimeters"),
+        units: Some(s(110824, 11)),
         ..SYNTAX
     },
     // 432
     Syntax {
         base: BaseType::String,
-        enumerations: &["Real", "Reference"],
+        enumerations: l(807, 2),
         ..SYNTAX
     },
     // 433
@@ -4708,7 +4466,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(86400),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 434
@@ -4719,7 +4477,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(3600),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 435
@@ -4730,7 +4488,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["106a", "212a"],
+        enumerations: l(809, 2),
         ..SYNTAX
     },
     // 436
@@ -4756,7 +4514,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 438
     Syntax {
         base: BaseType::String,
-        enumerations: &["L0", "L2.1", "L2.2", "L3"],
+        enumerations: l(811, 4),
         ..SYNTAX
     },
     // 439
@@ -4781,47 +4539,31 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 441
     Syntax {
         base: BaseType::String,
-        enumerations: &["Critical", "Major", "Minor", "Warning", "Indeterminate"],
+        enumerations: l(815, 5),
         ..SYNTAX
     },
     // 442
     Syntax {
         base: BaseType::String,
-        enumerations: &["NewAlarm", "ChangedAlarm", "ClearedAlarm"],
+        enumerations: l(820, 3),
         ..SYNTAX
     },
     // 443
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Cleared",
-            "Critical",
-            "Major",
-            "Minor",
-            "Warning",
-            "Indeterminate",
-        ],
+        enumerations: l(823, 6),
         ..SYNTAX
     },
     // 444
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "",
-            "*",
-            "Cleared",
-            "Critical",
-            "Major",
-            "Minor",
-            "Warning",
-            "Indeterminate",
-        ],
+        enumerations: l(829, 8),
         ..SYNTAX
     },
     // 445
     Syntax {
         base: BaseType::String,
-        enumerations: &["0 Expedited", "1 Queued", "2 Logged", "3 Disabled"],
+        enumerations: l(837, 4),
         ..SYNTAX
     },
     // 446
@@ -4830,36 +4572,29 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Firewall.Level."],
+            target_parents: l(841, 1),
         })),
         ..SYNTAX
     },
     // 447
     Syntax {
         base: BaseType::String,
-        enumerations: &["High", "Low", "Advanced", "Policy"],
+        enumerations: l(842, 4),
         ..SYNTAX
     },
     // 448
     Syntax {
         base: BaseType::String,
-        enumerations: &["Stateless", "Stateful"],
+        enumerations: l(846, 2),
         ..SYNTAX
     },
     // 449
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Defaults",
-            "PortMapping",
-            "WANIPv6FirewallControl",
-            "ACS",
-            "UserInterface",
-            "Other",
-        ],
+        enumerations: l(848, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "ACS",
+            value: s(111052, 3),
         }),
         ..SYNTAX
     },
@@ -4871,7 +4606,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["INVALID", "NEW", "RELATED", "ESTABLISHED"],
+        enumerations: l(854, 4),
         ..SYNTAX
     },
     // 451
@@ -4884,7 +4619,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
@@ -4898,11 +4633,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &[],
+            target_parents: l(270, 0),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -4912,11 +4647,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Firewall.Set."],
+            target_parents: l(858, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -4925,7 +4660,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::DateTime,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "9999-12-31T23:59:59Z",
+            value: s(111116, 20),
         }),
         ..SYNTAX
     },
@@ -4940,21 +4675,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Firewall.Log."],
+            target_parents: l(859, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
     // 456
     Syntax {
         base: BaseType::String,
-        enumerations: &["Drop", "Accept", "Reject", "Return", "TargetChain"],
+        enumerations: l(860, 5),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Drop",
+            value: s(111156, 4),
         }),
         ..SYNTAX
     },
@@ -4964,11 +4699,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Firewall.Chain.{i}."],
+            target_parents: l(865, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -5007,36 +4742,32 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: "true",
+            value: s(106290, 4),
         }),
         ..SYNTAX
     },
     // 461
     Syntax {
         base: BaseType::String,
-        enumerations: &["User", "System", "Controller"],
+        enumerations: l(514, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Controller",
+            value: s(3685, 10),
         }),
         ..SYNTAX
     },
     // 462
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv4Prefix"),
+        data_type: Some(s(50885, 10)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(18),
         }],
-        patterns: &[
-            "",
-            "/(3[0-2]|[012]?[0-9])",
-            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])/(3[0-2]|[012]?[0-9])",
-        ],
+        patterns: l(866, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -5046,17 +4777,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Firewall.Chain."],
+            target_parents: l(869, 1),
         })),
         ..SYNTAX
     },
     // 464
     Syntax {
         base: BaseType::String,
-        enumerations: &["Drop", "Accept", "Reject"],
+        enumerations: l(870, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Drop",
+            value: s(111156, 4),
         }),
         ..SYNTAX
     },
@@ -5071,45 +4802,37 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &[],
+            target_parents: l(270, 0),
         })),
         ..SYNTAX
     },
     // 466
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Emergency",
-            "Alert",
-            "Critical",
-            "Error",
-            "Warning",
-            "Notice",
-            "Debug",
-        ],
+        enumerations: l(873, 7),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Debug",
+            value: s(110671, 5),
         }),
         ..SYNTAX
     },
     // 467
     Syntax {
         base: BaseType::String,
-        enumerations: &["All", "Denied", "Allowed"],
+        enumerations: l(880, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "All",
+            value: s(107716, 3),
         }),
         ..SYNTAX
     },
     // 468
     Syntax {
         base: BaseType::String,
-        enumerations: &["User", "System", "UPnP", "Controller"],
+        enumerations: l(883, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Controller",
+            value: s(3685, 10),
         }),
         ..SYNTAX
     },
@@ -5128,7 +4851,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[-1]",
+            value: s(111358, 4),
         }),
         ..SYNTAX
     },
@@ -5143,18 +4866,18 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Schedules.Schedule."],
+            target_parents: l(887, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
     // 471
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPPrefix"),
+        data_type: Some(s(106314, 8)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -5169,36 +4892,30 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 472
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Disabled",
-            "Enabled",
-            "Inactive",
-            "Error_Misconfigured",
-            "Error",
-        ],
+        enumerations: l(888, 5),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Disabled",
+            value: s(105889, 8),
         }),
         ..SYNTAX
     },
     // 473
     Syntax {
         base: BaseType::String,
-        enumerations: &["Drop", "Accept", "Reject", "Chain"],
+        enumerations: l(893, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Drop",
+            value: s(111156, 4),
         }),
         ..SYNTAX
     },
     // 474
     Syntax {
         base: BaseType::String,
-        enumerations: &["Drop", "Accept", "Reject"],
+        enumerations: l(870, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Accept",
+            value: s(111160, 6),
         }),
         ..SYNTAX
     },
@@ -5217,14 +4934,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[-1]",
+            value: s(111358, 4),
         }),
         ..SYNTAX
     },
     // 476
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPPrefix"),
+        data_type: Some(s(106314, 8)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -5236,7 +4953,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -5252,17 +4969,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 478
     Syntax {
         base: BaseType::String,
-        enumerations: &["IPAddresses", "Ports", "MACAddresses"],
+        enumerations: l(897, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "IPAddresses",
+            value: s(9292, 11),
         }),
         ..SYNTAX
     },
     // 479
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPAddress"),
+        data_type: Some(s(5817, 9)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -5274,14 +4991,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
     // 480
     Syntax {
         base: BaseType::String,
-        data_type: Some("MACAddress"),
+        data_type: Some(s(10555, 10)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -5291,10 +5008,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(17),
         }],
-        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+        patterns: l(466, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -5318,11 +5035,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.GRE.Tunnel.", "Device.GRE.Tunnel.{i}.Interface."],
+            target_parents: l(900, 2),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -5336,23 +5053,23 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
     // 484
     Syntax {
         base: BaseType::String,
-        enumerations: &["IPv4", "IPv6"],
+        enumerations: l(902, 2),
         ..SYNTAX
     },
     // 485
     Syntax {
         base: BaseType::String,
-        enumerations: &["ICMP", "None"],
+        enumerations: l(904, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "None",
+            value: s(105538, 4),
         }),
         ..SYNTAX
     },
@@ -5361,7 +5078,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "3",
+            value: s(111450, 1),
         }),
         ..SYNTAX
     },
@@ -5382,18 +5099,18 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 488
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Provisioned", "CPE_Generated"],
+        enumerations: l(906, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Disabled",
+            value: s(105889, 8),
         }),
         ..SYNTAX
     },
     // 489
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("StatsCounter32"),
-        units: Some("messages"),
+        data_type: Some(s(105740, 14)),
+        units: Some(s(111475, 8)),
         ..SYNTAX
     },
     // 490
@@ -5403,13 +5120,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(6),
         }],
-        patterns: &["", "[0-9A-F]{6}"],
+        patterns: l(909, 2),
         ..SYNTAX
     },
     // 491
     Syntax {
         base: BaseType::String,
-        enumerations: &["", "CWMP", "USP", "Unknown"],
+        enumerations: l(911, 4),
         ..SYNTAX
     },
     // 492
@@ -5418,14 +5135,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Ghn.Interface."],
+            target_parents: l(915, 1),
         })),
         ..SYNTAX
     },
     // 493
     Syntax {
         base: BaseType::String,
-        enumerations: &["Direct", "NonDirect"],
+        enumerations: l(916, 2),
         ..SYNTAX
     },
     // 494
@@ -5488,19 +5205,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        units: Some("0.1 dB"),
+        units: Some(s(109326, 6)),
         ..SYNTAX
     },
     // 496
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "PowerLineBaseband",
-            "PhoneLineBaseband",
-            "CoaxBaseband",
-            "CoaxRF",
-            "PlasticOpticalFiber",
-        ],
+        enumerations: l(918, 5),
         ..SYNTAX
     },
     // 497
@@ -5515,7 +5226,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 498
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("PSMBreakPointIndexAndLevel"),
+        data_type: Some(s(111590, 26)),
         list: Some(ListFacet {
             min_items: 2,
             max_items: Some(32),
@@ -5526,7 +5237,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 499
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("1.28 microseconds"),
+        units: Some(s(111616, 17)),
         ..SYNTAX
     },
     // 500
@@ -5567,7 +5278,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
                 step: None,
             },
         ],
-        units: Some("0.5 msec"),
+        units: Some(s(111633, 8)),
         ..SYNTAX
     },
     // 503
@@ -5578,7 +5289,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(63),
             step: None,
         }],
-        units: Some("2 seconds"),
+        units: Some(s(111641, 9)),
         ..SYNTAX
     },
     // 504
@@ -5589,21 +5300,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some("0.1 sec"),
+        units: Some(s(111650, 7)),
         ..SYNTAX
     },
     // 505
     Syntax {
         base: BaseType::String,
-        enumerations: &["4-byte MIC", "8-byte MIC", "16-byte MIC"],
+        enumerations: l(923, 3),
         ..SYNTAX
     },
     // 506
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "ModesSupported",
-            null_value: Some("Disabled"),
+            target_param: s(29008, 14),
+            null_value: Some(s(105889, 8)),
         })),
         ..SYNTAX
     },
@@ -5615,7 +5326,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["NN", "NMK"],
+        enumerations: l(926, 2),
         ..SYNTAX
     },
     // 508
@@ -5628,14 +5339,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &["Device.HPNA.Interface."],
+            target_parents: l(928, 1),
         })),
         ..SYNTAX
     },
     // 509
     Syntax {
         base: BaseType::String,
-        enumerations: &["Pattern", "IncrementByte"],
+        enumerations: l(929, 2),
         ..SYNTAX
     },
     // 510
@@ -5651,33 +5362,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 511
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("0.1dB"),
+        units: Some(s(109471, 5)),
         ..SYNTAX
     },
     // 512
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("Kbaud"),
+        units: Some(s(111728, 5)),
         ..SYNTAX
     },
     // 513
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Canceled",
-            "Complete",
-            "Error",
-            "Error_FailToEnableCert",
-            "Error_CertCmdTimeout",
-            "Error_UnknownErr",
-            "Error_UnsupportedOpcode",
-            "Error_InvalidParam",
-            "Error_UnsupportedCmdSegment",
-            "Error_UnsupportedDataGen",
-            "Error_InvalidSequence",
-            "Error_InvalidFrame",
-            "Eror_InvalidOpcode",
-        ],
+        enumerations: l(931, 13),
         ..SYNTAX
     },
     // 514
@@ -5690,7 +5387,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.HPNA.Interface.{i}.QoS.FlowSpec."],
+            target_parents: l(944, 1),
         })),
         ..SYNTAX
     },
@@ -5707,55 +5404,27 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1000),
             step: None,
         }],
-        units: Some("0.1%"),
+        units: Some(s(111979, 4)),
         ..SYNTAX
     },
     // 517
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Canceled",
-            "Complete",
-            "Error",
-            "Error_SampleIntervalTooSmall",
-        ],
+        enumerations: l(945, 4),
         ..SYNTAX
     },
     // 518
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &[
-            "None",
-            "Requested",
-            "Canceled",
-            "Complete",
-            "Error",
-            "Error_FailToEnableCert",
-            "Error_CertCmdTimeout",
-            "Error_UnknownErr",
-            "Error_UnsupportedOpcode",
-            "Error_InvalidParam",
-            "Error_UnsupportedCmdSegment",
-            "Error_UnsupportedDataGen",
-            "Error_InvalidSequence",
-            "Error_InvalidFrame",
-            "Eror_InvalidOpcode",
-        ],
+        data_type: Some(s(744, 16)),
+        enumerations: l(949, 15),
         ..SYNTAX
     },
     // 519
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &[
-            "None",
-            "Requested",
-            "Canceled",
-            "Complete",
-            "Error",
-            "Error_SampleIntervalTooSmall",
-        ],
+        data_type: Some(s(744, 16)),
+        enumerations: l(964, 6),
         ..SYNTAX
     },
     // 520
@@ -5767,7 +5436,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "PossibleConnectionTypes",
+            target_param: s(31466, 23),
             null_value: None,
         })),
         ..SYNTAX
@@ -5775,7 +5444,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 521
     Syntax {
         base: BaseType::String,
-        enumerations: &["Automatic", "ForceEndpoint", "ForceMaster"],
+        enumerations: l(970, 3),
         ..SYNTAX
     },
     // 522
@@ -5786,7 +5455,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["Phone", "Coax"],
+        enumerations: l(973, 2),
         ..SYNTAX
     },
     // 523
@@ -5797,14 +5466,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["A", "B", "C", "D"],
+        enumerations: l(975, 4),
         ..SYNTAX
     },
     // 524
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "PossibleSpectralModes",
+            target_param: s(31489, 21),
             null_value: None,
         })),
         ..SYNTAX
@@ -5812,10 +5481,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 525
     Syntax {
         base: BaseType::String,
-        enumerations: &["CBR", "VBR", "VBR-NRT", "BE"],
+        enumerations: l(979, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "BE",
+            value: s(112066, 2),
         }),
         ..SYNTAX
     },
@@ -5827,10 +5496,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(999),
             step: None,
         }],
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -5844,7 +5513,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -5858,17 +5527,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 529
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -5885,7 +5554,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 531
     Syntax {
         base: BaseType::String,
-        data_type: Some("MACAddress"),
+        data_type: Some(s(10555, 10)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(16),
@@ -5895,7 +5564,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(17),
         }],
-        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+        patterns: l(466, 2),
         ..SYNTAX
     },
     // 532
@@ -5906,16 +5575,16 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(1155),
             max_length: None,
         }),
-        units: Some("0.1dB"),
+        units: Some(s(109471, 5)),
         ..SYNTAX
     },
     // 533
     Syntax {
         base: BaseType::String,
-        enumerations: &["Allow", "Deny"],
+        enumerations: l(983, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Allow",
+            value: s(112068, 5),
         }),
         ..SYNTAX
     },
@@ -5927,15 +5596,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "Monday",
-            "Tuesday",
-            "Wednesday",
-            "Thursday",
-            "Friday",
-            "Saturday",
-            "Sunday",
-        ],
+        enumerations: l(985, 7),
         ..SYNTAX
     },
     // 535
@@ -5945,7 +5606,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(5),
         }],
-        patterns: &["", "([01][0-9]|2[0-3]):[0-5][0-9]"],
+        patterns: l(992, 2),
         ..SYNTAX
     },
     // 536
@@ -5958,7 +5619,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &[],
+            target_parents: l(270, 0),
         })),
         ..SYNTAX
     },
@@ -5973,25 +5634,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &[
-                "Device.DHCPv4.Server.Pool.{i}.Client.",
-                "Device.DHCPv6.Server.Pool.{i}.Client.",
-            ],
+            target_parents: l(994, 2),
         })),
         ..SYNTAX
     },
     // 538
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Ethernet", "G.hn", "HPNA", "HomePlug", "MoCA", "UPA", "Wi-Fi", "Other",
-        ],
+        enumerations: l(996, 8),
         ..SYNTAX
     },
     // 539
     Syntax {
         base: BaseType::String,
-        enumerations: &["1905.1", "1905.1a"],
+        enumerations: l(1004, 2),
         ..SYNTAX
     },
     // 540
@@ -6005,7 +5661,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IEEE1905.AL.Interface."],
+            target_parents: l(1006, 1),
         })),
         ..SYNTAX
     },
@@ -6017,24 +5673,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        enumerations: &["802.11 2.4 GHz", "802.11 5 GHz", "802.11 60 GHz"],
+        enumerations: l(1007, 3),
         ..SYNTAX
     },
     // 542
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Disabled",
-            "Enabled",
-            "Error_Misconfigured",
-            "Up",
-            "Down",
-            "Unknown",
-            "Dormant",
-            "NotPresent",
-            "LowerLayerDown",
-            "Error",
-        ],
+        enumerations: l(1010, 10),
         ..SYNTAX
     },
     // 543
@@ -6052,11 +5697,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IEEE1905.AL.Interface."],
+            target_parents: l(1006, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -6082,41 +5727,26 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 546
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "IEEE 802.3u",
-            "IEEE 802.3ab",
-            "IEEE 802.11b",
-            "IEEE 802.11g",
-            "IEEE 802.11a",
-            "IEEE 802.11n 2.4",
-            "IEEE 802.11n 5.0",
-            "IEEE 802.11ac",
-            "IEEE 802.11ad",
-            "IEEE 802.11af",
-            "IEEE 1901 Wavelet",
-            "IEEE 1901 FFT",
-            "MoCAv1.1",
-            "Generic PHY",
-        ],
+        enumerations: l(1020, 14),
         ..SYNTAX
     },
     // 547
     Syntax {
         base: BaseType::String,
-        enumerations: &["On", "Power_Save", "Off", "Unsupported"],
+        enumerations: l(1034, 4),
         ..SYNTAX
     },
     // 548
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("Mb/s"),
+        units: Some(s(112528, 4)),
         ..SYNTAX
     },
     // 549
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("StatsCounter32"),
-        units: Some("Packets"),
+        data_type: Some(s(105740, 14)),
+        units: Some(s(20877, 7)),
         ..SYNTAX
     },
     // 550
@@ -6127,7 +5757,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some("dB"),
+        units: Some(s(112532, 2)),
         ..SYNTAX
     },
     // 551
@@ -6149,26 +5779,26 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IEEE1905.AL.NetworkTopology.ChangeLog."],
+            target_parents: l(1038, 1),
         })),
         ..SYNTAX
     },
     // 553
     Syntax {
         base: BaseType::String,
-        enumerations: &["Incomplete", "Available", "Error_Misconfigured"],
+        enumerations: l(1039, 3),
         ..SYNTAX
     },
     // 554
     Syntax {
         base: BaseType::String,
-        enumerations: &["NewNeighbor", "LostNeighbor"],
+        enumerations: l(1042, 2),
         ..SYNTAX
     },
     // 555
     Syntax {
         base: BaseType::String,
-        enumerations: &["IEEE1905", "Non-IEEE1905"],
+        enumerations: l(1044, 2),
         ..SYNTAX
     },
     // 556
@@ -6186,7 +5816,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.Interface."],
+            target_parents: l(1046, 1),
         })),
         ..SYNTAX
     },
@@ -6200,38 +5830,32 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.Interface."],
+            target_parents: l(1046, 1),
         })),
         ..SYNTAX
     },
     // 558
     Syntax {
         base: BaseType::String,
-        enumerations: &["Unknown", "DHCP", "Static", "Auto-IP"],
+        enumerations: l(1047, 4),
         ..SYNTAX
     },
     // 559
     Syntax {
         base: BaseType::String,
-        enumerations: &["Unknown", "LinkLocal", "DHCP", "Static", "SLAAC"],
+        enumerations: l(1051, 5),
         ..SYNTAX
     },
     // 560
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "AP",
-            "non-AP/non-PCP STA",
-            "Wi-Fi P2P Client",
-            "Wi-Fi P2P Group Owner",
-            "802.11adPCP",
-        ],
+        enumerations: l(1056, 5),
         ..SYNTAX
     },
     // 561
     Syntax {
         base: BaseType::String,
-        data_type: Some("MACAddress"),
+        data_type: Some(s(10555, 10)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -6241,7 +5865,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(17),
         }],
-        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+        patterns: l(466, 2),
         ..SYNTAX
     },
     // 562
@@ -6258,7 +5882,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        enumerations: &["UCPK", "PBC", "NFCNK"],
+        enumerations: l(1061, 3),
         ..SYNTAX
     },
     // 564
@@ -6269,13 +5893,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["EAP-TLS", "EAP-MD5"],
+        enumerations: l(1064, 2),
         ..SYNTAX
     },
     // 565
     Syntax {
         base: BaseType::String,
-        enumerations: &["NoAction", "RenewConnection"],
+        enumerations: l(1066, 2),
         ..SYNTAX
     },
     // 566
@@ -6291,23 +5915,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 567
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Disconnected",
-            "Logoff",
-            "Connecting",
-            "Authenticating",
-            "Authenticated",
-            "Held",
-            "Restart",
-            "ForceAuth",
-            "ForceUnauth",
-        ],
+        enumerations: l(1068, 9),
         ..SYNTAX
     },
     // 568
     Syntax {
         base: BaseType::String,
-        enumerations: &["FailAuthentication", "AssumeAuthentication"],
+        enumerations: l(1077, 2),
         ..SYNTAX
     },
     // 569
@@ -6316,11 +5930,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Security.CABundle."],
+            target_parents: l(1079, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -6330,18 +5944,18 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Security.Certificate."],
+            target_parents: l(1080, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 571
     Syntax {
         base: BaseType::String,
-        enumerations: &["LISTEN", "ESTABLISHED"],
+        enumerations: l(1081, 2),
         ..SYNTAX
     },
     // 572
@@ -6352,7 +5966,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["HTTP", "FTP"],
+        enumerations: l(1083, 2),
         ..SYNTAX
     },
     // 573
@@ -6363,7 +5977,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["IPLR", "Sampled_RTT", "IPDV", "IPRR", "RIPR"],
+        enumerations: l(1085, 5),
         ..SYNTAX
     },
     // 574
@@ -6379,7 +5993,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 575
     Syntax {
         base: BaseType::String,
-        enumerations: &["Any", "IPv4", "IPv6"],
+        enumerations: l(1090, 3),
         ..SYNTAX
     },
     // 576
@@ -6390,7 +6004,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(999),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 577
@@ -6401,34 +6015,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 578
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("microseconds"),
+        units: Some(s(113030, 12)),
         ..SYNTAX
     },
     // 579
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Complete",
-            "Error_CannotResolveHostName",
-            "Error_NoRouteToHost",
-            "Error_InitConnectionFailed",
-            "Error_NoResponse",
-            "Error_TransferFailed",
-            "Error_PasswordRequestFailed",
-            "Error_LoginFailed",
-            "Error_NoTransferMode",
-            "Error_NoPASV",
-            "Error_IncorrectSize",
-            "Error_Timeout",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        enumerations: l(1093, 14),
         ..SYNTAX
     },
     // 580
@@ -6439,7 +6038,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("Gbps"),
+        units: Some(s(113245, 4)),
         ..SYNTAX
     },
     // 581
@@ -6460,7 +6059,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(250),
             step: None,
         }],
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         ..SYNTAX
     },
     // 583
@@ -6468,7 +6067,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: "1500",
+            value: s(113249, 4),
         }),
         ..SYNTAX
     },
@@ -6480,10 +6079,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(32767),
             step: None,
         }],
-        units: Some("Mbps"),
+        units: Some(s(108122, 4)),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -6542,13 +6141,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(5),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 590
     Syntax {
         base: BaseType::String,
-        enumerations: &["B", "C"],
+        enumerations: l(1107, 2),
         ..SYNTAX
     },
     // 591
@@ -6564,7 +6163,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 592
     Syntax {
         base: BaseType::String,
-        enumerations: &["Receiver", "Sender"],
+        enumerations: l(1109, 2),
         ..SYNTAX
     },
     // 593
@@ -6589,7 +6188,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(40000000),
             step: None,
         }],
-        units: Some("kbps"),
+        units: Some(s(113253, 4)),
         ..SYNTAX
     },
     // 595
@@ -6610,13 +6209,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(6000),
             step: None,
         }],
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         ..SYNTAX
     },
     // 597
     Syntax {
         base: BaseType::String,
-        enumerations: &["Search", "Fixed"],
+        enumerations: l(1111, 2),
         ..SYNTAX
     },
     // 598
@@ -6627,7 +6226,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1000),
             step: None,
         }],
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         ..SYNTAX
     },
     // 599
@@ -6638,7 +6237,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1000),
             step: None,
         }],
-        units: Some("microseconds"),
+        units: Some(s(113030, 12)),
         ..SYNTAX
     },
     // 600
@@ -6649,13 +6248,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(3000),
             step: None,
         }],
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         ..SYNTAX
     },
     // 601
     Syntax {
         base: BaseType::String,
-        enumerations: &["zeroes", "ones", "alternates0and1", "random"],
+        enumerations: l(1113, 4),
         ..SYNTAX
     },
     // 602
@@ -6666,7 +6265,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(8972),
             step: None,
         }],
-        units: Some("octets"),
+        units: Some(s(109294, 6)),
         ..SYNTAX
     },
     // 603
@@ -6682,7 +6281,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 604
     Syntax {
         base: BaseType::Decimal,
-        units: Some("Mbps"),
+        units: Some(s(108122, 4)),
         ..SYNTAX
     },
     // 605
@@ -6693,40 +6292,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 606
     Syntax {
         base: BaseType::Decimal,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 607
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Complete",
-            "Error_CannotResolveHostName",
-            "Error_NoRouteToHost",
-            "Error_InitConnectionFailed",
-            "Error_NoResponse",
-            "Error_PasswordRequestFailed",
-            "Error_LoginFailed",
-            "Error_RejectedByRemote",
-            "Error_IncorrectSize",
-            "Error_Timeout",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        enumerations: l(1117, 12),
         ..SYNTAX
     },
     // 608
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Canceled",
-            "Complete",
-            "Error",
-            "Error_CannotResolveHostName",
-            "Error_NoRouteToHost",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        enumerations: l(1129, 7),
         ..SYNTAX
     },
     // 609
@@ -6746,28 +6324,23 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 610
     Syntax {
         base: BaseType::String,
-        enumerations: &["ICMP", "UDP Echo"],
+        enumerations: l(1136, 2),
         ..SYNTAX
     },
     // 611
     Syntax {
         base: BaseType::String,
-        enumerations: &["Any", "IPv4", "IPv6"],
+        enumerations: l(1090, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "Any",
+            value: s(113027, 3),
         }),
         ..SYNTAX
     },
     // 612
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Complete",
-            "Error_CannotResolveHostName",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        enumerations: l(1138, 4),
         ..SYNTAX
     },
     // 613
@@ -6798,22 +6371,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(3),
             max_length: None,
         }),
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         ..SYNTAX
     },
     // 616
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Canceled",
-            "Complete",
-            "Error",
-            "Error_CannotResolveHostName",
-            "Error_NoRouteToHost",
-            "Error_MaxHopCountExceeded",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        enumerations: l(1142, 8),
         ..SYNTAX
     },
     // 617
@@ -6824,7 +6388,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("bytes"),
+        units: Some(s(105735, 5)),
         ..SYNTAX
     },
     // 618
@@ -6835,7 +6399,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         ..SYNTAX
     },
     // 619
@@ -6848,164 +6412,62 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "7",
+            value: s(113354, 1),
         }),
         ..SYNTAX
     },
     // 620
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some("bytes"),
+        units: Some(s(105735, 5)),
         ..SYNTAX
     },
     // 621
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Complete",
-            "Error_CannotResolveHostName",
-            "Error_NoRouteToHost",
-            "Error_InitConnectionFailed",
-            "Error_NoResponse",
-            "Error_PasswordRequestFailed",
-            "Error_LoginFailed",
-            "Error_NoTransferMode",
-            "Error_NoPASV",
-            "Error_NoCWD",
-            "Error_NoSTOR",
-            "Error_NoTransferComplete",
-            "Error_Timeout",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        enumerations: l(1150, 15),
         ..SYNTAX
     },
     // 622
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &[
-            "Error",
-            "None",
-            "Requested",
-            "Canceled",
-            "Complete",
-            "Error_CannotResolveHostName",
-            "Error_NoRouteToHost",
-            "Error_InitConnectionFailed",
-            "Error_NoResponse",
-            "Error_TransferFailed",
-            "Error_PasswordRequestFailed",
-            "Error_LoginFailed",
-            "Error_NoTransferMode",
-            "Error_NoPASV",
-            "Error_IncorrectSize",
-            "Error_Timeout",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        data_type: Some(s(744, 16)),
+        enumerations: l(1165, 18),
         ..SYNTAX
     },
     // 623
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &[
-            "Error",
-            "None",
-            "Requested",
-            "Canceled",
-            "Complete",
-            "Error_CannotResolveHostName",
-            "Error_NoRouteToHost",
-            "Error_InitConnectionFailed",
-            "Error_NoResponse",
-            "Error_PasswordRequestFailed",
-            "Error_LoginFailed",
-            "Error_RejectedByRemote",
-            "Error_IncorrectSize",
-            "Error_Timeout",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        data_type: Some(s(744, 16)),
+        enumerations: l(1183, 16),
         ..SYNTAX
     },
     // 624
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &[
-            "None",
-            "Requested",
-            "Canceled",
-            "Complete",
-            "Error",
-            "Error_CannotResolveHostName",
-            "Error_NoRouteToHost",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        data_type: Some(s(744, 16)),
+        enumerations: l(1199, 9),
         ..SYNTAX
     },
     // 625
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &[
-            "Error",
-            "None",
-            "Requested",
-            "Canceled",
-            "Complete",
-            "Error_CannotResolveHostName",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        data_type: Some(s(744, 16)),
+        enumerations: l(1208, 8),
         ..SYNTAX
     },
     // 626
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &[
-            "None",
-            "Requested",
-            "Canceled",
-            "Complete",
-            "Error",
-            "Error_CannotResolveHostName",
-            "Error_NoRouteToHost",
-            "Error_MaxHopCountExceeded",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        data_type: Some(s(744, 16)),
+        enumerations: l(1216, 10),
         ..SYNTAX
     },
     // 627
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &[
-            "Error",
-            "None",
-            "Requested",
-            "Canceled",
-            "Complete",
-            "Error_CannotResolveHostName",
-            "Error_NoRouteToHost",
-            "Error_InitConnectionFailed",
-            "Error_NoResponse",
-            "Error_PasswordRequestFailed",
-            "Error_LoginFailed",
-            "Error_NoTransferMode",
-            "Error_NoPASV",
-            "Error_NoCWD",
-            "Error_NoSTOR",
-            "Error_NoTransferComplete",
-            "Error_Timeout",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        data_type: Some(s(744, 16)),
+        enumerations: l(1226, 19),
         ..SYNTAX
     },
     // 628
@@ -7028,68 +6490,51 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Routing.Router."],
+            target_parents: l(1245, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 630
     Syntax {
         base: BaseType::String,
-        enumerations: &["Normal", "Loopback", "Tunnel", "Tunneled"],
+        enumerations: l(1246, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Normal",
+            value: s(113424, 6),
         }),
         ..SYNTAX
     },
     // 631
     Syntax {
         base: BaseType::String,
-        enumerations: &["DHCP", "IKEv2", "AutoIP", "IPCP", "Static", "3GPP-NAS"],
+        enumerations: l(1250, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Static",
+            value: s(107902, 6),
         }),
         ..SYNTAX
     },
     // 632
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Preferred",
-            "Deprecated",
-            "Invalid",
-            "Inaccessible",
-            "Unknown",
-            "Tentative",
-            "Duplicate",
-            "Optimistic",
-        ],
+        enumerations: l(1256, 8),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Invalid",
+            value: s(113468, 7),
         }),
         ..SYNTAX
     },
     // 633
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "AutoConfigured",
-            "DHCPv6",
-            "IKEv2",
-            "MAP",
-            "WellKnown",
-            "3GPP-NAS",
-            "Static",
-        ],
+        enumerations: l(1264, 7),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Static",
+            value: s(107902, 6),
         }),
         ..SYNTAX
     },
@@ -7099,42 +6544,35 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
+            target_parents: l(476, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 635
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv6Prefix"),
+        data_type: Some(s(50749, 10)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(49),
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 636
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "AutoConfigured",
-            "PrefixDelegation",
-            "RouterAdvertisement",
-            "WellKnown",
-            "Static",
-            "Child",
-        ],
+        enumerations: l(1271, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Static",
+            value: s(107902, 6),
         }),
         ..SYNTAX
     },
@@ -7144,37 +6582,31 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device."],
+            target_parents: l(1277, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 638
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Preferred",
-            "Deprecated",
-            "Invalid",
-            "Inaccessible",
-            "Unknown",
-        ],
+        enumerations: l(1278, 5),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Invalid",
+            value: s(113468, 7),
         }),
         ..SYNTAX
     },
     // 639
     Syntax {
         base: BaseType::String,
-        enumerations: &["Static", "Inapplicable", "PrefixDelegation", "Child"],
+        enumerations: l(1283, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Static",
+            value: s(107902, 6),
         }),
         ..SYNTAX
     },
@@ -7198,7 +6630,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1",
+            value: s(105945, 1),
         }),
         ..SYNTAX
     },
@@ -7212,14 +6644,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "862",
+            value: s(113574, 3),
         }),
         ..SYNTAX
     },
     // 643
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Active", "Error"],
+        enumerations: l(1287, 3),
         ..SYNTAX
     },
     // 644
@@ -7230,32 +6662,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "NULL",
-            "DES-IV64",
-            "DES",
-            "3DES",
-            "RC5",
-            "IDEA",
-            "CAST",
-            "BLOWFISH",
-            "3IDEA",
-            "DES-IV32",
-            "AES-CBC",
-            "AES-CTR",
-            "AES-CCM-8",
-            "AES-CCM-12",
-            "AES-CCM-16",
-            "AES-GCM-8",
-            "AES-GCM-12",
-            "AES-GCM-16",
-            "NULL-AUTH-AES-GMAC",
-            "CAMELLIA-CBC",
-            "CAMELLIA-CTR",
-            "CAMELLIA-CCM-8",
-            "CAMELLIA-CCM-12",
-            "CAMELLIA-CCM-16",
-        ],
+        enumerations: l(1290, 24),
         ..SYNTAX
     },
     // 645
@@ -7266,24 +6673,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "DES",
-            "3DES",
-            "RC5",
-            "IDEA",
-            "CAST",
-            "BLOWFISH",
-            "3IDEA",
-            "AES-CBC",
-            "AES-CTR",
-            "AES-CCM-8",
-            "AES-CCM-12",
-            "AES-CCM-16",
-            "AES-GCM-8",
-            "AES-GCM-12",
-            "AES-GCM-16",
-            "CAMELLIA-CBC",
-        ],
+        enumerations: l(1314, 16),
         ..SYNTAX
     },
     // 646
@@ -7294,16 +6684,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "HMAC-MD5",
-            "HMAC-SHA1",
-            "HMAC-TIGER",
-            "AES-128-XCBC",
-            "HMAC-SHA2-256",
-            "HMAC-SHA2-384",
-            "HMAC-SHA2-512",
-            "AES-128-CMAC",
-        ],
+        enumerations: l(1330, 8),
         ..SYNTAX
     },
     // 647
@@ -7314,25 +6695,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "NONE",
-            "MODP-768",
-            "MODP-1024",
-            "MODP-1536",
-            "MODP-2048",
-            "MODP-3072",
-            "MODP-4096",
-            "MODP-6144",
-            "MODP-8192",
-            "ECP-256",
-            "ECP-384",
-            "ECP-521",
-            "MODP-1024-PRIME-160",
-            "MODP-2048-PRIME-224",
-            "MODP-2048-PRIME-256",
-            "ECP-192",
-            "ECP-224",
-        ],
+        enumerations: l(1338, 17),
         ..SYNTAX
     },
     // 648
@@ -7343,32 +6706,16 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "NONE",
-            "HMAC-MD5-96",
-            "HMAC-SHA1-96",
-            "DES-MAC",
-            "KPDK-MD5",
-            "AES-XCBC-96",
-            "HMAC-MD5-128",
-            "HMAC-SHA1-160",
-            "AES-CMAC-96",
-            "AES-128-GMAC",
-            "AES-192-GMAC",
-            "AES-256-GMAC",
-            "HMAC-SHA2-256-128",
-            "HMAC-SHA2-256-192",
-            "HMAC-SHA2-256-256",
-        ],
+        enumerations: l(1355, 15),
         ..SYNTAX
     },
     // 649
     Syntax {
         base: BaseType::String,
-        enumerations: &["Discard", "Bypass", "Protect"],
+        enumerations: l(1370, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Bypass",
+            value: s(114222, 6),
         }),
         ..SYNTAX
     },
@@ -7378,26 +6725,26 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IPsec.Profile."],
+            target_parents: l(1373, 1),
         })),
         ..SYNTAX
     },
     // 651
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("bits"),
+        units: Some(s(114256, 4)),
         ..SYNTAX
     },
     // 652
     Syntax {
         base: BaseType::String,
-        enumerations: &["None", "Local", "Remote", "Unsupported"],
+        enumerations: l(1374, 4),
         ..SYNTAX
     },
     // 653
     Syntax {
         base: BaseType::String,
-        enumerations: &["Up", "Down", "Unknown", "Dormant", "Error"],
+        enumerations: l(1378, 5),
         ..SYNTAX
     },
     // 654
@@ -7406,7 +6753,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IPsec.Tunnel."],
+            target_parents: l(1383, 1),
         })),
         ..SYNTAX
     },
@@ -7429,25 +6776,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: ".IPsec.SupportedIntegrityAlgorithms",
+            target_param: s(114291, 35),
             null_value: None,
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
     // 657
     Syntax {
         base: BaseType::String,
-        enumerations: &["Renegotiate", "Delete"],
+        enumerations: l(1384, 2),
         ..SYNTAX
     },
     // 658
     Syntax {
         base: BaseType::String,
-        enumerations: &["Set", "Clear", "Copy"],
+        enumerations: l(1386, 3),
         ..SYNTAX
     },
     // 659
@@ -7459,7 +6806,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: ".IPsec.ESPSupportedEncryptionAlgorithms",
+            target_param: s(114355, 39),
             null_value: None,
         })),
         ..SYNTAX
@@ -7473,7 +6820,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: ".IPsec.SupportedDiffieHellmanGroupTransforms",
+            target_param: s(114394, 44),
             null_value: None,
         })),
         ..SYNTAX
@@ -7487,7 +6834,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: ".IPsec.IKEv2SupportedEncryptionAlgorithms",
+            target_param: s(114438, 41),
             null_value: None,
         })),
         ..SYNTAX
@@ -7501,7 +6848,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: ".IPsec.SupportedIntegrityAlgorithms",
+            target_param: s(114291, 35),
             null_value: None,
         })),
         ..SYNTAX
@@ -7515,7 +6862,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: ".IPsec.IKEv2SupportedPseudoRandomFunctions",
+            target_param: s(114479, 42),
             null_value: None,
         })),
         ..SYNTAX
@@ -7523,10 +6870,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 664
     Syntax {
         base: BaseType::String,
-        enumerations: &["AH", "ESP"],
+        enumerations: l(1389, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "ESP",
+            value: s(114523, 3),
         }),
         ..SYNTAX
     },
@@ -7555,7 +6902,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IPsec.Filter."],
+            target_parents: l(1391, 1),
         })),
         ..SYNTAX
     },
@@ -7565,7 +6912,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IP.Interface."],
+            target_parents: l(464, 1),
         })),
         ..SYNTAX
     },
@@ -7579,7 +6926,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IP.Interface.{i}.IPv4Address."],
+            target_parents: l(1392, 1),
         })),
         ..SYNTAX
     },
@@ -7591,28 +6938,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(32),
             step: None,
         }],
-        units: Some("bits"),
+        units: Some(s(114256, 4)),
         ..SYNTAX
     },
     // 670
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "BinaryControl",
-            "LevelControl",
-            "EnumControl",
-            "BinarySensor",
-            "LevelSensor",
-            "MultiLevelSensor",
-            "EnumSensor",
-            "BlobSensor",
-        ],
+        enumerations: l(1393, 8),
         ..SYNTAX
     },
     // 671
     Syntax {
         base: BaseType::String,
-        enumerations: &["Switch", "Locked"],
+        enumerations: l(1401, 2),
         ..SYNTAX
     },
     // 672
@@ -7628,121 +6966,48 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 673
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "CarbonDioxideDetected",
-            "CarbonMonoxideDetected",
-            "DoorOpen",
-            "MotionDetected",
-            "SmokeDetected",
-            "WindowOpen",
-            "WaterDetected",
-        ],
+        enumerations: l(1403, 7),
         ..SYNTAX
     },
     // 674
     Syntax {
         base: BaseType::String,
-        data_type: Some("IoTBlobSensorType"),
-        enumerations: &[
-            "ascii",
-            "base64",
-            "id",
-            "gif",
-            "jpeg",
-            "json",
-            "numberplate",
-            "text",
-            "url",
-            "raw",
-            "utf-8",
-            "utf-16",
-            "utf-32",
-            "uuid",
-            "xml",
-            "yaml",
-        ],
+        data_type: Some(s(114790, 17)),
+        enumerations: l(1410, 16),
         ..SYNTAX
     },
     // 675
     Syntax {
         base: BaseType::String,
-        data_type: Some("IoTEnumControlType"),
-        enumerations: &[
-            "AlarmMode",
-            "DoorMode",
-            "FanMode",
-            "LockMode",
-            "OperatingMode",
-            "TemperatureMode",
-            "ThermostatMode",
-        ],
+        data_type: Some(s(114880, 18)),
+        enumerations: l(1426, 7),
         ..SYNTAX
     },
     // 676
     Syntax {
         base: BaseType::String,
-        data_type: Some("IoTEnumSensorType"),
-        enumerations: &[
-            "AlarmState",
-            "DoorState",
-            "FanState",
-            "LockState",
-            "OperatingState",
-            "TemperatureState",
-            "ThermostatFanState",
-        ],
+        data_type: Some(s(114959, 17)),
+        enumerations: l(1433, 7),
         ..SYNTAX
     },
     // 677
     Syntax {
         base: BaseType::String,
-        data_type: Some("IoTLevelType"),
-        enumerations: &[
-            "Acceleration",
-            "Area",
-            "Battery",
-            "Brightness",
-            "Concentration",
-            "Conductivity",
-            "Distance",
-            "Energy",
-            "Flow",
-            "Humidity",
-            "Intensity",
-            "Luminance",
-            "Meter",
-            "Motion",
-            "Position",
-            "Power",
-            "Pressure",
-            "Radiation",
-            "Speed",
-            "Temperature",
-            "Volume",
-            "Weight",
-            "Depth",
-            "Counter",
-            "Duration",
-        ],
+        data_type: Some(s(115060, 12)),
+        enumerations: l(1440, 25),
         ..SYNTAX
     },
     // 678
     Syntax {
         base: BaseType::String,
-        data_type: Some("IoTUnitType"),
-        enumerations: &[
-            "-", "%", "deg", "degC", "degF", "K", "km", "m", "cm", "mm", "h", "min", "s", "ms",
-            "sq-km", "sq-m", "sq-cm", "cu-m", "l", "cl", "ml", "kg", "g", "mg", "Wh", "kWh", "W",
-            "A", "Hz", "V", "N", "Pa", "C", "F", "ohm", "S", "Wb", "T", "H", "lm", "lx", "mps",
-            "cd", "mol", "UV", "RGB", "ppm", "Sv", "J", "rpm", "pps", "cu-m/s", "liter/s", "dB",
-            "dBm", "eV",
-        ],
+        data_type: Some(s(115218, 11)),
+        enumerations: l(1465, 56),
         ..SYNTAX
     },
     // 679
     Syntax {
         base: BaseType::String,
-        enumerations: &["RGB", "Location"],
+        enumerations: l(1521, 2),
         ..SYNTAX
     },
     // 680
@@ -7775,34 +7040,31 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &[
-                "Device.L2TPv3.Tunnel.",
-                "Device.L2TPv3.Tunnel.{i}.Interface.",
-            ],
+            target_parents: l(1523, 2),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 683
     Syntax {
         base: BaseType::String,
-        enumerations: &["IP", "UDP"],
+        enumerations: l(1525, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "IP",
+            value: s(115402, 2),
         }),
         ..SYNTAX
     },
     // 684
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Configured", "Generated"],
+        enumerations: l(1527, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Configured",
+            value: s(115404, 10),
         }),
         ..SYNTAX
     },
@@ -7823,7 +7085,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         ],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1",
+            value: s(105945, 1),
         }),
         ..SYNTAX
     },
@@ -7837,14 +7099,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1701",
+            value: s(115423, 4),
         }),
         ..SYNTAX
     },
     // 687
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "InUse", "Controlled", "Error"],
+        enumerations: l(1530, 4),
         ..SYNTAX
     },
     // 688
@@ -7862,7 +7124,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LEDs.LED.{i}.CycleElement."],
+            target_parents: l(1534, 1),
         })),
         ..SYNTAX
     },
@@ -7874,7 +7136,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("percentage"),
+        units: Some(s(115475, 10)),
         ..SYNTAX
     },
     // 691
@@ -7911,7 +7173,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Hosts.Host."],
+            target_parents: l(443, 1),
         })),
         ..SYNTAX
     },
@@ -7921,7 +7183,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &[],
+            target_parents: l(270, 0),
         })),
         ..SYNTAX
     },
@@ -7932,7 +7194,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: Some(0),
             max_length: Some(6),
         }],
-        patterns: &["", "[0-9A-F]{6}"],
+        patterns: l(909, 2),
         ..SYNTAX
     },
     // 696
@@ -7947,7 +7209,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 697
     Syntax {
         base: BaseType::String,
-        data_type: Some("MACAddress"),
+        data_type: Some(s(10555, 10)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(255),
@@ -7957,7 +7219,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(17),
         }],
-        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+        patterns: l(466, 2),
         ..SYNTAX
     },
     // 698
@@ -7968,30 +7230,22 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 699
     Syntax {
         base: BaseType::Int,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 700
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "PeriodicTiming",
-            "CalendarTiming",
-            "OneOffTiming",
-            "Immediate",
-            "Startup",
-            "ControllerLost",
-            "ControllerConnected",
-        ],
+        enumerations: l(1535, 7),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Immediate",
+            value: s(115525, 9),
         }),
         ..SYNTAX
     },
@@ -8003,7 +7257,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(23),
             step: None,
         }],
-        units: Some("hours"),
+        units: Some(s(115574, 5)),
         ..SYNTAX
     },
     // 702
@@ -8012,7 +7266,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Security.Certificate."],
+            target_parents: l(1080, 1),
         })),
         ..SYNTAX
     },
@@ -8022,7 +7276,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.BulkData.Profile."],
+            target_parents: l(1542, 1),
         })),
         ..SYNTAX
     },
@@ -8037,7 +7291,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LMAP.MeasurementAgent.{i}.CommunicationChannel."],
+            target_parents: l(1543, 1),
         })),
         ..SYNTAX
     },
@@ -8052,7 +7306,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LMAP.MeasurementAgent.{i}.Schedule."],
+            target_parents: l(1544, 1),
         })),
         ..SYNTAX
     },
@@ -8067,7 +7321,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LMAP.MeasurementAgent.{i}.Task."],
+            target_parents: l(1545, 1),
         })),
         ..SYNTAX
     },
@@ -8079,7 +7333,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 708
@@ -8088,27 +7342,27 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LMAP.Event."],
+            target_parents: l(1546, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 709
     Syntax {
         base: BaseType::String,
-        enumerations: &["Enabled", "Active", "Disabled"],
+        enumerations: l(1547, 3),
         ..SYNTAX
     },
     // 710
     Syntax {
         base: BaseType::String,
-        enumerations: &["Sequential", "Parallel", "Pipelined"],
+        enumerations: l(1550, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Pipelined",
+            value: s(115773, 9),
         }),
         ..SYNTAX
     },
@@ -8118,14 +7372,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LMAP.Event."],
+            target_parents: l(1546, 1),
         })),
         ..SYNTAX
     },
     // 712
     Syntax {
         base: BaseType::String,
-        enumerations: &["Enabled", "Suppressed", "Disabled", "Running"],
+        enumerations: l(1553, 4),
         ..SYNTAX
     },
     // 713
@@ -8134,7 +7388,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LMAP.MeasurementAgent.{i}.Task."],
+            target_parents: l(1545, 1),
         })),
         ..SYNTAX
     },
@@ -8155,7 +7409,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 715
     Syntax {
         base: BaseType::String,
-        patterns: &["YYYYMMDD.HHMMSS"],
+        patterns: l(1557, 1),
         ..SYNTAX
     },
     // 716
@@ -8166,7 +7420,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 717
@@ -8177,7 +7431,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["SHA-1", "SHA-224", "SHA-256", "SHA-384", "SHA-512"],
+        enumerations: l(676, 5),
         ..SYNTAX
     },
     // 718
@@ -8185,7 +7439,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Int,
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
@@ -8197,7 +7451,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["WebSocket", "STOMP", "MQTT", "UDS"],
+        enumerations: l(1558, 4),
         ..SYNTAX
     },
     // 720
@@ -8208,7 +7462,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["Rise", "Fall", "Cross", "Eq", "NotEq"],
+        enumerations: l(1562, 5),
         ..SYNTAX
     },
     // 721
@@ -8216,16 +7470,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::String,
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 722
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "SHA-1", "SHA-224", "SHA-256", "SHA-384", "SHA-512", "Unknown",
-        ],
+        enumerations: l(1567, 6),
         ..SYNTAX
     },
     // 723
@@ -8233,7 +7485,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::DateTime,
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: "0001-01-01T00:00:00Z",
+            value: s(106444, 20),
         }),
         ..SYNTAX
     },
@@ -8242,7 +7494,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -8255,17 +7507,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 726
     Syntax {
         base: BaseType::String,
-        enumerations: &["Download", "Upload"],
+        enumerations: l(1573, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: "Download",
+            value: s(115844, 8),
         }),
         ..SYNTAX
     },
@@ -8289,7 +7541,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LocalAgent.ControllerTrust.Role."],
+            target_parents: l(1575, 1),
         })),
         ..SYNTAX
     },
@@ -8302,7 +7554,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -8317,7 +7569,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LocalAgent.Certificate."],
+            target_parents: l(1576, 1),
         })),
         ..SYNTAX
     },
@@ -8329,10 +7581,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "5",
+            value: s(106544, 1),
         }),
         ..SYNTAX
     },
@@ -8346,7 +7598,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -8365,20 +7617,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
                 step: None,
             },
         ],
-        units: Some("bytes"),
+        units: Some(s(105735, 5)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 734
     Syntax {
         base: BaseType::String,
-        enumerations: &["Plaintext", "TLS"],
+        enumerations: l(1577, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "TLS",
+            value: s(64195, 3),
         }),
         ..SYNTAX
     },
@@ -8390,30 +7642,30 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 736
     Syntax {
         base: BaseType::String,
-        enumerations: &["Require", "Allow", "Forbid"],
+        enumerations: l(1579, 3),
         ..SYNTAX
     },
     // 737
     Syntax {
         base: BaseType::String,
-        enumerations: &["Up", "Negotiating", "Down"],
+        enumerations: l(1582, 3),
         ..SYNTAX
     },
     // 738
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "##.SupportedProtocols",
+            target_param: s(115960, 21),
             null_value: None,
         })),
         ..SYNTAX
@@ -8424,11 +7676,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LocalAgent.MTP."],
+            target_parents: l(1585, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -8438,11 +7690,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.USPServices.USPService."],
+            target_parents: l(1586, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -8452,11 +7704,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.STOMP.Connection."],
+            target_parents: l(1587, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -8466,18 +7718,18 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.UnixDomainSockets.UnixDomainSocket."],
+            target_parents: l(1588, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 743
     Syntax {
         base: BaseType::String,
-        enumerations: &["Success", "Failure", "Both"],
+        enumerations: l(1589, 3),
         ..SYNTAX
     },
     // 744
@@ -8486,7 +7738,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LocalAgent.ControllerTrust.Role."],
+            target_parents: l(1575, 1),
         })),
         ..SYNTAX
     },
@@ -8501,7 +7753,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LocalAgent.ControllerTrust.Role."],
+            target_parents: l(1575, 1),
         })),
         ..SYNTAX
     },
@@ -8511,14 +7763,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &["Device.LocalAgent.Challenge."],
+            target_parents: l(1592, 1),
         })),
         ..SYNTAX
     },
     // 747
     Syntax {
         base: BaseType::String,
-        enumerations: &["text/plain", "image/jpeg", "text/html"],
+        enumerations: l(1593, 3),
         ..SYNTAX
     },
     // 748
@@ -8529,17 +7781,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "30",
+            value: s(107799, 2),
         }),
         ..SYNTAX
     },
     // 749
     Syntax {
         base: BaseType::String,
-        enumerations: &["Passphrase"],
+        enumerations: l(1596, 1),
         ..SYNTAX
     },
     // 750
@@ -8551,13 +7803,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 751
     Syntax {
         base: BaseType::String,
-        enumerations: &["text/plain", "image/jpeg"],
+        enumerations: l(1597, 2),
         ..SYNTAX
     },
     // 752
     Syntax {
         base: BaseType::String,
-        enumerations: &["MTP-only", "MTP-and-USP", "MTP-and-broker"],
+        enumerations: l(1599, 3),
         ..SYNTAX
     },
     // 753
@@ -8566,7 +7818,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.LocalAgent.Certificate."],
+            target_parents: l(1576, 1),
         })),
         ..SYNTAX
     },
@@ -8579,7 +7831,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "----",
+            value: s(116210, 4),
         }),
         ..SYNTAX
     },
@@ -8587,7 +7839,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "#.SupportedProtocols",
+            target_param: s(116214, 20),
             null_value: None,
         })),
         ..SYNTAX
@@ -8595,7 +7847,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 756
     Syntax {
         base: BaseType::String,
-        enumerations: &["Up", "Down", "Error"],
+        enumerations: l(1602, 3),
         ..SYNTAX
     },
     // 757
@@ -8606,10 +7858,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "60",
+            value: s(107792, 2),
         }),
         ..SYNTAX
     },
@@ -8623,21 +7875,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "8443",
+            value: s(116234, 4),
         }),
         ..SYNTAX
     },
     // 759
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Requested",
-            "Active",
-            "Canceling",
-            "Canceled",
-            "Success",
-            "Error",
-        ],
+        enumerations: l(1605, 6),
         ..SYNTAX
     },
     // 760
@@ -8652,22 +7897,16 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 761
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "ValueChange",
-            "ObjectCreation",
-            "ObjectDeletion",
-            "OperationComplete",
-            "Event",
-        ],
+        enumerations: l(1611, 5),
         ..SYNTAX
     },
     // 762
     Syntax {
         base: BaseType::String,
-        enumerations: &["Notify", "Config", "NotifyAndConfig"],
+        enumerations: l(1616, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Notify",
+            value: s(116308, 6),
         }),
         ..SYNTAX
     },
@@ -8684,10 +7923,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 764
     Syntax {
         base: BaseType::String,
-        enumerations: &["Normal", "Single"],
+        enumerations: l(1619, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Normal",
+            value: s(113424, 6),
         }),
         ..SYNTAX
     },
@@ -8695,32 +7934,32 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "Device.LocalAgent.SupportedThresholdOperator",
+            target_param: s(116335, 44),
             null_value: None,
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Rise",
+            value: s(115824, 4),
         }),
         ..SYNTAX
     },
     // 766
     Syntax {
         base: BaseType::String,
-        enumerations: &["Info", "Minor", "Major", "Critical"],
+        enumerations: l(1621, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Info",
+            value: s(116379, 4),
         }),
         ..SYNTAX
     },
     // 767
     Syntax {
         base: BaseType::String,
-        enumerations: &["Inactive", "Active", "Expired"],
+        enumerations: l(1625, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Inactive",
+            value: s(110598, 8),
         }),
         ..SYNTAX
     },
@@ -8730,23 +7969,23 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IP.Interface.{i}.IPv6Prefix."],
+            target_parents: l(476, 1),
         })),
         ..SYNTAX
     },
     // 769
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Enabled", "Error_Misconfigured", "Error"],
+        enumerations: l(356, 4),
         ..SYNTAX
     },
     // 770
     Syntax {
         base: BaseType::String,
-        enumerations: &["Encapsulation", "Translation"],
+        enumerations: l(1628, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Translation",
+            value: s(116390, 11),
         }),
         ..SYNTAX
     },
@@ -8758,53 +7997,49 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(48),
             step: None,
         }],
-        units: Some("bits"),
+        units: Some(s(114256, 4)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 772
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv4Prefix"),
+        data_type: Some(s(50885, 10)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(18),
         }],
-        patterns: &[
-            "",
-            "/(3[0-2]|[012]?[0-9])",
-            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])/(3[0-2]|[012]?[0-9])",
-        ],
+        patterns: l(866, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "/0",
+            value: s(116401, 2),
         }),
         ..SYNTAX
     },
     // 773
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv6Prefix"),
+        data_type: Some(s(50749, 10)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(49),
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "/0",
+            value: s(116401, 2),
         }),
         ..SYNTAX
     },
     // 774
     Syntax {
         base: BaseType::String,
-        enumerations: &["DHCPv6", "Static"],
+        enumerations: l(653, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Static",
+            value: s(107902, 6),
         }),
         ..SYNTAX
     },
@@ -8818,7 +8053,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -8830,10 +8065,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(16),
             step: None,
         }],
-        units: Some("bits"),
+        units: Some(s(114256, 4)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -8845,10 +8080,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(15),
             step: None,
         }],
-        units: Some("bits"),
+        units: Some(s(114256, 4)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "6",
+            value: s(116403, 1),
         }),
         ..SYNTAX
     },
@@ -8862,7 +8097,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1883",
+            value: s(116404, 4),
         }),
         ..SYNTAX
     },
@@ -8883,10 +8118,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "30",
+            value: s(107799, 2),
         }),
         ..SYNTAX
     },
@@ -8898,10 +8133,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "60",
+            value: s(107792, 2),
         }),
         ..SYNTAX
     },
@@ -8913,10 +8148,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "5",
+            value: s(106544, 1),
         }),
         ..SYNTAX
     },
@@ -8924,7 +8159,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "##.Capabilities.ProtocolVersionsSupported",
+            target_param: s(116408, 41),
             null_value: None,
         })),
         ..SYNTAX
@@ -8935,39 +8170,32 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.MQTT.Broker.{i}.Bridge.{i}.Server."],
+            target_parents: l(1630, 1),
         })),
         ..SYNTAX
     },
     // 785
     Syntax {
         base: BaseType::String,
-        enumerations: &["Priority", "RoundRobin", "Random"],
+        enumerations: l(1631, 3),
         ..SYNTAX
     },
     // 786
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Disabled",
-            "Connecting",
-            "Connected",
-            "Error_Misconfigured",
-            "Error_BrokerUnreachable",
-            "Error",
-        ],
+        enumerations: l(1634, 6),
         ..SYNTAX
     },
     // 787
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "##.Capabilities.TransportProtocolSupported",
+            target_param: s(116529, 42),
             null_value: None,
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "TCP/IP",
+            value: s(116571, 6),
         }),
         ..SYNTAX
     },
@@ -8984,7 +8212,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 789
     Syntax {
         base: BaseType::String,
-        enumerations: &["out", "in", "both"],
+        enumerations: l(1640, 3),
         ..SYNTAX
     },
     // 790
@@ -8995,7 +8223,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["3.1", "3.1.1", "5.0"],
+        enumerations: l(1643, 3),
         ..SYNTAX
     },
     // 791
@@ -9006,7 +8234,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["TCP/IP", "TLS", "WebSocket", "WebSocketTLS"],
+        enumerations: l(1646, 4),
         ..SYNTAX
     },
     // 792
@@ -9023,7 +8251,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -9044,24 +8272,24 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "30720",
+            value: s(116609, 5),
         }),
         ..SYNTAX
     },
     // 795
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("byte"),
+        units: Some(s(116614, 4)),
         ..SYNTAX
     },
     // 796
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "#.Capabilities.ProtocolVersionsSupported",
+            target_param: s(116618, 40),
             null_value: None,
         })),
         ..SYNTAX
@@ -9070,35 +8298,29 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "#.Capabilities.TransportProtocolSupported",
+            target_param: s(116658, 41),
             null_value: None,
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "TCP/IP",
+            value: s(116571, 6),
         }),
         ..SYNTAX
     },
     // 798
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "5",
+            value: s(106544, 1),
         }),
         ..SYNTAX
     },
     // 799
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Unsubscribed",
-            "Subscribed",
-            "Subscribing",
-            "Unsubscribing",
-            "Error",
-        ],
+        enumerations: l(1650, 5),
         ..SYNTAX
     },
     // 800
@@ -9109,19 +8331,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "AUTH",
-            "CONNECT",
-            "DISCONNECT",
-            "PUBLISH",
-            "PUBACK",
-            "PUBREC",
-            "PUBREL",
-            "PUBCOMP",
-            "SUBSCRIBE",
-            "UNSUBSCRIBE",
-            "WILL",
-        ],
+        enumerations: l(1655, 11),
         ..SYNTAX
     },
     // 801
@@ -9142,7 +8352,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 803
@@ -9165,7 +8375,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.XMPP.Connection."],
+            target_parents: l(1666, 1),
         })),
         ..SYNTAX
     },
@@ -9183,22 +8393,22 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "HTTPCompressionSupported",
-            null_value: Some("Disabled"),
+            target_param: s(52660, 24),
+            null_value: Some(s(105889, 8)),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "Disabled",
+            value: s(105889, 8),
         }),
         ..SYNTAX
     },
     // 807
     Syntax {
         base: BaseType::String,
-        enumerations: &["InstanceNumber", "InstanceAlias"],
+        enumerations: l(1667, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "InstanceNumber",
+            value: s(116845, 14),
         }),
         ..SYNTAX
     },
@@ -9210,7 +8420,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["UDP"],
+        enumerations: l(1669, 1),
         ..SYNTAX
     },
     // 809
@@ -9222,8 +8432,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "LightweightNotificationProtocolsSupported",
-            null_value: Some(""),
+            target_param: s(52786, 41),
+            null_value: Some(s(106191, 0)),
         })),
         ..SYNTAX
     },
@@ -9235,7 +8445,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 811
@@ -9246,7 +8456,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["HTTP", "STUN", "XMPP"],
+        enumerations: l(1670, 3),
         ..SYNTAX
     },
     // 812
@@ -9257,19 +8467,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        patterns: &[
-            "1 Firmware Upgrade Image",
-            "2 Web Content",
-            "3 Vendor Configuration File",
-            "4 Vendor Log File",
-            "X [0-9A-F]{6} .*",
-        ],
+        patterns: l(1673, 5),
         ..SYNTAX
     },
     // 813
     Syntax {
         base: BaseType::String,
-        enumerations: &["Upload", "Download", "Both"],
+        enumerations: l(1678, 3),
         ..SYNTAX
     },
     // 814
@@ -9280,10 +8484,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "9001", "9003", "9012", "9013", "9015", "9016", "9017", "9018", "9022", "9023", "9024",
-            "9025", "9026", "9027", "9028", "9029", "9030", "9031", "9032",
-        ],
+        enumerations: l(1681, 19),
         ..SYNTAX
     },
     // 815
@@ -9294,13 +8495,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["Install", "Update", "Uninstall"],
+        enumerations: l(1700, 3),
         ..SYNTAX
     },
     // 816
     Syntax {
         base: BaseType::String,
-        enumerations: &["Pending", "Retrying", "Success", "Error"],
+        enumerations: l(1703, 4),
         ..SYNTAX
     },
     // 817
@@ -9311,7 +8512,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["Z-Wave", "ZigBee", "UPnP", "ETSI-M2M"],
+        enumerations: l(1707, 4),
         ..SYNTAX
     },
     // 818
@@ -9325,7 +8526,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Hosts.Host."],
+            target_parents: l(443, 1),
         })),
         ..SYNTAX
     },
@@ -9340,7 +8541,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DeviceInfo.SupportedDataModel."],
+            target_parents: l(1711, 1),
         })),
         ..SYNTAX
     },
@@ -9352,7 +8553,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 821
@@ -9366,7 +8567,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Hosts.Host."],
+            target_parents: l(443, 1),
         })),
         ..SYNTAX
     },
@@ -9378,10 +8579,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
@@ -9395,14 +8596,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
     // 824
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("MocaNodeID"),
+        data_type: Some(s(117127, 10)),
         ranges: &[RangeFacet {
             min: Some(0),
             max: Some(15),
@@ -9413,15 +8614,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 825
     Syntax {
         base: BaseType::String,
-        data_type: Some("MocaBand"),
+        data_type: Some(s(117137, 8)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "reserved", "bandFCBL", "bandFSAT", "bandE", "bandExD", "bandDH", "bandDL", "noBand",
-        ],
+        enumerations: l(1712, 8),
         ..SYNTAX
     },
     // 826
@@ -9439,16 +8638,16 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
                 step: None,
             },
         ],
-        units: Some("dBm"),
+        units: Some(s(106663, 3)),
         ..SYNTAX
     },
     // 827
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("MocaDB"),
+        data_type: Some(s(117199, 6)),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -9460,7 +8659,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(7),
             step: None,
         }],
-        units: Some("dBm"),
+        units: Some(s(106663, 3)),
         ..SYNTAX
     },
     // 829
@@ -9479,7 +8678,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(64),
         }],
-        patterns: &["\\d+(\\.\\d+)*"],
+        patterns: l(1720, 1),
         ..SYNTAX
     },
     // 831
@@ -9497,7 +8696,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         ],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "",
+            value: s(106191, 0),
         }),
         secured: true,
         ..SYNTAX
@@ -9515,7 +8714,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 833
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some("MocaChannelMask"),
+        data_type: Some(s(117216, 15)),
         sizes: &[SizeFacet {
             min_length: Some(8),
             max_length: Some(8),
@@ -9529,14 +8728,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: Some(12),
             max_length: Some(17),
         }],
-        patterns: &["\\d+"],
+        patterns: l(1721, 1),
         secured: true,
         ..SYNTAX
     },
     // 835
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("MocaMacRate"),
+        data_type: Some(s(117234, 11)),
         ..SYNTAX
     },
     // 836
@@ -9544,7 +8743,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "1000",
+            value: s(107660, 4),
         }),
         ..SYNTAX
     },
@@ -9560,10 +8759,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 838
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "300",
+            value: s(105853, 3),
         }),
         ..SYNTAX
     },
@@ -9575,10 +8774,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1200),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "120",
+            value: s(117245, 3),
         }),
         ..SYNTAX
     },
@@ -9594,10 +8793,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 841
     Syntax {
         base: BaseType::String,
-        enumerations: &["none", "all", "name", "osp"],
+        enumerations: l(1722, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "none",
+            value: s(117248, 4),
         }),
         ..SYNTAX
     },
@@ -9613,25 +8812,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 843
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "beginNodeAdmissionState",
-            "newNodeTypeOneProbeTxState",
-            "newNodeTypeOneProbeRxState",
-            "newGcdDistributionState",
-            "beginPhyProfileState",
-            "steadyState",
-            "typeThreeProbeState",
-            "lmoTypeOneProbeState",
-            "lmoNodeGcdDistributionState",
-            "beginLmoPhyProfileState",
-            "lmoGcdTypeOneProbeLinkState",
-            "alternateChannelQuietLineState",
-            "alternateChannelEvmProbeState",
-            "unsolicitedProbeReportState",
-            "beginUnsolicitedPhyProfileState",
-            "rxDeterminedProbeState",
-            "calibrationState",
-        ],
+        enumerations: l(1726, 17),
         ..SYNTAX
     },
     // 844
@@ -9644,7 +8825,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "5",
+            value: s(106544, 1),
         }),
         ..SYNTAX
     },
@@ -9661,7 +8842,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 846
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("packets"),
+        units: Some(s(105728, 7)),
         ..SYNTAX
     },
     // 847
@@ -9669,14 +8850,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 848
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("MocaPhyRate"),
+        data_type: Some(s(117662, 11)),
         ranges: &[RangeFacet {
             min: Some(0),
             max: Some(2048),
@@ -9684,14 +8865,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "123",
+            value: s(117673, 3),
         }),
         ..SYNTAX
     },
     // 849
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("MocaPhyRate"),
+        data_type: Some(s(117662, 11)),
         ranges: &[RangeFacet {
             min: Some(0),
             max: Some(2048),
@@ -9699,25 +8880,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "630",
+            value: s(117676, 3),
         }),
         ..SYNTAX
     },
     // 850
     Syntax {
         base: BaseType::String,
-        data_type: Some("MocaPowerState"),
-        enumerations: &["m0Active", "m1LowPowerIdle", "m2Standby", "m3Sleep"],
+        data_type: Some(s(117679, 14)),
+        enumerations: l(1743, 4),
         ..SYNTAX
     },
     // 851
     Syntax {
         base: BaseType::String,
-        data_type: Some("MocaPowerState"),
-        enumerations: &["m0Active", "m1LowPowerIdle", "m2Standby", "m3Sleep"],
+        data_type: Some(s(117679, 14)),
+        enumerations: l(1743, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "m0Active",
+            value: s(117693, 8),
         }),
         ..SYNTAX
     },
@@ -9729,52 +8910,34 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(25),
             step: Some(25),
         }],
-        units: Some("MHz"),
+        units: Some(s(117731, 3)),
         ..SYNTAX
     },
     // 853
     Syntax {
         base: BaseType::String,
-        data_type: Some("MocaPrivacy"),
+        data_type: Some(s(117734, 11)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "mocaReserved5",
-            "mocaReserved4",
-            "mocaReserved3",
-            "mocaReserved2",
-            "mocaReserved1",
-            "moca2EnhancedPrivacy",
-            "moca20Privacy",
-            "moca1Privacy",
-        ],
+        enumerations: l(1747, 8),
         ..SYNTAX
     },
     // 854
     Syntax {
         base: BaseType::String,
-        data_type: Some("MocaPrivacy"),
+        data_type: Some(s(117734, 11)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "mocaReserved5",
-            "mocaReserved4",
-            "mocaReserved3",
-            "mocaReserved2",
-            "mocaReserved1",
-            "moca2EnhancedPrivacy",
-            "moca20Privacy",
-            "moca1Privacy",
-        ],
+        enumerations: l(1747, 8),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "[moca1Privacy,moca20Privacy,moca2EnhancedPrivacy]",
+            value: s(117855, 49),
         }),
         ..SYNTAX
     },
@@ -9795,7 +8958,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(125),
             step: Some(125),
         }],
-        units: Some("MHz"),
+        units: Some(s(117731, 3)),
         ..SYNTAX
     },
     // 857
@@ -9808,14 +8971,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 858
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("MocaPhyRate"),
+        data_type: Some(s(117662, 11)),
         ranges: &[RangeFacet {
             min: Some(0),
             max: Some(2048),
@@ -9832,14 +8995,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "888E",
+            value: s(117904, 4),
         }),
         ..SYNTAX
     },
     // 860
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("MocaDB"),
+        data_type: Some(s(117199, 6)),
         ..SYNTAX
     },
     // 861
@@ -9854,59 +9017,38 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 862
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &[
-            "None",
-            "Requested",
-            "Canceled",
-            "Complete",
-            "Error",
-            "Error_BadChannel",
-            "Error_NoEvmProbe",
-        ],
+        data_type: Some(s(744, 16)),
+        enumerations: l(1755, 7),
         ..SYNTAX
     },
     // 863
     Syntax {
         base: BaseType::Int,
-        data_type: Some("MocaDBm"),
+        data_type: Some(s(117940, 7)),
         ..SYNTAX
     },
     // 864
     Syntax {
         base: BaseType::String,
-        enumerations: &["quiet", "evm"],
+        enumerations: l(1762, 2),
         ..SYNTAX
     },
     // 865
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "success",
-            "failBADCHANNEL",
-            "failNOEVMPROBE",
-            "fail",
-            "inPROGRESS",
-        ],
+        enumerations: l(1764, 5),
         ..SYNTAX
     },
     // 866
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "moca1PHY",
-            "primary",
-            "bonded",
-            "m25300MHz",
-            "m25400MHz",
-            "m25500MHz",
-        ],
+        enumerations: l(1769, 6),
         ..SYNTAX
     },
     // 867
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("dBm"),
+        units: Some(s(106663, 3)),
         ..SYNTAX
     },
     // 868
@@ -9921,7 +9063,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 869
     Syntax {
         base: BaseType::String,
-        data_type: Some("MACAddress"),
+        data_type: Some(s(10555, 10)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -9931,13 +9073,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(17),
         }],
-        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"],
+        patterns: l(466, 2),
         ..SYNTAX
     },
     // 870
     Syntax {
         base: BaseType::String,
-        enumerations: &["moca1PHY", "primary", "bonded"],
+        enumerations: l(1775, 3),
         ..SYNTAX
     },
     // 871
@@ -9952,35 +9094,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 872
     Syntax {
         base: BaseType::String,
-        data_type: Some("MocaChannelIndex"),
-        enumerations: &[
-            "primary",
-            "secondary",
-            "m25first",
-            "m25second",
-            "m25third",
-            "m25fourth",
-            "m25fifth",
-        ],
+        data_type: Some(s(118052, 16)),
+        enumerations: l(1778, 7),
         ..SYNTAX
     },
     // 873
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some("MocaScMod"),
+        data_type: Some(s(118119, 9)),
         ..SYNTAX
     },
     // 874
     Syntax {
         base: BaseType::String,
-        data_type: Some("MocaFlowIngrClassRule"),
-        enumerations: &[
-            "ruleDAVLANtag4or5",
-            "ruleDAonly",
-            "ruleDAandDSCPnoVLAN",
-            "ruleDAandVLANignoreDSCP",
-            "ruleDAandVLANorDSCP",
-        ],
+        data_type: Some(s(118128, 21)),
+        enumerations: l(1785, 5),
         ..SYNTAX
     },
     // 875
@@ -10012,15 +9140,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 878
     Syntax {
         base: BaseType::String,
-        data_type: Some("RowStatus"),
-        enumerations: &[
-            "active",
-            "notInService",
-            "notReady",
-            "createAndGo",
-            "createAndWait",
-            "destroy",
-        ],
+        data_type: Some(s(118237, 9)),
+        enumerations: l(1790, 6),
         ..SYNTAX
     },
     // 879
@@ -10052,24 +9173,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
     // 881
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Disabled",
-            "Enabled",
-            "Enabled_NATForcedDisabled",
-            "Enabled_PortMappingDisabled",
-            "Error_Misconfigured",
-            "Error",
-        ],
+        enumerations: l(1796, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Disabled",
+            value: s(105889, 8),
         }),
         ..SYNTAX
     },
@@ -10081,10 +9195,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "300",
+            value: s(105853, 3),
         }),
         ..SYNTAX
     },
@@ -10096,10 +9210,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "30",
+            value: s(107799, 2),
         }),
         ..SYNTAX
     },
@@ -10108,7 +9222,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1",
+            value: s(105945, 1),
         }),
         ..SYNTAX
     },
@@ -10118,11 +9232,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.IP.Interface."],
+            target_parents: l(464, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -10134,10 +9248,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1000",
+            value: s(107660, 4),
         }),
         ..SYNTAX
     },
@@ -10149,43 +9263,24 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "4000",
+            value: s(118355, 4),
         }),
         ..SYNTAX
     },
     // 888
     Syntax {
         base: BaseType::String,
-        data_type: Some("IoTDeviceType"),
-        enumerations: &[
-            "Alarm",
-            "AntiTheft",
-            "Bell",
-            "Clock",
-            "Door",
-            "Fan",
-            "GarageDoor",
-            "HVAC",
-            "Light",
-            "Lock",
-            "Meter",
-            "Motor",
-            "Oven",
-            "PowerStrip",
-            "Sensor",
-            "SensorStrip",
-            "Siren",
-            "Thermostat",
-        ],
+        data_type: Some(s(118359, 13)),
+        enumerations: l(1802, 18),
         ..SYNTAX
     },
     // 889
     Syntax {
         base: BaseType::Int,
-        data_type: Some("Dbm1000"),
+        data_type: Some(s(118476, 7)),
         ranges: &[RangeFacet {
             min: Some(-65536),
             max: Some(65534),
@@ -10226,13 +9321,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 892
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Enabled", "StackDisabled", "Error"],
+        enumerations: l(1820, 4),
         ..SYNTAX
     },
     // 893
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPAddress"),
+        data_type: Some(s(5817, 9)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -10252,28 +9347,16 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "NAT44",
-            "StatelessNAT64",
-            "StatefulNAT64",
-            "A+PPortRangeRouter",
-            "SupportsPORTSETOption",
-            "IPv4Firewall",
-            "IPv6Firewall",
-            "NPTv6",
-            "DSCPReMarkingFunction",
-            "FLOWDATAAwareFunction",
-            "ILNPTranslator",
-        ],
+        enumerations: l(1824, 11),
         ..SYNTAX
     },
     // 895
     Syntax {
         base: BaseType::String,
-        enumerations: &["DHCPv4", "DHCPv6", "Static"],
+        enumerations: l(1835, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Static",
+            value: s(107902, 6),
         }),
         ..SYNTAX
     },
@@ -10287,27 +9370,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 897
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Disabled",
-            "Enabled",
-            "Connecting",
-            "Error_Timeout",
-            "Error_HostNameNotResolved",
-            "Error_NetworkFailure",
-            "Error_NotAuthorized",
-            "Error_Unsupported",
-            "Error",
-        ],
+        enumerations: l(1838, 9),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Disabled",
+            value: s(105889, 8),
         }),
         ..SYNTAX
     },
@@ -10324,7 +9397,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 899
     Syntax {
         base: BaseType::String,
-        enumerations: &["Internal", "UPnP_IWF", "PCP_Proxy", "Static"],
+        enumerations: l(1847, 4),
         ..SYNTAX
     },
     // 900
@@ -10340,10 +9413,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 901
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Enabled", "Error_PCPErrorCodeReceived", "Error"],
+        enumerations: l(1851, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Disabled",
+            value: s(105889, 8),
         }),
         ..SYNTAX
     },
@@ -10357,7 +9430,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "128",
+            value: s(105987, 3),
         }),
         ..SYNTAX
     },
@@ -10373,7 +9446,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 904
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some("bits per second"),
+        units: Some(s(109112, 15)),
         ..SYNTAX
     },
     // 905
@@ -10389,14 +9462,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 906
     Syntax {
         base: BaseType::String,
-        enumerations: &["IPv4", "IPv6", "IPv4v6", "Unstructured"],
+        enumerations: l(1855, 4),
         ..SYNTAX
     },
     // 907
     Syntax {
         base: BaseType::String,
-        data_type: Some("SST"),
-        enumerations: &["eMBB", "URLLC", "MIoT", "V2X"],
+        data_type: Some(s(118777, 3)),
+        enumerations: l(1859, 4),
         ..SYNTAX
     },
     // 908
@@ -10412,7 +9485,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 909
     Syntax {
         base: BaseType::String,
-        enumerations: &["downlink", "uplink", "bidirectional"],
+        enumerations: l(1863, 3),
         ..SYNTAX
     },
     // 910
@@ -10423,75 +9496,43 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["ATCP", "IPCP", "IPXCP", "NBFCP", "IPv6CP"],
+        enumerations: l(1866, 5),
         ..SYNTAX
     },
     // 911
     Syntax {
         base: BaseType::String,
-        enumerations: &["None", "PAP", "CHAP", "MS-CHAP"],
+        enumerations: l(1871, 4),
         ..SYNTAX
     },
     // 912
     Syntax {
         base: BaseType::String,
-        enumerations: &["None", "Van Jacobson", "STAC LZS"],
+        enumerations: l(1875, 3),
         ..SYNTAX
     },
     // 913
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Unconfigured",
-            "Connecting",
-            "Authenticating",
-            "Connected",
-            "PendingDisconnect",
-            "Disconnecting",
-            "Disconnected",
-        ],
+        enumerations: l(1878, 7),
         ..SYNTAX
     },
     // 914
     Syntax {
         base: BaseType::String,
-        enumerations: &["OnDemand", "AlwaysOn", "Manual"],
+        enumerations: l(1885, 3),
         ..SYNTAX
     },
     // 915
     Syntax {
         base: BaseType::String,
-        enumerations: &["None", "MPPE"],
+        enumerations: l(1888, 2),
         ..SYNTAX
     },
     // 916
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "ERROR_NONE",
-            "ERROR_ISP_TIME_OUT",
-            "ERROR_COMMAND_ABORTED",
-            "ERROR_NOT_ENABLED_FOR_INTERNET",
-            "ERROR_BAD_PHONE_NUMBER",
-            "ERROR_USER_DISCONNECT",
-            "ERROR_ISP_DISCONNECT",
-            "ERROR_IDLE_DISCONNECT",
-            "ERROR_FORCED_DISCONNECT",
-            "ERROR_SERVER_OUT_OF_RESOURCES",
-            "ERROR_RESTRICTED_LOGON_HOURS",
-            "ERROR_ACCOUNT_DISABLED",
-            "ERROR_ACCOUNT_EXPIRED",
-            "ERROR_PASSWORD_EXPIRED",
-            "ERROR_AUTHENTICATION_FAILURE",
-            "ERROR_NO_DIALTONE",
-            "ERROR_NO_CARRIER",
-            "ERROR_NO_ANSWER",
-            "ERROR_LINE_BUSY",
-            "ERROR_UNSUPPORTED_BITSPERSECOND",
-            "ERROR_TOO_MANY_LINE_ERRORS",
-            "ERROR_IP_CONFIGURATION",
-            "ERROR_UNKNOWN",
-        ],
+        enumerations: l(1890, 23),
         ..SYNTAX
     },
     // 917
@@ -10504,14 +9545,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1500",
+            value: s(113249, 4),
         }),
         ..SYNTAX
     },
     // 918
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv4Address"),
+        data_type: Some(s(34076, 11)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(2),
@@ -10521,13 +9562,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(15),
         }],
-        patterns: &[
-            "",
-            "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-        ],
+        patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -10541,7 +9579,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1",
+            value: s(105945, 1),
         }),
         ..SYNTAX
     },
@@ -10555,7 +9593,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "24",
+            value: s(119410, 2),
         }),
         ..SYNTAX
     },
@@ -10567,10 +9605,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "3600",
+            value: s(107788, 4),
         }),
         ..SYNTAX
     },
@@ -10582,20 +9620,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
     // 923
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Enabled", "Trigger"],
+        enumerations: l(1913, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Disabled",
+            value: s(105889, 8),
         }),
         ..SYNTAX
     },
@@ -10609,7 +9647,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Parameter,
-            target_parents: &[],
+            target_parents: l(270, 0),
         })),
         ..SYNTAX
     },
@@ -10621,7 +9659,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 926
@@ -10642,10 +9680,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 927
     Syntax {
         base: BaseType::String,
-        enumerations: &["Latest", "Minimum", "Maximum", "Average", "Histogram"],
+        enumerations: l(1916, 5),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Latest",
+            value: s(119419, 6),
         }),
         ..SYNTAX
     },
@@ -10654,7 +9692,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Int,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -10668,21 +9706,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Parameter,
-            target_parents: &[],
+            target_parents: l(270, 0),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 930
     Syntax {
         base: BaseType::String,
-        enumerations: &["Current", "Change"],
+        enumerations: l(1921, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Current",
+            value: s(17139, 7),
         }),
         ..SYNTAX
     },
@@ -10701,14 +9739,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
     // 932
     Syntax {
         base: BaseType::String,
-        enumerations: &["Z-Wave", "ZigBee", "UPnP-DM"],
+        enumerations: l(1923, 3),
         ..SYNTAX
     },
     // 933
@@ -10731,7 +9769,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.QoS.Policer."],
+            target_parents: l(1926, 1),
         })),
         ..SYNTAX
     },
@@ -10745,7 +9783,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.QoS.Queue."],
+            target_parents: l(779, 1),
         })),
         ..SYNTAX
     },
@@ -10759,7 +9797,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
@@ -10773,11 +9811,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.QoS.Policer."],
+            target_parents: l(1926, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -10791,11 +9829,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.QoS.App."],
+            target_parents: l(1927, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -10809,43 +9847,37 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 940
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("bytes"),
+        units: Some(s(105735, 5)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 941
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some("bits per second"),
+        units: Some(s(109112, 15)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 942
     Syntax {
         base: BaseType::String,
-        patterns: &[
-            "Null",
-            "Drop",
-            "[0-9]|[1-5][0-9]|6[0-3]",
-            ":[0-7]",
-            "([0-9]|[1-5][0-9]|6[0-3]):[0-7]",
-        ],
+        patterns: l(1928, 5),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Null",
+            value: s(119495, 4),
         }),
         ..SYNTAX
     },
@@ -10853,28 +9885,22 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "PossibleMeterTypes",
+            target_param: s(63639, 18),
             null_value: None,
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "SimpleTokenBucket",
+            value: s(119559, 17),
         }),
         ..SYNTAX
     },
     // 944
     Syntax {
         base: BaseType::String,
-        patterns: &[
-            "Null",
-            "Drop",
-            "[0-9]|[1-5][0-9]|6[0-3]",
-            ":[0-7]",
-            "([0-9]|[1-5][0-9]|6[0-3]):[0-7]",
-        ],
+        patterns: l(1928, 5),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Drop",
+            value: s(111156, 4),
         }),
         ..SYNTAX
     },
@@ -10886,11 +9912,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "SimpleTokenBucket",
-            "SingleRateThreeColor",
-            "TwoRateThreeColor",
-        ],
+        enumerations: l(1933, 3),
         ..SYNTAX
     },
     // 946
@@ -10903,7 +9925,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
@@ -10915,20 +9937,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("bits per second"),
+        units: Some(s(109112, 15)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
     // 948
     Syntax {
         base: BaseType::String,
-        enumerations: &["RED", "DT", "WRED", "BLUE"],
+        enumerations: l(1936, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "DT",
+            value: s(119616, 2),
         }),
         ..SYNTAX
     },
@@ -10942,17 +9964,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 950
     Syntax {
         base: BaseType::String,
-        enumerations: &["WFQ", "WRR", "SP"],
+        enumerations: l(1940, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "SP",
+            value: s(119632, 2),
         }),
         ..SYNTAX
     },
@@ -10966,11 +9988,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.QoS.Queue."],
+            target_parents: l(779, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -10982,17 +10004,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("percent"),
+        units: Some(s(109912, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 953
     Syntax {
         base: BaseType::String,
-        enumerations: &["UDP", "TCP", "TLS", "DTLS"],
+        enumerations: l(1943, 4),
         ..SYNTAX
     },
     // 954
@@ -11005,7 +10027,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.RadSecProxy.TLS."],
+            target_parents: l(1947, 1),
         })),
         ..SYNTAX
     },
@@ -11019,28 +10041,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.RadSecProxy.Server."],
+            target_parents: l(1948, 1),
         })),
         ..SYNTAX
     },
     // 956
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "SSL3",
-            "TLS1_Only",
-            "TLS1_Or_Later",
-            "TLS1_1_Only",
-            "TLS1_1_Or_Later",
-            "TLS1_2_Only",
-            "TLS1_2_Or_Later",
-            "TLS1_3_Only",
-            "TLS1_3_Or_Later",
-            "DTLS1_Only",
-            "DTLS1_Or_Later",
-            "DTLS1_2_Only",
-            "DTLS1_2_Or_Later",
-        ],
+        enumerations: l(1949, 13),
         ..SYNTAX
     },
     // 957
@@ -11053,7 +10061,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -11065,10 +10073,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(4294967295),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -11080,20 +10088,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1800",
+            value: s(119843, 4),
         }),
         ..SYNTAX
     },
     // 960
     Syntax {
         base: BaseType::String,
-        enumerations: &["High", "Medium", "Low"],
+        enumerations: l(1962, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Medium",
+            value: s(119847, 6),
         }),
         ..SYNTAX
     },
@@ -11105,10 +10113,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(3600000),
             step: None,
         }],
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -11120,10 +10128,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1800),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "600",
+            value: s(107794, 3),
         }),
         ..SYNTAX
     },
@@ -11135,17 +10143,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1350),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "200",
+            value: s(106161, 3),
         }),
         ..SYNTAX
     },
     // 964
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPv6Address"),
+        data_type: Some(s(34172, 11)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -11157,17 +10165,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
     // 965
     Syntax {
         base: BaseType::String,
-        enumerations: &["Static", "LLA", "GUA", "LLA_GUA"],
+        enumerations: l(1965, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Static",
+            value: s(107902, 6),
         }),
         ..SYNTAX
     },
@@ -11179,7 +10187,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["X.509", "RawPublicKey"],
+        enumerations: l(1969, 2),
         ..SYNTAX
     },
     // 967
@@ -11190,7 +10198,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["HMAC-SHA256", "BLAKE2s-128"],
+        enumerations: l(1971, 2),
         ..SYNTAX
     },
     // 968
@@ -11201,7 +10209,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["2-out-of-3", "ETX"],
+        enumerations: l(1973, 2),
         ..SYNTAX
     },
     // 969
@@ -11212,7 +10220,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["MAC", "DTLS"],
+        enumerations: l(1975, 2),
         ..SYNTAX
     },
     // 970
@@ -11225,7 +10233,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "##.SupportedDTLSCertTypes",
+            target_param: s(119921, 25),
             null_value: None,
         })),
         ..SYNTAX
@@ -11234,7 +10242,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "#.SupportedDTLSCertTypes",
+            target_param: s(119946, 24),
             null_value: None,
         })),
         ..SYNTAX
@@ -11250,7 +10258,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Routing.Babel.DTLSCertSet."],
+            target_parents: l(1977, 1),
         })),
         ..SYNTAX
     },
@@ -11265,7 +10273,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Routing.Babel.MACKeySet."],
+            target_parents: l(1978, 1),
         })),
         ..SYNTAX
     },
@@ -11273,7 +10281,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "#.SupportedMetricCompAlgorithms",
+            target_param: s(120034, 31),
             null_value: None,
         })),
         ..SYNTAX
@@ -11286,7 +10294,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("centiseconds"),
+        units: Some(s(106149, 12)),
         ..SYNTAX
     },
     // 977
@@ -11303,7 +10311,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "##.SupportedMACAlgorithms",
+            target_param: s(120065, 25),
             null_value: None,
         })),
         ..SYNTAX
@@ -11314,14 +10322,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Routing.Babel.InterfaceSetting.{i}.Neighbor."],
+            target_parents: l(1979, 1),
         })),
         ..SYNTAX
     },
     // 980
     Syntax {
         base: BaseType::String,
-        data_type: Some("IPPrefix"),
+        data_type: Some(s(106314, 8)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(49),
@@ -11331,13 +10339,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 981
     Syntax {
         base: BaseType::String,
-        enumerations: &["Send", "Receive", "Both"],
+        enumerations: l(1980, 3),
         ..SYNTAX
     },
     // 982
     Syntax {
         base: BaseType::String,
-        enumerations: &["High", "Medium", "Low"],
+        enumerations: l(1962, 3),
         ..SYNTAX
     },
     // 983
@@ -11348,49 +10356,49 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(3600000),
             step: None,
         }],
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         ..SYNTAX
     },
     // 984
     Syntax {
         base: BaseType::String,
-        enumerations: &["ForwardingEntryCreated", "NoForwardingEntry", "Error"],
+        enumerations: l(1983, 3),
         ..SYNTAX
     },
     // 985
     Syntax {
         base: BaseType::String,
-        enumerations: &["DHCPv4", "OSPF", "IPCP", "RIP", "3GPP-NAS", "Static"],
+        enumerations: l(1986, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Static",
+            value: s(107902, 6),
         }),
         ..SYNTAX
     },
     // 986
     Syntax {
         base: BaseType::String,
-        enumerations: &["Normal", "Receive", "Blackhole", "Unreachable", "Prohibit"],
+        enumerations: l(1992, 5),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Normal",
+            value: s(113424, 6),
         }),
         ..SYNTAX
     },
     // 987
     Syntax {
         base: BaseType::String,
-        enumerations: &["DHCPv6", "OSPF", "RA", "RIPng", "3GPP-NAS", "Static"],
+        enumerations: l(1997, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Static",
+            value: s(107902, 6),
         }),
         ..SYNTAX
     },
     // 988
     Syntax {
         base: BaseType::Int,
-        units: Some("100 MBd"),
+        units: Some(s(120233, 7)),
         ..SYNTAX
     },
     // 989
@@ -11400,7 +10408,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(8),
         }],
-        patterns: &["\\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\\d|3[01])[A-Za-z0-9]{0,2}"],
+        patterns: l(2003, 1),
         ..SYNTAX
     },
     // 990
@@ -11411,7 +10419,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some("10 meters"),
+        units: Some(s(120297, 9)),
         ..SYNTAX
     },
     // 991
@@ -11422,7 +10430,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some("kilometers"),
+        units: Some(s(120306, 10)),
         ..SYNTAX
     },
     // 992
@@ -11451,19 +10459,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("nanometers"),
+        units: Some(s(120316, 10)),
         ..SYNTAX
     },
     // 995
     Syntax {
         base: BaseType::Int,
-        units: Some("0.1 dBm"),
+        units: Some(s(120326, 7)),
         ..SYNTAX
     },
     // 996
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("µA"),
+        units: Some(s(120333, 3)),
         ..SYNTAX
     },
     // 997
@@ -11474,13 +10482,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("mV"),
+        units: Some(s(109947, 2)),
         ..SYNTAX
     },
     // 998
     Syntax {
         base: BaseType::String,
-        enumerations: &["SFF-8472", "Unknown"],
+        enumerations: l(2004, 2),
         ..SYNTAX
     },
     // 999
@@ -11489,24 +10497,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.SFPs.Mgmt.SFF8472."],
+            target_parents: l(2006, 1),
         })),
         ..SYNTAX
     },
     // 1000
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Unsupported",
-            "G-PON",
-            "XG-PON",
-            "NG-PON2",
-            "XGS-PON",
-            "EPON",
-            "MoCA",
-            "Optical Ethernet",
-            "Electrical Ethernet",
-        ],
+        enumerations: l(2007, 9),
         ..SYNTAX
     },
     // 1001
@@ -11519,41 +10517,41 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Users.User."],
+            target_parents: l(2016, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 1002
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("minutes"),
+        units: Some(s(109905, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 1003
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "180",
+            value: s(120451, 3),
         }),
         ..SYNTAX
     },
     // 1004
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "300",
+            value: s(105853, 3),
         }),
         ..SYNTAX
     },
@@ -11567,14 +10565,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "22",
+            value: s(120454, 2),
         }),
         ..SYNTAX
     },
     // 1006
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Enabled", "Error", "Error_Misconfigured"],
+        enumerations: l(2017, 4),
         ..SYNTAX
     },
     // 1007
@@ -11583,18 +10581,18 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &["Device.Users.Group."],
+            target_parents: l(2021, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 1008
     Syntax {
         base: BaseType::String,
-        enumerations: &["SuccessfulLogin", "FailedLogin", "Error"],
+        enumerations: l(2022, 3),
         ..SYNTAX
     },
     // 1009
@@ -11607,7 +10605,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Users.User."],
+            target_parents: l(2016, 1),
         })),
         ..SYNTAX
     },
@@ -11621,7 +10619,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "61613",
+            value: s(120501, 5),
         }),
         ..SYNTAX
     },
@@ -11633,32 +10631,23 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "60",
+            value: s(107792, 2),
         }),
         ..SYNTAX
     },
     // 1012
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Enabled",
-            "Disabled",
-            "Unknown",
-            "Connecting",
-            "ServerNotPresent",
-            "Error_Misconfigured",
-            "Error_AuthenticationFailure",
-            "Error",
-        ],
+        enumerations: l(2025, 8),
         ..SYNTAX
     },
     // 1013
     Syntax {
         base: BaseType::String,
-        enumerations: &["Active", "Inactive", "StackDisabled", "Error"],
+        enumerations: l(2033, 4),
         ..SYNTAX
     },
     // 1014
@@ -11672,29 +10661,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Security.Certificate."],
+            target_parents: l(1080, 1),
         })),
         ..SYNTAX
     },
     // 1015
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &[
-            "Error",
-            "None",
-            "Requested",
-            "Canceled",
-            "Complete",
-            "Error_Internal",
-            "Error_Other",
-        ],
+        data_type: Some(s(744, 16)),
+        enumerations: l(2037, 7),
         ..SYNTAX
     },
     // 1016
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some("Kbps"),
+        units: Some(s(106643, 4)),
         ..SYNTAX
     },
     // 1017
@@ -11710,31 +10691,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1018
     Syntax {
         base: BaseType::String,
-        enumerations: &["No", "Yes", "NoDetect", "SubscribedValue"],
+        enumerations: l(2044, 4),
         ..SYNTAX
     },
     // 1019
     Syntax {
         base: BaseType::String,
-        enumerations: &["No", "Yes", "SubscribedValue"],
+        enumerations: l(2048, 3),
         ..SYNTAX
     },
     // 1020
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Conversational",
-            "Streaming",
-            "Interactive",
-            "Background",
-            "SubscribedValue",
-        ],
+        enumerations: l(2051, 5),
         ..SYNTAX
     },
     // 1021
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("Milliseconds"),
+        units: Some(s(120612, 12)),
         ..SYNTAX
     },
     // 1022
@@ -11747,11 +10722,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &[
-                "Device.SessionManagement.PDP.",
-                "Device.SessionManagement.PDN.",
-                "Device.SessionManagement.PDU.",
-            ],
+            target_parents: l(2056, 3),
         })),
         ..SYNTAX
     },
@@ -11763,25 +10734,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["SIM", "USIM", "ISIM"],
+        enumerations: l(2059, 3),
         ..SYNTAX
     },
     // 1024
     Syntax {
         base: BaseType::String,
-        enumerations: &["None", "Running", "Error"],
+        enumerations: l(2062, 3),
         ..SYNTAX
     },
     // 1025
     Syntax {
         base: BaseType::String,
-        enumerations: &["CA", "DRM", "UICC"],
+        enumerations: l(2065, 3),
         ..SYNTAX
     },
     // 1026
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("MiB"),
+        units: Some(s(120731, 3)),
         ..SYNTAX
     },
     // 1027
@@ -11789,14 +10760,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: "true",
+            value: s(106290, 4),
         }),
         ..SYNTAX
     },
     // 1028
     Syntax {
         base: BaseType::String,
-        enumerations: &["UntilStopped", "Forever"],
+        enumerations: l(2068, 2),
         ..SYNTAX
     },
     // 1029
@@ -11804,17 +10775,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: "10",
+            value: s(107784, 2),
         }),
         ..SYNTAX
     },
     // 1030
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -11837,7 +10808,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &["Device.ExecEnv."],
+            target_parents: l(2070, 1),
         })),
         ..SYNTAX
     },
@@ -11846,7 +10817,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: "1",
+            value: s(105945, 1),
         }),
         ..SYNTAX
     },
@@ -11855,7 +10826,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: "false",
+            value: s(105578, 5),
         }),
         ..SYNTAX
     },
@@ -11867,10 +10838,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("%"),
+        units: Some(s(115230, 1)),
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
@@ -11882,20 +10853,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("KiB"),
+        units: Some(s(109831, 3)),
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
     // 1037
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: "10",
+            value: s(107784, 2),
         }),
         ..SYNTAX
     },
@@ -11905,14 +10876,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &["Device.ExecEnv."],
+            target_parents: l(2070, 1),
         })),
         ..SYNTAX
     },
     // 1039
     Syntax {
         base: BaseType::String,
-        enumerations: &["Installed", "UnInstalled", "Uninstalled", "Failed"],
+        enumerations: l(2071, 4),
         ..SYNTAX
     },
     // 1040
@@ -11921,7 +10892,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &["Device.DeploymentUnit."],
+            target_parents: l(2075, 1),
         })),
         ..SYNTAX
     },
@@ -11936,14 +10907,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &["Device.ExecutionUnit."],
+            target_parents: l(2076, 1),
         })),
         ..SYNTAX
     },
     // 1042
     Syntax {
         base: BaseType::String,
-        enumerations: &["Install", "Update", "Uninstall"],
+        enumerations: l(1700, 3),
         ..SYNTAX
     },
     // 1043
@@ -11952,7 +10923,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.SoftwareModules.ExecEnv."],
+            target_parents: l(2077, 1),
         })),
         ..SYNTAX
     },
@@ -11967,20 +10938,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.SoftwareModules.ExecutionUnit."],
+            target_parents: l(2078, 1),
         })),
         ..SYNTAX
     },
     // 1045
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Installing",
-            "Installed",
-            "Updating",
-            "Uninstalling",
-            "Uninstalled",
-        ],
+        enumerations: l(2079, 5),
         ..SYNTAX
     },
     // 1046
@@ -11994,7 +10959,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DeviceInfo.VendorConfigFile."],
+            target_parents: l(2084, 1),
         })),
         ..SYNTAX
     },
@@ -12009,7 +10974,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DeviceInfo.VendorLogFile."],
+            target_parents: l(650, 1),
         })),
         ..SYNTAX
     },
@@ -12021,7 +10986,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("%"),
+        units: Some(s(115230, 1)),
         ..SYNTAX
     },
     // 1049
@@ -12032,7 +10997,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("KiB"),
+        units: Some(s(109831, 3)),
         ..SYNTAX
     },
     // 1050
@@ -12043,10 +11008,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("%"),
+        units: Some(s(115230, 1)),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
@@ -12058,10 +11023,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("KiB"),
+        units: Some(s(109831, 3)),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
@@ -12076,7 +11041,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Users.Role."],
+            target_parents: l(2085, 1),
         })),
         ..SYNTAX
     },
@@ -12086,7 +11051,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.SoftwareModules.ExecEnvClass."],
+            target_parents: l(2086, 1),
         })),
         ..SYNTAX
     },
@@ -12101,7 +11066,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DeviceInfo.Processor."],
+            target_parents: l(2087, 1),
         })),
         ..SYNTAX
     },
@@ -12119,13 +11084,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1056
     Syntax {
         base: BaseType::String,
-        enumerations: &["Up", "Error", "Disabled"],
+        enumerations: l(2088, 3),
         ..SYNTAX
     },
     // 1057
     Syntax {
         base: BaseType::String,
-        enumerations: &["Up", "Error", "Disabled", "Restarting"],
+        enumerations: l(2091, 4),
         ..SYNTAX
     },
     // 1058
@@ -12134,7 +11099,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.SoftwareModules.DeploymentUnit."],
+            target_parents: l(2095, 1),
         })),
         ..SYNTAX
     },
@@ -12144,14 +11109,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.ExecEnv."],
+            target_parents: l(2070, 1),
         })),
         ..SYNTAX
     },
     // 1060
     Syntax {
         base: BaseType::String,
-        enumerations: &["OCIImage", "VMRawImage", "OSGiBundle", "JAR", "WAR"],
+        enumerations: l(2096, 5),
         ..SYNTAX
     },
     // 1061
@@ -12165,7 +11130,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.SoftwareModules.ExecEnv.{i}.ApplicationData."],
+            target_parents: l(2101, 1),
         })),
         ..SYNTAX
     },
@@ -12180,57 +11145,49 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.DeviceInfo.ProcessStatus.Process."],
+            target_parents: l(2102, 1),
         })),
         ..SYNTAX
     },
     // 1063
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "NoFault",
-            "FailureOnStart",
-            "FailureOnAutoStart",
-            "FailureOnStop",
-            "FailureWhileActive",
-            "DependencyFailure",
-            "UnStartable",
-        ],
+        enumerations: l(2103, 7),
         ..SYNTAX
     },
     // 1064
     Syntax {
         base: BaseType::String,
-        enumerations: &["Idle", "Active"],
+        enumerations: l(2110, 2),
         command: true,
         ..SYNTAX
     },
     // 1065
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: "10",
+            value: s(107784, 2),
         }),
         ..SYNTAX
     },
     // 1066
     Syntax {
         base: BaseType::String,
-        enumerations: &["Idle", "Starting", "Active", "Stopping"],
+        enumerations: l(2112, 4),
         ..SYNTAX
     },
     // 1067
     Syntax {
         base: BaseType::String,
-        enumerations: &["Idle", "Starting", "Active", "Stopping", "Restarting"],
+        enumerations: l(2116, 5),
         ..SYNTAX
     },
     // 1068
     Syntax {
         base: BaseType::String,
-        enumerations: &["Idle", "Active"],
+        enumerations: l(2110, 2),
         ..SYNTAX
     },
     // 1069
@@ -12244,7 +11201,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.NAT.PortMapping."],
+            target_parents: l(2121, 1),
         })),
         ..SYNTAX
     },
@@ -12263,11 +11220,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Syslog.Filter."],
+            target_parents: l(2122, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -12286,11 +11243,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Syslog.Source."],
+            target_parents: l(2123, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -12304,11 +11261,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Syslog.Template."],
+            target_parents: l(2124, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -12322,20 +11279,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "514",
+            value: s(121421, 3),
         }),
         ..SYNTAX
     },
     // 1074
     Syntax {
         base: BaseType::String,
-        enumerations: &["TCP", "UDP", "TLS"],
+        enumerations: l(2125, 3),
         ..SYNTAX
     },
     // 1075
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Enabled", "Error_Unreachable", "Error"],
+        enumerations: l(2128, 4),
         ..SYNTAX
     },
     // 1076
@@ -12346,69 +11303,50 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "Kern", "User", "Mail", "Daemon", "Auth", "Syslog", "LPR", "News", "UUCP", "Cron",
-            "AuthPriv", "FTP", "NTP", "Audit", "Console", "Cron2", "Local0", "Local1", "Local2",
-            "Local3", "Local4", "Local5", "Local6", "Local7", "All",
-        ],
+        enumerations: l(2132, 25),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[All]",
+            value: s(121556, 5),
         }),
         ..SYNTAX
     },
     // 1077
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Emergency",
-            "Alert",
-            "Critical",
-            "Error",
-            "Warning",
-            "Notice",
-            "Info",
-            "Debug",
-            "All",
-            "None",
-        ],
+        enumerations: l(2157, 10),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "All",
+            value: s(107716, 3),
         }),
         ..SYNTAX
     },
     // 1078
     Syntax {
         base: BaseType::String,
-        enumerations: &["Equal", "EqualOrHigher"],
+        enumerations: l(2167, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "EqualOrHigher",
+            value: s(121566, 13),
         }),
         ..SYNTAX
     },
     // 1079
     Syntax {
         base: BaseType::String,
-        enumerations: &["Log", "Block", "Stop"],
+        enumerations: l(2169, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Log",
+            value: s(24908, 3),
         }),
         ..SYNTAX
     },
     // 1080
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Kern", "User", "Mail", "Daemon", "Auth", "Syslog", "LPR", "News", "UUCP", "Cron",
-            "AuthPriv", "FTP", "NTP", "Audit", "Console", "Cron2", "Local0", "Local1", "Local2",
-            "Local3", "Local4", "Local5", "Local6", "Local7", "All",
-        ],
+        enumerations: l(2132, 25),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "All",
+            value: s(107716, 3),
         }),
         ..SYNTAX
     },
@@ -12422,17 +11360,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1099",
+            value: s(121588, 4),
         }),
         ..SYNTAX
     },
     // 1082
     Syntax {
         base: BaseType::String,
-        enumerations: &["TCP", "UDP", "TLS"],
+        enumerations: l(2125, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "UDP",
+            value: s(108071, 3),
         }),
         ..SYNTAX
     },
@@ -12442,7 +11380,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Thread.MLE."],
+            target_parents: l(2172, 1),
         })),
         ..SYNTAX
     },
@@ -12452,21 +11390,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Routing.Router."],
+            target_parents: l(1245, 1),
         })),
         ..SYNTAX
     },
     // 1085
     Syntax {
         base: BaseType::String,
-        enumerations: &["Started", "Stopped", "Error"],
+        enumerations: l(2173, 3),
         ..SYNTAX
     },
     // 1086
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "SupportedStandards",
+            target_param: s(73842, 18),
             null_value: None,
         })),
         ..SYNTAX
@@ -12479,25 +11417,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["1.0", "1.1", "1.2", "1.3", "1.4"],
+        enumerations: l(2176, 5),
         ..SYNTAX
     },
     // 1088
     Syntax {
         base: BaseType::String,
-        enumerations: &["rx-on-when-idle", "Full Thread Device", "Full Network Data"],
+        enumerations: l(2181, 3),
         ..SYNTAX
     },
     // 1089
     Syntax {
         base: BaseType::String,
-        enumerations: &["Child", "Router", "Leader", "Unassigned"],
+        enumerations: l(2184, 4),
         ..SYNTAX
     },
     // 1090
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("ThreadLinkQuality"),
+        data_type: Some(s(121698, 17)),
         ranges: &[RangeFacet {
             min: Some(0),
             max: Some(3),
@@ -12508,7 +11446,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1091
     Syntax {
         base: BaseType::String,
-        enumerations: &["active", "pending"],
+        enumerations: l(2188, 2),
         ..SYNTAX
     },
     // 1092
@@ -12519,7 +11457,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["o", "n", "r", "c", "C", "e", "p", "R"],
+        enumerations: l(2190, 8),
         ..SYNTAX
     },
     // 1093
@@ -12530,7 +11468,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("percentage"),
+        units: Some(s(115475, 10)),
         ..SYNTAX
     },
     // 1094
@@ -12546,7 +11484,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("percentage"),
+        units: Some(s(115475, 10)),
         ..SYNTAX
     },
     // 1095
@@ -12567,35 +11505,35 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(0),
             step: None,
         }],
-        units: Some("dBm"),
+        units: Some(s(106663, 3)),
         ..SYNTAX
     },
     // 1097
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Unsynchronized", "Synchronized", "Error"],
+        enumerations: l(2198, 4),
         ..SYNTAX
     },
     // 1098
     Syntax {
         base: BaseType::String,
-        enumerations: &["Address", "Device"],
+        enumerations: l(2202, 2),
         ..SYNTAX
     },
     // 1099
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "6",
+            value: s(116403, 1),
         }),
         ..SYNTAX
     },
     // 1100
     Syntax {
         base: BaseType::String,
-        enumerations: &["Unicast", "Broadcast", "Multicast", "Manycast"],
+        enumerations: l(2204, 4),
         ..SYNTAX
     },
     // 1101
@@ -12608,7 +11546,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "123",
+            value: s(117673, 3),
         }),
         ..SYNTAX
     },
@@ -12617,20 +11555,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "6",
+            value: s(116403, 1),
         }),
         ..SYNTAX
     },
     // 1103
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Disabled",
-            "Unsynchronized",
-            "Synchronized",
-            "Error_FailedToSynchronize",
-            "Error",
-        ],
+        enumerations: l(2208, 5),
         ..SYNTAX
     },
     // 1104
@@ -12643,7 +11575,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "4",
+            value: s(107655, 1),
         }),
         ..SYNTAX
     },
@@ -12657,7 +11589,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "4460",
+            value: s(121810, 4),
         }),
         ..SYNTAX
     },
@@ -12671,7 +11603,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "255",
+            value: s(121814, 3),
         }),
         ..SYNTAX
     },
@@ -12681,7 +11613,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.TrustedElements.SIM.{i}.Profile."],
+            target_parents: l(2213, 1),
         })),
         ..SYNTAX
     },
@@ -12708,25 +11640,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1110
     Syntax {
         base: BaseType::String,
-        enumerations: &["None", "USIM", "eSIM"],
+        enumerations: l(2214, 3),
         ..SYNTAX
     },
     // 1111
     Syntax {
         base: BaseType::String,
-        enumerations: &["UICC", "DRM", "WWC", "CA"],
+        enumerations: l(2217, 4),
         ..SYNTAX
     },
     // 1112
     Syntax {
         base: BaseType::String,
-        enumerations: &["Provisioning", "Test", "Operational", "Unknown"],
+        enumerations: l(2221, 4),
         ..SYNTAX
     },
     // 1113
     Syntax {
         base: BaseType::String,
-        enumerations: &["Active", "Inactive"],
+        enumerations: l(2225, 2),
         ..SYNTAX
     },
     // 1114
@@ -12739,14 +11671,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &["Device.UPA.Interface."],
+            target_parents: l(2227, 1),
         })),
         ..SYNTAX
     },
     // 1115
     Syntax {
         base: BaseType::String,
-        enumerations: &["SNR", "CFR"],
+        enumerations: l(2228, 2),
         ..SYNTAX
     },
     // 1116
@@ -12757,33 +11689,26 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(1536),
             max_length: None,
         }),
-        units: Some("0.1dB"),
+        units: Some(s(109471, 5)),
         ..SYNTAX
     },
     // 1117
     Syntax {
         base: BaseType::Int,
-        units: Some("dB"),
+        units: Some(s(112532, 2)),
         ..SYNTAX
     },
     // 1118
     Syntax {
         base: BaseType::String,
-        enumerations: &["Canceled", "Complete", "Error", "Error_InvalidPort"],
+        enumerations: l(2230, 4),
         ..SYNTAX
     },
     // 1119
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &[
-            "None",
-            "Requested",
-            "Canceled",
-            "Complete",
-            "Error",
-            "Error_InvalidPort",
-        ],
+        data_type: Some(s(744, 16)),
+        enumerations: l(2234, 6),
         ..SYNTAX
     },
     // 1120
@@ -12803,7 +11728,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(6),
         }],
-        enumerations: &["None", "DES", "3DES", "AES128", "AES256"],
+        enumerations: l(2240, 5),
         ..SYNTAX
     },
     // 1122
@@ -12818,19 +11743,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1123
     Syntax {
         base: BaseType::String,
-        enumerations: &["AP", "EP"],
+        enumerations: l(2245, 2),
         ..SYNTAX
     },
     // 1124
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("dB"),
+        units: Some(s(112532, 2)),
         ..SYNTAX
     },
     // 1125
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("kHz"),
+        units: Some(s(121934, 3)),
         ..SYNTAX
     },
     // 1126
@@ -12848,7 +11773,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Hosts.Host."],
+            target_parents: l(443, 1),
         })),
         ..SYNTAX
     },
@@ -12859,7 +11784,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(256),
         }],
-        patterns: &["\\d+\\.\\d+"],
+        patterns: l(2247, 1),
         ..SYNTAX
     },
     // 1128
@@ -12872,10 +11797,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &[
-                "Device.UPnP.Discovery.Device.",
-                "Device.UPnP.Discovery.RootDevice.",
-            ],
+            target_parents: l(2248, 2),
         })),
         ..SYNTAX
     },
@@ -12889,7 +11811,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.UPnP.Description.DeviceInstance."],
+            target_parents: l(2250, 1),
         })),
         ..SYNTAX
     },
@@ -12912,14 +11834,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.UPnP.Discovery.Service."],
+            target_parents: l(2251, 1),
         })),
         ..SYNTAX
     },
     // 1132
     Syntax {
         base: BaseType::String,
-        enumerations: &["LeaseActive", "LeaseExpired", "ByebyeReceived"],
+        enumerations: l(2252, 3),
         ..SYNTAX
     },
     // 1133
@@ -12929,7 +11851,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(36),
         }],
-        patterns: &["[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}"],
+        patterns: l(2255, 1),
         ..SYNTAX
     },
     // 1134
@@ -12942,10 +11864,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &[
-                "Device.UPnP.Discovery.RootDevice.",
-                "Device.UPnP.Discovery.Device.",
-            ],
+            target_parents: l(2256, 2),
         })),
         ..SYNTAX
     },
@@ -12959,44 +11878,38 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.USB.Port."],
+            target_parents: l(2258, 1),
         })),
         ..SYNTAX
     },
     // 1136
     Syntax {
         base: BaseType::String,
-        enumerations: &["Self", "Bus", "Unknown"],
+        enumerations: l(2259, 3),
         ..SYNTAX
     },
     // 1137
     Syntax {
         base: BaseType::String,
-        enumerations: &["Low", "Full", "High", "Super"],
+        enumerations: l(2262, 4),
         ..SYNTAX
     },
     // 1138
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Standard-A",
-            "Standard-B",
-            "Powered-B",
-            "Micro-AB",
-            "Micro-B",
-        ],
+        enumerations: l(2266, 5),
         ..SYNTAX
     },
     // 1139
     Syntax {
         base: BaseType::String,
-        enumerations: &["Host", "Hub", "Device"],
+        enumerations: l(2271, 3),
         ..SYNTAX
     },
     // 1140
     Syntax {
         base: BaseType::String,
-        enumerations: &["Unknown", "OHCI", "EHCI", "UHCI", "xHCI"],
+        enumerations: l(2274, 5),
         ..SYNTAX
     },
     // 1141
@@ -13014,14 +11927,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.USB.USBHosts.Host.{i}.Device."],
+            target_parents: l(2279, 1),
         })),
         ..SYNTAX
     },
     // 1143
     Syntax {
         base: BaseType::String,
-        enumerations: &["Unknown", "Low", "Full", "High", "Super"],
+        enumerations: l(2280, 5),
         ..SYNTAX
     },
     // 1144
@@ -13030,7 +11943,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.USB.Port."],
+            target_parents: l(2258, 1),
         })),
         ..SYNTAX
     },
@@ -13055,7 +11968,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.USPAgent.ControllerTrust.Role."],
+            target_parents: l(2285, 1),
         })),
         ..SYNTAX
     },
@@ -13070,7 +11983,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.USPAgent.Certificate."],
+            target_parents: l(2286, 1),
         })),
         ..SYNTAX
     },
@@ -13080,11 +11993,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.USPAgent.MTP."],
+            target_parents: l(2287, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -13094,7 +12007,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.USPAgent.ControllerTrust.Role."],
+            target_parents: l(2285, 1),
         })),
         ..SYNTAX
     },
@@ -13109,7 +12022,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.USPAgent.ControllerTrust.Role."],
+            target_parents: l(2285, 1),
         })),
         ..SYNTAX
     },
@@ -13119,7 +12032,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.USPAgent.Certificate."],
+            target_parents: l(2286, 1),
         })),
         ..SYNTAX
     },
@@ -13154,20 +12067,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.SoftwareModules.DeploymentUnit."],
+            target_parents: l(2095, 1),
         })),
         ..SYNTAX
     },
     // 1155
     Syntax {
         base: BaseType::String,
-        enumerations: &["WebSocket", "STOMP", "MQTT", "UDS"],
+        enumerations: l(1558, 4),
         ..SYNTAX
     },
     // 1156
     Syntax {
         base: BaseType::String,
-        enumerations: &["Listen", "Connect"],
+        enumerations: l(2288, 2),
         ..SYNTAX
     },
     // 1157
@@ -13191,10 +12104,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1159
     Syntax {
         base: BaseType::String,
-        enumerations: &["RemoteAccess", "LocalAccess"],
+        enumerations: l(2290, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "LocalAccess",
+            value: s(122348, 11),
         }),
         ..SYNTAX
     },
@@ -13208,7 +12121,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[/]",
+            value: s(122359, 3),
         }),
         ..SYNTAX
     },
@@ -13227,11 +12140,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.Users.Role."],
+            target_parents: l(2085, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -13245,7 +12158,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "443",
+            value: s(122362, 3),
         }),
         ..SYNTAX
     },
@@ -13253,7 +12166,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "#.HTTPAccessSupportedProtocols",
+            target_param: s(122365, 30),
             null_value: None,
         })),
         ..SYNTAX
@@ -13262,7 +12175,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "##.HTTPAccessSupportedProtocols",
+            target_param: s(122395, 31),
             null_value: None,
         })),
         ..SYNTAX
@@ -13270,27 +12183,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1165
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("pixels"),
+        units: Some(s(122426, 6)),
         ..SYNTAX
     },
     // 1166
     Syntax {
         base: BaseType::Int,
-        units: Some("pixels"),
+        units: Some(s(122426, 6)),
         ..SYNTAX
     },
     // 1167
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "None",
-            "Greeting",
-            "Information",
-            "Warning",
-            "Important",
-            "Urgent",
-            "Advertisement",
-        ],
+        enumerations: l(2292, 7),
         ..SYNTAX
     },
     // 1168
@@ -13301,79 +12206,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "CAP_AUDIT_CONTROL",
-            "CAP_AUDIT_READ",
-            "CAP_AUDIT_WRITE",
-            "CAP_BLOCK_SUSPEND",
-            "CAP_BPF",
-            "CAP_CHECKPOINT_RESTORE",
-            "CAP_CHOWN",
-            "CAP_DAC_OVERRIDE",
-            "CAP_DAC_READ_SEARCH",
-            "CAP_FOWNER",
-            "CAP_FSETID",
-            "CAP_IPC_LOCK",
-            "CAP_IPC_OWNER",
-            "CAP_KILL",
-            "CAP_LEASE",
-            "CAP_LINUX_IMMUTABLE",
-            "CAP_MAC_ADMIN",
-            "CAP_MAC_OVERRIDE",
-            "CAP_MKNOD",
-            "CAP_NET_ADMIN",
-            "CAP_NET_BIND_SERVICE",
-            "CAP_NET_BROADCAST",
-            "CAP_NET_RAW",
-            "CAP_PERFMON",
-            "CAP_SETGID",
-            "CAP_SETFCAP",
-            "CAP_SETPCAP",
-            "CAP_SETUID",
-            "CAP_SYS_ADMIN",
-            "CAP_SYS_BOOT",
-            "CAP_SYS_CHROOT",
-            "CAP_SYS_MODULE",
-            "CAP_SYS_NICE",
-            "CAP_SYS_PACCT",
-            "CAP_SYS_PTRACE",
-            "CAP_SYS_RAWIO",
-            "CAP_SYS_RESOURCE",
-            "CAP_SYS_TIME",
-            "CAP_SYS_TTY_CONFIG",
-            "CAP_SYSLOG",
-            "CAP_WAKE_ALARM",
-        ],
+        enumerations: l(2299, 41),
         ..SYNTAX
     },
     // 1169
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Credentials_Good",
-            "Credentials_Bad_Requested_Username_Not_Supported",
-            "Credentials_Bad_Requested_Password_Incorrect",
-            "Credentials_Missing",
-            "Error_Invalid_Input",
-            "Error_Other",
-        ],
+        enumerations: l(2340, 6),
         ..SYNTAX
     },
     // 1170
     Syntax {
         base: BaseType::String,
-        data_type: Some("DiagnosticsState"),
-        enumerations: &[
-            "None",
-            "Requested",
-            "Canceled",
-            "Complete",
-            "Error",
-            "Credentials_Good",
-            "Credentials_Bad_Username_Not_Supported",
-            "Credentials_Bad_Password_Incorrect",
-            "Credentials_Missing",
-        ],
+        data_type: Some(s(744, 16)),
+        enumerations: l(2346, 9),
         ..SYNTAX
     },
     // 1171
@@ -13387,11 +12233,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &["Device.Users.Role."],
+            target_parents: l(2085, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -13404,7 +12250,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: ".Users.SupportedCapabilities",
+            target_param: s(123230, 28),
             null_value: None,
         })),
         ..SYNTAX
@@ -13420,11 +12266,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &["Device.Users.Group."],
+            target_parents: l(2021, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "[]",
+            value: s(105618, 2),
         }),
         ..SYNTAX
     },
@@ -13437,7 +12283,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -13447,11 +12293,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
-            target_parents: &["Device.Users.SupportedShell."],
+            target_parents: l(2355, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -13465,11 +12311,11 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.VXLAN.Tunnel.", "Device.VXLAN.Tunnel.{i}.Interface."],
+            target_parents: l(2356, 2),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
@@ -13483,7 +12329,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "4789",
+            value: s(123340, 4),
         }),
         ..SYNTAX
     },
@@ -13504,7 +12350,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         ],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1",
+            value: s(105945, 1),
         }),
         ..SYNTAX
     },
@@ -13516,23 +12362,23 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["NG-RAN", "E-UTRAN", "W-5GAN"],
+        enumerations: l(2358, 3),
         ..SYNTAX
     },
     // 1180
     Syntax {
         base: BaseType::String,
-        enumerations: &["FN-RG", "5G-RG", "Auto"],
+        enumerations: l(2361, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: "Auto",
+            value: s(106659, 4),
         }),
         ..SYNTAX
     },
     // 1181
     Syntax {
         base: BaseType::String,
-        enumerations: &["FN-RG", "5G-RG", "Negotiating"],
+        enumerations: l(2364, 3),
         ..SYNTAX
     },
     // 1182
@@ -13543,43 +12389,43 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["FN-RG", "5G-RG", "ATSSS"],
+        enumerations: l(2367, 3),
         ..SYNTAX
     },
     // 1183
     Syntax {
         base: BaseType::String,
-        enumerations: &["NG-RAN", "E-UTRAN", "W-5GAN"],
+        enumerations: l(2358, 3),
         ..SYNTAX
     },
     // 1184
     Syntax {
         base: BaseType::String,
-        enumerations: &["CM_IDLE", "CM_CONNECTED", "CM_UNDEFINED", "Error"],
+        enumerations: l(2370, 4),
         ..SYNTAX
     },
     // 1185
     Syntax {
         base: BaseType::String,
-        enumerations: &["RM_REGISTERED", "RM_DEREGISTERED", "RM_UNDEFINED", "Error"],
+        enumerations: l(2374, 4),
         ..SYNTAX
     },
     // 1186
     Syntax {
         base: BaseType::String,
-        enumerations: &["3GPP access", "Non-3GPP access"],
+        enumerations: l(2378, 2),
         ..SYNTAX
     },
     // 1187
     Syntax {
         base: BaseType::String,
-        enumerations: &["HostReinit", "SpontaneousInterrupt", "LossOfPower"],
+        enumerations: l(2380, 3),
         ..SYNTAX
     },
     // 1188
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("ms"),
+        units: Some(s(107658, 2)),
         ..SYNTAX
     },
     // 1189
@@ -13590,13 +12436,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["TKIP", "AES"],
+        enumerations: l(2383, 2),
         ..SYNTAX
     },
     // 1190
     Syntax {
         base: BaseType::String,
-        enumerations: &["AdHoc", "Infrastructure"],
+        enumerations: l(2385, 2),
         ..SYNTAX
     },
     // 1191
@@ -13607,21 +12453,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(0),
             step: None,
         }],
-        units: Some("dBm"),
+        units: Some(s(106663, 3)),
         ..SYNTAX
     },
     // 1192
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "20MHz", "40MHz", "80MHz", "160MHz", "320MHz-1", "320MHz-2", "Auto",
-        ],
+        enumerations: l(2387, 7),
         ..SYNTAX
     },
     // 1193
     Syntax {
         base: BaseType::String,
-        enumerations: &["2.4GHz", "5GHz", "6GHz"],
+        enumerations: l(2394, 3),
         ..SYNTAX
     },
     // 1194
@@ -13633,7 +12477,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "SupportedStandards",
+            target_param: s(73842, 18),
             null_value: None,
         })),
         ..SYNTAX
@@ -13644,27 +12488,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.WiFi.Radio."],
+            target_parents: l(2397, 1),
         })),
         ..SYNTAX
     },
     // 1196
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "None",
-            "WEP",
-            "WPA",
-            "WPA2",
-            "WPA-WPA2",
-            "WPA-Enterprise",
-            "WPA2-Enterprise",
-            "WPA-WPA2-Enterprise",
-            "WPA3-SAE",
-            "WPA2-PSK-WPA3-SAE",
-            "WPA3-Enterprise",
-            "OWE",
-        ],
+        enumerations: l(2398, 12),
         ..SYNTAX
     },
     // 1197
@@ -13675,16 +12506,16 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["a", "b", "g", "n", "ac", "ax", "be"],
+        enumerations: l(2410, 7),
         ..SYNTAX
     },
     // 1198
     Syntax {
         base: BaseType::String,
-        enumerations: &["Router", "Bridge/Extender"],
+        enumerations: l(2417, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Router",
+            value: s(41509, 6),
         }),
         ..SYNTAX
     },
@@ -13698,18 +12529,18 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.WiFi.SSID."],
+            target_parents: l(2419, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 1200
     Syntax {
         base: BaseType::String,
-        enumerations: &["BE", "BK", "VI", "VO"],
+        enumerations: l(2420, 4),
         ..SYNTAX
     },
     // 1201
@@ -13720,18 +12551,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "Time-based",
-            "Data-volume-based",
-            "Time-and-data-volume-based",
-            "Unlimited",
-        ],
+        enumerations: l(2424, 4),
         ..SYNTAX
     },
     // 1202
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("PLMNId"),
+        data_type: Some(s(123828, 6)),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -13742,22 +12568,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1203
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "NotAvailable",
-            "PublicIPv4",
-            "PortRestrictedIPv4",
-            "SingleNATIPv4",
-            "DoubleNATIPv4",
-            "PortRestrictSingleNATIPv4",
-            "PortRestrictDoubleNATIPv4",
-            "Unknown",
-        ],
+        enumerations: l(2428, 8),
         ..SYNTAX
     },
     // 1204
     Syntax {
         base: BaseType::String,
-        enumerations: &["NotAvailable", "Available", "Unknown"],
+        enumerations: l(2436, 3),
         ..SYNTAX
     },
     // 1205
@@ -13768,7 +12585,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["0", "1", "2", "3"],
+        enumerations: l(2439, 4),
         ..SYNTAX
     },
     // 1206
@@ -13795,10 +12612,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
                 step: None,
             },
         ],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
@@ -13807,7 +12624,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1813",
+            value: s(123950, 4),
         }),
         ..SYNTAX
     },
@@ -13819,19 +12636,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("kbps"),
+        units: Some(s(113253, 4)),
         ..SYNTAX
     },
     // 1210
     Syntax {
         base: BaseType::String,
-        enumerations: &["20MHz", "40MHz", "80MHz", "160MHz", "320MHz", "Unknown"],
+        enumerations: l(2443, 6),
         ..SYNTAX
     },
     // 1211
     Syntax {
         base: BaseType::String,
-        enumerations: &["a", "b", "g", "n", "ac", "ax", "be"],
+        enumerations: l(2410, 7),
         ..SYNTAX
     },
     // 1212
@@ -13842,47 +12659,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("packets"),
+        units: Some(s(105728, 7)),
         ..SYNTAX
     },
     // 1213
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "PrivateNetwork",
-            "PrivateNetworkWithGuestAccess",
-            "ChargeablePublicNetwork",
-            "FreePublicNetwork",
-            "PersonalDeviceNetwork",
-            "EmergencyServicesOnlyNetwork",
-            "TestOrExperimental",
-            "Wildcard",
-        ],
+        enumerations: l(2449, 8),
         ..SYNTAX
     },
     // 1214
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Unspecified",
-            "Assembly",
-            "Business",
-            "Educational",
-            "Factory-Industrial",
-            "Institutional",
-            "Mercantile",
-            "Residential",
-            "Storage",
-            "Utility-Miscellaneous",
-            "Vehicular",
-            "Outdoor",
-        ],
+        enumerations: l(2457, 12),
         ..SYNTAX
     },
     // 1215
     Syntax {
         base: BaseType::String,
-        enumerations: &["R1", "R2", "R3"],
+        enumerations: l(2469, 3),
         ..SYNTAX
     },
     // 1216
@@ -13907,7 +12702,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["Reserved", "SOAP_XML_SPP"],
+        enumerations: l(2472, 2),
         ..SYNTAX
     },
     // 1218
@@ -13923,10 +12718,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1219
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Optional", "Required"],
+        enumerations: l(2474, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Disabled",
+            value: s(105889, 8),
         }),
         ..SYNTAX
     },
@@ -13934,7 +12729,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "ModesSupported",
+            target_param: s(29008, 14),
             null_value: None,
         })),
         ..SYNTAX
@@ -13947,21 +12742,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "None",
-            "WEP-64",
-            "WEP-128",
-            "WPA-Personal",
-            "WPA2-Personal",
-            "WPA3-Personal",
-            "WPA-WPA2-Personal",
-            "WPA3-Personal-Transition",
-            "WPA-Enterprise",
-            "WPA2-Enterprise",
-            "WPA3-Enterprise",
-            "WPA-WPA2-Enterprise",
-            "OWE",
-        ],
+        enumerations: l(2477, 13),
         ..SYNTAX
     },
     // 1222
@@ -13979,14 +12760,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "1812",
+            value: s(124379, 4),
         }),
         ..SYNTAX
     },
     // 1224
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Capable", "Required"],
+        enumerations: l(2490, 3),
         ..SYNTAX
     },
     // 1225
@@ -14014,7 +12795,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "ConfigMethodsSupported",
+            target_param: s(82386, 22),
             null_value: None,
         })),
         ..SYNTAX
@@ -14027,21 +12808,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "USBFlashDrive",
-            "Ethernet",
-            "Label",
-            "Display",
-            "ExternalNFCToken",
-            "IntegratedNFCToken",
-            "NFCInterface",
-            "PushButton",
-            "PIN",
-            "PhysicalPushButton",
-            "PhysicalDisplay",
-            "VirtualPushButton",
-            "VirtualDisplay",
-        ],
+        enumerations: l(2493, 13),
         ..SYNTAX
     },
     // 1228
@@ -14051,26 +12818,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(8),
         }],
-        patterns: &["\\d{4}|\\d{8}"],
+        patterns: l(2506, 1),
         secured: true,
         ..SYNTAX
     },
     // 1229
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Disabled",
-            "Error",
-            "Unconfigured",
-            "Configured",
-            "SetupLocked",
-        ],
+        enumerations: l(2507, 5),
         ..SYNTAX
     },
     // 1230
     Syntax {
         base: BaseType::String,
-        enumerations: &["Success", "Error_Not_Ready", "Error_Timeout", "Error_Other"],
+        enumerations: l(2512, 4),
         ..SYNTAX
     },
     // 1231
@@ -14112,19 +12873,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1235
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "STA",
-            "EasyMesh_Agent",
-            "EasyMesh_Controller",
-            "DE_Collector",
-            "Unknown",
-        ],
+        enumerations: l(2516, 5),
         ..SYNTAX
     },
     // 1236
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("kbps"),
+        units: Some(s(113253, 4)),
         ..SYNTAX
     },
     // 1237
@@ -14135,24 +12890,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some("dBm"),
+        units: Some(s(106663, 3)),
         ..SYNTAX
     },
     // 1238
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         ..SYNTAX
     },
     // 1239
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Success",
-            "Error_Invalid_Input",
-            "Error_Timeout",
-            "Error_Other",
-        ],
+        enumerations: l(2521, 4),
         ..SYNTAX
     },
     // 1240
@@ -14163,21 +12913,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "psk",
-            "dpp",
-            "sae",
-            "psk+sae",
-            "dpp+sae",
-            "dpp+psk+sae",
-            "SuiteSelector",
-        ],
+        enumerations: l(2525, 7),
         ..SYNTAX
     },
     // 1241
     Syntax {
         base: BaseType::String,
-        enumerations: &["Add", "Remove", "Change"],
+        enumerations: l(2532, 3),
         ..SYNTAX
     },
     // 1242
@@ -14188,10 +12930,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "All", "2.4", "5", "6", "5_UNII_1", "5_UNII_2", "5_UNII_3", "5_UNII_4", "6_UNII_5",
-            "6_UNII_6", "6_UNII_7", "6_UNII_8",
-        ],
+        enumerations: l(2535, 12),
         ..SYNTAX
     },
     // 1243
@@ -14202,13 +12941,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["Fronthaul", "Backhaul"],
+        enumerations: l(2547, 2),
         ..SYNTAX
     },
     // 1244
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Optional", "Required"],
+        enumerations: l(2474, 3),
         ..SYNTAX
     },
     // 1245
@@ -14253,17 +12992,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1249
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Accept",
-            "Reject_Unspecified",
-            "Reject_Insufficient_Response",
-            "Reject_Insufficient_Capacity",
-            "Reject_Undesired",
-            "Reject_Delay",
-            "Reject_STA_List",
-            "Reject_No_BSS",
-            "Reject_Leaving_ESS",
-        ],
+        enumerations: l(2549, 9),
         ..SYNTAX
     },
     // 1250
@@ -14274,37 +13003,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         ..SYNTAX
     },
     // 1251
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "IEEE 802.3u",
-            "IEEE 802.3ab",
-            "IEEE 802.11b",
-            "IEEE 802.11g",
-            "IEEE 802.11a",
-            "IEEE 802.11n 2.4",
-            "IEEE 802.11n 5.0",
-            "IEEE 802.11ac",
-            "IEEE 802.11ad",
-            "IEEE 802.11af",
-            "IEEE 802.11ax",
-            "IEEE 802.11be",
-            "IEEE 1901 Wavelet",
-            "IEEE 1901 FFT",
-            "MoCAv1.1",
-            "Generic PHY",
-            "IEEE 802.11ah",
-        ],
+        enumerations: l(2558, 17),
         ..SYNTAX
     },
     // 1252
     Syntax {
         base: BaseType::String,
-        enumerations: &["NotSupported", "SupportedNotEnabled", "Running"],
+        enumerations: l(2575, 3),
         ..SYNTAX
     },
     // 1253
@@ -14319,13 +13030,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1254
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("attempts per minute"),
+        units: Some(s(124965, 19)),
         ..SYNTAX
     },
     // 1255
     Syntax {
         base: BaseType::String,
-        enumerations: &["0", "1", "2"],
+        enumerations: l(2578, 3),
         ..SYNTAX
     },
     // 1256
@@ -14346,26 +13057,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1257
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Associated",
-            "Not_Associated",
-            "Capability_Report_Failure",
-            "Reject_Channel",
-            "Reject_Weak",
-            "Reject_Association",
-        ],
+        enumerations: l(2581, 6),
         ..SYNTAX
     },
     // 1258
     Syntax {
         base: BaseType::String,
-        enumerations: &["Success", "Failure"],
+        enumerations: l(2587, 2),
         ..SYNTAX
     },
     // 1259
     Syntax {
         base: BaseType::String,
-        enumerations: &["Up", "Down"],
+        enumerations: l(2589, 2),
         ..SYNTAX
     },
     // 1260
@@ -14395,14 +13099,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1262
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "TWT_schedule",
-            "TSPEC",
-            "Scheduler_policy",
-            "IEEE_802.11",
-            "Non_IEEE_802.11",
-            "BSS_non_usage",
-        ],
+        enumerations: l(2591, 6),
         ..SYNTAX
     },
     // 1263
@@ -14417,7 +13114,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1264
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("Seconds"),
+        units: Some(s(88589, 7)),
         ..SYNTAX
     },
     // 1265
@@ -14428,7 +13125,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("Minutes"),
+        units: Some(s(88497, 7)),
         ..SYNTAX
     },
     // 1266
@@ -14439,7 +13136,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("Seconds"),
+        units: Some(s(88589, 7)),
         ..SYNTAX
     },
     // 1267
@@ -14455,22 +13152,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1268
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "None", "Wi-Fi", "MoCA", "Ethernet", "G.hn", "HPNA", "HomePlug", "UPA",
-        ],
+        enumerations: l(2597, 8),
         ..SYNTAX
     },
     // 1269
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Success",
-            "Error_Not_Ready",
-            "Error_Timeout",
-            "Error_Invalid_Input",
-            "Error_Interface_Down",
-            "Error_Other",
-        ],
+        enumerations: l(2605, 6),
         ..SYNTAX
     },
     // 1270
@@ -14481,7 +13169,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(127),
             step: None,
         }],
-        units: Some("dBm"),
+        units: Some(s(106663, 3)),
         ..SYNTAX
     },
     // 1271
@@ -14492,7 +13180,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("%"),
+        units: Some(s(115230, 1)),
         ..SYNTAX
     },
     // 1272
@@ -14517,7 +13205,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1274
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("decibels (dB)"),
+        units: Some(s(125168, 13)),
         ..SYNTAX
     },
     // 1275
@@ -14533,12 +13221,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1276
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Interrupt_Radio",
-            "Time_Sliced",
-            "Spatial_Stream",
-            "Unused_Radio",
-        ],
+        enumerations: l(2611, 4),
         ..SYNTAX
     },
     // 1277
@@ -14559,7 +13242,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(127),
             step: None,
         }],
-        units: Some("dBm"),
+        units: Some(s(106663, 3)),
         ..SYNTAX
     },
     // 1279
@@ -14580,7 +13263,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        units: Some("kbps"),
+        units: Some(s(113253, 4)),
         ..SYNTAX
     },
     // 1281
@@ -14601,7 +13284,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("bytes"),
+        units: Some(s(105735, 5)),
         ..SYNTAX
     },
     // 1283
@@ -14612,7 +13295,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some("milliseconds"),
+        units: Some(s(105526, 12)),
         ..SYNTAX
     },
     // 1284
@@ -14648,7 +13331,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1287
     Syntax {
         base: BaseType::String,
-        enumerations: &["Downlink", "Uplink", "Roundtrip"],
+        enumerations: l(2615, 3),
         ..SYNTAX
     },
     // 1288
@@ -14664,7 +13347,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1289
     Syntax {
         base: BaseType::String,
-        enumerations: &["Excluded", "Should not use", "Should use"],
+        enumerations: l(2618, 3),
         ..SYNTAX
     },
     // 1290
@@ -14680,114 +13363,73 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1291
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "PMKSA",
-            "PMK-R0",
-            "PMK-R1",
-            "Mesh_PMKSA",
-            "Mesh_TKSA",
-            "PTKSA",
-            "GTKSA",
-            "IGTKSA",
-            "Mesh_GTKSA",
-            "BIGTKSA",
-            "TPKSA",
-            "Other",
-        ],
+        enumerations: l(2621, 12),
         ..SYNTAX
     },
     // 1292
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Not_Asleep",
-            "WNM_Sleep_Mode",
-            "TPU_Sleep",
-            "TDLS_Peer_Power_Save_Mode_(PSM)",
-            "AP_PS-Poll",
-            "TWT_Sleep",
-            "Light_Sleep",
-            "Deep_Sleep",
-        ],
+        enumerations: l(2633, 8),
         ..SYNTAX
     },
     // 1293
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("TUs"),
+        units: Some(s(125466, 3)),
         ..SYNTAX
     },
     // 1294
     Syntax {
         base: BaseType::String,
-        enumerations: &["Steering_Opportunity", "Steering_Mandate"],
+        enumerations: l(2641, 2),
         ..SYNTAX
     },
     // 1295
     Syntax {
         base: BaseType::String,
-        enumerations: &["3895", "7991"],
+        enumerations: l(2643, 2),
         ..SYNTAX
     },
     // 1296
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("beacon transmission times"),
+        units: Some(s(125513, 25)),
         ..SYNTAX
     },
     // 1297
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("beacon intervals"),
+        units: Some(s(125538, 16)),
         ..SYNTAX
     },
     // 1298
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Success",
-            "Error_Not_Ready",
-            "Error_Invalid_Input",
-            "Error_Timeout",
-            "Error_Invalid_Mac",
-            "Error_Interface_Down",
-            "Error_Other",
-        ],
+        enumerations: l(2645, 7),
         ..SYNTAX
     },
     // 1299
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Success",
-            "Error_Not_Ready",
-            "Error_Timeout",
-            "Error_Interface_Down",
-            "Error_Other",
-        ],
+        enumerations: l(2652, 5),
         ..SYNTAX
     },
     // 1300
     Syntax {
         base: BaseType::String,
-        enumerations: &["Blacklist", "BTM Request", "Async BTM Query"],
+        enumerations: l(2657, 3),
         ..SYNTAX
     },
     // 1301
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Unknown",
-            "Wi-Fi Channel Utilization",
-            "Wi-Fi Link Quality",
-            "Backhaul Link Utilization",
-        ],
+        enumerations: l(2660, 4),
         ..SYNTAX
     },
     // 1302
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("80 MHz"),
+        units: Some(s(125674, 6)),
         ..SYNTAX
     },
     // 1303
@@ -14813,39 +13455,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1305
     Syntax {
         base: BaseType::String,
-        enumerations: &["0", "1", "2", "3", "4", "5", "6", "7"],
+        enumerations: l(2664, 8),
         ..SYNTAX
     },
     // 1306
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Success",
-            "Error_Not_Ready",
-            "Error_Invalid_Input",
-            "Error_Timeout",
-            "Error_Interface_Down",
-            "Error_Other",
-        ],
+        enumerations: l(2672, 6),
         ..SYNTAX
     },
     // 1307
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Disabled",
-            "Error",
-            "Unconfigured",
-            "Configured",
-            "SetupLocked",
-            "InProgress",
-        ],
+        enumerations: l(2678, 6),
         ..SYNTAX
     },
     // 1308
     Syntax {
         base: BaseType::String,
-        data_type: Some("URI"),
+        data_type: Some(s(125680, 3)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(2048),
@@ -14860,10 +13488,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "All", "2.4", "5", "6", "5_UNII_1", "5_UNII_2", "5_UNII_3", "5_UNII_4", "6_UNII_5",
-            "6_UNII_6", "6_UNII_7", "6_UNII_8", "Sub_1GHz",
-        ],
+        enumerations: l(2684, 13),
         ..SYNTAX
     },
     // 1310
@@ -14876,21 +13501,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.WiFi.EndPoint.{i}.Profile."],
+            target_parents: l(2697, 1),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "",
+            value: s(106191, 0),
         }),
         ..SYNTAX
     },
     // 1311
     Syntax {
         base: BaseType::String,
-        enumerations: &["Active", "Available", "Error", "Disabled"],
+        enumerations: l(2698, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "Disabled",
+            value: s(105889, 8),
         }),
         ..SYNTAX
     },
@@ -14898,7 +13523,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "##.Security.ModesSupported",
+            target_param: s(125724, 26),
             null_value: None,
         })),
         ..SYNTAX
@@ -14911,7 +13536,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(600000),
             step: None,
         }],
-        units: Some("kbps"),
+        units: Some(s(113253, 4)),
         ..SYNTAX
     },
     // 1314
@@ -14922,17 +13547,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("packets"),
+        units: Some(s(105728, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "0",
+            value: s(106324, 1),
         }),
         ..SYNTAX
     },
     // 1315
     Syntax {
         base: BaseType::String,
-        enumerations: &["Disabled", "Error", "Unconfigured", "Configured"],
+        enumerations: l(2702, 4),
         ..SYNTAX
     },
     // 1316
@@ -14947,51 +13572,31 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1317
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Manual",
-            "Auto_Startup",
-            "Auto_User",
-            "Auto_Refresh",
-            "Auto_Dynamic",
-            "Auto_DFS",
-            "Unknown",
-        ],
+        enumerations: l(2706, 7),
         ..SYNTAX
     },
     // 1318
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "20MHz", "40MHz", "80MHz", "160MHz", "80+80MHz", "320MHz-1", "320MHz-2",
-        ],
+        enumerations: l(2713, 7),
         ..SYNTAX
     },
     // 1319
     Syntax {
         base: BaseType::String,
-        enumerations: &["AboveControlChannel", "BelowControlChannel", "Auto"],
+        enumerations: l(2720, 3),
         ..SYNTAX
     },
     // 1320
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("octets"),
+        units: Some(s(109294, 6)),
         ..SYNTAX
     },
     // 1321
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "400nsec",
-            "800nsec",
-            "1xLTF_0.8us",
-            "1xLTF_1.6us",
-            "2xLTF_0.8us",
-            "2xLTF_1.6us",
-            "4xLTF_0.8us",
-            "4xLTF_3.2us",
-            "Auto",
-        ],
+        enumerations: l(2723, 9),
         ..SYNTAX
     },
     // 1322
@@ -15015,7 +13620,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "SupportedOperatingChannelBandwidths",
+            target_param: s(101215, 35),
             null_value: None,
         })),
         ..SYNTAX
@@ -15024,7 +13629,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "SupportedFrequencyBands",
+            target_param: s(101192, 23),
             null_value: None,
         })),
         ..SYNTAX
@@ -15032,7 +13637,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1325
     Syntax {
         base: BaseType::String,
-        enumerations: &["short", "long", "auto"],
+        enumerations: l(2732, 3),
         ..SYNTAX
     },
     // 1326
@@ -15051,7 +13656,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: Some(3),
             max_length: Some(3),
         }],
-        patterns: &["[A-Z][A-Z][ OI]"],
+        patterns: l(2735, 1),
         ..SYNTAX
     },
     // 1328
@@ -15062,7 +13667,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["2.4GHz", "5GHz", "6GHz"],
+        enumerations: l(2394, 3),
         ..SYNTAX
     },
     // 1329
@@ -15073,9 +13678,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "20MHz", "40MHz", "80MHz", "160MHz", "80+80MHz", "320MHz-1", "320MHz-2", "Auto",
-        ],
+        enumerations: l(2736, 8),
         ..SYNTAX
     },
     // 1330
@@ -15091,21 +13694,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some("percentage"),
+        units: Some(s(115475, 10)),
         ..SYNTAX
     },
     // 1331
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Success",
-            "Error_Not_Implemented",
-            "Error_Not_Ready",
-            "Error_Invalid_Input",
-            "Error_Timeout",
-            "Error_Interface_Down",
-            "Error_Other",
-        ],
+        enumerations: l(2744, 7),
         ..SYNTAX
     },
     // 1332
@@ -15125,7 +13720,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         ],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
@@ -15137,7 +13732,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["DNS-SRV", "DNS", "ServerTable", "WebSocket"],
+        enumerations: l(2751, 4),
         ..SYNTAX
     },
     // 1334
@@ -15148,10 +13743,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some("seconds"),
+        units: Some(s(105399, 7)),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "-1",
+            value: s(106322, 2),
         }),
         ..SYNTAX
     },
@@ -15159,12 +13754,12 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: "#.SupportedServerConnectAlgorithms",
+            target_param: s(125999, 34),
             null_value: None,
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "DNS-SRV",
+            value: s(125978, 7),
         }),
         ..SYNTAX
     },
@@ -15173,24 +13768,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "16",
+            value: s(126033, 2),
         }),
         ..SYNTAX
     },
     // 1337
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Enabled",
-            "Disabled",
-            "Unknown",
-            "Dormant",
-            "Connecting",
-            "ServerNotPresent",
-            "Error_Misconfigured",
-            "Error_AuthenticationFailure",
-            "Error",
-        ],
+        enumerations: l(2755, 9),
         ..SYNTAX
     },
     // 1338
@@ -15203,7 +13788,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: "5222",
+            value: s(126035, 4),
         }),
         ..SYNTAX
     },
@@ -15219,13 +13804,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1340
     Syntax {
         base: BaseType::String,
-        enumerations: &["Unknown", "G-PON", "XG-PON", "NG-PON2", "XGS-PON"],
+        enumerations: l(2764, 5),
         ..SYNTAX
     },
     // 1341
     Syntax {
         base: BaseType::String,
-        enumerations: &["Up", "Down", "Unknown", "Dormant", "NotPresent", "Error"],
+        enumerations: l(2769, 6),
         ..SYNTAX
     },
     // 1342
@@ -15241,7 +13826,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1343
     Syntax {
         base: BaseType::String,
-        enumerations: &["UNI-to-ANI", "ANI-to-UNI", "bidirectional"],
+        enumerations: l(2775, 3),
         ..SYNTAX
     },
     // 1344
@@ -15257,7 +13842,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1345
     Syntax {
         base: BaseType::String,
-        enumerations: &["unicast", "multicast", "broadcast"],
+        enumerations: l(2778, 3),
         ..SYNTAX
     },
     // 1346
@@ -15273,7 +13858,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1347
     Syntax {
         base: BaseType::String,
-        enumerations: &["O1", "O2", "O3", "O2-3", "O4", "O5", "O6", "O7", "O8", "O9"],
+        enumerations: l(2781, 10),
         ..SYNTAX
     },
     // 1348
@@ -15299,13 +13884,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1350
     Syntax {
         base: BaseType::String,
-        enumerations: &["Unknown", "LC", "SC", "ST", "FC", "MT-RJ"],
+        enumerations: l(2791, 6),
         ..SYNTAX
     },
     // 1351
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some("mV"),
+        units: Some(s(109947, 2)),
         ..SYNTAX
     },
     // 1352
@@ -15319,7 +13904,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.XPON.ONU.{i}.ANI."],
+            target_parents: l(2797, 1),
         })),
         ..SYNTAX
     },
@@ -15335,13 +13920,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1354
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Indeterminate",
-            "InProgress",
-            "Success",
-            "Error",
-            "Error_Timeout",
-        ],
+        enumerations: l(2798, 5),
         ..SYNTAX
     },
     // 1355
@@ -15359,7 +13938,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.ZigBee.ZDO."],
+            target_parents: l(2803, 1),
         })),
         ..SYNTAX
     },
@@ -15373,37 +13952,37 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.ZigBee.ZDO."],
+            target_parents: l(2803, 1),
         })),
         ..SYNTAX
     },
     // 1357
     Syntax {
         base: BaseType::String,
-        data_type: Some("IEEE_EUI64"),
+        data_type: Some(s(126161, 10)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(23),
         }],
-        patterns: &["", "([0-9A-Fa-f][0-9A-Fa-f]:){7}([0-9A-Fa-f][0-9A-Fa-f])"],
+        patterns: l(2804, 2),
         ..SYNTAX
     },
     // 1358
     Syntax {
         base: BaseType::String,
-        data_type: Some("ZigBeeNetworkAddress"),
+        data_type: Some(s(126223, 20)),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(4),
         }],
-        patterns: &["", "([0-9A-Fa-f]){4}"],
+        patterns: l(2806, 2),
         ..SYNTAX
     },
     // 1359
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some("StatsCounter32"),
-        units: Some("ZigBee packets"),
+        data_type: Some(s(105740, 14)),
+        units: Some(s(126259, 14)),
         ..SYNTAX
     },
     // 1360
@@ -15434,7 +14013,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1362
     Syntax {
         base: BaseType::String,
-        enumerations: &["Group", "Endpoint"],
+        enumerations: l(2808, 2),
         ..SYNTAX
     },
     // 1363
@@ -15452,7 +14031,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.ZigBee.ZDO.{i}.ApplicationEndpoint."],
+            target_parents: l(2810, 1),
         })),
         ..SYNTAX
     },
@@ -15462,20 +14041,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
-            target_parents: &["Device.ZigBee.ZDO.{i}."],
+            target_parents: l(2811, 1),
         })),
         ..SYNTAX
     },
     // 1365
     Syntax {
         base: BaseType::String,
-        enumerations: &["Accepting", "NotAccepting", "Unknown"],
+        enumerations: l(2812, 3),
         ..SYNTAX
     },
     // 1366
     Syntax {
         base: BaseType::String,
-        enumerations: &["Parent", "Child", "PrevChild", "Sibling", "None"],
+        enumerations: l(2815, 5),
         ..SYNTAX
     },
     // 1367
@@ -15486,10 +14065,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "ExtendedActiveEndpointListAvailable",
-            "ExtendedSimpleDescriptorListAvailable",
-        ],
+        enumerations: l(2820, 2),
         ..SYNTAX
     },
     // 1368
@@ -15500,13 +14076,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["868-868.6", "902-928", "2400-2483.5"],
+        enumerations: l(2822, 3),
         ..SYNTAX
     },
     // 1369
     Syntax {
         base: BaseType::String,
-        enumerations: &["ZC", "ZR", "ZED"],
+        enumerations: l(2825, 3),
         ..SYNTAX
     },
     // 1370
@@ -15517,13 +14093,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "AlternatePANCoordinator",
-            "FFD",
-            "MainsPowerSource",
-            "OnWhenIdle",
-            "SecureCommunication",
-        ],
+        enumerations: l(2828, 5),
         ..SYNTAX
     },
     // 1371
@@ -15534,7 +14104,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(128),
             step: None,
         }],
-        units: Some("octets"),
+        units: Some(s(109294, 6)),
         ..SYNTAX
     },
     // 1372
@@ -15545,7 +14115,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(32768),
             step: None,
         }],
-        units: Some("octets"),
+        units: Some(s(109294, 6)),
         ..SYNTAX
     },
     // 1373
@@ -15556,14 +14126,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &[
-            "PrimaryTrustCenter",
-            "PrimaryBindingTableCache",
-            "BackupBindingTableCache",
-            "PrimaryDiscoveryCache",
-            "BackupDiscoveryCache",
-            "NetworkManager",
-        ],
+        enumerations: l(2833, 6),
         ..SYNTAX
     },
     // 1374
@@ -15573,19 +14136,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             min_length: None,
             max_length: Some(4),
         }],
-        patterns: &["([0-9A-Fa-f]){4}"],
+        patterns: l(2839, 1),
         ..SYNTAX
     },
     // 1375
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "Active",
-            "DiscoveryUnderway",
-            "DiscoveryFailed",
-            "Inactive",
-            "ValidationUnderway",
-        ],
+        enumerations: l(2840, 5),
         ..SYNTAX
     },
     // 1376
@@ -15596,40 +14153,31 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        enumerations: &["Constant", "Rechargeable", "Disposable"],
+        enumerations: l(2845, 3),
         ..SYNTAX
     },
     // 1377
     Syntax {
         base: BaseType::String,
-        enumerations: &["Synchronized", "Periodic", "Manual"],
+        enumerations: l(2848, 3),
         ..SYNTAX
     },
     // 1378
     Syntax {
         base: BaseType::String,
-        enumerations: &["Constant", "Rechargeable", "Disposable"],
+        enumerations: l(2845, 3),
         ..SYNTAX
     },
     // 1379
     Syntax {
         base: BaseType::String,
-        enumerations: &["Critical", "33", "66", "100"],
+        enumerations: l(2851, 4),
         ..SYNTAX
     },
     // 1380
     Syntax {
         base: BaseType::String,
-        enumerations: &[
-            "None",
-            "MIC-32",
-            "MIC-64",
-            "MIC-128",
-            "ENC",
-            "ENC-MIC-32",
-            "ENC-MIC-64",
-            "ENC-MIC-128",
-        ],
+        enumerations: l(2855, 8),
         ..SYNTAX
     },
 ];

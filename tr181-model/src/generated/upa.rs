@@ -34,7 +34,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(2531, 4),
+                        name: s(2535, 4),
                         syntax: 51,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
@@ -107,7 +107,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2531, 4),
+                    name: s(2535, 4),
                     syntax: 51,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -139,11 +139,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             parameters: &[
@@ -159,14 +159,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -211,7 +211,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -223,7 +223,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -239,7 +239,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     ..PARAM
                 },
@@ -282,18 +282,18 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -333,7 +333,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(28361, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MACAddress"],
+                parameters: l(36, 1),
             }],
             parameters: &[
                 Parameter {
@@ -377,7 +377,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2531, 4),
+                    name: s(2535, 4),
                     syntax: 51,
                     ..PARAM
                 },
@@ -402,23 +402,23 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["MACAddress"],
+                    parameters: l(36, 1),
                 },
             ],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -430,7 +430,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2531, 4),
+                    name: s(2535, 4),
                     syntax: 51,
                     ..PARAM
                 },

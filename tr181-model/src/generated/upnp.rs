@@ -45,7 +45,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(76013, 32)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["URLBase"],
+                parameters: l(204, 1),
             }],
             version: v(2, 6, 0),
             parameters: &[
@@ -56,13 +56,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76150, 11),
+                    name: s(76157, 11),
                     syntax: 1127,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76161, 7),
+                    name: s(76150, 7),
                     syntax: 5,
                     version: v(2, 6, 0),
                     ..PARAM
@@ -77,7 +77,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(76045, 29)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["UDN"],
+                parameters: l(205, 1),
             }],
             version: v(2, 6, 0),
             parameters: &[
@@ -88,13 +88,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76211, 10),
+                    name: s(76214, 10),
                     syntax: 6,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76221, 15),
+                    name: s(76224, 15),
                     syntax: 1128,
                     version: v(2, 6, 0),
                     ..PARAM
@@ -118,13 +118,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76236, 15),
+                    name: s(76239, 15),
                     syntax: 5,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76251, 16),
+                    name: s(76254, 16),
                     syntax: 6,
                     version: v(2, 6, 0),
                     ..PARAM
@@ -142,19 +142,19 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76267, 8),
+                    name: s(76270, 8),
                     syntax: 5,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76275, 12),
+                    name: s(76278, 12),
                     syntax: 1129,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76287, 15),
+                    name: s(76290, 15),
                     syntax: 5,
                     version: v(2, 6, 0),
                     ..PARAM
@@ -166,7 +166,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76302, 3),
+                    name: s(76211, 3),
                     syntax: 382,
                     version: v(2, 6, 0),
                     ..PARAM
@@ -187,7 +187,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(76074, 30)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["ParentDevice", "ServiceId"],
+                parameters: l(206, 2),
             }],
             version: v(2, 6, 0),
             parameters: &[
@@ -198,31 +198,31 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76352, 11),
+                    name: s(76361, 11),
                     syntax: 5,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76275, 12),
+                    name: s(76278, 12),
                     syntax: 1129,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76363, 7),
+                    name: s(76372, 7),
                     syntax: 5,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76370, 16),
+                    name: s(76379, 16),
                     syntax: 1131,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76386, 9),
+                    name: s(76352, 9),
                     syntax: 6,
                     version: v(2, 6, 0),
                     ..PARAM
@@ -396,7 +396,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(44625, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["UUID"],
+                parameters: l(29, 1),
             }],
             parameters: &[
                 Parameter {
@@ -436,7 +436,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17980, 4),
+                    name: s(17969, 4),
                     syntax: 1133,
                     ..PARAM
                 },
@@ -450,7 +450,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(76680, 25)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["UUID"],
+                parameters: l(29, 1),
             }],
             parameters: &[
                 Parameter {
@@ -490,7 +490,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17980, 4),
+                    name: s(17969, 4),
                     syntax: 1133,
                     ..PARAM
                 },
@@ -504,7 +504,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(9546, 22)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["USN"],
+                parameters: l(208, 1),
             }],
             parameters: &[
                 Parameter {
@@ -529,7 +529,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(76275, 12),
+                    name: s(76278, 12),
                     syntax: 1134,
                     version: v(2, 6, 0),
                     ..PARAM

@@ -33,23 +33,23 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -62,13 +62,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -84,12 +84,12 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2531, 4),
+                    name: s(2535, 4),
                     syntax: 1135,
                     ..PARAM
                 },
@@ -227,30 +227,30 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     ..PARAM
                 },
@@ -299,16 +299,16 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
@@ -316,7 +316,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 3, 0),
@@ -335,7 +335,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     ..PARAM
                 },
@@ -381,21 +381,21 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(44625, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["DeviceNumber"],
+                parameters: l(209, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(77033, 28),
+                    name: s(77045, 28),
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(77061, 11),
+                    name: s(77073, 11),
                     syntax: 1141,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(77072, 12),
+                    name: s(77033, 12),
                     syntax: 0,
                     ..PARAM
                 },
@@ -440,7 +440,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2531, 4),
+                    name: s(2535, 4),
                     syntax: 692,
                     ..PARAM
                 },
@@ -486,10 +486,10 @@ pub(crate) static GROUP: Group = Group {
             path: s(77190, 58),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(77033, 28)),
+            num_entries_parameter: Some(s(77045, 28)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["ConfigurationNumber"],
+                parameters: l(210, 1),
             }],
             parameters: &[
                 Parameter {
@@ -512,16 +512,16 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(4585, 24)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["InterfaceNumber"],
+                parameters: l(211, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(77339, 14),
+                    name: s(77354, 14),
                     syntax: 1141,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(77353, 15),
+                    name: s(77339, 15),
                     syntax: 692,
                     ..PARAM
                 },

@@ -36,7 +36,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(78119, 20)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["EndpointID"],
+                parameters: l(110, 1),
             }],
             version: v(2, 19, 0),
             parameters: &[
@@ -64,7 +64,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(78139, 25)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["EndpointID"],
+                parameters: l(110, 1),
             }],
             version: v(2, 16, 0),
             parameters: &[

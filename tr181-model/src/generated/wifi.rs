@@ -212,30 +212,30 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["SSIDReference"],
+                    parameters: l(219, 1),
                 },
             ],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80774, 17),
+                    name: s(80787, 17),
                     syntax: 869,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -247,7 +247,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80791, 16),
+                    name: s(80804, 16),
                     syntax: 1198,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -260,34 +260,34 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80807, 15),
+                    name: s(80820, 15),
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80822, 24),
+                    name: s(80835, 24),
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80846, 22),
+                    name: s(80859, 22),
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80868, 24),
+                    name: s(80881, 24),
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80892, 13),
+                    name: s(80774, 13),
                     syntax: 1199,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -329,11 +329,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["AccessCategory"],
+                    parameters: l(220, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 8, 0),
@@ -352,7 +352,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -360,7 +360,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
@@ -598,7 +598,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(28361, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MACAddress"],
+                parameters: l(36, 1),
             }],
             parameters: &[
                 Parameter {
@@ -2101,7 +2101,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53851, 12),
+                    name: s(53812, 12),
                     syntax: 3,
                     version: v(2, 13, 0),
                     ..PARAM
@@ -2527,7 +2527,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(44625, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["ID"],
+                parameters: l(32, 1),
             }],
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
@@ -2894,7 +2894,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(44625, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["ID"],
+                parameters: l(32, 1),
             }],
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -3431,24 +3431,24 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(85173, 20)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MLDMACAddress"],
+                parameters: l(221, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(86375, 27),
+                    name: s(86388, 27),
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86402, 31),
+                    name: s(86415, 31),
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86433, 13),
+                    name: s(86375, 13),
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -3525,7 +3525,7 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["TID", "Direction"],
+                parameters: l(222, 2),
             }],
             version: v(2, 19, 0),
             parameters: &[
@@ -3564,10 +3564,10 @@ pub(crate) static GROUP: Group = Group {
             path: s(86749, 71),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(86375, 27)),
+            num_entries_parameter: Some(s(86388, 27)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["BSSID"],
+                parameters: l(224, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -3680,10 +3680,10 @@ pub(crate) static GROUP: Group = Group {
             path: s(87049, 75),
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(86402, 31)),
+            num_entries_parameter: Some(s(86415, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["LinkID"],
+                parameters: l(225, 1),
             }],
             version: v(2, 19, 0),
             parameters: &[
@@ -3709,7 +3709,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(86446, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MLDMACAddress"],
+                parameters: l(221, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -3774,7 +3774,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86433, 13),
+                    name: s(86375, 13),
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -3831,7 +3831,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(87189, 28)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MACAddress"],
+                parameters: l(36, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -3966,7 +3966,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(87271, 28)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["TID"],
+                parameters: l(226, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -4041,7 +4041,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(86467, 25)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["TID"],
+                parameters: l(226, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -4079,7 +4079,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(85219, 38)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["OpClass"],
+                parameters: l(227, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -4117,7 +4117,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(87812, 20)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["BurstStartTime"],
+                parameters: l(228, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -4128,13 +4128,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87928, 11),
+                    name: s(87942, 11),
                     syntax: 578,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87939, 14),
+                    name: s(87928, 14),
                     syntax: 336,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -4179,7 +4179,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(85257, 34)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["OpClass"],
+                parameters: l(227, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -4205,7 +4205,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(85371, 27)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["BackhaulDownALID"],
+                parameters: l(229, 1),
             }],
             version: v(2, 19, 0),
             parameters: &[
@@ -4231,7 +4231,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(85430, 24)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["TimeStamp"],
+                parameters: l(27, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -4269,7 +4269,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(88225, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["OpClass", "Channel"],
+                parameters: l(230, 2),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -4301,7 +4301,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(88256, 34)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["OpClass", "Channel"],
+                parameters: l(230, 2),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -4333,7 +4333,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(88290, 37)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["OpClass", "Channel"],
+                parameters: l(230, 2),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -4367,12 +4367,12 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["PrimaryVID"],
+                parameters: l(232, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(88657, 10),
+                    name: s(88667, 10),
                     syntax: 1267,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4386,7 +4386,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(88667, 10),
+                    name: s(88657, 10),
                     syntax: 1248,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4402,18 +4402,18 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(85596, 31)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["OnboardingProtocol"],
+                parameters: l(233, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(42246, 19),
+                    name: s(42252, 19),
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42284, 18),
+                    name: s(42290, 18),
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -4491,7 +4491,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(857, 8),
+                    name: s(861, 8),
                     syntax: 1268,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
@@ -4556,7 +4556,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(88980, 43)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["Class"],
+                parameters: l(234, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -4667,7 +4667,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(73653, 20)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["ID"],
+                parameters: l(32, 1),
             }],
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
@@ -4872,7 +4872,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(73653, 20)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["ID"],
+                parameters: l(32, 1),
             }],
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -5330,7 +5330,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(89386, 18)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["BSSID"],
+                parameters: l(224, 1),
             }],
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
@@ -5459,7 +5459,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
@@ -5572,7 +5572,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(89386, 18)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["BSSID"],
+                parameters: l(224, 1),
             }],
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -5701,7 +5701,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
@@ -6390,7 +6390,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(90522, 27)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["ClientMAC"],
+                parameters: l(235, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -6422,7 +6422,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(90573, 18)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MACAddress"],
+                parameters: l(36, 1),
             }],
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
@@ -6669,7 +6669,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(90573, 18)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MACAddress"],
+                parameters: l(36, 1),
             }],
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -7340,36 +7340,36 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(92861, 30)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["Time", "APOrigin", "APDestination"],
+                parameters: l(236, 3),
             }],
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(93116, 13),
+                    name: s(93128, 13),
                     syntax: 3,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93129, 8),
+                    name: s(93120, 8),
                     syntax: 3,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93137, 16),
+                    name: s(93141, 16),
                     syntax: 1300,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93153, 16),
+                    name: s(93157, 16),
                     syntax: 28,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93169, 4),
+                    name: s(93116, 4),
                     syntax: 10,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -7451,7 +7451,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(92187, 28)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["TID"],
+                parameters: l(226, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -7742,7 +7742,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(93880, 24)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["Method"],
+                parameters: l(239, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -7773,7 +7773,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(94001, 30)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["OpClass"],
+                parameters: l(227, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -7866,7 +7866,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(94200, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["OUI"],
+                parameters: l(240, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -7892,7 +7892,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(94226, 27)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["OUI"],
+                parameters: l(240, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -7918,7 +7918,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(94253, 43)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["Class"],
+                parameters: l(234, 1),
             }],
             version: v(2, 13, 0),
             parameters: &[
@@ -8518,7 +8518,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(95062, 34)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["RUID"],
+                parameters: l(241, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -8544,7 +8544,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(95096, 34)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["RUID"],
+                parameters: l(241, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -8570,7 +8570,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(95130, 33)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["RUID"],
+                parameters: l(241, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -8596,7 +8596,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(95163, 32)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["RUID"],
+                parameters: l(241, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -8683,7 +8683,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(95062, 34)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["RUID"],
+                parameters: l(241, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -8709,7 +8709,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(95096, 34)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["RUID"],
+                parameters: l(241, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -8735,7 +8735,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(95130, 33)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["RUID"],
+                parameters: l(241, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -8761,7 +8761,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(95163, 32)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["RUID"],
+                parameters: l(241, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -8787,7 +8787,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(88980, 43)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["Class"],
+                parameters: l(234, 1),
             }],
             version: v(2, 13, 0),
             parameters: &[
@@ -8833,7 +8833,7 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["OpClass"],
+                parameters: l(227, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -9408,7 +9408,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(89533, 32)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["OpClass", "Preference"],
+                parameters: l(242, 2),
             }],
             version: v(2, 19, 0),
             parameters: &[
@@ -9476,7 +9476,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(94001, 30)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["OpClass"],
+                parameters: l(227, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -9536,7 +9536,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(98765, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["OperatingClass"],
+                parameters: l(244, 1),
             }],
             version: v(2, 14, 0),
             parameters: &[
@@ -9562,7 +9562,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(98876, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["Channel"],
+                parameters: l(22, 1),
             }],
             version: v(2, 14, 0),
             parameters: &[
@@ -9612,7 +9612,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(99003, 26)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["BSSID"],
+                parameters: l(224, 1),
             }],
             version: v(2, 14, 0),
             parameters: &[
@@ -9647,7 +9647,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86433, 13),
+                    name: s(86375, 13),
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -9771,7 +9771,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(89788, 30)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["MACAddress"],
+                parameters: l(36, 1),
             }],
             version: v(2, 13, 0),
             parameters: &[
@@ -9809,7 +9809,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(85843, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["ID"],
+                parameters: l(32, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -9847,7 +9847,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(85864, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["SSID"],
+                parameters: l(245, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -9903,7 +9903,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86433, 13),
+                    name: s(86375, 13),
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -10015,7 +10015,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(84459, 33)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["bSTAMACAddress"],
+                parameters: l(246, 1),
             }],
             version: v(2, 17, 0),
             protocols: Protocols::USP,
@@ -10047,12 +10047,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(84492, 29)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -10060,7 +10060,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -10084,7 +10084,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(80283, 19)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 15, 0),
             parameters: &[
@@ -10101,7 +10101,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -10109,7 +10109,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -10175,7 +10175,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(84541, 23)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["BlockedSTA"],
+                parameters: l(247, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
@@ -10211,12 +10211,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(19764, 23)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -10224,7 +10224,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -10268,23 +10268,23 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["SSIDReference"],
+                    parameters: l(219, 1),
                 },
             ],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -10308,7 +10308,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80892, 13),
+                    name: s(80774, 13),
                     syntax: 1199,
                     ..PARAM
                 },
@@ -10327,11 +10327,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["AccessCategory"],
+                    parameters: l(220, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 8, 0),
@@ -10350,7 +10350,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -10358,7 +10358,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
@@ -10459,23 +10459,23 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["SSID", "Location", "Priority"],
+                    parameters: l(248, 3),
                 },
             ],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -10666,7 +10666,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(9180, 21)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["BSSID"],
+                parameters: l(224, 1),
             }],
             version: v(2, 7, 0),
             protocols: Protocols::CWMP,
@@ -10801,23 +10801,23 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -10969,7 +10969,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -10982,7 +10982,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -11018,7 +11018,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     ..PARAM
                 },
@@ -12066,15 +12066,15 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["BSSID"],
+                    parameters: l(224, 1),
                 },
             ],
             parameters: &[
@@ -12086,14 +12086,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
@@ -12118,13 +12118,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 30,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -12142,7 +12142,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     ..PARAM
                 },

@@ -61,11 +61,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             version: v(2, 14, 0),
@@ -77,7 +77,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -85,7 +85,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -112,7 +112,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -159,17 +159,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Precedence"],
+                    parameters: l(218, 1),
                 },
             ],
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -177,7 +177,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -206,12 +206,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(79944, 32)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -219,7 +219,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -255,11 +255,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Precedence"],
+                    parameters: l(218, 1),
                 },
             ],
             version: v(2, 14, 0),
@@ -271,7 +271,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -279,7 +279,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),

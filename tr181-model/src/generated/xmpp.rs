@@ -38,17 +38,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Username", "Domain", "Resource"],
+                    parameters: l(251, 3),
                 },
             ],
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -56,7 +56,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -78,7 +78,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102097, 8),
+                    name: s(102105, 8),
                     syntax: 3,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -91,7 +91,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68954, 14),
+                    name: s(68965, 14),
                     syntax: 10,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -104,7 +104,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102105, 8),
+                    name: s(102097, 8),
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -131,21 +131,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68985, 26),
+                    name: s(68996, 26),
                     syntax: 1011,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69011, 29),
+                    name: s(69022, 29),
                     syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69040, 22),
+                    name: s(69051, 22),
                     syntax: 794,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -190,17 +190,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["ServerAddress", "Port"],
+                    parameters: l(254, 2),
                 },
             ],
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -208,7 +208,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -223,7 +223,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2531, 4),
+                    name: s(2535, 4),
                     syntax: 1338,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),

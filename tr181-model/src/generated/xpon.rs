@@ -27,7 +27,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(102339, 18)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Name"],
+                parameters: l(1, 1),
             }],
             version: v(2, 16, 0),
             parameters: &[
@@ -57,7 +57,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -85,17 +85,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -103,7 +103,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -118,14 +118,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -410,7 +410,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(1903, 19)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["PortID"],
+                parameters: l(256, 1),
             }],
             version: v(2, 16, 0),
             parameters: &[
@@ -421,7 +421,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44942, 6),
+                    name: s(44940, 6),
                     syntax: 1344,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -655,7 +655,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(102495, 26)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["ID"],
+                parameters: l(32, 1),
             }],
             version: v(2, 16, 0),
             parameters: &[
@@ -678,7 +678,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45552, 10),
+                    name: s(45480, 10),
                     syntax: 189,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -754,11 +754,11 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
             ],
             version: v(2, 16, 0),
@@ -770,7 +770,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -778,7 +778,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -804,21 +804,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -974,7 +974,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(102432, 28)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["ID"],
+                parameters: l(32, 1),
             }],
             version: v(2, 16, 0),
             parameters: &[

@@ -49,17 +49,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["Coordinator"],
+                    parameters: l(257, 1),
                 },
             ],
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -67,7 +67,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -123,21 +123,21 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Name"],
+                    parameters: l(1, 1),
                 },
                 UniqueKey {
                     functional: true,
-                    parameters: &["ZDOReference"],
+                    parameters: l(258, 1),
                 },
             ],
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -145,7 +145,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -173,14 +173,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(847, 10),
+                    name: s(851, 10),
                     syntax: 28,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(865, 11),
+                    name: s(869, 11),
                     syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -193,7 +193,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(876, 4),
+                    name: s(791, 4),
                     syntax: 31,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -232,7 +232,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(28361, 31)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["IEEEAddress", "NetworkAddress"],
+                parameters: l(259, 2),
             }],
             version: v(2, 7, 0),
             parameters: &[
@@ -408,17 +408,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["IEEEAddress", "NetworkAddress"],
+                    parameters: l(259, 2),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -426,7 +426,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -476,17 +476,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["EndpointId"],
+                    parameters: l(261, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -494,7 +494,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -567,12 +567,12 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(780, 6)),
             unique_keys: &[UniqueKey {
                 functional: false,
-                parameters: &["Alias"],
+                parameters: l(0, 1),
             }],
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -580,7 +580,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -681,7 +681,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79522, 8),
+                    name: s(79528, 8),
                     syntax: 3,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -717,17 +717,17 @@ pub(crate) static GROUP: Group = Group {
             unique_keys: &[
                 UniqueKey {
                     functional: true,
-                    parameters: &["GroupId"],
+                    parameters: l(262, 1),
                 },
                 UniqueKey {
                     functional: false,
-                    parameters: &["Alias"],
+                    parameters: l(0, 1),
                 },
             ],
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -735,7 +735,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(789, 5),
+                    name: s(786, 5),
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -750,14 +750,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104604, 12),
+                    name: s(104611, 12),
                     syntax: 1363,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104616, 7),
+                    name: s(104604, 7),
                     syntax: 1358,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -784,7 +784,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(65507, 23)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["Neighbor"],
+                parameters: l(263, 1),
             }],
             version: v(2, 7, 0),
             parameters: &[
@@ -802,7 +802,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66157, 8),
+                    name: s(66182, 8),
                     syntax: 1364,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -913,12 +913,12 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(104994, 27)),
             unique_keys: &[UniqueKey {
                 functional: true,
-                parameters: &["DestinationAddress"],
+                parameters: l(264, 1),
             }],
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(804, 18),
+                    name: s(808, 18),
                     syntax: 1374,
                     version: v(2, 7, 0),
                     ..PARAM
