@@ -15,7 +15,8 @@ use std::vec::Vec;
 use crate::error::Error;
 use crate::path::{InstancePath, InstanceSegment};
 use crate::schema::{
-    self, Access, DefaultKind, Object, Parameter, Protocol, Protocols, Status, Version,
+    self, Access, DefaultKind, Object, Parameter, Protocol, Protocols, RefType, Reference, Status,
+    Version,
 };
 use crate::value::Value;
 
@@ -185,6 +186,9 @@ pub(crate) struct Shape {
     params: Box<[Slot]>,
     /// A new instance's values, by parameter position.
     initial: Box<[Value]>,
+    /// The positions of the strong path references (TR-106 `refType="strong"`), which a
+    /// delete clears: most objects have none, so a delete skips their instances.
+    strong_refs: Box<[usize]>,
     /// The child objects, sorted by name.
     children: Box<[ChildSlot]>,
 }
@@ -269,6 +273,19 @@ impl Shape {
             .filter_map(|s| s.usp.or(s.cwmp))
             .map(initial_value)
             .collect();
+        let strong_refs = (0..params.len())
+            .filter(|i| {
+                params
+                    .get(*i)
+                    .and_then(|s| s.usp.or(s.cwmp))
+                    .is_some_and(|p| {
+                        matches!(
+                            p.syntax().reference(),
+                            Some(Reference::Path(r)) if r.ref_type() == RefType::Strong
+                        )
+                    })
+            })
+            .collect();
         let mut children: Vec<ChildSlot> = Vec::new();
         for (name, child) in def.children() {
             let Some(shape) = index(child.main.path()) else {
@@ -287,6 +304,7 @@ impl Shape {
             def,
             params: params.into_boxed_slice(),
             initial,
+            strong_refs,
             children: children.into_boxed_slice(),
         }
     }
@@ -511,6 +529,13 @@ impl Node {
             .iter()
             .map(|s| s.name)
             .zip(self.values.iter())
+    }
+
+    /// The strong path references (TR-106 `refType="strong"`) with their values.
+    pub(crate) fn strong_refs(&self) -> impl Iterator<Item = (&'static str, &Value)> {
+        self.shape.strong_refs.iter().filter_map(|&index| {
+            Some((self.shape.params.get(index)?.name, self.values.get(index)?))
+        })
     }
 
     /// The child object `name` with its interned name, if it exists.

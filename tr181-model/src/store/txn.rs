@@ -20,7 +20,7 @@ use super::{Change, Origin, Store};
 use crate::error::{Error, ValueRule};
 use crate::key::{TypedPath, TypedValue};
 use crate::path::{InstancePath, InstanceSegment};
-use crate::schema::{Access, Parameter, RefType, Reference};
+use crate::schema::{Access, Parameter};
 use crate::value::{Value, validate_parameter};
 
 /// A position in a transaction to roll back to with [`Transaction::rollback_to`].
@@ -563,17 +563,8 @@ impl<'s> Transaction<'s> {
         let mut updates: Vec<(Route, &'static str, Value)> = Vec::new();
         let root = &self.store.root;
         let mut visit = |node: &Node, route: &Route| {
-            for (name, value) in node.params() {
-                let Some(cleared) = without_refs(value, deleted) else {
-                    continue;
-                };
-                let strong = node.def().param(name, View::Any).is_some_and(|p| {
-                    matches!(
-                        p.syntax().reference(),
-                        Some(Reference::Path(r)) if r.ref_type() == RefType::Strong
-                    )
-                });
-                if strong {
+            for (name, value) in node.strong_refs() {
+                if let Some(cleared) = without_refs(value, deleted) {
                     updates.push((route.clone(), name, cleared));
                 }
             }
