@@ -622,6 +622,26 @@ pub enum ActiveNotify {
     CanDeny,
 }
 
+/// The accessors every item of the model has: `status`, `version` and `protocols`.
+macro_rules! lifecycle_accessors {
+    () => {
+        /// Lifecycle status.
+        pub const fn status(&self) -> Status {
+            self.status
+        }
+
+        /// Version that introduced it.
+        pub const fn version(&self) -> Version {
+            self.version
+        }
+
+        /// Model variants that have it.
+        pub const fn protocols(&self) -> Protocols {
+            self.protocols
+        }
+    };
+}
+
 /// A parameter of an object, or an argument of a command or event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Parameter {
@@ -653,20 +673,7 @@ impl Parameter {
         syntax_at(self.syntax)
     }
 
-    /// Lifecycle status.
-    pub const fn status(&self) -> Status {
-        self.status
-    }
-
-    /// Version that introduced it.
-    pub const fn version(&self) -> Version {
-        self.version
-    }
-
-    /// Model variants that have it.
-    pub const fn protocols(&self) -> Protocols {
-        self.protocols
-    }
+    lifecycle_accessors!();
 
     /// CWMP: always sent in Inform.
     pub const fn forced_inform(&self) -> bool {
@@ -736,20 +743,7 @@ impl Command {
         self.output
     }
 
-    /// Lifecycle status.
-    pub const fn status(&self) -> Status {
-        self.status
-    }
-
-    /// Version that introduced it.
-    pub const fn version(&self) -> Version {
-        self.version
-    }
-
-    /// Model variants that have it.
-    pub const fn protocols(&self) -> Protocols {
-        self.protocols
-    }
+    lifecycle_accessors!();
 }
 
 /// An event (`Name!`), USP only.
@@ -773,20 +767,7 @@ impl Event {
         self.arguments
     }
 
-    /// Lifecycle status.
-    pub const fn status(&self) -> Status {
-        self.status
-    }
-
-    /// Version that introduced it.
-    pub const fn version(&self) -> Version {
-        self.version
-    }
-
-    /// Model variants that have it.
-    pub const fn protocols(&self) -> Protocols {
-        self.protocols
-    }
+    lifecycle_accessors!();
 }
 
 /// An object: single-instance (`Device.DeviceInfo.`) or a table (`Device.IP.Interface.{i}.`).
@@ -862,20 +843,7 @@ impl Object {
         self.unique_keys
     }
 
-    /// Lifecycle status.
-    pub const fn status(&self) -> Status {
-        self.status
-    }
-
-    /// Version that introduced it.
-    pub const fn version(&self) -> Version {
-        self.version
-    }
-
-    /// Model variants that have it.
-    pub const fn protocols(&self) -> Protocols {
-        self.protocols
-    }
+    lifecycle_accessors!();
 
     /// Whether this object is a table (its path ends in `{i}.`).
     pub fn is_table(&self) -> bool {
