@@ -554,12 +554,10 @@ fn collect_params<'a>(
         return;
     }
     let len = buf.len();
-    for (name, value) in node.params() {
-        if let Some(parameter) = node.def().param(name, view) {
-            buf.push_str(name);
-            out.push(param_value(buf.clone(), value, parameter));
-            buf.truncate(len);
-        }
+    for (name, value, parameter) in node.params_in(view) {
+        buf.push_str(name);
+        out.push(param_value(buf.clone(), value, parameter));
+        buf.truncate(len);
     }
     for (name, child) in node.children() {
         tree::push_step(buf, Step::Name(name));
@@ -590,15 +588,13 @@ fn collect_names(
     out: &mut Vec<NameInfo>,
 ) {
     let len = buf.len();
-    for (name, _) in node.params() {
-        if let Some(parameter) = node.def().param(name, view) {
-            buf.push_str(name);
-            out.push(NameInfo {
-                path: buf.clone(),
-                writable: param_writable(Some(parameter)),
-            });
-            buf.truncate(len);
-        }
+    for (name, _, parameter) in node.params_in(view) {
+        buf.push_str(name);
+        out.push(NameInfo {
+            path: buf.clone(),
+            writable: param_writable(Some(parameter)),
+        });
+        buf.truncate(len);
     }
     for (name, child) in node.children() {
         tree::push_step(buf, Step::Name(name));

@@ -517,6 +517,20 @@ impl Node {
         Some((self.values.get(index)?, self.shape.param_at(index, view)?))
     }
 
+    /// The parameters that `view` sees, with their values and definitions, by name.
+    pub(crate) fn params_in(
+        &self,
+        view: View,
+    ) -> impl Iterator<Item = (&'static str, &Value, &'static Parameter)> {
+        self.values
+            .iter()
+            .enumerate()
+            .filter_map(move |(index, value)| {
+                let parameter = self.shape.param_at(index, view)?;
+                Some((self.shape.params.get(index)?.name, value, parameter))
+            })
+    }
+
     /// The value at parameter position `index` (see [`Shape::param_index`]).
     pub(crate) fn value_at(&self, index: usize) -> Option<&Value> {
         self.values.get(index)
