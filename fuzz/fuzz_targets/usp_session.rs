@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use common::{MAX_STEPS, Reader, STEP_BOUND, VALUES, block_on, check_store};
 use hal::engine::AllowAll;
 use hal::sim::SimDevice;
@@ -238,7 +239,7 @@ impl Case {
             .map(|h| h.msg_id.clone())
             .unwrap_or_default();
         let before = self.replies.get(&id).copied().unwrap_or(0);
-        self.feed(&bytes);
+        self.feed(Bytes::from(bytes));
         let after = self.replies.get(&id).copied().unwrap_or(0);
         assert!(after - before <= 1, "more than one answer to {id}");
         // A request without `send_resp` may go unanswered.
@@ -258,7 +259,7 @@ impl Case {
         }
     }
 
-    fn feed(&mut self, bytes: &[u8]) {
+    fn feed(&mut self, bytes: Bytes) {
         let kind = MtpKind::Mqtt;
         self.agent
             .handle_record(self.now, Mtp::new(kind, "ctrl/reply"), bytes);
@@ -273,8 +274,7 @@ impl Case {
                 self.send(r, &codec::request_msg(id, req));
             }
             5 => {
-                let bytes = r.bytes().to_vec();
-                self.feed(&bytes);
+                self.feed(Bytes::copy_from_slice(r.bytes()));
             }
             6 => {
                 let (msg_id, subscription_id) = if self.notifies.is_empty() || r.byte() > 240 {

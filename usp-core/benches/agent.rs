@@ -42,7 +42,7 @@ fn small_get_record() -> Bytes {
 /// What the driver does with a Record it received: hand it to the agent.
 #[inline(never)]
 fn receive(agent: &mut Agent, now: Instant, record: Bytes) {
-    agent.handle_record(now, Mtp::new(MtpKind::WebSocket, "conn-1"), &record);
+    agent.handle_record(now, Mtp::new(MtpKind::WebSocket, "conn-1"), record);
 }
 
 /// Answers the queued Get and drains the reply; returns how many Records went out.

@@ -12,6 +12,7 @@ mod harness;
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use harness::{AGENT, CTRL, Harness, error, resp};
 use prost::Message as _;
 use usp_core::agent::{AgentEvent, IgnoreReason};
@@ -715,11 +716,13 @@ async fn record_checks() {
 async fn duplicate_msg_id_in_flight_is_ignored() {
     let mut h = Harness::new().await;
     let msg = codec::request_msg("dup", get(&["Device.DeviceInfo."], 1));
-    let bytes = harness::encode(&RecordBuilder::new(AGENT, CTRL).no_session(&msg));
+    let bytes = Bytes::from(harness::encode(
+        &RecordBuilder::new(AGENT, CTRL).no_session(&msg),
+    ));
     let mtp = h.mtp.clone();
     // Two copies arrive before the engine answers the first.
-    h.agent.handle_record(h.now, mtp.clone(), &bytes);
-    h.agent.handle_record(h.now, mtp, &bytes);
+    h.agent.handle_record(h.now, mtp.clone(), bytes.clone());
+    h.agent.handle_record(h.now, mtp, bytes);
     h.drive().await;
     let replies = h
         .sent

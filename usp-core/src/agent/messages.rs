@@ -114,36 +114,32 @@ fn check_paths<'a>(paths: impl IntoIterator<Item = &'a String>) -> Result<(), us
     Ok(())
 }
 
-/// Plans a request. `versions` is the agent's GetSupportedProtocol answer.
-pub(crate) fn plan(request: &ReqType, versions: &str) -> Plan {
+/// Plans a request, taking it by value so that its paths and values move into the engine
+/// request. `versions` is the agent's GetSupportedProtocol answer.
+pub(crate) fn plan(request: ReqType, versions: &str) -> Plan {
     match plan_inner(request, versions) {
         Ok(plan) => plan,
         Err(error) => Plan::Error(error),
     }
 }
 
-fn plan_inner(request: &ReqType, versions: &str) -> Result<Plan, usp::Error> {
+fn plan_inner(request: ReqType, versions: &str) -> Result<Plan, usp::Error> {
     let plan = match request {
         ReqType::Get(get) => {
             check_paths(&get.param_paths)?;
-            let request =
-                GetRequest::new(get.param_paths.iter().cloned()).with_max_depth(get.max_depth);
+            let request = GetRequest::new(get.param_paths).with_max_depth(get.max_depth);
             Plan::Engine(EngineRequest::Get(request), Reply::Get)
         }
         ReqType::GetInstances(get) => {
             check_paths(&get.obj_paths)?;
-            let request =
-                GetInstancesRequest::new(get.obj_paths.iter().cloned(), get.first_level_only);
+            let request = GetInstancesRequest::new(get.obj_paths, get.first_level_only);
             Plan::Engine(EngineRequest::GetInstances(request), Reply::GetInstances)
         }
         ReqType::GetSupportedDm(get) => {
             check_paths(&get.obj_paths)?;
-            let request =
-                SupportedRequest::new(get.obj_paths.iter().cloned(), get.first_level_only);
-            Plan::Engine(
-                EngineRequest::Supported(request),
-                Reply::Supported(super::supported::Flags::of(get)),
-            )
+            let flags = super::supported::Flags::of(&get);
+            let request = SupportedRequest::new(get.obj_paths, get.first_level_only);
+            Plan::Engine(EngineRequest::Supported(request), Reply::Supported(flags))
         }
         ReqType::GetSupportedProtocol(_) => Plan::Respond(RespType::GetSupportedProtocolResp(
             usp::GetSupportedProtocolResp {
@@ -151,37 +147,28 @@ fn plan_inner(request: &ReqType, versions: &str) -> Result<Plan, usp::Error> {
             },
         )),
         ReqType::Set(set) => {
-            let objects = write_objects(
-                &set.update_objs,
-                |o| (&o.obj_path, o.param_settings.as_slice()),
-                ObjectSettings::new,
-            )?;
+            let objects = write_objects(set.update_objs, ObjectSettings::new)?;
             let request = SetRequest::new(objects).with_allow_partial(set.allow_partial);
             Plan::Engine(EngineRequest::Set(request), Reply::Set)
         }
         ReqType::Add(add) => {
-            let objects = write_objects(
-                &add.create_objs,
-                |o| (&o.obj_path, o.param_settings.as_slice()),
-                ObjectCreation::new,
-            )?;
+            let objects = write_objects(add.create_objs, ObjectCreation::new)?;
             let request = AddRequest::new(objects).with_allow_partial(add.allow_partial);
             Plan::Engine(EngineRequest::Add(request), Reply::Add)
         }
         ReqType::Delete(delete) => {
             check_paths(&delete.obj_paths)?;
-            let request = DeleteRequest::new(delete.obj_paths.iter().cloned())
-                .with_allow_partial(delete.allow_partial);
+            let request =
+                DeleteRequest::new(delete.obj_paths).with_allow_partial(delete.allow_partial);
             Plan::Engine(EngineRequest::Delete(request), Reply::Delete)
         }
         ReqType::Operate(operate) => {
             if operate.command.is_empty() {
                 return Err(error(ERR_INVALID_PATH, "empty command path"));
             }
-            let mut request =
-                OperateRequest::new(operate.command.clone(), operate.command_key.clone());
-            for (name, value) in &operate.input_args {
-                request = request.with_arg(name.clone(), value.clone());
+            let mut request = OperateRequest::new(operate.command, operate.command_key);
+            for (name, value) in operate.input_args {
+                request = request.with_arg(name, value);
             }
             Plan::Engine(
                 EngineRequest::Operate(request),
@@ -201,36 +188,71 @@ fn plan_inner(request: &ReqType, versions: &str) -> Result<Plan, usp::Error> {
     Ok(plan)
 }
 
-/// The objects of a Set or an Add for the engine, their paths checked: `parts` gives an
-/// object's path and parameter settings, `new` builds the engine's object
-/// ([`ObjectSettings::new`], [`ObjectCreation::new`]).
-fn write_objects<'a, O, S: WireSetting + 'a, T>(
-    objects: &'a [O],
-    parts: impl Fn(&'a O) -> (&'a String, &'a [S]),
+/// The objects of a Set or an Add for the engine, their paths checked and their strings
+/// moved: `new` builds the engine's object ([`ObjectSettings::new`], [`ObjectCreation::new`]).
+fn write_objects<O: WireObject, T>(
+    objects: Vec<O>,
     new: impl Fn(String, Vec<ParamSetting>) -> T,
 ) -> Result<Vec<T>, usp::Error> {
-    check_paths(objects.iter().map(|o| parts(o).0))?;
+    check_paths(objects.iter().map(WireObject::path))?;
     Ok(objects
-        .iter()
+        .into_iter()
         .map(|o| {
-            let (path, settings) = parts(o);
+            let (path, settings) = o.into_parts();
             new(
-                path.clone(),
-                settings.iter().map(WireSetting::setting).collect(),
+                path,
+                settings.into_iter().map(WireSetting::setting).collect(),
             )
         })
         .collect())
 }
 
+/// An object of a Set (`UpdateObject`) or an Add (`CreateObject`): a path and its parameter
+/// settings.
+trait WireObject {
+    /// The parameter setting type.
+    type Setting: WireSetting;
+
+    /// The object path.
+    fn path(&self) -> &String;
+
+    /// The object path and the settings, moved out.
+    fn into_parts(self) -> (String, Vec<Self::Setting>);
+}
+
+impl WireObject for usp::set::UpdateObject {
+    type Setting = usp::set::UpdateParamSetting;
+
+    fn path(&self) -> &String {
+        &self.obj_path
+    }
+
+    fn into_parts(self) -> (String, Vec<Self::Setting>) {
+        (self.obj_path, self.param_settings)
+    }
+}
+
+impl WireObject for usp::add::CreateObject {
+    type Setting = usp::add::CreateParamSetting;
+
+    fn path(&self) -> &String {
+        &self.obj_path
+    }
+
+    fn into_parts(self) -> (String, Vec<Self::Setting>) {
+        (self.obj_path, self.param_settings)
+    }
+}
+
 /// A parameter setting of a Set (`UpdateParamSetting`) or an Add (`CreateParamSetting`): the
 /// two messages carry the same fields.
-trait WireSetting {
-    /// The name, the value and whether the parameter is required.
-    fn parts(&self) -> (&str, &str, bool);
+trait WireSetting: Sized {
+    /// The name, the value and whether the parameter is required, moved out.
+    fn into_parts(self) -> (String, String, bool);
 
     /// The engine's setting, `required` kept.
-    fn setting(&self) -> ParamSetting {
-        match self.parts() {
+    fn setting(self) -> ParamSetting {
+        match self.into_parts() {
             (name, value, true) => ParamSetting::new(name, value),
             (name, value, false) => ParamSetting::optional(name, value),
         }
@@ -238,14 +260,14 @@ trait WireSetting {
 }
 
 impl WireSetting for usp::set::UpdateParamSetting {
-    fn parts(&self) -> (&str, &str, bool) {
-        (&self.param, &self.value, self.required)
+    fn into_parts(self) -> (String, String, bool) {
+        (self.param, self.value, self.required)
     }
 }
 
 impl WireSetting for usp::add::CreateParamSetting {
-    fn parts(&self) -> (&str, &str, bool) {
-        (&self.param, &self.value, self.required)
+    fn into_parts(self) -> (String, String, bool) {
+        (self.param, self.value, self.required)
     }
 }
 
@@ -546,7 +568,7 @@ mod tests {
             param_paths: vec![String::new()],
             max_depth: 0,
         });
-        let Plan::Error(e) = plan(&get, "1.4") else {
+        let Plan::Error(e) = plan(get, "1.4") else {
             panic!("expected an error")
         };
         assert_eq!(e.err_code, 7026);
@@ -559,7 +581,7 @@ mod tests {
             ReqType::Register(usp::Register::default()),
             ReqType::Deregister(usp::Deregister::default()),
         ] {
-            let Plan::Error(e) = plan(&req, "1.4") else {
+            let Plan::Error(e) = plan(req, "1.4") else {
                 panic!("expected an error")
             };
             assert_eq!(e.err_code, 7001);

@@ -68,6 +68,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use std::vec::Vec;
 
+use bytes::Bytes;
 use hal::Principal;
 use hal::engine::{AccessControl, Notice, NoticeId};
 use prost::Message as _;
@@ -560,15 +561,16 @@ impl Agent {
         self.send_notify(now, controller, "", true, None, notification);
     }
 
-    /// A Record from `mtp`.
-    pub fn handle_record(&mut self, now: Instant, mtp: Mtp, bytes: &[u8]) {
+    /// A Record from `mtp`. The Record's Msg payload is sliced out of `bytes`, not copied (a
+    /// driver holding a `&[u8]` passes `Bytes::copy_from_slice`).
+    pub fn handle_record(&mut self, now: Instant, mtp: Mtp, bytes: Bytes) {
         self.tick(now);
         self.record(now, mtp, bytes);
         self.publish_sessions();
     }
 
-    fn record(&mut self, now: Instant, mtp: Mtp, bytes: &[u8]) {
-        let record = match codec::decode_record(bytes, &self.config.limits) {
+    fn record(&mut self, now: Instant, mtp: Mtp, bytes: Bytes) {
+        let record = match codec::decode_record_bytes(bytes, &self.config.limits) {
             Ok(record) => record,
             Err(error) => {
                 return self.ignore(None, IgnoreReason::Undecodable(error.usp_error()));
@@ -741,15 +743,12 @@ impl Agent {
                 return;
             }
         };
-        let msg_id = msg
-            .header
-            .as_ref()
-            .map(|h| h.msg_id.clone())
-            .unwrap_or_default();
-        match msg.body.and_then(|b| b.msg_body) {
+        let Msg { header, body } = msg;
+        let msg_id = header.map(|h| h.msg_id).unwrap_or_default();
+        match body.and_then(|b| b.msg_body) {
             Some(MsgBody::Request(usp::Request {
                 req_type: Some(request),
-            })) => self.handle_request(from, &msg_id, &request, in_session),
+            })) => self.handle_request(from, &msg_id, request, in_session),
             Some(MsgBody::Response(usp::Response {
                 resp_type: Some(RespType::NotifyResp(_)),
             })) => self.notify_acknowledged(from, &msg_id),
@@ -761,7 +760,7 @@ impl Agent {
         &mut self,
         from: &str,
         msg_id: &str,
-        request: &usp::request::ReqType,
+        request: usp::request::ReqType,
         in_session: bool,
     ) {
         let duplicate = self.pending.values().any(|(p, _)| {
@@ -989,7 +988,7 @@ mod tests {
         let mut bytes = Vec::new();
         codec::encode_record(&record, &mut bytes);
         let now = Instant::now();
-        agent.handle_record(now, Mtp::new(MtpKind::Uds, "c1"), &bytes);
+        agent.handle_record(now, Mtp::new(MtpKind::Uds, "c1"), bytes.into());
         assert_eq!(
             agent.poll_output(),
             Output::Event(AgentEvent::RecordIgnored {

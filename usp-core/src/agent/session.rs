@@ -394,12 +394,13 @@ impl Agent {
     }
 
     /// Processes the expected Record: acknowledgement, retransmission, reassembly. Returns a
-    /// complete Msg payload, if any.
+    /// complete Msg payload, if any: an unsegmented payload as received (a slice of the
+    /// Record's bytes), a reassembled one as the buffer it was gathered in.
     fn process_session_record(
         &mut self,
         from: &str,
         record: SessionContextRecord,
-    ) -> Result<Option<Vec<u8>>, Failure> {
+    ) -> Result<Option<Bytes>, Failure> {
         let max_tries = self.e2e_config(from).max_retransmit_tries;
         let max_msg = self.config.limits.max_msg_bytes;
         let Some(session) = self.sessions.get_mut(from) else {
@@ -436,7 +437,7 @@ impl Agent {
         let state = PayloadSarState::try_from(record.payload_sar_state)
             .map_err(|_| (7104, "undefined SAR state"))?;
         let complete = match (state, session.reassembly.as_mut()) {
-            (PayloadSarState::None, None) => Some(payload.to_vec()),
+            (PayloadSarState::None, None) => Some(payload),
             (PayloadSarState::Begin, None) => {
                 session.reassembly = Some(payload.to_vec());
                 None
@@ -447,7 +448,7 @@ impl Agent {
                 }
                 buffer.extend_from_slice(&payload);
                 if state == PayloadSarState::Complete {
-                    session.reassembly.take()
+                    session.reassembly.take().map(Bytes::from)
                 } else {
                     None
                 }

@@ -167,7 +167,8 @@ impl Harness {
     /// Feeds raw Record bytes from the controller's MTP.
     pub async fn feed(&mut self, bytes: &[u8]) {
         let mtp = self.mtp.clone();
-        self.agent.handle_record(self.now, mtp, bytes);
+        self.agent
+            .handle_record(self.now, mtp, Bytes::copy_from_slice(bytes));
         self.drive().await;
     }
 

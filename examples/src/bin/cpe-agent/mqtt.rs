@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use rumqttc::v5;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PublishProperties};
 use serde::Deserialize;
@@ -157,7 +158,7 @@ enum Event {
     },
     Publish {
         topic: String,
-        payload: Vec<u8>,
+        payload: Bytes,
         response_topic: Option<String>,
         content_type: Option<String>,
     },
@@ -405,7 +406,7 @@ impl MqttMtp {
         &self,
         version: Version,
         topic: &str,
-        payload: Vec<u8>,
+        payload: Bytes,
         response_topic: Option<String>,
         content_type: Option<String>,
     ) -> bool {
@@ -540,7 +541,7 @@ impl Events {
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(publish))) => {
                     Ok(Event::Publish {
                         topic: publish.topic,
-                        payload: publish.payload.to_vec(),
+                        payload: publish.payload,
                         response_topic: None,
                         content_type: None,
                     })
@@ -572,7 +573,7 @@ impl Events {
                     let properties = publish.properties.unwrap_or_default();
                     Ok(Event::Publish {
                         topic: String::from_utf8_lossy(&publish.topic).into_owned(),
-                        payload: publish.payload.to_vec(),
+                        payload: publish.payload,
                         response_topic: properties.response_topic,
                         content_type: properties.content_type,
                     })

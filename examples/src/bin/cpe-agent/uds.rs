@@ -310,7 +310,7 @@ impl Endpoint {
                         let record = MtpInput::Record {
                             reply_to: peer.clone(),
                             kind: MtpKind::Uds,
-                            bytes,
+                            bytes: bytes.into(),
                         };
                         if self.agent.send(record).await.is_err() {
                             break (Ended::Shutdown, "agent gone".to_owned());

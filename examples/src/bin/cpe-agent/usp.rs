@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use hal::Engine;
 use hal::engine::Notice;
 use tokio::sync::{Notify, mpsc, watch};
@@ -61,8 +62,8 @@ pub(crate) enum MtpInput {
         reply_to: String,
         /// The MTP.
         kind: MtpKind,
-        /// The Record.
-        bytes: Vec<u8>,
+        /// The Record, as the MTP client delivered it (the agent slices the Msg out of it).
+        bytes: Bytes,
     },
 }
 
@@ -216,7 +217,7 @@ impl UspDriver {
             } => {
                 tracing::debug!(from = %reply_to, mtp = ?kind, bytes = bytes.len(), "USP Record received");
                 self.agent
-                    .handle_record(Instant::now(), Mtp::new(kind, reply_to), &bytes);
+                    .handle_record(Instant::now(), Mtp::new(kind, reply_to), bytes);
             }
         }
     }

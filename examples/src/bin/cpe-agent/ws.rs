@@ -328,7 +328,7 @@ impl Session {
                         let record = MtpInput::Record {
                             reply_to: key.clone(),
                             kind: MtpKind::WebSocket,
-                            bytes: bytes.to_vec(),
+                            bytes,
                         };
                         if self.agent.send(record).await.is_err() {
                             break (Ended::Shutdown, "agent gone");
