@@ -610,7 +610,7 @@ struct Strings {
 }
 
 impl Strings {
-    /// The generated `Str` expression (`s(offset, len)`) for `text`.
+    /// The generated `Str` expression (`s(offset, len) /* text */`) for `text`.
     fn at(&mut self, text: &str) -> String {
         let offset = match self.index.get(text) {
             Some(&offset) => offset,
@@ -621,7 +621,12 @@ impl Strings {
                 offset
             }
         };
-        format!("s({offset}, {})", text.len())
+        // The text rides along as a comment, so the tables stay readable and greppable.
+        if text.contains("*/") || text.contains("/*") || text.chars().any(char::is_control) {
+            format!("s({offset}, {})", text.len())
+        } else {
+            format!("s({offset}, {}) /* {text} */", text.len())
+        }
     }
 
     /// The generated `StrList` expression (`l(start, len)`) for `items`.

@@ -10,22 +10,22 @@ pub(crate) static GROUP: Group = Group {
     name: "ATM",
     objects: &[
         Object {
-            path: s(538, 11),
+            path: s(538, 11), /* Device.ATM. */
             parameters: &[Parameter {
-                name: s(549, 19),
+                name: s(549, 19), /* LinkNumberOfEntries */
                 syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: s(568, 23),
+            path: s(568, 23), /* Device.ATM.Diagnostics. */
             commands: &[Command {
-                name: s(591, 12),
+                name: s(591, 12), /* F5Loopback() */
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: s(262, 9),
+                        name: s(262, 9), /* Interface */
                         syntax: 18,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
@@ -34,7 +34,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(603, 19),
+                        name: s(603, 19), /* NumberOfRepetitions */
                         syntax: 19,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
@@ -43,7 +43,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(622, 7),
+                        name: s(622, 7), /* Timeout */
                         syntax: 20,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
@@ -54,7 +54,7 @@ pub(crate) static GROUP: Group = Group {
                 ],
                 output: &[
                     Parameter {
-                        name: s(629, 19),
+                        name: s(629, 19), /* AverageResponseTime */
                         syntax: 21,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -62,7 +62,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(648, 12),
+                        name: s(648, 12), /* FailureCount */
                         syntax: 0,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -70,14 +70,14 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(660, 19),
+                        name: s(660, 19), /* MaximumResponseTime */
                         syntax: 21,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(679, 19),
+                        name: s(679, 19), /* MinimumResponseTime */
                         syntax: 21,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -85,14 +85,14 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 11,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(698, 12),
+                        name: s(698, 12), /* SuccessCount */
                         syntax: 0,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -107,32 +107,32 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(710, 34),
+            path: s(710, 34), /* Device.ATM.Diagnostics.F5Loopback. */
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(629, 19),
+                    name: s(629, 19), /* AverageResponseTime */
                     syntax: 21,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 22,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(648, 12),
+                    name: s(648, 12), /* FailureCount */
                     syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 18,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -140,20 +140,20 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(660, 19),
+                    name: s(660, 19), /* MaximumResponseTime */
                     syntax: 21,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(679, 19),
+                    name: s(679, 19), /* MinimumResponseTime */
                     syntax: 21,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(603, 19),
+                    name: s(603, 19), /* NumberOfRepetitions */
                     syntax: 19,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -161,14 +161,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(698, 12),
+                    name: s(698, 12), /* SuccessCount */
                     syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(622, 7),
+                    name: s(622, 7), /* Timeout */
                     syntax: 20,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -179,12 +179,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(760, 20),
+            path: s(760, 20), /* Device.ATM.Link.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(549, 19)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(549, 19) /* LinkNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -197,83 +197,83 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(795, 3),
+                    name: s(795, 3), /* AAL */
                     syntax: 23,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(798, 10),
+                    name: s(798, 10), /* AutoConfig */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(808, 18),
+                    name: s(808, 18), /* DestinationAddress */
                     syntax: 25,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(826, 13),
+                    name: s(826, 13), /* Encapsulation */
                     syntax: 27,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(839, 12),
+                    name: s(839, 12), /* FCSPreserved */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(861, 8),
+                    name: s(861, 8), /* LinkType */
                     syntax: 29,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 30,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 32,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(880, 12),
+                    name: s(880, 12), /* VCSearchList */
                     syntax: 33,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -282,28 +282,28 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(892, 24),
+            path: s(892, 24), /* Device.ATM.Link.{i}.QoS. */
             parameters: &[
                 Parameter {
-                    name: s(916, 16),
+                    name: s(916, 16), /* MaximumBurstSize */
                     syntax: 34,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(932, 12),
+                    name: s(932, 12), /* PeakCellRate */
                     syntax: 35,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(944, 8),
+                    name: s(944, 8), /* QoSClass */
                     syntax: 36,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(952, 19),
+                    name: s(952, 19), /* SustainableCellRate */
                     syntax: 35,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -312,100 +312,100 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(971, 26),
+            path: s(971, 26), /* Device.ATM.Link.{i}.Stats. */
             parameters: &[
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1063, 9),
+                    name: s(1063, 9), /* CRCErrors */
                     syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1136, 9),
+                    name: s(1136, 9), /* HECErrors */
                     syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1215, 14),
+                    name: s(1215, 14), /* ReceivedBlocks */
                     syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -413,32 +413,32 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1234, 17),
+                    name: s(1234, 17), /* TransmittedBlocks */
                     syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],

@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "BASAPM",
     objects: &[
         Object {
-            path: s(1325, 14),
+            path: s(1325, 14), /* Device.BASAPM. */
             version: v(2, 12, 0),
             parameters: &[Parameter {
-                name: s(1339, 34),
+                name: s(1339, 34), /* MeasurementEndpointNumberOfEntries */
                 syntax: 0,
                 version: v(2, 12, 0),
                 ..PARAM
@@ -21,12 +21,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(1373, 38),
+            path: s(1373, 38), /* Device.BASAPM.MeasurementEndpoint.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1339, 34)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(1339, 34) /* MeasurementEndpointNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -40,7 +40,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -48,7 +48,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -56,42 +56,42 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1427, 15),
+                    name: s(1427, 15), /* DeviceOwnership */
                     syntax: 41,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1442, 14),
+                    name: s(1442, 14), /* InternetDomain */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1411, 16),
+                    name: s(1411, 16), /* MeasurementAgent */
                     syntax: 42,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1456, 17),
+                    name: s(1456, 17), /* OperationalDomain */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1473, 31),
+                    name: s(1473, 31), /* UseMeasurementEndpointInReports */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -101,18 +101,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(1504, 53),
+            path: s(1504, 53), /* Device.BASAPM.MeasurementEndpoint.{i}.CustomerDevice. */
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(1557, 18),
+                    name: s(1557, 18), /* CustomerIdentifier */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1575, 19),
+                    name: s(1575, 19), /* EquipmentIdentifier */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -122,18 +122,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(1594, 48),
+            path: s(1594, 48), /* Device.BASAPM.MeasurementEndpoint.{i}.ISPDevice. */
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(1642, 20),
+                    name: s(1642, 20), /* GeographicalLocation */
                     syntax: 43,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1662, 14),
+                    name: s(1662, 14), /* ReferencePoint */
                     syntax: 44,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),

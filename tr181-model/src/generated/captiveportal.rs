@@ -8,27 +8,27 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "CaptivePortal",
     objects: &[Object {
-        path: s(4511, 21),
+        path: s(4511, 21), /* Device.CaptivePortal. */
         parameters: &[
             Parameter {
-                name: s(4532, 11),
+                name: s(4532, 11), /* AllowedList */
                 syntax: 121,
                 access: Access::ReadWrite,
                 ..PARAM
             },
             Parameter {
-                name: s(780, 6),
+                name: s(780, 6), /* Enable */
                 syntax: 16,
                 access: Access::ReadWrite,
                 ..PARAM
             },
             Parameter {
-                name: s(427, 6),
+                name: s(427, 6), /* Status */
                 syntax: 122,
                 ..PARAM
             },
             Parameter {
-                name: s(4218, 3),
+                name: s(4218, 3), /* URL */
                 syntax: 5,
                 access: Access::ReadWrite,
                 ..PARAM

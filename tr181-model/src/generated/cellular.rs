@@ -10,30 +10,30 @@ pub(crate) static GROUP: Group = Group {
     name: "Cellular",
     objects: &[
         Object {
-            path: s(4543, 16),
+            path: s(4543, 16), /* Device.Cellular. */
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(4559, 26),
+                    name: s(4559, 26), /* AccessPointNumberOfEntries */
                     syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4585, 24),
+                    name: s(4585, 24), /* InterfaceNumberOfEntries */
                     syntax: 0,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4609, 14),
+                    name: s(4609, 14), /* RoamingEnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4623, 13),
+                    name: s(4623, 13), /* RoamingStatus */
                     syntax: 123,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -42,12 +42,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(4636, 32),
+            path: s(4636, 32), /* Device.Cellular.AccessPoint.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4559, 26)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(4559, 26) /* AccessPointNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -61,14 +61,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(4668, 3),
+                    name: s(4668, 3), /* APN */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -76,7 +76,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
@@ -84,56 +84,56 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4671, 9),
+                    name: s(4671, 9), /* IPVersion */
                     syntax: 124,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 125,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4680, 5),
+                    name: s(4680, 5), /* Proxy */
                     syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4685, 9),
+                    name: s(4685, 9), /* ProxyPort */
                     syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(290, 8),
+                    name: s(290, 8), /* Username */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -143,10 +143,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(4694, 30),
+            path: s(4694, 30), /* Device.Cellular.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24)),
+            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -160,7 +160,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -168,7 +168,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
@@ -176,125 +176,125 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4724, 17),
+                    name: s(4724, 17), /* AvailableNetworks */
                     syntax: 129,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4741, 23),
+                    name: s(4741, 23), /* CurrentAccessTechnology */
                     syntax: 130,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4764, 20),
+                    name: s(4764, 20), /* DownstreamMaxBitRate */
                     syntax: 131,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4784, 4),
+                    name: s(4784, 4), /* IMEI */
                     syntax: 132,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4788, 12),
+                    name: s(4788, 12), /* NetworkInUse */
                     syntax: 134,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4800, 16),
+                    name: s(4800, 16), /* NetworkRequested */
                     syntax: 135,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4816, 25),
+                    name: s(4816, 25), /* PreferredAccessTechnology */
                     syntax: 136,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4841, 4),
+                    name: s(4841, 4), /* RSRP */
                     syntax: 137,
                     version: v(2, 14, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4845, 4),
+                    name: s(4845, 4), /* RSRQ */
                     syntax: 137,
                     version: v(2, 14, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4849, 4),
+                    name: s(4849, 4), /* RSSI */
                     syntax: 137,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4853, 16),
+                    name: s(4853, 16), /* SIMReferenceList */
                     syntax: 138,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 139,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4869, 27),
+                    name: s(4869, 27), /* SupportedAccessTechnologies */
                     syntax: 140,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4896, 8),
+                    name: s(4896, 8), /* Upstream */
                     syntax: 16,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4904, 18),
+                    name: s(4904, 18), /* UpstreamMaxBitRate */
                     syntax: 131,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -303,17 +303,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(4922, 34),
+            path: s(4922, 34), /* Device.Cellular.Interface.{i}.SMS. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(4956, 22),
+                    name: s(4956, 22), /* MessageNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4978, 22),
+                    name: s(4978, 22), /* StorageNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -322,18 +322,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(5000, 43),
+            path: s(5000, 43), /* Device.Cellular.Interface.{i}.SMS.Incoming. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(5043, 13),
+                    name: s(5043, 13), /* CapacityLimit */
                     syntax: 89,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5056, 10),
+                    name: s(5056, 10), /* StorageRef */
                     syntax: 141,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -343,11 +343,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(5066, 46),
+            path: s(5066, 46), /* Device.Cellular.Interface.{i}.SMS.Message.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4956, 22)),
+            num_entries_parameter: Some(s(4956, 22) /* MessageNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -355,7 +355,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -363,7 +363,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -371,43 +371,43 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5112, 8),
+                    name: s(5112, 8), /* Receiver */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5120, 6),
+                    name: s(5120, 6), /* Sender */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 142,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5056, 10),
+                    name: s(5056, 10), /* StorageRef */
                     syntax: 141,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5126, 4),
+                    name: s(5126, 4), /* Text */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 143,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -416,18 +416,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(5139, 43),
+            path: s(5139, 43), /* Device.Cellular.Interface.{i}.SMS.Outgoing. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(5043, 13),
+                    name: s(5043, 13), /* CapacityLimit */
                     syntax: 89,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5056, 10),
+                    name: s(5056, 10), /* StorageRef */
                     syntax: 141,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -437,10 +437,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(5182, 46),
+            path: s(5182, 46), /* Device.Cellular.Interface.{i}.SMS.Storage.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4978, 22)),
+            num_entries_parameter: Some(s(4978, 22) /* StorageNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -448,7 +448,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -456,7 +456,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -464,26 +464,26 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5228, 17),
+                    name: s(5228, 17), /* AvailableCapacity */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5245, 8),
+                    name: s(5245, 8), /* Capacity */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5253, 8),
+                    name: s(5253, 8), /* Location */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5261, 16),
+                    name: s(5261, 16), /* StorageAvailable */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -492,95 +492,95 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(5277, 36),
+            path: s(5277, 36), /* Device.Cellular.Interface.{i}.Stats. */
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -588,21 +588,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 37,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 144,
                     version: v(2, 8, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -610,7 +610,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -621,44 +621,44 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(5313, 35),
+            path: s(5313, 35), /* Device.Cellular.Interface.{i}.USIM. */
             status: Status::Deprecated,
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(5348, 5),
+                    name: s(5348, 5), /* ICCID */
                     syntax: 145,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5353, 4),
+                    name: s(5353, 4), /* IMSI */
                     syntax: 146,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5357, 6),
+                    name: s(5357, 6), /* MSISDN */
                     syntax: 146,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5363, 3),
+                    name: s(5363, 3), /* PIN */
                     syntax: 147,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5366, 8),
+                    name: s(5366, 8), /* PINCheck */
                     syntax: 148,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 149,
                     version: v(2, 8, 0),
                     ..PARAM

@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "CollectionDevice",
     objects: &[
         Object {
-            path: s(5374, 28),
+            path: s(5374, 28), /* Device.CollectionDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7, 31)),
+            num_entries_parameter: Some(s(7, 31) /* CollectionDeviceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -22,7 +22,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -30,98 +30,98 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5402, 21),
+                    name: s(5402, 21), /* DataElementsDeviceRef */
                     syntax: 150,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5423, 22),
+                    name: s(5423, 22), /* GhnAssociatedDeviceRef */
                     syntax: 151,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5445, 23),
+                    name: s(5445, 23), /* HPNAAssociatedDeviceRef */
                     syntax: 152,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5468, 27),
+                    name: s(5468, 27), /* HomePlugAssociatedDeviceRef */
                     syntax: 153,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5495, 13),
+                    name: s(5495, 13), /* HostDeviceRef */
                     syntax: 154,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5508, 17),
+                    name: s(5508, 17), /* IEEE1905DeviceRef */
                     syntax: 155,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5525, 14),
+                    name: s(5525, 14), /* IsNativeDevice */
                     syntax: 16,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5539, 13),
+                    name: s(5539, 13), /* LLDPDeviceRef */
                     syntax: 156,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5552, 23),
+                    name: s(5552, 23), /* MoCAAssociatedDeviceRef */
                     syntax: 157,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5575, 23),
+                    name: s(5575, 23), /* ThreadAssociatedNodeRef */
                     syntax: 158,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5598, 22),
+                    name: s(5598, 22), /* UPAAssociatedDeviceRef */
                     syntax: 159,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5620, 13),
+                    name: s(5620, 13), /* UPnPDeviceRef */
                     syntax: 160,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5633, 23),
+                    name: s(5633, 23), /* WiFiAssociatedDeviceRef */
                     syntax: 161,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5656, 25),
+                    name: s(5656, 25), /* ZigBeeAssociatedDeviceRef */
                     syntax: 162,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
@@ -131,10 +131,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(5374, 28),
+            path: s(5374, 28), /* Device.CollectionDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7, 31)),
+            num_entries_parameter: Some(s(7, 31) /* CollectionDeviceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -143,7 +143,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -151,105 +151,105 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5402, 21),
+                    name: s(5402, 21), /* DataElementsDeviceRef */
                     syntax: 150,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5423, 22),
+                    name: s(5423, 22), /* GhnAssociatedDeviceRef */
                     syntax: 151,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5445, 23),
+                    name: s(5445, 23), /* HPNAAssociatedDeviceRef */
                     syntax: 152,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5468, 27),
+                    name: s(5468, 27), /* HomePlugAssociatedDeviceRef */
                     syntax: 153,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5495, 13),
+                    name: s(5495, 13), /* HostDeviceRef */
                     syntax: 154,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5508, 17),
+                    name: s(5508, 17), /* IEEE1905DeviceRef */
                     syntax: 155,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5525, 14),
+                    name: s(5525, 14), /* IsNativeDevice */
                     syntax: 16,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5539, 13),
+                    name: s(5539, 13), /* LLDPDeviceRef */
                     syntax: 156,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5552, 23),
+                    name: s(5552, 23), /* MoCAAssociatedDeviceRef */
                     syntax: 157,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5681, 16),
+                    name: s(5681, 16), /* ProxiedDeviceRef */
                     syntax: 163,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5575, 23),
+                    name: s(5575, 23), /* ThreadAssociatedNodeRef */
                     syntax: 158,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5598, 22),
+                    name: s(5598, 22), /* UPAAssociatedDeviceRef */
                     syntax: 159,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5620, 13),
+                    name: s(5620, 13), /* UPnPDeviceRef */
                     syntax: 160,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5633, 23),
+                    name: s(5633, 23), /* WiFiAssociatedDeviceRef */
                     syntax: 161,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5656, 25),
+                    name: s(5656, 25), /* ZigBeeAssociatedDeviceRef */
                     syntax: 162,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,

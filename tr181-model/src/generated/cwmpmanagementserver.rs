@@ -8,11 +8,11 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "CWMPManagementServer",
     objects: &[Object {
-        path: s(4473, 28),
+        path: s(4473, 28), /* Device.CWMPManagementServer. */
         version: v(2, 15, 0),
         protocols: Protocols::USP,
         parameters: &[Parameter {
-            name: s(4501, 10),
+            name: s(4501, 10), /* EnableCWMP */
             syntax: 120,
             access: Access::ReadWrite,
             version: v(2, 15, 0),

@@ -10,145 +10,145 @@ pub(crate) static GROUP: Group = Group {
     name: "DeviceInfo",
     objects: &[
         Object {
-            path: s(15354, 18),
+            path: s(15354, 18), /* Device.DeviceInfo. */
             parameters: &[
                 Parameter {
-                    name: s(15372, 19),
+                    name: s(15372, 19), /* ActiveFirmwareImage */
                     syntax: 347,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15391, 25),
+                    name: s(15391, 25), /* AdditionalHardwareVersion */
                     syntax: 348,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15416, 25),
+                    name: s(15416, 25), /* AdditionalSoftwareVersion */
                     syntax: 348,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15441, 17),
+                    name: s(15441, 17), /* BootFirmwareImage */
                     syntax: 347,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15458, 3),
+                    name: s(15458, 3), /* CID */
                     syntax: 349,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15472, 14),
+                    name: s(15472, 14), /* DeviceCategory */
                     syntax: 128,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15486, 26),
+                    name: s(15486, 26), /* DeviceImageNumberOfEntries */
                     syntax: 0,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15512, 28),
+                    name: s(15512, 28), /* FirmwareImageNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15540, 12),
+                    name: s(15540, 12), /* FirstUseDate */
                     syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15552, 12),
+                    name: s(15552, 12), /* FriendlyName */
                     syntax: 335,
                     access: Access::ReadWrite,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15564, 15),
+                    name: s(15564, 15), /* HardwareVersion */
                     syntax: 31,
                     forced_inform: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8997, 8),
+                    name: s(8997, 8), /* HostName */
                     syntax: 97,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15579, 23),
+                    name: s(15579, 23), /* LocationNumberOfEntries */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15602, 24),
+                    name: s(15602, 24), /* LogRotateNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15626, 12),
+                    name: s(15626, 12), /* Manufacturer */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15638, 15),
+                    name: s(15638, 15), /* ManufacturerOUI */
                     syntax: 349,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15653, 30),
+                    name: s(15653, 30), /* MaxNumberOfActivateTimeWindows */
                     syntax: 350,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15683, 9),
+                    name: s(15683, 9), /* ModelName */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15692, 11),
+                    name: s(15692, 11), /* ModelNumber */
                     syntax: 31,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15703, 3),
+                    name: s(15703, 3), /* PEN */
                     syntax: 351,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15706, 24),
+                    name: s(15706, 24), /* ProcessorNumberOfEntries */
                     syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15730, 12),
+                    name: s(15730, 12), /* ProductClass */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15742, 16),
+                    name: s(15742, 16), /* ProvisioningCode */
                     syntax: 31,
                     access: Access::ReadWrite,
                     forced_inform: true,
@@ -156,36 +156,36 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15758, 12),
+                    name: s(15758, 12), /* SerialNumber */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15770, 15),
+                    name: s(15770, 15), /* SoftwareVersion */
                     syntax: 31,
                     forced_inform: true,
                     active_notify: ActiveNotify::ForceEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15785, 33),
+                    name: s(15785, 33), /* SupportedDataModelNumberOfEntries */
                     syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15818, 6),
+                    name: s(15818, 6), /* UpTime */
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15824, 31),
+                    name: s(15824, 31), /* VendorConfigFileNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15855, 28),
+                    name: s(15855, 28), /* VendorLogFileNumberOfEntries */
                     syntax: 0,
                     version: v(2, 1, 0),
                     ..PARAM
@@ -194,10 +194,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(15883, 38),
+            path: s(15883, 38), /* Device.DeviceInfo.DeviceImageFile.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15486, 26)),
+            num_entries_parameter: Some(s(15486, 26) /* DeviceImageNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -211,7 +211,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
@@ -219,7 +219,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 11, 0),
@@ -227,13 +227,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15921, 5),
+                    name: s(15921, 5), /* Image */
                     syntax: 352,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5253, 8),
+                    name: s(5253, 8), /* Location */
                     syntax: 353,
                     version: v(2, 11, 0),
                     ..PARAM
@@ -242,10 +242,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(15926, 36),
+            path: s(15926, 36), /* Device.DeviceInfo.FirmwareImage.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15512, 28)),
+            num_entries_parameter: Some(s(15512, 28) /* FirmwareImageNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -253,7 +253,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -261,7 +261,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -269,32 +269,32 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15962, 9),
+                    name: s(15962, 9), /* Available */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15971, 14),
+                    name: s(15971, 14), /* BootFailureLog */
                     syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 354,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 31,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -302,11 +302,11 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(15992, 10),
+                    name: s(15992, 10), /* Activate() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(16002, 18),
+                            name: s(16002, 18), /* TimeWindow.{i}.End */
                             syntax: 28,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -314,14 +314,14 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(16020, 25),
+                            name: s(16020, 25), /* TimeWindow.{i}.MaxRetries */
                             syntax: 355,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(16045, 19),
+                            name: s(16045, 19), /* TimeWindow.{i}.Mode */
                             syntax: 356,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -329,7 +329,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(16064, 20),
+                            name: s(16064, 20), /* TimeWindow.{i}.Start */
                             syntax: 28,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -337,7 +337,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(16084, 26),
+                            name: s(16084, 26), /* TimeWindow.{i}.UserMessage */
                             syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -350,11 +350,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(16110, 10),
+                    name: s(16110, 10), /* Download() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(16120, 12),
+                            name: s(16120, 12), /* AutoActivate */
                             syntax: 16,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -362,35 +362,35 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(16132, 8),
+                            name: s(16132, 8), /* CheckSum */
                             syntax: 357,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(16140, 17),
+                            name: s(16140, 17), /* CheckSumAlgorithm */
                             syntax: 358,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(16157, 8),
+                            name: s(16157, 8), /* FileSize */
                             syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(282, 8),
+                            name: s(282, 8), /* Password */
                             syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(4218, 3),
+                            name: s(4218, 3), /* URL */
                             syntax: 5,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -398,7 +398,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(290, 8),
+                            name: s(290, 8), /* Username */
                             syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -414,57 +414,57 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(16165, 31),
+            path: s(16165, 31), /* Device.DeviceInfo.KernelFaults. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(16196, 26),
+                    name: s(16196, 26), /* KernelFaultNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16222, 16),
+                    name: s(16222, 16), /* LastUpgradeCount */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16238, 21),
+                    name: s(16238, 21), /* MaxKernelFaultEntries */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16259, 12),
+                    name: s(16259, 12), /* MinFreeSpace */
                     syntax: 359,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16271, 17),
+                    name: s(16271, 17), /* PreviousBootCount */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16288, 24),
+                    name: s(16288, 24), /* RotateKernelFaultEntries */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16312, 11),
+                    name: s(16312, 11), /* StoragePath */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(16323, 23),
+                name: s(16323, 23), /* RemoveAllKernelFaults() */
                 is_async: true,
                 input: &[],
                 output: &[],
@@ -475,10 +475,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(16346, 47),
+            path: s(16346, 47), /* Device.DeviceInfo.KernelFaults.KernelFault.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(16196, 26)),
+            num_entries_parameter: Some(s(16196, 26) /* KernelFaultNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -486,7 +486,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -494,7 +494,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -502,37 +502,37 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16393, 13),
+                    name: s(16393, 13), /* FaultLocation */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10540, 15),
+                    name: s(10540, 15), /* FirmwareVersion */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16406, 15),
+                    name: s(16406, 15), /* LastInstruction */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16421, 11),
+                    name: s(16421, 11), /* ProcessName */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(181, 6),
+                    name: s(181, 6), /* Reason */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -540,7 +540,7 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(16432, 8),
+                    name: s(16432, 8), /* Remove() */
                     is_async: true,
                     input: &[],
                     output: &[],
@@ -549,11 +549,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(16440, 8),
+                    name: s(16440, 8), /* Upload() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(282, 8),
+                            name: s(282, 8), /* Password */
                             syntax: 6,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -561,7 +561,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(4218, 3),
+                            name: s(4218, 3), /* URL */
                             syntax: 5,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -569,7 +569,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(290, 8),
+                            name: s(290, 8), /* Username */
                             syntax: 6,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -586,11 +586,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(16448, 31),
+            path: s(16448, 31), /* Device.DeviceInfo.Location.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15579, 23)),
+            num_entries_parameter: Some(s(15579, 23) /* LocationNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(24, 2),
@@ -598,32 +598,32 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(16499, 12),
+                    name: s(16499, 12), /* AcquiredTime */
                     syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16511, 10),
+                    name: s(16511, 10), /* DataObject */
                     syntax: 360,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16521, 16),
+                    name: s(16521, 16), /* ExternalProtocol */
                     syntax: 361,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16485, 14),
+                    name: s(16485, 14), /* ExternalSource */
                     syntax: 3,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16479, 6),
+                    name: s(16479, 6), /* Source */
                     syntax: 362,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -632,12 +632,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(16537, 32),
+            path: s(16537, 32), /* Device.DeviceInfo.LogRotate.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15602, 24)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(15602, 24) /* LogRotateNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -651,7 +651,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -659,7 +659,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -667,55 +667,55 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4053, 11),
+                    name: s(4053, 11), /* Compression */
                     syntax: 363,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16569, 22),
+                    name: s(16569, 22), /* LogFileNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16591, 11),
+                    name: s(16591, 11), /* MaxFileSize */
                     syntax: 359,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16602, 13),
+                    name: s(16602, 13), /* NumberOfFiles */
                     syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16615, 9),
+                    name: s(16615, 9), /* Retention */
                     syntax: 364,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16624, 8),
+                    name: s(16624, 8), /* RollOver */
                     syntax: 364,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -725,10 +725,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(16632, 44),
+            path: s(16632, 44), /* Device.DeviceInfo.LogRotate.{i}.LogFile.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(16569, 22)),
+            num_entries_parameter: Some(s(16569, 22) /* LogFileNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -742,7 +742,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -750,7 +750,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -758,20 +758,20 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 10,
                     version: v(2, 17, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16676, 4),
+                    name: s(16676, 4), /* Size */
                     syntax: 365,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -780,28 +780,28 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(16680, 31),
+            path: s(16680, 31), /* Device.DeviceInfo.MemoryStatus. */
             parameters: &[
                 Parameter {
-                    name: s(16711, 4),
+                    name: s(16711, 4), /* Free */
                     syntax: 359,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16715, 14),
+                    name: s(16715, 14), /* FreePersistent */
                     syntax: 359,
                     version: v(2, 15, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16729, 5),
+                    name: s(16729, 5), /* Total */
                     syntax: 359,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16734, 15),
+                    name: s(16734, 15), /* TotalPersistent */
                     syntax: 359,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -810,80 +810,80 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(16749, 45),
+            path: s(16749, 45), /* Device.DeviceInfo.MemoryStatus.MemoryMonitor. */
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: s(16794, 21),
+                    name: s(16794, 21), /* CriticalFallThreshold */
                     syntax: 366,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16815, 21),
+                    name: s(16815, 21), /* CriticalFallTimeStamp */
                     syntax: 10,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16836, 21),
+                    name: s(16836, 21), /* CriticalRiseThreshold */
                     syntax: 367,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16857, 21),
+                    name: s(16857, 21), /* CriticalRiseTimeStamp */
                     syntax: 10,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 368,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16878, 17),
+                    name: s(16878, 17), /* EnableCriticalLog */
                     syntax: 368,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16895, 8),
+                    name: s(16895, 8), /* FilePath */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16903, 14),
+                    name: s(16903, 14), /* MemUtilization */
                     syntax: 369,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16917, 15),
+                    name: s(16917, 15), /* PollingInterval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16932, 16),
+                    name: s(16932, 16), /* VendorLogFileRef */
                     syntax: 370,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
             ],
             events: &[Event {
-                name: s(16948, 20),
+                name: s(16948, 20), /* MemoryCriticalState! */
                 arguments: &[Parameter {
-                    name: s(16903, 14),
+                    name: s(16903, 14), /* MemUtilization */
                     syntax: 369,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
@@ -896,15 +896,15 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(16968, 36),
+            path: s(16968, 36), /* Device.DeviceInfo.NetworkProperties. */
             parameters: &[
                 Parameter {
-                    name: s(17004, 16),
+                    name: s(17004, 16), /* MaxTCPWindowSize */
                     syntax: 365,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17020, 17),
+                    name: s(17020, 17), /* TCPImplementation */
                     syntax: 371,
                     ..PARAM
                 },
@@ -912,10 +912,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(17037, 30),
+            path: s(17037, 30), /* Device.DeviceInfo.PowerStatus. */
             version: v(2, 19, 0),
             parameters: &[Parameter {
-                name: s(17067, 26),
+                name: s(17067, 26), /* PowerSensorNumberOfEntries */
                 syntax: 0,
                 version: v(2, 19, 0),
                 ..PARAM
@@ -923,10 +923,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(17093, 46),
+            path: s(17093, 46), /* Device.DeviceInfo.PowerStatus.PowerSensor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(17067, 26)),
+            num_entries_parameter: Some(s(17067, 26) /* PowerSensorNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -940,7 +940,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -948,7 +948,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -956,45 +956,45 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17139, 7),
+                    name: s(17139, 7), /* Current */
                     syntax: 372,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9751, 10),
+                    name: s(9751, 10), /* LastUpdate */
                     syntax: 10,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10233, 5),
+                    name: s(10233, 5), /* Power */
                     syntax: 373,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17146, 7),
+                    name: s(17146, 7), /* Voltage */
                     syntax: 374,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -1003,57 +1003,57 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(17153, 32),
+            path: s(17153, 32), /* Device.DeviceInfo.ProcessFaults. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(16222, 16),
+                    name: s(16222, 16), /* LastUpgradeCount */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17185, 22),
+                    name: s(17185, 22), /* MaxProcessFaultEntries */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16259, 12),
+                    name: s(16259, 12), /* MinFreeSpace */
                     syntax: 359,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16271, 17),
+                    name: s(16271, 17), /* PreviousBootCount */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17207, 27),
+                    name: s(17207, 27), /* ProcessFaultNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17234, 25),
+                    name: s(17234, 25), /* RotateProcessFaultEntries */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16312, 11),
+                    name: s(16312, 11), /* StoragePath */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(17259, 24),
+                name: s(17259, 24), /* RemoveAllProcessFaults() */
                 is_async: true,
                 input: &[],
                 output: &[],
@@ -1064,10 +1064,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(17283, 49),
+            path: s(17283, 49), /* Device.DeviceInfo.ProcessFaults.ProcessFault.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(17207, 27)),
+            num_entries_parameter: Some(s(17207, 27) /* ProcessFaultNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -1075,7 +1075,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -1083,7 +1083,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -1091,43 +1091,43 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17332, 9),
+                    name: s(17332, 9), /* Arguments */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16393, 13),
+                    name: s(16393, 13), /* FaultLocation */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10540, 15),
+                    name: s(10540, 15), /* FirmwareVersion */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17341, 9),
+                    name: s(17341, 9), /* ProcessID */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16421, 11),
+                    name: s(16421, 11), /* ProcessName */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(181, 6),
+                    name: s(181, 6), /* Reason */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1135,7 +1135,7 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(16432, 8),
+                    name: s(16432, 8), /* Remove() */
                     is_async: true,
                     input: &[],
                     output: &[],
@@ -1144,11 +1144,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(16440, 8),
+                    name: s(16440, 8), /* Upload() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(282, 8),
+                            name: s(282, 8), /* Password */
                             syntax: 6,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -1156,7 +1156,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(4218, 3),
+                            name: s(4218, 3), /* URL */
                             syntax: 5,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -1164,7 +1164,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(290, 8),
+                            name: s(290, 8), /* Username */
                             syntax: 6,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -1181,22 +1181,22 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(17350, 32),
+            path: s(17350, 32), /* Device.DeviceInfo.ProcessStatus. */
             parameters: &[
                 Parameter {
-                    name: s(17382, 18),
+                    name: s(17382, 18), /* CPUNumberOfEntries */
                     syntax: 0,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17400, 8),
+                    name: s(17400, 8), /* CPUUsage */
                     syntax: 369,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17408, 22),
+                    name: s(17408, 22), /* ProcessNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
@@ -1204,10 +1204,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(17430, 40),
+            path: s(17430, 40), /* Device.DeviceInfo.ProcessStatus.CPU.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(17382, 18)),
+            num_entries_parameter: Some(s(17382, 18) /* CPUNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1221,7 +1221,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -1229,7 +1229,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),
@@ -1237,121 +1237,121 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17470, 14),
+                    name: s(17470, 14), /* CPUUtilization */
                     syntax: 369,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16794, 21),
+                    name: s(16794, 21), /* CriticalFallThreshold */
                     syntax: 366,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16815, 21),
+                    name: s(16815, 21), /* CriticalFallTimeStamp */
                     syntax: 10,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16836, 21),
+                    name: s(16836, 21), /* CriticalRiseThreshold */
                     syntax: 367,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16857, 21),
+                    name: s(16857, 21), /* CriticalRiseTimeStamp */
                     syntax: 10,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 368,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16878, 17),
+                    name: s(16878, 17), /* EnableCriticalLog */
                     syntax: 368,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16895, 8),
+                    name: s(16895, 8), /* FilePath */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17484, 19),
+                    name: s(17484, 19), /* IdleModeUtilization */
                     syntax: 369,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17503, 10),
+                    name: s(17503, 10), /* NumSamples */
                     syntax: 375,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17513, 12),
+                    name: s(17513, 12), /* PollInterval */
                     syntax: 376,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17525, 21),
+                    name: s(17525, 21), /* SystemModeUtilization */
                     syntax: 369,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15818, 6),
+                    name: s(15818, 6), /* UpTime */
                     syntax: 28,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17546, 19),
+                    name: s(17546, 19), /* UserModeUtilization */
                     syntax: 369,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16932, 16),
+                    name: s(16932, 16), /* VendorLogFileRef */
                     syntax: 370,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
             ],
             events: &[Event {
-                name: s(17565, 17),
+                name: s(17565, 17), /* CPUCriticalState! */
                 arguments: &[
                     Parameter {
-                        name: s(17470, 14),
+                        name: s(17470, 14), /* CPUUtilization */
                         syntax: 369,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(791, 4),
+                        name: s(791, 4), /* Name */
                         syntax: 6,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
@@ -1365,44 +1365,44 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(17582, 44),
+            path: s(17582, 44), /* Device.DeviceInfo.ProcessStatus.Process.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(17408, 22)),
+            num_entries_parameter: Some(s(17408, 22) /* ProcessNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(26, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(17629, 7),
+                    name: s(17629, 7), /* CPUTime */
                     syntax: 21,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17636, 7),
+                    name: s(17636, 7), /* Command */
                     syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17626, 3),
+                    name: s(17626, 3), /* PID */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2098, 8),
+                    name: s(2098, 8), /* Priority */
                     syntax: 377,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16676, 4),
+                    name: s(16676, 4), /* Size */
                     syntax: 359,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17643, 5),
+                    name: s(17643, 5), /* State */
                     syntax: 378,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
@@ -1411,10 +1411,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(17648, 32),
+            path: s(17648, 32), /* Device.DeviceInfo.Processor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15706, 24)),
+            num_entries_parameter: Some(s(15706, 24) /* ProcessorNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -1423,7 +1423,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 1, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
@@ -1431,7 +1431,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 3, 0),
@@ -1439,7 +1439,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17680, 12),
+                    name: s(17680, 12), /* Architecture */
                     syntax: 379,
                     version: v(2, 1, 0),
                     ..PARAM
@@ -1448,33 +1448,33 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(17692, 30),
+            path: s(17692, 30), /* Device.DeviceInfo.ProxierInfo. */
             version: v(2, 3, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(15638, 15),
+                    name: s(15638, 15), /* ManufacturerOUI */
                     syntax: 349,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15730, 12),
+                    name: s(15730, 12), /* ProductClass */
                     syntax: 31,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17722, 13),
+                    name: s(17722, 13), /* ProxyProtocol */
                     syntax: 380,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15758, 12),
+                    name: s(15758, 12), /* SerialNumber */
                     syntax: 31,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
@@ -1484,33 +1484,33 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(17735, 26),
+            path: s(17735, 26), /* Device.DeviceInfo.Reboots. */
             version: v(2, 18, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(17761, 9),
+                    name: s(17761, 9), /* BootCount */
                     syntax: 0,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17770, 13),
+                    name: s(17770, 13), /* ColdBootCount */
                     syntax: 0,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17783, 23),
+                    name: s(17783, 23), /* CurrentVersionBootCount */
                     syntax: 0,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17806, 16),
+                    name: s(17806, 16), /* MaxRebootEntries */
                     syntax: 89,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -1518,21 +1518,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17822, 21),
+                    name: s(17822, 21), /* RebootNumberOfEntries */
                     syntax: 0,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17843, 13),
+                    name: s(17843, 13), /* WarmBootCount */
                     syntax: 0,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17856, 17),
+                    name: s(17856, 17), /* WatchdogBootCount */
                     syntax: 0,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
@@ -1540,7 +1540,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(17873, 18),
+                name: s(17873, 18), /* RemoveAllReboots() */
                 is_async: true,
                 input: &[],
                 output: &[],
@@ -1551,10 +1551,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(17891, 37),
+            path: s(17891, 37), /* Device.DeviceInfo.Reboots.Reboot.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(17822, 21)),
+            num_entries_parameter: Some(s(17822, 21) /* RebootNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1569,7 +1569,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),
@@ -1577,28 +1577,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(176, 5),
+                    name: s(176, 5), /* Cause */
                     syntax: 15,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(511, 15),
+                    name: s(511, 15), /* FirmwareUpdated */
                     syntax: 16,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(181, 6),
+                    name: s(181, 6), /* Reason */
                     syntax: 381,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
@@ -1606,7 +1606,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(16432, 8),
+                name: s(16432, 8), /* Remove() */
                 is_async: true,
                 input: &[],
                 output: &[],
@@ -1617,10 +1617,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(17928, 41),
+            path: s(17928, 41), /* Device.DeviceInfo.SupportedDataModel.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15785, 33)),
+            num_entries_parameter: Some(s(15785, 33) /* SupportedDataModelNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1638,7 +1638,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
@@ -1646,25 +1646,25 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17973, 8),
+                    name: s(17973, 8), /* Features */
                     syntax: 128,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4218, 3),
+                    name: s(4218, 3), /* URL */
                     syntax: 5,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17981, 3),
+                    name: s(17981, 3), /* URN */
                     syntax: 6,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17969, 4),
+                    name: s(17969, 4), /* UUID */
                     syntax: 382,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -1674,19 +1674,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(17984, 36),
+            path: s(17984, 36), /* Device.DeviceInfo.TemperatureStatus. */
             parameters: &[Parameter {
-                name: s(18020, 32),
+                name: s(18020, 32), /* TemperatureSensorNumberOfEntries */
                 syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: s(18052, 58),
+            path: s(18052, 58), /* Device.DeviceInfo.TemperatureStatus.TemperatureSensor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18020, 32)),
+            num_entries_parameter: Some(s(18020, 32) /* TemperatureSensorNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1699,7 +1699,7 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
@@ -1707,7 +1707,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 3, 0),
@@ -1715,97 +1715,97 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18110, 13),
+                    name: s(18110, 13), /* HighAlarmTime */
                     syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18123, 14),
+                    name: s(18123, 14), /* HighAlarmValue */
                     syntax: 383,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9751, 10),
+                    name: s(9751, 10), /* LastUpdate */
                     syntax: 10,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18137, 12),
+                    name: s(18137, 12), /* LowAlarmTime */
                     syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18149, 13),
+                    name: s(18149, 13), /* LowAlarmValue */
                     syntax: 383,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18162, 7),
+                    name: s(18162, 7), /* MaxTime */
                     syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18169, 8),
+                    name: s(18169, 8), /* MaxValue */
                     syntax: 383,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18177, 7),
+                    name: s(18177, 7), /* MinTime */
                     syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18184, 8),
+                    name: s(18184, 8), /* MinValue */
                     syntax: 383,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16917, 15),
+                    name: s(16917, 15), /* PollingInterval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18192, 9),
+                    name: s(18192, 9), /* ResetTime */
                     syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 383,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -1816,10 +1816,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(18201, 39),
+            path: s(18201, 39), /* Device.DeviceInfo.VendorConfigFile.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15824, 31)),
+            num_entries_parameter: Some(s(15824, 31) /* VendorConfigFileNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1832,53 +1832,53 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18240, 4),
+                    name: s(18240, 4), /* Date */
                     syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18244, 19),
+                    name: s(18244, 19), /* UseForBackupRestore */
                     syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 338,
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: s(18263, 8),
+                    name: s(18263, 8), /* Backup() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(282, 8),
+                            name: s(282, 8), /* Password */
                             syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1886,7 +1886,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(4218, 3),
+                            name: s(4218, 3), /* URL */
                             syntax: 5,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1894,7 +1894,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(290, 8),
+                            name: s(290, 8), /* Username */
                             syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1908,32 +1908,32 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(18271, 9),
+                    name: s(18271, 9), /* Restore() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(16132, 8),
+                            name: s(16132, 8), /* CheckSum */
                             syntax: 357,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(16140, 17),
+                            name: s(16140, 17), /* CheckSumAlgorithm */
                             syntax: 358,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(16157, 8),
+                            name: s(16157, 8), /* FileSize */
                             syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(282, 8),
+                            name: s(282, 8), /* Password */
                             syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1941,14 +1941,14 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(18280, 14),
+                            name: s(18280, 14), /* TargetFileName */
                             syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(4218, 3),
+                            name: s(4218, 3), /* URL */
                             syntax: 5,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1956,7 +1956,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(290, 8),
+                            name: s(290, 8), /* Username */
                             syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1973,10 +1973,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(18294, 36),
+            path: s(18294, 36), /* Device.DeviceInfo.VendorLogFile.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15855, 28)),
+            num_entries_parameter: Some(s(15855, 28) /* VendorLogFileNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1990,7 +1990,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 1, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
@@ -1998,7 +1998,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 1, 0),
@@ -2006,30 +2006,30 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18330, 11),
+                    name: s(18330, 11), /* MaximumSize */
                     syntax: 365,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18341, 10),
+                    name: s(18341, 10), /* Persistent */
                     syntax: 16,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(16440, 8),
+                name: s(16440, 8), /* Upload() */
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: s(282, 8),
+                        name: s(282, 8), /* Password */
                         syntax: 6,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -2037,7 +2037,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(4218, 3),
+                        name: s(4218, 3), /* URL */
                         syntax: 5,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -2045,7 +2045,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(290, 8),
+                        name: s(290, 8), /* Username */
                         syntax: 6,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,

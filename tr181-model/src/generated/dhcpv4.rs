@@ -10,20 +10,20 @@ pub(crate) static GROUP: Group = Group {
     name: "DHCPv4",
     objects: &[
         Object {
-            path: s(5697, 14),
+            path: s(5697, 14), /* Device.DHCPv4. */
             parameters: &[Parameter {
-                name: s(5711, 21),
+                name: s(5711, 21), /* ClientNumberOfEntries */
                 syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: s(5732, 25),
+            path: s(5732, 25), /* Device.DHCPv4.Client.{i}. */
             access: Access::ReadWrite,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -36,118 +36,118 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5757, 22),
+                    name: s(5757, 22), /* AuthenticationProtocol */
                     syntax: 164,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5779, 10),
+                    name: s(5779, 10), /* DHCPServer */
                     syntax: 165,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5789, 10),
+                    name: s(5789, 10), /* DHCPStatus */
                     syntax: 166,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5799, 10),
+                    name: s(5799, 10), /* DNSServers */
                     syntax: 167,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5809, 8),
+                    name: s(5809, 8), /* DSCPMark */
                     syntax: 168,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5817, 9),
+                    name: s(5817, 9), /* IPAddress */
                     syntax: 165,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5826, 9),
+                    name: s(5826, 9), /* IPRouters */
                     syntax: 167,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5835, 18),
+                    name: s(5835, 18), /* LeaseTimeRemaining */
                     syntax: 170,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5853, 19),
+                    name: s(5853, 19), /* PassthroughDHCPPool */
                     syntax: 171,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5872, 17),
+                    name: s(5872, 17), /* PassthroughEnable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5889, 5),
+                    name: s(5889, 5), /* Renew */
                     syntax: 172,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5894, 24),
+                    name: s(5894, 24), /* ReqOptionNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5918, 25),
+                    name: s(5918, 25), /* SentOptionNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5943, 10),
+                    name: s(5943, 10), /* SubnetMask */
                     syntax: 165,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(5953, 7),
+                name: s(5953, 7), /* Renew() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -158,12 +158,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(5960, 39),
+            path: s(5960, 39), /* Device.DHCPv4.Client.{i}.ReqOption.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5894, 24)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(5894, 24) /* ReqOptionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -176,39 +176,39 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 81,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5999, 3),
+                    name: s(5999, 3), /* Tag */
                     syntax: 173,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 174,
                     ..PARAM
                 },
@@ -216,53 +216,53 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(6007, 40),
+            path: s(6007, 40), /* Device.DHCPv4.Client.{i}.Retransmission. */
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: s(6047, 22),
+                    name: s(6047, 22), /* DiscoverInitialTimeout */
                     syntax: 175,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6069, 19),
+                    name: s(6069, 19), /* DiscoverMaxDuration */
                     syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6088, 18),
+                    name: s(6088, 18), /* DiscoverMaxTimeout */
                     syntax: 177,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6106, 21),
+                    name: s(6106, 21), /* RequestInitialTimeout */
                     syntax: 175,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6127, 18),
+                    name: s(6127, 18), /* RequestMaxDuration */
                     syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6145, 17),
+                    name: s(6145, 17), /* RequestMaxTimeout */
                     syntax: 177,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6162, 16),
+                    name: s(6162, 16), /* TimeoutRandomize */
                     syntax: 178,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -272,12 +272,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(6178, 40),
+            path: s(6178, 40), /* Device.DHCPv4.Client.{i}.SentOption.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5918, 25)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(5918, 25) /* SentOptionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -290,33 +290,33 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5999, 3),
+                    name: s(5999, 3), /* Tag */
                     syntax: 173,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 174,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -325,71 +325,71 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(6218, 31),
+            path: s(6218, 31), /* Device.DHCPv4.Client.{i}.Stats. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(6249, 3),
+                    name: s(6249, 3), /* ACK */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6252, 7),
+                    name: s(6252, 7), /* Decline */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6259, 16),
+                    name: s(6259, 16), /* DiscardedPackets */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6275, 8),
+                    name: s(6275, 8), /* Discover */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6283, 10),
+                    name: s(6283, 10), /* ForceRenew */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6293, 6),
+                    name: s(6293, 6), /* Inform */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6299, 4),
+                    name: s(6299, 4), /* NACK */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6303, 5),
+                    name: s(6303, 5), /* Offer */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6308, 7),
+                    name: s(6308, 7), /* Release */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6315, 7),
+                    name: s(6315, 7), /* Request */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -397,14 +397,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6322, 15),
+                    name: s(6322, 15), /* TransmitFailure */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -415,21 +415,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(6337, 20),
+            path: s(6337, 20), /* Device.DHCPv4.Relay. */
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6357, 25),
+                    name: s(6357, 25), /* ForwardingNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     ..PARAM
                 },
@@ -437,122 +437,122 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(6382, 35),
+            path: s(6382, 35), /* Device.DHCPv4.Relay.Forwarding.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6357, 25)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(6357, 25) /* ForwardingNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6417, 6),
+                    name: s(6417, 6), /* Chaddr */
                     syntax: 180,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6423, 13),
+                    name: s(6423, 13), /* ChaddrExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6436, 10),
+                    name: s(6436, 10), /* ChaddrMask */
                     syntax: 180,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6446, 8),
+                    name: s(6446, 8), /* ClientID */
                     syntax: 181,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6454, 15),
+                    name: s(6454, 15), /* ClientIDExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6469, 19),
+                    name: s(6469, 19), /* DHCPServerIPAddress */
                     syntax: 182,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6488, 13),
+                    name: s(6488, 13), /* LocallyServed */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 81,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6501, 11),
+                    name: s(6501, 11), /* UserClassID */
                     syntax: 181,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6512, 18),
+                    name: s(6512, 18), /* UserClassIDExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6530, 13),
+                    name: s(6530, 13), /* VendorClassID */
                     syntax: 76,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6543, 20),
+                    name: s(6543, 20), /* VendorClassIDExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6563, 17),
+                    name: s(6563, 17), /* VendorClassIDMode */
                     syntax: 77,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -561,16 +561,16 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(6580, 21),
+            path: s(6580, 21), /* Device.DHCPv4.Server. */
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6601, 19),
+                    name: s(6601, 19), /* PoolNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
@@ -578,12 +578,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(6620, 30),
+            path: s(6620, 30), /* Device.DHCPv4.Server.Pool.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6601, 19)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(6601, 19) /* PoolNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -596,182 +596,182 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6650, 14),
+                    name: s(6650, 14), /* AllowedDevices */
                     syntax: 183,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6417, 6),
+                    name: s(6417, 6), /* Chaddr */
                     syntax: 180,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6423, 13),
+                    name: s(6423, 13), /* ChaddrExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6436, 10),
+                    name: s(6436, 10), /* ChaddrMask */
                     syntax: 180,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6446, 8),
+                    name: s(6446, 8), /* ClientID */
                     syntax: 181,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6454, 15),
+                    name: s(6454, 15), /* ClientIDExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5711, 21),
+                    name: s(5711, 21), /* ClientNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5799, 10),
+                    name: s(5799, 10), /* DNSServers */
                     syntax: 184,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5809, 8),
+                    name: s(5809, 8), /* DSCPMark */
                     syntax: 168,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6664, 10),
+                    name: s(6664, 10), /* DomainName */
                     syntax: 31,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5826, 9),
+                    name: s(5826, 9), /* IPRouters */
                     syntax: 184,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6674, 9),
+                    name: s(6674, 9), /* LeaseTime */
                     syntax: 185,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6683, 10),
+                    name: s(6683, 10), /* MaxAddress */
                     syntax: 182,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6693, 10),
+                    name: s(6693, 10), /* MinAddress */
                     syntax: 182,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6703, 21),
+                    name: s(6703, 21), /* OptionNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 81,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6724, 17),
+                    name: s(6724, 17), /* ReservedAddresses */
                     syntax: 186,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6741, 28),
+                    name: s(6741, 28), /* StaticAddressNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5943, 10),
+                    name: s(5943, 10), /* SubnetMask */
                     syntax: 182,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6501, 11),
+                    name: s(6501, 11), /* UserClassID */
                     syntax: 181,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6512, 18),
+                    name: s(6512, 18), /* UserClassIDExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6530, 13),
+                    name: s(6530, 13), /* VendorClassID */
                     syntax: 76,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6543, 20),
+                    name: s(6543, 20), /* VendorClassIDExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6563, 17),
+                    name: s(6563, 17), /* VendorClassIDMode */
                     syntax: 77,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6769, 11),
+                    name: s(6769, 11), /* WINSServers */
                     syntax: 187,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -781,10 +781,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(6780, 41),
+            path: s(6780, 41), /* Device.DHCPv4.Server.Pool.{i}.Client.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21)),
+            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -798,13 +798,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(6821, 6),
+                    name: s(6821, 6), /* Active */
                     syntax: 16,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -812,7 +812,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -820,19 +820,19 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6417, 6),
+                    name: s(6417, 6), /* Chaddr */
                     syntax: 188,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6827, 26),
+                    name: s(6827, 26), /* IPv4AddressNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6703, 21),
+                    name: s(6703, 21), /* OptionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -841,10 +841,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(6853, 57),
+            path: s(6853, 57), /* Device.DHCPv4.Server.Pool.{i}.Client.{i}.IPv4Address.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6827, 26)),
+            num_entries_parameter: Some(s(6827, 26) /* IPv4AddressNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(12, 1),
@@ -852,13 +852,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(5817, 9),
+                    name: s(5817, 9), /* IPAddress */
                     syntax: 182,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5835, 18),
+                    name: s(5835, 18), /* LeaseTimeRemaining */
                     syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -867,20 +867,20 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(6910, 52),
+            path: s(6910, 52), /* Device.DHCPv4.Server.Pool.{i}.Client.{i}.Option.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21)),
+            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(5999, 3),
+                    name: s(5999, 3), /* Tag */
                     syntax: 189,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 190,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -889,12 +889,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(6962, 41),
+            path: s(6962, 41), /* Device.DHCPv4.Server.Pool.{i}.Option.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -907,33 +907,33 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5999, 3),
+                    name: s(5999, 3), /* Tag */
                     syntax: 173,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 174,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -942,12 +942,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(7003, 48),
+            path: s(7003, 48), /* Device.DHCPv4.Server.Pool.{i}.StaticAddress.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6741, 28)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(6741, 28) /* StaticAddressNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -960,33 +960,33 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6417, 6),
+                    name: s(6417, 6), /* Chaddr */
                     syntax: 180,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7051, 6),
+                    name: s(7051, 6), /* Yiaddr */
                     syntax: 165,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -995,77 +995,77 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(7057, 27),
+            path: s(7057, 27), /* Device.DHCPv4.Server.Stats. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(6249, 3),
+                    name: s(6249, 3), /* ACK */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6252, 7),
+                    name: s(6252, 7), /* Decline */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6259, 16),
+                    name: s(6259, 16), /* DiscardedPackets */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6275, 8),
+                    name: s(6275, 8), /* Discover */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6283, 10),
+                    name: s(6283, 10), /* ForceRenew */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6293, 6),
+                    name: s(6293, 6), /* Inform */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6299, 4),
+                    name: s(6299, 4), /* NACK */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6303, 5),
+                    name: s(6303, 5), /* Offer */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7084, 18),
+                    name: s(7084, 18), /* RelayOptionDropped */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6308, 7),
+                    name: s(6308, 7), /* Release */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6315, 7),
+                    name: s(6315, 7), /* Request */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -1073,20 +1073,20 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7102, 20),
+                    name: s(7102, 20), /* SecondServerDetected */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6322, 15),
+                    name: s(6322, 15), /* TransmitFailure */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],

@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "DHCPv6",
     objects: &[
         Object {
-            path: s(7122, 14),
+            path: s(7122, 14), /* Device.DHCPv6. */
             version: v(2, 2, 0),
             parameters: &[Parameter {
-                name: s(5711, 21),
+                name: s(5711, 21), /* ClientNumberOfEntries */
                 syntax: 0,
                 version: v(2, 2, 0),
                 ..PARAM
@@ -21,11 +21,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(7136, 25),
+            path: s(7136, 25), /* Device.DHCPv6.Client.{i}. */
             access: Access::ReadWrite,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -39,7 +39,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -47,7 +47,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -55,54 +55,54 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5757, 22),
+                    name: s(5757, 22), /* AuthenticationProtocol */
                     syntax: 191,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5809, 8),
+                    name: s(5809, 8), /* DSCPMark */
                     syntax: 168,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7161, 4),
+                    name: s(7161, 4), /* DUID */
                     syntax: 192,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7165, 11),
+                    name: s(7165, 11), /* RapidCommit */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7176, 29),
+                    name: s(7176, 29), /* ReceivedOptionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5889, 5),
+                    name: s(5889, 5), /* Renew */
                     syntax: 172,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -110,67 +110,67 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7205, 16),
+                    name: s(7205, 16), /* RequestAddresses */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7221, 15),
+                    name: s(7221, 15), /* RequestPrefixes */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7236, 16),
+                    name: s(7236, 16), /* RequestedOptions */
                     syntax: 193,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5918, 25),
+                    name: s(5918, 25), /* SentOptionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7252, 21),
+                    name: s(7252, 21), /* ServerNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7273, 11),
+                    name: s(7273, 11), /* SuggestedT1 */
                     syntax: 194,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7284, 11),
+                    name: s(7284, 11), /* SuggestedT2 */
                     syntax: 194,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7295, 16),
+                    name: s(7295, 16), /* SupportedOptions */
                     syntax: 193,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(5953, 7),
+                name: s(5953, 7), /* Renew() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -181,26 +181,26 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(7311, 44),
+            path: s(7311, 44), /* Device.DHCPv6.Client.{i}.ReceivedOption.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7176, 29)),
+            num_entries_parameter: Some(s(7176, 29) /* ReceivedOptionNumberOfEntries */),
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(7355, 6),
+                    name: s(7355, 6), /* Server */
                     syntax: 195,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5999, 3),
+                    name: s(5999, 3), /* Tag */
                     syntax: 51,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 196,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -209,200 +209,200 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(7361, 40),
+            path: s(7361, 40), /* Device.DHCPv6.Client.{i}.Retransmission. */
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: s(7401, 21),
+                    name: s(7401, 21), /* ConfirmInitialTimeout */
                     syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7422, 15),
+                    name: s(7422, 15), /* ConfirmMaxDelay */
                     syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7437, 18),
+                    name: s(7437, 18), /* ConfirmMaxDuration */
                     syntax: 198,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7455, 17),
+                    name: s(7455, 17), /* ConfirmMaxTimeout */
                     syntax: 175,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7472, 21),
+                    name: s(7472, 21), /* DeclineInitialTimeout */
                     syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7493, 18),
+                    name: s(7493, 18), /* DeclineMaxAttempts */
                     syntax: 199,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7511, 13),
+                    name: s(7511, 13), /* HopCountLimit */
                     syntax: 200,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7524, 22),
+                    name: s(7524, 22), /* InformationRefreshTime */
                     syntax: 201,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7546, 32),
+                    name: s(7546, 32), /* InformationRequestInitialTimeout */
                     syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7578, 26),
+                    name: s(7578, 26), /* InformationRequestMaxDelay */
                     syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7604, 28),
+                    name: s(7604, 28), /* InformationRequestMaxTimeout */
                     syntax: 202,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7632, 11),
+                    name: s(7632, 11), /* MaxWaitTime */
                     syntax: 203,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7643, 25),
+                    name: s(7643, 25), /* MinInformationRefreshTime */
                     syntax: 204,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7668, 20),
+                    name: s(7668, 20), /* RebindInitialTimeout */
                     syntax: 198,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7688, 16),
+                    name: s(7688, 16), /* RebindMaxTimeout */
                     syntax: 204,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7704, 25),
+                    name: s(7704, 25), /* ReconfigureInitialTimeout */
                     syntax: 205,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7729, 22),
+                    name: s(7729, 22), /* ReconfigureMaxAttempts */
                     syntax: 206,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7751, 21),
+                    name: s(7751, 21), /* ReleaseInitialTimeout */
                     syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7772, 18),
+                    name: s(7772, 18), /* ReleaseMaxAttempts */
                     syntax: 199,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7790, 19),
+                    name: s(7790, 19), /* RenewInitialTimeout */
                     syntax: 198,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7809, 15),
+                    name: s(7809, 15), /* RenewMaxTimeout */
                     syntax: 204,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6106, 21),
+                    name: s(6106, 21), /* RequestInitialTimeout */
                     syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7824, 15),
+                    name: s(7824, 15), /* RequestMaxRetry */
                     syntax: 207,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6145, 17),
+                    name: s(6145, 17), /* RequestMaxTimeout */
                     syntax: 208,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7839, 21),
+                    name: s(7839, 21), /* SolicitInitialTimeout */
                     syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7860, 15),
+                    name: s(7860, 15), /* SolicitMaxDelay */
                     syntax: 197,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7875, 17),
+                    name: s(7875, 17), /* SolicitMaxTimeout */
                     syntax: 202,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6162, 16),
+                    name: s(6162, 16), /* TimeoutRandomize */
                     syntax: 209,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -412,12 +412,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(7892, 40),
+            path: s(7892, 40), /* Device.DHCPv6.Client.{i}.SentOption.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5918, 25)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(5918, 25) /* SentOptionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -431,7 +431,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -439,7 +439,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -447,21 +447,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5999, 3),
+                    name: s(5999, 3), /* Tag */
                     syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 210,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -471,10 +471,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(7932, 36),
+            path: s(7932, 36), /* Device.DHCPv6.Client.{i}.Server.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21)),
+            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(13, 1),
@@ -482,19 +482,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(7161, 4),
+                    name: s(7161, 4), /* DUID */
                     syntax: 192,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7524, 22),
+                    name: s(7524, 22), /* InformationRefreshTime */
                     syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7968, 13),
+                    name: s(7968, 13), /* SourceAddress */
                     syntax: 211,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -503,77 +503,77 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(7981, 31),
+            path: s(7981, 31), /* Device.DHCPv6.Client.{i}.Stats. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(8012, 9),
+                    name: s(8012, 9), /* Advertise */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8021, 7),
+                    name: s(8021, 7), /* Confirm */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6252, 7),
+                    name: s(6252, 7), /* Decline */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6259, 16),
+                    name: s(6259, 16), /* DiscardedPackets */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8028, 18),
+                    name: s(8028, 18), /* InformationRequest */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8046, 6),
+                    name: s(8046, 6), /* Rebind */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8052, 11),
+                    name: s(8052, 11), /* Reconfigure */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6308, 7),
+                    name: s(6308, 7), /* Release */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5889, 5),
+                    name: s(5889, 5), /* Renew */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8063, 5),
+                    name: s(8063, 5), /* Reply */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6315, 7),
+                    name: s(6315, 7), /* Request */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -581,20 +581,20 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8068, 7),
+                    name: s(8068, 7), /* Solicit */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6322, 15),
+                    name: s(6322, 15), /* TransmitFailure */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -605,18 +605,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(8075, 21),
+            path: s(8075, 21), /* Device.DHCPv6.Server. */
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6601, 19),
+                    name: s(6601, 19), /* PoolNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -625,12 +625,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(8096, 30),
+            path: s(8096, 30), /* Device.DHCPv6.Server.Pool.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6601, 19)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(6601, 19) /* PoolNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -644,7 +644,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -652,7 +652,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -660,156 +660,156 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5711, 21),
+                    name: s(5711, 21), /* ClientNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5809, 8),
+                    name: s(5809, 8), /* DSCPMark */
                     syntax: 168,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7161, 4),
+                    name: s(7161, 4), /* DUID */
                     syntax: 212,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8126, 11),
+                    name: s(8126, 11), /* DUIDExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8137, 10),
+                    name: s(8137, 10), /* IANAEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8147, 18),
+                    name: s(8147, 18), /* IANAManualPrefixes */
                     syntax: 213,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8165, 12),
+                    name: s(8165, 12), /* IANAPrefixes */
                     syntax: 214,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8177, 13),
+                    name: s(8177, 13), /* IAPDAddLength */
                     syntax: 215,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8190, 10),
+                    name: s(8190, 10), /* IAPDEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8200, 18),
+                    name: s(8200, 18), /* IAPDManualPrefixes */
                     syntax: 213,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8218, 12),
+                    name: s(8218, 12), /* IAPDPrefixes */
                     syntax: 214,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6703, 21),
+                    name: s(6703, 21), /* OptionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 81,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7968, 13),
+                    name: s(7968, 13), /* SourceAddress */
                     syntax: 216,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8230, 20),
+                    name: s(8230, 20), /* SourceAddressExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8250, 17),
+                    name: s(8250, 17), /* SourceAddressMask */
                     syntax: 216,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6501, 11),
+                    name: s(6501, 11), /* UserClassID */
                     syntax: 75,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6512, 18),
+                    name: s(6512, 18), /* UserClassIDExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6530, 13),
+                    name: s(6530, 13), /* VendorClassID */
                     syntax: 75,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6543, 20),
+                    name: s(6543, 20), /* VendorClassIDExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -819,10 +819,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(8267, 41),
+            path: s(8267, 41), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21)),
+            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -836,13 +836,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(6821, 6),
+                    name: s(6821, 6), /* Active */
                     syntax: 16,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -850,7 +850,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -858,25 +858,25 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8308, 26),
+                    name: s(8308, 26), /* IPv6AddressNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8334, 25),
+                    name: s(8334, 25), /* IPv6PrefixNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6703, 21),
+                    name: s(6703, 21), /* OptionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7968, 13),
+                    name: s(7968, 13), /* SourceAddress */
                     syntax: 211,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -885,10 +885,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(8359, 57),
+            path: s(8359, 57), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}.IPv6Address.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8308, 26)),
+            num_entries_parameter: Some(s(8308, 26) /* IPv6AddressNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(12, 1),
@@ -896,19 +896,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(5817, 9),
+                    name: s(5817, 9), /* IPAddress */
                     syntax: 211,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8416, 17),
+                    name: s(8416, 17), /* PreferredLifetime */
                     syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8433, 13),
+                    name: s(8433, 13), /* ValidLifetime */
                     syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -917,10 +917,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(8446, 56),
+            path: s(8446, 56), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}.IPv6Prefix.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8334, 25)),
+            num_entries_parameter: Some(s(8334, 25) /* IPv6PrefixNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(14, 1),
@@ -928,19 +928,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(8416, 17),
+                    name: s(8416, 17), /* PreferredLifetime */
                     syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8502, 6),
+                    name: s(8502, 6), /* Prefix */
                     syntax: 217,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8433, 13),
+                    name: s(8433, 13), /* ValidLifetime */
                     syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -949,20 +949,20 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(8508, 52),
+            path: s(8508, 52), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}.Option.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21)),
+            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(5999, 3),
+                    name: s(5999, 3), /* Tag */
                     syntax: 51,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 196,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -971,12 +971,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(8560, 41),
+            path: s(8560, 41), /* Device.DHCPv6.Server.Pool.{i}.Option.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -990,7 +990,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -998,7 +998,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -1006,28 +1006,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8601, 17),
+                    name: s(8601, 17), /* PassthroughClient */
                     syntax: 218,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5999, 3),
+                    name: s(5999, 3), /* Tag */
                     syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 210,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -1037,89 +1037,89 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(8618, 27),
+            path: s(8618, 27), /* Device.DHCPv6.Server.Stats. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(8012, 9),
+                    name: s(8012, 9), /* Advertise */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8021, 7),
+                    name: s(8021, 7), /* Confirm */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6252, 7),
+                    name: s(6252, 7), /* Decline */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6259, 16),
+                    name: s(6259, 16), /* DiscardedPackets */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8028, 18),
+                    name: s(8028, 18), /* InformationRequest */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8046, 6),
+                    name: s(8046, 6), /* Rebind */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8052, 11),
+                    name: s(8052, 11), /* Reconfigure */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8645, 12),
+                    name: s(8645, 12), /* RelayForward */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8657, 10),
+                    name: s(8657, 10), /* RelayReply */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6308, 7),
+                    name: s(6308, 7), /* Release */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5889, 5),
+                    name: s(5889, 5), /* Renew */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8063, 5),
+                    name: s(8063, 5), /* Reply */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6315, 7),
+                    name: s(6315, 7), /* Request */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -1127,20 +1127,20 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8068, 7),
+                    name: s(8068, 7), /* Solicit */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6322, 15),
+                    name: s(6322, 15), /* TransmitFailure */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],

@@ -10,16 +10,16 @@ pub(crate) static GROUP: Group = Group {
     name: "DNS",
     objects: &[
         Object {
-            path: s(8847, 11),
+            path: s(8847, 11), /* Device.DNS. */
             parameters: &[
                 Parameter {
-                    name: s(8858, 20),
+                    name: s(8858, 20), /* SupportedRecordTypes */
                     syntax: 220,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8878, 19),
+                    name: s(8878, 19), /* ZoneNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -28,21 +28,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(8897, 18),
+            path: s(8897, 18), /* Device.DNS.Client. */
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7252, 21),
+                    name: s(7252, 21), /* ServerNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     ..PARAM
                 },
@@ -50,12 +50,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(8915, 29),
+            path: s(8915, 29), /* Device.DNS.Client.Server.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -68,44 +68,44 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8944, 9),
+                    name: s(8944, 9), /* DNSServer */
                     syntax: 126,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 47,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 221,
                     ..PARAM
                 },
@@ -113,13 +113,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(8953, 23),
+            path: s(8953, 23), /* Device.DNS.Diagnostics. */
             commands: &[Command {
-                name: s(8976, 21),
+                name: s(8976, 21), /* NSLookupDiagnostics() */
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: s(8944, 9),
+                        name: s(8944, 9), /* DNSServer */
                         syntax: 6,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
@@ -127,7 +127,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(8997, 8),
+                        name: s(8997, 8), /* HostName */
                         syntax: 6,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
@@ -136,7 +136,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(262, 9),
+                        name: s(262, 9), /* Interface */
                         syntax: 8,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
@@ -144,7 +144,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(603, 19),
+                        name: s(603, 19), /* NumberOfRepetitions */
                         syntax: 0,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
@@ -153,7 +153,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(622, 7),
+                        name: s(622, 7), /* Timeout */
                         syntax: 21,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
@@ -164,7 +164,7 @@ pub(crate) static GROUP: Group = Group {
                 ],
                 output: &[
                     Parameter {
-                        name: s(9005, 21),
+                        name: s(9005, 21), /* Result.{i}.AnswerType */
                         syntax: 222,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -172,7 +172,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(9026, 22),
+                        name: s(9026, 22), /* Result.{i}.DNSServerIP */
                         syntax: 126,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -180,14 +180,14 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(9048, 27),
+                        name: s(9048, 27), /* Result.{i}.HostNameReturned */
                         syntax: 6,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(9075, 22),
+                        name: s(9075, 22), /* Result.{i}.IPAddresses */
                         syntax: 223,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -195,7 +195,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(9097, 23),
+                        name: s(9097, 23), /* Result.{i}.ResponseTime */
                         syntax: 21,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -203,7 +203,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(9120, 17),
+                        name: s(9120, 17), /* Result.{i}.Status */
                         syntax: 224,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -211,14 +211,14 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 225,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(698, 12),
+                        name: s(698, 12), /* SuccessCount */
                         syntax: 0,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -233,18 +233,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(9137, 43),
+            path: s(9137, 43), /* Device.DNS.Diagnostics.NSLookupDiagnostics. */
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(8944, 9),
+                    name: s(8944, 9), /* DNSServer */
                     syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 226,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -252,7 +252,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8997, 8),
+                    name: s(8997, 8), /* HostName */
                     syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -260,14 +260,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 8,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(603, 19),
+                    name: s(603, 19), /* NumberOfRepetitions */
                     syntax: 0,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -275,21 +275,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9180, 21),
+                    name: s(9180, 21), /* ResultNumberOfEntries */
                     syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(698, 12),
+                    name: s(698, 12), /* SuccessCount */
                     syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(622, 7),
+                    name: s(622, 7), /* Timeout */
                     syntax: 21,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -300,48 +300,48 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(9201, 54),
+            path: s(9201, 54), /* Device.DNS.Diagnostics.NSLookupDiagnostics.Result.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9180, 21)),
+            num_entries_parameter: Some(s(9180, 21) /* ResultNumberOfEntries */),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(9255, 10),
+                    name: s(9255, 10), /* AnswerType */
                     syntax: 222,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9265, 11),
+                    name: s(9265, 11), /* DNSServerIP */
                     syntax: 126,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9276, 16),
+                    name: s(9276, 16), /* HostNameReturned */
                     syntax: 6,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9292, 11),
+                    name: s(9292, 11), /* IPAddresses */
                     syntax: 223,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9303, 12),
+                    name: s(9303, 12), /* ResponseTime */
                     syntax: 21,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 224,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
@@ -351,27 +351,27 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(9315, 17),
+            path: s(9315, 17), /* Device.DNS.Relay. */
             parameters: &[
                 Parameter {
-                    name: s(9332, 21),
+                    name: s(9332, 21), /* ConfigNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9353, 22),
+                    name: s(9353, 22), /* ForwardNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     ..PARAM
                 },
@@ -379,11 +379,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(9375, 28),
+            path: s(9375, 28), /* Device.DNS.Relay.Config.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9332, 21)),
+            num_entries_parameter: Some(s(9332, 21) /* ConfigNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -391,7 +391,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -399,7 +399,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -407,32 +407,32 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9403, 11),
+                    name: s(9403, 11), /* CacheMaxTTL */
                     syntax: 201,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9414, 11),
+                    name: s(9414, 11), /* CacheMinTTL */
                     syntax: 176,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9425, 9),
+                    name: s(9425, 9), /* CacheSize */
                     syntax: 227,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9434, 10),
+                    name: s(9434, 10), /* Forwarders */
                     syntax: 228,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -440,7 +440,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(9444, 12),
+                name: s(9444, 12), /* FlushCache() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -451,12 +451,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(9456, 32),
+            path: s(9456, 32), /* Device.DNS.Relay.Forwarding.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9353, 22)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(9353, 22) /* ForwardNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -469,44 +469,44 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8944, 9),
+                    name: s(8944, 9), /* DNSServer */
                     syntax: 126,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 47,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 221,
                     ..PARAM
                 },
@@ -514,17 +514,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(9488, 14),
+            path: s(9488, 14), /* Device.DNS.SD. */
             version: v(2, 6, 0),
             parameters: &[
                 Parameter {
-                    name: s(9502, 24),
+                    name: s(9502, 24), /* AdvertiseNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9526, 20),
+                    name: s(9526, 20), /* AdvertisedInterfaces */
                     syntax: 229,
                     access: Access::ReadWrite,
                     status: Status::Obsoleted,
@@ -532,20 +532,20 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9546, 22),
+                    name: s(9546, 22), /* ServiceNumberOfEntries */
                     syntax: 0,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -554,12 +554,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(9568, 28),
+            path: s(9568, 28), /* Device.DNS.SD.Advertise.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9502, 24)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(9502, 24) /* AdvertiseNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(0, 1),
@@ -567,7 +567,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -575,7 +575,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -583,61 +583,61 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9596, 19),
+                    name: s(9596, 19), /* ApplicationProtocol */
                     syntax: 230,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9615, 6),
+                    name: s(9615, 6), /* Domain */
                     syntax: 231,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9621, 12),
+                    name: s(9621, 12), /* InstanceName */
                     syntax: 232,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 233,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 234,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9633, 25),
+                    name: s(9633, 25), /* TextRecordNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9658, 17),
+                    name: s(9658, 17), /* TransportProtocol */
                     syntax: 235,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -647,22 +647,22 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(9675, 43),
+            path: s(9675, 43), /* Device.DNS.SD.Advertise.{i}.TextRecord.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9633, 25)),
+            num_entries_parameter: Some(s(9633, 25) /* TextRecordNumberOfEntries */),
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(9718, 3),
+                    name: s(9718, 3), /* Key */
                     syntax: 97,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 97,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -672,10 +672,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(9721, 26),
+            path: s(9721, 26), /* Device.DNS.SD.Service.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9546, 22)),
+            num_entries_parameter: Some(s(9546, 22) /* ServiceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(16, 4),
@@ -683,79 +683,79 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 6, 0),
             parameters: &[
                 Parameter {
-                    name: s(9596, 19),
+                    name: s(9596, 19), /* ApplicationProtocol */
                     syntax: 230,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9615, 6),
+                    name: s(9615, 6), /* Domain */
                     syntax: 6,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 236,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9621, 12),
+                    name: s(9621, 12), /* InstanceName */
                     syntax: 232,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9751, 10),
+                    name: s(9751, 10), /* LastUpdate */
                     syntax: 10,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 234,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2098, 8),
+                    name: s(2098, 8), /* Priority */
                     syntax: 234,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 237,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9761, 6),
+                    name: s(9761, 6), /* Target */
                     syntax: 6,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9633, 25),
+                    name: s(9633, 25), /* TextRecordNumberOfEntries */
                     syntax: 0,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9767, 10),
+                    name: s(9767, 10), /* TimeToLive */
                     syntax: 238,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9658, 17),
+                    name: s(9658, 17), /* TransportProtocol */
                     syntax: 235,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9777, 6),
+                    name: s(9777, 6), /* Weight */
                     syntax: 234,
                     version: v(2, 6, 0),
                     ..PARAM
@@ -764,20 +764,20 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(9783, 41),
+            path: s(9783, 41), /* Device.DNS.SD.Service.{i}.TextRecord.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9633, 25)),
+            num_entries_parameter: Some(s(9633, 25) /* TextRecordNumberOfEntries */),
             version: v(2, 6, 0),
             parameters: &[
                 Parameter {
-                    name: s(9718, 3),
+                    name: s(9718, 3), /* Key */
                     syntax: 97,
                     version: v(2, 6, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 97,
                     version: v(2, 6, 0),
                     ..PARAM
@@ -786,11 +786,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(9824, 20),
+            path: s(9824, 20), /* Device.DNS.Zone.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8878, 19)),
+            num_entries_parameter: Some(s(8878, 19) /* ZoneNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -798,7 +798,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -806,7 +806,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -814,41 +814,41 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9844, 19),
+                    name: s(9844, 19), /* HostNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 93,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 239,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 239,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -859,11 +859,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(9869, 29),
+            path: s(9869, 29), /* Device.DNS.Zone.{i}.Host.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9844, 19)),
+            num_entries_parameter: Some(s(9844, 19) /* HostNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -871,7 +871,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -879,7 +879,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -887,41 +887,41 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 240,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9751, 10),
+                    name: s(9751, 10), /* LastUpdate */
                     syntax: 10,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 241,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 239,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 239,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),

@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "DSLite",
     objects: &[
         Object {
-            path: s(15138, 14),
+            path: s(15138, 14), /* Device.DSLite. */
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15152, 31),
+                    name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -30,10 +30,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(15183, 35),
+            path: s(15183, 35), /* Device.DSLite.InterfaceSetting.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31)),
+            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -41,7 +41,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -49,7 +49,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -57,66 +57,66 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15218, 15),
+                    name: s(15218, 15), /* EndpointAddress */
                     syntax: 211,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15233, 20),
+                    name: s(15233, 20), /* EndpointAddressInUse */
                     syntax: 211,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15253, 29),
+                    name: s(15253, 29), /* EndpointAddressTypePrecedence */
                     syntax: 344,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15282, 28),
+                    name: s(15282, 28), /* EndpointAssignmentPrecedence */
                     syntax: 345,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15310, 12),
+                    name: s(15310, 12), /* EndpointName */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 346,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15322, 15),
+                    name: s(15322, 15), /* TunnelInterface */
                     syntax: 233,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15337, 17),
+                    name: s(15337, 17), /* TunneledInterface */
                     syntax: 233,
                     version: v(2, 2, 0),
                     ..PARAM

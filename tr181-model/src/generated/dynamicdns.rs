@@ -10,23 +10,23 @@ pub(crate) static GROUP: Group = Group {
     name: "DynamicDNS",
     objects: &[
         Object {
-            path: s(18351, 18),
+            path: s(18351, 18), /* Device.DynamicDNS. */
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: s(5711, 21),
+                    name: s(5711, 21), /* ClientNumberOfEntries */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7252, 21),
+                    name: s(7252, 21), /* ServerNumberOfEntries */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18369, 17),
+                    name: s(18369, 17), /* SupportedServices */
                     syntax: 384,
                     version: v(2, 10, 0),
                     ..PARAM
@@ -35,12 +35,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(18386, 29),
+            path: s(18386, 29), /* Device.DynamicDNS.Client.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -54,7 +54,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -62,7 +62,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
@@ -70,53 +70,53 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18415, 23),
+                    name: s(18415, 23), /* HostnameNumberOfEntries */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 233,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18438, 9),
+                    name: s(18438, 9), /* LastError */
                     syntax: 385,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7355, 6),
+                    name: s(7355, 6), /* Server */
                     syntax: 386,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 387,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(290, 8),
+                    name: s(290, 8), /* Username */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -126,12 +126,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(18447, 42),
+            path: s(18447, 42), /* Device.DynamicDNS.Client.{i}.Hostname.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18415, 23)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(18415, 23) /* HostnameNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(1, 1),
@@ -139,27 +139,27 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9751, 10),
+                    name: s(9751, 10), /* LastUpdate */
                     syntax: 10,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 388,
                     version: v(2, 10, 0),
                     ..PARAM
@@ -168,12 +168,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(18489, 29),
+            path: s(18489, 29), /* Device.DynamicDNS.Server.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -187,7 +187,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -195,7 +195,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
@@ -203,70 +203,70 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18518, 13),
+                    name: s(18518, 13), /* CheckInterval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18531, 10),
+                    name: s(18531, 10), /* MaxRetries */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 389,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18541, 13),
+                    name: s(18541, 13), /* RetryInterval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18554, 13),
+                    name: s(18554, 13), /* ServerAddress */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18567, 10),
+                    name: s(18567, 10), /* ServerPort */
                     syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18577, 11),
+                    name: s(18577, 11), /* ServiceName */
                     syntax: 390,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18588, 18),
+                    name: s(18588, 18), /* SupportedProtocols */
                     syntax: 391,
                     version: v(2, 10, 0),
                     ..PARAM

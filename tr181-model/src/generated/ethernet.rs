@@ -10,43 +10,43 @@ pub(crate) static GROUP: Group = Group {
     name: "Ethernet",
     objects: &[
         Object {
-            path: s(20203, 16),
+            path: s(20203, 16), /* Device.Ethernet. */
             parameters: &[
                 Parameter {
-                    name: s(20219, 20),
+                    name: s(20219, 20), /* FlowControlSupported */
                     syntax: 16,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4585, 24),
+                    name: s(4585, 24), /* InterfaceNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20239, 18),
+                    name: s(20239, 18), /* LAGNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(549, 19),
+                    name: s(549, 19), /* LinkNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20257, 24),
+                    name: s(20257, 24), /* RMONStatsNumberOfEntries */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20281, 30),
+                    name: s(20281, 30), /* VLANTerminationNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20311, 12),
+                    name: s(20311, 12), /* WoLSupported */
                     syntax: 16,
                     version: v(2, 13, 0),
                     ..PARAM
@@ -55,10 +55,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(20323, 30),
+            path: s(20323, 30), /* Device.Ethernet.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24)),
+            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -71,155 +71,155 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(20353, 19),
+                    name: s(20353, 19), /* AdvertisedLinkModes */
                     syntax: 193,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10081, 14),
+                    name: s(10081, 14), /* CurrentBitRate */
                     syntax: 243,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20372, 17),
+                    name: s(20372, 17), /* CurrentDuplexMode */
                     syntax: 403,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20389, 11),
+                    name: s(20389, 11), /* CurrentMDIX */
                     syntax: 404,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20400, 10),
+                    name: s(20400, 10), /* DuplexMode */
                     syntax: 405,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20410, 14),
+                    name: s(20410, 14), /* EDPDCapability */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20424, 10),
+                    name: s(20424, 10), /* EDPDEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20434, 10),
+                    name: s(20434, 10), /* EDPDStatus */
                     syntax: 406,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20444, 13),
+                    name: s(20444, 13), /* EEECapability */
                     syntax: 16,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20457, 9),
+                    name: s(20457, 9), /* EEEEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20466, 9),
+                    name: s(20466, 9), /* EEEStatus */
                     syntax: 407,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20475, 30),
+                    name: s(20475, 30), /* LinkPartnerAdvertisedLinkModes */
                     syntax: 193,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20505, 4),
+                    name: s(20505, 4), /* MDIX */
                     syntax: 408,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10116, 10),
+                    name: s(10116, 10), /* MaxBitRate */
                     syntax: 245,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20509, 16),
+                    name: s(20509, 16), /* SFPReferenceList */
                     syntax: 409,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 139,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20525, 18),
+                    name: s(20525, 18), /* SupportedLinkModes */
                     syntax: 193,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4896, 8),
+                    name: s(4896, 8), /* Upstream */
                     syntax: 16,
                     ..PARAM
                 },
@@ -227,89 +227,89 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(20543, 36),
+            path: s(20543, 36), /* Device.Ethernet.Interface.{i}.Stats. */
             parameters: &[
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20579, 10),
+                    name: s(20579, 10), /* Collisions */
                     syntax: 144,
                     version: v(2, 18, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -317,26 +317,26 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -347,12 +347,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(20589, 24),
+            path: s(20589, 24), /* Device.Ethernet.LAG.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(20239, 18)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(20239, 18) /* LAGNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -370,7 +370,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -378,7 +378,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -386,41 +386,41 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 30,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 32,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -429,95 +429,95 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(20613, 30),
+            path: s(20613, 30), /* Device.Ethernet.LAG.{i}.Stats. */
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 37,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 37,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 37,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 37,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -525,21 +525,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 37,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 37,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 39,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -547,7 +547,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -558,12 +558,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(20643, 25),
+            path: s(20643, 25), /* Device.Ethernet.Link.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(549, 19)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(549, 19) /* LinkNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -580,77 +580,77 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20668, 11),
+                    name: s(20668, 11), /* FlowControl */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 30,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20679, 3),
+                    name: s(20679, 3), /* MTU */
                     syntax: 365,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20682, 5),
+                    name: s(20682, 5), /* NoARP */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2126, 15),
+                    name: s(2126, 15), /* PriorityTagging */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 32,
                     ..PARAM
                 },
@@ -658,96 +658,96 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(20687, 31),
+            path: s(20687, 31), /* Device.Ethernet.Link.{i}.Stats. */
             parameters: &[
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20718, 20),
+                    name: s(20718, 20), /* PausePacketsReceived */
                     syntax: 144,
                     version: v(2, 18, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20738, 16),
+                    name: s(20738, 16), /* PausePacketsSent */
                     syntax: 144,
                     version: v(2, 18, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -755,26 +755,26 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -785,12 +785,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(20754, 30),
+            path: s(20754, 30), /* Device.Ethernet.RMONStats.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(20257, 24)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(20257, 24) /* RMONStatsNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -804,7 +804,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -812,7 +812,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 4, 0),
@@ -820,145 +820,145 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20789, 9),
+                    name: s(20789, 9), /* AllQueues */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20798, 16),
+                    name: s(20798, 16), /* BroadcastPackets */
                     syntax: 410,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20814, 5),
+                    name: s(20814, 5), /* Bytes */
                     syntax: 411,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20819, 17),
+                    name: s(20819, 17), /* CRCErroredPackets */
                     syntax: 412,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20836, 10),
+                    name: s(20836, 10), /* DropEvents */
                     syntax: 227,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 413,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20846, 16),
+                    name: s(20846, 16), /* MulticastPackets */
                     syntax: 410,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20862, 15),
+                    name: s(20862, 15), /* OversizePackets */
                     syntax: 412,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20877, 7),
+                    name: s(20877, 7), /* Packets */
                     syntax: 410,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20884, 22),
+                    name: s(20884, 22), /* Packets1024to1518Bytes */
                     syntax: 410,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20906, 20),
+                    name: s(20906, 20), /* Packets128to255Bytes */
                     syntax: 410,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20926, 20),
+                    name: s(20926, 20), /* Packets256to511Bytes */
                     syntax: 410,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20946, 21),
+                    name: s(20946, 21), /* Packets512to1023Bytes */
                     syntax: 410,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20967, 14),
+                    name: s(20967, 14), /* Packets64Bytes */
                     syntax: 410,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20981, 19),
+                    name: s(20981, 19), /* Packets65to127Bytes */
                     syntax: 410,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20784, 5),
+                    name: s(20784, 5), /* Queue */
                     syntax: 414,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21000, 16),
+                    name: s(21000, 16), /* UndersizePackets */
                     syntax: 412,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2485, 6),
+                    name: s(2485, 6), /* VLANID */
                     syntax: 83,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -968,12 +968,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(21016, 36),
+            path: s(21016, 36), /* Device.Ethernet.VLANTermination.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(20281, 30)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(20281, 30) /* VLANTerminationNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -986,62 +986,62 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 30,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 32,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2203, 4),
+                    name: s(2203, 4), /* TPID */
                     syntax: 55,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2485, 6),
+                    name: s(2485, 6), /* VLANID */
                     syntax: 415,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21052, 12),
+                    name: s(21052, 12), /* VLANPriority */
                     syntax: 416,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -1051,82 +1051,82 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(21064, 42),
+            path: s(21064, 42), /* Device.Ethernet.VLANTermination.{i}.Stats. */
             parameters: &[
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -1134,26 +1134,26 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -1164,11 +1164,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(21106, 20),
+            path: s(21106, 20), /* Device.Ethernet.WoL. */
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -1176,7 +1176,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -1184,7 +1184,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21126, 15),
+                    name: s(21126, 15), /* SendMagicPacket */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -1193,11 +1193,11 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(21141, 17),
+                name: s(21141, 17), /* SendMagicPacket() */
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: s(10555, 10),
+                        name: s(10555, 10), /* MACAddress */
                         syntax: 188,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
@@ -1205,7 +1205,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(282, 8),
+                        name: s(282, 8), /* Password */
                         syntax: 3,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),

@@ -10,11 +10,11 @@ pub(crate) static GROUP: Group = Group {
     name: "ETSIM2M",
     objects: &[
         Object {
-            path: s(18606, 15),
+            path: s(18606, 15), /* Device.ETSIM2M. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[Parameter {
-                name: s(18621, 18),
+                name: s(18621, 18), /* SCLNumberOfEntries */
                 syntax: 0,
                 version: v(2, 6, 0),
                 protocols: Protocols::CWMP,
@@ -23,12 +23,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(18639, 23),
+            path: s(18639, 23), /* Device.ETSIM2M.SCL.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18621, 18)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(18621, 18) /* SCLNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -37,7 +37,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -45,7 +45,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18662, 18),
+                    name: s(18662, 18), /* AnnouncedToSCLList */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -53,21 +53,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18680, 40),
+                    name: s(18680, 40), /* AreaNwkDeviceInfoInstanceNumberOfEntries */
                     syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18720, 30),
+                    name: s(18720, 30), /* AreaNwkInstanceNumberOfEntries */
                     syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -75,7 +75,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18750, 27),
+                    name: s(18750, 27), /* SAFPolicySetNumberOfEntries */
                     syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -85,57 +85,59 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(18777, 53),
+            path: s(18777, 53), /* Device.ETSIM2M.SCL.{i}.AreaNwkDeviceInfoInstance.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18680, 40)),
+            num_entries_parameter: Some(
+                s(18680, 40), /* AreaNwkDeviceInfoInstanceNumberOfEntries */
+            ),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(6821, 6),
+                    name: s(6821, 6), /* Active */
                     syntax: 16,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18830, 15),
+                    name: s(18830, 15), /* AreaNwkInstance */
                     syntax: 392,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 154,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18845, 24),
+                    name: s(18845, 24), /* ListOfDeviceApplications */
                     syntax: 128,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18869, 21),
+                    name: s(18869, 21), /* ListOfDeviceNeighbors */
                     syntax: 154,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18890, 23),
+                    name: s(18890, 23), /* PropertyNumberOfEntries */
                     syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18913, 13),
+                    name: s(18913, 13), /* SleepDuration */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -143,7 +145,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18926, 13),
+                    name: s(18926, 13), /* SleepInterval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -151,7 +153,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 393,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -161,22 +163,22 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(18939, 66),
+            path: s(18939, 66), /* Device.ETSIM2M.SCL.{i}.AreaNwkDeviceInfoInstance.{i}.Property.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18890, 23)),
+            num_entries_parameter: Some(s(18890, 23) /* PropertyNumberOfEntries */),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 3,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 3,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -186,10 +188,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(19005, 43),
+            path: s(19005, 43), /* Device.ETSIM2M.SCL.{i}.AreaNwkInstance.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18720, 30)),
+            num_entries_parameter: Some(s(18720, 30) /* AreaNwkInstanceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(32, 1),
@@ -198,28 +200,28 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(19048, 11),
+                    name: s(19048, 11), /* AreaNwkType */
                     syntax: 3,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10211, 2),
+                    name: s(10211, 2), /* ID */
                     syntax: 3,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19059, 13),
+                    name: s(19059, 13), /* ListOfDevices */
                     syntax: 394,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18890, 23),
+                    name: s(18890, 23), /* PropertyNumberOfEntries */
                     syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -229,22 +231,22 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(19072, 56),
+            path: s(19072, 56), /* Device.ETSIM2M.SCL.{i}.AreaNwkInstance.{i}.Property.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18890, 23)),
+            num_entries_parameter: Some(s(18890, 23) /* PropertyNumberOfEntries */),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 3,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 3,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -254,12 +256,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(19128, 33),
+            path: s(19128, 33), /* Device.ETSIM2M.SCL.{i}.Discovery. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(19161, 24),
+                    name: s(19161, 24), /* MaxNumberOfDiscovRecords */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -267,7 +269,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19185, 21),
+                    name: s(19185, 21), /* MaxSizeOfDiscovAnswer */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -278,12 +280,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(19206, 38),
+            path: s(19206, 38), /* Device.ETSIM2M.SCL.{i}.Reregistration. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(19244, 16),
+                    name: s(19244, 16), /* RegAccessRightID */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -291,7 +293,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19260, 21),
+                    name: s(19260, 21), /* RegExpirationDuration */
                     syntax: 395,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -299,7 +301,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19281, 16),
+                    name: s(19281, 16), /* RegSearchStrings */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -307,7 +309,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19297, 17),
+                    name: s(19297, 17), /* RegTargetNSCLList */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -315,7 +317,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19314, 14),
+                    name: s(19314, 14), /* Reregistration */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -326,19 +328,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(19328, 51),
+            path: s(19328, 51), /* Device.ETSIM2M.SCL.{i}.Reregistration.ActionStatus. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(19379, 11),
+                    name: s(19379, 11), /* FinalStatus */
                     syntax: 396,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19390, 8),
+                    name: s(19390, 8), /* Progress */
                     syntax: 397,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -349,12 +351,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(19398, 40),
+            path: s(19398, 40), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18750, 27)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(18750, 27) /* SAFPolicySetNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -363,14 +365,14 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(19438, 24),
+                    name: s(19438, 24), /* ANPPolicyNumberOfEntries */
                     syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -378,7 +380,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -386,7 +388,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19462, 11),
+                    name: s(19462, 11), /* PolicyScope */
                     syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -397,12 +399,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(19473, 54),
+            path: s(19473, 54), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19438, 24)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(19438, 24) /* ANPPolicyNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -417,7 +419,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(19527, 6),
+                    name: s(19527, 6), /* ANName */
                     syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -425,7 +427,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -433,14 +435,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19533, 26),
+                    name: s(19533, 26), /* BlockPeriodNumberOfEntries */
                     syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -448,7 +450,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19559, 30),
+                    name: s(19559, 30), /* RequestCategoryNumberOfEntries */
                     syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -458,12 +460,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(19589, 70),
+            path: s(19589, 70), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.BlockPeriod.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19533, 26)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(19533, 26) /* BlockPeriodNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -478,7 +480,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -486,7 +488,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19673, 13),
+                    name: s(19673, 13), /* BlockDuration */
                     syntax: 400,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -494,7 +496,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -502,7 +504,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19659, 14),
+                    name: s(19659, 14), /* FailedAttempts */
                     syntax: 227,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -513,12 +515,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(19686, 74),
+            path: s(19686, 74), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19559, 30)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(19559, 30) /* RequestCategoryNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -533,7 +535,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -541,7 +543,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -549,7 +551,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19760, 4),
+                    name: s(19760, 4), /* RCAT */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -557,7 +559,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19764, 23),
+                    name: s(19764, 23), /* ScheduleNumberOfEntries */
                     syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -567,12 +569,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(19787, 87),
+            path: s(19787, 87), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}.Schedule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19764, 23)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(19764, 23) /* ScheduleNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -581,14 +583,14 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(19874, 26),
+                    name: s(19874, 26), /* AbsTimeSpanNumberOfEntries */
                     syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -596,7 +598,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -604,7 +606,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19900, 9),
+                    name: s(19900, 9), /* Schedules */
                     syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -615,12 +617,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(19909, 103),
+            path: s(19909, 103), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}.Schedule.{i}.AbsTimeSpan.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19874, 26)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(19874, 26) /* AbsTimeSpanNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -629,7 +631,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -637,7 +639,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -645,7 +647,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20012, 7),
+                    name: s(20012, 7), /* EndTime */
                     syntax: 103,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -653,7 +655,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20019, 9),
+                    name: s(20019, 9), /* StartTime */
                     syntax: 103,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -664,12 +666,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(20028, 52),
+            path: s(20028, 52), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.M2MSPPolicy. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(20080, 16),
+                    name: s(20080, 16), /* DefaultRCATValue */
                     syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -677,7 +679,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19559, 30),
+                    name: s(19559, 30), /* RequestCategoryNumberOfEntries */
                     syntax: 0,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
@@ -687,12 +689,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(20096, 72),
+            path: s(20096, 72), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.M2MSPPolicy.RequestCategory.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19559, 30)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(19559, 30) /* RequestCategoryNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -707,7 +709,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -715,7 +717,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -723,7 +725,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20168, 3),
+                    name: s(20168, 3), /* Mem */
                     syntax: 401,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -731,7 +733,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19760, 4),
+                    name: s(19760, 4), /* RCAT */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -739,7 +741,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20171, 12),
+                    name: s(20171, 12), /* RankedANList */
                     syntax: 402,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -747,7 +749,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20183, 6),
+                    name: s(20183, 6), /* Thresh */
                     syntax: 227,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),
@@ -755,7 +757,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20189, 14),
+                    name: s(20189, 14), /* TolerableDelay */
                     syntax: 170,
                     access: Access::ReadWrite,
                     version: v(2, 6, 0),

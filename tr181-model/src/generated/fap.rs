@@ -10,41 +10,41 @@ pub(crate) static GROUP: Group = Group {
     name: "FAP",
     objects: &[
         Object {
-            path: s(21158, 11),
+            path: s(21158, 11), /* Device.FAP. */
             version: v(2, 4, 0),
             ..OBJECT
         },
         Object {
-            path: s(21169, 31),
+            path: s(21169, 31), /* Device.FAP.ApplicationPlatform. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(21200, 27),
+                    name: s(21200, 27), /* CurrentNumberofApplications */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21227, 23),
+                    name: s(21227, 23), /* MaxNumberOfApplications */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 417,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -53,83 +53,83 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(21250, 44),
+            path: s(21250, 44), /* Device.FAP.ApplicationPlatform.Capabilities. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(21294, 21),
+                    name: s(21294, 21), /* AccessLevelsSupported */
                     syntax: 418,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21315, 30),
+                    name: s(21315, 30), /* AuthenticationMethodsSupported */
                     syntax: 419,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21345, 24),
+                    name: s(21345, 24), /* FemtoAwarenessAPISupport */
                     syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21369, 13),
+                    name: s(21369, 13), /* MMSAPISupport */
                     syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21382, 26),
+                    name: s(21382, 26), /* PresenceApplicationSupport */
                     syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21408, 29),
+                    name: s(21408, 29), /* QueryMMSDeliveryStatusSupport */
                     syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21437, 29),
+                    name: s(21437, 29), /* QuerySMSDeliveryStatusSupport */
                     syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21466, 13),
+                    name: s(21466, 13), /* SMSAPISupport */
                     syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21479, 24),
+                    name: s(21479, 24), /* SendMMSTargetAddressType */
                     syntax: 420,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21503, 24),
+                    name: s(21503, 24), /* SendSMSTargetAddressType */
                     syntax: 420,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21527, 53),
+                    name: s(21527, 53), /* SubscribeToNotificationsOfMMSSentToApplicationSupport */
                     syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21580, 53),
+                    name: s(21580, 53), /* SubscribeToNotificationsOfSMSSentToApplicationSupport */
                     syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21633, 26),
+                    name: s(21633, 26), /* TerminalLocationAPISupport */
                     syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -138,18 +138,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(21659, 39),
+            path: s(21659, 39), /* Device.FAP.ApplicationPlatform.Control. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(21698, 20),
+                    name: s(21698, 20), /* AuthenticationMethod */
                     syntax: 421,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21718, 10),
+                    name: s(21718, 10), /* TunnelInst */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -159,60 +159,60 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(21728, 54),
+            path: s(21728, 54), /* Device.FAP.ApplicationPlatform.Control.FemtoAwareness. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(21782, 9),
+                    name: s(21782, 9), /* APIEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21791, 11),
+                    name: s(21791, 11), /* FemtozoneID */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21802, 17),
+                    name: s(21802, 17), /* MaxAPIUsersNumber */
                     syntax: 189,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21819, 33),
+                    name: s(21819, 33), /* NotificationsUserIdentifierMSISDN */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21852, 30),
+                    name: s(21852, 30), /* QueryFemtocellResponseTimezone */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21882, 11),
+                    name: s(21882, 11), /* QueueEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21893, 8),
+                    name: s(21893, 8), /* Queueing */
                     syntax: 422,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21901, 44),
+                    name: s(21901, 44), /* SubscribeToNotificationsResponseCallbackData */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -222,53 +222,53 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(21945, 43),
+            path: s(21945, 43), /* Device.FAP.ApplicationPlatform.Control.MMS. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(21782, 9),
+                    name: s(21782, 9), /* APIEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21988, 28),
+                    name: s(21988, 28), /* EnableQueryMMSDeliveryStatus */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22016, 56),
+                    name: s(22016, 56), /* EnableSubscribeToNotificationsOfMessageSentToApplication */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21802, 17),
+                    name: s(21802, 17), /* MaxAPIUsersNumber */
                     syntax: 189,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22072, 22),
+                    name: s(22072, 22), /* MinSendMMSTimeInterval */
                     syntax: 423,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21882, 11),
+                    name: s(21882, 11), /* QueueEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21893, 8),
+                    name: s(21893, 8), /* Queueing */
                     syntax: 422,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -278,53 +278,53 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(22094, 43),
+            path: s(22094, 43), /* Device.FAP.ApplicationPlatform.Control.SMS. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(21782, 9),
+                    name: s(21782, 9), /* APIEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22137, 28),
+                    name: s(22137, 28), /* EnableQuerySMSDeliveryStatus */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22016, 56),
+                    name: s(22016, 56), /* EnableSubscribeToNotificationsOfMessageSentToApplication */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21802, 17),
+                    name: s(21802, 17), /* MaxAPIUsersNumber */
                     syntax: 189,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22165, 22),
+                    name: s(22165, 22), /* MinSendSMSTimeInterval */
                     syntax: 423,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21882, 11),
+                    name: s(21882, 11), /* QueueEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21893, 8),
+                    name: s(21893, 8), /* Queueing */
                     syntax: 422,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -334,60 +334,60 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(22187, 56),
+            path: s(22187, 56), /* Device.FAP.ApplicationPlatform.Control.TerminalLocation. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(21782, 9),
+                    name: s(21782, 9), /* APIEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21802, 17),
+                    name: s(21802, 17), /* MaxAPIUsersNumber */
                     syntax: 189,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22243, 34),
+                    name: s(22243, 34), /* QueryMobileLocationResponseAddress */
                     syntax: 424,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22277, 35),
+                    name: s(22277, 35), /* QueryMobileLocationResponseAltitude */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22312, 44),
+                    name: s(22312, 44), /* QueryMobileLocationResponseLongitudeLatitude */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22356, 36),
+                    name: s(22356, 36), /* QueryMobileLocationResponseTimestamp */
                     syntax: 425,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21882, 11),
+                    name: s(21882, 11), /* QueueEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21893, 8),
+                    name: s(21893, 8), /* Queueing */
                     syntax: 422,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -397,30 +397,30 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(22392, 42),
+            path: s(22392, 42), /* Device.FAP.ApplicationPlatform.Monitoring. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(22434, 30),
+                    name: s(22434, 30), /* AuthenticationRequestsReceived */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22464, 30),
+                    name: s(22464, 30), /* AuthenticationRequestsRejected */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22494, 18),
+                    name: s(22494, 18), /* MonitoringInterval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -430,41 +430,41 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(22512, 57),
+            path: s(22512, 57), /* Device.FAP.ApplicationPlatform.Monitoring.FemtoAwareness. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(22569, 12),
+                    name: s(22569, 12), /* APIAvailable */
                     syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22581, 8),
+                    name: s(22581, 8), /* APIUsers */
                     syntax: 189,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22589, 14),
+                    name: s(22589, 14), /* QueueDiscarded */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22603, 8),
+                    name: s(22603, 8), /* QueueNum */
                     syntax: 189,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22611, 13),
+                    name: s(22611, 13), /* QueueReceived */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22624, 10),
+                    name: s(22624, 10), /* QueueState */
                     syntax: 426,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -473,41 +473,41 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(22634, 46),
+            path: s(22634, 46), /* Device.FAP.ApplicationPlatform.Monitoring.MMS. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(22569, 12),
+                    name: s(22569, 12), /* APIAvailable */
                     syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22581, 8),
+                    name: s(22581, 8), /* APIUsers */
                     syntax: 189,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22589, 14),
+                    name: s(22589, 14), /* QueueDiscarded */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22603, 8),
+                    name: s(22603, 8), /* QueueNum */
                     syntax: 189,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22611, 13),
+                    name: s(22611, 13), /* QueueReceived */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22624, 10),
+                    name: s(22624, 10), /* QueueState */
                     syntax: 426,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -516,41 +516,41 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(22680, 46),
+            path: s(22680, 46), /* Device.FAP.ApplicationPlatform.Monitoring.SMS. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(22569, 12),
+                    name: s(22569, 12), /* APIAvailable */
                     syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22581, 8),
+                    name: s(22581, 8), /* APIUsers */
                     syntax: 189,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22589, 14),
+                    name: s(22589, 14), /* QueueDiscarded */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22603, 8),
+                    name: s(22603, 8), /* QueueNum */
                     syntax: 189,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22611, 13),
+                    name: s(22611, 13), /* QueueReceived */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22624, 10),
+                    name: s(22624, 10), /* QueueState */
                     syntax: 426,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -559,41 +559,41 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(22726, 59),
+            path: s(22726, 59), /* Device.FAP.ApplicationPlatform.Monitoring.TerminalLocation. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(22569, 12),
+                    name: s(22569, 12), /* APIAvailable */
                     syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22581, 8),
+                    name: s(22581, 8), /* APIUsers */
                     syntax: 189,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22589, 14),
+                    name: s(22589, 14), /* QueueDiscarded */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22603, 8),
+                    name: s(22603, 8), /* QueueNum */
                     syntax: 189,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22611, 13),
+                    name: s(22611, 13), /* QueueReceived */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22624, 10),
+                    name: s(22624, 10), /* QueueState */
                     syntax: 426,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -602,24 +602,24 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(22785, 15),
+            path: s(22785, 15), /* Device.FAP.GPS. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(22800, 13),
+                    name: s(22800, 13), /* ContinuousGPS */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22813, 12),
+                    name: s(22813, 12), /* ErrorDetails */
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22825, 8),
+                    name: s(22825, 8), /* GPSReset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -627,76 +627,76 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22833, 12),
+                    name: s(22833, 12), /* LastScanTime */
                     syntax: 10,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::ForceDefaultEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22845, 22),
+                    name: s(22845, 22), /* LastSuccessfulScanTime */
                     syntax: 10,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22867, 14),
+                    name: s(22867, 14), /* LockedLatitude */
                     syntax: 427,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22881, 15),
+                    name: s(22881, 15), /* LockedLongitude */
                     syntax: 428,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22896, 18),
+                    name: s(22896, 18), /* NumberOfSatellites */
                     syntax: 0,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22914, 16),
+                    name: s(22914, 16), /* PeriodicInterval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22930, 12),
+                    name: s(22930, 12), /* PeriodicTime */
                     syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22942, 10),
+                    name: s(22942, 10), /* ScanOnBoot */
                     syntax: 120,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22952, 16),
+                    name: s(22952, 16), /* ScanPeriodically */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22968, 10),
+                    name: s(22968, 10), /* ScanStatus */
                     syntax: 429,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22978, 11),
+                    name: s(22978, 11), /* ScanTimeout */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -704,7 +704,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(22989, 10),
+                name: s(22989, 10), /* GPSReset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -715,59 +715,59 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(22999, 32),
+            path: s(22999, 32), /* Device.FAP.GPS.AGPSServerConfig. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 430,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23031, 17),
+                    name: s(23031, 17), /* ReferenceLatitude */
                     syntax: 427,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23048, 18),
+                    name: s(23048, 18), /* ReferenceLongitude */
                     syntax: 428,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23066, 11),
+                    name: s(23066, 11), /* ServerInUse */
                     syntax: 16,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18567, 10),
+                    name: s(18567, 10), /* ServerPort */
                     syntax: 234,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23077, 9),
+                    name: s(23077, 9), /* ServerURL */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(290, 8),
+                    name: s(290, 8), /* Username */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -777,102 +777,102 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(23086, 35),
+            path: s(23086, 35), /* Device.FAP.GPS.ContinuousGPSStatus. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(23121, 10),
+                    name: s(23121, 10), /* CurrentFix */
                     syntax: 16,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23131, 9),
+                    name: s(23131, 9), /* Elevation */
                     syntax: 431,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23140, 15),
+                    name: s(23140, 15), /* FirstFixTimeout */
                     syntax: 194,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23155, 6),
+                    name: s(23155, 6), /* GotFix */
                     syntax: 16,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23161, 15),
+                    name: s(23161, 15), /* LastFixDuration */
                     syntax: 28,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23176, 11),
+                    name: s(23176, 11), /* LastFixTime */
                     syntax: 10,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23187, 8),
+                    name: s(23187, 8), /* Latitude */
                     syntax: 427,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23195, 12),
+                    name: s(23195, 12), /* LocationType */
                     syntax: 432,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23207, 19),
+                    name: s(23207, 19), /* LockTimeOutDuration */
                     syntax: 433,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23226, 9),
+                    name: s(23226, 9), /* Longitude */
                     syntax: 428,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23235, 14),
+                    name: s(23235, 14), /* ReceiverStatus */
                     syntax: 6,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23249, 25),
+                    name: s(23249, 25), /* SatelliteTrackingInterval */
                     syntax: 434,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23274, 17),
+                    name: s(23274, 17), /* SatellitesTracked */
                     syntax: 0,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23291, 10),
+                    name: s(23291, 10), /* TimingGood */
                     syntax: 16,
                     version: v(2, 4, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -882,10 +882,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(23301, 20),
+            path: s(23301, 20), /* Device.FAP.PerfMgmt. */
             version: v(2, 4, 0),
             parameters: &[Parameter {
-                name: s(9332, 21),
+                name: s(9332, 21), /* ConfigNumberOfEntries */
                 syntax: 0,
                 version: v(2, 4, 0),
                 ..PARAM
@@ -893,12 +893,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(23321, 31),
+            path: s(23321, 31), /* Device.FAP.PerfMgmt.Config.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9332, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(9332, 21) /* ConfigNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -912,7 +912,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -920,7 +920,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 4, 0),
@@ -928,42 +928,42 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23352, 22),
+                    name: s(23352, 22), /* PeriodicUploadInterval */
                     syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(23374, 18),
+                    name: s(23374, 18), /* PeriodicUploadTime */
                     syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4218, 3),
+                    name: s(4218, 3), /* URL */
                     syntax: 5,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(290, 8),
+                    name: s(290, 8), /* Username */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),

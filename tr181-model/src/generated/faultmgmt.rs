@@ -10,41 +10,41 @@ pub(crate) static GROUP: Group = Group {
     name: "FaultMgmt",
     objects: &[
         Object {
-            path: s(23956, 17),
+            path: s(23956, 17), /* Device.FaultMgmt. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(23973, 27),
+                    name: s(23973, 27), /* CurrentAlarmNumberOfEntries */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24000, 29),
+                    name: s(24000, 29), /* ExpeditedEventNumberOfEntries */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24029, 27),
+                    name: s(24029, 27), /* HistoryEventNumberOfEntries */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24056, 22),
+                    name: s(24056, 22), /* MaxCurrentAlarmEntries */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24078, 26),
+                    name: s(24078, 26), /* QueuedEventNumberOfEntries */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24104, 29),
+                    name: s(24104, 29), /* SupportedAlarmNumberOfEntries */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -53,10 +53,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(24133, 34),
+            path: s(24133, 34), /* Device.FaultMgmt.CurrentAlarm.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(23973, 27)),
+            num_entries_parameter: Some(s(23973, 27) /* CurrentAlarmNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -70,61 +70,61 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(24219, 21),
+                    name: s(24219, 21), /* AdditionalInformation */
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24240, 14),
+                    name: s(24240, 14), /* AdditionalText */
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24254, 16),
+                    name: s(24254, 16), /* AlarmChangedTime */
                     syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24167, 15),
+                    name: s(24167, 15), /* AlarmIdentifier */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24270, 15),
+                    name: s(24270, 15), /* AlarmRaisedTime */
                     syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24182, 9),
+                    name: s(24182, 9), /* EventType */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24285, 21),
+                    name: s(24285, 21), /* ManagedObjectInstance */
                     syntax: 440,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24306, 17),
+                    name: s(24306, 17), /* PerceivedSeverity */
                     syntax: 441,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24191, 13),
+                    name: s(24191, 13), /* ProbableCause */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24204, 15),
+                    name: s(24204, 15), /* SpecificProblem */
                     syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -133,10 +133,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(24323, 36),
+            path: s(24323, 36), /* Device.FaultMgmt.ExpeditedEvent.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24000, 29)),
+            num_entries_parameter: Some(s(24000, 29) /* ExpeditedEventNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(43, 1),
@@ -144,61 +144,61 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(24219, 21),
+                    name: s(24219, 21), /* AdditionalInformation */
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24240, 14),
+                    name: s(24240, 14), /* AdditionalText */
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24167, 15),
+                    name: s(24167, 15), /* AlarmIdentifier */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24359, 9),
+                    name: s(24359, 9), /* EventTime */
                     syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24182, 9),
+                    name: s(24182, 9), /* EventType */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24285, 21),
+                    name: s(24285, 21), /* ManagedObjectInstance */
                     syntax: 440,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24368, 16),
+                    name: s(24368, 16), /* NotificationType */
                     syntax: 442,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24306, 17),
+                    name: s(24306, 17), /* PerceivedSeverity */
                     syntax: 443,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24191, 13),
+                    name: s(24191, 13), /* ProbableCause */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24204, 15),
+                    name: s(24204, 15), /* SpecificProblem */
                     syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -207,10 +207,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(24384, 34),
+            path: s(24384, 34), /* Device.FaultMgmt.HistoryEvent.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24029, 27)),
+            num_entries_parameter: Some(s(24029, 27) /* HistoryEventNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(47, 2),
@@ -218,61 +218,61 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(24219, 21),
+                    name: s(24219, 21), /* AdditionalInformation */
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24240, 14),
+                    name: s(24240, 14), /* AdditionalText */
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24167, 15),
+                    name: s(24167, 15), /* AlarmIdentifier */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24359, 9),
+                    name: s(24359, 9), /* EventTime */
                     syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24182, 9),
+                    name: s(24182, 9), /* EventType */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24285, 21),
+                    name: s(24285, 21), /* ManagedObjectInstance */
                     syntax: 440,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24368, 16),
+                    name: s(24368, 16), /* NotificationType */
                     syntax: 442,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24306, 17),
+                    name: s(24306, 17), /* PerceivedSeverity */
                     syntax: 443,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24191, 13),
+                    name: s(24191, 13), /* ProbableCause */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24204, 15),
+                    name: s(24204, 15), /* SpecificProblem */
                     syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -281,10 +281,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(24418, 33),
+            path: s(24418, 33), /* Device.FaultMgmt.QueuedEvent.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24078, 26)),
+            num_entries_parameter: Some(s(24078, 26) /* QueuedEventNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(43, 1),
@@ -292,61 +292,61 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(24219, 21),
+                    name: s(24219, 21), /* AdditionalInformation */
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24240, 14),
+                    name: s(24240, 14), /* AdditionalText */
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24167, 15),
+                    name: s(24167, 15), /* AlarmIdentifier */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24359, 9),
+                    name: s(24359, 9), /* EventTime */
                     syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24182, 9),
+                    name: s(24182, 9), /* EventType */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24285, 21),
+                    name: s(24285, 21), /* ManagedObjectInstance */
                     syntax: 440,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24368, 16),
+                    name: s(24368, 16), /* NotificationType */
                     syntax: 442,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24306, 17),
+                    name: s(24306, 17), /* PerceivedSeverity */
                     syntax: 443,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24191, 13),
+                    name: s(24191, 13), /* ProbableCause */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24204, 15),
+                    name: s(24204, 15), /* SpecificProblem */
                     syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -355,10 +355,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(24451, 36),
+            path: s(24451, 36), /* Device.FaultMgmt.SupportedAlarm.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24104, 29)),
+            num_entries_parameter: Some(s(24104, 29) /* SupportedAlarmNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(49, 4),
@@ -366,32 +366,32 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(24182, 9),
+                    name: s(24182, 9), /* EventType */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24306, 17),
+                    name: s(24306, 17), /* PerceivedSeverity */
                     syntax: 444,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24191, 13),
+                    name: s(24191, 13), /* ProbableCause */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24487, 18),
+                    name: s(24487, 18), /* ReportingMechanism */
                     syntax: 445,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24204, 15),
+                    name: s(24204, 15), /* SpecificProblem */
                     syntax: 93,
                     version: v(2, 4, 0),
                     ..PARAM

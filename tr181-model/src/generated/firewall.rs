@@ -10,102 +10,102 @@ pub(crate) static GROUP: Group = Group {
     name: "Firewall",
     objects: &[
         Object {
-            path: s(24505, 16),
+            path: s(24505, 16), /* Device.Firewall. */
             parameters: &[
                 Parameter {
-                    name: s(24521, 13),
+                    name: s(24521, 13), /* AdvancedLevel */
                     syntax: 446,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24534, 20),
+                    name: s(24534, 20), /* ChainNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24554, 6),
+                    name: s(24554, 6), /* Config */
                     syntax: 447,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24560, 18),
+                    name: s(24560, 18), /* DMZNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15152, 31),
+                    name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 10,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24578, 20),
+                    name: s(24578, 20), /* LevelNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24598, 18),
+                    name: s(24598, 18), /* LogNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24616, 22),
+                    name: s(24616, 22), /* PinholeNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24638, 11),
+                    name: s(24638, 11), /* PolicyLevel */
                     syntax: 446,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24649, 21),
+                    name: s(24649, 21), /* PolicyNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9546, 22),
+                    name: s(9546, 22), /* ServiceNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24670, 18),
+                    name: s(24670, 18), /* SetNumberOfEntries */
                     syntax: 0,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 448,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 338,
                     ..PARAM
                 },
@@ -113,12 +113,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(24688, 26),
+            path: s(24688, 26), /* Device.Firewall.Chain.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24534, 20)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(24534, 20) /* ChainNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -132,7 +132,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -140,7 +140,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -148,27 +148,27 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24714, 7),
+                    name: s(24714, 7), /* Creator */
                     syntax: 449,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24721, 19),
+                    name: s(24721, 19), /* RuleNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -177,12 +177,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(24740, 35),
+            path: s(24740, 35), /* Device.Firewall.Chain.{i}.Rule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24721, 19)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(24721, 19) /* RuleNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -190,7 +190,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -198,7 +198,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -206,278 +206,278 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24775, 15),
+                    name: s(24775, 15), /* ConnectionState */
                     syntax: 450,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24790, 12),
+                    name: s(24790, 12), /* CreationDate */
                     syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24802, 4),
+                    name: s(24802, 4), /* DSCP */
                     syntax: 451,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24806, 11),
+                    name: s(24806, 11), /* DSCPExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24817, 17),
+                    name: s(24817, 17), /* DestAllInterfaces */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2588, 6),
+                    name: s(2588, 6), /* DestIP */
                     syntax: 72,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2594, 13),
+                    name: s(2594, 13), /* DestIPExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24834, 13),
+                    name: s(24834, 13), /* DestInterface */
                     syntax: 452,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24847, 20),
+                    name: s(24847, 20), /* DestInterfaceExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2905, 8),
+                    name: s(2905, 8), /* DestMask */
                     syntax: 78,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24867, 12),
+                    name: s(24867, 12), /* DestMatchSet */
                     syntax: 453,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24879, 19),
+                    name: s(24879, 19), /* DestMatchSetExclude */
                     syntax: 453,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2913, 8),
+                    name: s(2913, 8), /* DestPort */
                     syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2921, 15),
+                    name: s(2921, 15), /* DestPortExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2936, 16),
+                    name: s(2936, 16), /* DestPortRangeMax */
                     syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24898, 10),
+                    name: s(24898, 10), /* ExpiryDate */
                     syntax: 454,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4671, 9),
+                    name: s(4671, 9), /* IPVersion */
                     syntax: 124,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24908, 3),
+                    name: s(24908, 3), /* Log */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24911, 6),
+                    name: s(24911, 6), /* LogRef */
                     syntax: 455,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 81,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 82,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2998, 15),
+                    name: s(2998, 15), /* ProtocolExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24917, 19),
+                    name: s(24917, 19), /* SourceAllInterfaces */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(3013, 8),
+                    name: s(3013, 8), /* SourceIP */
                     syntax: 72,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(3021, 15),
+                    name: s(3021, 15), /* SourceIPExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24936, 15),
+                    name: s(24936, 15), /* SourceInterface */
                     syntax: 452,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24951, 22),
+                    name: s(24951, 22), /* SourceInterfaceExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24973, 9),
+                    name: s(24973, 9), /* SourceMAC */
                     syntax: 180,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24982, 16),
+                    name: s(24982, 16), /* SourceMACExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(3354, 10),
+                    name: s(3354, 10), /* SourceMask */
                     syntax: 78,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24998, 14),
+                    name: s(24998, 14), /* SourceMatchSet */
                     syntax: 453,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25012, 21),
+                    name: s(25012, 21), /* SourceMatchSetExclude */
                     syntax: 453,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(3364, 10),
+                    name: s(3364, 10), /* SourcePort */
                     syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(3374, 17),
+                    name: s(3374, 17), /* SourcePortExclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(3391, 18),
+                    name: s(3391, 18), /* SourcePortRangeMax */
                     syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9761, 6),
+                    name: s(9761, 6), /* Target */
                     syntax: 456,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25033, 11),
+                    name: s(25033, 11), /* TargetChain */
                     syntax: 457,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -487,30 +487,30 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(25044, 35),
+            path: s(25044, 35), /* Device.Firewall.ConnectionTracking. */
             version: v(2, 17, 0),
             ..OBJECT
         },
         Object {
-            path: s(25079, 39),
+            path: s(25079, 39), /* Device.Firewall.ConnectionTracking.FTP. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25118, 5),
+                    name: s(25118, 5), /* Loose */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25123, 5),
+                    name: s(25123, 5), /* Ports */
                     syntax: 458,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -520,32 +520,32 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(25128, 40),
+            path: s(25128, 40), /* Device.Firewall.ConnectionTracking.H323. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(25168, 17),
+                    name: s(25168, 17), /* CallForwardFilter */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25185, 12),
+                    name: s(25185, 12), /* GKRoutedOnly */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25197, 22),
+                    name: s(25197, 22), /* RegistrationRequestTTL */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -555,32 +555,32 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(25219, 39),
+            path: s(25219, 39), /* Device.Firewall.ConnectionTracking.IRC. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(25258, 10),
+                    name: s(25258, 10), /* DCCTimeout */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25268, 14),
+                    name: s(25268, 14), /* MAXDCCChannels */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25123, 5),
+                    name: s(25123, 5), /* Ports */
                     syntax: 459,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -590,10 +590,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(25282, 40),
+            path: s(25282, 40), /* Device.Firewall.ConnectionTracking.PPTP. */
             version: v(2, 17, 0),
             parameters: &[Parameter {
-                name: s(780, 6),
+                name: s(780, 6), /* Enable */
                 syntax: 16,
                 access: Access::ReadWrite,
                 version: v(2, 17, 0),
@@ -602,46 +602,46 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(25322, 39),
+            path: s(25322, 39), /* Device.Firewall.ConnectionTracking.SIP. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(25361, 11),
+                    name: s(25361, 11), /* DirectMedia */
                     syntax: 460,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25372, 15),
+                    name: s(25372, 15), /* DirectSignaling */
                     syntax: 460,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25387, 13),
+                    name: s(25387, 13), /* ExternalMedia */
                     syntax: 368,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25123, 5),
+                    name: s(25123, 5), /* Ports */
                     syntax: 459,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25400, 7),
+                    name: s(25400, 7), /* TimeOut */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -651,18 +651,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(25407, 40),
+            path: s(25407, 40), /* Device.Firewall.ConnectionTracking.TFTP. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25123, 5),
+                    name: s(25123, 5), /* Ports */
                     syntax: 458,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -672,12 +672,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(25447, 24),
+            path: s(25447, 24), /* Device.Firewall.DMZ.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24560, 18)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(24560, 18) /* DMZNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -691,7 +691,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -699,7 +699,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -707,14 +707,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2588, 6),
+                    name: s(2588, 6), /* DestIP */
                     syntax: 182,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -722,49 +722,49 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25483, 13),
+                    name: s(25483, 13), /* LeaseDuration */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24908, 3),
+                    name: s(24908, 3), /* Log */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24911, 6),
+                    name: s(24911, 6), /* LogRef */
                     syntax: 455,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 461,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 461,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -772,21 +772,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25496, 18),
+                    name: s(25496, 18), /* RemainingLeaseTime */
                     syntax: 28,
                     version: v(2, 17, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25471, 12),
+                    name: s(25471, 12), /* SourcePrefix */
                     syntax: 462,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -795,12 +795,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(25514, 37),
+            path: s(25514, 37), /* Device.Firewall.InterfaceSetting.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -814,7 +814,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -822,7 +822,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -830,62 +830,62 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25551, 25),
+                    name: s(25551, 25), /* IPv4AcceptICMPEchoRequest */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25576, 22),
+                    name: s(25576, 22), /* IPv4SpoofingProtection */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25598, 25),
+                    name: s(25598, 25), /* IPv6AcceptICMPEchoRequest */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25623, 30),
+                    name: s(25623, 30), /* IPv6PassThroughICMPEchoRequest */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25653, 22),
+                    name: s(25653, 22), /* IPv6SpoofingProtection */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25675, 11),
+                    name: s(25675, 11), /* StealthMode */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -895,11 +895,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(25686, 26),
+            path: s(25686, 26), /* Device.Firewall.Level.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24578, 20)),
+            num_entries_parameter: Some(s(24578, 20) /* LevelNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -913,7 +913,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -921,7 +921,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -929,55 +929,55 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25712, 5),
+                    name: s(25712, 5), /* Chain */
                     syntax: 463,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25717, 16),
+                    name: s(25717, 16), /* DefaultLogPolicy */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25733, 13),
+                    name: s(25733, 13), /* DefaultPolicy */
                     syntax: 464,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 81,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25746, 8),
+                    name: s(25746, 8), /* Policies */
                     syntax: 465,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25754, 18),
+                    name: s(25754, 18), /* PortMappingEnabled */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -987,11 +987,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(25772, 24),
+            path: s(25772, 24), /* Device.Firewall.Log.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24598, 18)),
+            num_entries_parameter: Some(s(24598, 18) /* LogNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -999,7 +999,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -1007,7 +1007,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -1015,28 +1015,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8502, 6),
+                    name: s(8502, 6), /* Prefix */
                     syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25796, 8),
+                    name: s(25796, 8), /* Severity */
                     syntax: 466,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -1046,25 +1046,25 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(25804, 31),
+            path: s(25804, 31), /* Device.Firewall.Log.{i}.Filter. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(25835, 20),
+                    name: s(25835, 20), /* DestinationInterface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25855, 6),
+                    name: s(25855, 6), /* Policy */
                     syntax: 467,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24936, 15),
+                    name: s(24936, 15), /* SourceInterface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -1074,12 +1074,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(25861, 28),
+            path: s(25861, 28), /* Device.Firewall.Pinhole.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24616, 22)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(24616, 22) /* PinholeNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -1087,7 +1087,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1095,7 +1095,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -1103,91 +1103,91 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2588, 6),
+                    name: s(2588, 6), /* DestIP */
                     syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25889, 14),
+                    name: s(25889, 14), /* DestMACAddress */
                     syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2913, 8),
+                    name: s(2913, 8), /* DestPort */
                     syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2936, 16),
+                    name: s(2936, 16), /* DestPortRangeMax */
                     syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4671, 9),
+                    name: s(4671, 9), /* IPVersion */
                     syntax: 124,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25483, 13),
+                    name: s(25483, 13), /* LeaseDuration */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24908, 3),
+                    name: s(24908, 3), /* Log */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24911, 6),
+                    name: s(24911, 6), /* LogRef */
                     syntax: 455,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 468,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 468,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -1195,49 +1195,49 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 469,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25496, 18),
+                    name: s(25496, 18), /* RemainingLeaseTime */
                     syntax: 28,
                     version: v(2, 17, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25903, 11),
+                    name: s(25903, 11), /* ScheduleRef */
                     syntax: 470,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(3364, 10),
+                    name: s(3364, 10), /* SourcePort */
                     syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(3391, 18),
+                    name: s(3391, 18), /* SourcePortRangeMax */
                     syntax: 79,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25914, 14),
+                    name: s(25914, 14), /* SourcePrefixes */
                     syntax: 471,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 472,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -1246,11 +1246,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(25928, 27),
+            path: s(25928, 27), /* Device.Firewall.Policy.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24649, 21)),
+            num_entries_parameter: Some(s(24649, 21) /* PolicyNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -1258,7 +1258,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1266,7 +1266,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -1274,76 +1274,76 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25712, 5),
+                    name: s(25712, 5), /* Chain */
                     syntax: 463,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25835, 20),
+                    name: s(25835, 20), /* DestinationInterface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4671, 9),
+                    name: s(4671, 9), /* IPVersion */
                     syntax: 124,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24908, 3),
+                    name: s(24908, 3), /* Log */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24911, 6),
+                    name: s(24911, 6), /* LogRef */
                     syntax: 455,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25955, 12),
+                    name: s(25955, 12), /* ReverseChain */
                     syntax: 463,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25967, 18),
+                    name: s(25967, 18), /* ReverseTargetChain */
                     syntax: 473,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24936, 15),
+                    name: s(24936, 15), /* SourceInterface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25033, 11),
+                    name: s(25033, 11), /* TargetChain */
                     syntax: 473,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1353,12 +1353,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(25985, 28),
+            path: s(25985, 28), /* Device.Firewall.Service.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9546, 22)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(9546, 22) /* ServiceNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1372,14 +1372,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(26013, 6),
+                    name: s(26013, 6), /* Action */
                     syntax: 474,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1387,7 +1387,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -1395,70 +1395,70 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2913, 8),
+                    name: s(2913, 8), /* DestPort */
                     syntax: 475,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(26019, 8),
+                    name: s(26019, 8), /* ICMPType */
                     syntax: 82,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4671, 9),
+                    name: s(4671, 9), /* IPVersion */
                     syntax: 124,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24908, 3),
+                    name: s(24908, 3), /* Log */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24911, 6),
+                    name: s(24911, 6), /* LogRef */
                     syntax: 455,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 469,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25914, 14),
+                    name: s(25914, 14), /* SourcePrefixes */
                     syntax: 476,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -1467,12 +1467,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(26027, 24),
+            path: s(26027, 24), /* Device.Firewall.Set.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24670, 18)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(24670, 18) /* SetNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1486,7 +1486,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -1494,7 +1494,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),
@@ -1502,35 +1502,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4671, 9),
+                    name: s(4671, 9), /* IPVersion */
                     syntax: 124,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 477,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 461,
                     version: v(2, 18, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 461,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),
@@ -1538,13 +1538,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24721, 19),
+                    name: s(24721, 19), /* RuleNumberOfEntries */
                     syntax: 0,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 478,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -1554,11 +1554,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(26051, 33),
+            path: s(26051, 33), /* Device.Firewall.Set.{i}.Rule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24721, 19)),
+            num_entries_parameter: Some(s(24721, 19) /* RuleNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -1566,7 +1566,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -1574,7 +1574,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),
@@ -1582,28 +1582,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4466, 7),
+                    name: s(4466, 7), /* Exclude */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(26084, 13),
+                    name: s(26084, 13), /* IPAddressList */
                     syntax: 479,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(26097, 14),
+                    name: s(26097, 14), /* MACAddressList */
                     syntax: 480,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(26111, 8),
+                    name: s(26111, 8), /* PortList */
                     syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),

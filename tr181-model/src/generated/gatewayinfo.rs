@@ -10,25 +10,25 @@ pub(crate) static GROUP: Group = Group {
     name: "GatewayInfo",
     objects: &[
         Object {
-            path: s(26646, 19),
+            path: s(26646, 19), /* Device.GatewayInfo. */
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(15638, 15),
+                    name: s(15638, 15), /* ManufacturerOUI */
                     syntax: 490,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::ForceDefaultEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15730, 12),
+                    name: s(15730, 12), /* ProductClass */
                     syntax: 31,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::ForceDefaultEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15758, 12),
+                    name: s(15758, 12), /* SerialNumber */
                     syntax: 31,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::ForceDefaultEnabled,
@@ -38,47 +38,47 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(26646, 19),
+            path: s(26646, 19), /* Device.GatewayInfo. */
             version: v(2, 16, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(26665, 10),
+                    name: s(26665, 10), /* EndpointID */
                     syntax: 3,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(26675, 18),
+                    name: s(26675, 18), /* ManagementProtocol */
                     syntax: 491,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15638, 15),
+                    name: s(15638, 15), /* ManufacturerOUI */
                     syntax: 490,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15730, 12),
+                    name: s(15730, 12), /* ProductClass */
                     syntax: 31,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15758, 12),
+                    name: s(15758, 12), /* SerialNumber */
                     syntax: 31,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
@@ -87,24 +87,24 @@ pub(crate) static GROUP: Group = Group {
             ],
             events: &[
                 Event {
-                    name: s(26693, 22),
+                    name: s(26693, 22), /* CWMPGatewayDiscovered! */
                     arguments: &[
                         Parameter {
-                            name: s(15638, 15),
+                            name: s(15638, 15), /* ManufacturerOUI */
                             syntax: 490,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(15730, 12),
+                            name: s(15730, 12), /* ProductClass */
                             syntax: 31,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(15758, 12),
+                            name: s(15758, 12), /* SerialNumber */
                             syntax: 31,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
@@ -116,9 +116,9 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(26715, 21),
+                    name: s(26715, 21), /* USPGatewayDiscovered! */
                     arguments: &[Parameter {
-                        name: s(26665, 10),
+                        name: s(26665, 10), /* EndpointID */
                         syntax: 3,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -129,9 +129,9 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(26736, 25),
+                    name: s(26736, 25), /* UnknownGatewayDiscovered! */
                     arguments: &[Parameter {
-                        name: s(10555, 10),
+                        name: s(10555, 10), /* MACAddress */
                         syntax: 188,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,

@@ -10,16 +10,16 @@ pub(crate) static GROUP: Group = Group {
     name: "Hosts",
     objects: &[
         Object {
-            path: s(32084, 13),
+            path: s(32084, 13), /* Device.Hosts. */
             parameters: &[
                 Parameter {
-                    name: s(32097, 28),
+                    name: s(32097, 28), /* AccessControlNumberOfEntries */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9844, 19),
+                    name: s(9844, 19), /* HostNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
@@ -27,12 +27,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(32125, 31),
+            path: s(32125, 31), /* Device.Hosts.AccessControl.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(32097, 28)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(32097, 28) /* AccessControlNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -46,14 +46,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(32167, 12),
+                    name: s(32167, 12), /* AccessPolicy */
                     syntax: 533,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -61,7 +61,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -69,28 +69,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8997, 8),
+                    name: s(8997, 8), /* HostName */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 461,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 461,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -98,28 +98,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32156, 11),
+                    name: s(32156, 11), /* PhysAddress */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32179, 15),
+                    name: s(32179, 15), /* PhysAddressMask */
                     syntax: 66,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19764, 23),
+                    name: s(19764, 23), /* ScheduleNumberOfEntries */
                     syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25903, 11),
+                    name: s(25903, 11), /* ScheduleRef */
                     syntax: 470,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -129,12 +129,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(32194, 44),
+            path: s(32194, 44), /* Device.Hosts.AccessControl.{i}.Schedule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19764, 23)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(19764, 23) /* ScheduleNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -143,7 +143,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -151,7 +151,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -159,28 +159,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32238, 3),
+                    name: s(32238, 3), /* Day */
                     syntax: 534,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(222, 8),
+                    name: s(222, 8), /* Duration */
                     syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20019, 9),
+                    name: s(20019, 9), /* StartTime */
                     syntax: 535,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -190,78 +190,78 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(32241, 22),
+            path: s(32241, 22), /* Device.Hosts.Host.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9844, 19)),
+            num_entries_parameter: Some(s(9844, 19) /* HostNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(65, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(6821, 6),
+                    name: s(6821, 6), /* Active */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32263, 16),
+                    name: s(32263, 16), /* ActiveLastChange */
                     syntax: 10,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32279, 16),
+                    name: s(32279, 16), /* AssociatedDevice */
                     syntax: 536,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32295, 10),
+                    name: s(32295, 10), /* DHCPClient */
                     syntax: 537,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8997, 8),
+                    name: s(8997, 8), /* HostName */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5817, 9),
+                    name: s(5817, 9), /* IPAddress */
                     syntax: 126,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6827, 26),
+                    name: s(6827, 26), /* IPv4AddressNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8308, 26),
+                    name: s(8308, 26), /* IPv6AddressNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32305, 13),
+                    name: s(32305, 13), /* InterfaceType */
                     syntax: 538,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32318, 15),
+                    name: s(32318, 15), /* Layer1Interface */
                     syntax: 536,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32333, 15),
+                    name: s(32333, 15), /* Layer3Interface */
                     syntax: 233,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32156, 11),
+                    name: s(32156, 11), /* PhysAddress */
                     syntax: 31,
                     ..PARAM
                 },
@@ -269,17 +269,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(32348, 38),
+            path: s(32348, 38), /* Device.Hosts.Host.{i}.IPv4Address.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6827, 26)),
+            num_entries_parameter: Some(s(6827, 26) /* IPv4AddressNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(12, 1),
             }],
             version: v(2, 2, 0),
             parameters: &[Parameter {
-                name: s(5817, 9),
+                name: s(5817, 9), /* IPAddress */
                 syntax: 182,
                 version: v(2, 2, 0),
                 ..PARAM
@@ -287,17 +287,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(32386, 38),
+            path: s(32386, 38), /* Device.Hosts.Host.{i}.IPv6Address.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8308, 26)),
+            num_entries_parameter: Some(s(8308, 26) /* IPv6AddressNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(12, 1),
             }],
             version: v(2, 2, 0),
             parameters: &[Parameter {
-                name: s(5817, 9),
+                name: s(5817, 9), /* IPAddress */
                 syntax: 211,
                 version: v(2, 2, 0),
                 ..PARAM
@@ -305,48 +305,48 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(32424, 31),
+            path: s(32424, 31), /* Device.Hosts.Host.{i}.WANStats. */
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 144,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 144,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 259,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 259,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 144,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 144,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32455, 12),
+                    name: s(32455, 12), /* RetransCount */
                     syntax: 259,
                     version: v(2, 12, 0),
                     ..PARAM

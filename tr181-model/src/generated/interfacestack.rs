@@ -9,10 +9,10 @@ use crate::schema::UniqueKey;
 pub(crate) static GROUP: Group = Group {
     name: "InterfaceStack",
     objects: &[Object {
-        path: s(43452, 26),
+        path: s(43452, 26), /* Device.InterfaceStack.{i}. */
         min_entries: 0,
         max_entries: None,
-        num_entries_parameter: Some(s(38, 29)),
+        num_entries_parameter: Some(s(38, 29) /* InterfaceStackNumberOfEntries */),
         unique_keys: &[
             UniqueKey {
                 functional: true,
@@ -25,7 +25,7 @@ pub(crate) static GROUP: Group = Group {
         ],
         parameters: &[
             Parameter {
-                name: s(786, 5),
+                name: s(786, 5), /* Alias */
                 syntax: 24,
                 access: Access::ReadWrite,
                 version: v(2, 3, 0),
@@ -33,7 +33,7 @@ pub(crate) static GROUP: Group = Group {
                 ..PARAM
             },
             Parameter {
-                name: s(786, 5),
+                name: s(786, 5), /* Alias */
                 syntax: 24,
                 access: Access::WriteOnceReadOnly,
                 version: v(2, 3, 0),
@@ -41,22 +41,22 @@ pub(crate) static GROUP: Group = Group {
                 ..PARAM
             },
             Parameter {
-                name: s(43499, 11),
+                name: s(43499, 11), /* HigherAlias */
                 syntax: 31,
                 ..PARAM
             },
             Parameter {
-                name: s(43478, 11),
+                name: s(43478, 11), /* HigherLayer */
                 syntax: 536,
                 ..PARAM
             },
             Parameter {
-                name: s(43510, 10),
+                name: s(43510, 10), /* LowerAlias */
                 syntax: 31,
                 ..PARAM
             },
             Parameter {
-                name: s(43489, 10),
+                name: s(43489, 10), /* LowerLayer */
                 syntax: 536,
                 ..PARAM
             },

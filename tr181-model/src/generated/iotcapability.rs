@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "IoTCapability",
     objects: &[
         Object {
-            path: s(43520, 25),
+            path: s(43520, 25), /* Device.IoTCapability.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(67, 28)),
+            num_entries_parameter: Some(s(67, 28) /* IoTCapabilityNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -28,7 +28,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 13, 0),
@@ -36,14 +36,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43545, 5),
+                    name: s(43545, 5), /* Class */
                     syntax: 670,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -54,27 +54,27 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(43550, 39),
+            path: s(43550, 39), /* Device.IoTCapability.{i}.BinaryControl. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 671,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -83,7 +83,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(43589, 8),
+                name: s(43589, 8), /* Toggle() */
                 is_async: true,
                 input: &[],
                 output: &[],
@@ -94,20 +94,20 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(43597, 38),
+            path: s(43597, 38), /* Device.IoTCapability.{i}.BinarySensor. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43635, 8),
+                    name: s(43635, 8), /* HoldTime */
                     syntax: 21,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -115,21 +115,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43643, 15),
+                    name: s(43643, 15), /* LastContactTime */
                     syntax: 10,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43658, 8),
+                    name: s(43658, 8), /* RestTime */
                     syntax: 21,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -137,7 +137,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43666, 11),
+                    name: s(43666, 11), /* Sensitivity */
                     syntax: 672,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -145,14 +145,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 673,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
@@ -162,41 +162,41 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(43677, 36),
+            path: s(43677, 36), /* Device.IoTCapability.{i}.BlobSensor. */
             min_entries: 0,
             version: v(2, 19, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 10,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43643, 15),
+                    name: s(43643, 15), /* LastContactTime */
                     syntax: 10,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 674,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 352,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
@@ -206,34 +206,34 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(43713, 37),
+            path: s(43713, 37), /* Device.IoTCapability.{i}.EnumControl. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 675,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43750, 11),
+                    name: s(43750, 11), /* ValidValues */
                     syntax: 129,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -243,7 +243,7 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(43761, 10),
+                    name: s(43761, 10), /* StepDown() */
                     is_async: true,
                     input: &[],
                     output: &[],
@@ -252,7 +252,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(43771, 8),
+                    name: s(43771, 8), /* StepUp() */
                     is_async: true,
                     input: &[],
                     output: &[],
@@ -264,48 +264,48 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(43779, 36),
+            path: s(43779, 36), /* Device.IoTCapability.{i}.EnumSensor. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43643, 15),
+                    name: s(43643, 15), /* LastContactTime */
                     syntax: 10,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 676,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43750, 11),
+                    name: s(43750, 11), /* ValidValues */
                     syntax: 129,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 3,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
@@ -315,34 +315,34 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(43815, 38),
+            path: s(43815, 38), /* Device.IoTCapability.{i}.LevelControl. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18169, 8),
+                    name: s(18169, 8), /* MaxValue */
                     syntax: 605,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18184, 8),
+                    name: s(18184, 8), /* MinValue */
                     syntax: 605,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43853, 9),
+                    name: s(43853, 9), /* StepValue */
                     syntax: 605,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -350,21 +350,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 677,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43862, 4),
+                    name: s(43862, 4), /* Unit */
                     syntax: 678,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 605,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -374,7 +374,7 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(43761, 10),
+                    name: s(43761, 10), /* StepDown() */
                     is_async: true,
                     input: &[],
                     output: &[],
@@ -383,7 +383,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(43771, 8),
+                    name: s(43771, 8), /* StepUp() */
                     is_async: true,
                     input: &[],
                     output: &[],
@@ -395,27 +395,27 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(43866, 37),
+            path: s(43866, 37), /* Device.IoTCapability.{i}.LevelSensor. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43903, 9),
+                    name: s(43903, 9), /* HighLevel */
                     syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43912, 18),
+                    name: s(43912, 18), /* HighLevelThreshold */
                     syntax: 605,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -423,28 +423,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43643, 15),
+                    name: s(43643, 15), /* LastContactTime */
                     syntax: 10,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43930, 8),
+                    name: s(43930, 8), /* LowLevel */
                     syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43938, 17),
+                    name: s(43938, 17), /* LowLevelThreshold */
                     syntax: 605,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -452,21 +452,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 677,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43862, 4),
+                    name: s(43862, 4), /* Unit */
                     syntax: 678,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 605,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
@@ -476,55 +476,55 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(43955, 42),
+            path: s(43955, 42), /* Device.IoTCapability.{i}.MultiLevelSensor. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43643, 15),
+                    name: s(43643, 15), /* LastContactTime */
                     syntax: 10,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 679,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43862, 4),
+                    name: s(43862, 4), /* Unit */
                     syntax: 678,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43997, 10),
+                    name: s(43997, 10), /* ValueNames */
                     syntax: 680,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44007, 6),
+                    name: s(44007, 6), /* Values */
                     syntax: 681,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,

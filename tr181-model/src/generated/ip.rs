@@ -10,57 +10,57 @@ pub(crate) static GROUP: Group = Group {
     name: "IP",
     objects: &[
         Object {
-            path: s(35387, 10),
+            path: s(35387, 10), /* Device.IP. */
             parameters: &[
                 Parameter {
-                    name: s(35397, 25),
+                    name: s(35397, 25), /* ActivePortNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35422, 11),
+                    name: s(35422, 11), /* IPv4Capable */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35433, 10),
+                    name: s(35433, 10), /* IPv4Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35443, 10),
+                    name: s(35443, 10), /* IPv4Status */
                     syntax: 179,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35453, 11),
+                    name: s(35453, 11), /* IPv6Capable */
                     syntax: 16,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35464, 10),
+                    name: s(35464, 10), /* IPv6Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35474, 10),
+                    name: s(35474, 10), /* IPv6Status */
                     syntax: 179,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4585, 24),
+                    name: s(4585, 24), /* InterfaceNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35484, 9),
+                    name: s(35484, 9), /* ULAPrefix */
                     syntax: 217,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -70,37 +70,37 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(35493, 25),
+            path: s(35493, 25), /* Device.IP.ActivePort.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(35397, 25)),
+            num_entries_parameter: Some(s(35397, 25) /* ActivePortNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(79, 4),
             }],
             parameters: &[
                 Parameter {
-                    name: s(35518, 14),
+                    name: s(35518, 14), /* LocalIPAddress */
                     syntax: 126,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35532, 9),
+                    name: s(35532, 9), /* LocalPort */
                     syntax: 51,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35541, 15),
+                    name: s(35541, 15), /* RemoteIPAddress */
                     syntax: 126,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35556, 10),
+                    name: s(35556, 10), /* RemotePort */
                     syntax: 51,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 571,
                     ..PARAM
                 },
@@ -108,171 +108,171 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(35566, 22),
+            path: s(35566, 22), /* Device.IP.Diagnostics. */
             parameters: &[
                 Parameter {
-                    name: s(35588, 32),
+                    name: s(35588, 32), /* DownloadDiagnosticMaxConnections */
                     syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35620, 39),
+                    name: s(35620, 39), /* DownloadDiagnosticsMaxIncrementalResult */
                     syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35659, 18),
+                    name: s(35659, 18), /* DownloadTransports */
                     syntax: 572,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35677, 41),
+                    name: s(35677, 41), /* IPLayerCapSupportedControlProtocolVersion */
                     syntax: 31,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35718, 26),
+                    name: s(35718, 26), /* IPLayerCapSupportedMetrics */
                     syntax: 573,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35744, 34),
+                    name: s(35744, 34), /* IPLayerCapSupportedSoftwareVersion */
                     syntax: 31,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35778, 38),
+                    name: s(35778, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35816, 24),
+                    name: s(35816, 24), /* IPLayerCapacitySupported */
                     syntax: 16,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35840, 21),
-                    syntax: 19,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35861, 27),
+                    name: s(35840, 21), /* IPLayerMaxConnections */
                     syntax: 19,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35888, 32),
+                    name: s(35861, 27), /* IPLayerMaxIncrementalResult */
+                    syntax: 19,
+                    version: v(2, 14, 0),
+                    protocols: Protocols::USP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(35888, 32), /* IPv4DownloadDiagnosticsSupported */
                     syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35920, 17),
+                    name: s(35920, 17), /* IPv4PingSupported */
                     syntax: 16,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35937, 39),
+                    name: s(35937, 39), /* IPv4ServerSelectionDiagnosticsSupported */
                     syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35976, 23),
+                    name: s(35976, 23), /* IPv4TraceRouteSupported */
                     syntax: 16,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35999, 31),
+                    name: s(35999, 31), /* IPv4UDPEchoDiagnosticsSupported */
                     syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36030, 30),
+                    name: s(36030, 30), /* IPv4UploadDiagnosticsSupported */
                     syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36060, 32),
+                    name: s(36060, 32), /* IPv6DownloadDiagnosticsSupported */
                     syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36092, 17),
+                    name: s(36092, 17), /* IPv6PingSupported */
                     syntax: 16,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36109, 39),
+                    name: s(36109, 39), /* IPv6ServerSelectionDiagnosticsSupported */
                     syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36148, 23),
+                    name: s(36148, 23), /* IPv6TraceRouteSupported */
                     syntax: 16,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36171, 31),
+                    name: s(36171, 31), /* IPv6UDPEchoDiagnosticsSupported */
                     syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36202, 30),
+                    name: s(36202, 30), /* IPv6UploadDiagnosticsSupported */
                     syntax: 16,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36232, 28),
+                    name: s(36232, 28), /* UDPEchoDiagnosticsMaxResults */
                     syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36260, 31),
+                    name: s(36260, 31), /* UploadDiagnosticsMaxConnections */
                     syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36291, 37),
+                    name: s(36291, 37), /* UploadDiagnosticsMaxIncrementalResult */
                     syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36328, 16),
+                    name: s(36328, 16), /* UploadTransports */
                     syntax: 572,
                     protocols: Protocols::USP,
                     ..PARAM
@@ -280,11 +280,11 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(36344, 21),
+                    name: s(36344, 21), /* DownloadDiagnostics() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(24802, 4),
+                            name: s(24802, 4), /* DSCP */
                             syntax: 574,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -292,7 +292,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36365, 11),
+                            name: s(36365, 11), /* DownloadURL */
                             syntax: 5,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -301,7 +301,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36376, 26),
+                            name: s(36376, 26), /* EnablePerConnectionResults */
                             syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -310,7 +310,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36402, 16),
+                            name: s(36402, 16), /* EthernetPriority */
                             syntax: 49,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -318,7 +318,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(262, 9),
+                            name: s(262, 9), /* Interface */
                             syntax: 8,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -326,7 +326,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36418, 19),
+                            name: s(36418, 19), /* NumberOfConnections */
                             syntax: 19,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -334,7 +334,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36437, 15),
+                            name: s(36437, 15), /* ProtocolVersion */
                             syntax: 575,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -342,7 +342,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36452, 21),
+                            name: s(36452, 21), /* TimeBasedTestDuration */
                             syntax: 576,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -350,7 +350,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36473, 32),
+                            name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
                             syntax: 576,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -358,7 +358,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36505, 30),
+                            name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
                             syntax: 577,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -368,7 +368,7 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: s(36535, 7),
+                            name: s(36535, 7), /* BOMTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -376,7 +376,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36542, 7),
+                            name: s(36542, 7), /* EOMTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -384,7 +384,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36549, 13),
+                            name: s(36549, 13), /* IPAddressUsed */
                             syntax: 126,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -392,7 +392,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36562, 29),
+                            name: s(36562, 29), /* IncrementalResult.{i}.EndTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -400,7 +400,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36591, 31),
+                            name: s(36591, 31), /* IncrementalResult.{i}.StartTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -408,7 +408,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36622, 39),
+                            name: s(36622, 39), /* IncrementalResult.{i}.TestBytesReceived */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -416,21 +416,21 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36661, 40),
+                            name: s(36661, 40), /* IncrementalResult.{i}.TotalBytesReceived */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36701, 36),
+                            name: s(36701, 36), /* IncrementalResult.{i}.TotalBytesSent */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36737, 31),
+                            name: s(36737, 31), /* PerConnectionResult.{i}.BOMTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -438,7 +438,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36768, 31),
+                            name: s(36768, 31), /* PerConnectionResult.{i}.EOMTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -446,7 +446,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36799, 31),
+                            name: s(36799, 31), /* PerConnectionResult.{i}.ROMTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -454,7 +454,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36830, 42),
+                            name: s(36830, 42), /* PerConnectionResult.{i}.TCPOpenRequestTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -462,7 +462,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36872, 43),
+                            name: s(36872, 43), /* PerConnectionResult.{i}.TCPOpenResponseTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -470,7 +470,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36915, 41),
+                            name: s(36915, 41), /* PerConnectionResult.{i}.TestBytesReceived */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -478,7 +478,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36956, 42),
+                            name: s(36956, 42), /* PerConnectionResult.{i}.TotalBytesReceived */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -486,7 +486,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36998, 38),
+                            name: s(36998, 38), /* PerConnectionResult.{i}.TotalBytesSent */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -494,14 +494,14 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37036, 19),
+                            name: s(37036, 19), /* PeriodOfFullLoading */
                             syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37055, 7),
+                            name: s(37055, 7), /* ROMTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -509,14 +509,14 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(427, 6),
+                            name: s(427, 6), /* Status */
                             syntax: 579,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37062, 18),
+                            name: s(37062, 18), /* TCPOpenRequestTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -524,7 +524,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37080, 19),
+                            name: s(37080, 19), /* TCPOpenResponseTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -532,42 +532,42 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37099, 17),
+                            name: s(37099, 17), /* TestBytesReceived */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37116, 33),
+                            name: s(37116, 33), /* TestBytesReceivedUnderFullLoading */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37149, 18),
+                            name: s(37149, 18), /* TotalBytesReceived */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37167, 34),
+                            name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37201, 14),
+                            name: s(37201, 14), /* TotalBytesSent */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37215, 30),
+                            name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -579,11 +579,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(37245, 17),
+                    name: s(37245, 17), /* IPLayerCapacity() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(37262, 19),
+                            name: s(37262, 19), /* AuthenticationAlias */
                             syntax: 3,
                             access: Access::ReadWrite,
                             version: v(2, 19, 0),
@@ -591,7 +591,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37281, 18),
+                            name: s(37281, 18), /* AuthenticationCode */
                             syntax: 562,
                             access: Access::ReadWrite,
                             version: v(2, 19, 0),
@@ -599,7 +599,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37299, 21),
+                            name: s(37299, 21), /* AuthenticationEnabled */
                             syntax: 368,
                             access: Access::ReadWrite,
                             version: v(2, 19, 0),
@@ -607,7 +607,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37320, 29),
+                            name: s(37320, 29), /* AuthenticationKeyFileLocation */
                             syntax: 3,
                             access: Access::ReadWrite,
                             version: v(2, 19, 0),
@@ -615,7 +615,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(24802, 4),
+                            name: s(24802, 4), /* DSCP */
                             syntax: 574,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -623,7 +623,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36402, 16),
+                            name: s(36402, 16), /* EthernetPriority */
                             syntax: 49,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -631,7 +631,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37349, 9),
+                            name: s(37349, 9), /* FlowCount */
                             syntax: 0,
                             access: Access::ReadWrite,
                             version: v(2, 17, 0),
@@ -639,7 +639,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37358, 12),
+                            name: s(37358, 12), /* HSpeedThresh */
                             syntax: 580,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -647,7 +647,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37370, 14),
+                            name: s(37370, 14), /* HighSpeedDelta */
                             syntax: 581,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -655,7 +655,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(9747, 4),
+                            name: s(9747, 4), /* Host */
                             syntax: 6,
                             access: Access::ReadWrite,
                             status: Status::Obsoleted,
@@ -664,7 +664,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37384, 10),
+                            name: s(37384, 10), /* IPDVEnable */
                             syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -672,7 +672,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37394, 10),
+                            name: s(37394, 10), /* IPRREnable */
                             syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -680,7 +680,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(262, 9),
+                            name: s(262, 9), /* Interface */
                             syntax: 8,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -688,7 +688,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37404, 20),
+                            name: s(37404, 20), /* JumboFramesPermitted */
                             syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -696,7 +696,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37424, 26),
+                            name: s(37424, 26), /* LocalInterfaceRateIncluded */
                             syntax: 460,
                             access: Access::ReadWrite,
                             version: v(2, 19, 0),
@@ -704,7 +704,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37450, 11),
+                            name: s(37450, 11), /* LowerThresh */
                             syntax: 582,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -712,7 +712,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(20679, 3),
+                            name: s(20679, 3), /* MTU */
                             syntax: 583,
                             access: Access::ReadWrite,
                             version: v(2, 19, 0),
@@ -720,7 +720,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37461, 12),
+                            name: s(37461, 12), /* MaximumFlows */
                             syntax: 0,
                             access: Access::ReadWrite,
                             version: v(2, 17, 0),
@@ -728,7 +728,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37473, 20),
+                            name: s(37473, 20), /* MaximumTestBandwidth */
                             syntax: 584,
                             access: Access::ReadWrite,
                             version: v(2, 19, 0),
@@ -736,7 +736,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37493, 31),
+                            name: s(37493, 31), /* NumberFirstModeTestSubIntervals */
                             syntax: 585,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -744,7 +744,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36418, 19),
+                            name: s(36418, 19), /* NumberOfConnections */
                             syntax: 19,
                             access: Access::ReadWrite,
                             status: Status::Obsoleted,
@@ -753,7 +753,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37524, 22),
+                            name: s(37524, 22), /* NumberTestSubIntervals */
                             syntax: 586,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -761,7 +761,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(2535, 4),
+                            name: s(2535, 4), /* Port */
                             syntax: 127,
                             access: Access::ReadWrite,
                             status: Status::Obsoleted,
@@ -771,7 +771,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37546, 7),
+                            name: s(37546, 7), /* PortMax */
                             syntax: 587,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -779,7 +779,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37553, 7),
+                            name: s(37553, 7), /* PortMin */
                             syntax: 587,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -787,7 +787,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37560, 15),
+                            name: s(37560, 15), /* PortOptionalMax */
                             syntax: 588,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -795,7 +795,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37575, 15),
+                            name: s(37575, 15), /* PortOptionalMin */
                             syntax: 588,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -803,7 +803,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37590, 16),
+                            name: s(37590, 16), /* PreambleDuration */
                             syntax: 589,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -811,7 +811,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36437, 15),
+                            name: s(36437, 15), /* ProtocolVersion */
                             syntax: 575,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -819,7 +819,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37606, 10),
+                            name: s(37606, 10), /* RIPREnable */
                             syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -827,7 +827,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37616, 16),
+                            name: s(37616, 16), /* RateAdjAlgorithm */
                             syntax: 590,
                             access: Access::ReadWrite,
                             version: v(2, 16, 0),
@@ -835,7 +835,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37632, 20),
+                            name: s(37632, 20), /* ReordDupIgnoreEnable */
                             syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -843,7 +843,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37652, 11),
+                            name: s(37652, 11), /* RetryThresh */
                             syntax: 591,
                             access: Access::ReadWrite,
                             version: v(2, 16, 0),
@@ -851,7 +851,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(34343, 4),
+                            name: s(34343, 4), /* Role */
                             syntax: 592,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -860,7 +860,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37663, 12),
+                            name: s(37663, 12), /* SeqErrThresh */
                             syntax: 585,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -868,7 +868,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37675, 10),
+                            name: s(37675, 10), /* ServerList */
                             syntax: 593,
                             access: Access::ReadWrite,
                             version: v(2, 17, 0),
@@ -877,7 +877,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37685, 13),
+                            name: s(37685, 13), /* SlowAdjThresh */
                             syntax: 581,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -885,7 +885,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37698, 16),
+                            name: s(37698, 16), /* StartSendingRate */
                             syntax: 594,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -893,7 +893,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37714, 21),
+                            name: s(37714, 21), /* StartSendingRateIndex */
                             syntax: 595,
                             access: Access::ReadWrite,
                             version: v(2, 16, 0),
@@ -901,7 +901,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37735, 22),
+                            name: s(37735, 22), /* StatusFeedbackInterval */
                             syntax: 582,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -909,7 +909,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37757, 15),
+                            name: s(37757, 15), /* TestSubInterval */
                             syntax: 596,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -917,7 +917,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37772, 8),
+                            name: s(37772, 8), /* TestType */
                             syntax: 597,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -925,7 +925,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37780, 22),
+                            name: s(37780, 22), /* TimeoutNoStatusMessage */
                             syntax: 598,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -933,7 +933,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37802, 20),
+                            name: s(37802, 20), /* TimeoutNoTestTraffic */
                             syntax: 598,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -941,7 +941,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37822, 19),
+                            name: s(37822, 19), /* TimestampResolution */
                             syntax: 599,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -949,7 +949,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37841, 4),
+                            name: s(37841, 4), /* Tmax */
                             syntax: 600,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -957,7 +957,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37845, 7),
+                            name: s(37845, 7), /* TmaxRTT */
                             syntax: 600,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -965,7 +965,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37852, 17),
+                            name: s(37852, 17), /* UDPPayloadContent */
                             syntax: 601,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -973,7 +973,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37869, 13),
+                            name: s(37869, 13), /* UDPPayloadMax */
                             syntax: 602,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -981,7 +981,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37882, 13),
+                            name: s(37882, 13), /* UDPPayloadMin */
                             syntax: 602,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -989,7 +989,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37895, 11),
+                            name: s(37895, 11), /* UpperThresh */
                             syntax: 582,
                             access: Access::ReadWrite,
                             version: v(2, 14, 0),
@@ -999,14 +999,14 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: s(37906, 11),
+                            name: s(37906, 11), /* ActiveFlows */
                             syntax: 603,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36535, 7),
+                            name: s(36535, 7), /* BOMTime */
                             syntax: 10,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
@@ -1014,7 +1014,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36542, 7),
+                            name: s(36542, 7), /* EOMTime */
                             syntax: 10,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
@@ -1022,70 +1022,70 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37917, 22),
+                            name: s(37917, 22), /* IPLayerCapacitySummary */
                             syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37939, 37),
+                            name: s(37939, 37), /* IncrementalResult.{i}.IPLayerCapacity */
                             syntax: 604,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37976, 38),
+                            name: s(37976, 38), /* IncrementalResult.{i}.InterfaceEthMbps */
                             syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38014, 31),
+                            name: s(38014, 31), /* IncrementalResult.{i}.LossRatio */
                             syntax: 605,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38045, 36),
+                            name: s(38045, 36), /* IncrementalResult.{i}.MinOnewayDelay */
                             syntax: 606,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38081, 30),
+                            name: s(38081, 30), /* IncrementalResult.{i}.PDVRange */
                             syntax: 606,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38111, 30),
+                            name: s(38111, 30), /* IncrementalResult.{i}.RTTRange */
                             syntax: 606,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38141, 36),
+                            name: s(38141, 36), /* IncrementalResult.{i}.ReorderedRatio */
                             syntax: 605,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38177, 37),
+                            name: s(38177, 37), /* IncrementalResult.{i}.ReplicatedRatio */
                             syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38214, 39),
+                            name: s(38214, 39), /* IncrementalResult.{i}.TimeOfSubInterval */
                             syntax: 10,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
@@ -1093,287 +1093,287 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38253, 21),
+                            name: s(38253, 21), /* InterfaceEthMbpsAtMax */
                             syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38274, 23),
+                            name: s(38274, 23), /* InterfaceEthMbpsSummary */
                             syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38297, 14),
+                            name: s(38297, 14), /* LossRatioAtMax */
                             syntax: 605,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38311, 16),
+                            name: s(38311, 16), /* LossRatioSummary */
                             syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38327, 19),
+                            name: s(38327, 19), /* MaxETHCapacityNoFCS */
                             syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38346, 21),
+                            name: s(38346, 21), /* MaxETHCapacityWithFCS */
                             syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38367, 25),
+                            name: s(38367, 25), /* MaxETHCapacityWithFCSVLAN */
                             syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38392, 18),
+                            name: s(38392, 18), /* MaxIPLayerCapacity */
                             syntax: 604,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38410, 19),
+                            name: s(38410, 19), /* MinOnewayDelayAtMax */
                             syntax: 606,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38429, 21),
+                            name: s(38429, 21), /* MinOnewayDelaySummary */
                             syntax: 606,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38450, 13),
+                            name: s(38450, 13), /* MinRTTSummary */
                             syntax: 606,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38463, 37),
+                            name: s(38463, 37), /* ModalResult.{i}.InterfaceEthMbpsAtMax */
                             syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38500, 30),
+                            name: s(38500, 30), /* ModalResult.{i}.LossRatioAtMax */
                             syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38530, 35),
+                            name: s(38530, 35), /* ModalResult.{i}.MaxETHCapacityNoFCS */
                             syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38565, 37),
+                            name: s(38565, 37), /* ModalResult.{i}.MaxETHCapacityWithFCS */
                             syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38602, 41),
+                            name: s(38602, 41), /* ModalResult.{i}.MaxETHCapacityWithFCSVLAN */
                             syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38643, 34),
+                            name: s(38643, 34), /* ModalResult.{i}.MaxIPLayerCapacity */
                             syntax: 604,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38677, 35),
+                            name: s(38677, 35), /* ModalResult.{i}.MinOnewayDelayAtMax */
                             syntax: 606,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38712, 29),
+                            name: s(38712, 29), /* ModalResult.{i}.PDVRangeAtMax */
                             syntax: 606,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38741, 29),
+                            name: s(38741, 29), /* ModalResult.{i}.RTTRangeAtMax */
                             syntax: 606,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38770, 35),
+                            name: s(38770, 35), /* ModalResult.{i}.ReorderedRatioAtMax */
                             syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38805, 36),
+                            name: s(38805, 36), /* ModalResult.{i}.ReplicatedRatioAtMax */
                             syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38841, 25),
+                            name: s(38841, 25), /* ModalResult.{i}.TimeOfMax */
                             syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38866, 13),
+                            name: s(38866, 13), /* PDVRangeAtMax */
                             syntax: 606,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38879, 15),
+                            name: s(38879, 15), /* PDVRangeSummary */
                             syntax: 606,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38894, 11),
+                            name: s(38894, 11), /* RTTMaxAtMax */
                             syntax: 605,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38905, 11),
+                            name: s(38905, 11), /* RTTMinAtMax */
                             syntax: 605,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38916, 13),
+                            name: s(38916, 13), /* RTTRangeAtMax */
                             syntax: 606,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38929, 15),
+                            name: s(38929, 15), /* RTTRangeSummary */
                             syntax: 606,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38944, 19),
+                            name: s(38944, 19), /* ReorderedRatioAtMax */
                             syntax: 605,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38963, 21),
+                            name: s(38963, 21), /* ReorderedRatioSummary */
                             syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(38984, 20),
+                            name: s(38984, 20), /* ReplicatedRatioAtMax */
                             syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39004, 22),
+                            name: s(39004, 22), /* ReplicatedRatioSummary */
                             syntax: 605,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(427, 6),
+                            name: s(427, 6), /* Status */
                             syntax: 607,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(10696, 10),
+                            name: s(10696, 10), /* StatusCode */
                             syntax: 0,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39026, 13),
+                            name: s(39026, 13), /* StatusMessage */
                             syntax: 3,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39039, 12),
+                            name: s(39039, 12), /* TestInterval */
                             syntax: 28,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39051, 9),
+                            name: s(39051, 9), /* TimeOfMax */
                             syntax: 10,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39060, 23),
+                            name: s(39060, 23), /* TimestampResolutionUsed */
                             syntax: 578,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39083, 11),
+                            name: s(39083, 11), /* TmaxRTTUsed */
                             syntax: 21,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39094, 8),
+                            name: s(39094, 8), /* TmaxUsed */
                             syntax: 21,
                             version: v(2, 14, 0),
                             protocols: Protocols::USP,
@@ -1385,11 +1385,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(39102, 8),
+                    name: s(39102, 8), /* IPPing() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(24802, 4),
+                            name: s(24802, 4), /* DSCP */
                             syntax: 574,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1397,7 +1397,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39110, 13),
+                            name: s(39110, 13), /* DataBlockSize */
                             syntax: 127,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1406,7 +1406,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(9747, 4),
+                            name: s(9747, 4), /* Host */
                             syntax: 6,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1415,7 +1415,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(262, 9),
+                            name: s(262, 9), /* Interface */
                             syntax: 8,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1423,7 +1423,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(603, 19),
+                            name: s(603, 19), /* NumberOfRepetitions */
                             syntax: 19,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1432,7 +1432,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36437, 15),
+                            name: s(36437, 15), /* ProtocolVersion */
                             syntax: 575,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1441,7 +1441,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(622, 7),
+                            name: s(622, 7), /* Timeout */
                             syntax: 20,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1452,7 +1452,7 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: s(629, 19),
+                            name: s(629, 19), /* AverageResponseTime */
                             syntax: 21,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1460,7 +1460,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39123, 27),
+                            name: s(39123, 27), /* AverageResponseTimeDetailed */
                             syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1468,7 +1468,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(648, 12),
+                            name: s(648, 12), /* FailureCount */
                             syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1476,28 +1476,28 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36549, 13),
+                            name: s(36549, 13), /* IPAddressUsed */
                             syntax: 126,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(660, 19),
+                            name: s(660, 19), /* MaximumResponseTime */
                             syntax: 21,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39150, 27),
+                            name: s(39150, 27), /* MaximumResponseTimeDetailed */
                             syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(679, 19),
+                            name: s(679, 19), /* MinimumResponseTime */
                             syntax: 21,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1505,7 +1505,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39177, 27),
+                            name: s(39177, 27), /* MinimumResponseTimeDetailed */
                             syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1513,14 +1513,14 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(427, 6),
+                            name: s(427, 6), /* Status */
                             syntax: 608,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(698, 12),
+                            name: s(698, 12), /* SuccessCount */
                             syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1533,11 +1533,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(39204, 28),
+                    name: s(39204, 28), /* ServerSelectionDiagnostics() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(39232, 8),
+                            name: s(39232, 8), /* HostList */
                             syntax: 609,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1546,7 +1546,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(262, 9),
+                            name: s(262, 9), /* Interface */
                             syntax: 233,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1554,7 +1554,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(603, 19),
+                            name: s(603, 19), /* NumberOfRepetitions */
                             syntax: 19,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1563,7 +1563,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(2441, 8),
+                            name: s(2441, 8), /* Protocol */
                             syntax: 610,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1572,7 +1572,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36437, 15),
+                            name: s(36437, 15), /* ProtocolVersion */
                             syntax: 611,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1581,7 +1581,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(622, 7),
+                            name: s(622, 7), /* Timeout */
                             syntax: 20,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1592,7 +1592,7 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: s(629, 19),
+                            name: s(629, 19), /* AverageResponseTime */
                             syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1600,7 +1600,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39240, 11),
+                            name: s(39240, 11), /* FastestHost */
                             syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1608,21 +1608,21 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36549, 13),
+                            name: s(36549, 13), /* IPAddressUsed */
                             syntax: 126,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(660, 19),
+                            name: s(660, 19), /* MaximumResponseTime */
                             syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(679, 19),
+                            name: s(679, 19), /* MinimumResponseTime */
                             syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1630,7 +1630,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(427, 6),
+                            name: s(427, 6), /* Status */
                             syntax: 612,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
@@ -1642,11 +1642,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(39251, 12),
+                    name: s(39251, 12), /* TraceRoute() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(24802, 4),
+                            name: s(24802, 4), /* DSCP */
                             syntax: 574,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1654,7 +1654,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39110, 13),
+                            name: s(39110, 13), /* DataBlockSize */
                             syntax: 127,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1662,7 +1662,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(9747, 4),
+                            name: s(9747, 4), /* Host */
                             syntax: 6,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1671,7 +1671,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(262, 9),
+                            name: s(262, 9), /* Interface */
                             syntax: 8,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1679,7 +1679,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39263, 11),
+                            name: s(39263, 11), /* MaxHopCount */
                             syntax: 613,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1687,7 +1687,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39274, 13),
+                            name: s(39274, 13), /* NumberOfTries */
                             syntax: 614,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1695,7 +1695,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36437, 15),
+                            name: s(36437, 15), /* ProtocolVersion */
                             syntax: 575,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1704,7 +1704,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(622, 7),
+                            name: s(622, 7), /* Timeout */
                             syntax: 20,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1714,14 +1714,14 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: s(36549, 13),
+                            name: s(36549, 13), /* IPAddressUsed */
                             syntax: 126,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(9303, 12),
+                            name: s(9303, 12), /* ResponseTime */
                             syntax: 21,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1729,7 +1729,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39287, 23),
+                            name: s(39287, 23), /* RouteHops.{i}.ErrorCode */
                             syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1737,7 +1737,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39310, 18),
+                            name: s(39310, 18), /* RouteHops.{i}.Host */
                             syntax: 6,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1745,7 +1745,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39328, 25),
+                            name: s(39328, 25), /* RouteHops.{i}.HostAddress */
                             syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1753,14 +1753,14 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39353, 21),
+                            name: s(39353, 21), /* RouteHops.{i}.RTTimes */
                             syntax: 615,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(427, 6),
+                            name: s(427, 6), /* Status */
                             syntax: 616,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
@@ -1772,11 +1772,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(39374, 20),
+                    name: s(39374, 20), /* UDPEchoDiagnostics() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(24802, 4),
+                            name: s(24802, 4), /* DSCP */
                             syntax: 574,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1785,7 +1785,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39110, 13),
+                            name: s(39110, 13), /* DataBlockSize */
                             syntax: 617,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1794,7 +1794,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39394, 29),
+                            name: s(39394, 29), /* EnableIndividualPacketResults */
                             syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1803,7 +1803,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(9747, 4),
+                            name: s(9747, 4), /* Host */
                             syntax: 6,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1813,7 +1813,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39423, 21),
+                            name: s(39423, 21), /* InterTransmissionTime */
                             syntax: 618,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1822,7 +1822,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(262, 9),
+                            name: s(262, 9), /* Interface */
                             syntax: 233,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1830,7 +1830,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(603, 19),
+                            name: s(603, 19), /* NumberOfRepetitions */
                             syntax: 19,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1839,7 +1839,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(2535, 4),
+                            name: s(2535, 4), /* Port */
                             syntax: 619,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1849,7 +1849,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36437, 15),
+                            name: s(36437, 15), /* ProtocolVersion */
                             syntax: 575,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1857,7 +1857,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(622, 7),
+                            name: s(622, 7), /* Timeout */
                             syntax: 20,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1869,105 +1869,105 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: s(629, 19),
+                            name: s(629, 19), /* AverageResponseTime */
                             syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(648, 12),
+                            name: s(648, 12), /* FailureCount */
                             syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36549, 13),
+                            name: s(36549, 13), /* IPAddressUsed */
                             syntax: 126,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39444, 44),
+                            name: s(39444, 44), /* IndividualPacketResult.{i}.PacketReceiveTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39488, 41),
+                            name: s(39488, 41), /* IndividualPacketResult.{i}.PacketSendTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39529, 40),
+                            name: s(39529, 40), /* IndividualPacketResult.{i}.PacketSuccess */
                             syntax: 16,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39569, 36),
+                            name: s(39569, 36), /* IndividualPacketResult.{i}.TestGenSN */
                             syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39605, 47),
+                            name: s(39605, 47), /* IndividualPacketResult.{i}.TestRespRcvTimeStamp */
                             syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39652, 52),
+                            name: s(39652, 52), /* IndividualPacketResult.{i}.TestRespReplyFailureCount */
                             syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39704, 49),
+                            name: s(39704, 49), /* IndividualPacketResult.{i}.TestRespReplyTimeStamp */
                             syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39753, 37),
+                            name: s(39753, 37), /* IndividualPacketResult.{i}.TestRespSN */
                             syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(660, 19),
+                            name: s(660, 19), /* MaximumResponseTime */
                             syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(679, 19),
+                            name: s(679, 19), /* MinimumResponseTime */
                             syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(427, 6),
+                            name: s(427, 6), /* Status */
                             syntax: 612,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(698, 12),
+                            name: s(698, 12), /* SuccessCount */
                             syntax: 0,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1979,11 +1979,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(39790, 19),
+                    name: s(39790, 19), /* UploadDiagnostics() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(24802, 4),
+                            name: s(24802, 4), /* DSCP */
                             syntax: 574,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -1991,7 +1991,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36376, 26),
+                            name: s(36376, 26), /* EnablePerConnectionResults */
                             syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -2000,7 +2000,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36402, 16),
+                            name: s(36402, 16), /* EthernetPriority */
                             syntax: 49,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -2008,7 +2008,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(262, 9),
+                            name: s(262, 9), /* Interface */
                             syntax: 8,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -2016,7 +2016,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36418, 19),
+                            name: s(36418, 19), /* NumberOfConnections */
                             syntax: 19,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -2024,7 +2024,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36437, 15),
+                            name: s(36437, 15), /* ProtocolVersion */
                             syntax: 575,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -2032,7 +2032,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39809, 14),
+                            name: s(39809, 14), /* TestFileLength */
                             syntax: 620,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -2040,7 +2040,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36452, 21),
+                            name: s(36452, 21), /* TimeBasedTestDuration */
                             syntax: 576,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -2048,7 +2048,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36473, 32),
+                            name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
                             syntax: 576,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -2056,7 +2056,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36505, 30),
+                            name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
                             syntax: 577,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -2064,7 +2064,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39823, 9),
+                            name: s(39823, 9), /* UploadURL */
                             syntax: 5,
                             access: Access::ReadWrite,
                             version: v(2, 12, 0),
@@ -2075,7 +2075,7 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: s(36535, 7),
+                            name: s(36535, 7), /* BOMTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2083,7 +2083,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36542, 7),
+                            name: s(36542, 7), /* EOMTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2091,14 +2091,14 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36549, 13),
+                            name: s(36549, 13), /* IPAddressUsed */
                             syntax: 126,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36562, 29),
+                            name: s(36562, 29), /* IncrementalResult.{i}.EndTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2106,7 +2106,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36591, 31),
+                            name: s(36591, 31), /* IncrementalResult.{i}.StartTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2114,28 +2114,28 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39832, 35),
+                            name: s(39832, 35), /* IncrementalResult.{i}.TestBytesSent */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36661, 40),
+                            name: s(36661, 40), /* IncrementalResult.{i}.TotalBytesReceived */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36701, 36),
+                            name: s(36701, 36), /* IncrementalResult.{i}.TotalBytesSent */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36737, 31),
+                            name: s(36737, 31), /* PerConnectionResult.{i}.BOMTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2143,7 +2143,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36768, 31),
+                            name: s(36768, 31), /* PerConnectionResult.{i}.EOMTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2151,7 +2151,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36799, 31),
+                            name: s(36799, 31), /* PerConnectionResult.{i}.ROMTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2159,7 +2159,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36830, 42),
+                            name: s(36830, 42), /* PerConnectionResult.{i}.TCPOpenRequestTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2167,7 +2167,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36872, 43),
+                            name: s(36872, 43), /* PerConnectionResult.{i}.TCPOpenResponseTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2175,22 +2175,14 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39867, 37),
+                            name: s(39867, 37), /* PerConnectionResult.{i}.TestBytesSent */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(36956, 42),
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36998, 38),
+                            name: s(36956, 42), /* PerConnectionResult.{i}.TotalBytesReceived */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2198,14 +2190,22 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37036, 19),
+                            name: s(36998, 38), /* PerConnectionResult.{i}.TotalBytesSent */
+                            syntax: 38,
+                            version: v(2, 12, 0),
+                            protocols: Protocols::USP,
+                            active_notify: ActiveNotify::CanDeny,
+                            ..PARAM
+                        },
+                        Parameter {
+                            name: s(37036, 19), /* PeriodOfFullLoading */
                             syntax: 578,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37055, 7),
+                            name: s(37055, 7), /* ROMTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2213,14 +2213,14 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(427, 6),
+                            name: s(427, 6), /* Status */
                             syntax: 621,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37062, 18),
+                            name: s(37062, 18), /* TCPOpenRequestTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2228,7 +2228,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37080, 19),
+                            name: s(37080, 19), /* TCPOpenResponseTime */
                             syntax: 10,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2236,42 +2236,42 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39904, 13),
+                            name: s(39904, 13), /* TestBytesSent */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(39917, 29),
+                            name: s(39917, 29), /* TestBytesSentUnderFullLoading */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37149, 18),
+                            name: s(37149, 18), /* TotalBytesReceived */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37167, 34),
+                            name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37201, 14),
+                            name: s(37201, 14), /* TotalBytesSent */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(37215, 30),
+                            name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
                             syntax: 38,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -2286,52 +2286,52 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(39946, 42),
+            path: s(39946, 42), /* Device.IP.Diagnostics.DownloadDiagnostics. */
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(36535, 7),
+                    name: s(36535, 7), /* BOMTime */
                     syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24802, 4),
+                    name: s(24802, 4), /* DSCP */
                     syntax: 574,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 622,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35588, 32),
+                    name: s(35588, 32), /* DownloadDiagnosticMaxConnections */
                     syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35620, 39),
+                    name: s(35620, 39), /* DownloadDiagnosticsMaxIncrementalResult */
                     syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35659, 18),
+                    name: s(35659, 18), /* DownloadTransports */
                     syntax: 572,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36365, 11),
+                    name: s(36365, 11), /* DownloadURL */
                     syntax: 5,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -2339,14 +2339,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36542, 7),
+                    name: s(36542, 7), /* EOMTime */
                     syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36376, 26),
+                    name: s(36376, 26), /* EnablePerConnectionResults */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -2355,14 +2355,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36402, 16),
+                    name: s(36402, 16), /* EthernetPriority */
                     syntax: 49,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36549, 13),
+                    name: s(36549, 13), /* IPAddressUsed */
                     syntax: 126,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -2370,21 +2370,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39988, 32),
+                    name: s(39988, 32), /* IncrementalResultNumberOfEntries */
                     syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 8,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36418, 19),
+                    name: s(36418, 19), /* NumberOfConnections */
                     syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -2392,21 +2392,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40020, 34),
+                    name: s(40020, 34), /* PerConnectionResultNumberOfEntries */
                     syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37036, 19),
+                    name: s(37036, 19), /* PeriodOfFullLoading */
                     syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36437, 15),
+                    name: s(36437, 15), /* ProtocolVersion */
                     syntax: 575,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -2414,41 +2414,41 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37055, 7),
+                    name: s(37055, 7), /* ROMTime */
                     syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37062, 18),
+                    name: s(37062, 18), /* TCPOpenRequestTime */
                     syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37080, 19),
+                    name: s(37080, 19), /* TCPOpenResponseTime */
                     syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37099, 17),
+                    name: s(37099, 17), /* TestBytesReceived */
                     syntax: 38,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37116, 33),
+                    name: s(37116, 33), /* TestBytesReceivedUnderFullLoading */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36452, 21),
+                    name: s(36452, 21), /* TimeBasedTestDuration */
                     syntax: 576,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -2456,7 +2456,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36473, 32),
+                    name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
                     syntax: 576,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -2464,7 +2464,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36505, 30),
+                    name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
                     syntax: 577,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -2472,27 +2472,27 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37149, 18),
+                    name: s(37149, 18), /* TotalBytesReceived */
                     syntax: 38,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37167, 34),
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37201, 14),
+                    name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37215, 30),
+                    name: s(37201, 14), /* TotalBytesSent */
+                    syntax: 38,
+                    version: v(2, 9, 0),
+                    protocols: Protocols::CWMP,
+                    ..PARAM
+                },
+                Parameter {
+                    name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -2502,15 +2502,15 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(40054, 64),
+            path: s(40054, 64), /* Device.IP.Diagnostics.DownloadDiagnostics.IncrementalResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(39988, 32)),
+            num_entries_parameter: Some(s(39988, 32) /* IncrementalResultNumberOfEntries */),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(20012, 7),
+                    name: s(20012, 7), /* EndTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -2518,7 +2518,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20019, 9),
+                    name: s(20019, 9), /* StartTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -2526,7 +2526,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37099, 17),
+                    name: s(37099, 17), /* TestBytesReceived */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -2534,14 +2534,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37149, 18),
+                    name: s(37149, 18), /* TotalBytesReceived */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37201, 14),
+                    name: s(37201, 14), /* TotalBytesSent */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -2551,15 +2551,15 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(40118, 66),
+            path: s(40118, 66), /* Device.IP.Diagnostics.DownloadDiagnostics.PerConnectionResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(40020, 34)),
+            num_entries_parameter: Some(s(40020, 34) /* PerConnectionResultNumberOfEntries */),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(36535, 7),
+                    name: s(36535, 7), /* BOMTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -2567,7 +2567,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36542, 7),
+                    name: s(36542, 7), /* EOMTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -2575,7 +2575,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37055, 7),
+                    name: s(37055, 7), /* ROMTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -2583,7 +2583,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37062, 18),
+                    name: s(37062, 18), /* TCPOpenRequestTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -2591,7 +2591,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37080, 19),
+                    name: s(37080, 19), /* TCPOpenResponseTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -2599,7 +2599,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37099, 17),
+                    name: s(37099, 17), /* TestBytesReceived */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -2607,7 +2607,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37149, 18),
+                    name: s(37149, 18), /* TotalBytesReceived */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -2615,7 +2615,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37201, 14),
+                    name: s(37201, 14), /* TotalBytesSent */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -2626,10 +2626,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(40184, 50),
+            path: s(40184, 50), /* Device.IP.Diagnostics.IPLayerCapacityAuthCode.{i}. */
             access: Access::ReadWrite,
             max_entries: Some(256),
-            num_entries_parameter: Some(s(35778, 38)),
+            num_entries_parameter: Some(
+                s(35778, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
+            ),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -2638,7 +2640,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -2646,7 +2648,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40234, 17),
+                    name: s(40234, 17), /* AuthenticationKey */
                     syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -2657,19 +2659,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(40251, 45),
+            path: s(40251, 45), /* Device.IP.Diagnostics.IPLayerCapacityMetrics. */
             version: v(2, 14, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(37906, 11),
+                    name: s(37906, 11), /* ActiveFlows */
                     syntax: 603,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37262, 19),
+                    name: s(37262, 19), /* AuthenticationAlias */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -2677,7 +2679,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37281, 18),
+                    name: s(37281, 18), /* AuthenticationCode */
                     syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -2685,7 +2687,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37299, 21),
+                    name: s(37299, 21), /* AuthenticationEnabled */
                     syntax: 368,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -2693,7 +2695,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37320, 29),
+                    name: s(37320, 29), /* AuthenticationKeyFileLocation */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -2701,7 +2703,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36535, 7),
+                    name: s(36535, 7), /* BOMTime */
                     syntax: 10,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
@@ -2709,7 +2711,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24802, 4),
+                    name: s(24802, 4), /* DSCP */
                     syntax: 574,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -2717,7 +2719,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 623,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -2725,7 +2727,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36542, 7),
+                    name: s(36542, 7), /* EOMTime */
                     syntax: 10,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
@@ -2733,7 +2735,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36402, 16),
+                    name: s(36402, 16), /* EthernetPriority */
                     syntax: 49,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -2741,7 +2743,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37349, 9),
+                    name: s(37349, 9), /* FlowCount */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -2749,7 +2751,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37358, 12),
+                    name: s(37358, 12), /* HSpeedThresh */
                     syntax: 580,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -2757,7 +2759,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37370, 14),
+                    name: s(37370, 14), /* HighSpeedDelta */
                     syntax: 581,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -2765,7 +2767,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 6,
                     access: Access::ReadWrite,
                     status: Status::Obsoleted,
@@ -2774,7 +2776,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37384, 10),
+                    name: s(37384, 10), /* IPDVEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -2782,56 +2784,56 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35677, 41),
+                    name: s(35677, 41), /* IPLayerCapSupportedControlProtocolVersion */
                     syntax: 31,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35718, 26),
+                    name: s(35718, 26), /* IPLayerCapSupportedMetrics */
                     syntax: 573,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35744, 34),
+                    name: s(35744, 34), /* IPLayerCapSupportedSoftwareVersion */
                     syntax: 31,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35778, 38),
+                    name: s(35778, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37917, 22),
+                    name: s(37917, 22), /* IPLayerCapacitySummary */
                     syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35840, 21),
+                    name: s(35840, 21), /* IPLayerMaxConnections */
                     syntax: 19,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35861, 27),
+                    name: s(35861, 27), /* IPLayerMaxIncrementalResult */
                     syntax: 19,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37394, 10),
+                    name: s(37394, 10), /* IPRREnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -2839,14 +2841,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39988, 32),
+                    name: s(39988, 32), /* IncrementalResultNumberOfEntries */
                     syntax: 0,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 8,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -2854,21 +2856,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38253, 21),
+                    name: s(38253, 21), /* InterfaceEthMbpsAtMax */
                     syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38274, 23),
+                    name: s(38274, 23), /* InterfaceEthMbpsSummary */
                     syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37404, 20),
+                    name: s(37404, 20), /* JumboFramesPermitted */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -2876,7 +2878,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37424, 26),
+                    name: s(37424, 26), /* LocalInterfaceRateIncluded */
                     syntax: 460,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -2884,21 +2886,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38297, 14),
+                    name: s(38297, 14), /* LossRatioAtMax */
                     syntax: 605,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38311, 16),
+                    name: s(38311, 16), /* LossRatioSummary */
                     syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37450, 11),
+                    name: s(37450, 11), /* LowerThresh */
                     syntax: 582,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -2906,7 +2908,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20679, 3),
+                    name: s(20679, 3), /* MTU */
                     syntax: 583,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -2914,35 +2916,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38327, 19),
+                    name: s(38327, 19), /* MaxETHCapacityNoFCS */
                     syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38346, 21),
+                    name: s(38346, 21), /* MaxETHCapacityWithFCS */
                     syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38367, 25),
+                    name: s(38367, 25), /* MaxETHCapacityWithFCSVLAN */
                     syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38392, 18),
+                    name: s(38392, 18), /* MaxIPLayerCapacity */
                     syntax: 604,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37461, 12),
+                    name: s(37461, 12), /* MaximumFlows */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -2950,7 +2952,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37473, 20),
+                    name: s(37473, 20), /* MaximumTestBandwidth */
                     syntax: 584,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -2958,35 +2960,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38410, 19),
+                    name: s(38410, 19), /* MinOnewayDelayAtMax */
                     syntax: 606,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38429, 21),
+                    name: s(38429, 21), /* MinOnewayDelaySummary */
                     syntax: 606,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38450, 13),
+                    name: s(38450, 13), /* MinRTTSummary */
                     syntax: 606,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40296, 26),
+                    name: s(40296, 26), /* ModalResultNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37493, 31),
+                    name: s(37493, 31), /* NumberFirstModeTestSubIntervals */
                     syntax: 585,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -2994,7 +2996,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36418, 19),
+                    name: s(36418, 19), /* NumberOfConnections */
                     syntax: 19,
                     access: Access::ReadWrite,
                     status: Status::Obsoleted,
@@ -3003,7 +3005,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37524, 22),
+                    name: s(37524, 22), /* NumberTestSubIntervals */
                     syntax: 586,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3011,21 +3013,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38866, 13),
+                    name: s(38866, 13), /* PDVRangeAtMax */
                     syntax: 606,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38879, 15),
+                    name: s(38879, 15), /* PDVRangeSummary */
                     syntax: 606,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 127,
                     access: Access::ReadWrite,
                     status: Status::Obsoleted,
@@ -3035,7 +3037,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37546, 7),
+                    name: s(37546, 7), /* PortMax */
                     syntax: 587,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3043,7 +3045,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37553, 7),
+                    name: s(37553, 7), /* PortMin */
                     syntax: 587,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3051,7 +3053,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37560, 15),
+                    name: s(37560, 15), /* PortOptionalMax */
                     syntax: 588,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3059,7 +3061,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37575, 15),
+                    name: s(37575, 15), /* PortOptionalMin */
                     syntax: 588,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3067,7 +3069,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37590, 16),
+                    name: s(37590, 16), /* PreambleDuration */
                     syntax: 589,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3075,7 +3077,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36437, 15),
+                    name: s(36437, 15), /* ProtocolVersion */
                     syntax: 575,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3083,7 +3085,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37606, 10),
+                    name: s(37606, 10), /* RIPREnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -3091,35 +3093,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38894, 11),
+                    name: s(38894, 11), /* RTTMaxAtMax */
                     syntax: 605,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38905, 11),
+                    name: s(38905, 11), /* RTTMinAtMax */
                     syntax: 605,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38916, 13),
+                    name: s(38916, 13), /* RTTRangeAtMax */
                     syntax: 606,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38929, 15),
+                    name: s(38929, 15), /* RTTRangeSummary */
                     syntax: 606,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37616, 16),
+                    name: s(37616, 16), /* RateAdjAlgorithm */
                     syntax: 590,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -3127,7 +3129,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37632, 20),
+                    name: s(37632, 20), /* ReordDupIgnoreEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -3135,35 +3137,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38944, 19),
+                    name: s(38944, 19), /* ReorderedRatioAtMax */
                     syntax: 605,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38963, 21),
+                    name: s(38963, 21), /* ReorderedRatioSummary */
                     syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38984, 20),
+                    name: s(38984, 20), /* ReplicatedRatioAtMax */
                     syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39004, 22),
+                    name: s(39004, 22), /* ReplicatedRatioSummary */
                     syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37652, 11),
+                    name: s(37652, 11), /* RetryThresh */
                     syntax: 591,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -3171,7 +3173,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(34343, 4),
+                    name: s(34343, 4), /* Role */
                     syntax: 592,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3180,7 +3182,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37663, 12),
+                    name: s(37663, 12), /* SeqErrThresh */
                     syntax: 585,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -3188,7 +3190,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37675, 10),
+                    name: s(37675, 10), /* ServerList */
                     syntax: 593,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -3197,7 +3199,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37685, 13),
+                    name: s(37685, 13), /* SlowAdjThresh */
                     syntax: 581,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3205,7 +3207,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37698, 16),
+                    name: s(37698, 16), /* StartSendingRate */
                     syntax: 594,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3213,7 +3215,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37714, 21),
+                    name: s(37714, 21), /* StartSendingRateIndex */
                     syntax: 595,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -3221,14 +3223,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10696, 10),
+                    name: s(10696, 10), /* StatusCode */
                     syntax: 0,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37735, 22),
+                    name: s(37735, 22), /* StatusFeedbackInterval */
                     syntax: 582,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3236,21 +3238,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39026, 13),
+                    name: s(39026, 13), /* StatusMessage */
                     syntax: 3,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39039, 12),
+                    name: s(39039, 12), /* TestInterval */
                     syntax: 28,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37757, 15),
+                    name: s(37757, 15), /* TestSubInterval */
                     syntax: 596,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3258,7 +3260,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37772, 8),
+                    name: s(37772, 8), /* TestType */
                     syntax: 597,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3266,14 +3268,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39051, 9),
+                    name: s(39051, 9), /* TimeOfMax */
                     syntax: 10,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37780, 22),
+                    name: s(37780, 22), /* TimeoutNoStatusMessage */
                     syntax: 598,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -3281,7 +3283,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37802, 20),
+                    name: s(37802, 20), /* TimeoutNoTestTraffic */
                     syntax: 598,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -3289,7 +3291,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37822, 19),
+                    name: s(37822, 19), /* TimestampResolution */
                     syntax: 599,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3297,14 +3299,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39060, 23),
+                    name: s(39060, 23), /* TimestampResolutionUsed */
                     syntax: 578,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37841, 4),
+                    name: s(37841, 4), /* Tmax */
                     syntax: 600,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3312,7 +3314,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37845, 7),
+                    name: s(37845, 7), /* TmaxRTT */
                     syntax: 600,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3320,21 +3322,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39083, 11),
+                    name: s(39083, 11), /* TmaxRTTUsed */
                     syntax: 21,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39094, 8),
+                    name: s(39094, 8), /* TmaxUsed */
                     syntax: 21,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37852, 17),
+                    name: s(37852, 17), /* UDPPayloadContent */
                     syntax: 601,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -3342,7 +3344,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37869, 13),
+                    name: s(37869, 13), /* UDPPayloadMax */
                     syntax: 602,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3350,7 +3352,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37882, 13),
+                    name: s(37882, 13), /* UDPPayloadMin */
                     syntax: 602,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3358,7 +3360,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37895, 11),
+                    name: s(37895, 11), /* UpperThresh */
                     syntax: 582,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -3369,10 +3371,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(40322, 73),
+            path: s(40322, 73), /* Device.IP.Diagnostics.IPLayerCapacityMetrics.IPLayerCapacityAuthCode.{i}. */
             access: Access::ReadWrite,
             max_entries: Some(256),
-            num_entries_parameter: Some(s(35778, 38)),
+            num_entries_parameter: Some(
+                s(35778, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
+            ),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -3381,7 +3385,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -3389,7 +3393,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40234, 17),
+                    name: s(40234, 17), /* AuthenticationKey */
                     syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -3400,71 +3404,71 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(40395, 67),
+            path: s(40395, 67), /* Device.IP.Diagnostics.IPLayerCapacityMetrics.IncrementalResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(39988, 32)),
+            num_entries_parameter: Some(s(39988, 32) /* IncrementalResultNumberOfEntries */),
             version: v(2, 14, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(40462, 15),
+                    name: s(40462, 15), /* IPLayerCapacity */
                     syntax: 604,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40477, 16),
+                    name: s(40477, 16), /* InterfaceEthMbps */
                     syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40493, 9),
+                    name: s(40493, 9), /* LossRatio */
                     syntax: 605,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40502, 14),
+                    name: s(40502, 14), /* MinOnewayDelay */
                     syntax: 606,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40516, 8),
+                    name: s(40516, 8), /* PDVRange */
                     syntax: 606,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40524, 8),
+                    name: s(40524, 8), /* RTTRange */
                     syntax: 606,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40532, 14),
+                    name: s(40532, 14), /* ReorderedRatio */
                     syntax: 605,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40546, 15),
+                    name: s(40546, 15), /* ReplicatedRatio */
                     syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40561, 17),
+                    name: s(40561, 17), /* TimeOfSubInterval */
                     syntax: 10,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
@@ -3475,91 +3479,91 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(40578, 61),
+            path: s(40578, 61), /* Device.IP.Diagnostics.IPLayerCapacityMetrics.ModalResult.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(40296, 26)),
+            num_entries_parameter: Some(s(40296, 26) /* ModalResultNumberOfEntries */),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(38253, 21),
+                    name: s(38253, 21), /* InterfaceEthMbpsAtMax */
                     syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38297, 14),
+                    name: s(38297, 14), /* LossRatioAtMax */
                     syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38327, 19),
+                    name: s(38327, 19), /* MaxETHCapacityNoFCS */
                     syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38346, 21),
+                    name: s(38346, 21), /* MaxETHCapacityWithFCS */
                     syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38367, 25),
+                    name: s(38367, 25), /* MaxETHCapacityWithFCSVLAN */
                     syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38392, 18),
+                    name: s(38392, 18), /* MaxIPLayerCapacity */
                     syntax: 604,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38410, 19),
+                    name: s(38410, 19), /* MinOnewayDelayAtMax */
                     syntax: 606,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38866, 13),
+                    name: s(38866, 13), /* PDVRangeAtMax */
                     syntax: 606,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38916, 13),
+                    name: s(38916, 13), /* RTTRangeAtMax */
                     syntax: 606,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38944, 19),
+                    name: s(38944, 19), /* ReorderedRatioAtMax */
                     syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(38984, 20),
+                    name: s(38984, 20), /* ReplicatedRatioAtMax */
                     syntax: 605,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39051, 9),
+                    name: s(39051, 9), /* TimeOfMax */
                     syntax: 10,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -3569,18 +3573,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(40639, 29),
+            path: s(40639, 29), /* Device.IP.Diagnostics.IPPing. */
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(629, 19),
+                    name: s(629, 19), /* AverageResponseTime */
                     syntax: 21,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39123, 27),
+                    name: s(39123, 27), /* AverageResponseTimeDetailed */
                     syntax: 578,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
@@ -3588,14 +3592,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24802, 4),
+                    name: s(24802, 4), /* DSCP */
                     syntax: 574,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39110, 13),
+                    name: s(39110, 13), /* DataBlockSize */
                     syntax: 127,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -3603,21 +3607,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 624,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(648, 12),
+                    name: s(648, 12), /* FailureCount */
                     syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -3625,41 +3629,41 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36549, 13),
+                    name: s(36549, 13), /* IPAddressUsed */
                     syntax: 126,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 8,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(660, 19),
+                    name: s(660, 19), /* MaximumResponseTime */
                     syntax: 21,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39150, 27),
+                    name: s(39150, 27), /* MaximumResponseTimeDetailed */
                     syntax: 578,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(679, 19),
+                    name: s(679, 19), /* MinimumResponseTime */
                     syntax: 21,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39177, 27),
+                    name: s(39177, 27), /* MinimumResponseTimeDetailed */
                     syntax: 578,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
@@ -3667,7 +3671,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(603, 19),
+                    name: s(603, 19), /* NumberOfRepetitions */
                     syntax: 19,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -3675,7 +3679,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36437, 15),
+                    name: s(36437, 15), /* ProtocolVersion */
                     syntax: 575,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -3684,14 +3688,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(698, 12),
+                    name: s(698, 12), /* SuccessCount */
                     syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(622, 7),
+                    name: s(622, 7), /* Timeout */
                     syntax: 20,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -3702,12 +3706,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(40668, 49),
+            path: s(40668, 49), /* Device.IP.Diagnostics.ServerSelectionDiagnostics. */
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(629, 19),
+                    name: s(629, 19), /* AverageResponseTime */
                     syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -3715,7 +3719,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 625,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -3724,7 +3728,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39240, 11),
+                    name: s(39240, 11), /* FastestHost */
                     syntax: 3,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -3732,7 +3736,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39232, 8),
+                    name: s(39232, 8), /* HostList */
                     syntax: 609,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -3741,14 +3745,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36549, 13),
+                    name: s(36549, 13), /* IPAddressUsed */
                     syntax: 126,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 233,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -3756,14 +3760,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(660, 19),
+                    name: s(660, 19), /* MaximumResponseTime */
                     syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(679, 19),
+                    name: s(679, 19), /* MinimumResponseTime */
                     syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -3771,7 +3775,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(603, 19),
+                    name: s(603, 19), /* NumberOfRepetitions */
                     syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -3780,7 +3784,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 610,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -3789,7 +3793,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36437, 15),
+                    name: s(36437, 15), /* ProtocolVersion */
                     syntax: 611,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -3798,7 +3802,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(622, 7),
+                    name: s(622, 7), /* Timeout */
                     syntax: 20,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -3810,32 +3814,32 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(40717, 33),
+            path: s(40717, 33), /* Device.IP.Diagnostics.TraceRoute. */
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(24802, 4),
+                    name: s(24802, 4), /* DSCP */
                     syntax: 574,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39110, 13),
+                    name: s(39110, 13), /* DataBlockSize */
                     syntax: 127,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 626,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -3843,35 +3847,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36549, 13),
+                    name: s(36549, 13), /* IPAddressUsed */
                     syntax: 126,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 8,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39263, 11),
+                    name: s(39263, 11), /* MaxHopCount */
                     syntax: 613,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39274, 13),
+                    name: s(39274, 13), /* NumberOfTries */
                     syntax: 614,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36437, 15),
+                    name: s(36437, 15), /* ProtocolVersion */
                     syntax: 575,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -3880,21 +3884,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9303, 12),
+                    name: s(9303, 12), /* ResponseTime */
                     syntax: 21,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40750, 24),
+                    name: s(40750, 24), /* RouteHopsNumberOfEntries */
                     syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(622, 7),
+                    name: s(622, 7), /* Timeout */
                     syntax: 20,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -3904,35 +3908,35 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(40774, 47),
+            path: s(40774, 47), /* Device.IP.Diagnostics.TraceRoute.RouteHops.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(40750, 24)),
+            num_entries_parameter: Some(s(40750, 24) /* RouteHopsNumberOfEntries */),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(40821, 9),
+                    name: s(40821, 9), /* ErrorCode */
                     syntax: 0,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 6,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40830, 11),
+                    name: s(40830, 11), /* HostAddress */
                     syntax: 3,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40841, 7),
+                    name: s(40841, 7), /* RTTimes */
                     syntax: 615,
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -3941,75 +3945,75 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(40848, 36),
+            path: s(40848, 36), /* Device.IP.Diagnostics.UDPEchoConfig. */
             parameters: &[
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40884, 14),
+                    name: s(40884, 14), /* BytesResponded */
                     syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40898, 15),
+                    name: s(40898, 15), /* EchoPlusEnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40913, 17),
+                    name: s(40913, 17), /* EchoPlusSupported */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 8,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40930, 16),
+                    name: s(40930, 16), /* PacketsResponded */
                     syntax: 0,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40946, 15),
+                    name: s(40946, 15), /* SourceIPAddress */
                     syntax: 126,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40961, 23),
+                    name: s(40961, 23), /* TimeFirstPacketReceived */
                     syntax: 10,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40984, 22),
+                    name: s(40984, 22), /* TimeLastPacketReceived */
                     syntax: 10,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41006, 7),
+                    name: s(41006, 7), /* UDPPort */
                     syntax: 0,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -4018,19 +4022,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(41013, 41),
+            path: s(41013, 41), /* Device.IP.Diagnostics.UDPEchoDiagnostics. */
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(629, 19),
+                    name: s(629, 19), /* AverageResponseTime */
                     syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24802, 4),
+                    name: s(24802, 4), /* DSCP */
                     syntax: 574,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4039,7 +4043,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39110, 13),
+                    name: s(39110, 13), /* DataBlockSize */
                     syntax: 617,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4048,7 +4052,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 625,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4057,7 +4061,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39394, 29),
+                    name: s(39394, 29), /* EnableIndividualPacketResults */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4066,14 +4070,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(648, 12),
+                    name: s(648, 12), /* FailureCount */
                     syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4083,21 +4087,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36549, 13),
+                    name: s(36549, 13), /* IPAddressUsed */
                     syntax: 126,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41054, 37),
+                    name: s(41054, 37), /* IndividualPacketResultNumberOfEntries */
                     syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39423, 21),
+                    name: s(39423, 21), /* InterTransmissionTime */
                     syntax: 618,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4106,7 +4110,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 233,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4114,21 +4118,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(660, 19),
+                    name: s(660, 19), /* MaximumResponseTime */
                     syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(679, 19),
+                    name: s(679, 19), /* MinimumResponseTime */
                     syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(603, 19),
+                    name: s(603, 19), /* NumberOfRepetitions */
                     syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4137,7 +4141,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 619,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4147,7 +4151,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36437, 15),
+                    name: s(36437, 15), /* ProtocolVersion */
                     syntax: 575,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4155,14 +4159,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(698, 12),
+                    name: s(698, 12), /* SuccessCount */
                     syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(622, 7),
+                    name: s(622, 7), /* Timeout */
                     syntax: 20,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4172,7 +4176,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36232, 28),
+                    name: s(36232, 28), /* UDPEchoDiagnosticsMaxResults */
                     syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4182,64 +4186,66 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(41091, 68),
+            path: s(41091, 68), /* Device.IP.Diagnostics.UDPEchoDiagnostics.IndividualPacketResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(41054, 37)),
+            num_entries_parameter: Some(
+                s(41054, 37), /* IndividualPacketResultNumberOfEntries */
+            ),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(41159, 17),
+                    name: s(41159, 17), /* PacketReceiveTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41176, 14),
+                    name: s(41176, 14), /* PacketSendTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41190, 13),
+                    name: s(41190, 13), /* PacketSuccess */
                     syntax: 16,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41203, 9),
+                    name: s(41203, 9), /* TestGenSN */
                     syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41212, 20),
+                    name: s(41212, 20), /* TestRespRcvTimeStamp */
                     syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41232, 25),
+                    name: s(41232, 25), /* TestRespReplyFailureCount */
                     syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41257, 22),
+                    name: s(41257, 22), /* TestRespReplyTimeStamp */
                     syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41279, 10),
+                    name: s(41279, 10), /* TestRespSN */
                     syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4249,39 +4255,39 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(41289, 40),
+            path: s(41289, 40), /* Device.IP.Diagnostics.UploadDiagnostics. */
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(36535, 7),
+                    name: s(36535, 7), /* BOMTime */
                     syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24802, 4),
+                    name: s(24802, 4), /* DSCP */
                     syntax: 574,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 627,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36542, 7),
+                    name: s(36542, 7), /* EOMTime */
                     syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36376, 26),
+                    name: s(36376, 26), /* EnablePerConnectionResults */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4290,35 +4296,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36402, 16),
+                    name: s(36402, 16), /* EthernetPriority */
                     syntax: 49,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36549, 13),
+                    name: s(36549, 13), /* IPAddressUsed */
                     syntax: 126,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39988, 32),
+                    name: s(39988, 32), /* IncrementalResultNumberOfEntries */
                     syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 8,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36418, 19),
+                    name: s(36418, 19), /* NumberOfConnections */
                     syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4326,21 +4332,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(40020, 34),
+                    name: s(40020, 34), /* PerConnectionResultNumberOfEntries */
                     syntax: 0,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37036, 19),
+                    name: s(37036, 19), /* PeriodOfFullLoading */
                     syntax: 578,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36437, 15),
+                    name: s(36437, 15), /* ProtocolVersion */
                     syntax: 575,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4348,49 +4354,49 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37055, 7),
+                    name: s(37055, 7), /* ROMTime */
                     syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37062, 18),
+                    name: s(37062, 18), /* TCPOpenRequestTime */
                     syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37080, 19),
+                    name: s(37080, 19), /* TCPOpenResponseTime */
                     syntax: 10,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39904, 13),
+                    name: s(39904, 13), /* TestBytesSent */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39917, 29),
+                    name: s(39917, 29), /* TestBytesSentUnderFullLoading */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39809, 14),
+                    name: s(39809, 14), /* TestFileLength */
                     syntax: 620,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36452, 21),
+                    name: s(36452, 21), /* TimeBasedTestDuration */
                     syntax: 576,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4398,7 +4404,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36473, 32),
+                    name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
                     syntax: 576,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4406,7 +4412,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36505, 30),
+                    name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
                     syntax: 577,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
@@ -4414,54 +4420,54 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37149, 18),
+                    name: s(37149, 18), /* TotalBytesReceived */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37167, 34),
+                    name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37201, 14),
+                    name: s(37201, 14), /* TotalBytesSent */
                     syntax: 38,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37215, 30),
+                    name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36260, 31),
+                    name: s(36260, 31), /* UploadDiagnosticsMaxConnections */
                     syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36291, 37),
+                    name: s(36291, 37), /* UploadDiagnosticsMaxIncrementalResult */
                     syntax: 19,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36328, 16),
+                    name: s(36328, 16), /* UploadTransports */
                     syntax: 572,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39823, 9),
+                    name: s(39823, 9), /* UploadURL */
                     syntax: 5,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -4472,15 +4478,15 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(41329, 62),
+            path: s(41329, 62), /* Device.IP.Diagnostics.UploadDiagnostics.IncrementalResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(39988, 32)),
+            num_entries_parameter: Some(s(39988, 32) /* IncrementalResultNumberOfEntries */),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(20012, 7),
+                    name: s(20012, 7), /* EndTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4488,7 +4494,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20019, 9),
+                    name: s(20019, 9), /* StartTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4496,21 +4502,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39904, 13),
+                    name: s(39904, 13), /* TestBytesSent */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37149, 18),
+                    name: s(37149, 18), /* TotalBytesReceived */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37201, 14),
+                    name: s(37201, 14), /* TotalBytesSent */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4520,15 +4526,15 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(41391, 64),
+            path: s(41391, 64), /* Device.IP.Diagnostics.UploadDiagnostics.PerConnectionResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(40020, 34)),
+            num_entries_parameter: Some(s(40020, 34) /* PerConnectionResultNumberOfEntries */),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(36535, 7),
+                    name: s(36535, 7), /* BOMTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4536,7 +4542,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36542, 7),
+                    name: s(36542, 7), /* EOMTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4544,7 +4550,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37055, 7),
+                    name: s(37055, 7), /* ROMTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4552,7 +4558,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37062, 18),
+                    name: s(37062, 18), /* TCPOpenRequestTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4560,7 +4566,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37080, 19),
+                    name: s(37080, 19), /* TCPOpenResponseTime */
                     syntax: 10,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4568,14 +4574,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39904, 13),
+                    name: s(39904, 13), /* TestBytesSent */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37149, 18),
+                    name: s(37149, 18), /* TotalBytesReceived */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4583,7 +4589,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(37201, 14),
+                    name: s(37201, 14), /* TotalBytesSent */
                     syntax: 38,
                     version: v(2, 9, 0),
                     protocols: Protocols::CWMP,
@@ -4594,12 +4600,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(41455, 24),
+            path: s(41455, 24), /* Device.IP.Interface.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -4612,122 +4618,122 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41479, 12),
+                    name: s(41479, 12), /* AutoIPEnable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6827, 26),
+                    name: s(6827, 26), /* IPv4AddressNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35433, 10),
+                    name: s(35433, 10), /* IPv4Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8308, 26),
+                    name: s(8308, 26), /* IPv6AddressNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35464, 10),
+                    name: s(35464, 10), /* IPv6Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8334, 25),
+                    name: s(8334, 25), /* IPv6PrefixNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41491, 8),
+                    name: s(41491, 8), /* Loopback */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 30,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41499, 10),
+                    name: s(41499, 10), /* MaxMTUSize */
                     syntax: 628,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 172,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41509, 6),
+                    name: s(41509, 6), /* Router */
                     syntax: 629,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 32,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41515, 29),
+                    name: s(41515, 29), /* TWAMPReflectorNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 630,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41544, 9),
+                    name: s(41544, 9), /* ULAEnable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -4735,7 +4741,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -4746,12 +4752,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(41553, 40),
+            path: s(41553, 40), /* Device.IP.Interface.{i}.IPv4Address.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6827, 26)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(6827, 26) /* IPv4AddressNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -4764,44 +4770,44 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(41593, 14),
+                    name: s(41593, 14), /* AddressingType */
                     syntax: 631,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5817, 9),
+                    name: s(5817, 9), /* IPAddress */
                     syntax: 182,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5943, 10),
+                    name: s(5943, 10), /* SubnetMask */
                     syntax: 165,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -4810,12 +4816,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(41607, 40),
+            path: s(41607, 40), /* Device.IP.Interface.{i}.IPv6Address.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8308, 26)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(8308, 26) /* IPv6AddressNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -4829,7 +4835,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -4837,7 +4843,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -4845,60 +4851,60 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41647, 7),
+                    name: s(41647, 7), /* Anycast */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5817, 9),
+                    name: s(5817, 9), /* IPAddress */
                     syntax: 216,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41654, 15),
+                    name: s(41654, 15), /* IPAddressStatus */
                     syntax: 632,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 633,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8416, 17),
+                    name: s(8416, 17), /* PreferredLifetime */
                     syntax: 454,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8502, 6),
+                    name: s(8502, 6), /* Prefix */
                     syntax: 634,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8433, 13),
+                    name: s(8433, 13), /* ValidLifetime */
                     syntax: 454,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -4908,12 +4914,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(41669, 39),
+            path: s(41669, 39), /* Device.IP.Interface.{i}.IPv6Prefix.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8334, 25)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(8334, 25) /* IPv6PrefixNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -4927,7 +4933,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -4935,7 +4941,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -4943,81 +4949,81 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41708, 10),
+                    name: s(41708, 10), /* Autonomous */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41718, 15),
+                    name: s(41718, 15), /* ChildPrefixBits */
                     syntax: 635,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41733, 6),
+                    name: s(41733, 6), /* OnLink */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 636,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41739, 12),
+                    name: s(41739, 12), /* ParentPrefix */
                     syntax: 637,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8416, 17),
+                    name: s(8416, 17), /* PreferredLifetime */
                     syntax: 454,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8502, 6),
+                    name: s(8502, 6), /* Prefix */
                     syntax: 635,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41751, 12),
+                    name: s(41751, 12), /* PrefixStatus */
                     syntax: 638,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41763, 10),
+                    name: s(41763, 10), /* StaticType */
                     syntax: 639,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 47,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8433, 13),
+                    name: s(8433, 13), /* ValidLifetime */
                     syntax: 454,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -5027,82 +5033,82 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(41773, 30),
+            path: s(41773, 30), /* Device.IP.Interface.{i}.Stats. */
             parameters: &[
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -5110,26 +5116,26 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -5140,12 +5146,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(41803, 43),
+            path: s(41803, 43), /* Device.IP.Interface.{i}.TWAMPReflector.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(41515, 29)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(41515, 29) /* TWAMPReflectorNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -5159,7 +5165,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -5167,7 +5173,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -5175,42 +5181,42 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41846, 13),
+                    name: s(41846, 13), /* IPAllowedList */
                     syntax: 640,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41859, 10),
+                    name: s(41859, 10), /* MaximumTTL */
                     syntax: 641,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 642,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41869, 15),
+                    name: s(41869, 15), /* PortAllowedList */
                     syntax: 640,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 643,
                     version: v(2, 12, 0),
                     ..PARAM

@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "IPv6rd",
     objects: &[
         Object {
-            path: s(43317, 14),
+            path: s(43317, 14), /* Device.IPv6rd. */
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15152, 31),
+                    name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -30,10 +30,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(43331, 35),
+            path: s(43331, 35), /* Device.IPv6rd.InterfaceSetting.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31)),
+            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -41,14 +41,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(43366, 13),
+                    name: s(43366, 13), /* AddressSource */
                     syntax: 668,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -56,7 +56,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -64,54 +64,54 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43379, 23),
+                    name: s(43379, 23), /* AllTrafficToBorderRelay */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43402, 24),
+                    name: s(43402, 24), /* BorderRelayIPv4Addresses */
                     syntax: 184,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43426, 14),
+                    name: s(43426, 14), /* IPv4MaskLength */
                     syntax: 669,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43440, 12),
+                    name: s(43440, 12), /* SPIPv6Prefix */
                     syntax: 217,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15322, 15),
+                    name: s(15322, 15), /* TunnelInterface */
                     syntax: 233,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15337, 17),
+                    name: s(15337, 17), /* TunneledInterface */
                     syntax: 233,
                     version: v(2, 2, 0),
                     ..PARAM

@@ -8,9 +8,9 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "LANConfigSecurity",
     objects: &[Object {
-        path: s(44281, 25),
+        path: s(44281, 25), /* Device.LANConfigSecurity. */
         parameters: &[Parameter {
-            name: s(44306, 14),
+            name: s(44306, 14), /* ConfigPassword */
             syntax: 430,
             access: Access::ReadWrite,
             ..PARAM

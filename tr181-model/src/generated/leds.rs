@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "LEDs",
     objects: &[
         Object {
-            path: s(44320, 12),
+            path: s(44320, 12), /* Device.LEDs. */
             version: v(2, 11, 0),
             parameters: &[Parameter {
-                name: s(44332, 18),
+                name: s(44332, 18), /* LEDNumberOfEntries */
                 syntax: 0,
                 version: v(2, 11, 0),
                 ..PARAM
@@ -21,10 +21,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(44350, 20),
+            path: s(44350, 20), /* Device.LEDs.LED.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(44332, 18)),
+            num_entries_parameter: Some(s(44332, 18) /* LEDNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -38,7 +38,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
@@ -46,7 +46,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 11, 0),
@@ -54,65 +54,65 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44370, 27),
+                    name: s(44370, 27), /* CycleElementNumberOfEntries */
                     syntax: 0,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44397, 22),
+                    name: s(44397, 22), /* CyclePeriodRepetitions */
                     syntax: 89,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5253, 8),
+                    name: s(5253, 8), /* Location */
                     syntax: 353,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44419, 13),
+                    name: s(44419, 13), /* MaxBrightness */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(181, 6),
+                    name: s(181, 6), /* Reason */
                     syntax: 3,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44432, 17),
+                    name: s(44432, 17), /* RelativeXPosition */
                     syntax: 0,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44449, 17),
+                    name: s(44449, 17), /* RelativeYPosition */
                     syntax: 0,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 687,
                     version: v(2, 11, 0),
                     ..PARAM
@@ -121,25 +121,25 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(44466, 40),
+            path: s(44466, 40), /* Device.LEDs.LED.{i}.CurrentCycleElement. */
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: s(44506, 5),
+                    name: s(44506, 5), /* Color */
                     syntax: 688,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44511, 21),
+                    name: s(44511, 21), /* CycleElementReference */
                     syntax: 689,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(222, 8),
+                    name: s(222, 8), /* Duration */
                     syntax: 21,
                     version: v(2, 11, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -149,12 +149,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(44532, 37),
+            path: s(44532, 37), /* Device.LEDs.LED.{i}.CycleElement.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(44370, 27)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(44370, 27) /* CycleElementNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -168,7 +168,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
@@ -176,7 +176,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 11, 0),
@@ -184,42 +184,42 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44569, 10),
+                    name: s(44569, 10), /* Brightness */
                     syntax: 690,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44506, 5),
+                    name: s(44506, 5), /* Color */
                     syntax: 688,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(222, 8),
+                    name: s(222, 8), /* Duration */
                     syntax: 21,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44579, 12),
+                    name: s(44579, 12), /* FadeInterval */
                     syntax: 21,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),

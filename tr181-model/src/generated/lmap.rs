@@ -10,23 +10,23 @@ pub(crate) static GROUP: Group = Group {
     name: "LMAP",
     objects: &[
         Object {
-            path: s(45040, 12),
+            path: s(45040, 12), /* Device.LMAP. */
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(45052, 20),
+                    name: s(45052, 20), /* EventNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45072, 31),
+                    name: s(45072, 31), /* MeasurementAgentNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45103, 21),
+                    name: s(45103, 21), /* ReportNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -35,12 +35,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(45124, 22),
+            path: s(45124, 22), /* Device.LMAP.Event.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(45052, 20)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(45052, 20) /* EventNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -54,7 +54,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -62,7 +62,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -70,35 +70,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45146, 13),
+                    name: s(45146, 13), /* CycleInterval */
                     syntax: 699,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45159, 16),
+                    name: s(45159, 16), /* RandomnessSpread */
                     syntax: 699,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 700,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -108,74 +108,74 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(45175, 36),
+            path: s(45175, 36), /* Device.LMAP.Event.{i}.CalendarTimer. */
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(45211, 28),
+                    name: s(45211, 28), /* EnableScheduleTimezoneOffset */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20012, 7),
+                    name: s(20012, 7), /* EndTime */
                     syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45239, 19),
+                    name: s(45239, 19), /* ScheduleDaysOfMonth */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45258, 18),
+                    name: s(45258, 18), /* ScheduleDaysOfWeek */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45276, 18),
+                    name: s(45276, 18), /* ScheduleHoursOfDay */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45294, 21),
+                    name: s(45294, 21), /* ScheduleMinutesOfHour */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45315, 14),
+                    name: s(45315, 14), /* ScheduleMonths */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45329, 23),
+                    name: s(45329, 23), /* ScheduleSecondsOfMinute */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45352, 22),
+                    name: s(45352, 22), /* ScheduleTimezoneOffset */
                     syntax: 701,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20019, 9),
+                    name: s(20019, 9), /* StartTime */
                     syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -185,10 +185,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(45374, 29),
+            path: s(45374, 29), /* Device.LMAP.Event.{i}.OneOff. */
             version: v(2, 12, 0),
             parameters: &[Parameter {
-                name: s(20019, 9),
+                name: s(20019, 9), /* StartTime */
                 syntax: 10,
                 access: Access::ReadWrite,
                 version: v(2, 12, 0),
@@ -197,25 +197,25 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(45403, 36),
+            path: s(45403, 36), /* Device.LMAP.Event.{i}.PeriodicTimer. */
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(20012, 7),
+                    name: s(20012, 7), /* EndTime */
                     syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45439, 8),
+                    name: s(45439, 8), /* Interval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20019, 9),
+                    name: s(20019, 9), /* StartTime */
                     syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -225,12 +225,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(45447, 33),
+            path: s(45447, 33), /* Device.LMAP.MeasurementAgent.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(45072, 31)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(45072, 31) /* MeasurementAgentNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -244,7 +244,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -252,7 +252,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -260,118 +260,118 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45490, 14),
+                    name: s(45490, 14), /* CapabilityTags */
                     syntax: 128,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45504, 35),
+                    name: s(45504, 35), /* CommunicationChannelNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45539, 8),
+                    name: s(45539, 8), /* EventLog */
                     syntax: 370,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45547, 15),
+                    name: s(45547, 15), /* GroupIdentifier */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45480, 10),
+                    name: s(45480, 10), /* Identifier */
                     syntax: 382,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45562, 26),
+                    name: s(45562, 26), /* InstructionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45588, 11),
+                    name: s(45588, 11), /* LastStarted */
                     syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45599, 16),
+                    name: s(45599, 16), /* MeasurementPoint */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45615, 17),
+                    name: s(45615, 17), /* PrivateCredential */
                     syntax: 702,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45632, 16),
+                    name: s(45632, 16), /* PublicCredential */
                     syntax: 702,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19764, 23),
+                    name: s(19764, 23), /* ScheduleNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45648, 29),
+                    name: s(45648, 29), /* TaskCapabilityNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45677, 19),
+                    name: s(45677, 19), /* TaskNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45696, 27),
+                    name: s(45696, 27), /* UseAgentIdentifierInReports */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45723, 27),
+                    name: s(45723, 27), /* UseGroupIdentifierInReports */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45750, 28),
+                    name: s(45750, 28), /* UseMeasurementPointInReports */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -380,12 +380,14 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(45778, 58),
+            path: s(45778, 58), /* Device.LMAP.MeasurementAgent.{i}.CommunicationChannel.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(45504, 35)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(
+                s(45504, 35), /* CommunicationChannelNumberOfEntries */
+            ),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -399,7 +401,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -407,7 +409,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -415,49 +417,49 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45836, 15),
+                    name: s(45836, 15), /* BulkDataProfile */
                     syntax: 703,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 694,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9761, 6),
+                    name: s(9761, 6), /* Target */
                     syntax: 5,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45851, 22),
+                    name: s(45851, 22), /* TargetPublicCredential */
                     syntax: 702,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45873, 18),
+                    name: s(45873, 18), /* UseBulkDataProfile */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -467,32 +469,32 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(45891, 44),
+            path: s(45891, 44), /* Device.LMAP.MeasurementAgent.{i}.Controller. */
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(45935, 15),
+                    name: s(45935, 15), /* ControlChannels */
                     syntax: 704,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45950, 16),
+                    name: s(45950, 16), /* ControlSchedules */
                     syntax: 705,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45966, 12),
+                    name: s(45966, 12), /* ControlTasks */
                     syntax: 706,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45978, 17),
+                    name: s(45978, 17), /* ControllerTimeout */
                     syntax: 707,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -502,12 +504,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(45995, 49),
+            path: s(45995, 49), /* Device.LMAP.MeasurementAgent.{i}.Instruction.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(45562, 26)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(45562, 26) /* InstructionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -515,7 +517,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -523,7 +525,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -531,40 +533,40 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46044, 20),
+                    name: s(46044, 20), /* InstructionSchedules */
                     syntax: 705,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46064, 16),
+                    name: s(46064, 16), /* InstructionTasks */
                     syntax: 706,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46080, 37),
+                    name: s(46080, 37), /* MeasurementSuppressionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46117, 14),
+                    name: s(46117, 14), /* ReportChannels */
                     syntax: 704,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -574,12 +576,14 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(46131, 76),
+            path: s(46131, 76), /* Device.LMAP.MeasurementAgent.{i}.Instruction.{i}.MeasurementSuppression.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(46080, 37)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(
+                s(46080, 37), /* MeasurementSuppressionNumberOfEntries */
+            ),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -593,7 +597,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -601,7 +605,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -609,48 +613,48 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46207, 3),
+                    name: s(46207, 3), /* End */
                     syntax: 708,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46210, 5),
+                    name: s(46210, 5), /* Start */
                     syntax: 708,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17643, 5),
+                    name: s(17643, 5), /* State */
                     syntax: 709,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46215, 11),
+                    name: s(46215, 11), /* StopRunning */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46226, 16),
+                    name: s(46226, 16), /* SuppressionMatch */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -660,12 +664,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(46242, 46),
+            path: s(46242, 46), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19764, 23)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(19764, 23) /* ScheduleNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -679,13 +683,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(46288, 21),
+                    name: s(46288, 21), /* ActionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -693,7 +697,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -701,75 +705,75 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(222, 8),
+                    name: s(222, 8), /* Duration */
                     syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46207, 3),
+                    name: s(46207, 3), /* End */
                     syntax: 708,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46309, 13),
+                    name: s(46309, 13), /* ExecutionMode */
                     syntax: 710,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46322, 14),
+                    name: s(46322, 14), /* LastInvocation */
                     syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46210, 5),
+                    name: s(46210, 5), /* Start */
                     syntax: 711,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17643, 5),
+                    name: s(17643, 5), /* State */
                     syntax: 712,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46336, 7),
+                    name: s(46336, 7), /* Storage */
                     syntax: 620,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46343, 15),
+                    name: s(46343, 15), /* SuppressionTags */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46358, 4),
+                    name: s(46358, 4), /* Tags */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -779,12 +783,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(46362, 57),
+            path: s(46362, 57), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(46288, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(46288, 21) /* ActionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -792,7 +796,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -800,7 +804,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -808,103 +812,103 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46419, 20),
+                    name: s(46419, 20), /* LastFailedCompletion */
                     syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46439, 17),
+                    name: s(46439, 17), /* LastFailedMessage */
                     syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46456, 20),
+                    name: s(46456, 20), /* LastFailedStatusCode */
                     syntax: 255,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46322, 14),
+                    name: s(46322, 14), /* LastInvocation */
                     syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46476, 24),
+                    name: s(46476, 24), /* LastSuccessfulCompletion */
                     syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46500, 21),
+                    name: s(46500, 21), /* LastSuccessfulMessage */
                     syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46521, 24),
+                    name: s(46521, 24), /* LastSuccessfulStatusCode */
                     syntax: 255,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6703, 21),
+                    name: s(6703, 21), /* OptionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46545, 17),
+                    name: s(46545, 17), /* OutputDestination */
                     syntax: 705,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17643, 5),
+                    name: s(17643, 5), /* State */
                     syntax: 712,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46336, 7),
+                    name: s(46336, 7), /* Storage */
                     syntax: 620,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46343, 15),
+                    name: s(46343, 15), /* SuppressionTags */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46358, 4),
+                    name: s(46358, 4), /* Tags */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46562, 4),
+                    name: s(46562, 4), /* Task */
                     syntax: 713,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -914,12 +918,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(46566, 68),
+            path: s(46566, 68), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}.Option.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -933,7 +937,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -941,7 +945,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -949,28 +953,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -980,32 +984,32 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(46634, 63),
+            path: s(46634, 63), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}.Stats. */
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(46697, 8),
+                    name: s(46697, 8), /* Failures */
                     syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46705, 11),
+                    name: s(46705, 11), /* Invocations */
                     syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46716, 8),
+                    name: s(46716, 8), /* Overlaps */
                     syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46724, 12),
+                    name: s(46724, 12), /* Suppressions */
                     syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -1015,32 +1019,32 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(46736, 52),
+            path: s(46736, 52), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Stats. */
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(46697, 8),
+                    name: s(46697, 8), /* Failures */
                     syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46705, 11),
+                    name: s(46705, 11), /* Invocations */
                     syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46716, 8),
+                    name: s(46716, 8), /* Overlaps */
                     syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46724, 12),
+                    name: s(46724, 12), /* Suppressions */
                     syntax: 515,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -1050,12 +1054,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(46788, 42),
+            path: s(46788, 42), /* Device.LMAP.MeasurementAgent.{i}.Task.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(45677, 19)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(45677, 19) /* TaskNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1069,7 +1073,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1077,7 +1081,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1085,33 +1089,33 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6703, 21),
+                    name: s(6703, 21), /* OptionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46830, 23),
+                    name: s(46830, 23), /* RegistryNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46358, 4),
+                    name: s(46358, 4), /* Tags */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1121,12 +1125,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(46853, 53),
+            path: s(46853, 53), /* Device.LMAP.MeasurementAgent.{i}.Task.{i}.Option.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1140,7 +1144,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1148,7 +1152,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1156,28 +1160,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1187,12 +1191,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(46906, 55),
+            path: s(46906, 55), /* Device.LMAP.MeasurementAgent.{i}.Task.{i}.Registry.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(46830, 23)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(46830, 23) /* RegistryNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1206,7 +1210,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1214,7 +1218,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1222,21 +1226,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46961, 13),
+                    name: s(46961, 13), /* RegistryEntry */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46974, 5),
+                    name: s(46974, 5), /* Roles */
                     syntax: 714,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1246,10 +1250,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(46979, 52),
+            path: s(46979, 52), /* Device.LMAP.MeasurementAgent.{i}.TaskCapability.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(45648, 29)),
+            num_entries_parameter: Some(s(45648, 29) /* TaskCapabilityNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(1, 1),
@@ -1257,19 +1261,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47031, 37),
+                    name: s(47031, 37), /* TaskCapabilityRegistryNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1278,10 +1282,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(47068, 65),
+            path: s(47068, 65), /* Device.LMAP.MeasurementAgent.{i}.TaskCapability.{i}.Registry.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47031, 37)),
+            num_entries_parameter: Some(
+                s(47031, 37), /* TaskCapabilityRegistryNumberOfEntries */
+            ),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(101, 1),
@@ -1289,13 +1295,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(46961, 13),
+                    name: s(46961, 13), /* RegistryEntry */
                     syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46974, 5),
+                    name: s(46974, 5), /* Roles */
                     syntax: 714,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1304,38 +1310,38 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(47133, 23),
+            path: s(47133, 23), /* Device.LMAP.Report.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(45103, 21)),
+            num_entries_parameter: Some(s(45103, 21) /* ReportNumberOfEntries */),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(47156, 15),
+                    name: s(47156, 15), /* AgentIdentifier */
                     syntax: 382,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45547, 15),
+                    name: s(45547, 15), /* GroupIdentifier */
                     syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45599, 16),
+                    name: s(45599, 16), /* MeasurementPoint */
                     syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47171, 10),
+                    name: s(47171, 10), /* ReportDate */
                     syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9180, 21),
+                    name: s(9180, 21), /* ResultNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1344,10 +1350,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(47181, 34),
+            path: s(47181, 34), /* Device.LMAP.Report.{i}.Result.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9180, 21)),
+            num_entries_parameter: Some(s(9180, 21) /* ResultNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(102, 3),
@@ -1355,73 +1361,73 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(47227, 10),
+                    name: s(47227, 10), /* ActionName */
                     syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47237, 11),
+                    name: s(47237, 11), /* CycleNumber */
                     syntax: 715,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20012, 7),
+                    name: s(20012, 7), /* EndTime */
                     syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24359, 9),
+                    name: s(24359, 9), /* EventTime */
                     syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6703, 21),
+                    name: s(6703, 21), /* OptionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47248, 29),
+                    name: s(47248, 29), /* ResultConflictNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47277, 32),
+                    name: s(47277, 32), /* ResultReportTableNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47215, 12),
+                    name: s(47215, 12), /* ScheduleName */
                     syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20019, 9),
+                    name: s(20019, 9), /* StartTime */
                     syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 255,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46358, 4),
+                    name: s(46358, 4), /* Tags */
                     syntax: 128,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47309, 8),
+                    name: s(47309, 8), /* TaskName */
                     syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1430,10 +1436,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(47317, 47),
+            path: s(47317, 47), /* Device.LMAP.Report.{i}.Result.{i}.Conflict.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47248, 29)),
+            num_entries_parameter: Some(s(47248, 29) /* ResultConflictNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(105, 3),
@@ -1441,19 +1447,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(47227, 10),
+                    name: s(47227, 10), /* ActionName */
                     syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47215, 12),
+                    name: s(47215, 12), /* ScheduleName */
                     syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47309, 8),
+                    name: s(47309, 8), /* TaskName */
                     syntax: 6,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1462,10 +1468,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(47364, 45),
+            path: s(47364, 45), /* Device.LMAP.Report.{i}.Result.{i}.Option.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21)),
+            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(1, 1),
@@ -1473,19 +1479,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 255,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1494,26 +1500,26 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(47409, 50),
+            path: s(47409, 50), /* Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47277, 32)),
+            num_entries_parameter: Some(s(47277, 32) /* ResultReportTableNumberOfEntries */),
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(47459, 12),
+                    name: s(47459, 12), /* ColumnLabels */
                     syntax: 128,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46830, 23),
+                    name: s(46830, 23), /* RegistryNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47471, 30),
+                    name: s(47471, 30), /* ResultReportRowNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1522,10 +1528,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(47501, 63),
+            path: s(47501, 63), /* Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}.Registry.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(46830, 23)),
+            num_entries_parameter: Some(s(46830, 23) /* RegistryNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(101, 1),
@@ -1533,13 +1539,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 12, 0),
             parameters: &[
                 Parameter {
-                    name: s(46961, 13),
+                    name: s(46961, 13), /* RegistryEntry */
                     syntax: 3,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(46974, 5),
+                    name: s(46974, 5), /* Roles */
                     syntax: 714,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -1548,13 +1554,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(47564, 64),
+            path: s(47564, 64), /* Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}.ResultRow.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47471, 30)),
+            num_entries_parameter: Some(s(47471, 30) /* ResultReportRowNumberOfEntries */),
             version: v(2, 12, 0),
             parameters: &[Parameter {
-                name: s(44007, 6),
+                name: s(44007, 6), /* Values */
                 syntax: 128,
                 version: v(2, 12, 0),
                 ..PARAM

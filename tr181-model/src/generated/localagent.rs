@@ -10,12 +10,12 @@ pub(crate) static GROUP: Group = Group {
     name: "LocalAgent",
     objects: &[
         Object {
-            path: s(47628, 18),
+            path: s(47628, 18), /* Device.LocalAgent. */
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(47646, 24),
+                    name: s(47646, 24), /* AdvertisedDeviceSubtypes */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -23,35 +23,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47670, 26),
+                    name: s(47670, 26), /* CertificateNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47696, 25),
+                    name: s(47696, 25), /* ControllerNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(26665, 10),
+                    name: s(26665, 10), /* EndpointID */
                     syntax: 3,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47721, 18),
+                    name: s(47721, 18), /* MTPNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47739, 33),
+                    name: s(47739, 33), /* MaxSubscriptionChangeAdoptionTime */
                     syntax: 716,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -59,70 +59,70 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47772, 22),
+                    name: s(47772, 22), /* MonitorNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47794, 22),
+                    name: s(47794, 22), /* RequestNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15770, 15),
+                    name: s(15770, 15), /* SoftwareVersion */
                     syntax: 31,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47816, 27),
+                    name: s(47816, 27), /* SubscriptionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47843, 30),
+                    name: s(47843, 30), /* SupportedFingerprintAlgorithms */
                     syntax: 717,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47873, 30),
+                    name: s(47873, 30), /* SupportedNumberOfSubscriptions */
                     syntax: 718,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18588, 18),
+                    name: s(18588, 18), /* SupportedProtocols */
                     syntax: 719,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47903, 26),
+                    name: s(47903, 26), /* SupportedThresholdOperator */
                     syntax: 720,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47929, 24),
+                    name: s(47929, 24), /* ThresholdNumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15818, 6),
+                    name: s(15818, 6), /* UpTime */
                     syntax: 28,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -130,7 +130,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47953, 23),
+                    name: s(47953, 23), /* WatchdogNumberOfEntries */
                     syntax: 0,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
@@ -138,18 +138,18 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(47976, 16),
+                name: s(47976, 16), /* AddCertificate() */
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: s(786, 5),
+                        name: s(786, 5), /* Alias */
                         syntax: 24,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(35053, 11),
+                        name: s(35053, 11), /* Certificate */
                         syntax: 118,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -164,94 +164,94 @@ pub(crate) static GROUP: Group = Group {
             }],
             events: &[
                 Event {
-                    name: s(47992, 9),
+                    name: s(47992, 9), /* Periodic! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(48001, 17),
+                    name: s(48001, 17), /* TransferComplete! */
                     arguments: &[
                         Parameter {
-                            name: s(48018, 8),
+                            name: s(48018, 8), /* Affected */
                             syntax: 721,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(16132, 8),
+                            name: s(16132, 8), /* CheckSum */
                             syntax: 357,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(16140, 17),
+                            name: s(16140, 17), /* CheckSumAlgorithm */
                             syntax: 722,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(17636, 7),
+                            name: s(17636, 7), /* Command */
                             syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(501, 10),
+                            name: s(501, 10), /* CommandKey */
                             syntax: 721,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(48026, 12),
+                            name: s(48026, 12), /* CompleteTime */
                             syntax: 723,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(48038, 9),
+                            name: s(48038, 9), /* FaultCode */
                             syntax: 724,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(48047, 11),
+                            name: s(48047, 11), /* FaultString */
                             syntax: 725,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(48058, 9),
+                            name: s(48058, 9), /* Requestor */
                             syntax: 721,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(20019, 9),
+                            name: s(20019, 9), /* StartTime */
                             syntax: 723,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(48067, 12),
+                            name: s(48067, 12), /* TransferType */
                             syntax: 726,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(48079, 11),
+                            name: s(48079, 11), /* TransferURL */
                             syntax: 5,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -263,7 +263,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(48090, 7),
+                    name: s(48090, 7), /* WakeUp! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 12, 0),
@@ -273,10 +273,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(48097, 34),
+            path: s(48097, 34), /* Device.LocalAgent.Certificate.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47670, 26)),
+            num_entries_parameter: Some(s(47670, 26) /* CertificateNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -291,7 +291,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -299,7 +299,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -307,14 +307,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48131, 6),
+                    name: s(48131, 6), /* Issuer */
                     syntax: 6,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15758, 12),
+                    name: s(15758, 12), /* SerialNumber */
                     syntax: 31,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -323,7 +323,7 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(48137, 8),
+                    name: s(48137, 8), /* Delete() */
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -332,10 +332,10 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(48145, 16),
+                    name: s(48145, 16), /* GetFingerprint() */
                     is_async: false,
                     input: &[Parameter {
-                        name: s(48161, 20),
+                        name: s(48161, 20), /* FingerprintAlgorithm */
                         syntax: 358,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -343,7 +343,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     }],
                     output: &[Parameter {
-                        name: s(48181, 11),
+                        name: s(48181, 11), /* Fingerprint */
                         syntax: 727,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -357,12 +357,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(48192, 33),
+            path: s(48192, 33), /* Device.LocalAgent.Controller.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47696, 25)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(47696, 25) /* ControllerNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -377,7 +377,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -385,7 +385,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48225, 12),
+                    name: s(48225, 12), /* AssignedRole */
                     syntax: 728,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -393,14 +393,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48237, 28),
+                    name: s(48237, 28), /* BootParameterNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48265, 14),
+                    name: s(48265, 14), /* ControllerCode */
                     syntax: 729,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -408,7 +408,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48279, 10),
+                    name: s(48279, 10), /* Credential */
                     syntax: 730,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -416,7 +416,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -424,7 +424,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(26665, 10),
+                    name: s(26665, 10), /* EndpointID */
                     syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -432,21 +432,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48289, 13),
+                    name: s(48289, 13), /* InheritedRole */
                     syntax: 728,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47721, 18),
+                    name: s(47721, 18), /* MTPNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48302, 18),
+                    name: s(48302, 18), /* OnBoardingComplete */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -454,7 +454,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48320, 21),
+                    name: s(48320, 21), /* OnBoardingRestartTime */
                     syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -462,7 +462,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48341, 21),
+                    name: s(48341, 21), /* PeriodicNotifInterval */
                     syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -470,7 +470,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48362, 17),
+                    name: s(48362, 17), /* PeriodicNotifTime */
                     syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -478,7 +478,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15742, 16),
+                    name: s(15742, 16), /* ProvisioningCode */
                     syntax: 66,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -486,7 +486,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48379, 31),
+                    name: s(48379, 31), /* USPNotifRetryIntervalMultiplier */
                     syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -494,7 +494,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48410, 32),
+                    name: s(48410, 32), /* USPNotifRetryMinimumWaitInterval */
                     syntax: 731,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -504,18 +504,18 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(48442, 18),
+                    name: s(48442, 18), /* AddMyCertificate() */
                     is_async: false,
                     input: &[
                         Parameter {
-                            name: s(786, 5),
+                            name: s(786, 5), /* Alias */
                             syntax: 24,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(35053, 11),
+                            name: s(35053, 11), /* Certificate */
                             syntax: 118,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -529,7 +529,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(48460, 20),
+                    name: s(48460, 20), /* SendOnBoardRequest() */
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -541,12 +541,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(48480, 51),
+            path: s(48480, 51), /* Device.LocalAgent.Controller.{i}.BootParameter.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(48237, 28)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(48237, 28) /* BootParameterNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -561,7 +561,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -569,7 +569,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -577,7 +577,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48531, 13),
+                    name: s(48531, 13), /* ParameterName */
                     syntax: 115,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -588,19 +588,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(48544, 44),
+            path: s(48544, 44), /* Device.LocalAgent.Controller.{i}.E2ESession. */
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(48588, 17),
+                    name: s(48588, 17), /* CurrentRetryCount */
                     syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48605, 18),
+                    name: s(48605, 18), /* MaxRetransmitTries */
                     syntax: 732,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -608,7 +608,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48623, 16),
+                    name: s(48623, 16), /* MaxUSPRecordSize */
                     syntax: 733,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -616,7 +616,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48639, 15),
+                    name: s(48639, 15), /* PayloadSecurity */
                     syntax: 734,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -624,7 +624,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48654, 17),
+                    name: s(48654, 17), /* SessionExpiration */
                     syntax: 735,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -632,7 +632,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48671, 11),
+                    name: s(48671, 11), /* SessionMode */
                     syntax: 736,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -640,7 +640,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48682, 30),
+                    name: s(48682, 30), /* SessionRetryIntervalMultiplier */
                     syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -648,7 +648,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48712, 31),
+                    name: s(48712, 31), /* SessionRetryMinimumWaitInterval */
                     syntax: 731,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -656,7 +656,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 737,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -664,7 +664,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -675,12 +675,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(48743, 41),
+            path: s(48743, 41), /* Device.LocalAgent.Controller.{i}.MTP.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47721, 18)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(47721, 18) /* MTPNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -695,7 +695,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -703,7 +703,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -711,7 +711,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -719,7 +719,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 738,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -730,13 +730,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(48784, 46),
+            path: s(48784, 46), /* Device.LocalAgent.Controller.{i}.MTP.{i}.MQTT. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(48830, 17),
+                    name: s(48830, 17), /* AgentMTPReference */
                     syntax: 739,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -744,7 +744,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48847, 19),
+                    name: s(48847, 19), /* PublishRetainNotify */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -752,7 +752,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48866, 21),
+                    name: s(48866, 21), /* PublishRetainResponse */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -760,7 +760,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48887, 5),
+                    name: s(48887, 5), /* Topic */
                     syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -768,7 +768,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48892, 13),
+                    name: s(48892, 13), /* USPServiceRef */
                     syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
@@ -778,13 +778,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(48905, 47),
+            path: s(48905, 47), /* Device.LocalAgent.Controller.{i}.MTP.{i}.STOMP. */
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(48952, 11),
+                    name: s(48952, 11), /* Destination */
                     syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -792,7 +792,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4291, 9),
+                    name: s(4291, 9), /* Reference */
                     syntax: 741,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -800,7 +800,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48892, 13),
+                    name: s(48892, 13), /* USPServiceRef */
                     syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
@@ -810,20 +810,20 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(48963, 45),
+            path: s(48963, 45), /* Device.LocalAgent.Controller.{i}.MTP.{i}.UDS. */
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(48892, 13),
+                    name: s(48892, 13), /* USPServiceRef */
                     syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49008, 19),
+                    name: s(49008, 19), /* UnixDomainSocketRef */
                     syntax: 742,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -834,20 +834,20 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(49027, 51),
+            path: s(49027, 51), /* Device.LocalAgent.Controller.{i}.MTP.{i}.WebSocket. */
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(48588, 17),
+                    name: s(48588, 17), /* CurrentRetryCount */
                     syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49078, 16),
+                    name: s(49078, 16), /* EnableEncryption */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -855,7 +855,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -863,7 +863,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49094, 17),
+                    name: s(49094, 17), /* KeepAliveInterval */
                     syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -871,7 +871,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49111, 4),
+                    name: s(49111, 4), /* Path */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -879,7 +879,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -887,7 +887,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48682, 30),
+                    name: s(48682, 30), /* SessionRetryIntervalMultiplier */
                     syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -895,7 +895,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48712, 31),
+                    name: s(48712, 31), /* SessionRetryMinimumWaitInterval */
                     syntax: 731,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -903,7 +903,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48892, 13),
+                    name: s(48892, 13), /* USPServiceRef */
                     syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
@@ -911,7 +911,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -922,11 +922,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(49115, 56),
+            path: s(49115, 56), /* Device.LocalAgent.Controller.{i}.TransferCompletePolicy. */
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[Parameter {
-                name: s(49171, 16),
+                name: s(49171, 16), /* ResultTypeFilter */
                 syntax: 743,
                 access: Access::ReadWrite,
                 version: v(2, 12, 0),
@@ -936,12 +936,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(49187, 34),
+            path: s(49187, 34), /* Device.LocalAgent.ControllerTrust. */
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(49221, 10),
+                    name: s(49221, 10), /* BannedRole */
                     syntax: 744,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -949,28 +949,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49231, 24),
+                    name: s(49231, 24), /* ChallengeNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49255, 25),
+                    name: s(49255, 25), /* CredentialNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49280, 19),
+                    name: s(49280, 19), /* RoleNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49299, 12),
+                    name: s(49299, 12), /* SecuredRoles */
                     syntax: 728,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -978,7 +978,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49311, 11),
+                    name: s(49311, 11), /* TOFUAllowed */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -986,7 +986,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49322, 19),
+                    name: s(49322, 19), /* TOFUInactivityTimer */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -994,7 +994,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49341, 13),
+                    name: s(49341, 13), /* UntrustedRole */
                     syntax: 745,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1004,11 +1004,11 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(49354, 19),
+                    name: s(49354, 19), /* ChallengeResponse() */
                     is_async: false,
                     input: &[
                         Parameter {
-                            name: s(49373, 11),
+                            name: s(49373, 11), /* ChallengeID */
                             syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1016,7 +1016,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(6002, 5),
+                            name: s(6002, 5), /* Value */
                             syntax: 352,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1030,11 +1030,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(49384, 18),
+                    name: s(49384, 18), /* RequestChallenge() */
                     is_async: false,
                     input: &[
                         Parameter {
-                            name: s(49402, 12),
+                            name: s(49402, 12), /* ChallengeRef */
                             syntax: 746,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1042,7 +1042,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(49414, 17),
+                            name: s(49414, 17), /* RequestExpiration */
                             syntax: 707,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1051,28 +1051,28 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: s(49373, 11),
+                            name: s(49373, 11), /* ChallengeID */
                             syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(49431, 11),
+                            name: s(49431, 11), /* Instruction */
                             syntax: 352,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(49442, 15),
+                            name: s(49442, 15), /* InstructionType */
                             syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(49457, 9),
+                            name: s(49457, 9), /* ValueType */
                             syntax: 3,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -1087,12 +1087,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(49466, 48),
+            path: s(49466, 48), /* Device.LocalAgent.ControllerTrust.Challenge.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49231, 24)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(49231, 24) /* ChallengeNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -1101,7 +1101,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1109,7 +1109,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1117,7 +1117,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1125,7 +1125,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49431, 11),
+                    name: s(49431, 11), /* Instruction */
                     syntax: 352,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1133,7 +1133,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49442, 15),
+                    name: s(49442, 15), /* InstructionType */
                     syntax: 747,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1141,7 +1141,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49514, 13),
+                    name: s(49514, 13), /* LockoutPeriod */
                     syntax: 748,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1149,7 +1149,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49527, 7),
+                    name: s(49527, 7), /* Retries */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1157,7 +1157,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(34343, 4),
+                    name: s(34343, 4), /* Role */
                     syntax: 728,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1165,7 +1165,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 749,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1173,7 +1173,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 750,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1181,7 +1181,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49457, 9),
+                    name: s(49457, 9), /* ValueType */
                     syntax: 751,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1192,12 +1192,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(49534, 49),
+            path: s(49534, 49), /* Device.LocalAgent.ControllerTrust.Credential.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49255, 25)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(49255, 25) /* CredentialNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1212,7 +1212,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1220,7 +1220,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49583, 11),
+                    name: s(49583, 11), /* AllowedUses */
                     syntax: 752,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1228,7 +1228,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48279, 10),
+                    name: s(48279, 10), /* Credential */
                     syntax: 753,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1236,7 +1236,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1244,7 +1244,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(34343, 4),
+                    name: s(34343, 4), /* Role */
                     syntax: 728,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1255,12 +1255,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(49594, 43),
+            path: s(49594, 43), /* Device.LocalAgent.ControllerTrust.Role.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49280, 19)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(49280, 19) /* RoleNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1275,7 +1275,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1283,7 +1283,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1291,7 +1291,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1299,7 +1299,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49637, 25),
+                    name: s(49637, 25), /* PermissionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -1309,12 +1309,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(49662, 58),
+            path: s(49662, 58), /* Device.LocalAgent.ControllerTrust.Role.{i}.Permission.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49637, 25)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(49637, 25) /* PermissionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1329,7 +1329,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1337,7 +1337,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49720, 12),
+                    name: s(49720, 12), /* CommandEvent */
                     syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1345,7 +1345,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1353,7 +1353,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49732, 15),
+                    name: s(49732, 15), /* InstantiatedObj */
                     syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1361,7 +1361,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49747, 3),
+                    name: s(49747, 3), /* Obj */
                     syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1369,7 +1369,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 227,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1377,7 +1377,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49750, 5),
+                    name: s(49750, 5), /* Param */
                     syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1385,7 +1385,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49755, 7),
+                    name: s(49755, 7), /* Targets */
                     syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1396,12 +1396,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(49762, 26),
+            path: s(49762, 26), /* Device.LocalAgent.MTP.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47721, 18)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(47721, 18) /* MTPNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -1410,7 +1410,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1418,7 +1418,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1426,7 +1426,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49788, 10),
+                    name: s(49788, 10), /* EnableMDNS */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1434,7 +1434,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 755,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1442,7 +1442,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 756,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -1452,13 +1452,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(49798, 31),
+            path: s(49798, 31), /* Device.LocalAgent.MTP.{i}.MQTT. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(4389, 10),
+                    name: s(4389, 10), /* PublishQoS */
                     syntax: 117,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -1466,7 +1466,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4291, 9),
+                    name: s(4291, 9), /* Reference */
                     syntax: 119,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -1474,7 +1474,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49829, 23),
+                    name: s(49829, 23), /* ResponseTopicConfigured */
                     syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -1482,7 +1482,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49852, 23),
+                    name: s(49852, 23), /* ResponseTopicDiscovered */
                     syntax: 118,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
@@ -1492,13 +1492,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(49875, 32),
+            path: s(49875, 32), /* Device.LocalAgent.MTP.{i}.STOMP. */
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(48952, 11),
+                    name: s(48952, 11), /* Destination */
                     syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1506,14 +1506,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49907, 21),
+                    name: s(49907, 21), /* DestinationFromServer */
                     syntax: 399,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4291, 9),
+                    name: s(4291, 9), /* Reference */
                     syntax: 741,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1524,12 +1524,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(49928, 30),
+            path: s(49928, 30), /* Device.LocalAgent.MTP.{i}.UDS. */
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
             parameters: &[Parameter {
-                name: s(49008, 19),
+                name: s(49008, 19), /* UnixDomainSocketRef */
                 syntax: 742,
                 access: Access::ReadWrite,
                 version: v(2, 16, 0),
@@ -1539,13 +1539,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(49958, 36),
+            path: s(49958, 36), /* Device.LocalAgent.MTP.{i}.WebSocket. */
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(49078, 16),
+                    name: s(49078, 16), /* EnableEncryption */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -1553,7 +1553,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49994, 10),
+                    name: s(49994, 10), /* Interfaces */
                     syntax: 229,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1561,7 +1561,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49094, 17),
+                    name: s(49094, 17), /* KeepAliveInterval */
                     syntax: 757,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -1569,7 +1569,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49111, 4),
+                    name: s(49111, 4), /* Path */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1577,7 +1577,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 758,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1588,12 +1588,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(50004, 30),
+            path: s(50004, 30), /* Device.LocalAgent.Monitor.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47772, 22)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(47772, 22) /* MonitorNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -1602,7 +1602,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -1610,14 +1610,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(3685, 10),
+                    name: s(3685, 10), /* Controller */
                     syntax: 94,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1625,7 +1625,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45439, 8),
+                    name: s(45439, 8), /* Interval */
                     syntax: 578,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1633,7 +1633,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50034, 13),
+                    name: s(50034, 13), /* ReferenceList */
                     syntax: 714,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1642,38 +1642,38 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             events: &[Event {
-                name: s(50047, 9),
+                name: s(50047, 9), /* OnChange! */
                 arguments: &[
                     Parameter {
-                        name: s(50056, 24),
+                        name: s(50056, 24), /* ChangeSet.{i}.ObjectPath */
                         syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(50080, 38),
+                        name: s(50080, 38), /* ChangeSet.{i}.Parameter.{i}.ChangeTime */
                         syntax: 10,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(50118, 32),
+                        name: s(50118, 32), /* ChangeSet.{i}.Parameter.{i}.Name */
                         syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(50150, 36),
+                        name: s(50150, 36), /* ChangeSet.{i}.Parameter.{i}.OldValue */
                         syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(50186, 33),
+                        name: s(50186, 33), /* ChangeSet.{i}.Parameter.{i}.Value */
                         syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -1687,10 +1687,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(50219, 30),
+            path: s(50219, 30), /* Device.LocalAgent.Request.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47794, 22)),
+            num_entries_parameter: Some(s(47794, 22) /* RequestNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1705,7 +1705,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1713,28 +1713,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17636, 7),
+                    name: s(17636, 7), /* Command */
                     syntax: 3,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(501, 10),
+                    name: s(501, 10), /* CommandKey */
                     syntax: 3,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50249, 10),
+                    name: s(50249, 10), /* Originator */
                     syntax: 3,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 759,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -1742,7 +1742,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(50259, 8),
+                name: s(50259, 8), /* Cancel() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -1753,12 +1753,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(50267, 35),
+            path: s(50267, 35), /* Device.LocalAgent.Subscription.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47816, 27)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(47816, 27) /* SubscriptionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1773,7 +1773,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -1781,14 +1781,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(24790, 12),
+                    name: s(24790, 12), /* CreationDate */
                     syntax: 10,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1796,7 +1796,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10211, 2),
+                    name: s(10211, 2), /* ID */
                     syntax: 760,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1804,7 +1804,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50311, 15),
+                    name: s(50311, 15), /* NotifExpiration */
                     syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1812,7 +1812,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50326, 10),
+                    name: s(50326, 10), /* NotifRetry */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1820,7 +1820,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50336, 9),
+                    name: s(50336, 9), /* NotifType */
                     syntax: 761,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1828,7 +1828,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18341, 10),
+                    name: s(18341, 10), /* Persistent */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1836,14 +1836,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50302, 9),
+                    name: s(50302, 9), /* Recipient */
                     syntax: 94,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50034, 13),
+                    name: s(50034, 13), /* ReferenceList */
                     syntax: 714,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -1851,7 +1851,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9767, 10),
+                    name: s(9767, 10), /* TimeToLive */
                     syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -1859,7 +1859,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50345, 13),
+                    name: s(50345, 13), /* TriggerAction */
                     syntax: 762,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1867,7 +1867,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50358, 21),
+                    name: s(50358, 21), /* TriggerConfigSettings */
                     syntax: 763,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1878,12 +1878,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(50379, 32),
+            path: s(50379, 32), /* Device.LocalAgent.Threshold.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47929, 24)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(47929, 24) /* ThresholdNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -1892,7 +1892,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 13, 0),
@@ -1900,14 +1900,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(3685, 10),
+                    name: s(3685, 10), /* Controller */
                     syntax: 94,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -1915,7 +1915,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50411, 13),
+                    name: s(50411, 13), /* OperatingMode */
                     syntax: 764,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -1923,7 +1923,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50424, 13),
+                    name: s(50424, 13), /* ReferencePath */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -1931,7 +1931,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50437, 17),
+                    name: s(50437, 17), /* ThresholdOperator */
                     syntax: 765,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -1939,7 +1939,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50454, 14),
+                    name: s(50454, 14), /* ThresholdParam */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -1947,7 +1947,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50468, 14),
+                    name: s(50468, 14), /* ThresholdValue */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -1956,17 +1956,17 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             events: &[Event {
-                name: s(50482, 10),
+                name: s(50482, 10), /* Triggered! */
                 arguments: &[
                     Parameter {
-                        name: s(50492, 9),
+                        name: s(50492, 9), /* ParamPath */
                         syntax: 3,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(50501, 10),
+                        name: s(50501, 10), /* ParamValue */
                         syntax: 3,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
@@ -1980,12 +1980,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(50511, 31),
+            path: s(50511, 31), /* Device.LocalAgent.Watchdog.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47953, 23)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(47953, 23) /* WatchdogNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -1994,7 +1994,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),
@@ -2002,14 +2002,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(3685, 10),
+                    name: s(3685, 10), /* Controller */
                     syntax: 94,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -2017,7 +2017,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4291, 9),
+                    name: s(4291, 9), /* Reference */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -2025,7 +2025,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50542, 16),
+                    name: s(50542, 16), /* ReloadTimerValue */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -2033,7 +2033,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50558, 19),
+                    name: s(50558, 19), /* RemainingTimerValue */
                     syntax: 28,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
@@ -2041,7 +2041,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(50577, 18),
+                    name: s(50577, 18), /* SeverityIndication */
                     syntax: 766,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -2049,7 +2049,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 767,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
@@ -2057,7 +2057,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -2066,24 +2066,24 @@ pub(crate) static GROUP: Group = Group {
                 protocols: Protocols::USP,
             }],
             events: &[Event {
-                name: s(50595, 9),
+                name: s(50595, 9), /* Watchdog! */
                 arguments: &[
                     Parameter {
-                        name: s(4291, 9),
+                        name: s(4291, 9), /* Reference */
                         syntax: 3,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(50542, 16),
+                        name: s(50542, 16), /* ReloadTimerValue */
                         syntax: 28,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(50577, 18),
+                        name: s(50577, 18), /* SeverityIndication */
                         syntax: 3,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,

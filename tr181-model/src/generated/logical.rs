@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "Logical",
     objects: &[
         Object {
-            path: s(50604, 15),
+            path: s(50604, 15), /* Device.Logical. */
             version: v(2, 16, 0),
             parameters: &[Parameter {
-                name: s(4585, 24),
+                name: s(4585, 24), /* InterfaceNumberOfEntries */
                 syntax: 0,
                 version: v(2, 16, 0),
                 ..PARAM
@@ -21,12 +21,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(50619, 29),
+            path: s(50619, 29), /* Device.Logical.Interface.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -40,7 +40,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -48,7 +48,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -56,35 +56,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 30,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 32,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -93,95 +93,95 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(50648, 35),
+            path: s(50648, 35), /* Device.Logical.Interface.{i}.Stats. */
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -189,21 +189,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -211,7 +211,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],

@@ -10,11 +10,11 @@ pub(crate) static GROUP: Group = Group {
     name: "ManagementServer",
     objects: &[
         Object {
-            path: s(52306, 24),
+            path: s(52306, 24), /* Device.ManagementServer. */
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(52330, 20),
+                    name: s(52330, 20), /* AliasBasedAddressing */
                     syntax: 16,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
@@ -22,7 +22,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52350, 19),
+                    name: s(52350, 19), /* AutoCreateInstances */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
@@ -30,21 +30,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52369, 27),
+                    name: s(52369, 27), /* CWMPRetryIntervalMultiplier */
                     syntax: 801,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52396, 28),
+                    name: s(52396, 28), /* CWMPRetryMinimumWaitInterval */
                     syntax: 802,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52424, 23),
+                    name: s(52424, 23), /* ConnReqAllowedJabberIDs */
                     syntax: 803,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -52,7 +52,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52447, 15),
+                    name: s(52447, 15), /* ConnReqJabberID */
                     syntax: 3,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
@@ -60,7 +60,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52462, 21),
+                    name: s(52462, 21), /* ConnReqXMPPConnection */
                     syntax: 804,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -68,14 +68,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52483, 25),
+                    name: s(52483, 25), /* ConnectionRequestPassword */
                     syntax: 805,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52508, 20),
+                    name: s(52508, 20), /* ConnectionRequestURL */
                     syntax: 5,
                     protocols: Protocols::CWMP,
                     forced_inform: true,
@@ -83,21 +83,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52528, 25),
+                    name: s(52528, 25), /* ConnectionRequestUsername */
                     syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52553, 33),
+                    name: s(52553, 33), /* DefaultActiveNotificationThrottle */
                     syntax: 28,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52586, 11),
+                    name: s(52586, 11), /* DelayReboot */
                     syntax: 194,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -105,27 +105,27 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52597, 19),
+                    name: s(52597, 19), /* DownloadProgressURL */
                     syntax: 5,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52616, 29),
+                    name: s(52616, 29), /* EmbeddedDeviceNumberOfEntries */
                     syntax: 0,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4501, 10),
+                    name: s(4501, 10), /* EnableCWMP */
                     syntax: 120,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52645, 15),
+                    name: s(52645, 15), /* HTTPCompression */
                     syntax: 806,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -133,14 +133,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52660, 24),
+                    name: s(52660, 24), /* HTTPCompressionSupported */
                     syntax: 110,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52684, 27),
+                    name: s(52684, 27), /* HTTPConnectionRequestEnable */
                     syntax: 120,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
@@ -148,14 +148,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52711, 30),
+                    name: s(52711, 30), /* InformParameterNumberOfEntries */
                     syntax: 0,
                     version: v(2, 8, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52741, 12),
+                    name: s(52741, 12), /* InstanceMode */
                     syntax: 807,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
@@ -163,27 +163,27 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52753, 26),
+                    name: s(52753, 26), /* InstanceWildcardsSupported */
                     syntax: 16,
                     version: v(2, 12, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52779, 7),
+                    name: s(52779, 7), /* KickURL */
                     syntax: 5,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52786, 41),
+                    name: s(52786, 41), /* LightweightNotificationProtocolsSupported */
                     syntax: 808,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52827, 36),
+                    name: s(52827, 36), /* LightweightNotificationProtocolsUsed */
                     syntax: 809,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -191,7 +191,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52863, 38),
+                    name: s(52863, 38), /* LightweightNotificationTriggerInterval */
                     syntax: 810,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -199,7 +199,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52901, 34),
+                    name: s(52901, 34), /* LightweightNotificationTriggerTime */
                     syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -207,7 +207,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52935, 33),
+                    name: s(52935, 33), /* ManageableDeviceNotificationLimit */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -215,19 +215,19 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52968, 31),
+                    name: s(52968, 31), /* ManageableDeviceNumberOfEntries */
                     syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42320, 11),
+                    name: s(42320, 11), /* NATDetected */
                     syntax: 16,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52999, 12),
+                    name: s(52999, 12), /* ParameterKey */
                     syntax: 335,
                     protocols: Protocols::CWMP,
                     forced_inform: true,
@@ -235,84 +235,84 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 805,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53011, 20),
+                    name: s(53011, 20), /* PeriodicInformEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53031, 22),
+                    name: s(53031, 22), /* PeriodicInformInterval */
                     syntax: 4,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53053, 18),
+                    name: s(53053, 18), /* PeriodicInformTime */
                     syntax: 10,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53071, 10),
+                    name: s(53071, 10), /* STUNEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53081, 26),
+                    name: s(53081, 26), /* STUNMaximumKeepAlivePeriod */
                     syntax: 194,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53107, 26),
+                    name: s(53107, 26), /* STUNMinimumKeepAlivePeriod */
                     syntax: 28,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53133, 12),
+                    name: s(53133, 12), /* STUNPassword */
                     syntax: 805,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53145, 17),
+                    name: s(53145, 17), /* STUNServerAddress */
                     syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53162, 14),
+                    name: s(53162, 14), /* STUNServerPort */
                     syntax: 51,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53176, 12),
+                    name: s(53176, 12), /* STUNUsername */
                     syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53188, 14),
+                    name: s(53188, 14), /* ScheduleReboot */
                     syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -320,20 +320,20 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53202, 23),
+                    name: s(53202, 23), /* SupportedConnReqMethods */
                     syntax: 811,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53225, 27),
+                    name: s(53225, 27), /* UDPConnectionRequestAddress */
                     syntax: 6,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53252, 30),
+                    name: s(53252, 30), /* UDPLightweightNotificationHost */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -341,7 +341,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53282, 30),
+                    name: s(53282, 30), /* UDPLightweightNotificationPort */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -349,28 +349,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4218, 3),
+                    name: s(4218, 3), /* URL */
                     syntax: 5,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53312, 15),
+                    name: s(53312, 15), /* UpgradesManaged */
                     syntax: 16,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(290, 8),
+                    name: s(290, 8), /* Username */
                     syntax: 6,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53327, 28),
+                    name: s(53327, 28), /* VirtualDeviceNumberOfEntries */
                     syntax: 0,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
@@ -380,32 +380,32 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(53355, 57),
+            path: s(53355, 57), /* Device.ManagementServer.AutonomousTransferCompletePolicy. */
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53412, 14),
+                    name: s(53412, 14), /* FileTypeFilter */
                     syntax: 812,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49171, 16),
+                    name: s(49171, 16), /* ResultTypeFilter */
                     syntax: 743,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53426, 18),
+                    name: s(53426, 18), /* TransferTypeFilter */
                     syntax: 813,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -415,12 +415,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(53444, 49),
+            path: s(53444, 49), /* Device.ManagementServer.DUStateChangeComplPolicy. */
             version: v(2, 1, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
@@ -428,7 +428,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53493, 15),
+                    name: s(53493, 15), /* FaultCodeFilter */
                     syntax: 814,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
@@ -436,7 +436,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53508, 19),
+                    name: s(53508, 19), /* OperationTypeFilter */
                     syntax: 815,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
@@ -444,7 +444,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49171, 16),
+                    name: s(49171, 16), /* ResultTypeFilter */
                     syntax: 743,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
@@ -455,29 +455,29 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(53527, 45),
+            path: s(53527, 45), /* Device.ManagementServer.DownloadAvailability. */
             protocols: Protocols::CWMP,
             ..OBJECT
         },
         Object {
-            path: s(53572, 58),
+            path: s(53572, 58), /* Device.ManagementServer.DownloadAvailability.Announcement. */
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53630, 20),
+                    name: s(53630, 20), /* GroupNumberOfEntries */
                     syntax: 0,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     protocols: Protocols::CWMP,
                     ..PARAM
@@ -486,12 +486,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(53650, 68),
+            path: s(53650, 68), /* Device.ManagementServer.DownloadAvailability.Announcement.Group.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(53630, 20)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(53630, 20) /* GroupNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -505,7 +505,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 3, 0),
@@ -513,20 +513,20 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 47,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4218, 3),
+                    name: s(4218, 3), /* URL */
                     syntax: 5,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -536,24 +536,24 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(53718, 51),
+            path: s(53718, 51), /* Device.ManagementServer.DownloadAvailability.Query. */
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4218, 3),
+                    name: s(4218, 3), /* URL */
                     syntax: 5,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -563,10 +563,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(53769, 43),
+            path: s(53769, 43), /* Device.ManagementServer.EmbeddedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(52616, 29)),
+            num_entries_parameter: Some(s(52616, 29) /* EmbeddedDeviceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(128, 2),
@@ -575,84 +575,84 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(53839, 16),
+                    name: s(53839, 16), /* CommandProcessed */
                     syntax: 816,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53855, 23),
+                    name: s(53855, 23), /* CommandProcessingErrMsg */
                     syntax: 13,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53812, 12),
+                    name: s(53812, 12), /* ControllerID */
                     syntax: 6,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53878, 17),
+                    name: s(53878, 17), /* DiscoveryProtocol */
                     syntax: 817,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53895, 26),
+                    name: s(53895, 26), /* DiscoveryProtocolReference */
                     syntax: 465,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 818,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53921, 12),
+                    name: s(53921, 12), /* LastSyncTime */
                     syntax: 10,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53824, 15),
+                    name: s(53824, 15), /* ProxiedDeviceID */
                     syntax: 6,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17722, 13),
+                    name: s(17722, 13), /* ProxyProtocol */
                     syntax: 380,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53933, 22),
+                    name: s(53933, 22), /* ProxyProtocolReference */
                     syntax: 694,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4291, 9),
+                    name: s(4291, 9), /* Reference */
                     syntax: 694,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53955, 18),
+                    name: s(53955, 18), /* SupportedDataModel */
                     syntax: 819,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
@@ -662,12 +662,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(53973, 40),
+            path: s(53973, 40), /* Device.ManagementServer.HeartbeatPolicy. */
             version: v(2, 12, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -675,7 +675,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54013, 14),
+                    name: s(54013, 14), /* InitiationTime */
                     syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -683,7 +683,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(3815, 17),
+                    name: s(3815, 17), /* ReportingInterval */
                     syntax: 820,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -694,12 +694,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(54027, 44),
+            path: s(54027, 44), /* Device.ManagementServer.InformParameter.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(52711, 30)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(52711, 30) /* InformParameterNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -714,7 +714,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -722,7 +722,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -730,7 +730,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54071, 9),
+                    name: s(54071, 9), /* EventList */
                     syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -738,7 +738,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48531, 13),
+                    name: s(48531, 13), /* ParameterName */
                     syntax: 115,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -749,10 +749,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(54080, 45),
+            path: s(54080, 45), /* Device.ManagementServer.ManageableDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(52968, 31)),
+            num_entries_parameter: Some(s(52968, 31) /* ManageableDeviceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(130, 3),
@@ -760,27 +760,27 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 821,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15638, 15),
+                    name: s(15638, 15), /* ManufacturerOUI */
                     syntax: 349,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15730, 12),
+                    name: s(15730, 12), /* ProductClass */
                     syntax: 31,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15758, 12),
+                    name: s(15758, 12), /* SerialNumber */
                     syntax: 31,
                     protocols: Protocols::CWMP,
                     active_notify: ActiveNotify::CanDeny,
@@ -790,12 +790,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(54125, 38),
+            path: s(54125, 38), /* Device.ManagementServer.StandbyPolicy. */
             version: v(2, 7, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(54163, 20),
+                    name: s(54163, 20), /* CRAwarenessRequested */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -803,7 +803,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54183, 24),
+                    name: s(54183, 24), /* CRUnawarenessMaxDuration */
                     syntax: 822,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -811,7 +811,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54207, 17),
+                    name: s(54207, 17), /* MaxMissedPeriodic */
                     syntax: 823,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -819,14 +819,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54224, 23),
+                    name: s(54224, 23), /* NetworkAwarenessCapable */
                     syntax: 16,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54247, 21),
+                    name: s(54247, 21), /* NotifyMissedScheduled */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -834,7 +834,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54268, 26),
+                    name: s(54268, 26), /* PeriodicAwarenessRequested */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -842,7 +842,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54294, 27),
+                    name: s(54294, 27), /* ScheduledAwarenessRequested */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -850,7 +850,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54321, 16),
+                    name: s(54321, 16), /* SelfTimerCapable */
                     syntax: 16,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
@@ -860,10 +860,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(54337, 42),
+            path: s(54337, 42), /* Device.ManagementServer.VirtualDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(53327, 28)),
+            num_entries_parameter: Some(s(53327, 28) /* VirtualDeviceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(133, 3),
@@ -872,56 +872,56 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(53878, 17),
+                    name: s(53878, 17), /* DiscoveryProtocol */
                     syntax: 817,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53895, 26),
+                    name: s(53895, 26), /* DiscoveryProtocolReference */
                     syntax: 465,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 818,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15638, 15),
+                    name: s(15638, 15), /* ManufacturerOUI */
                     syntax: 349,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15730, 12),
+                    name: s(15730, 12), /* ProductClass */
                     syntax: 31,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17722, 13),
+                    name: s(17722, 13), /* ProxyProtocol */
                     syntax: 380,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53933, 22),
+                    name: s(53933, 22), /* ProxyProtocolReference */
                     syntax: 694,
                     version: v(2, 6, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15758, 12),
+                    name: s(15758, 12), /* SerialNumber */
                     syntax: 31,
                     version: v(2, 3, 0),
                     protocols: Protocols::CWMP,

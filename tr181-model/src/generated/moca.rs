@@ -10,19 +10,19 @@ pub(crate) static GROUP: Group = Group {
     name: "MoCA",
     objects: &[
         Object {
-            path: s(54379, 12),
+            path: s(54379, 12), /* Device.MoCA. */
             parameters: &[Parameter {
-                name: s(4585, 24),
+                name: s(4585, 24), /* InterfaceNumberOfEntries */
                 syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: s(54391, 26),
+            path: s(54391, 26), /* Device.MoCA.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24)),
+            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -35,1010 +35,1010 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(54417, 21),
+                    name: s(54417, 21), /* AbovePhyThresholdTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54438, 19),
+                    name: s(54438, 19), /* AccessControlEnable */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32097, 28),
+                    name: s(32097, 28), /* AccessControlNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54457, 8),
+                    name: s(54457, 8), /* AeNumber */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54465, 15),
+                    name: s(54465, 15), /* AggregationSize */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(28361, 31),
+                    name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54480, 10),
+                    name: s(54480, 10), /* AvbSupport */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54490, 8),
+                    name: s(54490, 8), /* BackupNC */
                     syntax: 824,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54498, 4),
+                    name: s(54498, 4), /* Band */
                     syntax: 825,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54502, 22),
+                    name: s(54502, 22), /* BeaconPowerDistributed */
                     syntax: 826,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54524, 16),
+                    name: s(54524, 16), /* BeaconPowerLimit */
                     syntax: 827,
                     access: Access::ReadWrite,
                     status: Status::Obsoleted,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54540, 16),
+                    name: s(54540, 16), /* BeaconPowerLocal */
                     syntax: 828,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54556, 16),
+                    name: s(54556, 16), /* BeaconPowerMePie */
                     syntax: 336,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54572, 20),
+                    name: s(54572, 20), /* BeaconPowerMePieSend */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54592, 20),
+                    name: s(54592, 20), /* BeaconPowerNetConfig */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54612, 21),
+                    name: s(54612, 21), /* BelowPhyThresholdTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1692, 21),
+                    name: s(1692, 21), /* BridgeNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54633, 24),
+                    name: s(54633, 24), /* ConnectedNodesChangeTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54657, 26),
+                    name: s(54657, 26), /* ConnectedNodesChangeTrapEn */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54683, 24),
+                    name: s(54683, 24), /* ConnectedNodesDropReason */
                     syntax: 357,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54707, 18),
+                    name: s(54707, 18), /* ConnectedNodesInfo */
                     syntax: 829,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54725, 15),
+                    name: s(54725, 15), /* CurrentOperFreq */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54740, 14),
+                    name: s(54740, 14), /* CurrentVersion */
                     syntax: 830,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 120,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54754, 16),
+                    name: s(54754, 16), /* EnhancedPassword */
                     syntax: 831,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10540, 15),
+                    name: s(10540, 15), /* FirmwareVersion */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54770, 11),
+                    name: s(54770, 11), /* FirstOffset */
                     syntax: 832,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54781, 18),
+                    name: s(54781, 18), /* FreqCapabilityMask */
                     syntax: 833,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54799, 15),
+                    name: s(54799, 15), /* FreqCurrentMask */
                     syntax: 833,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54814, 22),
+                    name: s(54814, 22), /* FreqCurrentMaskSetting */
                     syntax: 833,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54836, 27),
+                    name: s(54836, 27), /* HandoffToLowerVersionEnable */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54863, 14),
+                    name: s(54863, 14), /* HighestVersion */
                     syntax: 830,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54877, 13),
+                    name: s(54877, 13), /* KeyPassphrase */
                     syntax: 834,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54890, 12),
+                    name: s(54890, 12), /* LastOperFreq */
                     syntax: 0,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54902, 24),
+                    name: s(54902, 24), /* LastOperFreqUpdateEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54926, 13),
+                    name: s(54926, 13), /* LinkDownCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54939, 15),
+                    name: s(54939, 15), /* LinkFailureTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54954, 9),
+                    name: s(54954, 9), /* LinkState */
                     syntax: 688,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54963, 9),
+                    name: s(54963, 9), /* LmoNodeID */
                     syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54972, 13),
+                    name: s(54972, 13), /* LmoStatusTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54985, 13),
+                    name: s(54985, 13), /* LmoTrapEnable */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10116, 10),
+                    name: s(10116, 10), /* MaxBitRate */
                     syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54998, 11),
+                    name: s(54998, 11), /* MaxEgressBW */
                     syntax: 835,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55009, 12),
+                    name: s(55009, 12), /* MaxIngressBW */
                     syntax: 835,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55021, 8),
+                    name: s(55021, 8), /* MaxNodes */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55029, 19),
+                    name: s(55029, 19), /* MeshNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55048, 24),
+                    name: s(55048, 24), /* MeshScModNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55072, 33),
+                    name: s(55072, 33), /* MgntEntityNetIePayloadRespTimeout */
                     syntax: 836,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55105, 24),
+                    name: s(55105, 24), /* MgntEntityNetIePayloadRx */
                     syntax: 837,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55129, 24),
+                    name: s(55129, 24), /* MgntEntityNetIePayloadTx */
                     syntax: 837,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55153, 30),
+                    name: s(55153, 30), /* MgntEntityNetwIePayloadRecTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55183, 32),
+                    name: s(55183, 32), /* MgntEntityNetwIePayloadRecTrapEn */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55215, 16),
+                    name: s(55215, 16), /* Moca25PhyCapable */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55231, 18),
+                    name: s(55231, 18), /* MpsInitScanPayload */
                     syntax: 336,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55249, 18),
+                    name: s(55249, 18), /* MpsInitScanRecTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55267, 15),
+                    name: s(55267, 15), /* MpsPairFailTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55282, 21),
+                    name: s(55282, 21), /* MpsPrivacyChangedTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55303, 14),
+                    name: s(55303, 14), /* MpsPrivacyDown */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55317, 17),
+                    name: s(55317, 17), /* MpsPrivacyReceive */
                     syntax: 120,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55334, 8),
+                    name: s(55334, 8), /* MpsReset */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55342, 8),
+                    name: s(55342, 8), /* MpsState */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55350, 9),
+                    name: s(55350, 9), /* MpsTrapEn */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55359, 12),
+                    name: s(55359, 12), /* MpsTriggered */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55371, 15),
+                    name: s(55371, 15), /* MpsUnpairedTime */
                     syntax: 838,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55386, 11),
+                    name: s(55386, 11), /* MpsWalkTime */
                     syntax: 839,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55397, 17),
+                    name: s(55397, 17), /* MrNetworkFailTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55414, 20),
+                    name: s(55414, 20), /* MrNetworkSuccessTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55434, 13),
+                    name: s(55434, 13), /* MrRstFailTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55447, 16),
+                    name: s(55447, 16), /* MrRstSuccessTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55463, 24),
+                    name: s(55463, 24), /* NcPrivSupportedRecTrapEn */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55487, 25),
+                    name: s(55487, 25), /* NcPrivacySupportedRecTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55512, 9),
+                    name: s(55512, 9), /* NcVersion */
                     syntax: 840,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55521, 18),
+                    name: s(55521, 18), /* NetworkCoordinator */
                     syntax: 824,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55539, 11),
+                    name: s(55539, 11), /* NetworkJoin */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55550, 24),
+                    name: s(55550, 24), /* NetworkNameAdmissionRule */
                     syntax: 841,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55574, 15),
+                    name: s(55574, 15), /* NetworkNameNcNn */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55589, 18),
+                    name: s(55589, 18), /* NetworkNamePayload */
                     syntax: 842,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55607, 18),
+                    name: s(55607, 18), /* NetworkNameRecTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55625, 20),
+                    name: s(55625, 20), /* NetworkNameRecTrapEn */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55645, 12),
+                    name: s(55645, 12), /* NetworkState */
                     syntax: 843,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55657, 16),
+                    name: s(55657, 16), /* NetworkTabooMask */
                     syntax: 833,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55673, 22),
+                    name: s(55673, 22), /* NodeDropAdmFailureTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55695, 24),
+                    name: s(55695, 24), /* NodeDropMpsTriggeredTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55719, 17),
+                    name: s(55719, 17), /* NodeDropNcChgTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55736, 14),
+                    name: s(55736, 14), /* NodeDropNcTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55750, 14),
+                    name: s(55750, 14), /* NodeDropTrapEn */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(31449, 6),
+                    name: s(31449, 6), /* NodeID */
                     syntax: 824,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55764, 13),
+                    name: s(55764, 13), /* NodeTabooMask */
                     syntax: 833,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55777, 11),
+                    name: s(55777, 11), /* NumChannels */
                     syntax: 844,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55788, 8),
+                    name: s(55788, 8), /* NumNodes */
                     syntax: 845,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55796, 20),
+                    name: s(55796, 20), /* NumNodesChangeEnable */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55816, 18),
+                    name: s(55816, 18), /* NumNodesChangeTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55834, 27),
+                    name: s(55834, 27), /* PacketAggregationCapability */
                     syntax: 846,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55861, 12),
+                    name: s(55861, 12), /* PasswordHash */
                     syntax: 334,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55873, 9),
+                    name: s(55873, 9), /* Per25Mode */
                     syntax: 847,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55882, 7),
+                    name: s(55882, 7), /* PerMode */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55889, 12),
+                    name: s(55889, 12), /* PhyThreshold */
                     syntax: 848,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55901, 22),
+                    name: s(55901, 22), /* PhyThresholdTrapEnable */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55923, 14),
+                    name: s(55923, 14), /* PolicingEnable */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55937, 18),
+                    name: s(55937, 18), /* PowerCntlPhyTarget */
                     syntax: 849,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55955, 21),
+                    name: s(55955, 21), /* PowerStateBcstRecTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55976, 13),
+                    name: s(55976, 13), /* PowerStateCap */
                     syntax: 850,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55989, 18),
+                    name: s(55989, 18), /* PowerStateM0NcTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56007, 18),
+                    name: s(56007, 18), /* PowerStateNc1xTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56025, 20),
+                    name: s(56025, 20), /* PowerStateNetVerTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56045, 17),
+                    name: s(56045, 17), /* PowerStateRequest */
                     syntax: 851,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56062, 14),
+                    name: s(56062, 14), /* PowerStateResp */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56076, 18),
+                    name: s(56076, 18), /* PowerStateRespTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56094, 16),
+                    name: s(56094, 16), /* PowerStateStatus */
                     syntax: 850,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56110, 20),
+                    name: s(56110, 20), /* PowerStateTrapEnable */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56130, 21),
+                    name: s(56130, 21), /* PowerStateTrnsReqTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56151, 21),
+                    name: s(56151, 21), /* PowerStateUcstPenTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56172, 19),
+                    name: s(56172, 19), /* PowerStateWupUrTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56191, 11),
+                    name: s(56191, 11), /* PreferredNC */
                     syntax: 262,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56202, 20),
+                    name: s(56202, 20), /* PrimaryChannelOffset */
                     syntax: 255,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56222, 13),
+                    name: s(56222, 13), /* PrimaryOffset */
                     syntax: 852,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56235, 14),
+                    name: s(56235, 14), /* PrivacyEnabled */
                     syntax: 16,
                     status: Status::Obsoleted,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56249, 21),
+                    name: s(56249, 21), /* PrivacyEnabledSetting */
                     syntax: 262,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56270, 9),
+                    name: s(56270, 9), /* PrivacyNc */
                     syntax: 853,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56279, 16),
+                    name: s(56279, 16), /* PrivacySupported */
                     syntax: 854,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56295, 13),
+                    name: s(56295, 13), /* QAM256Capable */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56308, 10),
+                    name: s(56308, 10), /* ResetCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56318, 11),
+                    name: s(56318, 11), /* ResetReason */
                     syntax: 855,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56329, 11),
+                    name: s(56329, 11), /* RlapmEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56340, 20),
+                    name: s(56340, 20), /* RlapmNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56360, 18),
+                    name: s(56360, 18), /* RlapmProfileSelect */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56378, 10),
+                    name: s(56378, 10), /* SapmEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56388, 19),
+                    name: s(56388, 19), /* SapmNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56407, 17),
+                    name: s(56407, 17), /* SapmProfileSelect */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56424, 22),
+                    name: s(56424, 22), /* SecondaryChannelOffset */
                     syntax: 255,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56446, 15),
+                    name: s(56446, 15), /* SecondaryOffset */
                     syntax: 856,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56461, 8),
+                    name: s(56461, 8), /* SeqNumMr */
                     syntax: 857,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 139,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56469, 18),
+                    name: s(56469, 18), /* StatusChangeEnable */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56487, 16),
+                    name: s(56487, 16), /* StatusChangeTrap */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56503, 14),
+                    name: s(56503, 14), /* SupportedBands */
                     syntax: 825,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56517, 24),
+                    name: s(56517, 24), /* SupportedEgressPqosFlows */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56541, 25),
+                    name: s(56541, 25), /* SupportedIngressPqosFlows */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56566, 6),
+                    name: s(56566, 6), /* TlpMax */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56572, 6),
+                    name: s(56572, 6), /* TlpMin */
                     syntax: 847,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56578, 9),
+                    name: s(56578, 9), /* TpcEnable */
                     syntax: 120,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56587, 17),
+                    name: s(56587, 17), /* TpcTargetRateNper */
                     syntax: 858,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56604, 26),
+                    name: s(56604, 26), /* TrafficPermissionEthertype */
                     syntax: 859,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56630, 21),
+                    name: s(56630, 21), /* TrafficPermissionLink */
                     syntax: 357,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56651, 15),
+                    name: s(56651, 15), /* TurboModeEnable */
                     syntax: 262,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56666, 21),
+                    name: s(56666, 21), /* TxBcastPowerReduction */
                     syntax: 860,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56687, 11),
+                    name: s(56687, 11), /* TxBcastRate */
                     syntax: 858,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56698, 12),
+                    name: s(56698, 12), /* TxPowerLimit */
                     syntax: 827,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4896, 8),
+                    name: s(4896, 8), /* Upstream */
                     syntax: 16,
                     ..PARAM
                 },
             ],
             events: &[
                 Event {
-                    name: s(56710, 22),
+                    name: s(56710, 22), /* AbovePhyThresholdTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(56732, 22),
+                    name: s(56732, 22), /* BelowPhyThresholdTrap! */
                     arguments: &[Parameter {
-                        name: s(56754, 13),
+                        name: s(56754, 13), /* LowestPhyRate */
                         syntax: 861,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -1049,9 +1049,9 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(56767, 25),
+                    name: s(56767, 25), /* ConnectedNodesChangeTrap! */
                     arguments: &[Parameter {
-                        name: s(54707, 18),
+                        name: s(54707, 18), /* ConnectedNodesInfo */
                         syntax: 829,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -1062,30 +1062,30 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(56792, 16),
+                    name: s(56792, 16), /* LinkFailureTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(56808, 14),
+                    name: s(56808, 14), /* LmoStatusTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(56822, 31),
+                    name: s(56822, 31), /* MgntEntityNetwIePayloadRecTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(56853, 19),
+                    name: s(56853, 19), /* MpsInitScanRecTrap! */
                     arguments: &[Parameter {
-                        name: s(55231, 18),
+                        name: s(55231, 18), /* MpsInitScanPayload */
                         syntax: 336,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -1096,51 +1096,51 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(56872, 16),
+                    name: s(56872, 16), /* MpsPairFailTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(56888, 22),
+                    name: s(56888, 22), /* MpsPrivacyChangedTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(56910, 18),
+                    name: s(56910, 18), /* MrNetworkFailTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(56928, 21),
+                    name: s(56928, 21), /* MrNetworkSuccessTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(56949, 14),
+                    name: s(56949, 14), /* MrRstFailTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(56963, 17),
+                    name: s(56963, 17), /* MrRstSuccessTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(56980, 26),
+                    name: s(56980, 26), /* NcPrivacySupportedRecTrap! */
                     arguments: &[Parameter {
-                        name: s(56270, 9),
+                        name: s(56270, 9), /* PrivacyNc */
                         syntax: 3,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -1151,9 +1151,9 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57006, 19),
+                    name: s(57006, 19), /* NetworkNameRecTrap! */
                     arguments: &[Parameter {
-                        name: s(55589, 18),
+                        name: s(55589, 18), /* NetworkNamePayload */
                         syntax: 842,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -1164,37 +1164,37 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57025, 23),
+                    name: s(57025, 23), /* NodeDropAdmFailureTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57048, 25),
+                    name: s(57048, 25), /* NodeDropMpsTriggeredTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57073, 18),
+                    name: s(57073, 18), /* NodeDropNcChgTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57091, 15),
+                    name: s(57091, 15), /* NodeDropNcTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57106, 19),
+                    name: s(57106, 19), /* NumNodesChangeTrap! */
                     arguments: &[Parameter {
-                        name: s(55788, 8),
+                        name: s(55788, 8), /* NumNodes */
                         syntax: 845,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -1205,65 +1205,65 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57125, 22),
+                    name: s(57125, 22), /* PowerStateBcstRecTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57147, 19),
+                    name: s(57147, 19), /* PowerStateM0NcTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57166, 19),
+                    name: s(57166, 19), /* PowerStateNc1xTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57185, 21),
+                    name: s(57185, 21), /* PowerStateNetVerTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57206, 19),
+                    name: s(57206, 19), /* PowerStateRespTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57225, 22),
+                    name: s(57225, 22), /* PowerStateTrnsReqTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57247, 22),
+                    name: s(57247, 22), /* PowerStateUcstPenTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57269, 20),
+                    name: s(57269, 20), /* PowerStateWupUrTrap! */
                     arguments: &[],
                     status: Status::Current,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(57289, 17),
+                    name: s(57289, 17), /* StatusChangeTrap! */
                     arguments: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 3,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -1277,11 +1277,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(57306, 30),
+            path: s(57306, 30), /* Device.MoCA.Interface.{i}.Aca. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -1289,7 +1289,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 862,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -1297,7 +1297,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(31449, 6),
+                    name: s(31449, 6), /* NodeID */
                     syntax: 824,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -1305,14 +1305,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57336, 12),
+                    name: s(57336, 12), /* PowerProfile */
                     syntax: 357,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57348, 14),
+                    name: s(57348, 14), /* ReportNodeMask */
                     syntax: 334,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -1320,14 +1320,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57362, 12),
+                    name: s(57362, 12), /* TotalRxPower */
                     syntax: 863,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 864,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -1336,11 +1336,11 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(57374, 5),
+                name: s(57374, 5), /* Aca() */
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: s(11736, 7),
+                        name: s(11736, 7), /* Channel */
                         syntax: 0,
                         access: Access::ReadWrite,
                         version: v(2, 17, 0),
@@ -1348,7 +1348,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(31449, 6),
+                        name: s(31449, 6), /* NodeID */
                         syntax: 824,
                         access: Access::ReadWrite,
                         version: v(2, 17, 0),
@@ -1356,7 +1356,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(57348, 14),
+                        name: s(57348, 14), /* ReportNodeMask */
                         syntax: 334,
                         access: Access::ReadWrite,
                         version: v(2, 17, 0),
@@ -1364,7 +1364,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(2207, 4),
+                        name: s(2207, 4), /* Type */
                         syntax: 864,
                         access: Access::ReadWrite,
                         version: v(2, 17, 0),
@@ -1374,21 +1374,21 @@ pub(crate) static GROUP: Group = Group {
                 ],
                 output: &[
                     Parameter {
-                        name: s(57336, 12),
+                        name: s(57336, 12), /* PowerProfile */
                         syntax: 357,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 865,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(57362, 12),
+                        name: s(57362, 12), /* TotalRxPower */
                         syntax: 863,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -1402,12 +1402,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(57379, 44),
+            path: s(57379, 44), /* Device.MoCA.Interface.{i}.AccessControl.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(32097, 28)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(32097, 28) /* AccessControlNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(36, 1),
@@ -1415,14 +1415,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -1432,217 +1432,217 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(57423, 47),
+            path: s(57423, 47), /* Device.MoCA.Interface.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(28361, 31)),
+            num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(36, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(6821, 6),
+                    name: s(6821, 6), /* Active */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54457, 8),
+                    name: s(54457, 8), /* AeNumber */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54465, 15),
+                    name: s(54465, 15), /* AggregationSize */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57470, 14),
+                    name: s(57470, 14), /* BondingCapable */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57484, 18),
+                    name: s(57484, 18), /* EgressNodeNumFlows */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57502, 22),
+                    name: s(57502, 22), /* EnhancedPrivacyCapable */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54863, 14),
+                    name: s(54863, 14), /* HighestVersion */
                     syntax: 830,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57524, 19),
+                    name: s(57524, 19), /* IngressNodeNumFlows */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(861, 8),
+                    name: s(861, 8), /* LinkType */
                     syntax: 866,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55215, 16),
+                    name: s(55215, 16), /* Moca25PhyCapable */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(31449, 6),
+                    name: s(31449, 6), /* NodeID */
                     syntax: 824,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57543, 6),
+                    name: s(57543, 6), /* PDelay */
                     syntax: 255,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57549, 9),
+                    name: s(57549, 9), /* PHYRxRate */
                     syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57558, 9),
+                    name: s(57558, 9), /* PHYTxRate */
                     syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(55834, 27),
+                    name: s(55834, 27), /* PacketAggregationCapability */
                     syntax: 846,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32923, 10),
+                    name: s(32923, 10), /* PowerState */
                     syntax: 850,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57567, 20),
+                    name: s(57567, 20), /* PowerStateCapability */
                     syntax: 850,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56191, 11),
+                    name: s(56191, 11), /* PreferredNC */
                     syntax: 262,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56295, 13),
+                    name: s(56295, 13), /* QAM256Capable */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57587, 17),
+                    name: s(57587, 17), /* RxBcastPowerLevel */
                     syntax: 863,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57604, 11),
+                    name: s(57604, 11), /* RxCorrected */
                     syntax: 144,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57615, 25),
+                    name: s(57615, 25), /* RxErroredAndMissedPackets */
                     syntax: 259,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57640, 9),
+                    name: s(57640, 9), /* RxPackets */
                     syntax: 144,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57649, 12),
+                    name: s(57649, 12), /* RxPowerLevel */
                     syntax: 867,
                     status: Status::Obsoleted,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57661, 9),
+                    name: s(57661, 9), /* RxPwrList */
                     syntax: 868,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57670, 5),
+                    name: s(57670, 5), /* RxSNR */
                     syntax: 860,
                     status: Status::Obsoleted,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57675, 9),
+                    name: s(57675, 9), /* RxSNRList */
                     syntax: 868,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56517, 24),
+                    name: s(56517, 24), /* SupportedEgressPqosFlows */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56541, 25),
+                    name: s(56541, 25), /* SupportedIngressPqosFlows */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(56687, 11),
+                    name: s(56687, 11), /* TxBcastRate */
                     syntax: 858,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57684, 7),
+                    name: s(57684, 7), /* TxDrops */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57691, 9),
+                    name: s(57691, 9), /* TxPackets */
                     syntax: 144,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57700, 23),
+                    name: s(57700, 23), /* TxPowerControlReduction */
                     syntax: 860,
                     status: Status::Obsoleted,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57723, 9),
+                    name: s(57723, 9), /* TxPwrList */
                     syntax: 868,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57732, 18),
+                    name: s(57732, 18), /* TxPwrReductionList */
                     syntax: 868,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1651,10 +1651,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(57750, 37),
+            path: s(57750, 37), /* Device.MoCA.Interface.{i}.Bridge.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1692, 21)),
+            num_entries_parameter: Some(s(1692, 21) /* BridgeNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(136, 1),
@@ -1662,13 +1662,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(57796, 12),
+                    name: s(57796, 12), /* MACAddresses */
                     syntax: 869,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57787, 9),
+                    name: s(57787, 9), /* NodeIndex */
                     syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1677,10 +1677,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(57808, 35),
+            path: s(57808, 35), /* Device.MoCA.Interface.{i}.Mesh.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(55029, 19)),
+            num_entries_parameter: Some(s(55029, 19) /* MeshNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(137, 2),
@@ -1688,55 +1688,55 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(861, 8),
+                    name: s(861, 8), /* LinkType */
                     syntax: 870,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10233, 5),
+                    name: s(10233, 5), /* Power */
                     syntax: 871,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57865, 14),
+                    name: s(57865, 14), /* PowerReduction */
                     syntax: 871,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57854, 11),
+                    name: s(57854, 11), /* RxNodeIndex */
                     syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57670, 5),
+                    name: s(57670, 5), /* RxSNR */
                     syntax: 871,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57843, 11),
+                    name: s(57843, 11), /* TxNodeIndex */
                     syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57879, 6),
+                    name: s(57879, 6), /* TxRate */
                     syntax: 858,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57885, 10),
+                    name: s(57885, 10), /* TxRateNper */
                     syntax: 858,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57895, 11),
+                    name: s(57895, 11), /* TxRateVlper */
                     syntax: 858,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1745,10 +1745,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(57906, 40),
+            path: s(57906, 40), /* Device.MoCA.Interface.{i}.MeshScMod.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(55048, 24)),
+            num_entries_parameter: Some(s(55048, 24) /* MeshScModNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(139, 3),
@@ -1756,43 +1756,43 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(57946, 12),
+                    name: s(57946, 12), /* ChannelIndex */
                     syntax: 872,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57958, 3),
+                    name: s(57958, 3), /* Mod */
                     syntax: 873,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57961, 6),
+                    name: s(57961, 6), /* ModM25 */
                     syntax: 873,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57967, 4),
+                    name: s(57967, 4), /* Nper */
                     syntax: 873,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57854, 11),
+                    name: s(57854, 11), /* RxNodeIndex */
                     syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57843, 11),
+                    name: s(57843, 11), /* TxNodeIndex */
                     syntax: 824,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(57971, 5),
+                    name: s(57971, 5), /* Vlper */
                     syntax: 873,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1801,20 +1801,20 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(57976, 30),
+            path: s(57976, 30), /* Device.MoCA.Interface.{i}.QoS. */
             parameters: &[
                 Parameter {
-                    name: s(58006, 14),
+                    name: s(58006, 14), /* EgressNumFlows */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58020, 24),
+                    name: s(58020, 24), /* FlowStatsNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58044, 15),
+                    name: s(58044, 15), /* IngressNumFlows */
                     syntax: 0,
                     ..PARAM
                 },
@@ -1822,108 +1822,108 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(58059, 44),
+            path: s(58059, 44), /* Device.MoCA.Interface.{i}.QoS.FlowStats.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(58020, 24)),
+            num_entries_parameter: Some(s(58020, 24) /* FlowStatsNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(142, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(58109, 4),
+                    name: s(58109, 4), /* Dfid */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58113, 8),
+                    name: s(58113, 8), /* DscpMoca */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58121, 10),
+                    name: s(58121, 10), /* EgressGuid */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58103, 6),
+                    name: s(58103, 6), /* FlowID */
                     syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58131, 11),
+                    name: s(58131, 11), /* FlowPackets */
                     syntax: 259,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58142, 7),
+                    name: s(58142, 7), /* FlowPer */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58149, 15),
+                    name: s(58149, 15), /* IngressClassify */
                     syntax: 874,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58164, 11),
+                    name: s(58164, 11), /* IngressGuid */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6674, 9),
+                    name: s(6674, 9), /* LeaseTime */
                     syntax: 28,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58175, 13),
+                    name: s(58175, 13), /* LeaseTimeLeft */
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58188, 12),
+                    name: s(58188, 12), /* MaxBurstSize */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(31732, 7),
+                    name: s(31732, 7), /* MaxRate */
                     syntax: 131,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58200, 14),
+                    name: s(58200, 14), /* MaximumLatency */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58214, 8),
+                    name: s(58214, 8), /* PacketDA */
                     syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58222, 17),
+                    name: s(58222, 17), /* ShortTermAvgRatio */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5999, 3),
+                    name: s(5999, 3), /* Tag */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58239, 7),
+                    name: s(58239, 7), /* VlanTag */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1932,32 +1932,32 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(58246, 32),
+            path: s(58246, 32), /* Device.MoCA.Interface.{i}.Reset. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(58278, 17),
+                    name: s(58278, 17), /* NetworkTrapEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58295, 8),
+                    name: s(58295, 8), /* NodeMask */
                     syntax: 334,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20019, 9),
+                    name: s(20019, 9), /* StartTime */
                     syntax: 875,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58303, 16),
+                    name: s(58303, 16), /* StatusTrapEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -1967,12 +1967,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(58319, 36),
+            path: s(58319, 36), /* Device.MoCA.Interface.{i}.Rlapm.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(56340, 20)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(56340, 20) /* RlapmNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(143, 3),
@@ -1980,42 +1980,42 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10202, 9),
+                    name: s(10202, 9), /* Frequency */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58355, 20),
+                    name: s(58355, 20), /* GlobalAggrRxPwrLevel */
                     syntax: 876,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58375, 9),
+                    name: s(58375, 9), /* PhyMargin */
                     syntax: 877,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42153, 7),
+                    name: s(42153, 7), /* Profile */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 878,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -2024,12 +2024,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(58384, 35),
+            path: s(58384, 35), /* Device.MoCA.Interface.{i}.Sapm.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(56388, 19)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(56388, 19) /* SapmNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(146, 2),
@@ -2037,42 +2037,42 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(58419, 23),
+                    name: s(58419, 23), /* AggrRxPwrLevelThreshold */
                     syntax: 876,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10202, 9),
+                    name: s(10202, 9), /* Frequency */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58375, 9),
+                    name: s(58375, 9), /* PhyMargin */
                     syntax: 879,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42153, 7),
+                    name: s(42153, 7), /* Profile */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 878,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -2081,82 +2081,82 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(58442, 32),
+            path: s(58442, 32), /* Device.MoCA.Interface.{i}.Stats. */
             parameters: &[
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -2164,33 +2164,33 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58474, 17),
+                    name: s(58474, 17), /* RxCorrectedErrors */
                     syntax: 144,
                     version: v(2, 17, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],

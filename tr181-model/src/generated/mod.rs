@@ -1082,7 +1082,7 @@ pub mod keys {
 }
 
 /// The path of the root object, which every build has.
-pub(crate) const DEVICE: Str = s(0, 7);
+pub(crate) const DEVICE: Str = s(0, 7) /* Device. */;
 
 const fn v(major: u8, minor: u8, patch: u8) -> Version {
     Version {

@@ -10,17 +10,17 @@ pub(crate) static GROUP: Group = Group {
     name: "MQTT",
     objects: &[
         Object {
-            path: s(50954, 12),
+            path: s(50954, 12), /* Device.MQTT. */
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: s(50966, 21),
+                    name: s(50966, 21), /* BrokerNumberOfEntries */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5711, 21),
+                    name: s(5711, 21), /* ClientNumberOfEntries */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
@@ -29,12 +29,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(50987, 23),
+            path: s(50987, 23), /* Device.MQTT.Broker.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(50966, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(50966, 21) /* BrokerNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -48,7 +48,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -56,7 +56,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
@@ -64,54 +64,54 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1692, 21),
+                    name: s(1692, 21), /* BridgeNumberOfEntries */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 233,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 778,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 769,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(290, 8),
+                    name: s(290, 8), /* Username */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -121,12 +121,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(51010, 34),
+            path: s(51010, 34), /* Device.MQTT.Broker.{i}.Bridge.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1692, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(1692, 21) /* BridgeNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -140,7 +140,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -148,7 +148,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
@@ -156,42 +156,42 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51044, 12),
+                    name: s(51044, 12), /* CleanSession */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51056, 10),
+                    name: s(51056, 10), /* CleanStart */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6446, 8),
+                    name: s(6446, 8), /* ClientID */
                     syntax: 779,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51066, 16),
+                    name: s(51066, 16), /* ConnectRetryTime */
                     syntax: 780,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51082, 14),
+                    name: s(51082, 14), /* ForceReconnect */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -199,80 +199,80 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51096, 13),
+                    name: s(51096, 13), /* KeepAliveTime */
                     syntax: 781,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51109, 16),
+                    name: s(51109, 16), /* MessageRetryTime */
                     syntax: 782,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36437, 15),
+                    name: s(36437, 15), /* ProtocolVersion */
                     syntax: 783,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51125, 16),
+                    name: s(51125, 16), /* ServerConnection */
                     syntax: 784,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7252, 21),
+                    name: s(7252, 21), /* ServerNumberOfEntries */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51141, 24),
+                    name: s(51141, 24), /* ServerSelectionAlgorithm */
                     syntax: 785,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 786,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47816, 27),
+                    name: s(47816, 27), /* SubscriptionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9658, 17),
+                    name: s(9658, 17), /* TransportProtocol */
                     syntax: 787,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(290, 8),
+                    name: s(290, 8), /* Username */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -280,7 +280,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(51165, 16),
+                name: s(51165, 16), /* ForceReconnect() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -291,12 +291,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(51181, 45),
+            path: s(51181, 45), /* Device.MQTT.Broker.{i}.Bridge.{i}.Server.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -310,14 +310,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: s(51226, 7),
+                    name: s(51226, 7), /* Address */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -325,7 +325,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
@@ -333,28 +333,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 778,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2098, 8),
+                    name: s(2098, 8), /* Priority */
                     syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9777, 6),
+                    name: s(9777, 6), /* Weight */
                     syntax: 788,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -364,12 +364,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(51233, 51),
+            path: s(51233, 51), /* Device.MQTT.Broker.{i}.Bridge.{i}.Subscription.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47816, 27)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(47816, 27) /* SubscriptionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -383,7 +383,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -391,7 +391,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
@@ -399,48 +399,48 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51284, 9),
+                    name: s(51284, 9), /* Direction */
                     syntax: 789,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51293, 11),
+                    name: s(51293, 11), /* LocalPrefix */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51304, 3),
+                    name: s(51304, 3), /* QoS */
                     syntax: 117,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51307, 12),
+                    name: s(51307, 12), /* RemotePrefix */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 92,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48887, 5),
+                    name: s(48887, 5), /* Topic */
                     syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -450,71 +450,71 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(51319, 29),
+            path: s(51319, 29), /* Device.MQTT.Broker.{i}.Stats. */
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: s(51348, 16),
+                    name: s(51348, 16), /* ConnectionErrors */
                     syntax: 259,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51364, 20),
+                    name: s(51364, 20), /* MQTTMessagesReceived */
                     syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51384, 16),
+                    name: s(51384, 16), /* MQTTMessagesSent */
                     syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51400, 21),
+                    name: s(51400, 21), /* NumberOfActiveClients */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51421, 23),
+                    name: s(51421, 23), /* NumberOfInactiveClients */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51444, 13),
+                    name: s(51444, 13), /* PublishErrors */
                     syntax: 259,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51457, 15),
+                    name: s(51457, 15), /* PublishReceived */
                     syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51472, 11),
+                    name: s(51472, 11), /* PublishSent */
                     syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51483, 13),
+                    name: s(51483, 13), /* Subscriptions */
                     syntax: 0,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51496, 20),
+                    name: s(51496, 20), /* TotalNumberOfClients */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
@@ -523,35 +523,35 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(51516, 25),
+            path: s(51516, 25), /* Device.MQTT.Capabilities. */
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: s(51541, 36),
+                    name: s(51541, 36), /* MaxNumberOfBrokerBridgeSubscriptions */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51577, 24),
+                    name: s(51577, 24), /* MaxNumberOfBrokerBridges */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51601, 30),
+                    name: s(51601, 30), /* MaxNumberOfClientSubscriptions */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51631, 25),
+                    name: s(51631, 25), /* ProtocolVersionsSupported */
                     syntax: 790,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51656, 26),
+                    name: s(51656, 26), /* TransportProtocolSupported */
                     syntax: 791,
                     version: v(2, 10, 0),
                     ..PARAM
@@ -560,12 +560,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(51682, 23),
+            path: s(51682, 23), /* Device.MQTT.Client.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -579,14 +579,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: s(51705, 4),
+                    name: s(51705, 4), /* ALPN */
                     syntax: 792,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -594,7 +594,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
@@ -602,77 +602,77 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(21698, 20),
+                    name: s(21698, 20), /* AuthenticationMethod */
                     syntax: 793,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51709, 13),
+                    name: s(51709, 13), /* BrokerAddress */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51722, 10),
+                    name: s(51722, 10), /* BrokerPort */
                     syntax: 778,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51044, 12),
+                    name: s(51044, 12), /* CleanSession */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51056, 10),
+                    name: s(51056, 10), /* CleanStart */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6446, 8),
+                    name: s(6446, 8), /* ClientID */
                     syntax: 779,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51732, 30),
+                    name: s(51732, 30), /* ConnectRetryIntervalMultiplier */
                     syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51762, 23),
+                    name: s(51762, 23), /* ConnectRetryMaxInterval */
                     syntax: 794,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51066, 16),
+                    name: s(51066, 16), /* ConnectRetryTime */
                     syntax: 782,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51082, 14),
+                    name: s(51082, 14), /* ForceReconnect */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -680,192 +680,192 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51096, 13),
+                    name: s(51096, 13), /* KeepAliveTime */
                     syntax: 781,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51785, 17),
+                    name: s(51785, 17), /* MaximumPacketSize */
                     syntax: 795,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51109, 16),
+                    name: s(51109, 16), /* MessageRetryTime */
                     syntax: 782,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(36437, 15),
+                    name: s(36437, 15), /* ProtocolVersion */
                     syntax: 796,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51802, 28),
+                    name: s(51802, 28), /* PublishMessageExpiryInterval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51830, 14),
+                    name: s(51830, 14), /* ReceiveMaximum */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51844, 18),
+                    name: s(51844, 18), /* RequestProblemInfo */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51862, 19),
+                    name: s(51862, 19), /* RequestResponseInfo */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51881, 19),
+                    name: s(51881, 19), /* ResponseInformation */
                     syntax: 118,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51900, 21),
+                    name: s(51900, 21), /* SessionExpiryInterval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 786,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47816, 27),
+                    name: s(47816, 27), /* SubscriptionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51921, 17),
+                    name: s(51921, 17), /* TopicAliasMaximum */
                     syntax: 234,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9658, 17),
+                    name: s(9658, 17), /* TransportProtocol */
                     syntax: 797,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51938, 27),
+                    name: s(51938, 27), /* UserPropertyNumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(290, 8),
+                    name: s(290, 8), /* Username */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51965, 15),
+                    name: s(51965, 15), /* WillContentType */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51980, 17),
+                    name: s(51980, 17), /* WillDelayInterval */
                     syntax: 798,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51997, 10),
+                    name: s(51997, 10), /* WillEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52007, 25),
+                    name: s(52007, 25), /* WillMessageExpiryInterval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52032, 7),
+                    name: s(52032, 7), /* WillQoS */
                     syntax: 117,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52039, 17),
+                    name: s(52039, 17), /* WillResponseTopic */
                     syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52056, 10),
+                    name: s(52056, 10), /* WillRetain */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52066, 9),
+                    name: s(52066, 9), /* WillTopic */
                     syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52075, 9),
+                    name: s(52075, 9), /* WillValue */
                     syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -873,7 +873,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(51165, 16),
+                name: s(51165, 16), /* ForceReconnect() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -884,80 +884,80 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(52084, 29),
+            path: s(52084, 29), /* Device.MQTT.Client.{i}.Stats. */
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: s(52113, 27),
+                    name: s(52113, 27), /* BrokerConnectionEstablished */
                     syntax: 10,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51348, 16),
+                    name: s(51348, 16), /* ConnectionErrors */
                     syntax: 259,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52140, 26),
+                    name: s(52140, 26), /* LastPublishMessageReceived */
                     syntax: 10,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52166, 22),
+                    name: s(52166, 22), /* LastPublishMessageSent */
                     syntax: 10,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51364, 20),
+                    name: s(51364, 20), /* MQTTMessagesReceived */
                     syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51384, 16),
+                    name: s(51384, 16), /* MQTTMessagesSent */
                     syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51444, 13),
+                    name: s(51444, 13), /* PublishErrors */
                     syntax: 259,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51457, 15),
+                    name: s(51457, 15), /* PublishReceived */
                     syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51472, 11),
+                    name: s(51472, 11), /* PublishSent */
                     syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52188, 13),
+                    name: s(52188, 13), /* SubscribeSent */
                     syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52201, 15),
+                    name: s(52201, 15), /* UnSubscribeSent */
                     syntax: 144,
                     version: v(2, 10, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -967,12 +967,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(52216, 40),
+            path: s(52216, 40), /* Device.MQTT.Client.{i}.Subscription.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47816, 27)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(47816, 27) /* SubscriptionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -986,7 +986,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 10, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -994,7 +994,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 10, 0),
@@ -1002,27 +1002,27 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51304, 3),
+                    name: s(51304, 3), /* QoS */
                     syntax: 117,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 799,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48887, 5),
+                    name: s(48887, 5), /* Topic */
                     syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 10, 0),
@@ -1032,12 +1032,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(52256, 40),
+            path: s(52256, 40), /* Device.MQTT.Client.{i}.UserProperty.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(51938, 27)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(51938, 27) /* UserPropertyNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1051,7 +1051,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -1059,7 +1059,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 13, 0),
@@ -1067,28 +1067,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(52296, 10),
+                    name: s(52296, 10), /* PacketType */
                     syntax: 800,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),

@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "NeighborDiscovery",
     objects: &[
         Object {
-            path: s(58890, 25),
+            path: s(58890, 25), /* Device.NeighborDiscovery. */
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15152, 31),
+                    name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -30,12 +30,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(58915, 46),
+            path: s(58915, 46), /* Device.NeighborDiscovery.InterfaceSetting.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -49,7 +49,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -57,7 +57,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -65,63 +65,63 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58961, 12),
+                    name: s(58961, 12), /* DADTransmits */
                     syntax: 884,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 885,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58973, 19),
+                    name: s(58973, 19), /* MaxRtrSolicitations */
                     syntax: 486,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58992, 9),
+                    name: s(58992, 9), /* NUDEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59001, 8),
+                    name: s(59001, 8), /* RSEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59009, 12),
+                    name: s(59009, 12), /* RetransTimer */
                     syntax: 886,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59021, 23),
+                    name: s(59021, 23), /* RtrSolicitationInterval */
                     syntax: 887,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM

@@ -9,10 +9,10 @@ use crate::schema::UniqueKey;
 pub(crate) static GROUP: Group = Group {
     name: "Node",
     objects: &[Object {
-        path: s(59044, 16),
+        path: s(59044, 16), /* Device.Node.{i}. */
         min_entries: 0,
         max_entries: None,
-        num_entries_parameter: Some(s(95, 19)),
+        num_entries_parameter: Some(s(95, 19) /* NodeNumberOfEntries */),
         unique_keys: &[UniqueKey {
             functional: false,
             parameters: l(0, 1),
@@ -21,7 +21,7 @@ pub(crate) static GROUP: Group = Group {
         protocols: Protocols::USP,
         parameters: &[
             Parameter {
-                name: s(786, 5),
+                name: s(786, 5), /* Alias */
                 syntax: 24,
                 access: Access::WriteOnceReadOnly,
                 version: v(2, 13, 0),
@@ -29,14 +29,14 @@ pub(crate) static GROUP: Group = Group {
                 ..PARAM
             },
             Parameter {
-                name: s(15461, 11),
+                name: s(15461, 11), /* Description */
                 syntax: 6,
                 version: v(2, 13, 0),
                 protocols: Protocols::USP,
                 ..PARAM
             },
             Parameter {
-                name: s(2207, 4),
+                name: s(2207, 4), /* Type */
                 syntax: 888,
                 version: v(2, 13, 0),
                 protocols: Protocols::USP,

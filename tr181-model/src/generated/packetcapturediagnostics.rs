@@ -9,12 +9,12 @@ pub(crate) static GROUP: Group = Group {
     name: "PacketCaptureDiagnostics",
     objects: &[
         Object {
-            path: s(61062, 32),
+            path: s(61062, 32), /* Device.PacketCaptureDiagnostics. */
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(213, 9),
+                    name: s(213, 9), /* ByteCount */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -22,7 +22,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 22,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -30,7 +30,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(222, 8),
+                    name: s(222, 8), /* Duration */
                     syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -38,7 +38,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(230, 10),
+                    name: s(230, 10), /* FileTarget */
                     syntax: 5,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -46,7 +46,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(240, 16),
+                    name: s(240, 16), /* FilterExpression */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -54,14 +54,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(256, 6),
+                    name: s(256, 6), /* Format */
                     syntax: 7,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 8,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -69,14 +69,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(61094, 34),
+                    name: s(61094, 34), /* PacketCaptureResultNumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(271, 11),
+                    name: s(271, 11), /* PacketCount */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -84,7 +84,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -92,7 +92,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(290, 8),
+                    name: s(290, 8), /* Username */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -103,36 +103,36 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(61128, 56),
+            path: s(61128, 56), /* Device.PacketCaptureDiagnostics.PacketCaptureResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(61094, 34)),
+            num_entries_parameter: Some(s(61094, 34) /* PacketCaptureResultNumberOfEntries */),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(61184, 5),
+                    name: s(61184, 5), /* Count */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20012, 7),
+                    name: s(20012, 7), /* EndTime */
                     syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(61189, 12),
+                    name: s(61189, 12), /* FileLocation */
                     syntax: 5,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20019, 9),
+                    name: s(20019, 9), /* StartTime */
                     syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,

@@ -10,11 +10,11 @@ pub(crate) static GROUP: Group = Group {
     name: "PDU",
     objects: &[
         Object {
-            path: s(59990, 11),
+            path: s(59990, 11), /* Device.PDU. */
             status: Status::Deprecated,
             version: v(2, 14, 0),
             parameters: &[Parameter {
-                name: s(60001, 22),
+                name: s(60001, 22), /* SessionNumberOfEntries */
                 syntax: 0,
                 status: Status::Deprecated,
                 version: v(2, 14, 0),
@@ -23,10 +23,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(60023, 23),
+            path: s(60023, 23), /* Device.PDU.Session.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(60001, 22)),
+            num_entries_parameter: Some(s(60001, 22) /* SessionNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -35,7 +35,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -43,7 +43,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -51,105 +51,105 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60046, 8),
+                    name: s(60046, 8), /* AlwaysOn */
                     syntax: 16,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60054, 3),
+                    name: s(60054, 3), /* DNN */
                     syntax: 903,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 233,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18438, 9),
+                    name: s(18438, 9), /* LastError */
                     syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60057, 14),
+                    name: s(60057, 14), /* PDUIPv4Address */
                     syntax: 182,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60071, 26),
+                    name: s(60071, 26), /* PDUIPv6InterfaceIdentifier */
                     syntax: 3,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60097, 3),
+                    name: s(60097, 3), /* PTI */
                     syntax: 173,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60100, 22),
+                    name: s(60100, 22), /* QoSFlowNumberOfEntries */
                     syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60122, 22),
+                    name: s(60122, 22), /* QoSRuleNumberOfEntries */
                     syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60144, 12),
+                    name: s(60144, 12), /* RQTimerValue */
                     syntax: 28,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60156, 3),
+                    name: s(60156, 3), /* SSC */
                     syntax: 614,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60159, 19),
+                    name: s(60159, 19), /* SessionAMBRDownlink */
                     syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60178, 17),
+                    name: s(60178, 17), /* SessionAMBRUplink */
                     syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44153, 9),
+                    name: s(44153, 9), /* SessionID */
                     syntax: 905,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60195, 11),
+                    name: s(60195, 11), /* SessionType */
                     syntax: 906,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
@@ -159,19 +159,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(60206, 36),
+            path: s(60206, 36), /* Device.PDU.Session.{i}.NetworkSlice. */
             status: Status::Deprecated,
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(60242, 19),
+                    name: s(60242, 19), /* SliceDifferentiator */
                     syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60261, 16),
+                    name: s(60261, 16), /* SliceServiceType */
                     syntax: 907,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
@@ -181,33 +181,33 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(60277, 27),
+            path: s(60277, 27), /* Device.PDU.Session.{i}.PCO. */
             status: Status::Deprecated,
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(60304, 7),
+                    name: s(60304, 7), /* IPv4DNS */
                     syntax: 714,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60311, 9),
+                    name: s(60311, 9), /* IPv4PCSCF */
                     syntax: 182,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60320, 7),
+                    name: s(60320, 7), /* IPv6DNS */
                     syntax: 714,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60327, 9),
+                    name: s(60327, 9), /* IPv6PCSCF */
                     syntax: 211,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
@@ -217,10 +217,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(60336, 35),
+            path: s(60336, 35), /* Device.PDU.Session.{i}.QoSFlow.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(60100, 22)),
+            num_entries_parameter: Some(s(60100, 22) /* QoSFlowNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -235,7 +235,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -243,7 +243,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -251,56 +251,56 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60374, 15),
+                    name: s(60374, 15), /* AveragingWindow */
                     syntax: 21,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60389, 9),
+                    name: s(60389, 9), /* EPSBearer */
                     syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60398, 6),
+                    name: s(60398, 6), /* FiveQI */
                     syntax: 898,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60404, 12),
+                    name: s(60404, 12), /* GFBRDownlink */
                     syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60416, 10),
+                    name: s(60416, 10), /* GFBRUplink */
                     syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60426, 12),
+                    name: s(60426, 12), /* MFBRDownlink */
                     syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60438, 10),
+                    name: s(60438, 10), /* MFBRUplink */
                     syntax: 904,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60371, 3),
+                    name: s(60371, 3), /* QFI */
                     syntax: 908,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
@@ -310,10 +310,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(60448, 35),
+            path: s(60448, 35), /* Device.PDU.Session.{i}.QoSRule.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(60122, 22)),
+            num_entries_parameter: Some(s(60122, 22) /* QoSRuleNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -328,7 +328,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -336,7 +336,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -344,42 +344,42 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60483, 3),
+                    name: s(60483, 3), /* DQR */
                     syntax: 16,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1713, 21),
+                    name: s(1713, 21), /* FilterNumberOfEntries */
                     syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45480, 10),
+                    name: s(45480, 10), /* Identifier */
                     syntax: 898,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60486, 10),
+                    name: s(60486, 10), /* Precedence */
                     syntax: 189,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60371, 3),
+                    name: s(60371, 3), /* QFI */
                     syntax: 908,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60496, 11),
+                    name: s(60496, 11), /* Segregation */
                     syntax: 16,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
@@ -389,10 +389,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(60507, 46),
+            path: s(60507, 46), /* Device.PDU.Session.{i}.QoSRule.{i}.Filter.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1713, 21)),
+            num_entries_parameter: Some(s(1713, 21) /* FilterNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -401,7 +401,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -409,7 +409,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -417,21 +417,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51284, 9),
+                    name: s(51284, 9), /* Direction */
                     syntax: 909,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 0,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 13,
                     status: Status::Deprecated,
                     version: v(2, 14, 0),

@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "ProxiedDevice",
     objects: &[
         Object {
-            path: s(61685, 25),
+            path: s(61685, 25), /* Device.ProxiedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(114, 28)),
+            num_entries_parameter: Some(s(114, 28) /* ProxiedDeviceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -22,7 +22,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -30,28 +30,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(61710, 18),
+                    name: s(61710, 18), /* InterfaceReference */
                     syntax: 694,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(61728, 17),
+                    name: s(61728, 17), /* LastTimeContacted */
                     syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
@@ -59,28 +59,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(95, 19),
+                    name: s(95, 19), /* NodeNumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(61745, 6),
+                    name: s(61745, 6), /* Online */
                     syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17722, 13),
+                    name: s(17722, 13), /* ProxyProtocol */
                     syntax: 932,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 888,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
@@ -90,10 +90,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(61751, 34),
+            path: s(61751, 34), /* Device.ProxiedDevice.{i}.Node.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95, 19)),
+            num_entries_parameter: Some(s(95, 19) /* NodeNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -102,7 +102,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 13, 0),
@@ -110,14 +110,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 888,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,

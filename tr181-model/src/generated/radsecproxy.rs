@@ -10,54 +10,54 @@ pub(crate) static GROUP: Group = Group {
     name: "RadSecProxy",
     objects: &[
         Object {
-            path: s(64048, 19),
+            path: s(64048, 19), /* Device.RadSecProxy. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(5711, 21),
+                    name: s(5711, 21), /* ClientNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64067, 27),
+                    name: s(64067, 27), /* ListenConfigNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64094, 20),
+                    name: s(64094, 20), /* RealmNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7252, 21),
+                    name: s(7252, 21), /* ServerNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64114, 27),
+                    name: s(64114, 27), /* SourceConfigNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64141, 18),
+                    name: s(64141, 18), /* TLSNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -66,11 +66,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(64159, 30),
+            path: s(64159, 30), /* Device.RadSecProxy.Client.{i}. */
             access: Access::ReadWrite,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -84,14 +84,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(51226, 7),
+                    name: s(51226, 7), /* Address */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -99,7 +99,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -107,34 +107,34 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 953,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64189, 6),
+                    name: s(64189, 6), /* Secret */
                     syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64195, 3),
+                    name: s(64195, 3), /* TLS */
                     syntax: 954,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -144,9 +144,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(64198, 36),
+            path: s(64198, 36), /* Device.RadSecProxy.ListenConfig.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(64067, 27)),
+            num_entries_parameter: Some(s(64067, 27) /* ListenConfigNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -154,7 +154,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -162,7 +162,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -170,21 +170,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 233,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 953,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -194,11 +194,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(64234, 29),
+            path: s(64234, 29), /* Device.RadSecProxy.Realm.{i}. */
             access: Access::ReadWrite,
             max_entries: None,
-            num_entries_parameter: Some(s(64094, 20)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(64094, 20) /* RealmNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -212,21 +212,21 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(64270, 18),
+                    name: s(64270, 18), /* AccountingResponse */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64288, 16),
+                    name: s(64288, 16), /* AccountingServer */
                     syntax: 955,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -234,7 +234,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -242,28 +242,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64263, 7),
+                    name: s(64263, 7), /* Pattern */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7355, 6),
+                    name: s(7355, 6), /* Server */
                     syntax: 955,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -272,12 +272,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(64304, 30),
+            path: s(64304, 30), /* Device.RadSecProxy.Server.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -291,14 +291,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(51226, 7),
+                    name: s(51226, 7), /* Address */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -306,7 +306,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -314,41 +314,41 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 953,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64189, 6),
+                    name: s(64189, 6), /* Secret */
                     syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64195, 3),
+                    name: s(64195, 3), /* TLS */
                     syntax: 954,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -358,10 +358,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(64334, 36),
+            path: s(64334, 36), /* Device.RadSecProxy.SourceConfig.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(64114, 27)),
+            num_entries_parameter: Some(s(64114, 27) /* SourceConfigNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -369,7 +369,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -377,7 +377,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -385,21 +385,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 233,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 953,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -409,11 +409,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(64370, 27),
+            path: s(64370, 27), /* Device.RadSecProxy.TLS.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(64141, 18)),
+            num_entries_parameter: Some(s(64141, 18) /* TLSNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -421,7 +421,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -429,7 +429,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -437,21 +437,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35045, 8),
+                    name: s(35045, 8), /* CABundle */
                     syntax: 569,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35053, 11),
+                    name: s(35053, 11), /* Certificate */
                     syntax: 570,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64397, 10),
+                    name: s(64397, 10), /* TLSVersion */
                     syntax: 956,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),

@@ -9,50 +9,50 @@ use crate::schema::{Command, Event};
 pub(crate) static GROUP: Group = Group {
     name: "",
     objects: &[Object {
-        path: s(0, 7),
+        path: s(0, 7), /* Device. */
         parameters: &[
             Parameter {
-                name: s(7, 31),
+                name: s(7, 31), /* CollectionDeviceNumberOfEntries */
                 syntax: 0,
                 version: v(2, 19, 0),
                 protocols: Protocols::CWMP,
                 ..PARAM
             },
             Parameter {
-                name: s(7, 31),
+                name: s(7, 31), /* CollectionDeviceNumberOfEntries */
                 syntax: 0,
                 version: v(2, 16, 0),
                 protocols: Protocols::USP,
                 ..PARAM
             },
             Parameter {
-                name: s(38, 29),
+                name: s(38, 29), /* InterfaceStackNumberOfEntries */
                 syntax: 0,
                 ..PARAM
             },
             Parameter {
-                name: s(67, 28),
-                syntax: 0,
-                version: v(2, 13, 0),
-                protocols: Protocols::USP,
-                ..PARAM
-            },
-            Parameter {
-                name: s(95, 19),
+                name: s(67, 28), /* IoTCapabilityNumberOfEntries */
                 syntax: 0,
                 version: v(2, 13, 0),
                 protocols: Protocols::USP,
                 ..PARAM
             },
             Parameter {
-                name: s(114, 28),
+                name: s(95, 19), /* NodeNumberOfEntries */
+                syntax: 0,
+                version: v(2, 13, 0),
+                protocols: Protocols::USP,
+                ..PARAM
+            },
+            Parameter {
+                name: s(114, 28), /* ProxiedDeviceNumberOfEntries */
                 syntax: 0,
                 version: v(2, 12, 0),
                 protocols: Protocols::USP,
                 ..PARAM
             },
             Parameter {
-                name: s(142, 20),
+                name: s(142, 20), /* RootDataModelVersion */
                 syntax: 1,
                 version: v(2, 4, 0),
                 forced_inform: true,
@@ -61,18 +61,18 @@ pub(crate) static GROUP: Group = Group {
         ],
         commands: &[
             Command {
-                name: s(162, 14),
+                name: s(162, 14), /* FactoryReset() */
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: s(176, 5),
+                        name: s(176, 5), /* Cause */
                         syntax: 2,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(181, 6),
+                        name: s(181, 6), /* Reason */
                         syntax: 3,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
@@ -85,11 +85,11 @@ pub(crate) static GROUP: Group = Group {
                 protocols: Protocols::USP,
             },
             Command {
-                name: s(187, 26),
+                name: s(187, 26), /* PacketCaptureDiagnostics() */
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: s(213, 9),
+                        name: s(213, 9), /* ByteCount */
                         syntax: 0,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
@@ -97,7 +97,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(222, 8),
+                        name: s(222, 8), /* Duration */
                         syntax: 4,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
@@ -105,7 +105,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(230, 10),
+                        name: s(230, 10), /* FileTarget */
                         syntax: 5,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
@@ -113,7 +113,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(240, 16),
+                        name: s(240, 16), /* FilterExpression */
                         syntax: 6,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
@@ -121,14 +121,14 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(256, 6),
+                        name: s(256, 6), /* Format */
                         syntax: 7,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(262, 9),
+                        name: s(262, 9), /* Interface */
                         syntax: 8,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
@@ -136,7 +136,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(271, 11),
+                        name: s(271, 11), /* PacketCount */
                         syntax: 0,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
@@ -144,7 +144,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(282, 8),
+                        name: s(282, 8), /* Password */
                         syntax: 9,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
@@ -152,7 +152,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(290, 8),
+                        name: s(290, 8), /* Username */
                         syntax: 6,
                         access: Access::ReadWrite,
                         version: v(2, 13, 0),
@@ -162,35 +162,35 @@ pub(crate) static GROUP: Group = Group {
                 ],
                 output: &[
                     Parameter {
-                        name: s(298, 29),
+                        name: s(298, 29), /* PacketCaptureResult.{i}.Count */
                         syntax: 0,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(327, 31),
+                        name: s(327, 31), /* PacketCaptureResult.{i}.EndTime */
                         syntax: 10,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(358, 36),
+                        name: s(358, 36), /* PacketCaptureResult.{i}.FileLocation */
                         syntax: 5,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(394, 33),
+                        name: s(394, 33), /* PacketCaptureResult.{i}.StartTime */
                         syntax: 10,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 11,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
@@ -202,18 +202,18 @@ pub(crate) static GROUP: Group = Group {
                 protocols: Protocols::USP,
             },
             Command {
-                name: s(433, 8),
+                name: s(433, 8), /* Reboot() */
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: s(176, 5),
+                        name: s(176, 5), /* Cause */
                         syntax: 12,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(181, 6),
+                        name: s(181, 6), /* Reason */
                         syntax: 3,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
@@ -226,10 +226,10 @@ pub(crate) static GROUP: Group = Group {
                 protocols: Protocols::USP,
             },
             Command {
-                name: s(441, 15),
+                name: s(441, 15), /* ScheduleTimer() */
                 is_async: true,
                 input: &[Parameter {
-                    name: s(456, 12),
+                    name: s(456, 12), /* DelaySeconds */
                     syntax: 4,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
@@ -242,12 +242,12 @@ pub(crate) static GROUP: Group = Group {
                 protocols: Protocols::USP,
             },
             Command {
-                name: s(468, 21),
+                name: s(468, 21), /* SelfTestDiagnostics() */
                 is_async: true,
                 input: &[],
                 output: &[
                     Parameter {
-                        name: s(489, 7),
+                        name: s(489, 7), /* Results */
                         syntax: 13,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -255,7 +255,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 14,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
@@ -268,38 +268,38 @@ pub(crate) static GROUP: Group = Group {
             },
         ],
         events: &[Event {
-            name: s(496, 5),
+            name: s(496, 5), /* Boot! */
             arguments: &[
                 Parameter {
-                    name: s(176, 5),
+                    name: s(176, 5), /* Cause */
                     syntax: 15,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(501, 10),
+                    name: s(501, 10), /* CommandKey */
                     syntax: 3,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(511, 15),
+                    name: s(511, 15), /* FirmwareUpdated */
                     syntax: 16,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(526, 12),
+                    name: s(526, 12), /* ParameterMap */
                     syntax: 17,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(181, 6),
+                    name: s(181, 6), /* Reason */
                     syntax: 3,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,

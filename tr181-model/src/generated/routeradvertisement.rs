@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "RouterAdvertisement",
     objects: &[
         Object {
-            path: s(64407, 27),
+            path: s(64407, 27), /* Device.RouterAdvertisement. */
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15152, 31),
+                    name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -30,12 +30,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(64434, 48),
+            path: s(64434, 48), /* Device.RouterAdvertisement.InterfaceSetting.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -49,91 +49,91 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(64482, 14),
+                    name: s(64482, 14), /* AdvCurHopLimit */
                     syntax: 957,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64496, 16),
+                    name: s(64496, 16), /* AdvDNSSLLifetime */
                     syntax: 958,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64512, 18),
+                    name: s(64512, 18), /* AdvDefaultLifetime */
                     syntax: 959,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64530, 10),
+                    name: s(64530, 10), /* AdvLinkMTU */
                     syntax: 227,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64540, 14),
+                    name: s(64540, 14), /* AdvManagedFlag */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64554, 18),
+                    name: s(64554, 18), /* AdvMobileAgentFlag */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64572, 14),
+                    name: s(64572, 14), /* AdvNDProxyFlag */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64586, 18),
+                    name: s(64586, 18), /* AdvOtherConfigFlag */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64604, 22),
+                    name: s(64604, 22), /* AdvPreferredRouterFlag */
                     syntax: 960,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64626, 16),
+                    name: s(64626, 16), /* AdvRDNSSLifetime */
                     syntax: 958,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64642, 16),
+                    name: s(64642, 16), /* AdvReachableTime */
                     syntax: 961,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64658, 15),
+                    name: s(64658, 15), /* AdvRetransTimer */
                     syntax: 529,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -141,7 +141,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -149,75 +149,75 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64673, 5),
+                    name: s(64673, 5), /* DNSSL */
                     syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 885,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64678, 14),
+                    name: s(64678, 14), /* ManualPrefixes */
                     syntax: 213,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64692, 17),
+                    name: s(64692, 17), /* MaxRtrAdvInterval */
                     syntax: 962,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64709, 17),
+                    name: s(64709, 17), /* MinRtrAdvInterval */
                     syntax: 963,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6703, 21),
+                    name: s(6703, 21), /* OptionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64726, 8),
+                    name: s(64726, 8), /* Prefixes */
                     syntax: 214,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64734, 5),
+                    name: s(64734, 5), /* RDNSS */
                     syntax: 964,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64739, 9),
+                    name: s(64739, 9), /* RDNSSMode */
                     syntax: 965,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -226,12 +226,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(64748, 59),
+            path: s(64748, 59), /* Device.RouterAdvertisement.InterfaceSetting.{i}.Option.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -245,7 +245,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -253,7 +253,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -261,21 +261,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5999, 3),
+                    name: s(5999, 3), /* Tag */
                     syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 196,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),

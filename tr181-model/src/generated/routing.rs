@@ -10,76 +10,76 @@ pub(crate) static GROUP: Group = Group {
     name: "Routing",
     objects: &[
         Object {
-            path: s(64807, 15),
+            path: s(64807, 15), /* Device.Routing. */
             parameters: &[Parameter {
-                name: s(64822, 21),
+                name: s(64822, 21), /* RouterNumberOfEntries */
                 syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: s(64843, 21),
+            path: s(64843, 21), /* Device.Routing.Babel. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(64864, 26),
+                    name: s(64864, 26), /* DTLSCertSetNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64890, 21),
+                    name: s(64890, 21), /* ImplementationVersion */
                     syntax: 335,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15152, 31),
+                    name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64911, 24),
+                    name: s(64911, 24), /* MACKeySetNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64935, 20),
+                    name: s(64935, 20), /* RouteNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64955, 12),
+                    name: s(64955, 12), /* SelfRouterID */
                     syntax: 357,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64967, 9),
+                    name: s(64967, 9), /* SelfSeqno */
                     syntax: 234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64976, 11),
+                    name: s(64976, 11), /* StatsEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64987, 10),
+                    name: s(64987, 10), /* StatsReset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -87,38 +87,38 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 769,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64997, 22),
+                    name: s(64997, 22), /* SupportedDTLSCertTypes */
                     syntax: 966,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65019, 22),
+                    name: s(65019, 22), /* SupportedMACAlgorithms */
                     syntax: 967,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65041, 29),
+                    name: s(65041, 29), /* SupportedMetricCompAlgorithms */
                     syntax: 968,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65070, 27),
+                    name: s(65070, 27), /* SupportedSecurityMechanisms */
                     syntax: 969,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(65097, 12),
+                name: s(65097, 12), /* StatsReset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -129,18 +129,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(65109, 31),
+            path: s(65109, 31), /* Device.Routing.Babel.Constants. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(65140, 14),
+                    name: s(65140, 14), /* MulticastGroup */
                     syntax: 211,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(41006, 7),
+                    name: s(41006, 7), /* UDPPort */
                     syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -150,11 +150,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(65154, 37),
+            path: s(65154, 37), /* Device.Routing.Babel.DTLSCertSet.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(64864, 26)),
+            num_entries_parameter: Some(s(64864, 26) /* DTLSCertSetNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -162,7 +162,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -170,7 +170,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -178,13 +178,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65191, 23),
+                    name: s(65191, 23), /* DTLSCertNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65214, 12),
+                    name: s(65214, 12), /* DefaultApply */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -194,11 +194,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(65226, 50),
+            path: s(65226, 50), /* Device.Routing.Babel.DTLSCertSet.{i}.DTLSCert.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(65191, 23)),
+            num_entries_parameter: Some(s(65191, 23) /* DTLSCertNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -206,7 +206,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -214,7 +214,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -222,7 +222,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65276, 14),
+                    name: s(65276, 14), /* CertPrivateKey */
                     syntax: 970,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -230,7 +230,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65276, 14),
+                    name: s(65276, 14), /* CertPrivateKey */
                     syntax: 970,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -238,14 +238,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65290, 8),
+                    name: s(65290, 8), /* CertType */
                     syntax: 971,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65298, 9),
+                    name: s(65298, 9), /* CertValue */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -253,7 +253,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65298, 9),
+                    name: s(65298, 9), /* CertValue */
                     syntax: 6,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -264,12 +264,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(65307, 42),
+            path: s(65307, 42), /* Device.Routing.Babel.InterfaceSetting.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -277,7 +277,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -285,7 +285,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -293,119 +293,119 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65349, 17),
+                    name: s(65349, 17), /* CachedInfoEnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65366, 14),
+                    name: s(65366, 14), /* DTLSCertPrefer */
                     syntax: 972,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65380, 11),
+                    name: s(65380, 11), /* DTLSEnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65391, 21),
+                    name: s(65391, 21), /* InterfaceDTLSCertSets */
                     syntax: 973,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65412, 19),
+                    name: s(65412, 19), /* InterfaceMACKeySets */
                     syntax: 974,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65431, 24),
+                    name: s(65431, 24), /* InterfaceMetricAlgorithm */
                     syntax: 975,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(61710, 18),
+                    name: s(61710, 18), /* InterfaceReference */
                     syntax: 667,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65455, 10),
+                    name: s(65455, 10), /* MACEnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65465, 9),
+                    name: s(65465, 9), /* MACVerify */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65474, 18),
+                    name: s(65474, 18), /* McastHelloInterval */
                     syntax: 976,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65492, 15),
+                    name: s(65492, 15), /* McastHelloSeqno */
                     syntax: 234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65507, 23),
+                    name: s(65507, 23), /* NeighborNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65530, 9),
+                    name: s(65530, 9), /* PacketLog */
                     syntax: 370,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65539, 15),
+                    name: s(65539, 15), /* PacketLogEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65554, 19),
+                    name: s(65554, 19), /* SplitHorizonEnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65573, 14),
+                    name: s(65573, 14), /* UpdateInterval */
                     syntax: 976,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -414,10 +414,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(65587, 55),
+            path: s(65587, 55), /* Device.Routing.Babel.InterfaceSetting.{i}.Neighbor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(65507, 23)),
+            num_entries_parameter: Some(s(65507, 23) /* NeighborNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(167, 1),
@@ -425,61 +425,61 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(65657, 4),
+                    name: s(65657, 4), /* Cost */
                     syntax: 234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65661, 23),
+                    name: s(65661, 23), /* ExpectedMCastHelloSeqno */
                     syntax: 977,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65684, 23),
+                    name: s(65684, 23), /* ExpectedUCastHelloSeqno */
                     syntax: 977,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65707, 17),
+                    name: s(65707, 17), /* HelloMCastHistory */
                     syntax: 357,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65724, 17),
+                    name: s(65724, 17), /* HelloUCastHistory */
                     syntax: 357,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65642, 15),
+                    name: s(65642, 15), /* NeighborAddress */
                     syntax: 126,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65741, 6),
+                    name: s(65741, 6), /* RXCost */
                     syntax: 234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65747, 6),
+                    name: s(65747, 6), /* TXCost */
                     syntax: 234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65753, 20),
+                    name: s(65753, 20), /* UnicastHelloInterval */
                     syntax: 976,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65773, 17),
+                    name: s(65773, 17), /* UnicastHelloSeqno */
                     syntax: 977,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -488,41 +488,41 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(65790, 48),
+            path: s(65790, 48), /* Device.Routing.Babel.InterfaceSetting.{i}.Stats. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(65838, 15),
+                    name: s(65838, 15), /* ReceivedPackets */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65853, 7),
+                    name: s(65853, 7), /* SentIHU */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65860, 14),
+                    name: s(65860, 14), /* SentMcastHello */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65874, 15),
+                    name: s(65874, 15), /* SentMcastUpdate */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65889, 14),
+                    name: s(65889, 14), /* SentUcastHello */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65903, 15),
+                    name: s(65903, 15), /* SentUcastUpdate */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -531,11 +531,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(65918, 35),
+            path: s(65918, 35), /* Device.Routing.Babel.MACKeySet.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(64911, 24)),
+            num_entries_parameter: Some(s(64911, 24) /* MACKeySetNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -543,7 +543,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -551,7 +551,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -559,14 +559,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65214, 12),
+                    name: s(65214, 12), /* DefaultApply */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65953, 21),
+                    name: s(65953, 21), /* MACKeyNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -575,11 +575,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(65974, 46),
+            path: s(65974, 46), /* Device.Routing.Babel.MACKeySet.{i}.MACKey.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(65953, 21)),
+            num_entries_parameter: Some(s(65953, 21) /* MACKeyNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -587,7 +587,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -595,7 +595,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -603,7 +603,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66020, 8),
+                    name: s(66020, 8), /* InputMAC */
                     syntax: 357,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -611,7 +611,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66028, 11),
+                    name: s(66028, 11), /* InputString */
                     syntax: 357,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -619,21 +619,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66039, 10),
+                    name: s(66039, 10), /* KeyUseSend */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66049, 12),
+                    name: s(66049, 12), /* KeyUseVerify */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66061, 8),
+                    name: s(66061, 8), /* KeyValue */
                     syntax: 970,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -641,7 +641,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66061, 8),
+                    name: s(66061, 8), /* KeyValue */
                     syntax: 970,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -649,14 +649,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66069, 15),
+                    name: s(66069, 15), /* MACKeyAlgorithm */
                     syntax: 978,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66084, 12),
+                    name: s(66084, 12), /* MACTestState */
                     syntax: 311,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -664,7 +664,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66096, 5),
+                    name: s(66096, 5), /* Match */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -672,11 +672,11 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(66101, 9),
+                name: s(66101, 9), /* MACTest() */
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: s(66020, 8),
+                        name: s(66020, 8), /* InputMAC */
                         syntax: 357,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -684,7 +684,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(66028, 11),
+                        name: s(66028, 11), /* InputString */
                         syntax: 357,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -693,7 +693,7 @@ pub(crate) static GROUP: Group = Group {
                     },
                 ],
                 output: &[Parameter {
-                    name: s(66096, 5),
+                    name: s(66096, 5), /* Match */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
@@ -706,10 +706,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(66110, 31),
+            path: s(66110, 31), /* Device.Routing.Babel.Route.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(64935, 20)),
+            num_entries_parameter: Some(s(64935, 20) /* RouteNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(168, 2),
@@ -717,55 +717,55 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(66166, 16),
+                    name: s(66166, 16), /* CalculatedMetric */
                     syntax: 977,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66182, 8),
+                    name: s(66182, 8), /* Neighbor */
                     syntax: 979,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66190, 7),
+                    name: s(66190, 7), /* NextHop */
                     syntax: 126,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66197, 14),
+                    name: s(66197, 14), /* ReceivedMetric */
                     syntax: 977,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66211, 13),
+                    name: s(66211, 13), /* RouteFeasible */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66141, 11),
+                    name: s(66141, 11), /* RoutePrefix */
                     syntax: 980,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66224, 13),
+                    name: s(66224, 13), /* RouteSelected */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66237, 10),
+                    name: s(66237, 10), /* RouteSeqno */
                     syntax: 234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66152, 14),
+                    name: s(66152, 14), /* SourceRouterID */
                     syntax: 357,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -774,21 +774,21 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(66247, 19),
+            path: s(66247, 19), /* Device.Routing.RIP. */
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15152, 31),
+                    name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66266, 14),
+                    name: s(66266, 14), /* SupportedModes */
                     syntax: 981,
                     ..PARAM
                 },
@@ -796,12 +796,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(66280, 40),
+            path: s(66280, 40), /* Device.Routing.RIP.InterfaceSetting.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -814,45 +814,45 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(66320, 8),
+                    name: s(66320, 8), /* AcceptRA */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66328, 6),
+                    name: s(66328, 6), /* SendRA */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     ..PARAM
                 },
@@ -860,18 +860,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(66334, 32),
+            path: s(66334, 32), /* Device.Routing.RouteInformation. */
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15152, 31),
+                    name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -880,10 +880,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(66366, 53),
+            path: s(66366, 53), /* Device.Routing.RouteInformation.InterfaceSetting.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31)),
+            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(8, 1),
@@ -891,73 +891,73 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(66419, 9),
+                    name: s(66419, 9), /* HomeAgent */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 233,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66428, 27),
+                    name: s(66428, 27), /* ManagedAddressConfiguration */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6703, 21),
+                    name: s(6703, 21), /* OptionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66455, 18),
+                    name: s(66455, 18), /* OtherConfiguration */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66473, 18),
+                    name: s(66473, 18), /* PreferredRouteFlag */
                     syntax: 982,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8502, 6),
+                    name: s(8502, 6), /* Prefix */
                     syntax: 217,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66491, 13),
+                    name: s(66491, 13), /* ReachableTime */
                     syntax: 983,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(59009, 12),
+                    name: s(59009, 12), /* RetransTimer */
                     syntax: 21,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66504, 13),
+                    name: s(66504, 13), /* RouteLifetime */
                     syntax: 10,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66517, 12),
+                    name: s(66517, 12), /* SourceRouter */
                     syntax: 211,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 984,
                     version: v(2, 2, 0),
                     ..PARAM
@@ -966,10 +966,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(66529, 64),
+            path: s(66529, 64), /* Device.Routing.RouteInformation.InterfaceSetting.{i}.Option.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21)),
+            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -983,7 +983,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -991,7 +991,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -999,13 +999,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5999, 3),
+                    name: s(5999, 3), /* Tag */
                     syntax: 51,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 196,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -1014,50 +1014,50 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(66593, 26),
+            path: s(66593, 26), /* Device.Routing.Router.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(64822, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(64822, 21) /* RouterNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66619, 29),
+                    name: s(66619, 29), /* IPv4ForwardingNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66648, 29),
+                    name: s(66648, 29), /* IPv6ForwardingNumberOfEntries */
                     syntax: 0,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 47,
                     ..PARAM
                 },
@@ -1065,12 +1065,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(66677, 45),
+            path: s(66677, 45), /* Device.Routing.Router.{i}.IPv4Forwarding.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(66619, 29)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(66619, 29) /* IPv4ForwardingNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1083,79 +1083,79 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66722, 13),
+                    name: s(66722, 13), /* DestIPAddress */
                     syntax: 165,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66735, 14),
+                    name: s(66735, 14), /* DestSubnetMask */
                     syntax: 165,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66765, 16),
+                    name: s(66765, 16), /* ForwardingMetric */
                     syntax: 483,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42841, 16),
+                    name: s(42841, 16), /* ForwardingPolicy */
                     syntax: 483,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66749, 16),
+                    name: s(66749, 16), /* GatewayIPAddress */
                     syntax: 165,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 985,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66781, 11),
+                    name: s(66781, 11), /* StaticRoute */
                     syntax: 73,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 986,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1165,12 +1165,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(66792, 45),
+            path: s(66792, 45), /* Device.Routing.Router.{i}.IPv6Forwarding.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(66648, 29)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(66648, 29) /* IPv6ForwardingNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1184,7 +1184,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 2, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
@@ -1192,7 +1192,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 2, 0),
@@ -1200,67 +1200,67 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66837, 12),
+                    name: s(66837, 12), /* DestIPPrefix */
                     syntax: 635,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66849, 14),
+                    name: s(66849, 14), /* ExpirationTime */
                     syntax: 454,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66765, 16),
+                    name: s(66765, 16), /* ForwardingMetric */
                     syntax: 483,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42841, 16),
+                    name: s(42841, 16), /* ForwardingPolicy */
                     syntax: 483,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66190, 7),
+                    name: s(66190, 7), /* NextHop */
                     syntax: 216,
                     access: Access::ReadWrite,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9863, 6),
+                    name: s(9863, 6), /* Origin */
                     syntax: 987,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     version: v(2, 2, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 986,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),

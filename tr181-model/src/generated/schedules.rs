@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "Schedules",
     objects: &[
         Object {
-            path: s(69073, 17),
+            path: s(69073, 17), /* Device.Schedules. */
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 460,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19764, 23),
+                    name: s(19764, 23), /* ScheduleNumberOfEntries */
                     syntax: 0,
                     version: v(2, 18, 0),
                     ..PARAM
@@ -30,12 +30,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(69090, 30),
+            path: s(69090, 30), /* Device.Schedules.Schedule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19764, 23)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(19764, 23) /* ScheduleNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -43,7 +43,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 18, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
@@ -51,7 +51,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 18, 0),
@@ -59,55 +59,55 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32238, 3),
+                    name: s(32238, 3), /* Day */
                     syntax: 534,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(222, 8),
+                    name: s(222, 8), /* Duration */
                     syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69120, 11),
+                    name: s(69120, 11), /* InverseMode */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20019, 9),
+                    name: s(20019, 9), /* StartTime */
                     syntax: 535,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1013,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69131, 8),
+                    name: s(69131, 8), /* TimeLeft */
                     syntax: 28,
                     version: v(2, 18, 0),
                     active_notify: ActiveNotify::CanDeny,

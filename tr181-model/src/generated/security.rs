@@ -10,17 +10,17 @@ pub(crate) static GROUP: Group = Group {
     name: "Security",
     objects: &[
         Object {
-            path: s(69139, 16),
+            path: s(69139, 16), /* Device.Security. */
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(69155, 23),
+                    name: s(69155, 23), /* CABundleNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47670, 26),
+                    name: s(47670, 26), /* CertificateNumberOfEntries */
                     syntax: 0,
                     version: v(2, 4, 0),
                     ..PARAM
@@ -29,10 +29,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(69178, 29),
+            path: s(69178, 29), /* Device.Security.CABundle.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(69155, 23)),
+            num_entries_parameter: Some(s(69155, 23) /* CABundleNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(1, 1),
@@ -40,21 +40,21 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(69207, 14),
+                    name: s(69207, 14), /* CACertificates */
                     syntax: 1014,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -62,11 +62,11 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(69221, 7),
+                    name: s(69221, 7), /* CADir() */
                     is_async: false,
                     input: &[],
                     output: &[Parameter {
-                        name: s(69228, 5),
+                        name: s(69228, 5), /* CADir */
                         syntax: 3,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
@@ -77,11 +77,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(69233, 8),
+                    name: s(69233, 8), /* CAFile() */
                     is_async: false,
                     input: &[],
                     output: &[Parameter {
-                        name: s(69241, 6),
+                        name: s(69241, 6), /* CAFile */
                         syntax: 3,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
@@ -95,10 +95,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(69247, 32),
+            path: s(69247, 32), /* Device.Security.Certificate.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47670, 26)),
+            num_entries_parameter: Some(s(47670, 26) /* CertificateNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(108, 2),
@@ -106,56 +106,56 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 4, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48131, 6),
+                    name: s(48131, 6), /* Issuer */
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69279, 9),
+                    name: s(69279, 9), /* LastModif */
                     syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69288, 8),
+                    name: s(69288, 8), /* NotAfter */
                     syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69296, 9),
+                    name: s(69296, 9), /* NotBefore */
                     syntax: 10,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15758, 12),
+                    name: s(15758, 12), /* SerialNumber */
                     syntax: 31,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69305, 18),
+                    name: s(69305, 18), /* SignatureAlgorithm */
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69323, 7),
+                    name: s(69323, 7), /* Subject */
                     syntax: 6,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69330, 10),
+                    name: s(69330, 10), /* SubjectAlt */
                     syntax: 219,
                     version: v(2, 4, 0),
                     ..PARAM

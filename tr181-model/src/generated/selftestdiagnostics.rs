@@ -8,11 +8,11 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "SelfTestDiagnostics",
     objects: &[Object {
-        path: s(69340, 27),
+        path: s(69340, 27), /* Device.SelfTestDiagnostics. */
         protocols: Protocols::CWMP,
         parameters: &[
             Parameter {
-                name: s(744, 16),
+                name: s(744, 16), /* DiagnosticsState */
                 syntax: 1015,
                 access: Access::ReadWrite,
                 protocols: Protocols::CWMP,
@@ -20,7 +20,7 @@ pub(crate) static GROUP: Group = Group {
                 ..PARAM
             },
             Parameter {
-                name: s(489, 7),
+                name: s(489, 7), /* Results */
                 syntax: 13,
                 protocols: Protocols::CWMP,
                 active_notify: ActiveNotify::CanDeny,

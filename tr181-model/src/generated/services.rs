@@ -7,7 +7,7 @@ use super::*;
 pub(crate) static GROUP: Group = Group {
     name: "Services",
     objects: &[Object {
-        path: s(69367, 16),
+        path: s(69367, 16), /* Device.Services. */
         ..OBJECT
     }],
 };

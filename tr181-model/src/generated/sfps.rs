@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "SFPs",
     objects: &[
         Object {
-            path: s(66863, 12),
+            path: s(66863, 12), /* Device.SFPs. */
             version: v(2, 19, 0),
             parameters: &[Parameter {
-                name: s(66875, 22),
+                name: s(66875, 22), /* SFPCageNumberOfEntries */
                 syntax: 0,
                 version: v(2, 19, 0),
                 ..PARAM
@@ -21,10 +21,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(66897, 17),
+            path: s(66897, 17), /* Device.SFPs.Mgmt. */
             version: v(2, 19, 0),
             parameters: &[Parameter {
-                name: s(66914, 22),
+                name: s(66914, 22), /* SFF8472NumberOfEntries */
                 syntax: 0,
                 version: v(2, 19, 0),
                 ..PARAM
@@ -32,10 +32,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(66936, 29),
+            path: s(66936, 29), /* Device.SFPs.Mgmt.SFF8472.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(66914, 22)),
+            num_entries_parameter: Some(s(66914, 22) /* SFF8472NumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -49,7 +49,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -57,7 +57,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -65,7 +65,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -74,251 +74,251 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(66965, 41),
+            path: s(66965, 41), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(67006, 5),
+                    name: s(67006, 5), /* BRMax */
                     syntax: 189,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67011, 5),
+                    name: s(67011, 5), /* BRMin */
                     syntax: 397,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67016, 9),
+                    name: s(67016, 9), /* BRNominal */
                     syntax: 988,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67025, 9),
+                    name: s(67025, 9), /* Connector */
                     syntax: 545,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67034, 18),
+                    name: s(67034, 18), /* DMCtypeExternalCal */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67052, 18),
+                    name: s(67052, 18), /* DMCtypeImplemented */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67070, 18),
+                    name: s(67070, 18), /* DMCtypeInternalCal */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67088, 15),
+                    name: s(67088, 15), /* DMCtypeRxAvgPwr */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67103, 8),
+                    name: s(67103, 8), /* DateCode */
                     syntax: 989,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67111, 14),
+                    name: s(67111, 14), /* EMCSPowerLvlOp */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67125, 18),
+                    name: s(67125, 18), /* EMCSPowerLvlSelect */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67143, 17),
+                    name: s(67143, 17), /* EOCSoftRateSelect */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67160, 12),
+                    name: s(67160, 12), /* EOCSoftRxLOS */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67172, 16),
+                    name: s(67172, 16), /* EOCSoftTxDisable */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67188, 14),
+                    name: s(67188, 14), /* EOCSoftTxFault */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67202, 20),
+                    name: s(67202, 20), /* EOCalarmsImplemented */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67222, 8),
+                    name: s(67222, 8), /* Encoding */
                     syntax: 189,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67230, 9),
+                    name: s(67230, 9), /* LengthOM1 */
                     syntax: 990,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67239, 9),
+                    name: s(67239, 9), /* LengthOM2 */
                     syntax: 990,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67248, 9),
+                    name: s(67248, 9), /* LengthOM3 */
                     syntax: 990,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67257, 9),
+                    name: s(67257, 9), /* LengthSMF */
                     syntax: 990,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67266, 11),
+                    name: s(67266, 11), /* LengthSMFkm */
                     syntax: 991,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67277, 14),
+                    name: s(67277, 14), /* OptCooledTrans */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67291, 14),
+                    name: s(67291, 14), /* OptInvertedLOS */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67305, 6),
+                    name: s(67305, 6), /* OptLOS */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67311, 13),
+                    name: s(67311, 13), /* OptLinearRcvr */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67324, 11),
+                    name: s(67324, 11), /* OptPowerlvl */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67335, 13),
+                    name: s(67335, 13), /* OptRateSelect */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67348, 12),
+                    name: s(67348, 12), /* OptTxDisable */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67360, 10),
+                    name: s(67360, 10), /* OptTxFault */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67370, 14),
+                    name: s(67370, 14), /* RateIdentifier */
                     syntax: 545,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67384, 16),
+                    name: s(67384, 16), /* SFF8079AppSelect */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67400, 21),
+                    name: s(67400, 21), /* SFF8431SoftRateSelect */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67421, 11),
+                    name: s(67421, 11), /* Transceiver */
                     syntax: 992,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67432, 10),
+                    name: s(67432, 10), /* VendorName */
                     syntax: 338,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67442, 9),
+                    name: s(67442, 9), /* VendorOUI */
                     syntax: 688,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67451, 8),
+                    name: s(67451, 8), /* VendorPN */
                     syntax: 338,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67459, 9),
+                    name: s(67459, 9), /* VendorRev */
                     syntax: 993,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67468, 8),
+                    name: s(67468, 8), /* VendorSN */
                     syntax: 338,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67476, 13),
+                    name: s(67476, 13), /* VerCompliance */
                     syntax: 545,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67489, 10),
+                    name: s(67489, 10), /* Wavelength */
                     syntax: 994,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -327,65 +327,65 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(67499, 48),
+            path: s(67499, 48), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Alarms. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(67547, 11),
+                    name: s(67547, 11), /* RxPowerHigh */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67558, 10),
+                    name: s(67558, 10), /* RxPowerLow */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67568, 15),
+                    name: s(67568, 15), /* TemperatureHigh */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67583, 14),
+                    name: s(67583, 14), /* TemperatureLow */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67597, 10),
+                    name: s(67597, 10), /* TxBiasHigh */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67607, 9),
+                    name: s(67607, 9), /* TxBiasLow */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67616, 11),
+                    name: s(67616, 11), /* TxPowerHigh */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67627, 10),
+                    name: s(67627, 10), /* TxPowerLow */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67637, 7),
+                    name: s(67637, 7), /* VccHigh */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67644, 6),
+                    name: s(67644, 6), /* VccLow */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -394,83 +394,83 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(67650, 48),
+            path: s(67650, 48), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Status. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(67698, 17),
+                    name: s(67698, 17), /* DataReadyBarState */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67715, 8),
+                    name: s(67715, 8), /* RS1State */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67723, 15),
+                    name: s(67723, 15), /* RateSelectState */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67738, 10),
+                    name: s(67738, 10), /* RxLOSState */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67748, 7),
+                    name: s(67748, 7), /* RxPower */
                     syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67755, 20),
+                    name: s(67755, 20), /* SoftRateSelectSelect */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67775, 19),
+                    name: s(67775, 19), /* SoftTxDisableSelect */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67794, 12),
+                    name: s(67794, 12), /* TXFaultState */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67806, 11),
+                    name: s(67806, 11), /* Temperature */
                     syntax: 383,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67817, 6),
+                    name: s(67817, 6), /* TxBias */
                     syntax: 996,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67823, 14),
+                    name: s(67823, 14), /* TxDisableState */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11348, 7),
+                    name: s(11348, 7), /* TxPower */
                     syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67837, 3),
+                    name: s(67837, 3), /* Vcc */
                     syntax: 997,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -479,125 +479,125 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(67840, 52),
+            path: s(67840, 52), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Thresholds. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(67892, 16),
+                    name: s(67892, 16), /* HighRxPowerAlarm */
                     syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67908, 18),
+                    name: s(67908, 18), /* HighRxPowerWarning */
                     syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67926, 13),
+                    name: s(67926, 13), /* HighTempAlarm */
                     syntax: 383,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67939, 15),
+                    name: s(67939, 15), /* HighTempWarning */
                     syntax: 383,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67954, 15),
+                    name: s(67954, 15), /* HighTxBiasAlarm */
                     syntax: 996,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67969, 17),
+                    name: s(67969, 17), /* HighTxBiasWarning */
                     syntax: 996,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67986, 16),
+                    name: s(67986, 16), /* HighTxPowerAlarm */
                     syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68002, 18),
+                    name: s(68002, 18), /* HighTxPowerWarning */
                     syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68020, 12),
+                    name: s(68020, 12), /* HighVccAlarm */
                     syntax: 997,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68032, 14),
+                    name: s(68032, 14), /* HighVccWarning */
                     syntax: 997,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68046, 15),
+                    name: s(68046, 15), /* LowRxPowerAlarm */
                     syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68061, 17),
+                    name: s(68061, 17), /* LowRxPowerWarning */
                     syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68078, 12),
+                    name: s(68078, 12), /* LowTempAlarm */
                     syntax: 383,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68090, 14),
+                    name: s(68090, 14), /* LowTempWarning */
                     syntax: 383,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68104, 14),
+                    name: s(68104, 14), /* LowTxBiasAlarm */
                     syntax: 996,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68118, 16),
+                    name: s(68118, 16), /* LowTxBiasWarning */
                     syntax: 996,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68134, 15),
+                    name: s(68134, 15), /* LowTxPowerAlarm */
                     syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68149, 17),
+                    name: s(68149, 17), /* LowTxPowerWarning */
                     syntax: 995,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68166, 11),
+                    name: s(68166, 11), /* LowVccAlarm */
                     syntax: 997,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68177, 13),
+                    name: s(68177, 13), /* LowVccWarning */
                     syntax: 997,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -606,65 +606,65 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(68190, 50),
+            path: s(68190, 50), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Warnings. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(67547, 11),
+                    name: s(67547, 11), /* RxPowerHigh */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67558, 10),
+                    name: s(67558, 10), /* RxPowerLow */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67568, 15),
+                    name: s(67568, 15), /* TemperatureHigh */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67583, 14),
+                    name: s(67583, 14), /* TemperatureLow */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67597, 10),
+                    name: s(67597, 10), /* TxBiasHigh */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67607, 9),
+                    name: s(67607, 9), /* TxBiasLow */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67616, 11),
+                    name: s(67616, 11), /* TxPowerHigh */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67627, 10),
+                    name: s(67627, 10), /* TxPowerLow */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67637, 7),
+                    name: s(67637, 7), /* VccHigh */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67644, 6),
+                    name: s(67644, 6), /* VccLow */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -673,10 +673,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(68240, 24),
+            path: s(68240, 24), /* Device.SFPs.SFPCage.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(66875, 22)),
+            num_entries_parameter: Some(s(66875, 22) /* SFPCageNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -690,7 +690,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -698,7 +698,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -706,37 +706,37 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68264, 13),
+                    name: s(68264, 13), /* MgmtInterface */
                     syntax: 998,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68277, 17),
+                    name: s(68277, 17), /* SFF8024Identifier */
                     syntax: 189,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68294, 10),
+                    name: s(68294, 10), /* SFPPresent */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68304, 12),
+                    name: s(68304, 12), /* SFPReference */
                     syntax: 999,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68316, 7),
+                    name: s(68316, 7), /* SFPType */
                     syntax: 1000,
                     version: v(2, 19, 0),
                     ..PARAM

@@ -10,40 +10,40 @@ pub(crate) static GROUP: Group = Group {
     name: "SoftwareModules",
     objects: &[
         Object {
-            path: s(70250, 23),
+            path: s(70250, 23), /* Device.SoftwareModules. */
             version: v(2, 1, 0),
             parameters: &[
                 Parameter {
-                    name: s(70273, 29),
+                    name: s(70273, 29), /* DeploymentUnitNumberOfEntries */
                     syntax: 0,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(70302, 27),
+                    name: s(70302, 27), /* ExecEnvClassNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(70329, 22),
+                    name: s(70329, 22), /* ExecEnvNumberOfEntries */
                     syntax: 0,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(70351, 28),
+                    name: s(70351, 28), /* ExecutionUnitNumberOfEntries */
                     syntax: 0,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(70379, 11),
+                name: s(70379, 11), /* InstallDU() */
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: s(70390, 30),
+                        name: s(70390, 30), /* ApplicationData.{i}.AccessPath */
                         syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -51,7 +51,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70420, 28),
+                        name: s(70420, 28), /* ApplicationData.{i}.Capacity */
                         syntax: 1026,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -59,14 +59,14 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70448, 29),
+                        name: s(70448, 29), /* ApplicationData.{i}.Encrypted */
                         syntax: 1027,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70477, 24),
+                        name: s(70477, 24), /* ApplicationData.{i}.Name */
                         syntax: 31,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -74,7 +74,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70501, 26),
+                        name: s(70501, 26), /* ApplicationData.{i}.Retain */
                         syntax: 1028,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -82,7 +82,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70527, 18),
+                        name: s(70527, 18), /* AutoRestart.Enable */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -90,21 +90,21 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70545, 29),
+                        name: s(70545, 29), /* AutoRestart.MaximumRetryCount */
                         syntax: 1029,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70574, 23),
+                        name: s(70574, 23), /* AutoRestart.ResetPeriod */
                         syntax: 1030,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70597, 35),
+                        name: s(70597, 35), /* AutoRestart.RetryIntervalMultiplier */
                         syntax: 0,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -112,7 +112,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70632, 36),
+                        name: s(70632, 36), /* AutoRestart.RetryMaximumWaitInterval */
                         syntax: 28,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -120,7 +120,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70668, 36),
+                        name: s(70668, 36), /* AutoRestart.RetryMinimumWaitInterval */
                         syntax: 28,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -128,7 +128,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70704, 19),
+                        name: s(70704, 19), /* EnvVariable.{i}.Key */
                         syntax: 1031,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -136,7 +136,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70723, 21),
+                        name: s(70723, 21), /* EnvVariable.{i}.Value */
                         syntax: 1031,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -144,14 +144,14 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70744, 15),
+                        name: s(70744, 15), /* ExecutionEnvRef */
                         syntax: 1032,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70759, 26),
+                        name: s(70759, 26), /* HostObject.{i}.Destination */
                         syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -159,14 +159,14 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70785, 22),
+                        name: s(70785, 22), /* HostObject.{i}.Options */
                         syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70807, 21),
+                        name: s(70807, 21), /* HostObject.{i}.Source */
                         syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -174,21 +174,21 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70828, 13),
+                        name: s(70828, 13), /* ModuleVersion */
                         syntax: 335,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70841, 30),
+                        name: s(70841, 30), /* NetworkConfig.AccessInterfaces */
                         syntax: 714,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70871, 42),
+                        name: s(70871, 42), /* NetworkConfig.PortMapping.{i}.ExternalPort */
                         syntax: 51,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -196,7 +196,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70913, 39),
+                        name: s(70913, 39), /* NetworkConfig.PortMapping.{i}.Interface */
                         syntax: 6,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -204,7 +204,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70952, 42),
+                        name: s(70952, 42), /* NetworkConfig.PortMapping.{i}.InternalPort */
                         syntax: 51,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -212,7 +212,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(70994, 38),
+                        name: s(70994, 38), /* NetworkConfig.PortMapping.{i}.Protocol */
                         syntax: 235,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -220,7 +220,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71032, 15),
+                        name: s(71032, 15), /* NumRequiredUIDs */
                         syntax: 1033,
                         status: Status::Deprecated,
                         version: v(2, 18, 0),
@@ -228,77 +228,77 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71047, 13),
+                        name: s(71047, 13), /* OptionalRoles */
                         syntax: 714,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(282, 8),
+                        name: s(282, 8), /* Password */
                         syntax: 725,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71060, 10),
+                        name: s(71060, 10), /* Privileged */
                         syntax: 1034,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71070, 18),
+                        name: s(71070, 18), /* RegisterTrustPaths */
                         syntax: 714,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71088, 13),
+                        name: s(71088, 13), /* RequiredRoles */
                         syntax: 714,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71101, 17),
+                        name: s(71101, 17), /* RequiredUserRoles */
                         syntax: 714,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71118, 29),
+                        name: s(71118, 29), /* Resources.AllocatedCPUPercent */
                         syntax: 1035,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71147, 28),
+                        name: s(71147, 28), /* Resources.AllocatedDiskSpace */
                         syntax: 1036,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71175, 25),
+                        name: s(71175, 25), /* Resources.AllocatedMemory */
                         syntax: 1036,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71200, 13),
+                        name: s(71200, 13), /* ShutdownDelay */
                         syntax: 1037,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71213, 9),
+                        name: s(71213, 9), /* Signature */
                         syntax: 5,
                         access: Access::ReadWrite,
                         version: v(2, 16, 0),
@@ -306,7 +306,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(4218, 3),
+                        name: s(4218, 3), /* URL */
                         syntax: 5,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -314,14 +314,14 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(17969, 4),
+                        name: s(17969, 4), /* UUID */
                         syntax: 382,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(290, 8),
+                        name: s(290, 8), /* Username */
                         syntax: 725,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -330,21 +330,21 @@ pub(crate) static GROUP: Group = Group {
                 ],
                 output: &[
                     Parameter {
-                        name: s(71222, 10),
+                        name: s(71222, 10), /* ExecEnvRef */
                         syntax: 1038,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(17969, 4),
+                        name: s(17969, 4), /* UUID */
                         syntax: 382,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(15985, 7),
+                        name: s(15985, 7), /* Version */
                         syntax: 335,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
@@ -356,80 +356,80 @@ pub(crate) static GROUP: Group = Group {
                 protocols: Protocols::USP,
             }],
             events: &[Event {
-                name: s(71232, 14),
+                name: s(71232, 14), /* DUStateChange! */
                 arguments: &[
                     Parameter {
-                        name: s(48026, 12),
+                        name: s(48026, 12), /* CompleteTime */
                         syntax: 10,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71246, 12),
+                        name: s(71246, 12), /* CurrentState */
                         syntax: 1039,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71258, 17),
+                        name: s(71258, 17), /* DeploymentUnitRef */
                         syntax: 1040,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71275, 20),
+                        name: s(71275, 20), /* ExecutionUnitRefList */
                         syntax: 1041,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71295, 15),
+                        name: s(71295, 15), /* Fault.FaultCode */
                         syntax: 0,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71310, 17),
+                        name: s(71310, 17), /* Fault.FaultString */
                         syntax: 6,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71327, 18),
+                        name: s(71327, 18), /* OperationPerformed */
                         syntax: 1042,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71345, 8),
+                        name: s(71345, 8), /* Resolved */
                         syntax: 16,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(20019, 9),
+                        name: s(20019, 9), /* StartTime */
                         syntax: 10,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(17969, 4),
+                        name: s(17969, 4), /* UUID */
                         syntax: 382,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(15985, 7),
+                        name: s(15985, 7), /* Version */
                         syntax: 335,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -443,10 +443,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(71353, 42),
+            path: s(71353, 42), /* Device.SoftwareModules.DeploymentUnit.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(70273, 29)),
+            num_entries_parameter: Some(s(70273, 29) /* DeploymentUnitNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -460,7 +460,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 1, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
@@ -468,7 +468,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 1, 0),
@@ -476,106 +476,106 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7161, 4),
+                    name: s(7161, 4), /* DUID */
                     syntax: 31,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(70744, 15),
+                    name: s(70744, 15), /* ExecutionEnvRef */
                     syntax: 1043,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71395, 17),
+                    name: s(71395, 17), /* ExecutionUnitList */
                     syntax: 1044,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71412, 9),
+                    name: s(71412, 9), /* Installed */
                     syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71421, 18),
+                    name: s(71421, 18), /* InternalController */
                     syntax: 94,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9751, 10),
+                    name: s(9751, 10), /* LastUpdate */
                     syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(70828, 13),
+                    name: s(70828, 13), /* ModuleVersion */
                     syntax: 335,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71345, 8),
+                    name: s(71345, 8), /* Resolved */
                     syntax: 16,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1045,
                     version: v(2, 1, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4218, 3),
+                    name: s(4218, 3), /* URL */
                     syntax: 5,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17969, 4),
+                    name: s(17969, 4), /* UUID */
                     syntax: 382,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71439, 6),
+                    name: s(71439, 6), /* Vendor */
                     syntax: 93,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71445, 16),
+                    name: s(71445, 16), /* VendorConfigList */
                     syntax: 1046,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71461, 13),
+                    name: s(71461, 13), /* VendorLogList */
                     syntax: 1047,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 335,
                     version: v(2, 1, 0),
                     ..PARAM
@@ -583,10 +583,10 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(71474, 11),
+                    name: s(71474, 11), /* Uninstall() */
                     is_async: true,
                     input: &[Parameter {
-                        name: s(71485, 10),
+                        name: s(71485, 10), /* RetainData */
                         syntax: 368,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -598,11 +598,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(71495, 8),
+                    name: s(71495, 8), /* Update() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(70390, 30),
+                            name: s(70390, 30), /* ApplicationData.{i}.AccessPath */
                             syntax: 6,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
@@ -610,7 +610,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70420, 28),
+                            name: s(70420, 28), /* ApplicationData.{i}.Capacity */
                             syntax: 1026,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
@@ -618,14 +618,14 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70448, 29),
+                            name: s(70448, 29), /* ApplicationData.{i}.Encrypted */
                             syntax: 1027,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70477, 24),
+                            name: s(70477, 24), /* ApplicationData.{i}.Name */
                             syntax: 31,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
@@ -633,7 +633,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70501, 26),
+                            name: s(70501, 26), /* ApplicationData.{i}.Retain */
                             syntax: 1028,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
@@ -641,7 +641,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70704, 19),
+                            name: s(70704, 19), /* EnvVariable.{i}.Key */
                             syntax: 1031,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -649,7 +649,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70723, 21),
+                            name: s(70723, 21), /* EnvVariable.{i}.Value */
                             syntax: 1031,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -657,7 +657,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70759, 26),
+                            name: s(70759, 26), /* HostObject.{i}.Destination */
                             syntax: 6,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
@@ -665,14 +665,14 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70785, 22),
+                            name: s(70785, 22), /* HostObject.{i}.Options */
                             syntax: 6,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70807, 21),
+                            name: s(70807, 21), /* HostObject.{i}.Source */
                             syntax: 6,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
@@ -680,21 +680,21 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70828, 13),
+                            name: s(70828, 13), /* ModuleVersion */
                             syntax: 335,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70841, 30),
+                            name: s(70841, 30), /* NetworkConfig.AccessInterfaces */
                             syntax: 714,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70871, 42),
+                            name: s(70871, 42), /* NetworkConfig.PortMapping.{i}.ExternalPort */
                             syntax: 51,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -702,7 +702,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70913, 39),
+                            name: s(70913, 39), /* NetworkConfig.PortMapping.{i}.Interface */
                             syntax: 6,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -710,7 +710,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70952, 42),
+                            name: s(70952, 42), /* NetworkConfig.PortMapping.{i}.InternalPort */
                             syntax: 51,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -718,7 +718,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(70994, 38),
+                            name: s(70994, 38), /* NetworkConfig.PortMapping.{i}.Protocol */
                             syntax: 235,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -726,7 +726,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(71032, 15),
+                            name: s(71032, 15), /* NumRequiredUIDs */
                             syntax: 1033,
                             status: Status::Deprecated,
                             version: v(2, 18, 0),
@@ -734,77 +734,77 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(71047, 13),
+                            name: s(71047, 13), /* OptionalRoles */
                             syntax: 714,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(282, 8),
+                            name: s(282, 8), /* Password */
                             syntax: 725,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(71060, 10),
+                            name: s(71060, 10), /* Privileged */
                             syntax: 1034,
                             version: v(2, 18, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(71070, 18),
+                            name: s(71070, 18), /* RegisterTrustPaths */
                             syntax: 714,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(71088, 13),
+                            name: s(71088, 13), /* RequiredRoles */
                             syntax: 714,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(71101, 17),
+                            name: s(71101, 17), /* RequiredUserRoles */
                             syntax: 714,
                             version: v(2, 18, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(71118, 29),
+                            name: s(71118, 29), /* Resources.AllocatedCPUPercent */
                             syntax: 1048,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(71147, 28),
+                            name: s(71147, 28), /* Resources.AllocatedDiskSpace */
                             syntax: 1049,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(71175, 25),
+                            name: s(71175, 25), /* Resources.AllocatedMemory */
                             syntax: 1049,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(71485, 10),
+                            name: s(71485, 10), /* RetainData */
                             syntax: 368,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(71213, 9),
+                            name: s(71213, 9), /* Signature */
                             syntax: 5,
                             access: Access::ReadWrite,
                             version: v(2, 16, 0),
@@ -812,14 +812,14 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(4218, 3),
+                            name: s(4218, 3), /* URL */
                             syntax: 5,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(290, 8),
+                            name: s(290, 8), /* Username */
                             syntax: 725,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
@@ -835,10 +835,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(71503, 35),
+            path: s(71503, 35), /* Device.SoftwareModules.ExecEnv.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(70329, 22)),
+            num_entries_parameter: Some(s(70329, 22) /* ExecEnvNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -852,14 +852,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 1, 0),
             parameters: &[
                 Parameter {
-                    name: s(71538, 20),
+                    name: s(71538, 20), /* ActiveExecutionUnits */
                     syntax: 1044,
                     version: v(2, 1, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
@@ -867,7 +867,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 1, 0),
@@ -875,137 +875,137 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71558, 19),
+                    name: s(71558, 19), /* AllocatedCPUPercent */
                     syntax: 1050,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71577, 18),
+                    name: s(71577, 18), /* AllocatedDiskSpace */
                     syntax: 1051,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71595, 15),
+                    name: s(71595, 15), /* AllocatedMemory */
                     syntax: 1051,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71610, 30),
+                    name: s(71610, 30), /* ApplicationDataNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71640, 25),
+                    name: s(71640, 25), /* AvailableAccessInterfaces */
                     syntax: 229,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71665, 19),
+                    name: s(71665, 19), /* AvailableCPUPercent */
                     syntax: 1048,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71684, 18),
+                    name: s(71684, 18), /* AvailableDiskSpace */
                     syntax: 1049,
                     version: v(2, 1, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71702, 15),
+                    name: s(71702, 15), /* AvailableMemory */
                     syntax: 1049,
                     version: v(2, 1, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71717, 14),
+                    name: s(71717, 14), /* AvailableRoles */
                     syntax: 728,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71731, 18),
+                    name: s(71731, 18), /* AvailableUserRoles */
                     syntax: 1052,
                     version: v(2, 18, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71749, 9),
+                    name: s(71749, 9), /* CreatedAt */
                     syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71758, 15),
+                    name: s(71758, 15), /* CurrentRunLevel */
                     syntax: 977,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71773, 15),
+                    name: s(71773, 15), /* ExecEnvClassRef */
                     syntax: 1053,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71788, 28),
+                    name: s(71788, 28), /* InitialExecutionUnitRunLevel */
                     syntax: 977,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71816, 15),
+                    name: s(71816, 15), /* InitialRunLevel */
                     syntax: 234,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71831, 13),
+                    name: s(71831, 13), /* LastRestarted */
                     syntax: 10,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71844, 13),
+                    name: s(71844, 13), /* ParentExecEnv */
                     syntax: 1043,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71857, 16),
+                    name: s(71857, 16), /* ProcessorRefList */
                     syntax: 1054,
                     status: Status::Deprecated,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71873, 17),
+                    name: s(71873, 17), /* RequestedRunLevel */
                     syntax: 1055,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
@@ -1013,7 +1013,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
@@ -1021,21 +1021,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71890, 12),
+                    name: s(71890, 12), /* RestartCount */
                     syntax: 0,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71902, 13),
+                    name: s(71902, 13), /* RestartReason */
                     syntax: 6,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71915, 7),
+                    name: s(71915, 7), /* Signers */
                     syntax: 1014,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1043,33 +1043,33 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1056,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1057,
                     version: v(2, 1, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 31,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71439, 6),
+                    name: s(71439, 6), /* Vendor */
                     syntax: 93,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 335,
                     version: v(2, 1, 0),
                     ..PARAM
@@ -1077,10 +1077,10 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(71922, 33),
+                    name: s(71922, 33), /* ModifyAvailableAccessInterfaces() */
                     is_async: true,
                     input: &[Parameter {
-                        name: s(71955, 16),
+                        name: s(71955, 16), /* AccessInterfaces */
                         syntax: 714,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -1093,11 +1093,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(71971, 22),
+                    name: s(71971, 22), /* ModifyAvailableRoles() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(71717, 14),
+                            name: s(71717, 14), /* AvailableRoles */
                             syntax: 714,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
@@ -1105,7 +1105,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(71731, 18),
+                            name: s(71731, 18), /* AvailableUserRoles */
                             syntax: 714,
                             version: v(2, 18, 0),
                             protocols: Protocols::USP,
@@ -1119,32 +1119,32 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(71993, 19),
+                    name: s(71993, 19), /* ModifyConstraints() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(71558, 19),
+                            name: s(71558, 19), /* AllocatedCPUPercent */
                             syntax: 1050,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(71577, 18),
+                            name: s(71577, 18), /* AllocatedDiskSpace */
                             syntax: 1051,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(71595, 15),
+                            name: s(71595, 15), /* AllocatedMemory */
                             syntax: 1051,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(72012, 5),
+                            name: s(72012, 5), /* Force */
                             syntax: 1034,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
@@ -1157,10 +1157,10 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(16432, 8),
+                    name: s(16432, 8), /* Remove() */
                     is_async: true,
                     input: &[Parameter {
-                        name: s(72012, 5),
+                        name: s(72012, 5), /* Force */
                         syntax: 1034,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -1172,7 +1172,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(1318, 7),
+                    name: s(1318, 7), /* Reset() */
                     is_async: true,
                     input: &[],
                     output: &[],
@@ -1181,18 +1181,18 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(72017, 9),
+                    name: s(72017, 9), /* Restart() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(72012, 5),
+                            name: s(72012, 5), /* Force */
                             syntax: 1034,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(181, 6),
+                            name: s(181, 6), /* Reason */
                             syntax: 6,
                             version: v(2, 16, 0),
                             protocols: Protocols::USP,
@@ -1205,10 +1205,10 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(72026, 13),
+                    name: s(72026, 13), /* SetRunLevel() */
                     is_async: false,
                     input: &[Parameter {
-                        name: s(71873, 17),
+                        name: s(71873, 17), /* RequestedRunLevel */
                         syntax: 977,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -1222,17 +1222,17 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             events: &[Event {
-                name: s(72039, 10),
+                name: s(72039, 10), /* Restarted! */
                 arguments: &[
                     Parameter {
-                        name: s(71902, 13),
+                        name: s(71902, 13), /* RestartReason */
                         syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(72049, 11),
+                        name: s(72049, 11), /* RestartTime */
                         syntax: 10,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -1246,10 +1246,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(72060, 55),
+            path: s(72060, 55), /* Device.SoftwareModules.ExecEnv.{i}.ApplicationData.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(71610, 30)),
+            num_entries_parameter: Some(s(71610, 30) /* ApplicationDataNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1263,13 +1263,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(72130, 10),
+                    name: s(72130, 10), /* AccessPath */
                     syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1277,7 +1277,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -1285,37 +1285,37 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72115, 15),
+                    name: s(72115, 15), /* ApplicationUUID */
                     syntax: 382,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5245, 8),
+                    name: s(5245, 8), /* Capacity */
                     syntax: 1026,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72140, 9),
+                    name: s(72140, 9), /* Encrypted */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72149, 6),
+                    name: s(72149, 6), /* Retain */
                     syntax: 1028,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72155, 11),
+                    name: s(72155, 11), /* Utilization */
                     syntax: 1026,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -1323,7 +1323,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(16432, 8),
+                name: s(16432, 8), /* Remove() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -1334,10 +1334,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(72166, 40),
+            path: s(72166, 40), /* Device.SoftwareModules.ExecEnvClass.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(70302, 27)),
+            num_entries_parameter: Some(s(70302, 27) /* ExecEnvClassNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1351,7 +1351,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1359,7 +1359,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -1367,98 +1367,98 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72206, 25),
+                    name: s(72206, 25), /* CapabilityNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71258, 17),
+                    name: s(71258, 17), /* DeploymentUnitRef */
                     syntax: 1058,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71439, 6),
+                    name: s(71439, 6), /* Vendor */
                     syntax: 93,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 335,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(72231, 12),
+                name: s(72231, 12), /* AddExecEnv() */
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: s(786, 5),
+                        name: s(786, 5), /* Alias */
                         syntax: 24,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71558, 19),
+                        name: s(71558, 19), /* AllocatedCPUPercent */
                         syntax: 1050,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71577, 18),
+                        name: s(71577, 18), /* AllocatedDiskSpace */
                         syntax: 1051,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71595, 15),
+                        name: s(71595, 15), /* AllocatedMemory */
                         syntax: 1051,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71717, 14),
+                        name: s(71717, 14), /* AvailableRoles */
                         syntax: 714,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71731, 18),
+                        name: s(71731, 18), /* AvailableUserRoles */
                         syntax: 714,
                         version: v(2, 18, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(780, 6),
+                        name: s(780, 6), /* Enable */
                         syntax: 1027,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(791, 4),
+                        name: s(791, 4), /* Name */
                         syntax: 6,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(71844, 13),
+                        name: s(71844, 13), /* ParentExecEnv */
                         syntax: 1032,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -1467,7 +1467,7 @@ pub(crate) static GROUP: Group = Group {
                     },
                 ],
                 output: &[Parameter {
-                    name: s(71222, 10),
+                    name: s(71222, 10), /* ExecEnvRef */
                     syntax: 1059,
                     version: v(2, 16, 0),
                     protocols: Protocols::USP,
@@ -1480,10 +1480,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(72243, 55),
+            path: s(72243, 55), /* Device.SoftwareModules.ExecEnvClass.{i}.Capability.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(72206, 25)),
+            num_entries_parameter: Some(s(72206, 25) /* CapabilityNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(193, 2),
@@ -1491,19 +1491,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(72298, 13),
+                    name: s(72298, 13), /* Specification */
                     syntax: 1060,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72331, 16),
+                    name: s(72331, 16), /* SpecificationURI */
                     syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72311, 20),
+                    name: s(72311, 20), /* SpecificationVersion */
                     syntax: 335,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -1512,10 +1512,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(72347, 41),
+            path: s(72347, 41), /* Device.SoftwareModules.ExecutionUnit.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(70351, 28)),
+            num_entries_parameter: Some(s(70351, 28) /* ExecutionUnitNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -1529,7 +1529,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 1, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
@@ -1537,7 +1537,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 1, 0),
@@ -1545,160 +1545,160 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71558, 19),
+                    name: s(71558, 19), /* AllocatedCPUPercent */
                     syntax: 1048,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71577, 18),
+                    name: s(71577, 18), /* AllocatedDiskSpace */
                     syntax: 1049,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72392, 14),
+                    name: s(72392, 14), /* AllocatedEUGID */
                     syntax: 3,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72406, 14),
+                    name: s(72406, 14), /* AllocatedEUUID */
                     syntax: 0,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72420, 16),
+                    name: s(72420, 16), /* AllocatedHostGID */
                     syntax: 3,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72436, 16),
+                    name: s(72436, 16), /* AllocatedHostUID */
                     syntax: 0,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71595, 15),
+                    name: s(71595, 15), /* AllocatedMemory */
                     syntax: 1049,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72452, 19),
+                    name: s(72452, 19), /* ApplicationDataList */
                     syntax: 1061,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72471, 21),
+                    name: s(72471, 21), /* AssociatedProcessList */
                     syntax: 1062,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72492, 9),
+                    name: s(72492, 9), /* AutoStart */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72501, 15),
+                    name: s(72501, 15), /* CPUPercentInUse */
                     syntax: 1048,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42213, 12),
+                    name: s(42213, 12), /* CreationTime */
                     syntax: 10,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72516, 14),
+                    name: s(72516, 14), /* DiskSpaceInUse */
                     syntax: 1049,
                     version: v(2, 1, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72388, 4),
+                    name: s(72388, 4), /* EUID */
                     syntax: 31,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72530, 26),
+                    name: s(72530, 26), /* EnvVariableNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72556, 12),
+                    name: s(72556, 12), /* ExecEnvLabel */
                     syntax: 31,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(70744, 15),
+                    name: s(70744, 15), /* ExecutionEnvRef */
                     syntax: 1043,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72568, 18),
+                    name: s(72568, 18), /* ExecutionFaultCode */
                     syntax: 1063,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72586, 21),
+                    name: s(72586, 21), /* ExecutionFaultMessage */
                     syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72607, 25),
+                    name: s(72607, 25), /* HostObjectNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72632, 11),
+                    name: s(72632, 11), /* MemoryInUse */
                     syntax: 1049,
                     version: v(2, 1, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 6,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71060, 10),
+                    name: s(71060, 10), /* Privileged */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72643, 10),
+                    name: s(72643, 10), /* References */
                     syntax: 465,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72653, 14),
+                    name: s(72653, 14), /* RequestedState */
                     syntax: 1064,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
@@ -1706,21 +1706,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72667, 8),
+                    name: s(72667, 8), /* RunLevel */
                     syntax: 234,
                     access: Access::ReadWrite,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71200, 13),
+                    name: s(71200, 13), /* ShutdownDelay */
                     syntax: 1065,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1066,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
@@ -1728,7 +1728,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1067,
                     version: v(2, 1, 0),
                     protocols: Protocols::USP,
@@ -1736,38 +1736,38 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72675, 22),
+                    name: s(72675, 22), /* SupportedDataModelList */
                     syntax: 819,
                     version: v(2, 1, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72697, 6),
+                    name: s(72697, 6), /* Uptime */
                     syntax: 28,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71439, 6),
+                    name: s(71439, 6), /* Vendor */
                     syntax: 93,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71445, 16),
+                    name: s(71445, 16), /* VendorConfigList */
                     syntax: 1046,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71461, 13),
+                    name: s(71461, 13), /* VendorLogList */
                     syntax: 1047,
                     version: v(2, 1, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 335,
                     version: v(2, 1, 0),
                     ..PARAM
@@ -1775,7 +1775,7 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(72017, 9),
+                    name: s(72017, 9), /* Restart() */
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -1784,10 +1784,10 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(72703, 19),
+                    name: s(72703, 19), /* SetRequestedState() */
                     is_async: false,
                     input: &[Parameter {
-                        name: s(72653, 14),
+                        name: s(72653, 14), /* RequestedState */
                         syntax: 1068,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
@@ -1803,65 +1803,65 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(72722, 53),
+            path: s(72722, 53), /* Device.SoftwareModules.ExecutionUnit.{i}.AutoRestart. */
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 368,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(71831, 13),
+                    name: s(71831, 13), /* LastRestarted */
                     syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72775, 17),
+                    name: s(72775, 17), /* MaximumRetryCount */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72792, 11),
+                    name: s(72792, 11), /* NextRestart */
                     syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72803, 11),
+                    name: s(72803, 11), /* ResetPeriod */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72814, 10),
+                    name: s(72814, 10), /* RetryCount */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4171, 23),
+                    name: s(4171, 23), /* RetryIntervalMultiplier */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72824, 24),
+                    name: s(72824, 24), /* RetryMaximumWaitInterval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4194, 24),
+                    name: s(4194, 24), /* RetryMinimumWaitInterval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1871,10 +1871,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(72848, 57),
+            path: s(72848, 57), /* Device.SoftwareModules.ExecutionUnit.{i}.EnvVariable.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(72530, 26)),
+            num_entries_parameter: Some(s(72530, 26) /* EnvVariableNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1888,7 +1888,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -1896,7 +1896,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -1904,14 +1904,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9718, 3),
+                    name: s(9718, 3), /* Key */
                     syntax: 1031,
                     version: v(2, 17, 0),
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 1031,
                     version: v(2, 17, 0),
                     mandatory: true,
@@ -1921,15 +1921,15 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(72905, 52),
+            path: s(72905, 52), /* Device.SoftwareModules.ExecutionUnit.{i}.Extensions. */
             version: v(2, 1, 0),
             ..OBJECT
         },
         Object {
-            path: s(72957, 56),
+            path: s(72957, 56), /* Device.SoftwareModules.ExecutionUnit.{i}.HostObject.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(72607, 25)),
+            num_entries_parameter: Some(s(72607, 25) /* HostObjectNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -1943,7 +1943,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1951,7 +1951,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -1959,20 +1959,20 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48952, 11),
+                    name: s(48952, 11), /* Destination */
                     syntax: 6,
                     version: v(2, 16, 0),
                     mandatory: true,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73013, 7),
+                    name: s(73013, 7), /* Options */
                     syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16479, 6),
+                    name: s(16479, 6), /* Source */
                     syntax: 6,
                     version: v(2, 16, 0),
                     mandatory: true,
@@ -1982,17 +1982,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(73020, 55),
+            path: s(73020, 55), /* Device.SoftwareModules.ExecutionUnit.{i}.NetworkConfig. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(73075, 22),
+                    name: s(73075, 22), /* AccessInterfaceRefList */
                     syntax: 229,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73097, 18),
+                    name: s(73097, 18), /* PortMappingRefList */
                     syntax: 1069,
                     version: v(2, 17, 0),
                     ..PARAM

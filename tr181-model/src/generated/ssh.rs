@@ -10,30 +10,30 @@ pub(crate) static GROUP: Group = Group {
     name: "SSH",
     objects: &[
         Object {
-            path: s(68323, 11),
+            path: s(68323, 11), /* Device.SSH. */
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(68334, 28),
+                    name: s(68334, 28), /* AuthorizedKeyNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7252, 21),
+                    name: s(7252, 21), /* ServerNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -42,11 +42,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(68362, 29),
+            path: s(68362, 29), /* Device.SSH.AuthorizedKey.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(68334, 28)),
+            num_entries_parameter: Some(s(68334, 28) /* AuthorizedKeyNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -54,7 +54,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -62,7 +62,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -70,14 +70,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9718, 3),
+                    name: s(9718, 3), /* Key */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68391, 4),
+                    name: s(68391, 4), /* User */
                     syntax: 1001,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -87,11 +87,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(68395, 22),
+            path: s(68395, 22), /* Device.SSH.Server.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21)),
+            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -99,19 +99,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(68417, 24),
+                    name: s(68417, 24), /* AccessLogNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58809, 14),
+                    name: s(58809, 14), /* ActivationDate */
                     syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -119,7 +119,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -127,130 +127,130 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68441, 12),
+                    name: s(68441, 12), /* AllowAllIPv4 */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68453, 12),
+                    name: s(68453, 12), /* AllowAllIPv6 */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68465, 18),
+                    name: s(68465, 18), /* AllowPasswordLogin */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68483, 14),
+                    name: s(68483, 14), /* AllowRootLogin */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68497, 22),
+                    name: s(68497, 22), /* AllowRootPasswordLogin */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58823, 19),
+                    name: s(58823, 19), /* AutoDisableDuration */
                     syntax: 1002,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68519, 23),
+                    name: s(68519, 23), /* IPv4AllowedSourcePrefix */
                     syntax: 384,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68542, 23),
+                    name: s(68542, 23), /* IPv6AllowedSourcePrefix */
                     syntax: 384,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68565, 11),
+                    name: s(68565, 11), /* IdleTimeout */
                     syntax: 1003,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 169,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68576, 9),
+                    name: s(68576, 9), /* KeepAlive */
                     syntax: 1004,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68585, 19),
+                    name: s(68585, 19), /* MaxAccessLogEntries */
                     syntax: 89,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68604, 12),
+                    name: s(68604, 12), /* MaxAuthTries */
                     syntax: 486,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17626, 3),
+                    name: s(17626, 3), /* PID */
                     syntax: 227,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 1005,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60001, 22),
+                    name: s(60001, 22), /* SessionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1006,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68616, 15),
+                    name: s(68616, 15), /* UserGroupAccess */
                     syntax: 1007,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -260,10 +260,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(68631, 36),
+            path: s(68631, 36), /* Device.SSH.Server.{i}.AccessLog.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(68417, 24)),
+            num_entries_parameter: Some(s(68417, 24) /* AccessLogNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -271,7 +271,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -279,7 +279,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -287,31 +287,31 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5817, 9),
+                    name: s(5817, 9), /* IPAddress */
                     syntax: 126,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1008,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68391, 4),
+                    name: s(68391, 4), /* User */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -320,10 +320,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(68667, 34),
+            path: s(68667, 34), /* Device.SSH.Server.{i}.Session.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(60001, 22)),
+            num_entries_parameter: Some(s(60001, 22) /* SessionNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -331,7 +331,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -339,7 +339,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -347,26 +347,26 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5817, 9),
+                    name: s(5817, 9), /* IPAddress */
                     syntax: 126,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68391, 4),
+                    name: s(68391, 4), /* User */
                     syntax: 1009,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(48137, 8),
+                name: s(48137, 8), /* Delete() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -377,29 +377,29 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(68701, 28),
+            path: s(68701, 28), /* Device.SSH.Server.{i}.Stats. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(68729, 22),
+                    name: s(68729, 22), /* NumberOfFailedAttempts */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68751, 37),
+                    name: s(68751, 37), /* NumberOfFailedAttemptsSinceActivation */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68788, 26),
+                    name: s(68788, 26), /* NumberOfSuccessfulAttempts */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68814, 41),
+                    name: s(68814, 41), /* NumberOfSuccessfulAttemptsSinceActivation */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM

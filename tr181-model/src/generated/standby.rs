@@ -8,19 +8,19 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "Standby",
     objects: &[Object {
-        path: s(73115, 15),
+        path: s(73115, 15), /* Device.Standby. */
         version: v(2, 12, 0),
         protocols: Protocols::USP,
         parameters: &[
             Parameter {
-                name: s(73130, 12),
+                name: s(73130, 12), /* NetworkAware */
                 syntax: 16,
                 version: v(2, 12, 0),
                 protocols: Protocols::USP,
                 ..PARAM
             },
             Parameter {
-                name: s(73142, 10),
+                name: s(73142, 10), /* TimerAware */
                 syntax: 16,
                 version: v(2, 12, 0),
                 protocols: Protocols::USP,

@@ -10,11 +10,11 @@ pub(crate) static GROUP: Group = Group {
     name: "STOMP",
     objects: &[
         Object {
-            path: s(68855, 13),
+            path: s(68855, 13), /* Device.STOMP. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[Parameter {
-                name: s(68868, 25),
+                name: s(68868, 25), /* ConnectionNumberOfEntries */
                 syntax: 0,
                 version: v(2, 15, 0),
                 protocols: Protocols::CWMP,
@@ -23,11 +23,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(68855, 13),
+            path: s(68855, 13), /* Device.STOMP. */
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: &[Parameter {
-                name: s(68868, 25),
+                name: s(68868, 25), /* ConnectionNumberOfEntries */
                 syntax: 0,
                 version: v(2, 12, 0),
                 protocols: Protocols::USP,
@@ -36,12 +36,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(68893, 28),
+            path: s(68893, 28), /* Device.STOMP.Connection.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(68868, 25)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(68868, 25) /* ConnectionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -56,7 +56,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -64,7 +64,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -72,7 +72,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49078, 16),
+                    name: s(49078, 16), /* EnableEncryption */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -80,7 +80,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68932, 16),
+                    name: s(68932, 16), /* EnableHeartbeats */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -88,7 +88,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -96,7 +96,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68948, 17),
+                    name: s(68948, 17), /* IncomingHeartbeat */
                     syntax: 529,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -104,14 +104,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68965, 14),
+                    name: s(68965, 14), /* LastChangeDate */
                     syntax: 10,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68979, 17),
+                    name: s(68979, 17), /* OutgoingHeartbeat */
                     syntax: 529,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -119,7 +119,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -127,7 +127,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 1010,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -135,7 +135,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68996, 26),
+                    name: s(68996, 26), /* ServerRetryInitialInterval */
                     syntax: 1011,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -143,7 +143,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69022, 29),
+                    name: s(69022, 29), /* ServerRetryIntervalMultiplier */
                     syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -151,7 +151,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69051, 22),
+                    name: s(69051, 22), /* ServerRetryMaxInterval */
                     syntax: 794,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -159,14 +159,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1012,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(290, 8),
+                    name: s(290, 8), /* Username */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -174,7 +174,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68921, 11),
+                    name: s(68921, 11), /* VirtualHost */
                     syntax: 115,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -185,12 +185,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(68893, 28),
+            path: s(68893, 28), /* Device.STOMP.Connection.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(68868, 25)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(68868, 25) /* ConnectionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -205,7 +205,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 12, 0),
@@ -213,7 +213,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -221,7 +221,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49078, 16),
+                    name: s(49078, 16), /* EnableEncryption */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -229,7 +229,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68932, 16),
+                    name: s(68932, 16), /* EnableHeartbeats */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -237,7 +237,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -245,7 +245,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68948, 17),
+                    name: s(68948, 17), /* IncomingHeartbeat */
                     syntax: 529,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -253,14 +253,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68965, 14),
+                    name: s(68965, 14), /* LastChangeDate */
                     syntax: 10,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68979, 17),
+                    name: s(68979, 17), /* OutgoingHeartbeat */
                     syntax: 529,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -268,7 +268,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -276,7 +276,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 1010,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -284,7 +284,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68996, 26),
+                    name: s(68996, 26), /* ServerRetryInitialInterval */
                     syntax: 1011,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -292,7 +292,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69022, 29),
+                    name: s(69022, 29), /* ServerRetryIntervalMultiplier */
                     syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -300,7 +300,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69051, 22),
+                    name: s(69051, 22), /* ServerRetryMaxInterval */
                     syntax: 794,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -308,14 +308,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1012,
                     version: v(2, 12, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(290, 8),
+                    name: s(290, 8), /* Username */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -323,7 +323,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68921, 11),
+                    name: s(68921, 11), /* VirtualHost */
                     syntax: 115,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),

@@ -46,13 +46,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 5
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(4218, 3)),
+        data_type: Some(s(4218, 3) /* URL */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(2048),
@@ -144,7 +144,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 17
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(105500, 10)),
+        data_type: Some(s(105500, 10) /* JSONObject */),
         ..SYNTAX
     },
     // 18
@@ -179,19 +179,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
     // 21
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
     // 22
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(286, 7),
         ..SYNTAX
     },
@@ -204,7 +204,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 24
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(786, 5)),
+        data_type: Some(s(786, 5) /* Alias */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(64),
@@ -226,7 +226,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105578, 5),
+            value: s(105578, 5), /* false */
         }),
         ..SYNTAX
     },
@@ -239,7 +239,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 28
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 29
@@ -263,7 +263,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -282,7 +282,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(306, 7),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105622, 4),
+            value: s(105622, 4), /* Down */
         }),
         ..SYNTAX
     },
@@ -300,13 +300,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 34
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105664, 5)),
+        units: Some(s(105664, 5) /* cells */),
         ..SYNTAX
     },
     // 35
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105669, 16)),
+        units: Some(s(105669, 16) /* cells per second */),
         ..SYNTAX
     },
     // 36
@@ -318,22 +318,22 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 37
     Syntax {
         base: BaseType::UnsignedLong,
-        data_type: Some(s(105714, 14)),
-        units: Some(s(105728, 7)),
+        data_type: Some(s(105714, 14) /* StatsCounter64 */),
+        units: Some(s(105728, 7) /* packets */),
         ..SYNTAX
     },
     // 38
     Syntax {
         base: BaseType::UnsignedLong,
-        data_type: Some(s(105714, 14)),
-        units: Some(s(105735, 5)),
+        data_type: Some(s(105714, 14) /* StatsCounter64 */),
+        units: Some(s(105735, 5) /* bytes */),
         ..SYNTAX
     },
     // 39
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(105740, 14)),
-        units: Some(s(105728, 7)),
+        data_type: Some(s(105740, 14) /* StatsCounter32 */),
+        units: Some(s(105728, 7) /* packets */),
         ..SYNTAX
     },
     // 40
@@ -382,10 +382,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1000000),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105853, 3),
+            value: s(105853, 3), /* 300 */
         }),
         ..SYNTAX
     },
@@ -401,7 +401,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(335, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105889, 8),
+            value: s(105889, 8), /* Disabled */
         }),
         ..SYNTAX
     },
@@ -411,7 +411,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(338, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105897, 8),
+            value: s(105897, 8), /* AdmitAll */
         }),
         ..SYNTAX
     },
@@ -435,7 +435,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105945, 1),
+            value: s(105945, 1), /* 1 */
         }),
         ..SYNTAX
     },
@@ -455,7 +455,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(341, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105889, 8),
+            value: s(105889, 8), /* Disabled */
         }),
         ..SYNTAX
     },
@@ -469,7 +469,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105987, 3),
+            value: s(105987, 3), /* 128 */
         }),
         ..SYNTAX
     },
@@ -488,7 +488,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105990, 17),
+            value: s(105990, 17), /* [0,1,2,3,4,5,6,7] */
         }),
         ..SYNTAX
     },
@@ -497,7 +497,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106007, 5),
+            value: s(106007, 5), /* 33024 */
         }),
         ..SYNTAX
     },
@@ -547,7 +547,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105945, 1),
+            value: s(105945, 1), /* 1 */
         }),
         ..SYNTAX
     },
@@ -561,7 +561,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106142, 5),
+            value: s(106142, 5), /* 32768 */
         }),
         ..SYNTAX
     },
@@ -573,10 +573,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(30),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106147, 2),
+            value: s(106147, 2), /* 15 */
         }),
         ..SYNTAX
     },
@@ -588,10 +588,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1000),
             step: None,
         }],
-        units: Some(s(106149, 12)),
+        units: Some(s(106149, 12) /* centiseconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106161, 3),
+            value: s(106161, 3), /* 200 */
         }),
         ..SYNTAX
     },
@@ -603,10 +603,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(4000),
             step: None,
         }],
-        units: Some(s(106149, 12)),
+        units: Some(s(106149, 12) /* centiseconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106164, 4),
+            value: s(106164, 4), /* 2000 */
         }),
         ..SYNTAX
     },
@@ -622,7 +622,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(356, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105889, 8),
+            value: s(105889, 8), /* Disabled */
         }),
         ..SYNTAX
     },
@@ -635,7 +635,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -663,7 +663,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -681,7 +681,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -699,7 +699,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -709,21 +709,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(364, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106278, 6),
+            value: s(106278, 6), /* DHCPv4 */
         }),
         ..SYNTAX
     },
     // 72
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(5817, 9)),
+        data_type: Some(s(5817, 9) /* IPAddress */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(45),
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -732,7 +732,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106290, 4),
+            value: s(106290, 4), /* true */
         }),
         ..SYNTAX
     },
@@ -746,7 +746,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -759,7 +759,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -772,7 +772,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -782,21 +782,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(366, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106294, 5),
+            value: s(106294, 5), /* Exact */
         }),
         ..SYNTAX
     },
     // 78
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(106314, 8)),
+        data_type: Some(s(106314, 8) /* IPPrefix */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(49),
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -810,7 +810,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -824,14 +824,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
     // 81
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(2993, 5)),
+        data_type: Some(s(2993, 5) /* Order */),
         ranges: &[RangeFacet {
             min: Some(1),
             max: None,
@@ -849,7 +849,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -863,7 +863,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -886,7 +886,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -904,7 +904,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -997,7 +997,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(106409, 15),
+            target_param: s(106409, 15), /* #.EncodingTypes */
             null_value: None,
         })),
         ..SYNTAX
@@ -1031,7 +1031,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -1039,7 +1039,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(106424, 11),
+            target_param: s(106424, 11), /* #.Protocols */
             null_value: None,
         })),
         ..SYNTAX
@@ -1052,10 +1052,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106435, 5),
+            value: s(106435, 5), /* 86400 */
         }),
         ..SYNTAX
     },
@@ -1069,7 +1069,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106440, 4),
+            value: s(106440, 4), /* 4737 */
         }),
         ..SYNTAX
     },
@@ -1095,7 +1095,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::DateTime,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106444, 20),
+            value: s(106444, 20), /* 0001-01-01T00:00:00Z */
         }),
         ..SYNTAX
     },
@@ -1104,7 +1104,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::String,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106464, 1),
+            value: s(106464, 1), /* " */
         }),
         ..SYNTAX
     },
@@ -1113,7 +1113,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::String,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106465, 1),
+            value: s(106465, 1), /* , */
         }),
         ..SYNTAX
     },
@@ -1123,7 +1123,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(390, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106481, 18),
+            value: s(106481, 18), /* ParameterPerColumn */
         }),
         ..SYNTAX
     },
@@ -1132,7 +1132,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::String,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106499, 1),
+            value: s(106499, 1), /*   */
         }),
         ..SYNTAX
     },
@@ -1142,7 +1142,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(392, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106500, 10),
+            value: s(106500, 10), /* Unix-Epoch */
         }),
         ..SYNTAX
     },
@@ -1150,12 +1150,12 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(4064, 21),
-            null_value: Some(s(105538, 4)),
+            target_param: s(4064, 21), /* CompressionsSupported */
+            null_value: Some(s(105538, 4) /* None */),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105538, 4),
+            value: s(105538, 4), /* None */
         }),
         ..SYNTAX
     },
@@ -1174,12 +1174,12 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(4091, 16),
+            target_param: s(4091, 16), /* MethodsSupported */
             null_value: None,
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106537, 4),
+            value: s(106537, 4), /* POST */
         }),
         ..SYNTAX
     },
@@ -1204,7 +1204,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106164, 4),
+            value: s(106164, 4), /* 2000 */
         }),
         ..SYNTAX
     },
@@ -1218,7 +1218,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106544, 1),
+            value: s(106544, 1), /* 5 */
         }),
         ..SYNTAX
     },
@@ -1231,7 +1231,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -1241,7 +1241,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(400, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106545, 15),
+            value: s(106545, 15), /* ObjectHierarchy */
         }),
         ..SYNTAX
     },
@@ -1274,7 +1274,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -1283,7 +1283,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(106290, 4),
+            value: s(106290, 4), /* true */
         }),
         ..SYNTAX
     },
@@ -1331,7 +1331,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         ],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -1348,7 +1348,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 126
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(5817, 9)),
+        data_type: Some(s(5817, 9) /* IPAddress */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(45),
@@ -1393,7 +1393,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(4869, 27),
+            target_param: s(4869, 27), /* SupportedAccessTechnologies */
             null_value: None,
         })),
         ..SYNTAX
@@ -1401,7 +1401,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 131
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(106643, 4)),
+        units: Some(s(106643, 4) /* Kbps */),
         ..SYNTAX
     },
     // 132
@@ -1437,8 +1437,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: Some(64),
         }],
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(4724, 17),
-            null_value: Some(s(106191, 0)),
+            target_param: s(4724, 17), /* AvailableNetworks */
+            null_value: Some(s(106191, 0) /*  */),
         })),
         ..SYNTAX
     },
@@ -1451,7 +1451,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -1459,19 +1459,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(4869, 27),
-            null_value: Some(s(106659, 4)),
+            target_param: s(4869, 27), /* SupportedAccessTechnologies */
+            null_value: Some(s(106659, 4) /* Auto */),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(106659, 4),
+            value: s(106659, 4), /* Auto */
         }),
         ..SYNTAX
     },
     // 137
     Syntax {
         base: BaseType::Int,
-        units: Some(s(106663, 3)),
+        units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
     // 138
@@ -1531,7 +1531,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 144
     Syntax {
         base: BaseType::UnsignedLong,
-        data_type: Some(s(105714, 14)),
+        data_type: Some(s(105714, 14) /* StatsCounter64 */),
         ..SYNTAX
     },
     // 145
@@ -1732,14 +1732,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(453, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105538, 4),
+            value: s(105538, 4), /* None */
         }),
         ..SYNTAX
     },
     // 165
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34076, 11)),
+        data_type: Some(s(34076, 11) /* IPv4Address */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(15),
@@ -1747,7 +1747,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -1760,7 +1760,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 167
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34076, 11)),
+        data_type: Some(s(34076, 11) /* IPv4Address */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -1773,7 +1773,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -1787,7 +1787,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107607, 2),
+            value: s(107607, 2), /* 48 */
         }),
         ..SYNTAX
     },
@@ -1805,7 +1805,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -1817,10 +1817,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -1838,7 +1838,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -1847,7 +1847,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105578, 5),
+            value: s(105578, 5), /* false */
         }),
         command: true,
         ..SYNTAX
@@ -1871,47 +1871,47 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
     // 175
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107655, 1),
+            value: s(107655, 1), /* 4 */
         }),
         ..SYNTAX
     },
     // 176
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
     // 177
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107656, 2),
+            value: s(107656, 2), /* 64 */
         }),
         ..SYNTAX
     },
     // 178
     Syntax {
         base: BaseType::Int,
-        units: Some(s(107658, 2)),
+        units: Some(s(107658, 2) /* ms */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107660, 4),
+            value: s(107660, 4), /* 1000 */
         }),
         ..SYNTAX
     },
@@ -1924,7 +1924,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 180
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(10555, 10)),
+        data_type: Some(s(10555, 10) /* MACAddress */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(17),
@@ -1932,7 +1932,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         patterns: l(466, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -1945,14 +1945,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
     // 182
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34076, 11)),
+        data_type: Some(s(34076, 11) /* IPv4Address */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(15),
@@ -1969,7 +1969,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 184
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34076, 11)),
+        data_type: Some(s(34076, 11) /* IPv4Address */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(4),
@@ -1990,17 +1990,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106435, 5),
+            value: s(106435, 5), /* 86400 */
         }),
         ..SYNTAX
     },
     // 186
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34076, 11)),
+        data_type: Some(s(34076, 11) /* IPv4Address */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(32),
@@ -2013,14 +2013,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
     // 187
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34076, 11)),
+        data_type: Some(s(34076, 11) /* IPv4Address */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -2033,14 +2033,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
     // 188
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(10555, 10)),
+        data_type: Some(s(10555, 10) /* MACAddress */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(17),
@@ -2073,7 +2073,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(471, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105538, 4),
+            value: s(105538, 4), /* None */
         }),
         ..SYNTAX
     },
@@ -2104,7 +2104,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 195
@@ -2129,20 +2129,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 197
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105945, 1),
+            value: s(105945, 1), /* 1 */
         }),
         ..SYNTAX
     },
     // 198
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107784, 2),
+            value: s(107784, 2), /* 10 */
         }),
         ..SYNTAX
     },
@@ -2151,7 +2151,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107655, 1),
+            value: s(107655, 1), /* 4 */
         }),
         ..SYNTAX
     },
@@ -2160,57 +2160,57 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107786, 2),
+            value: s(107786, 2), /* 32 */
         }),
         ..SYNTAX
     },
     // 201
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106435, 5),
+            value: s(106435, 5), /* 86400 */
         }),
         ..SYNTAX
     },
     // 202
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107788, 4),
+            value: s(107788, 4), /* 3600 */
         }),
         ..SYNTAX
     },
     // 203
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107792, 2),
+            value: s(107792, 2), /* 60 */
         }),
         ..SYNTAX
     },
     // 204
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107794, 3),
+            value: s(107794, 3), /* 600 */
         }),
         ..SYNTAX
     },
     // 205
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107797, 1),
+            value: s(107797, 1), /* 2 */
         }),
         ..SYNTAX
     },
@@ -2219,7 +2219,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107798, 1),
+            value: s(107798, 1), /* 8 */
         }),
         ..SYNTAX
     },
@@ -2228,27 +2228,27 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107784, 2),
+            value: s(107784, 2), /* 10 */
         }),
         ..SYNTAX
     },
     // 208
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107799, 2),
+            value: s(107799, 2), /* 30 */
         }),
         ..SYNTAX
     },
     // 209
     Syntax {
         base: BaseType::Int,
-        units: Some(s(107658, 2)),
+        units: Some(s(107658, 2) /* ms */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107801, 3),
+            value: s(107801, 3), /* 100 */
         }),
         ..SYNTAX
     },
@@ -2261,14 +2261,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
     // 211
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34172, 11)),
+        data_type: Some(s(34172, 11) /* IPv6Address */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(45),
@@ -2284,7 +2284,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -2303,7 +2303,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -2335,21 +2335,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 216
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34172, 11)),
+        data_type: Some(s(34172, 11) /* IPv6Address */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(45),
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
     // 217
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(50749, 10)),
+        data_type: Some(s(50749, 10) /* IPv6Prefix */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(49),
@@ -2370,7 +2370,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -2401,7 +2401,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(482, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107902, 6),
+            value: s(107902, 6), /* Static */
         }),
         ..SYNTAX
     },
@@ -2414,7 +2414,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 223
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(5817, 9)),
+        data_type: Some(s(5817, 9) /* IPAddress */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(10),
@@ -2441,7 +2441,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 226
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(500, 8),
         ..SYNTAX
     },
@@ -2450,7 +2450,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -2473,7 +2473,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -2510,7 +2510,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(108063, 5),
+            value: s(108063, 5), /* local */
         }),
         ..SYNTAX
     },
@@ -2594,7 +2594,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(514, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(108112, 6),
+            value: s(108112, 6), /* System */
         }),
         ..SYNTAX
     },
@@ -2629,7 +2629,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 242
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some(s(108118, 4)),
+        data_type: Some(s(108118, 4) /* TLV8 */),
         sizes: &[
             SizeFacet {
                 min_length: Some(0),
@@ -2645,7 +2645,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 243
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(108122, 4)),
+        units: Some(s(108122, 4) /* Mbps */),
         ..SYNTAX
     },
     // 244
@@ -2671,7 +2671,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(108122, 4)),
+        units: Some(s(108122, 4) /* Mbps */),
         ..SYNTAX
     },
     // 246
@@ -2688,7 +2688,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1000000000),
             step: None,
         }],
-        units: Some(s(108181, 2)),
+        units: Some(s(108181, 2) /* Hz */),
         ..SYNTAX
     },
     // 248
@@ -2706,7 +2706,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 250
     Syntax {
         base: BaseType::Int,
-        data_type: Some(s(108292, 9)),
+        data_type: Some(s(108292, 9) /* TenthdBmV */),
         ..SYNTAX
     },
     // 251
@@ -2717,13 +2717,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(16000000),
             step: None,
         }],
-        units: Some(s(108181, 2)),
+        units: Some(s(108181, 2) /* Hz */),
         ..SYNTAX
     },
     // 252
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some(s(108301, 17)),
+        data_type: Some(s(108301, 17) /* DocsEqualizerData */),
         sizes: &[
             SizeFacet {
                 min_length: Some(0),
@@ -2744,14 +2744,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some(s(108318, 4)),
+        units: Some(s(108318, 4) /* -dBc */),
         ..SYNTAX
     },
     // 254
     Syntax {
         base: BaseType::Int,
-        data_type: Some(s(108322, 7)),
-        units: Some(s(108322, 7)),
+        data_type: Some(s(108322, 7) /* TenthdB */),
+        units: Some(s(108322, 7) /* TenthdB */),
         ..SYNTAX
     },
     // 255
@@ -2785,7 +2785,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 259
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(105740, 14)),
+        data_type: Some(s(105740, 14) /* StatsCounter32 */),
         ..SYNTAX
     },
     // 260
@@ -2806,7 +2806,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 261
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(108414, 10)),
+        data_type: Some(s(108414, 10) /* CmRegState */),
         enumerations: l(545, 23),
         ..SYNTAX
     },
@@ -2815,7 +2815,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(105578, 5),
+            value: s(105578, 5), /* false */
         }),
         ..SYNTAX
     },
@@ -2827,20 +2827,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(500),
             step: None,
         }],
-        units: Some(s(108775, 13)),
+        units: Some(s(108775, 13) /* hundredthsbin */),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(108788, 3),
+            value: s(108788, 3), /* 150 */
         }),
         ..SYNTAX
     },
     // 264
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(108181, 2)),
+        units: Some(s(108181, 2) /* Hz */),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(108791, 8),
+            value: s(108791, 8), /* 93000000 */
         }),
         ..SYNTAX
     },
@@ -2852,20 +2852,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(86400),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(105853, 3),
+            value: s(105853, 3), /* 300 */
         }),
         ..SYNTAX
     },
     // 266
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(108181, 2)),
+        units: Some(s(108181, 2) /* Hz */),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(108799, 9),
+            value: s(108799, 9), /* 993000000 */
         }),
         ..SYNTAX
     },
@@ -2879,7 +2879,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(108808, 3),
+            value: s(108808, 3), /* 256 */
         }),
         ..SYNTAX
     },
@@ -2893,7 +2893,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(105945, 1),
+            value: s(105945, 1), /* 1 */
         }),
         ..SYNTAX
     },
@@ -2905,24 +2905,24 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(900000000),
             step: None,
         }],
-        units: Some(s(108181, 2)),
+        units: Some(s(108181, 2) /* Hz */),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(108811, 7),
+            value: s(108811, 7), /* 7500000 */
         }),
         ..SYNTAX
     },
     // 270
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(108818, 30)),
+        data_type: Some(s(108818, 30) /* SpectrumAnalysisWindowFunction */),
         enumerations: l(568, 8),
         ..SYNTAX
     },
     // 271
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some(s(10994, 13)),
+        data_type: Some(s(10994, 13) /* AmplitudeData */),
         sizes: &[
             SizeFacet {
                 min_length: Some(0),
@@ -2943,7 +2943,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(2147483647),
             step: None,
         }],
-        units: Some(s(108181, 2)),
+        units: Some(s(108181, 2) /* Hz */),
         ..SYNTAX
     },
     // 273
@@ -2984,7 +2984,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 276
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(108938, 16)),
+        units: Some(s(108938, 16) /* 6.25 microsecond */),
         ..SYNTAX
     },
     // 277
@@ -2995,35 +2995,35 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(64000000),
             step: None,
         }],
-        units: Some(s(108181, 2)),
+        units: Some(s(108181, 2) /* Hz */),
         ..SYNTAX
     },
     // 278
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(108954, 18)),
+        data_type: Some(s(108954, 18) /* DocsisUpstreamType */),
         enumerations: l(577, 5),
         ..SYNTAX
     },
     // 279
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(108998, 12)),
+        data_type: Some(s(108998, 12) /* RangingState */),
         enumerations: l(582, 6),
         ..SYNTAX
     },
     // 280
     Syntax {
         base: BaseType::Int,
-        data_type: Some(s(108292, 9)),
-        units: Some(s(108292, 9)),
+        data_type: Some(s(108292, 9) /* TenthdBmV */),
+        units: Some(s(108292, 9) /* TenthdBmV */),
         ..SYNTAX
     },
     // 281
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(11479, 20),
+            target_param: s(11479, 20), /* BondSchemesSupported */
             null_value: None,
         })),
         ..SYNTAX
@@ -3063,7 +3063,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 285
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109112, 15)),
+        units: Some(s(109112, 15) /* bits per second */),
         ..SYNTAX
     },
     // 286
@@ -3099,7 +3099,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some(s(109196, 15)),
+        units: Some(s(109196, 15) /* 0.1 DMT symbols */),
         ..SYNTAX
     },
     // 289
@@ -3132,7 +3132,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 292
     Syntax {
         base: BaseType::Int,
-        units: Some(s(109294, 6)),
+        units: Some(s(109294, 6) /* octets */),
         ..SYNTAX
     },
     // 293
@@ -3192,7 +3192,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 298
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(109300, 26)),
+        data_type: Some(s(109300, 26) /* PSDBreakPointIndexAndLevel */),
         list: Some(ListFacet {
             min_items: 1,
             max_items: Some(48),
@@ -3208,7 +3208,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(310),
             step: None,
         }],
-        units: Some(s(109326, 6)),
+        units: Some(s(109326, 6) /* 0.1 dB */),
         ..SYNTAX
     },
     // 300
@@ -3228,7 +3228,9 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 301
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(109348, 44)),
+        data_type: Some(
+            s(109348, 44), /* SELTPAttenuationCharacteristicsIndexAndTFlog */
+        ),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(8191),
@@ -3244,7 +3246,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(2),
             max_length: None,
         }),
-        units: Some(s(109392, 6)),
+        units: Some(s(109392, 6) /* kbit/s */),
         ..SYNTAX
     },
     // 303
@@ -3255,7 +3257,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(16383),
             step: None,
         }],
-        units: Some(s(109398, 6)),
+        units: Some(s(109398, 6) /* meters */),
         ..SYNTAX
     },
     // 304
@@ -3285,7 +3287,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
                 step: None,
             },
         ],
-        units: Some(s(109427, 11)),
+        units: Some(s(109427, 11) /* subcarriers */),
         ..SYNTAX
     },
     // 307
@@ -3296,7 +3298,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(240),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 308
@@ -3307,13 +3309,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(240),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 309
     Syntax {
         base: BaseType::Int,
-        data_type: Some(s(109438, 10)),
+        data_type: Some(s(109438, 10) /* UERComplex */),
         list: Some(ListFacet {
             min_items: 1,
             max_items: Some(4096),
@@ -3334,7 +3336,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 311
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(619, 5),
         ..SYNTAX
     },
@@ -3363,21 +3365,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(13993, 15),
-            null_value: Some(s(106191, 0)),
+            target_param: s(13993, 15), /* AllowedProfiles */
+            null_value: Some(s(106191, 0) /*  */),
         })),
         ..SYNTAX
     },
     // 315
     Syntax {
         base: BaseType::Int,
-        units: Some(s(109471, 5)),
+        units: Some(s(109471, 5) /* 0.1dB */),
         ..SYNTAX
     },
     // 316
     Syntax {
         base: BaseType::Int,
-        units: Some(s(109476, 7)),
+        units: Some(s(109476, 7) /* 0.1dBmV */),
         ..SYNTAX
     },
     // 317
@@ -3455,13 +3457,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(0),
             step: None,
         }],
-        units: Some(s(109326, 6)),
+        units: Some(s(109326, 6) /* 0.1 dB */),
         ..SYNTAX
     },
     // 326
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109326, 6)),
+        units: Some(s(109326, 6) /* 0.1 dB */),
         ..SYNTAX
     },
     // 327
@@ -3482,7 +3484,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1280),
             step: None,
         }],
-        units: Some(s(109471, 5)),
+        units: Some(s(109471, 5) /* 0.1dB */),
         ..SYNTAX
     },
     // 329
@@ -3505,7 +3507,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
                 step: None,
             },
         ],
-        units: Some(s(109326, 6)),
+        units: Some(s(109326, 6) /* 0.1 dB */),
         ..SYNTAX
     },
     // 330
@@ -3516,7 +3518,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1280),
             step: None,
         }],
-        units: Some(s(109326, 6)),
+        units: Some(s(109326, 6) /* 0.1 dB */),
         ..SYNTAX
     },
     // 331
@@ -3594,7 +3596,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 339
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109549, 7)),
+        units: Some(s(109549, 7) /* records */),
         ..SYNTAX
     },
     // 340
@@ -3653,7 +3655,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(653, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(106284, 6),
+            value: s(106284, 6), /* DHCPv6 */
         }),
         ..SYNTAX
     },
@@ -3759,7 +3761,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 359
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109831, 3)),
+        units: Some(s(109831, 3) /* KiB */),
         ..SYNTAX
     },
     // 360
@@ -3777,7 +3779,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(681, 12),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(109834, 4),
+            value: s(109834, 4), /* CWMP */
         }),
         ..SYNTAX
     },
@@ -3787,7 +3789,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(693, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(109883, 8),
+            value: s(109883, 8), /* External */
         }),
         ..SYNTAX
     },
@@ -3797,20 +3799,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(697, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105538, 4),
+            value: s(105538, 4), /* None */
         }),
         ..SYNTAX
     },
     // 364
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109905, 7)),
+        units: Some(s(109905, 7) /* minutes */),
         ..SYNTAX
     },
     // 365
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105735, 5)),
+        units: Some(s(105735, 5) /* bytes */),
         ..SYNTAX
     },
     // 366
@@ -3821,10 +3823,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(109912, 7)),
+        units: Some(s(109912, 7) /* percent */),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: s(107792, 2),
+            value: s(107792, 2), /* 60 */
         }),
         ..SYNTAX
     },
@@ -3836,10 +3838,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(109912, 7)),
+        units: Some(s(109912, 7) /* percent */),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: s(109919, 2),
+            value: s(109919, 2), /* 80 */
         }),
         ..SYNTAX
     },
@@ -3848,7 +3850,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: s(105578, 5),
+            value: s(105578, 5), /* false */
         }),
         ..SYNTAX
     },
@@ -3860,7 +3862,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(109912, 7)),
+        units: Some(s(109912, 7) /* percent */),
         ..SYNTAX
     },
     // 370
@@ -3887,19 +3889,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 372
     Syntax {
         base: BaseType::Int,
-        units: Some(s(109943, 2)),
+        units: Some(s(109943, 2) /* mA */),
         ..SYNTAX
     },
     // 373
     Syntax {
         base: BaseType::Int,
-        units: Some(s(109945, 2)),
+        units: Some(s(109945, 2) /* mW */),
         ..SYNTAX
     },
     // 374
     Syntax {
         base: BaseType::Int,
-        units: Some(s(109947, 2)),
+        units: Some(s(109947, 2) /* mV */),
         ..SYNTAX
     },
     // 375
@@ -3912,17 +3914,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: s(107799, 2),
+            value: s(107799, 2), /* 30 */
         }),
         ..SYNTAX
     },
     // 376
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: s(106544, 1),
+            value: s(106544, 1), /* 5 */
         }),
         ..SYNTAX
     },
@@ -3959,14 +3961,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::String,
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: s(105626, 7),
+            value: s(105626, 7), /* Unknown */
         }),
         ..SYNTAX
     },
     // 382
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(17969, 4)),
+        data_type: Some(s(17969, 4) /* UUID */),
         sizes: &[SizeFacet {
             min_length: Some(36),
             max_length: Some(36),
@@ -3982,7 +3984,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(110150, 15)),
+        units: Some(s(110150, 15) /* degrees celsius */),
         ..SYNTAX
     },
     // 384
@@ -4031,7 +4033,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(18588, 18),
+            target_param: s(18588, 18), /* SupportedProtocols */
             null_value: None,
         })),
         ..SYNTAX
@@ -4044,7 +4046,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: Some(256),
         }],
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(110353, 35),
+            target_param: s(110353, 35), /* Device.DynamicDNS.SupportedServices */
             null_value: None,
         })),
         ..SYNTAX
@@ -4094,10 +4096,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 395
     Syntax {
         base: BaseType::Int,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -4115,7 +4117,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(109912, 7)),
+        units: Some(s(109912, 7) /* percent */),
         ..SYNTAX
     },
     // 398
@@ -4128,7 +4130,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -4137,17 +4139,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::String,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
     // 400
     Syntax {
         base: BaseType::Int,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -4172,7 +4174,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -4212,7 +4214,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(775, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(106659, 4),
+            value: s(106659, 4), /* Auto */
         }),
         ..SYNTAX
     },
@@ -4238,30 +4240,30 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 410
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some(s(105728, 7)),
+        units: Some(s(105728, 7) /* packets */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
     // 411
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some(s(105735, 5)),
+        units: Some(s(105735, 5) /* bytes */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
     // 412
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105728, 7)),
+        units: Some(s(105728, 7) /* packets */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -4275,7 +4277,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -4289,7 +4291,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -4360,7 +4362,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: Some(256),
         }],
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(110727, 45),
+            target_param: s(110727, 45), /* #.Capabilities.AuthenticationMethodsSupported */
             null_value: None,
         })),
         ..SYNTAX
@@ -4379,7 +4381,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(3599),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 424
@@ -4396,7 +4398,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(86399),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 426
@@ -4449,7 +4451,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(25000000),
             step: None,
         }],
-        units: Some(s(110824, 11)),
+        units: Some(s(110824, 11) /* millimeters */),
         ..SYNTAX
     },
     // 432
@@ -4466,7 +4468,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(86400),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 434
@@ -4477,7 +4479,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(3600),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 435
@@ -4594,7 +4596,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(848, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(111052, 3),
+            value: s(111052, 3), /* ACS */
         }),
         ..SYNTAX
     },
@@ -4619,7 +4621,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -4637,7 +4639,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -4651,7 +4653,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -4660,7 +4662,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::DateTime,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(111116, 20),
+            value: s(111116, 20), /* 9999-12-31T23:59:59Z */
         }),
         ..SYNTAX
     },
@@ -4679,7 +4681,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -4689,7 +4691,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(860, 5),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(111156, 4),
+            value: s(111156, 4), /* Drop */
         }),
         ..SYNTAX
     },
@@ -4703,7 +4705,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -4742,7 +4744,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: s(106290, 4),
+            value: s(106290, 4), /* true */
         }),
         ..SYNTAX
     },
@@ -4752,14 +4754,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(514, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(3685, 10),
+            value: s(3685, 10), /* Controller */
         }),
         ..SYNTAX
     },
     // 462
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(50885, 10)),
+        data_type: Some(s(50885, 10) /* IPv4Prefix */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(18),
@@ -4767,7 +4769,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         patterns: l(866, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -4787,7 +4789,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(870, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(111156, 4),
+            value: s(111156, 4), /* Drop */
         }),
         ..SYNTAX
     },
@@ -4812,7 +4814,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(873, 7),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(110671, 5),
+            value: s(110671, 5), /* Debug */
         }),
         ..SYNTAX
     },
@@ -4822,7 +4824,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(880, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107716, 3),
+            value: s(107716, 3), /* All */
         }),
         ..SYNTAX
     },
@@ -4832,7 +4834,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(883, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(3685, 10),
+            value: s(3685, 10), /* Controller */
         }),
         ..SYNTAX
     },
@@ -4851,7 +4853,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(111358, 4),
+            value: s(111358, 4), /* [-1] */
         }),
         ..SYNTAX
     },
@@ -4870,14 +4872,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
     // 471
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(106314, 8)),
+        data_type: Some(s(106314, 8) /* IPPrefix */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -4895,7 +4897,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(888, 5),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105889, 8),
+            value: s(105889, 8), /* Disabled */
         }),
         ..SYNTAX
     },
@@ -4905,7 +4907,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(893, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(111156, 4),
+            value: s(111156, 4), /* Drop */
         }),
         ..SYNTAX
     },
@@ -4915,7 +4917,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(870, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(111160, 6),
+            value: s(111160, 6), /* Accept */
         }),
         ..SYNTAX
     },
@@ -4934,14 +4936,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(111358, 4),
+            value: s(111358, 4), /* [-1] */
         }),
         ..SYNTAX
     },
     // 476
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(106314, 8)),
+        data_type: Some(s(106314, 8) /* IPPrefix */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -4953,7 +4955,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -4972,14 +4974,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(897, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(9292, 11),
+            value: s(9292, 11), /* IPAddresses */
         }),
         ..SYNTAX
     },
     // 479
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(5817, 9)),
+        data_type: Some(s(5817, 9) /* IPAddress */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -4991,14 +4993,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
     // 480
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(10555, 10)),
+        data_type: Some(s(10555, 10) /* MACAddress */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -5011,7 +5013,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         patterns: l(466, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -5039,7 +5041,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -5053,7 +5055,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -5069,7 +5071,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(904, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105538, 4),
+            value: s(105538, 4), /* None */
         }),
         ..SYNTAX
     },
@@ -5078,7 +5080,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(111450, 1),
+            value: s(111450, 1), /* 3 */
         }),
         ..SYNTAX
     },
@@ -5102,15 +5104,15 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(906, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105889, 8),
+            value: s(105889, 8), /* Disabled */
         }),
         ..SYNTAX
     },
     // 489
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(105740, 14)),
-        units: Some(s(111475, 8)),
+        data_type: Some(s(105740, 14) /* StatsCounter32 */),
+        units: Some(s(111475, 8) /* messages */),
         ..SYNTAX
     },
     // 490
@@ -5205,7 +5207,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        units: Some(s(109326, 6)),
+        units: Some(s(109326, 6) /* 0.1 dB */),
         ..SYNTAX
     },
     // 496
@@ -5226,7 +5228,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 498
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(111590, 26)),
+        data_type: Some(s(111590, 26) /* PSMBreakPointIndexAndLevel */),
         list: Some(ListFacet {
             min_items: 2,
             max_items: Some(32),
@@ -5237,7 +5239,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 499
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(111616, 17)),
+        units: Some(s(111616, 17) /* 1.28 microseconds */),
         ..SYNTAX
     },
     // 500
@@ -5278,7 +5280,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
                 step: None,
             },
         ],
-        units: Some(s(111633, 8)),
+        units: Some(s(111633, 8) /* 0.5 msec */),
         ..SYNTAX
     },
     // 503
@@ -5289,7 +5291,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(63),
             step: None,
         }],
-        units: Some(s(111641, 9)),
+        units: Some(s(111641, 9) /* 2 seconds */),
         ..SYNTAX
     },
     // 504
@@ -5300,7 +5302,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some(s(111650, 7)),
+        units: Some(s(111650, 7) /* 0.1 sec */),
         ..SYNTAX
     },
     // 505
@@ -5313,8 +5315,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(29008, 14),
-            null_value: Some(s(105889, 8)),
+            target_param: s(29008, 14), /* ModesSupported */
+            null_value: Some(s(105889, 8) /* Disabled */),
         })),
         ..SYNTAX
     },
@@ -5362,13 +5364,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 511
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109471, 5)),
+        units: Some(s(109471, 5) /* 0.1dB */),
         ..SYNTAX
     },
     // 512
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(111728, 5)),
+        units: Some(s(111728, 5) /* Kbaud */),
         ..SYNTAX
     },
     // 513
@@ -5404,7 +5406,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1000),
             step: None,
         }],
-        units: Some(s(111979, 4)),
+        units: Some(s(111979, 4) /* 0.1% */),
         ..SYNTAX
     },
     // 517
@@ -5416,14 +5418,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 518
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(949, 15),
         ..SYNTAX
     },
     // 519
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(964, 6),
         ..SYNTAX
     },
@@ -5436,7 +5438,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(31466, 23),
+            target_param: s(31466, 23), /* PossibleConnectionTypes */
             null_value: None,
         })),
         ..SYNTAX
@@ -5473,7 +5475,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(31489, 21),
+            target_param: s(31489, 21), /* PossibleSpectralModes */
             null_value: None,
         })),
         ..SYNTAX
@@ -5484,7 +5486,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(979, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(112066, 2),
+            value: s(112066, 2), /* BE */
         }),
         ..SYNTAX
     },
@@ -5496,10 +5498,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(999),
             step: None,
         }],
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -5513,7 +5515,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -5527,17 +5529,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
     // 529
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -5554,7 +5556,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 531
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(10555, 10)),
+        data_type: Some(s(10555, 10) /* MACAddress */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(16),
@@ -5575,7 +5577,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(1155),
             max_length: None,
         }),
-        units: Some(s(109471, 5)),
+        units: Some(s(109471, 5) /* 0.1dB */),
         ..SYNTAX
     },
     // 533
@@ -5584,7 +5586,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(983, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(112068, 5),
+            value: s(112068, 5), /* Allow */
         }),
         ..SYNTAX
     },
@@ -5701,7 +5703,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -5739,14 +5741,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 548
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(112528, 4)),
+        units: Some(s(112528, 4) /* Mb/s */),
         ..SYNTAX
     },
     // 549
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(105740, 14)),
-        units: Some(s(20877, 7)),
+        data_type: Some(s(105740, 14) /* StatsCounter32 */),
+        units: Some(s(20877, 7) /* Packets */),
         ..SYNTAX
     },
     // 550
@@ -5757,7 +5759,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some(s(112532, 2)),
+        units: Some(s(112532, 2) /* dB */),
         ..SYNTAX
     },
     // 551
@@ -5855,7 +5857,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 561
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(10555, 10)),
+        data_type: Some(s(10555, 10) /* MACAddress */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -5934,7 +5936,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -5948,7 +5950,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -6004,7 +6006,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(999),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 577
@@ -6015,13 +6017,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 578
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(113030, 12)),
+        units: Some(s(113030, 12) /* microseconds */),
         ..SYNTAX
     },
     // 579
@@ -6038,7 +6040,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(113245, 4)),
+        units: Some(s(113245, 4) /* Gbps */),
         ..SYNTAX
     },
     // 581
@@ -6059,7 +6061,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(250),
             step: None,
         }],
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
     // 583
@@ -6067,7 +6069,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: s(113249, 4),
+            value: s(113249, 4), /* 1500 */
         }),
         ..SYNTAX
     },
@@ -6079,10 +6081,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(32767),
             step: None,
         }],
-        units: Some(s(108122, 4)),
+        units: Some(s(108122, 4) /* Mbps */),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -6141,7 +6143,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(5),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 590
@@ -6188,7 +6190,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(40000000),
             step: None,
         }],
-        units: Some(s(113253, 4)),
+        units: Some(s(113253, 4) /* kbps */),
         ..SYNTAX
     },
     // 595
@@ -6209,7 +6211,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(6000),
             step: None,
         }],
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
     // 597
@@ -6226,7 +6228,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1000),
             step: None,
         }],
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
     // 599
@@ -6237,7 +6239,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1000),
             step: None,
         }],
-        units: Some(s(113030, 12)),
+        units: Some(s(113030, 12) /* microseconds */),
         ..SYNTAX
     },
     // 600
@@ -6248,7 +6250,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(3000),
             step: None,
         }],
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
     // 601
@@ -6265,7 +6267,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(8972),
             step: None,
         }],
-        units: Some(s(109294, 6)),
+        units: Some(s(109294, 6) /* octets */),
         ..SYNTAX
     },
     // 603
@@ -6281,7 +6283,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 604
     Syntax {
         base: BaseType::Decimal,
-        units: Some(s(108122, 4)),
+        units: Some(s(108122, 4) /* Mbps */),
         ..SYNTAX
     },
     // 605
@@ -6292,7 +6294,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 606
     Syntax {
         base: BaseType::Decimal,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 607
@@ -6333,7 +6335,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1090, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(113027, 3),
+            value: s(113027, 3), /* Any */
         }),
         ..SYNTAX
     },
@@ -6371,7 +6373,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(3),
             max_length: None,
         }),
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
     // 616
@@ -6388,7 +6390,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(105735, 5)),
+        units: Some(s(105735, 5) /* bytes */),
         ..SYNTAX
     },
     // 618
@@ -6399,7 +6401,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
     // 619
@@ -6412,14 +6414,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(113354, 1),
+            value: s(113354, 1), /* 7 */
         }),
         ..SYNTAX
     },
     // 620
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some(s(105735, 5)),
+        units: Some(s(105735, 5) /* bytes */),
         ..SYNTAX
     },
     // 621
@@ -6431,42 +6433,42 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 622
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(1165, 18),
         ..SYNTAX
     },
     // 623
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(1183, 16),
         ..SYNTAX
     },
     // 624
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(1199, 9),
         ..SYNTAX
     },
     // 625
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(1208, 8),
         ..SYNTAX
     },
     // 626
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(1216, 10),
         ..SYNTAX
     },
     // 627
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(1226, 19),
         ..SYNTAX
     },
@@ -6494,7 +6496,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -6504,7 +6506,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1246, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(113424, 6),
+            value: s(113424, 6), /* Normal */
         }),
         ..SYNTAX
     },
@@ -6514,7 +6516,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1250, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107902, 6),
+            value: s(107902, 6), /* Static */
         }),
         ..SYNTAX
     },
@@ -6524,7 +6526,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1256, 8),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(113468, 7),
+            value: s(113468, 7), /* Invalid */
         }),
         ..SYNTAX
     },
@@ -6534,7 +6536,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1264, 7),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107902, 6),
+            value: s(107902, 6), /* Static */
         }),
         ..SYNTAX
     },
@@ -6548,21 +6550,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
     // 635
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(50749, 10)),
+        data_type: Some(s(50749, 10) /* IPv6Prefix */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(49),
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -6572,7 +6574,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1271, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107902, 6),
+            value: s(107902, 6), /* Static */
         }),
         ..SYNTAX
     },
@@ -6586,7 +6588,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -6596,7 +6598,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1278, 5),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(113468, 7),
+            value: s(113468, 7), /* Invalid */
         }),
         ..SYNTAX
     },
@@ -6606,7 +6608,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1283, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107902, 6),
+            value: s(107902, 6), /* Static */
         }),
         ..SYNTAX
     },
@@ -6630,7 +6632,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105945, 1),
+            value: s(105945, 1), /* 1 */
         }),
         ..SYNTAX
     },
@@ -6644,7 +6646,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(113574, 3),
+            value: s(113574, 3), /* 862 */
         }),
         ..SYNTAX
     },
@@ -6715,7 +6717,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1370, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(114222, 6),
+            value: s(114222, 6), /* Bypass */
         }),
         ..SYNTAX
     },
@@ -6732,7 +6734,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 651
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(114256, 4)),
+        units: Some(s(114256, 4) /* bits */),
         ..SYNTAX
     },
     // 652
@@ -6776,12 +6778,12 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(114291, 35),
+            target_param: s(114291, 35), /* .IPsec.SupportedIntegrityAlgorithms */
             null_value: None,
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -6806,7 +6808,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(114355, 39),
+            target_param: s(114355, 39), /* .IPsec.ESPSupportedEncryptionAlgorithms */
             null_value: None,
         })),
         ..SYNTAX
@@ -6820,7 +6822,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(114394, 44),
+            target_param: s(114394, 44), /* .IPsec.SupportedDiffieHellmanGroupTransforms */
             null_value: None,
         })),
         ..SYNTAX
@@ -6834,7 +6836,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(114438, 41),
+            target_param: s(114438, 41), /* .IPsec.IKEv2SupportedEncryptionAlgorithms */
             null_value: None,
         })),
         ..SYNTAX
@@ -6848,7 +6850,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(114291, 35),
+            target_param: s(114291, 35), /* .IPsec.SupportedIntegrityAlgorithms */
             null_value: None,
         })),
         ..SYNTAX
@@ -6862,7 +6864,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(114479, 42),
+            target_param: s(114479, 42), /* .IPsec.IKEv2SupportedPseudoRandomFunctions */
             null_value: None,
         })),
         ..SYNTAX
@@ -6873,7 +6875,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1389, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(114523, 3),
+            value: s(114523, 3), /* ESP */
         }),
         ..SYNTAX
     },
@@ -6938,7 +6940,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(32),
             step: None,
         }],
-        units: Some(s(114256, 4)),
+        units: Some(s(114256, 4) /* bits */),
         ..SYNTAX
     },
     // 670
@@ -6972,35 +6974,35 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 674
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(114790, 17)),
+        data_type: Some(s(114790, 17) /* IoTBlobSensorType */),
         enumerations: l(1410, 16),
         ..SYNTAX
     },
     // 675
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(114880, 18)),
+        data_type: Some(s(114880, 18) /* IoTEnumControlType */),
         enumerations: l(1426, 7),
         ..SYNTAX
     },
     // 676
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(114959, 17)),
+        data_type: Some(s(114959, 17) /* IoTEnumSensorType */),
         enumerations: l(1433, 7),
         ..SYNTAX
     },
     // 677
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(115060, 12)),
+        data_type: Some(s(115060, 12) /* IoTLevelType */),
         enumerations: l(1440, 25),
         ..SYNTAX
     },
     // 678
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(115218, 11)),
+        data_type: Some(s(115218, 11) /* IoTUnitType */),
         enumerations: l(1465, 56),
         ..SYNTAX
     },
@@ -7044,7 +7046,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -7054,7 +7056,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1525, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(115402, 2),
+            value: s(115402, 2), /* IP */
         }),
         ..SYNTAX
     },
@@ -7064,7 +7066,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1527, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(115404, 10),
+            value: s(115404, 10), /* Configured */
         }),
         ..SYNTAX
     },
@@ -7085,7 +7087,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         ],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105945, 1),
+            value: s(105945, 1), /* 1 */
         }),
         ..SYNTAX
     },
@@ -7099,7 +7101,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(115423, 4),
+            value: s(115423, 4), /* 1701 */
         }),
         ..SYNTAX
     },
@@ -7136,7 +7138,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(115475, 10)),
+        units: Some(s(115475, 10) /* percentage */),
         ..SYNTAX
     },
     // 691
@@ -7209,7 +7211,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 697
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(10555, 10)),
+        data_type: Some(s(10555, 10) /* MACAddress */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(255),
@@ -7230,13 +7232,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 699
     Syntax {
         base: BaseType::Int,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 700
@@ -7245,7 +7247,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1535, 7),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(115525, 9),
+            value: s(115525, 9), /* Immediate */
         }),
         ..SYNTAX
     },
@@ -7257,7 +7259,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(23),
             step: None,
         }],
-        units: Some(s(115574, 5)),
+        units: Some(s(115574, 5) /* hours */),
         ..SYNTAX
     },
     // 702
@@ -7333,7 +7335,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 708
@@ -7346,7 +7348,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -7362,7 +7364,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1550, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(115773, 9),
+            value: s(115773, 9), /* Pipelined */
         }),
         ..SYNTAX
     },
@@ -7420,7 +7422,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 717
@@ -7439,7 +7441,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Int,
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -7470,7 +7472,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::String,
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -7485,7 +7487,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::DateTime,
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: s(106444, 20),
+            value: s(106444, 20), /* 0001-01-01T00:00:00Z */
         }),
         ..SYNTAX
     },
@@ -7494,7 +7496,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -7507,7 +7509,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -7517,7 +7519,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1573, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: s(115844, 8),
+            value: s(115844, 8), /* Download */
         }),
         ..SYNTAX
     },
@@ -7554,7 +7556,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -7581,10 +7583,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106544, 1),
+            value: s(106544, 1), /* 5 */
         }),
         ..SYNTAX
     },
@@ -7598,7 +7600,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -7617,10 +7619,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
                 step: None,
             },
         ],
-        units: Some(s(105735, 5)),
+        units: Some(s(105735, 5) /* bytes */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -7630,7 +7632,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1577, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(64195, 3),
+            value: s(64195, 3), /* TLS */
         }),
         ..SYNTAX
     },
@@ -7642,10 +7644,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -7665,7 +7667,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(115960, 21),
+            target_param: s(115960, 21), /* ##.SupportedProtocols */
             null_value: None,
         })),
         ..SYNTAX
@@ -7680,7 +7682,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -7694,7 +7696,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -7708,7 +7710,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -7722,7 +7724,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -7781,10 +7783,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107799, 2),
+            value: s(107799, 2), /* 30 */
         }),
         ..SYNTAX
     },
@@ -7831,7 +7833,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(116210, 4),
+            value: s(116210, 4), /* ---- */
         }),
         ..SYNTAX
     },
@@ -7839,7 +7841,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(116214, 20),
+            target_param: s(116214, 20), /* #.SupportedProtocols */
             null_value: None,
         })),
         ..SYNTAX
@@ -7858,10 +7860,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107792, 2),
+            value: s(107792, 2), /* 60 */
         }),
         ..SYNTAX
     },
@@ -7875,7 +7877,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(116234, 4),
+            value: s(116234, 4), /* 8443 */
         }),
         ..SYNTAX
     },
@@ -7906,7 +7908,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1616, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(116308, 6),
+            value: s(116308, 6), /* Notify */
         }),
         ..SYNTAX
     },
@@ -7926,7 +7928,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1619, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(113424, 6),
+            value: s(113424, 6), /* Normal */
         }),
         ..SYNTAX
     },
@@ -7934,12 +7936,12 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(116335, 44),
+            target_param: s(116335, 44), /* Device.LocalAgent.SupportedThresholdOperator */
             null_value: None,
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(115824, 4),
+            value: s(115824, 4), /* Rise */
         }),
         ..SYNTAX
     },
@@ -7949,7 +7951,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1621, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(116379, 4),
+            value: s(116379, 4), /* Info */
         }),
         ..SYNTAX
     },
@@ -7959,7 +7961,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1625, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(110598, 8),
+            value: s(110598, 8), /* Inactive */
         }),
         ..SYNTAX
     },
@@ -7985,7 +7987,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1628, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(116390, 11),
+            value: s(116390, 11), /* Translation */
         }),
         ..SYNTAX
     },
@@ -7997,17 +7999,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(48),
             step: None,
         }],
-        units: Some(s(114256, 4)),
+        units: Some(s(114256, 4) /* bits */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
     // 772
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(50885, 10)),
+        data_type: Some(s(50885, 10) /* IPv4Prefix */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(18),
@@ -8015,21 +8017,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         patterns: l(866, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(116401, 2),
+            value: s(116401, 2), /* /0 */
         }),
         ..SYNTAX
     },
     // 773
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(50749, 10)),
+        data_type: Some(s(50749, 10) /* IPv6Prefix */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(49),
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(116401, 2),
+            value: s(116401, 2), /* /0 */
         }),
         ..SYNTAX
     },
@@ -8039,7 +8041,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(653, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107902, 6),
+            value: s(107902, 6), /* Static */
         }),
         ..SYNTAX
     },
@@ -8053,7 +8055,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -8065,10 +8067,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(16),
             step: None,
         }],
-        units: Some(s(114256, 4)),
+        units: Some(s(114256, 4) /* bits */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -8080,10 +8082,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(15),
             step: None,
         }],
-        units: Some(s(114256, 4)),
+        units: Some(s(114256, 4) /* bits */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(116403, 1),
+            value: s(116403, 1), /* 6 */
         }),
         ..SYNTAX
     },
@@ -8097,7 +8099,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(116404, 4),
+            value: s(116404, 4), /* 1883 */
         }),
         ..SYNTAX
     },
@@ -8118,10 +8120,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107799, 2),
+            value: s(107799, 2), /* 30 */
         }),
         ..SYNTAX
     },
@@ -8133,10 +8135,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107792, 2),
+            value: s(107792, 2), /* 60 */
         }),
         ..SYNTAX
     },
@@ -8148,10 +8150,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106544, 1),
+            value: s(106544, 1), /* 5 */
         }),
         ..SYNTAX
     },
@@ -8159,7 +8161,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(116408, 41),
+            target_param: s(116408, 41), /* ##.Capabilities.ProtocolVersionsSupported */
             null_value: None,
         })),
         ..SYNTAX
@@ -8190,12 +8192,12 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(116529, 42),
+            target_param: s(116529, 42), /* ##.Capabilities.TransportProtocolSupported */
             null_value: None,
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(116571, 6),
+            value: s(116571, 6), /* TCP/IP */
         }),
         ..SYNTAX
     },
@@ -8251,7 +8253,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -8272,24 +8274,24 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(116609, 5),
+            value: s(116609, 5), /* 30720 */
         }),
         ..SYNTAX
     },
     // 795
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(116614, 4)),
+        units: Some(s(116614, 4) /* byte */),
         ..SYNTAX
     },
     // 796
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(116618, 40),
+            target_param: s(116618, 40), /* #.Capabilities.ProtocolVersionsSupported */
             null_value: None,
         })),
         ..SYNTAX
@@ -8298,22 +8300,22 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(116658, 41),
+            target_param: s(116658, 41), /* #.Capabilities.TransportProtocolSupported */
             null_value: None,
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(116571, 6),
+            value: s(116571, 6), /* TCP/IP */
         }),
         ..SYNTAX
     },
     // 798
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106544, 1),
+            value: s(106544, 1), /* 5 */
         }),
         ..SYNTAX
     },
@@ -8352,7 +8354,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 803
@@ -8393,12 +8395,12 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(52660, 24),
-            null_value: Some(s(105889, 8)),
+            target_param: s(52660, 24), /* HTTPCompressionSupported */
+            null_value: Some(s(105889, 8) /* Disabled */),
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(105889, 8),
+            value: s(105889, 8), /* Disabled */
         }),
         ..SYNTAX
     },
@@ -8408,7 +8410,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1667, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(116845, 14),
+            value: s(116845, 14), /* InstanceNumber */
         }),
         ..SYNTAX
     },
@@ -8432,8 +8434,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(52786, 41),
-            null_value: Some(s(106191, 0)),
+            target_param: s(52786, 41), /* LightweightNotificationProtocolsSupported */
+            null_value: Some(s(106191, 0) /*  */),
         })),
         ..SYNTAX
     },
@@ -8445,7 +8447,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 811
@@ -8553,7 +8555,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 821
@@ -8579,10 +8581,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -8596,14 +8598,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
     // 824
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(117127, 10)),
+        data_type: Some(s(117127, 10) /* MocaNodeID */),
         ranges: &[RangeFacet {
             min: Some(0),
             max: Some(15),
@@ -8614,7 +8616,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 825
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(117137, 8)),
+        data_type: Some(s(117137, 8) /* MocaBand */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -8638,16 +8640,16 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
                 step: None,
             },
         ],
-        units: Some(s(106663, 3)),
+        units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
     // 827
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(117199, 6)),
+        data_type: Some(s(117199, 6) /* MocaDB */),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -8659,7 +8661,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(7),
             step: None,
         }],
-        units: Some(s(106663, 3)),
+        units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
     // 829
@@ -8696,7 +8698,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         ],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         secured: true,
         ..SYNTAX
@@ -8714,7 +8716,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 833
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some(s(117216, 15)),
+        data_type: Some(s(117216, 15) /* MocaChannelMask */),
         sizes: &[SizeFacet {
             min_length: Some(8),
             max_length: Some(8),
@@ -8735,7 +8737,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 835
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(117234, 11)),
+        data_type: Some(s(117234, 11) /* MocaMacRate */),
         ..SYNTAX
     },
     // 836
@@ -8743,7 +8745,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(107660, 4),
+            value: s(107660, 4), /* 1000 */
         }),
         ..SYNTAX
     },
@@ -8759,10 +8761,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 838
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(105853, 3),
+            value: s(105853, 3), /* 300 */
         }),
         ..SYNTAX
     },
@@ -8774,10 +8776,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1200),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(117245, 3),
+            value: s(117245, 3), /* 120 */
         }),
         ..SYNTAX
     },
@@ -8796,7 +8798,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1722, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(117248, 4),
+            value: s(117248, 4), /* none */
         }),
         ..SYNTAX
     },
@@ -8825,7 +8827,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(106544, 1),
+            value: s(106544, 1), /* 5 */
         }),
         ..SYNTAX
     },
@@ -8842,7 +8844,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 846
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105728, 7)),
+        units: Some(s(105728, 7) /* packets */),
         ..SYNTAX
     },
     // 847
@@ -8850,14 +8852,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
     // 848
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(117662, 11)),
+        data_type: Some(s(117662, 11) /* MocaPhyRate */),
         ranges: &[RangeFacet {
             min: Some(0),
             max: Some(2048),
@@ -8865,14 +8867,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(117673, 3),
+            value: s(117673, 3), /* 123 */
         }),
         ..SYNTAX
     },
     // 849
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(117662, 11)),
+        data_type: Some(s(117662, 11) /* MocaPhyRate */),
         ranges: &[RangeFacet {
             min: Some(0),
             max: Some(2048),
@@ -8880,25 +8882,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(117676, 3),
+            value: s(117676, 3), /* 630 */
         }),
         ..SYNTAX
     },
     // 850
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(117679, 14)),
+        data_type: Some(s(117679, 14) /* MocaPowerState */),
         enumerations: l(1743, 4),
         ..SYNTAX
     },
     // 851
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(117679, 14)),
+        data_type: Some(s(117679, 14) /* MocaPowerState */),
         enumerations: l(1743, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(117693, 8),
+            value: s(117693, 8), /* m0Active */
         }),
         ..SYNTAX
     },
@@ -8910,13 +8912,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(25),
             step: Some(25),
         }],
-        units: Some(s(117731, 3)),
+        units: Some(s(117731, 3) /* MHz */),
         ..SYNTAX
     },
     // 853
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(117734, 11)),
+        data_type: Some(s(117734, 11) /* MocaPrivacy */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -8928,7 +8930,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 854
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(117734, 11)),
+        data_type: Some(s(117734, 11) /* MocaPrivacy */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -8937,7 +8939,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1747, 8),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(117855, 49),
+            value: s(117855, 49), /* [moca1Privacy,moca20Privacy,moca2EnhancedPrivacy] */
         }),
         ..SYNTAX
     },
@@ -8958,7 +8960,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(125),
             step: Some(125),
         }],
-        units: Some(s(117731, 3)),
+        units: Some(s(117731, 3) /* MHz */),
         ..SYNTAX
     },
     // 857
@@ -8971,14 +8973,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
     // 858
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(117662, 11)),
+        data_type: Some(s(117662, 11) /* MocaPhyRate */),
         ranges: &[RangeFacet {
             min: Some(0),
             max: Some(2048),
@@ -8995,14 +8997,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(117904, 4),
+            value: s(117904, 4), /* 888E */
         }),
         ..SYNTAX
     },
     // 860
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(117199, 6)),
+        data_type: Some(s(117199, 6) /* MocaDB */),
         ..SYNTAX
     },
     // 861
@@ -9017,14 +9019,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 862
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(1755, 7),
         ..SYNTAX
     },
     // 863
     Syntax {
         base: BaseType::Int,
-        data_type: Some(s(117940, 7)),
+        data_type: Some(s(117940, 7) /* MocaDBm */),
         ..SYNTAX
     },
     // 864
@@ -9048,7 +9050,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 867
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(106663, 3)),
+        units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
     // 868
@@ -9063,7 +9065,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 869
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(10555, 10)),
+        data_type: Some(s(10555, 10) /* MACAddress */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -9094,20 +9096,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 872
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(118052, 16)),
+        data_type: Some(s(118052, 16) /* MocaChannelIndex */),
         enumerations: l(1778, 7),
         ..SYNTAX
     },
     // 873
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some(s(118119, 9)),
+        data_type: Some(s(118119, 9) /* MocaScMod */),
         ..SYNTAX
     },
     // 874
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(118128, 21)),
+        data_type: Some(s(118128, 21) /* MocaFlowIngrClassRule */),
         enumerations: l(1785, 5),
         ..SYNTAX
     },
@@ -9140,7 +9142,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 878
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(118237, 9)),
+        data_type: Some(s(118237, 9) /* RowStatus */),
         enumerations: l(1790, 6),
         ..SYNTAX
     },
@@ -9173,7 +9175,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -9183,7 +9185,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1796, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105889, 8),
+            value: s(105889, 8), /* Disabled */
         }),
         ..SYNTAX
     },
@@ -9195,10 +9197,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105853, 3),
+            value: s(105853, 3), /* 300 */
         }),
         ..SYNTAX
     },
@@ -9210,10 +9212,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107799, 2),
+            value: s(107799, 2), /* 30 */
         }),
         ..SYNTAX
     },
@@ -9222,7 +9224,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105945, 1),
+            value: s(105945, 1), /* 1 */
         }),
         ..SYNTAX
     },
@@ -9236,7 +9238,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -9248,10 +9250,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107660, 4),
+            value: s(107660, 4), /* 1000 */
         }),
         ..SYNTAX
     },
@@ -9263,24 +9265,24 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(118355, 4),
+            value: s(118355, 4), /* 4000 */
         }),
         ..SYNTAX
     },
     // 888
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(118359, 13)),
+        data_type: Some(s(118359, 13) /* IoTDeviceType */),
         enumerations: l(1802, 18),
         ..SYNTAX
     },
     // 889
     Syntax {
         base: BaseType::Int,
-        data_type: Some(s(118476, 7)),
+        data_type: Some(s(118476, 7) /* Dbm1000 */),
         ranges: &[RangeFacet {
             min: Some(-65536),
             max: Some(65534),
@@ -9327,7 +9329,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 893
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(5817, 9)),
+        data_type: Some(s(5817, 9) /* IPAddress */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -9356,7 +9358,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1835, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107902, 6),
+            value: s(107902, 6), /* Static */
         }),
         ..SYNTAX
     },
@@ -9370,7 +9372,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -9380,7 +9382,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1838, 9),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105889, 8),
+            value: s(105889, 8), /* Disabled */
         }),
         ..SYNTAX
     },
@@ -9416,7 +9418,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1851, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105889, 8),
+            value: s(105889, 8), /* Disabled */
         }),
         ..SYNTAX
     },
@@ -9430,7 +9432,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105987, 3),
+            value: s(105987, 3), /* 128 */
         }),
         ..SYNTAX
     },
@@ -9446,7 +9448,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 904
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some(s(109112, 15)),
+        units: Some(s(109112, 15) /* bits per second */),
         ..SYNTAX
     },
     // 905
@@ -9468,7 +9470,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 907
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(118777, 3)),
+        data_type: Some(s(118777, 3) /* SST */),
         enumerations: l(1859, 4),
         ..SYNTAX
     },
@@ -9545,14 +9547,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(113249, 4),
+            value: s(113249, 4), /* 1500 */
         }),
         ..SYNTAX
     },
     // 918
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34076, 11)),
+        data_type: Some(s(34076, 11) /* IPv4Address */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(2),
@@ -9565,7 +9567,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -9579,7 +9581,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105945, 1),
+            value: s(105945, 1), /* 1 */
         }),
         ..SYNTAX
     },
@@ -9593,7 +9595,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(119410, 2),
+            value: s(119410, 2), /* 24 */
         }),
         ..SYNTAX
     },
@@ -9605,10 +9607,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107788, 4),
+            value: s(107788, 4), /* 3600 */
         }),
         ..SYNTAX
     },
@@ -9620,10 +9622,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -9633,7 +9635,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1913, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105889, 8),
+            value: s(105889, 8), /* Disabled */
         }),
         ..SYNTAX
     },
@@ -9659,7 +9661,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 926
@@ -9683,7 +9685,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1916, 5),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(119419, 6),
+            value: s(119419, 6), /* Latest */
         }),
         ..SYNTAX
     },
@@ -9692,7 +9694,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Int,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -9710,7 +9712,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -9720,7 +9722,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1921, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(17139, 7),
+            value: s(17139, 7), /* Current */
         }),
         ..SYNTAX
     },
@@ -9739,7 +9741,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -9797,7 +9799,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -9815,7 +9817,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -9833,7 +9835,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -9847,27 +9849,27 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
     // 940
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105735, 5)),
+        units: Some(s(105735, 5) /* bytes */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
     // 941
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some(s(109112, 15)),
+        units: Some(s(109112, 15) /* bits per second */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -9877,7 +9879,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         patterns: l(1928, 5),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(119495, 4),
+            value: s(119495, 4), /* Null */
         }),
         ..SYNTAX
     },
@@ -9885,12 +9887,12 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(63639, 18),
+            target_param: s(63639, 18), /* PossibleMeterTypes */
             null_value: None,
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(119559, 17),
+            value: s(119559, 17), /* SimpleTokenBucket */
         }),
         ..SYNTAX
     },
@@ -9900,7 +9902,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         patterns: l(1928, 5),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(111156, 4),
+            value: s(111156, 4), /* Drop */
         }),
         ..SYNTAX
     },
@@ -9925,7 +9927,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -9937,10 +9939,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(109112, 15)),
+        units: Some(s(109112, 15) /* bits per second */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -9950,7 +9952,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1936, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(119616, 2),
+            value: s(119616, 2), /* DT */
         }),
         ..SYNTAX
     },
@@ -9964,7 +9966,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -9974,7 +9976,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1940, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(119632, 2),
+            value: s(119632, 2), /* SP */
         }),
         ..SYNTAX
     },
@@ -9992,7 +9994,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -10004,10 +10006,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(109912, 7)),
+        units: Some(s(109912, 7) /* percent */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -10061,7 +10063,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -10073,10 +10075,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(4294967295),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -10088,10 +10090,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(119843, 4),
+            value: s(119843, 4), /* 1800 */
         }),
         ..SYNTAX
     },
@@ -10101,7 +10103,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1962, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(119847, 6),
+            value: s(119847, 6), /* Medium */
         }),
         ..SYNTAX
     },
@@ -10113,10 +10115,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(3600000),
             step: None,
         }],
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -10128,10 +10130,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1800),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107794, 3),
+            value: s(107794, 3), /* 600 */
         }),
         ..SYNTAX
     },
@@ -10143,17 +10145,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(1350),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106161, 3),
+            value: s(106161, 3), /* 200 */
         }),
         ..SYNTAX
     },
     // 964
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34172, 11)),
+        data_type: Some(s(34172, 11) /* IPv6Address */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -10165,7 +10167,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -10175,7 +10177,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1965, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107902, 6),
+            value: s(107902, 6), /* Static */
         }),
         ..SYNTAX
     },
@@ -10233,7 +10235,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(119921, 25),
+            target_param: s(119921, 25), /* ##.SupportedDTLSCertTypes */
             null_value: None,
         })),
         ..SYNTAX
@@ -10242,7 +10244,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(119946, 24),
+            target_param: s(119946, 24), /* #.SupportedDTLSCertTypes */
             null_value: None,
         })),
         ..SYNTAX
@@ -10281,7 +10283,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(120034, 31),
+            target_param: s(120034, 31), /* #.SupportedMetricCompAlgorithms */
             null_value: None,
         })),
         ..SYNTAX
@@ -10294,7 +10296,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(106149, 12)),
+        units: Some(s(106149, 12) /* centiseconds */),
         ..SYNTAX
     },
     // 977
@@ -10311,7 +10313,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(120065, 25),
+            target_param: s(120065, 25), /* ##.SupportedMACAlgorithms */
             null_value: None,
         })),
         ..SYNTAX
@@ -10329,7 +10331,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 980
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(106314, 8)),
+        data_type: Some(s(106314, 8) /* IPPrefix */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(49),
@@ -10356,7 +10358,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(3600000),
             step: None,
         }],
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
     // 984
@@ -10371,7 +10373,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1986, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107902, 6),
+            value: s(107902, 6), /* Static */
         }),
         ..SYNTAX
     },
@@ -10381,7 +10383,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1992, 5),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(113424, 6),
+            value: s(113424, 6), /* Normal */
         }),
         ..SYNTAX
     },
@@ -10391,14 +10393,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(1997, 6),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107902, 6),
+            value: s(107902, 6), /* Static */
         }),
         ..SYNTAX
     },
     // 988
     Syntax {
         base: BaseType::Int,
-        units: Some(s(120233, 7)),
+        units: Some(s(120233, 7) /* 100 MBd */),
         ..SYNTAX
     },
     // 989
@@ -10419,7 +10421,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some(s(120297, 9)),
+        units: Some(s(120297, 9) /* 10 meters */),
         ..SYNTAX
     },
     // 991
@@ -10430,7 +10432,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some(s(120306, 10)),
+        units: Some(s(120306, 10) /* kilometers */),
         ..SYNTAX
     },
     // 992
@@ -10459,19 +10461,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(120316, 10)),
+        units: Some(s(120316, 10) /* nanometers */),
         ..SYNTAX
     },
     // 995
     Syntax {
         base: BaseType::Int,
-        units: Some(s(120326, 7)),
+        units: Some(s(120326, 7) /* 0.1 dBm */),
         ..SYNTAX
     },
     // 996
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(120333, 3)),
+        units: Some(s(120333, 3) /* µA */),
         ..SYNTAX
     },
     // 997
@@ -10482,7 +10484,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(109947, 2)),
+        units: Some(s(109947, 2) /* mV */),
         ..SYNTAX
     },
     // 998
@@ -10521,37 +10523,37 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
     // 1002
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109905, 7)),
+        units: Some(s(109905, 7) /* minutes */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
     // 1003
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(120451, 3),
+            value: s(120451, 3), /* 180 */
         }),
         ..SYNTAX
     },
     // 1004
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105853, 3),
+            value: s(105853, 3), /* 300 */
         }),
         ..SYNTAX
     },
@@ -10565,7 +10567,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(120454, 2),
+            value: s(120454, 2), /* 22 */
         }),
         ..SYNTAX
     },
@@ -10585,7 +10587,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -10619,7 +10621,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(120501, 5),
+            value: s(120501, 5), /* 61613 */
         }),
         ..SYNTAX
     },
@@ -10631,10 +10633,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107792, 2),
+            value: s(107792, 2), /* 60 */
         }),
         ..SYNTAX
     },
@@ -10668,14 +10670,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1015
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(2037, 7),
         ..SYNTAX
     },
     // 1016
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some(s(106643, 4)),
+        units: Some(s(106643, 4) /* Kbps */),
         ..SYNTAX
     },
     // 1017
@@ -10709,7 +10711,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1021
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(120612, 12)),
+        units: Some(s(120612, 12) /* Milliseconds */),
         ..SYNTAX
     },
     // 1022
@@ -10752,7 +10754,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1026
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(120731, 3)),
+        units: Some(s(120731, 3) /* MiB */),
         ..SYNTAX
     },
     // 1027
@@ -10760,7 +10762,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: s(106290, 4),
+            value: s(106290, 4), /* true */
         }),
         ..SYNTAX
     },
@@ -10775,17 +10777,17 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: s(107784, 2),
+            value: s(107784, 2), /* 10 */
         }),
         ..SYNTAX
     },
     // 1030
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -10817,7 +10819,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: s(105945, 1),
+            value: s(105945, 1), /* 1 */
         }),
         ..SYNTAX
     },
@@ -10826,7 +10828,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::Boolean,
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: s(105578, 5),
+            value: s(105578, 5), /* false */
         }),
         ..SYNTAX
     },
@@ -10838,10 +10840,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(115230, 1)),
+        units: Some(s(115230, 1) /* % */),
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -10853,20 +10855,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(109831, 3)),
+        units: Some(s(109831, 3) /* KiB */),
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
     // 1037
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
-            value: s(107784, 2),
+            value: s(107784, 2), /* 10 */
         }),
         ..SYNTAX
     },
@@ -10986,7 +10988,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(115230, 1)),
+        units: Some(s(115230, 1) /* % */),
         ..SYNTAX
     },
     // 1049
@@ -10997,7 +10999,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(109831, 3)),
+        units: Some(s(109831, 3) /* KiB */),
         ..SYNTAX
     },
     // 1050
@@ -11008,10 +11010,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(115230, 1)),
+        units: Some(s(115230, 1) /* % */),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -11023,10 +11025,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(109831, 3)),
+        units: Some(s(109831, 3) /* KiB */),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -11165,10 +11167,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1065
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
-            value: s(107784, 2),
+            value: s(107784, 2), /* 10 */
         }),
         ..SYNTAX
     },
@@ -11224,7 +11226,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -11247,7 +11249,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -11265,7 +11267,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -11279,7 +11281,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(121421, 3),
+            value: s(121421, 3), /* 514 */
         }),
         ..SYNTAX
     },
@@ -11306,7 +11308,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(2132, 25),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(121556, 5),
+            value: s(121556, 5), /* [All] */
         }),
         ..SYNTAX
     },
@@ -11316,7 +11318,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(2157, 10),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107716, 3),
+            value: s(107716, 3), /* All */
         }),
         ..SYNTAX
     },
@@ -11326,7 +11328,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(2167, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(121566, 13),
+            value: s(121566, 13), /* EqualOrHigher */
         }),
         ..SYNTAX
     },
@@ -11336,7 +11338,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(2169, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(24908, 3),
+            value: s(24908, 3), /* Log */
         }),
         ..SYNTAX
     },
@@ -11346,7 +11348,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(2132, 25),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107716, 3),
+            value: s(107716, 3), /* All */
         }),
         ..SYNTAX
     },
@@ -11360,7 +11362,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(121588, 4),
+            value: s(121588, 4), /* 1099 */
         }),
         ..SYNTAX
     },
@@ -11370,7 +11372,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(2125, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(108071, 3),
+            value: s(108071, 3), /* UDP */
         }),
         ..SYNTAX
     },
@@ -11404,7 +11406,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(73842, 18),
+            target_param: s(73842, 18), /* SupportedStandards */
             null_value: None,
         })),
         ..SYNTAX
@@ -11435,7 +11437,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1090
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(121698, 17)),
+        data_type: Some(s(121698, 17) /* ThreadLinkQuality */),
         ranges: &[RangeFacet {
             min: Some(0),
             max: Some(3),
@@ -11468,7 +11470,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(115475, 10)),
+        units: Some(s(115475, 10) /* percentage */),
         ..SYNTAX
     },
     // 1094
@@ -11484,7 +11486,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(115475, 10)),
+        units: Some(s(115475, 10) /* percentage */),
         ..SYNTAX
     },
     // 1095
@@ -11505,7 +11507,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(0),
             step: None,
         }],
-        units: Some(s(106663, 3)),
+        units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
     // 1097
@@ -11523,10 +11525,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1099
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(116403, 1),
+            value: s(116403, 1), /* 6 */
         }),
         ..SYNTAX
     },
@@ -11546,7 +11548,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(117673, 3),
+            value: s(117673, 3), /* 123 */
         }),
         ..SYNTAX
     },
@@ -11555,7 +11557,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(116403, 1),
+            value: s(116403, 1), /* 6 */
         }),
         ..SYNTAX
     },
@@ -11575,7 +11577,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(107655, 1),
+            value: s(107655, 1), /* 4 */
         }),
         ..SYNTAX
     },
@@ -11589,7 +11591,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(121810, 4),
+            value: s(121810, 4), /* 4460 */
         }),
         ..SYNTAX
     },
@@ -11603,7 +11605,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(121814, 3),
+            value: s(121814, 3), /* 255 */
         }),
         ..SYNTAX
     },
@@ -11689,13 +11691,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(1536),
             max_length: None,
         }),
-        units: Some(s(109471, 5)),
+        units: Some(s(109471, 5) /* 0.1dB */),
         ..SYNTAX
     },
     // 1117
     Syntax {
         base: BaseType::Int,
-        units: Some(s(112532, 2)),
+        units: Some(s(112532, 2) /* dB */),
         ..SYNTAX
     },
     // 1118
@@ -11707,7 +11709,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1119
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(2234, 6),
         ..SYNTAX
     },
@@ -11749,13 +11751,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1124
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(112532, 2)),
+        units: Some(s(112532, 2) /* dB */),
         ..SYNTAX
     },
     // 1125
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(121934, 3)),
+        units: Some(s(121934, 3) /* kHz */),
         ..SYNTAX
     },
     // 1126
@@ -11997,7 +11999,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -12107,7 +12109,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(2290, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(122348, 11),
+            value: s(122348, 11), /* LocalAccess */
         }),
         ..SYNTAX
     },
@@ -12121,7 +12123,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(122359, 3),
+            value: s(122359, 3), /* [/] */
         }),
         ..SYNTAX
     },
@@ -12144,7 +12146,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -12158,7 +12160,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(122362, 3),
+            value: s(122362, 3), /* 443 */
         }),
         ..SYNTAX
     },
@@ -12166,7 +12168,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(122365, 30),
+            target_param: s(122365, 30), /* #.HTTPAccessSupportedProtocols */
             null_value: None,
         })),
         ..SYNTAX
@@ -12175,7 +12177,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(122395, 31),
+            target_param: s(122395, 31), /* ##.HTTPAccessSupportedProtocols */
             null_value: None,
         })),
         ..SYNTAX
@@ -12183,13 +12185,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1165
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(122426, 6)),
+        units: Some(s(122426, 6) /* pixels */),
         ..SYNTAX
     },
     // 1166
     Syntax {
         base: BaseType::Int,
-        units: Some(s(122426, 6)),
+        units: Some(s(122426, 6) /* pixels */),
         ..SYNTAX
     },
     // 1167
@@ -12218,7 +12220,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1170
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16)),
+        data_type: Some(s(744, 16) /* DiagnosticsState */),
         enumerations: l(2346, 9),
         ..SYNTAX
     },
@@ -12237,7 +12239,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -12250,7 +12252,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(123230, 28),
+            target_param: s(123230, 28), /* .Users.SupportedCapabilities */
             null_value: None,
         })),
         ..SYNTAX
@@ -12270,7 +12272,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105618, 2),
+            value: s(105618, 2), /* [] */
         }),
         ..SYNTAX
     },
@@ -12283,7 +12285,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -12297,7 +12299,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -12315,7 +12317,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -12329,7 +12331,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(123340, 4),
+            value: s(123340, 4), /* 4789 */
         }),
         ..SYNTAX
     },
@@ -12350,7 +12352,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         ],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105945, 1),
+            value: s(105945, 1), /* 1 */
         }),
         ..SYNTAX
     },
@@ -12371,7 +12373,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(2361, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
-            value: s(106659, 4),
+            value: s(106659, 4), /* Auto */
         }),
         ..SYNTAX
     },
@@ -12425,7 +12427,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1188
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(107658, 2)),
+        units: Some(s(107658, 2) /* ms */),
         ..SYNTAX
     },
     // 1189
@@ -12453,7 +12455,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(0),
             step: None,
         }],
-        units: Some(s(106663, 3)),
+        units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
     // 1192
@@ -12477,7 +12479,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(73842, 18),
+            target_param: s(73842, 18), /* SupportedStandards */
             null_value: None,
         })),
         ..SYNTAX
@@ -12515,7 +12517,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(2417, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(41509, 6),
+            value: s(41509, 6), /* Router */
         }),
         ..SYNTAX
     },
@@ -12533,7 +12535,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -12557,7 +12559,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1202
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(123828, 6)),
+        data_type: Some(s(123828, 6) /* PLMNId */),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -12612,10 +12614,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
                 step: None,
             },
         ],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -12624,7 +12626,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(123950, 4),
+            value: s(123950, 4), /* 1813 */
         }),
         ..SYNTAX
     },
@@ -12636,7 +12638,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(113253, 4)),
+        units: Some(s(113253, 4) /* kbps */),
         ..SYNTAX
     },
     // 1210
@@ -12659,7 +12661,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(105728, 7)),
+        units: Some(s(105728, 7) /* packets */),
         ..SYNTAX
     },
     // 1213
@@ -12721,7 +12723,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(2474, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105889, 8),
+            value: s(105889, 8), /* Disabled */
         }),
         ..SYNTAX
     },
@@ -12729,7 +12731,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(29008, 14),
+            target_param: s(29008, 14), /* ModesSupported */
             null_value: None,
         })),
         ..SYNTAX
@@ -12760,7 +12762,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(124379, 4),
+            value: s(124379, 4), /* 1812 */
         }),
         ..SYNTAX
     },
@@ -12795,7 +12797,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(82386, 22),
+            target_param: s(82386, 22), /* ConfigMethodsSupported */
             null_value: None,
         })),
         ..SYNTAX
@@ -12879,7 +12881,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1236
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(113253, 4)),
+        units: Some(s(113253, 4) /* kbps */),
         ..SYNTAX
     },
     // 1237
@@ -12890,13 +12892,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some(s(106663, 3)),
+        units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
     // 1238
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
     // 1239
@@ -13003,7 +13005,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(255),
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 1251
@@ -13030,7 +13032,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1254
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(124965, 19)),
+        units: Some(s(124965, 19) /* attempts per minute */),
         ..SYNTAX
     },
     // 1255
@@ -13114,7 +13116,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1264
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(88589, 7)),
+        units: Some(s(88589, 7) /* Seconds */),
         ..SYNTAX
     },
     // 1265
@@ -13125,7 +13127,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(88497, 7)),
+        units: Some(s(88497, 7) /* Minutes */),
         ..SYNTAX
     },
     // 1266
@@ -13136,7 +13138,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(88589, 7)),
+        units: Some(s(88589, 7) /* Seconds */),
         ..SYNTAX
     },
     // 1267
@@ -13169,7 +13171,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(127),
             step: None,
         }],
-        units: Some(s(106663, 3)),
+        units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
     // 1271
@@ -13180,7 +13182,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(115230, 1)),
+        units: Some(s(115230, 1) /* % */),
         ..SYNTAX
     },
     // 1272
@@ -13205,7 +13207,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1274
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(125168, 13)),
+        units: Some(s(125168, 13) /* decibels (dB) */),
         ..SYNTAX
     },
     // 1275
@@ -13242,7 +13244,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(127),
             step: None,
         }],
-        units: Some(s(106663, 3)),
+        units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
     // 1279
@@ -13263,7 +13265,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        units: Some(s(113253, 4)),
+        units: Some(s(113253, 4) /* kbps */),
         ..SYNTAX
     },
     // 1281
@@ -13284,7 +13286,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(105735, 5)),
+        units: Some(s(105735, 5) /* bytes */),
         ..SYNTAX
     },
     // 1283
@@ -13295,7 +13297,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(65535),
             step: None,
         }],
-        units: Some(s(105526, 12)),
+        units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
     // 1284
@@ -13375,7 +13377,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1293
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(125466, 3)),
+        units: Some(s(125466, 3) /* TUs */),
         ..SYNTAX
     },
     // 1294
@@ -13393,13 +13395,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1296
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(125513, 25)),
+        units: Some(s(125513, 25) /* beacon transmission times */),
         ..SYNTAX
     },
     // 1297
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(125538, 16)),
+        units: Some(s(125538, 16) /* beacon intervals */),
         ..SYNTAX
     },
     // 1298
@@ -13429,7 +13431,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1302
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(125674, 6)),
+        units: Some(s(125674, 6) /* 80 MHz */),
         ..SYNTAX
     },
     // 1303
@@ -13473,7 +13475,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1308
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(125680, 3)),
+        data_type: Some(s(125680, 3) /* URI */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(2048),
@@ -13505,7 +13507,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106191, 0),
+            value: s(106191, 0), /*  */
         }),
         ..SYNTAX
     },
@@ -13515,7 +13517,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         enumerations: l(2698, 4),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(105889, 8),
+            value: s(105889, 8), /* Disabled */
         }),
         ..SYNTAX
     },
@@ -13523,7 +13525,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(125724, 26),
+            target_param: s(125724, 26), /* ##.Security.ModesSupported */
             null_value: None,
         })),
         ..SYNTAX
@@ -13536,7 +13538,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(600000),
             step: None,
         }],
-        units: Some(s(113253, 4)),
+        units: Some(s(113253, 4) /* kbps */),
         ..SYNTAX
     },
     // 1314
@@ -13547,10 +13549,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(105728, 7)),
+        units: Some(s(105728, 7) /* packets */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106324, 1),
+            value: s(106324, 1), /* 0 */
         }),
         ..SYNTAX
     },
@@ -13590,7 +13592,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1320
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109294, 6)),
+        units: Some(s(109294, 6) /* octets */),
         ..SYNTAX
     },
     // 1321
@@ -13620,7 +13622,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(101215, 35),
+            target_param: s(101215, 35), /* SupportedOperatingChannelBandwidths */
             null_value: None,
         })),
         ..SYNTAX
@@ -13629,7 +13631,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(101192, 23),
+            target_param: s(101192, 23), /* SupportedFrequencyBands */
             null_value: None,
         })),
         ..SYNTAX
@@ -13694,7 +13696,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(100),
             step: None,
         }],
-        units: Some(s(115475, 10)),
+        units: Some(s(115475, 10) /* percentage */),
         ..SYNTAX
     },
     // 1331
@@ -13720,7 +13722,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         ],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -13743,10 +13745,10 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: None,
             step: None,
         }],
-        units: Some(s(105399, 7)),
+        units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(106322, 2),
+            value: s(106322, 2), /* -1 */
         }),
         ..SYNTAX
     },
@@ -13754,12 +13756,12 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(125999, 34),
+            target_param: s(125999, 34), /* #.SupportedServerConnectAlgorithms */
             null_value: None,
         })),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(125978, 7),
+            value: s(125978, 7), /* DNS-SRV */
         }),
         ..SYNTAX
     },
@@ -13768,7 +13770,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::UnsignedInt,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(126033, 2),
+            value: s(126033, 2), /* 16 */
         }),
         ..SYNTAX
     },
@@ -13788,7 +13790,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         }],
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
-            value: s(126035, 4),
+            value: s(126035, 4), /* 5222 */
         }),
         ..SYNTAX
     },
@@ -13890,7 +13892,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1351
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109947, 2)),
+        units: Some(s(109947, 2) /* mV */),
         ..SYNTAX
     },
     // 1352
@@ -13959,7 +13961,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1357
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(126161, 10)),
+        data_type: Some(s(126161, 10) /* IEEE_EUI64 */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(23),
@@ -13970,7 +13972,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1358
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(126223, 20)),
+        data_type: Some(s(126223, 20) /* ZigBeeNetworkAddress */),
         sizes: &[SizeFacet {
             min_length: None,
             max_length: Some(4),
@@ -13981,8 +13983,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1359
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(105740, 14)),
-        units: Some(s(126259, 14)),
+        data_type: Some(s(105740, 14) /* StatsCounter32 */),
+        units: Some(s(126259, 14) /* ZigBee packets */),
         ..SYNTAX
     },
     // 1360
@@ -14104,7 +14106,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(128),
             step: None,
         }],
-        units: Some(s(109294, 6)),
+        units: Some(s(109294, 6) /* octets */),
         ..SYNTAX
     },
     // 1372
@@ -14115,7 +14117,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max: Some(32768),
             step: None,
         }],
-        units: Some(s(109294, 6)),
+        units: Some(s(109294, 6) /* octets */),
         ..SYNTAX
     },
     // 1373

@@ -10,42 +10,42 @@ pub(crate) static GROUP: Group = Group {
     name: "Syslog",
     objects: &[
         Object {
-            path: s(73152, 14),
+            path: s(73152, 14), /* Device.Syslog. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(46288, 21),
+                    name: s(46288, 21), /* ActionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1713, 21),
+                    name: s(1713, 21), /* FilterNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73166, 21),
+                    name: s(73166, 21), /* SourceNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 179,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73187, 23),
+                    name: s(73187, 23), /* TemplateNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -54,11 +54,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(73210, 25),
+            path: s(73210, 25), /* Device.Syslog.Action.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(46288, 21)),
+            num_entries_parameter: Some(s(46288, 21) /* ActionNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -66,7 +66,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -74,7 +74,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -82,28 +82,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73235, 9),
+                    name: s(73235, 9), /* FilterRef */
                     syntax: 1070,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73244, 9),
+                    name: s(73244, 9), /* SourceRef */
                     syntax: 1071,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73253, 14),
+                    name: s(73253, 14), /* StructuredData */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73267, 11),
+                    name: s(73267, 11), /* TemplateRef */
                     syntax: 1072,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -111,9 +111,9 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             events: &[Event {
-                name: s(73278, 9),
+                name: s(73278, 9), /* LogEvent! */
                 arguments: &[Parameter {
-                    name: s(73287, 7),
+                    name: s(73287, 7), /* LogLine */
                     syntax: 3,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
@@ -126,25 +126,25 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(73294, 33),
+            path: s(73294, 33), /* Device.Syslog.Action.{i}.LogFile. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16895, 8),
+                    name: s(16895, 8), /* FilePath */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(16932, 16),
+                    name: s(16932, 16), /* VendorLogFileRef */
                     syntax: 370,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -153,60 +153,60 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(73327, 35),
+            path: s(73327, 35), /* Device.Syslog.Action.{i}.LogRemote. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(51226, 7),
+                    name: s(51226, 7), /* Address */
                     syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35045, 8),
+                    name: s(35045, 8), /* CABundle */
                     syntax: 569,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35053, 11),
+                    name: s(35053, 11), /* Certificate */
                     syntax: 570,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73362, 10),
+                    name: s(73362, 10), /* PeerVerify */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 1073,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 1074,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1075,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -215,11 +215,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(73372, 25),
+            path: s(73372, 25), /* Device.Syslog.Filter.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1713, 21)),
+            num_entries_parameter: Some(s(1713, 21) /* FilterNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -227,7 +227,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -235,7 +235,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -243,35 +243,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73397, 13),
+                    name: s(73397, 13), /* FacilityLevel */
                     syntax: 1076,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73410, 12),
+                    name: s(73410, 12), /* PatternMatch */
                     syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25796, 8),
+                    name: s(25796, 8), /* Severity */
                     syntax: 1077,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73422, 15),
+                    name: s(73422, 15), /* SeverityCompare */
                     syntax: 1078,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73437, 21),
+                    name: s(73437, 21), /* SeverityCompareAction */
                     syntax: 1079,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -281,11 +281,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(73458, 25),
+            path: s(73458, 25), /* Device.Syslog.Source.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73166, 21)),
+            num_entries_parameter: Some(s(73166, 21) /* SourceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -293,7 +293,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -301,7 +301,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -309,28 +309,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73397, 13),
+                    name: s(73397, 13), /* FacilityLevel */
                     syntax: 1080,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73483, 14),
+                    name: s(73483, 14), /* KernelMessages */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(25796, 8),
+                    name: s(25796, 8), /* Severity */
                     syntax: 1077,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73497, 14),
+                    name: s(73497, 14), /* SystemMessages */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -340,53 +340,53 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(73511, 33),
+            path: s(73511, 33), /* Device.Syslog.Source.{i}.Network. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(35045, 8),
+                    name: s(35045, 8), /* CABundle */
                     syntax: 569,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35053, 11),
+                    name: s(35053, 11), /* Certificate */
                     syntax: 570,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 452,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73362, 10),
+                    name: s(73362, 10), /* PeerVerify */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 1081,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 1082,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -396,11 +396,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(73544, 27),
+            path: s(73544, 27), /* Device.Syslog.Template.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73187, 23)),
+            num_entries_parameter: Some(s(73187, 23) /* TemplateNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -408,7 +408,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -416,7 +416,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -424,14 +424,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73571, 13),
+                    name: s(73571, 13), /* EscapeMessage */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73584, 10),
+                    name: s(73584, 10), /* Expression */
                     syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),

@@ -10,29 +10,29 @@ pub(crate) static GROUP: Group = Group {
     name: "Thread",
     objects: &[
         Object {
-            path: s(73594, 14),
+            path: s(73594, 14), /* Device.Thread. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(73608, 27),
+                    name: s(73608, 27), /* BorderRouterNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73635, 18),
+                    name: s(73635, 18), /* MLENumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(95, 19),
+                    name: s(95, 19), /* NodeNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73653, 20),
+                    name: s(73653, 20), /* RadioNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -41,10 +41,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(73673, 31),
+            path: s(73673, 31), /* Device.Thread.BorderRouter.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73608, 27)),
+            num_entries_parameter: Some(s(73608, 27) /* BorderRouterNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -58,7 +58,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -66,7 +66,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -74,33 +74,33 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73704, 13),
+                    name: s(73704, 13), /* BorderAgentID */
                     syntax: 337,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73717, 12),
+                    name: s(73717, 12), /* MLEReference */
                     syntax: 1083,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73729, 10),
+                    name: s(73729, 10), /* RoutingRef */
                     syntax: 1084,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1085,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -108,7 +108,7 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(73739, 7),
+                    name: s(73739, 7), /* Start() */
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -117,7 +117,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(73746, 6),
+                    name: s(73746, 6), /* Stop() */
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -129,11 +129,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(73752, 22),
+            path: s(73752, 22), /* Device.Thread.MLE.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73635, 18)),
+            num_entries_parameter: Some(s(73635, 18) /* MLENumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -147,7 +147,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -155,7 +155,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -163,58 +163,58 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73774, 29),
+                    name: s(73774, 29), /* AssociatedNodeNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73803, 22),
+                    name: s(73803, 22), /* DatasetNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 30,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73825, 17),
+                    name: s(73825, 17), /* OperatingStandard */
                     syntax: 1086,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 32,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73842, 18),
+                    name: s(73842, 18), /* SupportedStandards */
                     syntax: 1087,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -222,11 +222,11 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(73860, 18),
+                    name: s(73860, 18), /* GetActiveDataset() */
                     is_async: false,
                     input: &[],
                     output: &[Parameter {
-                        name: s(73878, 4),
+                        name: s(73878, 4), /* TLVs */
                         syntax: 357,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
@@ -237,11 +237,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(73882, 19),
+                    name: s(73882, 19), /* GetPendingDataset() */
                     is_async: false,
                     input: &[],
                     output: &[Parameter {
-                        name: s(73878, 4),
+                        name: s(73878, 4), /* TLVs */
                         syntax: 357,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
@@ -252,10 +252,10 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(73901, 18),
+                    name: s(73901, 18), /* SetActiveDataset() */
                     is_async: false,
                     input: &[Parameter {
-                        name: s(73878, 4),
+                        name: s(73878, 4), /* TLVs */
                         syntax: 357,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
@@ -267,10 +267,10 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(73919, 19),
+                    name: s(73919, 19), /* SetPendingDataset() */
                     is_async: false,
                     input: &[Parameter {
-                        name: s(73878, 4),
+                        name: s(73878, 4), /* TLVs */
                         syntax: 357,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
@@ -285,10 +285,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(73938, 41),
+            path: s(73938, 41), /* Device.Thread.MLE.{i}.AssociatedNode.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73774, 29)),
+            num_entries_parameter: Some(s(73774, 29) /* AssociatedNodeNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -302,7 +302,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -310,7 +310,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -318,49 +318,49 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73979, 11),
+                    name: s(73979, 11), /* ExtendedMAC */
                     syntax: 337,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(8308, 26),
+                    name: s(8308, 26), /* IPv6AddressNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43643, 15),
+                    name: s(43643, 15), /* LastContactTime */
                     syntax: 10,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73990, 4),
+                    name: s(73990, 4), /* Mode */
                     syntax: 1088,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(65507, 23),
+                    name: s(65507, 23), /* NeighborNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73994, 6),
+                    name: s(73994, 6), /* Rloc16 */
                     syntax: 51,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64935, 20),
+                    name: s(64935, 20), /* RouteNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74000, 11),
+                    name: s(74000, 11), /* RoutingRole */
                     syntax: 1089,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -369,10 +369,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(74011, 57),
+            path: s(74011, 57), /* Device.Thread.MLE.{i}.AssociatedNode.{i}.IPv6Address.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8308, 26)),
+            num_entries_parameter: Some(s(8308, 26) /* IPv6AddressNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(200, 2),
@@ -380,7 +380,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -388,7 +388,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -396,13 +396,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5817, 9),
+                    name: s(5817, 9), /* IPAddress */
                     syntax: 211,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -411,10 +411,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(74068, 54),
+            path: s(74068, 54), /* Device.Thread.MLE.{i}.AssociatedNode.{i}.Neighbor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(65507, 23)),
+            num_entries_parameter: Some(s(65507, 23) /* NeighborNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(202, 1),
@@ -422,13 +422,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(74135, 7),
+                    name: s(74135, 7), /* AvgRSSI */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74122, 13),
+                    name: s(74122, 13), /* NodeReference */
                     syntax: 158,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -437,10 +437,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(74142, 51),
+            path: s(74142, 51), /* Device.Thread.MLE.{i}.AssociatedNode.{i}.Route.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(64935, 20)),
+            num_entries_parameter: Some(s(64935, 20) /* RouteNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(32, 1),
@@ -448,25 +448,25 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(10211, 2),
+                    name: s(10211, 2), /* ID */
                     syntax: 51,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74193, 4),
+                    name: s(74193, 4), /* LQIn */
                     syntax: 1090,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74197, 5),
+                    name: s(74197, 5), /* LQOut */
                     syntax: 1090,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2081, 8),
+                    name: s(2081, 8), /* PathCost */
                     syntax: 51,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -475,10 +475,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(74202, 34),
+            path: s(74202, 34), /* Device.Thread.MLE.{i}.Dataset.{i}. */
             min_entries: 0,
             max_entries: Some(2),
-            num_entries_parameter: Some(s(73803, 22)),
+            num_entries_parameter: Some(s(73803, 22) /* DatasetNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -492,7 +492,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -500,7 +500,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -508,67 +508,67 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 189,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74236, 11),
+                    name: s(74236, 11), /* ChannelMask */
                     syntax: 336,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74247, 10),
+                    name: s(74247, 10), /* DelayTimer */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74257, 13),
+                    name: s(74257, 13), /* ExtendedPanID */
                     syntax: 333,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74270, 15),
+                    name: s(74270, 15), /* MeshLocalPrefix */
                     syntax: 217,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74285, 10),
+                    name: s(74285, 10), /* NetworkKey */
                     syntax: 337,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74295, 11),
+                    name: s(74295, 11), /* NetworkName */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74306, 4),
+                    name: s(74306, 4), /* PSKc */
                     syntax: 337,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74310, 5),
+                    name: s(74310, 5), /* PanID */
                     syntax: 334,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1091,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -577,17 +577,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(74315, 49),
+            path: s(74315, 49), /* Device.Thread.MLE.{i}.Dataset.{i}.SecurityPolicy. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(74364, 5),
+                    name: s(74364, 5), /* Flags */
                     syntax: 1092,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74369, 12),
+                    name: s(74369, 12), /* RotationTime */
                     syntax: 51,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -596,35 +596,35 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(74381, 33),
+            path: s(74381, 33), /* Device.Thread.MLE.{i}.LeaderData. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(74414, 11),
+                    name: s(74414, 11), /* DataVersion */
                     syntax: 51,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74425, 14),
+                    name: s(74425, 14), /* LeaderRouterID */
                     syntax: 51,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74439, 11),
+                    name: s(74439, 11), /* PartitionID */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74450, 17),
+                    name: s(74450, 17), /* StableDataVersion */
                     syntax: 51,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74467, 9),
+                    name: s(74467, 9), /* Weighting */
                     syntax: 51,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -633,95 +633,95 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(74476, 28),
+            path: s(74476, 28), /* Device.Thread.MLE.{i}.Stats. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -729,21 +729,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -751,7 +751,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -762,10 +762,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(74504, 23),
+            path: s(74504, 23), /* Device.Thread.Node.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95, 19)),
+            num_entries_parameter: Some(s(95, 19) /* NodeNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(199, 1),
@@ -773,20 +773,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(74527, 9),
+                    name: s(74527, 9), /* Connected */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73979, 11),
+                    name: s(73979, 11), /* ExtendedMAC */
                     syntax: 337,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73717, 12),
+                    name: s(73717, 12), /* MLEReference */
                     syntax: 1083,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -795,10 +795,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(74536, 24),
+            path: s(74536, 24), /* Device.Thread.Radio.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73653, 20)),
+            num_entries_parameter: Some(s(73653, 20) /* RadioNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -812,7 +812,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -820,7 +820,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -828,71 +828,71 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10540, 15),
+                    name: s(10540, 15), /* FirmwareVersion */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15564, 15),
+                    name: s(15564, 15), /* HardwareVersion */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10116, 10),
+                    name: s(10116, 10), /* MaxBitRate */
                     syntax: 243,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 139,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74560, 13),
+                    name: s(74560, 13), /* TransmitPower */
                     syntax: 1093,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74573, 22),
+                    name: s(74573, 22), /* TransmitPowerSupported */
                     syntax: 1094,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4896, 8),
+                    name: s(4896, 8), /* Upstream */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -900,19 +900,19 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(74595, 12),
+                    name: s(74595, 12), /* EnergyScan() */
                     is_async: false,
                     input: &[],
                     output: &[
                         Parameter {
-                            name: s(74607, 23),
+                            name: s(74607, 23), /* ChannelScan.{i}.Channel */
                             syntax: 1095,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(74630, 20),
+                            name: s(74630, 20), /* ChannelScan.{i}.RSSI */
                             syntax: 1096,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
@@ -924,40 +924,40 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(74650, 6),
+                    name: s(74650, 6), /* Scan() */
                     is_async: false,
                     input: &[],
                     output: &[
                         Parameter {
-                            name: s(74656, 19),
+                            name: s(74656, 19), /* PanScan.{i}.Channel */
                             syntax: 1095,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(74675, 15),
+                            name: s(74675, 15), /* PanScan.{i}.LQI */
                             syntax: 1090,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(74690, 22),
+                            name: s(74690, 22), /* PanScan.{i}.MACAddress */
                             syntax: 188,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(74712, 17),
+                            name: s(74712, 17), /* PanScan.{i}.PanID */
                             syntax: 334,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(74729, 16),
+                            name: s(74729, 16), /* PanScan.{i}.RSSI */
                             syntax: 1096,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
@@ -972,67 +972,67 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(74745, 30),
+            path: s(74745, 30), /* Device.Thread.Radio.{i}.Stats. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -1041,7 +1041,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],

@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "UnixDomainSockets",
     objects: &[
         Object {
-            path: s(78281, 25),
+            path: s(78281, 25), /* Device.UnixDomainSockets. */
             version: v(2, 16, 0),
             parameters: &[Parameter {
-                name: s(78306, 31),
+                name: s(78306, 31), /* UnixDomainSocketNumberOfEntries */
                 syntax: 0,
                 version: v(2, 16, 0),
                 ..PARAM
@@ -21,10 +21,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(78337, 46),
+            path: s(78337, 46), /* Device.UnixDomainSockets.UnixDomainSocket.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(78306, 31)),
+            num_entries_parameter: Some(s(78306, 31) /* UnixDomainSocketNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -38,7 +38,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -46,7 +46,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -54,13 +54,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73990, 4),
+                    name: s(73990, 4), /* Mode */
                     syntax: 1156,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49111, 4),
+                    name: s(49111, 4), /* Path */
                     syntax: 1157,
                     version: v(2, 16, 0),
                     ..PARAM

@@ -10,22 +10,22 @@ pub(crate) static GROUP: Group = Group {
     name: "UPA",
     objects: &[
         Object {
-            path: s(75365, 11),
+            path: s(75365, 11), /* Device.UPA. */
             parameters: &[Parameter {
-                name: s(4585, 24),
+                name: s(4585, 24), /* InterfaceNumberOfEntries */
                 syntax: 0,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: s(75376, 23),
+            path: s(75376, 23), /* Device.UPA.Diagnostics. */
             commands: &[Command {
-                name: s(75399, 22),
+                name: s(75399, 22), /* InterfaceMeasurement() */
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: s(262, 9),
+                        name: s(262, 9), /* Interface */
                         syntax: 1114,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
@@ -34,7 +34,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(2535, 4),
+                        name: s(2535, 4), /* Port */
                         syntax: 51,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
@@ -43,7 +43,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(2207, 4),
+                        name: s(2207, 4), /* Type */
                         syntax: 1115,
                         access: Access::ReadWrite,
                         version: v(2, 12, 0),
@@ -54,21 +54,21 @@ pub(crate) static GROUP: Group = Group {
                 ],
                 output: &[
                     Parameter {
-                        name: s(75421, 12),
+                        name: s(75421, 12), /* Measurements */
                         syntax: 1116,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(75433, 6),
+                        name: s(75433, 6), /* RxGain */
                         syntax: 1117,
                         version: v(2, 12, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1118,
                         version: v(2, 13, 0),
                         protocols: Protocols::USP,
@@ -82,18 +82,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(75439, 44),
+            path: s(75439, 44), /* Device.UPA.Diagnostics.InterfaceMeasurement. */
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 1119,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 1114,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -101,13 +101,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75421, 12),
+                    name: s(75421, 12), /* Measurements */
                     syntax: 1116,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 51,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -115,13 +115,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75433, 6),
+                    name: s(75433, 6), /* RxGain */
                     syntax: 1117,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 1115,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
@@ -132,10 +132,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(75483, 25),
+            path: s(75483, 25), /* Device.UPA.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24)),
+            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -148,125 +148,125 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(75508, 17),
+                    name: s(75508, 17), /* ActiveNotchEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75525, 26),
+                    name: s(75525, 26), /* ActiveNotchNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(28361, 31),
+                    name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75551, 24),
+                    name: s(75551, 24), /* BridgeForNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75575, 13),
+                    name: s(75575, 13), /* EncryptionKey */
                     syntax: 1120,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75588, 16),
+                    name: s(75588, 16), /* EncryptionMethod */
                     syntax: 1121,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75604, 24),
+                    name: s(75604, 24), /* EstApplicationThroughput */
                     syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10540, 15),
+                    name: s(10540, 15), /* FirmwareVersion */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(31859, 14),
+                    name: s(31859, 14), /* LogicalNetwork */
                     syntax: 1122,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10116, 10),
+                    name: s(10116, 10), /* MaxBitRate */
                     syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75628, 8),
+                    name: s(75628, 8), /* NodeType */
                     syntax: 1123,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75636, 19),
+                    name: s(75636, 19), /* PowerBackoffEnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75655, 27),
+                    name: s(75655, 27), /* PowerBackoffMechanismActive */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 139,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4896, 8),
+                    name: s(4896, 8), /* Upstream */
                     syntax: 16,
                     ..PARAM
                 },
@@ -274,51 +274,51 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(75682, 41),
+            path: s(75682, 41), /* Device.UPA.Interface.{i}.ActiveNotch.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(75525, 26)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(75525, 26) /* ActiveNotchNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75723, 5),
+                    name: s(75723, 5), /* Depth */
                     syntax: 1124,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75728, 9),
+                    name: s(75728, 9), /* StartFreq */
                     syntax: 1125,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75737, 8),
+                    name: s(75737, 8), /* StopFreq */
                     syntax: 1125,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -327,67 +327,67 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(75745, 46),
+            path: s(75745, 46), /* Device.UPA.Interface.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(28361, 31)),
+            num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(36, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(6821, 6),
+                    name: s(6821, 6), /* Active */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75791, 11),
+                    name: s(75791, 11), /* DirectRoute */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75802, 12),
+                    name: s(75802, 12), /* EstimatedPLR */
                     syntax: 397,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(31859, 14),
+                    name: s(31859, 14), /* LogicalNetwork */
                     syntax: 1122,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75814, 16),
+                    name: s(75814, 16), /* MeanEstimatedAtt */
                     syntax: 1124,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75830, 15),
+                    name: s(75830, 15), /* PhyRxThroughput */
                     syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75845, 15),
+                    name: s(75845, 15), /* PhyTxThroughput */
                     syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 51,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75860, 19),
+                    name: s(75860, 19), /* RealPhyRxThroughput */
                     syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(75879, 28),
+                    name: s(75879, 28), /* SmartRouteIntermediatePLCMAC */
                     syntax: 188,
                     ..PARAM
                 },
@@ -395,10 +395,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(75907, 39),
+            path: s(75907, 39), /* Device.UPA.Interface.{i}.BridgeFor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(75551, 24)),
+            num_entries_parameter: Some(s(75551, 24) /* BridgeForNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -411,26 +411,26 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 51,
                     ..PARAM
                 },
@@ -438,82 +438,82 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(75946, 31),
+            path: s(75946, 31), /* Device.UPA.Interface.{i}.Stats. */
             parameters: &[
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -521,26 +521,26 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],

@@ -10,156 +10,156 @@ pub(crate) static GROUP: Group = Group {
     name: "UserInterface",
     objects: &[
         Object {
-            path: s(78383, 21),
+            path: s(78383, 21), /* Device.UserInterface. */
             parameters: &[
                 Parameter {
-                    name: s(78404, 16),
+                    name: s(78404, 16), /* AutoUpdateServer */
                     syntax: 6,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78420, 18),
+                    name: s(78420, 18), /* AvailableLanguages */
                     syntax: 219,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78438, 15),
+                    name: s(78438, 15), /* BackgroundColor */
                     syntax: 688,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78453, 11),
+                    name: s(78453, 11), /* ButtonColor */
                     syntax: 688,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78464, 15),
+                    name: s(78464, 15), /* ButtonTextColor */
                     syntax: 688,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78479, 15),
+                    name: s(78479, 15), /* CurrentLanguage */
                     syntax: 338,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 120,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78494, 25),
+                    name: s(78494, 25), /* HTTPAccessNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78519, 28),
+                    name: s(78519, 28), /* HTTPAccessSupportedProtocols */
                     syntax: 391,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78547, 11),
+                    name: s(78547, 11), /* ISPHelpDesk */
                     syntax: 335,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78558, 11),
+                    name: s(78558, 11), /* ISPHelpPage */
                     syntax: 5,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78569, 11),
+                    name: s(78569, 11), /* ISPHomePage */
                     syntax: 5,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78580, 7),
+                    name: s(78580, 7), /* ISPLogo */
                     syntax: 1158,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78587, 11),
+                    name: s(78587, 11), /* ISPLogoSize */
                     syntax: 544,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78598, 13),
+                    name: s(78598, 13), /* ISPMailServer */
                     syntax: 5,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78611, 7),
+                    name: s(78611, 7), /* ISPName */
                     syntax: 31,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78618, 13),
+                    name: s(78618, 13), /* ISPNewsServer */
                     syntax: 5,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78631, 16),
+                    name: s(78631, 16), /* PasswordRequired */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78647, 13),
+                    name: s(78647, 13), /* PasswordReset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78660, 22),
+                    name: s(78660, 22), /* PasswordUserSelectable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78682, 9),
+                    name: s(78682, 9), /* TextColor */
                     syntax: 688,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78691, 16),
+                    name: s(78691, 16), /* UpgradeAvailable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78707, 16),
+                    name: s(78707, 16), /* UserUpdateServer */
                     syntax: 6,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78723, 12),
+                    name: s(78723, 12), /* WarrantyDate */
                     syntax: 10,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(78735, 15),
+                name: s(78735, 15), /* PasswordReset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -170,12 +170,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(78750, 36),
+            path: s(78750, 36), /* Device.UserInterface.HTTPAccess.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(78494, 25)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(78494, 25) /* HTTPAccessNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -183,20 +183,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(78786, 10),
+                    name: s(78786, 10), /* AccessType */
                     syntax: 1159,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58809, 14),
+                    name: s(58809, 14), /* ActivationDate */
                     syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -204,7 +204,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -212,56 +212,56 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68441, 12),
+                    name: s(68441, 12), /* AllowAllIPv4 */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68453, 12),
+                    name: s(68453, 12), /* AllowAllIPv6 */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78796, 12),
+                    name: s(78796, 12), /* AllowedHosts */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78808, 19),
+                    name: s(78808, 19), /* AllowedPathPrefixes */
                     syntax: 1160,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78827, 12),
+                    name: s(78827, 12), /* AllowedRoles */
                     syntax: 1161,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(58823, 19),
+                    name: s(58823, 19), /* AutoDisableDuration */
                     syntax: 176,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35045, 8),
+                    name: s(35045, 8), /* CABundle */
                     syntax: 569,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78839, 13),
+                    name: s(78839, 13), /* CACertificate */
                     syntax: 570,
                     access: Access::ReadWrite,
                     status: Status::Deprecated,
@@ -269,75 +269,75 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(35053, 11),
+                    name: s(35053, 11), /* Certificate */
                     syntax: 570,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68519, 23),
+                    name: s(68519, 23), /* IPv4AllowedSourcePrefix */
                     syntax: 384,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68542, 23),
+                    name: s(68542, 23), /* IPv6AllowedSourcePrefix */
                     syntax: 384,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 452,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 81,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 1162,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 1163,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60001, 22),
+                    name: s(60001, 22), /* SessionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 756,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69131, 8),
+                    name: s(69131, 8), /* TimeLeft */
                     syntax: 28,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -345,18 +345,18 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(78852, 18),
+                name: s(78852, 18), /* CreateWebSession() */
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: s(78870, 15),
+                        name: s(78870, 15), /* AbsoluteTimeout */
                         syntax: 28,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(68565, 11),
+                        name: s(68565, 11), /* IdleTimeout */
                         syntax: 28,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -365,14 +365,14 @@ pub(crate) static GROUP: Group = Group {
                 ],
                 output: &[
                     Parameter {
-                        name: s(49111, 4),
+                        name: s(49111, 4), /* Path */
                         syntax: 3,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(44153, 9),
+                        name: s(44153, 9), /* SessionID */
                         syntax: 1157,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -387,10 +387,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(78885, 48),
+            path: s(78885, 48), /* Device.UserInterface.HTTPAccess.{i}.Session.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(60001, 22)),
+            num_entries_parameter: Some(s(60001, 22) /* SessionNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(184, 1),
@@ -398,44 +398,44 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(5817, 9),
+                    name: s(5817, 9), /* IPAddress */
                     syntax: 126,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 127,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 1164,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44153, 9),
+                    name: s(44153, 9), /* SessionID */
                     syntax: 1157,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78933, 9),
+                    name: s(78933, 9), /* StartDate */
                     syntax: 10,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68391, 4),
+                    name: s(68391, 4), /* User */
                     syntax: 1009,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(48137, 8),
+                name: s(48137, 8), /* Delete() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -446,50 +446,50 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(78942, 34),
+            path: s(78942, 34), /* Device.UserInterface.LocalDisplay. */
             parameters: &[
                 Parameter {
-                    name: s(78976, 13),
+                    name: s(78976, 13), /* DisplayHeight */
                     syntax: 1165,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(78989, 12),
+                    name: s(78989, 12), /* DisplayWidth */
                     syntax: 1165,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79001, 6),
+                    name: s(79001, 6), /* Height */
                     syntax: 1165,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79007, 7),
+                    name: s(79007, 7), /* Movable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79014, 4),
+                    name: s(79014, 4), /* PosX */
                     syntax: 1166,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79018, 4),
+                    name: s(79018, 4), /* PosY */
                     syntax: 1166,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79022, 9),
+                    name: s(79022, 9), /* Resizable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10238, 5),
+                    name: s(10238, 5), /* Width */
                     syntax: 1165,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -498,80 +498,80 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(79031, 30),
+            path: s(79031, 30), /* Device.UserInterface.Messages. */
             version: v(2, 11, 0),
             parameters: &[
                 Parameter {
-                    name: s(78438, 15),
+                    name: s(78438, 15), /* BackgroundColor */
                     syntax: 688,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 120,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79061, 27),
+                    name: s(79061, 27), /* ExecutedNumberOfRepetitions */
                     syntax: 0,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79088, 8),
+                    name: s(79088, 8), /* IconType */
                     syntax: 1167,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79096, 12),
+                    name: s(79096, 12), /* MessageColor */
                     syntax: 688,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79108, 28),
+                    name: s(79108, 28), /* RequestedNumberOfRepetitions */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79136, 8),
+                    name: s(79136, 8), /* SubTitle */
                     syntax: 93,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79144, 13),
+                    name: s(79144, 13), /* SubTitleColor */
                     syntax: 688,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5126, 4),
+                    name: s(5126, 4), /* Text */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79157, 5),
+                    name: s(79157, 5), /* Title */
                     syntax: 93,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79162, 10),
+                    name: s(79162, 10), /* TitleColor */
                     syntax: 688,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),

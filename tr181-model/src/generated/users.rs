@@ -10,44 +10,44 @@ pub(crate) static GROUP: Group = Group {
     name: "Users",
     objects: &[
         Object {
-            path: s(79172, 13),
+            path: s(79172, 13), /* Device.Users. */
             parameters: &[
                 Parameter {
-                    name: s(53630, 20),
+                    name: s(53630, 20), /* GroupNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49280, 19),
+                    name: s(49280, 19), /* RoleNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79185, 21),
+                    name: s(79185, 21), /* SupportedCapabilities */
                     syntax: 1168,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79206, 29),
+                    name: s(79206, 29), /* SupportedShellNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79235, 19),
+                    name: s(79235, 19), /* UserNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(79254, 29),
+                name: s(79254, 29), /* CheckCredentialsDiagnostics() */
                 is_async: false,
                 input: &[
                     Parameter {
-                        name: s(282, 8),
+                        name: s(282, 8), /* Password */
                         syntax: 3,
                         access: Access::ReadWrite,
                         version: v(2, 15, 0),
@@ -55,7 +55,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(290, 8),
+                        name: s(290, 8), /* Username */
                         syntax: 3,
                         access: Access::ReadWrite,
                         version: v(2, 15, 0),
@@ -64,7 +64,7 @@ pub(crate) static GROUP: Group = Group {
                     },
                 ],
                 output: &[Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1169,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
@@ -77,12 +77,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(79283, 41),
+            path: s(79283, 41), /* Device.Users.CheckCredentialsDiagnostics. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 1170,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -90,7 +90,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -98,7 +98,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(290, 8),
+                    name: s(290, 8), /* Username */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -109,12 +109,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(79324, 23),
+            path: s(79324, 23), /* Device.Users.Group.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(53630, 20)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(53630, 20) /* GroupNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -132,7 +132,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -140,7 +140,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -148,35 +148,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11462, 7),
+                    name: s(11462, 7), /* GroupID */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79347, 9),
+                    name: s(79347, 9), /* Groupname */
                     syntax: 66,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79356, 17),
+                    name: s(79356, 17), /* RoleParticipation */
                     syntax: 1171,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79373, 11),
+                    name: s(79373, 11), /* StaticGroup */
                     syntax: 26,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -185,12 +185,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(79384, 22),
+            path: s(79384, 22), /* Device.Users.Role.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49280, 19)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(49280, 19) /* RoleNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -208,7 +208,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -216,7 +216,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -224,35 +224,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79420, 20),
+                    name: s(79420, 20), /* RequiredCapabilities */
                     syntax: 1172,
                     access: Access::ReadWrite,
                     version: v(2, 18, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79414, 6),
+                    name: s(79414, 6), /* RoleID */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79406, 8),
+                    name: s(79406, 8), /* RoleName */
                     syntax: 66,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79440, 10),
+                    name: s(79440, 10), /* StaticRole */
                     syntax: 26,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -261,12 +261,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(79450, 32),
+            path: s(79450, 32), /* Device.Users.SupportedShell.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(79206, 29)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(79206, 29) /* SupportedShellNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -280,7 +280,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -288,7 +288,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 15, 0),
@@ -296,14 +296,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -312,12 +312,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(79482, 22),
+            path: s(79482, 22), /* Device.Users.User.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(79235, 19)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(79235, 19) /* UserNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -334,69 +334,69 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79510, 18),
+                    name: s(79510, 18), /* GroupParticipation */
                     syntax: 1173,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79528, 8),
+                    name: s(79528, 8), /* Language */
                     syntax: 1174,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 430,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79356, 17),
+                    name: s(79356, 17), /* RoleParticipation */
                     syntax: 1171,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79536, 5),
+                    name: s(79536, 5), /* Shell */
                     syntax: 1175,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79541, 10),
+                    name: s(79541, 10), /* StaticUser */
                     syntax: 26,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79504, 6),
+                    name: s(79504, 6), /* UserID */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(290, 8),
+                    name: s(290, 8), /* Username */
                     syntax: 66,
                     access: Access::ReadWrite,
                     ..PARAM

@@ -10,12 +10,12 @@ pub(crate) static GROUP: Group = Group {
     name: "USPAgent",
     objects: &[
         Object {
-            path: s(77402, 16),
+            path: s(77402, 16), /* Device.USPAgent. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(77418, 14),
+                    name: s(77418, 14), /* AddCertificate */
                     syntax: 1145,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -23,7 +23,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47646, 24),
+                    name: s(47646, 24), /* AdvertisedDeviceSubtypes */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -31,35 +31,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47670, 26),
+                    name: s(47670, 26), /* CertificateNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47696, 25),
+                    name: s(47696, 25), /* ControllerNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(26665, 10),
+                    name: s(26665, 10), /* EndpointID */
                     syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47721, 18),
+                    name: s(47721, 18), /* MTPNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47739, 33),
+                    name: s(47739, 33), /* MaxSubscriptionChangeAdoptionTime */
                     syntax: 716,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -67,28 +67,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15770, 15),
+                    name: s(15770, 15), /* SoftwareVersion */
                     syntax: 31,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47843, 30),
+                    name: s(47843, 30), /* SupportedFingerprintAlgorithms */
                     syntax: 717,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18588, 18),
+                    name: s(18588, 18), /* SupportedProtocols */
                     syntax: 719,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15818, 6),
+                    name: s(15818, 6), /* UpTime */
                     syntax: 28,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -99,10 +99,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(77432, 32),
+            path: s(77432, 32), /* Device.USPAgent.Certificate.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47670, 26)),
+            num_entries_parameter: Some(s(47670, 26) /* CertificateNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -117,7 +117,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -125,7 +125,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -133,14 +133,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48131, 6),
+                    name: s(48131, 6), /* Issuer */
                     syntax: 6,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15758, 12),
+                    name: s(15758, 12), /* SerialNumber */
                     syntax: 31,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -150,12 +150,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(77464, 31),
+            path: s(77464, 31), /* Device.USPAgent.Controller.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47696, 25)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(47696, 25) /* ControllerNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -170,7 +170,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -178,7 +178,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48225, 12),
+                    name: s(48225, 12), /* AssignedRole */
                     syntax: 1146,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -186,7 +186,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48265, 14),
+                    name: s(48265, 14), /* ControllerCode */
                     syntax: 729,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -194,7 +194,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48279, 10),
+                    name: s(48279, 10), /* Credential */
                     syntax: 1147,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -202,7 +202,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -210,7 +210,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(26665, 10),
+                    name: s(26665, 10), /* EndpointID */
                     syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -218,21 +218,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48289, 13),
+                    name: s(48289, 13), /* InheritedRole */
                     syntax: 1146,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(47721, 18),
+                    name: s(47721, 18), /* MTPNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48341, 21),
+                    name: s(48341, 21), /* PeriodicNotifInterval */
                     syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -240,7 +240,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48362, 17),
+                    name: s(48362, 17), /* PeriodicNotifTime */
                     syntax: 10,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -248,7 +248,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15742, 16),
+                    name: s(15742, 16), /* ProvisioningCode */
                     syntax: 66,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -256,7 +256,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(77495, 18),
+                    name: s(77495, 18), /* SendOnBoardRequest */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -264,7 +264,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48379, 31),
+                    name: s(48379, 31), /* USPNotifRetryIntervalMultiplier */
                     syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -272,7 +272,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48410, 32),
+                    name: s(48410, 32), /* USPNotifRetryMinimumWaitInterval */
                     syntax: 731,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -283,12 +283,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(77513, 39),
+            path: s(77513, 39), /* Device.USPAgent.Controller.{i}.MTP.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47721, 18)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(47721, 18) /* MTPNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -303,7 +303,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -311,7 +311,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -319,7 +319,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 19,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -327,7 +327,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 738,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -338,13 +338,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(77552, 44),
+            path: s(77552, 44), /* Device.USPAgent.Controller.{i}.MTP.{i}.MQTT. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(48830, 17),
+                    name: s(48830, 17), /* AgentMTPReference */
                     syntax: 1148,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -352,7 +352,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48847, 19),
+                    name: s(48847, 19), /* PublishRetainNotify */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -360,7 +360,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48866, 21),
+                    name: s(48866, 21), /* PublishRetainResponse */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -368,7 +368,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48887, 5),
+                    name: s(48887, 5), /* Topic */
                     syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -376,7 +376,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48892, 13),
+                    name: s(48892, 13), /* USPServiceRef */
                     syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
@@ -386,13 +386,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(77596, 45),
+            path: s(77596, 45), /* Device.USPAgent.Controller.{i}.MTP.{i}.STOMP. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(48952, 11),
+                    name: s(48952, 11), /* Destination */
                     syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -400,7 +400,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4291, 9),
+                    name: s(4291, 9), /* Reference */
                     syntax: 741,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -408,7 +408,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48892, 13),
+                    name: s(48892, 13), /* USPServiceRef */
                     syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
@@ -418,20 +418,20 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(77641, 43),
+            path: s(77641, 43), /* Device.USPAgent.Controller.{i}.MTP.{i}.UDS. */
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(48892, 13),
+                    name: s(48892, 13), /* USPServiceRef */
                     syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49008, 19),
+                    name: s(49008, 19), /* UnixDomainSocketRef */
                     syntax: 742,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -442,20 +442,20 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(77684, 49),
+            path: s(77684, 49), /* Device.USPAgent.Controller.{i}.MTP.{i}.WebSocket. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(48588, 17),
+                    name: s(48588, 17), /* CurrentRetryCount */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49078, 16),
+                    name: s(49078, 16), /* EnableEncryption */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -463,7 +463,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9747, 4),
+                    name: s(9747, 4), /* Host */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -471,7 +471,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49094, 17),
+                    name: s(49094, 17), /* KeepAliveInterval */
                     syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -479,7 +479,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49111, 4),
+                    name: s(49111, 4), /* Path */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -487,7 +487,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 127,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -495,7 +495,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48682, 30),
+                    name: s(48682, 30), /* SessionRetryIntervalMultiplier */
                     syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -503,7 +503,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48712, 31),
+                    name: s(48712, 31), /* SessionRetryMinimumWaitInterval */
                     syntax: 731,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -511,7 +511,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48892, 13),
+                    name: s(48892, 13), /* USPServiceRef */
                     syntax: 740,
                     version: v(2, 16, 0),
                     protocols: Protocols::CWMP,
@@ -521,12 +521,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(77733, 32),
+            path: s(77733, 32), /* Device.USPAgent.ControllerTrust. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(49221, 10),
+                    name: s(49221, 10), /* BannedRole */
                     syntax: 1149,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -534,28 +534,28 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49231, 24),
+                    name: s(49231, 24), /* ChallengeNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49255, 25),
+                    name: s(49255, 25), /* CredentialNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49280, 19),
+                    name: s(49280, 19), /* RoleNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49299, 12),
+                    name: s(49299, 12), /* SecuredRoles */
                     syntax: 1146,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -563,7 +563,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49311, 11),
+                    name: s(49311, 11), /* TOFUAllowed */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -571,7 +571,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49322, 19),
+                    name: s(49322, 19), /* TOFUInactivityTimer */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -579,7 +579,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49341, 13),
+                    name: s(49341, 13), /* UntrustedRole */
                     syntax: 1150,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -590,12 +590,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(77765, 46),
+            path: s(77765, 46), /* Device.USPAgent.ControllerTrust.Challenge.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49231, 24)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(49231, 24) /* ChallengeNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -604,7 +604,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -612,7 +612,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -620,7 +620,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -628,7 +628,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49431, 11),
+                    name: s(49431, 11), /* Instruction */
                     syntax: 352,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -636,7 +636,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49442, 15),
+                    name: s(49442, 15), /* InstructionType */
                     syntax: 747,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -644,7 +644,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49514, 13),
+                    name: s(49514, 13), /* LockoutPeriod */
                     syntax: 748,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -652,7 +652,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49527, 7),
+                    name: s(49527, 7), /* Retries */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -660,7 +660,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(34343, 4),
+                    name: s(34343, 4), /* Role */
                     syntax: 1146,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -668,7 +668,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 749,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -676,7 +676,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 750,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -684,7 +684,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49457, 9),
+                    name: s(49457, 9), /* ValueType */
                     syntax: 751,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -695,12 +695,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(77811, 47),
+            path: s(77811, 47), /* Device.USPAgent.ControllerTrust.Credential.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49255, 25)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(49255, 25) /* CredentialNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -715,7 +715,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -723,7 +723,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49583, 11),
+                    name: s(49583, 11), /* AllowedUses */
                     syntax: 752,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -731,7 +731,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(48279, 10),
+                    name: s(48279, 10), /* Credential */
                     syntax: 1151,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -739,7 +739,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -747,7 +747,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(34343, 4),
+                    name: s(34343, 4), /* Role */
                     syntax: 1146,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -758,12 +758,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(77858, 41),
+            path: s(77858, 41), /* Device.USPAgent.ControllerTrust.Role.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49280, 19)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(49280, 19) /* RoleNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -778,7 +778,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -786,7 +786,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -794,7 +794,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -802,7 +802,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49637, 25),
+                    name: s(49637, 25), /* PermissionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -812,12 +812,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(77899, 56),
+            path: s(77899, 56), /* Device.USPAgent.ControllerTrust.Role.{i}.Permission.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49637, 25)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(49637, 25) /* PermissionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -832,7 +832,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -840,7 +840,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49720, 12),
+                    name: s(49720, 12), /* CommandEvent */
                     syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -848,7 +848,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -856,7 +856,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49732, 15),
+                    name: s(49732, 15), /* InstantiatedObj */
                     syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -864,7 +864,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49747, 3),
+                    name: s(49747, 3), /* Obj */
                     syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -872,7 +872,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2993, 5),
+                    name: s(2993, 5), /* Order */
                     syntax: 227,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -880,7 +880,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49750, 5),
+                    name: s(49750, 5), /* Param */
                     syntax: 754,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -888,7 +888,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49755, 7),
+                    name: s(49755, 7), /* Targets */
                     syntax: 398,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -899,12 +899,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(77955, 24),
+            path: s(77955, 24), /* Device.USPAgent.MTP.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47721, 18)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(47721, 18) /* MTPNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -913,7 +913,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -921,7 +921,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -929,7 +929,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49788, 10),
+                    name: s(49788, 10), /* EnableMDNS */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -937,7 +937,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2441, 8),
+                    name: s(2441, 8), /* Protocol */
                     syntax: 755,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -945,7 +945,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 756,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -955,13 +955,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(77979, 29),
+            path: s(77979, 29), /* Device.USPAgent.MTP.{i}.MQTT. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(4389, 10),
+                    name: s(4389, 10), /* PublishQoS */
                     syntax: 117,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -969,7 +969,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4291, 9),
+                    name: s(4291, 9), /* Reference */
                     syntax: 119,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -977,7 +977,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49829, 23),
+                    name: s(49829, 23), /* ResponseTopicConfigured */
                     syntax: 118,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -985,7 +985,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49852, 23),
+                    name: s(49852, 23), /* ResponseTopicDiscovered */
                     syntax: 118,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
@@ -995,13 +995,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(78008, 30),
+            path: s(78008, 30), /* Device.USPAgent.MTP.{i}.STOMP. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(48952, 11),
+                    name: s(48952, 11), /* Destination */
                     syntax: 399,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -1009,14 +1009,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49907, 21),
+                    name: s(49907, 21), /* DestinationFromServer */
                     syntax: 399,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4291, 9),
+                    name: s(4291, 9), /* Reference */
                     syntax: 741,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -1027,12 +1027,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(78038, 28),
+            path: s(78038, 28), /* Device.USPAgent.MTP.{i}.UDS. */
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::CWMP,
             parameters: &[Parameter {
-                name: s(49008, 19),
+                name: s(49008, 19), /* UnixDomainSocketRef */
                 syntax: 742,
                 access: Access::ReadWrite,
                 version: v(2, 16, 0),
@@ -1042,13 +1042,13 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(78066, 34),
+            path: s(78066, 34), /* Device.USPAgent.MTP.{i}.WebSocket. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(49078, 16),
+                    name: s(49078, 16), /* EnableEncryption */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -1056,7 +1056,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49994, 10),
+                    name: s(49994, 10), /* Interfaces */
                     syntax: 229,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -1064,7 +1064,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49094, 17),
+                    name: s(49094, 17), /* KeepAliveInterval */
                     syntax: 757,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -1072,7 +1072,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49111, 4),
+                    name: s(49111, 4), /* Path */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -1080,7 +1080,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 758,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),

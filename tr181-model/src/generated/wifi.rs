@@ -10,25 +10,25 @@ pub(crate) static GROUP: Group = Group {
     name: "WiFi",
     objects: &[
         Object {
-            path: s(80226, 12),
+            path: s(80226, 12), /* Device.WiFi. */
             parameters: &[
                 Parameter {
-                    name: s(4559, 26),
+                    name: s(4559, 26), /* AccessPointNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80238, 23),
+                    name: s(80238, 23), /* EndPointNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73653, 20),
+                    name: s(73653, 20), /* RadioNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
@@ -36,150 +36,150 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80261, 10),
+                    name: s(80261, 10), /* ResetCause */
                     syntax: 1187,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80271, 12),
+                    name: s(80271, 12), /* ResetCounter */
                     syntax: 259,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80283, 19),
+                    name: s(80283, 19), /* SSIDNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: s(80302, 27),
+                    name: s(80302, 27), /* NeighboringWiFiDiagnostic() */
                     is_async: true,
                     input: &[],
                     output: &[
                         Parameter {
-                            name: s(80329, 16),
+                            name: s(80329, 16), /* Result.{i}.BSSID */
                             syntax: 188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80345, 33),
+                            name: s(80345, 33), /* Result.{i}.BasicDataTransferRates */
                             syntax: 219,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80378, 23),
+                            name: s(80378, 23), /* Result.{i}.BeaconPeriod */
                             syntax: 1188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80401, 18),
+                            name: s(80401, 18), /* Result.{i}.Channel */
                             syntax: 898,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80419, 21),
+                            name: s(80419, 21), /* Result.{i}.DTIMPeriod */
                             syntax: 1188,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80440, 25),
+                            name: s(80440, 25), /* Result.{i}.EncryptionMode */
                             syntax: 1189,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80465, 15),
+                            name: s(80465, 15), /* Result.{i}.Mode */
                             syntax: 1190,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80480, 16),
+                            name: s(80480, 16), /* Result.{i}.Noise */
                             syntax: 1191,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80496, 36),
+                            name: s(80496, 36), /* Result.{i}.OperatingChannelBandwidth */
                             syntax: 1192,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80532, 33),
+                            name: s(80532, 33), /* Result.{i}.OperatingFrequencyBand */
                             syntax: 1193,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80565, 29),
+                            name: s(80565, 29), /* Result.{i}.OperatingStandards */
                             syntax: 1194,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80594, 16),
+                            name: s(80594, 16), /* Result.{i}.Radio */
                             syntax: 1195,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80610, 15),
+                            name: s(80610, 15), /* Result.{i}.SSID */
                             syntax: 335,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80625, 30),
+                            name: s(80625, 30), /* Result.{i}.SecurityModeEnabled */
                             syntax: 1196,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80655, 25),
+                            name: s(80655, 25), /* Result.{i}.SignalStrength */
                             syntax: 1191,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80680, 37),
+                            name: s(80680, 37), /* Result.{i}.SupportedDataTransferRates */
                             syntax: 219,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(80717, 29),
+                            name: s(80717, 29), /* Result.{i}.SupportedStandards */
                             syntax: 1197,
                             version: v(2, 12, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(427, 6),
+                            name: s(427, 6), /* Status */
                             syntax: 305,
                             version: v(2, 13, 0),
                             protocols: Protocols::USP,
@@ -191,7 +191,7 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(1318, 7),
+                    name: s(1318, 7), /* Reset() */
                     is_async: false,
                     input: &[],
                     output: &[],
@@ -203,12 +203,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(80746, 28),
+            path: s(80746, 28), /* Device.WiFi.AccessPoint.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4559, 26)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(4559, 26) /* AccessPointNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -221,100 +221,100 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80787, 17),
+                    name: s(80787, 17), /* AllowedMACAddress */
                     syntax: 869,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(28361, 31),
+                    name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80804, 16),
+                    name: s(80804, 16), /* CpeOperationMode */
                     syntax: 1198,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80820, 15),
+                    name: s(80820, 15), /* IsolationEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80835, 24),
+                    name: s(80835, 24), /* MACAddressControlEnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 9, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80859, 22),
+                    name: s(80859, 22), /* MaxAllowedAssociations */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80881, 24),
+                    name: s(80881, 24), /* SSIDAdvertisementEnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80774, 13),
+                    name: s(80774, 13), /* SSIDReference */
                     syntax: 1199,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80905, 15),
+                    name: s(80905, 15), /* UAPSDCapability */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80920, 11),
+                    name: s(80920, 11), /* UAPSDEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80931, 13),
+                    name: s(80931, 13), /* WMMCapability */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80944, 9),
+                    name: s(80944, 9), /* WMMEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -323,7 +323,7 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(80953, 35),
+            path: s(80953, 35), /* Device.WiFi.AccessPoint.{i}.AC.{i}. */
             min_entries: 4,
             max_entries: Some(4),
             unique_keys: &[
@@ -339,20 +339,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(80988, 14),
+                    name: s(80988, 14), /* AccessCategory */
                     syntax: 1200,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81002, 9),
+                    name: s(81002, 9), /* AckPolicy */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -360,7 +360,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
@@ -368,14 +368,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81011, 25),
+                    name: s(81011, 25), /* OutQLenHistogramIntervals */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81036, 30),
+                    name: s(81036, 30), /* OutQLenHistogramSampleInterval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -385,65 +385,65 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(81066, 41),
+            path: s(81066, 41), /* Device.WiFi.AccessPoint.{i}.AC.{i}.Stats. */
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81107, 16),
+                    name: s(81107, 16), /* OutQLenHistogram */
                     syntax: 128,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32455, 12),
+                    name: s(32455, 12), /* RetransCount */
                     syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -452,74 +452,74 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(81123, 33),
+            path: s(81123, 33), /* Device.WiFi.AccessPoint.{i}.ANQP. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(81156, 15),
+                    name: s(81156, 15), /* AdviceOfCharges */
                     syntax: 1201,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81171, 23),
+                    name: s(81171, 23), /* Cellular3GPPNetworkInfo */
                     syntax: 1202,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81194, 7),
+                    name: s(81194, 7), /* Domains */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81201, 23),
+                    name: s(81201, 23), /* IPv4AddressAvailability */
                     syntax: 1203,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81224, 23),
+                    name: s(81224, 23), /* IPv6AddressAvailability */
                     syntax: 1204,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81247, 9),
+                    name: s(81247, 9), /* NAIRealms */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81256, 16),
+                    name: s(81256, 16), /* NetworkAuthTypes */
                     syntax: 1205,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81272, 20),
+                    name: s(81272, 20), /* RoamingConsortiumOIs */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81292, 9),
+                    name: s(81292, 9), /* VenueName */
                     syntax: 1206,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -529,60 +529,60 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(81301, 39),
+            path: s(81301, 39), /* Device.WiFi.AccessPoint.{i}.Accounting. */
             version: v(2, 5, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81340, 15),
+                    name: s(81340, 15), /* InterimInterval */
                     syntax: 1207,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81355, 15),
+                    name: s(81355, 15), /* SecondarySecret */
                     syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81370, 21),
+                    name: s(81370, 21), /* SecondaryServerIPAddr */
                     syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81391, 19),
+                    name: s(81391, 19), /* SecondaryServerPort */
                     syntax: 1208,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(64189, 6),
+                    name: s(64189, 6), /* Secret */
                     syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81410, 12),
+                    name: s(81410, 12), /* ServerIPAddr */
                     syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18567, 10),
+                    name: s(18567, 10), /* ServerPort */
                     syntax: 1208,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
@@ -592,103 +592,103 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(81422, 49),
+            path: s(81422, 49), /* Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(28361, 31)),
+            num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(36, 1),
             }],
             parameters: &[
                 Parameter {
-                    name: s(6821, 6),
+                    name: s(6821, 6), /* Active */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81471, 15),
+                    name: s(81471, 15), /* AssociationTime */
                     syntax: 10,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81486, 19),
+                    name: s(81486, 19), /* AuthenticationState */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81505, 20),
+                    name: s(81505, 20), /* LastDataDownlinkRate */
                     syntax: 1209,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81525, 18),
+                    name: s(81525, 18), /* LastDataUplinkRate */
                     syntax: 1209,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81543, 21),
+                    name: s(81543, 21), /* MaxSupportedBandwidth */
                     syntax: 1210,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81564, 28),
+                    name: s(81564, 28), /* MaxSupportedDataDownlinkRate */
                     syntax: 1209,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81592, 26),
+                    name: s(81592, 26), /* MaxSupportedDataUplinkRate */
                     syntax: 1209,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81618, 5),
+                    name: s(81618, 5), /* Noise */
                     syntax: 1191,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73825, 17),
+                    name: s(73825, 17), /* OperatingStandard */
                     syntax: 1211,
                     version: v(2, 10, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81623, 15),
+                    name: s(81623, 15), /* Retransmissions */
                     syntax: 1212,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(28080, 3),
+                    name: s(28080, 3), /* SNR */
                     syntax: 1124,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81638, 9),
+                    name: s(81638, 9), /* SetStaATF */
                     syntax: 397,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81647, 14),
+                    name: s(81647, 14), /* SignalStrength */
                     syntax: 1191,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 3,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -697,65 +697,65 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(81661, 55),
+            path: s(81661, 55), /* Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}.Stats. */
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 144,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 144,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 259,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 259,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81716, 18),
+                    name: s(81716, 18), /* FailedRetransCount */
                     syntax: 259,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81734, 18),
+                    name: s(81734, 18), /* MultipleRetryCount */
                     syntax: 259,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 144,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 144,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32455, 12),
+                    name: s(32455, 12), /* RetransCount */
                     syntax: 259,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72814, 10),
+                    name: s(72814, 10), /* RetryCount */
                     syntax: 259,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -764,67 +764,67 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(81752, 41),
+            path: s(81752, 41), /* Device.WiFi.AccessPoint.{i}.Interworking. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(81793, 4),
+                    name: s(81793, 4), /* ASRA */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79842, 17),
+                    name: s(79842, 17), /* AccessNetworkType */
                     syntax: 1213,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81797, 25),
+                    name: s(81797, 25), /* EmergencyServiceReachable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81822, 6),
+                    name: s(81822, 6), /* HESSID */
                     syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81828, 17),
+                    name: s(81828, 17), /* InternetAvailable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81845, 40),
+                    name: s(81845, 40), /* UnauthenticatedEmergencyServiceAvailable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81885, 10),
+                    name: s(81885, 10), /* VenueGroup */
                     syntax: 1214,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81895, 9),
+                    name: s(81895, 9), /* VenueType */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -834,32 +834,32 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(81904, 38),
+            path: s(81904, 38), /* Device.WiFi.AccessPoint.{i}.Passpoint. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(81942, 11),
+                    name: s(81942, 11), /* DGAFDisable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81953, 20),
+                    name: s(81953, 20), /* OperatorFriendlyName */
                     syntax: 1206,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 1215,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -868,53 +868,53 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(81973, 42),
+            path: s(81973, 42), /* Device.WiFi.AccessPoint.{i}.Passpoint.OSU. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82015, 13),
+                    name: s(82015, 13), /* FriendlyNames */
                     syntax: 1216,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4085, 6),
+                    name: s(4085, 6), /* Method */
                     syntax: 1217,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82028, 12),
+                    name: s(82028, 12), /* ProviderNAIs */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82040, 4),
+                    name: s(82040, 4), /* SSID */
                     syntax: 3,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82044, 10),
+                    name: s(82044, 10), /* ServerURIs */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82054, 19),
+                    name: s(82054, 19), /* ServiceDescriptions */
                     syntax: 1216,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -924,71 +924,71 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(82073, 37),
+            path: s(82073, 37), /* Device.WiFi.AccessPoint.{i}.Security. */
             parameters: &[
                 Parameter {
-                    name: s(82110, 14),
+                    name: s(82110, 14), /* EncryptionMode */
                     syntax: 1189,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54877, 13),
+                    name: s(54877, 13), /* KeyPassphrase */
                     syntax: 1218,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82124, 9),
+                    name: s(82124, 9), /* MFPConfig */
                     syntax: 1219,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(28997, 11),
+                    name: s(28997, 11), /* ModeEnabled */
                     syntax: 1220,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(29008, 14),
+                    name: s(29008, 14), /* ModesSupported */
                     syntax: 1221,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82133, 12),
+                    name: s(82133, 12), /* PreSharedKey */
                     syntax: 1222,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82145, 12),
+                    name: s(82145, 12), /* RadiusSecret */
                     syntax: 562,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82157, 18),
+                    name: s(82157, 18), /* RadiusServerIPAddr */
                     syntax: 126,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82175, 16),
+                    name: s(82175, 16), /* RadiusServerPort */
                     syntax: 1223,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82191, 16),
+                    name: s(82191, 16), /* RekeyingInterval */
                     syntax: 202,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 4, 0),
@@ -996,56 +996,56 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82207, 13),
+                    name: s(82207, 13), /* SAEPassphrase */
                     syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82220, 8),
+                    name: s(82220, 8), /* SPPAMSDU */
                     syntax: 1224,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82228, 21),
+                    name: s(82228, 21), /* SecondaryRadiusSecret */
                     syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82249, 27),
+                    name: s(82249, 27), /* SecondaryRadiusServerIPAddr */
                     syntax: 126,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82276, 25),
+                    name: s(82276, 25), /* SecondaryRadiusServerPort */
                     syntax: 1223,
                     access: Access::ReadWrite,
                     version: v(2, 5, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82301, 27),
+                    name: s(82301, 27), /* TransitionDisableIndication */
                     syntax: 73,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82328, 6),
+                    name: s(82328, 6), /* WEPKey */
                     syntax: 1225,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -1056,51 +1056,51 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(82334, 32),
+            path: s(82334, 32), /* Device.WiFi.AccessPoint.{i}.WPS. */
             parameters: &[
                 Parameter {
-                    name: s(82366, 20),
+                    name: s(82366, 20), /* ConfigMethodsEnabled */
                     syntax: 1226,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82386, 22),
+                    name: s(82386, 22), /* ConfigMethodsSupported */
                     syntax: 1227,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 73,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5363, 3),
+                    name: s(5363, 3), /* PIN */
                     syntax: 1228,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1229,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 3,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(82408, 16),
+                name: s(82408, 16), /* InitiateWPSPBC() */
                 is_async: true,
                 input: &[],
                 output: &[Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1230,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
@@ -1113,19 +1113,19 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(82424, 37),
+            path: s(82424, 37), /* Device.WiFi.CCAMeasurementDiagnostic. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(82461, 9),
+                    name: s(82461, 9), /* CCAReport */
                     syntax: 1231,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -1134,7 +1134,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 311,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -1142,7 +1142,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82470, 9),
+                    name: s(82470, 9), /* DwellTime */
                     syntax: 21,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -1151,7 +1151,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10202, 9),
+                    name: s(10202, 9), /* Frequency */
                     syntax: 1193,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -1163,242 +1163,242 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(82479, 25),
+            path: s(82479, 25), /* Device.WiFi.DataElements. */
             version: v(2, 13, 0),
             ..OBJECT
         },
         Object {
-            path: s(82504, 42),
+            path: s(82504, 42), /* Device.WiFi.DataElements.AssociationEvent. */
             version: v(2, 13, 0),
             parameters: &[Parameter {
-                name: s(82546, 35),
+                name: s(82546, 35), /* AssociationEventDataNumberOfEntries */
                 syntax: 0,
                 status: Status::Obsoleted,
                 version: v(2, 13, 0),
                 ..PARAM
             }],
             events: &[Event {
-                name: s(82581, 11),
+                name: s(82581, 11), /* Associated! */
                 arguments: &[
                     Parameter {
-                        name: s(82592, 5),
+                        name: s(82592, 5), /* BSSID */
                         syntax: 188,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(11736, 7),
+                        name: s(11736, 7), /* Channel */
                         syntax: 692,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82597, 18),
+                        name: s(82597, 18), /* ClientCapabilities */
                         syntax: 352,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82615, 14),
+                        name: s(82615, 14), /* HTCapabilities */
                         syntax: 1232,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(10555, 10),
+                        name: s(10555, 10), /* MACAddress */
                         syntax: 188,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82629, 7),
+                        name: s(82629, 7), /* OpClass */
                         syntax: 692,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(10696, 10),
+                        name: s(10696, 10), /* StatusCode */
                         syntax: 0,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(5130, 9),
+                        name: s(5130, 9), /* TimeStamp */
                         syntax: 10,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82636, 15),
+                        name: s(82636, 15), /* VHTCapabilities */
                         syntax: 1233,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82651, 41),
+                        name: s(82651, 41), /* WiFi6Capabilities.AnticipatedChannelUsage */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82692, 36),
+                        name: s(82692, 36), /* WiFi6Capabilities.Beamformee80orLess */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82728, 35),
+                        name: s(82728, 35), /* WiFi6Capabilities.BeamformeeAbove80 */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82763, 25),
+                        name: s(82763, 25), /* WiFi6Capabilities.DLOFDMA */
                         syntax: 16,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82788, 23),
+                        name: s(82788, 23), /* WiFi6Capabilities.HE160 */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82811, 24),
+                        name: s(82811, 24), /* WiFi6Capabilities.HE8080 */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82835, 24),
+                        name: s(82835, 24), /* WiFi6Capabilities.MCSNSS */
                         syntax: 1234,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82859, 30),
+                        name: s(82859, 30), /* WiFi6Capabilities.MUBeamformer */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82889, 24),
+                        name: s(82889, 24), /* WiFi6Capabilities.MUEDCA */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82913, 23),
+                        name: s(82913, 23), /* WiFi6Capabilities.MURTS */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82936, 29),
+                        name: s(82936, 29), /* WiFi6Capabilities.MaxDLMUMIMO */
                         syntax: 692,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82965, 28),
+                        name: s(82965, 28), /* WiFi6Capabilities.MaxDLOFDMA */
                         syntax: 692,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82993, 29),
+                        name: s(82993, 29), /* WiFi6Capabilities.MaxULMUMIMO */
                         syntax: 692,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83022, 28),
+                        name: s(83022, 28), /* WiFi6Capabilities.MaxULOFDMA */
                         syntax: 692,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83050, 28),
+                        name: s(83050, 28), /* WiFi6Capabilities.MultiBSSID */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83078, 21),
+                        name: s(83078, 21), /* WiFi6Capabilities.RTS */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83099, 30),
+                        name: s(83099, 30), /* WiFi6Capabilities.SUBeamformee */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83129, 30),
+                        name: s(83129, 30), /* WiFi6Capabilities.SUBeamformer */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83159, 30),
+                        name: s(83159, 30), /* WiFi6Capabilities.SpatialReuse */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83189, 30),
+                        name: s(83189, 30), /* WiFi6Capabilities.TWTRequestor */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83219, 30),
+                        name: s(83219, 30), /* WiFi6Capabilities.TWTResponder */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83249, 26),
+                        name: s(83249, 26), /* WiFi6Capabilities.ULMUMIMO */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83275, 25),
+                        name: s(83275, 25), /* WiFi6Capabilities.ULOFDMA */
                         syntax: 16,
                         version: v(2, 16, 0),
                         protocols: Protocols::USP,
@@ -1412,63 +1412,65 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(83300, 67),
+            path: s(83300, 67), /* Device.WiFi.DataElements.AssociationEvent.AssociationEventData.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(82546, 35)),
+            num_entries_parameter: Some(
+                s(82546, 35), /* AssociationEventDataNumberOfEntries */
+            ),
             status: Status::Obsoleted,
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 188,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82597, 18),
+                    name: s(82597, 18), /* ClientCapabilities */
                     syntax: 352,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82615, 14),
+                    name: s(82615, 14), /* HTCapabilities */
                     syntax: 1232,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82629, 7),
+                    name: s(82629, 7), /* OpClass */
                     syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10696, 10),
+                    name: s(10696, 10), /* StatusCode */
                     syntax: 0,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82636, 15),
+                    name: s(82636, 15), /* VHTCapabilities */
                     syntax: 1233,
                     version: v(2, 13, 0),
                     ..PARAM
@@ -1477,144 +1479,144 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(83367, 85),
+            path: s(83367, 85), /* Device.WiFi.DataElements.AssociationEvent.AssociationEventData.{i}.WiFi6Capabilities. */
             status: Status::Obsoleted,
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(83452, 23),
+                    name: s(83452, 23), /* AnticipatedChannelUsage */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83475, 18),
+                    name: s(83475, 18), /* Beamformee80orLess */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83493, 17),
+                    name: s(83493, 17), /* BeamformeeAbove80 */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83510, 7),
+                    name: s(83510, 7), /* DLOFDMA */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83517, 5),
+                    name: s(83517, 5), /* HE160 */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83522, 6),
+                    name: s(83522, 6), /* HE8080 */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83528, 6),
+                    name: s(83528, 6), /* MCSNSS */
                     syntax: 1234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83534, 12),
+                    name: s(83534, 12), /* MUBeamformer */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83546, 6),
+                    name: s(83546, 6), /* MUEDCA */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83552, 5),
+                    name: s(83552, 5), /* MURTS */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83557, 11),
+                    name: s(83557, 11), /* MaxDLMUMIMO */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83568, 10),
+                    name: s(83568, 10), /* MaxDLOFDMA */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83578, 11),
+                    name: s(83578, 11), /* MaxULMUMIMO */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83589, 10),
+                    name: s(83589, 10), /* MaxULOFDMA */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83599, 10),
+                    name: s(83599, 10), /* MultiBSSID */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83609, 3),
+                    name: s(83609, 3), /* RTS */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83612, 12),
+                    name: s(83612, 12), /* SUBeamformee */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83624, 12),
+                    name: s(83624, 12), /* SUBeamformer */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83636, 12),
+                    name: s(83636, 12), /* SpatialReuse */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83648, 12),
+                    name: s(83648, 12), /* TWTRequestor */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83660, 12),
+                    name: s(83660, 12), /* TWTResponder */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83672, 8),
+                    name: s(83672, 8), /* ULMUMIMO */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83680, 7),
+                    name: s(83680, 7), /* ULOFDMA */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -1623,216 +1625,216 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(83687, 45),
+            path: s(83687, 45), /* Device.WiFi.DataElements.DisassociationEvent. */
             version: v(2, 13, 0),
             parameters: &[Parameter {
-                name: s(83732, 38),
+                name: s(83732, 38), /* DisassociationEventDataNumberOfEntries */
                 syntax: 0,
                 status: Status::Obsoleted,
                 version: v(2, 13, 0),
                 ..PARAM
             }],
             events: &[Event {
-                name: s(83770, 14),
+                name: s(83770, 14), /* Disassociated! */
                 arguments: &[
                     Parameter {
-                        name: s(82592, 5),
+                        name: s(82592, 5), /* BSSID */
                         syntax: 188,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(1041, 13),
+                        name: s(1041, 13), /* BytesReceived */
                         syntax: 144,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(1054, 9),
+                        name: s(1054, 9), /* BytesSent */
                         syntax: 144,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(11736, 7),
+                        name: s(11736, 7), /* Channel */
                         syntax: 692,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83784, 41),
+                        name: s(83784, 41), /* DisassociationLinkStats.{i}.BytesReceived */
                         syntax: 144,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83825, 37),
+                        name: s(83825, 37), /* DisassociationLinkStats.{i}.BytesSent */
                         syntax: 144,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83862, 38),
+                        name: s(83862, 38), /* DisassociationLinkStats.{i}.ErrorsSent */
                         syntax: 144,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83900, 38),
+                        name: s(83900, 38), /* DisassociationLinkStats.{i}.MACAddress */
                         syntax: 188,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83938, 43),
+                        name: s(83938, 43), /* DisassociationLinkStats.{i}.PacketsReceived */
                         syntax: 144,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(83981, 39),
+                        name: s(83981, 39), /* DisassociationLinkStats.{i}.PacketsSent */
                         syntax: 144,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(1112, 14),
+                        name: s(1112, 14), /* ErrorsReceived */
                         syntax: 259,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(1126, 10),
+                        name: s(1126, 10), /* ErrorsSent */
                         syntax: 259,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(84020, 22),
+                        name: s(84020, 22), /* EstMACDataRateDownlink */
                         syntax: 243,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(84042, 20),
+                        name: s(84042, 20), /* EstMACDataRateUplink */
                         syntax: 243,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(84062, 11),
+                        name: s(84062, 11), /* InitiatedBy */
                         syntax: 1235,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(84073, 15),
+                        name: s(84073, 15), /* LastConnectTime */
                         syntax: 28,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(81505, 20),
+                        name: s(81505, 20), /* LastDataDownlinkRate */
                         syntax: 1236,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(81525, 18),
+                        name: s(81525, 18), /* LastDataUplinkRate */
                         syntax: 1236,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(10555, 10),
+                        name: s(10555, 10), /* MACAddress */
                         syntax: 188,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(81618, 5),
+                        name: s(81618, 5), /* Noise */
                         syntax: 692,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(82629, 7),
+                        name: s(82629, 7), /* OpClass */
                         syntax: 692,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(1189, 15),
+                        name: s(1189, 15), /* PacketsReceived */
                         syntax: 144,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(1204, 11),
+                        name: s(1204, 11), /* PacketsSent */
                         syntax: 144,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(84088, 10),
+                        name: s(84088, 10), /* ReasonCode */
                         syntax: 0,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(32455, 12),
+                        name: s(32455, 12), /* RetransCount */
                         syntax: 259,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(81647, 14),
+                        name: s(81647, 14), /* SignalStrength */
                         syntax: 1237,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(5130, 9),
+                        name: s(5130, 9), /* TimeStamp */
                         syntax: 10,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(84098, 18),
+                        name: s(84098, 18), /* UtilizationReceive */
                         syntax: 1238,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(84116, 19),
+                        name: s(84116, 19), /* UtilizationTransmit */
                         syntax: 1238,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -1846,147 +1848,149 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(84135, 73),
+            path: s(84135, 73), /* Device.WiFi.DataElements.DisassociationEvent.DisassociationEventData.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(83732, 38)),
+            num_entries_parameter: Some(
+                s(83732, 38), /* DisassociationEventDataNumberOfEntries */
+            ),
             status: Status::Obsoleted,
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 188,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 144,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 144,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 259,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 259,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84020, 22),
+                    name: s(84020, 22), /* EstMACDataRateDownlink */
                     syntax: 243,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84042, 20),
+                    name: s(84042, 20), /* EstMACDataRateUplink */
                     syntax: 243,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84062, 11),
+                    name: s(84062, 11), /* InitiatedBy */
                     syntax: 1235,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84073, 15),
+                    name: s(84073, 15), /* LastConnectTime */
                     syntax: 28,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81505, 20),
+                    name: s(81505, 20), /* LastDataDownlinkRate */
                     syntax: 1236,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81525, 18),
+                    name: s(81525, 18), /* LastDataUplinkRate */
                     syntax: 1236,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81618, 5),
+                    name: s(81618, 5), /* Noise */
                     syntax: 692,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82629, 7),
+                    name: s(82629, 7), /* OpClass */
                     syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 144,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 144,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84088, 10),
+                    name: s(84088, 10), /* ReasonCode */
                     syntax: 0,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32455, 12),
+                    name: s(32455, 12), /* RetransCount */
                     syntax: 259,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81647, 14),
+                    name: s(81647, 14), /* SignalStrength */
                     syntax: 1237,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84098, 18),
+                    name: s(84098, 18), /* UtilizationReceive */
                     syntax: 1238,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84116, 19),
+                    name: s(84116, 19), /* UtilizationTransmit */
                     syntax: 1238,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -1995,48 +1999,48 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(84208, 47),
+            path: s(84208, 47), /* Device.WiFi.DataElements.FailedConnectionEvent. */
             version: v(2, 15, 0),
             parameters: &[Parameter {
-                name: s(84255, 40),
+                name: s(84255, 40), /* FailedConnectionEventDataNumberOfEntries */
                 syntax: 0,
                 status: Status::Obsoleted,
                 version: v(2, 15, 0),
                 ..PARAM
             }],
             events: &[Event {
-                name: s(84295, 17),
+                name: s(84295, 17), /* FailedConnection! */
                 arguments: &[
                     Parameter {
-                        name: s(82592, 5),
+                        name: s(82592, 5), /* BSSID */
                         syntax: 188,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(10555, 10),
+                        name: s(10555, 10), /* MACAddress */
                         syntax: 188,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(84088, 10),
+                        name: s(84088, 10), /* ReasonCode */
                         syntax: 0,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(10696, 10),
+                        name: s(10696, 10), /* StatusCode */
                         syntax: 0,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(5130, 9),
+                        name: s(5130, 9), /* TimeStamp */
                         syntax: 10,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -2050,39 +2054,41 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(84312, 77),
+            path: s(84312, 77), /* Device.WiFi.DataElements.FailedConnectionEvent.FailedConnectionEventData.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(84255, 40)),
+            num_entries_parameter: Some(
+                s(84255, 40), /* FailedConnectionEventDataNumberOfEntries */
+            ),
             status: Status::Obsoleted,
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84088, 10),
+                    name: s(84088, 10), /* ReasonCode */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10696, 10),
+                    name: s(10696, 10), /* StatusCode */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -2091,84 +2097,84 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(84389, 33),
+            path: s(84389, 33), /* Device.WiFi.DataElements.Network. */
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: s(84422, 16),
+                    name: s(84422, 16), /* ColocatedAgentID */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53812, 12),
+                    name: s(53812, 12), /* ControllerID */
                     syntax: 3,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44625, 21),
+                    name: s(44625, 21), /* DeviceNumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10211, 2),
+                    name: s(10211, 2), /* ID */
                     syntax: 3,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84438, 21),
+                    name: s(84438, 21), /* MSCSDisallowedStaList */
                     syntax: 869,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84459, 33),
+                    name: s(84459, 33), /* PreferredBackhaulsNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84492, 29),
+                    name: s(84492, 29), /* ProvisionedDPPNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84521, 20),
+                    name: s(84521, 20), /* SCSDisallowedStaList */
                     syntax: 869,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80283, 19),
+                    name: s(80283, 19), /* SSIDNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84541, 23),
+                    name: s(84541, 23), /* STABlockNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84564, 16),
+                    name: s(84564, 16), /* SteeringMandates */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84580, 21),
+                    name: s(84580, 21), /* SteeringOpportunities */
                     syntax: 144,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 13, 0),
                     ..PARAM
@@ -2176,10 +2182,10 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(84601, 19),
+                    name: s(84601, 19), /* SetMSCSDisallowed() */
                     is_async: true,
                     input: &[Parameter {
-                        name: s(84438, 21),
+                        name: s(84438, 21), /* MSCSDisallowedStaList */
                         syntax: 869,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -2187,7 +2193,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     }],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -2198,11 +2204,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(84620, 23),
+                    name: s(84620, 23), /* SetPreferredBackhauls() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(84643, 41),
+                            name: s(84643, 41), /* PreferredBackhauls.{i}.BackhaulMACAddress */
                             syntax: 188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -2210,7 +2216,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(84684, 37),
+                            name: s(84684, 37), /* PreferredBackhauls.{i}.bSTAMACAddress */
                             syntax: 188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -2219,7 +2225,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -2230,10 +2236,10 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(84721, 18),
+                    name: s(84721, 18), /* SetSCSDisallowed() */
                     is_async: true,
                     input: &[Parameter {
-                        name: s(84521, 20),
+                        name: s(84521, 20), /* SCSDisallowedStaList */
                         syntax: 869,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -2241,7 +2247,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     }],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -2252,18 +2258,18 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(84739, 9),
+                    name: s(84739, 9), /* SetSSID() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(84748, 11),
+                            name: s(84748, 11), /* AKMsAllowed */
                             syntax: 1240,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(84759, 15),
+                            name: s(84759, 15), /* AddRemoveChange */
                             syntax: 1241,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -2271,56 +2277,56 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(84774, 20),
+                            name: s(84774, 20), /* AdvertisementEnabled */
                             syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(54498, 4),
+                            name: s(54498, 4), /* Band */
                             syntax: 1242,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(780, 6),
+                            name: s(780, 6), /* Enable */
                             syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(84794, 8),
+                            name: s(84794, 8), /* HaulType */
                             syntax: 1243,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(82124, 9),
+                            name: s(82124, 9), /* MFPConfig */
                             syntax: 1244,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(84802, 14),
+                            name: s(84802, 14), /* MobilityDomain */
                             syntax: 869,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(84816, 10),
+                            name: s(84816, 10), /* PassPhrase */
                             syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(82040, 4),
+                            name: s(82040, 4), /* SSID */
                             syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -2328,14 +2334,14 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(84826, 13),
+                            name: s(84826, 13), /* SuiteSelector */
                             syntax: 336,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(2207, 4),
+                            name: s(2207, 4), /* Type */
                             syntax: 3,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
@@ -2343,7 +2349,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -2354,18 +2360,18 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(84839, 26),
+                    name: s(84839, 26), /* SetServicePrioritization() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(84865, 7),
+                            name: s(84865, 7), /* DSCPMap */
                             syntax: 1245,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(780, 6),
+                            name: s(780, 6), /* Enable */
                             syntax: 16,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -2373,28 +2379,28 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(84872, 22),
+                            name: s(84872, 22), /* SPRule.{i}.AlwaysMatch */
                             syntax: 16,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(84894, 13),
+                            name: s(84894, 13), /* SPRule.{i}.ID */
                             syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(84907, 17),
+                            name: s(84907, 17), /* SPRule.{i}.Output */
                             syntax: 1246,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(84924, 21),
+                            name: s(84924, 21), /* SPRule.{i}.Precedence */
                             syntax: 1247,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -2402,7 +2408,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -2413,11 +2419,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(84945, 22),
+                    name: s(84945, 22), /* SetTrafficSeparation() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(780, 6),
+                            name: s(780, 6), /* Enable */
                             syntax: 16,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -2425,14 +2431,14 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(84967, 25),
+                            name: s(84967, 25), /* SSIDtoVIDMapping.{i}.SSID */
                             syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(84992, 24),
+                            name: s(84992, 24), /* SSIDtoVIDMapping.{i}.VID */
                             syntax: 1248,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -2440,7 +2446,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -2453,31 +2459,31 @@ pub(crate) static GROUP: Group = Group {
             ],
             events: &[
                 Event {
-                    name: s(85016, 13),
+                    name: s(85016, 13), /* AgentOnboard! */
                     arguments: &[
                         Parameter {
-                            name: s(85029, 12),
+                            name: s(85029, 12), /* BackhaulALID */
                             syntax: 188,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(85041, 18),
+                            name: s(85041, 18), /* BackhaulMACAddress */
                             syntax: 188,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(85059, 11),
+                            name: s(85059, 11), /* BackhaulSta */
                             syntax: 188,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(85070, 8),
+                            name: s(85070, 8), /* DeviceID */
                             syntax: 188,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
@@ -2489,24 +2495,24 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Event {
-                    name: s(85078, 19),
+                    name: s(85078, 19), /* ControllerBTMSteer! */
                     arguments: &[
                         Parameter {
-                            name: s(82592, 5),
+                            name: s(82592, 5), /* BSSID */
                             syntax: 188,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(85097, 13),
+                            name: s(85097, 13), /* BTMStatusCode */
                             syntax: 1249,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(85110, 6),
+                            name: s(85110, 6), /* STAMAC */
                             syntax: 188,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
@@ -2521,10 +2527,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(85116, 44),
+            path: s(85116, 44), /* Device.WiFi.DataElements.Network.Device.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(44625, 21)),
+            num_entries_parameter: Some(s(44625, 21) /* DeviceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(32, 1),
@@ -2533,21 +2539,21 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(85160, 13),
+                    name: s(85160, 13), /* APMLDMaxLinks */
                     syntax: 1108,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85173, 20),
+                    name: s(85173, 20), /* APMLDNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85193, 26),
+                    name: s(85193, 26), /* APMetricsReportingInterval */
                     syntax: 1250,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -2555,21 +2561,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85219, 38),
+                    name: s(85219, 38), /* AnticipatedChannelUsageNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85257, 34),
+                    name: s(85257, 34), /* AnticipatedChannelsNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85291, 30),
+                    name: s(85291, 30), /* AssociatedSTAReportingInterval */
                     syntax: 1250,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -2577,7 +2583,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85321, 28),
+                    name: s(85321, 28), /* BTMSteeringDisallowedSTAList */
                     syntax: 869,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -2585,14 +2591,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85029, 12),
+                    name: s(85029, 12), /* BackhaulALID */
                     syntax: 188,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85349, 22),
+                    name: s(85349, 22), /* BackhaulDownMACAddress */
                     syntax: 869,
                     status: Status::Deprecated,
                     version: v(2, 17, 0),
@@ -2600,56 +2606,56 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85371, 27),
+                    name: s(85371, 27), /* BackhaulDownNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85041, 18),
+                    name: s(85041, 18), /* BackhaulMACAddress */
                     syntax: 188,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85398, 17),
+                    name: s(85398, 17), /* BackhaulMediaType */
                     syntax: 1251,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85415, 15),
+                    name: s(85415, 15), /* BackhaulPHYRate */
                     syntax: 548,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85430, 24),
+                    name: s(85430, 24), /* CACStatusNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85454, 18),
+                    name: s(85454, 18), /* CollectionInterval */
                     syntax: 21,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85472, 23),
+                    name: s(85472, 23), /* ControllerOperationMode */
                     syntax: 1252,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85495, 21),
+                    name: s(85495, 21), /* CoordinatedCACAllowed */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -2657,63 +2663,63 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85516, 11),
+                    name: s(85516, 11), /* CountryCode */
                     syntax: 1253,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85527, 9),
+                    name: s(85527, 9), /* DFSEnable */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84865, 7),
+                    name: s(84865, 7), /* DSCPMap */
                     syntax: 1245,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85536, 27),
+                    name: s(85536, 27), /* Default8021QNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85563, 21),
+                    name: s(85563, 21), /* EasyConnectCapability */
                     syntax: 16,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85584, 12),
+                    name: s(85584, 12), /* ExecutionEnv */
                     syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10211, 2),
+                    name: s(10211, 2), /* ID */
                     syntax: 188,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85596, 31),
+                    name: s(85596, 31), /* IEEE1905SecurityNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85627, 30),
+                    name: s(85627, 30), /* LocalSteeringDisallowedSTAList */
                     syntax: 869,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -2721,35 +2727,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15626, 12),
+                    name: s(15626, 12), /* Manufacturer */
                     syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(33637, 17),
+                    name: s(33637, 17), /* ManufacturerModel */
                     syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85657, 10),
+                    name: s(85657, 10), /* MaxNumMLDs */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85667, 22),
+                    name: s(85667, 22), /* MaxPrioritizationRules */
                     syntax: 692,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85689, 16),
+                    name: s(85689, 16), /* MaxReportingRate */
                     syntax: 1254,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
@@ -2757,7 +2763,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85705, 39),
+                    name: s(85705, 39), /* MaxUnsuccessfulAssociationReportingRate */
                     syntax: 364,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -2765,35 +2771,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85744, 7),
+                    name: s(85744, 7), /* MaxVIDs */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85751, 19),
+                    name: s(85751, 19), /* MultiAPCapabilities */
                     syntax: 1232,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85770, 21),
+                    name: s(85770, 21), /* PrioritizationSupport */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73653, 20),
+                    name: s(73653, 20), /* RadioNumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85791, 22),
+                    name: s(85791, 22), /* ReportIndependentScans */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -2801,7 +2807,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85813, 30),
+                    name: s(85813, 30), /* ReportUnsuccessfulAssociations */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -2809,77 +2815,77 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85843, 21),
+                    name: s(85843, 21), /* SPRuleNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85864, 31),
+                    name: s(85864, 31), /* SSIDtoVIDMappingNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85895, 16),
+                    name: s(85895, 16), /* STASteeringState */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15758, 12),
+                    name: s(15758, 12), /* SerialNumber */
                     syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85911, 28),
+                    name: s(85911, 28), /* ServicePrioritizationAllowed */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15770, 15),
+                    name: s(15770, 15), /* SoftwareVersion */
                     syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85939, 20),
+                    name: s(85939, 20), /* TIDLinkMapCapability */
                     syntax: 1255,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85959, 16),
+                    name: s(85959, 16), /* TestCapabilities */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85975, 24),
+                    name: s(85975, 24), /* TrafficSeparationAllowed */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85999, 27),
+                    name: s(85999, 27), /* TrafficSeparationCapability */
                     syntax: 16,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86026, 15),
+                    name: s(86026, 15), /* bSTAMLDMaxLinks */
                     syntax: 1108,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
@@ -2889,9 +2895,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(85116, 44),
+            path: s(85116, 44), /* Device.WiFi.DataElements.Network.Device.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(44625, 21)),
+            num_entries_parameter: Some(s(44625, 21) /* DeviceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(32, 1),
@@ -2900,21 +2906,21 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(85160, 13),
+                    name: s(85160, 13), /* APMLDMaxLinks */
                     syntax: 1108,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85173, 20),
+                    name: s(85173, 20), /* APMLDNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85193, 26),
+                    name: s(85193, 26), /* APMetricsReportingInterval */
                     syntax: 1250,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -2922,21 +2928,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85219, 38),
+                    name: s(85219, 38), /* AnticipatedChannelUsageNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85257, 34),
+                    name: s(85257, 34), /* AnticipatedChannelsNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85291, 30),
+                    name: s(85291, 30), /* AssociatedSTAReportingInterval */
                     syntax: 1250,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -2944,7 +2950,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85321, 28),
+                    name: s(85321, 28), /* BTMSteeringDisallowedSTAList */
                     syntax: 869,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -2952,14 +2958,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85029, 12),
+                    name: s(85029, 12), /* BackhaulALID */
                     syntax: 188,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85349, 22),
+                    name: s(85349, 22), /* BackhaulDownMACAddress */
                     syntax: 869,
                     status: Status::Deprecated,
                     version: v(2, 17, 0),
@@ -2967,56 +2973,56 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85371, 27),
+                    name: s(85371, 27), /* BackhaulDownNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85041, 18),
+                    name: s(85041, 18), /* BackhaulMACAddress */
                     syntax: 188,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85398, 17),
+                    name: s(85398, 17), /* BackhaulMediaType */
                     syntax: 1251,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85415, 15),
+                    name: s(85415, 15), /* BackhaulPHYRate */
                     syntax: 548,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85430, 24),
+                    name: s(85430, 24), /* CACStatusNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85454, 18),
+                    name: s(85454, 18), /* CollectionInterval */
                     syntax: 21,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85472, 23),
+                    name: s(85472, 23), /* ControllerOperationMode */
                     syntax: 1252,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85495, 21),
+                    name: s(85495, 21), /* CoordinatedCACAllowed */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -3024,63 +3030,63 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85516, 11),
+                    name: s(85516, 11), /* CountryCode */
                     syntax: 1253,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85527, 9),
+                    name: s(85527, 9), /* DFSEnable */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84865, 7),
+                    name: s(84865, 7), /* DSCPMap */
                     syntax: 1245,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85536, 27),
+                    name: s(85536, 27), /* Default8021QNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85563, 21),
+                    name: s(85563, 21), /* EasyConnectCapability */
                     syntax: 16,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85584, 12),
+                    name: s(85584, 12), /* ExecutionEnv */
                     syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10211, 2),
+                    name: s(10211, 2), /* ID */
                     syntax: 188,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85596, 31),
+                    name: s(85596, 31), /* IEEE1905SecurityNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85627, 30),
+                    name: s(85627, 30), /* LocalSteeringDisallowedSTAList */
                     syntax: 869,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -3088,35 +3094,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15626, 12),
+                    name: s(15626, 12), /* Manufacturer */
                     syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(33637, 17),
+                    name: s(33637, 17), /* ManufacturerModel */
                     syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85657, 10),
+                    name: s(85657, 10), /* MaxNumMLDs */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85667, 22),
+                    name: s(85667, 22), /* MaxPrioritizationRules */
                     syntax: 692,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85689, 16),
+                    name: s(85689, 16), /* MaxReportingRate */
                     syntax: 1254,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
@@ -3124,7 +3130,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85705, 39),
+                    name: s(85705, 39), /* MaxUnsuccessfulAssociationReportingRate */
                     syntax: 364,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -3132,35 +3138,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85744, 7),
+                    name: s(85744, 7), /* MaxVIDs */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85751, 19),
+                    name: s(85751, 19), /* MultiAPCapabilities */
                     syntax: 1232,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85770, 21),
+                    name: s(85770, 21), /* PrioritizationSupport */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73653, 20),
+                    name: s(73653, 20), /* RadioNumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85791, 22),
+                    name: s(85791, 22), /* ReportIndependentScans */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -3168,7 +3174,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85813, 30),
+                    name: s(85813, 30), /* ReportUnsuccessfulAssociations */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -3176,77 +3182,77 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85843, 21),
+                    name: s(85843, 21), /* SPRuleNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85864, 31),
+                    name: s(85864, 31), /* SSIDtoVIDMappingNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85895, 16),
+                    name: s(85895, 16), /* STASteeringState */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15758, 12),
+                    name: s(15758, 12), /* SerialNumber */
                     syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85911, 28),
+                    name: s(85911, 28), /* ServicePrioritizationAllowed */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15770, 15),
+                    name: s(15770, 15), /* SoftwareVersion */
                     syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85939, 20),
+                    name: s(85939, 20), /* TIDLinkMapCapability */
                     syntax: 1255,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85959, 16),
+                    name: s(85959, 16), /* TestCapabilities */
                     syntax: 0,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85975, 24),
+                    name: s(85975, 24), /* TrafficSeparationAllowed */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85999, 27),
+                    name: s(85999, 27), /* TrafficSeparationCapability */
                     syntax: 16,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86026, 15),
+                    name: s(86026, 15), /* bSTAMLDMaxLinks */
                     syntax: 1108,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
@@ -3255,11 +3261,11 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(82408, 16),
+                    name: s(82408, 16), /* InitiateWPSPBC() */
                     is_async: true,
                     input: &[],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -3270,17 +3276,17 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(86041, 18),
+                    name: s(86041, 18), /* RefreshAPMetrics() */
                     is_async: true,
                     input: &[Parameter {
-                        name: s(86059, 4),
+                        name: s(86059, 4), /* RUID */
                         syntax: 352,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     }],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
@@ -3291,11 +3297,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(86063, 33),
+                    name: s(86063, 33), /* SetAnticipatedChannelPreference() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(86096, 11),
+                            name: s(86096, 11), /* ChannelList */
                             syntax: 1256,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -3303,7 +3309,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(82629, 7),
+                            name: s(82629, 7), /* OpClass */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -3312,7 +3318,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -3323,10 +3329,10 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(86107, 13),
+                    name: s(86107, 13), /* SetDFSState() */
                     is_async: true,
                     input: &[Parameter {
-                        name: s(85527, 9),
+                        name: s(85527, 9), /* DFSEnable */
                         syntax: 16,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -3334,7 +3340,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     }],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -3345,10 +3351,10 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(86120, 21),
+                    name: s(86120, 21), /* SetSTASteeringState() */
                     is_async: true,
                     input: &[Parameter {
-                        name: s(86141, 10),
+                        name: s(86141, 10), /* Disallowed */
                         syntax: 16,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -3356,7 +3362,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     }],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -3368,31 +3374,31 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             events: &[Event {
-                name: s(86151, 15),
+                name: s(86151, 15), /* BackhaulChange! */
                 arguments: &[
                     Parameter {
-                        name: s(10555, 10),
+                        name: s(10555, 10), /* MACAddress */
                         syntax: 188,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(84088, 10),
+                        name: s(84088, 10), /* ReasonCode */
                         syntax: 1257,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(86166, 10),
+                        name: s(86166, 10), /* ResultCode */
                         syntax: 1258,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(86176, 11),
+                        name: s(86176, 11), /* TargetBSSID */
                         syntax: 188,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
@@ -3406,17 +3412,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(86187, 65),
+            path: s(86187, 65), /* Device.WiFi.DataElements.Network.Device.{i}.AFCAvailableSpectrum. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(86252, 34),
+                    name: s(86252, 34), /* AFCAvailableSpectrumInquiryRequest */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86286, 35),
+                    name: s(86286, 35), /* AFCAvailableSpectrumInquiryResponse */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -3425,10 +3431,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(86321, 54),
+            path: s(86321, 54), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85173, 20)),
+            num_entries_parameter: Some(s(85173, 20) /* APMLDNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(221, 1),
@@ -3436,31 +3442,31 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(86388, 27),
+                    name: s(86388, 27), /* AffiliatedAPNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86415, 31),
+                    name: s(86415, 31), /* LinkToOpClassMapNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86375, 13),
+                    name: s(86375, 13), /* MLDMACAddress */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86446, 21),
+                    name: s(86446, 21), /* STAMLDNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86467, 25),
+                    name: s(86467, 25), /* TIDLinkMapNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -3469,46 +3475,46 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(86492, 66),
+            path: s(86492, 66), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.APMLDConfig. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(86558, 12),
+                    name: s(86558, 12), /* EMLMREnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86570, 12),
+                    name: s(86570, 12), /* EMLSREnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86582, 11),
+                    name: s(86582, 11), /* NSTREnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86593, 10),
+                    name: s(86593, 10), /* STREnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86603, 21),
+                    name: s(86603, 21), /* TIDLinkMapNegotiation */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86624, 33),
+                    name: s(86624, 33), /* TIDToOpClassPolicyNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -3517,12 +3523,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(86657, 89),
+            path: s(86657, 89), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.APMLDConfig.TIDToOpClassPolicy.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(86624, 33)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(86624, 33) /* TIDToOpClassPolicyNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(222, 2),
@@ -3530,28 +3536,28 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(51284, 9),
+                    name: s(51284, 9), /* Direction */
                     syntax: 1259,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82629, 7),
+                    name: s(82629, 7), /* OpClass */
                     syntax: 1256,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86746, 3),
+                    name: s(86746, 3), /* TID */
                     syntax: 189,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -3561,10 +3567,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(86749, 71),
+            path: s(86749, 71), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.AffiliatedAP.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(86388, 27)),
+            num_entries_parameter: Some(s(86388, 27) /* AffiliatedAPNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(224, 1),
@@ -3572,103 +3578,103 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86820, 22),
+                    name: s(86820, 22), /* BroadcastBytesReceived */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86842, 18),
+                    name: s(86842, 18), /* BroadcastBytesSent */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86860, 19),
+                    name: s(86860, 19), /* DisabledSubChannels */
                     syntax: 51,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86879, 22),
+                    name: s(86879, 22), /* EstServiceParametersBE */
                     syntax: 1260,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86901, 22),
+                    name: s(86901, 22), /* EstServiceParametersBK */
                     syntax: 1260,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86923, 22),
+                    name: s(86923, 22), /* EstServiceParametersVI */
                     syntax: 1260,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86945, 22),
+                    name: s(86945, 22), /* EstServiceParametersVO */
                     syntax: 1260,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86967, 6),
+                    name: s(86967, 6), /* LinkID */
                     syntax: 1108,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86973, 22),
+                    name: s(86973, 22), /* MulticastBytesReceived */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86995, 18),
+                    name: s(86995, 18), /* MulticastBytesSent */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86059, 4),
+                    name: s(86059, 4), /* RUID */
                     syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87013, 20),
+                    name: s(87013, 20), /* UnicastBytesReceived */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87033, 16),
+                    name: s(87033, 16), /* UnicastBytesSent */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -3677,10 +3683,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(87049, 75),
+            path: s(87049, 75), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.LinkToOpClassMap.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(86415, 31)),
+            num_entries_parameter: Some(s(86415, 31) /* LinkToOpClassMapNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(225, 1),
@@ -3688,13 +3694,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(86967, 6),
+                    name: s(86967, 6), /* LinkID */
                     syntax: 1108,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82629, 7),
+                    name: s(82629, 7), /* OpClass */
                     syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -3703,10 +3709,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(87124, 65),
+            path: s(87124, 65), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(86446, 21)),
+            num_entries_parameter: Some(s(86446, 21) /* STAMLDNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(221, 1),
@@ -3714,109 +3720,109 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(87189, 28),
+                    name: s(87189, 28), /* AffiliatedSTANumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87217, 8),
+                    name: s(87217, 8), /* Hostname */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(34076, 11),
+                    name: s(34076, 11), /* IPv4Address */
                     syntax: 182,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(34172, 11),
+                    name: s(34172, 11), /* IPv6Address */
                     syntax: 211,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87225, 6),
+                    name: s(87225, 6), /* IsbSTA */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84073, 15),
+                    name: s(84073, 15), /* LastConnectTime */
                     syntax: 28,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86375, 13),
+                    name: s(86375, 13), /* MLDMACAddress */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87231, 11),
+                    name: s(87231, 11), /* PairwiseAKM */
                     syntax: 336,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87242, 14),
+                    name: s(87242, 14), /* PairwiseCipher */
                     syntax: 336,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87256, 15),
+                    name: s(87256, 15), /* RSNCapabilities */
                     syntax: 234,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32455, 12),
+                    name: s(32455, 12), /* RetransCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87271, 28),
+                    name: s(87271, 28), /* STATIDLinkMapNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -3825,10 +3831,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(87299, 83),
+            path: s(87299, 83), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.AffiliatedSTA.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(87189, 28)),
+            num_entries_parameter: Some(s(87189, 28) /* AffiliatedSTANumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(36, 1),
@@ -3836,85 +3842,85 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84020, 22),
+                    name: s(84020, 22), /* EstMACDataRateDownlink */
                     syntax: 243,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84042, 20),
+                    name: s(84042, 20), /* EstMACDataRateUplink */
                     syntax: 243,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81505, 20),
+                    name: s(81505, 20), /* LastDataDownlinkRate */
                     syntax: 1236,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81525, 18),
+                    name: s(81525, 18), /* LastDataUplinkRate */
                     syntax: 1236,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81647, 14),
+                    name: s(81647, 14), /* SignalStrength */
                     syntax: 1237,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84098, 18),
+                    name: s(84098, 18), /* UtilizationReceive */
                     syntax: 1238,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84116, 19),
+                    name: s(84116, 19), /* UtilizationTransmit */
                     syntax: 1238,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -3923,35 +3929,35 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(87382, 78),
+            path: s(87382, 78), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.STAMLDConfig. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(86558, 12),
+                    name: s(86558, 12), /* EMLMREnabled */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86570, 12),
+                    name: s(86570, 12), /* EMLSREnabled */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86582, 11),
+                    name: s(86582, 11), /* NSTREnabled */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86593, 10),
+                    name: s(86593, 10), /* STREnabled */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86603, 21),
+                    name: s(86603, 21), /* TIDLinkMapNegotiation */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -3960,10 +3966,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(87460, 83),
+            path: s(87460, 83), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.STATIDLinkMap.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(87271, 28)),
+            num_entries_parameter: Some(s(87271, 28) /* STATIDLinkMapNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(226, 1),
@@ -3971,25 +3977,25 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51284, 9),
+                    name: s(51284, 9), /* Direction */
                     syntax: 1259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86967, 6),
+                    name: s(86967, 6), /* LinkID */
                     syntax: 1261,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86746, 3),
+                    name: s(86746, 3), /* TID */
                     syntax: 189,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -3998,35 +4004,35 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(87543, 83),
+            path: s(87543, 83), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.WiFi7Capabilities. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(87626, 12),
+                    name: s(87626, 12), /* EMLMRSupport */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87638, 12),
+                    name: s(87638, 12), /* EMLSRSupport */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87650, 11),
+                    name: s(87650, 11), /* NSTRSupport */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87661, 10),
+                    name: s(87661, 10), /* STRSupport */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86603, 21),
+                    name: s(86603, 21), /* TIDLinkMapNegotiation */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -4035,10 +4041,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(87671, 69),
+            path: s(87671, 69), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.TIDLinkMap.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(86467, 25)),
+            num_entries_parameter: Some(s(86467, 25) /* TIDLinkMapNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(226, 1),
@@ -4046,25 +4052,25 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(51284, 9),
+                    name: s(51284, 9), /* Direction */
                     syntax: 1259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86967, 6),
+                    name: s(86967, 6), /* LinkID */
                     syntax: 1261,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86746, 3),
+                    name: s(86746, 3), /* TID */
                     syntax: 189,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -4073,10 +4079,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(87740, 72),
+            path: s(87740, 72), /* Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannelUsage.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85219, 38)),
+            num_entries_parameter: Some(
+                s(85219, 38), /* AnticipatedChannelUsageNumberOfEntries */
+            ),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(227, 1),
@@ -4084,25 +4092,25 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87812, 20),
+                    name: s(87812, 20), /* EntryNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82629, 7),
+                    name: s(82629, 7), /* OpClass */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87832, 14),
+                    name: s(87832, 14), /* ReferenceBSSID */
                     syntax: 188,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -4111,10 +4119,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(87846, 82),
+            path: s(87846, 82), /* Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannelUsage.{i}.Entry.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(87812, 20)),
+            num_entries_parameter: Some(s(87812, 20) /* EntryNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(228, 1),
@@ -4122,49 +4130,49 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(29170, 13),
+                    name: s(29170, 13), /* BurstInterval */
                     syntax: 578,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87942, 11),
+                    name: s(87942, 11), /* BurstLength */
                     syntax: 578,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87928, 14),
+                    name: s(87928, 14), /* BurstStartTime */
                     syntax: 336,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87953, 18),
+                    name: s(87953, 18), /* ChannelUsageReason */
                     syntax: 1262,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87971, 10),
+                    name: s(87971, 10), /* PowerLevel */
                     syntax: 137,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87981, 9),
+                    name: s(87981, 9), /* RUBitmask */
                     syntax: 1263,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87990, 11),
+                    name: s(87990, 11), /* Repetitions */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(88001, 21),
+                    name: s(88001, 21), /* TransmitterIdentifier */
                     syntax: 188,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -4173,10 +4181,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(88022, 68),
+            path: s(88022, 68), /* Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannels.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85257, 34)),
+            num_entries_parameter: Some(s(85257, 34) /* AnticipatedChannelsNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(227, 1),
@@ -4184,13 +4192,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(86096, 11),
+                    name: s(86096, 11), /* ChannelList */
                     syntax: 1256,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82629, 7),
+                    name: s(82629, 7), /* OpClass */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -4199,10 +4207,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(88090, 61),
+            path: s(88090, 61), /* Device.WiFi.DataElements.Network.Device.{i}.BackhaulDown.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85371, 27)),
+            num_entries_parameter: Some(s(85371, 27) /* BackhaulDownNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(229, 1),
@@ -4210,13 +4218,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(88151, 16),
+                    name: s(88151, 16), /* BackhaulDownALID */
                     syntax: 188,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85349, 22),
+                    name: s(85349, 22), /* BackhaulDownMACAddress */
                     syntax: 188,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -4225,10 +4233,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(88167, 58),
+            path: s(88167, 58), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85430, 24)),
+            num_entries_parameter: Some(s(85430, 24) /* CACStatusNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(27, 1),
@@ -4236,25 +4244,25 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(88225, 31),
+                    name: s(88225, 31), /* CACActiveChannelNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(88256, 34),
+                    name: s(88256, 34), /* CACAvailableChannelNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(88290, 37),
+                    name: s(88290, 37), /* CACNonOccupancyChannelNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -4263,10 +4271,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(88327, 79),
+            path: s(88327, 79), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACActiveChannel.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(88225, 31)),
+            num_entries_parameter: Some(s(88225, 31) /* CACActiveChannelNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(230, 2),
@@ -4274,19 +4282,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(88406, 9),
+                    name: s(88406, 9), /* Countdown */
                     syntax: 1264,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82629, 7),
+                    name: s(82629, 7), /* OpClass */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -4295,10 +4303,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(88415, 82),
+            path: s(88415, 82), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACAvailableChannel.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(88256, 34)),
+            num_entries_parameter: Some(s(88256, 34) /* CACAvailableChannelNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(230, 2),
@@ -4306,19 +4314,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(88497, 7),
+                    name: s(88497, 7), /* Minutes */
                     syntax: 1265,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82629, 7),
+                    name: s(82629, 7), /* OpClass */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -4327,10 +4335,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(88504, 85),
+            path: s(88504, 85), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACNonOccupancyChannel.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(88290, 37)),
+            num_entries_parameter: Some(
+                s(88290, 37), /* CACNonOccupancyChannelNumberOfEntries */
+            ),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(230, 2),
@@ -4338,19 +4348,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82629, 7),
+                    name: s(82629, 7), /* OpClass */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(88589, 7),
+                    name: s(88589, 7), /* Seconds */
                     syntax: 1266,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -4359,12 +4369,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(88596, 61),
+            path: s(88596, 61), /* Device.WiFi.DataElements.Network.Device.{i}.Default8021Q.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85536, 27)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(85536, 27) /* Default8021QNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(232, 1),
@@ -4372,21 +4382,21 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(88667, 10),
+                    name: s(88667, 10), /* DefaultPCP */
                     syntax: 1267,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(88657, 10),
+                    name: s(88657, 10), /* PrimaryVID */
                     syntax: 1248,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4396,10 +4406,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(88677, 65),
+            path: s(88677, 65), /* Device.WiFi.DataElements.Network.Device.{i}.IEEE1905Security.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85596, 31)),
+            num_entries_parameter: Some(s(85596, 31) /* IEEE1905SecurityNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(233, 1),
@@ -4407,19 +4417,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(42252, 19),
+                    name: s(42252, 19), /* EncryptionAlgorithm */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(42290, 18),
+                    name: s(42290, 18), /* IntegrityAlgorithm */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(88742, 18),
+                    name: s(88742, 18), /* OnboardingProtocol */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -4428,36 +4438,36 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(88760, 58),
+            path: s(88760, 58), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(88818, 22),
+                    name: s(88818, 22), /* AssocIEEE1905DeviceRef */
                     syntax: 155,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(88840, 26),
+                    name: s(88840, 26), /* EasyMeshAgentOperationMode */
                     syntax: 1252,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(88866, 31),
+                    name: s(88866, 31), /* EasyMeshControllerOperationMode */
                     syntax: 1252,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43643, 15),
+                    name: s(43643, 15), /* LastContactTime */
                     syntax: 10,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15638, 15),
+                    name: s(15638, 15), /* ManufacturerOUI */
                     syntax: 349,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
@@ -4467,38 +4477,38 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(88897, 67),
+            path: s(88897, 67), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(88964, 16),
+                    name: s(88964, 16), /* BackhaulDeviceID */
                     syntax: 188,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(85041, 18),
+                    name: s(85041, 18), /* BackhaulMACAddress */
                     syntax: 188,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(88980, 43),
+                    name: s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(861, 8),
+                    name: s(861, 8), /* LinkType */
                     syntax: 1268,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
@@ -4506,11 +4516,11 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(89023, 19),
+                name: s(89023, 19), /* SteerWiFiBackhaul() */
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: s(11736, 7),
+                        name: s(11736, 7), /* Channel */
                         syntax: 0,
                         access: Access::ReadWrite,
                         version: v(2, 15, 0),
@@ -4518,7 +4528,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(89042, 9),
+                        name: s(89042, 9), /* TargetBSS */
                         syntax: 188,
                         access: Access::ReadWrite,
                         version: v(2, 15, 0),
@@ -4527,7 +4537,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     },
                     Parameter {
-                        name: s(25400, 7),
+                        name: s(25400, 7), /* TimeOut */
                         syntax: 21,
                         access: Access::ReadWrite,
                         version: v(2, 15, 0),
@@ -4537,7 +4547,7 @@ pub(crate) static GROUP: Group = Group {
                     },
                 ],
                 output: &[Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1269,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
@@ -4550,10 +4560,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(89051, 100),
+            path: s(89051, 100), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul.CurrentOperatingClassProfile.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(88980, 43)),
+            num_entries_parameter: Some(
+                s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
+            ),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(234, 1),
@@ -4561,25 +4573,25 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43545, 5),
+                    name: s(43545, 5), /* Class */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11348, 7),
+                    name: s(11348, 7), /* TxPower */
                     syntax: 1270,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -4588,71 +4600,71 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(89151, 73),
+            path: s(89151, 73), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul.Stats. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81505, 20),
+                    name: s(81505, 20), /* LastDataDownlinkRate */
                     syntax: 1236,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81525, 18),
+                    name: s(81525, 18), /* LastDataUplinkRate */
                     syntax: 1236,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89224, 15),
+                    name: s(89224, 15), /* LinkUtilization */
                     syntax: 1271,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81647, 14),
+                    name: s(81647, 14), /* SignalStrength */
                     syntax: 1237,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -4661,10 +4673,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(89239, 54),
+            path: s(89239, 54), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73653, 20)),
+            num_entries_parameter: Some(s(73653, 20) /* RadioNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(32, 1),
@@ -4673,7 +4685,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(89293, 14),
+                    name: s(89293, 14), /* APMetricsWiFi6 */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4681,7 +4693,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89307, 39),
+                    name: s(89307, 39), /* AssociatedSTALinkMetricsInclusionPolicy */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4689,7 +4701,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89346, 40),
+                    name: s(89346, 40), /* AssociatedSTATrafficStatsInclusionPolicy */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4697,14 +4709,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89386, 18),
+                    name: s(89386, 18), /* BSSNumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89404, 36),
+                    name: s(89404, 36), /* ChannelUtilizationReportingThreshold */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4712,7 +4724,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89440, 27),
+                    name: s(89440, 27), /* ChannelUtilizationThreshold */
                     syntax: 692,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4720,63 +4732,63 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89467, 13),
+                    name: s(89467, 13), /* ChipsetVendor */
                     syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(88980, 43),
+                    name: s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89480, 40),
+                    name: s(89480, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89520, 7),
+                    name: s(89520, 7), /* Enabled */
                     syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10211, 2),
+                    name: s(10211, 2), /* ID */
                     syntax: 1272,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89527, 6),
+                    name: s(89527, 6), /* MaxBSS */
                     syntax: 692,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81618, 5),
+                    name: s(81618, 5), /* Noise */
                     syntax: 692,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89533, 32),
+                    name: s(89533, 32), /* OpClassPreferenceNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89565, 21),
+                    name: s(89565, 21), /* RCPISteeringThreshold */
                     syntax: 1273,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4784,21 +4796,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89586, 12),
+                    name: s(89586, 12), /* ReceiveOther */
                     syntax: 189,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89598, 11),
+                    name: s(89598, 11), /* ReceiveSelf */
                     syntax: 692,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89609, 40),
+                    name: s(89609, 40), /* STAReportingRCPIHysteresisMarginOverride */
                     syntax: 1274,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4806,7 +4818,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89649, 25),
+                    name: s(89649, 25), /* STAReportingRCPIThreshold */
                     syntax: 1273,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4814,14 +4826,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89674, 25),
+                    name: s(89674, 25), /* ScanResultNumberOfEntries */
                     syntax: 0,
                     version: v(2, 14, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89699, 14),
+                    name: s(89699, 14), /* SteeringPolicy */
                     syntax: 1275,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4829,35 +4841,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89713, 33),
+                    name: s(89713, 33), /* TrafficSeparationCombinedBackhaul */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89746, 34),
+                    name: s(89746, 34), /* TrafficSeparationCombinedFronthaul */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89780, 8),
+                    name: s(89780, 8), /* Transmit */
                     syntax: 189,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89788, 30),
+                    name: s(89788, 30), /* UnassociatedSTANumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72155, 11),
+                    name: s(72155, 11), /* Utilization */
                     syntax: 189,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
@@ -4867,9 +4879,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(89239, 54),
+            path: s(89239, 54), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(73653, 20)),
+            num_entries_parameter: Some(s(73653, 20) /* RadioNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(32, 1),
@@ -4878,7 +4890,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(89293, 14),
+                    name: s(89293, 14), /* APMetricsWiFi6 */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4886,7 +4898,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89307, 39),
+                    name: s(89307, 39), /* AssociatedSTALinkMetricsInclusionPolicy */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4894,7 +4906,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89346, 40),
+                    name: s(89346, 40), /* AssociatedSTATrafficStatsInclusionPolicy */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4902,14 +4914,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89386, 18),
+                    name: s(89386, 18), /* BSSNumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89404, 36),
+                    name: s(89404, 36), /* ChannelUtilizationReportingThreshold */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4917,7 +4929,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89440, 27),
+                    name: s(89440, 27), /* ChannelUtilizationThreshold */
                     syntax: 692,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4925,63 +4937,63 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89467, 13),
+                    name: s(89467, 13), /* ChipsetVendor */
                     syntax: 3,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(88980, 43),
+                    name: s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89480, 40),
+                    name: s(89480, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89520, 7),
+                    name: s(89520, 7), /* Enabled */
                     syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10211, 2),
+                    name: s(10211, 2), /* ID */
                     syntax: 1272,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89527, 6),
+                    name: s(89527, 6), /* MaxBSS */
                     syntax: 692,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81618, 5),
+                    name: s(81618, 5), /* Noise */
                     syntax: 692,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89533, 32),
+                    name: s(89533, 32), /* OpClassPreferenceNumberOfEntries */
                     syntax: 0,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89565, 21),
+                    name: s(89565, 21), /* RCPISteeringThreshold */
                     syntax: 1273,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -4989,21 +5001,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89586, 12),
+                    name: s(89586, 12), /* ReceiveOther */
                     syntax: 189,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89598, 11),
+                    name: s(89598, 11), /* ReceiveSelf */
                     syntax: 692,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89609, 40),
+                    name: s(89609, 40), /* STAReportingRCPIHysteresisMarginOverride */
                     syntax: 1274,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -5011,7 +5023,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89649, 25),
+                    name: s(89649, 25), /* STAReportingRCPIThreshold */
                     syntax: 1273,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -5019,14 +5031,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89674, 25),
+                    name: s(89674, 25), /* ScanResultNumberOfEntries */
                     syntax: 0,
                     version: v(2, 14, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89699, 14),
+                    name: s(89699, 14), /* SteeringPolicy */
                     syntax: 1275,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -5034,35 +5046,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89713, 33),
+                    name: s(89713, 33), /* TrafficSeparationCombinedBackhaul */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89746, 34),
+                    name: s(89746, 34), /* TrafficSeparationCombinedFronthaul */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89780, 8),
+                    name: s(89780, 8), /* Transmit */
                     syntax: 189,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89788, 30),
+                    name: s(89788, 30), /* UnassociatedSTANumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72155, 11),
+                    name: s(72155, 11), /* Utilization */
                     syntax: 189,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
@@ -5071,46 +5083,46 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(89818, 20),
+                    name: s(89818, 20), /* ChannelScanRequest() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(86096, 11),
+                            name: s(86096, 11), /* ChannelList */
                             syntax: 1256,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(89838, 12),
+                            name: s(89838, 12), /* DFSDwellTime */
                             syntax: 21,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(82470, 9),
+                            name: s(82470, 9), /* DwellTime */
                             syntax: 21,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(89850, 8),
+                            name: s(89850, 8), /* HomeTime */
                             syntax: 21,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(82629, 7),
+                            name: s(82629, 7), /* OpClass */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(89858, 8),
+                            name: s(89858, 8), /* ScanType */
                             syntax: 1276,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -5118,7 +5130,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -5129,25 +5141,25 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(89866, 25),
+                    name: s(89866, 25), /* ChannelSelectionRequest() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(89891, 29),
+                            name: s(89891, 29), /* Class.{i}.Channel.{i}.Channel */
                             syntax: 1256,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(89920, 32),
+                            name: s(89920, 32), /* Class.{i}.Channel.{i}.Preference */
                             syntax: 1277,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(89952, 17),
+                            name: s(89952, 17), /* Class.{i}.OpClass */
                             syntax: 692,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
@@ -5155,7 +5167,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
@@ -5166,10 +5178,10 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(89969, 13),
+                    name: s(89969, 13), /* RadioEnable() */
                     is_async: true,
                     input: &[Parameter {
-                        name: s(780, 6),
+                        name: s(780, 6), /* Enable */
                         syntax: 16,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -5177,7 +5189,7 @@ pub(crate) static GROUP: Group = Group {
                         ..PARAM
                     }],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -5188,74 +5200,74 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(89982, 17),
+                    name: s(89982, 17), /* SetSpatialReuse() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(89999, 8),
+                            name: s(89999, 8), /* BSSColor */
                             syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90007, 32),
+                            name: s(90007, 32), /* HESIGASpatialReuseValue15Allowed */
                             syntax: 16,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90039, 21),
+                            name: s(90039, 21), /* NonSRGOBSSPDMaxOffset */
                             syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90060, 17),
+                            name: s(90060, 17), /* NonSRGOffsetValid */
                             syntax: 16,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90077, 13),
+                            name: s(90077, 13), /* PSRDisallowed */
                             syntax: 16,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90090, 17),
+                            name: s(90090, 17), /* SRGBSSColorBitmap */
                             syntax: 333,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90107, 19),
+                            name: s(90107, 19), /* SRGInformationValid */
                             syntax: 16,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90126, 18),
+                            name: s(90126, 18), /* SRGOBSSPDMaxOffset */
                             syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90144, 18),
+                            name: s(90144, 18), /* SRGOBSSPDMinOffset */
                             syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90162, 21),
+                            name: s(90162, 21), /* SRGPartialBSSIDBitmap */
                             syntax: 333,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -5263,7 +5275,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -5274,11 +5286,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(90183, 17),
+                    name: s(90183, 17), /* SetTxPowerLimit() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(90200, 14),
+                            name: s(90200, 14), /* OperatingClass */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -5286,7 +5298,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90214, 18),
+                            name: s(90214, 18), /* TransmitPowerLimit */
                             syntax: 1278,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -5295,7 +5307,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -5306,11 +5318,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(90232, 13),
+                    name: s(90232, 13), /* WiFiRestart() */
                     is_async: true,
                     input: &[],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -5324,10 +5336,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(90245, 62),
+            path: s(90245, 62), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(89386, 18)),
+            num_entries_parameter: Some(s(89386, 18) /* BSSNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(224, 1),
@@ -5336,21 +5348,21 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(90307, 26),
+                    name: s(90307, 26), /* AssociationAllowanceStatus */
                     syntax: 1279,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 188,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90333, 19),
+                    name: s(90333, 19), /* BackhaulAKMsAllowed */
                     syntax: 1240,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -5358,7 +5370,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90352, 21),
+                    name: s(90352, 21), /* BackhaulSuiteSelector */
                     syntax: 336,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -5366,77 +5378,77 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90373, 11),
+                    name: s(90373, 11), /* BackhaulUse */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90384, 22),
+                    name: s(90384, 22), /* BasicDataTransmitRates */
                     syntax: 1280,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86820, 22),
+                    name: s(86820, 22), /* BroadcastBytesReceived */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86842, 18),
+                    name: s(86842, 18), /* BroadcastBytesSent */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90406, 16),
+                    name: s(90406, 16), /* ByteCounterUnits */
                     syntax: 1281,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89520, 7),
+                    name: s(89520, 7), /* Enabled */
                     syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86879, 22),
+                    name: s(86879, 22), /* EstServiceParametersBE */
                     syntax: 1260,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86901, 22),
+                    name: s(86901, 22), /* EstServiceParametersBK */
                     syntax: 1260,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86923, 22),
+                    name: s(86923, 22), /* EstServiceParametersVI */
                     syntax: 1260,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86945, 22),
+                    name: s(86945, 22), /* EstServiceParametersVO */
                     syntax: 1260,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90422, 20),
+                    name: s(90422, 20), /* FronthaulAKMsAllowed */
                     syntax: 1240,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -5444,7 +5456,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90442, 22),
+                    name: s(90442, 22), /* FronthaulSuiteSelector */
                     syntax: 336,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -5452,112 +5464,112 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90464, 12),
+                    name: s(90464, 12), /* FronthaulUse */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83599, 10),
+                    name: s(83599, 10), /* MultiBSSID */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86973, 22),
+                    name: s(86973, 22), /* MulticastBytesReceived */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86995, 18),
+                    name: s(86995, 18), /* MulticastBytesSent */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90476, 23),
+                    name: s(90476, 23), /* Profile1bSTAsDisallowed */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90499, 23),
+                    name: s(90499, 23), /* Profile2bSTAsDisallowed */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90522, 27),
+                    name: s(90522, 27), /* QMDescriptorNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90549, 12),
+                    name: s(90549, 12), /* R1disallowed */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90561, 12),
+                    name: s(90561, 12), /* R2disallowed */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82040, 4),
+                    name: s(82040, 4), /* SSID */
                     syntax: 3,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90573, 18),
+                    name: s(90573, 18), /* STANumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90591, 16),
+                    name: s(90591, 16), /* TransmittedBSSID */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87013, 20),
+                    name: s(87013, 20), /* UnicastBytesReceived */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87033, 16),
+                    name: s(87033, 16), /* UnicastBytesSent */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
@@ -5567,9 +5579,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(90245, 62),
+            path: s(90245, 62), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(89386, 18)),
+            num_entries_parameter: Some(s(89386, 18) /* BSSNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(224, 1),
@@ -5578,21 +5590,21 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(90307, 26),
+                    name: s(90307, 26), /* AssociationAllowanceStatus */
                     syntax: 1279,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 188,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90333, 19),
+                    name: s(90333, 19), /* BackhaulAKMsAllowed */
                     syntax: 1240,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -5600,7 +5612,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90352, 21),
+                    name: s(90352, 21), /* BackhaulSuiteSelector */
                     syntax: 336,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -5608,77 +5620,77 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90373, 11),
+                    name: s(90373, 11), /* BackhaulUse */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90384, 22),
+                    name: s(90384, 22), /* BasicDataTransmitRates */
                     syntax: 1280,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86820, 22),
+                    name: s(86820, 22), /* BroadcastBytesReceived */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86842, 18),
+                    name: s(86842, 18), /* BroadcastBytesSent */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90406, 16),
+                    name: s(90406, 16), /* ByteCounterUnits */
                     syntax: 1281,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89520, 7),
+                    name: s(89520, 7), /* Enabled */
                     syntax: 16,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86879, 22),
+                    name: s(86879, 22), /* EstServiceParametersBE */
                     syntax: 1260,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86901, 22),
+                    name: s(86901, 22), /* EstServiceParametersBK */
                     syntax: 1260,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86923, 22),
+                    name: s(86923, 22), /* EstServiceParametersVI */
                     syntax: 1260,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86945, 22),
+                    name: s(86945, 22), /* EstServiceParametersVO */
                     syntax: 1260,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90422, 20),
+                    name: s(90422, 20), /* FronthaulAKMsAllowed */
                     syntax: 1240,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -5686,7 +5698,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90442, 22),
+                    name: s(90442, 22), /* FronthaulSuiteSelector */
                     syntax: 336,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -5694,112 +5706,112 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90464, 12),
+                    name: s(90464, 12), /* FronthaulUse */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83599, 10),
+                    name: s(83599, 10), /* MultiBSSID */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86973, 22),
+                    name: s(86973, 22), /* MulticastBytesReceived */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86995, 18),
+                    name: s(86995, 18), /* MulticastBytesSent */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90476, 23),
+                    name: s(90476, 23), /* Profile1bSTAsDisallowed */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90499, 23),
+                    name: s(90499, 23), /* Profile2bSTAsDisallowed */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90522, 27),
+                    name: s(90522, 27), /* QMDescriptorNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90549, 12),
+                    name: s(90549, 12), /* R1disallowed */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90561, 12),
+                    name: s(90561, 12), /* R2disallowed */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82040, 4),
+                    name: s(82040, 4), /* SSID */
                     syntax: 3,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90573, 18),
+                    name: s(90573, 18), /* STANumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90591, 16),
+                    name: s(90591, 16), /* TransmittedBSSID */
                     syntax: 16,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87013, 20),
+                    name: s(87013, 20), /* UnicastBytesReceived */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87033, 16),
+                    name: s(87033, 16), /* UnicastBytesSent */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
@@ -5808,46 +5820,46 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(90607, 13),
+                    name: s(90607, 13), /* LatencyTest() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(39110, 13),
+                            name: s(39110, 13), /* DataBlockSize */
                             syntax: 1282,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(603, 19),
+                            name: s(603, 19), /* NumberOfRepetitions */
                             syntax: 234,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90620, 13),
+                            name: s(90620, 13), /* STAMACAddress */
                             syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(622, 7),
+                            name: s(622, 7), /* Timeout */
                             syntax: 1283,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90633, 3),
+                            name: s(90633, 3), /* VID */
                             syntax: 1248,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90636, 5),
+                            name: s(90636, 5), /* WMMUP */
                             syntax: 1284,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -5855,7 +5867,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -5866,60 +5878,60 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(90641, 18),
+                    name: s(90641, 18), /* SetEHTOperations() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(90659, 20),
+                            name: s(90659, 20), /* BasicEHTMCSAndNssSet */
                             syntax: 336,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90679, 5),
+                            name: s(90679, 5), /* CCFS0 */
                             syntax: 545,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90684, 5),
+                            name: s(90684, 5), /* CCFS1 */
                             syntax: 545,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90689, 7),
+                            name: s(90689, 7), /* Control */
                             syntax: 545,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90696, 24),
+                            name: s(90696, 24), /* DisabledSubchannelBitmap */
                             syntax: 545,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90720, 20),
+                            name: s(90720, 20), /* EHTDefaultPEDuration */
                             syntax: 1285,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90740, 34),
+                            name: s(90740, 34), /* GroupAddressedBUIndicationExponent */
                             syntax: 1286,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90774, 31),
+                            name: s(90774, 31), /* GroupAddressedBUIndicationLimit */
                             syntax: 1285,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
@@ -5927,7 +5939,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
@@ -5938,18 +5950,18 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(90805, 18),
+                    name: s(90805, 18), /* SetQMDescriptors() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(90823, 22),
+                            name: s(90823, 22), /* QMDescriptor.{i}.BSSID */
                             syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90845, 26),
+                            name: s(90845, 26), /* QMDescriptor.{i}.ClientMAC */
                             syntax: 188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -5957,7 +5969,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90871, 34),
+                            name: s(90871, 34), /* QMDescriptor.{i}.DescriptorElement */
                             syntax: 357,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -5966,7 +5978,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -5977,39 +5989,39 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(90905, 18),
+                    name: s(90905, 18), /* SetQoSManagement() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(90923, 16),
+                            name: s(90923, 16), /* DSCPPolicyEnable */
                             syntax: 16,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90939, 10),
+                            name: s(90939, 10), /* MSCSEnable */
                             syntax: 16,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90949, 12),
+                            name: s(90949, 12), /* QosMapEnable */
                             syntax: 16,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90961, 9),
+                            name: s(90961, 9), /* SCSEnable */
                             syntax: 16,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90970, 27),
+                            name: s(90970, 27), /* SCSTrafficDescriptionEnable */
                             syntax: 16,
                             version: v(2, 19, 0),
                             protocols: Protocols::USP,
@@ -6017,7 +6029,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 19, 0),
                         protocols: Protocols::USP,
@@ -6028,39 +6040,39 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(90997, 16),
+                    name: s(90997, 16), /* ThroughputTest() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(90620, 13),
+                            name: s(90620, 13), /* STAMACAddress */
                             syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(91013, 13),
+                            name: s(91013, 13), /* TestDirection */
                             syntax: 1287,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(91026, 12),
+                            name: s(91026, 12), /* TestDuration */
                             syntax: 1283,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90633, 3),
+                            name: s(90633, 3), /* VID */
                             syntax: 1248,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90636, 5),
+                            name: s(90636, 5), /* WMMUP */
                             syntax: 1284,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
@@ -6068,7 +6080,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1239,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -6082,77 +6094,77 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(91038, 80),
+            path: s(91038, 80), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.LatencyTestResult. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(629, 19),
+                    name: s(629, 19), /* AverageResponseTime */
                     syntax: 21,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91118, 9),
+                    name: s(91118, 9), /* ClientMAC */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(39110, 13),
+                    name: s(39110, 13), /* DataBlockSize */
                     syntax: 365,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91127, 9),
+                    name: s(91127, 9), /* LostCount */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(660, 19),
+                    name: s(660, 19), /* MaximumResponseTime */
                     syntax: 21,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(679, 19),
+                    name: s(679, 19), /* MinimumResponseTime */
                     syntax: 21,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(698, 12),
+                    name: s(698, 12), /* SuccessCount */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91136, 13),
+                    name: s(91136, 13), /* TestAlgorithm */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91149, 9),
+                    name: s(91149, 9), /* TestLayer */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90633, 3),
+                    name: s(90633, 3), /* VID */
                     syntax: 544,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90636, 5),
+                    name: s(90636, 5), /* WMMUP */
                     syntax: 1288,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -6161,32 +6173,32 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(91158, 71),
+            path: s(91158, 71), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MUConfig. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(91229, 14),
+                    name: s(91229, 14), /* DLMUMIMOEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91243, 13),
+                    name: s(91243, 13), /* DLOFDMAEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91256, 14),
+                    name: s(91256, 14), /* ULMUMIMOEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91270, 13),
+                    name: s(91270, 13), /* ULOFDMAEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -6196,161 +6208,161 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(91283, 70),
+            path: s(91283, 70), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MUStats. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(91353, 13),
+                    name: s(91353, 13), /* DLHEPPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91366, 17),
+                    name: s(91366, 17), /* DLMUMIMOPPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91383, 13),
+                    name: s(91383, 13), /* DLMUPPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91396, 22),
+                    name: s(91396, 22), /* DLOFDMAMUMIMOPPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91418, 16),
+                    name: s(91418, 16), /* DLOFDMAPPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91434, 16),
+                    name: s(91434, 16), /* DLRU106PPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91450, 17),
+                    name: s(91450, 17), /* DLRU1992PPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91467, 16),
+                    name: s(91467, 16), /* DLRU242PPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91483, 15),
+                    name: s(91483, 15), /* DLRU26PPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91498, 16),
+                    name: s(91498, 16), /* DLRU484PPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91514, 15),
+                    name: s(91514, 15), /* DLRU52PPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91529, 16),
+                    name: s(91529, 16), /* DLRU996PPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91545, 16),
+                    name: s(91545, 16), /* DLTotalPPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91561, 13),
+                    name: s(91561, 13), /* ULHEPPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91574, 17),
+                    name: s(91574, 17), /* ULMUMIMOPPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91591, 13),
+                    name: s(91591, 13), /* ULMUPPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91604, 22),
+                    name: s(91604, 22), /* ULOFDMAMUMIMOPPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91626, 16),
+                    name: s(91626, 16), /* ULOFDMAPPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91642, 16),
+                    name: s(91642, 16), /* ULRU106PPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91658, 17),
+                    name: s(91658, 17), /* ULRU1992PPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91675, 16),
+                    name: s(91675, 16), /* ULRU242PPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91691, 15),
+                    name: s(91691, 15), /* ULRU26PPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91706, 16),
+                    name: s(91706, 16), /* ULRU484PPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91722, 15),
+                    name: s(91722, 15), /* ULRU52PPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91737, 16),
+                    name: s(91737, 16), /* ULRU996PPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91753, 16),
+                    name: s(91753, 16), /* ULTotalPPDUCount */
                     syntax: 259,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -6359,23 +6371,23 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(91769, 78),
+            path: s(91769, 78), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MultiAPSteering. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(91847, 11),
+                    name: s(91847, 11), /* BTMAttempts */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91858, 17),
+                    name: s(91858, 17), /* BTMQueryResponses */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91875, 17),
+                    name: s(91875, 17), /* BlacklistAttempts */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -6384,10 +6396,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(91892, 79),
+            path: s(91892, 79), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.QMDescriptor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(90522, 27)),
+            num_entries_parameter: Some(s(90522, 27) /* QMDescriptorNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(235, 1),
@@ -6395,19 +6407,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91118, 9),
+                    name: s(91118, 9), /* ClientMAC */
                     syntax: 188,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91971, 17),
+                    name: s(91971, 17), /* DescriptorElement */
                     syntax: 357,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -6416,10 +6428,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(91988, 70),
+            path: s(91988, 70), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(90573, 18)),
+            num_entries_parameter: Some(s(90573, 18) /* STANumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(36, 1),
@@ -6428,21 +6440,21 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92058, 22),
+                    name: s(92058, 22), /* CellularDataPreference */
                     syntax: 1289,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -6450,147 +6462,147 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82597, 18),
+                    name: s(82597, 18), /* ClientCapabilities */
                     syntax: 352,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84020, 22),
+                    name: s(84020, 22), /* EstMACDataRateDownlink */
                     syntax: 243,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84042, 20),
+                    name: s(84042, 20), /* EstMACDataRateUplink */
                     syntax: 243,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82615, 14),
+                    name: s(82615, 14), /* HTCapabilities */
                     syntax: 1232,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87217, 8),
+                    name: s(87217, 8), /* Hostname */
                     syntax: 3,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92080, 11),
+                    name: s(92080, 11), /* IPV4Address */
                     syntax: 182,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92091, 11),
+                    name: s(92091, 11), /* IPV6Address */
                     syntax: 211,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84073, 15),
+                    name: s(84073, 15), /* LastConnectTime */
                     syntax: 28,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81505, 20),
+                    name: s(81505, 20), /* LastDataDownlinkRate */
                     syntax: 1236,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81525, 18),
+                    name: s(81525, 18), /* LastDataUplinkRate */
                     syntax: 1236,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92102, 17),
+                    name: s(92102, 17), /* MeasurementReport */
                     syntax: 1290,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92119, 22),
+                    name: s(92119, 22), /* NumberOfMeasureReports */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87231, 11),
+                    name: s(87231, 11), /* PairwiseAKM */
                     syntax: 336,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87242, 14),
+                    name: s(87242, 14), /* PairwiseCipher */
                     syntax: 336,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87256, 15),
+                    name: s(87256, 15), /* RSNCapabilities */
                     syntax: 234,
                     version: v(2, 19, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92141, 18),
+                    name: s(92141, 18), /* ReAssociationDelay */
                     syntax: 698,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -6598,63 +6610,63 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32455, 12),
+                    name: s(32455, 12), /* RetransCount */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92159, 19),
+                    name: s(92159, 19), /* SecurityAssociation */
                     syntax: 1291,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81647, 14),
+                    name: s(81647, 14), /* SignalStrength */
                     syntax: 1237,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92178, 9),
+                    name: s(92178, 9), /* SleepMode */
                     syntax: 1292,
                     version: v(2, 17, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92187, 28),
+                    name: s(92187, 28), /* TIDQueueSizesNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84098, 18),
+                    name: s(84098, 18), /* UtilizationReceive */
                     syntax: 1238,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84116, 19),
+                    name: s(84116, 19), /* UtilizationTransmit */
                     syntax: 1238,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82636, 15),
+                    name: s(82636, 15), /* VHTCapabilities */
                     syntax: 1233,
                     version: v(2, 13, 0),
                     protocols: Protocols::CWMP,
@@ -6664,9 +6676,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(91988, 70),
+            path: s(91988, 70), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(90573, 18)),
+            num_entries_parameter: Some(s(90573, 18) /* STANumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(36, 1),
@@ -6675,21 +6687,21 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92058, 22),
+                    name: s(92058, 22), /* CellularDataPreference */
                     syntax: 1289,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -6697,147 +6709,147 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82597, 18),
+                    name: s(82597, 18), /* ClientCapabilities */
                     syntax: 352,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84020, 22),
+                    name: s(84020, 22), /* EstMACDataRateDownlink */
                     syntax: 243,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84042, 20),
+                    name: s(84042, 20), /* EstMACDataRateUplink */
                     syntax: 243,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82615, 14),
+                    name: s(82615, 14), /* HTCapabilities */
                     syntax: 1232,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87217, 8),
+                    name: s(87217, 8), /* Hostname */
                     syntax: 3,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92080, 11),
+                    name: s(92080, 11), /* IPV4Address */
                     syntax: 182,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92091, 11),
+                    name: s(92091, 11), /* IPV6Address */
                     syntax: 211,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84073, 15),
+                    name: s(84073, 15), /* LastConnectTime */
                     syntax: 28,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81505, 20),
+                    name: s(81505, 20), /* LastDataDownlinkRate */
                     syntax: 1236,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81525, 18),
+                    name: s(81525, 18), /* LastDataUplinkRate */
                     syntax: 1236,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92102, 17),
+                    name: s(92102, 17), /* MeasurementReport */
                     syntax: 1290,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92119, 22),
+                    name: s(92119, 22), /* NumberOfMeasureReports */
                     syntax: 0,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87231, 11),
+                    name: s(87231, 11), /* PairwiseAKM */
                     syntax: 336,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87242, 14),
+                    name: s(87242, 14), /* PairwiseCipher */
                     syntax: 336,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87256, 15),
+                    name: s(87256, 15), /* RSNCapabilities */
                     syntax: 234,
                     version: v(2, 19, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92141, 18),
+                    name: s(92141, 18), /* ReAssociationDelay */
                     syntax: 698,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -6845,63 +6857,63 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32455, 12),
+                    name: s(32455, 12), /* RetransCount */
                     syntax: 144,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92159, 19),
+                    name: s(92159, 19), /* SecurityAssociation */
                     syntax: 1291,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81647, 14),
+                    name: s(81647, 14), /* SignalStrength */
                     syntax: 1237,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92178, 9),
+                    name: s(92178, 9), /* SleepMode */
                     syntax: 1292,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92187, 28),
+                    name: s(92187, 28), /* TIDQueueSizesNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84098, 18),
+                    name: s(84098, 18), /* UtilizationReceive */
                     syntax: 1238,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84116, 19),
+                    name: s(84116, 19), /* UtilizationTransmit */
                     syntax: 1238,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82636, 15),
+                    name: s(82636, 15), /* VHTCapabilities */
                     syntax: 1233,
                     version: v(2, 13, 0),
                     protocols: Protocols::USP,
@@ -6909,67 +6921,67 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(92215, 13),
+                name: s(92215, 13), /* ClientSteer() */
                 is_async: true,
                 input: &[
                     Parameter {
-                        name: s(92228, 11),
+                        name: s(92228, 11), /* BTMAbridged */
                         syntax: 16,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(92239, 25),
+                        name: s(92239, 25), /* BTMDisassociationImminent */
                         syntax: 16,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(92264, 22),
+                        name: s(92264, 22), /* BTMDisassociationTimer */
                         syntax: 1293,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(92286, 19),
+                        name: s(92286, 19), /* LinkRemovalImminent */
                         syntax: 16,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(92305, 11),
+                        name: s(92305, 11), /* RequestMode */
                         syntax: 1294,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(92316, 25),
+                        name: s(92316, 25), /* SteeringOpportunityWindow */
                         syntax: 28,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(92341, 16),
+                        name: s(92341, 16), /* TargetBSSChannel */
                         syntax: 692,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(86176, 11),
+                        name: s(86176, 11), /* TargetBSSID */
                         syntax: 188,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
                         ..PARAM
                     },
                     Parameter {
-                        name: s(92357, 23),
+                        name: s(92357, 23), /* TargetBSSOperatingClass */
                         syntax: 692,
                         version: v(2, 17, 0),
                         protocols: Protocols::USP,
@@ -6977,7 +6989,7 @@ pub(crate) static GROUP: Group = Group {
                     },
                 ],
                 output: &[Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1239,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
@@ -6990,203 +7002,203 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(92380, 88),
+            path: s(92380, 88), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.HaLowCapabilities. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(92468, 5),
+                    name: s(92468, 5), /* AMPDU */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92473, 5),
+                    name: s(92473, 5), /* AMSDU */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92478, 10),
+                    name: s(92478, 10), /* BATSupport */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92488, 7),
+                    name: s(92488, 7), /* BW16MHz */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92495, 14),
+                    name: s(92495, 14), /* BW16MHzShortGI */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92509, 13),
+                    name: s(92509, 13), /* BW1MHzShortGI */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92522, 13),
+                    name: s(92522, 13), /* BW2MHzShortGI */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92535, 6),
+                    name: s(92535, 6), /* BW4MHz */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92541, 13),
+                    name: s(92541, 13), /* BW4MHzShortGI */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92554, 6),
+                    name: s(92554, 6), /* BW8MHz */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92560, 13),
+                    name: s(92560, 13), /* BW8MHzShortGI */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92573, 32),
+                    name: s(92573, 32), /* CentralizedAuthenticationControl */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92605, 32),
+                    name: s(92605, 32), /* DistributedAuthenticationControl */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92637, 10),
+                    name: s(92637, 10), /* DynamicAID */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20668, 11),
+                    name: s(20668, 11), /* FlowControl */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92647, 8),
+                    name: s(92647, 8), /* GroupAID */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92655, 14),
+                    name: s(92655, 14), /* IsSensorDevice */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92669, 12),
+                    name: s(92669, 12), /* MUBeamformee */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83534, 12),
+                    name: s(83534, 12), /* MUBeamformer */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92681, 10),
+                    name: s(92681, 10), /* MaxMPDULen */
                     syntax: 1295,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92691, 10),
+                    name: s(92691, 10), /* NonTIMMode */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92701, 8),
+                    name: s(92701, 8), /* PV1Frame */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92709, 11),
+                    name: s(92709, 11), /* PageSlicing */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92720, 12),
+                    name: s(92720, 12), /* RAWOperation */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92732, 8),
+                    name: s(92732, 8), /* RxMCSNSS */
                     syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92740, 7),
+                    name: s(92740, 7), /* S1GLong */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83612, 12),
+                    name: s(83612, 12), /* SUBeamformee */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83624, 12),
+                    name: s(83624, 12), /* SUBeamformer */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92747, 11),
+                    name: s(92747, 11), /* TWTGrouping */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83648, 12),
+                    name: s(83648, 12), /* TWTRequestor */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83660, 12),
+                    name: s(83660, 12), /* TWTResponder */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92758, 14),
+                    name: s(92758, 14), /* TravelingPilot */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92772, 8),
+                    name: s(92772, 8), /* TxMCSNSS */
                     syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -7195,25 +7207,25 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(92780, 81),
+            path: s(92780, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(81471, 15),
+                    name: s(81471, 15), /* AssociationTime */
                     syntax: 10,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81618, 5),
+                    name: s(81618, 5), /* Noise */
                     syntax: 692,
                     status: Status::Deprecated,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92861, 30),
+                    name: s(92861, 30), /* SteeringHistoryNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -7221,11 +7233,11 @@ pub(crate) static GROUP: Group = Group {
             ],
             commands: &[
                 Command {
-                    name: s(92891, 12),
+                    name: s(92891, 12), /* BTMRequest() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(92903, 22),
+                            name: s(92903, 22), /* BSSTerminationDuration */
                             syntax: 364,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -7234,7 +7246,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(92925, 22),
+                            name: s(92925, 22), /* DisassociationImminent */
                             syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -7243,7 +7255,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(92947, 19),
+                            name: s(92947, 19), /* DisassociationTimer */
                             syntax: 1296,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -7252,7 +7264,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(92966, 13),
+                            name: s(92966, 13), /* SteeringTimer */
                             syntax: 1297,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -7260,7 +7272,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(89042, 9),
+                            name: s(89042, 9), /* TargetBSS */
                             syntax: 188,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -7269,7 +7281,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(92979, 16),
+                            name: s(92979, 16), /* ValidityInterval */
                             syntax: 1297,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -7278,7 +7290,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1298,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -7289,11 +7301,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(92995, 14),
+                    name: s(92995, 14), /* Disassociate() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(92947, 19),
+                            name: s(92947, 19), /* DisassociationTimer */
                             syntax: 364,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -7302,7 +7314,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(84088, 10),
+                            name: s(84088, 10), /* ReasonCode */
                             syntax: 0,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -7311,7 +7323,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(93009, 6),
+                            name: s(93009, 6), /* Silent */
                             syntax: 16,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -7320,7 +7332,7 @@ pub(crate) static GROUP: Group = Group {
                         },
                     ],
                     output: &[Parameter {
-                        name: s(427, 6),
+                        name: s(427, 6), /* Status */
                         syntax: 1299,
                         version: v(2, 15, 0),
                         protocols: Protocols::USP,
@@ -7334,10 +7346,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(93015, 101),
+            path: s(93015, 101), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA.SteeringHistory.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(92861, 30)),
+            num_entries_parameter: Some(s(92861, 30) /* SteeringHistoryNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(236, 3),
@@ -7345,37 +7357,37 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(93128, 13),
+                    name: s(93128, 13), /* APDestination */
                     syntax: 3,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93120, 8),
+                    name: s(93120, 8), /* APOrigin */
                     syntax: 3,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93141, 16),
+                    name: s(93141, 16), /* SteeringApproach */
                     syntax: 1300,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93157, 16),
+                    name: s(93157, 16), /* SteeringDuration */
                     syntax: 28,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93116, 4),
+                    name: s(93116, 4), /* Time */
                     syntax: 10,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93173, 12),
+                    name: s(93173, 12), /* TriggerEvent */
                     syntax: 1301,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -7384,59 +7396,59 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(93185, 102),
+            path: s(93185, 102), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA.SteeringSummaryStats. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(91847, 11),
+                    name: s(91847, 11), /* BTMAttempts */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93287, 11),
+                    name: s(93287, 11), /* BTMFailures */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91858, 17),
+                    name: s(91858, 17), /* BTMQueryResponses */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93298, 12),
+                    name: s(93298, 12), /* BTMSuccesses */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91875, 17),
+                    name: s(91875, 17), /* BlacklistAttempts */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93310, 17),
+                    name: s(93310, 17), /* BlacklistFailures */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93327, 18),
+                    name: s(93327, 18), /* BlacklistSuccesses */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93345, 13),
+                    name: s(93345, 13), /* LastSteerTime */
                     syntax: 28,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93358, 21),
+                    name: s(93358, 21), /* NoCandidateAPFailures */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -7445,10 +7457,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(93379, 88),
+            path: s(93379, 88), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.TIDQueueSizes.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(92187, 28)),
+            num_entries_parameter: Some(s(92187, 28) /* TIDQueueSizesNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(226, 1),
@@ -7456,13 +7468,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(16676, 4),
+                    name: s(16676, 4), /* Size */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86746, 3),
+                    name: s(86746, 3), /* TID */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -7471,143 +7483,143 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(93467, 88),
+            path: s(93467, 88), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.WiFi6Capabilities. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(83452, 23),
+                    name: s(83452, 23), /* AnticipatedChannelUsage */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83475, 18),
+                    name: s(83475, 18), /* Beamformee80orLess */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83493, 17),
+                    name: s(83493, 17), /* BeamformeeAbove80 */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83510, 7),
+                    name: s(83510, 7), /* DLOFDMA */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83517, 5),
+                    name: s(83517, 5), /* HE160 */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83522, 6),
+                    name: s(83522, 6), /* HE8080 */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83528, 6),
+                    name: s(83528, 6), /* MCSNSS */
                     syntax: 1234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83534, 12),
+                    name: s(83534, 12), /* MUBeamformer */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83546, 6),
+                    name: s(83546, 6), /* MUEDCA */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83552, 5),
+                    name: s(83552, 5), /* MURTS */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83557, 11),
+                    name: s(83557, 11), /* MaxDLMUMIMO */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83568, 10),
+                    name: s(83568, 10), /* MaxDLOFDMA */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83578, 11),
+                    name: s(83578, 11), /* MaxULMUMIMO */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83589, 10),
+                    name: s(83589, 10), /* MaxULOFDMA */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83599, 10),
+                    name: s(83599, 10), /* MultiBSSID */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83609, 3),
+                    name: s(83609, 3), /* RTS */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83612, 12),
+                    name: s(83612, 12), /* SUBeamformee */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83624, 12),
+                    name: s(83624, 12), /* SUBeamformer */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83636, 12),
+                    name: s(83636, 12), /* SpatialReuse */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83648, 12),
+                    name: s(83648, 12), /* TWTRequestor */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83660, 12),
+                    name: s(83660, 12), /* TWTResponder */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83672, 8),
+                    name: s(83672, 8), /* ULMUMIMO */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83680, 7),
+                    name: s(83680, 7), /* ULOFDMA */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -7616,35 +7628,35 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(93555, 84),
+            path: s(93555, 84), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.SetQoSManagementInput. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(90923, 16),
+                    name: s(90923, 16), /* DSCPPolicyEnable */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90939, 10),
+                    name: s(90939, 10), /* MSCSEnable */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90949, 12),
+                    name: s(90949, 12), /* QosMapEnable */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90961, 9),
+                    name: s(90961, 9), /* SCSEnable */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90970, 27),
+                    name: s(90970, 27), /* SCSTrafficDescriptionEnable */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -7653,59 +7665,59 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(93639, 83),
+            path: s(93639, 83), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.ThroughputTestResult. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(91118, 9),
+                    name: s(91118, 9), /* ClientMAC */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93722, 13),
+                    name: s(93722, 13), /* DownlinkSpeed */
                     syntax: 1236,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91136, 13),
+                    name: s(91136, 13), /* TestAlgorithm */
                     syntax: 3,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91026, 12),
+                    name: s(91026, 12), /* TestDuration */
                     syntax: 21,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91149, 9),
+                    name: s(91149, 9), /* TestLayer */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93735, 11),
+                    name: s(93735, 11), /* UplinkSpeed */
                     syntax: 1236,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90633, 3),
+                    name: s(90633, 3), /* VID */
                     syntax: 544,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90636, 5),
+                    name: s(90636, 5), /* WMMUP */
                     syntax: 1288,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -7714,10 +7726,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(93746, 66),
+            path: s(93746, 66), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BackhaulSta. */
             version: v(2, 13, 0),
             parameters: &[Parameter {
-                name: s(10555, 10),
+                name: s(10555, 10), /* MACAddress */
                 syntax: 188,
                 version: v(2, 13, 0),
                 ..PARAM
@@ -7725,10 +7737,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(93812, 68),
+            path: s(93812, 68), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability. */
             version: v(2, 15, 0),
             parameters: &[Parameter {
-                name: s(93880, 24),
+                name: s(93880, 24), /* CACMethodNumberOfEntries */
                 syntax: 0,
                 version: v(2, 15, 0),
                 ..PARAM
@@ -7736,10 +7748,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(93904, 82),
+            path: s(93904, 82), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability.CACMethod.{i}. */
             min_entries: 0,
             max_entries: Some(4),
-            num_entries_parameter: Some(s(93880, 24)),
+            num_entries_parameter: Some(s(93880, 24) /* CACMethodNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(239, 1),
@@ -7747,19 +7759,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(4085, 6),
+                    name: s(4085, 6), /* Method */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93986, 15),
+                    name: s(93986, 15), /* NumberOfSeconds */
                     syntax: 28,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(94001, 30),
+                    name: s(94001, 30), /* OpClassChannelsNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -7768,9 +7780,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(94031, 102),
+            path: s(94031, 102), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability.CACMethod.{i}.OpClassChannels.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(94001, 30)),
+            num_entries_parameter: Some(s(94001, 30) /* OpClassChannelsNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(227, 1),
@@ -7778,13 +7790,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(86096, 11),
+                    name: s(86096, 11), /* ChannelList */
                     syntax: 1256,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82629, 7),
+                    name: s(82629, 7), /* OpClass */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -7793,65 +7805,65 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(94133, 67),
+            path: s(94133, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities. */
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: s(94200, 26),
+                    name: s(94200, 26), /* AKMBackhaulNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(94226, 27),
+                    name: s(94226, 27), /* AKMFrontHaulNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(94253, 43),
+                    name: s(94253, 43), /* CapableOperatingClassProfileNumberOfEntries */
                     syntax: 0,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(94296, 20),
+                    name: s(94296, 20), /* DSCPPolicyCapability */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82615, 14),
+                    name: s(82615, 14), /* HTCapabilities */
                     syntax: 1232,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(94316, 14),
+                    name: s(94316, 14), /* MSCSCapability */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(94330, 16),
+                    name: s(94330, 16), /* QoSMapCapability */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(94346, 13),
+                    name: s(94346, 13), /* SCSCapability */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(94359, 31),
+                    name: s(94359, 31), /* SCSTrafficDescriptionCapability */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82636, 15),
+                    name: s(82636, 15), /* VHTCapabilities */
                     syntax: 1233,
                     version: v(2, 13, 0),
                     ..PARAM
@@ -7860,10 +7872,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(94390, 83),
+            path: s(94390, 83), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.AKMBackhaul.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(94200, 26)),
+            num_entries_parameter: Some(s(94200, 26) /* AKMBackhaulNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(240, 1),
@@ -7871,13 +7883,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(33248, 3),
+                    name: s(33248, 3), /* OUI */
                     syntax: 352,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -7886,10 +7898,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(94473, 84),
+            path: s(94473, 84), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.AKMFrontHaul.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(94226, 27)),
+            num_entries_parameter: Some(s(94226, 27) /* AKMFrontHaulNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(240, 1),
@@ -7897,13 +7909,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(33248, 3),
+                    name: s(33248, 3), /* OUI */
                     syntax: 352,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -7912,10 +7924,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(94557, 100),
+            path: s(94557, 100), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.CapableOperatingClassProfile.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(94253, 43)),
+            num_entries_parameter: Some(
+                s(94253, 43), /* CapableOperatingClassProfileNumberOfEntries */
+            ),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(234, 1),
@@ -7923,25 +7937,25 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: s(43545, 5),
+                    name: s(43545, 5), /* Class */
                     syntax: 692,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(94657, 10),
+                    name: s(94657, 10), /* MaxTxPower */
                     syntax: 1270,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(94667, 11),
+                    name: s(94667, 11), /* NonOperable */
                     syntax: 1256,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(94678, 19),
+                    name: s(94678, 19), /* NumberOfNonOperChan */
                     syntax: 0,
                     version: v(2, 13, 0),
                     ..PARAM
@@ -7950,209 +7964,209 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(94697, 85),
+            path: s(94697, 85), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.HaLowCapabilities. */
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(92468, 5),
+                    name: s(92468, 5), /* AMPDU */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92473, 5),
+                    name: s(92473, 5), /* AMSDU */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(94782, 22),
+                    name: s(94782, 22), /* AcceptNonSensorDevices */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(94804, 19),
+                    name: s(94804, 19), /* AcceptSensorDevices */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92478, 10),
+                    name: s(92478, 10), /* BATSupport */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92488, 7),
+                    name: s(92488, 7), /* BW16MHz */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92495, 14),
+                    name: s(92495, 14), /* BW16MHzShortGI */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92509, 13),
+                    name: s(92509, 13), /* BW1MHzShortGI */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92522, 13),
+                    name: s(92522, 13), /* BW2MHzShortGI */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92535, 6),
+                    name: s(92535, 6), /* BW4MHz */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92541, 13),
+                    name: s(92541, 13), /* BW4MHzShortGI */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92554, 6),
+                    name: s(92554, 6), /* BW8MHz */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92560, 13),
+                    name: s(92560, 13), /* BW8MHzShortGI */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92573, 32),
+                    name: s(92573, 32), /* CentralizedAuthenticationControl */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92605, 32),
+                    name: s(92605, 32), /* DistributedAuthenticationControl */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92637, 10),
+                    name: s(92637, 10), /* DynamicAID */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20668, 11),
+                    name: s(20668, 11), /* FlowControl */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92647, 8),
+                    name: s(92647, 8), /* GroupAID */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92669, 12),
+                    name: s(92669, 12), /* MUBeamformee */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83534, 12),
+                    name: s(83534, 12), /* MUBeamformer */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92681, 10),
+                    name: s(92681, 10), /* MaxMPDULen */
                     syntax: 1295,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92691, 10),
+                    name: s(92691, 10), /* NonTIMMode */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92701, 8),
+                    name: s(92701, 8), /* PV1Frame */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92709, 11),
+                    name: s(92709, 11), /* PageSlicing */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92720, 12),
+                    name: s(92720, 12), /* RAWOperation */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92732, 8),
+                    name: s(92732, 8), /* RxMCSNSS */
                     syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92740, 7),
+                    name: s(92740, 7), /* S1GLong */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83612, 12),
+                    name: s(83612, 12), /* SUBeamformee */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83624, 12),
+                    name: s(83624, 12), /* SUBeamformer */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92747, 11),
+                    name: s(92747, 11), /* TWTGrouping */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83648, 12),
+                    name: s(83648, 12), /* TWTRequestor */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83660, 12),
+                    name: s(83660, 12), /* TWTResponder */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92758, 14),
+                    name: s(92758, 14), /* TravelingPilot */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(92772, 8),
+                    name: s(92772, 8), /* TxMCSNSS */
                     syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -8161,143 +8175,143 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(94823, 79),
+            path: s(94823, 79), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi6APRole. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(83452, 23),
+                    name: s(83452, 23), /* AnticipatedChannelUsage */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83475, 18),
+                    name: s(83475, 18), /* Beamformee80orLess */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83493, 17),
+                    name: s(83493, 17), /* BeamformeeAbove80 */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83510, 7),
+                    name: s(83510, 7), /* DLOFDMA */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83517, 5),
+                    name: s(83517, 5), /* HE160 */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83522, 6),
+                    name: s(83522, 6), /* HE8080 */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83528, 6),
+                    name: s(83528, 6), /* MCSNSS */
                     syntax: 1234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83534, 12),
+                    name: s(83534, 12), /* MUBeamformer */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83546, 6),
+                    name: s(83546, 6), /* MUEDCA */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83552, 5),
+                    name: s(83552, 5), /* MURTS */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83557, 11),
+                    name: s(83557, 11), /* MaxDLMUMIMO */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83568, 10),
+                    name: s(83568, 10), /* MaxDLOFDMA */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83578, 11),
+                    name: s(83578, 11), /* MaxULMUMIMO */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83589, 10),
+                    name: s(83589, 10), /* MaxULOFDMA */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83599, 10),
+                    name: s(83599, 10), /* MultiBSSID */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83609, 3),
+                    name: s(83609, 3), /* RTS */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83612, 12),
+                    name: s(83612, 12), /* SUBeamformee */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83624, 12),
+                    name: s(83624, 12), /* SUBeamformer */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83636, 12),
+                    name: s(83636, 12), /* SpatialReuse */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83648, 12),
+                    name: s(83648, 12), /* TWTRequestor */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83660, 12),
+                    name: s(83660, 12), /* TWTResponder */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83672, 8),
+                    name: s(83672, 8), /* ULMUMIMO */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83680, 7),
+                    name: s(83680, 7), /* ULOFDMA */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -8306,143 +8320,143 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(94902, 81),
+            path: s(94902, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi6bSTARole. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(83452, 23),
+                    name: s(83452, 23), /* AnticipatedChannelUsage */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83475, 18),
+                    name: s(83475, 18), /* Beamformee80orLess */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83493, 17),
+                    name: s(83493, 17), /* BeamformeeAbove80 */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83510, 7),
+                    name: s(83510, 7), /* DLOFDMA */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83517, 5),
+                    name: s(83517, 5), /* HE160 */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83522, 6),
+                    name: s(83522, 6), /* HE8080 */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83528, 6),
+                    name: s(83528, 6), /* MCSNSS */
                     syntax: 1234,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83534, 12),
+                    name: s(83534, 12), /* MUBeamformer */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83546, 6),
+                    name: s(83546, 6), /* MUEDCA */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83552, 5),
+                    name: s(83552, 5), /* MURTS */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83557, 11),
+                    name: s(83557, 11), /* MaxDLMUMIMO */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83568, 10),
+                    name: s(83568, 10), /* MaxDLOFDMA */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83578, 11),
+                    name: s(83578, 11), /* MaxULMUMIMO */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83589, 10),
+                    name: s(83589, 10), /* MaxULOFDMA */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83599, 10),
+                    name: s(83599, 10), /* MultiBSSID */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83609, 3),
+                    name: s(83609, 3), /* RTS */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83612, 12),
+                    name: s(83612, 12), /* SUBeamformee */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83624, 12),
+                    name: s(83624, 12), /* SUBeamformer */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83636, 12),
+                    name: s(83636, 12), /* SpatialReuse */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83648, 12),
+                    name: s(83648, 12), /* TWTRequestor */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83660, 12),
+                    name: s(83660, 12), /* TWTResponder */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83672, 8),
+                    name: s(83672, 8), /* ULMUMIMO */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83680, 7),
+                    name: s(83680, 7), /* ULOFDMA */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -8451,59 +8465,59 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(94983, 79),
+            path: s(94983, 79), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(95062, 34),
+                    name: s(95062, 34), /* EMLMRFreqSeparationNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87626, 12),
+                    name: s(87626, 12), /* EMLMRSupport */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(95096, 34),
+                    name: s(95096, 34), /* EMLSRFreqSeparationNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87638, 12),
+                    name: s(87638, 12), /* EMLSRSupport */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(95130, 33),
+                    name: s(95130, 33), /* NSTRFreqSeparationNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87650, 11),
+                    name: s(87650, 11), /* NSTRSupport */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(95163, 32),
+                    name: s(95163, 32), /* STRFreqSeparationNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87661, 10),
+                    name: s(87661, 10), /* STRSupport */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86603, 21),
+                    name: s(86603, 21), /* TIDLinkMapNegotiation */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -8512,10 +8526,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(95195, 103),
+            path: s(95195, 103), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.EMLMRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95062, 34)),
+            num_entries_parameter: Some(s(95062, 34) /* EMLMRFreqSeparationNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(241, 1),
@@ -8523,13 +8537,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(95298, 14),
+                    name: s(95298, 14), /* FreqSeparation */
                     syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86059, 4),
+                    name: s(86059, 4), /* RUID */
                     syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -8538,10 +8552,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(95312, 103),
+            path: s(95312, 103), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.EMLSRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95096, 34)),
+            num_entries_parameter: Some(s(95096, 34) /* EMLSRFreqSeparationNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(241, 1),
@@ -8549,13 +8563,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(95298, 14),
+                    name: s(95298, 14), /* FreqSeparation */
                     syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86059, 4),
+                    name: s(86059, 4), /* RUID */
                     syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -8564,10 +8578,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(95415, 102),
+            path: s(95415, 102), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.NSTRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95130, 33)),
+            num_entries_parameter: Some(s(95130, 33) /* NSTRFreqSeparationNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(241, 1),
@@ -8575,13 +8589,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(95298, 14),
+                    name: s(95298, 14), /* FreqSeparation */
                     syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86059, 4),
+                    name: s(86059, 4), /* RUID */
                     syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -8590,10 +8604,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(95517, 101),
+            path: s(95517, 101), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.STRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95163, 32)),
+            num_entries_parameter: Some(s(95163, 32) /* STRFreqSeparationNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(241, 1),
@@ -8601,13 +8615,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(95298, 14),
+                    name: s(95298, 14), /* FreqSeparation */
                     syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86059, 4),
+                    name: s(86059, 4), /* RUID */
                     syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -8616,59 +8630,59 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(95618, 81),
+            path: s(95618, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(95062, 34),
+                    name: s(95062, 34), /* EMLMRFreqSeparationNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87626, 12),
+                    name: s(87626, 12), /* EMLMRSupport */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(95096, 34),
+                    name: s(95096, 34), /* EMLSRFreqSeparationNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87638, 12),
+                    name: s(87638, 12), /* EMLSRSupport */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(95130, 33),
+                    name: s(95130, 33), /* NSTRFreqSeparationNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87650, 11),
+                    name: s(87650, 11), /* NSTRSupport */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(95163, 32),
+                    name: s(95163, 32), /* STRFreqSeparationNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(87661, 10),
+                    name: s(87661, 10), /* STRSupport */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86603, 21),
+                    name: s(86603, 21), /* TIDLinkMapNegotiation */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -8677,10 +8691,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(95699, 105),
+            path: s(95699, 105), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.EMLMRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95062, 34)),
+            num_entries_parameter: Some(s(95062, 34) /* EMLMRFreqSeparationNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(241, 1),
@@ -8688,13 +8702,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(95298, 14),
+                    name: s(95298, 14), /* FreqSeparation */
                     syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86059, 4),
+                    name: s(86059, 4), /* RUID */
                     syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -8703,10 +8717,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(95804, 105),
+            path: s(95804, 105), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.EMLSRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95096, 34)),
+            num_entries_parameter: Some(s(95096, 34) /* EMLSRFreqSeparationNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(241, 1),
@@ -8714,13 +8728,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(95298, 14),
+                    name: s(95298, 14), /* FreqSeparation */
                     syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86059, 4),
+                    name: s(86059, 4), /* RUID */
                     syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -8729,10 +8743,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(95909, 104),
+            path: s(95909, 104), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.NSTRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95130, 33)),
+            num_entries_parameter: Some(s(95130, 33) /* NSTRFreqSeparationNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(241, 1),
@@ -8740,13 +8754,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(95298, 14),
+                    name: s(95298, 14), /* FreqSeparation */
                     syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86059, 4),
+                    name: s(86059, 4), /* RUID */
                     syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -8755,10 +8769,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(96013, 103),
+            path: s(96013, 103), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.STRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95163, 32)),
+            num_entries_parameter: Some(s(95163, 32) /* STRFreqSeparationNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(241, 1),
@@ -8766,13 +8780,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(95298, 14),
+                    name: s(95298, 14), /* FreqSeparation */
                     syntax: 1302,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86059, 4),
+                    name: s(86059, 4), /* RUID */
                     syntax: 352,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -8781,10 +8795,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(96116, 87),
+            path: s(96116, 87), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CurrentOperatingClassProfile.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(88980, 43)),
+            num_entries_parameter: Some(
+                s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
+            ),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(234, 1),
@@ -8792,31 +8808,31 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 692,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(43545, 5),
+                    name: s(43545, 5), /* Class */
                     syntax: 692,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90214, 18),
+                    name: s(90214, 18), /* TransmitPowerLimit */
                     syntax: 1278,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11348, 7),
+                    name: s(11348, 7), /* TxPower */
                     syntax: 1270,
                     version: v(2, 13, 0),
                     ..PARAM
@@ -8825,12 +8841,14 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(96203, 84),
+            path: s(96203, 84), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.DisAllowedOpClassChannels.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(89480, 40)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(
+                s(89480, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
+            ),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(227, 1),
@@ -8838,21 +8856,21 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(86096, 11),
+                    name: s(86096, 11), /* ChannelList */
                     syntax: 1256,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82629, 7),
+                    name: s(82629, 7), /* OpClass */
                     syntax: 692,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -8862,10 +8880,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(96287, 67),
+            path: s(96287, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.MultiAPRadio. */
             version: v(2, 15, 0),
             parameters: &[Parameter {
-                name: s(96354, 15),
+                name: s(96354, 15), /* RadarDetections */
                 syntax: 1303,
                 status: Status::Deprecated,
                 version: v(2, 15, 0),
@@ -8873,11 +8891,11 @@ pub(crate) static GROUP: Group = Group {
             }],
             commands: &[
                 Command {
-                    name: s(96369, 13),
+                    name: s(96369, 13), /* ChannelScan() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(89838, 12),
+                            name: s(89838, 12), /* DFSDwellTime */
                             syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -8886,7 +8904,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(82470, 9),
+                            name: s(82470, 9), /* DwellTime */
                             syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -8895,7 +8913,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(89850, 8),
+                            name: s(89850, 8), /* HomeTime */
                             syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -8903,7 +8921,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96382, 31),
+                            name: s(96382, 31), /* OpClass.{i}.Channel.{i}.Channel */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -8911,7 +8929,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96413, 26),
+                            name: s(96413, 26), /* OpClass.{i}.OperatingClass */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -8919,7 +8937,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(82040, 4),
+                            name: s(82040, 4), /* SSID */
                             syntax: 3,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -8929,210 +8947,210 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: s(96439, 36),
+                            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
                             syntax: 21,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96475, 54),
+                            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96529, 71),
+                            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
                             syntax: 1304,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96600, 68),
+                            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
                             syntax: 188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96668, 84),
+                            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
                             syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96752, 85),
+                            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
                             syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96837, 75),
+                            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
                             syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96912, 79),
+                            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
                             syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96991, 81),
+                            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97072, 73),
+                            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
                             syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97145, 77),
+                            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
                             syntax: 1189,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97222, 76),
+                            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
                             syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97298, 73),
+                            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
                             syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97371, 81),
+                            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
                             syntax: 1194,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97452, 77),
+                            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
                             syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97529, 67),
+                            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
                             syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97596, 82),
+                            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
                             syntax: 1196,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97678, 77),
+                            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
                             syntax: 1237,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97755, 75),
+                            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
                             syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97830, 89),
+                            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
                             syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97919, 75),
+                            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
                             syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97994, 81),
+                            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
                             syntax: 1197,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98075, 52),
+                            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98127, 57),
+                            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
                             syntax: 1305,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98184, 56),
+                            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
                             syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98240, 58),
+                            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98298, 45),
+                            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98343, 23),
+                            name: s(98343, 23), /* ScanResult.{i}.ScanType */
                             syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98366, 24),
+                            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
                             syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(427, 6),
+                            name: s(427, 6), /* Status */
                             syntax: 1306,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -9144,11 +9162,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(98390, 10),
+                    name: s(98390, 10), /* FullScan() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(89838, 12),
+                            name: s(89838, 12), /* DFSDwellTime */
                             syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -9157,7 +9175,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(82470, 9),
+                            name: s(82470, 9), /* DwellTime */
                             syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -9166,7 +9184,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(89850, 8),
+                            name: s(89850, 8), /* HomeTime */
                             syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -9174,7 +9192,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(82040, 4),
+                            name: s(82040, 4), /* SSID */
                             syntax: 3,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -9184,210 +9202,210 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: s(96439, 36),
+                            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
                             syntax: 21,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96475, 54),
+                            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96529, 71),
+                            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
                             syntax: 1304,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96600, 68),
+                            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
                             syntax: 188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96668, 84),
+                            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
                             syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96752, 85),
+                            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
                             syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96837, 75),
+                            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
                             syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96912, 79),
+                            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
                             syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96991, 81),
+                            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97072, 73),
+                            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
                             syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97145, 77),
+                            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
                             syntax: 1189,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97222, 76),
+                            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
                             syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97298, 73),
+                            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
                             syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97371, 81),
+                            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
                             syntax: 1194,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97452, 77),
+                            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
                             syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97529, 67),
+                            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
                             syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97596, 82),
+                            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
                             syntax: 1196,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97678, 77),
+                            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
                             syntax: 1237,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97755, 75),
+                            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
                             syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97830, 89),
+                            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
                             syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97919, 75),
+                            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
                             syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97994, 81),
+                            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
                             syntax: 1197,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98075, 52),
+                            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98127, 57),
+                            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
                             syntax: 1305,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98184, 56),
+                            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
                             syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98240, 58),
+                            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98298, 45),
+                            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98343, 23),
+                            name: s(98343, 23), /* ScanResult.{i}.ScanType */
                             syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98366, 24),
+                            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
                             syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(427, 6),
+                            name: s(427, 6), /* Status */
                             syntax: 1269,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -9402,10 +9420,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(98400, 76),
+            path: s(98400, 76), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.OpClassPreference.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(89533, 32)),
+            num_entries_parameter: Some(s(89533, 32) /* OpClassPreferenceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(242, 2),
@@ -9413,25 +9431,25 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(86096, 11),
+                    name: s(86096, 11), /* ChannelList */
                     syntax: 1256,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82629, 7),
+                    name: s(82629, 7), /* OpClass */
                     syntax: 692,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(98476, 10),
+                    name: s(98476, 10), /* Preference */
                     syntax: 1277,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84088, 10),
+                    name: s(84088, 10), /* ReasonCode */
                     syntax: 1277,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -9440,29 +9458,29 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(98486, 69),
+            path: s(98486, 69), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanCapability. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(98555, 6),
+                    name: s(98555, 6), /* Impact */
                     syntax: 312,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(98561, 15),
+                    name: s(98561, 15), /* MinimumInterval */
                     syntax: 28,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(98576, 10),
+                    name: s(98576, 10), /* OnBootOnly */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(94001, 30),
+                    name: s(94001, 30), /* OpClassChannelsNumberOfEntries */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -9471,9 +9489,9 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(98586, 89),
+            path: s(98586, 89), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanCapability.OpClassChannels.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(94001, 30)),
+            num_entries_parameter: Some(s(94001, 30) /* OpClassChannelsNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(227, 1),
@@ -9481,13 +9499,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(86096, 11),
+                    name: s(86096, 11), /* ChannelList */
                     syntax: 1256,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82629, 7),
+                    name: s(82629, 7), /* OpClass */
                     syntax: 692,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -9496,32 +9514,32 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(98675, 69),
+            path: s(98675, 69), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(89674, 25)),
+            num_entries_parameter: Some(s(89674, 25) /* ScanResultNumberOfEntries */),
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(98744, 21),
+                    name: s(98744, 21), /* AggregateScanDuration */
                     syntax: 21,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(98765, 26),
+                    name: s(98765, 26), /* OpClassScanNumberOfEntries */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89858, 8),
+                    name: s(89858, 8), /* ScanType */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -9530,10 +9548,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(98791, 85),
+            path: s(98791, 85), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(98765, 26)),
+            num_entries_parameter: Some(s(98765, 26) /* OpClassScanNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(244, 1),
@@ -9541,13 +9559,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(98876, 26),
+                    name: s(98876, 26), /* ChannelScanNumberOfEntries */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90200, 14),
+                    name: s(90200, 14), /* OperatingClass */
                     syntax: 692,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -9556,10 +9574,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(98902, 101),
+            path: s(98902, 101), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(98876, 26)),
+            num_entries_parameter: Some(s(98876, 26) /* ChannelScanNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(22, 1),
@@ -9567,37 +9585,37 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 692,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(99003, 26),
+                    name: s(99003, 26), /* NeighborBSSNumberOfEntries */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81618, 5),
+                    name: s(81618, 5), /* Noise */
                     syntax: 692,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(22968, 10),
+                    name: s(22968, 10), /* ScanStatus */
                     syntax: 1305,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5130, 9),
+                    name: s(5130, 9), /* TimeStamp */
                     syntax: 10,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72155, 11),
+                    name: s(72155, 11), /* Utilization */
                     syntax: 692,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -9606,10 +9624,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(99029, 117),
+            path: s(99029, 117), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(99003, 26)),
+            num_entries_parameter: Some(s(99003, 26) /* NeighborBSSNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(224, 1),
@@ -9617,67 +9635,67 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(89999, 8),
+                    name: s(89999, 8), /* BSSColor */
                     syntax: 1304,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 188,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(99146, 21),
+                    name: s(99146, 21), /* BSSLoadElementPresent */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(99167, 16),
+                    name: s(99167, 16), /* ChannelBandwidth */
                     syntax: 3,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(99183, 18),
+                    name: s(99183, 18), /* ChannelUtilization */
                     syntax: 692,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86375, 13),
+                    name: s(86375, 13), /* MLDMACAddress */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(83599, 10),
+                    name: s(83599, 10), /* MultiBSSID */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(99201, 14),
+                    name: s(99201, 14), /* ReportingBSSID */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82040, 4),
+                    name: s(82040, 4), /* SSID */
                     syntax: 3,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81647, 14),
+                    name: s(81647, 14), /* SignalStrength */
                     syntax: 1237,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(99215, 12),
+                    name: s(99215, 12), /* StationCount */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -9686,77 +9704,77 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(99227, 67),
+            path: s(99227, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.SpatialReuse. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(89999, 8),
+                    name: s(89999, 8), /* BSSColor */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90007, 32),
+                    name: s(90007, 32), /* HESIGASpatialReuseValue15Allowed */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(99294, 27),
+                    name: s(99294, 27), /* NeighborBSSColorInUseBitmap */
                     syntax: 333,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90039, 21),
+                    name: s(90039, 21), /* NonSRGOBSSPDMaxOffset */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90060, 17),
+                    name: s(90060, 17), /* NonSRGOffsetValid */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90077, 13),
+                    name: s(90077, 13), /* PSRDisallowed */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(99321, 15),
+                    name: s(99321, 15), /* PartialBSSColor */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90090, 17),
+                    name: s(90090, 17), /* SRGBSSColorBitmap */
                     syntax: 333,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90107, 19),
+                    name: s(90107, 19), /* SRGInformationValid */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90126, 18),
+                    name: s(90126, 18), /* SRGOBSSPDMaxOffset */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90144, 18),
+                    name: s(90144, 18), /* SRGOBSSPDMinOffset */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90162, 21),
+                    name: s(90162, 21), /* SRGPartialBSSIDBitmap */
                     syntax: 333,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -9765,10 +9783,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(99336, 74),
+            path: s(99336, 74), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.UnassociatedSTA.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(89788, 30)),
+            num_entries_parameter: Some(s(89788, 30) /* UnassociatedSTANumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(36, 1),
@@ -9776,25 +9794,25 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 13, 0),
             parameters: &[
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 692,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90200, 14),
+                    name: s(90200, 14), /* OperatingClass */
                     syntax: 692,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81647, 14),
+                    name: s(81647, 14), /* SignalStrength */
                     syntax: 1237,
                     version: v(2, 13, 0),
                     ..PARAM
@@ -9803,10 +9821,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(99410, 55),
+            path: s(99410, 55), /* Device.WiFi.DataElements.Network.Device.{i}.SPRule.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85843, 21)),
+            num_entries_parameter: Some(s(85843, 21) /* SPRuleNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(32, 1),
@@ -9814,25 +9832,25 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(99465, 11),
+                    name: s(99465, 11), /* AlwaysMatch */
                     syntax: 16,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10211, 2),
+                    name: s(10211, 2), /* ID */
                     syntax: 0,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(99476, 6),
+                    name: s(99476, 6), /* Output */
                     syntax: 1246,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60486, 10),
+                    name: s(60486, 10), /* Precedence */
                     syntax: 1247,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -9841,10 +9859,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(99482, 65),
+            path: s(99482, 65), /* Device.WiFi.DataElements.Network.Device.{i}.SSIDtoVIDMapping.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85864, 31)),
+            num_entries_parameter: Some(s(85864, 31) /* SSIDtoVIDMappingNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(245, 1),
@@ -9852,13 +9870,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(82040, 4),
+                    name: s(82040, 4), /* SSID */
                     syntax: 31,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90633, 3),
+                    name: s(90633, 3), /* VID */
                     syntax: 1248,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -9867,18 +9885,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(99547, 48),
+            path: s(99547, 48), /* Device.WiFi.DataElements.Network.Device.{i}.WPS. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1307,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -9887,23 +9905,23 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(99595, 52),
+            path: s(99595, 52), /* Device.WiFi.DataElements.Network.Device.{i}.bSTAMLD. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(99647, 18),
+                    name: s(99647, 18), /* AffiliatedbSTAList */
                     syntax: 869,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86375, 13),
+                    name: s(86375, 13), /* MLDMACAddress */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -9912,39 +9930,39 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(99665, 66),
+            path: s(99665, 66), /* Device.WiFi.DataElements.Network.Device.{i}.bSTAMLD.bSTAMLDConfig. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(86558, 12),
+                    name: s(86558, 12), /* EMLMREnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86570, 12),
+                    name: s(86570, 12), /* EMLSREnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86582, 11),
+                    name: s(86582, 11), /* NSTREnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86593, 10),
+                    name: s(86593, 10), /* STREnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(86603, 21),
+                    name: s(86603, 21), /* TIDLinkMapNegotiation */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -9954,53 +9972,53 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(99731, 61),
+            path: s(99731, 61), /* Device.WiFi.DataElements.Network.MultiAPSteeringSummaryStats. */
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(91847, 11),
+                    name: s(91847, 11), /* BTMAttempts */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93287, 11),
+                    name: s(93287, 11), /* BTMFailures */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91858, 17),
+                    name: s(91858, 17), /* BTMQueryResponses */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93298, 12),
+                    name: s(93298, 12), /* BTMSuccesses */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(91875, 17),
+                    name: s(91875, 17), /* BlacklistAttempts */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93310, 17),
+                    name: s(93310, 17), /* BlacklistFailures */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93327, 18),
+                    name: s(93327, 18), /* BlacklistSuccesses */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(93358, 21),
+                    name: s(93358, 21), /* NoCandidateAPFailures */
                     syntax: 144,
                     version: v(2, 15, 0),
                     ..PARAM
@@ -10009,10 +10027,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(99792, 56),
+            path: s(99792, 56), /* Device.WiFi.DataElements.Network.PreferredBackhauls.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(84459, 33)),
+            num_entries_parameter: Some(s(84459, 33) /* PreferredBackhaulsNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(246, 1),
@@ -10021,7 +10039,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
             parameters: &[
                 Parameter {
-                    name: s(85041, 18),
+                    name: s(85041, 18), /* BackhaulMACAddress */
                     syntax: 188,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
@@ -10029,7 +10047,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(99848, 14),
+                    name: s(99848, 14), /* bSTAMACAddress */
                     syntax: 188,
                     version: v(2, 17, 0),
                     protocols: Protocols::USP,
@@ -10040,11 +10058,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(99862, 52),
+            path: s(99862, 52), /* Device.WiFi.DataElements.Network.ProvisionedDPP.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(84492, 29)),
+            num_entries_parameter: Some(s(84492, 29) /* ProvisionedDPPNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -10052,7 +10070,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 19, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -10060,7 +10078,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -10068,7 +10086,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(99914, 6),
+                    name: s(99914, 6), /* DPPURI */
                     syntax: 1308,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -10078,10 +10096,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(99920, 42),
+            path: s(99920, 42), /* Device.WiFi.DataElements.Network.SSID.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(80283, 19)),
+            num_entries_parameter: Some(s(80283, 19) /* SSIDNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -10089,19 +10107,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 15, 0),
             parameters: &[
                 Parameter {
-                    name: s(84748, 11),
+                    name: s(84748, 11), /* AKMsAllowed */
                     syntax: 1240,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84774, 20),
+                    name: s(84774, 20), /* AdvertisementEnabled */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -10109,7 +10127,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 19, 0),
@@ -10117,49 +10135,49 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(54498, 4),
+                    name: s(54498, 4), /* Band */
                     syntax: 1309,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84794, 8),
+                    name: s(84794, 8), /* HaulType */
                     syntax: 1243,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82124, 9),
+                    name: s(82124, 9), /* MFPConfig */
                     syntax: 1244,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84802, 14),
+                    name: s(84802, 14), /* MobilityDomain */
                     syntax: 188,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82040, 4),
+                    name: s(82040, 4), /* SSID */
                     syntax: 31,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(84826, 13),
+                    name: s(84826, 13), /* SuiteSelector */
                     syntax: 336,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 3,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -10168,11 +10186,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(99962, 46),
+            path: s(99962, 46), /* Device.WiFi.DataElements.Network.STABlock.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(84541, 23)),
+            num_entries_parameter: Some(s(84541, 23) /* STABlockNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(247, 1),
@@ -10180,14 +10198,14 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 869,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100008, 10),
+                    name: s(100008, 10), /* BlockedSTA */
                     syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -10195,7 +10213,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(19764, 23),
+                    name: s(19764, 23), /* ScheduleNumberOfEntries */
                     syntax: 0,
                     version: v(2, 17, 0),
                     ..PARAM
@@ -10204,11 +10222,11 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(100018, 59),
+            path: s(100018, 59), /* Device.WiFi.DataElements.Network.STABlock.{i}.Schedule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19764, 23)),
+            num_entries_parameter: Some(s(19764, 23) /* ScheduleNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -10216,7 +10234,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -10224,7 +10242,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 17, 0),
@@ -10232,7 +10250,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32238, 3),
+                    name: s(32238, 3), /* Day */
                     syntax: 534,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -10240,7 +10258,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(222, 8),
+                    name: s(222, 8), /* Duration */
                     syntax: 4,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -10248,7 +10266,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20019, 9),
+                    name: s(20019, 9), /* StartTime */
                     syntax: 535,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -10259,12 +10277,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(100077, 25),
+            path: s(100077, 25), /* Device.WiFi.EndPoint.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(80238, 23)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(80238, 23) /* EndPointNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -10277,43 +10295,43 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(3609, 22),
+                    name: s(3609, 22), /* ProfileNumberOfEntries */
                     syntax: 0,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100102, 16),
+                    name: s(100102, 16), /* ProfileReference */
                     syntax: 1310,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80774, 13),
+                    name: s(80774, 13), /* SSIDReference */
                     syntax: 1199,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 65,
                     ..PARAM
                 },
@@ -10321,7 +10339,7 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(100118, 32),
+            path: s(100118, 32), /* Device.WiFi.EndPoint.{i}.AC.{i}. */
             min_entries: 4,
             max_entries: Some(4),
             unique_keys: &[
@@ -10337,20 +10355,20 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(80988, 14),
+                    name: s(80988, 14), /* AccessCategory */
                     syntax: 1200,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81002, 9),
+                    name: s(81002, 9), /* AckPolicy */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -10358,7 +10376,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 8, 0),
@@ -10366,14 +10384,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81011, 25),
+                    name: s(81011, 25), /* OutQLenHistogramIntervals */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81036, 30),
+                    name: s(81036, 30), /* OutQLenHistogramSampleInterval */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
@@ -10383,65 +10401,65 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(100150, 38),
+            path: s(100150, 38), /* Device.WiFi.EndPoint.{i}.AC.{i}.Stats. */
             version: v(2, 8, 0),
             parameters: &[
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81107, 16),
+                    name: s(81107, 16), /* OutQLenHistogram */
                     syntax: 128,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32455, 12),
+                    name: s(32455, 12), /* RetransCount */
                     syntax: 39,
                     version: v(2, 8, 0),
                     ..PARAM
@@ -10450,12 +10468,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(100188, 37),
+            path: s(100188, 37), /* Device.WiFi.EndPoint.{i}.Profile.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(3609, 22)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(3609, 22) /* ProfileNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -10468,45 +10486,45 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5253, 8),
+                    name: s(5253, 8), /* Location */
                     syntax: 3,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2098, 8),
+                    name: s(2098, 8), /* Priority */
                     syntax: 957,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82040, 4),
+                    name: s(82040, 4), /* SSID */
                     syntax: 335,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1311,
                     ..PARAM
                 },
@@ -10514,42 +10532,42 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(100225, 46),
+            path: s(100225, 46), /* Device.WiFi.EndPoint.{i}.Profile.{i}.Security. */
             parameters: &[
                 Parameter {
-                    name: s(54877, 13),
+                    name: s(54877, 13), /* KeyPassphrase */
                     syntax: 1218,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82124, 9),
+                    name: s(82124, 9), /* MFPConfig */
                     syntax: 1219,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(28997, 11),
+                    name: s(28997, 11), /* ModeEnabled */
                     syntax: 1312,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82133, 12),
+                    name: s(82133, 12), /* PreSharedKey */
                     syntax: 1222,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82207, 13),
+                    name: s(82207, 13), /* SAEPassphrase */
                     syntax: 562,
                     access: Access::ReadWrite,
                     version: v(2, 13, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82328, 6),
+                    name: s(82328, 6), /* WEPKey */
                     syntax: 1225,
                     access: Access::ReadWrite,
                     ..PARAM
@@ -10558,36 +10576,36 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(100271, 34),
+            path: s(100271, 34), /* Device.WiFi.EndPoint.{i}.Security. */
             parameters: &[Parameter {
-                name: s(29008, 14),
+                name: s(29008, 14), /* ModesSupported */
                 syntax: 1221,
                 ..PARAM
             }],
             ..OBJECT
         },
         Object {
-            path: s(100305, 31),
+            path: s(100305, 31), /* Device.WiFi.EndPoint.{i}.Stats. */
             parameters: &[
                 Parameter {
-                    name: s(81505, 20),
+                    name: s(81505, 20), /* LastDataDownlinkRate */
                     syntax: 1313,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81525, 18),
+                    name: s(81525, 18), /* LastDataUplinkRate */
                     syntax: 1313,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81623, 15),
+                    name: s(81623, 15), /* Retransmissions */
                     syntax: 1314,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81647, 14),
+                    name: s(81647, 14), /* SignalStrength */
                     syntax: 1191,
                     ..PARAM
                 },
@@ -10595,40 +10613,40 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(100336, 29),
+            path: s(100336, 29), /* Device.WiFi.EndPoint.{i}.WPS. */
             parameters: &[
                 Parameter {
-                    name: s(82366, 20),
+                    name: s(82366, 20), /* ConfigMethodsEnabled */
                     syntax: 1226,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82386, 22),
+                    name: s(82386, 22), /* ConfigMethodsSupported */
                     syntax: 1227,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 73,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(5363, 3),
+                    name: s(5363, 3), /* PIN */
                     syntax: 1228,
                     access: Access::ReadWrite,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1315,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 3,
                     version: v(2, 11, 0),
                     ..PARAM
@@ -10637,12 +10655,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(100365, 38),
+            path: s(100365, 38), /* Device.WiFi.NeighboringWiFiDiagnostic. */
             version: v(2, 7, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 311,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -10650,7 +10668,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9180, 21),
+                    name: s(9180, 21), /* ResultNumberOfEntries */
                     syntax: 0,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
@@ -10660,10 +10678,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(100403, 49),
+            path: s(100403, 49), /* Device.WiFi.NeighboringWiFiDiagnostic.Result.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9180, 21)),
+            num_entries_parameter: Some(s(9180, 21) /* ResultNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(224, 1),
@@ -10672,119 +10690,119 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 188,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100452, 22),
+                    name: s(100452, 22), /* BasicDataTransferRates */
                     syntax: 219,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100474, 12),
+                    name: s(100474, 12), /* BeaconPeriod */
                     syntax: 1188,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 898,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100486, 10),
+                    name: s(100486, 10), /* DTIMPeriod */
                     syntax: 1188,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82110, 14),
+                    name: s(82110, 14), /* EncryptionMode */
                     syntax: 1189,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73990, 4),
+                    name: s(73990, 4), /* Mode */
                     syntax: 1190,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81618, 5),
+                    name: s(81618, 5), /* Noise */
                     syntax: 1191,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100496, 25),
+                    name: s(100496, 25), /* OperatingChannelBandwidth */
                     syntax: 1192,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100521, 22),
+                    name: s(100521, 22), /* OperatingFrequencyBand */
                     syntax: 1193,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100543, 18),
+                    name: s(100543, 18), /* OperatingStandards */
                     syntax: 1194,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100561, 5),
+                    name: s(100561, 5), /* Radio */
                     syntax: 1195,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82040, 4),
+                    name: s(82040, 4), /* SSID */
                     syntax: 335,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100566, 19),
+                    name: s(100566, 19), /* SecurityModeEnabled */
                     syntax: 1196,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81647, 14),
+                    name: s(81647, 14), /* SignalStrength */
                     syntax: 1191,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100585, 26),
+                    name: s(100585, 26), /* SupportedDataTransferRates */
                     syntax: 219,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73842, 18),
+                    name: s(73842, 18), /* SupportedStandards */
                     syntax: 1197,
                     version: v(2, 7, 0),
                     protocols: Protocols::CWMP,
@@ -10794,10 +10812,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(100611, 22),
+            path: s(100611, 22), /* Device.WiFi.Radio.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73653, 20)),
+            num_entries_parameter: Some(s(73653, 20) /* RadioNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -10810,346 +10828,346 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100633, 17),
+                    name: s(100633, 17), /* AutoChannelEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100650, 24),
+                    name: s(100650, 24), /* AutoChannelRefreshPeriod */
                     syntax: 28,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100674, 20),
+                    name: s(100674, 20), /* AutoChannelSupported */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90384, 22),
+                    name: s(90384, 22), /* BasicDataTransmitRates */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100474, 12),
+                    name: s(100474, 12), /* BeaconPeriod */
                     syntax: 21,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82461, 9),
+                    name: s(82461, 9), /* CCAReport */
                     syntax: 1231,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100694, 10),
+                    name: s(100694, 10), /* CCARequest */
                     syntax: 1316,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100704, 23),
+                    name: s(100704, 23), /* CenterFrequencySegment0 */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100727, 23),
+                    name: s(100727, 23), /* CenterFrequencySegment1 */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 898,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100750, 17),
+                    name: s(100750, 17), /* ChannelLastChange */
                     syntax: 28,
                     version: v(2, 12, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100767, 26),
+                    name: s(100767, 26), /* ChannelLastSelectionReason */
                     syntax: 1317,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100793, 13),
+                    name: s(100793, 13), /* ChannelsInUse */
                     syntax: 384,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100806, 32),
+                    name: s(100806, 32), /* CurrentOperatingChannelBandwidth */
                     syntax: 1318,
                     version: v(2, 11, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100486, 10),
+                    name: s(100486, 10), /* DTIMPeriod */
                     syntax: 1188,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100838, 9),
+                    name: s(100838, 9), /* EnableRRM */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100847, 16),
+                    name: s(100847, 16), /* ExtensionChannel */
                     syntax: 1319,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10540, 15),
+                    name: s(10540, 15), /* FirmwareVersion */
                     syntax: 31,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100863, 22),
+                    name: s(100863, 22), /* FragmentationThreshold */
                     syntax: 1320,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100885, 13),
+                    name: s(100885, 13), /* GuardInterval */
                     syntax: 1321,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100898, 17),
+                    name: s(100898, 17), /* IEEE80211hEnabled */
                     syntax: 16,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100915, 19),
+                    name: s(100915, 19), /* IEEE80211hSupported */
                     syntax: 16,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100934, 14),
+                    name: s(100934, 14), /* LongRetryLimit */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 133,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100948, 3),
+                    name: s(100948, 3), /* MCS */
                     syntax: 1322,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100951, 20),
+                    name: s(100951, 20), /* ManagementPacketRate */
                     syntax: 1236,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10116, 10),
+                    name: s(10116, 10), /* MaxBitRate */
                     syntax: 243,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100971, 24),
+                    name: s(100971, 24), /* MaxSupportedAssociations */
                     syntax: 19,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100995, 17),
+                    name: s(100995, 17), /* MaxSupportedSSIDs */
                     syntax: 19,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100496, 25),
+                    name: s(100496, 25), /* OperatingChannelBandwidth */
                     syntax: 1323,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100521, 22),
+                    name: s(100521, 22), /* OperatingFrequencyBand */
                     syntax: 1324,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(100543, 18),
+                    name: s(100543, 18), /* OperatingStandards */
                     syntax: 1194,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101012, 28),
+                    name: s(101012, 28), /* OperationalDataTransmitRates */
                     syntax: 128,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101040, 23),
+                    name: s(101040, 23), /* PacketAggregationEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101063, 16),
+                    name: s(101063, 16), /* PossibleChannels */
                     syntax: 384,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101079, 12),
+                    name: s(101079, 12), /* PreambleType */
                     syntax: 1325,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101091, 18),
+                    name: s(101091, 18), /* RPIHistogramReport */
                     syntax: 1326,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101109, 19),
+                    name: s(101109, 19), /* RPIHistogramRequest */
                     syntax: 1316,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101128, 12),
+                    name: s(101128, 12), /* RTSThreshold */
                     syntax: 1320,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101140, 16),
+                    name: s(101140, 16), /* RegulatoryDomain */
                     syntax: 1327,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101156, 10),
+                    name: s(101156, 10), /* RetryLimit */
                     syntax: 49,
                     access: Access::ReadWrite,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 139,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101166, 26),
+                    name: s(101166, 26), /* SupportedDataTransmitRates */
                     syntax: 128,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101192, 23),
+                    name: s(101192, 23), /* SupportedFrequencyBands */
                     syntax: 1328,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101215, 35),
+                    name: s(101215, 35), /* SupportedOperatingChannelBandwidths */
                     syntax: 1329,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73842, 18),
+                    name: s(73842, 18), /* SupportedStandards */
                     syntax: 1197,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74560, 13),
+                    name: s(74560, 13), /* TransmitPower */
                     syntax: 1093,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(74573, 22),
+                    name: s(74573, 22), /* TransmitPowerSupported */
                     syntax: 1330,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4896, 8),
+                    name: s(4896, 8), /* Upstream */
                     syntax: 16,
                     ..PARAM
                 },
             ],
             commands: &[
                 Command {
-                    name: s(96369, 13),
+                    name: s(96369, 13), /* ChannelScan() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(89838, 12),
+                            name: s(89838, 12), /* DFSDwellTime */
                             syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -11158,7 +11176,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(82470, 9),
+                            name: s(82470, 9), /* DwellTime */
                             syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -11167,7 +11185,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(89850, 8),
+                            name: s(89850, 8), /* HomeTime */
                             syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -11175,7 +11193,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96382, 31),
+                            name: s(96382, 31), /* OpClass.{i}.Channel.{i}.Channel */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11183,7 +11201,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96413, 26),
+                            name: s(96413, 26), /* OpClass.{i}.OperatingClass */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11191,7 +11209,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(82040, 4),
+                            name: s(82040, 4), /* SSID */
                             syntax: 3,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -11201,210 +11219,210 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: s(96439, 36),
+                            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
                             syntax: 21,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96475, 54),
+                            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96529, 71),
+                            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
                             syntax: 1304,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96600, 68),
+                            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
                             syntax: 188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96668, 84),
+                            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
                             syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96752, 85),
+                            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
                             syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96837, 75),
+                            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
                             syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96912, 79),
+                            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
                             syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96991, 81),
+                            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97072, 73),
+                            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
                             syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97145, 77),
+                            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
                             syntax: 1189,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97222, 76),
+                            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
                             syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97298, 73),
+                            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
                             syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97371, 81),
+                            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
                             syntax: 1194,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97452, 77),
+                            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
                             syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97529, 67),
+                            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
                             syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97596, 82),
+                            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
                             syntax: 1196,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97678, 77),
+                            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
                             syntax: 1237,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97755, 75),
+                            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
                             syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97830, 89),
+                            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
                             syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97919, 75),
+                            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
                             syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97994, 81),
+                            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
                             syntax: 1197,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98075, 52),
+                            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98127, 57),
+                            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
                             syntax: 1305,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98184, 56),
+                            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
                             syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98240, 58),
+                            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98298, 45),
+                            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98343, 23),
+                            name: s(98343, 23), /* ScanResult.{i}.ScanType */
                             syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98366, 24),
+                            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
                             syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(427, 6),
+                            name: s(427, 6), /* Status */
                             syntax: 1306,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11416,11 +11434,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(98390, 10),
+                    name: s(98390, 10), /* FullScan() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(89838, 12),
+                            name: s(89838, 12), /* DFSDwellTime */
                             syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -11429,7 +11447,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(82470, 9),
+                            name: s(82470, 9), /* DwellTime */
                             syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -11438,7 +11456,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(89850, 8),
+                            name: s(89850, 8), /* HomeTime */
                             syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -11446,7 +11464,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(82040, 4),
+                            name: s(82040, 4), /* SSID */
                             syntax: 3,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -11456,210 +11474,210 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: s(96439, 36),
+                            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
                             syntax: 21,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96475, 54),
+                            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96529, 71),
+                            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
                             syntax: 1304,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96600, 68),
+                            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
                             syntax: 188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96668, 84),
+                            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
                             syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96752, 85),
+                            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
                             syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96837, 75),
+                            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
                             syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96912, 79),
+                            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
                             syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(96991, 81),
+                            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97072, 73),
+                            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
                             syntax: 1188,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97145, 77),
+                            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
                             syntax: 1189,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97222, 76),
+                            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
                             syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97298, 73),
+                            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
                             syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97371, 81),
+                            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
                             syntax: 1194,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97452, 77),
+                            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
                             syntax: 188,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97529, 67),
+                            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
                             syntax: 3,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97596, 82),
+                            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
                             syntax: 1196,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97678, 77),
+                            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
                             syntax: 1237,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97755, 75),
+                            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
                             syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97830, 89),
+                            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
                             syntax: 219,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97919, 75),
+                            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
                             syntax: 0,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(97994, 81),
+                            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
                             syntax: 1197,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98075, 52),
+                            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98127, 57),
+                            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
                             syntax: 1305,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98184, 56),
+                            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
                             syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98240, 58),
+                            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98298, 45),
+                            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98343, 23),
+                            name: s(98343, 23), /* ScanResult.{i}.ScanType */
                             syntax: 16,
                             version: v(2, 17, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(98366, 24),
+                            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
                             syntax: 10,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(427, 6),
+                            name: s(427, 6), /* Status */
                             syntax: 1269,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11671,11 +11689,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(101250, 24),
+                    name: s(101250, 24), /* InitiateCCAMeasurement() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(11736, 7),
+                            name: s(11736, 7), /* Channel */
                             syntax: 0,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -11684,7 +11702,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(82470, 9),
+                            name: s(82470, 9), /* DwellTime */
                             syntax: 21,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -11693,7 +11711,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(10202, 9),
+                            name: s(10202, 9), /* Frequency */
                             syntax: 1193,
                             access: Access::ReadWrite,
                             version: v(2, 16, 0),
@@ -11704,14 +11722,14 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: s(82461, 9),
+                            name: s(82461, 9), /* CCAReport */
                             syntax: 1231,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(427, 6),
+                            name: s(427, 6), /* Status */
                             syntax: 1331,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11723,11 +11741,11 @@ pub(crate) static GROUP: Group = Group {
                     protocols: Protocols::USP,
                 },
                 Command {
-                    name: s(101274, 26),
+                    name: s(101274, 26), /* RemoteMeasurementRequest() */
                     is_async: true,
                     input: &[
                         Parameter {
-                            name: s(11736, 7),
+                            name: s(11736, 7), /* Channel */
                             syntax: 0,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -11736,7 +11754,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(90200, 14),
+                            name: s(90200, 14), /* OperatingClass */
                             syntax: 692,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -11745,7 +11763,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(89042, 9),
+                            name: s(89042, 9), /* TargetBSS */
                             syntax: 188,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -11754,7 +11772,7 @@ pub(crate) static GROUP: Group = Group {
                             ..PARAM
                         },
                         Parameter {
-                            name: s(622, 7),
+                            name: s(622, 7), /* Timeout */
                             syntax: 28,
                             access: Access::ReadWrite,
                             version: v(2, 15, 0),
@@ -11765,21 +11783,21 @@ pub(crate) static GROUP: Group = Group {
                     ],
                     output: &[
                         Parameter {
-                            name: s(81618, 5),
+                            name: s(81618, 5), /* Noise */
                             syntax: 692,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(81647, 14),
+                            name: s(81647, 14), /* SignalStrength */
                             syntax: 1237,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
                             ..PARAM
                         },
                         Parameter {
-                            name: s(427, 6),
+                            name: s(427, 6), /* Status */
                             syntax: 1298,
                             version: v(2, 15, 0),
                             protocols: Protocols::USP,
@@ -11794,172 +11812,172 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(101300, 28),
+            path: s(101300, 28), /* Device.WiFi.Radio.{i}.Stats. */
             parameters: &[
                 Parameter {
-                    name: s(101328, 25),
+                    name: s(101328, 25), /* AutoDFSChannelChangeCount */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101353, 29),
+                    name: s(101353, 29), /* AutoDynamicChannelChangeCount */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101382, 29),
+                    name: s(101382, 29), /* AutoRefreshChannelChangeCount */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101411, 29),
+                    name: s(101411, 29), /* AutoStartupChannelChangeCount */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101440, 26),
+                    name: s(101440, 26), /* AutoUserChannelChangeCount */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101466, 23),
+                    name: s(101466, 23), /* CPacketOtherMACReceived */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101489, 19),
+                    name: s(101489, 19), /* CtsOtherMACReceived */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101508, 11),
+                    name: s(101508, 11), /* CtsReceived */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101519, 23),
+                    name: s(101519, 23), /* DPacketOtherMACReceived */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101542, 13),
+                    name: s(101542, 13), /* FCSErrorCount */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101555, 16),
+                    name: s(101555, 16), /* FrameHeaderError */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101571, 16),
+                    name: s(101571, 16), /* GoodPLCPReceived */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101587, 15),
+                    name: s(101587, 15), /* InvalidMACCount */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101602, 23),
+                    name: s(101602, 23), /* MPacketOtherMACReceived */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101625, 24),
+                    name: s(101625, 24), /* ManualChannelChangeCount */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101649, 13),
+                    name: s(101649, 13), /* NoCtsReceived */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81618, 5),
+                    name: s(81618, 5), /* Noise */
                     syntax: 137,
                     version: v(2, 8, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101662, 14),
+                    name: s(101662, 14), /* PLCPErrorCount */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101676, 20),
+                    name: s(101676, 20), /* PacketsOtherReceived */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -11967,20 +11985,20 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101696, 19),
+                    name: s(101696, 19), /* RtsOtherMACReceived */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101715, 23),
+                    name: s(101715, 23), /* TotalChannelChangeCount */
                     syntax: 0,
                     version: v(2, 12, 0),
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -11991,12 +12009,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(101738, 40),
+            path: s(101738, 40), /* Device.WiFi.RemoteMeasurementDiagnostic. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: &[
                 Parameter {
-                    name: s(11736, 7),
+                    name: s(11736, 7), /* Channel */
                     syntax: 0,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -12005,7 +12023,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(744, 16),
+                    name: s(744, 16), /* DiagnosticsState */
                     syntax: 311,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -12013,14 +12031,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81618, 5),
+                    name: s(81618, 5), /* Noise */
                     syntax: 692,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(90200, 14),
+                    name: s(90200, 14), /* OperatingClass */
                     syntax: 692,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -12029,14 +12047,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81647, 14),
+                    name: s(81647, 14), /* SignalStrength */
                     syntax: 1237,
                     version: v(2, 15, 0),
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(89042, 9),
+                    name: s(89042, 9), /* TargetBSS */
                     syntax: 188,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -12045,7 +12063,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(622, 7),
+                    name: s(622, 7), /* Timeout */
                     syntax: 28,
                     access: Access::ReadWrite,
                     version: v(2, 15, 0),
@@ -12057,12 +12075,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(101778, 21),
+            path: s(101778, 21), /* Device.WiFi.SSID.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(80283, 19)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(80283, 19) /* SSIDNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -12079,93 +12097,93 @@ pub(crate) static GROUP: Group = Group {
             ],
             parameters: &[
                 Parameter {
-                    name: s(101799, 9),
+                    name: s(101799, 9), /* ATFEnable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     protocols: Protocols::CWMP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     protocols: Protocols::USP,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82592, 5),
+                    name: s(82592, 5), /* BSSID */
                     syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101808, 13),
+                    name: s(101808, 13), /* FlushATFTable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 30,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10555, 10),
+                    name: s(10555, 10), /* MACAddress */
                     syntax: 188,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101821, 7),
+                    name: s(101821, 7), /* MLDUnit */
                     syntax: 1332,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(82040, 4),
+                    name: s(82040, 4), /* SSID */
                     syntax: 335,
                     access: Access::ReadWrite,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101828, 6),
+                    name: s(101828, 6), /* SetATF */
                     syntax: 397,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 32,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4896, 8),
+                    name: s(4896, 8), /* Upstream */
                     syntax: 16,
                     version: v(2, 12, 0),
                     ..PARAM
@@ -12174,136 +12192,136 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(101834, 27),
+            path: s(101834, 27), /* Device.WiFi.SSID.{i}.Stats. */
             parameters: &[
                 Parameter {
-                    name: s(101861, 15),
+                    name: s(101861, 15), /* ACKFailureCount */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101876, 16),
+                    name: s(101876, 16), /* AckUcastReceived */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101892, 21),
+                    name: s(101892, 21), /* AggregatedPacketCount */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101913, 29),
+                    name: s(101913, 29), /* DiscardPacketsSentBufOverflow */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101942, 25),
+                    name: s(101942, 25), /* DiscardPacketsSentNoAssoc */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101967, 11),
+                    name: s(101967, 11), /* DupReceived */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81716, 18),
+                    name: s(81716, 18), /* FailedRetransCount */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101978, 8),
+                    name: s(101978, 8), /* FragSent */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(81734, 18),
+                    name: s(81734, 18), /* MultipleRetryCount */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -12311,56 +12329,56 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(32455, 12),
+                    name: s(32455, 12), /* RetransCount */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(72814, 10),
+                    name: s(72814, 10), /* RetryCount */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101986, 9),
+                    name: s(101986, 9), /* SentNoAck */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(101995, 15),
+                    name: s(101995, 15), /* TooLongReceived */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102010, 16),
+                    name: s(102010, 16), /* TooShortReceived */
                     syntax: 144,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 37,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 39,
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],

@@ -10,42 +10,42 @@ pub(crate) static GROUP: Group = Group {
     name: "WWC",
     objects: &[
         Object {
-            path: s(79727, 11),
+            path: s(79727, 11), /* Device.WWC. */
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(79738, 28),
+                    name: s(79738, 28), /* AccessNetworkNumberOfEntries */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79766, 14),
+                    name: s(79766, 14), /* HwCapabilities */
                     syntax: 1179,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(73990, 4),
+                    name: s(73990, 4), /* Mode */
                     syntax: 1180,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1181,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79780, 14),
+                    name: s(79780, 14), /* SwCapabilities */
                     syntax: 1182,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79794, 19),
+                    name: s(79794, 19), /* URSPNumberOfEntries */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -54,10 +54,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(79813, 29),
+            path: s(79813, 29), /* Device.WWC.AccessNetwork.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(79738, 28)),
+            num_entries_parameter: Some(s(79738, 28) /* AccessNetworkNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -71,13 +71,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(79842, 17),
+                    name: s(79842, 17), /* AccessNetworkType */
                     syntax: 1183,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -85,7 +85,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -93,32 +93,32 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60639, 16),
+                    name: s(60639, 16), /* ConnectionStatus */
                     syntax: 1184,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(262, 9),
+                    name: s(262, 9), /* Interface */
                     syntax: 536,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18438, 9),
+                    name: s(18438, 9), /* LastError */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79859, 18),
+                    name: s(79859, 18), /* RegistrationStatus */
                     syntax: 1185,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -127,23 +127,23 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(79877, 34),
+            path: s(79877, 34), /* Device.WWC.AccessNetwork.{i}.GUTI. */
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(79911, 5),
+                    name: s(79911, 5), /* AMFId */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79916, 4),
+                    name: s(79916, 4), /* PLMN */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79920, 4),
+                    name: s(79920, 4), /* TMSI */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -152,10 +152,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(79924, 20),
+            path: s(79924, 20), /* Device.WWC.URSP.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(79794, 19)),
+            num_entries_parameter: Some(s(79794, 19) /* URSPNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -169,7 +169,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -177,7 +177,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -185,13 +185,13 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60486, 10),
+                    name: s(60486, 10), /* Precedence */
                     syntax: 189,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79944, 32),
+                    name: s(79944, 32), /* TrafficDescriptorNumberOfEntries */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -200,10 +200,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(79976, 42),
+            path: s(79976, 42), /* Device.WWC.URSP.{i}.TrafficDescriptor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(79944, 32)),
+            num_entries_parameter: Some(s(79944, 32) /* TrafficDescriptorNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -211,7 +211,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -219,7 +219,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -227,19 +227,19 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80018, 39),
+                    name: s(80018, 39), /* RouteSelectionDescriptorNumberOfEntries */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2207, 4),
+                    name: s(2207, 4), /* Type */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(6002, 5),
+                    name: s(6002, 5), /* Value */
                     syntax: 13,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -248,10 +248,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(80057, 71),
+            path: s(80057, 71), /* Device.WWC.URSP.{i}.TrafficDescriptor.{i}.RouteSelectionDescriptor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(80018, 39)),
+            num_entries_parameter: Some(
+                s(80018, 39), /* RouteSelectionDescriptorNumberOfEntries */
+            ),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -265,13 +267,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(78786, 10),
+                    name: s(78786, 10), /* AccessType */
                     syntax: 1186,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 14, 0),
@@ -279,7 +281,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 14, 0),
@@ -287,25 +289,25 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60054, 3),
+                    name: s(60054, 3), /* DNN */
                     syntax: 903,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(80128, 14),
+                    name: s(80128, 14), /* PDUSessionType */
                     syntax: 906,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60486, 10),
+                    name: s(60486, 10), /* Precedence */
                     syntax: 189,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60156, 3),
+                    name: s(60156, 3), /* SSC */
                     syntax: 614,
                     version: v(2, 14, 0),
                     ..PARAM
@@ -314,17 +316,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(80142, 84),
+            path: s(80142, 84), /* Device.WWC.URSP.{i}.TrafficDescriptor.{i}.RouteSelectionDescriptor.{i}.NetworkSlice. */
             version: v(2, 14, 0),
             parameters: &[
                 Parameter {
-                    name: s(60242, 19),
+                    name: s(60242, 19), /* SliceDifferentiator */
                     syntax: 0,
                     version: v(2, 14, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(60261, 16),
+                    name: s(60261, 16), /* SliceServiceType */
                     syntax: 907,
                     version: v(2, 14, 0),
                     ..PARAM

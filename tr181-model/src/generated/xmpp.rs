@@ -10,17 +10,17 @@ pub(crate) static GROUP: Group = Group {
     name: "XMPP",
     objects: &[
         Object {
-            path: s(102026, 12),
+            path: s(102026, 12), /* Device.XMPP. */
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(68868, 25),
+                    name: s(68868, 25), /* ConnectionNumberOfEntries */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102038, 32),
+                    name: s(102038, 32), /* SupportedServerConnectAlgorithms */
                     syntax: 1333,
                     version: v(2, 11, 0),
                     ..PARAM
@@ -29,12 +29,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(102070, 27),
+            path: s(102070, 27), /* Device.XMPP.Connection.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(68868, 25)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(68868, 25) /* ConnectionNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -48,7 +48,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -56,7 +56,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -64,114 +64,114 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9615, 6),
+                    name: s(9615, 6), /* Domain */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102105, 8),
+                    name: s(102105, 8), /* JabberID */
                     syntax: 3,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(49094, 17),
+                    name: s(49094, 17), /* KeepAliveInterval */
                     syntax: 1334,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68965, 14),
+                    name: s(68965, 14), /* LastChangeDate */
                     syntax: 10,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 9,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102097, 8),
+                    name: s(102097, 8), /* Resource */
                     syntax: 31,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102113, 22),
+                    name: s(102113, 22), /* ServerConnectAlgorithm */
                     syntax: 1335,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102135, 21),
+                    name: s(102135, 21), /* ServerConnectAttempts */
                     syntax: 1336,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7252, 21),
+                    name: s(7252, 21), /* ServerNumberOfEntries */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(68996, 26),
+                    name: s(68996, 26), /* ServerRetryInitialInterval */
                     syntax: 1011,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69022, 29),
+                    name: s(69022, 29), /* ServerRetryIntervalMultiplier */
                     syntax: 113,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(69051, 22),
+                    name: s(69051, 22), /* ServerRetryMaxInterval */
                     syntax: 794,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1337,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102156, 14),
+                    name: s(102156, 14), /* TLSEstablished */
                     syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102170, 6),
+                    name: s(102170, 6), /* UseTLS */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(290, 8),
+                    name: s(290, 8), /* Username */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -181,12 +181,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(102176, 38),
+            path: s(102176, 38), /* Device.XMPP.Connection.{i}.Server.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -200,7 +200,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -208,7 +208,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -216,35 +216,35 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 26,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2535, 4),
+                    name: s(2535, 4), /* Port */
                     syntax: 1338,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(2098, 8),
+                    name: s(2098, 8), /* Priority */
                     syntax: 51,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(18554, 13),
+                    name: s(18554, 13), /* ServerAddress */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9777, 6),
+                    name: s(9777, 6), /* Weight */
                     syntax: 788,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -254,29 +254,29 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(102214, 33),
+            path: s(102214, 33), /* Device.XMPP.Connection.{i}.Stats. */
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(102247, 21),
+                    name: s(102247, 21), /* ReceivedErrorMessages */
                     syntax: 227,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102268, 16),
+                    name: s(102268, 16), /* ReceivedMessages */
                     syntax: 227,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102284, 24),
+                    name: s(102284, 24), /* TransmittedErrorMessages */
                     syntax: 227,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102308, 19),
+                    name: s(102308, 19), /* TransmittedMessages */
                     syntax: 227,
                     version: v(2, 7, 0),
                     ..PARAM

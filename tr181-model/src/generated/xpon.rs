@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "XPON",
     objects: &[
         Object {
-            path: s(102327, 12),
+            path: s(102327, 12), /* Device.XPON. */
             version: v(2, 16, 0),
             parameters: &[Parameter {
-                name: s(102339, 18),
+                name: s(102339, 18), /* ONUNumberOfEntries */
                 syntax: 0,
                 version: v(2, 16, 0),
                 ..PARAM
@@ -21,10 +21,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(102357, 20),
+            path: s(102357, 20), /* Device.XPON.ONU.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(102339, 18)),
+            num_entries_parameter: Some(s(102339, 18) /* ONUNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(1, 1),
@@ -32,44 +32,44 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(102377, 18),
+                    name: s(102377, 18), /* ANINumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102395, 11),
+                    name: s(102395, 11), /* EquipmentID */
                     syntax: 1122,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102406, 26),
+                    name: s(102406, 26), /* EthernetUNINumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102432, 28),
+                    name: s(102432, 28), /* SoftwareImageNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 1339,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -78,10 +78,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(102460, 28),
+            path: s(102460, 28), /* Device.XPON.ONU.{i}.ANI.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(102377, 18)),
+            num_entries_parameter: Some(s(102377, 18) /* ANINumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -95,7 +95,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -103,7 +103,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -111,45 +111,45 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102488, 7),
+                    name: s(102488, 7), /* PONMode */
                     syntax: 1340,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(20509, 16),
+                    name: s(20509, 16), /* SFPReferenceList */
                     syntax: 409,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1341,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102495, 26),
+                    name: s(102495, 26), /* TransceiverNumberOfEntries */
                     syntax: 0,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -158,109 +158,109 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(102521, 34),
+            path: s(102521, 34), /* Device.XPON.ONU.{i}.ANI.{i}.Stats. */
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 259,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 259,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 259,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 259,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 259,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -270,100 +270,100 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(102555, 31),
+            path: s(102555, 31), /* Device.XPON.ONU.{i}.ANI.{i}.TC. */
             version: v(2, 16, 0),
             ..OBJECT
         },
         Object {
-            path: s(102586, 38),
+            path: s(102586, 38), /* Device.XPON.ONU.{i}.ANI.{i}.TC.Alarms. */
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(102624, 4),
+                    name: s(102624, 4), /* DACT */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102628, 3),
+                    name: s(102628, 3), /* DIS */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102631, 4),
+                    name: s(102631, 4), /* LCDG */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102635, 4),
+                    name: s(102635, 4), /* LODS */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102639, 3),
+                    name: s(102639, 3), /* LOF */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102642, 3),
+                    name: s(102642, 3), /* LOS */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102645, 3),
+                    name: s(102645, 3), /* MEM */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102648, 3),
+                    name: s(102648, 3), /* MIS */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102651, 3),
+                    name: s(102651, 3), /* PEE */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102654, 3),
+                    name: s(102654, 3), /* RDI */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102657, 5),
+                    name: s(102657, 5), /* ROGUE */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102662, 2),
+                    name: s(102662, 2), /* SD */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102664, 2),
+                    name: s(102664, 2), /* SF */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102666, 3),
+                    name: s(102666, 3), /* SUF */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102669, 2),
+                    name: s(102669, 2), /* TF */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -372,18 +372,18 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(102671, 46),
+            path: s(102671, 46), /* Device.XPON.ONU.{i}.ANI.{i}.TC.Authentication. */
             version: v(2, 17, 0),
             parameters: &[
                 Parameter {
-                    name: s(102717, 19),
+                    name: s(102717, 19), /* HexadecimalPassword */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(282, 8),
+                    name: s(282, 8), /* Password */
                     syntax: 1342,
                     access: Access::ReadWrite,
                     version: v(2, 17, 0),
@@ -393,10 +393,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(102736, 35),
+            path: s(102736, 35), /* Device.XPON.ONU.{i}.ANI.{i}.TC.GEM. */
             version: v(2, 16, 0),
             parameters: &[Parameter {
-                name: s(1903, 19),
+                name: s(1903, 19), /* PortNumberOfEntries */
                 syntax: 0,
                 version: v(2, 16, 0),
                 ..PARAM
@@ -404,10 +404,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(102771, 44),
+            path: s(102771, 44), /* Device.XPON.ONU.{i}.ANI.{i}.TC.GEM.Port.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1903, 19)),
+            num_entries_parameter: Some(s(1903, 19) /* PortNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(256, 1),
@@ -415,19 +415,19 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(51284, 9),
+                    name: s(51284, 9), /* Direction */
                     syntax: 1343,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(44940, 6),
+                    name: s(44940, 6), /* PortID */
                     syntax: 1344,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102815, 8),
+                    name: s(102815, 8), /* PortType */
                     syntax: 1345,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -436,17 +436,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(102823, 47),
+            path: s(102823, 47), /* Device.XPON.ONU.{i}.ANI.{i}.TC.GEM.Port.{i}.PM. */
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(102870, 14),
+                    name: s(102870, 14), /* FramesReceived */
                     syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102884, 10),
+                    name: s(102884, 10), /* FramesSent */
                     syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -455,29 +455,29 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(102894, 45),
+            path: s(102894, 45), /* Device.XPON.ONU.{i}.ANI.{i}.TC.ONUActivation. */
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(102939, 5),
+                    name: s(102939, 5), /* ONUID */
                     syntax: 1346,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102944, 8),
+                    name: s(102944, 8), /* ONUState */
                     syntax: 1347,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15758, 12),
+                    name: s(15758, 12), /* SerialNumber */
                     syntax: 1130,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(77182, 8),
+                    name: s(77182, 8), /* VendorID */
                     syntax: 993,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -486,34 +486,34 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(102952, 34),
+            path: s(102952, 34), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM. */
             version: v(2, 16, 0),
             ..OBJECT
         },
         Object {
-            path: s(102986, 38),
+            path: s(102986, 38), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.GEM. */
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(103024, 20),
+                    name: s(103024, 20), /* FrameHeaderHECErrors */
                     syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102870, 14),
+                    name: s(102870, 14), /* FramesReceived */
                     syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102884, 10),
+                    name: s(102884, 10), /* FramesSent */
                     syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103044, 9),
+                    name: s(103044, 9), /* KeyErrors */
                     syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -522,25 +522,25 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(103053, 39),
+            path: s(103053, 39), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.OMCI. */
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(103092, 24),
+                    name: s(103092, 24), /* BaselineMessagesReceived */
                     syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103116, 24),
+                    name: s(103116, 24), /* ExtendedMessagesReceived */
                     syntax: 144,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103140, 9),
+                    name: s(103140, 9), /* MICErrors */
                     syntax: 259,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -550,47 +550,47 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(103149, 38),
+            path: s(103149, 38), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.PHY. */
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(103187, 17),
+                    name: s(103187, 17), /* CorrectedFECBytes */
                     syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103204, 21),
+                    name: s(103204, 21), /* CorrectedFECCodewords */
                     syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103225, 19),
+                    name: s(103225, 19), /* HeaderHECErrorCount */
                     syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103244, 17),
+                    name: s(103244, 17), /* PSBdHECErrorCount */
                     syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103261, 17),
+                    name: s(103261, 17), /* TotalFECCodewords */
                     syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103278, 25),
+                    name: s(103278, 25), /* UncorrectableFECCodewords */
                     syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103303, 14),
+                    name: s(103303, 14), /* UnknownProfile */
                     syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -599,29 +599,29 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(103317, 40),
+            path: s(103317, 40), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.PLOAM. */
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(103357, 22),
+                    name: s(103357, 22), /* DownstreamMessageCount */
                     syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103140, 9),
+                    name: s(103140, 9), /* MICErrors */
                     syntax: 259,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103379, 11),
+                    name: s(103379, 11), /* RangingTime */
                     syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103390, 20),
+                    name: s(103390, 20), /* UpstreamMessageCount */
                     syntax: 144,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -630,17 +630,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(103410, 53),
+            path: s(103410, 53), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PerformanceThresholds. */
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(103463, 13),
+                    name: s(103463, 13), /* SignalDegrade */
                     syntax: 1348,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103476, 10),
+                    name: s(103476, 10), /* SignalFail */
                     syntax: 1349,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -649,10 +649,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(103486, 44),
+            path: s(103486, 44), /* Device.XPON.ONU.{i}.ANI.{i}.Transceiver.{i}. */
             min_entries: 0,
             max_entries: Some(2),
-            num_entries_parameter: Some(s(102495, 26)),
+            num_entries_parameter: Some(s(102495, 26) /* TransceiverNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(32, 1),
@@ -660,85 +660,85 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(103530, 4),
+                    name: s(103530, 4), /* Bias */
                     syntax: 996,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67025, 9),
+                    name: s(67025, 9), /* Connector */
                     syntax: 1350,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10211, 2),
+                    name: s(10211, 2), /* ID */
                     syntax: 1279,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(45480, 10),
+                    name: s(45480, 10), /* Identifier */
                     syntax: 189,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103534, 24),
+                    name: s(103534, 24), /* NominalBitRateDownstream */
                     syntax: 1236,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103558, 22),
+                    name: s(103558, 22), /* NominalBitRateUpstream */
                     syntax: 1236,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(102488, 7),
+                    name: s(102488, 7), /* PONMode */
                     syntax: 1340,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67748, 7),
+                    name: s(67748, 7), /* RxPower */
                     syntax: 995,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67806, 11),
+                    name: s(67806, 11), /* Temperature */
                     syntax: 383,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(11348, 7),
+                    name: s(11348, 7), /* TxPower */
                     syntax: 995,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(67432, 10),
+                    name: s(67432, 10), /* VendorName */
                     syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103580, 16),
+                    name: s(103580, 16), /* VendorPartNumber */
                     syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103596, 14),
+                    name: s(103596, 14), /* VendorRevision */
                     syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(17146, 7),
+                    name: s(17146, 7), /* Voltage */
                     syntax: 1351,
                     version: v(2, 16, 0),
                     ..PARAM
@@ -747,10 +747,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(103610, 36),
+            path: s(103610, 36), /* Device.XPON.ONU.{i}.EthernetUNI.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(102406, 26)),
+            num_entries_parameter: Some(s(102406, 26) /* EthernetUNINumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -764,13 +764,13 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(103646, 4),
+                    name: s(103646, 4), /* ANIs */
                     syntax: 1352,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
@@ -778,7 +778,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 16, 0),
@@ -786,51 +786,51 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103650, 13),
+                    name: s(103650, 13), /* InterdomainID */
                     syntax: 6,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103663, 15),
+                    name: s(103663, 15), /* InterdomainName */
                     syntax: 1353,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 139,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4896, 8),
+                    name: s(4896, 8), /* Upstream */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
@@ -839,95 +839,95 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(103678, 42),
+            path: s(103678, 42), /* Device.XPON.ONU.{i}.EthernetUNI.{i}.Stats. */
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -935,21 +935,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 37,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 39,
                     version: v(2, 16, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -957,7 +957,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -968,10 +968,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(103720, 38),
+            path: s(103720, 38), /* Device.XPON.ONU.{i}.SoftwareImage.{i}. */
             min_entries: 0,
             max_entries: Some(2),
-            num_entries_parameter: Some(s(102432, 28)),
+            num_entries_parameter: Some(s(102432, 28) /* SoftwareImageNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(32, 1),
@@ -979,31 +979,31 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 16, 0),
             parameters: &[
                 Parameter {
-                    name: s(10211, 2),
+                    name: s(10211, 2), /* ID */
                     syntax: 1279,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103758, 8),
+                    name: s(103758, 8), /* IsActive */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103766, 11),
+                    name: s(103766, 11), /* IsCommitted */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103777, 7),
+                    name: s(103777, 7), /* IsValid */
                     syntax: 16,
                     version: v(2, 16, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15985, 7),
+                    name: s(15985, 7), /* Version */
                     syntax: 1339,
                     version: v(2, 16, 0),
                     ..PARAM

@@ -10,17 +10,17 @@ pub(crate) static GROUP: Group = Group {
     name: "ZigBee",
     objects: &[
         Object {
-            path: s(103784, 14),
+            path: s(103784, 14), /* Device.ZigBee. */
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(4585, 24),
+                    name: s(4585, 24), /* InterfaceNumberOfEntries */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103798, 18),
+                    name: s(103798, 18), /* ZDONumberOfEntries */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -29,10 +29,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(103816, 24),
+            path: s(103816, 24), /* Device.ZigBee.Discovery. */
             version: v(2, 7, 0),
             parameters: &[Parameter {
-                name: s(103840, 26),
+                name: s(103840, 26), /* AreaNetworkNumberOfEntries */
                 syntax: 0,
                 version: v(2, 7, 0),
                 ..PARAM
@@ -40,12 +40,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(103866, 40),
+            path: s(103866, 40), /* Device.ZigBee.Discovery.AreaNetwork.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(103840, 26)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(103840, 26) /* AreaNetworkNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -59,7 +59,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -67,7 +67,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -75,39 +75,39 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103906, 11),
+                    name: s(103906, 11), /* Coordinator */
                     syntax: 6,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(9751, 10),
+                    name: s(9751, 10), /* LastUpdate */
                     syntax: 10,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1354,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103917, 7),
+                    name: s(103917, 7), /* ZDOList */
                     syntax: 1355,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103924, 12),
+                    name: s(103924, 12), /* ZDOReference */
                     syntax: 1356,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -116,10 +116,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(103936, 28),
+            path: s(103936, 28), /* Device.ZigBee.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24)),
+            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: false,
@@ -137,7 +137,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -145,7 +145,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -153,71 +153,71 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(28361, 31),
+                    name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103964, 11),
+                    name: s(103964, 11), /* IEEEAddress */
                     syntax: 1357,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::ForceDefaultEnabled,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(851, 10),
+                    name: s(851, 10), /* LastChange */
                     syntax: 28,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(869, 11),
+                    name: s(869, 11), /* LowerLayers */
                     syntax: 133,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(10116, 10),
+                    name: s(10116, 10), /* MaxBitRate */
                     syntax: 243,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(791, 4),
+                    name: s(791, 4), /* Name */
                     syntax: 31,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103975, 14),
+                    name: s(103975, 14), /* NetworkAddress */
                     syntax: 1358,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 139,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(4896, 8),
+                    name: s(4896, 8), /* Upstream */
                     syntax: 16,
                     version: v(2, 19, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103924, 12),
+                    name: s(103924, 12), /* ZDOReference */
                     syntax: 1356,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -226,10 +226,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(103989, 49),
+            path: s(103989, 49), /* Device.ZigBee.Interface.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(28361, 31)),
+            num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(259, 2),
@@ -237,25 +237,25 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(6821, 6),
+                    name: s(6821, 6), /* Active */
                     syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103964, 11),
+                    name: s(103964, 11), /* IEEEAddress */
                     syntax: 1357,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103975, 14),
+                    name: s(103975, 14), /* NetworkAddress */
                     syntax: 1358,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103924, 12),
+                    name: s(103924, 12), /* ZDOReference */
                     syntax: 1356,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -264,95 +264,95 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(104038, 34),
+            path: s(104038, 34), /* Device.ZigBee.Interface.{i}.Stats. */
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(997, 24),
+                    name: s(997, 24), /* BroadcastPacketsReceived */
                     syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1021, 20),
+                    name: s(1021, 20), /* BroadcastPacketsSent */
                     syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1041, 13),
+                    name: s(1041, 13), /* BytesReceived */
                     syntax: 38,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1054, 9),
+                    name: s(1054, 9), /* BytesSent */
                     syntax: 38,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1072, 22),
+                    name: s(1072, 22), /* DiscardPacketsReceived */
                     syntax: 39,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1094, 18),
+                    name: s(1094, 18), /* DiscardPacketsSent */
                     syntax: 39,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1112, 14),
+                    name: s(1112, 14), /* ErrorsReceived */
                     syntax: 39,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1126, 10),
+                    name: s(1126, 10), /* ErrorsSent */
                     syntax: 39,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1145, 24),
+                    name: s(1145, 24), /* MulticastPacketsReceived */
                     syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1169, 20),
+                    name: s(1169, 20), /* MulticastPacketsSent */
                     syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1189, 15),
+                    name: s(1189, 15), /* PacketsReceived */
                     syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1204, 11),
+                    name: s(1204, 11), /* PacketsSent */
                     syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1229, 5),
+                    name: s(1229, 5), /* Reset */
                     syntax: 40,
                     access: Access::ReadWrite,
                     version: v(2, 19, 0),
@@ -360,21 +360,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1251, 22),
+                    name: s(1251, 22), /* UnicastPacketsReceived */
                     syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1273, 18),
+                    name: s(1273, 18), /* UnicastPacketsSent */
                     syntax: 37,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104072, 22),
+                    name: s(104072, 22), /* UnknownPacketsReceived */
                     syntax: 1359,
                     status: Status::Deprecated,
                     version: v(2, 7, 0),
@@ -382,7 +382,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(1291, 27),
+                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
                     syntax: 39,
                     version: v(2, 19, 0),
                     active_notify: ActiveNotify::CanDeny,
@@ -390,7 +390,7 @@ pub(crate) static GROUP: Group = Group {
                 },
             ],
             commands: &[Command {
-                name: s(1318, 7),
+                name: s(1318, 7), /* Reset() */
                 is_async: false,
                 input: &[],
                 output: &[],
@@ -401,10 +401,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(104094, 22),
+            path: s(104094, 22), /* Device.ZigBee.ZDO.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(103798, 18)),
+            num_entries_parameter: Some(s(103798, 18) /* ZDONumberOfEntries */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -418,7 +418,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -426,7 +426,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -434,31 +434,31 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104116, 34),
+                    name: s(104116, 34), /* ApplicationEndpointNumberOfEntries */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104150, 27),
+                    name: s(104150, 27), /* BindingTableNumberOfEntries */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(53630, 20),
+                    name: s(53630, 20), /* GroupNumberOfEntries */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103964, 11),
+                    name: s(103964, 11), /* IEEEAddress */
                     syntax: 1357,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(103975, 14),
+                    name: s(103975, 14), /* NetworkAddress */
                     syntax: 1358,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -467,12 +467,14 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(104177, 46),
+            path: s(104177, 46), /* Device.ZigBee.ZDO.{i}.ApplicationEndpoint.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(104116, 34)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(
+                s(104116, 34), /* ApplicationEndpointNumberOfEntries */
+            ),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -486,7 +488,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -494,7 +496,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -502,14 +504,14 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104223, 10),
+                    name: s(104223, 10), /* EndpointId */
                     syntax: 1360,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -519,37 +521,37 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(104233, 63),
+            path: s(104233, 63), /* Device.ZigBee.ZDO.{i}.ApplicationEndpoint.{i}.SimpleDescriptor. */
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(28403, 8),
+                    name: s(28403, 8), /* DeviceId */
                     syntax: 234,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(77112, 13),
+                    name: s(77112, 13), /* DeviceVersion */
                     syntax: 1277,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104296, 16),
+                    name: s(104296, 16), /* InputClusterList */
                     syntax: 1361,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104312, 17),
+                    name: s(104312, 17), /* OutputClusterList */
                     syntax: 1361,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104329, 9),
+                    name: s(104329, 9), /* ProfileId */
                     syntax: 234,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -559,12 +561,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(104338, 34),
+            path: s(104338, 34), /* Device.ZigBee.ZDO.{i}.Binding.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(104150, 27)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(104150, 27) /* BindingTableNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[UniqueKey {
                 functional: false,
                 parameters: l(0, 1),
@@ -572,7 +574,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -580,7 +582,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -588,56 +590,56 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104372, 9),
+                    name: s(104372, 9), /* ClusterId */
                     syntax: 234,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104381, 22),
+                    name: s(104381, 22), /* DestinationAddressMode */
                     syntax: 1362,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104403, 19),
+                    name: s(104403, 19), /* DestinationEndpoint */
                     syntax: 1360,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104422, 23),
+                    name: s(104422, 23), /* GroupDestinationAddress */
                     syntax: 1358,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104445, 22),
+                    name: s(104445, 22), /* IEEEDestinationAddress */
                     syntax: 1357,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(7968, 13),
+                    name: s(7968, 13), /* SourceAddress */
                     syntax: 1357,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104467, 14),
+                    name: s(104467, 14), /* SourceEndpoint */
                     syntax: 1360,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -647,59 +649,59 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(104481, 40),
+            path: s(104481, 40), /* Device.ZigBee.ZDO.{i}.ComplexDescriptor. */
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(104521, 12),
+                    name: s(104521, 12), /* CharacterSet */
                     syntax: 3,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104533, 19),
+                    name: s(104533, 19), /* DescriptorAvailable */
                     syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104552, 9),
+                    name: s(104552, 9), /* DeviceURL */
                     syntax: 5,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104561, 4),
+                    name: s(104561, 4), /* Icon */
                     syntax: 551,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104565, 7),
+                    name: s(104565, 7), /* IconURL */
                     syntax: 5,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(79528, 8),
+                    name: s(79528, 8), /* Language */
                     syntax: 3,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(33654, 16),
+                    name: s(33654, 16), /* ManufacturerName */
                     syntax: 3,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15683, 9),
+                    name: s(15683, 9), /* ModelName */
                     syntax: 3,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(15758, 12),
+                    name: s(15758, 12), /* SerialNumber */
                     syntax: 3,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -708,12 +710,12 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(104572, 32),
+            path: s(104572, 32), /* Device.ZigBee.ZDO.{i}.Group.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(53630, 20)),
-            enable_parameter: Some(s(780, 6)),
+            num_entries_parameter: Some(s(53630, 20) /* GroupNumberOfEntries */),
+            enable_parameter: Some(s(780, 6) /* Enable */),
             unique_keys: &[
                 UniqueKey {
                     functional: true,
@@ -727,7 +729,7 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -735,7 +737,7 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(786, 5),
+                    name: s(786, 5), /* Alias */
                     syntax: 24,
                     access: Access::WriteOnceReadOnly,
                     version: v(2, 7, 0),
@@ -743,21 +745,21 @@ pub(crate) static GROUP: Group = Group {
                     ..PARAM
                 },
                 Parameter {
-                    name: s(780, 6),
+                    name: s(780, 6), /* Enable */
                     syntax: 16,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104611, 12),
+                    name: s(104611, 12), /* EndpointList */
                     syntax: 1363,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104604, 7),
+                    name: s(104604, 7), /* GroupId */
                     syntax: 1358,
                     access: Access::ReadWrite,
                     version: v(2, 7, 0),
@@ -767,10 +769,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(104623, 30),
+            path: s(104623, 30), /* Device.ZigBee.ZDO.{i}.Network. */
             version: v(2, 7, 0),
             parameters: &[Parameter {
-                name: s(65507, 23),
+                name: s(65507, 23), /* NeighborNumberOfEntries */
                 syntax: 0,
                 version: v(2, 7, 0),
                 ..PARAM
@@ -778,10 +780,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(104653, 43),
+            path: s(104653, 43), /* Device.ZigBee.ZDO.{i}.Network.Neighbor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(65507, 23)),
+            num_entries_parameter: Some(s(65507, 23) /* NeighborNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(263, 1),
@@ -789,32 +791,32 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(75723, 5),
+                    name: s(75723, 5), /* Depth */
                     syntax: 0,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104696, 3),
+                    name: s(104696, 3), /* LQI */
                     syntax: 692,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(66182, 8),
+                    name: s(66182, 8), /* Neighbor */
                     syntax: 1364,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104699, 10),
+                    name: s(104699, 10), /* PermitJoin */
                     syntax: 1365,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104709, 12),
+                    name: s(104709, 12), /* Relationship */
                     syntax: 1366,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -823,71 +825,71 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(104721, 37),
+            path: s(104721, 37), /* Device.ZigBee.ZDO.{i}.NodeDescriptor. */
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(104758, 26),
+                    name: s(104758, 26), /* ComplexDescriptorSupported */
                     syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104784, 20),
+                    name: s(104784, 20), /* DescriptorCapability */
                     syntax: 1367,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104804, 13),
+                    name: s(104804, 13), /* FrequencyBand */
                     syntax: 1368,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104817, 11),
+                    name: s(104817, 11), /* LogicalType */
                     syntax: 1369,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104828, 13),
+                    name: s(104828, 13), /* MACCapability */
                     syntax: 1370,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104841, 15),
+                    name: s(104841, 15), /* ManufactureCode */
                     syntax: 234,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104856, 17),
+                    name: s(104856, 17), /* MaximumBufferSize */
                     syntax: 1371,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104873, 27),
+                    name: s(104873, 27), /* MaximumIncomingTransferSize */
                     syntax: 1372,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104900, 27),
+                    name: s(104900, 27), /* MaximumOutgoingTransferSize */
                     syntax: 1372,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104927, 10),
+                    name: s(104927, 10), /* ServerMask */
                     syntax: 1373,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104937, 23),
+                    name: s(104937, 23), /* UserDescriptorSupported */
                     syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -896,10 +898,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(104960, 34),
+            path: s(104960, 34), /* Device.ZigBee.ZDO.{i}.NodeManager. */
             version: v(2, 7, 0),
             parameters: &[Parameter {
-                name: s(104994, 27),
+                name: s(104994, 27), /* RoutingTableNumberOfEntries */
                 syntax: 0,
                 version: v(2, 7, 0),
                 ..PARAM
@@ -907,10 +909,10 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(105021, 51),
+            path: s(105021, 51), /* Device.ZigBee.ZDO.{i}.NodeManager.RoutingTable.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(104994, 27)),
+            num_entries_parameter: Some(s(104994, 27) /* RoutingTableNumberOfEntries */),
             unique_keys: &[UniqueKey {
                 functional: true,
                 parameters: l(264, 1),
@@ -918,38 +920,38 @@ pub(crate) static GROUP: Group = Group {
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(808, 18),
+                    name: s(808, 18), /* DestinationAddress */
                     syntax: 1374,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(105072, 9),
+                    name: s(105072, 9), /* ManyToOne */
                     syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(105081, 17),
+                    name: s(105081, 17), /* MemoryConstrained */
                     syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(105098, 14),
+                    name: s(105098, 14), /* NextHopAddress */
                     syntax: 1358,
                     version: v(2, 7, 0),
                     active_notify: ActiveNotify::CanDeny,
                     ..PARAM
                 },
                 Parameter {
-                    name: s(105112, 19),
+                    name: s(105112, 19), /* RouteRecordRequired */
                     syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(427, 6),
+                    name: s(427, 6), /* Status */
                     syntax: 1375,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -958,29 +960,29 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(105131, 38),
+            path: s(105131, 38), /* Device.ZigBee.ZDO.{i}.PowerDescriptor. */
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(105169, 20),
+                    name: s(105169, 20), /* AvailablePowerSource */
                     syntax: 1376,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(105189, 16),
+                    name: s(105189, 16), /* CurrentPowerMode */
                     syntax: 1377,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(105205, 18),
+                    name: s(105205, 18), /* CurrentPowerSource */
                     syntax: 1378,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(105223, 23),
+                    name: s(105223, 23), /* CurrentPowerSourceLevel */
                     syntax: 1379,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -989,23 +991,23 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(105246, 31),
+            path: s(105246, 31), /* Device.ZigBee.ZDO.{i}.Security. */
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(105277, 13),
+                    name: s(105277, 13), /* SecurityLevel */
                     syntax: 1380,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(105290, 13),
+                    name: s(105290, 13), /* TimeOutPeriod */
                     syntax: 1283,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(105303, 18),
+                    name: s(105303, 18), /* TrustCenterAddress */
                     syntax: 1357,
                     version: v(2, 7, 0),
                     ..PARAM
@@ -1014,17 +1016,17 @@ pub(crate) static GROUP: Group = Group {
             ..OBJECT
         },
         Object {
-            path: s(105321, 37),
+            path: s(105321, 37), /* Device.ZigBee.ZDO.{i}.UserDescriptor. */
             version: v(2, 7, 0),
             parameters: &[
                 Parameter {
-                    name: s(15461, 11),
+                    name: s(15461, 11), /* Description */
                     syntax: 338,
                     version: v(2, 7, 0),
                     ..PARAM
                 },
                 Parameter {
-                    name: s(104533, 19),
+                    name: s(104533, 19), /* DescriptorAvailable */
                     syntax: 16,
                     version: v(2, 7, 0),
                     ..PARAM
