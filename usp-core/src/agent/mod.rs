@@ -399,7 +399,7 @@ pub struct Agent {
     config: AgentConfig,
     access: Option<Arc<dyn AccessControl>>,
     outputs: VecDeque<Output>,
-    pending: BTreeMap<RequestId, (Pending, EngineRequest)>,
+    pending: BTreeMap<RequestId, (Pending, ResultCheck)>,
     next_request: u64,
     next_msg: u64,
     routes: BTreeMap<String, Mtp>,
@@ -618,10 +618,10 @@ impl Agent {
     /// [`AgentError::UnknownRequest`] if `id` is not pending, [`AgentError::MismatchedResult`]
     /// if `result` is not the kind of the request (the request stays pending).
     pub fn respond(&mut self, id: RequestId, result: EngineResult) -> Result<(), AgentError> {
-        let Some((_, request)) = self.pending.get(&id) else {
+        let Some((_, check)) = self.pending.get(&id) else {
             return Err(AgentError::UnknownRequest(id));
         };
-        if !matches_kind(request, &result) {
+        if !(check.0)(&result) {
             return Err(AgentError::MismatchedResult(id));
         }
         let Some((pending, _)) = self.pending.remove(&id) else {
@@ -806,7 +806,8 @@ impl Agent {
     ) {
         self.next_request = self.next_request.saturating_add(1);
         let id = RequestId(self.next_request);
-        self.pending.insert(id, (pending, request.clone()));
+        self.pending
+            .insert(id, (pending, ResultCheck::of(&request)));
         self.outputs.push_back(Output::EngineRequest {
             id,
             principal,
@@ -927,25 +928,27 @@ fn readable_request_id(payload: &[u8], record_error: bool) -> Option<String> {
     (!id.is_empty() && !answered).then_some(id)
 }
 
-const fn matches_kind(request: &EngineRequest, result: &EngineResult) -> bool {
-    matches!(
-        (request, result),
-        (EngineRequest::Acknowledge(_), EngineResult::Acknowledge(_))
-            | (EngineRequest::Add(_), EngineResult::Add(_))
-            | (EngineRequest::Delete(_), EngineResult::Delete(_))
-            | (
-                EngineRequest::DeviceUpdate(_),
-                EngineResult::DeviceUpdate(_)
-            )
-            | (EngineRequest::Get(_), EngineResult::Get(_))
-            | (
-                EngineRequest::GetInstances(_),
-                EngineResult::GetInstances(_)
-            )
-            | (EngineRequest::Operate(_), EngineResult::Operate(_))
-            | (EngineRequest::Set(_), EngineResult::Set(_))
-            | (EngineRequest::Supported(_), EngineResult::Supported(_))
-    )
+/// The test the engine's answer to a pending request must pass: its variant is the request's.
+/// Kept instead of the request, which would mean cloning the request's paths and values.
+#[derive(Clone, Copy)]
+struct ResultCheck(fn(&EngineResult) -> bool);
+
+impl ResultCheck {
+    fn of(request: &EngineRequest) -> Self {
+        Self(match request {
+            EngineRequest::Acknowledge(_) => |r| matches!(r, EngineResult::Acknowledge(_)),
+            EngineRequest::Add(_) => |r| matches!(r, EngineResult::Add(_)),
+            EngineRequest::Delete(_) => |r| matches!(r, EngineResult::Delete(_)),
+            EngineRequest::DeviceUpdate(_) => |r| matches!(r, EngineResult::DeviceUpdate(_)),
+            EngineRequest::Get(_) => |r| matches!(r, EngineResult::Get(_)),
+            EngineRequest::GetInstances(_) => |r| matches!(r, EngineResult::GetInstances(_)),
+            EngineRequest::Operate(_) => |r| matches!(r, EngineResult::Operate(_)),
+            EngineRequest::Set(_) => |r| matches!(r, EngineResult::Set(_)),
+            EngineRequest::Supported(_) => |r| matches!(r, EngineResult::Supported(_)),
+            // The agent sends no other kind.
+            _ => |_| false,
+        })
+    }
 }
 
 #[cfg(test)]
