@@ -907,7 +907,12 @@ impl Agent {
 /// Inserts into a per-controller map of at most `max` entries (at least 1), dropping the first
 /// controller by name to make room for a new one.
 fn insert_bounded<V>(map: &mut BTreeMap<String, V>, controller: &str, value: V, max: usize) {
-    if !map.contains_key(controller) && map.len() >= max.max(1) {
+    // A known controller (every Record after the first) needs no new key allocated.
+    if let Some(slot) = map.get_mut(controller) {
+        *slot = value;
+        return;
+    }
+    if map.len() >= max.max(1) {
         map.pop_first();
     }
     map.insert(controller.into(), value);
