@@ -92,6 +92,7 @@ use crate::path::InstancePath;
 use crate::schema::{Access, Parameter, Protocol};
 use crate::value::Value;
 
+mod keys;
 mod persist;
 mod refs;
 mod resolve;

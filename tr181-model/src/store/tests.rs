@@ -478,6 +478,110 @@ fn nat_port_mapping_composite_key() {
     assert_eq!(text(&store, &port), "8082");
 }
 
+/// The commit checks only the rows it touched, against the table's index of key values: every
+/// way a duplicate can arise is still refused, once the index exists and after it went stale.
+#[test]
+fn duplicate_keys_are_refused_in_every_way() {
+    const TABLE: &str = "Device.NAT.PortMapping.";
+    fn rule(port: &str) -> [(&'static str, String); 5] {
+        [
+            ("Enable", "true".into()),
+            ("ExternalPort", port.into()),
+            ("Protocol", "TCP".into()),
+            ("InternalClient", "192.168.1.10".into()),
+            ("InternalPort", "80".into()),
+        ]
+    }
+    fn params<'r>(rule: &'r [(&'static str, String)]) -> Vec<(&'static str, &'r str)> {
+        rule.iter().map(|(n, v)| (*n, v.as_str())).collect()
+    }
+    let refused = |result: Result<Range<u64>, Error>, dup: u32, existing: u32| match result {
+        Err(Error::DuplicateKey {
+            path,
+            existing: other,
+            ..
+        }) => {
+            assert_eq!(path, format!("{TABLE}{dup}."));
+            assert_eq!(other, format!("{TABLE}{existing}."));
+        }
+        other => panic!("expected a duplicate key, got {other:?}"),
+    };
+    let mut store = Store::new();
+    // Enough committed rows that the index holds stale entries and is rebuilt on the way.
+    for port in 1..=40 {
+        add(&mut store, USP, TABLE, &params(&rule(&port.to_string())));
+    }
+    for n in 1..=40 {
+        set(
+            &mut store,
+            USP,
+            &format!("{TABLE}{n}.ExternalPort"),
+            &(1000 + n).to_string(),
+        )
+        .unwrap();
+    }
+    let before = store.clone();
+    // An add that repeats a committed row's key.
+    let mut txn = store.transaction(USP);
+    txn.add(TABLE, &params(&rule("1007"))).unwrap();
+    refused(txn.commit(), 41, 7);
+    // A set of a key parameter onto a committed row's key, and an enable of a row with one.
+    let mut txn = store.transaction(USP);
+    txn.set(&format!("{TABLE}3.ExternalPort"), "1009").unwrap();
+    refused(txn.commit(), 3, 9);
+    set(&mut store, USP, &format!("{TABLE}3.Enable"), "false").unwrap();
+    set(&mut store, USP, &format!("{TABLE}3.ExternalPort"), "1009").unwrap();
+    let mut txn = store.transaction(USP);
+    txn.set(&format!("{TABLE}3.Enable"), "true").unwrap();
+    refused(txn.commit(), 3, 9);
+    set(&mut store, USP, &format!("{TABLE}3.ExternalPort"), "1003").unwrap();
+    set(&mut store, USP, &format!("{TABLE}3.Enable"), "true").unwrap();
+    // Two new rows with the same key in one transaction, and two changed rows.
+    let mut txn = store.transaction(USP);
+    txn.add(TABLE, &params(&rule("5000"))).unwrap();
+    txn.add(TABLE, &params(&rule("5000"))).unwrap();
+    refused(txn.commit(), 42, 41);
+    let mut txn = store.transaction(USP);
+    txn.set(&format!("{TABLE}1.ExternalPort"), "6000").unwrap();
+    txn.set(&format!("{TABLE}2.ExternalPort"), "6000").unwrap();
+    refused(txn.commit(), 2, 1);
+    // Swapping two rows' keys in one transaction is no duplicate.
+    let mut txn = store.transaction(USP);
+    txn.set(&format!("{TABLE}1.ExternalPort"), "1002").unwrap();
+    txn.set(&format!("{TABLE}2.ExternalPort"), "1001").unwrap();
+    txn.commit().unwrap();
+    // A rolled-back row leaves nothing behind, and its key is taken again by the next add.
+    let mut txn = store.transaction(USP);
+    let n = txn.add(TABLE, &params(&rule("7000"))).unwrap();
+    txn.rollback();
+    assert_eq!(add(&mut store, USP, TABLE, &params(&rule("7000"))), n);
+    let mut txn = store.transaction(USP);
+    txn.add(TABLE, &params(&rule("7000"))).unwrap();
+    refused(txn.commit(), n + 1, n);
+    // A rolled-back key change restores the old key, which still binds.
+    let mut txn = store.transaction(USP);
+    txn.set(&format!("{TABLE}5.ExternalPort"), "7100").unwrap();
+    txn.rollback();
+    let mut txn = store.transaction(USP);
+    txn.add(TABLE, &params(&rule("1005"))).unwrap();
+    refused(txn.commit(), n + 1, 5);
+    // A deleted row's key is free, also for a row added in the same transaction.
+    delete(&mut store, USP, &format!("{TABLE}{n}."));
+    let mut txn = store.transaction(USP);
+    txn.delete(&format!("{TABLE}4.")).unwrap();
+    let m = txn.add(TABLE, &params(&rule("1004"))).unwrap();
+    txn.add(TABLE, &params(&rule("7000"))).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(text(&store, &format!("{TABLE}{m}.ExternalPort")), "1004");
+    // A loaded store has no index yet: its first commit checks by a full scan.
+    let json = serde_json::to_string(&before).unwrap();
+    for mut copy in [before, serde_json::from_str::<Store>(&json).unwrap()] {
+        let mut txn = copy.transaction(USP);
+        txn.add(TABLE, &params(&rule("1040"))).unwrap();
+        refused(txn.commit(), 41, 40);
+    }
+}
+
 #[test]
 fn read_only_keys_are_left_to_the_device() {
     // SSID's functional key is its read-only Name, assigned by the device.

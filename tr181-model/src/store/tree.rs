@@ -359,6 +359,8 @@ pub(crate) struct Table {
     pub(crate) next: u32,
     /// The rows by instance number.
     pub(crate) rows: Rows,
+    /// The rows' unique-key values, kept by commits.
+    pub(crate) keys: super::keys::KeyIndex,
 }
 
 impl Table {
@@ -367,6 +369,7 @@ impl Table {
             shape,
             next: 1,
             rows: Rows::default(),
+            keys: super::keys::KeyIndex::default(),
         }
     }
 
@@ -428,11 +431,6 @@ impl Rows {
     /// The number of rows.
     pub(crate) fn len(&self) -> usize {
         self.0.len()
-    }
-
-    /// The rows in instance-number order.
-    pub(crate) fn values(&self) -> impl Iterator<Item = &Node> {
-        self.0.iter().map(|(_, row)| row)
     }
 
     /// The rows in instance-number order, mutably.

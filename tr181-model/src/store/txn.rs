@@ -8,7 +8,7 @@
 //! `*NumberOfEntries` values exactly, and appends nothing to the change log.
 
 use core::ops::{Deref, Range};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -16,7 +16,7 @@ use super::tree::{
     self, Child, Node, Place, Route, Step, View, node_at, node_at_mut, route_path, split_table,
     table_at, table_at_mut, walk,
 };
-use super::{Change, Origin, Store};
+use super::{Change, Origin, Store, keys};
 use crate::error::{Error, ValueRule};
 use crate::key::{TypedPath, TypedValue};
 use crate::path::{InstancePath, InstanceSegment};
@@ -313,7 +313,7 @@ impl<'s> Transaction<'s> {
     /// Checks the unique keys of every table touched so far, over the staged state, without
     /// committing; [`commit`](Self::commit) does the same check.
     pub fn check(&self) -> Result<(), Error> {
-        self.check_keys(0)
+        self.check_keys()
     }
 
     /// Checks unique keys and applies everything, appending the changes to the change log.
@@ -321,10 +321,20 @@ impl<'s> Transaction<'s> {
     /// Returns the sequence numbers given to this commit's change records (empty if nothing
     /// changed). On error ([`Error::DuplicateKey`]) nothing is applied.
     pub fn commit(mut self) -> Result<Range<u64>, Error> {
-        if let Err(error) = self.check_keys(0) {
+        if let Err(error) = self.check_keys() {
             self.undo_to(0);
             self.done = true;
             return Err(error);
+        }
+        let touched: Vec<(Route, BTreeSet<u32>)> = self
+            .touched()
+            .into_iter()
+            .map(|(table, rows)| (table.to_vec(), rows))
+            .collect();
+        for (route, rows) in &touched {
+            if let Some(table) = table_at_mut(&mut self.store.root, route) {
+                keys::record(table, rows);
+            }
         }
         let changes = self.changes();
         self.done = true;
@@ -465,7 +475,8 @@ impl<'s> Transaction<'s> {
             row_route.push(Step::Inst(number));
             self.initial_value(&mut row, row_route, &row_path, relative, text)?;
         }
-        if let Some(alias) = auto_alias(table, &row, number) {
+        let touched = self.touched().remove(route.as_slice()).unwrap_or_default();
+        if let Some(alias) = auto_alias(table, &touched, &row, number) {
             if let Some(slot) = row.param_mut("Alias") {
                 *slot = Value::String(alias);
             }
@@ -622,48 +633,35 @@ impl<'s> Transaction<'s> {
         }
     }
 
-    /// Checks the unique keys of the tables touched by the undo entries from `from` on.
-    fn check_keys(&self, from: usize) -> Result<(), Error> {
-        let mut tables: BTreeSet<&[Step]> = BTreeSet::new();
-        let mut rows: BTreeSet<&[Step]> = BTreeSet::new();
-        for undo in self.undo.get(from..).unwrap_or(&[]) {
-            match undo {
-                Undo::Value { object, .. } => {
-                    if let Some(row) = innermost_row(object) {
-                        rows.insert(row);
-                        if let Some((_, table)) = row.split_last() {
-                            tables.insert(table);
-                        }
-                    }
-                }
-                Undo::Inserted { table, .. } => {
-                    tables.insert(table);
-                }
-                Undo::Removed { .. } | Undo::SingleInserted { .. } | Undo::SingleRemoved { .. } => {
-                }
+    /// Checks the unique keys of every table this transaction touched.
+    fn check_keys(&self) -> Result<(), Error> {
+        for (route, rows) in self.touched() {
+            if let Some(table) = table_at(&self.store.root, route) {
+                keys::check(table, route, &rows)?;
             }
         }
-        let inserted: Vec<(&[Step], u32)> = self
-            .undo
-            .iter()
-            .filter_map(|u| match u {
-                Undo::Inserted { table, number, .. } => Some((table.as_slice(), *number)),
-                _ => None,
-            })
-            .collect();
-        for route in tables {
-            let Some(table) = table_at(&self.store.root, route) else {
-                continue;
-            };
-            let touched = |n: u32| {
-                inserted.contains(&(route, n))
-                    || rows
-                        .iter()
-                        .any(|row| row.strip_prefix(route) == Some(&[Step::Inst(n)][..]))
-            };
-            check_table(table, route, &touched)?;
-        }
         Ok(())
+    }
+
+    /// The rows this transaction added or changed a parameter of, by table.
+    fn touched(&self) -> BTreeMap<&[Step], BTreeSet<u32>> {
+        let mut out: BTreeMap<&[Step], BTreeSet<u32>> = BTreeMap::new();
+        for undo in &self.undo {
+            let (table, number) = match undo {
+                Undo::Value { object, .. } => {
+                    match innermost_row(object).and_then(|r| r.split_last()) {
+                        Some((Step::Inst(number), table)) => (table, *number),
+                        _ => continue,
+                    }
+                }
+                Undo::Inserted { table, number, .. } => (table.as_slice(), *number),
+                Undo::Removed { .. } | Undo::SingleInserted { .. } | Undo::SingleRemoved { .. } => {
+                    continue;
+                }
+            };
+            out.entry(table).or_default().insert(number);
+        }
+        out
     }
 
     /// The change records of the undo log, in order, coalesced per parameter.
@@ -801,61 +799,6 @@ pub(super) fn key_values(row: &Node) -> Vec<(&'static str, Value)> {
     out
 }
 
-/// Checks every unique key of `table` (TR-106: a functional key of a table with an enable
-/// parameter only among enabled rows). Keys made only of read-only parameters are left to the
-/// device, which assigns them. `touched` says which rows this transaction changed; they are
-/// reported as the duplicates.
-fn check_table(
-    table: &tree::Table,
-    route: &[Step],
-    touched: &dyn Fn(u32) -> bool,
-) -> Result<(), Error> {
-    let def = table.def().main;
-    for key in def.unique_keys() {
-        let device_managed = key.parameters().iter().all(|name| {
-            table
-                .def()
-                .param(name, View::Any)
-                .is_none_or(|p| p.access() == Access::ReadOnly)
-        });
-        if device_managed {
-            continue;
-        }
-        let enable = def.enable_parameter().filter(|_| key.functional());
-        let mut seen: HashMap<Vec<&Value>, u32> = HashMap::new();
-        for (&number, row) in &table.rows {
-            if let Some(enable) = enable {
-                if row.param(enable) != Some(&Value::Boolean(true)) {
-                    continue;
-                }
-            }
-            let values: Option<Vec<&Value>> =
-                key.parameters().iter().map(|p| row.param(p)).collect();
-            let Some(values) = values else {
-                continue;
-            };
-            if let Some(other) = seen.insert(values, number) {
-                let (dup, existing) = if touched(other) && !touched(number) {
-                    (other, number)
-                } else {
-                    (number, other)
-                };
-                let row_path = |n: u32| {
-                    let mut path = route_path(route);
-                    tree::push_step(&mut path, Step::Inst(n));
-                    path
-                };
-                return Err(Error::DuplicateKey {
-                    path: row_path(dup),
-                    key: key.parameters().join(","),
-                    existing: row_path(existing),
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
 /// `Alias` rules (TR-181 `_AliasCWMP`/`_AliasUSP`): not empty, starts with a letter.
 fn check_alias(path: &str, name: &str, value: &Value) -> Result<(), Error> {
     if name != "Alias" {
@@ -872,19 +815,19 @@ fn check_alias(path: &str, name: &str, value: &Value) -> Result<(), Error> {
 
 /// The alias to assign to a new row without one: `cpe-<number>`, or `cpe-<number>-<k>` if
 /// a controller already took that.
-fn auto_alias(table: &tree::Table, row: &Node, number: u32) -> Option<String> {
+fn auto_alias(
+    table: &tree::Table,
+    touched: &BTreeSet<u32>,
+    row: &Node,
+    number: u32,
+) -> Option<String> {
     // The rows share the shape: find the position once, not once per row compared.
     let alias = table.shape.param_index("Alias")?;
     match row.value_at(alias)? {
         Value::String(s) if s.is_empty() => {}
         _ => return None,
     }
-    let taken = |candidate: &str| {
-        table
-            .rows
-            .values()
-            .any(|r| matches!(r.value_at(alias), Some(Value::String(s)) if s == candidate))
-    };
+    let taken = |candidate: &str| keys::alias_taken(table, alias, candidate, touched);
     let base = std::format!("cpe-{number}");
     if !taken(&base) {
         return Some(base);
