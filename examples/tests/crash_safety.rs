@@ -99,10 +99,11 @@ async fn kill_mid_download(
     requests: &mut mpsc::UnboundedReceiver<String>,
     state: &Path,
 ) {
+    // Queued before the agent starts, so that the CPE's empty POST finds it.
+    acs.push(download(url, "crash-1", SIZE));
     let mut agent = start_agent(state, &acs.url).await;
     let inform = acs.next_inform().await;
     assert!(codes(&inform).contains(&"0 BOOTSTRAP".to_owned()));
-    acs.push(download(url, "crash-1", SIZE));
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
     download_pending(acs).await;
     let request = tokio::time::timeout(WAIT, requests.recv())

@@ -87,16 +87,24 @@ async fn gpv_response(acs: &mut Acs) -> Vec<ParameterValue> {
     }
 }
 
-/// The bootstrap session: the ACS reads the published UDP address, then sends `then` (when
-/// given, answered with a SetParameterValuesResponse of status 0). Returns the address.
-async fn bootstrap(acs: &mut Acs, agent: &mut AgentProcess, then: Option<Body>) -> String {
-    let inform = acs.next_inform().await;
-    assert!(codes(&inform).contains(&"0 BOOTSTRAP".to_owned()));
+/// Starts the agent for its bootstrap session: the ACS reads the published UDP address, then
+/// sends `then` (when given, answered with a SetParameterValuesResponse of status 0). Returns
+/// the agent and the address.
+async fn bootstrap(
+    acs: &mut Acs,
+    state: &std::path::Path,
+    then: Option<Body>,
+) -> (AgentProcess, String) {
+    // Queued before the agent starts: the ACS answers the CPE's empty POST from its queue at
+    // once, so a request pushed after the Inform could miss the session.
     acs.push(gpv(&[UDP_ADDRESS]));
     let set = then.is_some();
     if let Some(body) = then {
         acs.push(body);
     }
+    let mut agent = start_agent(state, acs).await;
+    let inform = acs.next_inform().await;
+    assert!(codes(&inform).contains(&"0 BOOTSTRAP".to_owned()));
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
     let address = param(&gpv_response(acs).await, UDP_ADDRESS)
         .unwrap()
@@ -110,17 +118,16 @@ async fn bootstrap(acs: &mut Acs, agent: &mut AgentProcess, then: Option<Body>) 
         }
     }
     agent.wait_line("CWMP session ended").await;
-    address
+    (agent, address)
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn signed_udp_connection_request_starts_a_session() {
     let mut acs = Acs::start().await;
     let state = tempfile::tempdir().unwrap();
-    let mut agent = start_agent(state.path(), &acs).await;
 
     // The bootstrap session publishes the socket's address.
-    let address = bootstrap(&mut acs, &mut agent, None).await;
+    let (mut agent, address) = bootstrap(&mut acs, state.path(), None).await;
 
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let send = |bytes: Vec<u8>| {
@@ -189,7 +196,6 @@ async fn stun_publishes_the_mapping_and_connection_requests_still_arrive() {
     let (server, mut requests) = stun_server().await;
     let mut acs = Acs::start().await;
     let state = tempfile::tempdir().unwrap();
-    let mut agent = start_agent(state.path(), &acs).await;
 
     // The ACS turns STUN on in the bootstrap session.
     let value = |name: &str, value: &str, kind| ParameterValue::new(name, value, kind);
@@ -213,7 +219,7 @@ async fn stun_publishes_the_mapping_and_connection_requests_still_arrive() {
         ],
         parameter_key: "stun".into(),
     });
-    let local = bootstrap(&mut acs, &mut agent, Some(enable)).await;
+    let (mut agent, local) = bootstrap(&mut acs, state.path(), Some(enable)).await;
 
     // Binding Requests come from the connection-request socket; the mapping is published.
     let from = tokio::time::timeout(WAIT, requests.recv())

@@ -109,6 +109,10 @@ async fn https_downloads() {
     let (good_url, mut good_requests) = https_file_server(&trusted).await;
     let (rogue_url, mut rogue_requests) = https_file_server(&rogue).await;
     let mut acs = Acs::start().await;
+    // Queued before the agent starts: the ACS answers the CPE's empty POST from its queue at
+    // once, so a request pushed after the Inform could miss the session.
+    acs.push(download(&good_url, "tls-good", SIZE));
+    acs.push(download(&rogue_url, "tls-rogue", SIZE));
     let ca = trusted.join("ca.pem");
     let state = dir.path().join("state");
     let mut agent = AgentProcess::start(
@@ -124,8 +128,6 @@ async fn https_downloads() {
     )
     .await;
     acs.next_inform().await;
-    acs.push(download(&good_url, "tls-good", SIZE));
-    acs.push(download(&rogue_url, "tls-rogue", SIZE));
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
     download_pending(&mut acs).await;
     download_pending(&mut acs).await;
