@@ -306,6 +306,7 @@ async fn mqtt_over_tls() {
 
     let mut agent = start(trusted.join("ca.pem"), &with_identity).await;
     agent.wait_line("USP MQTT MTP connected").await;
+    ctrl.await_connect_record().await;
     let body = ctrl.request(get(&[SERIAL])).await;
     assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
     agent.stop().await;

@@ -51,7 +51,7 @@ async fn setup(version: Version) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path()).await;
     // The controller listens before the agent connects, so it sees the MqttConnect Record.
-    let ctrl = controller(broker.port, version, "e2e-controller").await;
+    let mut ctrl = controller(broker.port, version, "e2e-controller").await;
     let name = match version {
         Version::V5 => "5.0",
         Version::V311 => "3.1.1",
@@ -61,6 +61,7 @@ async fn setup(version: Version) -> Setup {
     let mut agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
     let line = agent.wait_line("USP MQTT MTP connected").await;
     assert!(line.contains(AGENT_TOPIC), "{line}");
+    ctrl.await_connect_record().await;
     Setup {
         dir,
         broker,
@@ -120,6 +121,7 @@ async fn over_mqtt5() {
     let broker = Mosquitto::start_on(dir.path(), port).await;
     let mut ctrl = controller(broker.port, Version::V5, "e2e-controller-2").await;
     agent.wait_line("USP MQTT MTP connected").await;
+    ctrl.await_connect_record().await;
     let body = ctrl.request(get(&["Device.WiFi.SSID.1.SSID"])).await;
     assert_eq!(get_params(&body)["SSID"], "e2e-ssid", "{body}");
     agent.stop().await;

@@ -373,30 +373,50 @@ impl Controller {
     /// The next USP Msg, as rusp's JSON; connect Records are counted and skipped.
     pub(crate) async fn recv(&mut self) -> Value {
         loop {
-            let bytes = tokio::time::timeout(WAIT, self.link.next())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "no Record from the agent in time; notifications kept: {:?}",
-                        self.notifies
-                    )
-                })
-                .expect("connection closed");
-            let record = try_decode_record(&bytes).unwrap();
-            assert_eq!(record.to_id, CTRL);
-            assert_eq!(record.from_id, AGENT);
-            match record.record_type {
-                OneOfrecord_type::no_session_context(ns) => {
-                    let msg = try_decode_msg(&ns.payload).unwrap();
-                    return serde_json::to_value(&msg).unwrap();
-                }
-                OneOfrecord_type::websocket_connect(_)
-                | OneOfrecord_type::mqtt_connect(_)
-                | OneOfrecord_type::uds_connect(_) => {
-                    self.connect_records += 1;
-                }
-                _ => panic!("unexpected Record type"),
+            if let Some(msg) = self.next_record().await {
+                return msg;
             }
+        }
+    }
+
+    /// Waits for the agent's next connect Record (the MTP's greeting). Over MQTT the agent
+    /// publishes it after its SUBSCRIBE on the same connection, so once it has arrived the
+    /// broker routes requests to the agent; its log line alone does not promise that.
+    pub(crate) async fn await_connect_record(&mut self) {
+        let seen = self.connect_records;
+        while self.connect_records == seen {
+            if let Some(msg) = self.next_record().await {
+                panic!("expected the agent's connect Record, got {msg}");
+            }
+        }
+    }
+
+    /// The next Record: its Msg as rusp's JSON, or `None` for a connect Record (counted).
+    async fn next_record(&mut self) -> Option<Value> {
+        let bytes = tokio::time::timeout(WAIT, self.link.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no Record from the agent in time; notifications kept: {:?}",
+                    self.notifies
+                )
+            })
+            .expect("connection closed");
+        let record = try_decode_record(&bytes).unwrap();
+        assert_eq!(record.to_id, CTRL);
+        assert_eq!(record.from_id, AGENT);
+        match record.record_type {
+            OneOfrecord_type::no_session_context(ns) => {
+                let msg = try_decode_msg(&ns.payload).unwrap();
+                Some(serde_json::to_value(&msg).unwrap())
+            }
+            OneOfrecord_type::websocket_connect(_)
+            | OneOfrecord_type::mqtt_connect(_)
+            | OneOfrecord_type::uds_connect(_) => {
+                self.connect_records += 1;
+                None
+            }
+            _ => panic!("unexpected Record type"),
         }
     }
 
