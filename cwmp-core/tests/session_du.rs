@@ -11,8 +11,8 @@ mod support;
 use std::time::Duration;
 
 use cwmp_core::codec::{
-    Body, ChangeDuState, DeploymentUnitState, DuOperation, DuStateChangeComplete, InstallOp,
-    OpResult, UninstallOp, UpdateOp,
+    AutonomousDuStateChangeComplete, Body, ChangeDuState, DeploymentUnitState, DuOperation,
+    DuStateChangeComplete, InstallOp, OpResult, UninstallOp, UpdateOp,
 };
 use cwmp_core::session::SessionConfig;
 use hal::Principal;
@@ -63,6 +63,17 @@ fn reports(acs: &ScriptedAcs) -> Vec<DuStateChangeComplete> {
         .into_iter()
         .filter_map(|b| match b {
             Body::DuStateChangeComplete(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every AutonomousDUStateChangeComplete the CPE sent.
+fn autonomous_reports(acs: &ScriptedAcs) -> Vec<AutonomousDuStateChangeComplete> {
+    acs.cpe_messages()
+        .into_iter()
+        .filter_map(|b| match b {
+            Body::AutonomousDuStateChangeComplete(a) => Some(a),
             _ => None,
         })
         .collect()
@@ -287,14 +298,7 @@ async fn another_unit_changing_meanwhile_is_reported_apart() {
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].results[0].uuid, UUID);
     ok(&reports[0].results[0], DeploymentUnitState::Installed);
-    let autonomous: Vec<_> = acs
-        .cpe_messages()
-        .into_iter()
-        .filter_map(|b| match b {
-            Body::AutonomousDuStateChangeComplete(a) => Some(a),
-            _ => None,
-        })
-        .collect();
+    let autonomous = autonomous_reports(&acs);
     assert_eq!(autonomous.len(), 1);
     assert_eq!(
         autonomous[0].results[0].uuid,
@@ -336,14 +340,7 @@ async fn a_change_the_device_made_itself_is_autonomous() {
     cpe.run(&mut acs, Duration::from_secs(120)).await;
     let inform = acs.informs().last().unwrap().1.clone();
     assert!(codes(&inform).contains(&"12 AUTONOMOUS DU STATE CHANGE COMPLETE".to_owned()));
-    let autonomous: Vec<_> = acs
-        .cpe_messages()
-        .into_iter()
-        .filter_map(|b| match b {
-            Body::AutonomousDuStateChangeComplete(a) => Some(a),
-            _ => None,
-        })
-        .collect();
+    let autonomous = autonomous_reports(&acs);
     assert_eq!(autonomous.len(), 1);
     let result = &autonomous[0].results[0];
     assert_eq!(result.operation_performed, "Install");
