@@ -21,40 +21,10 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use rusp_lib::usp_decoder::try_decode_record;
-use rusp_lib::usp_record::mod_Record::OneOfrecord_type;
 use tokio::net::{UnixListener, UnixStream};
 
-use common::uds::{ERROR, HANDSHAKE, UdsLink, frame};
-use common::{AGENT, AgentProcess, CTRL, Controller, Link, WAIT, get, get_params};
-
-/// Exchanges Handshakes (ours first when `we_connect`), then expects the UDSConnect Record.
-async fn handshake(link: &mut UdsLink, we_connect: bool) {
-    if we_connect {
-        link.write(&frame(HANDSHAKE, CTRL.as_bytes())).await;
-    }
-    let (tlv_type, value) = tokio::time::timeout(WAIT, link.next_tlv())
-        .await
-        .expect("a Handshake in time")
-        .expect("a Handshake");
-    assert_eq!((tlv_type, value.as_slice()), (HANDSHAKE, AGENT.as_bytes()));
-    if !we_connect {
-        link.write(&frame(HANDSHAKE, CTRL.as_bytes())).await;
-    }
-    let record = tokio::time::timeout(WAIT, link.next())
-        .await
-        .expect("a UDSConnect Record in time")
-        .unwrap();
-    let record = try_decode_record(&record).unwrap();
-    assert_eq!(
-        (record.from_id.as_ref(), record.to_id.as_ref()),
-        (AGENT, CTRL)
-    );
-    assert!(
-        matches!(record.record_type, OneOfrecord_type::uds_connect(_)),
-        "the first Record is a UDSConnect Record"
-    );
-}
+use common::uds::{ERROR, UdsLink, handshake};
+use common::{AgentProcess, Controller, Link, WAIT, get, get_params};
 
 async fn start(dir: &Path, key: &str, socket: &Path) -> AgentProcess {
     let config = dir.join("cpe-agent.toml");

@@ -94,10 +94,18 @@ impl AgentProcess {
     /// Starts the agent on `state_dir` with a USP WebSocket server on a free loopback port,
     /// plus `extra` arguments, and waits until it serves.
     pub(crate) async fn start(state_dir: &Path, extra: &[&str]) -> Self {
+        let mut args = vec!["--ws-listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Self::start_with(state_dir, &args).await
+    }
+
+    /// Starts the agent on `state_dir` with `args` only (its WebSocket server where its
+    /// `Device.LocalAgent.MTP.` rows say), and waits until it serves.
+    pub(crate) async fn start_with(state_dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cpe-agent"))
             .arg("--state-dir")
             .arg(state_dir)
-            .args(["--ws-listen", "127.0.0.1:0", "--log", "info"])
+            .args(["--log", "info"])
             .args(extra)
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())

@@ -2,8 +2,12 @@
 //! TR-369 (so that it checks the agent's, which comes from `usp-core`): `_USP`, a 4-byte
 //! big-endian length, then TLVs of a type byte, a 4-byte big-endian length and the value.
 
+use rusp_lib::usp_decoder::try_decode_record;
+use rusp_lib::usp_record::mod_Record::OneOfrecord_type;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::UnixStream;
+
+use super::{AGENT, CTRL, WAIT};
 
 /// TLV type of a Handshake (an Endpoint ID).
 pub(crate) const HANDSHAKE: u8 = 1;
@@ -65,4 +69,32 @@ impl UdsLink {
             }
         }
     }
+}
+
+/// Exchanges Handshakes (ours first when `we_connect`), then expects the UDSConnect Record.
+pub(crate) async fn handshake(link: &mut UdsLink, we_connect: bool) {
+    if we_connect {
+        link.write(&frame(HANDSHAKE, CTRL.as_bytes())).await;
+    }
+    let (tlv_type, value) = tokio::time::timeout(WAIT, link.next_tlv())
+        .await
+        .expect("a Handshake in time")
+        .expect("a Handshake");
+    assert_eq!((tlv_type, value.as_slice()), (HANDSHAKE, AGENT.as_bytes()));
+    if !we_connect {
+        link.write(&frame(HANDSHAKE, CTRL.as_bytes())).await;
+    }
+    let record = tokio::time::timeout(WAIT, link.next())
+        .await
+        .expect("a UDSConnect Record in time")
+        .unwrap();
+    let record = try_decode_record(&record).unwrap();
+    assert_eq!(
+        (record.from_id.as_ref(), record.to_id.as_ref()),
+        (AGENT, CTRL)
+    );
+    assert!(
+        matches!(record.record_type, OneOfrecord_type::uds_connect(_)),
+        "the first Record is a UDSConnect Record"
+    );
 }
