@@ -183,7 +183,7 @@ impl Default for DeviceConfig {
     }
 }
 
-/// `[usp]`: the USP agent and its MTPs.
+/// `[usp]`: the USP agent and its MTPs (the MTPs are factory defaults: see [`crate::mtp`]).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct UspConfig {

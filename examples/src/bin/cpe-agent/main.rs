@@ -11,8 +11,8 @@
 //! This binary is the driver of the sans-IO stacks: the only place that reads clocks and opens
 //! sockets. Modules: [`config`] (TOML file and flags), [`device`] (the simulated device, its
 //! persistence in the state directory and the fan-out of its notices), [`usp`] (the USP
-//! agent's drive loop and the start of its MTPs), [`ws`] (the WebSocket server and client
-//! MTPs), [`mqtt`] (the MQTT client MTP), [`uds`] (the Unix domain socket MTP) and [`cwmp`]
+//! agent's drive loop), [`mtp`] (the MTPs as TR-181 rows: factory defaults, status, restarts
+//! on change), [`ws`] (the WebSocket server and client MTPs), [`mqtt`] (the MQTT client MTP), [`uds`] (the Unix domain socket MTP) and [`cwmp`]
 //! (the CWMP session's
 //! drive loop and the connection-request server), [`acs_client`] (its HTTP/HTTPS client) and
 //! [`cwmp_udp`] (UDP connection requests), [`tls`] (the TLS trust and server certificate
@@ -29,6 +29,7 @@ mod cwmp_udp;
 mod device;
 mod download;
 mod mqtt;
+mod mtp;
 mod tls;
 mod uds;
 mod usp;
@@ -54,6 +55,10 @@ fn main() -> ExitCode {
         print!("{}", config::EXAMPLE);
         return ExitCode::SUCCESS;
     }
+    let overrides = mtp::Overrides {
+        ws_listen: cli.ws_listen,
+        no_ws: cli.no_ws,
+    };
     let config = match Config::load(&cli) {
         Ok(config) => config,
         Err(error) => {
@@ -75,7 +80,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, overrides)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
@@ -98,7 +103,7 @@ fn init_logs(filter: &str) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn std::error::Error>> {
     let stacks = if config.cwmp.active() {
         Protocols::BOTH
     } else {
@@ -133,6 +138,21 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             .map(tr181_model::value::Value::canonical_text)
             .unwrap_or_default()
     });
+    // The configuration's MTPs are the factory defaults; afterwards the rows are the truth,
+    // and a flag of this start overrides them.
+    let ws_listen = if mtp::unseeded(&engine) {
+        engine
+            .device_update(|txn| mtp::seed(txn, &config.usp))
+            .await?;
+        tracing::info!("USP MTPs written to Device.LocalAgent.MTP. from the configuration");
+        Some(config.usp.websocket.listen)
+    } else {
+        mtp::apply_overrides(&engine, overrides).await?;
+        if let Some(listen) = overrides.ws_listen {
+            tracing::info!(%listen, "--ws-listen overrides the stored WebSocket.Port");
+        }
+        overrides.ws_listen
+    };
     let mut controllers = config.usp.controllers.clone();
     for stored in device::stored_controllers(&engine) {
         if !controllers.contains(&stored) {
@@ -151,13 +171,25 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         wake.clone(),
         &endpoint_id,
         &controllers,
+        mtp::controller_routes(&engine, &config.usp),
         &config.usp,
     );
     let network = driver.network_up();
     tasks.spawn(driver.run(mtp_rx, usp_device_rx, shutdown.clone()));
     #[cfg(unix)]
     tasks.spawn(network_up_on_sigusr1(engine.clone(), shutdown.clone()));
-    let mut drivers = vec![usp_device_tx];
+    let (mtp_device_tx, mtp_device_rx) = mpsc::channel(16);
+    let supervisor = mtp::Supervisor::new(
+        engine.clone(),
+        config.usp.clone(),
+        &endpoint_id,
+        trust.clone(),
+        mtp_tx,
+        network,
+        ws_listen,
+    );
+    tasks.spawn(supervisor.run(mtp_device_rx, shutdown.clone()));
+    let mut drivers = vec![usp_device_tx, mtp_device_tx];
 
     if config.cwmp.active() {
         let port = config.cwmp.connection_request_port;
@@ -224,18 +256,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         shutdown.clone(),
     ));
 
-    usp::start_mtps(
-        &config.usp,
-        &endpoint_id,
-        trust.as_ref(),
-        &mtp_tx,
-        &network,
-        &shutdown,
-        &mut tasks,
-    )
-    .await?;
     tracing::info!(controllers = ?controllers, "USP controllers accepted");
-    drop(mtp_tx);
 
     wait_for_signal().await;
     tracing::info!("shutting down");

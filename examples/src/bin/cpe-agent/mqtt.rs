@@ -31,6 +31,7 @@ use usp_core::mtp::mqtt::{
 };
 use usp_core::usp_record::mqtt_connect_record::MqttVersion;
 
+use crate::mtp::{MqttStatus, Report};
 use crate::tls::Trust;
 use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, next_conn, retry_delay};
 
@@ -134,6 +135,8 @@ pub(crate) struct MqttMtp {
     shutdown: watch::Receiver<bool>,
     /// The TLS client settings, when `config.tls` is on.
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Where the connection's state goes (the MTP's and the MQTT client's `Status`).
+    report: Report,
 }
 
 /// A rumqttc client of either version.
@@ -169,6 +172,8 @@ enum Event {
 enum Failure {
     /// The broker does not speak MQTT 5.
     VersionRefused,
+    /// The broker refused the connection (CONNACK with an error code); retried after a wait.
+    Refused(String),
     /// Anything else; retried after a wait.
     Lost(String),
 }
@@ -181,7 +186,7 @@ struct Session {
 
 impl MqttMtp {
     /// The task for `config`, as agent `endpoint_id`, checking a TLS broker against `trust`
-    /// (required when `config.tls` is on).
+    /// (required when `config.tls` is on), reporting its state to `report`.
     pub(crate) fn new(
         config: &MqttConfig,
         endpoint_id: &str,
@@ -189,6 +194,7 @@ impl MqttMtp {
         network: NetworkUp,
         shutdown: watch::Receiver<bool>,
         trust: Option<&Trust>,
+        report: Report,
     ) -> Result<Self, String> {
         let tls = match (config.tls, trust) {
             (false, _) => None,
@@ -204,6 +210,7 @@ impl MqttMtp {
             network,
             shutdown,
             tls,
+            report,
         })
     }
 
@@ -242,11 +249,16 @@ impl MqttMtp {
                                 .map(str::to_owned)
                         else {
                             tracing::error!(
-                                "MQTT MTP disabled: no topic to subscribe to (set [usp.mqtt] topic)"
+                                "MQTT MTP disabled: no topic to subscribe to (set \
+                                 MQTT.ResponseTopicConfigured, or [usp.mqtt] topic)"
                             );
+                            self.report.mqtt(MqttStatus::Misconfigured, None).await;
                             disconnect(&client, &mut events, true).await;
                             return;
                         };
+                        self.report
+                            .mqtt(MqttStatus::Connected, response_information.as_deref())
+                            .await;
                         let conn = next_conn();
                         if !self
                             .connected(&client, version, conn, &own_topic, &subscribe_topics)
@@ -278,8 +290,21 @@ impl MqttMtp {
                     Err(Failure::VersionRefused) => {
                         self.lost(&mut session, "the broker refuses MQTT 3.1.1".into())
                             .await;
+                        self.report.mqtt(MqttStatus::Refused, None).await;
                     }
-                    Err(Failure::Lost(reason)) => self.lost(&mut session, reason).await,
+                    Err(Failure::Refused(reason)) => {
+                        self.lost(&mut session, reason).await;
+                        self.report.mqtt(MqttStatus::Refused, None).await;
+                    }
+                    Err(Failure::Lost(reason)) => {
+                        let status = if session.is_some() {
+                            MqttStatus::Connecting
+                        } else {
+                            MqttStatus::Unreachable
+                        };
+                        self.lost(&mut session, reason).await;
+                        self.report.mqtt(status, None).await;
+                    }
                 }
                 if session.is_none() {
                     attempt = attempt.saturating_add(1);
@@ -547,6 +572,9 @@ impl Events {
                     })
                 }
                 Ok(_) => Ok(Event::Other),
+                Err(rumqttc::ConnectionError::ConnectionRefused(code)) => {
+                    Err(Failure::Refused(format!("the broker refused: {code:?}")))
+                }
                 Err(error) => Err(Failure::Lost(error.to_string())),
             },
             Self::V5(events) => match events.poll().await {
@@ -580,6 +608,9 @@ impl Events {
                 }
                 Ok(_) => Ok(Event::Other),
                 Err(error) if refuses_v5(&error) => Err(Failure::VersionRefused),
+                Err(v5::ConnectionError::ConnectionRefused(code)) => {
+                    Err(Failure::Refused(format!("the broker refused: {code:?}")))
+                }
                 Err(error) => Err(Failure::Lost(error.to_string())),
             },
         }

@@ -19,15 +19,13 @@ use bytes::Bytes;
 use hal::Engine;
 use hal::engine::Notice;
 use tokio::sync::{Notify, mpsc, watch};
-use tokio::task::JoinSet;
 use usp_core::agent::{
     Agent, AgentConfig, AgentEvent, ControllerConfig, Mtp, MtpKind, Output, RetryPolicy,
 };
 
 use crate::config::UspConfig;
 use crate::device::{DeviceEvent, wall_clock};
-use crate::tls::Trust;
-use crate::{mqtt, uds, ws};
+use crate::mqtt;
 
 /// Most Records kept for a controller that is not connected; the oldest go first.
 const OUTBOX_RECORDS: usize = 64;
@@ -104,19 +102,25 @@ pub(crate) struct UspDriver {
 }
 
 impl UspDriver {
-    /// An agent `endpoint_id` that accepts `controllers` and those of the MTPs of `usp`, over
-    /// `engine`. Notifications go to a controller's MQTT topic when `usp.mqtt` names one,
-    /// else to the connection named by its Endpoint ID.
+    /// An agent `endpoint_id` that accepts `controllers` and those of `routes`, over
+    /// `engine`. Notifications go to a controller's route (its MQTT topic, say), else to the
+    /// connection named by its Endpoint ID.
     pub(crate) fn new(
         engine: Arc<Engine>,
         wake: Arc<Notify>,
         endpoint_id: &str,
         controllers: &[String],
+        routes: Vec<(String, Mtp)>,
         usp: &UspConfig,
     ) -> Self {
         let mut config =
             AgentConfig::new(endpoint_id).with_unknown_controllers(usp.accept_unknown_controllers);
-        for (controller, mtp) in controller_routes(controllers, usp) {
+        let mut all: BTreeMap<String, Mtp> = controllers
+            .iter()
+            .map(|c| (c.clone(), Mtp::new(MtpKind::WebSocket, c.clone())))
+            .collect();
+        all.extend(routes);
+        for (controller, mtp) in all {
             config = config.with_controller(ControllerConfig::new(controller).with_mtp(mtp));
         }
         let mut agent = Agent::new(config);
@@ -318,111 +322,6 @@ impl UspDriver {
             }
         }
     }
-}
-
-/// Each accepted controller with where its notifications go before it has sent anything.
-fn controller_routes(controllers: &[String], usp: &UspConfig) -> Vec<(String, Mtp)> {
-    let mut routes: BTreeMap<String, Mtp> = controllers
-        .iter()
-        .map(|c| (c.clone(), Mtp::new(MtpKind::WebSocket, c.clone())))
-        .collect();
-    for controller in usp.websocket_client.controllers.keys() {
-        routes.insert(
-            controller.clone(),
-            Mtp::new(MtpKind::WebSocket, controller.clone()),
-        );
-    }
-    if usp.mqtt.enable {
-        for (controller, topic) in &usp.mqtt.controllers {
-            routes.insert(controller.clone(), Mtp::new(MtpKind::Mqtt, topic.clone()));
-        }
-    }
-    routes.into_iter().collect()
-}
-
-/// Starts every enabled MTP of `usp` for the agent `endpoint_id`, its TLS clients checking
-/// servers against `trust`; the tasks report to `agent`.
-pub(crate) async fn start_mtps(
-    usp: &UspConfig,
-    endpoint_id: &str,
-    trust: Option<&Trust>,
-    agent: &mpsc::Sender<MtpInput>,
-    network: &NetworkUp,
-    shutdown: &watch::Receiver<bool>,
-    tasks: &mut JoinSet<()>,
-) -> Result<(), String> {
-    let mut enabled = false;
-    if usp.websocket.enable {
-        let server = ws::WsServer::bind(&usp.websocket, endpoint_id).await?;
-        tracing::info!("USP agent {endpoint_id} listening on {}", server.url());
-        tasks.spawn(server.serve(agent.clone(), shutdown.clone()));
-        enabled = true;
-    }
-    if usp.mqtt.enable {
-        tracing::info!(
-            "USP agent {endpoint_id} connecting to the MQTT broker {}:{}",
-            usp.mqtt.host,
-            usp.mqtt.port
-        );
-        let mtp = mqtt::MqttMtp::new(
-            &usp.mqtt,
-            endpoint_id,
-            agent.clone(),
-            network.clone(),
-            shutdown.clone(),
-            trust,
-        )?;
-        tasks.spawn(mtp.run());
-        enabled = true;
-    }
-    for (controller, url) in &usp.websocket_client.controllers {
-        tracing::info!("USP agent {endpoint_id} connecting to {controller} at {url}");
-        let client = ws::WsClient::new(
-            &usp.websocket_client,
-            controller,
-            url,
-            endpoint_id,
-            agent.clone(),
-            network.clone(),
-            shutdown.clone(),
-            trust.cloned(),
-        );
-        tasks.spawn(client.run());
-        enabled = true;
-    }
-    if !usp.uds.listen.is_empty() {
-        let server = uds::UdsServer::bind(
-            &usp.uds.listen,
-            endpoint_id,
-            agent.clone(),
-            shutdown.clone(),
-        )
-        .map_err(|e| format!("cannot listen on {}: {e}", usp.uds.listen))?;
-        tracing::info!(
-            "USP agent {endpoint_id} listening on the Unix socket {}",
-            usp.uds.listen
-        );
-        tasks.spawn(server.serve());
-        enabled = true;
-    }
-    if !usp.uds.connect.is_empty() {
-        tracing::info!(
-            "USP agent {endpoint_id} connecting to the Unix socket {}",
-            usp.uds.connect
-        );
-        tasks.spawn(uds::connect_loop(
-            usp.uds.connect.clone(),
-            endpoint_id.to_owned(),
-            agent.clone(),
-            network.clone(),
-            shutdown.clone(),
-        ));
-        enabled = true;
-    }
-    if !enabled {
-        tracing::warn!("no USP MTP enabled: the agent cannot be reached");
-    }
-    Ok(())
 }
 
 /// The device's network-up notices as the MTP tasks see them: a reconnect wait ends early

@@ -140,7 +140,7 @@ struct Session {
 /// How a session ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ended {
-    /// The agent is shutting down.
+    /// The agent is shutting down, or this MTP stopping.
     Shutdown,
     /// The connection closed or failed.
     Closed,
@@ -320,8 +320,15 @@ impl Session {
         let (ended, reason) = loop {
             tokio::select! {
                 _ = shutdown.changed() => {
-                    let _ = sink.send(close(CloseCode::Away, "agent shutting down")).await;
-                    break (Ended::Shutdown, "agent shutdown");
+                    // Records already queued (the response to the request that stopped this
+                    // MTP) go out before the close.
+                    while let Ok(Outbound { bytes, .. }) = rx.try_recv() {
+                        if sink.send(Message::Binary(Bytes::from(bytes))).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = sink.send(close(CloseCode::Away, "MTP stopping")).await;
+                    break (Ended::Shutdown, "MTP stopped");
                 }
                 incoming = stream.next() => match incoming {
                     Some(Ok(Message::Binary(bytes))) => {

@@ -1,0 +1,991 @@
+//! The agent's USP MTPs as TR-181 rows: `Device.LocalAgent.MTP.{i}.` (with the
+//! `Device.MQTT.Client.{i}.` and `Device.UnixDomainSockets.UnixDomainSocket.{i}.` rows they
+//! reference) and the controllers' `Device.LocalAgent.Controller.{i}.MTP.{i}.`.
+//!
+//! The configuration file and flags are the factory defaults: [`seed`] writes them into the
+//! rows of a fresh store (first start, factory reset). From then on the rows are the truth, as
+//! a controller (or an obuspa user) expects: [`Supervisor`] runs one task per enabled row,
+//! writes each row's `Status` (`Up`, `Down`, `Error`; the MQTT client's `Connected`,
+//! `Connecting`, `Error_BrokerUnreachable`, ...) and, whenever the store changes, restarts
+//! exactly the MTPs whose rows changed. A change made by a USP request is seen only after the
+//! driver queued the response, and a stopping WebSocket connection sends what is queued
+//! before it closes, so a controller moving the agent's port gets its SetResp first.
+//!
+//! Settings the model has no place for stay in the configuration file: the server's listening
+//! address (the model has interfaces, the agent binds the address of `[usp.websocket]
+//! listen` with the row's port), the certificate files, and the controllers' trust.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hal::Engine;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::http::Uri;
+use tr181_model::schema::Protocol;
+use tr181_model::store::{Store, Transaction};
+use tr181_model::value::Value;
+use usp_core::agent::{Mtp, MtpKind};
+
+use crate::config::{UspConfig, WebSocketConfig};
+use crate::device::DeviceEvent;
+use crate::mqtt::{MqttConfig, MqttMtp, Version};
+use crate::tls::Trust;
+use crate::usp::{MtpInput, NetworkUp};
+use crate::ws::WsClientConfig;
+use crate::{uds, ws};
+
+const AGENT_MTPS: &str = "Device.LocalAgent.MTP.";
+const CONTROLLERS: &str = "Device.LocalAgent.Controller.";
+const MQTT_CLIENTS: &str = "Device.MQTT.Client.";
+const UDS_SOCKETS: &str = "Device.UnixDomainSockets.UnixDomainSocket.";
+
+/// One MTP as its rows describe it; two equal specs run the same way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Spec {
+    /// The WebSocket server.
+    WsServer(WebSocketConfig),
+    /// A WebSocket client to a controller's server at `url`.
+    WsClient {
+        /// The controller's Endpoint ID.
+        controller: String,
+        /// `ws://` or `wss://host:port/path`.
+        url: String,
+        /// Retry and ping settings (its `controllers` map is unused).
+        config: WsClientConfig,
+    },
+    /// The MQTT client, with the client row it runs on.
+    Mqtt(MqttConfig, String),
+    /// A Unix domain socket the agent listens on.
+    UdsListen(String),
+    /// A controller's Unix domain socket the agent connects to.
+    UdsConnect(String),
+}
+
+/// What a row asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Wanted {
+    /// Disabled.
+    Off,
+    /// Enabled but unusable, and why.
+    Broken(String),
+    /// Run this.
+    Run(Spec),
+}
+
+/// Flags of this start that override the stored rows (see [`Supervisor::new`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Overrides {
+    /// `--ws-listen`: the first WebSocket server row listens here (port 0: a free port).
+    pub(crate) ws_listen: Option<SocketAddr>,
+    /// `--no-ws`: the WebSocket server rows are disabled.
+    pub(crate) no_ws: bool,
+}
+
+fn text(store: &Store, path: &str) -> String {
+    store
+        .value(path)
+        .map(Value::canonical_text)
+        .unwrap_or_default()
+}
+
+fn flag(store: &Store, path: &str) -> bool {
+    text(store, path) == "true"
+}
+
+fn number<T: std::str::FromStr + Default>(store: &Store, path: &str) -> T {
+    text(store, path).parse().unwrap_or_default()
+}
+
+fn rows(store: &Store, table: &str) -> Vec<String> {
+    store
+        .instances(table, Protocol::Usp, true)
+        .map(|rows| rows.into_iter().map(|row| row.path).collect())
+        .unwrap_or_default()
+}
+
+/// A reference parameter's target row in `table`, with its trailing dot.
+fn referenced(store: &Store, reference: &str, table: &str) -> Option<String> {
+    let target = text(store, reference);
+    let row = format!("{}.", target.trim_end_matches('.'));
+    (row.starts_with(table) && row.len() > table.len()).then_some(row)
+}
+
+/// Every agent MTP row and every controller MTP row the agent connects out on, with what
+/// it asks for; `base` supplies what the model has no place for.
+fn desired(store: &Store, base: &UspConfig) -> BTreeMap<String, Wanted> {
+    let mut wanted = BTreeMap::new();
+    let mut mqtt_row = None;
+    for row in rows(store, AGENT_MTPS) {
+        let want = if flag(store, &format!("{row}Enable")) {
+            agent_mtp(store, &row, base)
+        } else {
+            Wanted::Off
+        };
+        let want = match want {
+            Wanted::Run(Spec::Mqtt(..)) if mqtt_row.is_some() => {
+                Wanted::Broken("only one MQTT MTP runs at a time".into())
+            }
+            Wanted::Run(Spec::Mqtt(config, client)) => {
+                mqtt_row = Some(row.clone());
+                let controllers = mqtt_controllers(store, &row);
+                Wanted::Run(Spec::Mqtt(
+                    MqttConfig {
+                        controllers,
+                        ..config
+                    },
+                    client,
+                ))
+            }
+            other => other,
+        };
+        wanted.insert(row, want);
+    }
+    for (controller, row) in controller_mtps(store, "WebSocket") {
+        let host = text(store, &format!("{row}WebSocket.Host"));
+        if host.is_empty() {
+            // A controller that connects to the agent's server.
+            continue;
+        }
+        let scheme = if flag(store, &format!("{row}WebSocket.EnableEncryption")) {
+            "wss"
+        } else {
+            "ws"
+        };
+        let port: u16 = number(store, &format!("{row}WebSocket.Port"));
+        let path = text(store, &format!("{row}WebSocket.Path"));
+        let url = format!("{scheme}://{host}:{port}/{}", path.trim_start_matches('/'));
+        let config = WsClientConfig {
+            retry_min_wait_s: number(
+                store,
+                &format!("{row}WebSocket.SessionRetryMinimumWaitInterval"),
+            ),
+            retry_interval_multiplier: number(
+                store,
+                &format!("{row}WebSocket.SessionRetryIntervalMultiplier"),
+            ),
+            ping_interval_s: number(store, &format!("{row}WebSocket.KeepAliveInterval")),
+            controllers: BTreeMap::new(),
+        };
+        let spec = Spec::WsClient {
+            controller,
+            url,
+            config,
+        };
+        wanted.insert(row, Wanted::Run(spec));
+    }
+    wanted
+}
+
+/// What the enabled agent MTP `row` asks for.
+fn agent_mtp(store: &Store, row: &str, base: &UspConfig) -> Wanted {
+    match text(store, &format!("{row}Protocol")).as_str() {
+        "WebSocket" => {
+            let ws = format!("{row}WebSocket.");
+            let port: u16 = number(store, &format!("{ws}Port"));
+            if port == 0 {
+                return Wanted::Broken("no WebSocket.Port".into());
+            }
+            let (cert_file, key_file) = if flag(store, &format!("{ws}EnableEncryption")) {
+                match (&base.websocket.cert_file, &base.websocket.key_file) {
+                    (Some(cert), Some(key)) => (Some(cert.clone()), Some(key.clone())),
+                    _ => {
+                        return Wanted::Broken(
+                            "EnableEncryption needs [usp.websocket] cert_file and key_file".into(),
+                        );
+                    }
+                }
+            } else {
+                (None, None)
+            };
+            Wanted::Run(Spec::WsServer(WebSocketConfig {
+                enable: true,
+                listen: SocketAddr::new(base.websocket.listen.ip(), port),
+                path: text(store, &format!("{ws}Path")),
+                ping_interval_s: number(store, &format!("{ws}KeepAliveInterval")),
+                cert_file,
+                key_file,
+            }))
+        }
+        "MQTT" => {
+            let Some(client) = referenced(store, &format!("{row}MQTT.Reference"), MQTT_CLIENTS)
+            else {
+                return Wanted::Broken("MQTT.Reference names no MQTT client".into());
+            };
+            if !flag(store, &format!("{client}Enable")) {
+                return Wanted::Off;
+            }
+            let version = match text(store, &format!("{client}ProtocolVersion")).as_str() {
+                "5.0" => Version::V5,
+                "3.1.1" => Version::V311,
+                other => {
+                    return Wanted::Broken(format!("MQTT ProtocolVersion {other:?} unsupported"));
+                }
+            };
+            let config = MqttConfig {
+                enable: true,
+                host: text(store, &format!("{client}BrokerAddress")),
+                port: number(store, &format!("{client}BrokerPort")),
+                tls: text(store, &format!("{client}TransportProtocol")) == "TLS",
+                version,
+                client_id: text(store, &format!("{client}ClientID")),
+                username: text(store, &format!("{client}Username")),
+                password: text(store, &format!("{client}Password")),
+                topic: text(store, &format!("{row}MQTT.ResponseTopicConfigured")),
+                keep_alive_s: number(store, &format!("{client}KeepAliveTime")),
+                connect_retry_s: number(store, &format!("{client}ConnectRetryTime")),
+                connect_retry_multiplier: number(
+                    store,
+                    &format!("{client}ConnectRetryIntervalMultiplier"),
+                ),
+                connect_retry_max_s: number(store, &format!("{client}ConnectRetryMaxInterval")),
+                controllers: BTreeMap::new(),
+            };
+            Wanted::Run(Spec::Mqtt(config, client))
+        }
+        "UDS" => {
+            let reference = format!("{row}UDS.UnixDomainSocketRef");
+            let Some(socket) = referenced(store, &reference, UDS_SOCKETS) else {
+                return Wanted::Broken("UDS.UnixDomainSocketRef names no socket".into());
+            };
+            let path = text(store, &format!("{socket}Path"));
+            match text(store, &format!("{socket}Mode")).as_str() {
+                "Listen" => Wanted::Run(Spec::UdsListen(path)),
+                "Connect" => Wanted::Run(Spec::UdsConnect(path)),
+                other => Wanted::Broken(format!("UDS Mode {other:?} unsupported")),
+            }
+        }
+        other => Wanted::Broken(format!("protocol {other:?} unsupported")),
+    }
+}
+
+/// The enabled controllers' enabled MTP rows of `protocol`, with the controller's Endpoint ID.
+fn controller_mtps(store: &Store, protocol: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for controller in rows(store, CONTROLLERS) {
+        let id = text(store, &format!("{controller}EndpointID"));
+        if id.is_empty() || !flag(store, &format!("{controller}Enable")) {
+            continue;
+        }
+        for row in rows(store, &format!("{controller}MTP.")) {
+            if flag(store, &format!("{row}Enable"))
+                && text(store, &format!("{row}Protocol")) == protocol
+            {
+                out.push((id.clone(), row));
+            }
+        }
+    }
+    out
+}
+
+/// Controller Endpoint ID → its MQTT topic, for the agent MTP `agent_row` (rows whose
+/// `AgentMTPReference` is empty or names it).
+fn mqtt_controllers(store: &Store, agent_row: &str) -> BTreeMap<String, String> {
+    controller_mtps(store, "MQTT")
+        .into_iter()
+        .filter(|(_, row)| {
+            let reference = text(store, &format!("{row}MQTT.AgentMTPReference"));
+            reference.is_empty()
+                || agent_row.trim_end_matches('.') == reference.trim_end_matches('.')
+        })
+        .filter_map(|(id, row)| {
+            let topic = text(store, &format!("{row}MQTT.Topic"));
+            (!topic.is_empty()).then_some((id, topic))
+        })
+        .collect()
+}
+
+/// Each controller the rows route with where its notifications go before it has sent
+/// anything: its MQTT topic, else the connection named by its Endpoint ID.
+pub(crate) fn controller_routes(engine: &Engine, base: &UspConfig) -> Vec<(String, Mtp)> {
+    let wanted = engine.read(|store| desired(store, base));
+    let mut routes = BTreeMap::new();
+    for want in wanted.values() {
+        match want {
+            Wanted::Run(Spec::WsClient { controller, .. }) => {
+                routes.insert(
+                    controller.clone(),
+                    Mtp::new(MtpKind::WebSocket, controller.clone()),
+                );
+            }
+            Wanted::Run(Spec::Mqtt(config, _)) => {
+                for (controller, topic) in &config.controllers {
+                    routes.insert(controller.clone(), Mtp::new(MtpKind::Mqtt, topic.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    routes.into_iter().collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Factory defaults
+
+/// Whether the store has not had its MTP rows written yet: a fresh store (first start,
+/// factory reset) or one kept by an agent that did not keep its MTPs in the model.
+/// [`seed`] sets `Device.LocalAgent.SupportedProtocols`, which no controller can write.
+pub(crate) fn unseeded(engine: &Engine) -> bool {
+    engine.read(|store| text(store, "Device.LocalAgent.SupportedProtocols").is_empty())
+}
+
+/// Writes the MTPs of `usp` (the configuration file and flags) into the rows of a fresh
+/// store: the WebSocket server row always (disabled with `enable = false`), the MQTT client
+/// and its MTP row, the UDS sockets and their rows, and a controller MTP row for every
+/// controller of `[usp.websocket_client]` and `[usp.mqtt]` (adding the controller's row when
+/// the store has none).
+pub(crate) fn seed(txn: &mut Transaction<'_>, usp: &UspConfig) -> Result<(), tr181_model::Error> {
+    txn.set("Device.LocalAgent.SupportedProtocols", "WebSocket,MQTT,UDS")?;
+    let ws = &usp.websocket;
+    let (port, ping) = (ws.listen.port().to_string(), ws.ping_interval_s.to_string());
+    let mut values = vec![
+        ("Path", ws.path.as_str()),
+        ("EnableEncryption", bool_text(ws.cert_file.is_some())),
+    ];
+    // Port 0 (a free port) has no place in the row: the supervisor writes the bound port.
+    if ws.listen.port() != 0 {
+        values.push(("Port", &port));
+    }
+    if ws.ping_interval_s != 0 {
+        values.push(("KeepAliveInterval", &ping));
+    }
+    add_mtp(txn, AGENT_MTPS, ws.enable, "WebSocket", &values)?;
+    let mqtt = &usp.mqtt;
+    if mqtt.enable {
+        let version = match mqtt.version {
+            Version::V5 => "5.0",
+            Version::V311 => "3.1.1",
+        };
+        let client = add_row(
+            txn,
+            MQTT_CLIENTS,
+            &[
+                ("Enable", "true"),
+                ("BrokerAddress", &mqtt.host),
+                ("BrokerPort", &mqtt.port.to_string()),
+                ("ProtocolVersion", version),
+                ("TransportProtocol", if mqtt.tls { "TLS" } else { "TCP/IP" }),
+                ("ClientID", &mqtt.client_id),
+                ("Username", &mqtt.username),
+                ("Password", &mqtt.password),
+                ("KeepAliveTime", &mqtt.keep_alive_s.to_string()),
+                ("ConnectRetryTime", &mqtt.connect_retry_s.to_string()),
+                (
+                    "ConnectRetryIntervalMultiplier",
+                    &mqtt.connect_retry_multiplier.to_string(),
+                ),
+                (
+                    "ConnectRetryMaxInterval",
+                    &mqtt.connect_retry_max_s.to_string(),
+                ),
+            ],
+        )?;
+        let row = add_mtp(
+            txn,
+            AGENT_MTPS,
+            true,
+            "MQTT",
+            &[
+                ("Reference", client.trim_end_matches('.')),
+                ("ResponseTopicConfigured", &mqtt.topic),
+                ("PublishQoS", "1"),
+            ],
+        )?;
+        for (controller, topic) in &mqtt.controllers {
+            let controller = controller_row(txn, controller)?;
+            add_mtp(
+                txn,
+                &format!("{controller}MTP."),
+                true,
+                "MQTT",
+                &[
+                    ("Topic", topic),
+                    ("AgentMTPReference", row.trim_end_matches('.')),
+                ],
+            )?;
+        }
+    }
+    for (mode, path) in [("Listen", &usp.uds.listen), ("Connect", &usp.uds.connect)] {
+        if path.is_empty() {
+            continue;
+        }
+        let socket = add_row(txn, UDS_SOCKETS, &[("Mode", mode), ("Path", path)])?;
+        let reference = socket.trim_end_matches('.');
+        add_mtp(
+            txn,
+            AGENT_MTPS,
+            true,
+            "UDS",
+            &[("UnixDomainSocketRef", reference)],
+        )?;
+    }
+    let client = &usp.websocket_client;
+    for (controller, url) in &client.controllers {
+        let Ok(uri) = url.parse::<Uri>() else {
+            tracing::error!(
+                controller,
+                url,
+                "not a WebSocket URL: no controller MTP row"
+            );
+            continue;
+        };
+        let tls = uri.scheme_str() == Some("wss");
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let controller = controller_row(txn, controller)?;
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut values = vec![
+            ("Host", uri.host().unwrap_or_default().to_owned()),
+            ("Port", port.to_string()),
+            ("Path", path.to_owned()),
+            ("EnableEncryption", bool_text(tls).to_owned()),
+            (
+                "SessionRetryMinimumWaitInterval",
+                client.retry_min_wait_s.to_string(),
+            ),
+            (
+                "SessionRetryIntervalMultiplier",
+                client.retry_interval_multiplier.to_string(),
+            ),
+        ];
+        if client.ping_interval_s != 0 {
+            values.push(("KeepAliveInterval", client.ping_interval_s.to_string()));
+        }
+        let values: Vec<(&str, &str)> = values.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        add_mtp(
+            txn,
+            &format!("{controller}MTP."),
+            true,
+            "WebSocket",
+            &values,
+        )?;
+    }
+    Ok(())
+}
+
+fn bool_text(value: bool) -> &'static str {
+    if value { "true" } else { "false" }
+}
+
+/// Adds a row to `table` and returns its path, with its trailing dot.
+fn add_row(
+    txn: &mut Transaction<'_>,
+    table: &str,
+    values: &[(&str, &str)],
+) -> Result<String, tr181_model::Error> {
+    let number = txn.add(table, values)?;
+    Ok(format!("{table}{number}."))
+}
+
+/// Adds an MTP row of `protocol` to `table` (an agent's or a controller's MTP table) with
+/// its protocol's object (`WebSocket.`, `MQTT.`, `UDS.`) holding `values`; returns its path.
+fn add_mtp(
+    txn: &mut Transaction<'_>,
+    table: &str,
+    enable: bool,
+    protocol: &str,
+    values: &[(&str, &str)],
+) -> Result<String, tr181_model::Error> {
+    let row = add_row(
+        txn,
+        table,
+        &[("Enable", bool_text(enable)), ("Protocol", protocol)],
+    )?;
+    txn.create_object(&format!("{row}{protocol}."))?;
+    for (name, value) in values {
+        txn.set(&format!("{row}{protocol}.{name}"), value)?;
+    }
+    Ok(row)
+}
+
+/// The `WebSocket.`, `MQTT.` or `UDS.` objects that rows of those protocols lack (a
+/// controller added the row, or changed its `Protocol`): only the device can create them.
+fn missing_objects(store: &Store) -> Vec<String> {
+    let mut mtp_rows = rows(store, AGENT_MTPS);
+    for controller in rows(store, CONTROLLERS) {
+        mtp_rows.extend(rows(store, &format!("{controller}MTP.")));
+    }
+    mtp_rows
+        .into_iter()
+        .filter_map(|row| {
+            let protocol = text(store, &format!("{row}Protocol"));
+            let object = format!("{row}{protocol}.");
+            let known = matches!(protocol.as_str(), "WebSocket" | "MQTT" | "UDS");
+            (known && store.names(&object, Protocol::Usp, true).is_err()).then_some(object)
+        })
+        .collect()
+}
+
+/// The row of controller `endpoint_id`, added (enabled) if the store has none.
+fn controller_row(
+    txn: &mut Transaction<'_>,
+    endpoint_id: &str,
+) -> Result<String, tr181_model::Error> {
+    let store: &Store = txn;
+    let existing = rows(store, CONTROLLERS)
+        .into_iter()
+        .find(|row| text(store, &format!("{row}EndpointID")) == endpoint_id);
+    match existing {
+        Some(row) => Ok(row),
+        None => add_row(
+            txn,
+            CONTROLLERS,
+            &[("EndpointID", endpoint_id), ("Enable", "true")],
+        ),
+    }
+}
+
+/// Applies the flags of a later start to the stored rows (logged): `--no-ws` disables the
+/// WebSocket server rows. (`--ws-listen` is applied when the server binds, which writes the
+/// bound port.)
+pub(crate) async fn apply_overrides(
+    engine: &Engine,
+    overrides: Overrides,
+) -> Result<(), hal::EngineError> {
+    if !overrides.no_ws {
+        return Ok(());
+    }
+    let servers = engine.read(|store| {
+        rows(store, AGENT_MTPS)
+            .into_iter()
+            .filter(|row| {
+                text(store, &format!("{row}Protocol")) == "WebSocket"
+                    && flag(store, &format!("{row}Enable"))
+            })
+            .collect::<Vec<_>>()
+    });
+    for row in servers {
+        tracing::info!(
+            row,
+            "--no-ws: WebSocket server MTP disabled in the data model"
+        );
+        engine
+            .device_update(|txn| txn.set(&format!("{row}Enable"), "false"))
+            .await?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status
+
+/// Writes an MTP's status into its rows (only values that changed, so an unchanged status
+/// costs no commit).
+#[derive(Clone)]
+pub(crate) struct Report {
+    engine: Arc<Engine>,
+    /// The agent MTP row (`Status`), empty for a controller's MTP row (which has none).
+    row: String,
+    /// The MQTT client row (`Status`, `ResponseInformation`), for the MQTT MTP.
+    client: Option<String>,
+}
+
+/// The MQTT client's `Status` values the agent uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MqttStatus {
+    /// Connecting (and the MTP `Down`).
+    Connecting,
+    /// CONNACK came (the MTP `Up`).
+    Connected,
+    /// The broker cannot be reached (the MTP `Down`).
+    Unreachable,
+    /// The broker refused the connection (the MTP `Error`).
+    Refused,
+    /// The configuration cannot work (the MTP `Error`).
+    Misconfigured,
+}
+
+impl Report {
+    /// Sets the MTP row's `Status` (`Up`, `Down`, `Error`); true when it changed.
+    pub(crate) async fn mtp(&self, status: &str) -> bool {
+        if self.row.is_empty() {
+            return false;
+        }
+        self.write(vec![(format!("{}Status", self.row), status.to_owned())])
+            .await
+    }
+
+    /// Sets the MQTT client's and the MTP row's `Status`, and on a CONNACK the broker's
+    /// Response Information (`ResponseTopicDiscovered`).
+    pub(crate) async fn mqtt(&self, status: MqttStatus, response_information: Option<&str>) {
+        let (client_status, mtp_status) = match status {
+            MqttStatus::Connecting => ("Connecting", "Down"),
+            MqttStatus::Connected => ("Connected", "Up"),
+            MqttStatus::Unreachable => ("Error_BrokerUnreachable", "Down"),
+            MqttStatus::Refused => ("Error", "Error"),
+            MqttStatus::Misconfigured => ("Error_Misconfigured", "Error"),
+        };
+        let mut values = vec![(format!("{}Status", self.row), mtp_status.to_owned())];
+        if let Some(client) = &self.client {
+            values.push((format!("{client}Status"), client_status.to_owned()));
+            if status == MqttStatus::Connected {
+                let info = response_information.unwrap_or_default().to_owned();
+                values.push((format!("{client}ResponseInformation"), info.clone()));
+                values.push((format!("{}MQTT.ResponseTopicDiscovered", self.row), info));
+            }
+        }
+        self.write(values).await;
+    }
+
+    async fn write(&self, values: Vec<(String, String)>) -> bool {
+        let changed: Vec<_> = self.engine.read(|store| {
+            values
+                .into_iter()
+                .filter(|(path, value)| text(store, path) != *value)
+                .collect()
+        });
+        if changed.is_empty() {
+            return false;
+        }
+        let written = self
+            .engine
+            .device_update(|txn| {
+                for (path, value) in &changed {
+                    txn.set(path, value)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(error) = written {
+            tracing::warn!(%error, row = self.row, "cannot write the MTP status");
+        }
+        true
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The supervisor
+
+/// A running MTP: its spec (as started) and its stop switch.
+struct Running {
+    spec: Spec,
+    stop: watch::Sender<bool>,
+}
+
+/// Runs the MTPs the rows ask for; see the [module docs](self).
+pub(crate) struct Supervisor {
+    engine: Arc<Engine>,
+    base: UspConfig,
+    endpoint_id: String,
+    trust: Option<Trust>,
+    agent: mpsc::Sender<MtpInput>,
+    network: NetworkUp,
+    /// `--ws-listen` (or the factory listening address with port 0), for the first
+    /// WebSocket server started.
+    ws_listen: Option<SocketAddr>,
+    running: BTreeMap<String, Running>,
+    tasks: JoinSet<()>,
+}
+
+impl Supervisor {
+    /// The supervisor of agent `endpoint_id`'s MTPs, reporting to `agent`. `base` is the
+    /// configuration (file and flags) for what the rows do not hold; `ws_listen` is where the
+    /// first WebSocket server listens instead of its row's port (then written to the row).
+    pub(crate) fn new(
+        engine: Arc<Engine>,
+        base: UspConfig,
+        endpoint_id: &str,
+        trust: Option<Trust>,
+        agent: mpsc::Sender<MtpInput>,
+        network: NetworkUp,
+        ws_listen: Option<SocketAddr>,
+    ) -> Self {
+        Self {
+            engine,
+            base,
+            endpoint_id: endpoint_id.to_owned(),
+            trust,
+            agent,
+            network,
+            ws_listen,
+            running: BTreeMap::new(),
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// Starts the MTPs of the rows, then follows the store's changes until `shutdown`.
+    pub(crate) async fn run(
+        mut self,
+        mut device: mpsc::Receiver<DeviceEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        self.apply().await;
+        if self.running.is_empty() {
+            tracing::warn!("no USP MTP enabled: the agent cannot be reached");
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                event = device.recv() => match event {
+                    Some(DeviceEvent::Changed) => self.apply().await,
+                    Some(DeviceEvent::Notice(..)) => {}
+                    None => break,
+                },
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
+            }
+        }
+        for running in self.running.values() {
+            let _ = running.stop.send(true);
+        }
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Stops the MTPs whose rows changed or went, starts those that are new or changed, and
+    /// writes the status of the rows that do not run.
+    async fn apply(&mut self) {
+        let missing = self.engine.read(missing_objects);
+        if !missing.is_empty() {
+            let created = self
+                .engine
+                .device_update(|txn| {
+                    for object in &missing {
+                        txn.create_object(object)?;
+                    }
+                    Ok(())
+                })
+                .await;
+            match created {
+                Ok(()) => tracing::info!(?missing, "MTP protocol objects created"),
+                Err(error) => tracing::warn!(%error, "cannot create the MTP protocol objects"),
+            }
+        }
+        let wanted = self.engine.read(|store| desired(store, &self.base));
+        let stale: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(row, running)| wanted.get(*row) != Some(&Wanted::Run(running.spec.clone())))
+            .map(|(row, _)| row.clone())
+            .collect();
+        for row in stale {
+            if let Some(running) = self.running.remove(&row) {
+                tracing::info!(row, "USP MTP stopped: its rows changed");
+                let _ = running.stop.send(true);
+            }
+        }
+        for (row, want) in wanted {
+            match want {
+                Wanted::Run(spec) => {
+                    if !self.running.contains_key(&row) {
+                        self.start(row, spec).await;
+                    }
+                }
+                Wanted::Off => {
+                    let report = self.report(&row, client_of(&self.engine, &row));
+                    report.mtp("Down").await;
+                    if let Some(client) = &report.client {
+                        report
+                            .write(vec![(format!("{client}Status"), "Disabled".into())])
+                            .await;
+                    }
+                }
+                Wanted::Broken(why) => {
+                    if self.report(&row, None).mtp("Error").await {
+                        tracing::error!(row, why, "USP MTP misconfigured");
+                    }
+                }
+            }
+        }
+    }
+
+    fn report(&self, row: &str, client: Option<String>) -> Report {
+        Report {
+            engine: self.engine.clone(),
+            row: if row.starts_with(AGENT_MTPS) {
+                row.to_owned()
+            } else {
+                String::new()
+            },
+            client,
+        }
+    }
+
+    /// Starts the MTP of `row`. One that cannot start is kept as running (with its row's
+    /// status `Error`) so that it is tried again only when its rows change.
+    async fn start(&mut self, row: String, spec: Spec) {
+        let (stop, stopped) = watch::channel(false);
+        let eid = self.endpoint_id.clone();
+        let mut spec = spec;
+        match &mut spec {
+            Spec::WsServer(config) => {
+                if let Some(listen) = self.ws_listen.take() {
+                    config.listen = listen;
+                }
+                let report = self.report(&row, None);
+                match ws::WsServer::bind(config, &eid).await {
+                    Ok(server) => {
+                        if let Ok(bound) = server.local_addr() {
+                            config.listen = bound;
+                        }
+                        let port = config.listen.port().to_string();
+                        report
+                            .write(vec![
+                                (format!("{row}WebSocket.Port"), port),
+                                (format!("{row}Status"), "Up".into()),
+                            ])
+                            .await;
+                        tracing::info!("USP agent {eid} listening on {}", server.url());
+                        self.tasks.spawn(server.serve(self.agent.clone(), stopped));
+                    }
+                    Err(error) => {
+                        tracing::error!(row, error, "USP WebSocket server MTP not started");
+                        report.mtp("Error").await;
+                    }
+                }
+            }
+            Spec::Mqtt(config, client) => {
+                let report = self.report(&row, Some(client.clone()));
+                tracing::info!(
+                    "USP agent {eid} connecting to the MQTT broker {}:{}",
+                    config.host,
+                    config.port
+                );
+                match MqttMtp::new(
+                    config,
+                    &eid,
+                    self.agent.clone(),
+                    self.network.clone(),
+                    stopped,
+                    self.trust.as_ref(),
+                    report.clone(),
+                ) {
+                    Ok(mtp) => {
+                        report.mqtt(MqttStatus::Connecting, None).await;
+                        self.tasks.spawn(mtp.run());
+                    }
+                    Err(error) => {
+                        tracing::error!(row, error, "USP MQTT MTP not started");
+                        report.mqtt(MqttStatus::Misconfigured, None).await;
+                    }
+                }
+            }
+            Spec::WsClient {
+                controller,
+                url,
+                config,
+            } => {
+                tracing::info!("USP agent {eid} connecting to {controller} at {url}");
+                let client = ws::WsClient::new(
+                    config,
+                    controller,
+                    url,
+                    &eid,
+                    self.agent.clone(),
+                    self.network.clone(),
+                    stopped,
+                    self.trust.clone(),
+                );
+                self.tasks.spawn(client.run());
+            }
+            Spec::UdsListen(path) => {
+                let report = self.report(&row, None);
+                match uds::UdsServer::bind(path, &eid, self.agent.clone(), stopped) {
+                    Ok(server) => {
+                        tracing::info!("USP agent {eid} listening on the Unix socket {path}");
+                        report.mtp("Up").await;
+                        self.tasks.spawn(server.serve());
+                    }
+                    Err(error) => {
+                        tracing::error!(row, %error, "cannot listen on the Unix socket {path}");
+                        report.mtp("Error").await;
+                    }
+                }
+            }
+            Spec::UdsConnect(path) => {
+                tracing::info!("USP agent {eid} connecting to the Unix socket {path}");
+                self.report(&row, None).mtp("Up").await;
+                self.tasks.spawn(uds::connect_loop(
+                    path.clone(),
+                    eid.clone(),
+                    self.agent.clone(),
+                    self.network.clone(),
+                    stopped,
+                ));
+            }
+        }
+        self.running.insert(row, Running { spec, stop });
+    }
+}
+
+/// The MQTT client row an MQTT agent MTP row references.
+fn client_of(engine: &Engine, row: &str) -> Option<String> {
+    engine.read(|store| {
+        (text(store, &format!("{row}Protocol")) == "MQTT")
+            .then(|| referenced(store, &format!("{row}MQTT.Reference"), MQTT_CLIENTS))
+            .flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The MTPs of `usp`, seeded into the simulated device's factory store and read back.
+    fn round_trip(usp: &UspConfig) -> BTreeMap<String, Wanted> {
+        let sim = hal::sim::SimDevice::new("SIM0001");
+        let mut store = Store::new();
+        let mut txn = store.transaction(tr181_model::store::Origin::Device);
+        sim.hal().lifecycle.factory_defaults(&mut txn).unwrap();
+        seed(&mut txn, usp).unwrap();
+        txn.commit().unwrap();
+        desired(&store, usp)
+    }
+
+    #[test]
+    fn the_factory_defaults_read_back_as_configured() {
+        let mut usp: UspConfig = toml::from_str(
+            "[websocket]\nlisten = \"127.0.0.1:9000\"\n\
+             [websocket_client.controllers]\n\"proto::ws\" = \"ws://127.0.0.1:8181/usp\"\n\
+             [mqtt]\nenable = true\nport = 1999\nversion = \"3.1.1\"\ntopic = \"usp/agent\"\n\
+             [mqtt.controllers]\n\"self::controller\" = \"usp/controller\"\n\
+             [uds]\nlisten = \"/tmp/agent.sock\"\n",
+        )
+        .unwrap();
+        let wanted = round_trip(&usp);
+        let mqtt = MqttConfig {
+            controllers: usp.mqtt.controllers.clone(),
+            ..usp.mqtt.clone()
+        };
+        usp.websocket_client.controllers.clear();
+        let expected = BTreeMap::from([
+            (
+                "Device.LocalAgent.MTP.1.".to_owned(),
+                Wanted::Run(Spec::WsServer(usp.websocket.clone())),
+            ),
+            (
+                "Device.LocalAgent.MTP.2.".to_owned(),
+                Wanted::Run(Spec::Mqtt(mqtt, "Device.MQTT.Client.1.".into())),
+            ),
+            (
+                "Device.LocalAgent.MTP.3.".to_owned(),
+                Wanted::Run(Spec::UdsListen("/tmp/agent.sock".into())),
+            ),
+            (
+                "Device.LocalAgent.Controller.2.MTP.1.".to_owned(),
+                Wanted::Run(Spec::WsClient {
+                    controller: "proto::ws".into(),
+                    url: "ws://127.0.0.1:8181/usp".into(),
+                    config: usp.websocket_client.clone(),
+                }),
+            ),
+        ]);
+        assert_eq!(wanted, expected);
+    }
+
+    #[test]
+    fn a_disabled_server_is_off_and_bad_rows_are_broken() {
+        let mut usp = UspConfig::default();
+        usp.websocket.enable = false;
+        let wanted = round_trip(&usp);
+        assert_eq!(
+            wanted.get("Device.LocalAgent.MTP.1."),
+            Some(&Wanted::Off),
+            "{wanted:?}"
+        );
+        let mut usp = UspConfig::default();
+        usp.websocket.cert_file = Some("cert.pem".into());
+        let mut wanted = round_trip(&usp);
+        // Encryption without a key file cannot run.
+        let row = wanted.remove("Device.LocalAgent.MTP.1.");
+        assert!(matches!(row, Some(Wanted::Broken(_))), "{row:?}");
+    }
+}

@@ -1,0 +1,277 @@
+//! End to end: the agent's USP MTPs are its `Device.LocalAgent.MTP.{i}.` rows (with
+//! `Device.MQTT.Client.{i}.` and `Device.UnixDomainSockets.UnixDomainSocket.{i}.`).
+//!
+//! The configuration becomes the factory rows; a controller reads them with their `Status`,
+//! and its Set, Add and Delete restart exactly the MTP they touch, after the response went
+//! out on the old connection: the WebSocket server moves to a new port, says `Error` on a
+//! port it cannot bind, stops when disabled or deleted, and a second server comes up when a
+//! row is added, while the controller on the Unix socket stays connected throughout; the
+//! rows, not the flags, decide after a restart. The MQTT client moves to another mosquitto
+//! when its broker port changes and says `Error_BrokerUnreachable` when nothing listens.
+//! Every wait is bounded.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    // The test bounds its waits on the real clock, as the agent it drives does.
+    clippy::disallowed_methods,
+    missing_docs
+)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusp_lib::usp_builder::DeleteBuilder;
+use tokio::net::{TcpListener, TcpStream, UnixStream};
+
+use common::mqtt::{Mosquitto, MqttLink, Version, agent_config};
+use common::uds::{UdsLink, handshake};
+use common::{AgentProcess, Controller, Link, WAIT, add, added_path, free_port, get, set};
+
+/// The factory WebSocket server row.
+const WS: &str = "Device.LocalAgent.MTP.1.";
+/// The row of the second MTP the configuration names (UDS or MQTT).
+const SECOND: &str = "Device.LocalAgent.MTP.2.";
+const CLIENT: &str = "Device.MQTT.Client.1.";
+
+/// The port of a `ws://127.0.0.1:port/path` URL.
+fn port_of(url: &str) -> u16 {
+    let rest = url.strip_prefix("ws://127.0.0.1:").unwrap();
+    rest.split('/').next().unwrap().parse().unwrap()
+}
+
+/// The value of parameter `path`, as the agent answers a Get.
+async fn value(ctrl: &mut Controller, path: &str) -> String {
+    let (object, name) = path.rsplit_once('.').unwrap();
+    let body = ctrl.request(get(&[path])).await;
+    let result = &body["Response"]["GetResp"]["req_path_results"][0];
+    assert_eq!(result["err_code"], 0, "{body}");
+    let objects = result["resolved_path_results"].as_array().unwrap();
+    let found = objects
+        .iter()
+        .find(|o| o["resolved_path"] == format!("{object}."))
+        .unwrap_or_else(|| panic!("no {path} in {body}"));
+    found["result_params"][name].as_str().unwrap().to_owned()
+}
+
+/// Polls `path` until it reads `expected` (the agent writes statuses as they change).
+async fn wait_value(ctrl: &mut Controller, path: &str, expected: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let got = value(ctrl, path).await;
+        if got == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} is {got:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sets `name` of `object` and checks the SetResp says it was done.
+async fn set_ok(ctrl: &mut Controller, object: &str, name: &str, value: &str) {
+    let body = ctrl.request(set(object, name, value)).await;
+    let status = &body["Response"]["SetResp"]["updated_obj_results"][0]["oper_status"];
+    assert!(status["oper_success"].is_object(), "{body}");
+}
+
+/// Waits until nothing accepts connections on loopback `port`.
+async fn refused(port: u16) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "port {port} still accepts connections"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A controller on the agent's WebSocket server at `url`, retried until it listens.
+async fn connect_ws(url: &str) -> Controller {
+    let deadline = std::time::Instant::now() + WAIT;
+    while TcpStream::connect(("127.0.0.1", port_of(url)))
+        .await
+        .is_err()
+    {
+        assert!(std::time::Instant::now() < deadline, "nothing on {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Controller::connect(url).await
+}
+
+/// A controller on the agent's Unix socket.
+async fn connect_uds(socket: &Path) -> Controller {
+    let mut link = UdsLink::new(UnixStream::connect(socket).await.unwrap());
+    handshake(&mut link, true).await;
+    Controller::over(Link::Uds(link))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_controller_moves_disables_adds_and_deletes_websocket_mtps() {
+    common::within(Duration::from_secs(180), websocket_rows()).await;
+}
+
+async fn websocket_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let config = dir.path().join("cpe-agent.toml");
+    std::fs::write(
+        &config,
+        format!("[usp.uds]\nlisten = \"{}\"\n", socket.display()),
+    )
+    .unwrap();
+    let config = ["--config", config.to_str().unwrap()];
+    let state = dir.path().join("state");
+    let agent = AgentProcess::start(&state, &config).await;
+
+    // The configuration became the factory rows, with their status.
+    let old = port_of(&agent.url);
+    let mut ws = connect_ws(&agent.url).await;
+    assert_eq!(value(&mut ws, &format!("{WS}Protocol")).await, "WebSocket");
+    assert_eq!(value(&mut ws, &format!("{WS}Status")).await, "Up");
+    let port = value(&mut ws, &format!("{WS}WebSocket.Port")).await;
+    assert_eq!(port, old.to_string(), "the row holds the bound port");
+    assert_eq!(value(&mut ws, &format!("{SECOND}Protocol")).await, "UDS");
+    assert_eq!(value(&mut ws, &format!("{SECOND}Status")).await, "Up");
+    let socket_row = value(&mut ws, &format!("{SECOND}UDS.UnixDomainSocketRef")).await;
+    let path = value(&mut ws, &format!("{socket_row}.Path")).await;
+    assert_eq!(path, socket.display().to_string());
+    assert_eq!(
+        value(&mut ws, &format!("{socket_row}.Mode")).await,
+        "Listen"
+    );
+
+    // Moving the port: the SetResp comes over the old connection, then the new port serves.
+    let new = free_port();
+    set_ok(&mut ws, WS, "WebSocket.Port", &new.to_string()).await;
+    refused(old).await;
+    let mut ws = connect_ws(&format!("ws://127.0.0.1:{new}/usp")).await;
+    assert_eq!(value(&mut ws, &format!("{WS}Status")).await, "Up");
+
+    // A port the agent cannot bind: Error, seen over the Unix socket, which kept running.
+    // (A controller has one connection at a time: each new one replaces the last.)
+    let busy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    set_ok(&mut ws, WS, "WebSocket.Port", &busy_port.to_string()).await;
+    let mut uds = connect_uds(&socket).await;
+    wait_value(&mut uds, &format!("{WS}Status"), "Error").await;
+    drop(busy);
+    let port = free_port();
+    set_ok(&mut uds, WS, "WebSocket.Port", &port.to_string()).await;
+    wait_value(&mut uds, &format!("{WS}Status"), "Up").await;
+
+    // Disabling: the SetResp, then connections are refused and the row says Down.
+    let mut ws = connect_ws(&format!("ws://127.0.0.1:{port}/usp")).await;
+    set_ok(&mut ws, WS, "Enable", "false").await;
+    refused(port).await;
+    let mut uds = connect_uds(&socket).await;
+    wait_value(&mut uds, &format!("{WS}Status"), "Down").await;
+
+    // A second server, added; deleted over its own connection, which gets the DeleteResp.
+    let body = uds
+        .request(add("Device.LocalAgent.MTP.", &[("Protocol", "WebSocket")]))
+        .await;
+    let row = added_path(&body);
+    // The agent creates the row's WebSocket. object (with its defaults) once it sees it.
+    wait_value(&mut uds, &format!("{row}WebSocket.Port"), "8443").await;
+    let second = free_port();
+    set_ok(&mut uds, &row, "WebSocket.Port", &second.to_string()).await;
+    set_ok(&mut uds, &row, "WebSocket.Path", "/second").await;
+    set_ok(&mut uds, &row, "WebSocket.EnableEncryption", "false").await;
+    set_ok(&mut uds, &row, "Enable", "true").await;
+    wait_value(&mut uds, &format!("{row}Status"), "Up").await;
+    let mut other = connect_ws(&format!("ws://127.0.0.1:{second}/second")).await;
+    assert_eq!(value(&mut other, &format!("{row}Status")).await, "Up");
+    let delete = DeleteBuilder::new()
+        .with_obj_paths(vec![row.clone()])
+        .build()
+        .unwrap();
+    let body = other.request(delete).await;
+    let deleted = &body["Response"]["DeleteResp"]["deleted_obj_results"][0];
+    let affected = &deleted["oper_status"]["oper_success"]["affected_paths"][0];
+    assert_eq!(affected, row.as_str(), "{body}");
+    refused(second).await;
+    let mut uds = connect_uds(&socket).await;
+    set_ok(&mut uds, WS, "Enable", "true").await;
+    wait_value(&mut uds, &format!("{WS}Status"), "Up").await;
+    drop(uds);
+
+    // The rows, not the configuration, decide after a restart.
+    agent.stop().await;
+    let agent = AgentProcess::start_with(&state, &config).await;
+    assert_eq!(port_of(&agent.url), port, "the stored port");
+    let mut ws = connect_ws(&agent.url).await;
+    assert_eq!(value(&mut ws, &format!("{WS}Status")).await, "Up");
+    drop(ws);
+    agent.stop().await;
+    // A flag of a later start overrides the row, which keeps what the agent bound.
+    let agent = AgentProcess::start(&state, &config).await;
+    let mut ws = connect_ws(&agent.url).await;
+    let stored = value(&mut ws, &format!("{WS}WebSocket.Port")).await;
+    assert_eq!(stored, port_of(&agent.url).to_string());
+    drop(ws);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_broker_change_moves_the_mqtt_client() {
+    common::within(Duration::from_secs(180), broker_change()).await;
+}
+
+async fn mqtt_controller(port: u16, client_id: &str) -> Controller {
+    let link = MqttLink::connect(port, Version::V5, client_id, "usp/agent", "usp/ctrl").await;
+    Controller::over(Link::Mqtt(link))
+}
+
+async fn broker_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let (first, second) = (Mosquitto::start(&a).await, Mosquitto::start(&b).await);
+    let mut on_first = mqtt_controller(first.port, "ctrl-a").await;
+    let config = agent_config(dir.path(), first.port, "5.0", "usp/agent", "usp/ctrl");
+    let state = dir.path().join("state");
+    let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+    on_first.await_connect_record().await;
+
+    let mut ws = connect_ws(&agent.url).await;
+    assert_eq!(value(&mut ws, &format!("{SECOND}Protocol")).await, "MQTT");
+    assert_eq!(
+        value(&mut ws, &format!("{SECOND}MQTT.Reference")).await,
+        CLIENT.trim_end_matches('.')
+    );
+    wait_value(&mut ws, &format!("{CLIENT}Status"), "Connected").await;
+    wait_value(&mut ws, &format!("{SECOND}Status"), "Up").await;
+    let port = value(&mut on_first, &format!("{CLIENT}BrokerPort")).await;
+    assert_eq!(port, first.port.to_string());
+
+    // Another broker: the client reconnects there and greets the controller on it.
+    let mut on_second = mqtt_controller(second.port, "ctrl-b").await;
+    set_ok(&mut ws, CLIENT, "BrokerPort", &second.port.to_string()).await;
+    on_second.await_connect_record().await;
+    let port = value(&mut on_second, &format!("{CLIENT}BrokerPort")).await;
+    assert_eq!(port, second.port.to_string());
+    wait_value(&mut ws, &format!("{CLIENT}Status"), "Connected").await;
+
+    // No broker at all: unreachable, and the MTP is down.
+    set_ok(&mut ws, CLIENT, "BrokerPort", &free_port().to_string()).await;
+    wait_value(
+        &mut ws,
+        &format!("{CLIENT}Status"),
+        "Error_BrokerUnreachable",
+    )
+    .await;
+    wait_value(&mut ws, &format!("{SECOND}Status"), "Down").await;
+    // Disabled.
+    set_ok(&mut ws, CLIENT, "Enable", "false").await;
+    wait_value(&mut ws, &format!("{CLIENT}Status"), "Disabled").await;
+    drop(ws);
+    agent.stop().await;
+}
