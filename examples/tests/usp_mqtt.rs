@@ -25,11 +25,11 @@ use std::time::Duration;
 use rusp_lib::usp_decoder::try_decode_record;
 use rusp_lib::usp_record::mod_MQTTConnectRecord::MQTTVersion;
 use rusp_lib::usp_record::mod_Record::OneOfrecord_type;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpListener;
 
-use common::mqtt::{Mosquitto, MqttLink, Version, agent_config};
-use common::{AGENT, AgentProcess, Controller, Link, WAIT, get, get_params, set};
+use common::mqtt::{Mosquitto, MqttLink, Version, agent_config, read_connect};
+use common::{AGENT, AgentProcess, Controller, Link, get, get_params, set};
 
 const AGENT_TOPIC: &str = "usp/agent/sim0001";
 const CTRL_TOPIC: &str = "usp/controller/e2e";
@@ -165,35 +165,6 @@ async fn over_mqtt311() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_broker_refusing_mqtt5_gets_mqtt_3_1_1() {
     common::within(Duration::from_secs(60), falls_back()).await;
-}
-
-/// Accepts one connection and reads its CONNECT packet: (protocol level, whole packet).
-async fn read_connect(listener: &TcpListener) -> (TcpStream, u8, Vec<u8>) {
-    let (mut stream, _) = tokio::time::timeout(WAIT, listener.accept())
-        .await
-        .expect("the agent connects in time")
-        .unwrap();
-    let mut packet = vec![0; 2];
-    stream.read_exact(&mut packet).await.unwrap();
-    assert_eq!(packet[0], 0x10, "a CONNECT packet");
-    // The remaining length is a varint of at most 4 bytes.
-    let (mut length, mut shift) = (0_usize, 0);
-    while {
-        let byte = *packet.last().unwrap();
-        length |= usize::from(byte & 0x7f) << shift;
-        shift += 7;
-        byte & 0x80 != 0
-    } {
-        let mut next = [0];
-        stream.read_exact(&mut next).await.unwrap();
-        packet.push(next[0]);
-    }
-    let start = packet.len();
-    packet.resize(start + length, 0);
-    stream.read_exact(&mut packet[start..]).await.unwrap();
-    assert_eq!(&packet[start..start + 6], b"\x00\x04MQTT");
-    let level = packet[start + 6];
-    (stream, level, packet)
 }
 
 async fn falls_back() {

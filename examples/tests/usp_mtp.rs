@@ -7,8 +7,9 @@
 //! port it cannot bind, stops when disabled or deleted, and a second server comes up when a
 //! row is added, while the controller on the Unix socket stays connected throughout; the
 //! rows, not the flags, decide after a restart. The MQTT client moves to another mosquitto
-//! when its broker port changes and says `Error_BrokerUnreachable` when nothing listens.
-//! Every wait is bounded.
+//! when its broker port changes and says `Error_BrokerUnreachable` when nothing listens,
+//! `Error` when a broker refuses it. A controller's MTP row moves the agent's WebSocket
+//! client to another server. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -25,9 +26,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use rusp_lib::usp_builder::DeleteBuilder;
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 
-use common::mqtt::{Mosquitto, MqttLink, Version, agent_config};
+use common::mqtt::{Mosquitto, MqttLink, Version, agent_config, read_connect};
 use common::uds::{UdsLink, handshake};
 use common::{AgentProcess, Controller, Link, WAIT, add, added_path, free_port, get, set};
 
@@ -273,5 +275,77 @@ async fn broker_change() {
     set_ok(&mut ws, CLIENT, "Enable", "false").await;
     wait_value(&mut ws, &format!("{CLIENT}Status"), "Disabled").await;
     drop(ws);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_refusing_broker_is_an_error_in_the_data_model() {
+    common::within(Duration::from_secs(60), broker_refuses()).await;
+}
+
+async fn broker_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = agent_config(dir.path(), port, "5.0", "usp/agent", "usp/ctrl");
+    let state = dir.path().join("state");
+    let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+    let (mut stream, level, _) = read_connect(&listener).await;
+    assert_eq!(level, 5);
+    // CONNACK, reason 0x87: Not authorized.
+    stream
+        .write_all(&[0x20, 0x03, 0x00, 0x87, 0x00])
+        .await
+        .unwrap();
+    let mut ws = connect_ws(&agent.url).await;
+    wait_value(&mut ws, &format!("{CLIENT}Status"), "Error").await;
+    wait_value(&mut ws, &format!("{SECOND}Status"), "Error").await;
+    drop(ws);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_controller_row_moves_the_agents_websocket_client() {
+    common::within(Duration::from_secs(120), client_row()).await;
+}
+
+async fn client_row() {
+    const ROW: &str = "Device.LocalAgent.Controller.1.MTP.1.";
+    let dir = tempfile::tempdir().unwrap();
+    let first = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = dir.path().join("cpe-agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[usp.websocket_client]\nretry_min_wait_s = 1\n\
+             [usp.websocket_client.controllers]\n\"self::controller\" = \"ws://{}/usp-ctrl\"\n",
+            first.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+
+    // The factory row of the configured controller, on the agent's own connection to it.
+    let (ws, seen) = common::accept_agent_on(&first, true).await;
+    assert_eq!(seen.path, "/usp-ctrl");
+    let mut ctrl = Controller::over(Link::WebSocket(Box::new(ws.expect("a USP session"))));
+    let host = value(&mut ctrl, &format!("{ROW}WebSocket.Host")).await;
+    assert_eq!(host, "127.0.0.1");
+    let port = value(&mut ctrl, &format!("{ROW}WebSocket.Port")).await;
+    assert_eq!(port, first.local_addr().unwrap().port().to_string());
+
+    // Moving it: the SetResp on this connection, then the agent connects to the new server.
+    let port = second.local_addr().unwrap().port().to_string();
+    set_ok(&mut ctrl, ROW, "WebSocket.Port", &port).await;
+    let (ws, seen) = common::accept_agent_on(&second, true).await;
+    assert_eq!(seen.path, "/usp-ctrl");
+    let mut ctrl = Controller::over(Link::WebSocket(Box::new(ws.expect("a USP session"))));
+    assert_eq!(
+        value(&mut ctrl, &format!("{ROW}WebSocket.Port")).await,
+        port
+    );
+    drop(ctrl);
     agent.stop().await;
 }

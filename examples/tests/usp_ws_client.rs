@@ -24,22 +24,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_tungstenite::WebSocketStream;
 
-use common::tls::Io;
-use common::{AGENT, AgentProcess, Controller, Handshake, Link, WAIT, get, get_params};
-
-/// Accepts the agent's next connection; answers with `v1.usp` when `speak_usp`.
-async fn accept(
-    listener: &TcpListener,
-    speak_usp: bool,
-) -> (Option<WebSocketStream<Box<dyn Io>>>, Handshake) {
-    let (stream, _) = tokio::time::timeout(WAIT, listener.accept())
-        .await
-        .expect("the agent connects in time")
-        .unwrap();
-    common::accept_agent(Box::new(stream), speak_usp).await
-}
+use common::{AGENT, AgentProcess, Controller, Link, get, get_params};
 
 #[tokio::test(flavor = "current_thread")]
 async fn agent_connects_out_to_the_controllers_websocket_server() {
@@ -69,13 +55,13 @@ async fn connects_out() {
     let (listener, mut agent) = start(dir.path(), 1).await;
 
     // No v1.usp in the answer: no session; the agent tries again.
-    let (refused, _) = accept(&listener, false).await;
+    let (refused, _) = common::accept_agent_on(&listener, false).await;
     drop(refused);
     agent
         .wait_line("cannot connect to the controller's WebSocket server")
         .await;
 
-    let (ws, seen) = accept(&listener, true).await;
+    let (ws, seen) = common::accept_agent_on(&listener, true).await;
     assert_eq!(seen.path, "/usp-ctrl");
     assert_eq!(seen.query, format!("eid={AGENT}"));
     assert!(
@@ -89,7 +75,7 @@ async fn connects_out() {
 
     // The controller drops the connection: the agent reconnects after its wait.
     drop(ctrl);
-    let (ws, _) = accept(&listener, true).await;
+    let (ws, _) = common::accept_agent_on(&listener, true).await;
     let mut ctrl = Controller::over(Link::WebSocket(Box::new(ws.expect("a USP session"))));
     let body = ctrl.request(get(&["Device.WiFi.SSID.1.SSID"])).await;
     assert_eq!(get_params(&body)["SSID"], "e2e-ssid", "{body}");
@@ -106,12 +92,12 @@ async fn network_up() {
     let dir = tempfile::tempdir().unwrap();
     // The first wait is at least ten minutes.
     let (listener, mut agent) = start(dir.path(), 600).await;
-    let (ws, _) = accept(&listener, true).await;
+    let (ws, _) = common::accept_agent_on(&listener, true).await;
     drop(ws);
     agent.wait_line("WebSocket reconnect scheduled").await;
     agent.signal("USR1");
     agent.wait_line("network up: reconnecting now").await;
-    let (ws, _) = accept(&listener, true).await;
+    let (ws, _) = common::accept_agent_on(&listener, true).await;
     let mut ctrl = Controller::over(Link::WebSocket(Box::new(ws.expect("a USP session"))));
     let body = ctrl.request(get(&["Device.DeviceInfo.SerialNumber"])).await;
     assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");

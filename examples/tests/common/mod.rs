@@ -260,6 +260,19 @@ pub(crate) struct Handshake {
     pub(crate) extension: String,
 }
 
+/// Accepts the agent's next connection on `listener` (the test plays the controller's
+/// server); answers with `v1.usp` when `speak_usp`.
+pub(crate) async fn accept_agent_on(
+    listener: &TcpListener,
+    speak_usp: bool,
+) -> (Option<WebSocketStream<Box<dyn Io>>>, Handshake) {
+    let (stream, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("the agent connects in time")
+        .unwrap();
+    accept_agent(Box::new(stream), speak_usp).await
+}
+
 /// The WebSocket handshake of the agent's client on `stream` (the test plays the
 /// controller's server); answers with `v1.usp` when `speak_usp`.
 pub(crate) async fn accept_agent(

@@ -8,6 +8,8 @@ use std::time::Duration;
 use rumqttc::v5;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
+use tokio::io::AsyncReadExt as _;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::{WAIT, free_port};
@@ -104,9 +106,7 @@ impl Mosquitto {
         loop {
             let mut listening = true;
             for port in &ports {
-                listening &= tokio::net::TcpStream::connect(("127.0.0.1", *port))
-                    .await
-                    .is_ok();
+                listening &= TcpStream::connect(("127.0.0.1", *port)).await.is_ok();
             }
             if listening {
                 return broker;
@@ -352,4 +352,33 @@ async fn pump(
             }
         }
     }
+}
+
+/// Accepts one connection and reads its CONNECT packet: (protocol level, whole packet).
+pub(crate) async fn read_connect(listener: &TcpListener) -> (TcpStream, u8, Vec<u8>) {
+    let (mut stream, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("the agent connects in time")
+        .unwrap();
+    let mut packet = vec![0; 2];
+    stream.read_exact(&mut packet).await.unwrap();
+    assert_eq!(packet[0], 0x10, "a CONNECT packet");
+    // The remaining length is a varint of at most 4 bytes.
+    let (mut length, mut shift) = (0_usize, 0);
+    while {
+        let byte = *packet.last().unwrap();
+        length |= usize::from(byte & 0x7f) << shift;
+        shift += 7;
+        byte & 0x80 != 0
+    } {
+        let mut next = [0];
+        stream.read_exact(&mut next).await.unwrap();
+        packet.push(next[0]);
+    }
+    let start = packet.len();
+    packet.resize(start + length, 0);
+    stream.read_exact(&mut packet[start..]).await.unwrap();
+    assert_eq!(&packet[start..start + 6], b"\x00\x04MQTT");
+    let level = packet[start + 6];
+    (stream, level, packet)
 }
