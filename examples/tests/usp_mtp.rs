@@ -7,7 +7,8 @@
 //! port it cannot bind, stops when disabled or deleted, and a second server comes up when a
 //! row is added, while the controller on the Unix socket stays connected throughout; the
 //! rows, not the flags, decide after a restart. The MQTT client moves to another mosquitto
-//! when its broker port changes and says `Error_BrokerUnreachable` when nothing listens,
+//! when its broker port changes, greets its controller on the topic the controller's row
+//! names after a Set, and says `Error_BrokerUnreachable` when nothing listens,
 //! `Error` when a broker refuses it. A controller's MTP row moves the agent's WebSocket
 //! client to another server. Every wait is bounded.
 #![allow(
@@ -254,13 +255,33 @@ async fn broker_change() {
     let port = value(&mut on_first, &format!("{CLIENT}BrokerPort")).await;
     assert_eq!(port, first.port.to_string());
 
-    // Another broker: the client reconnects there and greets the controller on it.
+    // Another broker, set over MQTT: the SetResp comes through the first broker, then the
+    // client reconnects to the second and greets the controller there.
     let mut on_second = mqtt_controller(second.port, "ctrl-b").await;
-    set_ok(&mut ws, CLIENT, "BrokerPort", &second.port.to_string()).await;
+    set_ok(
+        &mut on_first,
+        CLIENT,
+        "BrokerPort",
+        &second.port.to_string(),
+    )
+    .await;
     on_second.await_connect_record().await;
     let port = value(&mut on_second, &format!("{CLIENT}BrokerPort")).await;
     assert_eq!(port, second.port.to_string());
     wait_value(&mut ws, &format!("{CLIENT}Status"), "Connected").await;
+
+    // The controller's topic: the client greets it on the new one.
+    let link = MqttLink::connect(second.port, Version::V5, "ctrl-c", "usp/agent", "usp/ctrl2");
+    let mut on_topic = Controller::over(Link::Mqtt(link.await));
+    let row = "Device.LocalAgent.Controller.1.MTP.1.";
+    assert_eq!(
+        value(&mut ws, &format!("{row}MQTT.Topic")).await,
+        "usp/ctrl"
+    );
+    set_ok(&mut on_second, row, "MQTT.Topic", "usp/ctrl2").await;
+    on_topic.await_connect_record().await;
+    let topic = value(&mut on_topic, &format!("{row}MQTT.Topic")).await;
+    assert_eq!(topic, "usp/ctrl2");
 
     // No broker at all: unreachable, and the MTP is down.
     set_ok(&mut ws, CLIENT, "BrokerPort", &free_port().to_string()).await;

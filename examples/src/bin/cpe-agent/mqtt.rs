@@ -182,6 +182,8 @@ enum Failure {
 struct Session {
     conn: u64,
     own_topic: String,
+    /// The task publishing the driver's Records.
+    forwarder: tokio::task::JoinHandle<()>,
 }
 
 impl MqttMtp {
@@ -225,6 +227,11 @@ impl MqttMtp {
             loop {
                 let polled = tokio::select! {
                     _ = self.shutdown.changed() => {
+                        if let Some(session) = &mut session {
+                            // The forwarder publishes what the driver queued (the response
+                            // to the request that stopped this MTP) before the DISCONNECT.
+                            let _ = tokio::time::timeout(DISCONNECT_GRACE, &mut session.forwarder).await;
+                        }
                         disconnect(&client, &mut events, session.is_some()).await;
                         break 'versions;
                     }
@@ -260,13 +267,17 @@ impl MqttMtp {
                             .mqtt(MqttStatus::Connected, response_information.as_deref())
                             .await;
                         let conn = next_conn();
-                        if !self
+                        let Some(forwarder) = self
                             .connected(&client, version, conn, &own_topic, &subscribe_topics)
                             .await
-                        {
+                        else {
                             return;
-                        }
-                        session = Some(Session { conn, own_topic });
+                        };
+                        session = Some(Session {
+                            conn,
+                            own_topic,
+                            forwarder,
+                        });
                     }
                     Ok(Event::Publish {
                         topic,
@@ -374,7 +385,8 @@ impl MqttMtp {
     }
 
     /// After CONNACK: subscribe, greet every configured controller with an `mqtt_connect`
-    /// Record, and hand the driver a link. False when the driver is gone.
+    /// Record, and hand the driver a link. Returns the task that publishes the link's
+    /// Records; `None` when the driver is gone.
     async fn connected(
         &self,
         client: &Client,
@@ -382,7 +394,7 @@ impl MqttMtp {
         conn: u64,
         own_topic: &str,
         extra_topics: &[String],
-    ) -> bool {
+    ) -> Option<tokio::task::JoinHandle<()>> {
         let mut filters = vec![match version {
             // 3.1.1 senders append `/reply-to=…` to our topic; `#` also matches the topic itself.
             Version::V311 => format!("{own_topic}/#"),
@@ -403,7 +415,12 @@ impl MqttMtp {
         // Everything is published by the forwarding task: this task must keep polling the
         // event loop, or a full request queue would never drain.
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
-        tokio::spawn(forward(client.clone(), rx, own_topic.to_owned()));
+        let forwarder = tokio::spawn(forward(
+            client.clone(),
+            rx,
+            own_topic.to_owned(),
+            self.shutdown.clone(),
+        ));
         for (controller, topic) in &self.config.controllers {
             let record = RecordBuilder::new(controller.clone(), self.endpoint_id.clone())
                 .mqtt_connect(version.usp(), own_topic);
@@ -422,7 +439,8 @@ impl MqttMtp {
             conn,
             tx,
         };
-        self.agent.send(connected).await.is_ok()
+        self.agent.send(connected).await.ok()?;
+        Some(forwarder)
     }
 
     /// A PUBLISH from the broker: a Record for the driver, with its reply-to topic. False when
@@ -462,7 +480,9 @@ impl MqttMtp {
 
     async fn lost(&self, session: &mut Option<Session>, reason: String) {
         match session.take() {
-            Some(Session { conn, own_topic }) => {
+            Some(Session {
+                conn, own_topic, ..
+            }) => {
                 tracing::warn!(reason, topic = own_topic, "USP MQTT connection lost");
                 let closed = MtpInput::Closed {
                     key: LINK.to_owned(),
@@ -479,12 +499,30 @@ impl MqttMtp {
     }
 }
 
-/// Publishes the driver's Records until the link is dropped.
-async fn forward(client: Client, mut rx: mpsc::Receiver<Outbound>, own_topic: String) {
-    while let Some(Outbound { reply_to, bytes }) = rx.recv().await {
+/// Publishes the driver's Records until the link is dropped, or until `stop`, after
+/// publishing those already queued.
+async fn forward(
+    client: Client,
+    mut rx: mpsc::Receiver<Outbound>,
+    own_topic: String,
+    mut stop: watch::Receiver<bool>,
+) {
+    let publish = async |Outbound { reply_to, bytes }| {
         if let Err(error) = client.publish(&reply_to, bytes, &own_topic).await {
             tracing::warn!(%error, topic = reply_to, "USP Record not published");
         }
+    };
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            outbound = rx.recv() => match outbound {
+                Some(outbound) => publish(outbound).await,
+                None => return,
+            },
+        }
+    }
+    while let Ok(outbound) = rx.try_recv() {
+        publish(outbound).await;
     }
 }
 

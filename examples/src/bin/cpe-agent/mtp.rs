@@ -7,9 +7,10 @@
 //! a controller (or an obuspa user) expects: [`Supervisor`] runs one task per enabled row,
 //! writes each row's `Status` (`Up`, `Down`, `Error`; the MQTT client's `Connected`,
 //! `Connecting`, `Error_BrokerUnreachable`, ...) and, whenever the store changes, restarts
-//! exactly the MTPs whose rows changed. A change made by a USP request is seen only after the
-//! driver queued the response, and a stopping WebSocket connection sends what is queued
-//! before it closes, so a controller moving the agent's port gets its SetResp first.
+//! exactly the MTPs whose rows changed. Before it stops one it waits until the USP driver has
+//! queued the responses due ([`MtpInput::Flush`]), and a stopping connection sends what is
+//! queued before it closes, so a controller moving the agent's port (or broker) gets its
+//! SetResp over the old connection first.
 //!
 //! Settings the model has no place for stay in the configuration file: the server's listening
 //! address (the model has interfaces, the agent binds the address of `[usp.websocket]
@@ -18,9 +19,10 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hal::Engine;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::http::Uri;
 use tr181_model::schema::Protocol;
@@ -36,6 +38,8 @@ use crate::usp::{MtpInput, NetworkUp};
 use crate::ws::WsClientConfig;
 use crate::{uds, ws};
 
+/// How long stopping an MTP waits for the USP driver to queue the responses due.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
 const AGENT_MTPS: &str = "Device.LocalAgent.MTP.";
 const CONTROLLERS: &str = "Device.LocalAgent.Controller.";
 const MQTT_CLIENTS: &str = "Device.MQTT.Client.";
@@ -756,6 +760,9 @@ impl Supervisor {
             .filter(|(row, running)| wanted.get(*row) != Some(&Wanted::Run(running.spec.clone())))
             .map(|(row, _)| row.clone())
             .collect();
+        if !stale.is_empty() {
+            self.flush().await;
+        }
         for row in stale {
             if let Some(running) = self.running.remove(&row) {
                 tracing::info!(row, "USP MTP stopped: its rows changed");
@@ -784,6 +791,15 @@ impl Supervisor {
                     }
                 }
             }
+        }
+    }
+
+    /// Waits (within [`FLUSH_WAIT`]) until the USP driver has queued the responses due, so
+    /// that a connection being stopped sends them first.
+    async fn flush(&self) {
+        let (done, flushed) = oneshot::channel();
+        if self.agent.send(MtpInput::Flush(done)).await.is_ok() {
+            let _ = tokio::time::timeout(FLUSH_WAIT, flushed).await;
         }
     }
 

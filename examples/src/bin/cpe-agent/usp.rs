@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use hal::Engine;
 use hal::engine::Notice;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use usp_core::agent::{
     Agent, AgentConfig, AgentEvent, ControllerConfig, Mtp, MtpKind, Output, RetryPolicy,
 };
@@ -54,6 +54,10 @@ pub(crate) enum MtpInput {
         /// The connection's number.
         conn: u64,
     },
+    /// Answered once the agent has queued every Record due so far (the response to the
+    /// request it is running included) for its link: an MTP is stopped only after this, so
+    /// that its connection sends them first.
+    Flush(oneshot::Sender<()>),
     /// A Record arrived.
     Record {
         /// Where answers go: the link key of a connection, or an MQTT topic.
@@ -213,6 +217,10 @@ impl UspDriver {
                 if self.links.get(&key).is_some_and(|link| link.conn == conn) {
                     self.links.remove(&key);
                 }
+            }
+            MtpInput::Flush(done) => {
+                // Every output of the requests run so far went out in `drive`.
+                let _ = done.send(());
             }
             MtpInput::Record {
                 reply_to,
