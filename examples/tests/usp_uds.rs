@@ -101,6 +101,9 @@ async fn agent_connects() {
         let mut ctrl = Controller::over(Link::Uds(link));
         let body = ctrl.request(get(&["Device.DeviceInfo.SerialNumber"])).await;
         assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+        // The MTP row (after the factory WebSocket server's) says the agent is connected.
+        let body = ctrl.request(get(&["Device.LocalAgent.MTP.2.Status"])).await;
+        assert_eq!(get_params(&body)["Status"], "Up", "{body}");
         // Dropping the controller closes the socket; the agent comes back.
     }
     agent.stop().await;

@@ -908,13 +908,15 @@ impl Supervisor {
             }
             Spec::UdsConnect(path) => {
                 tracing::info!("USP agent {eid} connecting to the Unix socket {path}");
-                self.report(&row, None).mtp("Up").await;
+                let report = self.report(&row, None);
+                report.mtp("Down").await;
                 self.tasks.spawn(uds::connect_loop(
                     path.clone(),
                     eid.clone(),
                     self.agent.clone(),
                     self.network.clone(),
                     stopped,
+                    report,
                 ));
             }
         }

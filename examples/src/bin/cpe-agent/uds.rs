@@ -22,6 +22,7 @@ use usp_core::mtp::uds::{
     self as framing, Decoded, HANDSHAKE_TIMEOUT, RECONNECT_DELAY_MAX, RECONNECT_DELAY_MIN, TlvType,
 };
 
+use crate::mtp::Report;
 use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, next_conn};
 
 /// Records queued for one connection before the driver drops them.
@@ -118,13 +119,14 @@ impl UdsServer {
 
 /// The connecting side: connects to a controller's socket and reconnects after a random
 /// [`RECONNECT_DELAY_MIN`]..=[`RECONNECT_DELAY_MAX`] (R-UDS.5), or at once when the network
-/// comes up.
+/// comes up. Its MTP row's `Status` is `Up` while connected, else `Down`.
 pub(crate) async fn connect_loop(
     path: String,
     endpoint_id: String,
     agent: mpsc::Sender<MtpInput>,
     mut network: NetworkUp,
     mut shutdown: watch::Receiver<bool>,
+    report: Report,
 ) {
     let endpoint = Endpoint {
         endpoint_id,
@@ -138,9 +140,11 @@ pub(crate) async fn connect_loop(
         };
         match connected {
             Ok(stream) => {
+                report.mtp("Up").await;
                 if endpoint.session(stream, &path, Role::Connecting).await == Ended::Shutdown {
                     return;
                 }
+                report.mtp("Down").await;
             }
             Err(error) => tracing::warn!(path, %error, "cannot connect to the UDS socket"),
         }
