@@ -53,9 +53,10 @@
 //! // A USP search expression resolves against the current values.
 //! let path: Path = r#"Device.WiFi.SSID.[Enable==true].SSID"#.parse()?;
 //! let found = store.resolve(&path, Protocol::Usp)?;
-//! let [Resolved::Parameter(ssid)] = found.as_slice() else { panic!("one match") };
-//! assert_eq!(ssid.path, format!("Device.WiFi.SSID.{guest}.SSID"));
-//! assert_eq!(ssid.value.canonical_text(), "guest");
+//! let [ssid @ Resolved::Parameter { value, .. }] = found.items() else { panic!("one match") };
+//! // Results carry no path text; it is written when needed.
+//! assert_eq!(found.path(ssid), format!("Device.WiFi.SSID.{guest}.SSID"));
+//! assert_eq!(value.canonical_text(), "guest");
 //! # Ok::<(), Error>(())
 //! ```
 //!

@@ -102,7 +102,7 @@ mod txn;
 #[cfg(test)]
 mod tests;
 
-pub use resolve::Resolved;
+pub use resolve::{Resolution, Resolved, RouteId};
 pub use txn::{Savepoint, Transaction};
 
 use tree::{Child, Node, Place, Route, Step, View, route_path, walk};
@@ -507,7 +507,7 @@ fn param_value<'a>(
 ) -> ParamValue<'a> {
     ParamValue {
         path,
-        value: tree::shown(value, parameter),
+        value: Cow::Borrowed(tree::shown(value, parameter)),
         parameter,
     }
 }
@@ -535,7 +535,7 @@ fn instance_keys(row: &Node, view: View) -> Vec<(&'static str, Value)> {
         }
         if let (Some((name, value)), Some(p)) = (row.param_entry(name), row.def().param(name, view))
         {
-            out.push((name, tree::shown(value, p).into_owned()));
+            out.push((name, tree::shown(value, p).clone()));
         }
     }
     out

@@ -182,7 +182,7 @@ impl Value {
     }
 
     /// The zero value of a single (non-list) `base` type; see [`Value::default_for`].
-    pub fn zero(base: BaseType) -> Self {
+    pub const fn zero(base: BaseType) -> Self {
         match base {
             BaseType::String => Self::String(String::new()),
             BaseType::Boolean => Self::Boolean(false),

@@ -779,12 +779,10 @@ fn clear_requests(store: &mut Store) {
         return;
     };
     let rows: Vec<String> = match store.resolve(&path, Protocol::Usp) {
-        Ok(items) => items
-            .into_iter()
-            .filter_map(|item| match item {
-                Resolved::Object { path, .. } => Some(path),
-                _ => None,
-            })
+        Ok(found) => found
+            .iter()
+            .filter(|item| matches!(item, Resolved::Object { .. }))
+            .map(|item| found.path(item))
             .collect(),
         Err(_) => return,
     };

@@ -95,11 +95,11 @@ impl Engine {
                 }
                 .into());
             }
-            store
-                .resolve(&parsed, command_variant(principal.protocol))?
-                .into_iter()
+            let found = store.resolve(&parsed, command_variant(principal.protocol))?;
+            found
+                .iter()
                 .filter_map(|item| match item {
-                    Resolved::Command { path, command } => Some((path, command)),
+                    Resolved::Command { command, .. } => Some((found.path(item), *command)),
                     _ => None,
                 })
                 .collect()

@@ -6,8 +6,8 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use tr181_model::path::Path;
-use tr181_model::schema::{self, Object, Protocol};
-use tr181_model::store::{InstanceInfo, NameInfo, Origin, ParamValue, Resolved, Store};
+use tr181_model::schema::{self, Object, Parameter, Protocol};
+use tr181_model::store::{InstanceInfo, NameInfo, Origin, Resolved, Store};
 use tr181_model::value::Value;
 
 use super::gate::Guard;
@@ -91,12 +91,10 @@ impl Engine {
             return Vec::new();
         };
         match store.resolve(&path, protocol) {
-            Ok(items) => items
-                .into_iter()
-                .filter_map(|item| match item {
-                    Resolved::Table { path, .. } => Some(path),
-                    _ => None,
-                })
+            Ok(found) => found
+                .iter()
+                .filter(|item| matches!(item, Resolved::Table { .. }))
+                .map(|item| found.path(item))
                 .collect(),
             Err(_) => Vec::new(),
         }
@@ -112,18 +110,19 @@ impl Engine {
         let store = self.store();
         let mut live = LiveParams::default();
         for path in paths {
-            let Ok(items) = parse_path(path, protocol, store.limits())
-                .and_then(|parsed| resolve_params(&store, &parsed, protocol, max_depth))
-            else {
+            let Ok(parsed) = parse_path(path, protocol, store.limits()) else {
                 continue;
             };
-            for item in items {
-                live.note(
-                    self.hal.parameters.as_ref(),
-                    &item.path,
-                    item.parameter.name(),
-                );
-            }
+            let _ = each_param(
+                &store,
+                &parsed,
+                protocol,
+                max_depth,
+                |path, _, parameter| {
+                    live.note(self.hal.parameters.as_ref(), &path, parameter.name());
+                    Ok(())
+                },
+            );
         }
         live
     }
@@ -221,57 +220,61 @@ impl Engine {
     ) -> Result<Vec<ResolvedObject>, EngineError> {
         let parsed = parse_path(path, principal.protocol, store.limits())?;
         let direct = parsed.is_plain() && !parsed.is_object();
-        let items = resolve_params(store, &parsed, principal.protocol, max_depth)?;
         let mut objects: Vec<ResolvedObject> = Vec::new();
-        for item in items {
-            let full = item.path;
-            let is_live = live.note(self.hal.parameters.as_ref(), &full, item.parameter.name());
-            if !self
-                .permissions(store, principal, &full, Target::Parameter)
-                .read
-            {
-                if direct {
-                    return Err(EngineError::PermissionDenied { path: full });
+        each_param(
+            store,
+            &parsed,
+            principal.protocol,
+            max_depth,
+            |full, value, parameter| {
+                let is_live = live.note(self.hal.parameters.as_ref(), &full, parameter.name());
+                if !self
+                    .permissions(store, principal, &full, Target::Parameter)
+                    .read
+                {
+                    if direct {
+                        return Err(EngineError::PermissionDenied { path: full });
+                    }
+                    return Ok(());
                 }
-                continue;
-            }
-            let parameter = item.parameter;
-            // The store shows secured values as empty; this principal may read them.
-            let value = if parameter.syntax().secured() && reads_secured {
-                store.value(&full).map_or_else(
-                    |_| item.value.into_owned(),
-                    |value| shown(parameter, value.clone(), reads_secured),
-                )
-            } else {
-                item.value.into_owned()
-            };
-            let (object, name) = full.split_at(object_of(&full).len());
-            let name = name.to_string();
-            let new_object = match objects.last() {
-                Some(last) if last.path == object => None,
-                _ => Some(object.to_string()),
-            };
-            let got = GotParam {
-                path: full,
-                name,
-                value,
-                parameter,
-            };
-            match (new_object, objects.last_mut()) {
-                (None, Some(last)) => last.params.push(got),
-                (path, _) => objects.push(ResolvedObject {
-                    path: path.unwrap_or_default(),
-                    params: std::vec![got],
-                }),
-            }
-            if is_live {
-                let at = objects.len().saturating_sub(1);
-                let param = objects
-                    .last()
-                    .map_or(0, |o| o.params.len().saturating_sub(1));
-                live.slots.push((live.path, at, param));
-            }
-        }
+                // The store shows secured values as empty; this principal may read them.
+                let value = if parameter.syntax().secured() && reads_secured {
+                    store.value(&full).map_or_else(
+                        |_| value.clone(),
+                        |value| shown(parameter, value.clone(), reads_secured),
+                    )
+                } else {
+                    value.clone()
+                };
+                let (object, name) = full.split_at(object_of(&full).len());
+                let name = name.to_string();
+                let new_object = match objects.last() {
+                    Some(last) if last.path == object => None,
+                    _ => Some(object.to_string()),
+                };
+                let got = GotParam {
+                    path: full,
+                    name,
+                    value,
+                    parameter,
+                };
+                match (new_object, objects.last_mut()) {
+                    (None, Some(last)) => last.params.push(got),
+                    (path, _) => objects.push(ResolvedObject {
+                        path: path.unwrap_or_default(),
+                        params: std::vec![got],
+                    }),
+                }
+                if is_live {
+                    let at = objects.len().saturating_sub(1);
+                    let param = objects
+                        .last()
+                        .map_or(0, |o| o.params.len().saturating_sub(1));
+                    live.slots.push((live.path, at, param));
+                }
+                Ok(())
+            },
+        )?;
         Ok(objects)
     }
 
@@ -344,12 +347,12 @@ impl Engine {
         }
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
-        for item in store.resolve(&parsed, principal.protocol)? {
-            let (Resolved::Object { path: object, .. } | Resolved::Table { path: object, .. }) =
-                item
-            else {
+        let found = store.resolve(&parsed, principal.protocol)?;
+        for item in &found {
+            let (Resolved::Object { .. } | Resolved::Table { .. }) = item else {
                 continue;
             };
+            let object = found.path(item);
             for info in store.instances(&object, principal.protocol, first_level_only)? {
                 if seen.insert(info.path.clone())
                     && self
@@ -471,24 +474,31 @@ fn per_path<T>(
         .collect()
 }
 
-/// The parameters a requested path addresses, in path order.
-fn resolve_params<'a>(
-    store: &'a Store,
+/// Calls `f` with the full path, the value as the controller sees it and the definition of
+/// each parameter a requested path addresses, in path order; stops at `f`'s first error.
+/// Each path is written once, into the string `f` receives.
+fn each_param(
+    store: &Store,
     parsed: &Path,
     protocol: Protocol,
     max_depth: Option<u32>,
-) -> Result<Vec<ParamValue<'a>>, EngineError> {
-    let mut out = Vec::new();
-    for item in store.resolve(parsed, protocol)? {
+    mut f: impl FnMut(String, &Value, &'static Parameter) -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
+    let found = store.resolve(parsed, protocol)?;
+    for item in &found {
         match item {
-            Resolved::Object { path, .. } | Resolved::Table { path, .. } => {
-                out.extend(store.parameters(&path, protocol, max_depth)?);
+            Resolved::Object { .. } | Resolved::Table { .. } => {
+                for p in store.parameters(&found.path(item), protocol, max_depth)? {
+                    f(p.path, &p.value, p.parameter)?;
+                }
             }
-            Resolved::Parameter(p) => out.push(p),
+            Resolved::Parameter {
+                value, parameter, ..
+            } => f(found.path(item), value, parameter)?,
             _ => {}
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The text of the value of parameter `name` among `values`, if both are there.

@@ -547,13 +547,13 @@ impl Engine {
         if !parsed.is_object() || parsed.is_empty() {
             return Err(unknown());
         }
-        let mut rows = Vec::new();
-        for item in txn
+        let found = txn
             .resolve(&parsed, principal.protocol)
-            .map_err(|e| fail(e.into()))?
-        {
+            .map_err(|e| fail(e.into()))?;
+        let mut rows = Vec::with_capacity(found.len());
+        for item in &found {
             match item {
-                Resolved::Object { path, .. } => rows.push(path),
+                Resolved::Object { .. } => rows.push(found.path(item)),
                 _ => return Err(unknown()),
             }
         }
@@ -676,13 +676,13 @@ impl Engine {
         if !parsed.is_object() {
             return Err(not_a_table());
         }
-        let mut tables = Vec::new();
-        for item in txn
+        let found = txn
             .resolve(&parsed, principal.protocol)
-            .map_err(|e| Failure::new(e.into()))?
-        {
+            .map_err(|e| Failure::new(e.into()))?;
+        let mut tables = Vec::with_capacity(found.len());
+        for item in &found {
             match item {
-                Resolved::Table { path, .. } => tables.push(path),
+                Resolved::Table { .. } => tables.push(found.path(item)),
                 _ => return Err(not_a_table()),
             }
         }
@@ -783,13 +783,14 @@ impl Engine {
         if !parsed.is_object() {
             return Err(not_a_row());
         }
-        let mut rows = Vec::new();
-        for item in txn
+        let found = txn
             .resolve(&parsed, principal.protocol)
-            .map_err(|e| Failure::new(e.into()))?
-        {
+            .map_err(|e| Failure::new(e.into()))?;
+        let mut rows = Vec::with_capacity(found.len());
+        for item in &found {
+            let path = found.path(item);
             match item {
-                Resolved::Object { path, .. } if is_row(&path) => rows.push(path),
+                Resolved::Object { .. } if is_row(&path) => rows.push(path),
                 _ => return Err(not_a_row()),
             }
         }

@@ -111,12 +111,11 @@ impl Store {
         } else {
             // Key addressing: exactly one existing item, written with instance numbers.
             let found = self.resolve(&parsed, protocol).ok()?;
-            let [only] = found.as_slice() else {
+            let [only] = found.items() else {
                 return None;
             };
             let mut text = match only {
-                Resolved::Object { path, .. } => path.clone(),
-                Resolved::Parameter(p) => p.path.clone(),
+                Resolved::Object { .. } | Resolved::Parameter { .. } => found.path(only),
                 _ => return None,
             };
             if !item.ends_with('.') && text.ends_with('.') {

@@ -4,47 +4,152 @@ use std::collections::BTreeSet;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
+use super::Store;
 use super::tree::{self, Child, Node, Route, Shape, Step, Table, View, push_step};
-use super::{ParamValue, Store, param_value};
 use crate::error::Error;
 use crate::path::{self, Filter, Follow, FollowIndex, InstancePath, Path, PathKind, Segment, Term};
 use crate::schema::{self, Command, Event, Object, Protocol};
 use crate::value::Value;
 
-/// One concrete item a path addresses.
-#[derive(Clone, Debug, PartialEq)]
+/// The concrete items a path addresses ([`Store::resolve`]), in path order.
+///
+/// The items do not carry their path text: a wildcard over a large table gives one item per
+/// row, and rendering and owning a `String` per item cost several times what finding it does.
+/// Instead the resolution keeps the routes it walked as a tree of steps shared by the items
+/// (a table's rows share their table's prefix), and each item names its route with a
+/// [`RouteId`]. Callers that need an item's path write it on demand, once, into the buffer it
+/// ends up in: [`Resolution::write_path`] appends it to a `String`, [`Resolution::path`]
+/// returns a new one. Items of one object instance share one [`RouteId`], so grouping
+/// parameters by object needs no path comparison.
+#[derive(Clone, Debug)]
+pub struct Resolution<'a> {
+    routes: Routes,
+    items: Vec<Resolved<'a>>,
+}
+
+/// The route of a [`Resolved`] item within its [`Resolution`]: the object instance or table
+/// the item is (objects, tables) or belongs to (parameters, commands, events). Equal route
+/// ids within one resolution mean the same instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RouteId(u32);
+
+/// One concrete item a path addresses, an entry of a [`Resolution`].
+#[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Resolved<'a> {
     /// An object instance: a single-instance object or a table row.
     Object {
-        /// The instance path, with trailing dot.
-        path: String,
+        /// The instance (its path has a trailing dot).
+        route: RouteId,
         /// The object's definition in the protocol's model variant.
         object: &'static Object,
     },
     /// A table as a whole (the path ended with the table's name), e.g. for USP Add.
     Table {
-        /// The table's path, with trailing dot and no instance (`Device.WiFi.SSID.`).
-        path: String,
+        /// The table (its path has a trailing dot and no instance: `Device.WiFi.SSID.`).
+        route: RouteId,
         /// The definition of its rows (`...{i}.`) in the protocol's model variant.
         object: &'static Object,
     },
     /// A parameter with its value.
-    Parameter(ParamValue<'a>),
+    Parameter {
+        /// The parameter's object instance.
+        route: RouteId,
+        /// The value as the controller sees it: hidden and secured parameters show the zero
+        /// value of their type.
+        value: &'a Value,
+        /// The parameter's definition in the protocol's model variant.
+        parameter: &'static schema::Parameter,
+    },
     /// A command of an object instance.
     Command {
-        /// The command's path (`Device.WiFi.Radio.1.Reset()`).
-        path: String,
+        /// The command's object instance.
+        route: RouteId,
         /// Its definition.
         command: &'static Command,
     },
     /// An event of an object instance.
     Event {
-        /// The event's path (`Device.Boot!`).
-        path: String,
+        /// The event's object instance.
+        route: RouteId,
         /// Its definition.
         event: &'static Event,
     },
+}
+
+impl Resolved<'_> {
+    /// The object instance or table the item is or belongs to.
+    pub fn route(&self) -> RouteId {
+        match self {
+            Self::Object { route, .. }
+            | Self::Table { route, .. }
+            | Self::Parameter { route, .. }
+            | Self::Command { route, .. }
+            | Self::Event { route, .. } => *route,
+        }
+    }
+
+    /// The item's name after its object's path: the parameter's name, the command's with
+    /// `()`, the event's with `!`; empty for objects and tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Object { .. } | Self::Table { .. } => "",
+            Self::Parameter { parameter, .. } => parameter.name(),
+            Self::Command { command, .. } => command.name(),
+            Self::Event { event, .. } => event.name(),
+        }
+    }
+}
+
+impl<'a> Resolution<'a> {
+    /// The items, in path order.
+    pub fn items(&self) -> &[Resolved<'a>] {
+        &self.items
+    }
+
+    /// The items, in path order.
+    pub fn iter(&self) -> core::slice::Iter<'_, Resolved<'a>> {
+        self.items.iter()
+    }
+
+    /// The number of items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the path addressed nothing.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Appends the instance path of `route` (`Device.WiFi.SSID.1.`, with trailing dot) to
+    /// `out`.
+    pub fn write_route(&self, route: RouteId, out: &mut String) {
+        self.routes.write(route.0, out);
+    }
+
+    /// Appends the path of `item` to `out`: its route's path followed by
+    /// [`Resolved::name`] (`Device.WiFi.SSID.1.SSID`, `Device.WiFi.Radio.1.Reset()`).
+    pub fn write_path(&self, item: &Resolved<'_>, out: &mut String) {
+        self.write_route(item.route(), out);
+        out.push_str(item.name());
+    }
+
+    /// The path of `item` as a new string (see [`Resolution::write_path`]).
+    pub fn path(&self, item: &Resolved<'_>) -> String {
+        let mut out = String::with_capacity(64);
+        self.write_path(item, &mut out);
+        out
+    }
+}
+
+impl<'r, 'a> IntoIterator for &'r Resolution<'a> {
+    type Item = &'r Resolved<'a>;
+    type IntoIter = core::slice::Iter<'r, Resolved<'a>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
 }
 
 /// One object (or table) in the resolver's working set, with the index of its route in the
@@ -67,14 +172,10 @@ impl Cur<'_> {
 
 /// The routes of the working set as a tree of steps: each entry is a step and the index of
 /// the route it extends (entry 0 is `Device.`), so that a table's rows share their prefix and
-/// selecting a row costs no allocation. Paths are written out only for results.
+/// selecting a row costs no allocation. Paths are written out only when asked for.
+#[derive(Clone, Debug)]
 struct Routes {
     steps: Vec<(u32, Step)>,
-    /// Reused while writing a path.
-    scratch: Vec<Step>,
-    /// The last route whose path was written as a prefix, and that path: results come in
-    /// path order, so consecutive ones (the rows of one table) mostly share it.
-    prefix: Option<(u32, String)>,
 }
 
 impl Routes {
@@ -84,8 +185,6 @@ impl Routes {
         Self {
             // The root's entry is never read as a step.
             steps: std::vec![(0, Step::Inst(0))],
-            scratch: Vec::new(),
-            prefix: None,
         }
     }
 
@@ -103,52 +202,16 @@ impl Routes {
             .fold(Self::ROOT, |parent, step| self.push(parent, *step))
     }
 
-    /// The instance path of route `index` (`Device.WiFi.SSID.1.`), followed by `item`.
-    fn path(&mut self, index: u32, item: &str) -> String {
-        let step = match self.steps.get(index as usize) {
-            Some(&(parent, step)) if index != Self::ROOT => {
-                if self.prefix.as_ref().is_none_or(|(p, _)| *p != parent) {
-                    let text = self.write(parent);
-                    self.prefix = Some((parent, text));
-                }
-                Some(step)
+    /// Appends the instance path of route `index` to `out`. A route's parent always has a
+    /// smaller index, so the recursion ends, at most one level per step of the path.
+    fn write(&self, index: u32, out: &mut String) {
+        match self.steps.get(index as usize) {
+            Some(&(parent, step)) if index != Self::ROOT && parent < index => {
+                self.write(parent, out);
+                push_step(out, step);
             }
-            _ => None,
-        };
-        let prefix = match (&self.prefix, step) {
-            (Some((_, prefix)), Some(_)) => prefix.as_str(),
-            _ => "Device.",
-        };
-        // Room for the longest step a row adds (`4294967295.`); names are measured.
-        let room = match step {
-            Some(Step::Name(name)) => name.len() + 1,
-            _ => 11,
-        };
-        let mut path = String::with_capacity(prefix.len() + room + item.len());
-        path.push_str(prefix);
-        if let Some(step) = step {
-            push_step(&mut path, step);
+            _ => out.push_str("Device."),
         }
-        path.push_str(item);
-        path
-    }
-
-    /// The instance path of route `index`, walked from the route's end to the root.
-    fn write(&mut self, mut index: u32) -> String {
-        self.scratch.clear();
-        while index != Self::ROOT {
-            let Some(&(parent, step)) = self.steps.get(index as usize) else {
-                break;
-            };
-            self.scratch.push(step);
-            index = parent;
-        }
-        let mut path = String::with_capacity(8 + self.scratch.len() * 12);
-        path.push_str("Device.");
-        for step in self.scratch.iter().rev() {
-            push_step(&mut path, *step);
-        }
-        path
     }
 }
 
@@ -185,7 +248,9 @@ impl ParamCache {
 }
 
 impl Store {
-    /// The concrete items `path` addresses for `protocol`'s controller, in path order.
+    /// The concrete items `path` addresses for `protocol`'s controller, in path order. The
+    /// items carry no path text; [`Resolution::write_path`] writes an item's path when a caller
+    /// needs it.
     ///
     /// Wildcards (`*`) and search or unique-key expressions (`[...]`) select the rows of a
     /// table whose current values match (hidden and secured parameters compare as empty); reference
@@ -199,7 +264,7 @@ impl Store {
     /// expressions or follows names a missing instance, [`Error::InvalidPath`] for `{i}` or an
     /// operator that does not suit the compared parameter's type, [`Error::LimitExceeded`] for
     /// more reference follows than [`Limits::max_reference_follows`](crate::Limits).
-    pub fn resolve(&self, path: &Path, protocol: Protocol) -> Result<Vec<Resolved<'_>>, Error> {
+    pub fn resolve(&self, path: &Path, protocol: Protocol) -> Result<Resolution<'_>, Error> {
         let view = View::Proto(protocol);
         let text = || path.to_string();
         let root_only = Path::root();
@@ -270,6 +335,10 @@ impl Store {
                         let Cur::Table(table, route) = cur else {
                             return Err(Error::UnknownPath { path: text() });
                         };
+                        if filter.is_none() {
+                            routes.steps.reserve(table.rows.len());
+                            next.reserve(table.rows.len());
+                        }
                         for (n, row) in &table.rows {
                             if let Some(filter) = filter {
                                 if !self.filter_holds(row, filter, view, &mut follows)? {
@@ -297,7 +366,8 @@ impl Store {
             }
             current = next;
         }
-        self.finish(path, current, &mut routes, view, protocol)
+        let items = self.finish(path, current, view, protocol)?;
+        Ok(Resolution { routes, items })
     }
 
     /// Turns the final working set into items according to the path's kind.
@@ -305,7 +375,6 @@ impl Store {
         &'a self,
         path: &Path,
         current: Vec<Cur<'a>>,
-        routes: &mut Routes,
         view: View,
         protocol: Protocol,
     ) -> Result<Vec<Resolved<'a>>, Error> {
@@ -316,7 +385,7 @@ impl Store {
                 (PathKind::Object, Cur::Node(node, route)) => {
                     if let Some(object) = node.def().object(view) {
                         out.push(Resolved::Object {
-                            path: routes.path(route, ""),
+                            route: RouteId(route),
                             object,
                         });
                     }
@@ -324,15 +393,18 @@ impl Store {
                 (PathKind::Object, Cur::Table(table, route)) => {
                     if let Some(object) = table.def().object(view) {
                         out.push(Resolved::Table {
-                            path: routes.path(route, ""),
+                            route: RouteId(route),
                             object,
                         });
                     }
                 }
                 (PathKind::Parameter(name), Cur::Node(node, route)) => {
                     if let Some((value, parameter)) = params.param(node, name, view) {
-                        let text = routes.path(route, parameter.name());
-                        out.push(Resolved::Parameter(param_value(text, value, parameter)));
+                        out.push(Resolved::Parameter {
+                            route: RouteId(route),
+                            value: tree::shown(value, parameter),
+                            parameter,
+                        });
                     }
                 }
                 (PathKind::Command(name), Cur::Node(node, route)) => {
@@ -343,7 +415,7 @@ impl Store {
                         .and_then(|o| o.command(&full, protocol))
                     {
                         out.push(Resolved::Command {
-                            path: routes.path(route, &full),
+                            route: RouteId(route),
                             command,
                         });
                     }
@@ -356,7 +428,7 @@ impl Store {
                         .and_then(|o| o.event(&full, protocol))
                     {
                         out.push(Resolved::Event {
-                            path: routes.path(route, &full),
+                            route: RouteId(route),
                             event,
                         });
                     }
@@ -526,8 +598,7 @@ fn leaf_holds(node: &Node, name: &str, term: &Term, view: View) -> Result<bool, 
             path: term.to_string(),
         });
     };
-    let shown = tree::shown(value, parameter);
-    term.matches(&shown, parameter.syntax())
+    term.matches(tree::shown(value, parameter), parameter.syntax())
 }
 
 /// Checks a path without reference follows against `protocol`'s schema, so that a wrong

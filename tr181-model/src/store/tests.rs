@@ -39,15 +39,12 @@ fn text(store: &Store, path: &str) -> String {
 
 fn resolve(store: &Store, path: &str, protocol: Protocol) -> Result<Vec<String>, Error> {
     let parsed = Path::parse(path, store.limits())?;
-    Ok(store
-        .resolve(&parsed, protocol)?
-        .into_iter()
+    let found = store.resolve(&parsed, protocol)?;
+    Ok(found
+        .iter()
         .map(|r| match r {
-            Resolved::Object { path, .. }
-            | Resolved::Table { path, .. }
-            | Resolved::Command { path, .. }
-            | Resolved::Event { path, .. } => path,
-            Resolved::Parameter(p) => format!("{}={}", p.path, p.value),
+            Resolved::Parameter { value, .. } => format!("{}={value}", found.path(r)),
+            _ => found.path(r),
         })
         .collect())
 }
@@ -229,6 +226,7 @@ fn hidden_values_read_empty_for_controllers() {
     assert_eq!(text(&store, &key), "secret-passphrase");
     let shown = store.parameters(&key, Usp, None).unwrap();
     assert_eq!(shown[0].value.to_string(), "");
+    assert_eq!(resolve(&store, &key, Usp).unwrap(), vec![format!("{key}=")]);
     let Change::ValueChanged { old, new, .. } = &changes(&store, since)[0] else {
         panic!("expected a value change");
     };
@@ -1027,6 +1025,44 @@ fn resolve_wildcards_and_search_expressions() {
     if let Ok(reset) = reset {
         assert!(reset.is_empty() || reset.len() == 3);
     }
+}
+
+#[test]
+fn resolution_writes_paths_on_demand() {
+    let store = wifi_store();
+    let mut out = String::from(">");
+    for path in ["Device.Reboot()", "Device.Boot!", "Device.WiFi.SSID.*.SSID"] {
+        let parsed = Path::parse(path, store.limits()).unwrap();
+        let found = store.resolve(&parsed, Usp).unwrap();
+        for item in &found {
+            out.push(' ');
+            found.write_path(item, &mut out);
+        }
+    }
+    assert_eq!(
+        out,
+        "> Device.Reboot() Device.Boot! Device.WiFi.SSID.1.SSID Device.WiFi.SSID.2.SSID \
+         Device.WiFi.SSID.3.SSID"
+    );
+    // The parameters of one instance share its route, which writes the object's path.
+    let parsed = Path::parse("Device.WiFi.SSID.2.", store.limits()).unwrap();
+    let object = store.resolve(&parsed, Usp).unwrap();
+    let [item @ Resolved::Object { route, .. }] = object.items() else {
+        panic!("expected one object: {object:?}");
+    };
+    assert_eq!(
+        (item.name(), object.path(item)),
+        ("", "Device.WiFi.SSID.2.".into())
+    );
+    let mut text = String::new();
+    object.write_route(*route, &mut text);
+    assert_eq!(text, "Device.WiFi.SSID.2.");
+    let parsed = Path::parse("Device.WiFi.SSID.*.Alias", store.limits()).unwrap();
+    let aliases = store.resolve(&parsed, Usp).unwrap();
+    let routes: Vec<RouteId> = aliases.iter().map(Resolved::route).collect();
+    assert_eq!(routes.len(), 3);
+    assert!(routes[0] != routes[1] && routes[1] != routes[2]);
+    assert_eq!(aliases.items()[1].name(), "Alias");
 }
 
 #[test]

@@ -15,8 +15,8 @@ use std::vec::Vec;
 use crate::error::Error;
 use crate::path::{InstancePath, InstanceSegment};
 use crate::schema::{
-    self, Access, DefaultKind, Object, Parameter, Protocol, Protocols, RefType, Reference, Status,
-    Version,
+    self, Access, BaseType, DefaultKind, Object, Parameter, Protocol, Protocols, RefType,
+    Reference, Status, Syntax, Version,
 };
 use crate::value::Value;
 
@@ -847,11 +847,36 @@ pub(crate) fn for_each_object<'a>(
 
 /// The value a controller is shown: hidden and secured parameters (passwords, keys) read as
 /// the zero value of their type.
-pub(crate) fn shown<'a>(value: &'a Value, parameter: &Parameter) -> std::borrow::Cow<'a, Value> {
+pub(crate) fn shown<'a>(value: &'a Value, parameter: &Parameter) -> &'a Value {
     if parameter.syntax().hidden() || parameter.syntax().secured() {
-        std::borrow::Cow::Owned(Value::default_for(parameter.syntax()))
+        zero_of(parameter.syntax())
     } else {
-        std::borrow::Cow::Borrowed(value)
+        value
+    }
+}
+
+/// [`Value::default_for`] `syntax` as a constant, so that masking a value allocates nothing.
+fn zero_of(syntax: &Syntax) -> &'static Value {
+    macro_rules! constant {
+        ($value:expr) => {{
+            static ZERO: Value = $value;
+            &ZERO
+        }};
+    }
+    if syntax.list().is_some() {
+        return constant!(Value::List(Vec::new()));
+    }
+    match syntax.base() {
+        BaseType::String => constant!(Value::zero(BaseType::String)),
+        BaseType::Boolean => constant!(Value::zero(BaseType::Boolean)),
+        BaseType::Int => constant!(Value::zero(BaseType::Int)),
+        BaseType::UnsignedInt => constant!(Value::zero(BaseType::UnsignedInt)),
+        BaseType::Long => constant!(Value::zero(BaseType::Long)),
+        BaseType::UnsignedLong => constant!(Value::zero(BaseType::UnsignedLong)),
+        BaseType::DateTime => constant!(Value::zero(BaseType::DateTime)),
+        BaseType::Base64 => constant!(Value::zero(BaseType::Base64)),
+        BaseType::HexBinary => constant!(Value::zero(BaseType::HexBinary)),
+        BaseType::Decimal => constant!(Value::zero(BaseType::Decimal)),
     }
 }
 

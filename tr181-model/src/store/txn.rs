@@ -706,10 +706,7 @@ impl<'s> Transaction<'s> {
                     let mut path = route_path(object);
                     path.push_str(name);
                     let (old, new) = match node.def().param(name, View::Any) {
-                        Some(p) => (
-                            tree::shown(old, p).into_owned(),
-                            tree::shown(new, p).into_owned(),
-                        ),
+                        Some(p) => (tree::shown(old, p).clone(), tree::shown(new, p).clone()),
                         None => (old.clone(), new.clone()),
                     };
                     out.push(Change::ValueChanged { path, old, new });
@@ -792,7 +789,7 @@ pub(super) fn key_values(row: &Node) -> Vec<(&'static str, Value)> {
             if let (Some((name, value)), Some(p)) =
                 (row.param_entry(name), row.def().param(name, View::Any))
             {
-                out.push((name, tree::shown(value, p).into_owned()));
+                out.push((name, tree::shown(value, p).clone()));
             }
         }
     }

@@ -254,16 +254,17 @@ pub(crate) fn covers(reference: &str, path: &str, store: &Store) -> bool {
     let Ok(parsed) = Path::parse(reference, store.limits()) else {
         return false;
     };
-    let Ok(items) = store.resolve(&parsed, Protocol::Usp) else {
+    let Ok(found) = store.resolve(&parsed, Protocol::Usp) else {
         return false;
     };
-    let resolved = items.iter().any(|item| match item {
-        Resolved::Object { path: p, .. } | Resolved::Table { path: p, .. } => {
-            path.starts_with(p.as_str())
+    let mut buf = String::new();
+    let resolved = found.iter().any(|item| {
+        buf.clear();
+        found.write_path(item, &mut buf);
+        match item {
+            Resolved::Object { .. } | Resolved::Table { .. } => path.starts_with(buf.as_str()),
+            _ => buf == path,
         }
-        Resolved::Parameter(p) => p.path == path,
-        Resolved::Command { path: p, .. } | Resolved::Event { path: p, .. } => p == path,
-        _ => false,
     });
     resolved || !exists(store, path)
 }
@@ -505,17 +506,21 @@ impl Agent {
             let Ok(parsed) = Path::parse(&pattern, store.limits()) else {
                 continue;
             };
-            for item in store.resolve(&parsed, Protocol::Usp).unwrap_or_default() {
-                let Resolved::Parameter(p) = item else {
+            let Ok(found) = store.resolve(&parsed, Protocol::Usp) else {
+                continue;
+            };
+            for item in &found {
+                let Resolved::Parameter { value, .. } = item else {
                     continue;
                 };
+                let path = found.path(item);
                 let readable = self.access.as_ref().is_none_or(|access| {
                     access
-                        .permissions(&principal, &p.path, Target::Parameter, store)
+                        .permissions(&principal, &path, Target::Parameter, store)
                         .read
                 });
                 if readable {
-                    params.insert(p.path, p.value.canonical_text());
+                    params.insert(path, value.canonical_text());
                 }
             }
         }
