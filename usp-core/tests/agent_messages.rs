@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use harness::{AGENT, CTRL, Harness, error, resp};
 use prost::Message as _;
-use usp_core::agent::{AgentEvent, IgnoreReason};
+use usp_core::agent::{AgentEvent, ControllerConfig, IgnoreReason, Mtp, MtpKind};
 use usp_core::codec::{self, RecordBuilder};
 use usp_core::usp::{
     self, add::CreateObject, add::CreateParamSetting, add_resp::created_object_result, delete_resp,
@@ -707,6 +707,51 @@ async fn record_checks() {
         h.events.last(),
         Some(AgentEvent::RecordIgnored {
             reason: IgnoreReason::Undecodable(7100 | 7104),
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn the_known_controllers_change_at_run_time() {
+    let mut h = Harness::new().await;
+    let msg = codec::request_msg("x", get(&["Device.DeviceInfo.SerialNumber"], 1));
+    let from =
+        |controller| harness::encode(&RecordBuilder::new(AGENT, controller).no_session(&msg));
+    h.feed(&from("self::newcomer")).await;
+    assert!(h.sent.is_empty(), "an unknown controller is ignored");
+    h.feed(&from(CTRL)).await;
+    assert_eq!(h.sent.len(), 1);
+
+    // A controller row added, and the known one's MTP moved to another topic.
+    let moved = Mtp::new(MtpKind::Mqtt, "ctrl/moved");
+    h.agent.set_controllers(vec![
+        ControllerConfig::new(CTRL).with_mtp(moved.clone()),
+        ControllerConfig::new("self::newcomer"),
+    ]);
+    h.feed(&from("self::newcomer")).await;
+    assert_eq!(h.sent.len(), 2, "the newcomer is answered");
+    assert_eq!(h.sent.last().unwrap().to, "self::newcomer");
+    h.agent
+        .send_onboard_request(h.now, CTRL, "00D09E", "HG", "SIM0001");
+    h.drive().await;
+    let sent = h.sent.last().unwrap();
+    assert_eq!(
+        (sent.to.as_str(), &sent.mtp),
+        (CTRL, &moved),
+        "the new route, not the learnt one"
+    );
+
+    // The known one's row deleted: its Records are refused.
+    h.agent
+        .set_controllers(vec![ControllerConfig::new("self::newcomer")]);
+    let sent = h.sent.len();
+    h.feed(&from(CTRL)).await;
+    assert_eq!(h.sent.len(), sent);
+    assert!(matches!(
+        h.events.last(),
+        Some(AgentEvent::RecordIgnored {
+            reason: IgnoreReason::UnknownController,
             ..
         })
     ));

@@ -546,6 +546,29 @@ impl Agent {
         self.reload_e2e(now, store);
     }
 
+    /// Replaces the known controllers, for a device whose `Device.LocalAgent.Controller.{i}.`
+    /// rows (or their MTPs) changed at run time: who may send Records, with which roles, and
+    /// where each one's notifications go. A controller whose configured MTP changed gets it
+    /// at once, in place of the return path learnt from its last Record; one no longer known
+    /// is refused from its next Record on.
+    pub fn set_controllers(&mut self, controllers: Vec<ControllerConfig>) {
+        for controller in &controllers {
+            let Some(mtp) = &controller.mtp else {
+                continue;
+            };
+            let before = self
+                .config
+                .controllers
+                .iter()
+                .find(|c| c.endpoint_id == controller.endpoint_id)
+                .and_then(|c| c.mtp.as_ref());
+            if before != Some(mtp) {
+                self.learn_route(&controller.endpoint_id, mtp.clone());
+            }
+        }
+        self.config.controllers = controllers;
+    }
+
     /// Sends an OnBoardRequest Notify to `controller`: `send_resp` set, retried until a
     /// NotifyResp arrives, never expiring (R-NOT.5/6/6a).
     pub fn send_onboard_request(
