@@ -10,7 +10,8 @@
 //! when its broker port changes, greets its controller on the topic the controller's row
 //! names after a Set, and says `Error_BrokerUnreachable` when nothing listens,
 //! `Error` when a broker refuses it. A controller's MTP row moves the agent's WebSocket
-//! client to another server. Every wait is bounded.
+//! client to another server, and a controller row disabled at run time is refused from its
+//! next Record on. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -32,7 +33,7 @@ use tokio::net::{TcpListener, TcpStream, UnixStream};
 
 use common::mqtt::{Mosquitto, MqttLink, Version, agent_config, read_connect};
 use common::uds::{UdsLink, handshake};
-use common::{AgentProcess, Controller, Link, WAIT, add, added_path, free_port, get, set};
+use common::{AgentProcess, CTRL, Controller, Link, WAIT, add, added_path, free_port, get, set};
 
 /// The factory WebSocket server row.
 const WS: &str = "Device.LocalAgent.MTP.1.";
@@ -368,5 +369,26 @@ async fn client_row() {
         port
     );
     drop(ctrl);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_disabled_controller_row_is_refused_at_once() {
+    common::within(Duration::from_secs(60), controller_disabled()).await;
+}
+
+async fn controller_disabled() {
+    let state = tempfile::tempdir().unwrap();
+    // The configuration names another controller: self::controller is known by its row.
+    let mut agent = AgentProcess::start(state.path(), &["--controller", "proto::other"]).await;
+    let mut ws = connect_ws(&agent.url).await;
+    let row = "Device.LocalAgent.Controller.1.";
+    assert_eq!(value(&mut ws, &format!("{row}EndpointID")).await, CTRL);
+    set_ok(&mut ws, row, "Enable", "false").await;
+    agent.wait_line("USP controllers changed").await;
+    ws.send("after", get(&["Device.DeviceInfo.SerialNumber"]))
+        .await;
+    agent.wait_line("UnknownController").await;
+    drop(ws);
     agent.stop().await;
 }

@@ -153,12 +153,6 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
         }
         overrides.ws_listen
     };
-    let mut controllers = config.usp.controllers.clone();
-    for stored in device::stored_controllers(&engine) {
-        if !controllers.contains(&stored) {
-            controllers.push(stored);
-        }
-    }
 
     let (stop, shutdown) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
@@ -166,14 +160,7 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
     let (usp_device_tx, usp_device_rx) = mpsc::channel(256);
     let (mtp_tx, mtp_rx) = mpsc::channel(256);
     let wake = Arc::new(Notify::new());
-    let driver = usp::UspDriver::new(
-        engine.clone(),
-        wake.clone(),
-        &endpoint_id,
-        &controllers,
-        mtp::controller_routes(&engine, &config.usp),
-        &config.usp,
-    );
+    let driver = usp::UspDriver::new(engine.clone(), wake.clone(), &endpoint_id, &config.usp);
     let network = driver.network_up();
     tasks.spawn(driver.run(mtp_rx, usp_device_rx, shutdown.clone()));
     #[cfg(unix)]
@@ -255,8 +242,6 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
         wake,
         shutdown.clone(),
     ));
-
-    tracing::info!(controllers = ?controllers, "USP controllers accepted");
 
     wait_for_signal().await;
     tracing::info!("shutting down");

@@ -24,8 +24,8 @@ use usp_core::agent::{
 };
 
 use crate::config::UspConfig;
-use crate::device::{DeviceEvent, wall_clock};
-use crate::mqtt;
+use crate::device::{self, DeviceEvent, wall_clock};
+use crate::{mqtt, mtp};
 
 /// Most Records kept for a controller that is not connected; the oldest go first.
 const OUTBOX_RECORDS: usize = 64;
@@ -103,29 +103,28 @@ pub(crate) struct UspDriver {
     /// Counts the device's network-up notices, for the MTPs' reconnect waits.
     network: watch::Sender<u32>,
     timeout: Option<Instant>,
+    /// The configuration, for the controllers it names besides the device's rows.
+    usp: UspConfig,
+    /// The controllers the agent knows, as last given to it.
+    controllers: Vec<ControllerConfig>,
 }
 
 impl UspDriver {
-    /// An agent `endpoint_id` that accepts `controllers` and those of `routes`, over
-    /// `engine`. Notifications go to a controller's route (its MQTT topic, say), else to the
-    /// connection named by its Endpoint ID.
+    /// An agent `endpoint_id` over `engine` that accepts the controllers of `usp` and the
+    /// device's enabled controller rows ([`known_controllers`], followed as they change).
     pub(crate) fn new(
         engine: Arc<Engine>,
         wake: Arc<Notify>,
         endpoint_id: &str,
-        controllers: &[String],
-        routes: Vec<(String, Mtp)>,
         usp: &UspConfig,
     ) -> Self {
         let mut config =
             AgentConfig::new(endpoint_id).with_unknown_controllers(usp.accept_unknown_controllers);
-        let mut all: BTreeMap<String, Mtp> = controllers
-            .iter()
-            .map(|c| (c.clone(), Mtp::new(MtpKind::WebSocket, c.clone())))
-            .collect();
-        all.extend(routes);
-        for (controller, mtp) in all {
-            config = config.with_controller(ControllerConfig::new(controller).with_mtp(mtp));
+        let controllers = known_controllers(&engine, usp);
+        let names: Vec<_> = controllers.iter().map(|c| c.endpoint_id.as_str()).collect();
+        tracing::info!(controllers = ?names, "USP controllers accepted");
+        for controller in &controllers {
+            config = config.with_controller(controller.clone());
         }
         let mut agent = Agent::new(config);
         let seq = engine.last_seq();
@@ -141,6 +140,20 @@ impl UspDriver {
             outbox: BTreeMap::new(),
             network: watch::channel(0).0,
             timeout: None,
+            usp: usp.clone(),
+            controllers,
+        }
+    }
+
+    /// Gives the agent the known controllers again when the device's controller rows (or
+    /// their MTP rows) changed.
+    fn refresh_controllers(&mut self) {
+        let controllers = known_controllers(&self.engine, &self.usp);
+        if controllers != self.controllers {
+            let names: Vec<_> = controllers.iter().map(|c| c.endpoint_id.as_str()).collect();
+            tracing::info!(controllers = ?names, "USP controllers changed");
+            self.agent.set_controllers(controllers.clone());
+            self.controllers = controllers;
         }
     }
 
@@ -237,6 +250,9 @@ impl UspDriver {
     fn handle_device(&mut self, event: DeviceEvent) {
         self.agent.set_wall_clock(wall_clock());
         self.sync_changes();
+        if matches!(event, DeviceEvent::Changed) {
+            self.refresh_controllers();
+        }
         if let DeviceEvent::Notice(id, notice) = event {
             if matches!(notice, Notice::NetworkUp) {
                 self.network.send_modify(|n| *n = n.wrapping_add(1));
@@ -330,6 +346,23 @@ impl UspDriver {
             }
         }
     }
+}
+
+/// The controllers of `usp` and the device's enabled `Device.LocalAgent.Controller.{i}.`
+/// rows, each with where its notifications go before it has sent anything: its MTP rows'
+/// route (an MQTT topic), else the connection named by its Endpoint ID.
+fn known_controllers(engine: &Engine, usp: &UspConfig) -> Vec<ControllerConfig> {
+    let mut all: BTreeMap<String, Mtp> = usp
+        .controllers
+        .iter()
+        .cloned()
+        .chain(device::stored_controllers(engine))
+        .map(|c| (c.clone(), Mtp::new(MtpKind::WebSocket, c)))
+        .collect();
+    all.extend(mtp::controller_routes(engine, usp));
+    all.into_iter()
+        .map(|(controller, mtp)| ControllerConfig::new(controller).with_mtp(mtp))
+        .collect()
 }
 
 /// The device's network-up notices as the MTP tasks see them: a reconnect wait ends early
