@@ -445,7 +445,13 @@ impl Term {
     /// path names, whose syntax is `syntax`; see [`compare`]. Errors carry this term's text as
     /// their path.
     pub fn matches(&self, value: &Value, syntax: &Syntax) -> Result<bool, Error> {
-        compare(value, syntax, self.op, &self.value).map_err(|e| match e {
+        Ok(self.comparison(syntax)?.holds(value))
+    }
+
+    /// This term's operator and literal prepared for values of `syntax`; errors as
+    /// [`Term::matches`].
+    pub(crate) fn comparison(&self, syntax: &Syntax) -> Result<Comparison, Error> {
+        Comparison::new(syntax, self.op, &self.value).map_err(|e| match e {
             Error::InvalidPath { reason, .. } => Error::InvalidPath {
                 path: self.to_string(),
                 position: 0,
@@ -591,44 +597,134 @@ impl fmt::Display for Number {
 /// operator/type combination or a literal of the wrong type is [`Error::InvalidPath`]
 /// (USP 7008), whatever the value.
 pub fn compare(value: &Value, syntax: &Syntax, op: Op, literal: &Literal) -> Result<bool, Error> {
-    let reject = |reason| Error::InvalidPath {
-        path: std::format!("{op}{literal}"),
-        position: 0,
-        reason,
-    };
-    let list = syntax.list().is_some();
-    if list && op != Op::Contains {
-        if op.is_ordering() {
-            return Err(reject("a list value takes only '==', '!=' and '~='"));
-        }
-        return Ok(op.holds(value.canonical_text().as_str().cmp(literal.text())));
-    }
-    let wanted = literal_value(syntax.base(), literal).map_err(reject)?;
-    if op == Op::Contains {
-        if !list {
-            return Err(reject("'~=' applies only to list-valued parameters"));
-        }
-        let items = match value {
-            Value::List(items) => items.as_slice(),
-            other => core::slice::from_ref(other),
+    Ok(Comparison::new(syntax, op, literal)?.holds(value))
+}
+
+/// `<op> literal` checked and read once for the values of one syntax ([`compare`] in two
+/// steps): a search expression compares every row of a table with the same literal, so the
+/// literal is parsed once per table, not once per row.
+#[derive(Clone, Debug)]
+pub(crate) struct Comparison {
+    op: Op,
+    test: Test,
+}
+
+/// What [`Comparison::holds`] does with a value.
+#[derive(Clone, Debug)]
+enum Test {
+    /// A list's canonical text against the literal's text (`==`/`!=` on a list).
+    ListText(String),
+    /// Some list item equals the literal (`~=`).
+    Contains(Wanted),
+    /// The value's order against the literal (`<`, `>`, `<=`, `>=`).
+    Order(Wanted),
+    /// Equality by value (`==`/`!=`).
+    Equal(Wanted),
+}
+
+/// The literal as a value, and as an integer when it is a whole number: integer parameters
+/// (the usual signal strengths, counters) then compare without a decimal conversion per value.
+#[derive(Clone, Debug)]
+struct Wanted {
+    value: Value,
+    whole: Option<i128>,
+}
+
+impl Wanted {
+    fn new(value: Value) -> Self {
+        let whole = match &value {
+            Value::Decimal(d) if d.scale() == 0 => Some(d.mantissa()),
+            _ => None,
         };
-        return Ok(items.iter().any(|item| equal(item, &wanted)));
+        Self { value, whole }
     }
-    if op.is_ordering() {
-        let refusal = match &wanted {
-            Value::Boolean(_) => Some("a boolean value takes only '==' and '!='"),
-            Value::DateTime(t) if t.is_unknown() => {
-                Some("the unknown time takes only '==' and '!='")
+
+    /// How `value` orders against the literal ([`Value::order`]).
+    fn order(&self, value: &Value) -> Option<Ordering> {
+        let integer = match *value {
+            Value::Int(n) => Some(i128::from(n)),
+            Value::UnsignedInt(n) => Some(i128::from(n)),
+            Value::Long(n) => Some(i128::from(n)),
+            Value::UnsignedLong(n) => Some(i128::from(n)),
+            _ => None,
+        };
+        match (integer, self.whole) {
+            (Some(n), Some(whole)) => Some(n.cmp(&whole)),
+            _ => value.order(&self.value),
+        }
+    }
+
+    /// Equality by value: numbers across types, otherwise the same value.
+    fn equals(&self, value: &Value) -> bool {
+        match self.order(value) {
+            Some(ordering) => ordering == Ordering::Equal,
+            None => *value == self.value,
+        }
+    }
+}
+
+impl Comparison {
+    /// Checks the operator against `syntax` and reads the literal as a value of its type.
+    pub(crate) fn new(syntax: &Syntax, op: Op, literal: &Literal) -> Result<Self, Error> {
+        let reject = |reason| Error::InvalidPath {
+            path: std::format!("{op}{literal}"),
+            position: 0,
+            reason,
+        };
+        let list = syntax.list().is_some();
+        if list && op != Op::Contains {
+            if op.is_ordering() {
+                return Err(reject("a list value takes only '==', '!=' and '~='"));
             }
-            Value::DateTime(_) | Value::Decimal(_) => None,
-            _ => Some("a string value takes only '==' and '!='"),
-        };
-        if let Some(reason) = refusal {
-            return Err(reject(reason));
+            let test = Test::ListText(literal.text().to_owned());
+            return Ok(Self { op, test });
         }
-        return Ok(value.order(&wanted).is_some_and(|o| op.holds(o)));
+        let wanted = literal_value(syntax.base(), literal).map_err(reject)?;
+        if op == Op::Contains {
+            if !list {
+                return Err(reject("'~=' applies only to list-valued parameters"));
+            }
+            let test = Test::Contains(Wanted::new(wanted));
+            return Ok(Self { op, test });
+        }
+        if op.is_ordering() {
+            let refusal = match &wanted {
+                Value::Boolean(_) => Some("a boolean value takes only '==' and '!='"),
+                Value::DateTime(t) if t.is_unknown() => {
+                    Some("the unknown time takes only '==' and '!='")
+                }
+                Value::DateTime(_) | Value::Decimal(_) => None,
+                _ => Some("a string value takes only '==' and '!='"),
+            };
+            if let Some(reason) = refusal {
+                return Err(reject(reason));
+            }
+            let test = Test::Order(Wanted::new(wanted));
+            return Ok(Self { op, test });
+        }
+        Ok(Self {
+            op,
+            test: Test::Equal(Wanted::new(wanted)),
+        })
     }
-    Ok(equal(value, &wanted) == (op == Op::Eq))
+
+    /// Whether `value <op> literal` holds.
+    pub(crate) fn holds(&self, value: &Value) -> bool {
+        match &self.test {
+            Test::ListText(text) => self
+                .op
+                .holds(value.canonical_text().as_str().cmp(text.as_str())),
+            Test::Contains(wanted) => {
+                let items = match value {
+                    Value::List(items) => items.as_slice(),
+                    other => core::slice::from_ref(other),
+                };
+                items.iter().any(|item| wanted.equals(item))
+            }
+            Test::Order(wanted) => wanted.order(value).is_some_and(|o| self.op.holds(o)),
+            Test::Equal(wanted) => wanted.equals(value) == (self.op == Op::Eq),
+        }
+    }
 }
 
 /// The literal as a value of the compared parameter's type. Numbers become decimals, so that
@@ -657,14 +753,6 @@ fn literal_value(base: BaseType, literal: &Literal) -> Result<Value, &'static st
                 Err("a dateTime literal must be a quoted string")
             }
         },
-    }
-}
-
-/// Equality by value: numbers across types, otherwise the same value.
-fn equal(value: &Value, wanted: &Value) -> bool {
-    match value.order(wanted) {
-        Some(ordering) => ordering == Ordering::Equal,
-        None => value == wanted,
     }
 }
 
@@ -1774,6 +1862,21 @@ mod tests {
         assert_eq!(check("0", int, Op::Eq, &num("0.0")), Ok(true));
         assert_eq!(check("-0", int, Op::Eq, &num("0")), Ok(true));
         assert_eq!(check("+4", int, Op::Ne, &num("4")), Ok(false));
+        // Whole literals compare with integers directly, fractional ones as decimals.
+        assert_eq!(check("-90", int, Op::Lt, &num("-89.5")), Ok(true));
+        assert_eq!(check("-89", int, Op::Lt, &num("-89.5")), Ok(false));
+        assert_eq!(check("5", int, Op::Eq, &s("5.5")), Ok(false));
+        assert_eq!(check("5", int, Op::Ne, &s("5.0")), Ok(false));
+        let long = (BaseType::Long, false);
+        assert_eq!(
+            check(
+                "-9223372036854775808",
+                long,
+                Op::Lt,
+                &num("-9223372036854775807")
+            ),
+            Ok(true)
+        );
         let dec = (BaseType::Decimal, false);
         assert_eq!(check("1.50", dec, Op::Eq, &num("1.5")), Ok(true));
         assert_eq!(check("1.05", dec, Op::Lt, &num("1.5")), Ok(true));

@@ -7,7 +7,9 @@ use std::vec::Vec;
 use super::Store;
 use super::tree::{self, Child, Node, Route, Shape, Step, Table, View, push_step};
 use crate::error::Error;
-use crate::path::{self, Filter, Follow, FollowIndex, InstancePath, Path, PathKind, Segment, Term};
+use crate::path::{
+    self, Comparison, Filter, Follow, FollowIndex, InstancePath, Path, PathKind, Segment, Term,
+};
 use crate::schema::{self, Command, Event, Object, Protocol};
 use crate::value::Value;
 
@@ -189,6 +191,7 @@ impl Routes {
     }
 
     /// The route `parent` extended by `step`.
+    #[inline]
     fn push(&mut self, parent: u32, step: Step) -> u32 {
         let index = u32::try_from(self.steps.len()).unwrap_or(u32::MAX);
         self.steps.push((parent, step));
@@ -216,15 +219,24 @@ impl Routes {
 }
 
 /// Looks a parameter up once per object shape: the rows of a table share theirs, so a
-/// wildcard over a table finds the parameter's position and definition once and then reads
-/// each row's value by index.
+/// wildcard over a table finds the parameter's position and definition, and whether its value
+/// is masked, once and then reads each row's value by index.
 #[derive(Default)]
 struct ParamCache {
-    last: Option<(&'static Shape, Option<(usize, &'static schema::Parameter)>)>,
+    last: Option<(&'static Shape, Option<Found>)>,
+}
+
+/// A parameter's position in its shape, its definition, and the value shown instead of the
+/// real one if it is hidden or secured.
+#[derive(Clone, Copy)]
+struct Found {
+    index: usize,
+    parameter: &'static schema::Parameter,
+    masked: Option<&'static Value>,
 }
 
 impl ParamCache {
-    /// The value and definition of parameter `name` of `node` as `view` sees it.
+    /// The value as `view` sees it and the definition of parameter `name` of `node`.
     fn param<'a>(
         &mut self,
         node: &'a Node,
@@ -234,16 +246,21 @@ impl ParamCache {
         let found = match self.last {
             Some((shape, found)) if core::ptr::eq(shape, node.shape) => found,
             _ => {
-                let found = node
-                    .shape
-                    .param_index(name)
-                    .and_then(|index| Some((index, node.shape.param_at(index, view)?)));
+                let found = node.shape.param_index(name).and_then(|index| {
+                    let parameter = node.shape.param_at(index, view)?;
+                    Some(Found {
+                        index,
+                        parameter,
+                        masked: tree::masked(parameter),
+                    })
+                });
                 self.last = Some((node.shape, found));
                 found
             }
         };
-        let (index, parameter) = found?;
-        Some((node.value_at(index)?, parameter))
+        let found = found?;
+        let value = found.masked.or_else(|| node.value_at(found.index))?;
+        Some((value, found.parameter))
     }
 }
 
@@ -275,6 +292,7 @@ impl Store {
         check_schema(path, protocol)?;
         let strict = path.is_plain();
         let mut follows = 0usize;
+        let mut leaves = Leaves::default();
         let mut routes = Routes::new();
         let mut current = std::vec![Cur::Node(&self.root, Routes::ROOT)];
         for segment in path.segments.iter().skip(1) {
@@ -331,17 +349,31 @@ impl Store {
                         Segment::Filter(filter) => Some(filter),
                         _ => None,
                     };
+                    if filter.is_none() {
+                        // Every row is selected: size the arena and the next set once.
+                        let rows = current
+                            .iter()
+                            .map(|cur| match cur {
+                                Cur::Table(table, _) => table.rows.len(),
+                                Cur::Node(..) => 0,
+                            })
+                            .fold(0usize, usize::saturating_add);
+                        routes.steps.reserve(rows);
+                        next.reserve(rows);
+                    }
                     for cur in current {
                         let Cur::Table(table, route) = cur else {
                             return Err(Error::UnknownPath { path: text() });
                         };
-                        if filter.is_none() {
-                            routes.steps.reserve(table.rows.len());
-                            next.reserve(table.rows.len());
-                        }
                         for (n, row) in &table.rows {
                             if let Some(filter) = filter {
-                                if !self.filter_holds(row, filter, view, &mut follows)? {
+                                if !self.filter_holds(
+                                    row,
+                                    filter,
+                                    view,
+                                    &mut follows,
+                                    &mut leaves,
+                                )? {
                                     continue;
                                 }
                             }
@@ -402,7 +434,7 @@ impl Store {
                     if let Some((value, parameter)) = params.param(node, name, view) {
                         out.push(Resolved::Parameter {
                             route: RouteId(route),
-                            value: tree::shown(value, parameter),
+                            value,
                             parameter,
                         });
                     }
@@ -515,15 +547,16 @@ impl Store {
     }
 
     /// Whether every term of `filter` holds for `row`.
-    fn filter_holds(
+    fn filter_holds<'p>(
         &self,
         row: &Node,
-        filter: &Filter,
+        filter: &'p Filter,
         view: View,
         follows: &mut usize,
+        leaves: &mut Leaves<'p>,
     ) -> Result<bool, Error> {
         for term in &filter.terms {
-            if !self.term_holds(row, term, view, follows)? {
+            if !self.term_holds(row, term, view, follows, leaves)? {
                 return Ok(false);
             }
         }
@@ -531,12 +564,13 @@ impl Store {
     }
 
     /// Whether `term` holds for some value its relative path reaches from `row`.
-    fn term_holds(
+    fn term_holds<'p>(
         &self,
         row: &Node,
-        term: &Term,
+        term: &'p Term,
         view: View,
         follows: &mut usize,
+        leaves: &mut Leaves<'p>,
     ) -> Result<bool, Error> {
         let unknown = || Error::UnknownPath {
             path: term.to_string(),
@@ -549,7 +583,7 @@ impl Store {
             let path::Step::Name(name) = last else {
                 return Err(unknown());
             };
-            return leaf_holds(row, name, term, view);
+            return leaves.holds(row, name, term, view);
         }
         let mut nodes: Vec<&Node> = std::vec![row];
         for step in steps {
@@ -588,6 +622,58 @@ impl Store {
             }
         }
         Ok(false)
+    }
+}
+
+/// The search terms that compare a parameter of the row itself (`[Name<op>literal]`, the usual
+/// form), each prepared once per row shape: the parameter's position and definition are looked
+/// up and the literal is read once per table, not once per row.
+#[derive(Default)]
+struct Leaves<'p> {
+    prepared: Vec<Leaf<'p>>,
+}
+
+/// One prepared term of [`Leaves`].
+struct Leaf<'p> {
+    term: &'p Term,
+    shape: &'static Shape,
+    index: usize,
+    /// What hidden and secured parameters compare as.
+    masked: Option<&'static Value>,
+    comparison: Comparison,
+}
+
+impl<'p> Leaves<'p> {
+    /// Whether `term` holds for parameter `name` of `row`, as [`leaf_holds`] says.
+    fn holds(&mut self, row: &Node, name: &str, term: &'p Term, view: View) -> Result<bool, Error> {
+        let unknown = || Error::UnknownPath {
+            path: term.to_string(),
+        };
+        let known = self
+            .prepared
+            .iter()
+            .position(|l| core::ptr::eq(l.term, term) && core::ptr::eq(l.shape, row.shape));
+        let leaf = match known.and_then(|at| self.prepared.get(at)) {
+            Some(leaf) => leaf,
+            None => {
+                let index = row.shape.param_index(name).ok_or_else(unknown)?;
+                let parameter = row.shape.param_at(index, view).ok_or_else(unknown)?;
+                let comparison = term.comparison(parameter.syntax())?;
+                self.prepared.push(Leaf {
+                    term,
+                    shape: row.shape,
+                    index,
+                    masked: tree::masked(parameter),
+                    comparison,
+                });
+                self.prepared.last().ok_or_else(unknown)?
+            }
+        };
+        let value = leaf
+            .masked
+            .or_else(|| row.value_at(leaf.index))
+            .ok_or_else(unknown)?;
+        Ok(leaf.comparison.holds(value))
     }
 }
 

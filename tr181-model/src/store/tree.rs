@@ -848,11 +848,13 @@ pub(crate) fn for_each_object<'a>(
 /// The value a controller is shown: hidden and secured parameters (passwords, keys) read as
 /// the zero value of their type.
 pub(crate) fn shown<'a>(value: &'a Value, parameter: &Parameter) -> &'a Value {
-    if parameter.syntax().hidden() || parameter.syntax().secured() {
-        zero_of(parameter.syntax())
-    } else {
-        value
-    }
+    masked(parameter).unwrap_or(value)
+}
+
+/// What a controller is shown instead of the value of `parameter` if it is hidden or secured.
+pub(crate) fn masked(parameter: &Parameter) -> Option<&'static Value> {
+    let syntax = parameter.syntax();
+    (syntax.hidden() || syntax.secured()).then(|| zero_of(syntax))
 }
 
 /// [`Value::default_for`] `syntax` as a constant, so that masking a value allocates nothing.
