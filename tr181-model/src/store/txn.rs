@@ -475,8 +475,10 @@ impl<'s> Transaction<'s> {
             row_route.push(Step::Inst(number));
             self.initial_value(&mut row, row_route, &row_path, relative, text)?;
         }
-        let touched = self.touched().remove(route.as_slice()).unwrap_or_default();
-        if let Some(alias) = auto_alias(table, &touched, &row, number) {
+        // Listing the rows this transaction touched walks its undo log: only for a new row
+        // that needs an alias, so that adding many rows in one transaction stays linear.
+        let touched = || self.touched().remove(route.as_slice()).unwrap_or_default();
+        if let Some(alias) = auto_alias(table, touched, &row, number) {
             if let Some(slot) = row.param_mut("Alias") {
                 *slot = Value::String(alias);
             }
@@ -812,9 +814,10 @@ fn check_alias(path: &str, name: &str, value: &Value) -> Result<(), Error> {
 
 /// The alias to assign to a new row without one: `cpe-<number>`, or `cpe-<number>-<k>` if
 /// a controller already took that.
+/// `touched` lists the table's rows that the transaction added or changed.
 fn auto_alias(
     table: &tree::Table,
-    touched: &BTreeSet<u32>,
+    touched: impl FnOnce() -> BTreeSet<u32>,
     row: &Node,
     number: u32,
 ) -> Option<String> {
@@ -824,7 +827,8 @@ fn auto_alias(
         Value::String(s) if s.is_empty() => {}
         _ => return None,
     }
-    let taken = |candidate: &str| keys::alias_taken(table, alias, candidate, touched);
+    let touched = touched();
+    let taken = |candidate: &str| keys::alias_taken(table, alias, candidate, &touched);
     let base = std::format!("cpe-{number}");
     if !taken(&base) {
         return Some(base);
